@@ -1,0 +1,255 @@
+//! The one error type of the runtime.
+
+use core::fmt;
+
+/// Which tensor of a model an error is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TensorName {
+    /// Token embedding table, `[vocab, emb]`.
+    Embedding,
+    /// GRU input weights, `[3*hidden, emb]`, gates z, r, n.
+    GruInput,
+    /// GRU recurrent weights, `[3*hidden, hidden]`, gates z, r, n.
+    GruRecurrent,
+    /// GRU input bias, `[3*hidden]`.
+    GruInputBias,
+    /// GRU recurrent bias, `[3*hidden]`.
+    GruRecurrentBias,
+    /// Hidden dense layer weights, `[dense, hidden]`.
+    Dense,
+    /// Hidden dense layer bias, `[dense]`.
+    DenseBias,
+    /// Output layer weights, `[vocab, dense]`.
+    Output,
+    /// Output layer bias, `[vocab]`.
+    OutputBias,
+}
+
+impl TensorName {
+    /// The tensor's name as written in FORMAT.md.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TensorName::Embedding => "embedding",
+            TensorName::GruInput => "gru_input",
+            TensorName::GruRecurrent => "gru_recurrent",
+            TensorName::GruInputBias => "gru_input_bias",
+            TensorName::GruRecurrentBias => "gru_recurrent_bias",
+            TensorName::Dense => "dense",
+            TensorName::DenseBias => "dense_bias",
+            TensorName::Output => "output",
+            TensorName::OutputBias => "output_bias",
+        }
+    }
+}
+
+impl fmt::Display for TensorName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Everything that can go wrong in the runtime. Every variant carries the
+/// numbers that explain it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The byte slice is shorter than the fixed file prefix.
+    TooShort {
+        /// Bytes found.
+        len: usize,
+        /// Bytes needed at least.
+        needed: usize,
+    },
+    /// The file does not start with `EGRU`.
+    BadMagic {
+        /// The first four bytes found.
+        found: [u8; 4],
+    },
+    /// The file's format version is not one this runtime reads.
+    UnsupportedVersion {
+        /// Version in the file.
+        found: u16,
+        /// Version this runtime reads.
+        supported: u16,
+    },
+    /// The CRC-32 stored in the file does not match its contents.
+    ChecksumMismatch {
+        /// CRC stored in the file.
+        stored: u32,
+        /// CRC computed over the bytes.
+        computed: u32,
+    },
+    /// The postcard body could not be decoded (truncated or malformed).
+    Decode {
+        /// What the decoder reported.
+        reason: &'static str,
+    },
+    /// The body decoded but bytes were left over after it.
+    TrailingBytes {
+        /// Number of unused bytes.
+        count: usize,
+    },
+    /// A model dimension is zero or above the supported limit.
+    BadDimension {
+        /// Which dimension (`vocab`, `emb`, `hidden`, `dense`).
+        name: &'static str,
+        /// Its value in the file.
+        value: u32,
+        /// The largest value accepted.
+        max: u32,
+    },
+    /// A tensor's shape does not match the model dimensions.
+    TensorShape {
+        /// Which tensor.
+        tensor: TensorName,
+        /// Expected `(rows, cols)`.
+        expected: (u32, u32),
+        /// Found `(rows, cols)`.
+        found: (u32, u32),
+    },
+    /// A tensor's byte section has the wrong length for its shape.
+    TensorLength {
+        /// Which tensor.
+        tensor: TensorName,
+        /// Which part of the tensor (`data`, `scales`, `row_blocks`, ...).
+        part: &'static str,
+        /// Expected byte length.
+        expected: usize,
+        /// Found byte length.
+        found: usize,
+    },
+    /// A tensor's size does not fit in this machine's address space.
+    SizeOverflow {
+        /// Which tensor.
+        tensor: TensorName,
+    },
+    /// A per-row quantization scale is negative, NaN or infinite.
+    BadScale {
+        /// Which tensor.
+        tensor: TensorName,
+        /// Row of the bad scale.
+        row: usize,
+    },
+    /// A bias value is NaN or infinite.
+    NonFinite {
+        /// Which tensor.
+        tensor: TensorName,
+        /// Index of the bad value.
+        index: usize,
+    },
+    /// A block-sparse tensor has a bad row-block table or column index.
+    SparseIndex {
+        /// Which tensor.
+        tensor: TensorName,
+        /// Row block (8 rows) where the problem is.
+        row_block: usize,
+        /// The offending value.
+        value: u32,
+        /// The bound it had to respect.
+        limit: u32,
+    },
+    /// This tensor kind is not allowed in this place.
+    UnsupportedTensorKind {
+        /// Which tensor.
+        tensor: TensorName,
+        /// The kind found.
+        kind: &'static str,
+    },
+    /// The numerics declared in the header do not match the tensor kinds.
+    NumericsMismatch {
+        /// Which tensor disagrees.
+        tensor: TensorName,
+        /// The numerics in the header.
+        numerics: &'static str,
+    },
+    /// The tokenizer tables in the file are inconsistent.
+    Tokenizer {
+        /// What is wrong.
+        reason: &'static str,
+        /// Token id or table index where it was found.
+        index: usize,
+    },
+    /// The arena handed to a session is too small.
+    ArenaTooSmall {
+        /// Bytes needed (`Model::arena_size`).
+        needed: usize,
+        /// Bytes given.
+        available: usize,
+    },
+    /// An output buffer is too small.
+    BufferTooSmall {
+        /// Bytes or elements needed.
+        needed: usize,
+        /// Bytes or elements given.
+        available: usize,
+    },
+    /// A token id is not below the vocabulary size.
+    TokenOutOfRange {
+        /// The id given.
+        token: u32,
+        /// The vocabulary size.
+        vocab: u32,
+    },
+    /// Text holds a token that the vocabulary lacks, and the model has no OOV token.
+    UnknownToken {
+        /// Byte offset of the token in the text.
+        offset: usize,
+    },
+    /// A saved state does not belong to this model or is damaged.
+    StateMismatch {
+        /// Model checksum the state was saved from (0 if unreadable).
+        found: u32,
+        /// Checksum of this model.
+        expected: u32,
+    },
+    /// A sampling or generation parameter is out of range.
+    InvalidParameter {
+        /// Which parameter, and the range it must be in.
+        what: &'static str,
+    },
+    /// Generation needs a prompt (or an earlier step) to start from.
+    EmptyPrompt,
+    /// The requested kernel set is not supported by this CPU or build.
+    KernelUnavailable {
+        /// The kernel set asked for.
+        isa: &'static str,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Error::TooShort { len, needed } => write!(f, "file is {len} bytes, shorter than the {needed}-byte prefix"),
+            Error::BadMagic { found } => write!(f, "not an .egru file: magic is {found:02x?}, expected \"EGRU\""),
+            Error::UnsupportedVersion { found, supported } => write!(f, "format version {found} is not supported (this runtime reads version {supported})"),
+            Error::ChecksumMismatch { stored, computed } => write!(f, "checksum mismatch: file says {stored:#010x}, contents give {computed:#010x} (corrupted or truncated file)"),
+            Error::Decode { reason } => write!(f, "malformed model body: {reason}"),
+            Error::TrailingBytes { count } => write!(f, "{count} unexpected bytes after the model body"),
+            Error::BadDimension { name, value, max } => write!(f, "dimension {name} = {value} is out of range (1..={max})"),
+            Error::TensorShape { tensor, expected, found } => write!(f, "tensor {tensor} has shape {}x{}, expected {}x{}", found.0, found.1, expected.0, expected.1),
+            Error::TensorLength { tensor, part, expected, found } => write!(f, "tensor {tensor}: {part} is {found} bytes, expected {expected}"),
+            Error::SizeOverflow { tensor } => write!(f, "tensor {tensor}: size overflows this machine's address space"),
+            Error::BadScale { tensor, row } => write!(f, "tensor {tensor}: scale of row {row} is negative or not finite"),
+            Error::NonFinite { tensor, index } => write!(f, "tensor {tensor}: value {index} is NaN or infinite"),
+            Error::SparseIndex { tensor, row_block, value, limit } => write!(f, "tensor {tensor}: row block {row_block} has index {value}, which breaks the bound {limit}"),
+            Error::UnsupportedTensorKind { tensor, kind } => write!(f, "tensor {tensor}: kind {kind} is not allowed here"),
+            Error::NumericsMismatch { tensor, numerics } => write!(f, "tensor {tensor} does not match the header's numerics {numerics}"),
+            Error::Tokenizer { reason, index } => write!(f, "tokenizer table: {reason} (at index {index})"),
+            Error::ArenaTooSmall { needed, available } => write!(f, "arena is {available} bytes, the model needs {needed}"),
+            Error::BufferTooSmall { needed, available } => write!(f, "buffer holds {available}, {needed} needed"),
+            Error::TokenOutOfRange { token, vocab } => write!(f, "token id {token} is out of range (vocabulary has {vocab} tokens)"),
+            Error::UnknownToken { offset } => write!(f, "text at byte {offset} is not in the vocabulary and the model has no OOV token"),
+            Error::StateMismatch { found, expected } => write!(f, "saved state belongs to model {found:#010x}, not this model {expected:#010x}"),
+            Error::InvalidParameter { what } => write!(f, "invalid parameter: {what}"),
+            Error::EmptyPrompt => f.write_str("generation needs a non-empty prompt or an earlier step"),
+            Error::KernelUnavailable { isa } => write!(f, "kernel set {isa} is not available on this CPU or build"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for Error {}
+
+/// Shorthand for results of this crate.
+pub type Result<T> = core::result::Result<T, Error>;

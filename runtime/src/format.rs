@@ -1,0 +1,273 @@
+//! The `.egru` wire types, exactly as FORMAT.md specifies them.
+//!
+//! A file is a 10-byte prefix (magic, version, CRC-32) followed by the
+//! postcard encoding of [`Body`]. Byte sections are `&[u8]` borrowed from the
+//! caller's slice: nothing is copied when a model is loaded.
+
+use serde::{Deserialize, Serialize};
+
+use crate::crc32::crc32;
+use crate::error::{Error, Result};
+
+/// The four bytes every `.egru` file starts with.
+pub const MAGIC: [u8; 4] = *b"EGRU";
+/// The format version this runtime reads and writes.
+pub const FORMAT_VERSION: u16 = 1;
+/// Length of the fixed prefix: magic (4), version (u16 LE), CRC-32 (u32 LE).
+pub const PREFIX_LEN: usize = 10;
+
+/// Everything after the prefix.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Body<'a> {
+    /// Dimensions, tokenizer, numerics and provenance.
+    #[serde(borrow)]
+    pub header: Header<'a>,
+    /// The weights.
+    #[serde(borrow)]
+    pub tensors: Tensors<'a>,
+}
+
+/// The model header.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Header<'a> {
+    /// Layer sizes.
+    pub dims: Dims,
+    /// The tokenizer, so that a device needs nothing else.
+    #[serde(borrow)]
+    pub tokenizer: TokenizerDesc<'a>,
+    /// How the matrix products are computed.
+    pub numerics: Numerics,
+    /// Where the model came from.
+    #[serde(borrow)]
+    pub provenance: Provenance<'a>,
+}
+
+/// Layer sizes of Embedding(vocab, emb) -> GRU(hidden) -> Dense(dense, relu) -> Dense(vocab).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dims {
+    /// Number of tokens.
+    pub vocab: u32,
+    /// Embedding width.
+    pub emb: u32,
+    /// GRU state width.
+    pub hidden: u32,
+    /// Width of the hidden dense layer.
+    pub dense: u32,
+}
+
+/// How the matrix products of a model are computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Numerics {
+    /// Float weights (f32 or f16), f32 arithmetic: the reference path.
+    Float,
+    /// int8 weights with one scale per output row, the input vector of each
+    /// product quantized to int8 per step, int32 accumulation, f32 gates.
+    HybridInt8 {
+        /// How the exporter chose the weight scales.
+        weight_scale: ScaleRule,
+    },
+}
+
+impl Numerics {
+    /// Short name used in messages and by `inspect`.
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Numerics::Float => "float",
+            Numerics::HybridInt8 { .. } => "hybrid-int8",
+        }
+    }
+}
+
+/// The rule that picked per-row int8 weight scales.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ScaleRule {
+    /// `scale = max(|w_row|) / 127`, values rounded to nearest, ties away from zero.
+    MaxAbs,
+}
+
+/// Tokenizer tables. Token `i`'s text is `text[ends[i-1]..ends[i]]` (with `ends[-1] = 0`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenizerDesc<'a> {
+    /// Character or word level.
+    pub kind: TokenizerKind,
+    /// Lower-case text before lookup (Keras `lower=True`).
+    pub lowercase: bool,
+    /// Word level: characters replaced by the split character before splitting (Keras `filters`).
+    pub filters: &'a str,
+    /// Word level: the separator (Keras `split`); also put between words when decoding.
+    pub split: char,
+    /// Id of the padding token, if any. Never produced by encoding.
+    pub pad: Option<u32>,
+    /// Id of the out-of-vocabulary token, if any.
+    pub oov: Option<u32>,
+    /// UTF-8 text of all tokens, concatenated in id order.
+    pub text: &'a [u8],
+    /// u32 LE end offset into `text` of each token, `vocab` entries, non-decreasing.
+    pub ends: &'a [u8],
+    /// u32 LE ids of all tokens with non-empty text, ordered by their text's bytes (strictly increasing).
+    pub sorted: &'a [u8],
+}
+
+/// Granularity of the tokenizer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TokenizerKind {
+    /// One token per Unicode scalar value.
+    Char,
+    /// Keras `Tokenizer` word semantics.
+    Word,
+}
+
+/// Where a model came from. Free text, for people and tools.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Provenance<'a> {
+    /// Model name.
+    pub name: &'a str,
+    /// Program and version that wrote the file.
+    pub producer: &'a str,
+    /// Corpus the model was trained on.
+    pub corpus: &'a str,
+    /// Training command or configuration.
+    pub training: &'a str,
+}
+
+/// All weights. Matrices are row-major `[out, in]`: row `r` produces output `r`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Tensors<'a> {
+    /// `[vocab, emb]`.
+    #[serde(borrow)]
+    pub embedding: TensorDesc<'a>,
+    /// `[3*hidden, emb]`, gate rows in order z, r, n.
+    #[serde(borrow)]
+    pub gru_input: TensorDesc<'a>,
+    /// `[3*hidden, hidden]`, gate rows in order z, r, n.
+    #[serde(borrow)]
+    pub gru_recurrent: TensorDesc<'a>,
+    /// f32 LE `[3*hidden]`.
+    pub gru_input_bias: &'a [u8],
+    /// f32 LE `[3*hidden]`.
+    pub gru_recurrent_bias: &'a [u8],
+    /// `[dense, hidden]`.
+    #[serde(borrow)]
+    pub dense: TensorDesc<'a>,
+    /// f32 LE `[dense]`.
+    pub dense_bias: &'a [u8],
+    /// `[vocab, dense]`.
+    #[serde(borrow)]
+    pub output: TensorDesc<'a>,
+    /// f32 LE `[vocab]`.
+    pub output_bias: &'a [u8],
+}
+
+/// One weight matrix and its encoding.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum TensorDesc<'a> {
+    /// f32 LE, `rows*cols*4` bytes.
+    F32 {
+        /// Output rows.
+        rows: u32,
+        /// Input columns.
+        cols: u32,
+        /// Row-major values.
+        data: &'a [u8],
+    },
+    /// IEEE binary16 LE, `rows*cols*2` bytes.
+    F16 {
+        /// Output rows.
+        rows: u32,
+        /// Input columns.
+        cols: u32,
+        /// Row-major values.
+        data: &'a [u8],
+    },
+    /// int8, value = `data[r][c] * scales[r]`.
+    Int8 {
+        /// Output rows.
+        rows: u32,
+        /// Input columns.
+        cols: u32,
+        /// f32 LE, one per row.
+        scales: &'a [u8],
+        /// Row-major int8 values, `rows*cols` bytes.
+        data: &'a [u8],
+    },
+    /// int8 in 8x4 blocks (8 output rows x 4 consecutive inputs), value = `q * scales[r]`.
+    Int8Block8x4 {
+        /// Output rows.
+        rows: u32,
+        /// Input columns.
+        cols: u32,
+        /// f32 LE, one per row.
+        scales: &'a [u8],
+        /// u32 LE, `ceil(rows/8)+1` entries: blocks of row block `b` are `row_blocks[b]..row_blocks[b+1]`.
+        row_blocks: &'a [u8],
+        /// u16 LE block column of each block (inputs `4c..4c+4`), strictly increasing within a row block.
+        block_cols: &'a [u8],
+        /// 32 bytes per block: 8 rows of 4 int8 values, row-major.
+        blocks: &'a [u8],
+    },
+}
+
+impl TensorDesc<'_> {
+    /// Short name of the encoding.
+    pub const fn kind_name(&self) -> &'static str {
+        match self {
+            TensorDesc::F32 { .. } => "f32",
+            TensorDesc::F16 { .. } => "f16",
+            TensorDesc::Int8 { .. } => "int8",
+            TensorDesc::Int8Block8x4 { .. } => "int8-block8x4",
+        }
+    }
+
+    /// `(rows, cols)` as written in the file.
+    pub const fn shape(&self) -> (u32, u32) {
+        match *self {
+            TensorDesc::F32 { rows, cols, .. }
+            | TensorDesc::F16 { rows, cols, .. }
+            | TensorDesc::Int8 { rows, cols, .. }
+            | TensorDesc::Int8Block8x4 { rows, cols, .. } => (rows, cols),
+        }
+    }
+}
+
+/// Checks the prefix and CRC, decodes the body, and returns it with the file's CRC.
+///
+/// This checks the container only; [`crate::Model::from_bytes`] validates the contents.
+pub fn decode(bytes: &[u8]) -> Result<(Body<'_>, u32)> {
+    if bytes.len() < PREFIX_LEN {
+        return Err(Error::TooShort { len: bytes.len(), needed: PREFIX_LEN });
+    }
+    let magic = [bytes[0], bytes[1], bytes[2], bytes[3]];
+    if magic != MAGIC {
+        return Err(Error::BadMagic { found: magic });
+    }
+    let version = u16::from_le_bytes([bytes[4], bytes[5]]);
+    if version != FORMAT_VERSION {
+        return Err(Error::UnsupportedVersion { found: version, supported: FORMAT_VERSION });
+    }
+    let stored = u32::from_le_bytes([bytes[6], bytes[7], bytes[8], bytes[9]]);
+    let computed = crc32(&bytes[PREFIX_LEN..]);
+    if stored != computed {
+        return Err(Error::ChecksumMismatch { stored, computed });
+    }
+    let (body, rest) = postcard::take_from_bytes::<Body<'_>>(&bytes[PREFIX_LEN..])
+        .map_err(|e| Error::Decode { reason: postcard_reason(e) })?;
+    if !rest.is_empty() {
+        return Err(Error::TrailingBytes { count: rest.len() });
+    }
+    Ok((body, stored))
+}
+
+fn postcard_reason(e: postcard::Error) -> &'static str {
+    use postcard::Error as P;
+    match e {
+        P::DeserializeUnexpectedEnd => "unexpected end of data",
+        P::DeserializeBadVarint => "bad varint",
+        P::DeserializeBadBool => "bad bool",
+        P::DeserializeBadChar => "bad char",
+        P::DeserializeBadUtf8 => "string is not UTF-8",
+        P::DeserializeBadOption => "bad option tag",
+        P::DeserializeBadEnum => "unknown enum variant",
+        P::DeserializeBadEncoding => "bad encoding",
+        _ => "undecodable body",
+    }
+}

@@ -1,0 +1,222 @@
+//! Matrix-vector kernels and their dispatch.
+//!
+//! Every kernel has a portable scalar version in [`scalar`], always compiled
+//! and the reference that the SIMD versions are tested against. Integer sums
+//! are exact, so SIMD and scalar int8 results are equal bit for bit.
+//!
+//! Kernels never read out of bounds: the safe entry points here clamp the
+//! work to what the slices hold (loading a model has already checked that the
+//! shapes agree, so on valid models nothing is clamped).
+
+pub mod scalar;
+
+#[cfg(target_arch = "x86_64")]
+pub mod x86;
+
+#[cfg(target_arch = "aarch64")]
+pub mod aarch64;
+
+/// A set of kernels, named after the instructions they use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Isa {
+    /// Portable Rust, every target.
+    Scalar,
+    /// x86-64 AVX2 + FMA.
+    Avx2,
+    /// x86-64 AVX2 + FMA with `vpdpbusd` (AVX-512 VNNI with VL, or AVX-VNNI).
+    Vnni,
+    /// aarch64 Advanced SIMD.
+    Neon,
+    /// aarch64 Advanced SIMD with `sdot` (the dotprod extension).
+    NeonDot,
+}
+
+impl Isa {
+    /// Every kernel set, from portable to most specialised.
+    pub const ALL: [Isa; 5] = [Isa::Scalar, Isa::Avx2, Isa::Vnni, Isa::Neon, Isa::NeonDot];
+
+    /// Name used by `EDGEGRU_KERNEL` and in reports.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Isa::Scalar => "scalar",
+            Isa::Avx2 => "avx2",
+            Isa::Vnni => "vnni",
+            Isa::Neon => "neon",
+            Isa::NeonDot => "neon-dot",
+        }
+    }
+
+    /// The kernel set with this name.
+    pub fn from_name(name: &str) -> Option<Isa> {
+        Isa::ALL.into_iter().find(|isa| isa.name() == name)
+    }
+
+    /// Whether this CPU (at run time with `std`, else as compiled) can run it.
+    pub fn is_available(self) -> bool {
+        match self {
+            Isa::Scalar => true,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => x86::has_avx2(),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Vnni => x86::has_vnni(),
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => true,
+            #[cfg(target_arch = "aarch64")]
+            Isa::NeonDot => aarch64::has_dotprod(),
+            #[allow(unreachable_patterns)]
+            _ => false,
+        }
+    }
+
+    /// The fastest available kernel set. With `std`, the environment variable
+    /// `EDGEGRU_KERNEL` (`scalar`, `avx2`, `vnni`, `neon`, `neon-dot`) caps the
+    /// choice, for comparisons; an unavailable or unknown name is ignored.
+    pub fn detect() -> Isa {
+        #[cfg(feature = "std")]
+        if let Ok(name) = std::env::var("EDGEGRU_KERNEL") {
+            if let Some(isa) = Isa::from_name(name.trim()) {
+                if isa.is_available() {
+                    return isa;
+                }
+            }
+        }
+        Isa::best()
+    }
+
+    /// The fastest kernel set this CPU runs, ignoring the environment.
+    pub fn best() -> Isa {
+        [Isa::Vnni, Isa::Avx2, Isa::NeonDot, Isa::Neon]
+            .into_iter()
+            .find(|isa| isa.is_available())
+            .unwrap_or(Isa::Scalar)
+    }
+}
+
+/// `out[r] = sum_c w[r][c] * x[c]` for f32 LE weights in `w` (row-major).
+pub fn matvec_f32(isa: Isa, w: &[u8], cols: usize, x: &[f32], out: &mut [f32]) {
+    let cols = cols.min(x.len());
+    if cols == 0 {
+        out.iter_mut().for_each(|o| *o = 0.0);
+        return;
+    }
+    let rows = out.len().min(w.len() / (cols * 4));
+    let (w, out, x) = (&w[..rows * cols * 4], &mut out[..rows], &x[..cols]);
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 | Isa::Vnni if x86::has_avx2() => x86::matvec_f32(w, cols, x, out),
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon | Isa::NeonDot => aarch64::matvec_f32(w, cols, x, out),
+        _ => scalar::matvec_f32(w, cols, x, out),
+    }
+}
+
+/// `out[r] = sum_c w[r][c] * x[c]` for f16 LE weights (scalar on every target).
+pub fn matvec_f16(w: &[u8], cols: usize, x: &[f32], out: &mut [f32]) {
+    let cols = cols.min(x.len());
+    if cols == 0 {
+        out.iter_mut().for_each(|o| *o = 0.0);
+        return;
+    }
+    let rows = out.len().min(w.len() / (cols * 2));
+    scalar::matvec_f16(&w[..rows * cols * 2], cols, &x[..cols], &mut out[..rows]);
+}
+
+/// `acc[r] = sum_c w[r][c] * x[c]` in exact int32 arithmetic, int8 row-major `w`.
+///
+/// `x` must not contain -128 (the quantizer clamps to ±127): the AVX2 kernel
+/// multiplies `|w|` by `x` with the sign of `w`, and -(-128) is not an int8.
+pub fn matvec_i8(isa: Isa, w: &[i8], cols: usize, x: &[i8], acc: &mut [i32]) {
+    let cols = cols.min(x.len());
+    if cols == 0 {
+        acc.iter_mut().for_each(|a| *a = 0);
+        return;
+    }
+    let rows = acc.len().min(w.len() / cols);
+    let (w, acc, x) = (&w[..rows * cols], &mut acc[..rows], &x[..cols]);
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Vnni if x86::has_vnni() => x86::matvec_i8_vnni(w, cols, x, acc),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 | Isa::Vnni if x86::has_avx2() => x86::matvec_i8_avx2(w, cols, x, acc),
+        #[cfg(target_arch = "aarch64")]
+        Isa::NeonDot if aarch64::has_dotprod() => aarch64::matvec_i8_dot(w, cols, x, acc),
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon | Isa::NeonDot => aarch64::matvec_i8(w, cols, x, acc),
+        _ => scalar::matvec_i8(w, cols, x, acc),
+    }
+}
+
+/// A validated int8 8x4 block-sparse matrix (see FORMAT.md).
+#[derive(Debug, Clone, Copy)]
+pub struct Block8x4<'a> {
+    /// Output rows.
+    pub rows: usize,
+    /// u32 LE start of each row block's blocks, `ceil(rows/8)+1` entries.
+    pub row_blocks: &'a [u8],
+    /// u16 LE column-group index of each block.
+    pub block_cols: &'a [u8],
+    /// 32 int8 values per block: 8 rows x 4 inputs, row-major.
+    pub blocks: &'a [i8],
+}
+
+impl Block8x4<'_> {
+    /// Number of 8-row blocks.
+    pub fn row_block_count(&self) -> usize {
+        self.rows.div_ceil(8)
+    }
+
+    /// Range of block numbers in row block `b` (empty if the table is short).
+    pub fn blocks_of(&self, b: usize) -> core::ops::Range<usize> {
+        let at = |i: usize| {
+            self.row_blocks
+                .get(i * 4..i * 4 + 4)
+                .map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]) as usize)
+        };
+        match (at(b), at(b + 1)) {
+            (Some(s), Some(e)) if s <= e && e <= self.block_count() => s..e,
+            _ => 0..0,
+        }
+    }
+
+    /// Column group (inputs `4g..4g+4`) of block `k`.
+    pub fn block_col(&self, k: usize) -> usize {
+        match self.block_cols.get(k * 2..k * 2 + 2) {
+            Some(s) => u16::from_le_bytes([s[0], s[1]]) as usize,
+            None => usize::MAX,
+        }
+    }
+
+    /// Number of blocks whose values and column index are both present.
+    pub fn block_count(&self) -> usize {
+        (self.blocks.len() / 32).min(self.block_cols.len() / 2)
+    }
+}
+
+/// The four inputs `x[4g..4g+4]` of column group `g`, if `x` holds them.
+pub(crate) fn x_group(x: &[i8], g: usize) -> Option<&[i8]> {
+    x.get(g.checked_mul(4)?..)?.get(..4)
+}
+
+/// `acc[r] = sum_c w[r][c] * x[c]` for a block-sparse matrix, exact int32.
+///
+/// `x` is zero-padded to a multiple of 4 and must not contain -128. Blocks
+/// whose column group lies beyond `x` are skipped.
+pub fn block8x4_i8(isa: Isa, m: &Block8x4<'_>, x: &[i8], acc: &mut [i32]) {
+    let rows = m.rows.min(acc.len());
+    let acc = &mut acc[..rows];
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Vnni if x86::has_vnni() => x86::block8x4_i8_vnni(m, x, acc),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 | Isa::Vnni if x86::has_avx2() => x86::block8x4_i8_avx2(m, x, acc),
+        #[cfg(target_arch = "aarch64")]
+        Isa::NeonDot if aarch64::has_dotprod() => aarch64::block8x4_i8_dot(m, x, acc),
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon | Isa::NeonDot => aarch64::block8x4_i8(m, x, acc),
+        _ => scalar::block8x4_i8(m, x, acc),
+    }
+}
+
+#[cfg(test)]
+mod tests;

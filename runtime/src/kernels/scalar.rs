@@ -1,0 +1,59 @@
+//! Portable reference kernels.
+
+use super::{x_group, Block8x4};
+
+fn f32_at(w: &[u8], i: usize) -> f32 {
+    f32::from_le_bytes([w[4 * i], w[4 * i + 1], w[4 * i + 2], w[4 * i + 3]])
+}
+
+/// f32 LE weights times an f32 vector. `w.len() == out.len() * cols * 4`, `x.len() == cols`.
+pub fn matvec_f32(w: &[u8], cols: usize, x: &[f32], out: &mut [f32]) {
+    for (r, o) in out.iter_mut().enumerate() {
+        let mut sum = 0.0f32;
+        for (c, &xv) in x.iter().enumerate() {
+            sum += f32_at(w, r * cols + c) * xv;
+        }
+        *o = sum;
+    }
+}
+
+/// f16 LE weights times an f32 vector. `w.len() == out.len() * cols * 2`, `x.len() == cols`.
+pub fn matvec_f16(w: &[u8], cols: usize, x: &[f32], out: &mut [f32]) {
+    for (r, o) in out.iter_mut().enumerate() {
+        let row = &w[r * cols * 2..(r + 1) * cols * 2];
+        let mut sum = 0.0f32;
+        for (pair, &xv) in row.chunks_exact(2).zip(x) {
+            sum += half::f16::from_le_bytes([pair[0], pair[1]]).to_f32() * xv;
+        }
+        *o = sum;
+    }
+}
+
+/// int8 weights times an int8 vector, exact int32 sums. `w.len() == acc.len() * cols`.
+pub fn matvec_i8(w: &[i8], cols: usize, x: &[i8], acc: &mut [i32]) {
+    for (row, a) in w.chunks_exact(cols).zip(acc.iter_mut()) {
+        *a = row.iter().zip(x).map(|(&wv, &xv)| wv as i32 * xv as i32).sum();
+    }
+}
+
+/// Block-sparse int8 weights times an int8 vector (see [`Block8x4`]).
+pub fn block8x4_i8(m: &Block8x4<'_>, x: &[i8], acc: &mut [i32]) {
+    for b in 0..m.row_block_count() {
+        let mut sums = [0i32; 8];
+        for k in m.blocks_of(b) {
+            let c = m.block_col(k);
+            let (Some(xs), Some(block)) = (x_group(x, c), m.blocks.get(k * 32..k * 32 + 32)) else {
+                continue;
+            };
+            for (i, s) in sums.iter_mut().enumerate() {
+                let wr = &block[i * 4..i * 4 + 4];
+                *s += wr.iter().zip(xs).map(|(&wv, &xv)| wv as i32 * xv as i32).sum::<i32>();
+            }
+        }
+        for (i, s) in sums.iter().enumerate() {
+            if let Some(a) = acc.get_mut(b * 8 + i) {
+                *a = *s;
+            }
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! Every SIMD kernel against the scalar one, on every kernel set this CPU runs.
+
+use super::*;
+use crate::sampling::Rng;
+
+fn available() -> impl Iterator<Item = Isa> {
+    Isa::ALL.into_iter().filter(|isa| isa.is_available())
+}
+
+fn random_i8(rng: &mut Rng, n: usize, lo: i32, hi: i32) -> std::vec::Vec<i8> {
+    (0..n).map(|_| (lo + (rng.next_u64() % (hi - lo + 1) as u64) as i32) as i8).collect()
+}
+
+/// Shapes that cover the SIMD main loops, their tails and the 4-row groups.
+const SHAPES: [(usize, usize); 9] = [(1, 1), (3, 7), (4, 32), (5, 33), (8, 64), (13, 100), (768, 64), (100, 256), (9, 31)];
+
+#[test]
+fn int8_dense_kernels_equal_scalar_exactly() {
+    let mut rng = Rng::new(1);
+    for (rows, cols) in SHAPES {
+        let w = random_i8(&mut rng, rows * cols, -128, 127);
+        let x = random_i8(&mut rng, cols, -127, 127);
+        let mut expected = vec![0i32; rows];
+        scalar::matvec_i8(&w, cols, &x, &mut expected);
+        for isa in available() {
+            let mut got = vec![0i32; rows];
+            matvec_i8(isa, &w, cols, &x, &mut got);
+            assert_eq!(got, expected, "{} {rows}x{cols}", isa.name());
+        }
+    }
+}
+
+#[test]
+fn int8_kernels_do_not_saturate_at_the_extremes() {
+    // |w| = 128 times x = ±127 in every lane: the largest pair sums vpmaddubsw can see.
+    for (wv, xv) in [(-128i8, 127i8), (-128, -127), (127, 127), (127, -127)] {
+        let (rows, cols) = (8, 96);
+        let w = vec![wv; rows * cols];
+        let x = vec![xv; cols];
+        let want = wv as i32 * xv as i32 * cols as i32;
+        for isa in available() {
+            let mut got = vec![0i32; rows];
+            matvec_i8(isa, &w, cols, &x, &mut got);
+            assert!(got.iter().all(|&g| g == want), "{} w={wv} x={xv}: {got:?} != {want}", isa.name());
+            let blocks = std::vec::Vec::from_iter(w.iter().map(|&v| v as u8));
+            let t = (0..cols / 4).map(|g| g as u16).collect::<std::vec::Vec<_>>();
+            let mut rb = vec![];
+            rb.extend_from_slice(&0u32.to_le_bytes());
+            rb.extend_from_slice(&((cols / 4) as u32).to_le_bytes());
+            let bc: std::vec::Vec<u8> = t.iter().flat_map(|g| g.to_le_bytes()).collect();
+            let m = Block8x4 { rows, row_blocks: &rb, block_cols: &bc, blocks: bytemuck::cast_slice(&blocks) };
+            block8x4_i8(isa, &m, &x, &mut got);
+            assert!(got.iter().all(|&g| g == want), "sparse {} w={wv} x={xv}: {got:?}", isa.name());
+        }
+    }
+}
+
+#[test]
+fn f32_kernels_match_scalar() {
+    let mut rng = Rng::new(2);
+    for (rows, cols) in SHAPES {
+        let w: std::vec::Vec<f32> = (0..rows * cols).map(|_| rng.next_f32() - 0.5).collect();
+        let x: std::vec::Vec<f32> = (0..cols).map(|_| rng.next_f32() - 0.5).collect();
+        let wb: std::vec::Vec<u8> = w.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let mut expected = vec![0f32; rows];
+        scalar::matvec_f32(&wb, cols, &x, &mut expected);
+        for isa in available() {
+            let mut got = vec![0f32; rows];
+            matvec_f32(isa, &wb, cols, &x, &mut got);
+            for (g, e) in got.iter().zip(&expected) {
+                // Summation order differs; the bound is relative to the terms' magnitudes.
+                assert!((g - e).abs() <= 1e-5 * cols as f32, "{} {rows}x{cols}: {g} vs {e}", isa.name());
+            }
+        }
+    }
+}
+
+/// A random block-sparse matrix: (row_blocks, block_cols, blocks).
+fn random_sparse(rng: &mut Rng, rows: usize, cols: usize, density: f32) -> (std::vec::Vec<u8>, std::vec::Vec<u8>, std::vec::Vec<i8>) {
+    let (mut rb, mut bc, mut blocks) = (vec![], vec![], vec![]);
+    rb.extend_from_slice(&0u32.to_le_bytes());
+    let mut n = 0u32;
+    for _ in 0..rows.div_ceil(8) {
+        for g in 0..cols.div_ceil(4) {
+            if rng.next_f32() < density {
+                bc.extend_from_slice(&(g as u16).to_le_bytes());
+                blocks.extend(random_i8(rng, 32, -128, 127));
+                n += 1;
+            }
+        }
+        rb.extend_from_slice(&n.to_le_bytes());
+    }
+    (rb, bc, blocks)
+}
+
+#[test]
+fn block_sparse_kernels_equal_scalar_and_the_dense_product() {
+    let mut rng = Rng::new(3);
+    for (rows, cols) in SHAPES {
+        for density in [0.0, 0.1, 0.25, 1.0] {
+            let (rb, bc, blocks) = random_sparse(&mut rng, rows, cols, density);
+            let m = Block8x4 { rows, row_blocks: &rb, block_cols: &bc, blocks: &blocks };
+            let mut x = random_i8(&mut rng, cols.div_ceil(4) * 4, -127, 127);
+            x[cols..].iter_mut().for_each(|v| *v = 0);
+            // Dense equivalent, built from the blocks.
+            let mut dense = vec![0i8; rows * cols];
+            for b in 0..m.row_block_count() {
+                for k in m.blocks_of(b) {
+                    let g = m.block_col(k);
+                    for i in 0..8 {
+                        for j in 0..4 {
+                            if b * 8 + i < rows && g * 4 + j < cols {
+                                dense[(b * 8 + i) * cols + g * 4 + j] = blocks[k * 32 + i * 4 + j];
+                            }
+                        }
+                    }
+                }
+            }
+            // Padding weights (outside rows/cols) multiply zero inputs or are dropped.
+            let mut expected = vec![0i32; rows];
+            scalar::matvec_i8(&dense, cols, &x[..cols], &mut expected);
+            for isa in available() {
+                let mut got = vec![7i32; rows];
+                block8x4_i8(isa, &m, &x, &mut got);
+                assert_eq!(got, expected, "{} {rows}x{cols} density {density}", isa.name());
+            }
+        }
+    }
+}
+
+#[test]
+fn detection_names_round_trip() {
+    for isa in Isa::ALL {
+        assert_eq!(Isa::from_name(isa.name()), Some(isa));
+    }
+    assert!(Isa::Scalar.is_available());
+    assert!(Isa::best().is_available());
+}

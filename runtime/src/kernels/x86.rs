@@ -1,0 +1,274 @@
+//! x86-64 kernels: AVX2 + FMA, and `vpdpbusd` (AVX-512 VNNI or AVX-VNNI).
+//!
+//! int8 products use the sign trick: `|w| * (x with the sign of w)`, an
+//! unsigned-by-signed product that `vpmaddubsw` and `vpdpbusd` take. With `x`
+//! in [-127, 127] a `vpmaddubsw` pair sum is at most 2 * 128 * 127 = 32512,
+//! below i16::MAX, so it never saturates; `vpdpbusd` sums into int32 directly.
+
+use core::arch::x86_64::*;
+
+use super::{scalar, x_group, Block8x4};
+
+/// Whether AVX2 and FMA are usable.
+pub fn has_avx2() -> bool {
+    #[cfg(feature = "std")]
+    {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        cfg!(all(target_feature = "avx2", target_feature = "fma"))
+    }
+}
+
+/// Whether AVX-512 VNNI (with VL) is usable.
+fn has_avx512_vnni() -> bool {
+    #[cfg(feature = "std")]
+    {
+        std::arch::is_x86_feature_detected!("avx512vnni") && std::arch::is_x86_feature_detected!("avx512vl")
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        cfg!(all(target_feature = "avx512vnni", target_feature = "avx512vl"))
+    }
+}
+
+/// Whether AVX-VNNI (the VEX-encoded `vpdpbusd`) is usable.
+fn has_avx_vnni() -> bool {
+    #[cfg(feature = "std")]
+    {
+        std::arch::is_x86_feature_detected!("avxvnni")
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        cfg!(target_feature = "avxvnni")
+    }
+}
+
+/// Whether a `vpdpbusd` kernel can run (with AVX2 for the rest).
+pub fn has_vnni() -> bool {
+    has_avx2() && (has_avx512_vnni() || has_avx_vnni())
+}
+
+/// One step of an int8 dot product: `acc += |w| * sign(x, w)` summed per 4 bytes.
+trait DotI8 {
+    /// Add the products of 32 int8 pairs to eight int32 lanes (4 per lane).
+    fn dot(acc: __m256i, w: __m256i, x: __m256i) -> __m256i;
+}
+
+/// `vpmaddubsw` + `vpmaddwd`.
+struct Avx2Dot;
+impl DotI8 for Avx2Dot {
+    #[inline(always)]
+    fn dot(acc: __m256i, w: __m256i, x: __m256i) -> __m256i {
+        // SAFETY: only inlined into functions compiled with `avx2` enabled,
+        // which are only called after `has_avx2()` returned true.
+        unsafe {
+            let pairs = _mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(x, w));
+            _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)))
+        }
+    }
+}
+
+/// AVX-512 VNNI `vpdpbusd` on 256-bit registers.
+struct Avx512VnniDot;
+impl DotI8 for Avx512VnniDot {
+    #[inline(always)]
+    fn dot(acc: __m256i, w: __m256i, x: __m256i) -> __m256i {
+        // SAFETY: only inlined into functions compiled with `avx512vnni,avx512vl`,
+        // called only after `has_avx512_vnni()` returned true.
+        unsafe { _mm256_dpbusd_epi32(acc, _mm256_abs_epi8(w), _mm256_sign_epi8(x, w)) }
+    }
+}
+
+/// AVX-VNNI `vpdpbusd` (VEX encoding).
+struct AvxVnniDot;
+impl DotI8 for AvxVnniDot {
+    #[inline(always)]
+    fn dot(acc: __m256i, w: __m256i, x: __m256i) -> __m256i {
+        // SAFETY: only inlined into functions compiled with `avxvnni`,
+        // called only after `has_avx_vnni()` returned true.
+        unsafe { _mm256_dpbusd_avx_epi32(acc, _mm256_abs_epi8(w), _mm256_sign_epi8(x, w)) }
+    }
+}
+
+#[inline(always)]
+fn hsum_epi32(v: __m256i) -> i32 {
+    // SAFETY: only inlined into functions compiled with `avx2`.
+    unsafe {
+        let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+        let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b01_00_11_10));
+        let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b10_11_00_01));
+        _mm_cvtsi128_si32(s)
+    }
+}
+
+#[inline(always)]
+fn hsum_ps(v: __m256) -> f32 {
+    // SAFETY: only inlined into functions compiled with `avx2`.
+    unsafe {
+        let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 0b01));
+        _mm_cvtss_f32(s)
+    }
+}
+
+/// Dense int8 rows, four at a time, 32 columns per instruction.
+#[inline(always)]
+fn matvec_i8_body<D: DotI8>(w: &[i8], cols: usize, x: &[i8], acc: &mut [i32]) {
+    let rows = acc.len();
+    let main = cols - cols % 32;
+    let mut r = 0;
+    while r < rows {
+        let n = (rows - r).min(4);
+        // SAFETY: only inlined into functions compiled with `avx2`.
+        let mut sums = [unsafe { _mm256_setzero_si256() }; 4];
+        let mut c = 0;
+        while c < main {
+            // SAFETY: c + 32 <= cols == x.len(); rows r..r+n lie inside w
+            // because w.len() == rows * cols (checked by the dispatcher).
+            unsafe {
+                let xv = _mm256_loadu_si256(x.as_ptr().add(c) as *const __m256i);
+                for (i, s) in sums.iter_mut().enumerate().take(n) {
+                    let wv = _mm256_loadu_si256(w.as_ptr().add((r + i) * cols + c) as *const __m256i);
+                    *s = D::dot(*s, wv, xv);
+                }
+            }
+            c += 32;
+        }
+        for i in 0..n {
+            let row = &w[(r + i) * cols..(r + i + 1) * cols];
+            let tail: i32 = row[main..].iter().zip(&x[main..]).map(|(&a, &b)| a as i32 * b as i32).sum();
+            acc[r + i] = hsum_epi32(sums[i]) + tail;
+        }
+        r += n;
+    }
+}
+
+/// Block-sparse int8: one 32-byte block is 8 rows x 4 inputs, one register.
+#[inline(always)]
+fn block8x4_body<D: DotI8>(m: &Block8x4<'_>, x: &[i8], acc: &mut [i32]) {
+    for b in 0..m.row_block_count() {
+        // SAFETY: only inlined into functions compiled with `avx2`.
+        let mut sum = unsafe { _mm256_setzero_si256() };
+        for k in m.blocks_of(b) {
+            let Some(xs) = x_group(x, m.block_col(k)) else { continue };
+            let Some(block) = m.blocks.get(k * 32..k * 32 + 32) else { continue };
+            let x4 = i32::from_le_bytes([xs[0] as u8, xs[1] as u8, xs[2] as u8, xs[3] as u8]);
+            // SAFETY: `block` has exactly 32 bytes.
+            unsafe {
+                let wv = _mm256_loadu_si256(block.as_ptr() as *const __m256i);
+                sum = D::dot(sum, wv, _mm256_set1_epi32(x4));
+            }
+        }
+        let mut lanes = [0i32; 8];
+        // SAFETY: `lanes` is 32 bytes.
+        unsafe { _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, sum) };
+        for (i, v) in lanes.iter().enumerate() {
+            if let Some(a) = acc.get_mut(b * 8 + i) {
+                *a = *v;
+            }
+        }
+    }
+}
+
+#[target_feature(enable = "avx2,fma")]
+fn matvec_f32_avx2(w: &[u8], cols: usize, x: &[f32], out: &mut [f32]) {
+    let rows = out.len();
+    let main = cols - cols % 8;
+    let mut r = 0;
+    while r < rows {
+        let n = (rows - r).min(4);
+        let mut sums = [_mm256_setzero_ps(); 4];
+        let mut c = 0;
+        while c < main {
+            // SAFETY: c + 8 <= cols == x.len(); w holds rows * cols f32 values.
+            unsafe {
+                let xv = _mm256_loadu_ps(x.as_ptr().add(c));
+                for (i, s) in sums.iter_mut().enumerate().take(n) {
+                    let wv = _mm256_loadu_ps(w.as_ptr().add(((r + i) * cols + c) * 4) as *const f32);
+                    *s = _mm256_fmadd_ps(wv, xv, *s);
+                }
+            }
+            c += 8;
+        }
+        for i in 0..n {
+            let row = &w[(r + i) * cols * 4..(r + i + 1) * cols * 4];
+            let mut tail = 0.0;
+            scalar::matvec_f32(&row[main * 4..], cols - main, &x[main..], core::slice::from_mut(&mut tail));
+            out[r + i] = hsum_ps(sums[i]) + tail;
+        }
+        r += n;
+    }
+}
+
+/// f32 LE weights times an f32 vector (AVX2 + FMA).
+pub fn matvec_f32(w: &[u8], cols: usize, x: &[f32], out: &mut [f32]) {
+    // SAFETY: the dispatcher calls this only when `has_avx2()` is true.
+    unsafe { matvec_f32_avx2(w, cols, x, out) }
+}
+
+#[target_feature(enable = "avx2")]
+fn matvec_i8_avx2_impl(w: &[i8], cols: usize, x: &[i8], acc: &mut [i32]) {
+    matvec_i8_body::<Avx2Dot>(w, cols, x, acc)
+}
+
+#[target_feature(enable = "avx2,avx512vnni,avx512vl")]
+fn matvec_i8_avx512vnni_impl(w: &[i8], cols: usize, x: &[i8], acc: &mut [i32]) {
+    matvec_i8_body::<Avx512VnniDot>(w, cols, x, acc)
+}
+
+#[target_feature(enable = "avx2,avxvnni")]
+fn matvec_i8_avxvnni_impl(w: &[i8], cols: usize, x: &[i8], acc: &mut [i32]) {
+    matvec_i8_body::<AvxVnniDot>(w, cols, x, acc)
+}
+
+/// Dense int8 product with `vpmaddubsw`.
+pub fn matvec_i8_avx2(w: &[i8], cols: usize, x: &[i8], acc: &mut [i32]) {
+    // SAFETY: the dispatcher calls this only when `has_avx2()` is true.
+    unsafe { matvec_i8_avx2_impl(w, cols, x, acc) }
+}
+
+/// Dense int8 product with `vpdpbusd`.
+pub fn matvec_i8_vnni(w: &[i8], cols: usize, x: &[i8], acc: &mut [i32]) {
+    if has_avx512_vnni() {
+        // SAFETY: AVX-512 VNNI and VL were detected.
+        unsafe { matvec_i8_avx512vnni_impl(w, cols, x, acc) }
+    } else {
+        // SAFETY: the dispatcher calls this only when `has_vnni()` is true.
+        unsafe { matvec_i8_avxvnni_impl(w, cols, x, acc) }
+    }
+}
+
+#[target_feature(enable = "avx2")]
+fn block8x4_avx2_impl(m: &Block8x4<'_>, x: &[i8], acc: &mut [i32]) {
+    block8x4_body::<Avx2Dot>(m, x, acc)
+}
+
+#[target_feature(enable = "avx2,avx512vnni,avx512vl")]
+fn block8x4_avx512vnni_impl(m: &Block8x4<'_>, x: &[i8], acc: &mut [i32]) {
+    block8x4_body::<Avx512VnniDot>(m, x, acc)
+}
+
+#[target_feature(enable = "avx2,avxvnni")]
+fn block8x4_avxvnni_impl(m: &Block8x4<'_>, x: &[i8], acc: &mut [i32]) {
+    block8x4_body::<AvxVnniDot>(m, x, acc)
+}
+
+/// Block-sparse int8 product with `vpmaddubsw`.
+pub fn block8x4_i8_avx2(m: &Block8x4<'_>, x: &[i8], acc: &mut [i32]) {
+    // SAFETY: the dispatcher calls this only when `has_avx2()` is true.
+    unsafe { block8x4_avx2_impl(m, x, acc) }
+}
+
+/// Block-sparse int8 product with `vpdpbusd`.
+pub fn block8x4_i8_vnni(m: &Block8x4<'_>, x: &[i8], acc: &mut [i32]) {
+    if has_avx512_vnni() {
+        // SAFETY: AVX-512 VNNI and VL were detected.
+        unsafe { block8x4_avx512vnni_impl(m, x, acc) }
+    } else {
+        // SAFETY: the dispatcher calls this only when `has_vnni()` is true.
+        unsafe { block8x4_avxvnni_impl(m, x, acc) }
+    }
+}

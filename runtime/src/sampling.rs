@@ -1,0 +1,258 @@
+//! Choosing the next token: greedy, temperature, top-k and top-p (nucleus)
+//! sampling with a seeded, deterministic random number generator.
+
+use crate::error::{Error, Result};
+
+/// A small deterministic random number generator (SplitMix64). The same seed
+/// gives the same sequence on every target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rng {
+    state: u64,
+}
+
+impl Rng {
+    /// A generator seeded with `seed`.
+    pub const fn new(seed: u64) -> Self {
+        Rng { state: seed }
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A uniform number in [0, 1) with 24 random bits.
+    pub fn next_f32(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 * (1.0 / (1u32 << 24) as f32)
+    }
+}
+
+/// How to pick the next token from the logits.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SamplingParams {
+    /// Softmax temperature; 0 means greedy (always the most likely token).
+    pub temperature: f32,
+    /// Keep only the `top_k` most likely tokens; 0 keeps all.
+    pub top_k: u32,
+    /// Keep the smallest set of most likely tokens whose probability reaches
+    /// `top_p`, in (0, 1]; 1 keeps all.
+    pub top_p: f32,
+}
+
+impl SamplingParams {
+    /// Always the most likely token (ties: the lowest id).
+    pub const GREEDY: SamplingParams = SamplingParams { temperature: 0.0, top_k: 0, top_p: 1.0 };
+
+    /// Checks the ranges: temperature finite and >= 0, top_p in (0, 1].
+    pub fn validate(&self) -> Result<()> {
+        if !(self.temperature.is_finite() && self.temperature >= 0.0) {
+            return Err(Error::InvalidParameter { what: "temperature must be finite and >= 0" });
+        }
+        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
+            return Err(Error::InvalidParameter { what: "top_p must be in (0, 1]" });
+        }
+        Ok(())
+    }
+}
+
+impl Default for SamplingParams {
+    fn default() -> Self {
+        SamplingParams { temperature: 1.0, top_k: 0, top_p: 1.0 }
+    }
+}
+
+/// A token and its probability.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct TokenProb {
+    /// Token id.
+    pub token: u32,
+    /// Probability under softmax of the logits (temperature 1).
+    pub prob: f32,
+}
+
+/// NaN sorts below every number, so a damaged logit is never chosen first.
+fn key(v: f32) -> f32 {
+    if v.is_nan() { f32::NEG_INFINITY } else { v }
+}
+
+/// Index of the largest logit (the first one on ties).
+pub fn argmax(logits: &[f32]) -> u32 {
+    let mut best = 0usize;
+    for (i, &v) in logits.iter().enumerate() {
+        if key(v) > key(logits[best]) {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+/// `probs = softmax(logits / temperature)`.
+pub(crate) fn softmax(logits: &[f32], temperature: f32, probs: &mut [f32]) {
+    let max = logits.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(key(v)));
+    let mut sum = 0.0;
+    for (p, &v) in probs.iter_mut().zip(logits) {
+        *p = if v.is_nan() || max == f32::NEG_INFINITY { 0.0 } else { libm::expf((v - max) / temperature) };
+        sum += *p;
+    }
+    let inv = if sum > 0.0 && sum.is_finite() { 1.0 / sum } else { 0.0 };
+    probs.iter_mut().for_each(|p| *p *= inv);
+}
+
+/// Orders `order[..]` (token ids) so that the `k` most probable come first, sorted.
+fn rank(probs: &[f32], order: &mut [u32], k: usize) {
+    for (i, o) in order.iter_mut().enumerate() {
+        *o = i as u32;
+    }
+    let cmp = |a: &u32, b: &u32| {
+        let (pa, pb) = (probs.get(*a as usize).copied().unwrap_or(0.0), probs.get(*b as usize).copied().unwrap_or(0.0));
+        pb.total_cmp(&pa).then(a.cmp(b))
+    };
+    if k > 0 && k < order.len() {
+        order.select_nth_unstable_by(k - 1, cmp);
+        order[..k].sort_unstable_by(cmp);
+    } else {
+        order.sort_unstable_by(cmp);
+    }
+}
+
+/// Picks a token. `probs` and `order` are scratch of `logits.len()` entries.
+pub(crate) fn sample(logits: &[f32], params: &SamplingParams, rng: &mut Rng, probs: &mut [f32], order: &mut [u32]) -> u32 {
+    if params.temperature == 0.0 || logits.len() <= 1 {
+        return argmax(logits);
+    }
+    let n = logits.len().min(probs.len()).min(order.len());
+    let (logits, probs, order) = (&logits[..n], &mut probs[..n], &mut order[..n]);
+    softmax(logits, params.temperature, probs);
+    let u = rng.next_f32();
+    if params.top_k == 0 && params.top_p >= 1.0 {
+        let mut cum = 0.0;
+        for (i, &p) in probs.iter().enumerate() {
+            cum += p;
+            if u < cum {
+                return i as u32;
+            }
+        }
+        return argmax(logits);
+    }
+    let k = if params.top_k == 0 { n } else { (params.top_k as usize).min(n) };
+    rank(probs, order, k);
+    // Smallest prefix of the ranking that reaches top_p (at least one token).
+    let mut kept = 0;
+    let mut mass = 0.0;
+    for &t in order[..k].iter() {
+        mass += probs[t as usize];
+        kept += 1;
+        if mass >= params.top_p {
+            break;
+        }
+    }
+    let target = u * mass;
+    let mut cum = 0.0;
+    for &t in &order[..kept] {
+        cum += probs[t as usize];
+        if target < cum {
+            return t;
+        }
+    }
+    order[0]
+}
+
+/// The `out.len()` most likely tokens (at most `logits.len()`), most likely
+/// first; returns how many were written.
+pub(crate) fn top_k(logits: &[f32], probs: &mut [f32], order: &mut [u32], out: &mut [TokenProb]) -> usize {
+    let n = logits.len().min(probs.len()).min(order.len());
+    let k = out.len().min(n);
+    if k == 0 {
+        return 0;
+    }
+    softmax(&logits[..n], 1.0, &mut probs[..n]);
+    rank(&probs[..n], &mut order[..n], k);
+    for (o, &t) in out.iter_mut().zip(&order[..k]) {
+        *o = TokenProb { token: t, prob: probs[t as usize] };
+    }
+    k
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn greedy_picks_the_first_maximum_and_ignores_nan() {
+        assert_eq!(argmax(&[0.0, 2.0, 2.0, 1.0]), 1);
+        assert_eq!(argmax(&[f32::NAN, -1.0, -3.0]), 1);
+    }
+
+    #[test]
+    fn same_seed_same_samples() {
+        let logits = [0.1, 0.5, 0.2, 0.9, -1.0];
+        let (mut p, mut o) = ([0.0; 5], [0u32; 5]);
+        let params = SamplingParams { temperature: 1.0, top_k: 0, top_p: 1.0 };
+        let draw = |seed| {
+            let mut rng = Rng::new(seed);
+            let mut v = [0u32; 32];
+            for x in v.iter_mut() {
+                *x = sample(&logits, &params, &mut rng, &mut p.clone(), &mut o.clone());
+            }
+            v
+        };
+        assert_eq!(draw(7), draw(7));
+        assert_ne!(draw(7), draw(8));
+        let _ = (&mut p, &mut o);
+    }
+
+    #[test]
+    fn top_k_one_is_greedy_and_top_p_keeps_the_nucleus() {
+        let logits = [0.0, 3.0, 1.0, 2.9];
+        let (mut p, mut o) = ([0.0; 4], [0u32; 4]);
+        let mut rng = Rng::new(1);
+        for _ in 0..100 {
+            let k1 = SamplingParams { temperature: 1.0, top_k: 1, top_p: 1.0 };
+            assert_eq!(sample(&logits, &k1, &mut rng, &mut p, &mut o), 1);
+            let nucleus = SamplingParams { temperature: 1.0, top_k: 0, top_p: 0.8 };
+            let t = sample(&logits, &nucleus, &mut rng, &mut p, &mut o);
+            assert!(t == 1 || t == 3, "token {t} is outside the 80% nucleus");
+        }
+    }
+
+    #[test]
+    fn sampling_follows_the_distribution() {
+        let logits = [0.0f32, (2.0f32).ln(), (7.0f32).ln()];
+        let (mut p, mut o) = ([0.0; 3], [0u32; 3]);
+        let mut rng = Rng::new(42);
+        let mut counts = [0u32; 3];
+        let params = SamplingParams::default();
+        for _ in 0..20000 {
+            counts[sample(&logits, &params, &mut rng, &mut p, &mut o) as usize] += 1;
+        }
+        let expected = [0.1, 0.2, 0.7];
+        for (c, e) in counts.iter().zip(expected) {
+            assert!((*c as f32 / 20000.0 - e).abs() < 0.015, "{counts:?}");
+        }
+    }
+
+    #[test]
+    fn top_k_lists_the_most_likely_tokens_in_order() {
+        let logits = [0.0, 3.0, 1.0, 2.0];
+        let (mut p, mut o) = ([0.0; 4], [0u32; 4]);
+        let mut out = [TokenProb::default(); 3];
+        assert_eq!(top_k(&logits, &mut p, &mut o, &mut out), 3);
+        assert_eq!([out[0].token, out[1].token, out[2].token], [1, 3, 2]);
+        let total: f32 = [0.0f32, 3.0, 1.0, 2.0].iter().map(|v| v.exp()).sum();
+        assert!((out[0].prob - 3.0f32.exp() / total).abs() < 1e-6);
+    }
+
+    #[test]
+    fn parameters_are_validated() {
+        assert!(SamplingParams { temperature: f32::NAN, ..SamplingParams::default() }.validate().is_err());
+        assert!(SamplingParams { temperature: -1.0, ..SamplingParams::default() }.validate().is_err());
+        assert!(SamplingParams { top_p: 0.0, ..SamplingParams::default() }.validate().is_err());
+        assert!(SamplingParams { top_p: f32::NAN, ..SamplingParams::default() }.validate().is_err());
+        assert!(SamplingParams::GREEDY.validate().is_ok());
+    }
+}

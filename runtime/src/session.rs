@@ -1,0 +1,249 @@
+//! A session: one stream of tokens through a model, in caller memory.
+
+use crate::error::{Error, Result};
+use crate::kernels::Isa;
+use crate::model::{round_up, ArenaLayout, Model, ARENA_ALIGN};
+use crate::sampling::{self, Rng, SamplingParams, TokenProb};
+use crate::tensor::{InputScale, Scratch, STATE_SCALE};
+use crate::tokenizer::TextWriter;
+
+/// Magic at the start of a saved state.
+const STATE_MAGIC: [u8; 4] = *b"EGST";
+/// Bytes before the values in a saved state: magic, model CRC, flags.
+const STATE_HEADER: usize = 12;
+
+/// The recurrent state and scratch buffers of one token stream, carved from
+/// an arena the caller owns. Allocates nothing.
+pub struct Session<'s, 'a> {
+    model: &'s Model<'a>,
+    isa: Isa,
+    h: &'s mut [f32],
+    x: &'s mut [f32],
+    gx: &'s mut [f32],
+    gh: &'s mut [f32],
+    d: &'s mut [f32],
+    logits: &'s mut [f32],
+    probs: &'s mut [f32],
+    order: &'s mut [u32],
+    acc: &'s mut [i32],
+    q: &'s mut [i8],
+    has_logits: bool,
+}
+
+fn carve<'s, T: bytemuck::Pod>(rest: &mut &'s mut [u8], n: usize) -> Result<&'s mut [T]> {
+    let bytes = n * core::mem::size_of::<T>();
+    let taken = core::mem::take(rest);
+    let available = taken.len();
+    let short = || Error::ArenaTooSmall { needed: bytes, available };
+    let (head, tail) = taken.split_at_mut_checked(round_up(bytes, ARENA_ALIGN)).ok_or_else(short)?;
+    *rest = tail;
+    bytemuck::try_cast_slice_mut(&mut head[..bytes]).map_err(|_| short())
+}
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + libm::expf(-x))
+}
+
+impl<'s, 'a> Session<'s, 'a> {
+    /// A session over `arena`, which must hold at least `model.arena_size()` bytes.
+    pub fn new(model: &'s Model<'a>, arena: &'s mut [u8]) -> Result<Self> {
+        let needed = model.arena_size();
+        if arena.len() < needed {
+            return Err(Error::ArenaTooSmall { needed, available: arena.len() });
+        }
+        let skip = arena.as_ptr().align_offset(ARENA_ALIGN).min(ARENA_ALIGN - 1);
+        let mut rest = &mut arena[skip..];
+        let layout = ArenaLayout::of(&model.dims);
+        let [nh, nx, ng, _, nd, nv, _] = layout.f32_lens();
+        let mut s = Session {
+            model,
+            isa: model.isa,
+            h: carve(&mut rest, nh)?,
+            x: carve(&mut rest, nx)?,
+            gx: carve(&mut rest, ng)?,
+            gh: carve(&mut rest, ng)?,
+            d: carve(&mut rest, nd)?,
+            logits: carve(&mut rest, nv)?,
+            probs: carve(&mut rest, nv)?,
+            order: carve(&mut rest, nv)?,
+            acc: carve(&mut rest, layout.acc)?,
+            q: carve(&mut rest, layout.q)?,
+            has_logits: false,
+        };
+        s.reset();
+        Ok(s)
+    }
+
+    /// The model this session runs.
+    pub fn model(&self) -> &'s Model<'a> {
+        self.model
+    }
+
+    /// Kernel set this session uses.
+    pub fn isa(&self) -> Isa {
+        self.isa
+    }
+
+    /// Back to the initial state (h = 0, no logits).
+    pub fn reset(&mut self) {
+        self.h.iter_mut().for_each(|v| *v = 0.0);
+        self.logits.iter_mut().for_each(|v| *v = 0.0);
+        self.has_logits = false;
+    }
+
+    /// The GRU state `h`.
+    pub fn hidden(&self) -> &[f32] {
+        self.h
+    }
+
+    /// Logits of the last step, if there was one.
+    pub fn logits(&self) -> Option<&[f32]> {
+        self.has_logits.then_some(&*self.logits)
+    }
+
+    /// Feeds one token; returns the logits for the next token.
+    pub fn step(&mut self, token: u32) -> Result<&[f32]> {
+        let m = self.model;
+        if token >= m.dims.vocab {
+            return Err(Error::TokenOutOfRange { token, vocab: m.dims.vocab });
+        }
+        let h_len = self.h.len();
+        let mut scratch = Scratch { q: self.q, acc: self.acc };
+        m.embedding.row_into(token as usize, self.x);
+        m.gru_input.matvec(self.isa, self.x, InputScale::Dynamic, &mut scratch, self.gx);
+        m.gru_input_bias.add_to(self.gx);
+        m.gru_recurrent.matvec(self.isa, self.h, InputScale::Fixed(STATE_SCALE), &mut scratch, self.gh);
+        m.gru_recurrent_bias.add_to(self.gh);
+        let (xz, rest) = self.gx.split_at(h_len);
+        let (xr, xn) = rest.split_at(h_len);
+        let (hz, rest) = self.gh.split_at(h_len);
+        let (hr, hn) = rest.split_at(h_len);
+        for i in 0..h_len {
+            let z = sigmoid(xz[i] + hz[i]);
+            let r = sigmoid(xr[i] + hr[i]);
+            let n = libm::tanhf(xn[i] + r * hn[i]);
+            self.h[i] = (1.0 - z) * n + z * self.h[i];
+        }
+        m.dense.matvec(self.isa, self.h, InputScale::Fixed(STATE_SCALE), &mut scratch, self.d);
+        m.dense_bias.add_to(self.d);
+        self.d.iter_mut().for_each(|v| *v = v.max(0.0));
+        m.output.matvec(self.isa, self.d, InputScale::Dynamic, &mut scratch, self.logits);
+        m.output_bias.add_to(self.logits);
+        self.has_logits = true;
+        Ok(self.logits)
+    }
+
+    /// Feeds every token of `text`; returns how many were fed.
+    pub fn feed(&mut self, text: &str) -> Result<usize> {
+        let tok = *self.model.tokenizer();
+        tok.count_tokens(text)?;
+        let mut n = 0;
+        for id in tok.encode_iter(text) {
+            self.step(id?)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Picks the next token from the current logits.
+    pub fn sample(&mut self, params: &SamplingParams, rng: &mut Rng) -> Result<u32> {
+        params.validate()?;
+        if !self.has_logits {
+            return Err(Error::EmptyPrompt);
+        }
+        Ok(sampling::sample(self.logits, params, rng, self.probs, self.order))
+    }
+
+    /// The `out.len()` most likely next tokens with their probabilities, most
+    /// likely first (next-word suggestions); returns how many were written.
+    pub fn top_k_next(&mut self, out: &mut [TokenProb]) -> Result<usize> {
+        if !self.has_logits {
+            return Err(Error::EmptyPrompt);
+        }
+        Ok(sampling::top_k(self.logits, self.probs, self.order, out))
+    }
+
+    /// Feeds `prompt`, then samples up to `max_tokens` tokens, feeding each
+    /// back. `on_token(id, text)` sees every generated token and returns
+    /// `false` to stop. Word-level text needs the tokenizer's separator
+    /// between tokens. Continues from the current state; returns the number of
+    /// tokens generated.
+    pub fn generate<F>(&mut self, prompt: &str, max_tokens: usize, params: &SamplingParams, rng: &mut Rng, mut on_token: F) -> Result<usize>
+    where
+        F: FnMut(u32, &str) -> bool,
+    {
+        params.validate()?;
+        self.feed(prompt)?;
+        if !self.has_logits {
+            return Err(Error::EmptyPrompt);
+        }
+        let tok = *self.model.tokenizer();
+        for n in 0..max_tokens {
+            let id = sampling::sample(self.logits, params, rng, self.probs, self.order);
+            let keep_going = on_token(id, tok.token_text(id)?);
+            self.step(id)?;
+            if !keep_going {
+                return Ok(n + 1);
+            }
+        }
+        Ok(max_tokens)
+    }
+
+    /// Like [`Session::generate`], writing the generated text into `out`
+    /// (word tokens each preceded by the separator). Stops early when the next
+    /// token does not fit; returns the bytes written.
+    pub fn generate_into(&mut self, prompt: &str, max_tokens: usize, params: &SamplingParams, rng: &mut Rng, out: &mut [u8]) -> Result<usize> {
+        let sep = self.model.tokenizer().separator();
+        let mut w = TextWriter { out, len: 0 };
+        self.generate(prompt, max_tokens, params, rng, |_, text| {
+            let before = w.len;
+            let mut sep_buf = [0u8; 4];
+            let ok = sep.is_none_or(|c| w.push(c.encode_utf8(&mut sep_buf)).is_ok()) && w.push(text).is_ok();
+            if !ok {
+                w.len = before;
+            }
+            ok
+        })?;
+        Ok(w.len)
+    }
+
+    /// Bytes [`Session::save_state`] writes.
+    pub fn state_size(&self) -> usize {
+        STATE_HEADER + 4 * (self.h.len() + self.logits.len())
+    }
+
+    /// Saves the recurrent state and last logits (so that a prompt prefix can
+    /// be computed once and reused); returns the bytes written.
+    pub fn save_state(&self, out: &mut [u8]) -> Result<usize> {
+        let needed = self.state_size();
+        let available = out.len();
+        let out = out.get_mut(..needed).ok_or(Error::BufferTooSmall { needed, available })?;
+        out[..4].copy_from_slice(&STATE_MAGIC);
+        out[4..8].copy_from_slice(&self.model.checksum.to_le_bytes());
+        out[8..12].copy_from_slice(&(self.has_logits as u32).to_le_bytes());
+        for (dst, v) in out[STATE_HEADER..].chunks_exact_mut(4).zip(self.h.iter().chain(self.logits.iter())) {
+            dst.copy_from_slice(&v.to_le_bytes());
+        }
+        Ok(needed)
+    }
+
+    /// Restores a state saved by [`Session::save_state`] from the same model.
+    /// On error the session is unchanged.
+    pub fn restore_state(&mut self, state: &[u8]) -> Result<()> {
+        let expected = self.model.checksum;
+        let word = |i: usize| state.get(i..i + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+        let found = word(4).unwrap_or(0);
+        if state.len() != self.state_size() || state[..4] != STATE_MAGIC || found != expected || word(8).is_none_or(|f| f > 1) {
+            return Err(Error::StateMismatch { found, expected });
+        }
+        let values = state[STATE_HEADER..].chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+        if values.clone().any(|v| !v.is_finite()) {
+            return Err(Error::StateMismatch { found, expected });
+        }
+        for (dst, v) in self.h.iter_mut().chain(self.logits.iter_mut()).zip(values) {
+            *dst = v;
+        }
+        self.has_logits = word(8) == Some(1);
+        Ok(())
+    }
+}

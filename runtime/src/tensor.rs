@@ -1,0 +1,332 @@
+//! Validated views of the weight tensors, and the matrix-vector product that
+//! every layer uses.
+
+use crate::error::{Error, Result, TensorName};
+use crate::format::TensorDesc;
+use crate::kernels::{self, Block8x4, Isa};
+
+/// How the input vector of an int8 product is quantized.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum InputScale {
+    /// `scale = max|x| / 127`, per call.
+    Dynamic,
+    /// A fixed scale (the GRU state lies in (-1, 1): `1/127`).
+    Fixed(f32),
+}
+
+/// Scale used for the GRU state `h`, whose values lie in (-1, 1).
+pub(crate) const STATE_SCALE: f32 = 1.0 / 127.0;
+
+/// Scratch memory an int8 product needs.
+pub(crate) struct Scratch<'s> {
+    /// Quantized input, at least `cols` rounded up to 4, zero-padded.
+    pub q: &'s mut [i8],
+    /// int32 accumulators, at least `rows`.
+    pub acc: &'s mut [i32],
+}
+
+/// A weight matrix borrowed from the model bytes, its sizes checked.
+#[derive(Debug, Clone, Copy)]
+pub struct Matrix<'a> {
+    rows: usize,
+    cols: usize,
+    data: MatrixData<'a>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum MatrixData<'a> {
+    F32(&'a [u8]),
+    F16(&'a [u8]),
+    Int8 { scales: &'a [u8], data: &'a [i8] },
+    Block8x4 { scales: &'a [u8], m: Block8x4<'a> },
+}
+
+fn f32_at(bytes: &[u8], i: usize) -> f32 {
+    match bytes.get(i * 4..i * 4 + 4) {
+        Some(b) => f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+        None => 0.0,
+    }
+}
+
+fn u32_at(bytes: &[u8], i: usize) -> u32 {
+    match bytes.get(i * 4..i * 4 + 4) {
+        Some(b) => u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+        None => 0,
+    }
+}
+
+fn expect_len(tensor: TensorName, part: &'static str, found: usize, expected: usize) -> Result<()> {
+    if found == expected {
+        Ok(())
+    } else {
+        Err(Error::TensorLength { tensor, part, expected, found })
+    }
+}
+
+fn checked_bytes(tensor: TensorName, rows: usize, cols: usize, width: usize) -> Result<usize> {
+    rows.checked_mul(cols)
+        .and_then(|n| n.checked_mul(width))
+        .ok_or(Error::SizeOverflow { tensor })
+}
+
+fn check_scales(tensor: TensorName, scales: &[u8], rows: usize) -> Result<()> {
+    expect_len(tensor, "scales", scales.len(), checked_bytes(tensor, rows, 1, 4)?)?;
+    for row in 0..rows {
+        let s = f32_at(scales, row);
+        if !(s.is_finite() && s >= 0.0) {
+            return Err(Error::BadScale { tensor, row });
+        }
+    }
+    Ok(())
+}
+
+impl<'a> Matrix<'a> {
+    /// Checks a tensor against the shape the model needs.
+    pub(crate) fn from_desc(desc: &TensorDesc<'a>, tensor: TensorName, rows: usize, cols: usize) -> Result<Self> {
+        let (fr, fc) = desc.shape();
+        if (fr as usize, fc as usize) != (rows, cols) {
+            return Err(Error::TensorShape { tensor, expected: (rows as u32, cols as u32), found: (fr, fc) });
+        }
+        let data = match *desc {
+            TensorDesc::F32 { data, .. } => {
+                expect_len(tensor, "data", data.len(), checked_bytes(tensor, rows, cols, 4)?)?;
+                MatrixData::F32(data)
+            }
+            TensorDesc::F16 { data, .. } => {
+                expect_len(tensor, "data", data.len(), checked_bytes(tensor, rows, cols, 2)?)?;
+                MatrixData::F16(data)
+            }
+            TensorDesc::Int8 { scales, data, .. } => {
+                check_scales(tensor, scales, rows)?;
+                expect_len(tensor, "data", data.len(), checked_bytes(tensor, rows, cols, 1)?)?;
+                MatrixData::Int8 { scales, data: bytemuck::cast_slice(data) }
+            }
+            TensorDesc::Int8Block8x4 { scales, row_blocks, block_cols, blocks, .. } => {
+                check_scales(tensor, scales, rows)?;
+                let m = check_block8x4(tensor, rows, cols, row_blocks, block_cols, blocks)?;
+                MatrixData::Block8x4 { scales, m }
+            }
+        };
+        Ok(Matrix { rows, cols, data })
+    }
+
+    /// Output rows.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Input columns.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// The encoding: `f32`, `f16`, `int8` or `int8-block8x4`.
+    pub fn kind_name(&self) -> &'static str {
+        match self.data {
+            MatrixData::F32(_) => "f32",
+            MatrixData::F16(_) => "f16",
+            MatrixData::Int8 { .. } => "int8",
+            MatrixData::Block8x4 { .. } => "int8-block8x4",
+        }
+    }
+
+    /// Whether products with this matrix use int8 arithmetic.
+    pub fn is_int8(&self) -> bool {
+        matches!(self.data, MatrixData::Int8 { .. } | MatrixData::Block8x4 { .. })
+    }
+
+    /// Whether the matrix is stored block-sparse.
+    pub fn is_sparse(&self) -> bool {
+        matches!(self.data, MatrixData::Block8x4 { .. })
+    }
+
+    /// Bytes the tensor occupies in the file (values, scales and indices).
+    pub fn stored_bytes(&self) -> usize {
+        match self.data {
+            MatrixData::F32(d) | MatrixData::F16(d) => d.len(),
+            MatrixData::Int8 { scales, data } => scales.len() + data.len(),
+            MatrixData::Block8x4 { scales, m } => scales.len() + m.row_blocks.len() + m.block_cols.len() + m.blocks.len(),
+        }
+    }
+
+    /// Fraction of weights stored (1.0 for dense; stored blocks / all blocks for sparse).
+    pub fn density(&self) -> f32 {
+        match self.data {
+            MatrixData::Block8x4 { m, .. } => {
+                let all = m.row_block_count() * self.cols.div_ceil(4);
+                if all == 0 { 0.0 } else { m.block_count() as f32 / all as f32 }
+            }
+            _ => 1.0,
+        }
+    }
+
+    /// Writes row `r`, dequantized to f32, into `out[..cols]`.
+    pub(crate) fn row_into(&self, r: usize, out: &mut [f32]) {
+        let n = self.cols.min(out.len());
+        let start = r.saturating_mul(self.cols);
+        match self.data {
+            MatrixData::F32(d) => {
+                for (c, o) in out[..n].iter_mut().enumerate() {
+                    *o = f32_at(d, start + c);
+                }
+            }
+            MatrixData::F16(d) => {
+                for (c, o) in out[..n].iter_mut().enumerate() {
+                    let i = (start + c) * 2;
+                    *o = d.get(i..i + 2).map_or(0.0, |b| half::f16::from_le_bytes([b[0], b[1]]).to_f32());
+                }
+            }
+            MatrixData::Int8 { scales, data } => {
+                let s = f32_at(scales, r);
+                for (c, o) in out[..n].iter_mut().enumerate() {
+                    *o = data.get(start + c).map_or(0.0, |&q| q as f32 * s);
+                }
+            }
+            MatrixData::Block8x4 { scales, m } => {
+                let s = f32_at(scales, r);
+                out[..n].iter_mut().for_each(|o| *o = 0.0);
+                for k in m.blocks_of(r / 8) {
+                    let c0 = m.block_col(k).saturating_mul(4);
+                    for j in 0..4 {
+                        if let (Some(o), Some(&q)) = (out[..n].get_mut(c0.saturating_add(j)), m.blocks.get(k * 32 + (r % 8) * 4 + j)) {
+                            *o = q as f32 * s;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `out = W x` over `out[..rows]`, with int8 products quantizing `x` as `scale` says.
+    pub(crate) fn matvec(&self, isa: Isa, x: &[f32], scale: InputScale, scratch: &mut Scratch<'_>, out: &mut [f32]) {
+        let x = &x[..self.cols.min(x.len())];
+        let out_len = self.rows.min(out.len());
+        let out = &mut out[..out_len];
+        match self.data {
+            MatrixData::F32(d) => kernels::matvec_f32(isa, d, self.cols, x, out),
+            MatrixData::F16(d) => kernels::matvec_f16(d, self.cols, x, out),
+            MatrixData::Int8 { scales, data } => {
+                let sx = quantize_into(x, scale, scratch.q);
+                let acc_len = out_len.min(scratch.acc.len());
+                let acc = &mut scratch.acc[..acc_len];
+                kernels::matvec_i8(isa, data, self.cols, &scratch.q[..x.len()], acc);
+                dequantize(acc, scales, sx, out);
+            }
+            MatrixData::Block8x4 { scales, m } => {
+                let sx = quantize_into(x, scale, scratch.q);
+                let padded = x.len().div_ceil(4) * 4;
+                let acc_len = out_len.min(scratch.acc.len());
+                let acc = &mut scratch.acc[..acc_len];
+                kernels::block8x4_i8(isa, &m, &scratch.q[..padded.min(scratch.q.len())], acc);
+                dequantize(acc, scales, sx, out);
+            }
+        }
+    }
+}
+
+fn dequantize(acc: &[i32], scales: &[u8], sx: f32, out: &mut [f32]) {
+    for (r, (o, &a)) in out.iter_mut().zip(acc).enumerate() {
+        *o = a as f32 * (f32_at(scales, r) * sx);
+    }
+}
+
+/// Quantizes `x` into `q` (values in [-127, 127], the rest of `q` up to a
+/// multiple of 4 zeroed) and returns the scale: `x[i] ~= q[i] * scale`.
+pub(crate) fn quantize_into(x: &[f32], scale: InputScale, q: &mut [i8]) -> f32 {
+    let s = match scale {
+        InputScale::Fixed(s) => s,
+        InputScale::Dynamic => {
+            let max = x.iter().fold(0.0f32, |m, v| if v.abs() > m { v.abs() } else { m });
+            if max > 0.0 && max.is_finite() { max / 127.0 } else { 1.0 }
+        }
+    };
+    let inv = 1.0 / s;
+    for (qi, &v) in q.iter_mut().zip(x) {
+        // `as` saturates and maps NaN to 0; the clamp keeps -128 out.
+        *qi = libm::roundf(v * inv).clamp(-127.0, 127.0) as i8;
+    }
+    let padded = x.len().div_ceil(4) * 4;
+    if let Some(pad) = q.get_mut(x.len()..padded.min(q.len())) {
+        pad.iter_mut().for_each(|v| *v = 0);
+    }
+    s
+}
+
+fn check_block8x4<'a>(
+    tensor: TensorName,
+    rows: usize,
+    cols: usize,
+    row_blocks: &'a [u8],
+    block_cols: &'a [u8],
+    blocks: &'a [u8],
+) -> Result<Block8x4<'a>> {
+    let row_block_count = rows.div_ceil(8);
+    let groups = cols.div_ceil(4);
+    expect_len(tensor, "row_blocks", row_blocks.len(), checked_bytes(tensor, row_block_count + 1, 1, 4)?)?;
+    if block_cols.len() % 2 != 0 {
+        return Err(Error::TensorLength { tensor, part: "block_cols", expected: block_cols.len() - 1, found: block_cols.len() });
+    }
+    let count = block_cols.len() / 2;
+    expect_len(tensor, "blocks", blocks.len(), checked_bytes(tensor, count, 32, 1)?)?;
+    if u32_at(row_blocks, 0) != 0 {
+        return Err(Error::SparseIndex { tensor, row_block: 0, value: u32_at(row_blocks, 0), limit: 0 });
+    }
+    let m = Block8x4 { rows, row_blocks, block_cols, blocks: bytemuck::cast_slice(blocks) };
+    let limit = u32::try_from(count).map_err(|_| Error::SizeOverflow { tensor })?;
+    for b in 0..row_block_count {
+        let (start, end) = (u32_at(row_blocks, b), u32_at(row_blocks, b + 1));
+        if end < start || end > limit {
+            return Err(Error::SparseIndex { tensor, row_block: b, value: end, limit });
+        }
+        let mut previous: Option<usize> = None;
+        for k in start as usize..end as usize {
+            let g = m.block_col(k);
+            if g >= groups || previous.is_some_and(|p| g <= p) {
+                let bound = previous.map_or(groups, |p| p as usize + 1);
+                return Err(Error::SparseIndex { tensor, row_block: b, value: g as u32, limit: bound as u32 });
+            }
+            previous = Some(g);
+        }
+    }
+    if u32_at(row_blocks, row_block_count) != limit {
+        return Err(Error::SparseIndex { tensor, row_block: row_block_count, value: u32_at(row_blocks, row_block_count), limit });
+    }
+    Ok(m)
+}
+
+/// An f32 vector (a bias) borrowed from the model bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct Vector<'a>(&'a [u8]);
+
+impl<'a> Vector<'a> {
+    /// Checks length and that every value is finite.
+    pub(crate) fn from_bytes(bytes: &'a [u8], tensor: TensorName, len: usize) -> Result<Self> {
+        expect_len(tensor, "data", bytes.len(), checked_bytes(tensor, len, 1, 4)?)?;
+        if let Some(row) = (0..len).find(|&i| !f32_at(bytes, i).is_finite()) {
+            return Err(Error::NonFinite { tensor, index: row });
+        }
+        Ok(Vector(bytes))
+    }
+
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        self.0.len() / 4
+    }
+
+    /// Whether the vector is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Value `i` (0.0 past the end).
+    pub fn get(&self, i: usize) -> f32 {
+        f32_at(self.0, i)
+    }
+
+    /// `out[i] += self[i]`.
+    pub(crate) fn add_to(&self, out: &mut [f32]) {
+        for (i, o) in out.iter_mut().enumerate() {
+            *o += f32_at(self.0, i);
+        }
+    }
+}
