@@ -330,3 +330,27 @@ impl<'a> Vector<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_that_overflow_are_errors() {
+        assert_eq!(checked_bytes(TensorName::Dense, usize::MAX / 2, 3, 1), Err(Error::SizeOverflow { tensor: TensorName::Dense }));
+        assert_eq!(checked_bytes(TensorName::Dense, usize::MAX / 8, 1, 16), Err(Error::SizeOverflow { tensor: TensorName::Dense }));
+        assert_eq!(checked_bytes(TensorName::Dense, 3, 5, 4), Ok(60));
+    }
+
+    #[test]
+    fn quantized_inputs_never_hold_minus_128() {
+        let x = [-1.0, 1.0, -0.999, f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 0.0];
+        let mut q = [99i8; 8];
+        let s = quantize_into(&x, InputScale::Fixed(STATE_SCALE), &mut q);
+        assert_eq!(s, STATE_SCALE);
+        assert_eq!(q, [-127, 127, -127, 0, 127, -127, 0, 0]);
+        let s = quantize_into(&[0.5, -2.0, 1.0], InputScale::Dynamic, &mut q);
+        assert_eq!(s, 2.0 / 127.0);
+        assert_eq!(&q[..4], &[32, -127, 64, 0]);
+    }
+}
