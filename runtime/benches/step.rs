@@ -1,1 +1,63 @@
-fn main() {}
+//! Step latency at config A (vocab 98 chars, emb 64, hidden 256, dense 256),
+//! one thread, state carried across steps: f32 vs int8 vs int8 with 75% of
+//! the 8x4 blocks pruned, in the same run. `cargo bench -p edgegru-runtime --features std`.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use edgegru_runtime::writer::{ExportOptions, FloatModel};
+use edgegru_runtime::{Model, Rng, Session};
+
+/// 98 printable characters, like the fortunes character vocabulary.
+fn config_a_chars() -> String {
+    (32u8..127)
+        .map(char::from)
+        .chain(['\n', '\t', '’'])
+        .collect()
+}
+
+/// Zeroes a random `fraction` of the 8x4 blocks of a `[rows, cols]` matrix.
+fn prune_blocks(w: &mut [f32], rows: usize, cols: usize, fraction: f32, rng: &mut Rng) {
+    for rb in 0..rows.div_ceil(8) {
+        for g in 0..cols.div_ceil(4) {
+            if rng.next_f32() < fraction {
+                for r in rb * 8..(rb * 8 + 8).min(rows) {
+                    for c in g * 4..(g * 4 + 4).min(cols) {
+                        w[r * cols + c] = 0.0;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn bench_step(c: &mut Criterion) {
+    let fm = FloatModel::random_char(&config_a_chars(), 64, 256, 256, 7);
+    let mut pruned = fm.clone();
+    let mut rng = Rng::new(1);
+    let (v, e, h, d) = (98, 64, 256, 256);
+    prune_blocks(&mut pruned.gru_input, 3 * h, e, 0.75, &mut rng);
+    prune_blocks(&mut pruned.gru_recurrent, 3 * h, h, 0.75, &mut rng);
+    prune_blocks(&mut pruned.dense, d, h, 0.75, &mut rng);
+    prune_blocks(&mut pruned.output, v, d, 0.75, &mut rng);
+    let files = [
+        ("f32", fm.to_bytes(&ExportOptions::default())),
+        ("int8", fm.to_bytes(&ExportOptions::int8(false))),
+        ("int8-sparse75", pruned.to_bytes(&ExportOptions::int8(true))),
+    ];
+    let mut group = c.benchmark_group("step_config_a");
+    for (name, bytes) in &files {
+        let model = Model::from_bytes(bytes).expect("model loads");
+        let mut arena = vec![0u8; model.arena_size()];
+        let mut session = Session::new(&model, &mut arena).expect("session");
+        let mut token = 0u32;
+        group.bench_function(BenchmarkId::new(*name, model.isa().name()), |b| {
+            b.iter(|| {
+                let logits = session.step(token).expect("step");
+                token = (token + 1 + (logits[0].to_bits() & 7)) % 98;
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_step);
+criterion_main!(benches);

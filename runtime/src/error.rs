@@ -131,6 +131,13 @@ pub enum Error {
         /// Row of the bad scale.
         row: usize,
     },
+    /// An int8 weight is -128; weights must lie in [-127, 127].
+    Int8OutOfRange {
+        /// Which tensor.
+        tensor: TensorName,
+        /// Byte index of the value in the tensor's data.
+        index: usize,
+    },
     /// A bias value is NaN or infinite.
     NonFinite {
         /// Which tensor.
@@ -231,6 +238,7 @@ impl fmt::Display for Error {
             Error::TensorLength { tensor, part, expected, found } => write!(f, "tensor {tensor}: {part} is {found} bytes, expected {expected}"),
             Error::SizeOverflow { tensor } => write!(f, "tensor {tensor}: size overflows this machine's address space"),
             Error::BadScale { tensor, row } => write!(f, "tensor {tensor}: scale of row {row} is negative or not finite"),
+            Error::Int8OutOfRange { tensor, index } => write!(f, "tensor {tensor}: int8 value {index} is -128, outside the symmetric range [-127, 127]"),
             Error::NonFinite { tensor, index } => write!(f, "tensor {tensor}: value {index} is NaN or infinite"),
             Error::SparseIndex { tensor, row_block, value, limit } => write!(f, "tensor {tensor}: row block {row_block} has index {value}, which breaks the bound {limit}"),
             Error::UnsupportedTensorKind { tensor, kind } => write!(f, "tensor {tensor}: kind {kind} is not allowed here"),

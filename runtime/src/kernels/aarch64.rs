@@ -60,7 +60,11 @@ pub fn matvec_i8(w: &[i8], cols: usize, x: &[i8], acc: &mut [i32]) {
             }
             vaddvq_s32(s)
         };
-        let tail: i32 = row[main..].iter().zip(&x[main..]).map(|(&p, &q)| p as i32 * q as i32).sum();
+        let tail: i32 = row[main..]
+            .iter()
+            .zip(&x[main..])
+            .map(|(&p, &q)| p as i32 * q as i32)
+            .sum();
         *a = sum + tail;
     }
 }
@@ -99,12 +103,20 @@ fn matvec_i8_dot_impl(w: &[i8], cols: usize, x: &[i8], acc: &mut [i32]) {
             let mut s = vdupq_n_s32(0);
             let mut c = 0;
             while c < main {
-                s = sdot(s, vld1q_s8(row.as_ptr().add(c)), vld1q_s8(x.as_ptr().add(c)));
+                s = sdot(
+                    s,
+                    vld1q_s8(row.as_ptr().add(c)),
+                    vld1q_s8(x.as_ptr().add(c)),
+                );
                 c += 16;
             }
             vaddvq_s32(s)
         };
-        let tail: i32 = row[main..].iter().zip(&x[main..]).map(|(&p, &q)| p as i32 * q as i32).sum();
+        let tail: i32 = row[main..]
+            .iter()
+            .zip(&x[main..])
+            .map(|(&p, &q)| p as i32 * q as i32)
+            .sum();
         *a = sum + tail;
     }
 }
@@ -138,8 +150,12 @@ pub fn block8x4_i8(m: &Block8x4<'_>, x: &[i8], acc: &mut [i32]) {
             // Per row pair (0-1, 2-3, 4-5, 6-7): int32 sums of column pairs.
             let mut p = [vdupq_n_s32(0); 4];
             for k in m.blocks_of(b) {
-                let Some(xs) = x_group(x, m.block_col(k)) else { continue };
-                let Some(block) = m.blocks.get(k * 32..k * 32 + 32) else { continue };
+                let Some(xs) = x_group(x, m.block_col(k)) else {
+                    continue;
+                };
+                let Some(block) = m.blocks.get(k * 32..k * 32 + 32) else {
+                    continue;
+                };
                 let xv = vget_low_s8(x4_repeated(xs));
                 for (j, pj) in p.iter_mut().enumerate() {
                     let wv = vld1_s8(block.as_ptr().add(j * 8));
@@ -165,8 +181,12 @@ fn block8x4_i8_dot_impl(m: &Block8x4<'_>, x: &[i8], acc: &mut [i32]) {
         let (lo, hi) = unsafe {
             let (mut lo, mut hi) = (vdupq_n_s32(0), vdupq_n_s32(0));
             for k in m.blocks_of(b) {
-                let Some(xs) = x_group(x, m.block_col(k)) else { continue };
-                let Some(block) = m.blocks.get(k * 32..k * 32 + 32) else { continue };
+                let Some(xs) = x_group(x, m.block_col(k)) else {
+                    continue;
+                };
+                let Some(block) = m.blocks.get(k * 32..k * 32 + 32) else {
+                    continue;
+                };
                 let xv = x4_repeated(xs);
                 lo = sdot(lo, vld1q_s8(block.as_ptr()), xv);
                 hi = sdot(hi, vld1q_s8(block.as_ptr().add(16)), xv);

@@ -124,8 +124,9 @@ pub fn matvec_f16(w: &[u8], cols: usize, x: &[f32], out: &mut [f32]) {
 
 /// `acc[r] = sum_c w[r][c] * x[c]` in exact int32 arithmetic, int8 row-major `w`.
 ///
-/// `x` must not contain -128 (the quantizer clamps to ±127): the AVX2 kernel
-/// multiplies `|w|` by `x` with the sign of `w`, and -(-128) is not an int8.
+/// `w` and `x` must lie in [-127, 127] (the loader refuses -128 weights, the
+/// quantizer clamps inputs): the x86 kernels multiply `|x|` by `w` with the
+/// sign of `x`, and -(-128) is not an int8.
 pub fn matvec_i8(isa: Isa, w: &[i8], cols: usize, x: &[i8], acc: &mut [i32]) {
     let cols = cols.min(x.len());
     if cols == 0 {
@@ -200,7 +201,7 @@ pub(crate) fn x_group(x: &[i8], g: usize) -> Option<&[i8]> {
 
 /// `acc[r] = sum_c w[r][c] * x[c]` for a block-sparse matrix, exact int32.
 ///
-/// `x` is zero-padded to a multiple of 4 and must not contain -128. Blocks
+/// `x` is zero-padded to a multiple of 4; weights and inputs lie in [-127, 127]. Blocks
 /// whose column group lies beyond `x` are skipped.
 pub fn block8x4_i8(isa: Isa, m: &Block8x4<'_>, x: &[i8], acc: &mut [i32]) {
     let rows = m.rows.min(acc.len());

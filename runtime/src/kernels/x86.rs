@@ -1,13 +1,15 @@
 //! x86-64 kernels: AVX2 + FMA, and `vpdpbusd` (AVX-512 VNNI or AVX-VNNI).
 //!
-//! int8 products use the sign trick: `|w| * (x with the sign of w)`, an
-//! unsigned-by-signed product that `vpmaddubsw` and `vpdpbusd` take. With `x`
-//! in [-127, 127] a `vpmaddubsw` pair sum is at most 2 * 128 * 127 = 32512,
-//! below i16::MAX, so it never saturates; `vpdpbusd` sums into int32 directly.
+//! int8 products use the sign trick: `|x| * (w with the sign of x)`, an
+//! unsigned-by-signed product that `vpmaddubsw` and `vpdpbusd` take; `|x|` is
+//! computed once per input chunk and shared by every row. Weights and inputs
+//! lie in [-127, 127] (the loader refuses -128 weights, the quantizer never
+//! makes -128 inputs), so a `vpmaddubsw` pair sum is at most 2 * 127 * 127 =
+//! 32258, below i16::MAX: it never saturates. `vpdpbusd` sums into int32.
 
 use core::arch::x86_64::*;
 
-use super::{scalar, x_group, Block8x4};
+use super::{scalar, Block8x4};
 
 /// Whether AVX2 and FMA are usable.
 pub fn has_avx2() -> bool {
@@ -25,11 +27,15 @@ pub fn has_avx2() -> bool {
 fn has_avx512_vnni() -> bool {
     #[cfg(feature = "std")]
     {
-        std::arch::is_x86_feature_detected!("avx512vnni") && std::arch::is_x86_feature_detected!("avx512vl")
+        std::arch::is_x86_feature_detected!("avx512vnni")
+            && std::arch::is_x86_feature_detected!("avx512vl")
     }
     #[cfg(not(feature = "std"))]
     {
-        cfg!(all(target_feature = "avx512vnni", target_feature = "avx512vl"))
+        cfg!(all(
+            target_feature = "avx512vnni",
+            target_feature = "avx512vl"
+        ))
     }
 }
 
@@ -50,21 +56,22 @@ pub fn has_vnni() -> bool {
     has_avx2() && (has_avx512_vnni() || has_avx_vnni())
 }
 
-/// One step of an int8 dot product: `acc += |w| * sign(x, w)` summed per 4 bytes.
+/// One step of an int8 dot product: `acc += |x| * sign(w, x)` summed per 4 bytes.
 trait DotI8 {
-    /// Add the products of 32 int8 pairs to eight int32 lanes (4 per lane).
-    fn dot(acc: __m256i, w: __m256i, x: __m256i) -> __m256i;
+    /// Add the products of 32 int8 pairs to eight int32 lanes (4 per lane);
+    /// `xabs` is `|x|`.
+    fn dot(acc: __m256i, w: __m256i, x: __m256i, xabs: __m256i) -> __m256i;
 }
 
 /// `vpmaddubsw` + `vpmaddwd`.
 struct Avx2Dot;
 impl DotI8 for Avx2Dot {
     #[inline(always)]
-    fn dot(acc: __m256i, w: __m256i, x: __m256i) -> __m256i {
+    fn dot(acc: __m256i, w: __m256i, x: __m256i, xabs: __m256i) -> __m256i {
         // SAFETY: only inlined into functions compiled with `avx2` enabled,
         // which are only called after `has_avx2()` returned true.
         unsafe {
-            let pairs = _mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(x, w));
+            let pairs = _mm256_maddubs_epi16(xabs, _mm256_sign_epi8(w, x));
             _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)))
         }
     }
@@ -74,10 +81,10 @@ impl DotI8 for Avx2Dot {
 struct Avx512VnniDot;
 impl DotI8 for Avx512VnniDot {
     #[inline(always)]
-    fn dot(acc: __m256i, w: __m256i, x: __m256i) -> __m256i {
+    fn dot(acc: __m256i, w: __m256i, x: __m256i, xabs: __m256i) -> __m256i {
         // SAFETY: only inlined into functions compiled with `avx512vnni,avx512vl`,
         // called only after `has_avx512_vnni()` returned true.
-        unsafe { _mm256_dpbusd_epi32(acc, _mm256_abs_epi8(w), _mm256_sign_epi8(x, w)) }
+        unsafe { _mm256_dpbusd_epi32(acc, xabs, _mm256_sign_epi8(w, x)) }
     }
 }
 
@@ -85,10 +92,10 @@ impl DotI8 for Avx512VnniDot {
 struct AvxVnniDot;
 impl DotI8 for AvxVnniDot {
     #[inline(always)]
-    fn dot(acc: __m256i, w: __m256i, x: __m256i) -> __m256i {
+    fn dot(acc: __m256i, w: __m256i, x: __m256i, xabs: __m256i) -> __m256i {
         // SAFETY: only inlined into functions compiled with `avxvnni`,
         // called only after `has_avx_vnni()` returned true.
-        unsafe { _mm256_dpbusd_avx_epi32(acc, _mm256_abs_epi8(w), _mm256_sign_epi8(x, w)) }
+        unsafe { _mm256_dpbusd_avx_epi32(acc, xabs, _mm256_sign_epi8(w, x)) }
     }
 }
 
@@ -114,54 +121,129 @@ fn hsum_ps(v: __m256) -> f32 {
     }
 }
 
-/// Dense int8 rows, four at a time, 32 columns per instruction.
+/// Dense int8 rows, `N` at a time (so the `N` sums stay in registers), 32
+/// columns per instruction.
 #[inline(always)]
-fn matvec_i8_body<D: DotI8>(w: &[i8], cols: usize, x: &[i8], acc: &mut [i32]) {
-    let rows = acc.len();
+fn matvec_i8_rows<D: DotI8, const N: usize>(
+    w: &[i8],
+    cols: usize,
+    x: &[i8],
+    r: usize,
+    acc: &mut [i32],
+) {
     let main = cols - cols % 32;
-    let mut r = 0;
-    while r < rows {
-        let n = (rows - r).min(4);
-        // SAFETY: only inlined into functions compiled with `avx2`.
-        let mut sums = [unsafe { _mm256_setzero_si256() }; 4];
-        let mut c = 0;
-        while c < main {
-            // SAFETY: c + 32 <= cols == x.len(); rows r..r+n lie inside w
-            // because w.len() == rows * cols (checked by the dispatcher).
-            unsafe {
-                let xv = _mm256_loadu_si256(x.as_ptr().add(c) as *const __m256i);
-                for (i, s) in sums.iter_mut().enumerate().take(n) {
-                    let wv = _mm256_loadu_si256(w.as_ptr().add((r + i) * cols + c) as *const __m256i);
-                    *s = D::dot(*s, wv, xv);
-                }
+    // SAFETY: only inlined into functions compiled with `avx2`.
+    let mut sums = [unsafe { _mm256_setzero_si256() }; N];
+    let mut c = 0;
+    while c < main {
+        // SAFETY: c + 32 <= cols == x.len(); rows r..r+N lie inside w
+        // because w.len() == acc.len() * cols and r + N <= acc.len().
+        unsafe {
+            let xv = _mm256_loadu_si256(x.as_ptr().add(c) as *const __m256i);
+            let xabs = _mm256_abs_epi8(xv);
+            for (i, s) in sums.iter_mut().enumerate() {
+                let wv = _mm256_loadu_si256(w.as_ptr().add((r + i) * cols + c) as *const __m256i);
+                *s = D::dot(*s, wv, xv, xabs);
             }
-            c += 32;
         }
-        for i in 0..n {
+        c += 32;
+    }
+    let mut totals = [0i32; N];
+    if N == 4 {
+        // SAFETY: only inlined into functions compiled with `avx2`; `totals` has 4 lanes.
+        unsafe {
+            let s01 = _mm256_hadd_epi32(sums[0], sums[1 % N]);
+            let s23 = _mm256_hadd_epi32(sums[2 % N], sums[3 % N]);
+            let s = _mm256_hadd_epi32(s01, s23);
+            let s = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+            _mm_storeu_si128(totals.as_mut_ptr() as *mut __m128i, s);
+        }
+    } else {
+        for (t, s) in totals.iter_mut().zip(&sums) {
+            *t = hsum_epi32(*s);
+        }
+    }
+    for (i, t) in totals.iter().enumerate() {
+        let tail: i32 = if main < cols {
             let row = &w[(r + i) * cols..(r + i + 1) * cols];
-            let tail: i32 = row[main..].iter().zip(&x[main..]).map(|(&a, &b)| a as i32 * b as i32).sum();
-            acc[r + i] = hsum_epi32(sums[i]) + tail;
-        }
-        r += n;
+            row[main..]
+                .iter()
+                .zip(&x[main..])
+                .map(|(&a, &b)| a as i32 * b as i32)
+                .sum()
+        } else {
+            0
+        };
+        acc[r + i] = t + tail;
     }
 }
 
-/// Block-sparse int8: one 32-byte block is 8 rows x 4 inputs, one register.
+#[inline(always)]
+fn matvec_i8_body<D: DotI8>(w: &[i8], cols: usize, x: &[i8], acc: &mut [i32]) {
+    let rows = acc.len();
+    let mut r = 0;
+    while r + 4 <= rows {
+        matvec_i8_rows::<D, 4>(w, cols, x, r, acc);
+        r += 4;
+    }
+    while r < rows {
+        matvec_i8_rows::<D, 1>(w, cols, x, r, acc);
+        r += 1;
+    }
+}
+
+/// Block-sparse int8: one 32-byte block is 8 rows x 4 inputs, one register;
+/// the 4 inputs are broadcast to all 8 rows.
 #[inline(always)]
 fn block8x4_body<D: DotI8>(m: &Block8x4<'_>, x: &[i8], acc: &mut [i32]) {
+    let Ok(x4) = bytemuck::try_cast_slice::<i8, i32>(&x[..x.len() / 4 * 4]) else {
+        return scalar::block8x4_i8(m, x, acc);
+    };
+    let count = m.block_count();
     for b in 0..m.row_block_count() {
+        let range = m.blocks_of(b);
+        let (start, end) = (range.start, range.end.min(count));
+        let cols = &m.block_cols[start * 2..end * 2];
+        let xs = |i: usize| {
+            let g = u16::from_le_bytes([cols[2 * i], cols[2 * i + 1]]) as usize;
+            x4.get(g).copied().unwrap_or(0)
+        };
+        // Two accumulators, so consecutive blocks do not wait on each other.
         // SAFETY: only inlined into functions compiled with `avx2`.
-        let mut sum = unsafe { _mm256_setzero_si256() };
-        for k in m.blocks_of(b) {
-            let Some(xs) = x_group(x, m.block_col(k)) else { continue };
-            let Some(block) = m.blocks.get(k * 32..k * 32 + 32) else { continue };
-            let x4 = i32::from_le_bytes([xs[0] as u8, xs[1] as u8, xs[2] as u8, xs[3] as u8]);
-            // SAFETY: `block` has exactly 32 bytes.
+        let (mut s0, mut s1) = unsafe { (_mm256_setzero_si256(), _mm256_setzero_si256()) };
+        let n = end.saturating_sub(start);
+        let mut i = 0;
+        while i + 2 <= n {
+            // SAFETY: start + i + 1 < end <= block_count, so both 32-byte blocks lie inside `blocks`.
             unsafe {
-                let wv = _mm256_loadu_si256(block.as_ptr() as *const __m256i);
-                sum = D::dot(sum, wv, _mm256_set1_epi32(x4));
+                let p = m.blocks.as_ptr().add((start + i) * 32);
+                let (x0, x1) = (_mm256_set1_epi32(xs(i)), _mm256_set1_epi32(xs(i + 1)));
+                s0 = D::dot(
+                    s0,
+                    _mm256_loadu_si256(p as *const __m256i),
+                    x0,
+                    _mm256_abs_epi8(x0),
+                );
+                s1 = D::dot(
+                    s1,
+                    _mm256_loadu_si256(p.add(32) as *const __m256i),
+                    x1,
+                    _mm256_abs_epi8(x1),
+                );
+            }
+            i += 2;
+        }
+        if i < n {
+            // SAFETY: start + i < end <= block_count.
+            unsafe {
+                let x0 = _mm256_set1_epi32(xs(i));
+                let wv =
+                    _mm256_loadu_si256(m.blocks.as_ptr().add((start + i) * 32) as *const __m256i);
+                s0 = D::dot(s0, wv, x0, _mm256_abs_epi8(x0));
             }
         }
+        // SAFETY: only inlined into functions compiled with `avx2`.
+        let sum = unsafe { _mm256_add_epi32(s0, s1) };
         let mut lanes = [0i32; 8];
         // SAFETY: `lanes` is 32 bytes.
         unsafe { _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, sum) };
@@ -173,33 +255,47 @@ fn block8x4_body<D: DotI8>(m: &Block8x4<'_>, x: &[i8], acc: &mut [i32]) {
     }
 }
 
+#[inline(always)]
+fn matvec_f32_rows<const N: usize>(w: &[u8], cols: usize, x: &[f32], r: usize, out: &mut [f32]) {
+    let main = cols - cols % 8;
+    // SAFETY: only inlined into functions compiled with `avx2,fma`.
+    let mut sums = [unsafe { _mm256_setzero_ps() }; N];
+    let mut c = 0;
+    while c < main {
+        // SAFETY: c + 8 <= cols == x.len(); rows r..r+N of w hold cols f32 values each.
+        unsafe {
+            let xv = _mm256_loadu_ps(x.as_ptr().add(c));
+            for (i, s) in sums.iter_mut().enumerate() {
+                let wv = _mm256_loadu_ps(w.as_ptr().add(((r + i) * cols + c) * 4) as *const f32);
+                *s = _mm256_fmadd_ps(wv, xv, *s);
+            }
+        }
+        c += 8;
+    }
+    for (i, s) in sums.iter().enumerate() {
+        let row = &w[(r + i) * cols * 4..(r + i + 1) * cols * 4];
+        let mut tail = 0.0;
+        scalar::matvec_f32(
+            &row[main * 4..],
+            cols - main,
+            &x[main..],
+            core::slice::from_mut(&mut tail),
+        );
+        out[r + i] = hsum_ps(*s) + tail;
+    }
+}
+
 #[target_feature(enable = "avx2,fma")]
 fn matvec_f32_avx2(w: &[u8], cols: usize, x: &[f32], out: &mut [f32]) {
     let rows = out.len();
-    let main = cols - cols % 8;
     let mut r = 0;
+    while r + 4 <= rows {
+        matvec_f32_rows::<4>(w, cols, x, r, out);
+        r += 4;
+    }
     while r < rows {
-        let n = (rows - r).min(4);
-        let mut sums = [_mm256_setzero_ps(); 4];
-        let mut c = 0;
-        while c < main {
-            // SAFETY: c + 8 <= cols == x.len(); w holds rows * cols f32 values.
-            unsafe {
-                let xv = _mm256_loadu_ps(x.as_ptr().add(c));
-                for (i, s) in sums.iter_mut().enumerate().take(n) {
-                    let wv = _mm256_loadu_ps(w.as_ptr().add(((r + i) * cols + c) * 4) as *const f32);
-                    *s = _mm256_fmadd_ps(wv, xv, *s);
-                }
-            }
-            c += 8;
-        }
-        for i in 0..n {
-            let row = &w[(r + i) * cols * 4..(r + i + 1) * cols * 4];
-            let mut tail = 0.0;
-            scalar::matvec_f32(&row[main * 4..], cols - main, &x[main..], core::slice::from_mut(&mut tail));
-            out[r + i] = hsum_ps(sums[i]) + tail;
-        }
-        r += n;
+        matvec_f32_rows::<1>(w, cols, x, r, out);
+        r += 1;
     }
 }
 
