@@ -349,7 +349,7 @@ fn check_block8x4<'a>(
         row_blocks.len(),
         checked_bytes(tensor, row_block_count + 1, 1, 4)?,
     )?;
-    if block_cols.len() % 2 != 0 {
+    if !block_cols.len().is_multiple_of(2) {
         return Err(Error::TensorLength {
             tensor,
             part: "block_cols",
@@ -393,7 +393,7 @@ fn check_block8x4<'a>(
         for k in start as usize..end as usize {
             let g = m.block_col(k);
             if g >= groups || previous.is_some_and(|p| g <= p) {
-                let bound = previous.map_or(groups, |p| p as usize + 1);
+                let bound = previous.map_or(groups, |p| p + 1);
                 return Err(Error::SparseIndex {
                     tensor,
                     row_block: b,

@@ -53,7 +53,7 @@ fn mutate(rng: &mut Rng, file: &[u8]) -> Vec<u8> {
         _ => {
             // Insert or delete a run of bytes (shifts every later field).
             let i = (rng.next_u64() % m.len() as u64) as usize;
-            if rng.next_u64() % 2 == 0 {
+            if rng.next_u64().is_multiple_of(2) {
                 let n = (1 + rng.next_u64() % 8) as usize;
                 m.splice(i..i, (0..n).map(|_| rng.next_u64() as u8));
             } else {

@@ -182,3 +182,21 @@ fn detection_names_round_trip() {
     assert!(Isa::Scalar.is_available());
     assert!(Isa::best().is_available());
 }
+
+/// The test command names the kernel sets the machine must run
+/// (`EDGEGRU_EXPECT_KERNELS=avx2` on x86-64, `neon,neon-dot` under
+/// `qemu-aarch64 -cpu max`), so that a build where SIMD silently fell back to
+/// scalar fails instead of passing on the scalar kernels alone.
+#[test]
+fn expected_kernel_sets_are_available() {
+    let Ok(names) = std::env::var("EDGEGRU_EXPECT_KERNELS") else {
+        return;
+    };
+    for name in names.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let isa = Isa::from_name(name).unwrap_or_else(|| panic!("unknown kernel set {name}"));
+        assert!(
+            isa.is_available(),
+            "kernel set {name} is expected on this machine but not available"
+        );
+    }
+}

@@ -1,0 +1,11 @@
+//! The subcommands of `edgegru`, one module each.
+
+pub mod generate;
+pub mod inspect;
+
+use anyhow::{Context, Result};
+
+/// Reads a whole file, naming it in the error.
+pub fn read_file(path: &std::path::Path) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}

@@ -1,0 +1,5 @@
+//! edgegru trainer: data, training, compression and export of GRU text
+//! models, and the `edgegru` command-line tool built on them.
+#![deny(missing_docs)]
+
+pub mod commands;
