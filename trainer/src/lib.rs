@@ -3,3 +3,8 @@
 #![deny(missing_docs)]
 
 pub mod commands;
+pub mod cpu;
+pub mod data;
+pub mod linalg;
+pub mod params;
+pub mod tokenize;

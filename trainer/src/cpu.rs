@@ -1,0 +1,593 @@
+//! The CPU training backend: batched forward pass and back-propagation
+//! through time for Embedding -> GRU -> Dense(relu) -> Dense(vocab).
+//!
+//! Rows are time-major (`row = t * batch + b`), so the input projection of the
+//! whole batch, the dense layers and every weight gradient are single large
+//! matrix products; only the recurrent product runs per step, over the batch.
+
+use edgegru_runtime::Rng;
+
+use crate::linalg::{add_bias, add_column_sums, gemm, Op};
+use crate::params::{Params, Tensor};
+
+/// One batch of training windows.
+#[derive(Debug, Clone, Copy)]
+pub struct Batch<'a> {
+    /// Input ids, `batch * seq`, window-major (`b * seq + t`).
+    pub inputs: &'a [u32],
+    /// Next-token targets, same layout.
+    pub targets: &'a [u32],
+    /// Windows in the batch.
+    pub batch: usize,
+    /// Steps per window.
+    pub seq: usize,
+}
+
+/// Dropout and weight penalties.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Regularization {
+    /// Dropout on the GRU inputs (one mask per sequence, as Keras does).
+    pub dropout: f32,
+    /// Dropout on the recurrent state fed to `U` (one mask per sequence).
+    pub recurrent_dropout: f32,
+    /// L1 penalty on the kernels: `l1 * sum |w|`.
+    pub l1: f32,
+    /// L2 penalty on the kernels: `l2 * sum w^2`.
+    pub l2: f32,
+}
+
+/// What one forward (and backward) pass measured.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Stats {
+    /// Mean cross-entropy, nats per token.
+    pub loss: f64,
+    /// Weight penalty added to the loss.
+    pub penalty: f64,
+    /// Tokens predicted correctly (argmax).
+    pub correct: usize,
+    /// Tokens predicted.
+    pub tokens: usize,
+}
+
+/// Buffers reused from batch to batch.
+#[derive(Debug, Default)]
+pub struct Workspace {
+    xe: Vec<f32>,
+    gx: Vec<f32>,
+    gh: Vec<f32>,
+    h: Vec<f32>,
+    hd: Vec<f32>,
+    gates: Vec<f32>,
+    d: Vec<f32>,
+    logits: Vec<f32>,
+    mask_x: Vec<f32>,
+    mask_h: Vec<f32>,
+    dgx: Vec<f32>,
+    dgh: Vec<f32>,
+    dd: Vec<f32>,
+    dhs: Vec<f32>,
+    carry: Vec<f32>,
+    dxe: Vec<f32>,
+    /// Argmax predictions of the last forward pass, time-major.
+    pub predictions: Vec<u32>,
+}
+
+fn resize(v: &mut Vec<f32>, n: usize) {
+    v.clear();
+    v.resize(n, 0.0);
+}
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+fn dropout_mask(mask: &mut Vec<f32>, n: usize, p: f32, rng: &mut Rng) {
+    mask.clear();
+    if p <= 0.0 {
+        mask.resize(n, 1.0);
+        return;
+    }
+    let keep = 1.0 / (1.0 - p);
+    mask.extend((0..n).map(|_| if rng.next_f32() < p { 0.0 } else { keep }));
+}
+
+/// Runs the model over a batch. With `grads`, also back-propagates (adding
+/// the gradients of the mean loss plus penalties into `grads`) and applies
+/// dropout with masks drawn from `mask_seed`; without, dropout is off.
+pub fn forward_backward(
+    p: &Params,
+    batch: &Batch<'_>,
+    reg: &Regularization,
+    mask_seed: u64,
+    grads: Option<&mut Params>,
+    ws: &mut Workspace,
+) -> Stats {
+    let s = p.shape;
+    let (e, h, dn, v) = (
+        s.emb as usize,
+        s.hidden as usize,
+        s.dense as usize,
+        s.vocab as usize,
+    );
+    let (bsz, seq) = (batch.batch, batch.seq);
+    let rows = bsz * seq;
+    let training = grads.is_some();
+    let mut rng = Rng::new(mask_seed);
+    dropout_mask(
+        &mut ws.mask_x,
+        bsz * e,
+        if training { reg.dropout } else { 0.0 },
+        &mut rng,
+    );
+    dropout_mask(
+        &mut ws.mask_h,
+        bsz * h,
+        if training { reg.recurrent_dropout } else { 0.0 },
+        &mut rng,
+    );
+
+    // Embedding lookup with input dropout.
+    let emb = p.get(Tensor::Embedding);
+    resize(&mut ws.xe, rows * e);
+    for t in 0..seq {
+        for b in 0..bsz {
+            let tok = batch.inputs[b * seq + t] as usize;
+            let row = &mut ws.xe[(t * bsz + b) * e..][..e];
+            let mask = &ws.mask_x[b * e..][..e];
+            for ((x, &w), &m) in row.iter_mut().zip(&emb[tok * e..][..e]).zip(mask) {
+                *x = w * m;
+            }
+        }
+    }
+    // Input projection of every step at once.
+    resize(&mut ws.gx, rows * 3 * h);
+    gemm(
+        rows,
+        3 * h,
+        e,
+        1.0,
+        &ws.xe,
+        Op::N,
+        p.get(Tensor::GruInput),
+        Op::T,
+        0.0,
+        &mut ws.gx,
+    );
+    add_bias(&mut ws.gx, p.get(Tensor::GruInputBias));
+
+    // Recurrence: gates keep z, r, n per row for the backward pass.
+    resize(&mut ws.h, (seq + 1) * bsz * h);
+    resize(&mut ws.hd, rows * h);
+    resize(&mut ws.gh, rows * 3 * h);
+    resize(&mut ws.gates, rows * 3 * h);
+    let u = p.get(Tensor::GruRecurrent);
+    let bu = p.get(Tensor::GruRecurrentBias);
+    for t in 0..seq {
+        let (past, future) = ws.h.split_at_mut((t + 1) * bsz * h);
+        let hp = &past[t * bsz * h..];
+        let hn = &mut future[..bsz * h];
+        let hd = &mut ws.hd[t * bsz * h..][..bsz * h];
+        hd.iter_mut()
+            .zip(hp)
+            .zip(&ws.mask_h)
+            .for_each(|((d, &x), &m)| *d = x * m);
+        let gh = &mut ws.gh[t * bsz * 3 * h..][..bsz * 3 * h];
+        gemm(bsz, 3 * h, h, 1.0, hd, Op::N, u, Op::T, 0.0, gh);
+        add_bias(gh, bu);
+        let gx = &ws.gx[t * bsz * 3 * h..][..bsz * 3 * h];
+        let gates = &mut ws.gates[t * bsz * 3 * h..][..bsz * 3 * h];
+        for b in 0..bsz {
+            let (gxb, ghb, gb) = (
+                &gx[b * 3 * h..][..3 * h],
+                &gh[b * 3 * h..][..3 * h],
+                &mut gates[b * 3 * h..][..3 * h],
+            );
+            for i in 0..h {
+                let z = sigmoid(gxb[i] + ghb[i]);
+                let r = sigmoid(gxb[h + i] + ghb[h + i]);
+                let n = (gxb[2 * h + i] + r * ghb[2 * h + i]).tanh();
+                gb[i] = z;
+                gb[h + i] = r;
+                gb[2 * h + i] = n;
+                hn[b * h + i] = (1.0 - z) * n + z * hp[b * h + i];
+            }
+        }
+    }
+    let hs = &ws.h[bsz * h..];
+
+    // Dense(relu) and output layer over all rows.
+    resize(&mut ws.d, rows * dn);
+    gemm(
+        rows,
+        dn,
+        h,
+        1.0,
+        hs,
+        Op::N,
+        p.get(Tensor::Dense),
+        Op::T,
+        0.0,
+        &mut ws.d,
+    );
+    add_bias(&mut ws.d, p.get(Tensor::DenseBias));
+    ws.d.iter_mut().for_each(|x| *x = x.max(0.0));
+    resize(&mut ws.logits, rows * v);
+    gemm(
+        rows,
+        v,
+        dn,
+        1.0,
+        &ws.d,
+        Op::N,
+        p.get(Tensor::Output),
+        Op::T,
+        0.0,
+        &mut ws.logits,
+    );
+    add_bias(&mut ws.logits, p.get(Tensor::OutputBias));
+
+    // Softmax cross-entropy; logits become d(loss)/d(logits).
+    let mut stats = Stats {
+        tokens: rows,
+        ..Stats::default()
+    };
+    ws.predictions.clear();
+    let inv_n = 1.0 / rows as f32;
+    for t in 0..seq {
+        for b in 0..bsz {
+            let row = &mut ws.logits[(t * bsz + b) * v..][..v];
+            let target = batch.targets[b * seq + t] as usize;
+            let (arg, max) =
+                row.iter()
+                    .enumerate()
+                    .fold((0, f32::NEG_INFINITY), |(ai, am), (i, &x)| {
+                        if x > am {
+                            (i, x)
+                        } else {
+                            (ai, am)
+                        }
+                    });
+            ws.predictions.push(arg as u32);
+            stats.correct += (arg == target) as usize;
+            let sum: f32 = row
+                .iter_mut()
+                .map(|x| {
+                    *x = (*x - max).exp();
+                    *x
+                })
+                .sum();
+            stats.loss += (sum.ln() as f64) - ((row[target].ln()) as f64);
+            row.iter_mut().for_each(|x| *x = *x / sum * inv_n);
+            row[target] -= inv_n;
+        }
+    }
+    stats.loss /= rows as f64;
+    stats.penalty = penalty(p, reg);
+
+    let Some(g) = grads else { return stats };
+    backward(p, batch, reg, ws, g);
+    stats
+}
+
+/// `l1 * sum |w| + l2 * sum w^2` over the kernels.
+pub fn penalty(p: &Params, reg: &Regularization) -> f64 {
+    if reg.l1 == 0.0 && reg.l2 == 0.0 {
+        return 0.0;
+    }
+    Tensor::KERNELS
+        .iter()
+        .flat_map(|&t| p.get(t))
+        .map(|&w| reg.l1 as f64 * w.abs() as f64 + reg.l2 as f64 * (w as f64) * (w as f64))
+        .sum()
+}
+
+fn backward(
+    p: &Params,
+    batch: &Batch<'_>,
+    reg: &Regularization,
+    ws: &mut Workspace,
+    g: &mut Params,
+) {
+    let s = p.shape;
+    let (e, h, dn, v) = (
+        s.emb as usize,
+        s.hidden as usize,
+        s.dense as usize,
+        s.vocab as usize,
+    );
+    let (bsz, seq) = (batch.batch, batch.seq);
+    let rows = bsz * seq;
+    let hs = &ws.h[bsz * h..];
+
+    // Output layer.
+    gemm(
+        v,
+        dn,
+        rows,
+        1.0,
+        &ws.logits,
+        Op::T,
+        &ws.d,
+        Op::N,
+        1.0,
+        g.get_mut(Tensor::Output),
+    );
+    add_column_sums(&ws.logits, g.get_mut(Tensor::OutputBias));
+    resize(&mut ws.dd, rows * dn);
+    gemm(
+        rows,
+        dn,
+        v,
+        1.0,
+        &ws.logits,
+        Op::N,
+        p.get(Tensor::Output),
+        Op::N,
+        0.0,
+        &mut ws.dd,
+    );
+    ws.dd.iter_mut().zip(&ws.d).for_each(|(g, &d)| {
+        if d <= 0.0 {
+            *g = 0.0
+        }
+    });
+
+    // Dense layer.
+    gemm(
+        dn,
+        h,
+        rows,
+        1.0,
+        &ws.dd,
+        Op::T,
+        hs,
+        Op::N,
+        1.0,
+        g.get_mut(Tensor::Dense),
+    );
+    add_column_sums(&ws.dd, g.get_mut(Tensor::DenseBias));
+    resize(&mut ws.dhs, rows * h);
+    gemm(
+        rows,
+        h,
+        dn,
+        1.0,
+        &ws.dd,
+        Op::N,
+        p.get(Tensor::Dense),
+        Op::N,
+        0.0,
+        &mut ws.dhs,
+    );
+
+    // Back-propagation through time.
+    resize(&mut ws.dgx, rows * 3 * h);
+    resize(&mut ws.dgh, rows * 3 * h);
+    resize(&mut ws.carry, bsz * h);
+    let u = p.get(Tensor::GruRecurrent);
+    for t in (0..seq).rev() {
+        let hp = &ws.h[t * bsz * h..][..bsz * h];
+        let gates = &ws.gates[t * bsz * 3 * h..][..bsz * 3 * h];
+        let gh = &ws.gh[t * bsz * 3 * h..][..bsz * 3 * h];
+        let dhs = &ws.dhs[t * bsz * h..][..bsz * h];
+        let dgx = &mut ws.dgx[t * bsz * 3 * h..][..bsz * 3 * h];
+        let dgh = &mut ws.dgh[t * bsz * 3 * h..][..bsz * 3 * h];
+        for b in 0..bsz {
+            for i in 0..h {
+                let k = b * h + i;
+                let j = b * 3 * h;
+                let (z, r, n) = (gates[j + i], gates[j + h + i], gates[j + 2 * h + i]);
+                let dh = dhs[k] + ws.carry[k];
+                let dn = dh * (1.0 - z);
+                let dz = dh * (hp[k] - n);
+                let dan = dn * (1.0 - n * n);
+                let daz = dz * z * (1.0 - z);
+                let dar = dan * gh[j + 2 * h + i] * r * (1.0 - r);
+                dgx[j + i] = daz;
+                dgx[j + h + i] = dar;
+                dgx[j + 2 * h + i] = dan;
+                dgh[j + i] = daz;
+                dgh[j + h + i] = dar;
+                dgh[j + 2 * h + i] = dan * r;
+                ws.carry[k] = dh * z;
+            }
+        }
+        // carry += (dgh @ U) * mask_h
+        resize(&mut ws.dxe, bsz * h);
+        gemm(bsz, h, 3 * h, 1.0, dgh, Op::N, u, Op::N, 0.0, &mut ws.dxe);
+        for ((c, &x), &m) in ws.carry.iter_mut().zip(&ws.dxe).zip(&ws.mask_h) {
+            *c += x * m;
+        }
+    }
+    gemm(
+        3 * h,
+        h,
+        rows,
+        1.0,
+        &ws.dgh,
+        Op::T,
+        &ws.hd,
+        Op::N,
+        1.0,
+        g.get_mut(Tensor::GruRecurrent),
+    );
+    add_column_sums(&ws.dgh, g.get_mut(Tensor::GruRecurrentBias));
+    gemm(
+        3 * h,
+        e,
+        rows,
+        1.0,
+        &ws.dgx,
+        Op::T,
+        &ws.xe,
+        Op::N,
+        1.0,
+        g.get_mut(Tensor::GruInput),
+    );
+    add_column_sums(&ws.dgx, g.get_mut(Tensor::GruInputBias));
+
+    // Embedding: scatter the input gradient (through the dropout mask).
+    resize(&mut ws.dxe, rows * e);
+    gemm(
+        rows,
+        e,
+        3 * h,
+        1.0,
+        &ws.dgx,
+        Op::N,
+        p.get(Tensor::GruInput),
+        Op::N,
+        0.0,
+        &mut ws.dxe,
+    );
+    let demb = g.get_mut(Tensor::Embedding);
+    for t in 0..seq {
+        for b in 0..bsz {
+            let tok = batch.inputs[b * seq + t] as usize;
+            let src = &ws.dxe[(t * bsz + b) * e..][..e];
+            let mask = &ws.mask_x[b * e..][..e];
+            for ((d, &x), &m) in demb[tok * e..][..e].iter_mut().zip(src).zip(mask) {
+                *d += x * m;
+            }
+        }
+    }
+
+    // Penalties.
+    if reg.l1 != 0.0 || reg.l2 != 0.0 {
+        for t in Tensor::KERNELS {
+            let r = Params::range(&p.shape, t);
+            for (gv, &w) in g.data[r.clone()].iter_mut().zip(&p.data[r]) {
+                *gv += reg.l1 * w.signum() * (w != 0.0) as u8 as f32 + 2.0 * reg.l2 * w;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params::Shape;
+
+    fn tiny() -> (Params, Vec<u32>, Vec<u32>) {
+        let shape = Shape {
+            vocab: 7,
+            emb: 3,
+            hidden: 5,
+            dense: 4,
+        };
+        let mut p = Params::init(shape, 3);
+        // Non-zero biases, so their gradients are exercised too.
+        let mut rng = Rng::new(9);
+        for t in [
+            Tensor::GruInputBias,
+            Tensor::GruRecurrentBias,
+            Tensor::DenseBias,
+            Tensor::OutputBias,
+        ] {
+            p.get_mut(t)
+                .iter_mut()
+                .for_each(|x| *x = rng.next_f32() - 0.5);
+        }
+        let inputs = vec![1, 2, 3, 4, 0, 6, 5, 5, 2, 1, 3, 0];
+        let targets = vec![2, 3, 4, 0, 6, 5, 5, 2, 1, 3, 0, 4];
+        (p, inputs, targets)
+    }
+
+    #[test]
+    fn gradients_match_finite_differences_for_every_tensor() {
+        let (p, inputs, targets) = tiny();
+        let batch = Batch {
+            inputs: &inputs,
+            targets: &targets,
+            batch: 3,
+            seq: 4,
+        };
+        let reg = Regularization {
+            dropout: 0.0,
+            recurrent_dropout: 0.0,
+            l1: 0.0,
+            l2: 0.01,
+        };
+        let mut ws = Workspace::default();
+        let mut g = Params::zeros(p.shape);
+        forward_backward(&p, &batch, &reg, 0, Some(&mut g), &mut ws);
+        let loss = |q: &Params| {
+            let s = forward_backward(q, &batch, &reg, 0, None, &mut Workspace::default());
+            s.loss + s.penalty
+        };
+        for t in Tensor::ALL {
+            let r = Params::range(&p.shape, t);
+            let mut worst = 0.0f64;
+            for i in r {
+                let eps = 1e-3f32;
+                let (mut plus, mut minus) = (p.clone(), p.clone());
+                plus.data[i] += eps;
+                minus.data[i] -= eps;
+                let numeric = (loss(&plus) - loss(&minus)) / (2.0 * eps as f64);
+                let analytic = g.data[i] as f64;
+                worst = worst
+                    .max((numeric - analytic).abs() / (1e-3 + numeric.abs().max(analytic.abs())));
+            }
+            assert!(
+                worst < 2e-2,
+                "{}: worst relative gradient error {worst}",
+                t.name()
+            );
+        }
+    }
+
+    #[test]
+    fn dropout_masks_are_shared_across_time_and_reproducible() {
+        let (p, inputs, targets) = tiny();
+        let batch = Batch {
+            inputs: &inputs,
+            targets: &targets,
+            batch: 3,
+            seq: 4,
+        };
+        let reg = Regularization {
+            dropout: 0.5,
+            recurrent_dropout: 0.5,
+            ..Regularization::default()
+        };
+        let (mut g1, mut g2) = (Params::zeros(p.shape), Params::zeros(p.shape));
+        let a = forward_backward(
+            &p,
+            &batch,
+            &reg,
+            42,
+            Some(&mut g1),
+            &mut Workspace::default(),
+        );
+        let b = forward_backward(
+            &p,
+            &batch,
+            &reg,
+            42,
+            Some(&mut g2),
+            &mut Workspace::default(),
+        );
+        assert_eq!(a, b);
+        assert_eq!(g1, g2);
+        let mut ws = Workspace::default();
+        forward_backward(
+            &p,
+            &batch,
+            &reg,
+            42,
+            Some(&mut Params::zeros(p.shape)),
+            &mut ws,
+        );
+        // The input mask is per sequence: step 0 and step 3 of window 0 use the same mask.
+        let e = p.shape.emb as usize;
+        let emb = p.get(Tensor::Embedding);
+        for t in [0usize, 3] {
+            let tok = inputs[t] as usize;
+            for i in 0..e {
+                let x = ws.xe[(t * 3) * e + i];
+                assert!(x == 0.0 || (x - emb[tok * e + i] * 2.0).abs() < 1e-6);
+                assert_eq!(x == 0.0, ws.mask_x[i] == 0.0);
+            }
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! Reading a corpus: one UTF-8 file or a folder of them, and the train /
+//! validation split.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+/// How to treat bytes that are not UTF-8.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Utf8Policy {
+    /// Refuse the corpus, naming the file and byte offset.
+    Strict,
+    /// Replace invalid sequences with U+FFFD.
+    Lossy,
+}
+
+/// Files of a corpus path: the file itself, or every regular file below a
+/// folder (sorted by path, hidden files and Debian's `.dat` indexes skipped).
+pub fn corpus_files(path: &Path) -> Result<Vec<PathBuf>> {
+    let meta = std::fs::metadata(path)
+        .with_context(|| format!("cannot read corpus {}", path.display()))?;
+    if meta.is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut files = Vec::new();
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in
+            std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))?
+        {
+            let p = entry?.path();
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if name.starts_with('.') || name.ends_with(".dat") || name.ends_with(".u8") {
+                continue;
+            }
+            let m = std::fs::metadata(&p)?;
+            if m.is_dir() {
+                stack.push(p);
+            } else if m.is_file() {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    if files.is_empty() {
+        bail!("corpus folder {} holds no files", path.display());
+    }
+    Ok(files)
+}
+
+/// The concatenated text of a corpus (files joined in path order).
+pub fn read_corpus(path: &Path, policy: Utf8Policy) -> Result<String> {
+    let mut text = String::new();
+    for file in corpus_files(path)? {
+        let bytes =
+            std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+        match (String::from_utf8(bytes), policy) {
+            (Ok(s), _) => text.push_str(&s),
+            (Err(e), Utf8Policy::Lossy) => text.push_str(&String::from_utf8_lossy(e.as_bytes())),
+            (Err(e), Utf8Policy::Strict) => {
+                bail!("{} is not UTF-8: invalid byte at offset {} (use --lossy to replace invalid bytes)", file.display(), e.utf8_error().valid_up_to())
+            }
+        }
+    }
+    if text.is_empty() {
+        bail!("corpus {} is empty", path.display());
+    }
+    Ok(text)
+}
+
+/// Splits token ids into training and validation parts: the validation part
+/// is the last `val_fraction` of the sequence; the two never overlap.
+pub fn split_tail(ids: &[u32], val_fraction: f64) -> (&[u32], &[u32]) {
+    let val = ((ids.len() as f64) * val_fraction.clamp(0.0, 1.0)).round() as usize;
+    ids.split_at(ids.len() - val.min(ids.len()))
+}
+
+/// Start offsets of the training windows: `seq_len + 1` tokens each
+/// (inputs and next-token targets), stepping by `seq_len`.
+pub fn window_starts(len: usize, seq_len: usize) -> Vec<usize> {
+    if seq_len == 0 || len < seq_len + 1 {
+        return Vec::new();
+    }
+    (0..=(len - seq_len - 1)).step_by(seq_len).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_utf8_names_file_and_offset() {
+        let dir = std::env::temp_dir().join(format!("edgegru-data-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("bad.txt");
+        std::fs::write(&f, b"hello \xff world").unwrap();
+        let err = read_corpus(&f, Utf8Policy::Strict).unwrap_err().to_string();
+        assert!(err.contains("bad.txt") && err.contains("offset 6"), "{err}");
+        assert_eq!(
+            read_corpus(&f, Utf8Policy::Lossy).unwrap(),
+            "hello \u{FFFD} world"
+        );
+        std::fs::write(dir.join("good.txt"), "abc").unwrap();
+        std::fs::write(dir.join("index.dat"), b"\x00\x01").unwrap();
+        let err = read_corpus(&dir, Utf8Policy::Strict)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("bad.txt"));
+        std::fs::remove_file(&f).unwrap();
+        assert_eq!(read_corpus(&dir, Utf8Policy::Strict).unwrap(), "abc");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn validation_is_the_tail_and_windows_never_cross_it() {
+        let ids: Vec<u32> = (0..100).collect();
+        let (train, val) = split_tail(&ids, 0.1);
+        assert_eq!((train.len(), val.len()), (90, 10));
+        assert_eq!(val[0], 90);
+        let starts = window_starts(train.len(), 10);
+        assert_eq!(starts, vec![0, 10, 20, 30, 40, 50, 60, 70]);
+        assert!(starts.iter().all(|s| s + 11 <= train.len()));
+    }
+}

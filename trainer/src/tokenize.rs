@@ -1,0 +1,329 @@
+//! Fitting tokenizers on a corpus: characters, or words with Keras
+//! `Tokenizer` semantics; and Keras' `pad_sequences`.
+
+use std::collections::HashMap;
+
+use anyhow::{bail, Result};
+use edgegru_runtime::writer::{TokenizerSpec, KERAS_FILTERS};
+use edgegru_runtime::TokenizerKind;
+use serde::{Deserialize, Serialize};
+
+/// A fitted tokenizer: token texts in id order and how text maps to them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Vocabulary {
+    /// Character or word level.
+    pub word_level: bool,
+    /// Lower-case text first.
+    pub lowercase: bool,
+    /// Word level: separator characters.
+    pub filters: String,
+    /// Word level: the split character.
+    pub split: char,
+    /// Padding id (word level: 0).
+    pub pad: Option<u32>,
+    /// Out-of-vocabulary id.
+    pub oov: Option<u32>,
+    /// Token texts by id.
+    pub tokens: Vec<String>,
+    #[serde(skip)]
+    index: HashMap<String, u32>,
+}
+
+/// Keras `Tokenizer` options for word level.
+#[derive(Debug, Clone)]
+pub struct WordOptions {
+    /// Keep the `num_words - 1` most frequent words (Keras' `num_words`: ids below it), plus padding.
+    pub num_words: usize,
+    /// Lower-case (Keras `lower`).
+    pub lowercase: bool,
+    /// Separator characters (Keras `filters`).
+    pub filters: String,
+    /// The split character (Keras `split`).
+    pub split: char,
+    /// The OOV token text (Keras `oov_token`), or none.
+    pub oov_token: Option<String>,
+}
+
+impl Default for WordOptions {
+    fn default() -> Self {
+        WordOptions {
+            num_words: 5000,
+            lowercase: true,
+            filters: KERAS_FILTERS.to_string(),
+            split: ' ',
+            oov_token: Some("<OOV>".into()),
+        }
+    }
+}
+
+/// Keras `text_to_word_sequence`: lower-case, turn filters into the split
+/// character, split, drop empty words.
+pub fn text_to_word_sequence(
+    text: &str,
+    lowercase: bool,
+    filters: &str,
+    split: char,
+) -> Vec<String> {
+    let text = if lowercase {
+        text.to_lowercase()
+    } else {
+        text.to_string()
+    };
+    let mapped: String = text
+        .chars()
+        .map(|c| if filters.contains(c) { split } else { c })
+        .collect();
+    mapped
+        .split(split)
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+impl Vocabulary {
+    /// A character vocabulary: every distinct character of `text`, ordered by
+    /// code point. No OOV token: unknown characters are an error.
+    pub fn fit_chars(text: &str) -> Self {
+        let mut chars: Vec<char> = text
+            .chars()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        chars.sort_unstable();
+        Vocabulary::from_parts(
+            false,
+            false,
+            String::new(),
+            ' ',
+            None,
+            None,
+            chars.into_iter().map(String::from).collect(),
+        )
+    }
+
+    /// A word vocabulary with Keras semantics: index 0 is padding, the OOV
+    /// token (if any) is index 1, then words by descending count, ties in
+    /// order of first appearance; only ids below `num_words` are kept.
+    pub fn fit_words(text: &str, opts: &WordOptions) -> Result<Self> {
+        if opts.filters.contains(opts.split) {
+            bail!("the split character {:?} is also a filter", opts.split);
+        }
+        let mut counts: Vec<(String, usize)> = Vec::new();
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        for w in text_to_word_sequence(text, opts.lowercase, &opts.filters, opts.split) {
+            match seen.get(&w) {
+                Some(&i) => counts[i].1 += 1,
+                None => {
+                    seen.insert(w.clone(), counts.len());
+                    counts.push((w, 1));
+                }
+            }
+        }
+        // Stable sort: equal counts keep first-appearance order, as Keras' OrderedDict does.
+        counts.sort_by(|a, b| b.1.cmp(&a.1));
+        let mut tokens = vec![String::new()];
+        let oov = opts.oov_token.as_ref().map(|t| {
+            tokens.push(t.clone());
+            1u32
+        });
+        for (w, _) in counts {
+            if tokens.len() >= opts.num_words.max(tokens.len()) {
+                break;
+            }
+            if Some(&w) != opts.oov_token.as_ref() {
+                tokens.push(w);
+            }
+        }
+        Ok(Vocabulary::from_parts(
+            true,
+            opts.lowercase,
+            opts.filters.clone(),
+            opts.split,
+            Some(0),
+            oov,
+            tokens,
+        ))
+    }
+
+    fn from_parts(
+        word_level: bool,
+        lowercase: bool,
+        filters: String,
+        split: char,
+        pad: Option<u32>,
+        oov: Option<u32>,
+        tokens: Vec<String>,
+    ) -> Self {
+        let mut v = Vocabulary {
+            word_level,
+            lowercase,
+            filters,
+            split,
+            pad,
+            oov,
+            tokens,
+            index: HashMap::new(),
+        };
+        v.rebuild_index();
+        v
+    }
+
+    /// Rebuilds the lookup table (after deserializing).
+    pub fn rebuild_index(&mut self) {
+        self.index = self
+            .tokens
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| Some(*i as u32) != self.pad && Some(*i as u32) != self.oov)
+            .map(|(i, t)| (t.clone(), i as u32))
+            .collect();
+    }
+
+    /// Number of tokens, padding and OOV included.
+    pub fn len(&self) -> usize {
+        self.tokens.len()
+    }
+
+    /// Whether there are no tokens.
+    pub fn is_empty(&self) -> bool {
+        self.tokens.is_empty()
+    }
+
+    /// Token ids of `text`. Unknown tokens map to OOV, or are an error naming
+    /// the token when there is no OOV token.
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        let lookup = |t: &str| -> Result<u32> {
+            match (self.index.get(t), self.oov) {
+                (Some(&id), _) => Ok(id),
+                (None, Some(oov)) => Ok(oov),
+                (None, None) => bail!("{t:?} is not in the vocabulary"),
+            }
+        };
+        if self.word_level {
+            text_to_word_sequence(text, self.lowercase, &self.filters, self.split)
+                .iter()
+                .map(|w| lookup(w))
+                .collect()
+        } else {
+            let text = if self.lowercase {
+                text.to_lowercase()
+            } else {
+                text.to_string()
+            };
+            let mut buf = [0u8; 4];
+            text.chars()
+                .map(|c| lookup(c.encode_utf8(&mut buf)))
+                .collect()
+        }
+    }
+
+    /// The runtime's tokenizer description, for export.
+    pub fn to_spec(&self) -> TokenizerSpec {
+        TokenizerSpec {
+            kind: if self.word_level {
+                TokenizerKind::Word
+            } else {
+                TokenizerKind::Char
+            },
+            lowercase: self.lowercase,
+            filters: self.filters.clone(),
+            split: self.split,
+            pad: self.pad,
+            oov: self.oov,
+            tokens: self.tokens.clone(),
+        }
+    }
+}
+
+/// Where `pad_sequences` pads or truncates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// At the start (Keras' default for both).
+    Pre,
+    /// At the end.
+    Post,
+}
+
+/// Keras `pad_sequences`: every sequence becomes `maxlen` long (default: the
+/// longest), padded with `value` and truncated on the given sides.
+pub fn pad_sequences(
+    seqs: &[Vec<u32>],
+    maxlen: Option<usize>,
+    padding: Side,
+    truncating: Side,
+    value: u32,
+) -> Vec<Vec<u32>> {
+    let len = maxlen.unwrap_or_else(|| seqs.iter().map(Vec::len).max().unwrap_or(0));
+    seqs.iter()
+        .map(|s| {
+            let kept: &[u32] = if s.len() <= len {
+                s
+            } else if truncating == Side::Pre {
+                &s[s.len() - len..]
+            } else {
+                &s[..len]
+            };
+            let pad = std::iter::repeat_n(value, len - kept.len());
+            match padding {
+                Side::Pre => pad.chain(kept.iter().copied()).collect(),
+                Side::Post => kept.iter().copied().chain(pad).collect(),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keras_word_index_order_and_oov() {
+        // Keras: Tokenizer(num_words=5, oov_token="<OOV>").fit_on_texts(["the cat. The dog, the END!"])
+        // word_counts: the 3, cat 1, dog 1, end 1 -> word_index {<OOV>:1, the:2, cat:3, dog:4, end:5}
+        // and num_words=5 keeps ids < 5 when encoding.
+        let opts = WordOptions {
+            num_words: 5,
+            ..WordOptions::default()
+        };
+        let v = Vocabulary::fit_words("the cat. The dog, the END!", &opts).unwrap();
+        assert_eq!(v.tokens, vec!["", "<OOV>", "the", "cat", "dog"]);
+        // texts_to_sequences(["The end of the cat"]) -> [[2, 1, 1, 2, 3]]
+        assert_eq!(v.encode("The end of the cat").unwrap(), vec![2, 1, 1, 2, 3]);
+    }
+
+    #[test]
+    fn keras_text_to_word_sequence() {
+        assert_eq!(
+            text_to_word_sequence("Hello, World!  It's\tme.", true, KERAS_FILTERS, ' '),
+            vec!["hello", "world", "it's", "me"]
+        );
+    }
+
+    #[test]
+    fn keras_pad_sequences() {
+        let seqs = vec![vec![1, 2, 3], vec![4, 5], vec![6, 7, 8, 9, 10]];
+        // pad_sequences(seqs, maxlen=4): padding='pre', truncating='pre'
+        assert_eq!(
+            pad_sequences(&seqs, Some(4), Side::Pre, Side::Pre, 0),
+            vec![vec![0, 1, 2, 3], vec![0, 0, 4, 5], vec![7, 8, 9, 10]]
+        );
+        // padding='post', truncating='post'
+        assert_eq!(
+            pad_sequences(&seqs, Some(4), Side::Post, Side::Post, 0),
+            vec![vec![1, 2, 3, 0], vec![4, 5, 0, 0], vec![6, 7, 8, 9]]
+        );
+        // maxlen=None pads to the longest
+        assert_eq!(
+            pad_sequences(&seqs, None, Side::Pre, Side::Pre, 0)[1],
+            vec![0, 0, 0, 4, 5]
+        );
+    }
+
+    #[test]
+    fn char_vocabulary_refuses_unknown_characters() {
+        let v = Vocabulary::fit_chars("banana");
+        assert_eq!(v.tokens, vec!["a", "b", "n"]);
+        assert_eq!(v.encode("nab").unwrap(), vec![2, 0, 1]);
+        assert!(v.encode("x").unwrap_err().to_string().contains("\"x\""));
+    }
+}
