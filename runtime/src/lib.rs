@@ -29,7 +29,7 @@ pub mod crc32;
 mod error;
 pub mod format;
 pub mod kernels;
-mod math;
+pub mod math;
 mod model;
 pub mod sampling;
 mod session;

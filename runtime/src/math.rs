@@ -1,5 +1,6 @@
 //! Activation functions in plain f32 arithmetic (no FMA, no libm), written so
 //! that loops over them vectorize, and giving the same bits on every target.
+//! The trainer uses the same functions, so training and inference agree.
 
 const LOG2E: f32 = core::f32::consts::LOG2_E;
 /// ln 2 split in a part with few significant bits (exact when multiplied by

@@ -5,6 +5,7 @@
 //! whole batch, the dense layers and every weight gradient are single large
 //! matrix products; only the recurrent product runs per step, over the batch.
 
+use edgegru_runtime::math::{sigmoid, tanh};
 use edgegru_runtime::Rng;
 
 use crate::linalg::{add_bias, add_column_sums, gemm, Op};
@@ -24,7 +25,7 @@ pub struct Batch<'a> {
 }
 
 /// Dropout and weight penalties.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Regularization {
     /// Dropout on the GRU inputs (one mask per sequence, as Keras does).
     pub dropout: f32,
@@ -75,10 +76,6 @@ pub struct Workspace {
 fn resize(v: &mut Vec<f32>, n: usize) {
     v.clear();
     v.resize(n, 0.0);
-}
-
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
 }
 
 fn dropout_mask(mask: &mut Vec<f32>, n: usize, p: f32, rng: &mut Rng) {
@@ -185,7 +182,7 @@ pub fn forward_backward(
             for i in 0..h {
                 let z = sigmoid(gxb[i] + ghb[i]);
                 let r = sigmoid(gxb[h + i] + ghb[h + i]);
-                let n = (gxb[2 * h + i] + r * ghb[2 * h + i]).tanh();
+                let n = tanh(gxb[2 * h + i] + r * ghb[2 * h + i]);
                 gb[i] = z;
                 gb[h + i] = r;
                 gb[2 * h + i] = n;

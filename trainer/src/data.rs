@@ -15,7 +15,8 @@ pub enum Utf8Policy {
 }
 
 /// Files of a corpus path: the file itself, or every regular file below a
-/// folder (sorted by path, hidden files and Debian's `.dat` indexes skipped).
+/// folder (sorted by path; hidden files, Debian's `.dat` indexes, its `.u8`
+/// duplicates and the `off/` folder skipped).
 pub fn corpus_files(path: &Path) -> Result<Vec<PathBuf>> {
     let meta = std::fs::metadata(path)
         .with_context(|| format!("cannot read corpus {}", path.display()))?;
@@ -35,7 +36,10 @@ pub fn corpus_files(path: &Path) -> Result<Vec<PathBuf>> {
             }
             let m = std::fs::metadata(&p)?;
             if m.is_dir() {
-                stack.push(p);
+                // Debian's offensive fortunes live in off/; they are not part of the corpus.
+                if name != "off" {
+                    stack.push(p);
+                }
             } else if m.is_file() {
                 files.push(p);
             }

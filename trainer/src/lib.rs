@@ -2,9 +2,14 @@
 //! models, and the `edgegru` command-line tool built on them.
 #![deny(missing_docs)]
 
+pub mod checkpoint;
 pub mod commands;
 pub mod cpu;
 pub mod data;
+pub mod history;
 pub mod linalg;
+pub mod metrics;
+pub mod optim;
 pub mod params;
 pub mod tokenize;
+pub mod train;

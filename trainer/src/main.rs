@@ -1,12 +1,17 @@
 //! The `edgegru` command-line tool.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use edgegru_runtime::writer::WeightKind;
 use edgegru_runtime::SamplingParams;
+use edgegru_trainer::checkpoint::Checkpoint;
 use edgegru_trainer::commands::{self, generate::GenerateOptions};
+use edgegru_trainer::cpu::Regularization;
+use edgegru_trainer::optim::{Decay, OptimizerConfig, OptimizerKind};
+use edgegru_trainer::train::{TokenizerChoice, TrainConfig};
 
 /// Train, compress, export and run GRU text models for edge devices.
 #[derive(Parser)]
@@ -16,22 +21,86 @@ struct Cli {
     command: Command,
 }
 
+/// Where a model comes from: a training checkpoint or an `.egru` file.
+#[derive(Args)]
+#[group(required = true, multiple = false)]
+struct ModelSource {
+    /// A training run folder (or its checkpoint file); run as f32.
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    /// An .egru model file.
+    #[arg(long)]
+    model: Option<PathBuf>,
+}
+
+impl ModelSource {
+    fn bytes(&self) -> Result<Vec<u8>> {
+        match (&self.checkpoint, &self.model) {
+            (Some(dir), _) => {
+                let ck = Checkpoint::load(dir)?;
+                commands::export::to_egru(&ck, &commands::export::options(WeightKind::F32, false), "checkpoint")
+            }
+            (None, Some(file)) => commands::read_file(file),
+            (None, None) => bail!("give --checkpoint DIR or --model FILE"),
+        }
+    }
+}
+
+/// Weight encodings for `--weights`.
+#[derive(Clone, Copy, ValueEnum)]
+enum Weights {
+    F32,
+    F16,
+    Int8,
+}
+
 #[derive(Subcommand)]
 enum Command {
-    /// Show what is inside a model file: dims, tokenizer, numerics, tensors, sizes.
-    #[command(after_help = "Example:\n  edgegru inspect models/fortunes-char.egru")]
-    Inspect {
-        /// The .egru file.
-        file: PathBuf,
+    /// Train the model on a corpus (or continue a run with --resume).
+    #[command(after_help = "Examples:\n  edgegru train --corpus /usr/share/games/fortunes --out runs/a --minutes 20\n  edgegru train --corpus notes.txt --out runs/w --tokenizer word --emb 128 --seq-len 32 --epochs 5\n  edgegru train --resume runs/a --minutes 40")]
+    Train(Box<TrainArgs>),
+    /// Held-out loss, perplexity, accuracy, macro precision/recall/F1.
+    #[command(after_help = "Examples:\n  edgegru eval --checkpoint runs/a --corpus /usr/share/games/fortunes\n  edgegru eval --model m.egru --corpus /usr/share/games/fortunes --json")]
+    Eval {
+        #[command(flatten)]
+        source: ModelSource,
+        /// Corpus file or folder; its last --val-split is evaluated.
+        #[arg(long)]
+        corpus: PathBuf,
+        /// Fraction of the corpus (its end) that was held out.
+        #[arg(long, default_value_t = 0.1)]
+        val_split: f64,
+        /// Replace invalid UTF-8 instead of refusing the corpus.
+        #[arg(long)]
+        lossy: bool,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a checkpoint as an .egru model file.
+    #[command(after_help = "Examples:\n  edgegru export --checkpoint runs/a --weights int8 --out a.egru\n  edgegru export --checkpoint runs/a --weights f32 --format egru --out a-f32.egru")]
+    Export {
+        /// Training run folder or checkpoint file.
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// Weight encoding.
+        #[arg(long, value_enum, default_value = "int8")]
+        weights: Weights,
+        /// Store int8 matrices as 8x4 block-sparse (blocks that are all zero are dropped).
+        #[arg(long)]
+        sparse: bool,
+        /// Output format.
+        #[arg(long, default_value = "egru")]
+        format: String,
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Generate text from a prompt, token by token.
-    #[command(
-        after_help = "Examples:\n  edgegru generate --model m.egru --prompt \"The \" --max-tokens 200\n  edgegru generate --model m.egru --prompt \"The \" --temperature 0.8 --top-k 40 --seed 7"
-    )]
+    #[command(after_help = "Examples:\n  edgegru generate --model m.egru --prompt \"The \" --max-tokens 200\n  edgegru generate --checkpoint runs/a --prompt \"The \" --temperature 0.8 --top-k 40 --seed 7")]
     Generate {
-        /// The .egru model to run.
-        #[arg(long)]
-        model: PathBuf,
+        #[command(flatten)]
+        source: ModelSource,
         /// Text to start from.
         #[arg(long)]
         prompt: String,
@@ -54,44 +123,191 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
+    /// Show what is inside a model file: dims, tokenizer, numerics, tensors, sizes.
+    #[command(after_help = "Example:\n  edgegru inspect models/fortunes-char.egru")]
+    Inspect {
+        /// The .egru file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// Corpus: a UTF-8 text file or a folder of them.
+    #[arg(long, required_unless_present = "resume")]
+    corpus: Option<PathBuf>,
+    /// Run folder: checkpoint, history.csv/json, loss.svg, tensorboard/.
+    #[arg(long, required_unless_present = "resume")]
+    out: Option<PathBuf>,
+    /// Continue the run in this folder (its settings are kept; limits may be raised).
+    #[arg(long)]
+    resume: Option<PathBuf>,
+    /// Replace invalid UTF-8 instead of refusing the corpus.
+    #[arg(long)]
+    lossy: bool,
+    /// Token granularity.
+    #[arg(long, value_enum, default_value = "char")]
+    tokenizer: TokenizerChoice,
+    /// Word level: vocabulary size, padding and OOV included (Keras num_words).
+    #[arg(long, default_value_t = 5002)]
+    num_words: usize,
+    /// Embedding width.
+    #[arg(long, default_value_t = 64)]
+    emb: u32,
+    /// GRU width.
+    #[arg(long, default_value_t = 256)]
+    hidden: u32,
+    /// Dense layer width.
+    #[arg(long, default_value_t = 256)]
+    dense: u32,
+    /// Tokens per training window.
+    #[arg(long, default_value_t = 100)]
+    seq_len: usize,
+    /// Windows per batch.
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    /// Stop after N epochs.
+    #[arg(long)]
+    epochs: Option<u64>,
+    /// Stop after N optimizer steps in all (steps before a resume included).
+    #[arg(long)]
+    steps: Option<u64>,
+    /// Stop after M minutes of training in all.
+    #[arg(long)]
+    minutes: Option<f64>,
+    /// Optimizer.
+    #[arg(long, value_enum, default_value = "adam")]
+    optimizer: OptimizerKind,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 2e-3)]
+    lr: f32,
+    /// SGD momentum.
+    #[arg(long, default_value_t = 0.9)]
+    momentum: f32,
+    /// Linear learning-rate warm-up steps.
+    #[arg(long, default_value_t = 0)]
+    warmup_steps: u64,
+    /// Learning-rate decay after warm-up (needs --steps or --epochs).
+    #[arg(long, value_enum, default_value = "none")]
+    decay: Decay,
+    /// Learning rate at the end of the decay.
+    #[arg(long, default_value_t = 0.0)]
+    min_lr: f32,
+    /// Dropout on GRU inputs.
+    #[arg(long, default_value_t = 0.0)]
+    dropout: f32,
+    /// Dropout on the recurrent state.
+    #[arg(long, default_value_t = 0.0)]
+    recurrent_dropout: f32,
+    /// L1 penalty on the kernels.
+    #[arg(long, default_value_t = 0.0)]
+    l1: f32,
+    /// L2 penalty on the kernels.
+    #[arg(long, default_value_t = 0.0)]
+    l2: f32,
+    /// Clip the global gradient norm (0: off).
+    #[arg(long, default_value_t = 5.0)]
+    clip: f32,
+    /// Fraction of the corpus (its end) held out for validation.
+    #[arg(long, default_value_t = 0.1)]
+    val_split: f64,
+    /// Seed of initialization, shuffling and dropout.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Threads for matrix products (0: all cores).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// cpu or cuda.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Write a checkpoint every N steps (0: only at the end).
+    #[arg(long, default_value_t = 500)]
+    checkpoint_every: u64,
+    /// Record history every N steps.
+    #[arg(long, default_value_t = 50)]
+    log_every: u64,
+}
+
+fn train(a: TrainArgs) -> Result<()> {
+    if a.device != "cpu" {
+        bail!("--device {} is not available: this build trains on the CPU only (--device cpu)", a.device);
+    }
+    if let Some(dir) = &a.resume {
+        let ck = Checkpoint::load(dir)?;
+        let mut config = ck.config.clone();
+        // Limits may be raised when resuming; everything else stays as it was.
+        config.steps = a.steps.or(config.steps);
+        config.epochs = a.epochs.or(config.epochs);
+        config.minutes = a.minutes.or(config.minutes);
+        let out = a.out.clone().unwrap_or_else(|| dir.clone());
+        commands::train::run(config, &out, Some(ck))?;
+        return Ok(());
+    }
+    let (Some(corpus), Some(out)) = (a.corpus, a.out) else { bail!("--corpus and --out are required") };
+    let config = TrainConfig {
+        corpus,
+        lossy: a.lossy,
+        tokenizer: a.tokenizer,
+        num_words: a.num_words,
+        emb: a.emb,
+        hidden: a.hidden,
+        dense: a.dense,
+        seq_len: a.seq_len,
+        batch: a.batch,
+        epochs: a.epochs,
+        steps: a.steps,
+        minutes: a.minutes,
+        optimizer: OptimizerConfig {
+            kind: a.optimizer,
+            lr: a.lr,
+            momentum: a.momentum,
+            clip: a.clip,
+            warmup_steps: a.warmup_steps,
+            decay: a.decay,
+            min_lr: a.min_lr,
+            ..OptimizerConfig::default()
+        },
+        regularization: Regularization { dropout: a.dropout, recurrent_dropout: a.recurrent_dropout, l1: a.l1, l2: a.l2 },
+        val_split: a.val_split,
+        seed: a.seed,
+        threads: a.threads,
+        checkpoint_every: a.checkpoint_every,
+        log_every: a.log_every,
+    };
+    commands::train::run(config, &out, None)?;
+    Ok(())
 }
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Inspect { file } => commands::inspect::run(&file),
-        Command::Generate {
-            model,
-            prompt,
-            max_tokens,
-            greedy,
-            temperature,
-            top_k,
-            top_p,
-            seed,
-        } => {
-            let bytes = commands::read_file(&model)?;
-            let params = if greedy {
-                SamplingParams::GREEDY
-            } else {
-                SamplingParams {
-                    temperature,
-                    top_k,
-                    top_p,
-                }
+        Command::Train(a) => train(*a),
+        Command::Eval { source, corpus, val_split, lossy, json } => commands::eval::run(&source.bytes()?, &corpus, lossy, val_split, json),
+        Command::Export { checkpoint, weights, sparse, format, out } => {
+            if format != "egru" {
+                bail!("--format {format} is not supported yet; use --format egru");
+            }
+            let kind = match weights {
+                Weights::F32 => WeightKind::F32,
+                Weights::F16 => WeightKind::F16,
+                Weights::Int8 => WeightKind::Int8,
             };
+            if sparse && !matches!(kind, WeightKind::Int8) {
+                bail!("--sparse needs --weights int8");
+            }
+            commands::export::run(&checkpoint, &commands::export::options(kind, sparse), &out)
+        }
+        Command::Generate { source, prompt, max_tokens, greedy, temperature, top_k, top_p, seed } => {
+            let bytes = source.bytes()?;
+            let params = if greedy { SamplingParams::GREEDY } else { SamplingParams { temperature, top_k, top_p } };
             params.validate().context("bad sampling option")?;
-            let opts = GenerateOptions {
-                prompt,
-                max_tokens,
-                params,
-                seed,
-            };
+            let opts = GenerateOptions { prompt, max_tokens, params, seed };
             let mut stdout = std::io::stdout();
             print!("{}", opts.prompt);
             commands::generate::generate_native(&bytes, &opts, &mut stdout)?;
             println!();
             Ok(())
         }
+        Command::Inspect { file } => commands::inspect::run(Path::new(&file)),
     }
 }
 

@@ -1,7 +1,10 @@
 //! The subcommands of `edgegru`, one module each.
 
+pub mod eval;
+pub mod export;
 pub mod generate;
 pub mod inspect;
+pub mod train;
 
 use anyhow::{Context, Result};
 
