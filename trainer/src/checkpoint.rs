@@ -88,17 +88,20 @@ impl Checkpoint {
         f32s(&mut out, &self.optimizer.v);
         let path = dir.join(FILE_NAME);
         let tmp = dir.join(format!(".{FILE_NAME}.tmp"));
-        let mut f = std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+        let mut f = std::fs::File::create(&tmp)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
         f.write_all(&out)?;
         f.sync_all()?;
-        std::fs::rename(&tmp, &path).with_context(|| format!("cannot move checkpoint into {}", path.display()))?;
+        std::fs::rename(&tmp, &path)
+            .with_context(|| format!("cannot move checkpoint into {}", path.display()))?;
         Ok(())
     }
 
     /// Reads a checkpoint from a run folder or a checkpoint file.
     pub fn load(dir: &Path) -> Result<Self> {
         let path = path_in(dir);
-        let bytes = std::fs::read(&path).with_context(|| format!("cannot read checkpoint {}", path.display()))?;
+        let bytes = std::fs::read(&path)
+            .with_context(|| format!("cannot read checkpoint {}", path.display()))?;
         Checkpoint::from_bytes(&bytes).with_context(|| format!("bad checkpoint {}", path.display()))
     }
 
@@ -112,18 +115,30 @@ impl Checkpoint {
             bail!("checkpoint version {version} is not supported (expected {VERSION})");
         }
         let json_len = u64::from_le_bytes(bytes[8..16].try_into()?) as usize;
-        let json = bytes.get(16..16usize.saturating_add(json_len)).context("truncated header")?;
+        let json = bytes
+            .get(16..16usize.saturating_add(json_len))
+            .context("truncated header")?;
         let header: Header = serde_json::from_slice(json).context("unreadable header")?;
         let body = &bytes[16 + json_len..];
         let counts = [header.weights, header.first_moments, header.second_moments];
         let total: usize = counts.iter().sum();
         if body.len() != total * 4 {
-            bail!("checkpoint holds {} bytes of values, expected {}", body.len(), total * 4);
+            bail!(
+                "checkpoint holds {} bytes of values, expected {}",
+                body.len(),
+                total * 4
+            );
         }
         if header.weights != Params::count(&header.shape) {
-            bail!("checkpoint holds {} weights, its shape needs {}", header.weights, Params::count(&header.shape));
+            bail!(
+                "checkpoint holds {} weights, its shape needs {}",
+                header.weights,
+                Params::count(&header.shape)
+            );
         }
-        let mut values = body.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]));
+        let mut values = body
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]));
         let mut take = |n: usize| values.by_ref().take(n).collect::<Vec<f32>>();
         let data = take(header.weights);
         let m = take(header.first_moments);
@@ -131,9 +146,26 @@ impl Checkpoint {
         let mut vocab = header.vocab;
         vocab.rebuild_index();
         if vocab.len() != header.shape.vocab as usize {
-            bail!("tokenizer has {} tokens, model vocab is {}", vocab.len(), header.shape.vocab);
+            bail!(
+                "tokenizer has {} tokens, model vocab is {}",
+                vocab.len(),
+                header.shape.vocab
+            );
         }
-        let optimizer = Optimizer { config: header.config.optimizer, step: header.optimizer_step, m, v };
-        Ok(Checkpoint { config: header.config, vocab, params: Params { shape: header.shape, data }, optimizer })
+        let optimizer = Optimizer {
+            config: header.config.optimizer,
+            step: header.optimizer_step,
+            m,
+            v,
+        };
+        Ok(Checkpoint {
+            config: header.config,
+            vocab,
+            params: Params {
+                shape: header.shape,
+                data,
+            },
+            optimizer,
+        })
     }
 }

@@ -38,7 +38,11 @@ impl ModelSource {
         match (&self.checkpoint, &self.model) {
             (Some(dir), _) => {
                 let ck = Checkpoint::load(dir)?;
-                commands::export::to_egru(&ck, &commands::export::options(WeightKind::F32, false), "checkpoint")
+                commands::export::to_egru(
+                    &ck,
+                    &commands::export::options(WeightKind::F32, false),
+                    "checkpoint",
+                )
             }
             (None, Some(file)) => commands::read_file(file),
             (None, None) => bail!("give --checkpoint DIR or --model FILE"),
@@ -57,10 +61,14 @@ enum Weights {
 #[derive(Subcommand)]
 enum Command {
     /// Train the model on a corpus (or continue a run with --resume).
-    #[command(after_help = "Examples:\n  edgegru train --corpus /usr/share/games/fortunes --out runs/a --minutes 20\n  edgegru train --corpus notes.txt --out runs/w --tokenizer word --emb 128 --seq-len 32 --epochs 5\n  edgegru train --resume runs/a --minutes 40")]
+    #[command(
+        after_help = "Examples:\n  edgegru train --corpus /usr/share/games/fortunes --out runs/a --minutes 20\n  edgegru train --corpus notes.txt --out runs/w --tokenizer word --emb 128 --seq-len 32 --epochs 5\n  edgegru train --resume runs/a --minutes 40"
+    )]
     Train(Box<TrainArgs>),
     /// Held-out loss, perplexity, accuracy, macro precision/recall/F1.
-    #[command(after_help = "Examples:\n  edgegru eval --checkpoint runs/a --corpus /usr/share/games/fortunes\n  edgegru eval --model m.egru --corpus /usr/share/games/fortunes --json")]
+    #[command(
+        after_help = "Examples:\n  edgegru eval --checkpoint runs/a --corpus /usr/share/games/fortunes\n  edgegru eval --model m.egru --corpus /usr/share/games/fortunes --json"
+    )]
     Eval {
         #[command(flatten)]
         source: ModelSource,
@@ -78,7 +86,9 @@ enum Command {
         json: bool,
     },
     /// Write a checkpoint as an .egru model file.
-    #[command(after_help = "Examples:\n  edgegru export --checkpoint runs/a --weights int8 --out a.egru\n  edgegru export --checkpoint runs/a --weights f32 --format egru --out a-f32.egru")]
+    #[command(
+        after_help = "Examples:\n  edgegru export --checkpoint runs/a --weights int8 --out a.egru\n  edgegru export --checkpoint runs/a --weights f32 --format egru --out a-f32.egru"
+    )]
     Export {
         /// Training run folder or checkpoint file.
         #[arg(long)]
@@ -97,7 +107,9 @@ enum Command {
         out: PathBuf,
     },
     /// Generate text from a prompt, token by token.
-    #[command(after_help = "Examples:\n  edgegru generate --model m.egru --prompt \"The \" --max-tokens 200\n  edgegru generate --checkpoint runs/a --prompt \"The \" --temperature 0.8 --top-k 40 --seed 7")]
+    #[command(
+        after_help = "Examples:\n  edgegru generate --model m.egru --prompt \"The \" --max-tokens 200\n  edgegru generate --checkpoint runs/a --prompt \"The \" --temperature 0.8 --top-k 40 --seed 7"
+    )]
     Generate {
         #[command(flatten)]
         source: ModelSource,
@@ -230,7 +242,10 @@ struct TrainArgs {
 
 fn train(a: TrainArgs) -> Result<()> {
     if a.device != "cpu" {
-        bail!("--device {} is not available: this build trains on the CPU only (--device cpu)", a.device);
+        bail!(
+            "--device {} is not available: this build trains on the CPU only (--device cpu)",
+            a.device
+        );
     }
     if let Some(dir) = &a.resume {
         let ck = Checkpoint::load(dir)?;
@@ -243,7 +258,9 @@ fn train(a: TrainArgs) -> Result<()> {
         commands::train::run(config, &out, Some(ck))?;
         return Ok(());
     }
-    let (Some(corpus), Some(out)) = (a.corpus, a.out) else { bail!("--corpus and --out are required") };
+    let (Some(corpus), Some(out)) = (a.corpus, a.out) else {
+        bail!("--corpus and --out are required")
+    };
     let config = TrainConfig {
         corpus,
         lossy: a.lossy,
@@ -267,7 +284,12 @@ fn train(a: TrainArgs) -> Result<()> {
             min_lr: a.min_lr,
             ..OptimizerConfig::default()
         },
-        regularization: Regularization { dropout: a.dropout, recurrent_dropout: a.recurrent_dropout, l1: a.l1, l2: a.l2 },
+        regularization: Regularization {
+            dropout: a.dropout,
+            recurrent_dropout: a.recurrent_dropout,
+            l1: a.l1,
+            l2: a.l2,
+        },
         val_split: a.val_split,
         seed: a.seed,
         threads: a.threads,
@@ -281,8 +303,20 @@ fn train(a: TrainArgs) -> Result<()> {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Train(a) => train(*a),
-        Command::Eval { source, corpus, val_split, lossy, json } => commands::eval::run(&source.bytes()?, &corpus, lossy, val_split, json),
-        Command::Export { checkpoint, weights, sparse, format, out } => {
+        Command::Eval {
+            source,
+            corpus,
+            val_split,
+            lossy,
+            json,
+        } => commands::eval::run(&source.bytes()?, &corpus, lossy, val_split, json),
+        Command::Export {
+            checkpoint,
+            weights,
+            sparse,
+            format,
+            out,
+        } => {
             if format != "egru" {
                 bail!("--format {format} is not supported yet; use --format egru");
             }
@@ -296,11 +330,33 @@ fn run(cli: Cli) -> Result<()> {
             }
             commands::export::run(&checkpoint, &commands::export::options(kind, sparse), &out)
         }
-        Command::Generate { source, prompt, max_tokens, greedy, temperature, top_k, top_p, seed } => {
+        Command::Generate {
+            source,
+            prompt,
+            max_tokens,
+            greedy,
+            temperature,
+            top_k,
+            top_p,
+            seed,
+        } => {
             let bytes = source.bytes()?;
-            let params = if greedy { SamplingParams::GREEDY } else { SamplingParams { temperature, top_k, top_p } };
+            let params = if greedy {
+                SamplingParams::GREEDY
+            } else {
+                SamplingParams {
+                    temperature,
+                    top_k,
+                    top_p,
+                }
+            };
             params.validate().context("bad sampling option")?;
-            let opts = GenerateOptions { prompt, max_tokens, params, seed };
+            let opts = GenerateOptions {
+                prompt,
+                max_tokens,
+                params,
+                seed,
+            };
             let mut stdout = std::io::stdout();
             print!("{}", opts.prompt);
             commands::generate::generate_native(&bytes, &opts, &mut stdout)?;

@@ -120,7 +120,7 @@ impl Vocabulary {
             }
         }
         // Stable sort: equal counts keep first-appearance order, as Keras' OrderedDict does.
-        counts.sort_by(|a, b| b.1.cmp(&a.1));
+        counts.sort_by_key(|c| std::cmp::Reverse(c.1));
         let mut tokens = vec![String::new()];
         let oov = opts.oov_token.as_ref().map(|t| {
             tokens.push(t.clone());
