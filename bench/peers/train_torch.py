@@ -1,0 +1,127 @@
+"""PyTorch peer for `edgegru train`: the same model, data split and batches.
+
+Embedding -> GRU -> Linear -> ReLU -> Linear, character level, windows of
+--seq-len tokens stepping by --seq-len over the first 90% of the corpus, the
+last 10% held out; Adam with --lr; the same Keras-style initialization is
+not copied (PyTorch's defaults are used), which only changes where training
+starts.
+
+Prints training tokens/s and the held-out loss (nats/char, evaluated
+streaming: the state is carried across the whole held-out text, as
+`edgegru eval` does) at each --report-minutes mark.
+
+    pip install torch
+    python3 bench/peers/train_torch.py --corpus /usr/share/games/fortunes --threads 2 --report-minutes 5 20
+"""
+import argparse
+import json
+import os
+import time
+
+import torch
+
+
+def corpus_text(path):
+    if os.path.isfile(path):
+        files = [path]
+    else:
+        files = []
+        for root, dirs, names in os.walk(path):
+            dirs[:] = [d for d in dirs if d != "off" and not d.startswith(".")]
+            for n in names:
+                if n.startswith(".") or n.endswith(".dat") or n.endswith(".u8"):
+                    continue
+                files.append(os.path.join(root, n))
+        files.sort()
+    return "".join(open(f, encoding="utf-8").read() for f in files)
+
+
+class Model(torch.nn.Module):
+    def __init__(self, vocab, emb, hidden, dense):
+        super().__init__()
+        self.emb = torch.nn.Embedding(vocab, emb)
+        self.gru = torch.nn.GRU(emb, hidden, batch_first=True)
+        self.dense = torch.nn.Linear(hidden, dense)
+        self.out = torch.nn.Linear(dense, vocab)
+
+    def forward(self, x, h=None):
+        y, h = self.gru(self.emb(x), h)
+        return self.out(torch.relu(self.dense(y))), h
+
+
+@torch.no_grad()
+def held_out_loss(model, ids, chunk=2000):
+    model.eval()
+    h, total, n = None, 0.0, 0
+    for s in range(0, len(ids) - 1, chunk):
+        x = ids[s:s + chunk + 1]
+        if len(x) < 2:
+            break
+        logits, h = model(x[None, :-1], h)
+        total += torch.nn.functional.cross_entropy(logits[0], x[1:], reduction="sum").item()
+        n += len(x) - 1
+    model.train()
+    return total / n
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--corpus", required=True)
+    ap.add_argument("--emb", type=int, default=64)
+    ap.add_argument("--hidden", type=int, default=256)
+    ap.add_argument("--dense", type=int, default=256)
+    ap.add_argument("--seq-len", type=int, default=100)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--report-minutes", type=float, nargs="+", default=[1.0])
+    ap.add_argument("--steps", type=int, default=0, help="stop after N steps instead (throughput only)")
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    text = corpus_text(args.corpus)
+    chars = sorted(set(text))
+    index = {c: i for i, c in enumerate(chars)}
+    ids = torch.tensor([index[c] for c in text], dtype=torch.long)
+    split = len(ids) - round(len(ids) * 0.1)
+    train, val = ids[:split], ids[split:]
+    starts = torch.arange(0, len(train) - args.seq_len - 1 + 1, args.seq_len)
+    per_epoch = len(starts) // args.batch
+
+    model = Model(len(chars), args.emb, args.hidden, args.dense)
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr, eps=1e-7)
+    marks = sorted(args.report_minutes)
+    offsets = torch.arange(args.seq_len + 1)
+    step, trained_sec, tokens = 0, 0.0, 0
+    results = {"vocab": len(chars), "threads": args.threads, "torch": torch.__version__, "reports": []}
+    while marks:
+        order = starts[torch.randperm(len(starts))]
+        for b in range(per_epoch):
+            t0 = time.perf_counter()
+            win = train[order[b * args.batch:(b + 1) * args.batch, None] + offsets]
+            logits, _ = model(win[:, :-1])
+            loss = torch.nn.functional.cross_entropy(logits.reshape(-1, len(chars)), win[:, 1:].reshape(-1))
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+            trained_sec += time.perf_counter() - t0
+            step += 1
+            tokens += args.batch * args.seq_len
+            if args.steps and step >= args.steps:
+                marks = [trained_sec / 60]
+            if marks and trained_sec >= marks[0] * 60:
+                r = {"minutes": round(trained_sec / 60, 2), "steps": step, "tokens_per_sec": round(tokens / trained_sec),
+                     "train_loss": round(loss.item(), 4), "held_out_loss": round(held_out_loss(model, val), 4)}
+                print(json.dumps(r), flush=True)
+                results["reports"].append(r)
+                marks.pop(0)
+            if not marks:
+                break
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
