@@ -11,7 +11,7 @@ step() { printf '\n==> %s\n' "$*"; }
 
 step "installing system packages"
 need_apt=()
-for pkg in fortunes qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross; do
+for pkg in fortunes qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross valgrind pkg-config binutils-arm-none-eabi; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -34,6 +34,7 @@ step "format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy -p edgegru-runtime --target thumbv7em-none-eabihf -- -D warnings
+cargo clippy -p edgegru-ffi --target thumbv7em-none-eabihf --no-default-features --features panic-handler -- -D warnings
 cargo clippy -p edgegru-runtime --target aarch64-unknown-linux-gnu --features std --all-targets -- -D warnings
 
 step "host tests (x86-64: scalar, AVX2 and, where present, VNNI kernels)"
@@ -47,6 +48,27 @@ step "bare-metal builds without an allocator"
 for target in thumbv6m-none-eabi thumbv7em-none-eabihf; do
     cargo build --release -p edgegru-runtime --target "$target"
 done
+
+step "C library: C99 tests (static and shared), zero heap use, valgrind, example via pkg-config"
+cargo build --release -p edgegru-ffi -p edgegru-trainer
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+target/release/edgegru train --corpus /usr/share/games/fortunes/art --out "$work/run" --emb 16 --hidden 32 --dense 32 \
+    --seq-len 32 --batch 8 --steps 20 --threads 1 > /dev/null
+target/release/edgegru export --checkpoint "$work/run" --weights int8 --sparse --out "$work/m.egru" > /dev/null
+CFLAGS="-std=c99 -Wall -Wextra -Werror -pedantic"
+gcc $CFLAGS -DEGRU_COUNT_MALLOC -Iffi/include tests/c/test_api.c target/release/libedgegru.a -lpthread -ldl -lm -o "$work/test_api_count"
+"$work/test_api_count" "$work/m.egru"
+gcc $CFLAGS -g -Iffi/include tests/c/test_api.c target/release/libedgegru.a -lpthread -ldl -lm -o "$work/test_api"
+valgrind --error-exitcode=3 --leak-check=full --errors-for-leak-kinds=definite -q "$work/test_api" "$work/m.egru"
+gcc $CFLAGS -Iffi/include tests/c/test_api.c -Ltarget/release -ledgegru -o "$work/test_api_shared"
+LD_LIBRARY_PATH=target/release "$work/test_api_shared" "$work/m.egru"
+bash scripts/install-c-lib.sh "$work/prefix" > /dev/null
+gcc $CFLAGS examples/c/generate.c $(PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig" pkg-config --cflags --libs --static edgegru) -o "$work/generate"
+"$work/generate" "$work/m.egru" "The " 20 > /dev/null
+
+step "C library for Cortex-M4F (no std, panic handler feature)"
+cargo build -p edgegru-ffi --target thumbv7em-none-eabihf --no-default-features --features panic-handler --profile firmware
 
 step "fuzz target builds"
 cargo check --manifest-path runtime/fuzz/Cargo.toml
