@@ -115,9 +115,7 @@ pub struct egru_sampling {
 
 /// Called with each generated token (`text` is its UTF-8 text, `len` bytes,
 /// not NUL-terminated). Return true to continue, false to stop.
-pub type egru_token_callback = Option<
-    unsafe extern "C" fn(token: u32, text: *const c_char, len: usize, user: *mut c_void) -> bool,
->;
+pub type egru_token_callback = Option<unsafe extern "C" fn(token: u32, text: *const c_char, len: usize, user: *mut c_void) -> bool>;
 
 const MODEL_MAGIC: u64 = 0x4547_5255_4d4f_444c; // "EGRUMODL"
 const SESSION_MAGIC: u64 = 0x4547_5255_5345_5353; // "EGRUSESS"
@@ -137,14 +135,8 @@ struct SessionSlot {
     session: MaybeUninit<Session<'static, 'static>>,
 }
 
-const _: () = assert!(
-    size_of::<ModelSlot>() <= size_of::<egru_model>()
-        && align_of::<ModelSlot>() <= align_of::<egru_model>()
-);
-const _: () = assert!(
-    size_of::<SessionSlot>() <= size_of::<egru_session>()
-        && align_of::<SessionSlot>() <= align_of::<egru_session>()
-);
+const _: () = assert!(size_of::<ModelSlot>() <= size_of::<egru_model>() && align_of::<ModelSlot>() <= align_of::<egru_model>());
+const _: () = assert!(size_of::<SessionSlot>() <= size_of::<egru_session>() && align_of::<SessionSlot>() <= align_of::<egru_session>());
 
 type Result<T> = core::result::Result<T, egru_status>;
 
@@ -157,9 +149,7 @@ fn status_of(e: Error) -> egru_status {
         Error::TokenOutOfRange { .. } => EGRU_ERR_TOKEN_OUT_OF_RANGE,
         Error::UnknownToken { .. } => EGRU_ERR_UNKNOWN_TOKEN,
         Error::StateMismatch { .. } => EGRU_ERR_STATE_MISMATCH,
-        Error::InvalidParameter { .. } | Error::KernelUnavailable { .. } => {
-            EGRU_ERR_INVALID_PARAMETER
-        }
+        Error::InvalidParameter { .. } | Error::KernelUnavailable { .. } => EGRU_ERR_INVALID_PARAMETER,
         Error::EmptyPrompt => EGRU_ERR_EMPTY_PROMPT,
         _ => EGRU_ERR_BAD_MODEL,
     }
@@ -168,8 +158,7 @@ fn status_of(e: Error) -> egru_status {
 /// Runs `f`, turning a panic (a bug) into `EGRU_ERR_INTERNAL`.
 fn guard(f: impl FnOnce() -> Result<()>) -> egru_status {
     #[cfg(feature = "std")]
-    let r =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(Err(EGRU_ERR_INTERNAL));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(Err(EGRU_ERR_INTERNAL));
     #[cfg(not(feature = "std"))]
     let r = f();
     match r {
@@ -328,11 +317,7 @@ pub unsafe extern "C" fn egru_version(out: *mut *const c_char) -> egru_status {
 /// # Safety
 /// `model` must point to writable egru_model storage; `bytes` to `len` readable bytes.
 #[no_mangle]
-pub unsafe extern "C" fn egru_model_init(
-    model: *mut egru_model,
-    bytes: *const u8,
-    len: usize,
-) -> egru_status {
+pub unsafe extern "C" fn egru_model_init(model: *mut egru_model, bytes: *const u8, len: usize) -> egru_status {
     guard(|| {
         check_ptr(model)?;
         if bytes.is_null() {
@@ -343,11 +328,7 @@ pub unsafe extern "C" fn egru_model_init(
         let loaded = Model::from_bytes(data).map_err(status_of)?;
         // SAFETY: egru_model storage is large and aligned enough for ModelSlot.
         let slot = unsafe { &mut *(model as *mut ModelSlot) };
-        let generation = if slot.magic == MODEL_MAGIC {
-            slot.generation.wrapping_add(1)
-        } else {
-            1
-        };
+        let generation = if slot.magic == MODEL_MAGIC { slot.generation.wrapping_add(1) } else { 1 };
         slot.magic = 0;
         slot.model = MaybeUninit::new(loaded);
         slot.generation = generation;
@@ -361,10 +342,7 @@ pub unsafe extern "C" fn egru_model_init(
 /// # Safety
 /// `model` must point to egru_model storage; `info` to a writable egru_model_info.
 #[no_mangle]
-pub unsafe extern "C" fn egru_model_info_get(
-    model: *const egru_model,
-    info: *mut egru_model_info,
-) -> egru_status {
+pub unsafe extern "C" fn egru_model_info_get(model: *const egru_model, info: *mut egru_model_info) -> egru_status {
     guard(|| {
         // SAFETY: forwarded contract.
         let (_, m) = unsafe { model_ref(model)? };
@@ -388,10 +366,7 @@ pub unsafe extern "C" fn egru_model_info_get(
 /// # Safety
 /// `model` must point to egru_model storage; `out` to a writable size_t.
 #[no_mangle]
-pub unsafe extern "C" fn egru_model_arena_size(
-    model: *const egru_model,
-    out: *mut usize,
-) -> egru_status {
+pub unsafe extern "C" fn egru_model_arena_size(model: *const egru_model, out: *mut usize) -> egru_status {
     guard(|| {
         // SAFETY: forwarded contract.
         let (_, m) = unsafe { model_ref(model)? };
@@ -452,12 +427,7 @@ pub unsafe extern "C" fn egru_session_reset(session: *mut egru_session) -> egru_
 /// # Safety
 /// `session` as for egru_session_reset; `logits` NULL or `capacity` writable floats.
 #[no_mangle]
-pub unsafe extern "C" fn egru_session_step(
-    session: *mut egru_session,
-    token: u32,
-    logits: *mut f32,
-    capacity: usize,
-) -> egru_status {
+pub unsafe extern "C" fn egru_session_step(session: *mut egru_session, token: u32, logits: *mut f32, capacity: usize) -> egru_status {
     guard(|| {
         // SAFETY: forwarded contract.
         let s = unsafe { session_mut(session)? };
@@ -485,17 +455,12 @@ pub unsafe extern "C" fn egru_session_step(
 /// # Safety
 /// `session` as for egru_session_reset; `text` `len` readable bytes.
 #[no_mangle]
-pub unsafe extern "C" fn egru_session_feed(
-    session: *mut egru_session,
-    text: *const c_char,
-    len: usize,
-) -> egru_status {
+pub unsafe extern "C" fn egru_session_feed(session: *mut egru_session, text: *const c_char, len: usize) -> egru_status {
     guard(|| {
         // SAFETY: forwarded contract.
         let s = unsafe { session_mut(session)? };
         // SAFETY: forwarded contract.
-        let t = core::str::from_utf8(unsafe { bytes_in(text.cast::<u8>(), len)? })
-            .map_err(|_| EGRU_ERR_INVALID_UTF8)?;
+        let t = core::str::from_utf8(unsafe { bytes_in(text.cast::<u8>(), len)? }).map_err(|_| EGRU_ERR_INVALID_UTF8)?;
         s.feed(t).map(|_| ()).map_err(status_of)
     })
 }
@@ -506,12 +471,7 @@ pub unsafe extern "C" fn egru_session_feed(
 /// # Safety
 /// `session` as for egru_session_reset; `out` `k` writable entries; `written` a writable size_t.
 #[no_mangle]
-pub unsafe extern "C" fn egru_session_top_k(
-    session: *mut egru_session,
-    out: *mut TokenProb,
-    k: usize,
-    written: *mut usize,
-) -> egru_status {
+pub unsafe extern "C" fn egru_session_top_k(session: *mut egru_session, out: *mut TokenProb, k: usize, written: *mut usize) -> egru_status {
     guard(|| {
         check_ptr(written)?;
         // SAFETY: forwarded contract.
@@ -550,22 +510,14 @@ pub unsafe extern "C" fn egru_session_generate(
         // SAFETY: forwarded contract.
         let s = unsafe { session_mut(session)? };
         // SAFETY: forwarded contract.
-        let p = core::str::from_utf8(unsafe { bytes_in(prompt.cast::<u8>(), prompt_len)? })
-            .map_err(|_| EGRU_ERR_INVALID_UTF8)?;
+        let p = core::str::from_utf8(unsafe { bytes_in(prompt.cast::<u8>(), prompt_len)? }).map_err(|_| EGRU_ERR_INVALID_UTF8)?;
         let (sampling, seed) = if params.is_null() {
             (SamplingParams::GREEDY, 0)
         } else {
             check_ptr(params)?;
             // SAFETY: checked non-null and aligned; the caller guarantees it is readable.
             let q = unsafe { *params };
-            (
-                SamplingParams {
-                    temperature: q.temperature,
-                    top_k: q.top_k,
-                    top_p: q.top_p,
-                },
-                q.seed,
-            )
+            (SamplingParams { temperature: q.temperature, top_k: q.top_k, top_p: q.top_p }, q.seed)
         };
         // SAFETY: forwarded contract.
         let buf = unsafe { slice_out(out.cast::<u8>(), out_cap)? };
@@ -612,12 +564,7 @@ pub unsafe extern "C" fn egru_session_generate(
 /// # Safety
 /// `session` as for egru_session_reset; `buf` `cap` writable bytes; `written` NULL or a writable size_t.
 #[no_mangle]
-pub unsafe extern "C" fn egru_session_save_state(
-    session: *mut egru_session,
-    buf: *mut u8,
-    cap: usize,
-    written: *mut usize,
-) -> egru_status {
+pub unsafe extern "C" fn egru_session_save_state(session: *mut egru_session, buf: *mut u8, cap: usize, written: *mut usize) -> egru_status {
     guard(|| {
         // SAFETY: forwarded contract.
         let s = unsafe { session_mut(session)? };
@@ -638,11 +585,7 @@ pub unsafe extern "C" fn egru_session_save_state(
 /// # Safety
 /// `session` as for egru_session_reset; `buf` `len` readable bytes.
 #[no_mangle]
-pub unsafe extern "C" fn egru_session_restore_state(
-    session: *mut egru_session,
-    buf: *const u8,
-    len: usize,
-) -> egru_status {
+pub unsafe extern "C" fn egru_session_restore_state(session: *mut egru_session, buf: *const u8, len: usize) -> egru_status {
     guard(|| {
         // SAFETY: forwarded contract.
         let s = unsafe { session_mut(session)? };
@@ -671,8 +614,7 @@ pub unsafe extern "C" fn egru_tokenize(
         // SAFETY: forwarded contract.
         let (_, m) = unsafe { model_ref(model)? };
         // SAFETY: forwarded contract.
-        let t = core::str::from_utf8(unsafe { bytes_in(text.cast::<u8>(), len)? })
-            .map_err(|_| EGRU_ERR_INVALID_UTF8)?;
+        let t = core::str::from_utf8(unsafe { bytes_in(text.cast::<u8>(), len)? }).map_err(|_| EGRU_ERR_INVALID_UTF8)?;
         // SAFETY: forwarded contract.
         let out = unsafe { slice_out(ids, cap)? };
         let n = m.tokenizer().encode(t, out).map_err(status_of)?;

@@ -8,12 +8,7 @@ fn header_is_up_to_date() {
     let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     let config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml")).unwrap();
     let mut generated = Vec::new();
-    cbindgen::Builder::new()
-        .with_crate(crate_dir)
-        .with_config(config)
-        .generate()
-        .expect("cbindgen runs")
-        .write(&mut generated);
+    cbindgen::Builder::new().with_crate(crate_dir).with_config(config).generate().expect("cbindgen runs").write(&mut generated);
     let path = crate_dir.join("include/edgegru.h");
     if std::env::var_os("EDGEGRU_BLESS").is_some() {
         std::fs::write(&path, &generated).unwrap();

@@ -8,10 +8,7 @@ use edgegru_runtime::{Model, Rng, Session};
 
 /// 98 printable characters, like the fortunes character vocabulary.
 fn config_a_chars() -> String {
-    (32u8..127)
-        .map(char::from)
-        .chain(['\n', '\t', '’'])
-        .collect()
+    (32u8..127).map(char::from).chain(['\n', '\t', '’']).collect()
 }
 
 /// Zeroes a random `fraction` of the 8x4 blocks of a `[rows, cols]` matrix.

@@ -229,18 +229,30 @@ impl fmt::Display for Error {
         match *self {
             Error::TooShort { len, needed } => write!(f, "file is {len} bytes, shorter than the {needed}-byte prefix"),
             Error::BadMagic { found } => write!(f, "not an .egru file: magic is {found:02x?}, expected \"EGRU\""),
-            Error::UnsupportedVersion { found, supported } => write!(f, "format version {found} is not supported (this runtime reads version {supported})"),
-            Error::ChecksumMismatch { stored, computed } => write!(f, "checksum mismatch: file says {stored:#010x}, contents give {computed:#010x} (corrupted or truncated file)"),
+            Error::UnsupportedVersion { found, supported } => {
+                write!(f, "format version {found} is not supported (this runtime reads version {supported})")
+            }
+            Error::ChecksumMismatch { stored, computed } => {
+                write!(f, "checksum mismatch: file says {stored:#010x}, contents give {computed:#010x} (corrupted or truncated file)")
+            }
             Error::Decode { reason } => write!(f, "malformed model body: {reason}"),
             Error::TrailingBytes { count } => write!(f, "{count} unexpected bytes after the model body"),
             Error::BadDimension { name, value, max } => write!(f, "dimension {name} = {value} is out of range (1..={max})"),
-            Error::TensorShape { tensor, expected, found } => write!(f, "tensor {tensor} has shape {}x{}, expected {}x{}", found.0, found.1, expected.0, expected.1),
-            Error::TensorLength { tensor, part, expected, found } => write!(f, "tensor {tensor}: {part} is {found} bytes, expected {expected}"),
+            Error::TensorShape { tensor, expected, found } => {
+                write!(f, "tensor {tensor} has shape {}x{}, expected {}x{}", found.0, found.1, expected.0, expected.1)
+            }
+            Error::TensorLength { tensor, part, expected, found } => {
+                write!(f, "tensor {tensor}: {part} is {found} bytes, expected {expected}")
+            }
             Error::SizeOverflow { tensor } => write!(f, "tensor {tensor}: size overflows this machine's address space"),
             Error::BadScale { tensor, row } => write!(f, "tensor {tensor}: scale of row {row} is negative or not finite"),
-            Error::Int8OutOfRange { tensor, index } => write!(f, "tensor {tensor}: int8 value {index} is -128, outside the symmetric range [-127, 127]"),
+            Error::Int8OutOfRange { tensor, index } => {
+                write!(f, "tensor {tensor}: int8 value {index} is -128, outside the symmetric range [-127, 127]")
+            }
             Error::NonFinite { tensor, index } => write!(f, "tensor {tensor}: value {index} is NaN or infinite"),
-            Error::SparseIndex { tensor, row_block, value, limit } => write!(f, "tensor {tensor}: row block {row_block} has index {value}, which breaks the bound {limit}"),
+            Error::SparseIndex { tensor, row_block, value, limit } => {
+                write!(f, "tensor {tensor}: row block {row_block} has index {value}, which breaks the bound {limit}")
+            }
             Error::UnsupportedTensorKind { tensor, kind } => write!(f, "tensor {tensor}: kind {kind} is not allowed here"),
             Error::NumericsMismatch { tensor, numerics } => write!(f, "tensor {tensor} does not match the header's numerics {numerics}"),
             Error::Tokenizer { reason, index } => write!(f, "tokenizer table: {reason} (at index {index})"),
@@ -248,7 +260,9 @@ impl fmt::Display for Error {
             Error::BufferTooSmall { needed, available } => write!(f, "buffer holds {available}, {needed} needed"),
             Error::TokenOutOfRange { token, vocab } => write!(f, "token id {token} is out of range (vocabulary has {vocab} tokens)"),
             Error::UnknownToken { offset } => write!(f, "text at byte {offset} is not in the vocabulary and the model has no OOV token"),
-            Error::StateMismatch { found, expected } => write!(f, "saved state belongs to model {found:#010x}, not this model {expected:#010x}"),
+            Error::StateMismatch { found, expected } => {
+                write!(f, "saved state belongs to model {found:#010x}, not this model {expected:#010x}")
+            }
             Error::InvalidParameter { what } => write!(f, "invalid parameter: {what}"),
             Error::EmptyPrompt => f.write_str("generation needs a non-empty prompt or an earlier step"),
             Error::KernelUnavailable { isa } => write!(f, "kernel set {isa} is not available on this CPU or build"),

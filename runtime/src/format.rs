@@ -234,10 +234,7 @@ impl TensorDesc<'_> {
 /// This checks the container only; [`crate::Model::from_bytes`] validates the contents.
 pub fn decode(bytes: &[u8]) -> Result<(Body<'_>, u32)> {
     if bytes.len() < PREFIX_LEN {
-        return Err(Error::TooShort {
-            len: bytes.len(),
-            needed: PREFIX_LEN,
-        });
+        return Err(Error::TooShort { len: bytes.len(), needed: PREFIX_LEN });
     }
     let magic = [bytes[0], bytes[1], bytes[2], bytes[3]];
     if magic != MAGIC {
@@ -245,10 +242,7 @@ pub fn decode(bytes: &[u8]) -> Result<(Body<'_>, u32)> {
     }
     let version = u16::from_le_bytes([bytes[4], bytes[5]]);
     if version != FORMAT_VERSION {
-        return Err(Error::UnsupportedVersion {
-            found: version,
-            supported: FORMAT_VERSION,
-        });
+        return Err(Error::UnsupportedVersion { found: version, supported: FORMAT_VERSION });
     }
     let stored = u32::from_le_bytes([bytes[6], bytes[7], bytes[8], bytes[9]]);
     let computed = crc32(&bytes[PREFIX_LEN..]);
@@ -256,9 +250,7 @@ pub fn decode(bytes: &[u8]) -> Result<(Body<'_>, u32)> {
         return Err(Error::ChecksumMismatch { stored, computed });
     }
     let (body, rest) =
-        postcard::take_from_bytes::<Body<'_>>(&bytes[PREFIX_LEN..]).map_err(|e| Error::Decode {
-            reason: postcard_reason(e),
-        })?;
+        postcard::take_from_bytes::<Body<'_>>(&bytes[PREFIX_LEN..]).map_err(|e| Error::Decode { reason: postcard_reason(e) })?;
     if !rest.is_empty() {
         return Err(Error::TrailingBytes { count: rest.len() });
     }

@@ -18,10 +18,7 @@ pub fn exp(x: f32) -> f32 {
     let n = (x * LOG2E + ROUND_MAGIC) - ROUND_MAGIC;
     let r = (x - n * LN2_HI) - n * LN2_LO;
     // Taylor series of e^r for |r| <= ln2/2: the next term is below 1.2e-7.
-    let p = 1.0
-        + r * (1.0
-            + r * (0.5
-                + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
+    let p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
     let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
     p * scale
 }
@@ -54,10 +51,7 @@ mod tests {
         let mut x = -87.0f32;
         while x < 88.0 {
             let (got, want) = (exp(x) as f64, (x as f64).exp());
-            assert!(
-                ((got - want) / want).abs() < 4e-7,
-                "exp({x}) = {got}, want {want}"
-            );
+            assert!(((got - want) / want).abs() < 4e-7, "exp({x}) = {got}, want {want}");
             x += 0.0137;
         }
         assert!(exp(f32::NAN).is_finite() || exp(f32::NAN).is_nan());
@@ -68,14 +62,8 @@ mod tests {
     fn sigmoid_and_tanh_are_accurate() {
         let mut x = -30.0f32;
         while x < 30.0 {
-            assert!(
-                (sigmoid(x) as f64 - 1.0 / (1.0 + (-(x as f64)).exp())).abs() < 3e-7,
-                "sigmoid({x})"
-            );
-            assert!(
-                (tanh(x) as f64 - (x as f64).tanh()).abs() < 3e-7,
-                "tanh({x})"
-            );
+            assert!((sigmoid(x) as f64 - 1.0 / (1.0 + (-(x as f64)).exp())).abs() < 3e-7, "sigmoid({x})");
+            assert!((tanh(x) as f64 - (x as f64).tanh()).abs() < 3e-7, "tanh({x})");
             x += 0.001;
         }
         assert_eq!(tanh(100.0), 1.0);

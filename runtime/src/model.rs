@@ -62,46 +62,20 @@ pub(crate) fn round_up(n: usize, to: usize) -> usize {
 
 impl ArenaLayout {
     pub(crate) fn of(d: &Dims) -> Self {
-        let (v, e, h, de) = (
-            d.vocab as usize,
-            d.emb as usize,
-            d.hidden as usize,
-            d.dense as usize,
-        );
-        ArenaLayout {
-            vocab: v,
-            emb: e,
-            hidden: h,
-            dense: de,
-            acc: (3 * h).max(de).max(v),
-            q: round_up(e.max(h).max(de), 32),
-        }
+        let (v, e, h, de) = (d.vocab as usize, d.emb as usize, d.hidden as usize, d.dense as usize);
+        ArenaLayout { vocab: v, emb: e, hidden: h, dense: de, acc: (3 * h).max(de).max(v), q: round_up(e.max(h).max(de), 32) }
     }
 
     /// f32 buffers in order: h, x, gx, gh, d, logits, probs; then u32 order,
     /// i32 acc, i8 q. Each starts on an `ARENA_ALIGN` boundary.
     pub(crate) fn f32_lens(&self) -> [usize; 7] {
         let g = 3 * self.hidden;
-        [
-            self.hidden,
-            self.emb,
-            g,
-            g,
-            self.dense,
-            self.vocab,
-            self.vocab,
-        ]
+        [self.hidden, self.emb, g, g, self.dense, self.vocab, self.vocab]
     }
 
     pub(crate) fn bytes(&self) -> usize {
-        let f: usize = self
-            .f32_lens()
-            .iter()
-            .map(|&n| round_up(n * 4, ARENA_ALIGN))
-            .sum();
-        f + round_up(self.vocab * 4, ARENA_ALIGN)
-            + round_up(self.acc * 4, ARENA_ALIGN)
-            + round_up(self.q, ARENA_ALIGN)
+        let f: usize = self.f32_lens().iter().map(|&n| round_up(n * 4, ARENA_ALIGN)).sum();
+        f + round_up(self.vocab * 4, ARENA_ALIGN) + round_up(self.acc * 4, ARENA_ALIGN) + round_up(self.q, ARENA_ALIGN)
     }
 }
 
@@ -117,10 +91,7 @@ impl<'a> Model<'a> {
         let d = check_dim("dense", dims.dense, MAX_WIDTH)?;
         let t = &body.tensors;
         if matches!(t.embedding, TensorDesc::Int8Block8x4 { .. }) {
-            return Err(Error::UnsupportedTensorKind {
-                tensor: TensorName::Embedding,
-                kind: t.embedding.kind_name(),
-            });
+            return Err(Error::UnsupportedTensorKind { tensor: TensorName::Embedding, kind: t.embedding.kind_name() });
         }
         let model = Model {
             dims,
@@ -131,11 +102,7 @@ impl<'a> Model<'a> {
             gru_input: Matrix::from_desc(&t.gru_input, TensorName::GruInput, 3 * h, e)?,
             gru_recurrent: Matrix::from_desc(&t.gru_recurrent, TensorName::GruRecurrent, 3 * h, h)?,
             gru_input_bias: Vector::from_bytes(t.gru_input_bias, TensorName::GruInputBias, 3 * h)?,
-            gru_recurrent_bias: Vector::from_bytes(
-                t.gru_recurrent_bias,
-                TensorName::GruRecurrentBias,
-                3 * h,
-            )?,
+            gru_recurrent_bias: Vector::from_bytes(t.gru_recurrent_bias, TensorName::GruRecurrentBias, 3 * h)?,
             dense: Matrix::from_desc(&t.dense, TensorName::Dense, d, h)?,
             dense_bias: Vector::from_bytes(t.dense_bias, TensorName::DenseBias, d)?,
             output: Matrix::from_desc(&t.output, TensorName::Output, v, d)?,
@@ -147,10 +114,7 @@ impl<'a> Model<'a> {
         let want_int8 = matches!(model.numerics, Numerics::HybridInt8 { .. });
         for (tensor, m) in model.matrices().into_iter().skip(1) {
             if m.is_int8() != want_int8 {
-                return Err(Error::NumericsMismatch {
-                    tensor,
-                    numerics: model.numerics.name(),
-                });
+                return Err(Error::NumericsMismatch { tensor, numerics: model.numerics.name() });
             }
         }
         Ok(model)
@@ -218,15 +182,8 @@ impl<'a> Model<'a> {
 
     /// Number of parameters (weights and biases) of the dense model.
     pub fn parameter_count(&self) -> usize {
-        let m: usize = self
-            .matrices()
-            .iter()
-            .map(|(_, m)| m.rows() * m.cols())
-            .sum();
-        let b = self.gru_input_bias.len()
-            + self.gru_recurrent_bias.len()
-            + self.dense_bias.len()
-            + self.output_bias.len();
+        let m: usize = self.matrices().iter().map(|(_, m)| m.rows() * m.cols()).sum();
+        let b = self.gru_input_bias.len() + self.gru_recurrent_bias.len() + self.dense_bias.len() + self.output_bias.len();
         m + b
     }
 }

@@ -45,23 +45,15 @@ pub struct SamplingParams {
 
 impl SamplingParams {
     /// Always the most likely token (ties: the lowest id).
-    pub const GREEDY: SamplingParams = SamplingParams {
-        temperature: 0.0,
-        top_k: 0,
-        top_p: 1.0,
-    };
+    pub const GREEDY: SamplingParams = SamplingParams { temperature: 0.0, top_k: 0, top_p: 1.0 };
 
     /// Checks the ranges: temperature finite and >= 0, top_p in (0, 1].
     pub fn validate(&self) -> Result<()> {
         if !(self.temperature.is_finite() && self.temperature >= 0.0) {
-            return Err(Error::InvalidParameter {
-                what: "temperature must be finite and >= 0",
-            });
+            return Err(Error::InvalidParameter { what: "temperature must be finite and >= 0" });
         }
         if !(self.top_p > 0.0 && self.top_p <= 1.0) {
-            return Err(Error::InvalidParameter {
-                what: "top_p must be in (0, 1]",
-            });
+            return Err(Error::InvalidParameter { what: "top_p must be in (0, 1]" });
         }
         Ok(())
     }
@@ -69,11 +61,7 @@ impl SamplingParams {
 
 impl Default for SamplingParams {
     fn default() -> Self {
-        SamplingParams {
-            temperature: 1.0,
-            top_k: 0,
-            top_p: 1.0,
-        }
+        SamplingParams { temperature: 1.0, top_k: 0, top_p: 1.0 }
     }
 }
 
@@ -112,18 +100,10 @@ pub(crate) fn softmax(logits: &[f32], temperature: f32, probs: &mut [f32]) {
     let max = logits.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(key(v)));
     let mut sum = 0.0;
     for (p, &v) in probs.iter_mut().zip(logits) {
-        *p = if v.is_nan() || max == f32::NEG_INFINITY {
-            0.0
-        } else {
-            crate::math::exp((v - max) / temperature)
-        };
+        *p = if v.is_nan() || max == f32::NEG_INFINITY { 0.0 } else { crate::math::exp((v - max) / temperature) };
         sum += *p;
     }
-    let inv = if sum > 0.0 && sum.is_finite() {
-        1.0 / sum
-    } else {
-        0.0
-    };
+    let inv = if sum > 0.0 && sum.is_finite() { 1.0 / sum } else { 0.0 };
     probs.iter_mut().for_each(|p| *p *= inv);
 }
 
@@ -133,10 +113,7 @@ fn rank(probs: &[f32], order: &mut [u32], k: usize) {
         *o = i as u32;
     }
     let cmp = |a: &u32, b: &u32| {
-        let (pa, pb) = (
-            probs.get(*a as usize).copied().unwrap_or(0.0),
-            probs.get(*b as usize).copied().unwrap_or(0.0),
-        );
+        let (pa, pb) = (probs.get(*a as usize).copied().unwrap_or(0.0), probs.get(*b as usize).copied().unwrap_or(0.0));
         pb.total_cmp(&pa).then(a.cmp(b))
     };
     if k > 0 && k < order.len() {
@@ -148,13 +125,7 @@ fn rank(probs: &[f32], order: &mut [u32], k: usize) {
 }
 
 /// Picks a token. `probs` and `order` are scratch of `logits.len()` entries.
-pub(crate) fn sample(
-    logits: &[f32],
-    params: &SamplingParams,
-    rng: &mut Rng,
-    probs: &mut [f32],
-    order: &mut [u32],
-) -> u32 {
+pub(crate) fn sample(logits: &[f32], params: &SamplingParams, rng: &mut Rng, probs: &mut [f32], order: &mut [u32]) -> u32 {
     if params.temperature == 0.0 || logits.len() <= 1 {
         return argmax(logits);
     }
@@ -172,11 +143,7 @@ pub(crate) fn sample(
         }
         return argmax(logits);
     }
-    let k = if params.top_k == 0 {
-        n
-    } else {
-        (params.top_k as usize).min(n)
-    };
+    let k = if params.top_k == 0 { n } else { (params.top_k as usize).min(n) };
     rank(probs, order, k);
     // Smallest prefix of the ranking that reaches top_p (at least one token).
     let mut kept = 0;
@@ -201,12 +168,7 @@ pub(crate) fn sample(
 
 /// The `out.len()` most likely tokens (at most `logits.len()`), most likely
 /// first; returns how many were written.
-pub(crate) fn top_k(
-    logits: &[f32],
-    probs: &mut [f32],
-    order: &mut [u32],
-    out: &mut [TokenProb],
-) -> usize {
+pub(crate) fn top_k(logits: &[f32], probs: &mut [f32], order: &mut [u32], out: &mut [TokenProb]) -> usize {
     let n = logits.len().min(probs.len()).min(order.len());
     let k = out.len().min(n);
     if k == 0 {
@@ -215,10 +177,7 @@ pub(crate) fn top_k(
     softmax(&logits[..n], 1.0, &mut probs[..n]);
     rank(&probs[..n], &mut order[..n], k);
     for (o, &t) in out.iter_mut().zip(&order[..k]) {
-        *o = TokenProb {
-            token: t,
-            prob: probs[t as usize],
-        };
+        *o = TokenProb { token: t, prob: probs[t as usize] };
     }
     k
 }
@@ -237,11 +196,7 @@ mod tests {
     fn same_seed_same_samples() {
         let logits = [0.1, 0.5, 0.2, 0.9, -1.0];
         let (mut p, mut o) = ([0.0; 5], [0u32; 5]);
-        let params = SamplingParams {
-            temperature: 1.0,
-            top_k: 0,
-            top_p: 1.0,
-        };
+        let params = SamplingParams { temperature: 1.0, top_k: 0, top_p: 1.0 };
         let draw = |seed| {
             let mut rng = Rng::new(seed);
             let mut v = [0u32; 32];
@@ -261,17 +216,9 @@ mod tests {
         let (mut p, mut o) = ([0.0; 4], [0u32; 4]);
         let mut rng = Rng::new(1);
         for _ in 0..100 {
-            let k1 = SamplingParams {
-                temperature: 1.0,
-                top_k: 1,
-                top_p: 1.0,
-            };
+            let k1 = SamplingParams { temperature: 1.0, top_k: 1, top_p: 1.0 };
             assert_eq!(sample(&logits, &k1, &mut rng, &mut p, &mut o), 1);
-            let nucleus = SamplingParams {
-                temperature: 1.0,
-                top_k: 0,
-                top_p: 0.8,
-            };
+            let nucleus = SamplingParams { temperature: 1.0, top_k: 0, top_p: 0.8 };
             let t = sample(&logits, &nucleus, &mut rng, &mut p, &mut o);
             assert!(t == 1 || t == 3, "token {t} is outside the 80% nucleus");
         }
@@ -306,30 +253,10 @@ mod tests {
 
     #[test]
     fn parameters_are_validated() {
-        assert!(SamplingParams {
-            temperature: f32::NAN,
-            ..SamplingParams::default()
-        }
-        .validate()
-        .is_err());
-        assert!(SamplingParams {
-            temperature: -1.0,
-            ..SamplingParams::default()
-        }
-        .validate()
-        .is_err());
-        assert!(SamplingParams {
-            top_p: 0.0,
-            ..SamplingParams::default()
-        }
-        .validate()
-        .is_err());
-        assert!(SamplingParams {
-            top_p: f32::NAN,
-            ..SamplingParams::default()
-        }
-        .validate()
-        .is_err());
+        assert!(SamplingParams { temperature: f32::NAN, ..SamplingParams::default() }.validate().is_err());
+        assert!(SamplingParams { temperature: -1.0, ..SamplingParams::default() }.validate().is_err());
+        assert!(SamplingParams { top_p: 0.0, ..SamplingParams::default() }.validate().is_err());
+        assert!(SamplingParams { top_p: f32::NAN, ..SamplingParams::default() }.validate().is_err());
         assert!(SamplingParams::GREEDY.validate().is_ok());
     }
 }

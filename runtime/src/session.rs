@@ -35,13 +35,8 @@ fn carve<'s, T: bytemuck::Pod>(rest: &mut &'s mut [u8], n: usize) -> Result<&'s 
     let bytes = n * core::mem::size_of::<T>();
     let taken = core::mem::take(rest);
     let available = taken.len();
-    let short = || Error::ArenaTooSmall {
-        needed: bytes,
-        available,
-    };
-    let (head, tail) = taken
-        .split_at_mut_checked(round_up(bytes, ARENA_ALIGN))
-        .ok_or_else(short)?;
+    let short = || Error::ArenaTooSmall { needed: bytes, available };
+    let (head, tail) = taken.split_at_mut_checked(round_up(bytes, ARENA_ALIGN)).ok_or_else(short)?;
     *rest = tail;
     bytemuck::try_cast_slice_mut(&mut head[..bytes]).map_err(|_| short())
 }
@@ -67,15 +62,9 @@ impl<'s, 'a> Session<'s, 'a> {
     pub fn new(model: &'s Model<'a>, arena: &'s mut [u8]) -> Result<Self> {
         let needed = model.arena_size();
         if arena.len() < needed {
-            return Err(Error::ArenaTooSmall {
-                needed,
-                available: arena.len(),
-            });
+            return Err(Error::ArenaTooSmall { needed, available: arena.len() });
         }
-        let skip = arena
-            .as_ptr()
-            .align_offset(ARENA_ALIGN)
-            .min(ARENA_ALIGN - 1);
+        let skip = arena.as_ptr().align_offset(ARENA_ALIGN).min(ARENA_ALIGN - 1);
         let mut rest = &mut arena[skip..];
         let layout = ArenaLayout::of(&model.dims);
         let [nh, nx, ng, _, nd, nv, _] = layout.f32_lens();
@@ -129,46 +118,19 @@ impl<'s, 'a> Session<'s, 'a> {
     pub fn step(&mut self, token: u32) -> Result<&[f32]> {
         let m = self.model;
         if token >= m.dims.vocab {
-            return Err(Error::TokenOutOfRange {
-                token,
-                vocab: m.dims.vocab,
-            });
+            return Err(Error::TokenOutOfRange { token, vocab: m.dims.vocab });
         }
-        let mut scratch = Scratch {
-            q: self.q,
-            acc: self.acc,
-        };
+        let mut scratch = Scratch { q: self.q, acc: self.acc };
         m.embedding.row_into(token as usize, self.x);
-        m.gru_input
-            .matvec(self.isa, self.x, InputScale::Dynamic, &mut scratch, self.gx);
+        m.gru_input.matvec(self.isa, self.x, InputScale::Dynamic, &mut scratch, self.gx);
         m.gru_input_bias.add_to(self.gx);
-        m.gru_recurrent.matvec(
-            self.isa,
-            self.h,
-            InputScale::Fixed(STATE_SCALE),
-            &mut scratch,
-            self.gh,
-        );
+        m.gru_recurrent.matvec(self.isa, self.h, InputScale::Fixed(STATE_SCALE), &mut scratch, self.gh);
         m.gru_recurrent_bias.add_to(self.gh);
         gru_update(self.h, self.gx, self.gh);
-        m.dense.matvec(
-            self.isa,
-            self.h,
-            InputScale::Fixed(STATE_SCALE),
-            &mut scratch,
-            self.d,
-        );
+        m.dense.matvec(self.isa, self.h, InputScale::Fixed(STATE_SCALE), &mut scratch, self.d);
         m.dense_bias.add_to(self.d);
-        self.d
-            .iter_mut()
-            .for_each(|v| *v = if *v > 0.0 { *v } else { 0.0 });
-        m.output.matvec(
-            self.isa,
-            self.d,
-            InputScale::Dynamic,
-            &mut scratch,
-            self.logits,
-        );
+        self.d.iter_mut().for_each(|v| *v = if *v > 0.0 { *v } else { 0.0 });
+        m.output.matvec(self.isa, self.d, InputScale::Dynamic, &mut scratch, self.logits);
         m.output_bias.add_to(self.logits);
         self.has_logits = true;
         Ok(self.logits)
@@ -192,13 +154,7 @@ impl<'s, 'a> Session<'s, 'a> {
         if !self.has_logits {
             return Err(Error::EmptyPrompt);
         }
-        Ok(sampling::sample(
-            self.logits,
-            params,
-            rng,
-            self.probs,
-            self.order,
-        ))
+        Ok(sampling::sample(self.logits, params, rng, self.probs, self.order))
     }
 
     /// The `out.len()` most likely next tokens with their probabilities, most
@@ -215,14 +171,7 @@ impl<'s, 'a> Session<'s, 'a> {
     /// `false` to stop. Word-level text needs the tokenizer's separator
     /// between tokens. Continues from the current state; returns the number of
     /// tokens generated.
-    pub fn generate<F>(
-        &mut self,
-        prompt: &str,
-        max_tokens: usize,
-        params: &SamplingParams,
-        rng: &mut Rng,
-        mut on_token: F,
-    ) -> Result<usize>
+    pub fn generate<F>(&mut self, prompt: &str, max_tokens: usize, params: &SamplingParams, rng: &mut Rng, mut on_token: F) -> Result<usize>
     where
         F: FnMut(u32, &str) -> bool,
     {
@@ -259,8 +208,7 @@ impl<'s, 'a> Session<'s, 'a> {
         self.generate(prompt, max_tokens, params, rng, |_, text| {
             let before = w.len;
             let mut sep_buf = [0u8; 4];
-            let ok = sep.is_none_or(|c| w.push(c.encode_utf8(&mut sep_buf)).is_ok())
-                && w.push(text).is_ok();
+            let ok = sep.is_none_or(|c| w.push(c.encode_utf8(&mut sep_buf)).is_ok()) && w.push(text).is_ok();
             if !ok {
                 w.len = before;
             }
@@ -279,16 +227,11 @@ impl<'s, 'a> Session<'s, 'a> {
     pub fn save_state(&self, out: &mut [u8]) -> Result<usize> {
         let needed = self.state_size();
         let available = out.len();
-        let out = out
-            .get_mut(..needed)
-            .ok_or(Error::BufferTooSmall { needed, available })?;
+        let out = out.get_mut(..needed).ok_or(Error::BufferTooSmall { needed, available })?;
         out[..4].copy_from_slice(&STATE_MAGIC);
         out[4..8].copy_from_slice(&self.model.checksum.to_le_bytes());
         out[8..12].copy_from_slice(&(self.has_logits as u32).to_le_bytes());
-        for (dst, v) in out[STATE_HEADER..]
-            .chunks_exact_mut(4)
-            .zip(self.h.iter().chain(self.logits.iter()))
-        {
+        for (dst, v) in out[STATE_HEADER..].chunks_exact_mut(4).zip(self.h.iter().chain(self.logits.iter())) {
             dst.copy_from_slice(&v.to_le_bytes());
         }
         Ok(needed)
@@ -298,22 +241,12 @@ impl<'s, 'a> Session<'s, 'a> {
     /// On error the session is unchanged.
     pub fn restore_state(&mut self, state: &[u8]) -> Result<()> {
         let expected = self.model.checksum;
-        let word = |i: usize| {
-            state
-                .get(i..i + 4)
-                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        };
+        let word = |i: usize| state.get(i..i + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
         let found = word(4).unwrap_or(0);
-        if state.len() != self.state_size()
-            || state[..4] != STATE_MAGIC
-            || found != expected
-            || word(8).is_none_or(|f| f > 1)
-        {
+        if state.len() != self.state_size() || state[..4] != STATE_MAGIC || found != expected || word(8).is_none_or(|f| f > 1) {
             return Err(Error::StateMismatch { found, expected });
         }
-        let values = state[STATE_HEADER..]
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+        let values = state[STATE_HEADER..].chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
         if values.clone().any(|v| !v.is_finite()) {
             return Err(Error::StateMismatch { found, expected });
         }

@@ -59,28 +59,16 @@ fn expect_len(tensor: TensorName, part: &'static str, found: usize, expected: us
     if found == expected {
         Ok(())
     } else {
-        Err(Error::TensorLength {
-            tensor,
-            part,
-            expected,
-            found,
-        })
+        Err(Error::TensorLength { tensor, part, expected, found })
     }
 }
 
 fn checked_bytes(tensor: TensorName, rows: usize, cols: usize, width: usize) -> Result<usize> {
-    rows.checked_mul(cols)
-        .and_then(|n| n.checked_mul(width))
-        .ok_or(Error::SizeOverflow { tensor })
+    rows.checked_mul(cols).and_then(|n| n.checked_mul(width)).ok_or(Error::SizeOverflow { tensor })
 }
 
 fn check_scales(tensor: TensorName, scales: &[u8], rows: usize) -> Result<()> {
-    expect_len(
-        tensor,
-        "scales",
-        scales.len(),
-        checked_bytes(tensor, rows, 1, 4)?,
-    )?;
+    expect_len(tensor, "scales", scales.len(), checked_bytes(tensor, rows, 1, 4)?)?;
     for row in 0..rows {
         let s = f32_at(scales, row);
         if !(s.is_finite() && s >= 0.0) {
@@ -92,60 +80,27 @@ fn check_scales(tensor: TensorName, scales: &[u8], rows: usize) -> Result<()> {
 
 impl<'a> Matrix<'a> {
     /// Checks a tensor against the shape the model needs.
-    pub(crate) fn from_desc(
-        desc: &TensorDesc<'a>,
-        tensor: TensorName,
-        rows: usize,
-        cols: usize,
-    ) -> Result<Self> {
+    pub(crate) fn from_desc(desc: &TensorDesc<'a>, tensor: TensorName, rows: usize, cols: usize) -> Result<Self> {
         let (fr, fc) = desc.shape();
         if (fr as usize, fc as usize) != (rows, cols) {
-            return Err(Error::TensorShape {
-                tensor,
-                expected: (rows as u32, cols as u32),
-                found: (fr, fc),
-            });
+            return Err(Error::TensorShape { tensor, expected: (rows as u32, cols as u32), found: (fr, fc) });
         }
         let data = match *desc {
             TensorDesc::F32 { data, .. } => {
-                expect_len(
-                    tensor,
-                    "data",
-                    data.len(),
-                    checked_bytes(tensor, rows, cols, 4)?,
-                )?;
+                expect_len(tensor, "data", data.len(), checked_bytes(tensor, rows, cols, 4)?)?;
                 MatrixData::F32(data)
             }
             TensorDesc::F16 { data, .. } => {
-                expect_len(
-                    tensor,
-                    "data",
-                    data.len(),
-                    checked_bytes(tensor, rows, cols, 2)?,
-                )?;
+                expect_len(tensor, "data", data.len(), checked_bytes(tensor, rows, cols, 2)?)?;
                 MatrixData::F16(data)
             }
             TensorDesc::Int8 { scales, data, .. } => {
                 check_scales(tensor, scales, rows)?;
-                expect_len(
-                    tensor,
-                    "data",
-                    data.len(),
-                    checked_bytes(tensor, rows, cols, 1)?,
-                )?;
+                expect_len(tensor, "data", data.len(), checked_bytes(tensor, rows, cols, 1)?)?;
                 check_int8_range(tensor, data)?;
-                MatrixData::Int8 {
-                    scales,
-                    data: bytemuck::cast_slice(data),
-                }
+                MatrixData::Int8 { scales, data: bytemuck::cast_slice(data) }
             }
-            TensorDesc::Int8Block8x4 {
-                scales,
-                row_blocks,
-                block_cols,
-                blocks,
-                ..
-            } => {
+            TensorDesc::Int8Block8x4 { scales, row_blocks, block_cols, blocks, .. } => {
                 check_scales(tensor, scales, rows)?;
                 let m = check_block8x4(tensor, rows, cols, row_blocks, block_cols, blocks)?;
                 check_int8_range(tensor, blocks)?;
@@ -177,10 +132,7 @@ impl<'a> Matrix<'a> {
 
     /// Whether products with this matrix use int8 arithmetic.
     pub fn is_int8(&self) -> bool {
-        matches!(
-            self.data,
-            MatrixData::Int8 { .. } | MatrixData::Block8x4 { .. }
-        )
+        matches!(self.data, MatrixData::Int8 { .. } | MatrixData::Block8x4 { .. })
     }
 
     /// Whether the matrix is stored block-sparse.
@@ -193,9 +145,7 @@ impl<'a> Matrix<'a> {
         match self.data {
             MatrixData::F32(d) | MatrixData::F16(d) => d.len(),
             MatrixData::Int8 { scales, data } => scales.len() + data.len(),
-            MatrixData::Block8x4 { scales, m } => {
-                scales.len() + m.row_blocks.len() + m.block_cols.len() + m.blocks.len()
-            }
+            MatrixData::Block8x4 { scales, m } => scales.len() + m.row_blocks.len() + m.block_cols.len() + m.blocks.len(),
         }
     }
 
@@ -227,9 +177,7 @@ impl<'a> Matrix<'a> {
             MatrixData::F16(d) => {
                 for (c, o) in out[..n].iter_mut().enumerate() {
                     let i = (start + c) * 2;
-                    *o = d
-                        .get(i..i + 2)
-                        .map_or(0.0, |b| half::f16::from_le_bytes([b[0], b[1]]).to_f32());
+                    *o = d.get(i..i + 2).map_or(0.0, |b| half::f16::from_le_bytes([b[0], b[1]]).to_f32());
                 }
             }
             MatrixData::Int8 { scales, data } => {
@@ -244,10 +192,7 @@ impl<'a> Matrix<'a> {
                 for k in m.blocks_of(r / 8) {
                     let c0 = m.block_col(k).saturating_mul(4);
                     for j in 0..4 {
-                        if let (Some(o), Some(&q)) = (
-                            out[..n].get_mut(c0.saturating_add(j)),
-                            m.blocks.get(k * 32 + (r % 8) * 4 + j),
-                        ) {
+                        if let (Some(o), Some(&q)) = (out[..n].get_mut(c0.saturating_add(j)), m.blocks.get(k * 32 + (r % 8) * 4 + j)) {
                             *o = q as f32 * s;
                         }
                     }
@@ -257,14 +202,7 @@ impl<'a> Matrix<'a> {
     }
 
     /// `out = W x` over `out[..rows]`, with int8 products quantizing `x` as `scale` says.
-    pub(crate) fn matvec(
-        &self,
-        isa: Isa,
-        x: &[f32],
-        scale: InputScale,
-        scratch: &mut Scratch<'_>,
-        out: &mut [f32],
-    ) {
+    pub(crate) fn matvec(&self, isa: Isa, x: &[f32], scale: InputScale, scratch: &mut Scratch<'_>, out: &mut [f32]) {
         let x = &x[..self.cols.min(x.len())];
         let out_len = self.rows.min(out.len());
         let out = &mut out[..out_len];
@@ -302,9 +240,7 @@ pub(crate) fn quantize_into(x: &[f32], scale: InputScale, q: &mut [i8]) -> f32 {
     let s = match scale {
         InputScale::Fixed(s) => s,
         InputScale::Dynamic => {
-            let max = x
-                .iter()
-                .fold(0.0f32, |m, v| if v.abs() > m { v.abs() } else { m });
+            let max = x.iter().fold(0.0f32, |m, v| if v.abs() > m { v.abs() } else { m });
             // NaN inputs leave max untouched; an infinite input gives scale 1.
             if max > 0.0 && max.is_finite() {
                 max / 127.0
@@ -343,74 +279,34 @@ fn check_block8x4<'a>(
 ) -> Result<Block8x4<'a>> {
     let row_block_count = rows.div_ceil(8);
     let groups = cols.div_ceil(4);
-    expect_len(
-        tensor,
-        "row_blocks",
-        row_blocks.len(),
-        checked_bytes(tensor, row_block_count + 1, 1, 4)?,
-    )?;
+    expect_len(tensor, "row_blocks", row_blocks.len(), checked_bytes(tensor, row_block_count + 1, 1, 4)?)?;
     if !block_cols.len().is_multiple_of(2) {
-        return Err(Error::TensorLength {
-            tensor,
-            part: "block_cols",
-            expected: block_cols.len() - 1,
-            found: block_cols.len(),
-        });
+        return Err(Error::TensorLength { tensor, part: "block_cols", expected: block_cols.len() - 1, found: block_cols.len() });
     }
     let count = block_cols.len() / 2;
-    expect_len(
-        tensor,
-        "blocks",
-        blocks.len(),
-        checked_bytes(tensor, count, 32, 1)?,
-    )?;
+    expect_len(tensor, "blocks", blocks.len(), checked_bytes(tensor, count, 32, 1)?)?;
     if u32_at(row_blocks, 0) != 0 {
-        return Err(Error::SparseIndex {
-            tensor,
-            row_block: 0,
-            value: u32_at(row_blocks, 0),
-            limit: 0,
-        });
+        return Err(Error::SparseIndex { tensor, row_block: 0, value: u32_at(row_blocks, 0), limit: 0 });
     }
-    let m = Block8x4 {
-        rows,
-        row_blocks,
-        block_cols,
-        blocks: bytemuck::cast_slice(blocks),
-    };
+    let m = Block8x4 { rows, row_blocks, block_cols, blocks: bytemuck::cast_slice(blocks) };
     let limit = u32::try_from(count).map_err(|_| Error::SizeOverflow { tensor })?;
     for b in 0..row_block_count {
         let (start, end) = (u32_at(row_blocks, b), u32_at(row_blocks, b + 1));
         if end < start || end > limit {
-            return Err(Error::SparseIndex {
-                tensor,
-                row_block: b,
-                value: end,
-                limit,
-            });
+            return Err(Error::SparseIndex { tensor, row_block: b, value: end, limit });
         }
         let mut previous: Option<usize> = None;
         for k in start as usize..end as usize {
             let g = m.block_col(k);
             if g >= groups || previous.is_some_and(|p| g <= p) {
                 let bound = previous.map_or(groups, |p| p + 1);
-                return Err(Error::SparseIndex {
-                    tensor,
-                    row_block: b,
-                    value: g as u32,
-                    limit: bound as u32,
-                });
+                return Err(Error::SparseIndex { tensor, row_block: b, value: g as u32, limit: bound as u32 });
             }
             previous = Some(g);
         }
     }
     if u32_at(row_blocks, row_block_count) != limit {
-        return Err(Error::SparseIndex {
-            tensor,
-            row_block: row_block_count,
-            value: u32_at(row_blocks, row_block_count),
-            limit,
-        });
+        return Err(Error::SparseIndex { tensor, row_block: row_block_count, value: u32_at(row_blocks, row_block_count), limit });
     }
     Ok(m)
 }
@@ -422,12 +318,7 @@ pub struct Vector<'a>(&'a [u8]);
 impl<'a> Vector<'a> {
     /// Checks length and that every value is finite.
     pub(crate) fn from_bytes(bytes: &'a [u8], tensor: TensorName, len: usize) -> Result<Self> {
-        expect_len(
-            tensor,
-            "data",
-            bytes.len(),
-            checked_bytes(tensor, len, 1, 4)?,
-        )?;
+        expect_len(tensor, "data", bytes.len(), checked_bytes(tensor, len, 1, 4)?)?;
         if let Some(row) = (0..len).find(|&i| !f32_at(bytes, i).is_finite()) {
             return Err(Error::NonFinite { tensor, index: row });
         }
@@ -463,32 +354,14 @@ mod tests {
 
     #[test]
     fn sizes_that_overflow_are_errors() {
-        assert_eq!(
-            checked_bytes(TensorName::Dense, usize::MAX / 2, 3, 1),
-            Err(Error::SizeOverflow {
-                tensor: TensorName::Dense
-            })
-        );
-        assert_eq!(
-            checked_bytes(TensorName::Dense, usize::MAX / 8, 1, 16),
-            Err(Error::SizeOverflow {
-                tensor: TensorName::Dense
-            })
-        );
+        assert_eq!(checked_bytes(TensorName::Dense, usize::MAX / 2, 3, 1), Err(Error::SizeOverflow { tensor: TensorName::Dense }));
+        assert_eq!(checked_bytes(TensorName::Dense, usize::MAX / 8, 1, 16), Err(Error::SizeOverflow { tensor: TensorName::Dense }));
         assert_eq!(checked_bytes(TensorName::Dense, 3, 5, 4), Ok(60));
     }
 
     #[test]
     fn quantized_inputs_never_hold_minus_128() {
-        let x = [
-            -1.0,
-            1.0,
-            -0.999,
-            f32::NAN,
-            f32::INFINITY,
-            f32::NEG_INFINITY,
-            0.0,
-        ];
+        let x = [-1.0, 1.0, -0.999, f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 0.0];
         let mut q = [99i8; 8];
         let s = quantize_into(&x, InputScale::Fixed(STATE_SCALE), &mut q);
         assert_eq!(s, STATE_SCALE);

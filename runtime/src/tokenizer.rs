@@ -38,27 +38,17 @@ impl<'a> Tokenizer<'a> {
     /// Checks the tables of a tokenizer with `vocab` tokens.
     pub(crate) fn from_desc(desc: &TokenizerDesc<'a>, vocab: u32) -> Result<Self> {
         let n = vocab as usize;
-        let text = core::str::from_utf8(desc.text)
-            .map_err(|e| bad("token text is not UTF-8", e.valid_up_to()))?;
+        let text = core::str::from_utf8(desc.text).map_err(|e| bad("token text is not UTF-8", e.valid_up_to()))?;
         if desc.ends.len() != n.checked_mul(4).ok_or(bad("vocabulary too large", n))? {
-            return Err(bad(
-                "`ends` must hold one u32 per token",
-                desc.ends.len() / 4,
-            ));
+            return Err(bad("`ends` must hold one u32 per token", desc.ends.len() / 4));
         }
-        for (name, id) in [
-            ("pad id is out of range", desc.pad),
-            ("oov id is out of range", desc.oov),
-        ] {
+        for (name, id) in [("pad id is out of range", desc.pad), ("oov id is out of range", desc.oov)] {
             if let Some(id) = id.filter(|&id| id >= vocab) {
                 return Err(bad(name, id as usize));
             }
         }
         if desc.pad.is_some() && desc.pad == desc.oov {
-            return Err(bad(
-                "pad and oov are the same token",
-                desc.pad.unwrap_or(0) as usize,
-            ));
+            return Err(bad("pad and oov are the same token", desc.pad.unwrap_or(0) as usize));
         }
         if desc.filters.contains(desc.split) {
             return Err(bad("the split character is also a filter", 0));
@@ -79,10 +69,7 @@ impl<'a> Tokenizer<'a> {
         for id in 0..n {
             let end = u32_at(desc.ends, id) as usize;
             if end < start || end > text.len() || !text.is_char_boundary(end) {
-                return Err(bad(
-                    "token end offset is decreasing, past the text, or inside a character",
-                    id,
-                ));
+                return Err(bad("token end offset is decreasing, past the text, or inside a character", id));
             }
             let special = tok.is_special(id as u32);
             let t = &text[start..end];
@@ -99,10 +86,7 @@ impl<'a> Tokenizer<'a> {
         }
         let specials = desc.pad.is_some() as usize + desc.oov.is_some() as usize;
         if desc.sorted.len() != (n - specials.min(n)) * 4 {
-            return Err(bad(
-                "`sorted` must list every non-special token once",
-                desc.sorted.len() / 4,
-            ));
+            return Err(bad("`sorted` must list every non-special token once", desc.sorted.len() / 4));
         }
         let mut previous: Option<&str> = None;
         for i in 0..desc.sorted.len() / 4 {
@@ -112,10 +96,7 @@ impl<'a> Tokenizer<'a> {
             }
             let t = tok.raw_text(id);
             if previous.is_some_and(|p| p.as_bytes() >= t.as_bytes()) {
-                return Err(bad(
-                    "`sorted` is not strictly increasing (duplicate or misordered token)",
-                    i,
-                ));
+                return Err(bad("`sorted` is not strictly increasing (duplicate or misordered token)", i));
             }
             previous = Some(t);
         }
@@ -128,11 +109,7 @@ impl<'a> Tokenizer<'a> {
 
     fn raw_text(&self, id: u32) -> &'a str {
         let i = id as usize;
-        let start = if i == 0 {
-            0
-        } else {
-            u32_at(self.ends, i - 1) as usize
-        };
+        let start = if i == 0 { 0 } else { u32_at(self.ends, i - 1) as usize };
         let end = u32_at(self.ends, i) as usize;
         self.text.get(start..end).unwrap_or("")
     }
@@ -168,10 +145,7 @@ impl<'a> Tokenizer<'a> {
     /// The text of token `id`.
     pub fn token_text(&self, id: u32) -> Result<&'a str> {
         if id >= self.vocab {
-            return Err(Error::TokenOutOfRange {
-                token: id,
-                vocab: self.vocab,
-            });
+            return Err(Error::TokenOutOfRange { token: id, vocab: self.vocab });
         }
         Ok(self.raw_text(id))
     }
@@ -193,12 +167,7 @@ impl<'a> Tokenizer<'a> {
 
     /// The token ids of `text`, one at a time (no buffer needed).
     pub fn encode_iter<'t>(&self, text: &'t str) -> Encoder<'a, 't> {
-        Encoder {
-            tok: *self,
-            text,
-            pos: 0,
-            pending: Pending::new(),
-        }
+        Encoder { tok: *self, text, pos: 0, pending: Pending::new() }
     }
 
     /// Encodes `text` into `ids`; returns how many were written.
@@ -208,10 +177,7 @@ impl<'a> Tokenizer<'a> {
             let id = id?;
             if n == ids.len() {
                 let needed = n + 1 + self.encode_iter(text).skip(n + 1).count();
-                return Err(Error::BufferTooSmall {
-                    needed,
-                    available: ids.len(),
-                });
+                return Err(Error::BufferTooSmall { needed, available: ids.len() });
             }
             ids[n] = id;
             n += 1;
@@ -221,8 +187,7 @@ impl<'a> Tokenizer<'a> {
 
     /// Number of tokens `text` encodes to.
     pub fn count_tokens(&self, text: &str) -> Result<usize> {
-        self.encode_iter(text)
-            .try_fold(0, |n, id| id.map(|_| n + 1))
+        self.encode_iter(text).try_fold(0, |n, id| id.map(|_| n + 1))
     }
 
     /// Writes the text of `ids` into `out` (padding skipped, word tokens
@@ -261,10 +226,7 @@ impl TextWriter<'_> {
                 self.len = end;
                 Ok(())
             }
-            None => Err(Error::BufferTooSmall {
-                needed: end,
-                available: self.out.len(),
-            }),
+            None => Err(Error::BufferTooSmall { needed: end, available: self.out.len() }),
         }
     }
 }
@@ -279,11 +241,7 @@ struct Pending {
 
 impl Pending {
     fn new() -> Self {
-        Pending {
-            chars: ['\0'; 3],
-            len: 0,
-            next: 0,
-        }
+        Pending { chars: ['\0'; 3], len: 0, next: 0 }
     }
     fn pop(&mut self) -> Option<char> {
         if self.next < self.len {
@@ -360,13 +318,7 @@ impl Iterator for Encoder<'_, '_> {
                     }
                 }
                 let at = start?;
-                let found = if too_long {
-                    None
-                } else {
-                    core::str::from_utf8(&word[..len])
-                        .ok()
-                        .and_then(|w| self.tok.lookup(w))
-                };
+                let found = if too_long { None } else { core::str::from_utf8(&word[..len]).ok().and_then(|w| self.tok.lookup(w)) };
                 Some(self.resolve(found, at))
             }
         }

@@ -9,10 +9,7 @@ use std::vec::Vec;
 
 use crate::crc32::crc32;
 use crate::error::Result;
-use crate::format::{
-    self, Body, Dims, Header, Numerics, Provenance, ScaleRule, TensorDesc, Tensors, TokenizerDesc,
-    TokenizerKind,
-};
+use crate::format::{self, Body, Dims, Header, Numerics, Provenance, ScaleRule, TensorDesc, Tensors, TokenizerDesc, TokenizerKind};
 use crate::model::Model;
 use crate::sampling::Rng;
 
@@ -61,14 +58,8 @@ impl TokenizerSpec {
             ends.extend_from_slice(&(text.len() as u32).to_le_bytes());
         }
         let special = |id: u32| Some(id) == self.pad || Some(id) == self.oov;
-        let mut ids: Vec<u32> = (0..self.tokens.len() as u32)
-            .filter(|&i| !special(i))
-            .collect();
-        ids.sort_by(|&a, &b| {
-            self.tokens[a as usize]
-                .as_bytes()
-                .cmp(self.tokens[b as usize].as_bytes())
-        });
+        let mut ids: Vec<u32> = (0..self.tokens.len() as u32).filter(|&i| !special(i)).collect();
+        ids.sort_by(|&a, &b| self.tokens[a as usize].as_bytes().cmp(self.tokens[b as usize].as_bytes()));
         let sorted = ids.iter().flat_map(|i| i.to_le_bytes()).collect();
         (text, ends, sorted)
     }
@@ -140,22 +131,14 @@ pub struct ExportOptions {
 
 impl Default for ExportOptions {
     fn default() -> Self {
-        ExportOptions {
-            weights: WeightKind::F32,
-            embedding: WeightKind::F32,
-            sparse: false,
-        }
+        ExportOptions { weights: WeightKind::F32, embedding: WeightKind::F32, sparse: false }
     }
 }
 
 impl ExportOptions {
     /// int8 everywhere, dense or block-sparse.
     pub fn int8(sparse: bool) -> Self {
-        ExportOptions {
-            weights: WeightKind::Int8,
-            embedding: WeightKind::Int8,
-            sparse,
-        }
+        ExportOptions { weights: WeightKind::Int8, embedding: WeightKind::Int8, sparse }
     }
 }
 
@@ -172,10 +155,7 @@ pub fn quantize_rows(w: &[f32], rows: usize, cols: usize) -> (Vec<f32>, Vec<i8>)
         let max = row.iter().fold(0.0f32, |m, v| m.max(v.abs()));
         let s = if max > 0.0 { max / 127.0 } else { 1.0 };
         scales.push(if max > 0.0 { s } else { 0.0 });
-        q.extend(
-            row.iter()
-                .map(|v| (v / s).round().clamp(-127.0, 127.0) as i8),
-        );
+        q.extend(row.iter().map(|v| (v / s).round().clamp(-127.0, 127.0) as i8));
     }
     (scales, q)
 }
@@ -268,36 +248,17 @@ impl OwnedTensor {
     pub fn encode(w: &[f32], rows: usize, cols: usize, kind: WeightKind, sparse: bool) -> Self {
         let (r, c) = (rows as u32, cols as u32);
         match (kind, sparse) {
-            (WeightKind::F32, _) => OwnedTensor::F32 {
-                rows: r,
-                cols: c,
-                data: f32_bytes(w),
-            },
-            (WeightKind::F16, _) => OwnedTensor::F16 {
-                rows: r,
-                cols: c,
-                data: w
-                    .iter()
-                    .flat_map(|&x| half::f16::from_f32(x).to_le_bytes())
-                    .collect(),
-            },
+            (WeightKind::F32, _) => OwnedTensor::F32 { rows: r, cols: c, data: f32_bytes(w) },
+            (WeightKind::F16, _) => {
+                OwnedTensor::F16 { rows: r, cols: c, data: w.iter().flat_map(|&x| half::f16::from_f32(x).to_le_bytes()).collect() }
+            }
             (WeightKind::Int8, false) => {
                 let (scales, q) = quantize_rows(w, rows, cols);
-                OwnedTensor::Int8 {
-                    rows: r,
-                    cols: c,
-                    scales: f32_bytes(&scales),
-                    data: q.iter().map(|&v| v as u8).collect(),
-                }
+                OwnedTensor::Int8 { rows: r, cols: c, scales: f32_bytes(&scales), data: q.iter().map(|&v| v as u8).collect() }
             }
             (WeightKind::Int8, true) => {
                 let (scales, q) = quantize_rows(w, rows, cols);
-                OwnedTensor::Block8x4 {
-                    rows: r,
-                    cols: c,
-                    scales: f32_bytes(&scales),
-                    tables: block8x4(&q, rows, cols),
-                }
+                OwnedTensor::Block8x4 { rows: r, cols: c, scales: f32_bytes(&scales), tables: block8x4(&q, rows, cols) }
             }
         }
     }
@@ -305,33 +266,10 @@ impl OwnedTensor {
     /// Borrowed view for serialization.
     pub fn desc(&self) -> TensorDesc<'_> {
         match self {
-            OwnedTensor::F32 { rows, cols, data } => TensorDesc::F32 {
-                rows: *rows,
-                cols: *cols,
-                data,
-            },
-            OwnedTensor::F16 { rows, cols, data } => TensorDesc::F16 {
-                rows: *rows,
-                cols: *cols,
-                data,
-            },
-            OwnedTensor::Int8 {
-                rows,
-                cols,
-                scales,
-                data,
-            } => TensorDesc::Int8 {
-                rows: *rows,
-                cols: *cols,
-                scales,
-                data,
-            },
-            OwnedTensor::Block8x4 {
-                rows,
-                cols,
-                scales,
-                tables,
-            } => TensorDesc::Int8Block8x4 {
+            OwnedTensor::F32 { rows, cols, data } => TensorDesc::F32 { rows: *rows, cols: *cols, data },
+            OwnedTensor::F16 { rows, cols, data } => TensorDesc::F16 { rows: *rows, cols: *cols, data },
+            OwnedTensor::Int8 { rows, cols, scales, data } => TensorDesc::Int8 { rows: *rows, cols: *cols, scales, data },
+            OwnedTensor::Block8x4 { rows, cols, scales, tables } => TensorDesc::Int8Block8x4 {
                 rows: *rows,
                 cols: *cols,
                 scales,
@@ -363,9 +301,7 @@ pub fn fix_checksum(file: &mut [u8]) {
 }
 
 fn uniform(rng: &mut Rng, n: usize, limit: f32) -> Vec<f32> {
-    (0..n)
-        .map(|_| (rng.next_f32() * 2.0 - 1.0) * limit)
-        .collect()
+    (0..n).map(|_| (rng.next_f32() * 2.0 - 1.0) * limit).collect()
 }
 
 impl FloatModel {
@@ -373,12 +309,7 @@ impl FloatModel {
     /// for tests and benchmarks.
     pub fn random(dims: Dims, tokenizer: TokenizerSpec, seed: u64) -> Self {
         let mut rng = Rng::new(seed);
-        let (v, e, h, d) = (
-            dims.vocab as usize,
-            dims.emb as usize,
-            dims.hidden as usize,
-            dims.dense as usize,
-        );
+        let (v, e, h, d) = (dims.vocab as usize, dims.emb as usize, dims.hidden as usize, dims.dense as usize);
         let glorot = |fan_in: usize, fan_out: usize| (6.0 / (fan_in + fan_out) as f32).sqrt();
         FloatModel {
             dims,
@@ -403,39 +334,19 @@ impl FloatModel {
     /// A random character-level model over the characters of `chars`.
     pub fn random_char(chars: &str, emb: u32, hidden: u32, dense: u32, seed: u64) -> Self {
         let tokenizer = TokenizerSpec::chars(chars);
-        let dims = Dims {
-            vocab: tokenizer.tokens.len() as u32,
-            emb,
-            hidden,
-            dense,
-        };
+        let dims = Dims { vocab: tokenizer.tokens.len() as u32, emb, hidden, dense };
         FloatModel::random(dims, tokenizer, seed)
     }
 
     /// Writes the model as an `.egru` file.
     pub fn to_bytes(&self, opts: &ExportOptions) -> Vec<u8> {
-        let (v, e, h, d) = (
-            self.dims.vocab as usize,
-            self.dims.emb as usize,
-            self.dims.hidden as usize,
-            self.dims.dense as usize,
-        );
+        let (v, e, h, d) = (self.dims.vocab as usize, self.dims.emb as usize, self.dims.hidden as usize, self.dims.dense as usize);
         let sparse = opts.sparse && opts.weights == WeightKind::Int8;
         let mat = |w: &[f32], rows, cols| OwnedTensor::encode(w, rows, cols, opts.weights, sparse);
         let embedding = OwnedTensor::encode(&self.embedding, v, e, opts.embedding, false);
-        let (gi, gr, de, ou) = (
-            mat(&self.gru_input, 3 * h, e),
-            mat(&self.gru_recurrent, 3 * h, h),
-            mat(&self.dense, d, h),
-            mat(&self.output, v, d),
-        );
-        let biases = [
-            &self.gru_input_bias,
-            &self.gru_recurrent_bias,
-            &self.dense_bias,
-            &self.output_bias,
-        ]
-        .map(|b| f32_bytes(b));
+        let (gi, gr, de, ou) =
+            (mat(&self.gru_input, 3 * h, e), mat(&self.gru_recurrent, 3 * h, h), mat(&self.dense, d, h), mat(&self.output, v, d));
+        let biases = [&self.gru_input_bias, &self.gru_recurrent_bias, &self.dense_bias, &self.output_bias].map(|b| f32_bytes(b));
         let (text, ends, sorted) = self.tokenizer.tables();
         let t = &self.tokenizer;
         let p = &self.provenance;
@@ -454,17 +365,10 @@ impl FloatModel {
                     sorted: &sorted,
                 },
                 numerics: match opts.weights {
-                    WeightKind::Int8 => Numerics::HybridInt8 {
-                        weight_scale: ScaleRule::MaxAbs,
-                    },
+                    WeightKind::Int8 => Numerics::HybridInt8 { weight_scale: ScaleRule::MaxAbs },
                     _ => Numerics::Float,
                 },
-                provenance: Provenance {
-                    name: &p.name,
-                    producer: &p.producer,
-                    corpus: &p.corpus,
-                    training: &p.training,
-                },
+                provenance: Provenance { name: &p.name, producer: &p.producer, corpus: &p.corpus, training: &p.training },
             },
             tensors: Tensors {
                 embedding: embedding.desc(),

@@ -26,12 +26,7 @@ pub fn word_model(words: &[&str], emb: u32, hidden: u32, dense: u32, seed: u64) 
         oov: Some(1),
         tokens,
     };
-    let dims = Dims {
-        vocab: tokenizer.tokens.len() as u32,
-        emb,
-        hidden,
-        dense,
-    };
+    let dims = Dims { vocab: tokenizer.tokens.len() as u32, emb, hidden, dense };
     FloatModel::random(dims, tokenizer, seed)
 }
 
@@ -45,9 +40,7 @@ pub struct Reference<'m> {
 
 fn matvec(w: &[f32], x: &[f64], rows: usize) -> Vec<f64> {
     let cols = x.len();
-    (0..rows)
-        .map(|r| (0..cols).map(|c| w[r * cols + c] as f64 * x[c]).sum())
-        .collect()
+    (0..rows).map(|r| (0..cols).map(|c| w[r * cols + c] as f64 * x[c]).sum()).collect()
 }
 
 fn sigmoid(x: f64) -> f64 {
@@ -57,54 +50,26 @@ fn sigmoid(x: f64) -> f64 {
 impl<'m> Reference<'m> {
     /// Zero state.
     pub fn new(m: &'m FloatModel) -> Self {
-        Reference {
-            m,
-            h: vec![0.0; m.dims.hidden as usize],
-        }
+        Reference { m, h: vec![0.0; m.dims.hidden as usize] }
     }
 
     /// One step: returns the logits (computed in f64).
     pub fn step(&mut self, token: u32) -> Vec<f64> {
         let m = self.m;
-        let (e, h, d, v) = (
-            m.dims.emb as usize,
-            m.dims.hidden as usize,
-            m.dims.dense as usize,
-            m.dims.vocab as usize,
-        );
-        let x: Vec<f64> = m.embedding[token as usize * e..(token as usize + 1) * e]
-            .iter()
-            .map(|&v| v as f64)
-            .collect();
+        let (e, h, d, v) = (m.dims.emb as usize, m.dims.hidden as usize, m.dims.dense as usize, m.dims.vocab as usize);
+        let x: Vec<f64> = m.embedding[token as usize * e..(token as usize + 1) * e].iter().map(|&v| v as f64).collect();
         let gx = matvec(&m.gru_input, &x, 3 * h);
         let gh = matvec(&m.gru_recurrent, &self.h, 3 * h);
         let mut new_h = vec![0.0; h];
         for i in 0..h {
-            let z = sigmoid(
-                gx[i] + m.gru_input_bias[i] as f64 + gh[i] + m.gru_recurrent_bias[i] as f64,
-            );
-            let r = sigmoid(
-                gx[h + i]
-                    + m.gru_input_bias[h + i] as f64
-                    + gh[h + i]
-                    + m.gru_recurrent_bias[h + i] as f64,
-            );
-            let n = (gx[2 * h + i]
-                + m.gru_input_bias[2 * h + i] as f64
-                + r * (gh[2 * h + i] + m.gru_recurrent_bias[2 * h + i] as f64))
-                .tanh();
+            let z = sigmoid(gx[i] + m.gru_input_bias[i] as f64 + gh[i] + m.gru_recurrent_bias[i] as f64);
+            let r = sigmoid(gx[h + i] + m.gru_input_bias[h + i] as f64 + gh[h + i] + m.gru_recurrent_bias[h + i] as f64);
+            let n =
+                (gx[2 * h + i] + m.gru_input_bias[2 * h + i] as f64 + r * (gh[2 * h + i] + m.gru_recurrent_bias[2 * h + i] as f64)).tanh();
             new_h[i] = (1.0 - z) * n + z * self.h[i];
         }
         self.h = new_h;
-        let dense: Vec<f64> = matvec(&m.dense, &self.h, d)
-            .iter()
-            .zip(&m.dense_bias)
-            .map(|(a, &b)| (a + b as f64).max(0.0))
-            .collect();
-        matvec(&m.output, &dense, v)
-            .iter()
-            .zip(&m.output_bias)
-            .map(|(a, &b)| a + b as f64)
-            .collect()
+        let dense: Vec<f64> = matvec(&m.dense, &self.h, d).iter().zip(&m.dense_bias).map(|(a, &b)| (a + b as f64).max(0.0)).collect();
+        matvec(&m.output, &dense, v).iter().zip(&m.output_bias).map(|(a, &b)| a + b as f64).collect()
     }
 }

@@ -15,13 +15,7 @@ fn a_small_arena_is_refused_with_the_size_needed() {
     let model = Model::from_bytes(&file).unwrap();
     let needed = model.arena_size();
     let mut arena = vec![0u8; needed - 1];
-    assert_eq!(
-        Session::new(&model, &mut arena).err(),
-        Some(Error::ArenaTooSmall {
-            needed,
-            available: needed - 1
-        })
-    );
+    assert_eq!(Session::new(&model, &mut arena).err(), Some(Error::ArenaTooSmall { needed, available: needed - 1 }));
     // Any alignment of the arena start works.
     let mut big = vec![0u8; needed + 7];
     for offset in 0..8 {
@@ -36,38 +30,16 @@ fn bad_token_ids_and_parameters_are_errors() {
     let mut arena = vec![0u8; model.arena_size()];
     let mut s = Session::new(&model, &mut arena).unwrap();
     let vocab = model.dims().vocab;
-    assert_eq!(
-        s.step(vocab).err(),
-        Some(Error::TokenOutOfRange {
-            token: vocab,
-            vocab
-        })
-    );
-    assert_eq!(
-        s.sample(&SamplingParams::GREEDY, &mut Rng::new(0)).err(),
-        Some(Error::EmptyPrompt)
-    );
+    assert_eq!(s.step(vocab).err(), Some(Error::TokenOutOfRange { token: vocab, vocab }));
+    assert_eq!(s.sample(&SamplingParams::GREEDY, &mut Rng::new(0)).err(), Some(Error::EmptyPrompt));
     let mut out = [0u8; 16];
-    assert_eq!(
-        s.generate_into("", 4, &SamplingParams::GREEDY, &mut Rng::new(0), &mut out)
-            .err(),
-        Some(Error::EmptyPrompt)
-    );
-    let bad = SamplingParams {
-        temperature: f32::NAN,
-        ..SamplingParams::default()
-    };
-    assert!(matches!(
-        s.generate_into("ab", 4, &bad, &mut Rng::new(0), &mut out),
-        Err(Error::InvalidParameter { .. })
-    ));
+    assert_eq!(s.generate_into("", 4, &SamplingParams::GREEDY, &mut Rng::new(0), &mut out).err(), Some(Error::EmptyPrompt));
+    let bad = SamplingParams { temperature: f32::NAN, ..SamplingParams::default() };
+    assert!(matches!(s.generate_into("ab", 4, &bad, &mut Rng::new(0), &mut out), Err(Error::InvalidParameter { .. })));
     // A prompt with an unknown character changes nothing.
     s.step(1).unwrap();
     let before = s.hidden().to_vec();
-    assert_eq!(
-        s.feed("ab#c").err(),
-        Some(Error::UnknownToken { offset: 2 })
-    );
+    assert_eq!(s.feed("ab#c").err(), Some(Error::UnknownToken { offset: 2 }));
     assert_eq!(s.hidden(), &before[..]);
 }
 
@@ -80,21 +52,13 @@ fn saved_state_reproduces_the_continuation() {
     s.feed("the cat sat on the ").unwrap();
     let mut state = vec![0u8; s.state_size()];
     assert_eq!(s.save_state(&mut state).unwrap(), state.len());
-    let params = SamplingParams {
-        temperature: 0.8,
-        top_k: 10,
-        top_p: 0.95,
-    };
+    let params = SamplingParams { temperature: 0.8, top_k: 10, top_p: 0.95 };
     let mut first = [0u8; 200];
-    let n1 = s
-        .generate_into("", 50, &params, &mut Rng::new(3), &mut first)
-        .unwrap();
+    let n1 = s.generate_into("", 50, &params, &mut Rng::new(3), &mut first).unwrap();
     s.reset();
     s.restore_state(&state).unwrap();
     let mut second = [0u8; 200];
-    let n2 = s
-        .generate_into("", 50, &params, &mut Rng::new(3), &mut second)
-        .unwrap();
+    let n2 = s.generate_into("", 50, &params, &mut Rng::new(3), &mut second).unwrap();
     assert_eq!(&first[..n1], &second[..n2]);
     assert_eq!(n1, 50);
 
@@ -103,19 +67,10 @@ fn saved_state_reproduces_the_continuation() {
     let other = Model::from_bytes(&other).unwrap();
     let mut other_arena = vec![0u8; other.arena_size()];
     let mut o = Session::new(&other, &mut other_arena).unwrap();
-    assert!(matches!(
-        o.restore_state(&state),
-        Err(Error::StateMismatch { .. })
-    ));
-    assert!(matches!(
-        s.restore_state(&state[..state.len() - 1]),
-        Err(Error::StateMismatch { .. })
-    ));
+    assert!(matches!(o.restore_state(&state), Err(Error::StateMismatch { .. })));
+    assert!(matches!(s.restore_state(&state[..state.len() - 1]), Err(Error::StateMismatch { .. })));
     let mut short = [0u8; 8];
-    assert!(matches!(
-        s.save_state(&mut short),
-        Err(Error::BufferTooSmall { .. })
-    ));
+    assert!(matches!(s.save_state(&mut short), Err(Error::BufferTooSmall { .. })));
 }
 
 #[test]
@@ -125,16 +80,10 @@ fn generation_is_token_by_token_and_stoppable() {
     let mut arena = vec![0u8; model.arena_size()];
     let mut s = Session::new(&model, &mut arena).unwrap();
     let mut seen = vec![];
-    let n = s.generate(
-        "hello",
-        100,
-        &SamplingParams::default(),
-        &mut Rng::new(9),
-        |id, _| {
-            seen.push(id);
-            seen.len() < 7
-        },
-    );
+    let n = s.generate("hello", 100, &SamplingParams::default(), &mut Rng::new(9), |id, _| {
+        seen.push(id);
+        seen.len() < 7
+    });
     assert_eq!(n.unwrap(), 7);
     // The same tokens come from stepping by hand with the same sampler.
     let mut arena2 = vec![0u8; model.arena_size()];
@@ -149,17 +98,7 @@ fn generation_is_token_by_token_and_stoppable() {
     // Output buffer full: generation stops at a whole token.
     s.reset();
     let mut small = [0u8; 5];
-    assert_eq!(
-        s.generate_into(
-            "ab",
-            100,
-            &SamplingParams::GREEDY,
-            &mut Rng::new(0),
-            &mut small
-        )
-        .unwrap(),
-        5
-    );
+    assert_eq!(s.generate_into("ab", 100, &SamplingParams::GREEDY, &mut Rng::new(0), &mut small).unwrap(), 5);
 }
 
 #[test]
@@ -192,25 +131,10 @@ fn char_tokenizer_round_trips() {
     let mut text = [0u8; 32];
     let len = tok.decode(&ids[..n], &mut text).unwrap();
     assert_eq!(std::str::from_utf8(&text[..len]).unwrap(), "hello, world.");
-    assert!(matches!(
-        tok.encode("hello", &mut ids[..3]),
-        Err(Error::BufferTooSmall {
-            needed: 5,
-            available: 3
-        })
-    ));
-    assert!(matches!(
-        tok.decode(&ids[..n], &mut text[..4]),
-        Err(Error::BufferTooSmall { .. })
-    ));
-    assert!(matches!(
-        tok.decode(&[999], &mut text),
-        Err(Error::TokenOutOfRange { token: 999, .. })
-    ));
-    assert_eq!(
-        tok.encode("Hello", &mut ids).err(),
-        Some(Error::UnknownToken { offset: 0 })
-    );
+    assert!(matches!(tok.encode("hello", &mut ids[..3]), Err(Error::BufferTooSmall { needed: 5, available: 3 })));
+    assert!(matches!(tok.decode(&ids[..n], &mut text[..4]), Err(Error::BufferTooSmall { .. })));
+    assert!(matches!(tok.decode(&[999], &mut text), Err(Error::TokenOutOfRange { token: 999, .. })));
+    assert_eq!(tok.encode("Hello", &mut ids).err(), Some(Error::UnknownToken { offset: 0 }));
 }
 
 #[test]
@@ -221,28 +145,12 @@ fn word_tokenizer_follows_keras_semantics() {
     let model = Model::from_bytes(&file).unwrap();
     let tok = model.tokenizer();
     let mut ids = [0u32; 16];
-    let n = tok
-        .encode("The CAT, sat\ton   the dog's mat! NAÏVE", &mut ids)
-        .unwrap();
+    let n = tok.encode("The CAT, sat\ton   the dog's mat! NAÏVE", &mut ids).unwrap();
     let word = |w: &str| tok.lookup(w).unwrap();
     // The apostrophe is not among Keras' default filters: "dog's" is one (unknown) word.
-    assert_eq!(
-        &ids[..n],
-        &[
-            word("the"),
-            word("cat"),
-            word("sat"),
-            word("on"),
-            word("the"),
-            1,
-            word("mat"),
-            word("naïve")
-        ]
-    );
+    assert_eq!(&ids[..n], &[word("the"), word("cat"), word("sat"), word("on"), word("the"), 1, word("mat"), word("naïve")]);
     let mut text = [0u8; 64];
-    let len = tok
-        .decode(&[0, word("the"), word("cat"), 1, 0], &mut text)
-        .unwrap();
+    let len = tok.decode(&[0, word("the"), word("cat"), 1, 0], &mut text).unwrap();
     assert_eq!(std::str::from_utf8(&text[..len]).unwrap(), "the cat <OOV>");
     assert_eq!(tok.count_tokens("  ,, ").unwrap(), 0);
     let long = "x".repeat(500);
@@ -252,15 +160,7 @@ fn word_tokenizer_follows_keras_semantics() {
     let mut arena = vec![0u8; model.arena_size()];
     let mut s = Session::new(&model, &mut arena).unwrap();
     let mut out = [0u8; 256];
-    let len = s
-        .generate_into(
-            "the cat",
-            5,
-            &SamplingParams::GREEDY,
-            &mut Rng::new(0),
-            &mut out,
-        )
-        .unwrap();
+    let len = s.generate_into("the cat", 5, &SamplingParams::GREEDY, &mut Rng::new(0), &mut out).unwrap();
     let text = std::str::from_utf8(&out[..len]).unwrap();
     assert_eq!(text.matches(' ').count(), 5, "{text:?}");
     assert!(text.starts_with(' '));

@@ -26,13 +26,7 @@ fn exercise(bytes: &[u8]) -> Result<(), Error> {
         s.step(t)?;
     }
     let mut out = [0u8; 64];
-    let _ = s.generate_into(
-        "",
-        8,
-        &SamplingParams::default(),
-        &mut Rng::new(1),
-        &mut out,
-    );
+    let _ = s.generate_into("", 8, &SamplingParams::default(), &mut Rng::new(1), &mut out);
     Ok(())
 }
 
@@ -83,20 +77,14 @@ fn thousands_of_mutants_never_panic() {
                 refused += 1;
                 past_crc += !matches!(
                     e,
-                    Error::ChecksumMismatch { .. }
-                        | Error::TooShort { .. }
-                        | Error::BadMagic { .. }
-                        | Error::UnsupportedVersion { .. }
+                    Error::ChecksumMismatch { .. } | Error::TooShort { .. } | Error::BadMagic { .. } | Error::UnsupportedVersion { .. }
                 ) as usize;
                 assert!(!e.to_string().is_empty());
             }
         }
     }
     println!("mutants: {loaded} loaded and ran, {refused} refused ({past_crc} by the body parser or validation)");
-    assert!(
-        past_crc > 2000,
-        "too few mutants reached the parser: {past_crc}"
-    );
+    assert!(past_crc > 2000, "too few mutants reached the parser: {past_crc}");
 }
 
 fn rewrite(file: &[u8], edit: impl FnOnce(&mut Body<'_>)) -> Vec<u8> {
@@ -108,47 +96,24 @@ fn rewrite(file: &[u8], edit: impl FnOnce(&mut Body<'_>)) -> Vec<u8> {
 #[test]
 fn container_errors_are_precise() {
     let file = &valid_files()[0];
-    assert_eq!(
-        Model::from_bytes(&file[..5]).unwrap_err(),
-        Error::TooShort { len: 5, needed: 10 }
-    );
+    assert_eq!(Model::from_bytes(&file[..5]).unwrap_err(), Error::TooShort { len: 5, needed: 10 });
     let mut m = file.clone();
     m[0] = b'X';
-    assert_eq!(
-        Model::from_bytes(&m).unwrap_err(),
-        Error::BadMagic { found: *b"XGRU" }
-    );
+    assert_eq!(Model::from_bytes(&m).unwrap_err(), Error::BadMagic { found: *b"XGRU" });
     let mut m = file.clone();
     m[4] = 9;
-    assert_eq!(
-        Model::from_bytes(&m).unwrap_err(),
-        Error::UnsupportedVersion {
-            found: 9,
-            supported: 1
-        }
-    );
+    assert_eq!(Model::from_bytes(&m).unwrap_err(), Error::UnsupportedVersion { found: 9, supported: 1 });
     let mut m = file.clone();
     let last = m.len() - 1;
     m[last] ^= 0x40;
-    assert!(matches!(
-        Model::from_bytes(&m).unwrap_err(),
-        Error::ChecksumMismatch { .. }
-    ));
+    assert!(matches!(Model::from_bytes(&m).unwrap_err(), Error::ChecksumMismatch { .. }));
     let mut m = file[..file.len() - 3].to_vec();
     fix_checksum(&mut m);
-    assert_eq!(
-        Model::from_bytes(&m).unwrap_err(),
-        Error::Decode {
-            reason: "unexpected end of data"
-        }
-    );
+    assert_eq!(Model::from_bytes(&m).unwrap_err(), Error::Decode { reason: "unexpected end of data" });
     let mut m = file.clone();
     m.extend_from_slice(&[0, 0]);
     fix_checksum(&mut m);
-    assert_eq!(
-        Model::from_bytes(&m).unwrap_err(),
-        Error::TrailingBytes { count: 2 }
-    );
+    assert_eq!(Model::from_bytes(&m).unwrap_err(), Error::TrailingBytes { count: 2 });
 }
 
 #[test]
@@ -159,28 +124,14 @@ fn inconsistent_fields_are_named() {
     let m = rewrite(f32_file, |b| b.header.dims.hidden += 1);
     assert!(matches!(
         Model::from_bytes(&m).unwrap_err(),
-        Error::TensorShape {
-            tensor: TensorName::GruInput,
-            expected: (51, 8),
-            found: (48, 8)
-        }
+        Error::TensorShape { tensor: TensorName::GruInput, expected: (51, 8), found: (48, 8) }
     ));
 
     let m = rewrite(f32_file, |b| b.header.dims.emb = 0);
-    assert_eq!(
-        Model::from_bytes(&m).unwrap_err(),
-        Error::BadDimension {
-            name: "emb",
-            value: 0,
-            max: 65536
-        }
-    );
+    assert_eq!(Model::from_bytes(&m).unwrap_err(), Error::BadDimension { name: "emb", value: 0, max: 65536 });
 
     let m = rewrite(f32_file, |b| b.header.dims.vocab = u32::MAX);
-    assert!(matches!(
-        Model::from_bytes(&m).unwrap_err(),
-        Error::BadDimension { name: "vocab", .. }
-    ));
+    assert!(matches!(Model::from_bytes(&m).unwrap_err(), Error::BadDimension { name: "vocab", .. }));
 
     let m = rewrite(f32_file, |b| {
         if let TensorDesc::F32 { data, .. } = &mut b.tensors.dense {
@@ -189,24 +140,11 @@ fn inconsistent_fields_are_named() {
     });
     assert_eq!(
         Model::from_bytes(&m).unwrap_err(),
-        Error::TensorLength {
-            tensor: TensorName::Dense,
-            part: "data",
-            expected: 1024,
-            found: 1020
-        }
+        Error::TensorLength { tensor: TensorName::Dense, part: "data", expected: 1024, found: 1020 }
     );
 
-    let m = rewrite(f32_file, |b| {
-        b.tensors.output_bias = &b.tensors.output_bias[4..]
-    });
-    assert!(matches!(
-        Model::from_bytes(&m).unwrap_err(),
-        Error::TensorLength {
-            tensor: TensorName::OutputBias,
-            ..
-        }
-    ));
+    let m = rewrite(f32_file, |b| b.tensors.output_bias = &b.tensors.output_bias[4..]);
+    assert!(matches!(Model::from_bytes(&m).unwrap_err(), Error::TensorLength { tensor: TensorName::OutputBias, .. }));
 
     // Dims at their limits with tensors left small: the first tensor whose shape disagrees is named.
     let m = rewrite(f32_file, |b| {
@@ -215,11 +153,7 @@ fn inconsistent_fields_are_named() {
     });
     assert_eq!(
         Model::from_bytes(&m).unwrap_err(),
-        Error::TensorShape {
-            tensor: TensorName::Embedding,
-            expected: (31, 65536),
-            found: (31, 8)
-        }
+        Error::TensorShape { tensor: TensorName::Embedding, expected: (31, 65536), found: (31, 8) }
     );
 
     let bad_index = 99u16.to_le_bytes();
@@ -240,12 +174,7 @@ fn inconsistent_fields_are_named() {
     };
     assert!(matches!(
         Model::from_bytes(&m).unwrap_err(),
-        Error::SparseIndex {
-            tensor: TensorName::GruRecurrent,
-            row_block: 0,
-            value: 99,
-            ..
-        }
+        Error::SparseIndex { tensor: TensorName::GruRecurrent, row_block: 0, value: 99, .. }
     ));
 
     let nan = f32::NAN.to_le_bytes();
@@ -259,26 +188,10 @@ fn inconsistent_fields_are_named() {
     if let TensorDesc::Int8Block8x4 { scales, .. } = &mut body2.tensors.output {
         *scales = &scales_copy;
     }
-    assert_eq!(
-        Model::from_bytes(&encode_file(&body2)).unwrap_err(),
-        Error::BadScale {
-            tensor: TensorName::Output,
-            row: 2
-        }
-    );
+    assert_eq!(Model::from_bytes(&encode_file(&body2)).unwrap_err(), Error::BadScale { tensor: TensorName::Output, row: 2 });
 
-    let m = rewrite(f32_file, |b| {
-        b.header.numerics = edgegru_runtime::Numerics::HybridInt8 {
-            weight_scale: format::ScaleRule::MaxAbs,
-        }
-    });
-    assert!(matches!(
-        Model::from_bytes(&m).unwrap_err(),
-        Error::NumericsMismatch {
-            tensor: TensorName::GruInput,
-            ..
-        }
-    ));
+    let m = rewrite(f32_file, |b| b.header.numerics = edgegru_runtime::Numerics::HybridInt8 { weight_scale: format::ScaleRule::MaxAbs });
+    assert!(matches!(Model::from_bytes(&m).unwrap_err(), Error::NumericsMismatch { tensor: TensorName::GruInput, .. }));
 }
 
 #[test]
@@ -301,38 +214,20 @@ fn broken_tokenizer_tables_are_refused() {
 
     let mut b = body.clone();
     b.header.tokenizer.ends = &t.ends[..t.ends.len() - 4];
-    assert!(matches!(
-        Model::from_bytes(&encode_file(&b)).unwrap_err(),
-        Error::Tokenizer { .. }
-    ));
+    assert!(matches!(Model::from_bytes(&encode_file(&b)).unwrap_err(), Error::Tokenizer { .. }));
 
     let mut b = body.clone();
     b.header.tokenizer.oov = Some(1000);
-    assert_eq!(
-        Model::from_bytes(&encode_file(&b)).unwrap_err(),
-        Error::Tokenizer {
-            reason: "oov id is out of range",
-            index: 1000
-        }
-    );
+    assert_eq!(Model::from_bytes(&encode_file(&b)).unwrap_err(), Error::Tokenizer { reason: "oov id is out of range", index: 1000 });
 
     let bad_utf8 = [t.text, &[0xff]].concat();
     let mut b = body.clone();
     b.header.tokenizer.text = &bad_utf8;
-    assert!(matches!(
-        Model::from_bytes(&encode_file(&b)).unwrap_err(),
-        Error::Tokenizer {
-            reason: "token text is not UTF-8",
-            ..
-        }
-    ));
+    assert!(matches!(Model::from_bytes(&encode_file(&b)).unwrap_err(), Error::Tokenizer { reason: "token text is not UTF-8", .. }));
 
     let mut ends = t.ends.to_vec();
     ends[8..12].copy_from_slice(&0u32.to_le_bytes());
     let mut b = body.clone();
     b.header.tokenizer.ends = &ends;
-    assert!(matches!(
-        Model::from_bytes(&encode_file(&b)).unwrap_err(),
-        Error::Tokenizer { .. }
-    ));
+    assert!(matches!(Model::from_bytes(&encode_file(&b)).unwrap_err(), Error::Tokenizer { .. }));
 }

@@ -33,12 +33,7 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-fn run_without_allocating(
-    file: &[u8],
-    arena: &mut [u8],
-    out: &mut [u8],
-    state: &mut [u8],
-) -> usize {
+fn run_without_allocating(file: &[u8], arena: &mut [u8], out: &mut [u8], state: &mut [u8]) -> usize {
     let before = ALLOCATIONS.load(Ordering::SeqCst);
     let model = Model::from_bytes(file).unwrap();
     let mut s = Session::new(&model, arena).unwrap();
@@ -49,14 +44,8 @@ fn run_without_allocating(
     let saved = s.save_state(state).unwrap();
     let mut top = [TokenProb::default(); 5];
     s.top_k_next(&mut top).unwrap();
-    let params = SamplingParams {
-        temperature: 0.9,
-        top_k: 20,
-        top_p: 0.9,
-    };
-    let n = s
-        .generate_into("the cat ", 50, &params, &mut Rng::new(1), out)
-        .unwrap();
+    let params = SamplingParams { temperature: 0.9, top_k: 20, top_p: 0.9 };
+    let n = s.generate_into("the cat ", 50, &params, &mut Rng::new(1), out).unwrap();
     s.restore_state(&state[..saved]).unwrap();
     let mut ids = [0u32; 16];
     model.tokenizer().encode("the cat", &mut ids).unwrap();
@@ -66,22 +55,14 @@ fn run_without_allocating(
 
 #[test]
 fn load_session_steps_and_generate_allocate_nothing() {
-    let char_files = [
-        ExportOptions::default(),
-        ExportOptions::int8(false),
-        ExportOptions::int8(true),
-    ]
-    .map(|o| char_model(16, 64, 64, 1).to_bytes(&o));
-    let word_file =
-        word_model(&["the", "cat", "sat"], 8, 16, 8, 2).to_bytes(&ExportOptions::int8(true));
+    let char_files =
+        [ExportOptions::default(), ExportOptions::int8(false), ExportOptions::int8(true)].map(|o| char_model(16, 64, 64, 1).to_bytes(&o));
+    let word_file = word_model(&["the", "cat", "sat"], 8, 16, 8, 2).to_bytes(&ExportOptions::int8(true));
     for file in char_files.iter().chain([&word_file]) {
         let model = Model::from_bytes(file).unwrap();
         let mut arena = vec![0u8; model.arena_size()];
         let mut out = vec![0u8; 4096];
         let mut state = vec![0u8; 1 << 16];
-        assert_eq!(
-            run_without_allocating(file, &mut arena, &mut out, &mut state),
-            0
-        );
+        assert_eq!(run_without_allocating(file, &mut arena, &mut out, &mut state), 0);
     }
 }

@@ -7,20 +7,12 @@ use edgegru_tests::{char_model, Reference};
 
 fn tokens(n: usize, vocab: u32, seed: u64) -> Vec<u32> {
     let mut rng = edgegru_runtime::Rng::new(seed);
-    (0..n)
-        .map(|_| (rng.next_u64() % vocab as u64) as u32)
-        .collect()
+    (0..n).map(|_| (rng.next_u64() % vocab as u64) as u32).collect()
 }
 
 #[test]
 fn f32_path_matches_the_reference_on_several_shapes() {
-    for (emb, hidden, dense, seed) in [
-        (4, 8, 8, 1),
-        (16, 64, 64, 2),
-        (7, 13, 5, 3),
-        (64, 256, 256, 4),
-        (3, 33, 17, 5),
-    ] {
+    for (emb, hidden, dense, seed) in [(4, 8, 8, 1), (16, 64, 64, 2), (7, 13, 5, 3), (64, 256, 256, 4), (3, 33, 17, 5)] {
         let fm = char_model(emb, hidden, dense, seed);
         let bytes = fm.to_bytes(&ExportOptions::default());
         let mut model = Model::from_bytes(&bytes).unwrap();
@@ -50,11 +42,7 @@ fn f32_path_matches_the_reference_on_several_shapes() {
 #[test]
 fn f16_weights_stay_close_to_f32() {
     let fm = char_model(16, 64, 64, 9);
-    let opts = ExportOptions {
-        weights: WeightKind::F16,
-        embedding: WeightKind::F16,
-        sparse: false,
-    };
+    let opts = ExportOptions { weights: WeightKind::F16, embedding: WeightKind::F16, sparse: false };
     let bytes = fm.to_bytes(&opts);
     let model = Model::from_bytes(&bytes).unwrap();
     let mut arena = vec![0u8; model.arena_size()];
@@ -63,11 +51,7 @@ fn f16_weights_stay_close_to_f32() {
     for tok in tokens(100, fm.dims.vocab, 9) {
         let want = r.step(tok);
         let got = s.step(tok).unwrap();
-        let err = got
-            .iter()
-            .zip(&want)
-            .map(|(g, w)| (*g as f64 - w).abs())
-            .fold(0.0, f64::max);
+        let err = got.iter().zip(&want).map(|(g, w)| (*g as f64 - w).abs()).fold(0.0, f64::max);
         assert!(err < 0.02, "f16 logit error {err}");
     }
 }
@@ -78,24 +62,14 @@ fn int8_vs_f32(sparse: bool) -> (f32, usize) {
     let fm = char_model(64, 256, 256, 11);
     let f32_bytes = fm.to_bytes(&ExportOptions::default());
     let i8_bytes = fm.to_bytes(&ExportOptions::int8(sparse));
-    let (mf, mq) = (
-        Model::from_bytes(&f32_bytes).unwrap(),
-        Model::from_bytes(&i8_bytes).unwrap(),
-    );
+    let (mf, mq) = (Model::from_bytes(&f32_bytes).unwrap(), Model::from_bytes(&i8_bytes).unwrap());
     let (mut af, mut aq) = (vec![0u8; mf.arena_size()], vec![0u8; mq.arena_size()]);
-    let (mut sf, mut sq) = (
-        Session::new(&mf, &mut af).unwrap(),
-        Session::new(&mq, &mut aq).unwrap(),
-    );
+    let (mut sf, mut sq) = (Session::new(&mf, &mut af).unwrap(), Session::new(&mq, &mut aq).unwrap());
     let (mut tok, mut max_err, mut agree) = (0u32, 0f32, 0);
     for _ in 0..1000 {
         let lf = sf.step(tok).unwrap().to_vec();
         let lq = sq.step(tok).unwrap();
-        max_err = lf
-            .iter()
-            .zip(lq)
-            .map(|(a, b)| (a - b).abs())
-            .fold(max_err, f32::max);
+        max_err = lf.iter().zip(lq).map(|(a, b)| (a - b).abs()).fold(max_err, f32::max);
         let (gf, gq) = (sampling::argmax(&lf), sampling::argmax(lq));
         agree += (gf == gq) as usize;
         tok = gf;

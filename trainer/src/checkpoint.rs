@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::optim::Optimizer;
 use crate::params::{Params, Shape};
+use crate::prune::Masks;
 use crate::tokenize::Vocabulary;
 use crate::train::TrainConfig;
 
@@ -31,7 +32,7 @@ struct Header {
     first_moments: usize,
     second_moments: usize,
     #[serde(default)]
-    masks: Vec<Vec<u8>>,
+    mask_bytes: usize,
 }
 
 /// Everything a run needs to continue, or to export.
@@ -45,6 +46,8 @@ pub struct Checkpoint {
     pub params: Params,
     /// Optimizer state (its step is the number of optimizer steps taken).
     pub optimizer: Optimizer,
+    /// Pruning masks, when the run prunes.
+    pub masks: Option<Masks>,
 }
 
 /// Path of the checkpoint in a run folder (or the file itself).
@@ -75,7 +78,7 @@ impl Checkpoint {
             weights: self.params.data.len(),
             first_moments: self.optimizer.m.len(),
             second_moments: self.optimizer.v.len(),
-            masks: Vec::new(),
+            mask_bytes: self.masks.as_ref().map_or(0, |m| m.to_bytes().len()),
         };
         let json = serde_json::to_vec(&header)?;
         let mut out = Vec::with_capacity(16 + json.len() + 12 * self.params.data.len());
@@ -86,22 +89,22 @@ impl Checkpoint {
         f32s(&mut out, &self.params.data);
         f32s(&mut out, &self.optimizer.m);
         f32s(&mut out, &self.optimizer.v);
+        if let Some(m) = &self.masks {
+            out.extend_from_slice(&m.to_bytes());
+        }
         let path = dir.join(FILE_NAME);
         let tmp = dir.join(format!(".{FILE_NAME}.tmp"));
-        let mut f = std::fs::File::create(&tmp)
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        let mut f = std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
         f.write_all(&out)?;
         f.sync_all()?;
-        std::fs::rename(&tmp, &path)
-            .with_context(|| format!("cannot move checkpoint into {}", path.display()))?;
+        std::fs::rename(&tmp, &path).with_context(|| format!("cannot move checkpoint into {}", path.display()))?;
         Ok(())
     }
 
     /// Reads a checkpoint from a run folder or a checkpoint file.
     pub fn load(dir: &Path) -> Result<Self> {
         let path = path_in(dir);
-        let bytes = std::fs::read(&path)
-            .with_context(|| format!("cannot read checkpoint {}", path.display()))?;
+        let bytes = std::fs::read(&path).with_context(|| format!("cannot read checkpoint {}", path.display()))?;
         Checkpoint::from_bytes(&bytes).with_context(|| format!("bad checkpoint {}", path.display()))
     }
 
@@ -115,30 +118,18 @@ impl Checkpoint {
             bail!("checkpoint version {version} is not supported (expected {VERSION})");
         }
         let json_len = u64::from_le_bytes(bytes[8..16].try_into()?) as usize;
-        let json = bytes
-            .get(16..16usize.saturating_add(json_len))
-            .context("truncated header")?;
+        let json = bytes.get(16..16usize.saturating_add(json_len)).context("truncated header")?;
         let header: Header = serde_json::from_slice(json).context("unreadable header")?;
         let body = &bytes[16 + json_len..];
         let counts = [header.weights, header.first_moments, header.second_moments];
         let total: usize = counts.iter().sum();
-        if body.len() != total * 4 {
-            bail!(
-                "checkpoint holds {} bytes of values, expected {}",
-                body.len(),
-                total * 4
-            );
+        if body.len() != total * 4 + header.mask_bytes {
+            bail!("checkpoint holds {} bytes of values and masks, expected {}", body.len(), total * 4 + header.mask_bytes);
         }
         if header.weights != Params::count(&header.shape) {
-            bail!(
-                "checkpoint holds {} weights, its shape needs {}",
-                header.weights,
-                Params::count(&header.shape)
-            );
+            bail!("checkpoint holds {} weights, its shape needs {}", header.weights, Params::count(&header.shape));
         }
-        let mut values = body
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]));
+        let mut values = body.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]));
         let mut take = |n: usize| values.by_ref().take(n).collect::<Vec<f32>>();
         let data = take(header.weights);
         let m = take(header.first_moments);
@@ -146,26 +137,14 @@ impl Checkpoint {
         let mut vocab = header.vocab;
         vocab.rebuild_index();
         if vocab.len() != header.shape.vocab as usize {
-            bail!(
-                "tokenizer has {} tokens, model vocab is {}",
-                vocab.len(),
-                header.shape.vocab
-            );
+            bail!("tokenizer has {} tokens, model vocab is {}", vocab.len(), header.shape.vocab);
         }
-        let optimizer = Optimizer {
-            config: header.config.optimizer,
-            step: header.optimizer_step,
-            m,
-            v,
+        let optimizer = Optimizer { config: header.config.optimizer, step: header.optimizer_step, m, v };
+        let params = Params { shape: header.shape, data };
+        let masks = match header.mask_bytes {
+            0 => None,
+            _ => Some(Masks::from_bytes(&params, &body[total * 4..])?),
         };
-        Ok(Checkpoint {
-            config: header.config,
-            vocab,
-            params: Params {
-                shape: header.shape,
-                data,
-            },
-            optimizer,
-        })
+        Ok(Checkpoint { config: header.config, vocab, params, optimizer, masks })
     }
 }

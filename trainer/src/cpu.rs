@@ -100,28 +100,13 @@ pub fn forward_backward(
     ws: &mut Workspace,
 ) -> Stats {
     let s = p.shape;
-    let (e, h, dn, v) = (
-        s.emb as usize,
-        s.hidden as usize,
-        s.dense as usize,
-        s.vocab as usize,
-    );
+    let (e, h, dn, v) = (s.emb as usize, s.hidden as usize, s.dense as usize, s.vocab as usize);
     let (bsz, seq) = (batch.batch, batch.seq);
     let rows = bsz * seq;
     let training = grads.is_some();
     let mut rng = Rng::new(mask_seed);
-    dropout_mask(
-        &mut ws.mask_x,
-        bsz * e,
-        if training { reg.dropout } else { 0.0 },
-        &mut rng,
-    );
-    dropout_mask(
-        &mut ws.mask_h,
-        bsz * h,
-        if training { reg.recurrent_dropout } else { 0.0 },
-        &mut rng,
-    );
+    dropout_mask(&mut ws.mask_x, bsz * e, if training { reg.dropout } else { 0.0 }, &mut rng);
+    dropout_mask(&mut ws.mask_h, bsz * h, if training { reg.recurrent_dropout } else { 0.0 }, &mut rng);
 
     // Embedding lookup with input dropout.
     let emb = p.get(Tensor::Embedding);
@@ -138,18 +123,7 @@ pub fn forward_backward(
     }
     // Input projection of every step at once.
     resize(&mut ws.gx, rows * 3 * h);
-    gemm(
-        rows,
-        3 * h,
-        e,
-        1.0,
-        &ws.xe,
-        Op::N,
-        p.get(Tensor::GruInput),
-        Op::T,
-        0.0,
-        &mut ws.gx,
-    );
+    gemm(rows, 3 * h, e, 1.0, &ws.xe, Op::N, p.get(Tensor::GruInput), Op::T, 0.0, &mut ws.gx);
     add_bias(&mut ws.gx, p.get(Tensor::GruInputBias));
 
     // Recurrence: gates keep z, r, n per row for the backward pass.
@@ -164,21 +138,14 @@ pub fn forward_backward(
         let hp = &past[t * bsz * h..];
         let hn = &mut future[..bsz * h];
         let hd = &mut ws.hd[t * bsz * h..][..bsz * h];
-        hd.iter_mut()
-            .zip(hp)
-            .zip(&ws.mask_h)
-            .for_each(|((d, &x), &m)| *d = x * m);
+        hd.iter_mut().zip(hp).zip(&ws.mask_h).for_each(|((d, &x), &m)| *d = x * m);
         let gh = &mut ws.gh[t * bsz * 3 * h..][..bsz * 3 * h];
         gemm(bsz, 3 * h, h, 1.0, hd, Op::N, u, Op::T, 0.0, gh);
         add_bias(gh, bu);
         let gx = &ws.gx[t * bsz * 3 * h..][..bsz * 3 * h];
         let gates = &mut ws.gates[t * bsz * 3 * h..][..bsz * 3 * h];
         for b in 0..bsz {
-            let (gxb, ghb, gb) = (
-                &gx[b * 3 * h..][..3 * h],
-                &gh[b * 3 * h..][..3 * h],
-                &mut gates[b * 3 * h..][..3 * h],
-            );
+            let (gxb, ghb, gb) = (&gx[b * 3 * h..][..3 * h], &gh[b * 3 * h..][..3 * h], &mut gates[b * 3 * h..][..3 * h]);
             for i in 0..h {
                 let z = sigmoid(gxb[i] + ghb[i]);
                 let r = sigmoid(gxb[h + i] + ghb[h + i]);
@@ -194,40 +161,15 @@ pub fn forward_backward(
 
     // Dense(relu) and output layer over all rows.
     resize(&mut ws.d, rows * dn);
-    gemm(
-        rows,
-        dn,
-        h,
-        1.0,
-        hs,
-        Op::N,
-        p.get(Tensor::Dense),
-        Op::T,
-        0.0,
-        &mut ws.d,
-    );
+    gemm(rows, dn, h, 1.0, hs, Op::N, p.get(Tensor::Dense), Op::T, 0.0, &mut ws.d);
     add_bias(&mut ws.d, p.get(Tensor::DenseBias));
     ws.d.iter_mut().for_each(|x| *x = x.max(0.0));
     resize(&mut ws.logits, rows * v);
-    gemm(
-        rows,
-        v,
-        dn,
-        1.0,
-        &ws.d,
-        Op::N,
-        p.get(Tensor::Output),
-        Op::T,
-        0.0,
-        &mut ws.logits,
-    );
+    gemm(rows, v, dn, 1.0, &ws.d, Op::N, p.get(Tensor::Output), Op::T, 0.0, &mut ws.logits);
     add_bias(&mut ws.logits, p.get(Tensor::OutputBias));
 
     // Softmax cross-entropy; logits become d(loss)/d(logits).
-    let mut stats = Stats {
-        tokens: rows,
-        ..Stats::default()
-    };
+    let mut stats = Stats { tokens: rows, ..Stats::default() };
     ws.predictions.clear();
     let inv_n = 1.0 / rows as f32;
     for t in 0..seq {
@@ -235,15 +177,7 @@ pub fn forward_backward(
             let row = &mut ws.logits[(t * bsz + b) * v..][..v];
             let target = batch.targets[b * seq + t] as usize;
             let (arg, max) =
-                row.iter()
-                    .enumerate()
-                    .fold((0, f32::NEG_INFINITY), |(ai, am), (i, &x)| {
-                        if x > am {
-                            (i, x)
-                        } else {
-                            (ai, am)
-                        }
-                    });
+                row.iter().enumerate().fold((0, f32::NEG_INFINITY), |(ai, am), (i, &x)| if x > am { (i, x) } else { (ai, am) });
             ws.predictions.push(arg as u32);
             stats.correct += (arg == target) as usize;
             let sum: f32 = row
@@ -271,58 +205,21 @@ pub fn penalty(p: &Params, reg: &Regularization) -> f64 {
     if reg.l1 == 0.0 && reg.l2 == 0.0 {
         return 0.0;
     }
-    Tensor::KERNELS
-        .iter()
-        .flat_map(|&t| p.get(t))
-        .map(|&w| reg.l1 as f64 * w.abs() as f64 + reg.l2 as f64 * (w as f64) * (w as f64))
-        .sum()
+    Tensor::KERNELS.iter().flat_map(|&t| p.get(t)).map(|&w| reg.l1 as f64 * w.abs() as f64 + reg.l2 as f64 * (w as f64) * (w as f64)).sum()
 }
 
-fn backward(
-    p: &Params,
-    batch: &Batch<'_>,
-    reg: &Regularization,
-    ws: &mut Workspace,
-    g: &mut Params,
-) {
+fn backward(p: &Params, batch: &Batch<'_>, reg: &Regularization, ws: &mut Workspace, g: &mut Params) {
     let s = p.shape;
-    let (e, h, dn, v) = (
-        s.emb as usize,
-        s.hidden as usize,
-        s.dense as usize,
-        s.vocab as usize,
-    );
+    let (e, h, dn, v) = (s.emb as usize, s.hidden as usize, s.dense as usize, s.vocab as usize);
     let (bsz, seq) = (batch.batch, batch.seq);
     let rows = bsz * seq;
     let hs = &ws.h[bsz * h..];
 
     // Output layer.
-    gemm(
-        v,
-        dn,
-        rows,
-        1.0,
-        &ws.logits,
-        Op::T,
-        &ws.d,
-        Op::N,
-        1.0,
-        g.get_mut(Tensor::Output),
-    );
+    gemm(v, dn, rows, 1.0, &ws.logits, Op::T, &ws.d, Op::N, 1.0, g.get_mut(Tensor::Output));
     add_column_sums(&ws.logits, g.get_mut(Tensor::OutputBias));
     resize(&mut ws.dd, rows * dn);
-    gemm(
-        rows,
-        dn,
-        v,
-        1.0,
-        &ws.logits,
-        Op::N,
-        p.get(Tensor::Output),
-        Op::N,
-        0.0,
-        &mut ws.dd,
-    );
+    gemm(rows, dn, v, 1.0, &ws.logits, Op::N, p.get(Tensor::Output), Op::N, 0.0, &mut ws.dd);
     ws.dd.iter_mut().zip(&ws.d).for_each(|(g, &d)| {
         if d <= 0.0 {
             *g = 0.0
@@ -330,32 +227,10 @@ fn backward(
     });
 
     // Dense layer.
-    gemm(
-        dn,
-        h,
-        rows,
-        1.0,
-        &ws.dd,
-        Op::T,
-        hs,
-        Op::N,
-        1.0,
-        g.get_mut(Tensor::Dense),
-    );
+    gemm(dn, h, rows, 1.0, &ws.dd, Op::T, hs, Op::N, 1.0, g.get_mut(Tensor::Dense));
     add_column_sums(&ws.dd, g.get_mut(Tensor::DenseBias));
     resize(&mut ws.dhs, rows * h);
-    gemm(
-        rows,
-        h,
-        dn,
-        1.0,
-        &ws.dd,
-        Op::N,
-        p.get(Tensor::Dense),
-        Op::N,
-        0.0,
-        &mut ws.dhs,
-    );
+    gemm(rows, h, dn, 1.0, &ws.dd, Op::N, p.get(Tensor::Dense), Op::N, 0.0, &mut ws.dhs);
 
     // Back-propagation through time.
     resize(&mut ws.dgx, rows * 3 * h);
@@ -396,47 +271,14 @@ fn backward(
             *c += x * m;
         }
     }
-    gemm(
-        3 * h,
-        h,
-        rows,
-        1.0,
-        &ws.dgh,
-        Op::T,
-        &ws.hd,
-        Op::N,
-        1.0,
-        g.get_mut(Tensor::GruRecurrent),
-    );
+    gemm(3 * h, h, rows, 1.0, &ws.dgh, Op::T, &ws.hd, Op::N, 1.0, g.get_mut(Tensor::GruRecurrent));
     add_column_sums(&ws.dgh, g.get_mut(Tensor::GruRecurrentBias));
-    gemm(
-        3 * h,
-        e,
-        rows,
-        1.0,
-        &ws.dgx,
-        Op::T,
-        &ws.xe,
-        Op::N,
-        1.0,
-        g.get_mut(Tensor::GruInput),
-    );
+    gemm(3 * h, e, rows, 1.0, &ws.dgx, Op::T, &ws.xe, Op::N, 1.0, g.get_mut(Tensor::GruInput));
     add_column_sums(&ws.dgx, g.get_mut(Tensor::GruInputBias));
 
     // Embedding: scatter the input gradient (through the dropout mask).
     resize(&mut ws.dxe, rows * e);
-    gemm(
-        rows,
-        e,
-        3 * h,
-        1.0,
-        &ws.dgx,
-        Op::N,
-        p.get(Tensor::GruInput),
-        Op::N,
-        0.0,
-        &mut ws.dxe,
-    );
+    gemm(rows, e, 3 * h, 1.0, &ws.dgx, Op::N, p.get(Tensor::GruInput), Op::N, 0.0, &mut ws.dxe);
     let demb = g.get_mut(Tensor::Embedding);
     for t in 0..seq {
         for b in 0..bsz {
@@ -466,24 +308,12 @@ mod tests {
     use crate::params::Shape;
 
     fn tiny() -> (Params, Vec<u32>, Vec<u32>) {
-        let shape = Shape {
-            vocab: 7,
-            emb: 3,
-            hidden: 5,
-            dense: 4,
-        };
+        let shape = Shape { vocab: 7, emb: 3, hidden: 5, dense: 4 };
         let mut p = Params::init(shape, 3);
         // Non-zero biases, so their gradients are exercised too.
         let mut rng = Rng::new(9);
-        for t in [
-            Tensor::GruInputBias,
-            Tensor::GruRecurrentBias,
-            Tensor::DenseBias,
-            Tensor::OutputBias,
-        ] {
-            p.get_mut(t)
-                .iter_mut()
-                .for_each(|x| *x = rng.next_f32() - 0.5);
+        for t in [Tensor::GruInputBias, Tensor::GruRecurrentBias, Tensor::DenseBias, Tensor::OutputBias] {
+            p.get_mut(t).iter_mut().for_each(|x| *x = rng.next_f32() - 0.5);
         }
         let inputs = vec![1, 2, 3, 4, 0, 6, 5, 5, 2, 1, 3, 0];
         let targets = vec![2, 3, 4, 0, 6, 5, 5, 2, 1, 3, 0, 4];
@@ -493,18 +323,8 @@ mod tests {
     #[test]
     fn gradients_match_finite_differences_for_every_tensor() {
         let (p, inputs, targets) = tiny();
-        let batch = Batch {
-            inputs: &inputs,
-            targets: &targets,
-            batch: 3,
-            seq: 4,
-        };
-        let reg = Regularization {
-            dropout: 0.0,
-            recurrent_dropout: 0.0,
-            l1: 0.0,
-            l2: 0.01,
-        };
+        let batch = Batch { inputs: &inputs, targets: &targets, batch: 3, seq: 4 };
+        let reg = Regularization { dropout: 0.0, recurrent_dropout: 0.0, l1: 0.0, l2: 0.01 };
         let mut ws = Workspace::default();
         let mut g = Params::zeros(p.shape);
         forward_backward(&p, &batch, &reg, 0, Some(&mut g), &mut ws);
@@ -522,59 +342,24 @@ mod tests {
                 minus.data[i] -= eps;
                 let numeric = (loss(&plus) - loss(&minus)) / (2.0 * eps as f64);
                 let analytic = g.data[i] as f64;
-                worst = worst
-                    .max((numeric - analytic).abs() / (1e-3 + numeric.abs().max(analytic.abs())));
+                worst = worst.max((numeric - analytic).abs() / (1e-3 + numeric.abs().max(analytic.abs())));
             }
-            assert!(
-                worst < 2e-2,
-                "{}: worst relative gradient error {worst}",
-                t.name()
-            );
+            assert!(worst < 2e-2, "{}: worst relative gradient error {worst}", t.name());
         }
     }
 
     #[test]
     fn dropout_masks_are_shared_across_time_and_reproducible() {
         let (p, inputs, targets) = tiny();
-        let batch = Batch {
-            inputs: &inputs,
-            targets: &targets,
-            batch: 3,
-            seq: 4,
-        };
-        let reg = Regularization {
-            dropout: 0.5,
-            recurrent_dropout: 0.5,
-            ..Regularization::default()
-        };
+        let batch = Batch { inputs: &inputs, targets: &targets, batch: 3, seq: 4 };
+        let reg = Regularization { dropout: 0.5, recurrent_dropout: 0.5, ..Regularization::default() };
         let (mut g1, mut g2) = (Params::zeros(p.shape), Params::zeros(p.shape));
-        let a = forward_backward(
-            &p,
-            &batch,
-            &reg,
-            42,
-            Some(&mut g1),
-            &mut Workspace::default(),
-        );
-        let b = forward_backward(
-            &p,
-            &batch,
-            &reg,
-            42,
-            Some(&mut g2),
-            &mut Workspace::default(),
-        );
+        let a = forward_backward(&p, &batch, &reg, 42, Some(&mut g1), &mut Workspace::default());
+        let b = forward_backward(&p, &batch, &reg, 42, Some(&mut g2), &mut Workspace::default());
         assert_eq!(a, b);
         assert_eq!(g1, g2);
         let mut ws = Workspace::default();
-        forward_backward(
-            &p,
-            &batch,
-            &reg,
-            42,
-            Some(&mut Params::zeros(p.shape)),
-            &mut ws,
-        );
+        forward_backward(&p, &batch, &reg, 42, Some(&mut Params::zeros(p.shape)), &mut ws);
         // The input mask is per sequence: step 0 and step 3 of window 0 use the same mask.
         let e = p.shape.emb as usize;
         let emb = p.get(Tensor::Embedding);

@@ -18,17 +18,14 @@ pub enum Utf8Policy {
 /// folder (sorted by path; hidden files, Debian's `.dat` indexes, its `.u8`
 /// duplicates and the `off/` folder skipped).
 pub fn corpus_files(path: &Path) -> Result<Vec<PathBuf>> {
-    let meta = std::fs::metadata(path)
-        .with_context(|| format!("cannot read corpus {}", path.display()))?;
+    let meta = std::fs::metadata(path).with_context(|| format!("cannot read corpus {}", path.display()))?;
     if meta.is_file() {
         return Ok(vec![path.to_path_buf()]);
     }
     let mut files = Vec::new();
     let mut stack = vec![path.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        for entry in
-            std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))?
-        {
+        for entry in std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))? {
             let p = entry?.path();
             let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
             if name.starts_with('.') || name.ends_with(".dat") || name.ends_with(".u8") {
@@ -56,13 +53,16 @@ pub fn corpus_files(path: &Path) -> Result<Vec<PathBuf>> {
 pub fn read_corpus(path: &Path, policy: Utf8Policy) -> Result<String> {
     let mut text = String::new();
     for file in corpus_files(path)? {
-        let bytes =
-            std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+        let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
         match (String::from_utf8(bytes), policy) {
             (Ok(s), _) => text.push_str(&s),
             (Err(e), Utf8Policy::Lossy) => text.push_str(&String::from_utf8_lossy(e.as_bytes())),
             (Err(e), Utf8Policy::Strict) => {
-                bail!("{} is not UTF-8: invalid byte at offset {} (use --lossy to replace invalid bytes)", file.display(), e.utf8_error().valid_up_to())
+                bail!(
+                    "{} is not UTF-8: invalid byte at offset {} (use --lossy to replace invalid bytes)",
+                    file.display(),
+                    e.utf8_error().valid_up_to()
+                )
             }
         }
     }
@@ -100,15 +100,10 @@ mod tests {
         std::fs::write(&f, b"hello \xff world").unwrap();
         let err = read_corpus(&f, Utf8Policy::Strict).unwrap_err().to_string();
         assert!(err.contains("bad.txt") && err.contains("offset 6"), "{err}");
-        assert_eq!(
-            read_corpus(&f, Utf8Policy::Lossy).unwrap(),
-            "hello \u{FFFD} world"
-        );
+        assert_eq!(read_corpus(&f, Utf8Policy::Lossy).unwrap(), "hello \u{FFFD} world");
         std::fs::write(dir.join("good.txt"), "abc").unwrap();
         std::fs::write(dir.join("index.dat"), b"\x00\x01").unwrap();
-        let err = read_corpus(&dir, Utf8Policy::Strict)
-            .unwrap_err()
-            .to_string();
+        let err = read_corpus(&dir, Utf8Policy::Strict).unwrap_err().to_string();
         assert!(err.contains("bad.txt"));
         std::fs::remove_file(&f).unwrap();
         assert_eq!(read_corpus(&dir, Utf8Policy::Strict).unwrap(), "abc");

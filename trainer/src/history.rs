@@ -30,6 +30,9 @@ pub struct Record {
     pub tokens_per_sec: f64,
     /// Seconds since the start of the run (resumed runs included).
     pub elapsed_sec: f64,
+    /// Fraction of the prunable weights removed.
+    #[serde(default)]
+    pub sparsity: f64,
 }
 
 /// Writes history rows to `history.csv`, `history.json`, TensorBoard events
@@ -41,8 +44,7 @@ pub struct History {
     events: Option<std::fs::File>,
 }
 
-const CSV_HEADER: &str =
-    "step,epoch,loss,accuracy,val_loss,val_accuracy,perplexity,lr,tokens_per_sec,elapsed_sec";
+const CSV_HEADER: &str = "step,epoch,loss,accuracy,val_loss,val_accuracy,perplexity,lr,tokens_per_sec,elapsed_sec";
 
 impl History {
     /// Opens the history of a run folder, keeping rows up to `keep_until_step`
@@ -50,8 +52,7 @@ impl History {
     pub fn open(dir: &Path, keep_until_step: u64) -> Result<Self> {
         let json = dir.join("history.json");
         let mut records: Vec<Record> = match std::fs::read(&json) {
-            Ok(b) => serde_json::from_slice(&b)
-                .with_context(|| format!("unreadable {}", json.display()))?,
+            Ok(b) => serde_json::from_slice(&b).with_context(|| format!("unreadable {}", json.display()))?,
             Err(_) => Vec::new(),
         };
         records.retain(|r| r.step <= keep_until_step);
@@ -59,27 +60,19 @@ impl History {
         std::fs::create_dir_all(&tb)?;
         let name = format!(
             "events.out.tfevents.{}.edgegru.{}",
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)?
-                .as_secs(),
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs(),
             std::process::id()
         );
         let mut events = std::fs::File::create(tb.join(name))?;
         events.write_all(&tfrecord(&event_file_version()))?;
-        Ok(History {
-            dir: dir.to_path_buf(),
-            records,
-            events: Some(events),
-        })
+        Ok(History { dir: dir.to_path_buf(), records, events: Some(events) })
     }
 
     /// Adds a row and rewrites the tables and the plot.
     pub fn push(&mut self, r: Record) -> Result<()> {
         self.records.push(r);
         if let Some(f) = self.events.as_mut() {
-            let wall = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)?
-                .as_secs_f64();
+            let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs_f64();
             let mut scalars = vec![
                 ("loss", r.loss),
                 ("accuracy", r.accuracy),
@@ -101,12 +94,7 @@ impl History {
     /// Sets the validation figures of the last row (written again).
     pub fn set_last_validation(&mut self, val_loss: f64, val_accuracy: f64) -> Result<()> {
         if let Some(r) = self.records.pop() {
-            self.push(Record {
-                val_loss: Some(val_loss),
-                val_accuracy: Some(val_accuracy),
-                perplexity: val_loss.exp(),
-                ..r
-            })?;
+            self.push(Record { val_loss: Some(val_loss), val_accuracy: Some(val_accuracy), perplexity: val_loss.exp(), ..r })?;
         }
         Ok(())
     }
@@ -117,7 +105,7 @@ impl History {
         csv.push('\n');
         for r in &self.records {
             csv.push_str(&format!(
-                "{},{:.4},{:.6},{:.6},{},{},{:.4},{:.6e},{:.0},{:.1}\n",
+                "{},{:.4},{:.6},{:.6},{},{},{:.4},{:.6e},{:.0},{:.1},{:.4}\n",
                 r.step,
                 r.epoch,
                 r.loss,
@@ -127,14 +115,12 @@ impl History {
                 r.perplexity,
                 r.lr,
                 r.tokens_per_sec,
-                r.elapsed_sec
+                r.elapsed_sec,
+                r.sparsity
             ));
         }
         std::fs::write(self.dir.join("history.csv"), csv)?;
-        std::fs::write(
-            self.dir.join("history.json"),
-            serde_json::to_vec_pretty(&self.records)?,
-        )?;
+        std::fs::write(self.dir.join("history.json"), serde_json::to_vec_pretty(&self.records)?)?;
         std::fs::write(self.dir.join("loss.svg"), loss_svg(&self.records))?;
         Ok(())
     }
@@ -144,42 +130,17 @@ impl History {
 pub fn loss_svg(records: &[Record]) -> String {
     let (w, h, m) = (640.0, 400.0, 50.0);
     let max_step = records.iter().map(|r| r.step).max().unwrap_or(1).max(1) as f64;
-    let losses = records
-        .iter()
-        .flat_map(|r| [Some(r.loss), r.val_loss])
-        .flatten()
-        .filter(|x| x.is_finite());
-    let (lo, hi) = losses.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
-        (a.min(x), b.max(x))
-    });
-    let (lo, hi) = if lo < hi {
-        (lo, hi)
-    } else {
-        (lo - 1.0, lo + 1.0)
-    };
+    let losses = records.iter().flat_map(|r| [Some(r.loss), r.val_loss]).flatten().filter(|x| x.is_finite());
+    let (lo, hi) = losses.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| (a.min(x), b.max(x)));
+    let (lo, hi) = if lo < hi { (lo, hi) } else { (lo - 1.0, lo + 1.0) };
     let x = |s: u64| m + (w - 2.0 * m) * s as f64 / max_step;
     let y = |l: f64| h - m - (h - 2.0 * m) * (l - lo) / (hi - lo);
     let line = |pts: Vec<(u64, f64)>, color: &str| {
-        let p: Vec<String> = pts
-            .iter()
-            .map(|&(s, l)| format!("{:.1},{:.1}", x(s), y(l)))
-            .collect();
-        format!(
-            "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{}\"/>",
-            p.join(" ")
-        )
+        let p: Vec<String> = pts.iter().map(|&(s, l)| format!("{:.1},{:.1}", x(s), y(l))).collect();
+        format!("<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{}\"/>", p.join(" "))
     };
-    let train = line(
-        records.iter().map(|r| (r.step, r.loss)).collect(),
-        "#1f77b4",
-    );
-    let val = line(
-        records
-            .iter()
-            .filter_map(|r| r.val_loss.map(|v| (r.step, v)))
-            .collect(),
-        "#d62728",
-    );
+    let train = line(records.iter().map(|r| (r.step, r.loss)).collect(), "#1f77b4");
+    let val = line(records.iter().filter_map(|r| r.val_loss.map(|v| (r.step, v))).collect(), "#d62728");
     format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\
 <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\
@@ -204,11 +165,7 @@ pub fn crc32c(data: &[u8]) -> u32 {
     for &b in data {
         crc ^= b as u32;
         for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0x82F6_3B78
-            } else {
-                crc >> 1
-            };
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0x82F6_3B78 } else { crc >> 1 };
         }
     }
     !crc
@@ -298,22 +255,11 @@ pub fn read_scalars(bytes: &[u8]) -> Result<Vec<(i64, String, f32)>> {
             match wire {
                 0 => out.push((field, wire, read_varint(b, &mut i)?, &b[0..0])),
                 1 => {
-                    out.push((
-                        field,
-                        wire,
-                        u64::from_le_bytes(b.get(i..i + 8).context("truncated")?.try_into()?),
-                        &b[0..0],
-                    ));
+                    out.push((field, wire, u64::from_le_bytes(b.get(i..i + 8).context("truncated")?.try_into()?), &b[0..0]));
                     i += 8;
                 }
                 5 => {
-                    out.push((
-                        field,
-                        wire,
-                        u32::from_le_bytes(b.get(i..i + 4).context("truncated")?.try_into()?)
-                            as u64,
-                        &b[0..0],
-                    ));
+                    out.push((field, wire, u32::from_le_bytes(b.get(i..i + 4).context("truncated")?.try_into()?) as u64, &b[0..0]));
                     i += 4;
                 }
                 2 => {
@@ -333,15 +279,8 @@ pub fn read_scalars(bytes: &[u8]) -> Result<Vec<(i64, String, f32)>> {
         let crc = u32::from_le_bytes(bytes.get(i + 8..i + 12).context("truncated")?.try_into()?);
         anyhow::ensure!(crc == masked_crc(len_bytes), "bad length CRC");
         let len = u64::from_le_bytes(len_bytes.try_into()?) as usize;
-        let data = bytes
-            .get(i + 12..i + 12 + len)
-            .context("truncated record")?;
-        let dcrc = u32::from_le_bytes(
-            bytes
-                .get(i + 12 + len..i + 16 + len)
-                .context("truncated")?
-                .try_into()?,
-        );
+        let data = bytes.get(i + 12..i + 12 + len).context("truncated record")?;
+        let dcrc = u32::from_le_bytes(bytes.get(i + 12 + len..i + 16 + len).context("truncated")?.try_into()?);
         anyhow::ensure!(dcrc == masked_crc(data), "bad data CRC");
         i += 16 + len;
         let ev = fields(data)?;
@@ -349,15 +288,8 @@ pub fn read_scalars(bytes: &[u8]) -> Result<Vec<(i64, String, f32)>> {
         for (_, _, _, summary) in ev.iter().filter(|f| f.0 == 5) {
             for (_, _, _, value) in fields(summary)?.iter().filter(|f| f.0 == 1) {
                 let vf = fields(value)?;
-                let tag = vf
-                    .iter()
-                    .find(|f| f.0 == 1)
-                    .map(|f| String::from_utf8_lossy(f.3).into_owned())
-                    .unwrap_or_default();
-                let v = vf
-                    .iter()
-                    .find(|f| f.0 == 2)
-                    .map_or(f32::NAN, |f| f32::from_bits(f.2 as u32));
+                let tag = vf.iter().find(|f| f.0 == 1).map(|f| String::from_utf8_lossy(f.3).into_owned()).unwrap_or_default();
+                let v = vf.iter().find(|f| f.0 == 2).map_or(f32::NAN, |f| f32::from_bits(f.2 as u32));
                 out.push((step, tag, v));
             }
         }
@@ -377,19 +309,9 @@ mod tests {
     #[test]
     fn event_files_read_back() {
         let mut file = tfrecord(&event_file_version());
-        file.extend(tfrecord(&scalar_event(
-            1.5,
-            300,
-            &[("loss", 1.25), ("val_loss", 1.5)],
-        )));
+        file.extend(tfrecord(&scalar_event(1.5, 300, &[("loss", 1.25), ("val_loss", 1.5)])));
         let scalars = read_scalars(&file).unwrap();
-        assert_eq!(
-            scalars,
-            vec![
-                (300, "loss".to_string(), 1.25),
-                (300, "val_loss".to_string(), 1.5)
-            ]
-        );
+        assert_eq!(scalars, vec![(300, "loss".to_string(), 1.25), (300, "val_loss".to_string(), 1.5)]);
         let mut broken = file.clone();
         let n = broken.len();
         broken[n - 6] ^= 1;

@@ -11,5 +11,6 @@ pub mod linalg;
 pub mod metrics;
 pub mod optim;
 pub mod params;
+pub mod prune;
 pub mod tokenize;
 pub mod train;

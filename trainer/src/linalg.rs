@@ -15,22 +15,8 @@ pub enum Op {
 ///
 /// Panics if a buffer is shorter than its shape (a bug in the caller, not input).
 #[allow(clippy::too_many_arguments)]
-pub fn gemm(
-    m: usize,
-    n: usize,
-    k: usize,
-    alpha: f32,
-    a: &[f32],
-    op_a: Op,
-    b: &[f32],
-    op_b: Op,
-    beta: f32,
-    c: &mut [f32],
-) {
-    assert!(
-        a.len() >= m * k && b.len() >= k * n && c.len() >= m * n,
-        "gemm: buffers shorter than {m}x{k} * {k}x{n}"
-    );
+pub fn gemm(m: usize, n: usize, k: usize, alpha: f32, a: &[f32], op_a: Op, b: &[f32], op_b: Op, beta: f32, c: &mut [f32]) {
+    assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n, "gemm: buffers shorter than {m}x{k} * {k}x{n}");
     if m == 0 || n == 0 {
         return;
     }
@@ -47,22 +33,7 @@ pub fn gemm(
     // stored shapes) lies inside `a`, `b` and `c`; `c` does not alias `a`/`b`
     // because it is a distinct `&mut` borrow.
     unsafe {
-        matrixmultiply::sgemm(
-            m,
-            k,
-            n,
-            alpha,
-            a.as_ptr(),
-            rsa,
-            csa,
-            b.as_ptr(),
-            rsb,
-            csb,
-            beta,
-            c.as_mut_ptr(),
-            n as isize,
-            1,
-        );
+        matrixmultiply::sgemm(m, k, n, alpha, a.as_ptr(), rsa, csa, b.as_ptr(), rsb, csb, beta, c.as_mut_ptr(), n as isize, 1);
     }
 }
 

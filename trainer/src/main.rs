@@ -11,6 +11,7 @@ use edgegru_trainer::checkpoint::Checkpoint;
 use edgegru_trainer::commands::{self, generate::GenerateOptions};
 use edgegru_trainer::cpu::Regularization;
 use edgegru_trainer::optim::{Decay, OptimizerConfig, OptimizerKind};
+use edgegru_trainer::prune::{PruneConfig, PruneShape};
 use edgegru_trainer::train::{TokenizerChoice, TrainConfig};
 
 /// Train, compress, export and run GRU text models for edge devices.
@@ -38,11 +39,7 @@ impl ModelSource {
         match (&self.checkpoint, &self.model) {
             (Some(dir), _) => {
                 let ck = Checkpoint::load(dir)?;
-                commands::export::to_egru(
-                    &ck,
-                    &commands::export::options(WeightKind::F32, false),
-                    "checkpoint",
-                )
+                commands::export::to_egru(&ck, &commands::export::options(WeightKind::F32, false), "checkpoint")
             }
             (None, Some(file)) => commands::read_file(file),
             (None, None) => bail!("give --checkpoint DIR or --model FILE"),
@@ -65,6 +62,26 @@ enum Command {
         after_help = "Examples:\n  edgegru train --corpus /usr/share/games/fortunes --out runs/a --minutes 20\n  edgegru train --corpus notes.txt --out runs/w --tokenizer word --emb 128 --seq-len 32 --epochs 5\n  edgegru train --resume runs/a --minutes 40"
     )]
     Train(Box<TrainArgs>),
+    /// Fine-tune a trained checkpoint while pruning it gradually (8x4 blocks).
+    #[command(
+        after_help = "Example:\n  edgegru prune --checkpoint runs/a --out runs/a-sparse --steps 1500 --prune-to 0.75 --keep-diagonal"
+    )]
+    Prune {
+        /// The trained run folder (or checkpoint file).
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// New run folder for the pruned model.
+        #[arg(long)]
+        out: PathBuf,
+        /// Fine-tuning steps (added to the checkpoint's).
+        #[arg(long)]
+        steps: u64,
+        /// Constant learning rate of the fine-tuning (default: a quarter of the run's peak, at least its --min-lr).
+        #[arg(long)]
+        lr: Option<f32>,
+        #[command(flatten)]
+        prune: PruneArgs,
+    },
     /// Held-out loss, perplexity, accuracy, macro precision/recall/F1.
     #[command(
         after_help = "Examples:\n  edgegru eval --checkpoint runs/a --corpus /usr/share/games/fortunes\n  edgegru eval --model m.egru --corpus /usr/share/games/fortunes --json"
@@ -141,6 +158,47 @@ enum Command {
         /// The .egru file.
         file: PathBuf,
     },
+}
+
+/// Gradual magnitude pruning flags (train and prune).
+#[derive(Args, Clone)]
+struct PruneArgs {
+    /// Final sparsity of the GRU, dense and output matrices (fraction removed), e.g. 0.75.
+    #[arg(long)]
+    prune_to: Option<f32>,
+    /// Step at which pruning starts (prune: default the checkpoint's step).
+    #[arg(long)]
+    prune_start: Option<u64>,
+    /// Step at which the final sparsity is reached (default: 70% into the run).
+    #[arg(long)]
+    prune_end: Option<u64>,
+    /// Update the masks every N steps.
+    #[arg(long, default_value_t = 50)]
+    prune_every: u64,
+    /// Per-part densities (fraction kept), overriding --prune-to: input.z, input.r,
+    /// input.n, recurrent.z, recurrent.r, recurrent.n, dense, output; e.g. "recurrent.n=0.4,output=0.5".
+    #[arg(long, default_value = "")]
+    prune_density: String,
+    /// Keep the diagonal of each recurrent gate matrix dense.
+    #[arg(long)]
+    keep_diagonal: bool,
+    /// 8x4 blocks (what the sparse kernel runs) or single weights (for comparison).
+    #[arg(long, value_enum, default_value = "block")]
+    prune_shape: PruneShape,
+}
+
+impl PruneArgs {
+    /// The pruning configuration for a run from `first` to `last` step, if --prune-to is given.
+    fn config(&self, first: u64, last: Option<u64>) -> Result<Option<PruneConfig>> {
+        let Some(target) = self.prune_to else { return Ok(None) };
+        let start = self.prune_start.unwrap_or(first);
+        let end = match (self.prune_end, last) {
+            (Some(e), _) => e,
+            (None, Some(l)) => start + (l.saturating_sub(start) * 7 / 10).max(1),
+            (None, None) => bail!("give --prune-end (or --steps, to place it 70% into the run)"),
+        };
+        Ok(Some(PruneConfig::new(target, &self.prune_density, start, end, self.prune_every, self.keep_diagonal, self.prune_shape)?))
+    }
 }
 
 #[derive(Args)]
@@ -238,14 +296,13 @@ struct TrainArgs {
     /// Record history every N steps.
     #[arg(long, default_value_t = 50)]
     log_every: u64,
+    #[command(flatten)]
+    prune: PruneArgs,
 }
 
 fn train(a: TrainArgs) -> Result<()> {
     if a.device != "cpu" {
-        bail!(
-            "--device {} is not available: this build trains on the CPU only (--device cpu)",
-            a.device
-        );
+        bail!("--device {} is not available: this build trains on the CPU only (--device cpu)", a.device);
     }
     if let Some(dir) = &a.resume {
         let ck = Checkpoint::load(dir)?;
@@ -258,9 +315,7 @@ fn train(a: TrainArgs) -> Result<()> {
         commands::train::run(config, &out, Some(ck))?;
         return Ok(());
     }
-    let (Some(corpus), Some(out)) = (a.corpus, a.out) else {
-        bail!("--corpus and --out are required")
-    };
+    let (Some(corpus), Some(out)) = (a.corpus, a.out) else { bail!("--corpus and --out are required") };
     let config = TrainConfig {
         corpus,
         lossy: a.lossy,
@@ -284,17 +339,13 @@ fn train(a: TrainArgs) -> Result<()> {
             min_lr: a.min_lr,
             ..OptimizerConfig::default()
         },
-        regularization: Regularization {
-            dropout: a.dropout,
-            recurrent_dropout: a.recurrent_dropout,
-            l1: a.l1,
-            l2: a.l2,
-        },
+        regularization: Regularization { dropout: a.dropout, recurrent_dropout: a.recurrent_dropout, l1: a.l1, l2: a.l2 },
         val_split: a.val_split,
         seed: a.seed,
         threads: a.threads,
         checkpoint_every: a.checkpoint_every,
         log_every: a.log_every,
+        prune: a.prune.config(0, a.steps)?,
     };
     commands::train::run(config, &out, None)?;
     Ok(())
@@ -303,20 +354,25 @@ fn train(a: TrainArgs) -> Result<()> {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Train(a) => train(*a),
-        Command::Eval {
-            source,
-            corpus,
-            val_split,
-            lossy,
-            json,
-        } => commands::eval::run(&source.bytes()?, &corpus, lossy, val_split, json),
-        Command::Export {
-            checkpoint,
-            weights,
-            sparse,
-            format,
-            out,
-        } => {
+        Command::Prune { checkpoint, out, steps, lr, prune } => {
+            let ck = Checkpoint::load(&checkpoint)?;
+            if prune.prune_to.is_none() {
+                bail!("say how sparse: --prune-to 0.75");
+            }
+            let first = ck.optimizer.step;
+            let mut config = ck.config.clone();
+            config.steps = Some(first + steps);
+            config.epochs = None;
+            config.minutes = None;
+            config.optimizer.lr = lr.unwrap_or((config.optimizer.lr * 0.25).max(config.optimizer.min_lr));
+            config.optimizer.decay = Decay::None;
+            config.optimizer.warmup_steps = 0;
+            config.prune = prune.config(first, config.steps)?;
+            commands::train::run(config, &out, Some(ck))?;
+            Ok(())
+        }
+        Command::Eval { source, corpus, val_split, lossy, json } => commands::eval::run(&source.bytes()?, &corpus, lossy, val_split, json),
+        Command::Export { checkpoint, weights, sparse, format, out } => {
             if format != "egru" {
                 bail!("--format {format} is not supported yet; use --format egru");
             }
@@ -330,33 +386,11 @@ fn run(cli: Cli) -> Result<()> {
             }
             commands::export::run(&checkpoint, &commands::export::options(kind, sparse), &out)
         }
-        Command::Generate {
-            source,
-            prompt,
-            max_tokens,
-            greedy,
-            temperature,
-            top_k,
-            top_p,
-            seed,
-        } => {
+        Command::Generate { source, prompt, max_tokens, greedy, temperature, top_k, top_p, seed } => {
             let bytes = source.bytes()?;
-            let params = if greedy {
-                SamplingParams::GREEDY
-            } else {
-                SamplingParams {
-                    temperature,
-                    top_k,
-                    top_p,
-                }
-            };
+            let params = if greedy { SamplingParams::GREEDY } else { SamplingParams { temperature, top_k, top_p } };
             params.validate().context("bad sampling option")?;
-            let opts = GenerateOptions {
-                prompt,
-                max_tokens,
-                params,
-                seed,
-            };
+            let opts = GenerateOptions { prompt, max_tokens, params, seed };
             let mut stdout = std::io::stdout();
             print!("{}", opts.prompt);
             commands::generate::generate_native(&bytes, &opts, &mut stdout)?;

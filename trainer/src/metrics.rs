@@ -54,23 +54,11 @@ impl Metrics {
         let n = self.tokens.max(1) as f64;
         let (mut p, mut r, mut f) = (0.0, 0.0, 0.0);
         for &(tp, fp, fn_) in self.classes.values() {
-            let prec = if tp + fp > 0 {
-                tp as f64 / (tp + fp) as f64
-            } else {
-                0.0
-            };
-            let rec = if tp + fn_ > 0 {
-                tp as f64 / (tp + fn_) as f64
-            } else {
-                0.0
-            };
+            let prec = if tp + fp > 0 { tp as f64 / (tp + fp) as f64 } else { 0.0 };
+            let rec = if tp + fn_ > 0 { tp as f64 / (tp + fn_) as f64 } else { 0.0 };
             p += prec;
             r += rec;
-            f += if prec + rec > 0.0 {
-                2.0 * prec * rec / (prec + rec)
-            } else {
-                0.0
-            };
+            f += if prec + rec > 0.0 { 2.0 * prec * rec / (prec + rec) } else { 0.0 };
         }
         let k = self.classes.len().max(1) as f64;
         let loss = self.nll / n;
@@ -89,23 +77,9 @@ impl Metrics {
 /// `(argmax, -ln softmax(logits)[target])`, computed in f64.
 pub fn score(logits: &[f32], target: u32) -> (u32, f64) {
     let (arg, max) =
-        logits
-            .iter()
-            .enumerate()
-            .fold((0usize, f32::NEG_INFINITY), |(ai, am), (i, &x)| {
-                if x > am {
-                    (i, x)
-                } else {
-                    (ai, am)
-                }
-            });
+        logits.iter().enumerate().fold((0usize, f32::NEG_INFINITY), |(ai, am), (i, &x)| if x > am { (i, x) } else { (ai, am) });
     let sum: f64 = logits.iter().map(|&x| ((x - max) as f64).exp()).sum();
-    let nll = sum.ln()
-        - (logits
-            .get(target as usize)
-            .copied()
-            .unwrap_or(f32::NEG_INFINITY)
-            - max) as f64;
+    let nll = sum.ln() - (logits.get(target as usize).copied().unwrap_or(f32::NEG_INFINITY) - max) as f64;
     (arg as u32, nll)
 }
 

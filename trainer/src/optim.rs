@@ -79,15 +79,11 @@ impl OptimizerConfig {
         let Some(total) = self.total_steps.filter(|&t| t > self.warmup_steps) else {
             return self.lr;
         };
-        let frac =
-            ((step - self.warmup_steps) as f32 / (total - self.warmup_steps) as f32).min(1.0);
+        let frac = ((step - self.warmup_steps) as f32 / (total - self.warmup_steps) as f32).min(1.0);
         match self.decay {
             Decay::None => self.lr,
             Decay::Linear => self.lr + (self.min_lr - self.lr) * frac,
-            Decay::Cosine => {
-                self.min_lr
-                    + (self.lr - self.min_lr) * 0.5 * (1.0 + (std::f32::consts::PI * frac).cos())
-            }
+            Decay::Cosine => self.min_lr + (self.lr - self.min_lr) * 0.5 * (1.0 + (std::f32::consts::PI * frac).cos()),
         }
     }
 }
@@ -117,28 +113,14 @@ pub struct Update {
 impl Optimizer {
     /// Fresh state for `n` parameters.
     pub fn new(config: OptimizerConfig, n: usize) -> Self {
-        let v = if config.kind == OptimizerKind::Adam {
-            vec![0.0; n]
-        } else {
-            Vec::new()
-        };
-        Optimizer {
-            config,
-            step: 0,
-            m: vec![0.0; n],
-            v,
-        }
+        let v = if config.kind == OptimizerKind::Adam { vec![0.0; n] } else { Vec::new() };
+        Optimizer { config, step: 0, m: vec![0.0; n], v }
     }
 
     /// Clips `grads` by global norm and updates `params`.
     pub fn apply(&mut self, params: &mut Params, grads: &mut Params) -> Update {
         let c = self.config;
-        let norm = grads
-            .data
-            .iter()
-            .map(|&g| g as f64 * g as f64)
-            .sum::<f64>()
-            .sqrt();
+        let norm = grads.data.iter().map(|&g| g as f64 * g as f64).sum::<f64>().sqrt();
         if c.clip > 0.0 && norm > c.clip as f64 {
             let scale = (c.clip as f64 / norm) as f32;
             grads.data.iter_mut().for_each(|g| *g *= scale);
@@ -150,13 +132,7 @@ impl Optimizer {
                 let t = self.step as i32;
                 let bc1 = 1.0 - c.beta1.powi(t);
                 let bc2 = 1.0 - c.beta2.powi(t);
-                for (((p, &g), m), v) in params
-                    .data
-                    .iter_mut()
-                    .zip(&grads.data)
-                    .zip(&mut self.m)
-                    .zip(&mut self.v)
-                {
+                for (((p, &g), m), v) in params.data.iter_mut().zip(&grads.data).zip(&mut self.m).zip(&mut self.v) {
                     *m = c.beta1 * *m + (1.0 - c.beta1) * g;
                     *v = c.beta2 * *v + (1.0 - c.beta2) * g * g;
                     *p -= lr * (*m / bc1) / ((*v / bc2).sqrt() + c.eps);
@@ -169,10 +145,7 @@ impl Optimizer {
                 }
             }
         }
-        Update {
-            lr,
-            grad_norm: norm,
-        }
+        Update { lr, grad_norm: norm }
     }
 }
 
@@ -182,12 +155,7 @@ mod tests {
     use crate::params::Shape;
 
     fn one_param(value: f32) -> Params {
-        let shape = Shape {
-            vocab: 1,
-            emb: 1,
-            hidden: 1,
-            dense: 1,
-        };
+        let shape = Shape { vocab: 1, emb: 1, hidden: 1, dense: 1 };
         let mut p = Params::zeros(shape);
         p.data[0] = value;
         p
@@ -195,12 +163,7 @@ mod tests {
 
     #[test]
     fn adam_matches_the_textbook_formula() {
-        let config = OptimizerConfig {
-            lr: 0.1,
-            clip: 0.0,
-            eps: 1e-8,
-            ..OptimizerConfig::default()
-        };
+        let config = OptimizerConfig { lr: 0.1, clip: 0.0, eps: 1e-8, ..OptimizerConfig::default() };
         let mut p = one_param(1.0);
         let mut opt = Optimizer::new(config, p.data.len());
         let (mut m, mut v, mut x) = (0.0f64, 0.0f64, 1.0f64);
@@ -214,23 +177,13 @@ mod tests {
             let mh = m / (1.0 - 0.9f64.powi(t));
             let vh = v / (1.0 - 0.999f64.powi(t));
             x -= 0.1 * mh / (vh.sqrt() + 1e-8);
-            assert!(
-                (p.data[0] as f64 - x).abs() < 1e-5,
-                "step {t}: {} vs {x}",
-                p.data[0]
-            );
+            assert!((p.data[0] as f64 - x).abs() < 1e-5, "step {t}: {} vs {x}", p.data[0]);
         }
     }
 
     #[test]
     fn sgd_momentum_and_clipping() {
-        let config = OptimizerConfig {
-            kind: OptimizerKind::Sgd,
-            lr: 0.5,
-            momentum: 0.9,
-            clip: 1.0,
-            ..OptimizerConfig::default()
-        };
+        let config = OptimizerConfig { kind: OptimizerKind::Sgd, lr: 0.5, momentum: 0.9, clip: 1.0, ..OptimizerConfig::default() };
         let mut p = one_param(0.0);
         let mut opt = Optimizer::new(config, p.data.len());
         let mut g = one_param(10.0);
@@ -258,10 +211,7 @@ mod tests {
         assert!((c.lr_at(10) - 1.0).abs() < 1e-6);
         assert!((c.lr_at(60) - 0.55).abs() < 1e-5);
         assert!((c.lr_at(110) - 0.1).abs() < 1e-6);
-        let lin = OptimizerConfig {
-            decay: Decay::Linear,
-            ..c
-        };
+        let lin = OptimizerConfig { decay: Decay::Linear, ..c };
         assert!((lin.lr_at(60) - 0.55).abs() < 1e-5);
     }
 }

@@ -45,21 +45,11 @@ impl Tensor {
     ];
 
     /// The weight matrices that L1/L2 regularization applies to (Keras' kernels).
-    pub const KERNELS: [Tensor; 4] = [
-        Tensor::GruInput,
-        Tensor::GruRecurrent,
-        Tensor::Dense,
-        Tensor::Output,
-    ];
+    pub const KERNELS: [Tensor; 4] = [Tensor::GruInput, Tensor::GruRecurrent, Tensor::Dense, Tensor::Output];
 
     /// `(rows, cols)` for dims `d` (biases have one column).
     pub fn shape(self, d: &Dims) -> (usize, usize) {
-        let (v, e, h, n) = (
-            d.vocab as usize,
-            d.emb as usize,
-            d.hidden as usize,
-            d.dense as usize,
-        );
+        let (v, e, h, n) = (d.vocab as usize, d.emb as usize, d.hidden as usize, d.dense as usize);
         match self {
             Tensor::Embedding => (v, e),
             Tensor::GruInput => (3 * h, e),
@@ -104,12 +94,7 @@ pub struct Shape {
 impl Shape {
     /// As the runtime's dims.
     pub fn dims(&self) -> Dims {
-        Dims {
-            vocab: self.vocab,
-            emb: self.emb,
-            hidden: self.hidden,
-            dense: self.dense,
-        }
+        Dims { vocab: self.vocab, emb: self.emb, hidden: self.hidden, dense: self.dense }
     }
 }
 
@@ -144,10 +129,7 @@ impl Params {
 
     /// All zeros.
     pub fn zeros(shape: Shape) -> Self {
-        Params {
-            shape,
-            data: vec![0.0; Params::count(&shape)],
-        }
+        Params { shape, data: vec![0.0; Params::count(&shape)] }
     }
 
     /// Keras' initialization: embedding uniform(±0.05), kernels Glorot
@@ -156,10 +138,7 @@ impl Params {
         let mut p = Params::zeros(shape);
         let mut rng = Rng::new(seed);
         let d = shape.dims();
-        let mut uniform = |v: &mut [f32], limit: f32| {
-            v.iter_mut()
-                .for_each(|x| *x = (rng.next_f32() * 2.0 - 1.0) * limit)
-        };
+        let mut uniform = |v: &mut [f32], limit: f32| v.iter_mut().for_each(|x| *x = (rng.next_f32() * 2.0 - 1.0) * limit);
         uniform(p.get_mut(Tensor::Embedding), 0.05);
         for t in [Tensor::GruInput, Tensor::Dense, Tensor::Output] {
             let (r, c) = t.shape(&d);
@@ -234,27 +213,17 @@ mod tests {
 
     #[test]
     fn recurrent_init_is_orthogonal_per_gate() {
-        let shape = Shape {
-            vocab: 5,
-            emb: 3,
-            hidden: 6,
-            dense: 4,
-        };
+        let shape = Shape { vocab: 5, emb: 3, hidden: 6, dense: 4 };
         let p = Params::init(shape, 1);
         let u = p.get(Tensor::GruRecurrent);
         for g in 0..3 {
             for i in 0..6 {
                 for j in 0..6 {
-                    let dot: f32 = (0..6)
-                        .map(|k| u[(g * 6 + i) * 6 + k] * u[(g * 6 + j) * 6 + k])
-                        .sum();
+                    let dot: f32 = (0..6).map(|k| u[(g * 6 + i) * 6 + k] * u[(g * 6 + j) * 6 + k]).sum();
                     assert!((dot - (i == j) as u8 as f32).abs() < 1e-5);
                 }
             }
         }
-        assert_eq!(
-            Params::count(&shape),
-            5 * 3 + 18 * 3 + 18 * 6 + 18 + 18 + 4 * 6 + 4 + 5 * 4 + 5
-        );
+        assert_eq!(Params::count(&shape), 5 * 3 + 18 * 3 + 18 * 6 + 18 + 18 + 4 * 6 + 4 + 5 * 4 + 5);
     }
 }

@@ -46,59 +46,25 @@ pub struct WordOptions {
 
 impl Default for WordOptions {
     fn default() -> Self {
-        WordOptions {
-            num_words: 5000,
-            lowercase: true,
-            filters: KERAS_FILTERS.to_string(),
-            split: ' ',
-            oov_token: Some("<OOV>".into()),
-        }
+        WordOptions { num_words: 5000, lowercase: true, filters: KERAS_FILTERS.to_string(), split: ' ', oov_token: Some("<OOV>".into()) }
     }
 }
 
 /// Keras `text_to_word_sequence`: lower-case, turn filters into the split
 /// character, split, drop empty words.
-pub fn text_to_word_sequence(
-    text: &str,
-    lowercase: bool,
-    filters: &str,
-    split: char,
-) -> Vec<String> {
-    let text = if lowercase {
-        text.to_lowercase()
-    } else {
-        text.to_string()
-    };
-    let mapped: String = text
-        .chars()
-        .map(|c| if filters.contains(c) { split } else { c })
-        .collect();
-    mapped
-        .split(split)
-        .filter(|w| !w.is_empty())
-        .map(str::to_string)
-        .collect()
+pub fn text_to_word_sequence(text: &str, lowercase: bool, filters: &str, split: char) -> Vec<String> {
+    let text = if lowercase { text.to_lowercase() } else { text.to_string() };
+    let mapped: String = text.chars().map(|c| if filters.contains(c) { split } else { c }).collect();
+    mapped.split(split).filter(|w| !w.is_empty()).map(str::to_string).collect()
 }
 
 impl Vocabulary {
     /// A character vocabulary: every distinct character of `text`, ordered by
     /// code point. No OOV token: unknown characters are an error.
     pub fn fit_chars(text: &str) -> Self {
-        let mut chars: Vec<char> = text
-            .chars()
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .collect();
+        let mut chars: Vec<char> = text.chars().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
         chars.sort_unstable();
-        Vocabulary::from_parts(
-            false,
-            false,
-            String::new(),
-            ' ',
-            None,
-            None,
-            chars.into_iter().map(String::from).collect(),
-        )
+        Vocabulary::from_parts(false, false, String::new(), ' ', None, None, chars.into_iter().map(String::from).collect())
     }
 
     /// A word vocabulary with Keras semantics: index 0 is padding, the OOV
@@ -134,15 +100,7 @@ impl Vocabulary {
                 tokens.push(w);
             }
         }
-        Ok(Vocabulary::from_parts(
-            true,
-            opts.lowercase,
-            opts.filters.clone(),
-            opts.split,
-            Some(0),
-            oov,
-            tokens,
-        ))
+        Ok(Vocabulary::from_parts(true, opts.lowercase, opts.filters.clone(), opts.split, Some(0), oov, tokens))
     }
 
     fn from_parts(
@@ -154,16 +112,7 @@ impl Vocabulary {
         oov: Option<u32>,
         tokens: Vec<String>,
     ) -> Self {
-        let mut v = Vocabulary {
-            word_level,
-            lowercase,
-            filters,
-            split,
-            pad,
-            oov,
-            tokens,
-            index: HashMap::new(),
-        };
+        let mut v = Vocabulary { word_level, lowercase, filters, split, pad, oov, tokens, index: HashMap::new() };
         v.rebuild_index();
         v
     }
@@ -200,31 +149,18 @@ impl Vocabulary {
             }
         };
         if self.word_level {
-            text_to_word_sequence(text, self.lowercase, &self.filters, self.split)
-                .iter()
-                .map(|w| lookup(w))
-                .collect()
+            text_to_word_sequence(text, self.lowercase, &self.filters, self.split).iter().map(|w| lookup(w)).collect()
         } else {
-            let text = if self.lowercase {
-                text.to_lowercase()
-            } else {
-                text.to_string()
-            };
+            let text = if self.lowercase { text.to_lowercase() } else { text.to_string() };
             let mut buf = [0u8; 4];
-            text.chars()
-                .map(|c| lookup(c.encode_utf8(&mut buf)))
-                .collect()
+            text.chars().map(|c| lookup(c.encode_utf8(&mut buf))).collect()
         }
     }
 
     /// The runtime's tokenizer description, for export.
     pub fn to_spec(&self) -> TokenizerSpec {
         TokenizerSpec {
-            kind: if self.word_level {
-                TokenizerKind::Word
-            } else {
-                TokenizerKind::Char
-            },
+            kind: if self.word_level { TokenizerKind::Word } else { TokenizerKind::Char },
             lowercase: self.lowercase,
             filters: self.filters.clone(),
             split: self.split,
@@ -246,13 +182,7 @@ pub enum Side {
 
 /// Keras `pad_sequences`: every sequence becomes `maxlen` long (default: the
 /// longest), padded with `value` and truncated on the given sides.
-pub fn pad_sequences(
-    seqs: &[Vec<u32>],
-    maxlen: Option<usize>,
-    padding: Side,
-    truncating: Side,
-    value: u32,
-) -> Vec<Vec<u32>> {
+pub fn pad_sequences(seqs: &[Vec<u32>], maxlen: Option<usize>, padding: Side, truncating: Side, value: u32) -> Vec<Vec<u32>> {
     let len = maxlen.unwrap_or_else(|| seqs.iter().map(Vec::len).max().unwrap_or(0));
     seqs.iter()
         .map(|s| {
@@ -281,10 +211,7 @@ mod tests {
         // Keras: Tokenizer(num_words=5, oov_token="<OOV>").fit_on_texts(["the cat. The dog, the END!"])
         // word_counts: the 3, cat 1, dog 1, end 1 -> word_index {<OOV>:1, the:2, cat:3, dog:4, end:5}
         // and num_words=5 keeps ids < 5 when encoding.
-        let opts = WordOptions {
-            num_words: 5,
-            ..WordOptions::default()
-        };
+        let opts = WordOptions { num_words: 5, ..WordOptions::default() };
         let v = Vocabulary::fit_words("the cat. The dog, the END!", &opts).unwrap();
         assert_eq!(v.tokens, vec!["", "<OOV>", "the", "cat", "dog"]);
         // texts_to_sequences(["The end of the cat"]) -> [[2, 1, 1, 2, 3]]
@@ -293,30 +220,18 @@ mod tests {
 
     #[test]
     fn keras_text_to_word_sequence() {
-        assert_eq!(
-            text_to_word_sequence("Hello, World!  It's\tme.", true, KERAS_FILTERS, ' '),
-            vec!["hello", "world", "it's", "me"]
-        );
+        assert_eq!(text_to_word_sequence("Hello, World!  It's\tme.", true, KERAS_FILTERS, ' '), vec!["hello", "world", "it's", "me"]);
     }
 
     #[test]
     fn keras_pad_sequences() {
         let seqs = vec![vec![1, 2, 3], vec![4, 5], vec![6, 7, 8, 9, 10]];
         // pad_sequences(seqs, maxlen=4): padding='pre', truncating='pre'
-        assert_eq!(
-            pad_sequences(&seqs, Some(4), Side::Pre, Side::Pre, 0),
-            vec![vec![0, 1, 2, 3], vec![0, 0, 4, 5], vec![7, 8, 9, 10]]
-        );
+        assert_eq!(pad_sequences(&seqs, Some(4), Side::Pre, Side::Pre, 0), vec![vec![0, 1, 2, 3], vec![0, 0, 4, 5], vec![7, 8, 9, 10]]);
         // padding='post', truncating='post'
-        assert_eq!(
-            pad_sequences(&seqs, Some(4), Side::Post, Side::Post, 0),
-            vec![vec![1, 2, 3, 0], vec![4, 5, 0, 0], vec![6, 7, 8, 9]]
-        );
+        assert_eq!(pad_sequences(&seqs, Some(4), Side::Post, Side::Post, 0), vec![vec![1, 2, 3, 0], vec![4, 5, 0, 0], vec![6, 7, 8, 9]]);
         // maxlen=None pads to the longest
-        assert_eq!(
-            pad_sequences(&seqs, None, Side::Pre, Side::Pre, 0)[1],
-            vec![0, 0, 0, 4, 5]
-        );
+        assert_eq!(pad_sequences(&seqs, None, Side::Pre, Side::Pre, 0)[1], vec![0, 0, 0, 4, 5]);
     }
 
     #[test]

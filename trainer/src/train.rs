@@ -17,6 +17,7 @@ use crate::data::{self, Utf8Policy};
 use crate::history::{History, Record};
 use crate::optim::{Optimizer, OptimizerConfig};
 use crate::params::{Params, Shape};
+use crate::prune::{Masks, PruneConfig};
 use crate::tokenize::{Vocabulary, WordOptions};
 
 /// Character or word tokens.
@@ -69,32 +70,23 @@ pub struct TrainConfig {
     pub checkpoint_every: u64,
     /// Record history every this many steps.
     pub log_every: u64,
+    /// Gradual magnitude pruning, if any.
+    #[serde(default)]
+    pub prune: Option<PruneConfig>,
 }
 
 impl TrainConfig {
     /// Model layer sizes for a vocabulary of `vocab` tokens.
     pub fn shape(&self, vocab: usize) -> Shape {
-        Shape {
-            vocab: vocab as u32,
-            emb: self.emb,
-            hidden: self.hidden,
-            dense: self.dense,
-        }
+        Shape { vocab: vocab as u32, emb: self.emb, hidden: self.hidden, dense: self.dense }
     }
 
     /// Checks ranges that would otherwise fail deep inside training.
     pub fn validate(&self) -> Result<()> {
-        if self.emb == 0
-            || self.hidden == 0
-            || self.dense == 0
-            || self.seq_len == 0
-            || self.batch == 0
-        {
+        if self.emb == 0 || self.hidden == 0 || self.dense == 0 || self.seq_len == 0 || self.batch == 0 {
             bail!("--emb, --hidden, --dense, --seq-len and --batch must be at least 1");
         }
-        if !(0.0..1.0).contains(&self.regularization.dropout)
-            || !(0.0..1.0).contains(&self.regularization.recurrent_dropout)
-        {
+        if !(0.0..1.0).contains(&self.regularization.dropout) || !(0.0..1.0).contains(&self.regularization.recurrent_dropout) {
             bail!("--dropout and --recurrent-dropout must be in [0, 1)");
         }
         if !(0.0..1.0).contains(&self.val_split) {
@@ -129,44 +121,21 @@ pub fn prepare_corpus(
     val_split: f64,
     vocab: Option<Vocabulary>,
 ) -> Result<Corpus> {
-    let text = data::read_corpus(
-        path,
-        if lossy {
-            Utf8Policy::Lossy
-        } else {
-            Utf8Policy::Strict
-        },
-    )?;
+    let text = data::read_corpus(path, if lossy { Utf8Policy::Lossy } else { Utf8Policy::Strict })?;
     let vocab = match vocab {
         Some(v) => v,
         None => match choice {
             TokenizerChoice::Char => Vocabulary::fit_chars(&text),
-            TokenizerChoice::Word => Vocabulary::fit_words(
-                &text,
-                &WordOptions {
-                    num_words,
-                    ..WordOptions::default()
-                },
-            )?,
+            TokenizerChoice::Word => Vocabulary::fit_words(&text, &WordOptions { num_words, ..WordOptions::default() })?,
         },
     };
     let ids = vocab.encode(&text)?;
     let (train, val) = data::split_tail(&ids, val_split);
-    Ok(Corpus {
-        vocab,
-        train: train.to_vec(),
-        val: val.to_vec(),
-    })
+    Ok(Corpus { vocab, train: train.to_vec(), val: val.to_vec() })
 }
 
 /// Gathers the inputs and targets of the windows starting at `starts`.
-pub fn gather(
-    ids: &[u32],
-    starts: &[usize],
-    seq: usize,
-    inputs: &mut Vec<u32>,
-    targets: &mut Vec<u32>,
-) {
+pub fn gather(ids: &[u32], starts: &[usize], seq: usize, inputs: &mut Vec<u32>, targets: &mut Vec<u32>) {
     inputs.clear();
     targets.clear();
     for &s in starts {
@@ -183,12 +152,7 @@ pub fn evaluate_windows(params: &Params, ids: &[u32], seq: usize, batch: usize) 
     let mut total = Stats::default();
     for chunk in starts.chunks(batch) {
         gather(ids, chunk, seq, &mut inputs, &mut targets);
-        let b = Batch {
-            inputs: &inputs,
-            targets: &targets,
-            batch: chunk.len(),
-            seq,
-        };
+        let b = Batch { inputs: &inputs, targets: &targets, batch: chunk.len(), seq };
         let s = cpu::forward_backward(params, &b, &Regularization::default(), 0, None, &mut ws);
         total.loss += s.loss * s.tokens as f64;
         total.correct += s.correct;
@@ -218,16 +182,11 @@ pub trait Progress {
     /// Called once the model shape is known, before the first step.
     fn start(&mut self, shape: &Shape, config: &TrainConfig, plan: &Plan);
     /// Called after each optimizer step.
-    fn step(
-        &mut self,
-        step: u64,
-        total: Option<u64>,
-        loss: f64,
-        tokens_per_sec: f64,
-        eta_sec: Option<f64>,
-    );
+    fn step(&mut self, step: u64, total: Option<u64>, loss: f64, tokens_per_sec: f64, eta_sec: Option<f64>);
     /// Called with each history row.
     fn record(&mut self, r: &Record);
+    /// A line worth showing (pruning updates).
+    fn note(&mut self, _line: &str) {}
 }
 
 /// How a run ended.
@@ -254,8 +213,7 @@ pub struct Outcome {
 
 fn shuffled(n: usize, seed: u64, epoch: u64) -> Vec<usize> {
     let mut order: Vec<usize> = (0..n).collect();
-    let mut rng =
-        Rng::new(seed ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03);
+    let mut rng = Rng::new(seed ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03);
     for i in (1..n).rev() {
         order.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
     }
@@ -301,46 +259,41 @@ pub fn train(
     };
     let mut opt_config = config.optimizer;
     opt_config.total_steps = total_steps;
-    let (mut params, mut optimizer) = match resume {
+    let (mut params, mut optimizer, mut masks) = match resume {
         Some(c) => {
             if c.params.shape != shape {
-                bail!(
-                    "checkpoint shape {:?} differs from the configuration {:?}",
-                    c.params.shape,
-                    shape
-                );
+                bail!("checkpoint shape {:?} differs from the configuration {:?}", c.params.shape, shape);
             }
             let mut o = c.optimizer;
             o.config = opt_config;
-            (c.params, o)
+            (c.params, o, c.masks)
         }
         None => {
             let p = Params::init(shape, config.seed);
             let n = p.data.len();
-            (p, Optimizer::new(opt_config, n))
+            (p, Optimizer::new(opt_config, n), None)
         }
     };
+    if config.prune.is_some() && masks.is_none() {
+        masks = Some(Masks::dense(&params));
+    }
     let first_step = optimizer.step;
     progress.start(
         &shape,
         &config,
-        &Plan {
-            train_tokens: corpus.train.len(),
-            val_tokens: corpus.val.len(),
-            steps_per_epoch: per_epoch,
-            first_step,
-        },
+        &Plan { train_tokens: corpus.train.len(), val_tokens: corpus.val.len(), steps_per_epoch: per_epoch, first_step },
     );
     let mut history = History::open(out, first_step)?;
     let elapsed_before = history.records.last().map_or(0.0, |r| r.elapsed_sec);
     let started = Instant::now();
     let elapsed = || elapsed_before + started.elapsed().as_secs_f64();
-    let save = |params: &Params, optimizer: &Optimizer| {
+    let save = |params: &Params, optimizer: &Optimizer, masks: &Option<Masks>| {
         Checkpoint {
             config: config.clone(),
             vocab: corpus.vocab.clone(),
             params: params.clone(),
             optimizer: optimizer.clone(),
+            masks: masks.clone(),
         }
         .save(out)
     };
@@ -351,14 +304,11 @@ pub fn train(
     let mut order_epoch = u64::MAX;
     let mut order = Vec::new();
     let mut losses = Vec::new();
-    let (mut window_loss, mut window_correct, mut window_tokens, mut window_start) =
-        (0.0f64, 0usize, 0usize, Instant::now());
+    let (mut window_loss, mut window_correct, mut window_tokens, mut window_start) = (0.0f64, 0usize, 0usize, Instant::now());
     let mut ending = Ending::Finished;
     let mut step = first_step;
     loop {
-        if total_steps.is_some_and(|t| step >= t)
-            || config.minutes.is_some_and(|m| elapsed() >= m * 60.0)
-        {
+        if total_steps.is_some_and(|t| step >= t) || config.minutes.is_some_and(|m| elapsed() >= m * 60.0) {
             break;
         }
         if stop.load(Ordering::SeqCst) {
@@ -371,33 +321,12 @@ pub fn train(
             order_epoch = epoch;
         }
         let pos = (step % per_epoch) as usize * config.batch;
-        let batch_starts: Vec<usize> = order[pos..pos + config.batch]
-            .iter()
-            .map(|&i| starts[i])
-            .collect();
-        gather(
-            &corpus.train,
-            &batch_starts,
-            config.seq_len,
-            &mut inputs,
-            &mut targets,
-        );
-        let batch = Batch {
-            inputs: &inputs,
-            targets: &targets,
-            batch: config.batch,
-            seq: config.seq_len,
-        };
+        let batch_starts: Vec<usize> = order[pos..pos + config.batch].iter().map(|&i| starts[i]).collect();
+        gather(&corpus.train, &batch_starts, config.seq_len, &mut inputs, &mut targets);
+        let batch = Batch { inputs: &inputs, targets: &targets, batch: config.batch, seq: config.seq_len };
         grads.data.iter_mut().for_each(|g| *g = 0.0);
         let mask_seed = config.seed ^ step.wrapping_mul(0xA24B_AED4_963E_E407);
-        let stats = cpu::forward_backward(
-            &params,
-            &batch,
-            &config.regularization,
-            mask_seed,
-            Some(&mut grads),
-            &mut ws,
-        );
+        let stats = cpu::forward_backward(&params, &batch, &config.regularization, mask_seed, Some(&mut grads), &mut ws);
         let finite_grads = grads.data.iter().all(|g| g.is_finite());
         if !stats.loss.is_finite() || !finite_grads {
             bail!(
@@ -408,13 +337,20 @@ pub fn train(
         }
         let update = optimizer.apply(&mut params, &mut grads);
         step += 1;
+        if let (Some(pc), Some(m)) = (&config.prune, masks.as_mut()) {
+            if pc.updates_at(step) {
+                let parts = m.update(&params, pc, step);
+                let line: Vec<String> = parts.iter().map(|p| format!("{} {:.1}%", p.name, p.achieved * 100.0)).collect();
+                progress.note(&format!("step {step}: pruned to {:.1}% sparsity ({})", m.sparsity() * 100.0, line.join(", ")));
+            }
+            m.apply(&mut params);
+        }
         losses.push(stats.loss);
         window_loss += stats.loss * stats.tokens as f64;
         window_correct += stats.correct;
         window_tokens += stats.tokens;
         let tps = window_tokens as f64 / window_start.elapsed().as_secs_f64().max(1e-9);
-        let eta = total_steps
-            .map(|t| (t - step) as f64 * (config.batch * config.seq_len) as f64 / tps.max(1e-9));
+        let eta = total_steps.map(|t| (t - step) as f64 * (config.batch * config.seq_len) as f64 / tps.max(1e-9));
         progress.step(step, total_steps, stats.loss, tps, eta);
 
         let epoch_end = step % per_epoch == 0;
@@ -435,25 +371,21 @@ pub fn train(
                 lr: update.lr as f64,
                 tokens_per_sec: tps,
                 elapsed_sec: elapsed(),
+                sparsity: masks.as_ref().map_or(0.0, |m| m.sparsity() as f64),
             };
             history.push(r)?;
             progress.record(&r);
-            (window_loss, window_correct, window_tokens, window_start) =
-                (0.0, 0, 0, Instant::now());
+            (window_loss, window_correct, window_tokens, window_start) = (0.0, 0, 0, Instant::now());
         }
         if checkpoint_now {
-            save(&params, &optimizer)?;
+            save(&params, &optimizer, &masks)?;
         }
     }
     let val = evaluate_windows(&params, &corpus.val, config.seq_len, config.batch);
     let val_loss = (val.tokens > 0).then_some(val.loss);
     if step > first_step && val.tokens > 0 {
         let (vl, va) = (val.loss, val.correct as f64 / val.tokens as f64);
-        if history
-            .records
-            .last()
-            .is_some_and(|r| r.step == step && r.val_loss.is_some())
-        {
+        if history.records.last().is_some_and(|r| r.step == step && r.val_loss.is_some()) {
             // Already measured at this step.
         } else if history.records.last().is_some_and(|r| r.step == step) {
             history.set_last_validation(vl, va)?;
@@ -467,9 +399,9 @@ pub fn train(
                 val_accuracy: Some(va),
                 perplexity: vl.exp(),
                 lr: optimizer.config.lr_at(step.saturating_sub(1)) as f64,
-                tokens_per_sec: window_tokens as f64
-                    / window_start.elapsed().as_secs_f64().max(1e-9),
+                tokens_per_sec: window_tokens as f64 / window_start.elapsed().as_secs_f64().max(1e-9),
                 elapsed_sec: elapsed(),
+                sparsity: masks.as_ref().map_or(0.0, |m| m.sparsity() as f64),
             };
             history.push(r)?;
         }
@@ -477,11 +409,6 @@ pub fn train(
             progress.record(r);
         }
     }
-    save(&params, &optimizer)?;
-    Ok(Outcome {
-        ending,
-        steps: step,
-        losses,
-        val_loss,
-    })
+    save(&params, &optimizer, &masks)?;
+    Ok(Outcome { ending, steps: step, losses, val_loss })
 }

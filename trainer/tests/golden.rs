@@ -14,43 +14,23 @@ fn fixture() -> Value {
 fn load(v: &Value, shape: Shape) -> Params {
     let mut p = Params::zeros(shape);
     for t in Tensor::ALL {
-        let values: Vec<f32> = v[t.name()]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_f64().unwrap() as f32)
-            .collect();
+        let values: Vec<f32> = v[t.name()].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
         p.get_mut(t).copy_from_slice(&values);
     }
     p
 }
 
 fn ids(v: &Value) -> Vec<u32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as u32)
-        .collect()
+    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
 }
 
 /// `max |a - b| / max |b|` per tensor: relative to the tensor's magnitude.
 fn assert_close(name: &str, got: &Params, want: &Params, tol: f64) {
     for t in Tensor::ALL {
         let (g, w) = (got.get(t), want.get(t));
-        let scale = w
-            .iter()
-            .fold(0.0f64, |m, &x| m.max(x.abs() as f64))
-            .max(1e-12);
-        let err = g
-            .iter()
-            .zip(w)
-            .fold(0.0f64, |m, (&a, &b)| m.max((a as f64 - b as f64).abs()));
-        assert!(
-            err / scale <= tol,
-            "{name} {}: relative error {:.2e}",
-            t.name(),
-            err / scale
-        );
+        let scale = w.iter().fold(0.0f64, |m, &x| m.max(x.abs() as f64)).max(1e-12);
+        let err = g.iter().zip(w).fold(0.0f64, |m, (&a, &b)| m.max((a as f64 - b as f64).abs()));
+        assert!(err / scale <= tol, "{name} {}: relative error {:.2e}", t.name(), err / scale);
     }
 }
 
@@ -59,36 +39,15 @@ fn loss_gradients_and_adam_steps_match_pytorch() {
     let f = fixture();
     let d = &f["dims"];
     let dim = |k: &str| d[k].as_u64().unwrap() as usize;
-    let shape = Shape {
-        vocab: dim("vocab") as u32,
-        emb: dim("emb") as u32,
-        hidden: dim("hidden") as u32,
-        dense: dim("dense") as u32,
-    };
+    let shape = Shape { vocab: dim("vocab") as u32, emb: dim("emb") as u32, hidden: dim("hidden") as u32, dense: dim("dense") as u32 };
     let params = load(&f["params"], shape);
     let (inputs, targets) = (ids(&f["inputs"]), ids(&f["targets"]));
-    let batch = Batch {
-        inputs: &inputs,
-        targets: &targets,
-        batch: dim("batch"),
-        seq: dim("seq"),
-    };
+    let batch = Batch { inputs: &inputs, targets: &targets, batch: dim("batch"), seq: dim("seq") };
     let reg = Regularization::default();
     let mut grads = Params::zeros(shape);
-    let stats = forward_backward(
-        &params,
-        &batch,
-        &reg,
-        0,
-        Some(&mut grads),
-        &mut Workspace::default(),
-    );
+    let stats = forward_backward(&params, &batch, &reg, 0, Some(&mut grads), &mut Workspace::default());
     let want_loss = f["loss"].as_f64().unwrap();
-    assert!(
-        ((stats.loss - want_loss) / want_loss).abs() < 1e-5,
-        "loss {} vs PyTorch {want_loss}",
-        stats.loss
-    );
+    assert!(((stats.loss - want_loss) / want_loss).abs() < 1e-5, "loss {} vs PyTorch {want_loss}", stats.loss);
     assert_close("gradient", &grads, &load(&f["grads"], shape), 1e-5);
 
     let a = &f["adam"];
@@ -109,10 +68,5 @@ fn loss_gradients_and_adam_steps_match_pytorch() {
         forward_backward(&p, &batch, &reg, 0, Some(&mut g), &mut Workspace::default());
         opt.apply(&mut p, &mut g);
     }
-    assert_close(
-        "after Adam",
-        &p,
-        &load(&f["params_after_adam"], shape),
-        1e-5,
-    );
+    assert_close("after Adam", &p, &load(&f["params_after_adam"], shape), 1e-5);
 }

@@ -29,8 +29,7 @@ fn temp_dir(name: &str) -> PathBuf {
 }
 
 fn corpus(dir: &Path) -> PathBuf {
-    let text =
-        "the quick brown fox jumps over the lazy dog. a stitch in time saves nine.\n".repeat(40);
+    let text = "the quick brown fox jumps over the lazy dog. a stitch in time saves nine.\n".repeat(40);
     let p = dir.join("corpus.txt");
     std::fs::write(&p, text).unwrap();
     p
@@ -50,21 +49,14 @@ fn config(corpus: PathBuf, steps: u64) -> TrainConfig {
         epochs: None,
         steps: Some(steps),
         minutes: None,
-        optimizer: OptimizerConfig {
-            lr: 1e-2,
-            ..OptimizerConfig::default()
-        },
-        regularization: Regularization {
-            dropout: 0.1,
-            recurrent_dropout: 0.1,
-            l1: 0.0,
-            l2: 1e-5,
-        },
+        optimizer: OptimizerConfig { lr: 1e-2, ..OptimizerConfig::default() },
+        regularization: Regularization { dropout: 0.1, recurrent_dropout: 0.1, l1: 0.0, l2: 1e-5 },
         val_split: 0.1,
         seed: 7,
         threads: 1,
         checkpoint_every: 0,
         log_every: 5,
+        prune: None,
     }
 }
 
@@ -76,48 +68,19 @@ fn never() -> Arc<AtomicBool> {
 fn resumed_run_equals_an_uninterrupted_one() {
     let dir = temp_dir("resume");
     let c = corpus(&dir);
-    let full = train::train(
-        config(c.clone(), 30),
-        &dir.join("full"),
-        None,
-        never(),
-        &mut Quiet,
-    )
-    .unwrap();
-    let first = train::train(
-        config(c.clone(), 12),
-        &dir.join("split"),
-        None,
-        never(),
-        &mut Quiet,
-    )
-    .unwrap();
+    let full = train::train(config(c.clone(), 30), &dir.join("full"), None, never(), &mut Quiet).unwrap();
+    let first = train::train(config(c.clone(), 12), &dir.join("split"), None, never(), &mut Quiet).unwrap();
     let ck = Checkpoint::load(&dir.join("split")).unwrap();
     assert_eq!(ck.optimizer.step, 12);
-    let second = train::train(
-        config(c, 30),
-        &dir.join("split"),
-        Some(ck),
-        never(),
-        &mut Quiet,
-    )
-    .unwrap();
+    let second = train::train(config(c, 30), &dir.join("split"), Some(ck), never(), &mut Quiet).unwrap();
     let resumed: Vec<f64> = first.losses.iter().chain(&second.losses).copied().collect();
     assert_eq!(resumed, full.losses, "loss sequences differ");
-    let (a, b) = (
-        Checkpoint::load(&dir.join("full")).unwrap(),
-        Checkpoint::load(&dir.join("split")).unwrap(),
-    );
+    let (a, b) = (Checkpoint::load(&dir.join("full")).unwrap(), Checkpoint::load(&dir.join("split")).unwrap());
     assert_eq!(a.params, b.params);
     assert_eq!(a.optimizer, b.optimizer);
-    assert!(
-        full.losses[29] < full.losses[0],
-        "loss did not fall: {:?}",
-        full.losses
-    );
+    assert!(full.losses[29] < full.losses[0], "loss did not fall: {:?}", full.losses);
     // The history of the resumed run has no duplicate steps.
-    let history: Vec<Record> =
-        serde_json::from_slice(&std::fs::read(dir.join("split/history.json")).unwrap()).unwrap();
+    let history: Vec<Record> = serde_json::from_slice(&std::fs::read(dir.join("split/history.json")).unwrap()).unwrap();
     let steps: Vec<u64> = history.iter().map(|r| r.step).collect();
     assert!(steps.windows(2).all(|w| w[0] < w[1]), "{steps:?}");
     std::fs::remove_dir_all(&dir).unwrap();
@@ -127,21 +90,12 @@ fn resumed_run_equals_an_uninterrupted_one() {
 fn divergence_stops_with_a_message_and_keeps_the_last_good_checkpoint() {
     let dir = temp_dir("nan");
     let mut cfg = config(corpus(&dir), 200);
-    cfg.optimizer = OptimizerConfig {
-        lr: 1e30,
-        clip: 0.0,
-        ..OptimizerConfig::default()
-    };
+    cfg.optimizer = OptimizerConfig { lr: 1e30, clip: 0.0, ..OptimizerConfig::default() };
     cfg.checkpoint_every = 1;
-    let err = train::train(cfg, &dir.join("run"), None, never(), &mut Quiet)
-        .unwrap_err()
-        .to_string();
+    let err = train::train(cfg, &dir.join("run"), None, never(), &mut Quiet).unwrap_err().to_string();
     assert!(err.contains("diverged at step"), "{err}");
     let ck = Checkpoint::load(&dir.join("run")).unwrap();
-    assert!(
-        ck.params.data.iter().all(|x| x.is_finite()),
-        "the kept checkpoint must be a good one"
-    );
+    assert!(ck.params.data.iter().all(|x| x.is_finite()), "the kept checkpoint must be a good one");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -155,33 +109,17 @@ fn history_files_and_tensorboard_events_read_back() {
     let csv = std::fs::read_to_string(run.join("history.csv")).unwrap();
     assert!(csv.starts_with("step,epoch,loss,accuracy,val_loss,val_accuracy,perplexity,lr"));
     assert_eq!(csv.lines().count(), 1 + 4, "{csv}");
-    assert!(std::fs::read_to_string(run.join("loss.svg"))
-        .unwrap()
-        .contains("<polyline"));
-    let tb = std::fs::read_dir(run.join("tensorboard"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    assert!(std::fs::read_to_string(run.join("loss.svg")).unwrap().contains("<polyline"));
+    let tb = std::fs::read_dir(run.join("tensorboard")).unwrap().next().unwrap().unwrap().path();
     let scalars = read_scalars(&std::fs::read(tb).unwrap()).unwrap();
-    assert!(scalars
-        .iter()
-        .any(|(s, t, v)| *s == 20 && t == "val_loss" && v.is_finite()));
+    assert!(scalars.iter().any(|(s, t, v)| *s == 20 && t == "val_loss" && v.is_finite()));
     assert_eq!(scalars.iter().filter(|(_, t, _)| t == "loss").count(), 4);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
 fn edgegru(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_edgegru"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let out = Command::new(env!("CARGO_BIN_EXE_edgegru")).args(args).output().unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 #[test]
@@ -211,78 +149,25 @@ fn cli_trains_evaluates_exports_and_generates() {
         "1",
     ]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(
-        out.contains("Total params:") && out.contains("gru (GRU)"),
-        "{out}"
-    );
-    let (code, out, _) = edgegru(&[
-        "eval",
-        "--checkpoint",
-        run.to_str().unwrap(),
-        "--corpus",
-        c.to_str().unwrap(),
-        "--json",
-    ]);
+    assert!(out.contains("Total params:") && out.contains("gru (GRU)"), "{out}");
+    let (code, out, _) = edgegru(&["eval", "--checkpoint", run.to_str().unwrap(), "--corpus", c.to_str().unwrap(), "--json"]);
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
-    for key in [
-        "loss",
-        "perplexity",
-        "accuracy",
-        "precision",
-        "recall",
-        "f1",
-    ] {
-        assert!(
-            v[key].as_f64().is_some_and(f64::is_finite),
-            "{key} missing in {out}"
-        );
+    for key in ["loss", "perplexity", "accuracy", "precision", "recall", "f1"] {
+        assert!(v[key].as_f64().is_some_and(f64::is_finite), "{key} missing in {out}");
     }
     let model = dir.join("m.egru");
-    let (code, _, err) = edgegru(&[
-        "export",
-        "--checkpoint",
-        run.to_str().unwrap(),
-        "--weights",
-        "int8",
-        "--out",
-        model.to_str().unwrap(),
-    ]);
+    let (code, _, err) = edgegru(&["export", "--checkpoint", run.to_str().unwrap(), "--weights", "int8", "--out", model.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     let (code, out, _) = edgegru(&["inspect", model.to_str().unwrap()]);
     assert_eq!(code, 0);
-    assert!(
-        out.contains("hybrid int8") && out.contains("gru_recurrent"),
-        "{out}"
-    );
-    let (code, out, _) = edgegru(&[
-        "generate",
-        "--model",
-        model.to_str().unwrap(),
-        "--prompt",
-        "the ",
-        "--max-tokens",
-        "30",
-        "--seed",
-        "3",
-    ]);
+    assert!(out.contains("hybrid int8") && out.contains("gru_recurrent"), "{out}");
+    let (code, out, _) =
+        edgegru(&["generate", "--model", model.to_str().unwrap(), "--prompt", "the ", "--max-tokens", "30", "--seed", "3"]);
     assert_eq!(code, 0);
-    assert_eq!(
-        out.trim_end_matches('\n').chars().count(),
-        4 + 30,
-        "{out:?}"
-    );
-    let (code, out2, _) = edgegru(&[
-        "generate",
-        "--model",
-        model.to_str().unwrap(),
-        "--prompt",
-        "the ",
-        "--max-tokens",
-        "30",
-        "--seed",
-        "3",
-    ]);
+    assert_eq!(out.trim_end_matches('\n').chars().count(), 4 + 30, "{out:?}");
+    let (code, out2, _) =
+        edgegru(&["generate", "--model", model.to_str().unwrap(), "--prompt", "the ", "--max-tokens", "30", "--seed", "3"]);
     assert_eq!((code, &out2), (0, &out), "same seed, same text");
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -292,52 +177,21 @@ fn cli_bad_input_is_exit_code_1_with_one_line() {
     let dir = temp_dir("bad");
     let bad = dir.join("latin1.txt");
     std::fs::write(&bad, b"caf\xe9 au lait").unwrap();
-    let (code, _, err) = edgegru(&[
-        "train",
-        "--corpus",
-        bad.to_str().unwrap(),
-        "--out",
-        dir.join("r").to_str().unwrap(),
-        "--steps",
-        "1",
-    ]);
+    let (code, _, err) = edgegru(&["train", "--corpus", bad.to_str().unwrap(), "--out", dir.join("r").to_str().unwrap(), "--steps", "1"]);
     assert_eq!(code, 1);
     assert!(
-        err.starts_with("error: ")
-            && err.contains("latin1.txt")
-            && err.contains("offset 3")
-            && err.trim().lines().count() == 1,
+        err.starts_with("error: ") && err.contains("latin1.txt") && err.contains("offset 3") && err.trim().lines().count() == 1,
         "{err}"
     );
     let junk = dir.join("junk.egru");
     std::fs::write(&junk, b"EGRU\x01\x00garbage").unwrap();
     for args in [
         vec!["inspect", junk.to_str().unwrap()],
-        vec![
-            "generate",
-            "--model",
-            junk.to_str().unwrap(),
-            "--prompt",
-            "x",
-        ],
-        vec![
-            "eval",
-            "--checkpoint",
-            dir.to_str().unwrap(),
-            "--corpus",
-            bad.to_str().unwrap(),
-        ],
+        vec!["generate", "--model", junk.to_str().unwrap(), "--prompt", "x"],
+        vec!["eval", "--checkpoint", dir.to_str().unwrap(), "--corpus", bad.to_str().unwrap()],
         vec!["train", "--corpus", bad.to_str().unwrap(), "--out", "x"],
         vec!["export", "--checkpoint", "/nonexistent", "--out", "x"],
-        vec![
-            "generate",
-            "--model",
-            junk.to_str().unwrap(),
-            "--prompt",
-            "x",
-            "--temperature",
-            "-1",
-        ],
+        vec!["generate", "--model", junk.to_str().unwrap(), "--prompt", "x", "--temperature", "-1"],
     ] {
         let (code, _, err) = edgegru(&args);
         assert_eq!(code, 1, "{args:?}: {err}");

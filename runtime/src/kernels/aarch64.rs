@@ -60,11 +60,7 @@ pub fn matvec_i8(w: &[i8], cols: usize, x: &[i8], acc: &mut [i32]) {
             }
             vaddvq_s32(s)
         };
-        let tail: i32 = row[main..]
-            .iter()
-            .zip(&x[main..])
-            .map(|(&p, &q)| p as i32 * q as i32)
-            .sum();
+        let tail: i32 = row[main..].iter().zip(&x[main..]).map(|(&p, &q)| p as i32 * q as i32).sum();
         *a = sum + tail;
     }
 }
@@ -103,20 +99,12 @@ fn matvec_i8_dot_impl(w: &[i8], cols: usize, x: &[i8], acc: &mut [i32]) {
             let mut s = vdupq_n_s32(0);
             let mut c = 0;
             while c < main {
-                s = sdot(
-                    s,
-                    vld1q_s8(row.as_ptr().add(c)),
-                    vld1q_s8(x.as_ptr().add(c)),
-                );
+                s = sdot(s, vld1q_s8(row.as_ptr().add(c)), vld1q_s8(x.as_ptr().add(c)));
                 c += 16;
             }
             vaddvq_s32(s)
         };
-        let tail: i32 = row[main..]
-            .iter()
-            .zip(&x[main..])
-            .map(|(&p, &q)| p as i32 * q as i32)
-            .sum();
+        let tail: i32 = row[main..].iter().zip(&x[main..]).map(|(&p, &q)| p as i32 * q as i32).sum();
         *a = sum + tail;
     }
 }

@@ -86,10 +86,7 @@ impl Isa {
 
     /// The fastest kernel set this CPU runs, ignoring the environment.
     pub fn best() -> Isa {
-        [Isa::Vnni, Isa::Avx2, Isa::NeonDot, Isa::Neon]
-            .into_iter()
-            .find(|isa| isa.is_available())
-            .unwrap_or(Isa::Scalar)
+        [Isa::Vnni, Isa::Avx2, Isa::NeonDot, Isa::Neon].into_iter().find(|isa| isa.is_available()).unwrap_or(Isa::Scalar)
     }
 }
 
@@ -169,11 +166,7 @@ impl Block8x4<'_> {
 
     /// Range of block numbers in row block `b` (empty if the table is short).
     pub fn blocks_of(&self, b: usize) -> core::ops::Range<usize> {
-        let at = |i: usize| {
-            self.row_blocks
-                .get(i * 4..i * 4 + 4)
-                .map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]) as usize)
-        };
+        let at = |i: usize| self.row_blocks.get(i * 4..i * 4 + 4).map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]) as usize);
         match (at(b), at(b + 1)) {
             (Some(s), Some(e)) if s <= e && e <= self.block_count() => s..e,
             _ => 0..0,

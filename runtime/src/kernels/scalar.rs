@@ -32,11 +32,7 @@ pub fn matvec_f16(w: &[u8], cols: usize, x: &[f32], out: &mut [f32]) {
 /// int8 weights times an int8 vector, exact int32 sums. `w.len() == acc.len() * cols`.
 pub fn matvec_i8(w: &[i8], cols: usize, x: &[i8], acc: &mut [i32]) {
     for (row, a) in w.chunks_exact(cols).zip(acc.iter_mut()) {
-        *a = row
-            .iter()
-            .zip(x)
-            .map(|(&wv, &xv)| wv as i32 * xv as i32)
-            .sum();
+        *a = row.iter().zip(x).map(|(&wv, &xv)| wv as i32 * xv as i32).sum();
     }
 }
 
@@ -51,11 +47,7 @@ pub fn block8x4_i8(m: &Block8x4<'_>, x: &[i8], acc: &mut [i32]) {
             };
             for (i, s) in sums.iter_mut().enumerate() {
                 let wr = &block[i * 4..i * 4 + 4];
-                *s += wr
-                    .iter()
-                    .zip(xs)
-                    .map(|(&wv, &xv)| wv as i32 * xv as i32)
-                    .sum::<i32>();
+                *s += wr.iter().zip(xs).map(|(&wv, &xv)| wv as i32 * xv as i32).sum::<i32>();
             }
         }
         for (i, s) in sums.iter().enumerate() {

@@ -8,23 +8,11 @@ fn available() -> impl Iterator<Item = Isa> {
 }
 
 fn random_i8(rng: &mut Rng, n: usize, lo: i32, hi: i32) -> std::vec::Vec<i8> {
-    (0..n)
-        .map(|_| (lo + (rng.next_u64() % (hi - lo + 1) as u64) as i32) as i8)
-        .collect()
+    (0..n).map(|_| (lo + (rng.next_u64() % (hi - lo + 1) as u64) as i32) as i8).collect()
 }
 
 /// Shapes that cover the SIMD main loops, their tails and the 4-row groups.
-const SHAPES: [(usize, usize); 9] = [
-    (1, 1),
-    (3, 7),
-    (4, 32),
-    (5, 33),
-    (8, 64),
-    (13, 100),
-    (768, 64),
-    (100, 256),
-    (9, 31),
-];
+const SHAPES: [(usize, usize); 9] = [(1, 1), (3, 7), (4, 32), (5, 33), (8, 64), (13, 100), (768, 64), (100, 256), (9, 31)];
 
 #[test]
 fn int8_dense_kernels_equal_scalar_exactly() {
@@ -53,31 +41,16 @@ fn int8_kernels_do_not_saturate_at_the_extremes() {
         for isa in available() {
             let mut got = vec![0i32; rows];
             matvec_i8(isa, &w, cols, &x, &mut got);
-            assert!(
-                got.iter().all(|&g| g == want),
-                "{} w={wv} x={xv}: {got:?} != {want}",
-                isa.name()
-            );
+            assert!(got.iter().all(|&g| g == want), "{} w={wv} x={xv}: {got:?} != {want}", isa.name());
             let blocks = std::vec::Vec::from_iter(w.iter().map(|&v| v as u8));
-            let t = (0..cols / 4)
-                .map(|g| g as u16)
-                .collect::<std::vec::Vec<_>>();
+            let t = (0..cols / 4).map(|g| g as u16).collect::<std::vec::Vec<_>>();
             let mut rb = vec![];
             rb.extend_from_slice(&0u32.to_le_bytes());
             rb.extend_from_slice(&((cols / 4) as u32).to_le_bytes());
             let bc: std::vec::Vec<u8> = t.iter().flat_map(|g| g.to_le_bytes()).collect();
-            let m = Block8x4 {
-                rows,
-                row_blocks: &rb,
-                block_cols: &bc,
-                blocks: bytemuck::cast_slice(&blocks),
-            };
+            let m = Block8x4 { rows, row_blocks: &rb, block_cols: &bc, blocks: bytemuck::cast_slice(&blocks) };
             block8x4_i8(isa, &m, &x, &mut got);
-            assert!(
-                got.iter().all(|&g| g == want),
-                "sparse {} w={wv} x={xv}: {got:?}",
-                isa.name()
-            );
+            assert!(got.iter().all(|&g| g == want), "sparse {} w={wv} x={xv}: {got:?}", isa.name());
         }
     }
 }
@@ -96,23 +69,14 @@ fn f32_kernels_match_scalar() {
             matvec_f32(isa, &wb, cols, &x, &mut got);
             for (g, e) in got.iter().zip(&expected) {
                 // Summation order differs; the bound is relative to the terms' magnitudes.
-                assert!(
-                    (g - e).abs() <= 1e-5 * cols as f32,
-                    "{} {rows}x{cols}: {g} vs {e}",
-                    isa.name()
-                );
+                assert!((g - e).abs() <= 1e-5 * cols as f32, "{} {rows}x{cols}: {g} vs {e}", isa.name());
             }
         }
     }
 }
 
 /// A random block-sparse matrix: (row_blocks, block_cols, blocks).
-fn random_sparse(
-    rng: &mut Rng,
-    rows: usize,
-    cols: usize,
-    density: f32,
-) -> (std::vec::Vec<u8>, std::vec::Vec<u8>, std::vec::Vec<i8>) {
+fn random_sparse(rng: &mut Rng, rows: usize, cols: usize, density: f32) -> (std::vec::Vec<u8>, std::vec::Vec<u8>, std::vec::Vec<i8>) {
     let (mut rb, mut bc, mut blocks) = (vec![], vec![], vec![]);
     rb.extend_from_slice(&0u32.to_le_bytes());
     let mut n = 0u32;
@@ -135,12 +99,7 @@ fn block_sparse_kernels_equal_scalar_and_the_dense_product() {
     for (rows, cols) in SHAPES {
         for density in [0.0, 0.1, 0.25, 1.0] {
             let (rb, bc, blocks) = random_sparse(&mut rng, rows, cols, density);
-            let m = Block8x4 {
-                rows,
-                row_blocks: &rb,
-                block_cols: &bc,
-                blocks: &blocks,
-            };
+            let m = Block8x4 { rows, row_blocks: &rb, block_cols: &bc, blocks: &blocks };
             let mut x = random_i8(&mut rng, cols.div_ceil(4) * 4, -127, 127);
             x[cols..].iter_mut().for_each(|v| *v = 0);
             // Dense equivalent, built from the blocks.
@@ -163,12 +122,7 @@ fn block_sparse_kernels_equal_scalar_and_the_dense_product() {
             for isa in available() {
                 let mut got = vec![7i32; rows];
                 block8x4_i8(isa, &m, &x, &mut got);
-                assert_eq!(
-                    got,
-                    expected,
-                    "{} {rows}x{cols} density {density}",
-                    isa.name()
-                );
+                assert_eq!(got, expected, "{} {rows}x{cols} density {density}", isa.name());
             }
         }
     }
@@ -194,9 +148,6 @@ fn expected_kernel_sets_are_available() {
     };
     for name in names.split(',').map(str::trim).filter(|n| !n.is_empty()) {
         let isa = Isa::from_name(name).unwrap_or_else(|| panic!("unknown kernel set {name}"));
-        assert!(
-            isa.is_available(),
-            "kernel set {name} is expected on this machine but not available"
-        );
+        assert!(isa.is_available(), "kernel set {name} is expected on this machine but not available");
     }
 }

@@ -27,15 +27,11 @@ pub fn has_avx2() -> bool {
 fn has_avx512_vnni() -> bool {
     #[cfg(feature = "std")]
     {
-        std::arch::is_x86_feature_detected!("avx512vnni")
-            && std::arch::is_x86_feature_detected!("avx512vl")
+        std::arch::is_x86_feature_detected!("avx512vnni") && std::arch::is_x86_feature_detected!("avx512vl")
     }
     #[cfg(not(feature = "std"))]
     {
-        cfg!(all(
-            target_feature = "avx512vnni",
-            target_feature = "avx512vl"
-        ))
+        cfg!(all(target_feature = "avx512vnni", target_feature = "avx512vl"))
     }
 }
 
@@ -124,13 +120,7 @@ fn hsum_ps(v: __m256) -> f32 {
 /// Dense int8 rows, `N` at a time (so the `N` sums stay in registers), 32
 /// columns per instruction.
 #[inline(always)]
-fn matvec_i8_rows<D: DotI8, const N: usize>(
-    w: &[i8],
-    cols: usize,
-    x: &[i8],
-    r: usize,
-    acc: &mut [i32],
-) {
+fn matvec_i8_rows<D: DotI8, const N: usize>(w: &[i8], cols: usize, x: &[i8], r: usize, acc: &mut [i32]) {
     let main = cols - cols % 32;
     // SAFETY: only inlined into functions compiled with `avx2`.
     let mut sums = [unsafe { _mm256_setzero_si256() }; N];
@@ -166,11 +156,7 @@ fn matvec_i8_rows<D: DotI8, const N: usize>(
     for (i, t) in totals.iter().enumerate() {
         let tail: i32 = if main < cols {
             let row = &w[(r + i) * cols..(r + i + 1) * cols];
-            row[main..]
-                .iter()
-                .zip(&x[main..])
-                .map(|(&a, &b)| a as i32 * b as i32)
-                .sum()
+            row[main..].iter().zip(&x[main..]).map(|(&a, &b)| a as i32 * b as i32).sum()
         } else {
             0
         };
@@ -218,18 +204,8 @@ fn block8x4_body<D: DotI8>(m: &Block8x4<'_>, x: &[i8], acc: &mut [i32]) {
             unsafe {
                 let p = m.blocks.as_ptr().add((start + i) * 32);
                 let (x0, x1) = (_mm256_set1_epi32(xs(i)), _mm256_set1_epi32(xs(i + 1)));
-                s0 = D::dot(
-                    s0,
-                    _mm256_loadu_si256(p as *const __m256i),
-                    x0,
-                    _mm256_abs_epi8(x0),
-                );
-                s1 = D::dot(
-                    s1,
-                    _mm256_loadu_si256(p.add(32) as *const __m256i),
-                    x1,
-                    _mm256_abs_epi8(x1),
-                );
+                s0 = D::dot(s0, _mm256_loadu_si256(p as *const __m256i), x0, _mm256_abs_epi8(x0));
+                s1 = D::dot(s1, _mm256_loadu_si256(p.add(32) as *const __m256i), x1, _mm256_abs_epi8(x1));
             }
             i += 2;
         }
@@ -237,8 +213,7 @@ fn block8x4_body<D: DotI8>(m: &Block8x4<'_>, x: &[i8], acc: &mut [i32]) {
             // SAFETY: start + i < end <= block_count.
             unsafe {
                 let x0 = _mm256_set1_epi32(xs(i));
-                let wv =
-                    _mm256_loadu_si256(m.blocks.as_ptr().add((start + i) * 32) as *const __m256i);
+                let wv = _mm256_loadu_si256(m.blocks.as_ptr().add((start + i) * 32) as *const __m256i);
                 s0 = D::dot(s0, wv, x0, _mm256_abs_epi8(x0));
             }
         }
@@ -275,12 +250,7 @@ fn matvec_f32_rows<const N: usize>(w: &[u8], cols: usize, x: &[f32], r: usize, o
     for (i, s) in sums.iter().enumerate() {
         let row = &w[(r + i) * cols * 4..(r + i + 1) * cols * 4];
         let mut tail = 0.0;
-        scalar::matvec_f32(
-            &row[main * 4..],
-            cols - main,
-            &x[main..],
-            core::slice::from_mut(&mut tail),
-        );
+        scalar::matvec_f32(&row[main * 4..], cols - main, &x[main..], core::slice::from_mut(&mut tail));
         out[r + i] = hsum_ps(*s) + tail;
     }
 }

@@ -29,21 +29,8 @@ pub fn evaluate(bytes: &[u8], text: &str, val_split: f64) -> Result<Report> {
 }
 
 /// Reads the corpus and evaluates.
-pub fn run(
-    bytes: &[u8],
-    corpus: &std::path::Path,
-    lossy: bool,
-    val_split: f64,
-    json: bool,
-) -> Result<()> {
-    let text = data::read_corpus(
-        corpus,
-        if lossy {
-            Utf8Policy::Lossy
-        } else {
-            Utf8Policy::Strict
-        },
-    )?;
+pub fn run(bytes: &[u8], corpus: &std::path::Path, lossy: bool, val_split: f64, json: bool) -> Result<()> {
+    let text = data::read_corpus(corpus, if lossy { Utf8Policy::Lossy } else { Utf8Policy::Strict })?;
     let r = evaluate(bytes, &text, val_split)?;
     if json {
         println!("{}", serde_json::to_string(&r)?);

@@ -26,11 +26,7 @@ pub fn to_egru(ck: &Checkpoint, opts: &ExportOptions, name: &str) -> Result<Vec<
 
 /// Export options for `--weights` and `--sparse` (the embedding follows the weights).
 pub fn options(weights: WeightKind, sparse: bool) -> ExportOptions {
-    ExportOptions {
-        weights,
-        embedding: weights,
-        sparse,
-    }
+    ExportOptions { weights, embedding: weights, sparse }
 }
 
 /// Runs `edgegru export`.

@@ -18,11 +18,7 @@ pub struct GenerateOptions {
 
 /// Generates from a model's bytes with the native runtime, streaming each
 /// token to `out` as it is produced. Returns the generated text.
-pub fn generate_native(
-    bytes: &[u8],
-    opts: &GenerateOptions,
-    out: &mut dyn std::io::Write,
-) -> Result<String> {
+pub fn generate_native(bytes: &[u8], opts: &GenerateOptions, out: &mut dyn std::io::Write) -> Result<String> {
     let model = Model::from_bytes(bytes)?;
     let mut arena = vec![0u8; model.arena_size()];
     let mut session = Session::new(&model, &mut arena)?;
@@ -32,29 +28,23 @@ pub fn generate_native(
     let sep = model.tokenizer().separator();
     let mut text = String::new();
     let mut io_error = None;
-    session.generate(
-        &opts.prompt,
-        opts.max_tokens,
-        &opts.params,
-        &mut Rng::new(opts.seed),
-        |_, piece| {
-            if let Some(c) = sep {
-                text.push(c);
+    session.generate(&opts.prompt, opts.max_tokens, &opts.params, &mut Rng::new(opts.seed), |_, piece| {
+        if let Some(c) = sep {
+            text.push(c);
+        }
+        text.push_str(piece);
+        let written = match sep {
+            Some(c) => write!(out, "{c}{piece}"),
+            None => write!(out, "{piece}"),
+        };
+        match written.and_then(|_| out.flush()) {
+            Ok(()) => true,
+            Err(e) => {
+                io_error = Some(e);
+                false
             }
-            text.push_str(piece);
-            let written = match sep {
-                Some(c) => write!(out, "{c}{piece}"),
-                None => write!(out, "{piece}"),
-            };
-            match written.and_then(|_| out.flush()) {
-                Ok(()) => true,
-                Err(e) => {
-                    io_error = Some(e);
-                    false
-                }
-            }
-        },
-    )?;
+        }
+    })?;
     if let Some(e) = io_error {
         if e.kind() != std::io::ErrorKind::BrokenPipe {
             return Err(e.into());

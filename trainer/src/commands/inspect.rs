@@ -13,13 +13,7 @@ pub fn report(bytes: &[u8]) -> Result<String> {
     let tok = model.tokenizer();
     let p = model.provenance();
     let mut s = String::new();
-    writeln!(
-        s,
-        "model       {} ({} bytes, crc32 {:#010x})",
-        p.name,
-        model.file_len(),
-        model.checksum()
-    )?;
+    writeln!(s, "model       {} ({} bytes, crc32 {:#010x})", p.name, model.file_len(), model.checksum())?;
     writeln!(s, "producer    {}", p.producer)?;
     if !p.corpus.is_empty() {
         writeln!(s, "corpus      {}", p.corpus)?;
@@ -41,25 +35,17 @@ pub fn report(bytes: &[u8]) -> Result<String> {
         TokenizerKind::Word => "word",
     };
     let special = |id: Option<u32>| id.map_or("none".to_string(), |i| format!("{i}"));
-    writeln!(
-        s,
-        "tokenizer   {kind}, {} tokens, pad {}, oov {}",
-        tok.vocab_size(),
-        special(tok.pad()),
-        special(tok.oov())
-    )?;
+    writeln!(s, "tokenizer   {kind}, {} tokens, pad {}, oov {}", tok.vocab_size(), special(tok.pad()), special(tok.oov()))?;
     let numerics = match model.numerics() {
         Numerics::Float => "float (f32 arithmetic)".to_string(),
-        Numerics::HybridInt8 { weight_scale } => format!("hybrid int8 (int8 weights, per-row scales by {weight_scale:?}; int8 inputs, int32 sums, f32 gates)"),
+        Numerics::HybridInt8 { weight_scale } => {
+            format!("hybrid int8 (int8 weights, per-row scales by {weight_scale:?}; int8 inputs, int32 sums, f32 gates)")
+        }
     };
     writeln!(s, "numerics    {numerics}")?;
     writeln!(s, "kernels     {}", model.isa().name())?;
     writeln!(s, "arena       {} bytes", model.arena_size())?;
-    writeln!(
-        s,
-        "{:<16}{:>8}{:>8}  {:<15}{:>9}{:>10}",
-        "tensor", "rows", "cols", "kind", "density", "bytes"
-    )?;
+    writeln!(s, "{:<16}{:>8}{:>8}  {:<15}{:>9}{:>10}", "tensor", "rows", "cols", "kind", "density", "bytes")?;
     for (name, m) in model.matrices() {
         writeln!(
             s,

@@ -14,50 +14,17 @@ use crate::train::{self, Ending, Outcome, Progress, TrainConfig};
 
 /// A Keras-style model summary: layers, output shapes, parameter counts.
 pub fn summary(shape: &Shape, seq_len: usize) -> String {
-    let count =
-        |ts: &[Tensor]| -> usize { ts.iter().map(|&t| Params::range(shape, t).len()).sum() };
+    let count = |ts: &[Tensor]| -> usize { ts.iter().map(|&t| Params::range(shape, t).len()).sum() };
     let rows = [
-        (
-            "embedding (Embedding)",
-            shape.emb,
-            count(&[Tensor::Embedding]),
-        ),
-        (
-            "gru (GRU)",
-            shape.hidden,
-            count(&[
-                Tensor::GruInput,
-                Tensor::GruRecurrent,
-                Tensor::GruInputBias,
-                Tensor::GruRecurrentBias,
-            ]),
-        ),
-        (
-            "dense (Dense, relu)",
-            shape.dense,
-            count(&[Tensor::Dense, Tensor::DenseBias]),
-        ),
-        (
-            "dense_1 (Dense, softmax)",
-            shape.vocab,
-            count(&[Tensor::Output, Tensor::OutputBias]),
-        ),
+        ("embedding (Embedding)", shape.emb, count(&[Tensor::Embedding])),
+        ("gru (GRU)", shape.hidden, count(&[Tensor::GruInput, Tensor::GruRecurrent, Tensor::GruInputBias, Tensor::GruRecurrentBias])),
+        ("dense (Dense, relu)", shape.dense, count(&[Tensor::Dense, Tensor::DenseBias])),
+        ("dense_1 (Dense, softmax)", shape.vocab, count(&[Tensor::Output, Tensor::OutputBias])),
     ];
     let rule = "_".repeat(72);
-    let mut s = format!(
-        "Model: \"edgegru\"\n{rule}\n {:<30}{:<26}{:>12}\n{}\n",
-        "Layer (type)",
-        "Output Shape",
-        "Param #",
-        "=".repeat(72)
-    );
+    let mut s = format!("Model: \"edgegru\"\n{rule}\n {:<30}{:<26}{:>12}\n{}\n", "Layer (type)", "Output Shape", "Param #", "=".repeat(72));
     for (name, width, n) in rows {
-        s.push_str(&format!(
-            " {:<30}{:<26}{:>12}\n",
-            name,
-            format!("(None, {seq_len}, {width})"),
-            n
-        ));
+        s.push_str(&format!(" {:<30}{:<26}{:>12}\n", name, format!("(None, {seq_len}, {width})"), n));
     }
     let total = Params::count(shape);
     s.push_str(&format!(
@@ -77,21 +44,13 @@ pub struct ConsoleProgress {
 impl ConsoleProgress {
     /// Detects whether stdout is a terminal.
     pub fn new(every: u64) -> Self {
-        ConsoleProgress {
-            tty: std::io::stdout().is_terminal(),
-            every: every.max(1),
-        }
+        ConsoleProgress { tty: std::io::stdout().is_terminal(), every: every.max(1) }
     }
 }
 
 fn fmt_eta(eta: Option<f64>) -> String {
     match eta {
-        Some(s) if s.is_finite() => format!(
-            "{:02}:{:02}:{:02}",
-            (s / 3600.0) as u64,
-            (s / 60.0) as u64 % 60,
-            s as u64 % 60
-        ),
+        Some(s) if s.is_finite() => format!("{:02}:{:02}:{:02}", (s / 3600.0) as u64, (s / 60.0) as u64 % 60, s as u64 % 60),
         _ => "--:--:--".into(),
     }
 }
@@ -110,26 +69,23 @@ impl Progress for ConsoleProgress {
             let bar = match total {
                 Some(t) if t > 0 => {
                     let filled = (30 * step / t) as usize;
-                    format!(
-                        "[{}{}] {step}/{t}",
-                        "=".repeat(filled),
-                        " ".repeat(30 - filled.min(30))
-                    )
+                    format!("[{}{}] {step}/{t}", "=".repeat(filled), " ".repeat(30 - filled.min(30)))
                 }
                 _ => format!("step {step}"),
             };
-            print!(
-                "\r{bar}  loss {loss:.4}  {tps:.0} tok/s  ETA {}   ",
-                fmt_eta(eta)
-            );
+            print!("\r{bar}  loss {loss:.4}  {tps:.0} tok/s  ETA {}   ", fmt_eta(eta));
             let _ = std::io::stdout().flush();
         } else if step.is_multiple_of(self.every) {
             let of = total.map_or(String::new(), |t| format!("/{t}"));
-            println!(
-                "step {step}{of}  loss {loss:.4}  {tps:.0} tok/s  ETA {}",
-                fmt_eta(eta)
-            );
+            println!("step {step}{of}  loss {loss:.4}  {tps:.0} tok/s  ETA {}", fmt_eta(eta));
         }
+    }
+
+    fn note(&mut self, line: &str) {
+        if self.tty {
+            println!();
+        }
+        println!("{line}");
     }
 
     fn record(&mut self, r: &Record) {

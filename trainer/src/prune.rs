@@ -1,0 +1,327 @@
+//! Gradual magnitude pruning (Zhu & Gupta, 2017) in 8x4 blocks — 8 output
+//! rows x 4 consecutive inputs, the shape the runtime's int8 block-sparse
+//! kernel consumes — or element by element, for comparison.
+//!
+//! Sparsity follows a cubic schedule from 0 at `start` to the target at
+//! `end`, updated every `every` steps. At each update the blocks with the
+//! least energy (sum of squares) among those still alive are removed until
+//! each part reaches its target; a removed block never comes back.
+
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::params::{Params, Tensor};
+
+/// Block or element granularity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+pub enum PruneShape {
+    /// 8x4 blocks (what the sparse kernel runs).
+    Block,
+    /// Single weights (for comparison; the runtime stores them densely).
+    Unstructured,
+}
+
+/// A part of a weight matrix that gets its own target: a gate's rows of the
+/// GRU matrices, or a whole dense matrix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Part {
+    /// The matrix.
+    pub tensor: PartTensor,
+    /// For GRU matrices: gate 0 = z, 1 = r, 2 = n.
+    pub gate: Option<u8>,
+}
+
+/// Prunable matrices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PartTensor {
+    /// GRU input weights.
+    Input,
+    /// GRU recurrent weights.
+    Recurrent,
+    /// Hidden dense layer.
+    Dense,
+    /// Output layer.
+    Output,
+}
+
+impl PartTensor {
+    fn tensor(self) -> Tensor {
+        match self {
+            PartTensor::Input => Tensor::GruInput,
+            PartTensor::Recurrent => Tensor::GruRecurrent,
+            PartTensor::Dense => Tensor::Dense,
+            PartTensor::Output => Tensor::Output,
+        }
+    }
+}
+
+/// All parts, with their names in `--prune-density`.
+pub const PARTS: [(&str, Part); 8] = [
+    ("input.z", Part { tensor: PartTensor::Input, gate: Some(0) }),
+    ("input.r", Part { tensor: PartTensor::Input, gate: Some(1) }),
+    ("input.n", Part { tensor: PartTensor::Input, gate: Some(2) }),
+    ("recurrent.z", Part { tensor: PartTensor::Recurrent, gate: Some(0) }),
+    ("recurrent.r", Part { tensor: PartTensor::Recurrent, gate: Some(1) }),
+    ("recurrent.n", Part { tensor: PartTensor::Recurrent, gate: Some(2) }),
+    ("dense", Part { tensor: PartTensor::Dense, gate: None }),
+    ("output", Part { tensor: PartTensor::Output, gate: None }),
+];
+
+/// Pruning settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PruneConfig {
+    /// Final sparsity (fraction of weights removed) of each part, in `PARTS` order.
+    pub sparsity: [f32; 8],
+    /// First step of the schedule.
+    pub start: u64,
+    /// Step at which the final sparsity is reached.
+    pub end: u64,
+    /// Update the masks every this many steps.
+    pub every: u64,
+    /// Keep the blocks holding the diagonal of each recurrent gate matrix.
+    pub keep_diagonal: bool,
+    /// Blocks or single weights.
+    pub shape: PruneShape,
+}
+
+impl PruneConfig {
+    /// One target for every part, overridden by `overrides` like
+    /// `recurrent.n=0.6,output=0.5` (densities: the fraction kept).
+    pub fn new(target: f32, overrides: &str, start: u64, end: u64, every: u64, keep_diagonal: bool, shape: PruneShape) -> Result<Self> {
+        if !(0.0..1.0).contains(&target) {
+            bail!("--prune-to must be a sparsity in [0, 1)");
+        }
+        if end <= start || every == 0 {
+            bail!("pruning needs --prune-start < --prune-end and --prune-every >= 1");
+        }
+        let mut sparsity = [target; 8];
+        for item in overrides.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let Some((name, value)) = item.split_once('=') else { bail!("--prune-density takes NAME=DENSITY items, got {item:?}") };
+            let density: f32 = value.trim().parse().map_err(|_| anyhow::anyhow!("density {value:?} is not a number"))?;
+            if !(0.0..=1.0).contains(&density) || density == 0.0 {
+                bail!("density of {name} must be in (0, 1]");
+            }
+            let Some(i) = PARTS.iter().position(|(n, _)| *n == name.trim()) else {
+                bail!("unknown part {name:?}; parts are {}", PARTS.map(|(n, _)| n).join(", "))
+            };
+            sparsity[i] = 1.0 - density;
+        }
+        Ok(PruneConfig { sparsity, start, end, every, keep_diagonal, shape })
+    }
+
+    /// Sparsity target at `step` for a part whose final sparsity is `target`:
+    /// `target * (1 - (1 - (step - start) / (end - start))^3)`, clamped to the schedule.
+    pub fn target_at(&self, step: u64, target: f32) -> f32 {
+        if step <= self.start {
+            return 0.0;
+        }
+        let frac = ((step - self.start) as f64 / (self.end - self.start) as f64).min(1.0);
+        (target as f64 * (1.0 - (1.0 - frac).powi(3))) as f32
+    }
+
+    /// Whether the masks are updated after optimizer step `step`.
+    pub fn updates_at(&self, step: u64) -> bool {
+        step > self.start && step <= self.end + self.every && (step - self.start).is_multiple_of(self.every)
+    }
+}
+
+/// Element masks of the four prunable matrices (1 kept, 0 removed).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Masks {
+    /// One mask per prunable matrix: input, recurrent, dense, output.
+    pub masks: Vec<Vec<u8>>,
+}
+
+const MATRICES: [PartTensor; 4] = [PartTensor::Input, PartTensor::Recurrent, PartTensor::Dense, PartTensor::Output];
+
+/// Sparsity of one part after an update.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PartSparsity {
+    /// Part name.
+    pub name: &'static str,
+    /// Scheduled target.
+    pub target: f32,
+    /// Fraction of weights now removed.
+    pub achieved: f32,
+}
+
+impl Masks {
+    /// Everything kept.
+    pub fn dense(p: &Params) -> Self {
+        Masks { masks: MATRICES.iter().map(|m| vec![1u8; p.get(m.tensor()).len()]).collect() }
+    }
+
+    /// Zeroes removed weights.
+    pub fn apply(&self, p: &mut Params) {
+        for (m, mask) in MATRICES.iter().zip(&self.masks) {
+            for (w, &k) in p.get_mut(m.tensor()).iter_mut().zip(mask) {
+                if k == 0 {
+                    *w = 0.0;
+                }
+            }
+        }
+    }
+
+    /// Raises every part to its scheduled sparsity at `step`.
+    pub fn update(&mut self, p: &Params, cfg: &PruneConfig, step: u64) -> Vec<PartSparsity> {
+        let d = p.shape.dims();
+        let h = d.hidden as usize;
+        let mut report = Vec::new();
+        for (i, (name, part)) in PARTS.iter().enumerate() {
+            let mi = MATRICES.iter().position(|m| *m == part.tensor).unwrap_or(0);
+            let (rows, cols) = part.tensor.tensor().shape(&d);
+            let (r0, r1) = match part.gate {
+                Some(g) => (g as usize * h, (g as usize + 1) * h),
+                None => (0, rows),
+            };
+            let w = p.get(part.tensor.tensor());
+            let mask = &mut self.masks[mi];
+            let target = cfg.target_at(step, cfg.sparsity[i]);
+            let (bh, bw) = match cfg.shape {
+                PruneShape::Block => (8, 4),
+                PruneShape::Unstructured => (1, 1),
+            };
+            // Units: blocks (clipped to this part's rows) with their energy.
+            let mut units: Vec<(f64, usize, usize)> = Vec::new();
+            let mut alive_weights = 0usize;
+            let total = (r1 - r0) * cols;
+            for rb in (r0..r1).step_by(bh) {
+                for cb in (0..cols).step_by(bw) {
+                    let (re, ce) = ((rb + bh).min(r1), (cb + bw).min(cols));
+                    if mask[rb * cols + cb] == 0 {
+                        continue;
+                    }
+                    let protected =
+                        cfg.keep_diagonal && part.tensor == PartTensor::Recurrent && (rb..re).any(|r| (cb..ce).contains(&(r - r0)));
+                    let n = (re - rb) * (ce - cb);
+                    alive_weights += n;
+                    if protected {
+                        continue;
+                    }
+                    let energy: f64 =
+                        (rb..re).flat_map(|r| (cb..ce).map(move |c| (r, c))).map(|(r, c)| (w[r * cols + c] as f64).powi(2)).sum();
+                    units.push((energy, rb, cb));
+                }
+            }
+            let want_removed = (target as f64 * total as f64).round() as usize;
+            let mut removed = total - alive_weights;
+            units.sort_by(|a, b| a.0.total_cmp(&b.0).then((a.1, a.2).cmp(&(b.1, b.2))));
+            for &(_, rb, cb) in &units {
+                if removed >= want_removed {
+                    break;
+                }
+                let (re, ce) = ((rb + bh).min(r1), (cb + bw).min(cols));
+                for r in rb..re {
+                    for c in cb..ce {
+                        mask[r * cols + c] = 0;
+                    }
+                }
+                removed += (re - rb) * (ce - cb);
+            }
+            report.push(PartSparsity { name, target, achieved: removed as f32 / total as f32 });
+        }
+        report
+    }
+
+    /// Fraction of the four matrices' weights removed.
+    pub fn sparsity(&self) -> f32 {
+        let (zero, all) = self.masks.iter().flatten().fold((0usize, 0usize), |(z, a), &k| (z + (k == 0) as usize, a + 1));
+        zero as f32 / all.max(1) as f32
+    }
+
+    /// Flat bytes for checkpoints.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.masks.concat()
+    }
+
+    /// From checkpoint bytes.
+    pub fn from_bytes(p: &Params, bytes: &[u8]) -> Result<Self> {
+        let lens: Vec<usize> = MATRICES.iter().map(|m| p.get(m.tensor()).len()).collect();
+        if bytes.len() != lens.iter().sum::<usize>() {
+            bail!("checkpoint masks hold {} bytes, expected {}", bytes.len(), lens.iter().sum::<usize>());
+        }
+        let mut masks = Vec::new();
+        let mut at = 0;
+        for n in lens {
+            masks.push(bytes[at..at + n].to_vec());
+            at += n;
+        }
+        Ok(Masks { masks })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params::Shape;
+
+    fn cfg(target: f32) -> PruneConfig {
+        PruneConfig::new(target, "", 100, 400, 50, false, PruneShape::Block).unwrap()
+    }
+
+    #[test]
+    fn cubic_schedule() {
+        let c = cfg(0.8);
+        assert_eq!(c.target_at(100, 0.8), 0.0);
+        assert!((c.target_at(250, 0.8) - 0.8 * (1.0 - 0.125)).abs() < 1e-6);
+        assert!((c.target_at(400, 0.8) - 0.8).abs() < 1e-6);
+        assert!((c.target_at(9999, 0.8) - 0.8).abs() < 1e-6);
+        let steps: Vec<u64> = (0..600).filter(|&s| c.updates_at(s)).collect();
+        assert_eq!(steps, vec![150, 200, 250, 300, 350, 400, 450]);
+    }
+
+    #[test]
+    fn removes_lowest_energy_blocks_and_never_revives_them() {
+        let shape = Shape { vocab: 16, emb: 8, hidden: 16, dense: 16 };
+        let mut p = Params::init(shape, 1);
+        let mut masks = Masks::dense(&p);
+        let c = PruneConfig::new(0.75, "output=0.5,recurrent.n=1.0", 0, 4, 1, true, PruneShape::Block).unwrap();
+        let r1 = masks.update(&p, &c, 1);
+        let before = masks.clone();
+        masks.apply(&mut p);
+        // Grow the removed weights back (as an optimizer step could); the mask keeps them out.
+        p.get_mut(Tensor::GruRecurrent).iter_mut().for_each(|w| *w += 10.0);
+        let r2 = masks.update(&p, &c, 4);
+        for (b, a) in before.masks.iter().flatten().zip(masks.masks.iter().flatten()) {
+            assert!(!(*b == 0 && *a == 1), "a removed weight came back");
+        }
+        masks.apply(&mut p);
+        let get = |r: &[PartSparsity], n: &str| r.iter().find(|x| x.name == n).unwrap().achieved;
+        assert!(get(&r1, "dense") > 0.0 && get(&r1, "dense") < 0.75);
+        assert!((get(&r2, "dense") - 0.75).abs() < 0.01);
+        assert!((get(&r2, "output") - 0.5).abs() < 0.01);
+        assert_eq!(get(&r2, "recurrent.n"), 0.0);
+        // Block shape: the dense matrix's mask is constant on every 8x4 block.
+        let m = &masks.masks[2];
+        for rb in (0..16).step_by(8) {
+            for cb in (0..16).step_by(4) {
+                let k = m[rb * 16 + cb];
+                assert!((rb..rb + 8).all(|r| (cb..cb + 4).all(|c| m[r * 16 + c] == k)));
+            }
+        }
+        // The recurrent diagonal is kept.
+        let u = &masks.masks[1];
+        for g in 0..3 {
+            for i in 0..16 {
+                assert_eq!(u[(g * 16 + i) * 16 + i], 1);
+            }
+        }
+    }
+
+    #[test]
+    fn lowest_energy_goes_first() {
+        let shape = Shape { vocab: 8, emb: 4, hidden: 8, dense: 8 };
+        let mut p = Params::init(shape, 2);
+        // Dense is 8x8: two blocks. Make block (0, 4..8) tiny.
+        for r in 0..8 {
+            for c in 4..8 {
+                p.get_mut(Tensor::Dense)[r * 8 + c] = 1e-4;
+            }
+        }
+        let mut masks = Masks::dense(&p);
+        let c = PruneConfig::new(0.5, "", 0, 1, 1, false, PruneShape::Block).unwrap();
+        masks.update(&p, &c, 1);
+        let m = &masks.masks[2];
+        assert!((0..8).all(|r| m[r * 8 + 4] == 0 && m[r * 8] == 1));
+    }
+}
