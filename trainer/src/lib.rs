@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 pub mod checkpoint;
+pub mod cli;
 pub mod commands;
 pub mod cpu;
 pub mod data;
@@ -14,3 +15,7 @@ pub mod params;
 pub mod prune;
 pub mod tokenize;
 pub mod train;
+
+/// The default model, `models/fortunes-char.egru`, compiled in: `edgegru
+/// generate` uses it when no `--model` or `--checkpoint` is given.
+pub const DEFAULT_MODEL: &[u8] = include_bytes!("../../models/fortunes-char.egru");

@@ -381,34 +381,39 @@ pub fn train(
             save(&params, &optimizer, &masks)?;
         }
     }
-    let val = evaluate_windows(&params, &corpus.val, config.seq_len, config.batch);
-    let val_loss = (val.tokens > 0).then_some(val.loss);
-    if step > first_step && val.tokens > 0 {
-        let (vl, va) = (val.loss, val.correct as f64 / val.tokens as f64);
-        if history.records.last().is_some_and(|r| r.step == step && r.val_loss.is_some()) {
-            // Already measured at this step.
-        } else if history.records.last().is_some_and(|r| r.step == step) {
-            history.set_last_validation(vl, va)?;
-        } else {
-            let r = Record {
-                step,
-                epoch: step as f64 / per_epoch as f64,
-                loss: window_loss / window_tokens.max(1) as f64,
-                accuracy: window_correct as f64 / window_tokens.max(1) as f64,
-                val_loss: Some(vl),
-                val_accuracy: Some(va),
-                perplexity: vl.exp(),
-                lr: optimizer.config.lr_at(step.saturating_sub(1)) as f64,
-                tokens_per_sec: window_tokens as f64 / window_start.elapsed().as_secs_f64().max(1e-9),
-                elapsed_sec: elapsed(),
-                sparsity: masks.as_ref().map_or(0.0, |m| m.sparsity() as f64),
-            };
-            history.push(r)?;
+    // Final validation, unless the last history row already measured this step.
+    let measured = history.records.last().filter(|r| r.step == step).and_then(|r| r.val_loss);
+    let val_loss = match measured {
+        Some(v) => Some(v),
+        None => {
+            let val = evaluate_windows(&params, &corpus.val, config.seq_len, config.batch);
+            let val_loss = (val.tokens > 0).then_some(val.loss);
+            if step > first_step && val.tokens > 0 {
+                let (vl, va) = (val.loss, val.correct as f64 / val.tokens as f64);
+                if history.records.last().is_some_and(|r| r.step == step) {
+                    history.set_last_validation(vl, va)?;
+                } else {
+                    history.push(Record {
+                        step,
+                        epoch: step as f64 / per_epoch as f64,
+                        loss: window_loss / window_tokens.max(1) as f64,
+                        accuracy: window_correct as f64 / window_tokens.max(1) as f64,
+                        val_loss: Some(vl),
+                        val_accuracy: Some(va),
+                        perplexity: vl.exp(),
+                        lr: optimizer.config.lr_at(step.saturating_sub(1)) as f64,
+                        tokens_per_sec: window_tokens as f64 / window_start.elapsed().as_secs_f64().max(1e-9),
+                        elapsed_sec: elapsed(),
+                        sparsity: masks.as_ref().map_or(0.0, |m| m.sparsity() as f64),
+                    })?;
+                }
+                if let Some(r) = history.records.last() {
+                    progress.record(r);
+                }
+            }
+            val_loss
         }
-        if let Some(r) = history.records.last() {
-            progress.record(r);
-        }
-    }
+    };
     save(&params, &optimizer, &masks)?;
     Ok(Outcome { ending, steps: step, losses, val_loss })
 }

@@ -1,0 +1,492 @@
+//! The `edgegru` command line: argument definitions and dispatch.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use crate::checkpoint::Checkpoint;
+use crate::commands::{self, generate::GenerateOptions};
+use crate::cpu::Regularization;
+use crate::optim::{Decay, OptimizerConfig, OptimizerKind};
+use crate::prune::{PruneConfig, PruneShape};
+use crate::train::{TokenizerChoice, TrainConfig};
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use edgegru_runtime::writer::WeightKind;
+use edgegru_runtime::SamplingParams;
+
+/// Train, compress, export and run GRU text models for edge devices.
+#[derive(Parser)]
+#[command(name = "edgegru", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where a model comes from: a training checkpoint or an `.egru` file.
+#[derive(Args)]
+#[group(required = false, multiple = false)]
+struct ModelSource {
+    /// A training run folder (or its checkpoint file); run as f32.
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    /// An .egru model file.
+    #[arg(long)]
+    model: Option<PathBuf>,
+}
+
+impl ModelSource {
+    fn bytes(&self) -> Result<Vec<u8>> {
+        match (&self.checkpoint, &self.model) {
+            (Some(dir), _) => {
+                let ck = Checkpoint::load(dir)?;
+                commands::export::to_egru(&ck, &commands::export::options(WeightKind::F32, false), "checkpoint")
+            }
+            (None, Some(file)) => commands::read_file(file),
+            (None, None) => bail!("give --checkpoint DIR or --model FILE"),
+        }
+    }
+
+    /// The model's bytes, or the built-in default model when none is named.
+    fn bytes_or_default(&self) -> Result<Vec<u8>> {
+        if self.checkpoint.is_none() && self.model.is_none() {
+            return Ok(crate::DEFAULT_MODEL.to_vec());
+        }
+        self.bytes()
+    }
+}
+
+/// Weight encodings for `--weights`.
+#[derive(Clone, Copy, ValueEnum)]
+enum Weights {
+    F32,
+    F16,
+    Int8,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train the model on a corpus (or continue a run with --resume).
+    #[command(
+        after_help = "Examples:\n  edgegru train --corpus /usr/share/games/fortunes --out runs/a --minutes 20\n  edgegru train --corpus notes.txt --out runs/w --tokenizer word --emb 128 --seq-len 32 --epochs 5\n  edgegru train --resume runs/a --minutes 40"
+    )]
+    Train(Box<TrainArgs>),
+    /// Fine-tune a trained checkpoint while pruning it gradually (8x4 blocks).
+    #[command(
+        after_help = "Example:\n  edgegru prune --checkpoint runs/a --out runs/a-sparse --steps 1500 --prune-to 0.75 --keep-diagonal"
+    )]
+    Prune {
+        /// The trained run folder (or checkpoint file).
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// New run folder for the pruned model.
+        #[arg(long)]
+        out: PathBuf,
+        /// Fine-tuning steps (added to the checkpoint's).
+        #[arg(long)]
+        steps: u64,
+        /// Constant learning rate of the fine-tuning (default: a quarter of the run's peak, at least its --min-lr).
+        #[arg(long)]
+        lr: Option<f32>,
+        #[command(flatten)]
+        prune: PruneArgs,
+    },
+    /// Held-out loss, perplexity, accuracy, macro precision/recall/F1.
+    #[command(
+        after_help = "Examples:\n  edgegru eval --checkpoint runs/a --corpus /usr/share/games/fortunes\n  edgegru eval --model m.egru --corpus /usr/share/games/fortunes --json"
+    )]
+    Eval {
+        #[command(flatten)]
+        source: ModelSource,
+        /// Corpus file or folder; its last --val-split is evaluated.
+        #[arg(long)]
+        corpus: PathBuf,
+        /// Fraction of the corpus (its end) that was held out.
+        #[arg(long, default_value_t = 0.1)]
+        val_split: f64,
+        /// Replace invalid UTF-8 instead of refusing the corpus.
+        #[arg(long)]
+        lossy: bool,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a checkpoint as an .egru model file.
+    #[command(
+        after_help = "Examples:\n  edgegru export --checkpoint runs/a --weights int8 --out a.egru\n  edgegru export --checkpoint runs/a --weights f32 --format egru --out a-f32.egru"
+    )]
+    Export {
+        /// Training run folder or checkpoint file.
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// Weight encoding.
+        #[arg(long, value_enum, default_value = "int8")]
+        weights: Weights,
+        /// Store int8 matrices as 8x4 block-sparse (blocks that are all zero are dropped).
+        #[arg(long)]
+        sparse: bool,
+        /// Output format.
+        #[arg(long, default_value = "egru")]
+        format: String,
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Generate text from a prompt, token by token (without --model: the built-in fortunes-char model).
+    #[command(
+        after_help = "Examples:\n  edgegru generate --prompt \"The meaning of life is\"\n  edgegru generate --model m.egru --prompt \"The \" --max-tokens 200\n  edgegru generate --checkpoint runs/a --prompt \"The \" --temperature 0.8 --top-k 40 --seed 7"
+    )]
+    Generate {
+        #[command(flatten)]
+        source: ModelSource,
+        /// Text to start from.
+        #[arg(long)]
+        prompt: String,
+        /// Number of tokens to generate.
+        #[arg(long, default_value_t = 200)]
+        max_tokens: usize,
+        /// Always take the most likely token.
+        #[arg(long)]
+        greedy: bool,
+        /// Softmax temperature (0 = greedy).
+        #[arg(long, default_value_t = 0.8)]
+        temperature: f32,
+        /// Sample among the K most likely tokens (0 = all).
+        #[arg(long, default_value_t = 0)]
+        top_k: u32,
+        /// Sample among the most likely tokens holding this much probability.
+        #[arg(long, default_value_t = 1.0)]
+        top_p: f32,
+        /// Random seed of the sampler.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+    /// Step latency: µs/step and tokens/s, one thread, batch 1, state carried across steps.
+    #[command(
+        after_help = "Examples:\n  edgegru bench --model models/fortunes-char.egru\n  edgegru bench --model m.egru --kernels scalar,avx2 --json"
+    )]
+    Bench {
+        /// The .egru model.
+        #[arg(long)]
+        model: PathBuf,
+        /// Backends to time (this build: native).
+        #[arg(long, default_value = "native")]
+        backends: String,
+        /// Kernel sets of the native backend to compare (default: the best available).
+        #[arg(long)]
+        kernels: Option<String>,
+        /// Steps per timed round.
+        #[arg(long, default_value_t = 2000)]
+        steps: usize,
+        /// Timed rounds (the median is reported).
+        #[arg(long, default_value_t = 7)]
+        rounds: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show what is inside a model file: dims, tokenizer, numerics, tensors, sizes.
+    #[command(after_help = "Example:\n  edgegru inspect models/fortunes-char.egru")]
+    Inspect {
+        /// The .egru file.
+        file: PathBuf,
+    },
+}
+
+/// Gradual magnitude pruning flags (train and prune).
+#[derive(Args, Clone)]
+struct PruneArgs {
+    /// Final sparsity of the GRU, dense and output matrices (fraction removed), e.g. 0.75.
+    #[arg(long)]
+    prune_to: Option<f32>,
+    /// Step at which pruning starts (prune: default the checkpoint's step).
+    #[arg(long)]
+    prune_start: Option<u64>,
+    /// Step at which the final sparsity is reached (default: 70% into the run).
+    #[arg(long)]
+    prune_end: Option<u64>,
+    /// Update the masks every N steps.
+    #[arg(long, default_value_t = 50)]
+    prune_every: u64,
+    /// Per-part densities (fraction kept), overriding --prune-to: input.z, input.r,
+    /// input.n, recurrent.z, recurrent.r, recurrent.n, dense, output; e.g. "recurrent.n=0.4,output=0.5".
+    #[arg(long, default_value = "")]
+    prune_density: String,
+    /// Keep the diagonal of each recurrent gate matrix dense.
+    #[arg(long)]
+    keep_diagonal: bool,
+    /// 8x4 blocks (what the sparse kernel runs) or single weights (for comparison).
+    #[arg(long, value_enum, default_value = "block")]
+    prune_shape: PruneShape,
+}
+
+impl PruneArgs {
+    /// The pruning configuration for a run from `first` to `last` step, if --prune-to is given.
+    fn config(&self, first: u64, last: Option<u64>) -> Result<Option<PruneConfig>> {
+        let Some(target) = self.prune_to else { return Ok(None) };
+        let start = self.prune_start.unwrap_or(first);
+        let end = match (self.prune_end, last) {
+            (Some(e), _) => e,
+            (None, Some(l)) => start + (l.saturating_sub(start) * 7 / 10).max(1),
+            (None, None) => bail!("give --prune-end (or --steps, to place it 70% into the run)"),
+        };
+        Ok(Some(PruneConfig::new(target, &self.prune_density, start, end, self.prune_every, self.keep_diagonal, self.prune_shape)?))
+    }
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// Corpus: a UTF-8 text file or a folder of them.
+    #[arg(long, required_unless_present = "resume")]
+    corpus: Option<PathBuf>,
+    /// Run folder: checkpoint, history.csv/json, loss.svg, tensorboard/.
+    #[arg(long, required_unless_present = "resume")]
+    out: Option<PathBuf>,
+    /// Continue the run in this folder (its settings are kept; limits may be raised).
+    #[arg(long)]
+    resume: Option<PathBuf>,
+    /// Replace invalid UTF-8 instead of refusing the corpus.
+    #[arg(long)]
+    lossy: bool,
+    /// Token granularity.
+    #[arg(long, value_enum, default_value = "char")]
+    tokenizer: TokenizerChoice,
+    /// Word level: vocabulary size, padding and OOV included (Keras num_words).
+    #[arg(long, default_value_t = 5002)]
+    num_words: usize,
+    /// Embedding width.
+    #[arg(long, default_value_t = 64)]
+    emb: u32,
+    /// GRU width.
+    #[arg(long, default_value_t = 256)]
+    hidden: u32,
+    /// Dense layer width.
+    #[arg(long, default_value_t = 256)]
+    dense: u32,
+    /// Tokens per training window.
+    #[arg(long, default_value_t = 100)]
+    seq_len: usize,
+    /// Windows per batch.
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    /// Stop after N epochs.
+    #[arg(long)]
+    epochs: Option<u64>,
+    /// Stop after N optimizer steps in all (steps before a resume included).
+    #[arg(long)]
+    steps: Option<u64>,
+    /// Stop after M minutes of training in all.
+    #[arg(long)]
+    minutes: Option<f64>,
+    /// Optimizer.
+    #[arg(long, value_enum, default_value = "adam")]
+    optimizer: OptimizerKind,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 2e-3)]
+    lr: f32,
+    /// SGD momentum.
+    #[arg(long, default_value_t = 0.9)]
+    momentum: f32,
+    /// Linear learning-rate warm-up steps.
+    #[arg(long, default_value_t = 0)]
+    warmup_steps: u64,
+    /// Learning-rate decay after warm-up (needs --steps or --epochs).
+    #[arg(long, value_enum, default_value = "none")]
+    decay: Decay,
+    /// Learning rate at the end of the decay.
+    #[arg(long, default_value_t = 0.0)]
+    min_lr: f32,
+    /// Dropout on GRU inputs.
+    #[arg(long, default_value_t = 0.0)]
+    dropout: f32,
+    /// Dropout on the recurrent state.
+    #[arg(long, default_value_t = 0.0)]
+    recurrent_dropout: f32,
+    /// L1 penalty on the kernels.
+    #[arg(long, default_value_t = 0.0)]
+    l1: f32,
+    /// L2 penalty on the kernels.
+    #[arg(long, default_value_t = 0.0)]
+    l2: f32,
+    /// Clip the global gradient norm (0: off).
+    #[arg(long, default_value_t = 5.0)]
+    clip: f32,
+    /// Fraction of the corpus (its end) held out for validation.
+    #[arg(long, default_value_t = 0.1)]
+    val_split: f64,
+    /// Seed of initialization, shuffling and dropout.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Threads for matrix products (0: all cores).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// cpu or cuda.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Write a checkpoint every N steps (0: only at the end).
+    #[arg(long, default_value_t = 500)]
+    checkpoint_every: u64,
+    /// Record history every N steps.
+    #[arg(long, default_value_t = 50)]
+    log_every: u64,
+    #[command(flatten)]
+    prune: PruneArgs,
+}
+
+fn train(a: TrainArgs) -> Result<()> {
+    if a.device != "cpu" {
+        bail!("--device {} is not available: this build trains on the CPU only (--device cpu)", a.device);
+    }
+    if let Some(dir) = &a.resume {
+        let ck = Checkpoint::load(dir)?;
+        let mut config = ck.config.clone();
+        // Limits may be raised when resuming; everything else stays as it was.
+        config.steps = a.steps.or(config.steps);
+        config.epochs = a.epochs.or(config.epochs);
+        config.minutes = a.minutes.or(config.minutes);
+        let out = a.out.clone().unwrap_or_else(|| dir.clone());
+        commands::train::run(config, &out, Some(ck))?;
+        return Ok(());
+    }
+    let (Some(corpus), Some(out)) = (a.corpus, a.out) else { bail!("--corpus and --out are required") };
+    let config = TrainConfig {
+        corpus,
+        lossy: a.lossy,
+        tokenizer: a.tokenizer,
+        num_words: a.num_words,
+        emb: a.emb,
+        hidden: a.hidden,
+        dense: a.dense,
+        seq_len: a.seq_len,
+        batch: a.batch,
+        epochs: a.epochs,
+        steps: a.steps,
+        minutes: a.minutes,
+        optimizer: OptimizerConfig {
+            kind: a.optimizer,
+            lr: a.lr,
+            momentum: a.momentum,
+            clip: a.clip,
+            warmup_steps: a.warmup_steps,
+            decay: a.decay,
+            min_lr: a.min_lr,
+            ..OptimizerConfig::default()
+        },
+        regularization: Regularization { dropout: a.dropout, recurrent_dropout: a.recurrent_dropout, l1: a.l1, l2: a.l2 },
+        val_split: a.val_split,
+        seed: a.seed,
+        threads: a.threads,
+        checkpoint_every: a.checkpoint_every,
+        log_every: a.log_every,
+        prune: a.prune.config(0, a.steps)?,
+    };
+    commands::train::run(config, &out, None)?;
+    Ok(())
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Train(a) => train(*a),
+        Command::Prune { checkpoint, out, steps, lr, prune } => {
+            let ck = Checkpoint::load(&checkpoint)?;
+            if prune.prune_to.is_none() {
+                bail!("say how sparse: --prune-to 0.75");
+            }
+            let first = ck.optimizer.step;
+            let mut config = ck.config.clone();
+            config.steps = Some(first + steps);
+            config.epochs = None;
+            config.minutes = None;
+            config.optimizer.lr = lr.unwrap_or((config.optimizer.lr * 0.25).max(config.optimizer.min_lr));
+            config.optimizer.decay = Decay::None;
+            config.optimizer.warmup_steps = 0;
+            config.prune = prune.config(first, config.steps)?;
+            commands::train::run(config, &out, Some(ck))?;
+            Ok(())
+        }
+        Command::Eval { source, corpus, val_split, lossy, json } => commands::eval::run(&source.bytes()?, &corpus, lossy, val_split, json),
+        Command::Export { checkpoint, weights, sparse, format, out } => {
+            if format != "egru" {
+                bail!("--format {format} is not supported yet; use --format egru");
+            }
+            let kind = match weights {
+                Weights::F32 => WeightKind::F32,
+                Weights::F16 => WeightKind::F16,
+                Weights::Int8 => WeightKind::Int8,
+            };
+            if sparse && !matches!(kind, WeightKind::Int8) {
+                bail!("--sparse needs --weights int8");
+            }
+            commands::export::run(&checkpoint, &commands::export::options(kind, sparse), &out)
+        }
+        Command::Generate { source, prompt, max_tokens, greedy, temperature, top_k, top_p, seed } => {
+            let bytes = source.bytes_or_default()?;
+            let params = if greedy { SamplingParams::GREEDY } else { SamplingParams { temperature, top_k, top_p } };
+            params.validate().context("bad sampling option")?;
+            let opts = GenerateOptions { prompt, max_tokens, params, seed };
+            let mut stdout = std::io::stdout();
+            print!("{}", opts.prompt);
+            commands::generate::generate_native(&bytes, &opts, &mut stdout)?;
+            println!();
+            Ok(())
+        }
+        Command::Bench { model, backends, kernels, steps, rounds, json } => {
+            let bytes = commands::read_file(&model)?;
+            for b in backends.split(',').map(str::trim).filter(|b| *b != "native") {
+                bail!("backend {b} is not available in this build (available: native)");
+            }
+            let isas: Vec<Option<edgegru_runtime::Isa>> = match kernels {
+                None => vec![None],
+                Some(list) => list
+                    .split(',')
+                    .map(|n| edgegru_runtime::Isa::from_name(n.trim()).map(Some).with_context(|| format!("unknown kernel set {n}")))
+                    .collect::<Result<_>>()?,
+            };
+            let results = isas
+                .into_iter()
+                .map(|isa| commands::bench::native(&bytes, isa, steps.max(1), rounds.max(1)))
+                .collect::<Result<Vec<_>>>()?;
+            if json {
+                println!("{}", serde_json::to_string(&results)?);
+            } else {
+                println!("{:<20}{:>12}{:>14}", "backend", "µs/step", "tokens/s");
+                for r in &results {
+                    println!("{:<20}{:>12.2}{:>14.0}", r.backend, r.us_per_step, r.tokens_per_sec);
+                }
+            }
+            Ok(())
+        }
+        Command::Inspect { file } => commands::inspect::run(Path::new(&file)),
+    }
+}
+
+/// Checks that `args` (program name first) form a valid command line, without running it.
+pub fn check_args<I, T>(args: I) -> std::result::Result<(), String>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    Cli::try_parse_from(args).map(|_| ()).map_err(|e| e.to_string())
+}
+
+/// Runs the command line of this process; exit code 0 on success, 1 with a
+/// one-line `error: ...` otherwise.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(1);
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! The shipped models: each loads, its held-out loss on Debian's fortunes
+//! matches its model card within 1%, and every command in its card is
+//! accepted by the command line. Needs the `fortunes` package (the test
+//! command installs it); without it this test fails rather than skip.
+
+use std::path::Path;
+
+use edgegru_runtime::Model;
+use edgegru_trainer::commands::eval::evaluate;
+use edgegru_trainer::data::{read_corpus, Utf8Policy};
+
+const CORPUS: &str = "/usr/share/games/fortunes";
+const SHIPPED: [&str; 1] = ["fortunes-char"];
+
+fn models_dir() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../models"))
+}
+
+/// The number in the card's table row that starts with `label`.
+fn card_value(card: &str, label: &str) -> f64 {
+    let row = card.lines().find(|l| l.starts_with(&format!("| {label} |"))).unwrap_or_else(|| panic!("card has no row {label:?}"));
+    row.split('|')
+        .nth(2)
+        .and_then(|c| c.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("bad row {row:?}"))
+}
+
+/// Command lines in the card's shell blocks.
+fn card_commands(card: &str) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    let mut in_block = false;
+    for line in card.lines() {
+        if line.starts_with("```") {
+            in_block = line.starts_with("```sh") && !in_block;
+            continue;
+        }
+        if in_block && line.trim_start().starts_with("edgegru ") {
+            out.push(line.split_whitespace().map(str::to_string).collect());
+        }
+    }
+    out
+}
+
+#[test]
+fn shipped_models_load_match_their_cards_and_their_commands_parse() {
+    let text = read_corpus(Path::new(CORPUS), Utf8Policy::Strict).expect("the fortunes corpus (apt-get install fortunes)");
+    for name in SHIPPED {
+        let bytes = std::fs::read(models_dir().join(format!("{name}.egru"))).unwrap();
+        let model = Model::from_bytes(&bytes).unwrap();
+        let card = std::fs::read_to_string(models_dir().join(format!("{name}.md"))).unwrap();
+        assert_eq!(card_value(&card, "file size, bytes") as usize, bytes.len(), "{name}: card file size");
+        assert_eq!(card_value(&card, "arena, bytes") as usize, model.arena_size(), "{name}: card arena size");
+        let want = card_value(&card, "held-out loss, shipped file");
+        let got = evaluate(&bytes, &text, 0.1).unwrap().loss;
+        assert!(((got - want) / want).abs() < 0.01, "{name}: held-out loss {got:.4}, card says {want:.4}");
+        let commands = card_commands(&card);
+        assert!(commands.len() >= 2, "{name}: card has no reproduction commands");
+        for cmd in commands {
+            edgegru_trainer::cli::check_args(&cmd).unwrap_or_else(|e| panic!("{name}: card command {cmd:?} is refused: {e}"));
+        }
+    }
+    assert_eq!(edgegru_trainer::DEFAULT_MODEL, &std::fs::read(models_dir().join("fortunes-char.egru")).unwrap()[..]);
+}
