@@ -431,7 +431,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Bench { model, backends, kernels, steps, rounds, json } => {
             let bytes = commands::read_file(&model)?;
-            for b in backends.split(',').map(str::trim).filter(|b| *b != "native") {
+            if let Some(b) = backends.split(',').map(str::trim).find(|b| *b != "native") {
                 bail!("backend {b} is not available in this build (available: native)");
             }
             let isas: Vec<Option<edgegru_runtime::Isa>> = match kernels {
