@@ -49,6 +49,10 @@ for target in thumbv6m-none-eabi thumbv7em-none-eabihf; do
     cargo build --release -p edgegru-runtime --target "$target"
 done
 
+step "the main job: generate with the built-in model"
+cargo build --release -p edgegru-trainer
+target/release/edgegru generate --prompt "The meaning of life is" --max-tokens 40 --seed 1
+
 step "C library: C99 tests (static and shared), zero heap use, valgrind, example via pkg-config"
 cargo build --release -p edgegru-ffi -p edgegru-trainer
 work=$(mktemp -d)
