@@ -41,8 +41,46 @@ fn carve<'s, T: bytemuck::Pod>(rest: &mut &'s mut [u8], n: usize) -> Result<&'s 
     bytemuck::try_cast_slice_mut(&mut head[..bytes]).map_err(|_| short())
 }
 
+/// The buffers one step works in.
+struct StepBuffers<'b> {
+    h: &'b mut [f32],
+    x: &'b mut [f32],
+    gx: &'b mut [f32],
+    gh: &'b mut [f32],
+    d: &'b mut [f32],
+    logits: &'b mut [f32],
+    scratch: Scratch<'b>,
+}
+
+/// One step of the model: embedding, GRU, dense(relu), output logits.
+/// Inlined into each instruction-set variant below, so the element-wise
+/// loops (quantization, gates, biases) are vectorized for that set; the
+/// arithmetic is the same IEEE operations in the same order (no FMA).
+#[inline(always)]
+fn forward(m: &Model<'_>, isa: Isa, token: usize, b: &mut StepBuffers<'_>) {
+    m.embedding.row_into(token, b.x);
+    m.gru_input.matvec(isa, b.x, InputScale::Dynamic, &mut b.scratch, b.gx);
+    m.gru_input_bias.add_to(b.gx);
+    m.gru_recurrent.matvec(isa, b.h, InputScale::Fixed(STATE_SCALE), &mut b.scratch, b.gh);
+    m.gru_recurrent_bias.add_to(b.gh);
+    gru_update(b.h, b.gx, b.gh);
+    m.dense.matvec(isa, b.h, InputScale::Fixed(STATE_SCALE), &mut b.scratch, b.d);
+    m.dense_bias.add_to(b.d);
+    b.d.iter_mut().for_each(|v| *v = if *v > 0.0 { *v } else { 0.0 });
+    m.output.matvec(isa, b.d, InputScale::Dynamic, &mut b.scratch, b.logits);
+    m.output_bias.add_to(b.logits);
+}
+
+/// [`forward`] compiled for AVX2 (8-wide element-wise loops).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn forward_avx2(m: &Model<'_>, isa: Isa, token: usize, b: &mut StepBuffers<'_>) {
+    forward(m, isa, token, b)
+}
+
 /// The GRU update, gates z, r, n (ONNX, `linear_before_reset = 1`), given
 /// `gx = W x + b_w` and `gh = U h + b_u`. Overwrites `gx`.
+#[inline(always)]
 fn gru_update(h: &mut [f32], gx: &mut [f32], gh: &[f32]) {
     let n = h.len();
     let (zr, xn) = gx.split_at_mut(2 * n);
@@ -120,18 +158,22 @@ impl<'s, 'a> Session<'s, 'a> {
         if token >= m.dims.vocab {
             return Err(Error::TokenOutOfRange { token, vocab: m.dims.vocab });
         }
-        let mut scratch = Scratch { q: self.q, acc: self.acc };
-        m.embedding.row_into(token as usize, self.x);
-        m.gru_input.matvec(self.isa, self.x, InputScale::Dynamic, &mut scratch, self.gx);
-        m.gru_input_bias.add_to(self.gx);
-        m.gru_recurrent.matvec(self.isa, self.h, InputScale::Fixed(STATE_SCALE), &mut scratch, self.gh);
-        m.gru_recurrent_bias.add_to(self.gh);
-        gru_update(self.h, self.gx, self.gh);
-        m.dense.matvec(self.isa, self.h, InputScale::Fixed(STATE_SCALE), &mut scratch, self.d);
-        m.dense_bias.add_to(self.d);
-        self.d.iter_mut().for_each(|v| *v = if *v > 0.0 { *v } else { 0.0 });
-        m.output.matvec(self.isa, self.d, InputScale::Dynamic, &mut scratch, self.logits);
-        m.output_bias.add_to(self.logits);
+        let mut b = StepBuffers {
+            h: self.h,
+            x: self.x,
+            gx: self.gx,
+            gh: self.gh,
+            d: self.d,
+            logits: self.logits,
+            scratch: Scratch { q: self.q, acc: self.acc },
+        };
+        match self.isa {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: a session's kernel set is one the CPU has (Model::from_bytes
+            // detects it, Model::set_isa checks it), and Avx2/Vnni imply AVX2.
+            Isa::Avx2 | Isa::Vnni => unsafe { forward_avx2(m, self.isa, token as usize, &mut b) },
+            _ => forward(m, self.isa, token as usize, &mut b),
+        }
         self.has_logits = true;
         Ok(self.logits)
     }

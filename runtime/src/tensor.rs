@@ -165,6 +165,7 @@ impl<'a> Matrix<'a> {
     }
 
     /// Writes row `r`, dequantized to f32, into `out[..cols]`.
+    #[inline(always)]
     pub(crate) fn row_into(&self, r: usize, out: &mut [f32]) {
         let n = self.cols.min(out.len());
         let start = r.saturating_mul(self.cols);
@@ -202,6 +203,7 @@ impl<'a> Matrix<'a> {
     }
 
     /// `out = W x` over `out[..rows]`, with int8 products quantizing `x` as `scale` says.
+    #[inline(always)]
     pub(crate) fn matvec(&self, isa: Isa, x: &[f32], scale: InputScale, scratch: &mut Scratch<'_>, out: &mut [f32]) {
         let x = &x[..self.cols.min(x.len())];
         let out_len = self.rows.min(out.len());
@@ -228,6 +230,7 @@ impl<'a> Matrix<'a> {
     }
 }
 
+#[inline(always)]
 fn dequantize(acc: &[i32], scales: &[u8], sx: f32, out: &mut [f32]) {
     for ((o, &a), s) in out.iter_mut().zip(acc).zip(scales.chunks_exact(4)) {
         *o = a as f32 * (f32::from_le_bytes([s[0], s[1], s[2], s[3]]) * sx);
@@ -236,6 +239,7 @@ fn dequantize(acc: &[i32], scales: &[u8], sx: f32, out: &mut [f32]) {
 
 /// Quantizes `x` into `q` (values in [-127, 127], the rest of `q` up to a
 /// multiple of 4 zeroed) and returns the scale: `x[i] ~= q[i] * scale`.
+#[inline(always)]
 pub(crate) fn quantize_into(x: &[f32], scale: InputScale, q: &mut [i8]) -> f32 {
     let s = match scale {
         InputScale::Fixed(s) => s,
@@ -341,6 +345,7 @@ impl<'a> Vector<'a> {
     }
 
     /// `out[i] += self[i]`.
+    #[inline(always)]
     pub(crate) fn add_to(&self, out: &mut [f32]) {
         for (o, b) in out.iter_mut().zip(self.0.chunks_exact(4)) {
             *o += f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
