@@ -2,7 +2,7 @@
 //! watches load, session creation, 1000 steps and a generate call.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::cell::Cell;
 
 use edgegru_runtime::writer::ExportOptions;
 use edgegru_runtime::{Model, Rng, SamplingParams, Session, TokenProb};
@@ -10,12 +10,28 @@ use edgegru_tests::{char_model, word_model};
 
 struct Counting;
 
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    /// Set on the thread under test only: the test harness's own threads
+    /// allocate concurrently (output capture, timing), and must not count.
+    static WATCHED: Cell<bool> = const { Cell::new(false) };
+    /// Allocations this thread made while watched.
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+fn count() {
+    if WATCHED.with(|w| w.get()) {
+        ALLOCATIONS.with(|a| a.set(a.get() + 1));
+    }
+}
+
+fn allocations() -> usize {
+    ALLOCATIONS.with(|a| a.get())
+}
 
 // SAFETY: forwards to the system allocator unchanged; only counts calls.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        count();
         // SAFETY: same contract as our caller's.
         unsafe { System.alloc(layout) }
     }
@@ -24,7 +40,7 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        count();
         // SAFETY: same contract as our caller's.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -34,7 +50,8 @@ unsafe impl GlobalAlloc for Counting {
 static GLOBAL: Counting = Counting;
 
 fn run_without_allocating(file: &[u8], arena: &mut [u8], out: &mut [u8], state: &mut [u8]) -> usize {
-    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let before = allocations();
+    WATCHED.with(|w| w.set(true));
     let model = Model::from_bytes(file).unwrap();
     let mut s = Session::new(&model, arena).unwrap();
     let vocab = model.dims().vocab;
@@ -49,8 +66,19 @@ fn run_without_allocating(file: &[u8], arena: &mut [u8], out: &mut [u8], state: 
     s.restore_state(&state[..saved]).unwrap();
     let mut ids = [0u32; 16];
     model.tokenizer().encode("the cat", &mut ids).unwrap();
+    WATCHED.with(|w| w.set(false));
     assert!(n > 0);
-    ALLOCATIONS.load(Ordering::SeqCst) - before
+    allocations() - before
+}
+
+#[test]
+fn the_counter_sees_allocations() {
+    let before = allocations();
+    WATCHED.with(|w| w.set(true));
+    let v = std::hint::black_box(vec![1u8; 64]);
+    WATCHED.with(|w| w.set(false));
+    drop(v);
+    assert_eq!(allocations() - before, 1);
 }
 
 #[test]
