@@ -69,7 +69,7 @@ gcc $CFLAGS -Iffi/include tests/c/test_api.c -Ltarget/release -ledgegru -o "$wor
 LD_LIBRARY_PATH=target/release "$work/test_api_shared" "$work/m.egru"
 bash scripts/install-c-lib.sh "$work/prefix" > /dev/null
 gcc $CFLAGS examples/c/generate.c $(PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig" pkg-config --cflags --libs --static edgegru) -o "$work/generate"
-"$work/generate" "$work/m.egru" "The " 20 > /dev/null
+LD_LIBRARY_PATH="$work/prefix/lib" "$work/generate" "$work/m.egru" "The " 20 > /dev/null
 
 step "C library for Cortex-M4F (no std, panic handler feature)"
 cargo build -p edgegru-ffi --target thumbv7em-none-eabihf --no-default-features --features panic-handler --profile firmware

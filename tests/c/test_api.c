@@ -218,6 +218,9 @@ int main(int argc, char **argv) {
     EXPECT(egru_tokenize(&model, "the cat", 7, ids, 64, &n), EGRU_OK);
     CHECK(n == (info.word_level ? 2u : 7u));
     EXPECT(egru_tokenize(&model, "the cat", 7, ids, 1, &n), EGRU_ERR_BUFFER_TOO_SMALL);
+    /* A snowman is in no test vocabulary, and the character models have no OOV token. */
+    if (!info.word_level) EXPECT(egru_tokenize(&model, "a\xe2\x98\x83", 4, ids, 64, &n), EGRU_ERR_UNKNOWN_TOKEN);
+    if (!info.word_level) EXPECT(egru_session_feed(&session, "\xe2\x98\x83", 3), EGRU_ERR_UNKNOWN_TOKEN);
     EXPECT(egru_tokenize(&model, "the cat", 7, ids, 64, &n), EGRU_OK);
     EXPECT(egru_detokenize(&model, ids, n, out1, sizeof out1, &written), EGRU_OK);
     CHECK(written == 7 && strcmp(out1, "the cat") == 0);

@@ -202,3 +202,31 @@ fn cli_bad_input_is_exit_code_1_with_one_line() {
     assert!(out.contains("Examples:"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn ctrl_c_writes_a_checkpoint_and_exits_cleanly() {
+    let dir = temp_dir("sigint");
+    let c = corpus(&dir);
+    let run = dir.join("run");
+    let child = Command::new(env!("CARGO_BIN_EXE_edgegru"))
+        .args(["train", "--corpus", c.to_str().unwrap(), "--out", run.to_str().unwrap(), "--emb", "8", "--hidden", "16", "--dense", "16"])
+        .args(["--seq-len", "16", "--batch", "4", "--steps", "100000000", "--threads", "1", "--checkpoint-every", "0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until training is under way (the history file appears at the first record).
+    let started = std::time::Instant::now();
+    while !run.join("history.csv").exists() {
+        assert!(started.elapsed().as_secs() < 60, "training did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("interrupted at step"), "{stdout}");
+    let ck = Checkpoint::load(&run).unwrap();
+    assert!(ck.optimizer.step > 0);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
