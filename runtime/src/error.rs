@@ -27,6 +27,19 @@ pub enum TensorName {
 }
 
 impl TensorName {
+    /// Every tensor, in file order.
+    pub const ALL: [TensorName; 9] = [
+        TensorName::Embedding,
+        TensorName::GruInput,
+        TensorName::GruRecurrent,
+        TensorName::GruInputBias,
+        TensorName::GruRecurrentBias,
+        TensorName::Dense,
+        TensorName::DenseBias,
+        TensorName::Output,
+        TensorName::OutputBias,
+    ];
+
     /// The tensor's name as written in FORMAT.md.
     pub const fn as_str(self) -> &'static str {
         match self {

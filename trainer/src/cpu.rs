@@ -9,7 +9,7 @@ use edgegru_runtime::math::{sigmoid, tanh};
 use edgegru_runtime::Rng;
 
 use crate::linalg::{add_bias, add_column_sums, gemm, Op};
-use crate::params::{Params, Tensor};
+use crate::params::{Params, Tensor, KERNELS};
 
 /// One batch of training windows.
 #[derive(Debug, Clone, Copy)]
@@ -205,7 +205,7 @@ pub fn penalty(p: &Params, reg: &Regularization) -> f64 {
     if reg.l1 == 0.0 && reg.l2 == 0.0 {
         return 0.0;
     }
-    Tensor::KERNELS.iter().flat_map(|&t| p.get(t)).map(|&w| reg.l1 as f64 * w.abs() as f64 + reg.l2 as f64 * (w as f64) * (w as f64)).sum()
+    KERNELS.iter().flat_map(|&t| p.get(t)).map(|&w| reg.l1 as f64 * w.abs() as f64 + reg.l2 as f64 * (w as f64) * (w as f64)).sum()
 }
 
 fn backward(p: &Params, batch: &Batch<'_>, reg: &Regularization, ws: &mut Workspace, g: &mut Params) {
@@ -293,7 +293,7 @@ fn backward(p: &Params, batch: &Batch<'_>, reg: &Regularization, ws: &mut Worksp
 
     // Penalties.
     if reg.l1 != 0.0 || reg.l2 != 0.0 {
-        for t in Tensor::KERNELS {
+        for t in KERNELS {
             let r = Params::range(&p.shape, t);
             for (gv, &w) in g.data[r.clone()].iter_mut().zip(&p.data[r]) {
                 *gv += reg.l1 * w.signum() * (w != 0.0) as u8 as f32 + 2.0 * reg.l2 * w;
@@ -344,7 +344,7 @@ mod tests {
                 let analytic = g.data[i] as f64;
                 worst = worst.max((numeric - analytic).abs() / (1e-3 + numeric.abs().max(analytic.abs())));
             }
-            assert!(worst < 2e-2, "{}: worst relative gradient error {worst}", t.name());
+            assert!(worst < 2e-2, "{}: worst relative gradient error {worst}", t.as_str());
         }
     }
 

@@ -7,48 +7,20 @@ use serde::{Deserialize, Serialize};
 
 use crate::tokenize::Vocabulary;
 
-/// The tensors of the model, in buffer order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tensor {
-    /// `[vocab, emb]`.
-    Embedding,
-    /// `[3H, emb]`, gates z, r, n.
-    GruInput,
-    /// `[3H, H]`.
-    GruRecurrent,
-    /// `[3H]`.
-    GruInputBias,
-    /// `[3H]`.
-    GruRecurrentBias,
-    /// `[dense, H]`.
-    Dense,
-    /// `[dense]`.
-    DenseBias,
-    /// `[vocab, dense]`.
-    Output,
-    /// `[vocab]`.
-    OutputBias,
+/// The model's tensors: the runtime's names, in file (and buffer) order.
+pub use edgegru_runtime::TensorName as Tensor;
+
+/// The weight matrices that L1/L2 regularization applies to (Keras' kernels).
+pub const KERNELS: [Tensor; 4] = [Tensor::GruInput, Tensor::GruRecurrent, Tensor::Dense, Tensor::Output];
+
+/// Tensor shapes for training.
+pub trait TensorExt {
+    /// `(rows, cols)` for dims `d` (biases have one column).
+    fn shape(self, d: &Dims) -> (usize, usize);
 }
 
-impl Tensor {
-    /// All tensors in buffer order.
-    pub const ALL: [Tensor; 9] = [
-        Tensor::Embedding,
-        Tensor::GruInput,
-        Tensor::GruRecurrent,
-        Tensor::GruInputBias,
-        Tensor::GruRecurrentBias,
-        Tensor::Dense,
-        Tensor::DenseBias,
-        Tensor::Output,
-        Tensor::OutputBias,
-    ];
-
-    /// The weight matrices that L1/L2 regularization applies to (Keras' kernels).
-    pub const KERNELS: [Tensor; 4] = [Tensor::GruInput, Tensor::GruRecurrent, Tensor::Dense, Tensor::Output];
-
-    /// `(rows, cols)` for dims `d` (biases have one column).
-    pub fn shape(self, d: &Dims) -> (usize, usize) {
+impl TensorExt for Tensor {
+    fn shape(self, d: &Dims) -> (usize, usize) {
         let (v, e, h, n) = (d.vocab as usize, d.emb as usize, d.hidden as usize, d.dense as usize);
         match self {
             Tensor::Embedding => (v, e),
@@ -59,21 +31,8 @@ impl Tensor {
             Tensor::DenseBias => (n, 1),
             Tensor::Output => (v, n),
             Tensor::OutputBias => (v, 1),
-        }
-    }
-
-    /// Short name, as in checkpoints and the model summary.
-    pub fn name(self) -> &'static str {
-        match self {
-            Tensor::Embedding => "embedding",
-            Tensor::GruInput => "gru_input",
-            Tensor::GruRecurrent => "gru_recurrent",
-            Tensor::GruInputBias => "gru_input_bias",
-            Tensor::GruRecurrentBias => "gru_recurrent_bias",
-            Tensor::Dense => "dense",
-            Tensor::DenseBias => "dense_bias",
-            Tensor::Output => "output",
-            Tensor::OutputBias => "output_bias",
+            // TensorName is non-exhaustive; the model has no other tensors.
+            _ => (0, 0),
         }
     }
 }

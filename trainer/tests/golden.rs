@@ -14,7 +14,7 @@ fn fixture() -> Value {
 fn load(v: &Value, shape: Shape) -> Params {
     let mut p = Params::zeros(shape);
     for t in Tensor::ALL {
-        let values: Vec<f32> = v[t.name()].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
+        let values: Vec<f32> = v[t.as_str()].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
         p.get_mut(t).copy_from_slice(&values);
     }
     p
@@ -30,7 +30,7 @@ fn assert_close(name: &str, got: &Params, want: &Params, tol: f64) {
         let (g, w) = (got.get(t), want.get(t));
         let scale = w.iter().fold(0.0f64, |m, &x| m.max(x.abs() as f64)).max(1e-12);
         let err = g.iter().zip(w).fold(0.0f64, |m, (&a, &b)| m.max((a as f64 - b as f64).abs()));
-        assert!(err / scale <= tol, "{name} {}: relative error {:.2e}", t.name(), err / scale);
+        assert!(err / scale <= tol, "{name} {}: relative error {:.2e}", t.as_str(), err / scale);
     }
 }
 
