@@ -14,7 +14,7 @@ use crate::model::Model;
 use crate::sampling::Rng;
 
 /// An owned tokenizer description; [`TokenizerSpec::tables`] makes the file's tables.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TokenizerSpec {
     /// Character or word level.
     pub kind: TokenizerKind,

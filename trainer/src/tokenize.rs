@@ -8,23 +8,12 @@ use edgegru_runtime::writer::{TokenizerSpec, KERAS_FILTERS};
 use edgegru_runtime::TokenizerKind;
 use serde::{Deserialize, Serialize};
 
-/// A fitted tokenizer: token texts in id order and how text maps to them.
+/// A fitted tokenizer: the runtime's tokenizer description (what export
+/// writes into the model) plus a lookup table for encoding.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Vocabulary {
-    /// Character or word level.
-    pub word_level: bool,
-    /// Lower-case text first.
-    pub lowercase: bool,
-    /// Word level: separator characters.
-    pub filters: String,
-    /// Word level: the split character.
-    pub split: char,
-    /// Padding id (word level: 0).
-    pub pad: Option<u32>,
-    /// Out-of-vocabulary id.
-    pub oov: Option<u32>,
-    /// Token texts by id.
-    pub tokens: Vec<String>,
+    /// Kind, case, filters, split, special ids and token texts by id.
+    pub spec: TokenizerSpec,
     #[serde(skip)]
     index: HashMap<String, u32>,
 }
@@ -64,7 +53,9 @@ impl Vocabulary {
     pub fn fit_chars(text: &str) -> Self {
         let mut chars: Vec<char> = text.chars().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
         chars.sort_unstable();
-        Vocabulary::from_parts(false, false, String::new(), ' ', None, None, chars.into_iter().map(String::from).collect())
+        let mut spec = TokenizerSpec::chars("");
+        spec.tokens = chars.into_iter().map(String::from).collect();
+        Vocabulary::from_spec(spec)
     }
 
     /// A word vocabulary with Keras semantics: index 0 is padding, the OOV
@@ -100,58 +91,61 @@ impl Vocabulary {
                 tokens.push(w);
             }
         }
-        Ok(Vocabulary::from_parts(true, opts.lowercase, opts.filters.clone(), opts.split, Some(0), oov, tokens))
+        Ok(Vocabulary::from_spec(TokenizerSpec {
+            kind: TokenizerKind::Word,
+            lowercase: opts.lowercase,
+            filters: opts.filters.clone(),
+            split: opts.split,
+            pad: Some(0),
+            oov,
+            tokens,
+        }))
     }
 
-    fn from_parts(
-        word_level: bool,
-        lowercase: bool,
-        filters: String,
-        split: char,
-        pad: Option<u32>,
-        oov: Option<u32>,
-        tokens: Vec<String>,
-    ) -> Self {
-        let mut v = Vocabulary { word_level, lowercase, filters, split, pad, oov, tokens, index: HashMap::new() };
+    /// A vocabulary over an existing tokenizer description.
+    pub fn from_spec(spec: TokenizerSpec) -> Self {
+        let mut v = Vocabulary { spec, index: HashMap::new() };
         v.rebuild_index();
         v
     }
 
     /// Rebuilds the lookup table (after deserializing).
     pub fn rebuild_index(&mut self) {
-        self.index = self
+        let s = &self.spec;
+        self.index = s
             .tokens
             .iter()
             .enumerate()
-            .filter(|(i, _)| Some(*i as u32) != self.pad && Some(*i as u32) != self.oov)
+            .filter(|(i, _)| Some(*i as u32) != s.pad && Some(*i as u32) != s.oov)
             .map(|(i, t)| (t.clone(), i as u32))
             .collect();
     }
 
     /// Number of tokens, padding and OOV included.
     pub fn len(&self) -> usize {
-        self.tokens.len()
+        self.spec.tokens.len()
     }
 
     /// Whether there are no tokens.
     pub fn is_empty(&self) -> bool {
-        self.tokens.is_empty()
+        self.spec.tokens.is_empty()
     }
 
     /// Token ids of `text`. Unknown tokens map to OOV, or are an error naming
     /// the token when there is no OOV token.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        let s = &self.spec;
         let lookup = |t: &str| -> Result<u32> {
-            match (self.index.get(t), self.oov) {
+            match (self.index.get(t), s.oov) {
                 (Some(&id), _) => Ok(id),
                 (None, Some(oov)) => Ok(oov),
                 (None, None) => bail!("{t:?} is not in the vocabulary"),
             }
         };
-        if self.word_level {
-            text_to_word_sequence(text, self.lowercase, &self.filters, self.split).iter().map(|w| lookup(w)).collect()
+        if s.kind == TokenizerKind::Word {
+            text_to_word_sequence(text, s.lowercase, &s.filters, s.split).iter().map(|w| lookup(w)).collect()
         } else {
-            let text = if self.lowercase { text.to_lowercase() } else { text.to_string() };
+            let text = if s.lowercase { text.to_lowercase() } else { text.to_string() };
             let mut buf = [0u8; 4];
             text.chars().map(|c| lookup(c.encode_utf8(&mut buf))).collect()
         }
@@ -159,15 +153,7 @@ impl Vocabulary {
 
     /// The runtime's tokenizer description, for export.
     pub fn to_spec(&self) -> TokenizerSpec {
-        TokenizerSpec {
-            kind: if self.word_level { TokenizerKind::Word } else { TokenizerKind::Char },
-            lowercase: self.lowercase,
-            filters: self.filters.clone(),
-            split: self.split,
-            pad: self.pad,
-            oov: self.oov,
-            tokens: self.tokens.clone(),
-        }
+        self.spec.clone()
     }
 }
 
@@ -213,7 +199,7 @@ mod tests {
         // and num_words=5 keeps ids < 5 when encoding.
         let opts = WordOptions { num_words: 5, ..WordOptions::default() };
         let v = Vocabulary::fit_words("the cat. The dog, the END!", &opts).unwrap();
-        assert_eq!(v.tokens, vec!["", "<OOV>", "the", "cat", "dog"]);
+        assert_eq!(v.spec.tokens, vec!["", "<OOV>", "the", "cat", "dog"]);
         // texts_to_sequences(["The end of the cat"]) -> [[2, 1, 1, 2, 3]]
         assert_eq!(v.encode("The end of the cat").unwrap(), vec![2, 1, 1, 2, 3]);
     }
@@ -237,7 +223,7 @@ mod tests {
     #[test]
     fn char_vocabulary_refuses_unknown_characters() {
         let v = Vocabulary::fit_chars("banana");
-        assert_eq!(v.tokens, vec!["a", "b", "n"]);
+        assert_eq!(v.spec.tokens, vec!["a", "b", "n"]);
         assert_eq!(v.encode("nab").unwrap(), vec![2, 0, 1]);
         assert!(v.encode("x").unwrap_err().to_string().contains("\"x\""));
     }
