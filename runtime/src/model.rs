@@ -66,8 +66,9 @@ impl ArenaLayout {
         ArenaLayout { vocab: v, emb: e, hidden: h, dense: de, acc: (3 * h).max(de).max(v), q: round_up(e.max(h).max(de), 32) }
     }
 
-    /// f32 buffers in order: h, x, gx, gh, d, logits, probs; then u32 order,
-    /// i32 acc, i8 q. Each starts on an `ARENA_ALIGN` boundary.
+    /// Lengths of the f32 buffers h, x, gx, gh, d, logits and probs. With the
+    /// u32 `order`, i32 `acc` and i8 `q` buffers, each starts on an
+    /// `ARENA_ALIGN` boundary (the session carves them in its own order).
     pub(crate) fn f32_lens(&self) -> [usize; 7] {
         let g = 3 * self.hidden;
         [self.hidden, self.emb, g, g, self.dense, self.vocab, self.vocab]

@@ -18,16 +18,9 @@ const STATE_HEADER: usize = 12;
 pub struct Session<'s, 'a> {
     model: &'s Model<'a>,
     isa: Isa,
-    h: &'s mut [f32],
-    x: &'s mut [f32],
-    gx: &'s mut [f32],
-    gh: &'s mut [f32],
-    d: &'s mut [f32],
-    logits: &'s mut [f32],
+    buf: StepBuffers<'s>,
     probs: &'s mut [f32],
     order: &'s mut [u32],
-    acc: &'s mut [i32],
-    q: &'s mut [i8],
     has_logits: bool,
 }
 
@@ -109,16 +102,17 @@ impl<'s, 'a> Session<'s, 'a> {
         let mut s = Session {
             model,
             isa: model.isa,
-            h: carve(&mut rest, nh)?,
-            x: carve(&mut rest, nx)?,
-            gx: carve(&mut rest, ng)?,
-            gh: carve(&mut rest, ng)?,
-            d: carve(&mut rest, nd)?,
-            logits: carve(&mut rest, nv)?,
+            buf: StepBuffers {
+                h: carve(&mut rest, nh)?,
+                x: carve(&mut rest, nx)?,
+                gx: carve(&mut rest, ng)?,
+                gh: carve(&mut rest, ng)?,
+                d: carve(&mut rest, nd)?,
+                logits: carve(&mut rest, nv)?,
+                scratch: Scratch { acc: carve(&mut rest, layout.acc)?, q: carve(&mut rest, layout.q)? },
+            },
             probs: carve(&mut rest, nv)?,
             order: carve(&mut rest, nv)?,
-            acc: carve(&mut rest, layout.acc)?,
-            q: carve(&mut rest, layout.q)?,
             has_logits: false,
         };
         s.reset();
@@ -137,19 +131,19 @@ impl<'s, 'a> Session<'s, 'a> {
 
     /// Back to the initial state (h = 0, no logits).
     pub fn reset(&mut self) {
-        self.h.iter_mut().for_each(|v| *v = 0.0);
-        self.logits.iter_mut().for_each(|v| *v = 0.0);
+        self.buf.h.iter_mut().for_each(|v| *v = 0.0);
+        self.buf.logits.iter_mut().for_each(|v| *v = 0.0);
         self.has_logits = false;
     }
 
     /// The GRU state `h`.
     pub fn hidden(&self) -> &[f32] {
-        self.h
+        self.buf.h
     }
 
     /// Logits of the last step, if there was one.
     pub fn logits(&self) -> Option<&[f32]> {
-        self.has_logits.then_some(&*self.logits)
+        self.has_logits.then_some(&*self.buf.logits)
     }
 
     /// Feeds one token; returns the logits for the next token.
@@ -158,24 +152,16 @@ impl<'s, 'a> Session<'s, 'a> {
         if token >= m.dims.vocab {
             return Err(Error::TokenOutOfRange { token, vocab: m.dims.vocab });
         }
-        let mut b = StepBuffers {
-            h: self.h,
-            x: self.x,
-            gx: self.gx,
-            gh: self.gh,
-            d: self.d,
-            logits: self.logits,
-            scratch: Scratch { q: self.q, acc: self.acc },
-        };
+        let b = &mut self.buf;
         match self.isa {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: a session's kernel set is one the CPU has (Model::from_bytes
             // detects it, Model::set_isa checks it), and Avx2/Vnni imply AVX2.
-            Isa::Avx2 | Isa::Vnni => unsafe { forward_avx2(m, self.isa, token as usize, &mut b) },
-            _ => forward(m, self.isa, token as usize, &mut b),
+            Isa::Avx2 | Isa::Vnni => unsafe { forward_avx2(m, self.isa, token as usize, b) },
+            _ => forward(m, self.isa, token as usize, b),
         }
         self.has_logits = true;
-        Ok(self.logits)
+        Ok(self.buf.logits)
     }
 
     /// Feeds every token of `text`; returns how many were fed.
@@ -196,7 +182,7 @@ impl<'s, 'a> Session<'s, 'a> {
         if !self.has_logits {
             return Err(Error::EmptyPrompt);
         }
-        Ok(sampling::sample(self.logits, params, rng, self.probs, self.order))
+        Ok(sampling::sample(self.buf.logits, params, rng, self.probs, self.order))
     }
 
     /// The `out.len()` most likely next tokens with their probabilities, most
@@ -205,7 +191,7 @@ impl<'s, 'a> Session<'s, 'a> {
         if !self.has_logits {
             return Err(Error::EmptyPrompt);
         }
-        Ok(sampling::top_k(self.logits, self.probs, self.order, out))
+        Ok(sampling::top_k(self.buf.logits, self.probs, self.order, out))
     }
 
     /// Feeds `prompt`, then samples up to `max_tokens` tokens, feeding each
@@ -224,7 +210,7 @@ impl<'s, 'a> Session<'s, 'a> {
         }
         let tok = *self.model.tokenizer();
         for n in 0..max_tokens {
-            let id = sampling::sample(self.logits, params, rng, self.probs, self.order);
+            let id = sampling::sample(self.buf.logits, params, rng, self.probs, self.order);
             let keep_going = on_token(id, tok.token_text(id)?);
             self.step(id)?;
             if !keep_going {
@@ -261,7 +247,7 @@ impl<'s, 'a> Session<'s, 'a> {
 
     /// Bytes [`Session::save_state`] writes.
     pub fn state_size(&self) -> usize {
-        STATE_HEADER + 4 * (self.h.len() + self.logits.len())
+        STATE_HEADER + 4 * (self.buf.h.len() + self.buf.logits.len())
     }
 
     /// Saves the recurrent state and last logits (so that a prompt prefix can
@@ -273,7 +259,7 @@ impl<'s, 'a> Session<'s, 'a> {
         out[..4].copy_from_slice(&STATE_MAGIC);
         out[4..8].copy_from_slice(&self.model.checksum.to_le_bytes());
         out[8..12].copy_from_slice(&(self.has_logits as u32).to_le_bytes());
-        for (dst, v) in out[STATE_HEADER..].chunks_exact_mut(4).zip(self.h.iter().chain(self.logits.iter())) {
+        for (dst, v) in out[STATE_HEADER..].chunks_exact_mut(4).zip(self.buf.h.iter().chain(self.buf.logits.iter())) {
             dst.copy_from_slice(&v.to_le_bytes());
         }
         Ok(needed)
@@ -292,7 +278,7 @@ impl<'s, 'a> Session<'s, 'a> {
         if values.clone().any(|v| !v.is_finite()) {
             return Err(Error::StateMismatch { found, expected });
         }
-        for (dst, v) in self.h.iter_mut().chain(self.logits.iter_mut()).zip(values) {
+        for (dst, v) in self.buf.h.iter_mut().chain(self.buf.logits.iter_mut()).zip(values) {
             *dst = v;
         }
         self.has_logits = word(8) == Some(1);
