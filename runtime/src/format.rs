@@ -66,6 +66,13 @@ pub enum Numerics {
         /// How the exporter chose the weight scales.
         weight_scale: ScaleRule,
     },
+    /// Integer-only, for cores without an FPU: int8 weights (the embedding
+    /// too), int16 state, fixed-point requantization, table sigmoid and tanh.
+    /// The same bits on every target.
+    Integer {
+        /// How the exporter chose the weight scales.
+        weight_scale: ScaleRule,
+    },
 }
 
 impl Numerics {
@@ -74,7 +81,13 @@ impl Numerics {
         match self {
             Numerics::Float => "float",
             Numerics::HybridInt8 { .. } => "hybrid-int8",
+            Numerics::Integer { .. } => "integer",
         }
+    }
+
+    /// Whether the GRU and dense products use int8 weights.
+    pub const fn is_int8(&self) -> bool {
+        matches!(self, Numerics::HybridInt8 { .. } | Numerics::Integer { .. })
     }
 }
 

@@ -4,7 +4,8 @@
 //! The model is Embedding -> GRU -> Dense(relu) -> Dense(vocab), with the GRU
 //! convention of ONNX (`linear_before_reset = 1`, gates z, r, n). Weights are
 //! f32, f16, int8 (one scale per row) or int8 8x4 block-sparse; products run
-//! on scalar, AVX2, VNNI, NEON or SDOT kernels.
+//! on scalar, AVX2, VNNI, NEON or SDOT kernels. Numerics are float, hybrid
+//! int8 (f32 gates) or integer-only (no FPU needed, the same bits everywhere).
 //!
 //! ```
 //! # #[cfg(feature = "std")] {
@@ -27,6 +28,7 @@
 
 pub mod crc32;
 mod error;
+pub mod fixed;
 pub mod format;
 pub mod kernels;
 pub mod math;

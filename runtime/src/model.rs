@@ -44,16 +44,29 @@ fn check_dim(name: &'static str, value: u32, max: u32) -> Result<usize> {
 }
 
 /// Sizes (in elements) of the buffers a session carves from its arena.
+/// Float and hybrid numerics use the f32 buffers; integer numerics replace
+/// the f32 x, gx, gh and d by the integer ones.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ArenaLayout {
-    pub vocab: usize,
-    pub emb: usize,
     pub hidden: usize,
+    /// f32 embedding row (float paths).
+    pub x: usize,
+    /// f32 gate pre-activations, for `W x` and `U h` each (float paths).
+    pub gates: usize,
+    /// f32 dense outputs (float paths).
     pub dense: usize,
+    /// Logits, probabilities and the sort order.
+    pub vocab: usize,
     /// int32 accumulators: the most rows of any product.
     pub acc: usize,
     /// Quantized inputs: the most columns of any product, rounded up to 32.
     pub q: usize,
+    /// int16 state (integer numerics).
+    pub int_hidden: usize,
+    /// int32 gate pre-activations, for `W x` and `U h` each (integer numerics).
+    pub int_gates: usize,
+    /// int32 dense outputs (integer numerics).
+    pub int_dense: usize,
 }
 
 pub(crate) fn round_up(n: usize, to: usize) -> usize {
@@ -61,22 +74,31 @@ pub(crate) fn round_up(n: usize, to: usize) -> usize {
 }
 
 impl ArenaLayout {
-    pub(crate) fn of(d: &Dims) -> Self {
+    pub(crate) fn of(d: &Dims, numerics: Numerics) -> Self {
         let (v, e, h, de) = (d.vocab as usize, d.emb as usize, d.hidden as usize, d.dense as usize);
-        ArenaLayout { vocab: v, emb: e, hidden: h, dense: de, acc: (3 * h).max(de).max(v), q: round_up(e.max(h).max(de), 32) }
+        let integer = matches!(numerics, Numerics::Integer { .. });
+        let (float, int) = if integer { (0, 1) } else { (1, 0) };
+        ArenaLayout {
+            hidden: h,
+            x: e * float,
+            gates: 3 * h * float,
+            dense: de * float,
+            vocab: v,
+            acc: (3 * h).max(de).max(v),
+            q: round_up(e.max(h).max(de), 32),
+            int_hidden: h * int,
+            int_gates: 3 * h * int,
+            int_dense: de * int,
+        }
     }
 
-    /// Lengths of the f32 buffers h, x, gx, gh, d, logits and probs. With the
-    /// u32 `order`, i32 `acc` and i8 `q` buffers, each starts on an
-    /// `ARENA_ALIGN` boundary (the session carves them in its own order).
-    pub(crate) fn f32_lens(&self) -> [usize; 7] {
-        let g = 3 * self.hidden;
-        [self.hidden, self.emb, g, g, self.dense, self.vocab, self.vocab]
-    }
-
+    /// Bytes of every buffer, each rounded up to `ARENA_ALIGN` (the session
+    /// carves them in its own order, each on an `ARENA_ALIGN` boundary).
     pub(crate) fn bytes(&self) -> usize {
-        let f: usize = self.f32_lens().iter().map(|&n| round_up(n * 4, ARENA_ALIGN)).sum();
-        f + round_up(self.vocab * 4, ARENA_ALIGN) + round_up(self.acc * 4, ARENA_ALIGN) + round_up(self.q, ARENA_ALIGN)
+        let f32s = [self.hidden, self.x, self.gates, self.gates, self.dense, self.vocab, self.vocab];
+        let others =
+            [self.vocab * 4, self.acc * 4, self.q, self.int_hidden * 2, self.int_gates * 4, self.int_gates * 4, self.int_dense * 4];
+        f32s.iter().map(|&n| n * 4).chain(others).map(|n| round_up(n, ARENA_ALIGN)).sum()
     }
 }
 
@@ -112,18 +134,22 @@ impl<'a> Model<'a> {
             file_len: bytes.len(),
             isa: Isa::detect(),
         };
-        let want_int8 = matches!(model.numerics, Numerics::HybridInt8 { .. });
+        let want_int8 = model.numerics.is_int8();
         for (tensor, m) in model.matrices().into_iter().skip(1) {
             if m.is_int8() != want_int8 {
                 return Err(Error::NumericsMismatch { tensor, numerics: model.numerics.name() });
             }
+        }
+        // Integer numerics read the embedding's int8 rows directly.
+        if matches!(model.numerics, Numerics::Integer { .. }) && model.embedding.int8_row(0).is_none() {
+            return Err(Error::NumericsMismatch { tensor: TensorName::Embedding, numerics: model.numerics.name() });
         }
         Ok(model)
     }
 
     /// Bytes of arena a [`crate::Session`] over this model needs.
     pub fn arena_size(&self) -> usize {
-        ArenaLayout::of(&self.dims).bytes() + ARENA_ALIGN - 1
+        ArenaLayout::of(&self.dims, self.numerics).bytes() + ARENA_ALIGN - 1
     }
 
     /// Layer sizes.

@@ -1,6 +1,8 @@
 //! A session: one stream of tokens through a model, in caller memory.
 
 use crate::error::{Error, Result};
+use crate::fixed::{self, Mul};
+use crate::format::Numerics;
 use crate::kernels::Isa;
 use crate::math;
 use crate::model::{round_up, ArenaLayout, Model, ARENA_ALIGN};
@@ -34,8 +36,10 @@ fn carve<'s, T: bytemuck::Pod>(rest: &mut &'s mut [u8], n: usize) -> Result<&'s 
     bytemuck::try_cast_slice_mut(&mut head[..bytes]).map_err(|_| short())
 }
 
-/// The buffers one step works in.
+/// The buffers one step works in. Integer numerics leave `x`, `gx`, `gh`
+/// and `d` empty and use `int` instead; float paths leave `int` empty.
 struct StepBuffers<'b> {
+    /// The state (integer numerics: its exact f32 value, kept for [`Session::hidden`]).
     h: &'b mut [f32],
     x: &'b mut [f32],
     gx: &'b mut [f32],
@@ -43,6 +47,15 @@ struct StepBuffers<'b> {
     d: &'b mut [f32],
     logits: &'b mut [f32],
     scratch: Scratch<'b>,
+    int: IntBuffers<'b>,
+}
+
+/// Integer numerics: the state in Q15, pre-activations and dense outputs in Q.12.
+struct IntBuffers<'b> {
+    h: &'b mut [i16],
+    gx: &'b mut [i32],
+    gh: &'b mut [i32],
+    d: &'b mut [i32],
 }
 
 /// One step of the model: embedding, GRU, dense(relu), output logits.
@@ -71,6 +84,77 @@ fn forward_avx2(m: &Model<'_>, isa: Isa, token: usize, b: &mut StepBuffers<'_>) 
     forward(m, isa, token, b)
 }
 
+/// One step with integer-only numerics. Every value is an integer until the
+/// logits (Q.12) are written out as f32, exactly.
+#[inline(always)]
+fn forward_integer(m: &Model<'_>, isa: Isa, token: usize, b: &mut StepBuffers<'_>) {
+    let IntBuffers { h, gx, gh, d } = &mut b.int;
+    let q = &mut *b.scratch.q;
+    let Some((row, scale)) = m.embedding.int8_row(token) else { return };
+    let e = row.len().min(q.len());
+    q[..e].copy_from_slice(&row[..e]);
+    let x = padded(q, e);
+    m.gru_input.matvec_fixed(isa, x, Mul::from_f32_bits(scale), &m.gru_input_bias, fixed::PRE_ACT_LIMIT, gx);
+    let hq = quantize_state(h, q);
+    let state_mul = Mul::pow2(-(fixed::STATE_INPUT_FRAC as i32));
+    m.gru_recurrent.matvec_fixed(isa, hq, state_mul, &m.gru_recurrent_bias, fixed::PRE_ACT_LIMIT, gh);
+    gru_update_fixed(h, gx, gh);
+    let hq = quantize_state(h, q);
+    m.dense.matvec_fixed(isa, hq, state_mul, &m.dense_bias, fixed::LOGIT_LIMIT, d);
+    d.iter_mut().for_each(|v| *v = (*v).max(0));
+    // The output layer's input: relu outputs scaled so that the largest is 127.
+    let max = d.iter().copied().max().unwrap_or(0).max(1);
+    let to_q = Mul::from_ratio(127, max as u32);
+    for (qi, &v) in q.iter_mut().zip(d.iter()) {
+        *qi = to_q.apply(v, 127) as i8;
+    }
+    let dq = padded(q, d.len());
+    let d_mul = Mul::from_ratio(max as u32, 127).times(Mul::pow2(-(fixed::ACT_FRAC as i32)));
+    let acc = &mut *b.scratch.acc;
+    m.output.matvec_fixed(isa, dq, d_mul, &m.output_bias, fixed::LOGIT_LIMIT, acc);
+    let unit = 1.0 / (1u32 << fixed::ACT_FRAC) as f32;
+    for (l, &a) in b.logits.iter_mut().zip(acc.iter()) {
+        *l = a as f32 * unit;
+    }
+    let unit = 1.0 / (1u32 << fixed::STATE_FRAC) as f32;
+    for (hf, &hv) in b.h.iter_mut().zip(h.iter()) {
+        *hf = hv as f32 * unit;
+    }
+}
+
+/// Zeroes `q[len..]` up to a multiple of 4 and returns `q[..that]`.
+fn padded(q: &mut [i8], len: usize) -> &[i8] {
+    let end = len.div_ceil(4).saturating_mul(4).min(q.len());
+    let len = len.min(end);
+    q[len..end].iter_mut().for_each(|v| *v = 0);
+    &q[..end]
+}
+
+/// The Q15 state as int8 with [`fixed::STATE_INPUT_FRAC`] fraction bits, rounded.
+fn quantize_state<'q>(h: &[i16], q: &'q mut [i8]) -> &'q [i8] {
+    let shift = fixed::STATE_FRAC - fixed::STATE_INPUT_FRAC;
+    for (qi, &v) in q.iter_mut().zip(h) {
+        *qi = ((v as i32 + (1 << (shift - 1))) >> shift).clamp(-127, 127) as i8;
+    }
+    padded(q, h.len())
+}
+
+/// The GRU update in fixed point: `gx`, `gh` in Q.12 (within
+/// [`fixed::PRE_ACT_LIMIT`]), gates and state in Q15.
+fn gru_update_fixed(h: &mut [i16], gx: &[i32], gh: &[i32]) {
+    let n = h.len();
+    let half = 1 << (fixed::STATE_FRAC - 1);
+    for (i, hv) in h.iter_mut().enumerate() {
+        let at = |v: &[i32], k: usize| v.get(k).copied().unwrap_or(0);
+        let z = fixed::sigmoid_q15(at(gx, i) + at(gh, i), fixed::ACT_FRAC);
+        let r = fixed::sigmoid_q15(at(gx, n + i) + at(gh, n + i), fixed::ACT_FRAC);
+        let pre = at(gx, 2 * n + i) + ((r * at(gh, 2 * n + i) + half) >> fixed::STATE_FRAC);
+        let cand = fixed::tanh_q15(pre, fixed::ACT_FRAC);
+        let next = cand + ((z * (*hv as i32 - cand) + half) >> fixed::STATE_FRAC);
+        *hv = next.clamp(-32767, 32767) as i16;
+    }
+}
+
 /// The GRU update, gates z, r, n (ONNX, `linear_before_reset = 1`), given
 /// `gx = W x + b_w` and `gh = U h + b_u`. Overwrites `gx`.
 #[inline(always)]
@@ -97,22 +181,27 @@ impl<'s, 'a> Session<'s, 'a> {
         }
         let skip = arena.as_ptr().align_offset(ARENA_ALIGN).min(ARENA_ALIGN - 1);
         let mut rest = &mut arena[skip..];
-        let layout = ArenaLayout::of(&model.dims);
-        let [nh, nx, ng, _, nd, nv, _] = layout.f32_lens();
+        let l = ArenaLayout::of(&model.dims, model.numerics);
         let mut s = Session {
             model,
             isa: model.isa,
             buf: StepBuffers {
-                h: carve(&mut rest, nh)?,
-                x: carve(&mut rest, nx)?,
-                gx: carve(&mut rest, ng)?,
-                gh: carve(&mut rest, ng)?,
-                d: carve(&mut rest, nd)?,
-                logits: carve(&mut rest, nv)?,
-                scratch: Scratch { acc: carve(&mut rest, layout.acc)?, q: carve(&mut rest, layout.q)? },
+                h: carve(&mut rest, l.hidden)?,
+                x: carve(&mut rest, l.x)?,
+                gx: carve(&mut rest, l.gates)?,
+                gh: carve(&mut rest, l.gates)?,
+                d: carve(&mut rest, l.dense)?,
+                logits: carve(&mut rest, l.vocab)?,
+                scratch: Scratch { acc: carve(&mut rest, l.acc)?, q: carve(&mut rest, l.q)? },
+                int: IntBuffers {
+                    h: carve(&mut rest, l.int_hidden)?,
+                    gx: carve(&mut rest, l.int_gates)?,
+                    gh: carve(&mut rest, l.int_gates)?,
+                    d: carve(&mut rest, l.int_dense)?,
+                },
             },
-            probs: carve(&mut rest, nv)?,
-            order: carve(&mut rest, nv)?,
+            probs: carve(&mut rest, l.vocab)?,
+            order: carve(&mut rest, l.vocab)?,
             has_logits: false,
         };
         s.reset();
@@ -132,6 +221,7 @@ impl<'s, 'a> Session<'s, 'a> {
     /// Back to the initial state (h = 0, no logits).
     pub fn reset(&mut self) {
         self.buf.h.iter_mut().for_each(|v| *v = 0.0);
+        self.buf.int.h.iter_mut().for_each(|v| *v = 0);
         self.buf.logits.iter_mut().for_each(|v| *v = 0.0);
         self.has_logits = false;
     }
@@ -154,6 +244,7 @@ impl<'s, 'a> Session<'s, 'a> {
         }
         let b = &mut self.buf;
         match self.isa {
+            _ if matches!(m.numerics, Numerics::Integer { .. }) => forward_integer(m, self.isa, token as usize, b),
             #[cfg(target_arch = "x86_64")]
             // SAFETY: a session's kernel set is one the CPU has (Model::from_bytes
             // detects it, Model::set_isa checks it), and Avx2/Vnni imply AVX2.
@@ -277,6 +368,15 @@ impl<'s, 'a> Session<'s, 'a> {
         let values = state[STATE_HEADER..].chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
         if values.clone().any(|v| !v.is_finite()) {
             return Err(Error::StateMismatch { found, expected });
+        }
+        // Integer numerics: the state must be exact Q15 values, as saved.
+        let q15 = (1u32 << fixed::STATE_FRAC) as f32;
+        let int_state = values.clone().take(self.buf.int.h.len()).map(|v| v * q15);
+        if int_state.clone().any(|v| v != (v as i32) as f32 || v.abs() > 32767.0) {
+            return Err(Error::StateMismatch { found, expected });
+        }
+        for (dst, v) in self.buf.int.h.iter_mut().zip(int_state) {
+            *dst = v as i16;
         }
         for (dst, v) in self.buf.h.iter_mut().chain(self.buf.logits.iter_mut()).zip(values) {
             *dst = v;

@@ -2,6 +2,7 @@
 //! every layer uses.
 
 use crate::error::{Error, Result, TensorName};
+use crate::fixed::{self, Mul};
 use crate::format::TensorDesc;
 use crate::kernels::{self, Block8x4, Isa};
 
@@ -230,6 +231,49 @@ impl<'a> Matrix<'a> {
     }
 }
 
+impl Matrix<'_> {
+    /// Row `r` of a dense int8 matrix and the bits of its f32 scale; `None`
+    /// for other encodings or a row out of range.
+    pub(crate) fn int8_row(&self, r: usize) -> Option<(&[i8], u32)> {
+        match self.data {
+            MatrixData::Int8 { scales, data } => {
+                let row = data.get(r.checked_mul(self.cols)?..)?.get(..self.cols)?;
+                Some((row, u32_at(scales, r)))
+            }
+            _ => None,
+        }
+    }
+
+    /// Integer numerics: `out = W q * scale + bias` in Q.[`fixed::ACT_FRAC`],
+    /// each value saturated to `[-limit, limit]`. `q` is an int8 input (zero-padded
+    /// to a multiple of 4) whose real value is `q * x_mul`. Float matrices give zeros
+    /// (the loader never pairs them with integer numerics).
+    pub(crate) fn matvec_fixed(&self, isa: Isa, q: &[i8], x_mul: Mul, bias: &Vector<'_>, limit: i32, out: &mut [i32]) {
+        let out_len = self.rows.min(out.len());
+        let out = &mut out[..out_len];
+        let scales = match self.data {
+            MatrixData::Int8 { scales, data } => {
+                kernels::matvec_i8(isa, data, self.cols, &q[..self.cols.min(q.len())], out);
+                scales
+            }
+            MatrixData::Block8x4 { scales, m } => {
+                kernels::block8x4_i8(isa, &m, q, out);
+                scales
+            }
+            MatrixData::F32(_) | MatrixData::F16(_) => {
+                out.iter_mut().for_each(|o| *o = 0);
+                return;
+            }
+        };
+        let to_act = x_mul.times(Mul::pow2(fixed::ACT_FRAC as i32));
+        for (r, o) in out.iter_mut().enumerate() {
+            let mul = Mul::from_f32_bits(u32_at(scales, r)).times(to_act);
+            let b = fixed::f32_bits_to_fixed(bias.bits(r), fixed::ACT_FRAC, limit);
+            *o = mul.apply(*o, limit).saturating_add(b).clamp(-limit, limit);
+        }
+    }
+}
+
 #[inline(always)]
 fn dequantize(acc: &[i32], scales: &[u8], sx: f32, out: &mut [f32]) {
     for ((o, &a), s) in out.iter_mut().zip(acc).zip(scales.chunks_exact(4)) {
@@ -342,6 +386,11 @@ impl<'a> Vector<'a> {
     /// Value `i` (0.0 past the end).
     pub fn get(&self, i: usize) -> f32 {
         f32_at(self.0, i)
+    }
+
+    /// The bits of value `i` (0 past the end).
+    pub(crate) fn bits(&self, i: usize) -> u32 {
+        u32_at(self.0, i)
     }
 
     /// `out[i] += self[i]`.

@@ -127,18 +127,34 @@ pub struct ExportOptions {
     pub embedding: WeightKind,
     /// With int8: store the GRU and dense matrices as 8x4 block-sparse.
     pub sparse: bool,
+    /// With int8 weights and embedding: integer-only numerics instead of hybrid.
+    pub integer: bool,
 }
 
 impl Default for ExportOptions {
     fn default() -> Self {
-        ExportOptions { weights: WeightKind::F32, embedding: WeightKind::F32, sparse: false }
+        ExportOptions { weights: WeightKind::F32, embedding: WeightKind::F32, sparse: false, integer: false }
     }
 }
 
 impl ExportOptions {
-    /// int8 everywhere, dense or block-sparse.
+    /// int8 everywhere, dense or block-sparse, hybrid numerics.
     pub fn int8(sparse: bool) -> Self {
-        ExportOptions { weights: WeightKind::Int8, embedding: WeightKind::Int8, sparse }
+        ExportOptions { weights: WeightKind::Int8, embedding: WeightKind::Int8, sparse, integer: false }
+    }
+
+    /// int8 everywhere, dense or block-sparse, integer-only numerics.
+    pub fn integer(sparse: bool) -> Self {
+        ExportOptions { integer: true, ..ExportOptions::int8(sparse) }
+    }
+
+    /// The numerics these options produce.
+    pub fn numerics(&self) -> Numerics {
+        match (self.weights, self.embedding, self.integer) {
+            (WeightKind::Int8, WeightKind::Int8, true) => Numerics::Integer { weight_scale: ScaleRule::MaxAbs },
+            (WeightKind::Int8, _, _) => Numerics::HybridInt8 { weight_scale: ScaleRule::MaxAbs },
+            _ => Numerics::Float,
+        }
     }
 }
 
@@ -364,10 +380,7 @@ impl FloatModel {
                     ends: &ends,
                     sorted: &sorted,
                 },
-                numerics: match opts.weights {
-                    WeightKind::Int8 => Numerics::HybridInt8 { weight_scale: ScaleRule::MaxAbs },
-                    _ => Numerics::Float,
-                },
+                numerics: opts.numerics(),
                 provenance: Provenance { name: &p.name, producer: &p.producer, corpus: &p.corpus, training: &p.training },
             },
             tensors: Tensors {

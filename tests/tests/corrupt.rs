@@ -2,7 +2,7 @@
 //! load (and then run) or give a precise error.
 
 use edgegru_runtime::format::{self, Body, TensorDesc};
-use edgegru_runtime::writer::{encode_file, fix_checksum, ExportOptions};
+use edgegru_runtime::writer::{encode_file, fix_checksum, ExportOptions, WeightKind};
 use edgegru_runtime::{Error, Model, Rng, SamplingParams, Session, TensorName};
 use edgegru_tests::{char_model, word_model};
 
@@ -14,6 +14,7 @@ fn valid_files() -> Vec<Vec<u8>> {
         c.to_bytes(&ExportOptions::int8(false)),
         c.to_bytes(&ExportOptions::int8(true)),
         w.to_bytes(&ExportOptions::int8(true)),
+        c.to_bytes(&ExportOptions::integer(true)),
     ]
 }
 
@@ -192,6 +193,12 @@ fn inconsistent_fields_are_named() {
 
     let m = rewrite(f32_file, |b| b.header.numerics = edgegru_runtime::Numerics::HybridInt8 { weight_scale: format::ScaleRule::MaxAbs });
     assert!(matches!(Model::from_bytes(&m).unwrap_err(), Error::NumericsMismatch { tensor: TensorName::GruInput, .. }));
+
+    // Integer numerics read int8 embedding rows: a float embedding is refused.
+    let float_embedding = char_model(8, 16, 16, 1).to_bytes(&ExportOptions { embedding: WeightKind::F32, ..ExportOptions::int8(false) });
+    let m =
+        rewrite(&float_embedding, |b| b.header.numerics = edgegru_runtime::Numerics::Integer { weight_scale: format::ScaleRule::MaxAbs });
+    assert!(matches!(Model::from_bytes(&m).unwrap_err(), Error::NumericsMismatch { tensor: TensorName::Embedding, .. }));
 }
 
 #[test]

@@ -83,8 +83,8 @@ fn the_counter_sees_allocations() {
 
 #[test]
 fn load_session_steps_and_generate_allocate_nothing() {
-    let char_files =
-        [ExportOptions::default(), ExportOptions::int8(false), ExportOptions::int8(true)].map(|o| char_model(16, 64, 64, 1).to_bytes(&o));
+    let char_files = [ExportOptions::default(), ExportOptions::int8(false), ExportOptions::int8(true), ExportOptions::integer(true)]
+        .map(|o| char_model(16, 64, 64, 1).to_bytes(&o));
     let word_file = word_model(&["the", "cat", "sat"], 8, 16, 8, 2).to_bytes(&ExportOptions::int8(true));
     for file in char_files.iter().chain([&word_file]) {
         let model = Model::from_bytes(file).unwrap();

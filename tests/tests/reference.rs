@@ -42,7 +42,7 @@ fn f32_path_matches_the_reference_on_several_shapes() {
 #[test]
 fn f16_weights_stay_close_to_f32() {
     let fm = char_model(16, 64, 64, 9);
-    let opts = ExportOptions { weights: WeightKind::F16, embedding: WeightKind::F16, sparse: false };
+    let opts = ExportOptions { weights: WeightKind::F16, embedding: WeightKind::F16, ..ExportOptions::default() };
     let bytes = fm.to_bytes(&opts);
     let model = Model::from_bytes(&bytes).unwrap();
     let mut arena = vec![0u8; model.arena_size()];

@@ -39,7 +39,7 @@ impl ModelSource {
         match (&self.checkpoint, &self.model) {
             (Some(dir), _) => {
                 let ck = Checkpoint::load(dir)?;
-                commands::export::to_egru(&ck, &commands::export::options(WeightKind::F32, false), "checkpoint")
+                commands::export::to_egru(&ck, &commands::export::options(WeightKind::F32, false, false), "checkpoint")
             }
             (None, Some(file)) => commands::read_file(file),
             (None, None) => bail!("give --checkpoint DIR or --model FILE"),
@@ -61,6 +61,15 @@ enum Weights {
     F32,
     F16,
     Int8,
+}
+
+/// How an int8 model computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum NumericsArg {
+    /// int8 products, f32 gates and biases (the default).
+    Hybrid,
+    /// Integer only, for cores without an FPU (Cortex-M0): int16 state, fixed-point gates.
+    Int,
 }
 
 #[derive(Subcommand)]
@@ -112,7 +121,7 @@ enum Command {
     },
     /// Write a checkpoint as an .egru model file.
     #[command(
-        after_help = "Examples:\n  edgegru export --checkpoint runs/a --weights int8 --out a.egru\n  edgegru export --checkpoint runs/a --weights f32 --format egru --out a-f32.egru"
+        after_help = "Examples:\n  edgegru export --checkpoint runs/a --weights int8 --out a.egru\n  edgegru export --checkpoint runs/a --weights f32 --format egru --out a-f32.egru\n  edgegru export --checkpoint runs/t --weights int8 --numerics int --out t.egru"
     )]
     Export {
         /// Training run folder or checkpoint file.
@@ -124,6 +133,9 @@ enum Command {
         /// Store int8 matrices as 8x4 block-sparse (blocks that are all zero are dropped).
         #[arg(long)]
         sparse: bool,
+        /// Arithmetic of an int8 model.
+        #[arg(long, value_enum, default_value = "hybrid")]
+        numerics: NumericsArg,
         /// Output format.
         #[arg(long, default_value = "egru")]
         format: String,
@@ -404,7 +416,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Eval { source, corpus, val_split, lossy, json } => commands::eval::run(&source.bytes()?, &corpus, lossy, val_split, json),
-        Command::Export { checkpoint, weights, sparse, format, out } => {
+        Command::Export { checkpoint, weights, sparse, numerics, format, out } => {
             if format != "egru" {
                 bail!("--format {format} is not supported yet; use --format egru");
             }
@@ -416,7 +428,11 @@ fn run(cli: Cli) -> Result<()> {
             if sparse && !matches!(kind, WeightKind::Int8) {
                 bail!("--sparse needs --weights int8");
             }
-            commands::export::run(&checkpoint, &commands::export::options(kind, sparse), &out)
+            let integer = numerics == NumericsArg::Int;
+            if integer && !matches!(kind, WeightKind::Int8) {
+                bail!("--numerics int needs --weights int8");
+            }
+            commands::export::run(&checkpoint, &commands::export::options(kind, sparse, integer), &out)
         }
         Command::Generate { source, prompt, max_tokens, greedy, temperature, top_k, top_p, seed } => {
             let bytes = source.bytes_or_default()?;

@@ -24,9 +24,9 @@ pub fn to_egru(ck: &Checkpoint, opts: &ExportOptions, name: &str) -> Result<Vec<
     Ok(model.to_checked_bytes(opts)?)
 }
 
-/// Export options for `--weights` and `--sparse` (the embedding follows the weights).
-pub fn options(weights: WeightKind, sparse: bool) -> ExportOptions {
-    ExportOptions { weights, embedding: weights, sparse }
+/// Export options for `--weights`, `--sparse` and `--numerics int` (the embedding follows the weights).
+pub fn options(weights: WeightKind, sparse: bool, integer: bool) -> ExportOptions {
+    ExportOptions { weights, embedding: weights, sparse, integer }
 }
 
 /// Runs `edgegru export`.

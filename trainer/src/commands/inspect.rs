@@ -41,6 +41,9 @@ pub fn report(bytes: &[u8]) -> Result<String> {
         Numerics::HybridInt8 { weight_scale } => {
             format!("hybrid int8 (int8 weights, per-row scales by {weight_scale:?}; int8 inputs, int32 sums, f32 gates)")
         }
+        Numerics::Integer { weight_scale } => format!(
+            "integer only (int8 weights, per-row scales by {weight_scale:?}; int16 state, fixed-point requantization, table sigmoid/tanh)"
+        ),
     };
     writeln!(s, "numerics    {numerics}")?;
     writeln!(s, "kernels     {}", model.isa().name())?;

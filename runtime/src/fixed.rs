@@ -1,0 +1,280 @@
+//! Fixed-point arithmetic for the integer-only numerics: requantization
+//! multipliers, float-to-fixed conversion by bit manipulation, and table
+//! sigmoid/tanh. Only integer operations, so results are the same bits on
+//! every target, with or without an FPU.
+
+/// Fraction bits of gate pre-activations, dense outputs and logits (Q.12 in an i32).
+pub const ACT_FRAC: u32 = 12;
+/// Fraction bits of the GRU state and of gate values (Q15 in an i16: 32767 is 0.99997).
+pub const STATE_FRAC: u32 = 15;
+/// The state enters the matrix products as int8 with this many fraction bits (scale 1/128).
+pub const STATE_INPUT_FRAC: u32 = 7;
+/// Pre-activations are clamped to this magnitude (16.0 in Q.12) before gate math,
+/// where sigmoid and tanh have long saturated; it keeps every product inside an i32.
+pub const PRE_ACT_LIMIT: i32 = (16 << ACT_FRAC) - 1;
+/// Logits are clamped to this magnitude, so that they convert to f32 exactly.
+pub const LOGIT_LIMIT: i32 = (1 << 24) - 1;
+
+/// A non-negative multiplier `m * 2^-shift` with `m` in `[2^30, 2^31)`, or zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mul {
+    m: u32,
+    shift: i32,
+}
+
+impl Mul {
+    /// Zero.
+    pub const ZERO: Mul = Mul { m: 0, shift: 0 };
+
+    /// `2^exp`.
+    pub const fn pow2(exp: i32) -> Mul {
+        Mul { m: 1 << 30, shift: 30 - exp }
+    }
+
+    /// `value * 2^-shift`, normalized; `value` may have any width.
+    const fn normalize(value: u64, shift: i32) -> Mul {
+        if value == 0 {
+            return Mul::ZERO;
+        }
+        let lz = value.leading_zeros() as i32;
+        if lz >= 33 {
+            let up = lz - 33;
+            Mul { m: (value << up) as u32, shift: shift + up }
+        } else {
+            // Round to nearest on the bits dropped; a carry to 2^31 is renormalized.
+            let down = 33 - lz;
+            let rounded = (value >> down) + ((value >> (down - 1)) & 1);
+            if rounded >> 31 != 0 {
+                Mul { m: (rounded >> 1) as u32, shift: shift - down - 1 }
+            } else {
+                Mul { m: rounded as u32, shift: shift - down }
+            }
+        }
+    }
+
+    /// The magnitude of an f32 given by its bits (sign ignored). Infinity and
+    /// NaN are never passed: the loader checks scales and biases are finite.
+    pub const fn from_f32_bits(bits: u32) -> Mul {
+        let exp = ((bits >> 23) & 0xff) as i32;
+        let frac = (bits & 0x7f_ffff) as u64;
+        if exp == 0 {
+            // Subnormal: frac * 2^-149.
+            Mul::normalize(frac, 149)
+        } else {
+            Mul::normalize(frac | 0x80_0000, 150 - exp)
+        }
+    }
+
+    /// `num / den`, rounded to 31 significant bits; zero when `den` is 0.
+    pub const fn from_ratio(num: u32, den: u32) -> Mul {
+        if den == 0 {
+            return Mul::ZERO;
+        }
+        // Shift the numerator up to 63 bits, so the quotient keeps at least 31.
+        let n = num as u64;
+        if n == 0 {
+            return Mul::ZERO;
+        }
+        let k = n.leading_zeros() - 1;
+        Mul::normalize(((n << k) + den as u64 / 2) / den as u64, k as i32)
+    }
+
+    /// The product of two multipliers, rounded to 31 significant bits.
+    pub const fn times(self, other: Mul) -> Mul {
+        Mul::normalize(self.m as u64 * other.m as u64, self.shift + other.shift)
+    }
+
+    /// `x * self`, rounded to nearest (ties toward +infinity), saturated to
+    /// `[-limit, limit]`. `limit` must be positive.
+    pub const fn apply(self, x: i32, limit: i32) -> i32 {
+        let p = x as i64 * self.m as i64;
+        let v = if self.shift <= 0 {
+            // A multiplier of at least 2^30: saturate unless the product is 0.
+            if p == 0 {
+                0
+            } else if self.shift < -32 {
+                if p > 0 {
+                    i64::MAX
+                } else {
+                    -i64::MAX
+                }
+            } else {
+                p.saturating_mul(1i64 << -self.shift)
+            }
+        } else if self.shift >= 63 {
+            // |p| < 2^62 <= 2^(shift-1): rounds to 0.
+            0
+        } else {
+            (p + (1i64 << (self.shift - 1))) >> self.shift
+        };
+        if v > limit as i64 {
+            limit
+        } else if v < -(limit as i64) {
+            -limit
+        } else {
+            v as i32
+        }
+    }
+}
+
+/// The f32 with these bits in fixed point with `frac` fraction bits, rounded,
+/// saturated to `[-limit, limit]`.
+pub const fn f32_bits_to_fixed(bits: u32, frac: u32, limit: i32) -> i32 {
+    let magnitude = Mul::from_f32_bits(bits).times(Mul::pow2(frac as i32)).apply(1, limit);
+    if bits >> 31 != 0 {
+        -magnitude
+    } else {
+        magnitude
+    }
+}
+
+/// log2 of the number of table steps per unit of input.
+const TANH_STEP_BITS: u32 = 5;
+/// Table entries cover `[0, TANH_RANGE)`.
+const TANH_RANGE: usize = 8;
+const TANH_STEPS: usize = TANH_RANGE << TANH_STEP_BITS;
+
+/// `e^x` in f64 for `|x| <= 16`, by a Taylor series on `x / 64` raised to the 64th power.
+const fn const_exp(x: f64) -> f64 {
+    let y = x / 64.0;
+    let mut term = 1.0;
+    let mut sum = 1.0;
+    let mut k = 1;
+    while k < 20 {
+        term = term * y / k as f64;
+        sum += term;
+        k += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        sum *= sum;
+        i += 1;
+    }
+    sum
+}
+
+const fn tanh_table() -> [i16; TANH_STEPS + 1] {
+    let mut t = [0i16; TANH_STEPS + 1];
+    let mut i = 0;
+    while i <= TANH_STEPS {
+        let x = i as f64 / (1u32 << TANH_STEP_BITS) as f64;
+        let e = const_exp(2.0 * x);
+        let v = (e - 1.0) / (e + 1.0) * 32768.0 + 0.5;
+        let q = v as i32;
+        t[i] = if q > 32767 { 32767 } else { q as i16 };
+        i += 1;
+    }
+    t
+}
+
+/// `round(tanh(i / 32) * 32768)` for `i` in `0..=256`, saturated at 32767;
+/// computed by the compiler, the same bits for every target.
+pub static TANH_Q15: [i16; TANH_STEPS + 1] = tanh_table();
+
+/// `tanh(x * 2^-frac)` in Q15, by linear interpolation in [`TANH_Q15`]
+/// (error below 1e-4). `frac` must be at least 5.
+pub fn tanh_q15(x: i32, frac: u32) -> i32 {
+    let below = frac - TANH_STEP_BITS;
+    let a = x.unsigned_abs();
+    let i = (a >> below) as usize;
+    let y = match (TANH_Q15.get(i), TANH_Q15.get(i + 1)) {
+        (Some(&lo), Some(&hi)) => {
+            let rem = (a & ((1 << below) - 1)) as i32;
+            lo as i32 + (((hi as i32 - lo as i32) * rem + (1 << (below - 1))) >> below)
+        }
+        _ => 32767,
+    };
+    if x < 0 {
+        -y
+    } else {
+        y
+    }
+}
+
+/// `sigmoid(x * 2^-frac)` in Q15 (0 to 32768), as `(1 + tanh(x / 2)) / 2`.
+pub fn sigmoid_q15(x: i32, frac: u32) -> i32 {
+    (32768 + tanh_q15(x, frac + 1) + 1) >> 1
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+
+    fn value(m: Mul) -> f64 {
+        m.m as f64 * 2f64.powi(-m.shift)
+    }
+
+    #[test]
+    fn multipliers_keep_31_bits() {
+        for v in [1.0f32, 0.5, 3.0, 1.0 / 127.0, 0.001_234_5, 1e-30, 1e30, f32::MIN_POSITIVE, 1e-45, 7.5e-42] {
+            let m = Mul::from_f32_bits(v.to_bits());
+            assert!(m.m >> 30 == 1, "{v}: m = {:#x}", m.m);
+            assert_eq!(value(m), v as f64, "{v} is exact in 31 bits");
+            let n = Mul::from_f32_bits((-v).to_bits());
+            assert_eq!(n, m, "the sign is ignored");
+        }
+        assert_eq!(Mul::from_f32_bits(0), Mul::ZERO);
+        assert_eq!(value(Mul::pow2(-7)), 1.0 / 128.0);
+        for (a, b) in [(127u32, 1000u32), (1, 3), (5000, 7), (u32::MAX, 1), (1, u32::MAX)] {
+            let got = value(Mul::from_ratio(a, b));
+            let want = a as f64 / b as f64;
+            assert!(((got - want) / want).abs() < 1.0 / (1u64 << 30) as f64, "{a}/{b}: {got} vs {want}");
+        }
+        assert_eq!(Mul::from_ratio(3, 0), Mul::ZERO);
+        let p = Mul::from_f32_bits(0.3f32.to_bits()).times(Mul::from_f32_bits(0.017f32.to_bits()));
+        let want = 0.3f32 as f64 * 0.017f32 as f64;
+        assert!(((value(p) - want) / want).abs() < 1e-9);
+    }
+
+    #[test]
+    fn apply_rounds_to_nearest_and_saturates() {
+        let half = Mul::pow2(-1);
+        assert_eq!(half.apply(5, i32::MAX), 3, "2.5 rounds up");
+        assert_eq!(half.apply(-5, i32::MAX), -2, "-2.5 rounds toward +inf");
+        assert_eq!(half.apply(-7, i32::MAX), -3);
+        assert_eq!(Mul::pow2(10).apply(3, i32::MAX), 3072);
+        assert_eq!(Mul::pow2(40).apply(3, 1000), 1000);
+        assert_eq!(Mul::pow2(40).apply(-3, 1000), -1000);
+        assert_eq!(Mul::pow2(-70).apply(i32::MAX, 1000), 0);
+        let third = Mul::from_ratio(1, 3);
+        for x in [-1_000_000, -3001, -1, 0, 1, 2, 3001, 1_000_000, i32::MAX, i32::MIN + 1] {
+            let want = (x as f64 / 3.0).round() as i64;
+            assert_eq!(third.apply(x, i32::MAX) as i64, want, "{x}/3");
+        }
+    }
+
+    #[test]
+    fn floats_convert_to_fixed_point() {
+        for (v, want) in [(1.0f32, 4096), (-1.0, -4096), (0.000_12, 0), (0.000_13, 1), (-2.5, -10240), (1e30, 100_000), (-1e30, -100_000)] {
+            assert_eq!(f32_bits_to_fixed(v.to_bits(), 12, 100_000), want, "{v}");
+        }
+        let mut x = -50.0f32;
+        while x < 50.0 {
+            let got = f32_bits_to_fixed(x.to_bits(), 12, i32::MAX);
+            assert!((got as f64 - x as f64 * 4096.0).abs() <= 0.5, "{x}");
+            x += 0.0731;
+        }
+    }
+
+    #[test]
+    fn table_activations_are_close_to_the_real_ones() {
+        for (i, &t) in TANH_Q15.iter().enumerate() {
+            let want = ((i as f64 / 32.0).tanh() * 32768.0).round().min(32767.0);
+            assert_eq!(t as f64, want, "table entry {i}");
+        }
+        let mut worst = (0.0f64, 0.0f64);
+        for x in -(20 << 12)..(20 << 12) {
+            let real = x as f64 / 4096.0;
+            let t = (tanh_q15(x, 12) as f64 / 32768.0 - real.tanh()).abs();
+            let s = (sigmoid_q15(x, 12) as f64 / 32768.0 - 1.0 / (1.0 + (-real).exp())).abs();
+            worst = (worst.0.max(t), worst.1.max(s));
+        }
+        assert!(worst.0 < 1.2e-4 && worst.1 < 8e-5, "worst errors tanh {} sigmoid {}", worst.0, worst.1);
+        assert_eq!(tanh_q15(i32::MAX, 12), 32767);
+        assert_eq!(tanh_q15(i32::MIN, 12), -32767);
+        assert_eq!(sigmoid_q15(i32::MIN, 12), 1);
+        assert_eq!(sigmoid_q15(i32::MAX, 12), 32768);
+        assert_eq!(sigmoid_q15(0, 12), 16384);
+    }
+}
