@@ -11,14 +11,17 @@ step() { printf '\n==> %s\n' "$*"; }
 
 step "installing system packages"
 need_apt=()
-for pkg in fortunes qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross valgrind pkg-config binutils-arm-none-eabi; do
+for pkg in fortunes qemu-user qemu-system-arm gcc-aarch64-linux-gnu libc6-dev-arm64-cross valgrind pkg-config binutils-arm-none-eabi; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
     SUDO=""
     [ "$(id -u)" -eq 0 ] || SUDO="sudo"
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
+    # Where qemu-user or qemu-utils already come from bookworm-backports, the
+    # matching qemu-system-arm must too (the two releases' packages conflict).
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" ||
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq -t bookworm-backports "${need_apt[@]}"
 fi
 rustup target add aarch64-unknown-linux-gnu thumbv6m-none-eabi thumbv7em-none-eabihf
 rustup component add rustfmt clippy
@@ -53,7 +56,7 @@ step "the main job: generate with the built-in model"
 cargo build --release -p edgegru-trainer
 target/release/edgegru generate --prompt "The meaning of life is" --max-tokens 40 --seed 1
 
-step "C library: C99 tests (static and shared), zero heap use, valgrind, example via pkg-config"
+step "C library: C99 tests (static and shared; x86-64 and aarch64), zero heap use, valgrind, example via pkg-config"
 cargo build --release -p edgegru-ffi -p edgegru-trainer
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -67,12 +70,62 @@ gcc $CFLAGS -g -Iffi/include tests/c/test_api.c target/release/libedgegru.a -lpt
 valgrind --error-exitcode=3 --leak-check=full --errors-for-leak-kinds=definite -q "$work/test_api" "$work/m.egru"
 gcc $CFLAGS -Iffi/include tests/c/test_api.c -Ltarget/release -ledgegru -o "$work/test_api_shared"
 LD_LIBRARY_PATH=target/release "$work/test_api_shared" "$work/m.egru"
+cargo build -q --release -p edgegru-ffi --target aarch64-unknown-linux-gnu
+aarch64-linux-gnu-gcc $CFLAGS -DEGRU_COUNT_MALLOC -Iffi/include tests/c/test_api.c \
+    target/aarch64-unknown-linux-gnu/release/libedgegru.a -lpthread -ldl -lm -o "$work/test_api_aarch64"
+echo "C tests on aarch64 under qemu-aarch64 -cpu max:"
+qemu-aarch64 -cpu max -L /usr/aarch64-linux-gnu "$work/test_api_aarch64" "$work/m.egru"
 bash scripts/install-c-lib.sh "$work/prefix" > /dev/null
 gcc $CFLAGS examples/c/generate.c $(PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig" pkg-config --cflags --libs --static edgegru) -o "$work/generate"
 LD_LIBRARY_PATH="$work/prefix/lib" "$work/generate" "$work/m.egru" "The " 20 > /dev/null
 
 step "C library for Cortex-M4F (no std, panic handler feature)"
 cargo build -p edgegru-ffi --target thumbv7em-none-eabihf --no-default-features --features panic-handler --profile firmware
+
+step "Cortex-M firmware under qemu-system-arm: device output must equal host output"
+# Budgets of issue-level targets, checked here because they are deterministic.
+CODE_BUDGET=24576      # .text of the runtime on thumbv7em (opt-level s), bytes
+RAM_BUDGET_T=8192      # arena + runtime stack for config T on the Cortex-M0, bytes
+fw_prompt="The meaning of life is"
+# fw_env MODEL TOKENS [EXPECTED]: the firmware's inputs; EXPECTED defaults to
+# what the host's `edgegru generate` prints for MODEL.
+fw_env() {
+    local expected=${3:-$work/fw-host.txt}
+    [ -n "${3:-}" ] || target/release/edgegru generate --model "$1" --prompt "$fw_prompt" --greedy --max-tokens "$2" > "$expected"
+    export EDGEGRU_FW_MODEL="$(realpath "$1")" EDGEGRU_FW_PROMPT="$fw_prompt" EDGEGRU_FW_EXPECTED="$expected" EDGEGRU_FW_TOKENS="$2"
+}
+# fw TARGET [cargo args]: builds and runs the firmware (under a timeout, so a
+# hang cannot stall the run); its report goes to $work/fw.log too.
+fw() {
+    local target=$1
+    shift
+    (cd tests/firmware && cargo build -q --release --target "$target" "$@" && timeout 300 cargo run -q --release --target "$target" "$@") |
+        tee "$work/fw.log"
+}
+(cd tests/firmware && cargo fmt -- --check)
+fw_env models/tiny.egru 100
+for target in thumbv7em-none-eabihf thumbv6m-none-eabi; do
+    (cd tests/firmware && cargo clippy -q --release --target "$target" -- -D warnings)
+done
+fw thumbv7em-none-eabihf
+fw thumbv6m-none-eabi
+ram=$(sed -n 's/.*arena + stack \([0-9]*\) bytes.*/\1/p' "$work/fw.log")
+echo "config T on the Cortex-M0: arena + runtime stack = $ram bytes (budget $RAM_BUDGET_T)"
+[ "$ram" -le "$RAM_BUDGET_T" ] || { echo "error: config T needs more than $RAM_BUDGET_T bytes of RAM"; exit 1; }
+fw thumbv7em-none-eabihf --features quiet
+text=$(arm-none-eabi-size -A tests/firmware/target/thumbv7em-none-eabihf/release/edgegru-firmware-test | awk '$1==".text"{print $2}')
+echo "runtime code on thumbv7em (quiet firmware .text, model in .rodata): $text bytes (budget $CODE_BUDGET)"
+[ "$text" -le "$CODE_BUDGET" ] || { echo "error: runtime code grew past $CODE_BUDGET bytes"; exit 1; }
+fw_env models/fortunes-char.egru 80
+fw thumbv7em-none-eabihf
+# The check must be able to fail: a wrong expected text makes the firmware exit 1.
+printf '%s not what the host said\n' "$fw_prompt" > "$work/fw-wrong.txt"
+fw_env models/tiny.egru 100 "$work/fw-wrong.txt"
+if fw thumbv6m-none-eabi; then
+    echo "error: the firmware accepted output that differs from the host's"
+    exit 1
+fi
+echo "the firmware refused a wrong expected text, as it must"
 
 step "fuzz target builds"
 cargo check --manifest-path runtime/fuzz/Cargo.toml

@@ -1,6 +1,6 @@
 //! CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320), as used by zlib and PNG.
 
-const TABLE: [u32; 256] = make_table();
+static TABLE: [u32; 256] = make_table();
 
 const fn make_table() -> [u32; 256] {
     let mut table = [0u32; 256];

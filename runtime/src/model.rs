@@ -63,7 +63,7 @@ pub(crate) struct ArenaLayout {
     pub q: usize,
     /// int16 state (integer numerics).
     pub int_hidden: usize,
-    /// int32 gate pre-activations, for `W x` and `U h` each (integer numerics).
+    /// int32 gate pre-activations of `W x` (integer numerics; `U h` uses `acc`).
     pub int_gates: usize,
     /// int32 dense outputs (integer numerics).
     pub int_dense: usize,
@@ -96,8 +96,7 @@ impl ArenaLayout {
     /// carves them in its own order, each on an `ARENA_ALIGN` boundary).
     pub(crate) fn bytes(&self) -> usize {
         let f32s = [self.hidden, self.x, self.gates, self.gates, self.dense, self.vocab, self.vocab];
-        let others =
-            [self.vocab * 4, self.acc * 4, self.q, self.int_hidden * 2, self.int_gates * 4, self.int_gates * 4, self.int_dense * 4];
+        let others = [self.vocab * 4, self.acc * 4, self.q, self.int_hidden * 2, self.int_gates * 4, self.int_dense * 4];
         f32s.iter().map(|&n| n * 4).chain(others).map(|n| round_up(n, ARENA_ALIGN)).sum()
     }
 }

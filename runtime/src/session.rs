@@ -50,11 +50,11 @@ struct StepBuffers<'b> {
     int: IntBuffers<'b>,
 }
 
-/// Integer numerics: the state in Q15, pre-activations and dense outputs in Q.12.
+/// Integer numerics: the state in Q15, pre-activations and dense outputs in
+/// Q.12. `U h` goes to the scratch accumulators, which the logits reuse.
 struct IntBuffers<'b> {
     h: &'b mut [i16],
     gx: &'b mut [i32],
-    gh: &'b mut [i32],
     d: &'b mut [i32],
 }
 
@@ -88,8 +88,8 @@ fn forward_avx2(m: &Model<'_>, isa: Isa, token: usize, b: &mut StepBuffers<'_>) 
 /// logits (Q.12) are written out as f32, exactly.
 #[inline(always)]
 fn forward_integer(m: &Model<'_>, isa: Isa, token: usize, b: &mut StepBuffers<'_>) {
-    let IntBuffers { h, gx, gh, d } = &mut b.int;
-    let q = &mut *b.scratch.q;
+    let IntBuffers { h, gx, d } = &mut b.int;
+    let (q, gh) = (&mut *b.scratch.q, &mut *b.scratch.acc);
     let Some((row, scale)) = m.embedding.int8_row(token) else { return };
     let e = row.len().min(q.len());
     q[..e].copy_from_slice(&row[..e]);
@@ -110,10 +110,10 @@ fn forward_integer(m: &Model<'_>, isa: Isa, token: usize, b: &mut StepBuffers<'_
     }
     let dq = padded(q, d.len());
     let d_mul = Mul::from_ratio(max as u32, 127).times(Mul::pow2(-(fixed::ACT_FRAC as i32)));
-    let acc = &mut *b.scratch.acc;
-    m.output.matvec_fixed(isa, dq, d_mul, &m.output_bias, fixed::LOGIT_LIMIT, acc);
+    let logits = gh;
+    m.output.matvec_fixed(isa, dq, d_mul, &m.output_bias, fixed::LOGIT_LIMIT, logits);
     let unit = 1.0 / (1u32 << fixed::ACT_FRAC) as f32;
-    for (l, &a) in b.logits.iter_mut().zip(acc.iter()) {
+    for (l, &a) in b.logits.iter_mut().zip(logits.iter()) {
         *l = a as f32 * unit;
     }
     let unit = 1.0 / (1u32 << fixed::STATE_FRAC) as f32;
@@ -196,7 +196,6 @@ impl<'s, 'a> Session<'s, 'a> {
                 int: IntBuffers {
                     h: carve(&mut rest, l.int_hidden)?,
                     gx: carve(&mut rest, l.int_gates)?,
-                    gh: carve(&mut rest, l.int_gates)?,
                     d: carve(&mut rest, l.int_dense)?,
                 },
             },

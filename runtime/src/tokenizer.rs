@@ -50,7 +50,7 @@ impl<'a> Tokenizer<'a> {
         if desc.pad.is_some() && desc.pad == desc.oov {
             return Err(bad("pad and oov are the same token", desc.pad.unwrap_or(0) as usize));
         }
-        if desc.filters.contains(desc.split) {
+        if is_one_of(desc.split, desc.filters) {
             return Err(bad("the split character is also a filter", 0));
         }
         let tok = Tokenizer {
@@ -302,7 +302,7 @@ impl Iterator for Encoder<'_, '_> {
                 let mut word = [0u8; MAX_WORD_BYTES];
                 let (mut len, mut too_long, mut start) = (0usize, false, None);
                 while let Some((c, at)) = self.next_char() {
-                    if c == self.tok.split || self.tok.filters.contains(c) {
+                    if c == self.tok.split || is_one_of(c, self.tok.filters) {
                         if start.is_some() {
                             break;
                         }
@@ -323,4 +323,10 @@ impl Iterator for Encoder<'_, '_> {
             }
         }
     }
+}
+
+/// Whether `c` is one of the characters of `set` (a plain scan: far less code
+/// on microcontrollers than `str::contains`, and filter sets are short).
+fn is_one_of(c: char, set: &str) -> bool {
+    set.chars().any(|f| f == c)
 }

@@ -1,0 +1,168 @@
+//! Test firmware: loads a model from flash, generates tokens greedily from a
+//! fixed prompt, prints them over semihosting and exits 0 only if they equal
+//! what the host produced for the same model and prompt. Also reports the
+//! arena and the peak stack the run used.
+
+#![no_std]
+#![no_main]
+
+use core::ptr::{addr_of, addr_of_mut, read_volatile, write_volatile};
+
+use cortex_m_rt::{entry, exception, ExceptionFrame};
+use cortex_m_semihosting::debug;
+use edgegru_runtime::{Model, Rng, SamplingParams, Session};
+
+static MODEL: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/model.egru"));
+const PROMPT: &str = include_str!(concat!(env!("OUT_DIR"), "/prompt.txt"));
+const EXPECTED: &str = include_str!(concat!(env!("OUT_DIR"), "/expected.txt"));
+const TOKENS: usize = include!(concat!(env!("OUT_DIR"), "/tokens.rs"));
+const ARENA_BYTES: usize = include!(concat!(env!("OUT_DIR"), "/arena.rs"));
+/// Room for the generated text: at most 4 UTF-8 bytes per character token.
+const OUT_BYTES: usize = 4 * TOKENS + 64;
+
+/// Prints over semihosting; prints nothing with the `quiet` feature, whose
+/// build measures the code size of the runtime without `core::fmt`.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        #[cfg(not(feature = "quiet"))]
+        cortex_m_semihosting::say!($($arg)*);
+    };
+}
+
+/// The session arena and the output buffer, in static RAM (not on the stack).
+static mut ARENA: [u8; ARENA_BYTES] = [0; ARENA_BYTES];
+static mut OUT: [u8; OUT_BYTES] = [0; OUT_BYTES];
+
+/// Fill pattern of unused stack.
+const PAINT: u32 = 0xA5A5_5A5A;
+
+extern "C" {
+    /// End of static data (start of the space the stack grows into), from cortex-m-rt's link.x.
+    static __sheap: u32;
+    /// Initial stack pointer (top of RAM), from cortex-m-rt's link.x.
+    static _stack_start: u32;
+}
+
+fn stack_bounds() -> (usize, usize) {
+    (addr_of!(__sheap) as usize, addr_of!(_stack_start) as usize)
+}
+
+/// Fills the free stack (below the current frame) with [`PAINT`].
+fn paint_stack() {
+    let (bottom, _) = stack_bounds();
+    let end = cortex_m::register::msp::read() as usize - 256;
+    let mut p = bottom.next_multiple_of(4);
+    while p < end {
+        // SAFETY: [bottom, end) lies between the end of static data and the live
+        // stack frames (256 bytes below the stack pointer), memory nothing uses yet.
+        unsafe { write_volatile(p as *mut u32, PAINT) };
+        p += 4;
+    }
+}
+
+/// The lowest stack address ever written (the stack grows down).
+fn stack_low_water() -> usize {
+    let (bottom, top) = stack_bounds();
+    let mut p = bottom.next_multiple_of(4);
+    // SAFETY: reads words of RAM between the end of static data and the stack top.
+    while p < top && unsafe { read_volatile(p as *const u32) } == PAINT {
+        p += 4;
+    }
+    p
+}
+
+#[entry]
+fn main() -> ! {
+    paint_stack();
+    let ok = run();
+    debug::exit(if ok { debug::EXIT_SUCCESS } else { debug::EXIT_FAILURE });
+    loop {
+        cortex_m::asm::wfi();
+    }
+}
+
+// The runtime calls, kept out of line so that their stack use can be
+// measured from the caller's stack pointer.
+
+#[inline(never)]
+fn load() -> edgegru_runtime::Result<Model<'static>> {
+    Model::from_bytes(MODEL)
+}
+
+#[inline(never)]
+fn new_session<'s>(model: &'s Model<'static>, arena: &'s mut [u8]) -> edgegru_runtime::Result<Session<'s, 'static>> {
+    Session::new(model, arena)
+}
+
+#[inline(never)]
+fn generate(session: &mut Session<'_, '_>, out: &mut [u8]) -> edgegru_runtime::Result<usize> {
+    session.generate_into(PROMPT, TOKENS, &SamplingParams::GREEDY, &mut Rng::new(0), out)
+}
+
+fn run() -> bool {
+    let base = cortex_m::register::msp::read() as usize;
+    let model = match load() {
+        Ok(m) => m,
+        Err(_e) => {
+            say!("error: cannot load the model: {}", _e);
+            return false;
+        }
+    };
+    // SAFETY: `run` is called once, from `main`, and no interrupt handler touches
+    // these buffers: these are the only references to them.
+    let (arena, out) = unsafe { (&mut *addr_of_mut!(ARENA), &mut *addr_of_mut!(OUT)) };
+    let mut session = match new_session(&model, arena) {
+        Ok(s) => s,
+        Err(_e) => {
+            say!("error: {}", _e);
+            return false;
+        }
+    };
+    let n = match generate(&mut session, out) {
+        Ok(n) => n,
+        Err(_e) => {
+            say!("error: {}", _e);
+            return false;
+        }
+    };
+    let low = stack_low_water();
+    let text = core::str::from_utf8(&out[..n]).unwrap_or("<not UTF-8>");
+    say!("model {} ({} bytes, numerics {}, kernels {})", model.provenance().name, MODEL.len(), model.numerics().name(), model.isa().name());
+    say!("prompt {:?}", PROMPT);
+    say!("device {:?}", text);
+    let same = text == EXPECTED;
+    if !same {
+        say!("host   {:?}", EXPECTED);
+    }
+    let _runtime_stack = base.saturating_sub(low);
+    say!(
+        "arena {} bytes, runtime peak stack {} bytes (load, session, generate), arena + stack {} bytes",
+        model.arena_size(),
+        _runtime_stack,
+        model.arena_size() + _runtime_stack
+    );
+    say!("firmware peak stack {} bytes (everything, from reset)", stack_bounds().1 - low);
+    say!(
+        "{}",
+        if same { "PASS: the device output equals the host output" } else { "FAIL: the device output differs from the host output" }
+    );
+    same
+}
+
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    say!("panic: {}", _info);
+    debug::exit(debug::EXIT_FAILURE);
+    loop {
+        cortex_m::asm::wfi();
+    }
+}
+
+#[exception]
+unsafe fn HardFault(_frame: &ExceptionFrame) -> ! {
+    say!("hard fault at pc {:#010x}", _frame.pc());
+    debug::exit(debug::EXIT_FAILURE);
+    loop {
+        cortex_m::asm::wfi();
+    }
+}
