@@ -55,14 +55,17 @@ impl Mul {
     /// The magnitude of an f32 given by its bits (sign ignored). Infinity and
     /// NaN are never passed: the loader checks scales and biases are finite.
     pub const fn from_f32_bits(bits: u32) -> Mul {
-        let exp = ((bits >> 23) & 0xff) as i32;
-        let frac = (bits & 0x7f_ffff) as u64;
-        if exp == 0 {
-            // Subnormal: frac * 2^-149.
-            Mul::normalize(frac, 149)
-        } else {
-            Mul::normalize(frac | 0x80_0000, 150 - exp)
-        }
+        let (mant, exp) = split_f32(bits);
+        Mul::normalize(mant as u64, -exp)
+    }
+
+    /// `self` times the magnitude of the f32 `mant * 2^exp` given by its bits:
+    /// `m = (mant * self.m + 2^23) >> 24`, not renormalized (one multiply, for
+    /// the per-row scales of every product).
+    pub const fn scaled_by_f32_bits(self, bits: u32) -> Mul {
+        let (mant, exp) = split_f32(bits);
+        let m = (mant as u64 * self.m as u64 + (1 << 23)) >> 24;
+        Mul { m: m as u32, shift: self.shift - exp - 24 }
     }
 
     /// `num / den`, rounded to 31 significant bits; zero when `den` is 0.
@@ -117,10 +120,35 @@ impl Mul {
     }
 }
 
-/// The f32 with these bits in fixed point with `frac` fraction bits, rounded,
-/// saturated to `[-limit, limit]`.
+/// An f32's bits as `(mantissa, exponent)`, its magnitude being `mantissa * 2^exponent`.
+const fn split_f32(bits: u32) -> (u32, i32) {
+    let exp = ((bits >> 23) & 0xff) as i32;
+    let frac = bits & 0x7f_ffff;
+    if exp == 0 {
+        (frac, -149)
+    } else {
+        (frac | 0x80_0000, exp - 150)
+    }
+}
+
+/// The f32 with these bits in fixed point with `frac` fraction bits: the
+/// magnitude rounded to nearest (ties away from zero) and saturated to
+/// `[0, limit]`, then the sign. `limit` must be positive.
 pub const fn f32_bits_to_fixed(bits: u32, frac: u32, limit: i32) -> i32 {
-    let magnitude = Mul::from_f32_bits(bits).times(Mul::pow2(frac as i32)).apply(1, limit);
+    let (mant, exp) = split_f32(bits);
+    let up = exp + frac as i32;
+    let magnitude = if up >= 0 {
+        if up > 31 || (mant as i64) << up > limit as i64 {
+            limit as i64
+        } else {
+            (mant as i64) << up
+        }
+    } else if up < -25 {
+        0
+    } else {
+        (mant as i64 + (1 << (-up - 1))) >> -up
+    };
+    let magnitude = if magnitude > limit as i64 { limit } else { magnitude as i32 };
     if bits >> 31 != 0 {
         -magnitude
     } else {
@@ -222,6 +250,11 @@ mod tests {
             assert!(((got - want) / want).abs() < 1.0 / (1u64 << 30) as f64, "{a}/{b}: {got} vs {want}");
         }
         assert_eq!(Mul::from_ratio(3, 0), Mul::ZERO);
+        let base = Mul::from_ratio(1, 7);
+        for v in [1.0f32, 0.003_141_5, 1.0 / 127.0, 250.0] {
+            let (got, want) = (value(base.scaled_by_f32_bits(v.to_bits())), v as f64 / 7.0);
+            assert!(((got - want) / want).abs() < 1e-7, "{v}/7: {got} vs {want}");
+        }
         let p = Mul::from_f32_bits(0.3f32.to_bits()).times(Mul::from_f32_bits(0.017f32.to_bits()));
         let want = 0.3f32 as f64 * 0.017f32 as f64;
         assert!(((value(p) - want) / want).abs() < 1e-9);

@@ -267,7 +267,7 @@ impl Matrix<'_> {
         };
         let to_act = x_mul.times(Mul::pow2(fixed::ACT_FRAC as i32));
         for (r, o) in out.iter_mut().enumerate() {
-            let mul = Mul::from_f32_bits(u32_at(scales, r)).times(to_act);
+            let mul = to_act.scaled_by_f32_bits(u32_at(scales, r));
             let b = fixed::f32_bits_to_fixed(bias.bits(r), fixed::ACT_FRAC, limit);
             *o = mul.apply(*o, limit).saturating_add(b).clamp(-limit, limit);
         }

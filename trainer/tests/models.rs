@@ -10,7 +10,7 @@ use edgegru_trainer::commands::eval::evaluate;
 use edgegru_trainer::data::{read_corpus, Utf8Policy};
 
 const CORPUS: &str = "/usr/share/games/fortunes";
-const SHIPPED: [&str; 1] = ["fortunes-char"];
+const SHIPPED: [&str; 2] = ["fortunes-char", "tiny"];
 
 fn models_dir() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../models"))

@@ -25,7 +25,7 @@ const OUT_BYTES: usize = 4 * TOKENS + 64;
 macro_rules! say {
     ($($arg:tt)*) => {
         #[cfg(not(feature = "quiet"))]
-        cortex_m_semihosting::say!($($arg)*);
+        cortex_m_semihosting::hprintln!($($arg)*);
     };
 }
 
