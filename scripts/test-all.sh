@@ -79,6 +79,24 @@ bash scripts/install-c-lib.sh "$work/prefix" > /dev/null
 gcc $CFLAGS examples/c/generate.c $(PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig" pkg-config --cflags --libs --static edgegru) -o "$work/generate"
 LD_LIBRARY_PATH="$work/prefix/lib" "$work/generate" "$work/m.egru" "The " 20 > /dev/null
 
+step "ONNX export: onnx.checker, and the reference evaluator against the native runtime"
+# onnx (PyPI) in a virtual environment: its checker and its numpy reference evaluator.
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/pip install -q "onnx>=1.16,<2" numpy
+target/release/edgegru train --corpus /usr/share/games/fortunes/art --out "$work/onnx-run" --emb 16 --hidden 32 --dense 32 \
+    --seq-len 32 --batch 8 --steps 300 --threads 1 > /dev/null
+for weights in f32 int8; do
+    target/release/edgegru export --checkpoint "$work/onnx-run" --weights "$weights" --format onnx --out "$work/m-$weights.onnx" > /dev/null
+done
+target/release/edgegru export --checkpoint "$work/onnx-run" --weights f32 --out "$work/m-f32.egru" > /dev/null
+target/release/edgegru generate --model "$work/m-f32.egru" --prompt "The meaning of life is" --greedy --max-tokens 200 > "$work/native.txt"
+# Float: 200 greedy tokens identical to the native f32 runtime.
+.venv/bin/python tests/onnx/check_onnx.py "$work/m-f32.onnx" --prompt "The meaning of life is" --tokens 200 --expect "$work/native.txt"
+# int8 QDQ: the float graph with int8-rounded weights; over the same tokens its logits
+# stay within 1.0 of the float graph's (a wrong scale or axis would be far off).
+.venv/bin/python tests/onnx/check_onnx.py "$work/m-int8.onnx" --prompt "The meaning of life is" --tokens 200 \
+    --compare "$work/m-f32.onnx" --tolerance 1.0
+
 step "C library for Cortex-M4F (no std, panic handler feature)"
 cargo build -p edgegru-ffi --target thumbv7em-none-eabihf --no-default-features --features panic-handler --profile firmware
 

@@ -4,8 +4,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::checkpoint::Checkpoint;
+use crate::commands::export::ExportFormat;
 use crate::commands::{self, generate::GenerateOptions};
 use crate::cpu::Regularization;
+use crate::onnx::OnnxWeights;
 use crate::optim::{Decay, OptimizerConfig, OptimizerKind};
 use crate::prune::{PruneConfig, PruneShape};
 use crate::train::{TokenizerChoice, TrainConfig};
@@ -61,6 +63,15 @@ enum Weights {
     F32,
     F16,
     Int8,
+}
+
+/// File format of `export`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// The edgegru model file.
+    Egru,
+    /// ONNX: one token and the state in, logits and the new state out.
+    Onnx,
 }
 
 /// How an int8 model computes.
@@ -121,7 +132,7 @@ enum Command {
     },
     /// Write a checkpoint as an .egru model file.
     #[command(
-        after_help = "Examples:\n  edgegru export --checkpoint runs/a --weights int8 --out a.egru\n  edgegru export --checkpoint runs/a --weights f32 --format egru --out a-f32.egru\n  edgegru export --checkpoint runs/t --weights int8 --numerics int --out t.egru"
+        after_help = "Examples:\n  edgegru export --checkpoint runs/a --weights int8 --out a.egru\n  edgegru export --checkpoint runs/a --weights f32 --format egru --out a-f32.egru\n  edgegru export --checkpoint runs/t --weights int8 --numerics int --out t.egru\n  edgegru export --checkpoint runs/a --weights int8 --format onnx --out a-qdq.onnx"
     )]
     Export {
         /// Training run folder or checkpoint file.
@@ -136,9 +147,9 @@ enum Command {
         /// Arithmetic of an int8 model.
         #[arg(long, value_enum, default_value = "hybrid")]
         numerics: NumericsArg,
-        /// Output format.
-        #[arg(long, default_value = "egru")]
-        format: String,
+        /// Output format: an .egru file, or the ONNX step graph (float, or int8 weights as QDQ).
+        #[arg(long, value_enum, default_value = "egru")]
+        format: Format,
         /// Output file.
         #[arg(long)]
         out: PathBuf,
@@ -417,22 +428,29 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Eval { source, corpus, val_split, lossy, json } => commands::eval::run(&source.bytes()?, &corpus, lossy, val_split, json),
         Command::Export { checkpoint, weights, sparse, numerics, format, out } => {
-            if format != "egru" {
-                bail!("--format {format} is not supported yet; use --format egru");
-            }
             let kind = match weights {
                 Weights::F32 => WeightKind::F32,
                 Weights::F16 => WeightKind::F16,
                 Weights::Int8 => WeightKind::Int8,
             };
-            if sparse && !matches!(kind, WeightKind::Int8) {
-                bail!("--sparse needs --weights int8");
-            }
             let integer = numerics == NumericsArg::Int;
-            if integer && !matches!(kind, WeightKind::Int8) {
-                bail!("--numerics int needs --weights int8");
+            if (sparse || integer) && !matches!(kind, WeightKind::Int8) {
+                bail!("--sparse and --numerics int need --weights int8");
             }
-            commands::export::run(&checkpoint, &commands::export::options(kind, sparse, integer), &out)
+            let format = match format {
+                Format::Egru => ExportFormat::Egru(commands::export::options(kind, sparse, integer)),
+                Format::Onnx => {
+                    if sparse || integer {
+                        bail!("ONNX has no block-sparse or integer-only encoding: export --format onnx with --weights f32 or int8 (QDQ)");
+                    }
+                    ExportFormat::Onnx(match kind {
+                        WeightKind::F32 => OnnxWeights::Float,
+                        WeightKind::Int8 => OnnxWeights::Int8Qdq,
+                        WeightKind::F16 => bail!("--format onnx takes --weights f32 or int8"),
+                    })
+                }
+            };
+            commands::export::run(&checkpoint, format, &out)
         }
         Command::Generate { source, prompt, max_tokens, greedy, temperature, top_k, top_p, seed } => {
             let bytes = source.bytes_or_default()?;

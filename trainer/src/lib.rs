@@ -10,6 +10,7 @@ pub mod data;
 pub mod history;
 pub mod linalg;
 pub mod metrics;
+pub mod onnx;
 pub mod optim;
 pub mod params;
 pub mod prune;

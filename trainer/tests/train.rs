@@ -162,6 +162,21 @@ fn cli_trains_evaluates_exports_and_generates() {
     let (code, out, _) = edgegru(&["inspect", model.to_str().unwrap()]);
     assert_eq!(code, 0);
     assert!(out.contains("hybrid int8") && out.contains("gru_recurrent"), "{out}");
+    for (weights, dequantize_nodes) in [("f32", 0), ("int8", 5)] {
+        let onnx_file = dir.join(format!("m-{weights}.onnx"));
+        let path = onnx_file.to_str().unwrap();
+        let (code, _, err) =
+            edgegru(&["export", "--checkpoint", run.to_str().unwrap(), "--weights", weights, "--format", "onnx", "--out", path]);
+        assert_eq!(code, 0, "{err}");
+        let graph = edgegru_trainer::onnx::decode(&std::fs::read(&onnx_file).unwrap()).unwrap().graph.unwrap();
+        assert_eq!(graph.node.iter().filter(|n| n.op_type == "DequantizeLinear").count(), dequantize_nodes, "{weights}");
+    }
+    for refused in [["--weights", "f16", ""], ["--weights", "int8", "--sparse"], ["--weights", "f32", "--sparse"]] {
+        let mut args = vec!["export", "--checkpoint", run.to_str().unwrap(), "--format", "onnx", "--out", "x.onnx"];
+        args.extend(refused.iter().filter(|a| !a.is_empty()));
+        let (code, _, err) = edgegru(&args);
+        assert!(code == 1 && err.starts_with("error:"), "{args:?}: {err}");
+    }
     let (code, out, _) =
         edgegru(&["generate", "--model", model.to_str().unwrap(), "--prompt", "the ", "--max-tokens", "30", "--seed", "3"]);
     assert_eq!(code, 0);

@@ -3,13 +3,13 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use edgegru_runtime::writer::{ExportOptions, ProvenanceSpec, WeightKind};
+use edgegru_runtime::writer::{ExportOptions, FloatModel, ProvenanceSpec, WeightKind};
 
 use crate::checkpoint::Checkpoint;
+use crate::onnx::{self, OnnxWeights};
 
-/// The `.egru` bytes of a checkpoint, written by the runtime's writer and
-/// checked by loading them back.
-pub fn to_egru(ck: &Checkpoint, opts: &ExportOptions, name: &str) -> Result<Vec<u8>> {
+/// The checkpoint's weights in f32, with its tokenizer and provenance.
+pub fn float_model(ck: &Checkpoint, name: &str) -> FloatModel {
     let c = &ck.config;
     let provenance = ProvenanceSpec {
         name: name.to_string(),
@@ -20,8 +20,13 @@ pub fn to_egru(ck: &Checkpoint, opts: &ExportOptions, name: &str) -> Result<Vec<
             c.tokenizer, c.emb, c.hidden, c.dense, c.seq_len, c.batch, c.optimizer.kind, c.optimizer.lr, ck.optimizer.step, c.seed
         ),
     };
-    let model = ck.params.to_float_model(&ck.vocab, provenance);
-    Ok(model.to_checked_bytes(opts)?)
+    ck.params.to_float_model(&ck.vocab, provenance)
+}
+
+/// The `.egru` bytes of a checkpoint, written by the runtime's writer and
+/// checked by loading them back.
+pub fn to_egru(ck: &Checkpoint, opts: &ExportOptions, name: &str) -> Result<Vec<u8>> {
+    Ok(float_model(ck, name).to_checked_bytes(opts)?)
 }
 
 /// Export options for `--weights`, `--sparse` and `--numerics int` (the embedding follows the weights).
@@ -29,11 +34,23 @@ pub fn options(weights: WeightKind, sparse: bool, integer: bool) -> ExportOption
     ExportOptions { weights, embedding: weights, sparse, integer }
 }
 
+/// What `edgegru export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// An `.egru` file.
+    Egru(ExportOptions),
+    /// An ONNX step graph.
+    Onnx(OnnxWeights),
+}
+
 /// Runs `edgegru export`.
-pub fn run(checkpoint: &Path, opts: &ExportOptions, out: &Path) -> Result<()> {
+pub fn run(checkpoint: &Path, format: ExportFormat, out: &Path) -> Result<()> {
     let ck = Checkpoint::load(checkpoint)?;
     let name = out.file_stem().and_then(|s| s.to_str()).unwrap_or("model");
-    let bytes = to_egru(&ck, opts, name)?;
+    let bytes = match format {
+        ExportFormat::Egru(opts) => to_egru(&ck, &opts, name)?,
+        ExportFormat::Onnx(weights) => onnx::to_bytes(&float_model(&ck, name), weights)?,
+    };
     std::fs::write(out, &bytes).with_context(|| format!("cannot write {}", out.display()))?;
     println!("wrote {} ({} bytes)", out.display(), bytes.len());
     Ok(())
