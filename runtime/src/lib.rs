@@ -36,6 +36,7 @@ mod model;
 pub mod sampling;
 mod session;
 mod tensor;
+mod text;
 pub mod tokenizer;
 #[cfg(feature = "std")]
 pub mod writer;

@@ -6,9 +6,9 @@ use crate::format::Numerics;
 use crate::kernels::Isa;
 use crate::math;
 use crate::model::{round_up, ArenaLayout, Model, ARENA_ALIGN};
-use crate::sampling::{self, Rng, SamplingParams, TokenProb};
+use crate::sampling::{Rng, SamplingParams, TokenProb};
 use crate::tensor::{InputScale, Scratch, STATE_SCALE};
-use crate::tokenizer::TextWriter;
+use crate::text::{self, Stepper};
 
 /// Magic at the start of a saved state.
 const STATE_MAGIC: [u8; 4] = *b"EGST";
@@ -18,12 +18,52 @@ const STATE_HEADER: usize = 12;
 /// The recurrent state and scratch buffers of one token stream, carved from
 /// an arena the caller owns. Allocates nothing.
 pub struct Session<'s, 'a> {
+    core: Core<'s, 'a>,
+    probs: &'s mut [f32],
+    order: &'s mut [u32],
+}
+
+/// The model, its kernels and the step buffers: the part that steps.
+struct Core<'s, 'a> {
     model: &'s Model<'a>,
     isa: Isa,
     buf: StepBuffers<'s>,
-    probs: &'s mut [f32],
-    order: &'s mut [u32],
     has_logits: bool,
+}
+
+impl Core<'_, '_> {
+    fn reset(&mut self) {
+        self.buf.h.iter_mut().for_each(|v| *v = 0.0);
+        self.buf.int.h.iter_mut().for_each(|v| *v = 0);
+        self.buf.logits.iter_mut().for_each(|v| *v = 0.0);
+        self.has_logits = false;
+    }
+}
+
+impl Stepper for Core<'_, '_> {
+    type Error = Error;
+
+    fn step_token(&mut self, token: u32) -> Result<()> {
+        let m = self.model;
+        if token >= m.dims.vocab {
+            return Err(Error::TokenOutOfRange { token, vocab: m.dims.vocab });
+        }
+        let b = &mut self.buf;
+        match self.isa {
+            _ if matches!(m.numerics, Numerics::Integer { .. }) => forward_integer(m, self.isa, token as usize, b),
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: a session's kernel set is one the CPU has (Model::from_bytes
+            // detects it, Model::set_isa checks it), and Avx2/Vnni imply AVX2.
+            Isa::Avx2 | Isa::Vnni => unsafe { forward_avx2(m, self.isa, token as usize, b) },
+            _ => forward(m, self.isa, token as usize, b),
+        }
+        self.has_logits = true;
+        Ok(())
+    }
+
+    fn last_logits(&self) -> Option<&[f32]> {
+        self.has_logits.then_some(&*self.buf.logits)
+    }
 }
 
 fn carve<'s, T: bytemuck::Pod>(rest: &mut &'s mut [u8], n: usize) -> Result<&'s mut [T]> {
@@ -183,9 +223,10 @@ impl<'s, 'a> Session<'s, 'a> {
         let mut rest = &mut arena[skip..];
         let l = ArenaLayout::of(&model.dims, model.numerics);
         let mut s = Session {
-            model,
-            isa: model.isa,
-            buf: StepBuffers {
+            core: Core {
+                model,
+                isa: model.isa,
+                buf: StepBuffers {
                 h: carve(&mut rest, l.hidden)?,
                 x: carve(&mut rest, l.x)?,
                 gx: carve(&mut rest, l.gates)?,
@@ -198,10 +239,11 @@ impl<'s, 'a> Session<'s, 'a> {
                     gx: carve(&mut rest, l.int_gates)?,
                     d: carve(&mut rest, l.int_dense)?,
                 },
+                },
+                has_logits: false,
             },
             probs: carve(&mut rest, l.vocab)?,
             order: carve(&mut rest, l.vocab)?,
-            has_logits: false,
         };
         s.reset();
         Ok(s)
@@ -209,79 +251,50 @@ impl<'s, 'a> Session<'s, 'a> {
 
     /// The model this session runs.
     pub fn model(&self) -> &'s Model<'a> {
-        self.model
+        self.core.model
     }
 
     /// Kernel set this session uses.
     pub fn isa(&self) -> Isa {
-        self.isa
+        self.core.isa
     }
 
     /// Back to the initial state (h = 0, no logits).
     pub fn reset(&mut self) {
-        self.buf.h.iter_mut().for_each(|v| *v = 0.0);
-        self.buf.int.h.iter_mut().for_each(|v| *v = 0);
-        self.buf.logits.iter_mut().for_each(|v| *v = 0.0);
-        self.has_logits = false;
+        self.core.reset();
     }
 
     /// The GRU state `h`.
     pub fn hidden(&self) -> &[f32] {
-        self.buf.h
+        self.core.buf.h
     }
 
     /// Logits of the last step, if there was one.
     pub fn logits(&self) -> Option<&[f32]> {
-        self.has_logits.then_some(&*self.buf.logits)
+        self.core.last_logits()
     }
 
     /// Feeds one token; returns the logits for the next token.
     pub fn step(&mut self, token: u32) -> Result<&[f32]> {
-        let m = self.model;
-        if token >= m.dims.vocab {
-            return Err(Error::TokenOutOfRange { token, vocab: m.dims.vocab });
-        }
-        let b = &mut self.buf;
-        match self.isa {
-            _ if matches!(m.numerics, Numerics::Integer { .. }) => forward_integer(m, self.isa, token as usize, b),
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: a session's kernel set is one the CPU has (Model::from_bytes
-            // detects it, Model::set_isa checks it), and Avx2/Vnni imply AVX2.
-            Isa::Avx2 | Isa::Vnni => unsafe { forward_avx2(m, self.isa, token as usize, b) },
-            _ => forward(m, self.isa, token as usize, b),
-        }
-        self.has_logits = true;
-        Ok(self.buf.logits)
+        self.core.step_token(token)?;
+        Ok(self.core.buf.logits)
     }
 
     /// Feeds every token of `text`; returns how many were fed.
     pub fn feed(&mut self, text: &str) -> Result<usize> {
-        let tok = *self.model.tokenizer();
-        tok.count_tokens(text)?;
-        let mut n = 0;
-        for id in tok.encode_iter(text) {
-            self.step(id?)?;
-            n += 1;
-        }
-        Ok(n)
+        let tok = *self.core.model.tokenizer();
+        text::feed(&mut self.core, &tok, text)
     }
 
     /// Picks the next token from the current logits.
     pub fn sample(&mut self, params: &SamplingParams, rng: &mut Rng) -> Result<u32> {
-        params.validate()?;
-        if !self.has_logits {
-            return Err(Error::EmptyPrompt);
-        }
-        Ok(sampling::sample(self.buf.logits, params, rng, self.probs, self.order))
+        text::sample(&self.core, params, rng, self.probs, self.order)
     }
 
     /// The `out.len()` most likely next tokens with their probabilities, most
     /// likely first (next-word suggestions); returns how many were written.
     pub fn top_k_next(&mut self, out: &mut [TokenProb]) -> Result<usize> {
-        if !self.has_logits {
-            return Err(Error::EmptyPrompt);
-        }
-        Ok(sampling::top_k(self.buf.logits, self.probs, self.order, out))
+        text::top_k(&self.core, self.probs, self.order, out)
     }
 
     /// Feeds `prompt`, then samples up to `max_tokens` tokens, feeding each
@@ -289,25 +302,12 @@ impl<'s, 'a> Session<'s, 'a> {
     /// `false` to stop. Word-level text needs the tokenizer's separator
     /// between tokens. Continues from the current state; returns the number of
     /// tokens generated.
-    pub fn generate<F>(&mut self, prompt: &str, max_tokens: usize, params: &SamplingParams, rng: &mut Rng, mut on_token: F) -> Result<usize>
+    pub fn generate<F>(&mut self, prompt: &str, max_tokens: usize, params: &SamplingParams, rng: &mut Rng, on_token: F) -> Result<usize>
     where
         F: FnMut(u32, &str) -> bool,
     {
-        params.validate()?;
-        self.feed(prompt)?;
-        if !self.has_logits {
-            return Err(Error::EmptyPrompt);
-        }
-        let tok = *self.model.tokenizer();
-        for n in 0..max_tokens {
-            let id = sampling::sample(self.buf.logits, params, rng, self.probs, self.order);
-            let keep_going = on_token(id, tok.token_text(id)?);
-            self.step(id)?;
-            if !keep_going {
-                return Ok(n + 1);
-            }
-        }
-        Ok(max_tokens)
+        let tok = *self.core.model.tokenizer();
+        text::generate(&mut self.core, &tok, self.probs, self.order, prompt, max_tokens, params, rng, on_token)
     }
 
     /// Like [`Session::generate`], writing the generated text into `out`
@@ -321,23 +321,13 @@ impl<'s, 'a> Session<'s, 'a> {
         rng: &mut Rng,
         out: &mut [u8],
     ) -> Result<usize> {
-        let sep = self.model.tokenizer().separator();
-        let mut w = TextWriter { out, len: 0 };
-        self.generate(prompt, max_tokens, params, rng, |_, text| {
-            let before = w.len;
-            let mut sep_buf = [0u8; 4];
-            let ok = sep.is_none_or(|c| w.push(c.encode_utf8(&mut sep_buf)).is_ok()) && w.push(text).is_ok();
-            if !ok {
-                w.len = before;
-            }
-            ok
-        })?;
-        Ok(w.len)
+        let tok = *self.core.model.tokenizer();
+        text::generate_into(&mut self.core, &tok, self.probs, self.order, prompt, max_tokens, params, rng, out)
     }
 
     /// Bytes [`Session::save_state`] writes.
     pub fn state_size(&self) -> usize {
-        STATE_HEADER + 4 * (self.buf.h.len() + self.buf.logits.len())
+        STATE_HEADER + 4 * (self.core.buf.h.len() + self.core.buf.logits.len())
     }
 
     /// Saves the recurrent state and last logits (so that a prompt prefix can
@@ -347,9 +337,9 @@ impl<'s, 'a> Session<'s, 'a> {
         let available = out.len();
         let out = out.get_mut(..needed).ok_or(Error::BufferTooSmall { needed, available })?;
         out[..4].copy_from_slice(&STATE_MAGIC);
-        out[4..8].copy_from_slice(&self.model.checksum.to_le_bytes());
-        out[8..12].copy_from_slice(&(self.has_logits as u32).to_le_bytes());
-        for (dst, v) in out[STATE_HEADER..].chunks_exact_mut(4).zip(self.buf.h.iter().chain(self.buf.logits.iter())) {
+        out[4..8].copy_from_slice(&self.core.model.checksum.to_le_bytes());
+        out[8..12].copy_from_slice(&(self.core.has_logits as u32).to_le_bytes());
+        for (dst, v) in out[STATE_HEADER..].chunks_exact_mut(4).zip(self.core.buf.h.iter().chain(self.core.buf.logits.iter())) {
             dst.copy_from_slice(&v.to_le_bytes());
         }
         Ok(needed)
@@ -358,7 +348,7 @@ impl<'s, 'a> Session<'s, 'a> {
     /// Restores a state saved by [`Session::save_state`] from the same model.
     /// On error the session is unchanged.
     pub fn restore_state(&mut self, state: &[u8]) -> Result<()> {
-        let expected = self.model.checksum;
+        let expected = self.core.model.checksum;
         let word = |i: usize| state.get(i..i + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
         let found = word(4).unwrap_or(0);
         if state.len() != self.state_size() || state[..4] != STATE_MAGIC || found != expected || word(8).is_none_or(|f| f > 1) {
@@ -370,17 +360,17 @@ impl<'s, 'a> Session<'s, 'a> {
         }
         // Integer numerics: the state must be exact Q15 values, as saved.
         let q15 = (1u32 << fixed::STATE_FRAC) as f32;
-        let int_state = values.clone().take(self.buf.int.h.len()).map(|v| v * q15);
+        let int_state = values.clone().take(self.core.buf.int.h.len()).map(|v| v * q15);
         if int_state.clone().any(|v| v != (v as i32) as f32 || v.abs() > 32767.0) {
             return Err(Error::StateMismatch { found, expected });
         }
-        for (dst, v) in self.buf.int.h.iter_mut().zip(int_state) {
+        for (dst, v) in self.core.buf.int.h.iter_mut().zip(int_state) {
             *dst = v as i16;
         }
-        for (dst, v) in self.buf.h.iter_mut().chain(self.buf.logits.iter_mut()).zip(values) {
+        for (dst, v) in self.core.buf.h.iter_mut().chain(self.core.buf.logits.iter_mut()).zip(values) {
             *dst = v;
         }
-        self.has_logits = word(8) == Some(1);
+        self.core.has_logits = word(8) == Some(1);
         Ok(())
     }
 }
