@@ -213,6 +213,8 @@ typedef bool (*egru_token_callback)(uint32_t token, const char *text, size_t len
 
 
 
+
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus

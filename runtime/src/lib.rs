@@ -33,6 +33,8 @@ pub mod format;
 pub mod kernels;
 pub mod math;
 mod model;
+#[cfg(any(feature = "tract", feature = "ort"))]
+pub mod onnx;
 pub mod sampling;
 mod session;
 mod tensor;

@@ -134,6 +134,21 @@ impl<'a> Tokenizer<'a> {
         self.oov
     }
 
+    /// Whether text is lower-cased before lookup.
+    pub fn lowercase(&self) -> bool {
+        self.lowercase
+    }
+
+    /// Word level: characters treated as separators (Keras `filters`).
+    pub fn filters(&self) -> &'a str {
+        self.filters
+    }
+
+    /// Word level: the separator (Keras `split`).
+    pub fn split(&self) -> char {
+        self.split
+    }
+
     /// Separator written between decoded tokens (word level only).
     pub fn separator(&self) -> Option<char> {
         match self.kind {

@@ -49,6 +49,19 @@ impl TokenizerSpec {
         }
     }
 
+    /// The spec of a loaded model's tokenizer.
+    pub fn from_tokenizer(t: &crate::Tokenizer<'_>) -> Result<Self> {
+        Ok(TokenizerSpec {
+            kind: t.kind(),
+            lowercase: t.lowercase(),
+            filters: t.filters().into(),
+            split: t.split(),
+            pad: t.pad(),
+            oov: t.oov(),
+            tokens: (0..t.vocab_size()).map(|id| t.token_text(id).map(String::from)).collect::<Result<_>>()?,
+        })
+    }
+
     /// The `text`, `ends` and `sorted` tables of FORMAT.md.
     pub fn tables(&self) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
         let mut text = Vec::new();
@@ -321,6 +334,39 @@ fn uniform(rng: &mut Rng, n: usize, limit: f32) -> Vec<f32> {
 }
 
 impl FloatModel {
+    /// The weights of a loaded model in f32 (int8 and f16 values dequantized,
+    /// pruned blocks as zeros), with its tokenizer and provenance.
+    pub fn from_model(model: &Model<'_>) -> Result<Self> {
+        let matrix = |m: &crate::Matrix<'_>| {
+            let mut w = std::vec![0.0f32; m.rows() * m.cols()];
+            for (r, row) in w.chunks_mut(m.cols().max(1)).enumerate() {
+                m.row_into(r, row);
+            }
+            w
+        };
+        let vector = |v: &crate::Vector<'_>| (0..v.len()).map(|i| v.get(i)).collect::<Vec<f32>>();
+        let p = model.provenance();
+        Ok(FloatModel {
+            dims: model.dims(),
+            tokenizer: TokenizerSpec::from_tokenizer(model.tokenizer())?,
+            provenance: ProvenanceSpec {
+                name: p.name.into(),
+                producer: p.producer.into(),
+                corpus: p.corpus.into(),
+                training: p.training.into(),
+            },
+            embedding: matrix(&model.embedding),
+            gru_input: matrix(&model.gru_input),
+            gru_recurrent: matrix(&model.gru_recurrent),
+            gru_input_bias: vector(&model.gru_input_bias),
+            gru_recurrent_bias: vector(&model.gru_recurrent_bias),
+            dense: matrix(&model.dense),
+            dense_bias: vector(&model.dense_bias),
+            output: matrix(&model.output),
+            output_bias: vector(&model.output_bias),
+        })
+    }
+
     /// A model with Glorot-uniform random weights and small random biases,
     /// for tests and benchmarks.
     pub fn random(dims: Dims, tokenizer: TokenizerSpec, seed: u64) -> Self {
@@ -403,5 +449,23 @@ impl FloatModel {
         let bytes = self.to_bytes(opts);
         Model::from_bytes(&bytes)?;
         Ok(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_loaded_model_converts_back_to_its_float_weights() {
+        let fm = FloatModel::random_char("abc de", 4, 8, 6, 3);
+        let f32_file = fm.to_bytes(&ExportOptions::default());
+        assert_eq!(FloatModel::from_model(&Model::from_bytes(&f32_file).unwrap()).unwrap(), fm);
+        let sparse = fm.to_bytes(&ExportOptions::int8(true));
+        let back = FloatModel::from_model(&Model::from_bytes(&sparse).unwrap()).unwrap();
+        let (scales, q) = quantize_rows(&fm.dense, 6, 8);
+        let want: Vec<f32> = q.iter().enumerate().map(|(i, &v)| v as f32 * scales[i / 8]).collect();
+        assert_eq!(back.dense, want, "dequantized int8, the same values the runtime multiplies");
+        assert_eq!(back.tokenizer, fm.tokenizer);
     }
 }

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::checkpoint::Checkpoint;
+use crate::commands::backend::Backend;
 use crate::commands::export::ExportFormat;
 use crate::commands::{self, generate::GenerateOptions};
 use crate::cpu::Regularization;
@@ -63,6 +64,27 @@ enum Weights {
     F32,
     F16,
     Int8,
+}
+
+/// The engine that runs the model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum BackendArg {
+    /// edgegru's runtime (an .egru file).
+    Native,
+    /// tract (an ONNX step graph from `export --format onnx`).
+    Tract,
+    /// ONNX Runtime (an ONNX step graph; its library from ORT_DYLIB_PATH or ./.venv's onnxruntime wheel).
+    Ort,
+}
+
+impl From<BackendArg> for Backend {
+    fn from(b: BackendArg) -> Self {
+        match b {
+            BackendArg::Native => Backend::Native,
+            BackendArg::Tract => Backend::Tract,
+            BackendArg::Ort => Backend::Ort,
+        }
+    }
 }
 
 /// File format of `export`.
@@ -129,6 +151,9 @@ enum Command {
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
+        /// Engine that runs the model (tract and ort take an ONNX file).
+        #[arg(long, value_enum, default_value = "native")]
+        backend: BackendArg,
     },
     /// Write a checkpoint as an .egru model file.
     #[command(
@@ -182,16 +207,19 @@ enum Command {
         /// Random seed of the sampler.
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Engine that runs the model (tract and ort take an ONNX file).
+        #[arg(long, value_enum, default_value = "native")]
+        backend: BackendArg,
     },
     /// Step latency: µs/step and tokens/s, one thread, batch 1, state carried across steps.
     #[command(
         after_help = "Examples:\n  edgegru bench --model models/fortunes-char.egru\n  edgegru bench --model m.egru --kernels scalar,avx2 --json"
     )]
     Bench {
-        /// The .egru model.
+        /// The model: an .egru file (tract and ort then run its weights as the float ONNX graph), or an ONNX file (tract, ort).
         #[arg(long)]
         model: PathBuf,
-        /// Backends to time (this build: native).
+        /// Backends to time, comma-separated: native, tract, ort.
         #[arg(long, default_value = "native")]
         backends: String,
         /// Kernel sets of the native backend to compare (default: the best available).
@@ -426,7 +454,9 @@ fn run(cli: Cli) -> Result<()> {
             commands::train::run(config, &out, Some(ck))?;
             Ok(())
         }
-        Command::Eval { source, corpus, val_split, lossy, json } => commands::eval::run(&source.bytes()?, &corpus, lossy, val_split, json),
+        Command::Eval { source, corpus, val_split, lossy, json, backend } => {
+            commands::eval::run(backend.into(), &source.bytes()?, &corpus, lossy, val_split, json)
+        }
         Command::Export { checkpoint, weights, sparse, numerics, format, out } => {
             let kind = match weights {
                 Weights::F32 => WeightKind::F32,
@@ -452,22 +482,20 @@ fn run(cli: Cli) -> Result<()> {
             };
             commands::export::run(&checkpoint, format, &out)
         }
-        Command::Generate { source, prompt, max_tokens, greedy, temperature, top_k, top_p, seed } => {
+        Command::Generate { source, prompt, max_tokens, greedy, temperature, top_k, top_p, seed, backend } => {
             let bytes = source.bytes_or_default()?;
             let params = if greedy { SamplingParams::GREEDY } else { SamplingParams { temperature, top_k, top_p } };
             params.validate().context("bad sampling option")?;
             let opts = GenerateOptions { prompt, max_tokens, params, seed };
             let mut stdout = std::io::stdout();
             print!("{}", opts.prompt);
-            commands::generate::generate_native(&bytes, &opts, &mut stdout)?;
+            commands::generate::generate(backend.into(), &bytes, &opts, &mut stdout)?;
             println!();
             Ok(())
         }
         Command::Bench { model, backends, kernels, steps, rounds, json } => {
             let bytes = commands::read_file(&model)?;
-            if let Some(b) = backends.split(',').map(str::trim).find(|b| *b != "native") {
-                bail!("backend {b} is not available in this build (available: native)");
-            }
+            let backends = backends.split(',').map(|b| Backend::from_name(b.trim())).collect::<Result<Vec<_>>>()?;
             let isas: Vec<Option<edgegru_runtime::Isa>> = match kernels {
                 None => vec![None],
                 Some(list) => list
@@ -475,10 +503,13 @@ fn run(cli: Cli) -> Result<()> {
                     .map(|n| edgegru_runtime::Isa::from_name(n.trim()).map(Some).with_context(|| format!("unknown kernel set {n}")))
                     .collect::<Result<_>>()?,
             };
-            let results = isas
-                .into_iter()
-                .map(|isa| commands::bench::native(&bytes, isa, steps.max(1), rounds.max(1)))
-                .collect::<Result<Vec<_>>>()?;
+            let mut results = Vec::new();
+            for backend in backends {
+                let kernels = if backend == Backend::Native { isas.clone() } else { vec![None] };
+                for isa in kernels {
+                    results.push(commands::bench::run(backend, &bytes, isa, steps.max(1), rounds.max(1))?);
+                }
+            }
             if json {
                 println!("{}", serde_json::to_string(&results)?);
             } else {

@@ -12,8 +12,9 @@
 //! ONNX's GRU gate order (z, r, h) and `linear_before_reset = 1` are this
 //! project's convention, so weights go in unchanged. With int8 weights each
 //! matrix is an int8 initializer with one scale per row (the same values as in
-//! the `.egru` file) followed by `DequantizeLinear` (QDQ). The tokenizer
-//! travels in the metadata, as JSON, under [`TOKENIZER_KEY`].
+//! the `.egru` file) followed by `DequantizeLinear` (QDQ). The tokenizer and
+//! the dimensions travel in the metadata, as JSON, under [`TOKENIZER_KEY`] and
+//! [`DIMS_KEY`]; `edgegru_runtime::onnx` runs the graph with tract or ONNX Runtime.
 
 use anyhow::{Context, Result};
 use edgegru_runtime::writer::{quantize_rows, FloatModel};
@@ -27,16 +28,7 @@ use tract_onnx::pb::{
 pub const OPSET: i64 = 19;
 /// ONNX IR version written (opset 19 needs IR 9: ONNX 1.14 and later).
 pub const IR_VERSION: i64 = 9;
-/// Metadata key of the tokenizer (a JSON `TokenizerSpec`).
-pub const TOKENIZER_KEY: &str = "edgegru.tokenizer";
-/// Graph input: the token id, int64 `[1]`.
-pub const INPUT_TOKEN: &str = "token";
-/// Graph input: the GRU state, float `[1, 1, hidden]` (directions, batch, hidden).
-pub const INPUT_STATE: &str = "h";
-/// Graph output: the logits of the next token, float `[1, vocab]`.
-pub const OUTPUT_LOGITS: &str = "logits";
-/// Graph output: the new GRU state, float `[1, 1, hidden]`.
-pub const OUTPUT_STATE: &str = "h_out";
+pub use edgegru_runtime::onnx::{DIMS_KEY, INPUT_STATE, INPUT_TOKEN, OUTPUT_LOGITS, OUTPUT_STATE, TOKENIZER_KEY};
 
 /// How the weights are stored in the ONNX file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,6 +168,7 @@ pub fn step_model(m: &FloatModel, weights: OnnxWeights) -> Result<ModelProto> {
         graph: Some(graph),
         metadata_props: vec![
             meta(TOKENIZER_KEY, serde_json::to_string(&m.tokenizer).context("cannot encode the tokenizer")?),
+            meta(DIMS_KEY, serde_json::to_string(&m.dims).context("cannot encode the dims")?),
             meta("edgegru.name", p.name.clone()),
             meta("edgegru.corpus", p.corpus.clone()),
             meta("edgegru.training", p.training.clone()),

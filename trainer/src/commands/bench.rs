@@ -4,8 +4,10 @@
 use std::time::Instant;
 
 use anyhow::Result;
-use edgegru_runtime::{Isa, Model, Session};
+use edgegru_runtime::Isa;
 use serde::Serialize;
+
+use super::backend::{onnx_bytes, with_runner, Backend, Runner};
 
 /// Latency of one backend.
 #[derive(Debug, Clone, Serialize)]
@@ -19,15 +21,31 @@ pub struct BenchResult {
 }
 
 /// Times `steps` steps in each of `rounds` rounds (after one warm-up round)
-/// and reports the median round.
-pub fn native(bytes: &[u8], isa: Option<Isa>, steps: usize, rounds: usize) -> Result<BenchResult> {
-    let mut model = Model::from_bytes(bytes)?;
-    if let Some(isa) = isa {
-        model.set_isa(isa)?;
-    }
-    let mut arena = vec![0u8; model.arena_size()];
-    let mut session = Session::new(&model, &mut arena)?;
-    let vocab = model.dims().vocab;
+/// and reports the median round. The native backend runs `bytes` (an `.egru`
+/// file, with `isa` if given); tract and ort run its ONNX step graph (an
+/// `.egru` file's weights are exported as the float ONNX model first).
+pub fn run(backend: Backend, bytes: &[u8], isa: Option<Isa>, steps: usize, rounds: usize) -> Result<BenchResult> {
+    let onnx;
+    let model = match backend {
+        Backend::Native => bytes,
+        Backend::Tract | Backend::Ort => {
+            onnx = onnx_bytes(bytes)?;
+            &onnx[..]
+        }
+    };
+    with_runner(backend, model, isa, |session| {
+        let us = time_steps(session, steps, rounds)?;
+        let name = match backend {
+            Backend::Native => format!("native/{}", isa.unwrap_or_else(Isa::detect).name()),
+            other => other.name().to_string(),
+        };
+        Ok(BenchResult { backend: name, us_per_step: us, tokens_per_sec: 1e6 / us })
+    })
+}
+
+/// Median microseconds per step over `rounds` timed rounds.
+fn time_steps(session: &mut dyn Runner, steps: usize, rounds: usize) -> Result<f64> {
+    let vocab = session.tokenizer()?.vocab_size();
     let mut token = 0u32;
     let mut times = Vec::with_capacity(rounds);
     for round in 0..=rounds {
@@ -42,6 +60,5 @@ pub fn native(bytes: &[u8], isa: Option<Isa>, steps: usize, rounds: usize) -> Re
         }
     }
     times.sort_by(f64::total_cmp);
-    let us = times[times.len() / 2];
-    Ok(BenchResult { backend: format!("native/{}", model.isa().name()), us_per_step: us, tokens_per_sec: 1e6 / us })
+    Ok(times[times.len() / 2])
 }

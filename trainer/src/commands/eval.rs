@@ -3,22 +3,29 @@
 //! (as a device runs the model).
 
 use anyhow::{bail, Result};
-use edgegru_runtime::{Model, Session};
 
+use super::backend::{with_runner, Backend, Runner};
 use crate::data::{self, Utf8Policy};
 use crate::metrics::{score, Metrics, Report};
 
 /// Evaluates a model (`.egru` bytes) on the last `val_split` of a corpus text.
 pub fn evaluate(bytes: &[u8], text: &str, val_split: f64) -> Result<Report> {
-    let model = Model::from_bytes(bytes)?;
-    let tok = model.tokenizer();
-    let ids: Vec<u32> = tok.encode_iter(text).collect::<Result<_, _>>()?;
-    let (_, held_out) = data::split_tail(&ids, val_split);
+    evaluate_with(Backend::Native, bytes, text, val_split)
+}
+
+/// [`evaluate`] with any backend (an ONNX step graph for tract and ort).
+pub fn evaluate_with(backend: Backend, bytes: &[u8], text: &str, val_split: f64) -> Result<Report> {
+    with_runner(backend, bytes, None, |session| {
+        let ids: Vec<u32> = session.tokenizer()?.encode_iter(text).collect::<Result<_, _>>()?;
+        score_held_out(session, &ids, val_split)
+    })
+}
+
+fn score_held_out(session: &mut dyn Runner, ids: &[u32], val_split: f64) -> Result<Report> {
+    let (_, held_out) = data::split_tail(ids, val_split);
     if held_out.len() < 2 {
         bail!("the held-out split has {} tokens; need at least 2 (raise --val-split or use a longer corpus)", held_out.len());
     }
-    let mut arena = vec![0u8; model.arena_size()];
-    let mut session = Session::new(&model, &mut arena)?;
     let mut m = Metrics::default();
     for pair in held_out.windows(2) {
         let logits = session.step(pair[0])?;
@@ -29,9 +36,9 @@ pub fn evaluate(bytes: &[u8], text: &str, val_split: f64) -> Result<Report> {
 }
 
 /// Reads the corpus and evaluates.
-pub fn run(bytes: &[u8], corpus: &std::path::Path, lossy: bool, val_split: f64, json: bool) -> Result<()> {
+pub fn run(backend: Backend, bytes: &[u8], corpus: &std::path::Path, lossy: bool, val_split: f64, json: bool) -> Result<()> {
     let text = data::read_corpus(corpus, if lossy { Utf8Policy::Lossy } else { Utf8Policy::Strict })?;
-    let r = evaluate(bytes, &text, val_split)?;
+    let r = evaluate_with(backend, bytes, &text, val_split)?;
     if json {
         println!("{}", serde_json::to_string(&r)?);
     } else {

@@ -1,7 +1,9 @@
 //! `edgegru generate`: autoregressive text generation, token by token.
 
 use anyhow::{bail, Result};
-use edgegru_runtime::{Model, Rng, SamplingParams, Session};
+use edgegru_runtime::{Rng, SamplingParams};
+
+use super::backend::{with_runner, Backend};
 
 /// Sampling and length settings of one generation.
 #[derive(Debug, Clone)]
@@ -16,19 +18,21 @@ pub struct GenerateOptions {
     pub seed: u64,
 }
 
-/// Generates from a model's bytes with the native runtime, streaming each
-/// token to `out` as it is produced. Returns the generated text.
-pub fn generate_native(bytes: &[u8], opts: &GenerateOptions, out: &mut dyn std::io::Write) -> Result<String> {
-    let model = Model::from_bytes(bytes)?;
-    let mut arena = vec![0u8; model.arena_size()];
-    let mut session = Session::new(&model, &mut arena)?;
-    if model.tokenizer().count_tokens(&opts.prompt)? == 0 {
+/// Generates from a model's bytes with `backend`, streaming each token to
+/// `out` as it is produced. Returns the generated text.
+pub fn generate(backend: Backend, bytes: &[u8], opts: &GenerateOptions, out: &mut dyn std::io::Write) -> Result<String> {
+    with_runner(backend, bytes, None, |session| generate_with(session, opts, out))
+}
+
+fn generate_with(session: &mut dyn super::backend::Runner, opts: &GenerateOptions, out: &mut dyn std::io::Write) -> Result<String> {
+    let tok = session.tokenizer()?;
+    if tok.count_tokens(&opts.prompt)? == 0 {
         bail!("the prompt holds no token of this model's vocabulary; give a non-empty --prompt");
     }
-    let sep = model.tokenizer().separator();
+    let sep = tok.separator();
     let mut text = String::new();
     let mut io_error = None;
-    session.generate(&opts.prompt, opts.max_tokens, &opts.params, &mut Rng::new(opts.seed), |_, piece| {
+    session.generate(&opts.prompt, opts.max_tokens, &opts.params, &mut Rng::new(opts.seed), &mut |_, piece| {
         if let Some(c) = sep {
             text.push(c);
         }

@@ -1,5 +1,6 @@
 //! The subcommands of `edgegru`, one module each.
 
+pub mod backend;
 pub mod bench;
 pub mod eval;
 pub mod export;
