@@ -25,6 +25,13 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 rustup target add aarch64-unknown-linux-gnu thumbv6m-none-eabi thumbv7em-none-eabihf
 rustup component add rustfmt clippy
+# PyPI packages in a virtual environment: onnx (checker, reference evaluator)
+# and onnxruntime, whose wheel carries the ONNX Runtime shared library that
+# the `ort` backend loads at run time.
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/pip install -q "onnx>=1.16,<2" numpy "onnxruntime>=1.31"
+ORT_DYLIB_PATH=$(ls "$PWD"/.venv/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.1.* | head -n 1)
+export ORT_DYLIB_PATH EDGEGRU_REQUIRE_ORT=1
 
 # Kernel sets the host must run, so SIMD cannot silently fall back to scalar.
 expect=""
@@ -40,7 +47,7 @@ cargo clippy -p edgegru-runtime --target thumbv7em-none-eabihf -- -D warnings
 cargo clippy -p edgegru-ffi --target thumbv7em-none-eabihf --no-default-features --features panic-handler -- -D warnings
 cargo clippy -p edgegru-runtime --target aarch64-unknown-linux-gnu --features std --all-targets -- -D warnings
 
-step "host tests (x86-64: scalar, AVX2 and, where present, VNNI kernels)"
+step "host tests (x86-64: scalar, AVX2 and, where present, VNNI kernels; tract and ONNX Runtime backends)"
 EDGEGRU_EXPECT_KERNELS="$expect" cargo test --workspace --release
 
 step "aarch64 tests under qemu-aarch64 -cpu max (scalar, NEON and SDOT kernels)"
@@ -80,9 +87,6 @@ gcc $CFLAGS examples/c/generate.c $(PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig"
 LD_LIBRARY_PATH="$work/prefix/lib" "$work/generate" "$work/m.egru" "The " 20 > /dev/null
 
 step "ONNX export: onnx.checker, and the reference evaluator against the native runtime"
-# onnx (PyPI) in a virtual environment: its checker and its numpy reference evaluator.
-[ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/pip install -q "onnx>=1.16,<2" numpy
 target/release/edgegru train --corpus /usr/share/games/fortunes/art --out "$work/onnx-run" --emb 16 --hidden 32 --dense 32 \
     --seq-len 32 --batch 8 --steps 300 --threads 1 > /dev/null
 for weights in f32 int8; do
@@ -96,6 +100,14 @@ target/release/edgegru generate --model "$work/m-f32.egru" --prompt "The meaning
 # stay within 1.0 of the float graph's (a wrong scale or axis would be far off).
 .venv/bin/python tests/onnx/check_onnx.py "$work/m-int8.onnx" --prompt "The meaning of life is" --tokens 200 \
     --compare "$work/m-f32.onnx" --tolerance 1.0
+# The same graphs through tract and ONNX Runtime, from the command line.
+for backend in tract ort; do
+    target/release/edgegru generate --model "$work/m-f32.onnx" --backend "$backend" --prompt "The meaning of life is" \
+        --greedy --max-tokens 200 > "$work/$backend.txt"
+    cmp "$work/$backend.txt" "$work/native.txt"
+    echo "$backend: 200 greedy tokens equal the native runtime's"
+done
+target/release/edgegru bench --model models/fortunes-char.egru --backends native,tract,ort --steps 500 --rounds 3
 
 step "C library for Cortex-M4F (no std, panic handler feature)"
 cargo build -p edgegru-ffi --target thumbv7em-none-eabihf --no-default-features --features panic-handler --profile firmware

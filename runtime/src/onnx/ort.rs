@@ -64,13 +64,13 @@ impl OrtLibrary {
 static ENVIRONMENT: Mutex<Option<Environment>> = Mutex::new(None);
 
 fn environment(library: &OrtLibrary) -> OnnxResult<Environment> {
-    let mut env = ENVIRONMENT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some(e) = env.as_ref() {
-        return Ok(e.clone());
-    }
     let missing = |reason: String| OnnxError::LibraryMissing { path: library.path.display().to_string(), reason };
     if !library.path.is_file() {
         return Err(missing("no such file".into()));
+    }
+    let mut env = ENVIRONMENT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(e) = env.as_ref() {
+        return Ok(e.clone());
     }
     let builder = ort::init_from(&library.path).map_err(|e| missing(e.to_string()))?;
     let made = builder.with_name("edgegru").build().map_err(|e| backend_error(NAME, e))?;
@@ -90,12 +90,15 @@ struct OrtStep {
 pub(super) fn load(bytes: &[u8], library: &OrtLibrary) -> OnnxResult<(StepInfo, Box<dyn StepGraph>)> {
     let env = environment(library)?;
     let err = |e: ort::Error| backend_error(NAME, e);
+    let option = |e: ort::Error<ort::session::builder::SessionBuilder>| backend_error(NAME, e);
     let session = Session::builder(&env)
         .map_err(err)?
         .with_intra_threads(1)
-        .and_then(|b| b.with_inter_threads(1))
-        .and_then(|b| b.with_config_entry("session.disable_quant_qdq", "1"))
-        .map_err(|e| backend_error(NAME, e))?
+        .map_err(option)?
+        .with_inter_threads(1)
+        .map_err(option)?
+        .with_config_entry("session.disable_quant_qdq", "1")
+        .map_err(option)?
         .commit_from_memory(bytes)
         .map_err(err)?;
     let info = {

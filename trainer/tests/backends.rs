@@ -1,0 +1,125 @@
+//! The ONNX backends against the native runtime, on the exported step graph:
+//! tract always; ONNX Runtime when its library is found (the test command
+//! installs the onnxruntime wheel and sets EDGEGRU_REQUIRE_ORT=1, which makes
+//! a missing library a failure instead of a printed notice).
+
+use edgegru_runtime::onnx::{OnnxError, OnnxSession, OrtLibrary};
+use edgegru_runtime::writer::{ExportOptions, FloatModel};
+use edgegru_runtime::{sampling, Model, Session};
+use edgegru_trainer::onnx::{self, OnnxWeights};
+
+fn model() -> FloatModel {
+    FloatModel::random_char("abcdefghijklmnopqrstuvwxyz .,'\n", 16, 64, 48, 21)
+}
+
+/// Greedy run of `steps` tokens from token 1 on the native session: (tokens, logits per step).
+fn native_run(file: &[u8], steps: usize) -> (Vec<u32>, Vec<Vec<f32>>) {
+    let m = Model::from_bytes(file).unwrap();
+    let mut arena = vec![0u8; m.arena_size()];
+    let mut s = Session::new(&m, &mut arena).unwrap();
+    let (mut tok, mut tokens, mut all) = (1u32, Vec::new(), Vec::new());
+    for _ in 0..steps {
+        let l = s.step(tok).unwrap().to_vec();
+        tok = sampling::argmax(&l);
+        tokens.push(tok);
+        all.push(l);
+    }
+    (tokens, all)
+}
+
+/// The same tokens fed to an ONNX session: (its greedy picks, max |logit difference|).
+fn onnx_run(s: &mut OnnxSession, native: &(Vec<u32>, Vec<Vec<f32>>)) -> (Vec<u32>, f32) {
+    let (mut tok, mut picks, mut worst) = (1u32, Vec::new(), 0f32);
+    for (want_next, want_logits) in native.0.iter().zip(&native.1) {
+        let l = s.step(tok).unwrap();
+        worst = l.iter().zip(want_logits).map(|(a, b)| (a - b).abs()).fold(worst, f32::max);
+        picks.push(sampling::argmax(l));
+        tok = *want_next;
+    }
+    (picks, worst)
+}
+
+fn ort_library() -> Option<OrtLibrary> {
+    match OrtLibrary::find() {
+        Ok(lib) => Some(lib),
+        Err(e) if std::env::var_os("EDGEGRU_REQUIRE_ORT").is_some() => panic!("EDGEGRU_REQUIRE_ORT is set but {e}"),
+        Err(e) => {
+            println!("ONNX Runtime parity NOT run: {e}");
+            None
+        }
+    }
+}
+
+#[test]
+fn float_graph_matches_native_f32_on_tract_and_onnx_runtime() {
+    let fm = model();
+    let native = native_run(&fm.to_bytes(&ExportOptions::default()), 200);
+    let graph = onnx::to_bytes(&fm, OnnxWeights::Float).unwrap();
+    let mut sessions = vec![OnnxSession::tract(&graph).unwrap()];
+    if let Some(lib) = ort_library() {
+        sessions.push(OnnxSession::ort(&graph, &lib).unwrap());
+    }
+    for s in &mut sessions {
+        let (picks, worst) = onnx_run(s, &native);
+        println!("{}: max |logit difference| against native f32 over 200 steps: {worst:.2e}", s.backend());
+        assert!(worst < 1e-4, "{}: logits differ by {worst}", s.backend());
+        assert_eq!(picks, native.0, "{}: greedy tokens differ from native f32", s.backend());
+    }
+}
+
+#[test]
+fn qdq_graph_stays_close_to_native_int8() {
+    let fm = model();
+    let native = native_run(&fm.to_bytes(&ExportOptions::int8(false)), 200);
+    let graph = onnx::to_bytes(&fm, OnnxWeights::Int8Qdq).unwrap();
+    let mut sessions = vec![OnnxSession::tract(&graph).unwrap()];
+    if let Some(lib) = ort_library() {
+        sessions.push(OnnxSession::ort(&graph, &lib).unwrap());
+    }
+    for s in &mut sessions {
+        let (picks, worst) = onnx_run(s, &native);
+        let agree = picks.iter().zip(&native.0).filter(|(a, b)| a == b).count();
+        println!("{} QDQ vs native int8: max |logit difference| {worst:.4}, greedy agreement {agree}/200", s.backend());
+        // QDQ dequantizes the same int8 weights but keeps activations in f32; the
+        // native path also rounds each product's input to int8 (about 0.4% of its range).
+        assert!(worst < 0.1, "{}: logits differ by {worst}", s.backend());
+        assert!(agree >= 190, "{}: greedy agreement {agree}/200", s.backend());
+    }
+}
+
+#[test]
+fn generate_gives_the_same_text_on_every_backend() {
+    let fm = model();
+    let egru = fm.to_bytes(&ExportOptions::default());
+    let m = Model::from_bytes(&egru).unwrap();
+    let mut arena = vec![0u8; m.arena_size()];
+    let mut native = Session::new(&m, &mut arena).unwrap();
+    let params = edgegru_runtime::SamplingParams { temperature: 0.8, top_k: 10, top_p: 0.95 };
+    let mut want = String::new();
+    native
+        .generate("the cat ", 100, &params, &mut edgegru_runtime::Rng::new(5), |_, t| {
+            want.push_str(t);
+            true
+        })
+        .unwrap();
+    let mut tract = OnnxSession::tract(&onnx::to_bytes(&fm, OnnxWeights::Float).unwrap()).unwrap();
+    let mut got = String::new();
+    tract
+        .generate("the cat ", 100, &params, &mut edgegru_runtime::Rng::new(5), |_, t| {
+            got.push_str(t);
+            true
+        })
+        .unwrap();
+    assert_eq!(got, want, "sampled text with the same seed");
+}
+
+#[test]
+fn bad_files_and_a_missing_library_are_errors() {
+    assert!(matches!(OnnxSession::tract(b"not onnx at all"), Err(OnnxError::Backend { backend: "tract", .. })));
+    let graph = onnx::to_bytes(&model(), OnnxWeights::Float).unwrap();
+    let err = OnnxSession::ort(&graph, &OrtLibrary::at("/nonexistent/libonnxruntime.so.1.32.0")).err().unwrap();
+    assert!(matches!(err, OnnxError::LibraryMissing { .. }), "{err}");
+    assert!(err.to_string().contains("pip install onnxruntime"), "{err}");
+    let mut s = OnnxSession::tract(&graph).unwrap();
+    assert!(matches!(s.step(9999), Err(OnnxError::Runtime(edgegru_runtime::Error::TokenOutOfRange { .. }))));
+}
