@@ -1,12 +1,14 @@
 //! The shipped models: each loads, its held-out loss on Debian's fortunes
-//! matches its model card within 1%, and every command in its card is
-//! accepted by the command line. Needs the `fortunes` package (the test
+//! matches its model card within 1% (the `.egru` file natively, the float
+//! `.onnx` step graph on tract), and every command in its card is accepted by
+//! the command line. Needs the `fortunes` package (the test
 //! command installs it); without it this test fails rather than skip.
 
 use std::path::Path;
 
 use edgegru_runtime::Model;
-use edgegru_trainer::commands::eval::evaluate;
+use edgegru_trainer::commands::backend::Backend;
+use edgegru_trainer::commands::eval::{evaluate, evaluate_with};
 use edgegru_trainer::data::{read_corpus, Utf8Policy};
 
 const CORPUS: &str = "/usr/share/games/fortunes";
@@ -54,6 +56,12 @@ fn shipped_models_load_match_their_cards_and_their_commands_parse() {
         let want = card_value(&card, "held-out loss, shipped file");
         let got = evaluate(&bytes, &text, 0.1).unwrap().loss;
         assert!(((got - want) / want).abs() < 0.01, "{name}: held-out loss {got:.4}, card says {want:.4}");
+        // The float ONNX step graph, run by tract, has the f32 checkpoint's loss.
+        let onnx = std::fs::read(models_dir().join(format!("{name}.onnx"))).unwrap();
+        assert_eq!(card_value(&card, &format!("ONNX step graph (float, `{name}.onnx`), bytes")) as usize, onnx.len(), "{name}: ONNX size");
+        let want = card_value(&card, "held-out loss, f32 checkpoint");
+        let got = evaluate_with(Backend::Tract, &onnx, &text, 0.1).unwrap().loss;
+        assert!(((got - want) / want).abs() < 0.01, "{name}.onnx on tract: held-out loss {got:.4}, card says {want:.4}");
         let commands = card_commands(&card);
         assert!(commands.len() >= 2, "{name}: card has no reproduction commands");
         for cmd in commands {
