@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use crate::checkpoint::Checkpoint;
 use crate::commands::backend::Backend;
 use crate::commands::export::ExportFormat;
+use crate::commands::pipeline::{Budget, PipelineConfig, Preset};
 use crate::commands::{self, generate::GenerateOptions};
 use crate::cpu::Regularization;
 use crate::onnx::OnnxWeights;
@@ -235,6 +236,42 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Corpus to device model in one go: train, prune, quantize, export (.egru + .onnx), verify, summarize.
+    #[command(
+        after_help = "Examples:\n  edgegru pipeline --corpus /usr/share/games/fortunes --out out/a --minutes 20\n  edgegru pipeline --corpus notes.txt --out out/t --config t --steps 3000\n\nWrites DIR/model.egru (int8; block-sparse when pruned; integer-only for config t), DIR/model.onnx (float step graph),\nDIR/run and DIR/run-pruned (checkpoints, history), DIR/summary.md and DIR/summary.json."
+    )]
+    Pipeline {
+        /// Corpus: a UTF-8 text file or a folder of them.
+        #[arg(long)]
+        corpus: PathBuf,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Model configuration (DESIGN.md): a = chars 64/256/256, t = chars 16/64/64 for microcontrollers, w = words 128/256/256.
+        #[arg(long, value_enum, default_value = "a")]
+        config: Preset,
+        /// Wall-clock minutes of training and pruning together.
+        #[arg(long, default_value_t = 20.0, conflicts_with = "steps")]
+        minutes: f64,
+        /// Training steps instead of minutes (pruning adds half as many).
+        #[arg(long)]
+        steps: Option<u64>,
+        /// Block sparsity to prune to (default: 0.75 for config a, 0 for t and w).
+        #[arg(long)]
+        prune_to: Option<f32>,
+        /// Arithmetic of the shipped file (default: int for config t, hybrid otherwise).
+        #[arg(long, value_enum)]
+        numerics: Option<NumericsArg>,
+        /// Threads for training (0: all cores).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        /// Seed of initialization, shuffling and dropout.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Replace invalid UTF-8 instead of refusing the corpus.
+        #[arg(long)]
+        lossy: bool,
+    },
     /// Show what is inside a model file: dims, tokenizer, numerics, tensors, sizes.
     #[command(after_help = "Example:\n  edgegru inspect models/fortunes-char.egru")]
     Inspect {
@@ -442,15 +479,8 @@ fn run(cli: Cli) -> Result<()> {
             if prune.prune_to.is_none() {
                 bail!("say how sparse: --prune-to 0.75");
             }
-            let first = ck.optimizer.step;
-            let mut config = ck.config.clone();
-            config.steps = Some(first + steps);
-            config.epochs = None;
-            config.minutes = None;
-            config.optimizer.lr = lr.unwrap_or((config.optimizer.lr * 0.25).max(config.optimizer.min_lr));
-            config.optimizer.decay = Decay::None;
-            config.optimizer.warmup_steps = 0;
-            config.prune = prune.config(first, config.steps)?;
+            let mut config = commands::train::fine_tune_config(&ck, steps, lr);
+            config.prune = prune.config(ck.optimizer.step, config.steps)?;
             commands::train::run(config, &out, Some(ck))?;
             Ok(())
         }
@@ -519,6 +549,24 @@ fn run(cli: Cli) -> Result<()> {
                 }
             }
             Ok(())
+        }
+        Command::Pipeline { corpus, out, config, minutes, steps, prune_to, numerics, threads, seed, lossy } => {
+            let budget = match steps {
+                Some(n) => Budget::Steps(n),
+                None => Budget::Minutes(minutes),
+            };
+            let cfg = PipelineConfig {
+                corpus,
+                out,
+                preset: config,
+                budget,
+                prune_to: prune_to.unwrap_or(config.default_prune_to()),
+                integer: numerics.map_or(config.default_integer(), |n| n == NumericsArg::Int),
+                threads,
+                seed,
+                lossy,
+            };
+            commands::pipeline::run(&cfg).map(|_| ())
         }
         Command::Inspect { file } => commands::inspect::run(Path::new(&file)),
     }

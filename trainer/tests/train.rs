@@ -245,3 +245,40 @@ fn ctrl_c_writes_a_checkpoint_and_exits_cleanly() {
     assert!(ck.optimizer.step > 0);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn pipeline_goes_from_corpus_to_verified_device_files() {
+    let dir = temp_dir("pipeline");
+    // Config T trains on batches of 64 windows of 64 characters.
+    let c = dir.join("corpus.txt");
+    std::fs::write(&c, "the quick brown fox jumps over the lazy dog. a stitch in time saves nine.\n".repeat(100)).unwrap();
+    let out = dir.join("out");
+    let args = ["pipeline", "--corpus", c.to_str().unwrap(), "--out", out.to_str().unwrap(), "--config", "t", "--steps", "40"];
+    let (code, stdout, err) = edgegru(&[&args[..], &["--prune-to", "0.5", "--threads", "1"]].concat());
+    assert_eq!(code, 0, "{stdout}{err}");
+    assert!(stdout.contains("| model.egru: int8 block-sparse, integer-only |"), "{stdout}");
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["train_steps"], 40);
+    assert_eq!(summary["prune_steps"], 20);
+    assert!((summary["sparsity"].as_f64().unwrap() - 0.5).abs() < 0.05, "{summary}");
+    assert_eq!(summary["stages"].as_array().unwrap().len(), 3, "trained f32, pruned f32, shipped");
+    assert_eq!(summary["parity"]["identical"], true);
+    assert!(summary["parity"]["max_logit_diff"].as_f64().unwrap() < 1e-4);
+    // The files it reports are the files it wrote, and they run.
+    let egru = std::fs::read(out.join("model.egru")).unwrap();
+    assert_eq!(summary["egru_bytes"].as_u64().unwrap() as usize, egru.len());
+    let model = edgegru_runtime::Model::from_bytes(&egru).unwrap();
+    assert_eq!(summary["arena_bytes"].as_u64().unwrap() as usize, model.arena_size());
+    assert!(matches!(model.numerics(), edgegru_runtime::format::Numerics::Integer { .. }));
+    let shipped_loss = summary["stages"][2]["held_out"]["loss"].as_f64().unwrap();
+    let (code, eval, _) =
+        edgegru(&["eval", "--model", out.join("model.egru").to_str().unwrap(), "--corpus", c.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 0);
+    let eval: serde_json::Value = serde_json::from_str(eval.trim()).unwrap();
+    assert!((eval["loss"].as_f64().unwrap() - shipped_loss).abs() < 1e-9, "{eval} vs {shipped_loss}");
+    assert!(out.join("model.onnx").is_file() && out.join("summary.md").is_file() && out.join("run-pruned").is_dir());
+    // Bad settings are refused before any training.
+    let (code, _, err) = edgegru(&[&args[..], &["--prune-to", "1.5"]].concat());
+    assert!(code == 1 && err.contains("--prune-to"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -4,7 +4,7 @@
 use anyhow::{bail, Context, Result};
 use edgegru_runtime::onnx::{OnnxSession, OrtLibrary};
 use edgegru_runtime::writer::FloatModel;
-use edgegru_runtime::{format, Isa, Model, Rng, SamplingParams, Session, Tokenizer};
+use edgegru_runtime::{format, sampling, Isa, Model, Rng, SamplingParams, Session, Tokenizer};
 
 use crate::onnx::{self, OnnxWeights};
 
@@ -143,4 +143,47 @@ pub fn with_runner<T>(backend: Backend, bytes: &[u8], isa: Option<Isa>, f: impl 
             f(&mut session)
         }
     }
+}
+
+/// How closely two engines agree when decoding greedily in lockstep.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Agreement {
+    /// Tokens generated after the prompt.
+    pub tokens: usize,
+    /// Of those, how many both engines ranked first.
+    pub equal_tokens: usize,
+    /// Whether every generated token was the same.
+    pub identical: bool,
+    /// Largest absolute logit difference over the prompt and the generation.
+    pub max_logit_diff: f32,
+}
+
+/// Feeds `prompt` to both engines, then generates `n` tokens greedily from
+/// `reference`'s logits, feeding the same token to both; compares their
+/// logits at every step and their first choices after the prompt.
+pub fn compare_greedy(reference: &mut dyn Runner, other: &mut dyn Runner, prompt: &[u32], n: usize) -> Result<Agreement> {
+    let Some((&first, rest)) = prompt.split_first() else { bail!("the comparison needs a prompt of at least one token") };
+    let mut agreement = Agreement { tokens: n, equal_tokens: 0, identical: true, max_logit_diff: 0.0 };
+    let mut token = first;
+    for i in 0..rest.len() + n {
+        let a = reference.step(token)?;
+        let b = other.step(token)?;
+        if a.len() != b.len() {
+            bail!("the engines give {} and {} logits", a.len(), b.len());
+        }
+        let diff = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, |m, d| if d.is_nan() { f32::INFINITY } else { m.max(d) });
+        agreement.max_logit_diff = agreement.max_logit_diff.max(diff);
+        let best = sampling::argmax(a);
+        if i < rest.len() {
+            token = rest[i];
+        } else {
+            if best == sampling::argmax(b) {
+                agreement.equal_tokens += 1;
+            } else {
+                agreement.identical = false;
+            }
+            token = best;
+        }
+    }
+    Ok(agreement)
 }

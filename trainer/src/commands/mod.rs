@@ -6,6 +6,7 @@ pub mod eval;
 pub mod export;
 pub mod generate;
 pub mod inspect;
+pub mod pipeline;
 pub mod train;
 
 use anyhow::{Context, Result};

@@ -9,6 +9,7 @@ use anyhow::Result;
 
 use crate::checkpoint::Checkpoint;
 use crate::history::Record;
+use crate::optim::Decay;
 use crate::params::{Params, Shape, Tensor};
 use crate::train::{self, Ending, Outcome, Progress, TrainConfig};
 
@@ -123,4 +124,18 @@ pub fn run(config: TrainConfig, out: &Path, resume: Option<Checkpoint>) -> Resul
         ),
     }
     Ok(outcome)
+}
+
+/// The configuration that fine-tunes `ck` for `steps` more optimizer steps
+/// (pruning is the caller's to set): a constant learning rate, `lr` or a
+/// quarter of the run's peak (at least its minimum), no warm-up.
+pub fn fine_tune_config(ck: &Checkpoint, steps: u64, lr: Option<f32>) -> TrainConfig {
+    let mut config = ck.config.clone();
+    config.steps = Some(ck.optimizer.step + steps);
+    config.epochs = None;
+    config.minutes = None;
+    config.optimizer.lr = lr.unwrap_or((config.optimizer.lr * 0.25).max(config.optimizer.min_lr));
+    config.optimizer.decay = Decay::None;
+    config.optimizer.warmup_steps = 0;
+    config
 }

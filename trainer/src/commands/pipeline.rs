@@ -1,0 +1,364 @@
+//! `edgegru pipeline`: corpus -> train -> prune -> quantize -> export (.egru
+//! and float .onnx) -> verify, ending with a summary table. Its folder holds
+//! what goes to a device (`model.egru`) or to ONNX Runtime / tract
+//! (`model.onnx`), the training runs, and `summary.md` / `summary.json`.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use edgegru_runtime::writer::WeightKind;
+use edgegru_runtime::Model;
+use serde::Serialize;
+
+use super::backend::{compare_greedy, with_runner, Agreement, Backend};
+use super::{bench, eval, export, train as train_command};
+use crate::checkpoint::Checkpoint;
+use crate::cpu::Regularization;
+use crate::data::{self, Utf8Policy};
+use crate::metrics::Report;
+use crate::onnx::{self, OnnxWeights};
+use crate::optim::{Decay, OptimizerConfig};
+use crate::prune::{PruneConfig, PruneShape};
+use crate::train::{Ending, TokenizerChoice, TrainConfig};
+
+/// The model configurations of DESIGN.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+pub enum Preset {
+    /// Characters; emb 64, GRU 256, dense 256; windows of 100, batch 64.
+    A,
+    /// Characters, for microcontrollers; emb 16, GRU 64, dense 64; windows of 64, batch 64.
+    T,
+    /// Words (5000 + OOV); emb 128, GRU 256, dense 256; windows of 32, batch 64.
+    W,
+}
+
+impl Preset {
+    /// Sparsity the pipeline prunes to unless told otherwise: 75% for A
+    /// (the shipped fortunes-char), none for T and W.
+    pub fn default_prune_to(self) -> f32 {
+        match self {
+            Preset::A => 0.75,
+            Preset::T | Preset::W => 0.0,
+        }
+    }
+
+    /// Whether the shipped file uses integer-only numerics (T: FPU-less cores).
+    pub fn default_integer(self) -> bool {
+        self == Preset::T
+    }
+
+    /// The training configuration of this preset (its run length left unset).
+    fn train_config(self, corpus: &Path, lossy: bool, threads: usize, seed: u64) -> TrainConfig {
+        let (tokenizer, emb, hidden, dense, seq_len) = match self {
+            Preset::A => (TokenizerChoice::Char, 64, 256, 256, 100),
+            Preset::T => (TokenizerChoice::Char, 16, 64, 64, 64),
+            Preset::W => (TokenizerChoice::Word, 128, 256, 256, 32),
+        };
+        TrainConfig {
+            corpus: corpus.to_path_buf(),
+            lossy,
+            tokenizer,
+            num_words: 5002,
+            emb,
+            hidden,
+            dense,
+            seq_len,
+            batch: 64,
+            epochs: None,
+            steps: None,
+            minutes: None,
+            optimizer: OptimizerConfig::default(),
+            regularization: Regularization::default(),
+            val_split: 0.1,
+            seed,
+            threads,
+            checkpoint_every: 500,
+            log_every: 100,
+            prune: None,
+        }
+    }
+}
+
+/// How long the pipeline trains.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Budget {
+    /// Wall-clock minutes for training and pruning together (70% / 30% when pruning).
+    Minutes(f64),
+    /// Training steps (cosine decay to a tenth of the peak); pruning adds half as many.
+    Steps(u64),
+}
+
+/// What `edgegru pipeline` is asked to do.
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    /// Corpus file or folder.
+    pub corpus: PathBuf,
+    /// Output folder.
+    pub out: PathBuf,
+    /// Model configuration.
+    pub preset: Preset,
+    /// Run length.
+    pub budget: Budget,
+    /// Block sparsity to prune to (0: no pruning).
+    pub prune_to: f32,
+    /// Integer-only numerics for the shipped file.
+    pub integer: bool,
+    /// Threads for training (0: all cores).
+    pub threads: usize,
+    /// Seed of initialization, shuffling and dropout.
+    pub seed: u64,
+    /// Replace invalid UTF-8 instead of refusing the corpus.
+    pub lossy: bool,
+}
+
+/// One row of the summary's quality table.
+#[derive(Debug, Clone, Serialize)]
+pub struct Stage {
+    /// What was evaluated.
+    pub stage: String,
+    /// Bytes of the file (an f32 `.egru` for the float stages).
+    pub bytes: usize,
+    /// Held-out figures, streaming.
+    pub held_out: Report,
+}
+
+/// Step latency of one engine on the shipped model.
+#[derive(Debug, Clone, Serialize)]
+pub struct Speed {
+    /// Engine and kernel set.
+    pub backend: String,
+    /// Median microseconds per step.
+    pub us_per_step: f64,
+}
+
+/// Everything the pipeline measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// Model configuration.
+    pub preset: Preset,
+    /// Optimizer steps of training and of pruning.
+    pub train_steps: u64,
+    /// Optimizer steps of the pruning fine-tune (0: not pruned).
+    pub prune_steps: u64,
+    /// Wall-clock seconds of training plus pruning.
+    pub train_seconds: f64,
+    /// Fraction of prunable weights that are zero in the shipped model.
+    pub sparsity: f32,
+    /// Quality and size, trained f32 -> pruned f32 -> shipped.
+    pub stages: Vec<Stage>,
+    /// Bytes of `model.egru`.
+    pub egru_bytes: usize,
+    /// Bytes of `model.onnx`.
+    pub onnx_bytes: usize,
+    /// Session arena of `model.egru`, bytes.
+    pub arena_bytes: usize,
+    /// Native f32 runtime vs tract on `model.onnx`, greedy from held-out text.
+    pub parity: Agreement,
+    /// Step latency: native on `model.egru`, tract on `model.onnx`.
+    pub speed: Vec<Speed>,
+}
+
+/// Greedy tokens compared between the native runtime and tract.
+const PARITY_TOKENS: usize = 200;
+/// Largest logit difference accepted between the native f32 runtime and tract.
+const PARITY_TOLERANCE: f32 = 1e-4;
+
+/// Runs the pipeline, printing progress, and returns what it measured (also
+/// written to `summary.md` and `summary.json` in the output folder). Fails
+/// when tract and the native runtime disagree on the exported model.
+pub fn run(cfg: &PipelineConfig) -> Result<Summary> {
+    if !(0.0..1.0).contains(&cfg.prune_to) {
+        bail!("--prune-to must be in [0, 1)");
+    }
+    if let Budget::Minutes(m) = cfg.budget {
+        if !(m.is_finite() && m > 0.0) {
+            bail!("--minutes must be a positive number");
+        }
+    }
+    std::fs::create_dir_all(&cfg.out).with_context(|| format!("cannot create {}", cfg.out.display()))?;
+    let pruning = cfg.prune_to > 0.0;
+    let started = Instant::now();
+
+    // 1. Train.
+    let mut config = cfg.preset.train_config(&cfg.corpus, cfg.lossy, cfg.threads, cfg.seed);
+    match cfg.budget {
+        Budget::Minutes(m) => config.minutes = Some(if pruning { m * 0.7 } else { m }),
+        Budget::Steps(n) => {
+            config.steps = Some(n);
+            config.optimizer.decay = Decay::Cosine;
+            config.optimizer.min_lr = config.optimizer.lr * 0.1;
+        }
+    }
+    let trained_dir = cfg.out.join("run");
+    banner(&format!("1/4 training config {:?} -> {}", cfg.preset, trained_dir.display()));
+    let outcome = train_command::run(config, &trained_dir, None)?;
+    stop_if_interrupted(outcome.ending, &trained_dir)?;
+    let trained = Checkpoint::load(&trained_dir)?;
+    let train_steps = trained.optimizer.step;
+
+    // 2. Prune while fine-tuning.
+    let (last, prune_steps) = if pruning {
+        let steps = match cfg.budget {
+            Budget::Steps(n) => (n / 2).max(1),
+            Budget::Minutes(m) => {
+                let per_second = train_steps as f64 / started.elapsed().as_secs_f64().max(1e-3);
+                ((per_second * m * 0.3 * 60.0) as u64).max(1)
+            }
+        };
+        let pruned_dir = cfg.out.join("run-pruned");
+        banner(&format!("2/4 pruning to {:.0}% block sparsity over {steps} steps -> {}", cfg.prune_to * 100.0, pruned_dir.display()));
+        let first = train_steps;
+        let mut config = train_command::fine_tune_config(&trained, steps, None);
+        let every = (steps / 40).clamp(1, 50);
+        config.prune = Some(PruneConfig::new(cfg.prune_to, "", first, first + (steps * 7 / 10).max(1), every, true, PruneShape::Block)?);
+        let outcome = train_command::run(config, &pruned_dir, Some(trained.clone()))?;
+        stop_if_interrupted(outcome.ending, &pruned_dir)?;
+        (Checkpoint::load(&pruned_dir)?, steps)
+    } else {
+        banner("2/4 pruning: skipped (--prune-to 0)");
+        (trained.clone(), 0)
+    };
+    let train_seconds = started.elapsed().as_secs_f64();
+
+    // 3. Quantize and export.
+    banner("3/4 quantizing and exporting");
+    let shipped = export::to_egru(&last, &export::options(WeightKind::Int8, pruning, cfg.integer), "model")?;
+    let float_model = export::float_model(&last, "model");
+    let onnx = onnx::to_bytes(&float_model, OnnxWeights::Float)?;
+    for (name, bytes) in [("model.egru", &shipped), ("model.onnx", &onnx)] {
+        let path = cfg.out.join(name);
+        std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
+        println!("wrote {} ({} bytes)", path.display(), bytes.len());
+    }
+
+    // 4. Verify.
+    banner("4/4 verifying: held-out loss, native vs tract, sizes, speed");
+    let text = data::read_corpus(&cfg.corpus, if cfg.lossy { Utf8Policy::Lossy } else { Utf8Policy::Strict })?;
+    let val_split = last.config.val_split;
+    let f32_options = export::options(WeightKind::F32, false, false);
+    let last_f32 = export::to_egru(&last, &f32_options, "model")?;
+    let mut stages = Vec::new();
+    if pruning {
+        let dense = export::to_egru(&trained, &f32_options, "model")?;
+        stages.push(Stage { stage: "f32, trained".into(), bytes: dense.len(), held_out: eval::evaluate(&dense, &text, val_split)? });
+    }
+    let pruned_name = if pruning { format!("f32, {:.0}% pruned", cfg.prune_to * 100.0) } else { "f32, trained".into() };
+    stages.push(Stage { stage: pruned_name, bytes: last_f32.len(), held_out: eval::evaluate(&last_f32, &text, val_split)? });
+    let model = Model::from_bytes(&shipped)?;
+    let shipped_name =
+        format!("model.egru: int8{}, {}", if pruning { " block-sparse" } else { "" }, if cfg.integer { "integer-only" } else { "hybrid" });
+    stages.push(Stage { stage: shipped_name, bytes: shipped.len(), held_out: eval::evaluate(&shipped, &text, val_split)? });
+
+    let prompt = held_out_prompt(&model, &text, val_split)?;
+    let parity = with_runner(Backend::Native, &last_f32, None, |native| {
+        with_runner(Backend::Tract, &onnx, None, |tract| compare_greedy(native, tract, &prompt, PARITY_TOKENS))
+    })?;
+    let mut speed = Vec::new();
+    for (backend, bytes) in [(Backend::Native, &shipped), (Backend::Tract, &onnx)] {
+        let r = bench::run(backend, bytes, None, 1000, 5)?;
+        speed.push(Speed { backend: r.backend, us_per_step: r.us_per_step });
+    }
+
+    let summary = Summary {
+        preset: cfg.preset,
+        train_steps,
+        prune_steps,
+        train_seconds,
+        sparsity: last.masks.as_ref().map_or(0.0, |m| m.sparsity()),
+        stages,
+        egru_bytes: shipped.len(),
+        onnx_bytes: onnx.len(),
+        arena_bytes: model.arena_size(),
+        parity,
+        speed,
+    };
+    let table = render(&summary, &cfg.out);
+    println!("\n{table}");
+    std::fs::write(cfg.out.join("summary.md"), &table).context("cannot write summary.md")?;
+    std::fs::write(cfg.out.join("summary.json"), serde_json::to_string_pretty(&summary)?).context("cannot write summary.json")?;
+    if !summary.parity.identical || summary.parity.max_logit_diff > PARITY_TOLERANCE {
+        bail!(
+            "tract and the native runtime disagree on model.onnx: {}/{} greedy tokens equal, max logit difference {:.2e}",
+            summary.parity.equal_tokens,
+            summary.parity.tokens,
+            summary.parity.max_logit_diff
+        );
+    }
+    Ok(summary)
+}
+
+fn banner(line: &str) {
+    println!("\n==> {line}");
+}
+
+fn stop_if_interrupted(ending: Ending, dir: &Path) -> Result<()> {
+    if ending == Ending::Interrupted {
+        bail!("interrupted: the checkpoint is in {}; continue it with `edgegru train --resume {0}`", dir.display());
+    }
+    Ok(())
+}
+
+/// The first 16 tokens of the held-out split: the parity run's prompt.
+fn held_out_prompt(model: &Model<'_>, text: &str, val_split: f64) -> Result<Vec<u32>> {
+    let ids: Vec<u32> = model.tokenizer().encode_iter(text).collect::<Result<_, _>>()?;
+    let (_, held_out) = data::split_tail(&ids, val_split);
+    if held_out.is_empty() {
+        bail!("the held-out split is empty: raise the validation split or use a longer corpus");
+    }
+    Ok(held_out[..held_out.len().min(16)].to_vec())
+}
+
+/// The summary as a Markdown table, with the next commands to run.
+fn render(s: &Summary, out: &Path) -> String {
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "edgegru pipeline, config {:?}: {} training steps + {} pruning steps in {:.0} s; shipped sparsity {:.1}%\n",
+        s.preset,
+        s.train_steps,
+        s.prune_steps,
+        s.train_seconds,
+        s.sparsity * 100.0
+    );
+    let base = s.stages.first().map_or(f64::NAN, |r| r.held_out.loss);
+    let f32_bytes = s.stages.first().map_or(0, |r| r.bytes);
+    let _ = writeln!(t, "| stage | bytes | vs f32 size | held-out loss | perplexity | accuracy | vs trained f32 |");
+    let _ = writeln!(t, "|---|---:|---:|---:|---:|---:|---:|");
+    for r in &s.stages {
+        let _ = writeln!(
+            t,
+            "| {} | {} | {:.1}% | {:.4} | {:.3} | {:.4} | {:+.2}% |",
+            r.stage,
+            r.bytes,
+            100.0 * r.bytes as f64 / f32_bytes.max(1) as f64,
+            r.held_out.loss,
+            r.held_out.perplexity,
+            r.held_out.accuracy,
+            100.0 * (r.held_out.loss / base - 1.0)
+        );
+    }
+    let _ = writeln!(
+        t,
+        "| model.onnx: float step graph | {} | {:.1}% | | | | |",
+        s.onnx_bytes,
+        100.0 * s.onnx_bytes as f64 / f32_bytes.max(1) as f64
+    );
+    let _ = writeln!(t);
+    let _ = writeln!(t, "- arena (RAM for one session of model.egru): {} bytes", s.arena_bytes);
+    let _ = writeln!(
+        t,
+        "- native f32 vs tract on model.onnx: {}/{} greedy tokens equal, max logit difference {:.2e}",
+        s.parity.equal_tokens, s.parity.tokens, s.parity.max_logit_diff
+    );
+    for sp in &s.speed {
+        let _ = writeln!(t, "- {}: {:.2} µs/step ({:.0} tokens/s), one thread", sp.backend, sp.us_per_step, 1e6 / sp.us_per_step);
+    }
+    let _ = writeln!(t);
+    let model = out.join("model.egru");
+    let _ = writeln!(t, "Next: `edgegru generate --model {} --prompt \"...\"`; `edgegru inspect {0}`;", model.display());
+    let _ =
+        writeln!(t, "on a device, link libedgegru and pass it the bytes of {} (README: \"Link it into your firmware\").", model.display());
+    t
+}
