@@ -272,6 +272,33 @@ enum Command {
         #[arg(long)]
         lossy: bool,
     },
+    /// Bring in a GRU language model trained with PyTorch or Keras, from ONNX, as an .egru file.
+    #[command(
+        after_help = "Examples:\n  edgegru import --onnx lm.onnx --vocab vocab.json --out lm.egru\n  edgegru import --onnx keras_lm.onnx --vocab tokenizer.json --weights int8 --out lm.egru\n\nThe ONNX graph: Gather (embedding) -> GRU (forward, one layer, linear_before_reset=1) -> Linear -> ReLU -> Linear [-> Softmax],\nfrom torch.onnx.export or tf2onnx. VOCAB: Keras' tokenizer.to_json(), or a JSON list of tokens in id order."
+    )]
+    Import {
+        /// The ONNX model.
+        #[arg(long)]
+        onnx: PathBuf,
+        /// The vocabulary: Keras tokenizer JSON, or a JSON list of tokens in id order.
+        #[arg(long)]
+        vocab: PathBuf,
+        /// With a token list: the out-of-vocabulary token.
+        #[arg(long)]
+        oov: Option<String>,
+        /// Weight encoding.
+        #[arg(long, value_enum, default_value = "f32")]
+        weights: Weights,
+        /// Store int8 matrices as 8x4 block-sparse.
+        #[arg(long)]
+        sparse: bool,
+        /// Arithmetic of an int8 model.
+        #[arg(long, value_enum, default_value = "hybrid")]
+        numerics: NumericsArg,
+        /// Output .egru file.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Show what is inside a model file: dims, tokenizer, numerics, tensors, sizes.
     #[command(after_help = "Example:\n  edgegru inspect models/fortunes-char.egru")]
     Inspect {
@@ -488,15 +515,7 @@ fn run(cli: Cli) -> Result<()> {
             commands::eval::run(backend.into(), &source.bytes()?, &corpus, lossy, val_split, json)
         }
         Command::Export { checkpoint, weights, sparse, numerics, format, out } => {
-            let kind = match weights {
-                Weights::F32 => WeightKind::F32,
-                Weights::F16 => WeightKind::F16,
-                Weights::Int8 => WeightKind::Int8,
-            };
-            let integer = numerics == NumericsArg::Int;
-            if (sparse || integer) && !matches!(kind, WeightKind::Int8) {
-                bail!("--sparse and --numerics int need --weights int8");
-            }
+            let (kind, integer) = weight_options(weights, sparse, numerics)?;
             let format = match format {
                 Format::Egru => ExportFormat::Egru(commands::export::options(kind, sparse, integer)),
                 Format::Onnx => {
@@ -568,8 +587,44 @@ fn run(cli: Cli) -> Result<()> {
             };
             commands::pipeline::run(&cfg).map(|_| ())
         }
+        Command::Import { onnx, vocab, oov, weights, sparse, numerics, out } => {
+            let (kind, integer) = weight_options(weights, sparse, numerics)?;
+            let tokenizer = crate::import::vocabulary(&commands::read_file(&vocab)?, oov.as_deref())
+                .with_context(|| format!("vocabulary {}", vocab.display()))?;
+            let name = out.file_stem().and_then(|s| s.to_str()).unwrap_or("model");
+            let model =
+                crate::import::import(&commands::read_file(&onnx)?, tokenizer, name).with_context(|| format!("{}", onnx.display()))?;
+            let bytes = model.to_checked_bytes(&commands::export::options(kind, sparse, integer))?;
+            std::fs::write(&out, &bytes).with_context(|| format!("cannot write {}", out.display()))?;
+            let d = model.dims;
+            println!(
+                "wrote {} ({} bytes): vocab {}, emb {}, GRU {}, dense {}",
+                out.display(),
+                bytes.len(),
+                d.vocab,
+                d.emb,
+                d.hidden,
+                d.dense
+            );
+            Ok(())
+        }
         Command::Inspect { file } => commands::inspect::run(Path::new(&file)),
     }
+}
+
+/// The weight encoding of `--weights`, and whether `--numerics int` is asked;
+/// refuses `--sparse` and `--numerics int` without int8 weights.
+fn weight_options(weights: Weights, sparse: bool, numerics: NumericsArg) -> Result<(WeightKind, bool)> {
+    let kind = match weights {
+        Weights::F32 => WeightKind::F32,
+        Weights::F16 => WeightKind::F16,
+        Weights::Int8 => WeightKind::Int8,
+    };
+    let integer = numerics == NumericsArg::Int;
+    if (sparse || integer) && !matches!(kind, WeightKind::Int8) {
+        bail!("--sparse and --numerics int need --weights int8");
+    }
+    Ok((kind, integer))
 }
 
 /// Checks that `args` (program name first) form a valid command line, without running it.

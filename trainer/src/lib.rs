@@ -8,6 +8,7 @@ pub mod commands;
 pub mod cpu;
 pub mod data;
 pub mod history;
+pub mod import;
 pub mod linalg;
 pub mod metrics;
 pub mod onnx;

@@ -1,7 +1,10 @@
 //! The ONNX backends against the native runtime, on the exported step graph:
 //! tract always; ONNX Runtime when its library is found (the test command
 //! installs the onnxruntime wheel and sets EDGEGRU_REQUIRE_ORT=1, which makes
-//! a missing library a failure instead of a printed notice).
+//! a missing library a failure instead of a printed notice). And ONNX import:
+//! models exported by PyTorch and Keras (tf2onnx), made by
+//! fixtures/make_import_fixtures.py, against ONNX Runtime's logits on the
+//! original files.
 
 use edgegru_runtime::onnx::{OnnxError, OnnxSession, OrtLibrary};
 use edgegru_runtime::writer::{ExportOptions, FloatModel};
@@ -122,4 +125,75 @@ fn bad_files_and_a_missing_library_are_errors() {
     assert!(err.to_string().contains("pip install onnxruntime"), "{err}");
     let mut s = OnnxSession::tract(&graph).unwrap();
     assert!(matches!(s.step(9999), Err(OnnxError::Runtime(edgegru_runtime::Error::TokenOutOfRange { .. }))));
+}
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/import").join(name)
+}
+
+/// Imports fixture `name` (its .onnx and .vocab.json) as an f32 `.egru` file.
+fn import_fixture(name: &str) -> anyhow::Result<Vec<u8>> {
+    let vocab = edgegru_trainer::import::vocabulary(&std::fs::read(fixture(&format!("{name}.vocab.json")))?, None)?;
+    let model = edgegru_trainer::import::import(&std::fs::read(fixture(&format!("{name}.onnx")))?, vocab, name)?;
+    Ok(model.to_checked_bytes(&edgegru_trainer::commands::export::options(edgegru_runtime::writer::WeightKind::F32, false, false))?)
+}
+
+#[test]
+fn imported_pytorch_and_keras_models_give_onnx_runtimes_logits() {
+    let mut checked = 0;
+    for name in ["torch_batch_first", "torch_seq_first_no_bias", "keras_reset_after"] {
+        let expect: serde_json::Value = serde_json::from_slice(&std::fs::read(fixture(&format!("{name}.expect.json"))).unwrap()).unwrap();
+        let file = import_fixture(name).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+        let m = Model::from_bytes(&file).unwrap();
+        let mut arena = vec![0u8; m.arena_size()];
+        let mut s = Session::new(&m, &mut arena).unwrap();
+        // Keras ends in softmax: its file gives probabilities, compared as such.
+        let probabilities = expect["output"] == "probabilities";
+        let mut worst = 0f32;
+        for (tok, row) in expect["tokens"].as_array().unwrap().iter().zip(expect["logits"].as_array().unwrap()) {
+            let logits = s.step(tok.as_u64().unwrap() as u32).unwrap().to_vec();
+            let ours = if probabilities {
+                let max = logits.iter().copied().fold(f32::MIN, f32::max);
+                let e: Vec<f32> = logits.iter().map(|l| (l - max).exp()).collect();
+                let sum: f32 = e.iter().sum();
+                e.iter().map(|v| v / sum).collect()
+            } else {
+                logits
+            };
+            let want: Vec<f32> = row.as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+            assert_eq!(ours.len(), want.len());
+            worst = ours.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(worst, f32::max);
+        }
+        assert!(worst < 1e-4, "{name}: max difference from ONNX Runtime {worst}");
+        println!("{name}: max |difference| from ONNX Runtime on the original file {worst:.2e}");
+        checked += 1;
+    }
+    assert_eq!(checked, 3);
+}
+
+#[test]
+fn unsupported_onnx_models_are_refused_naming_the_node() {
+    for (name, says) in [
+        ("torch_bidirectional", "GRU \"/gru/GRU\": direction \"bidirectional\""),
+        ("torch_two_layers", "a second GRU"),
+        ("keras_reset_before", "Loop \"sequential_1/gru_1/while_loop\": a loop, not a GRU node"),
+    ] {
+        let err = format!("{:#}", import_fixture(name).unwrap_err());
+        assert!(err.contains(says), "{name}: {err}");
+    }
+    // Edits of a good file: an operator outside Embedding -> GRU -> Dense ->
+    // Dense, and a GRU with linear_before_reset = 0.
+    let edited = |edit: &dyn Fn(&mut Vec<tract_onnx::pb::NodeProto>)| {
+        let mut model = onnx::decode(&std::fs::read(fixture("torch_batch_first.onnx")).unwrap()).unwrap();
+        edit(&mut model.graph.as_mut().unwrap().node);
+        let vocab = edgegru_trainer::import::vocabulary(&std::fs::read(fixture("torch_batch_first.vocab.json")).unwrap(), None).unwrap();
+        format!("{:#}", edgegru_trainer::import::import(&prost::Message::encode_to_vec(&model), vocab, "x").unwrap_err())
+    };
+    let err = edited(&|nodes| nodes.iter_mut().find(|n| n.op_type == "Relu").unwrap().op_type = "Tanh".into());
+    assert!(err.contains("Tanh \"/Relu\": unsupported operator Tanh"), "{err}");
+    let err = edited(&|nodes| {
+        let gru = nodes.iter_mut().find(|n| n.op_type == "GRU").unwrap();
+        gru.attribute.iter_mut().find(|a| a.name == "linear_before_reset").unwrap().i = 0;
+    });
+    assert!(err.contains("GRU \"/gru/GRU\": linear_before_reset = 0"), "{err}");
 }

@@ -282,3 +282,36 @@ fn pipeline_goes_from_corpus_to_verified_device_files() {
     assert!(code == 1 && err.contains("--prune-to"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn cli_imports_a_pytorch_model_and_runs_it() {
+    let dir = temp_dir("import");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/import");
+    let (onnx, vocab) = (fixtures.join("torch_batch_first.onnx"), fixtures.join("torch_batch_first.vocab.json"));
+    let out = dir.join("lm.egru");
+    let (code, stdout, err) = edgegru(&[
+        "import",
+        "--onnx",
+        onnx.to_str().unwrap(),
+        "--vocab",
+        vocab.to_str().unwrap(),
+        "--weights",
+        "int8",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stdout}{err}");
+    assert!(stdout.contains("vocab 12, emb 5, GRU 7, dense 6"), "{stdout}");
+    let (code, text, _) = edgegru(&["generate", "--model", out.to_str().unwrap(), "--prompt", "abc", "--max-tokens", "10", "--greedy"]);
+    assert_eq!(code, 0);
+    assert_eq!(text.trim_end_matches('\n').chars().count(), 13, "{text:?}");
+    // A vocabulary of the wrong size, and a file that is not ONNX, are one-line errors.
+    std::fs::write(dir.join("v.json"), r#"["a", "b"]"#).unwrap();
+    let (code, _, err) =
+        edgegru(&["import", "--onnx", onnx.to_str().unwrap(), "--vocab", dir.join("v.json").to_str().unwrap(), "--out", "x.egru"]);
+    assert!(code == 1 && err.contains("2 tokens but the model has 12"), "{err}");
+    let (code, _, err) = edgegru(&["import", "--onnx", vocab.to_str().unwrap(), "--vocab", vocab.to_str().unwrap(), "--out", "x.egru"]);
+    assert!(code == 1 && err.starts_with("error:"), "{err}");
+    assert!(!Path::new("x.egru").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
