@@ -60,7 +60,8 @@ for target in thumbv6m-none-eabi thumbv7em-none-eabihf; do
 done
 
 step "the main job: generate with the built-in model"
-cargo build --release -p edgegru-trainer
+# The C library is built with it: one feature set, one build of the runtime.
+cargo build --release -p edgegru-ffi -p edgegru-trainer
 target/release/edgegru generate --prompt "The meaning of life is" --max-tokens 40 --seed 1
 
 step "C library: C99 tests (static and shared; x86-64 and aarch64), zero heap use, valgrind, example via pkg-config"
