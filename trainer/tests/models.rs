@@ -12,7 +12,7 @@ use edgegru_trainer::commands::eval::{evaluate, evaluate_with};
 use edgegru_trainer::data::{read_corpus, Utf8Policy};
 
 const CORPUS: &str = "/usr/share/games/fortunes";
-const SHIPPED: [&str; 2] = ["fortunes-char", "tiny"];
+const SHIPPED: [&str; 3] = ["fortunes-char", "fortunes-word", "tiny"];
 
 fn models_dir() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../models"))
