@@ -16,18 +16,8 @@ import time
 
 import torch
 
-
-class Lm(torch.nn.Module):
-    def __init__(self, vocab, emb, hidden, dense):
-        super().__init__()
-        self.emb = torch.nn.Embedding(vocab, emb)
-        self.gru = torch.nn.GRU(emb, hidden, batch_first=True)
-        self.dense = torch.nn.Linear(hidden, dense)
-        self.out = torch.nn.Linear(dense, vocab)
-
-    def forward(self, token, h):
-        y, h = self.gru(self.emb(token), h)
-        return self.out(torch.relu(self.dense(y))), h
+# The same model as the training peer (this folder is on sys.path when run as a script).
+from train_torch import Model
 
 
 def time_steps(model, vocab, hidden, steps, rounds):
@@ -61,7 +51,7 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    model = Lm(a.vocab, a.emb, a.hidden, a.dense).eval()
+    model = Model(a.vocab, a.emb, a.hidden, a.dense).eval()
     int8 = torch.ao.quantization.quantize_dynamic(model, {torch.nn.GRU, torch.nn.Linear}, dtype=torch.qint8)
     results = [
         {"backend": "pytorch-f32", "us_per_step": time_steps(model, a.vocab, a.hidden, a.steps, a.rounds)},
