@@ -271,6 +271,12 @@ enum Command {
         /// Replace invalid UTF-8 instead of refusing the corpus.
         #[arg(long)]
         lossy: bool,
+        /// Windows per batch (default: the config's, 64); lower it for a small corpus.
+        #[arg(long)]
+        batch: Option<usize>,
+        /// Tokens per training window (default: the config's).
+        #[arg(long)]
+        seq_len: Option<usize>,
     },
     /// Bring in a GRU language model trained with PyTorch or Keras, from ONNX, as an .egru file.
     #[command(
@@ -569,7 +575,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Pipeline { corpus, out, config, minutes, steps, prune_to, numerics, threads, seed, lossy } => {
+        Command::Pipeline { corpus, out, config, minutes, steps, prune_to, numerics, threads, seed, lossy, batch, seq_len } => {
             let budget = match steps {
                 Some(n) => Budget::Steps(n),
                 None => Budget::Minutes(minutes),
@@ -584,6 +590,8 @@ fn run(cli: Cli) -> Result<()> {
                 threads,
                 seed,
                 lossy,
+                batch,
+                seq_len,
             };
             commands::pipeline::run(&cfg).map(|_| ())
         }

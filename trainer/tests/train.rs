@@ -249,11 +249,24 @@ fn ctrl_c_writes_a_checkpoint_and_exits_cleanly() {
 #[test]
 fn pipeline_goes_from_corpus_to_verified_device_files() {
     let dir = temp_dir("pipeline");
-    // Config T trains on batches of 64 windows of 64 characters.
-    let c = dir.join("corpus.txt");
-    std::fs::write(&c, "the quick brown fox jumps over the lazy dog. a stitch in time saves nine.\n".repeat(100)).unwrap();
+    let c = corpus(&dir);
     let out = dir.join("out");
-    let args = ["pipeline", "--corpus", c.to_str().unwrap(), "--out", out.to_str().unwrap(), "--config", "t", "--steps", "40"];
+    let args = [
+        "pipeline",
+        "--corpus",
+        c.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--config",
+        "t",
+        "--steps",
+        "40",
+        "--batch",
+        "8",
+        "--seq-len",
+        "32",
+    ];
+    // --batch and --seq-len: config T's batches (64 windows of 64 characters) are larger than this corpus.
     let (code, stdout, err) = edgegru(&[&args[..], &["--prune-to", "0.5", "--threads", "1"]].concat());
     assert_eq!(code, 0, "{stdout}{err}");
     assert!(stdout.contains("| model.egru: int8 block-sparse, integer-only |"), "{stdout}");

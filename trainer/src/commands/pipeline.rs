@@ -111,6 +111,10 @@ pub struct PipelineConfig {
     pub seed: u64,
     /// Replace invalid UTF-8 instead of refusing the corpus.
     pub lossy: bool,
+    /// Windows per batch, instead of the preset's (for small corpora).
+    pub batch: Option<usize>,
+    /// Tokens per training window, instead of the preset's.
+    pub seq_len: Option<usize>,
 }
 
 /// One row of the summary's quality table.
@@ -183,6 +187,8 @@ pub fn run(cfg: &PipelineConfig) -> Result<Summary> {
 
     // 1. Train.
     let mut config = cfg.preset.train_config(&cfg.corpus, cfg.lossy, cfg.threads, cfg.seed);
+    config.batch = cfg.batch.unwrap_or(config.batch);
+    config.seq_len = cfg.seq_len.unwrap_or(config.seq_len);
     match cfg.budget {
         Budget::Minutes(m) => config.minutes = Some(if pruning { m * 0.7 } else { m }),
         Budget::Steps(n) => {
