@@ -603,7 +603,7 @@ fn run(cli: Cli) -> Result<()> {
             let model =
                 crate::import::import(&commands::read_file(&onnx)?, tokenizer, name).with_context(|| format!("{}", onnx.display()))?;
             let bytes = model.to_checked_bytes(&commands::export::options(kind, sparse, integer))?;
-            std::fs::write(&out, &bytes).with_context(|| format!("cannot write {}", out.display()))?;
+            commands::write_file(&out, &bytes)?;
             let d = model.dims;
             println!(
                 "wrote {} ({} bytes): vocab {}, emb {}, GRU {}, dense {}",

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use edgegru_runtime::writer::{ExportOptions, FloatModel, ProvenanceSpec, WeightKind};
 
 use crate::checkpoint::Checkpoint;
@@ -51,7 +51,7 @@ pub fn run(checkpoint: &Path, format: ExportFormat, out: &Path) -> Result<()> {
         ExportFormat::Egru(opts) => to_egru(&ck, &opts, name)?,
         ExportFormat::Onnx(weights) => onnx::to_bytes(&float_model(&ck, name), weights)?,
     };
-    std::fs::write(out, &bytes).with_context(|| format!("cannot write {}", out.display()))?;
+    super::write_file(out, &bytes)?;
     println!("wrote {} ({} bytes)", out.display(), bytes.len());
     Ok(())
 }

@@ -235,7 +235,7 @@ pub fn run(cfg: &PipelineConfig) -> Result<Summary> {
     let onnx = onnx::to_bytes(&float_model, OnnxWeights::Float)?;
     for (name, bytes) in [("model.egru", &shipped), ("model.onnx", &onnx)] {
         let path = cfg.out.join(name);
-        std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
+        super::write_file(&path, bytes)?;
         println!("wrote {} ({} bytes)", path.display(), bytes.len());
     }
 
@@ -282,8 +282,8 @@ pub fn run(cfg: &PipelineConfig) -> Result<Summary> {
     };
     let table = render(&summary, &cfg.out);
     println!("\n{table}");
-    std::fs::write(cfg.out.join("summary.md"), &table).context("cannot write summary.md")?;
-    std::fs::write(cfg.out.join("summary.json"), serde_json::to_string_pretty(&summary)?).context("cannot write summary.json")?;
+    super::write_file(&cfg.out.join("summary.md"), table.as_bytes())?;
+    super::write_file(&cfg.out.join("summary.json"), serde_json::to_string_pretty(&summary)?.as_bytes())?;
     if !summary.parity.identical || summary.parity.max_logit_diff > PARITY_TOLERANCE {
         bail!(
             "tract and the native runtime disagree on model.onnx: {}/{} greedy tokens equal, max logit difference {:.2e}",
