@@ -9,6 +9,7 @@ use crate::commands::export::ExportFormat;
 use crate::commands::pipeline::{Budget, PipelineConfig, Preset};
 use crate::commands::{self, generate::GenerateOptions};
 use crate::cpu::Regularization;
+use crate::engine::{DeviceChoice, Precision};
 use crate::onnx::OnnxWeights;
 use crate::optim::{Decay, OptimizerConfig, OptimizerKind};
 use crate::prune::{PruneConfig, PruneShape};
@@ -277,6 +278,9 @@ enum Command {
         /// Tokens per training window (default: the config's).
         #[arg(long)]
         seq_len: Option<usize>,
+        /// The device that trains: cpu or cuda.
+        #[arg(long, value_enum, default_value = "cpu")]
+        device: DeviceChoice,
     },
     /// Bring in a GRU language model trained with PyTorch or Keras, from ONNX, as an .egru file.
     #[command(
@@ -440,9 +444,12 @@ struct TrainArgs {
     /// Threads for matrix products (0: all cores).
     #[arg(long, default_value_t = 0)]
     threads: usize,
-    /// cpu or cuda.
-    #[arg(long, default_value = "cpu")]
-    device: String,
+    /// The device that trains: cpu, or cuda (an NVIDIA GPU; needs the driver, NVRTC and cuBLAS of CUDA 13).
+    #[arg(long, value_enum, default_value = "cpu")]
+    device: DeviceChoice,
+    /// Matrix-product operand precision on the GPU (f32 accumulation either way).
+    #[arg(long, value_enum, default_value = "f32")]
+    precision: Precision,
     /// Write a checkpoint every N steps (0: only at the end).
     #[arg(long, default_value_t = 500)]
     checkpoint_every: u64,
@@ -454,13 +461,12 @@ struct TrainArgs {
 }
 
 fn train(a: TrainArgs) -> Result<()> {
-    if a.device != "cpu" {
-        bail!("--device {} is not available: this build trains on the CPU only (--device cpu)", a.device);
-    }
     if let Some(dir) = &a.resume {
         let ck = Checkpoint::load(dir)?;
         let mut config = ck.config.clone();
-        // Limits may be raised when resuming; everything else stays as it was.
+        // Limits may be raised and the device changed when resuming; everything else stays as it was.
+        config.device = a.device;
+        config.precision = a.precision;
         config.steps = a.steps.or(config.steps);
         config.epochs = a.epochs.or(config.epochs);
         config.minutes = a.minutes.or(config.minutes);
@@ -498,6 +504,8 @@ fn train(a: TrainArgs) -> Result<()> {
         threads: a.threads,
         checkpoint_every: a.checkpoint_every,
         log_every: a.log_every,
+        device: a.device,
+        precision: a.precision,
         prune: a.prune.config(0, a.steps)?,
     };
     commands::train::run(config, &out, None)?;
@@ -575,7 +583,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Pipeline { corpus, out, config, minutes, steps, prune_to, numerics, threads, seed, lossy, batch, seq_len } => {
+        Command::Pipeline { corpus, out, config, minutes, steps, prune_to, numerics, threads, seed, lossy, batch, seq_len, device } => {
             let budget = match steps {
                 Some(n) => Budget::Steps(n),
                 None => Budget::Minutes(minutes),
@@ -592,6 +600,7 @@ fn run(cli: Cli) -> Result<()> {
                 lossy,
                 batch,
                 seq_len,
+                device,
             };
             commands::pipeline::run(&cfg).map(|_| ())
         }

@@ -6,7 +6,6 @@
 //! matrix products; only the recurrent product runs per step, over the batch.
 
 use edgegru_runtime::math::{sigmoid, tanh};
-use edgegru_runtime::Rng;
 
 use crate::linalg::{add_bias, add_column_sums, gemm, Op};
 use crate::params::{Params, Tensor, KERNELS};
@@ -78,14 +77,28 @@ fn resize(v: &mut Vec<f32>, n: usize) {
     v.resize(n, 0.0);
 }
 
-fn dropout_mask(mask: &mut Vec<f32>, n: usize, p: f32, rng: &mut Rng) {
+/// Uniform draw in [0, 1) for element `i` of dropout stream `stream` (0: GRU
+/// inputs, 1: recurrent state) under `seed`: a counter-based hash
+/// (SplitMix64's finalizer), so the CUDA kernel `dropout_mask` draws exactly
+/// the same masks in parallel.
+pub fn dropout_uniform(seed: u64, stream: u64, i: u64) -> f32 {
+    let mut x = seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ i.wrapping_mul(0xD1B5_4A32_D192_ED03);
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^= x >> 31;
+    (x >> 40) as f32 * (1.0 / 16_777_216.0)
+}
+
+/// Fills `mask` with `n` entries: 0 with probability `p`, else `1 / (1 - p)`.
+fn dropout_mask(mask: &mut Vec<f32>, n: usize, p: f32, seed: u64, stream: u64) {
     mask.clear();
     if p <= 0.0 {
         mask.resize(n, 1.0);
         return;
     }
     let keep = 1.0 / (1.0 - p);
-    mask.extend((0..n).map(|_| if rng.next_f32() < p { 0.0 } else { keep }));
+    mask.extend((0..n).map(|i| if dropout_uniform(seed, stream, i as u64) < p { 0.0 } else { keep }));
 }
 
 /// Runs the model over a batch. With `grads`, also back-propagates (adding
@@ -104,9 +117,8 @@ pub fn forward_backward(
     let (bsz, seq) = (batch.batch, batch.seq);
     let rows = bsz * seq;
     let training = grads.is_some();
-    let mut rng = Rng::new(mask_seed);
-    dropout_mask(&mut ws.mask_x, bsz * e, if training { reg.dropout } else { 0.0 }, &mut rng);
-    dropout_mask(&mut ws.mask_h, bsz * h, if training { reg.recurrent_dropout } else { 0.0 }, &mut rng);
+    dropout_mask(&mut ws.mask_x, bsz * e, if training { reg.dropout } else { 0.0 }, mask_seed, 0);
+    dropout_mask(&mut ws.mask_h, bsz * h, if training { reg.recurrent_dropout } else { 0.0 }, mask_seed, 1);
 
     // Embedding lookup with input dropout.
     let emb = p.get(Tensor::Embedding);
@@ -306,6 +318,7 @@ fn backward(p: &Params, batch: &Batch<'_>, reg: &Regularization, ws: &mut Worksp
 mod tests {
     use super::*;
     use crate::params::Shape;
+    use edgegru_runtime::Rng;
 
     fn tiny() -> (Params, Vec<u32>, Vec<u32>) {
         let shape = Shape { vocab: 7, emb: 3, hidden: 5, dense: 4 };

@@ -6,7 +6,10 @@ pub mod checkpoint;
 pub mod cli;
 pub mod commands;
 pub mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod data;
+pub mod engine;
 pub mod history;
 pub mod import;
 pub mod linalg;

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::checkpoint::Checkpoint;
 use crate::cpu::{self, Batch, Regularization, Stats, Workspace};
 use crate::data::{self, Utf8Policy};
+use crate::engine::{self, DeviceChoice, Engine, Precision, StepResult};
 use crate::history::{History, Record};
 use crate::optim::{Optimizer, OptimizerConfig};
 use crate::params::{Params, Shape};
@@ -73,6 +74,12 @@ pub struct TrainConfig {
     /// Gradual magnitude pruning, if any.
     #[serde(default)]
     pub prune: Option<PruneConfig>,
+    /// The device that trains (checkpoints are the same from either).
+    #[serde(default)]
+    pub device: DeviceChoice,
+    /// Matrix-product operand precision on the GPU.
+    #[serde(default)]
+    pub precision: Precision,
 }
 
 impl TrainConfig {
@@ -144,16 +151,21 @@ pub fn gather(ids: &[u32], starts: &[usize], seq: usize, inputs: &mut Vec<u32>, 
     }
 }
 
-/// Mean loss and accuracy over windows of `ids` (no dropout).
+/// Mean loss and accuracy over windows of `ids` (no dropout), on the CPU.
 pub fn evaluate_windows(params: &Params, ids: &[u32], seq: usize, batch: usize) -> Stats {
-    let starts = data::window_starts(ids.len(), seq);
     let mut ws = Workspace::default();
+    let cpu_eval = |b: &Batch<'_>| Ok(cpu::forward_backward(params, b, &Regularization::default(), 0, None, &mut ws));
+    evaluate_windows_with(ids, seq, batch, cpu_eval).unwrap_or_default()
+}
+
+/// Mean loss and accuracy over windows of `ids`, each batch measured by `eval`.
+pub fn evaluate_windows_with(ids: &[u32], seq: usize, batch: usize, mut eval: impl FnMut(&Batch<'_>) -> Result<Stats>) -> Result<Stats> {
+    let starts = data::window_starts(ids.len(), seq);
     let (mut inputs, mut targets) = (Vec::new(), Vec::new());
     let mut total = Stats::default();
     for chunk in starts.chunks(batch) {
         gather(ids, chunk, seq, &mut inputs, &mut targets);
-        let b = Batch { inputs: &inputs, targets: &targets, batch: chunk.len(), seq };
-        let s = cpu::forward_backward(params, &b, &Regularization::default(), 0, None, &mut ws);
+        let s = eval(&Batch { inputs: &inputs, targets: &targets, batch: chunk.len(), seq })?;
         total.loss += s.loss * s.tokens as f64;
         total.correct += s.correct;
         total.tokens += s.tokens;
@@ -161,7 +173,7 @@ pub fn evaluate_windows(params: &Params, ids: &[u32], seq: usize, batch: usize) 
     if total.tokens > 0 {
         total.loss /= total.tokens as f64;
     }
-    total
+    Ok(total)
 }
 
 /// What a run is about to do.
@@ -259,7 +271,7 @@ pub fn train(
     };
     let mut opt_config = config.optimizer;
     opt_config.total_steps = total_steps;
-    let (mut params, mut optimizer, mut masks) = match resume {
+    let (params, optimizer, mut masks) = match resume {
         Some(c) => {
             if c.params.shape != shape {
                 bail!("checkpoint shape {:?} differs from the configuration {:?}", c.params.shape, shape);
@@ -287,19 +299,13 @@ pub fn train(
     let elapsed_before = history.records.last().map_or(0.0, |r| r.elapsed_sec);
     let started = Instant::now();
     let elapsed = || elapsed_before + started.elapsed().as_secs_f64();
-    let save = |params: &Params, optimizer: &Optimizer, masks: &Option<Masks>| {
-        Checkpoint {
-            config: config.clone(),
-            vocab: corpus.vocab.clone(),
-            params: params.clone(),
-            optimizer: optimizer.clone(),
-            masks: masks.clone(),
-        }
-        .save(out)
+    let mut engine = engine::create(config.device, config.precision, params, optimizer, masks.clone())?;
+    let save = |engine: &mut dyn Engine, masks: &Option<Masks>| -> Result<()> {
+        let (params, optimizer) = engine.state()?;
+        Checkpoint { config: config.clone(), vocab: corpus.vocab.clone(), params, optimizer, masks: masks.clone() }.save(out)
     };
+    let validate = |engine: &mut dyn Engine| evaluate_windows_with(&corpus.val, config.seq_len, config.batch, |b| engine.evaluate(b));
 
-    let mut ws = Workspace::default();
-    let mut grads = Params::zeros(shape);
     let (mut inputs, mut targets) = (Vec::new(), Vec::new());
     let mut order_epoch = u64::MAX;
     let mut order = Vec::new();
@@ -324,26 +330,24 @@ pub fn train(
         let batch_starts: Vec<usize> = order[pos..pos + config.batch].iter().map(|&i| starts[i]).collect();
         gather(&corpus.train, &batch_starts, config.seq_len, &mut inputs, &mut targets);
         let batch = Batch { inputs: &inputs, targets: &targets, batch: config.batch, seq: config.seq_len };
-        grads.data.iter_mut().for_each(|g| *g = 0.0);
         let mask_seed = config.seed ^ step.wrapping_mul(0xA24B_AED4_963E_E407);
-        let stats = cpu::forward_backward(&params, &batch, &config.regularization, mask_seed, Some(&mut grads), &mut ws);
-        let finite_grads = grads.data.iter().all(|g| g.is_finite());
-        if !stats.loss.is_finite() || !finite_grads {
+        let StepResult { stats, update } = engine.step(&batch, &config.regularization, mask_seed)?;
+        let Some(update) = update else {
             bail!(
                 "training diverged at step {step}: the loss is {} (try a lower --lr or --clip); the last good checkpoint in {} is kept",
                 if stats.loss.is_finite() { "finite but a gradient is not".to_string() } else { format!("{}", stats.loss) },
                 out.display()
             );
-        }
-        let update = optimizer.apply(&mut params, &mut grads);
+        };
         step += 1;
         if let (Some(pc), Some(m)) = (&config.prune, masks.as_mut()) {
             if pc.updates_at(step) {
+                let (params, _) = engine.state()?;
                 let parts = m.update(&params, pc, step);
+                engine.set_masks(m)?;
                 let line: Vec<String> = parts.iter().map(|p| format!("{} {:.1}%", p.name, p.achieved * 100.0)).collect();
                 progress.note(&format!("step {step}: pruned to {:.1}% sparsity ({})", m.sparsity() * 100.0, line.join(", ")));
             }
-            m.apply(&mut params);
         }
         losses.push(stats.loss);
         window_loss += stats.loss * stats.tokens as f64;
@@ -356,9 +360,7 @@ pub fn train(
         let epoch_end = step % per_epoch == 0;
         let checkpoint_now = config.checkpoint_every > 0 && step % config.checkpoint_every == 0;
         if step % config.log_every.max(1) == 0 || epoch_end || checkpoint_now {
-            let val = (epoch_end || checkpoint_now)
-                .then(|| evaluate_windows(&params, &corpus.val, config.seq_len, config.batch))
-                .filter(|s| s.tokens > 0);
+            let val = if epoch_end || checkpoint_now { Some(validate(engine.as_mut())?) } else { None }.filter(|s| s.tokens > 0);
             let loss = window_loss / window_tokens.max(1) as f64;
             let r = Record {
                 step,
@@ -378,7 +380,7 @@ pub fn train(
             (window_loss, window_correct, window_tokens, window_start) = (0.0, 0, 0, Instant::now());
         }
         if checkpoint_now {
-            save(&params, &optimizer, &masks)?;
+            save(engine.as_mut(), &masks)?;
         }
     }
     // Final validation, unless the last history row already measured this step.
@@ -386,7 +388,7 @@ pub fn train(
     let val_loss = match measured {
         Some(v) => Some(v),
         None => {
-            let val = evaluate_windows(&params, &corpus.val, config.seq_len, config.batch);
+            let val = validate(engine.as_mut())?;
             let val_loss = (val.tokens > 0).then_some(val.loss);
             if step > first_step && val.tokens > 0 {
                 let (vl, va) = (val.loss, val.correct as f64 / val.tokens as f64);
@@ -401,7 +403,7 @@ pub fn train(
                         val_loss: Some(vl),
                         val_accuracy: Some(va),
                         perplexity: vl.exp(),
-                        lr: optimizer.config.lr_at(step.saturating_sub(1)) as f64,
+                        lr: opt_config.lr_at(step.saturating_sub(1)) as f64,
                         tokens_per_sec: window_tokens as f64 / window_start.elapsed().as_secs_f64().max(1e-9),
                         elapsed_sec: elapsed(),
                         sparsity: masks.as_ref().map_or(0.0, |m| m.sparsity() as f64),
@@ -414,6 +416,6 @@ pub fn train(
             val_loss
         }
     };
-    save(&params, &optimizer, &masks)?;
+    save(engine.as_mut(), &masks)?;
     Ok(Outcome { ending, steps: step, losses, val_loss })
 }

@@ -3,6 +3,7 @@
 //! what goes to a device (`model.egru`) or to ONNX Runtime / tract
 //! (`model.onnx`), the training runs, and `summary.md` / `summary.json`.
 
+use crate::engine::{DeviceChoice, Precision};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -77,6 +78,8 @@ impl Preset {
             checkpoint_every: 500,
             log_every: 100,
             prune: None,
+            device: DeviceChoice::Cpu,
+            precision: Precision::F32,
         }
     }
 }
@@ -115,6 +118,8 @@ pub struct PipelineConfig {
     pub batch: Option<usize>,
     /// Tokens per training window, instead of the preset's.
     pub seq_len: Option<usize>,
+    /// The device that trains.
+    pub device: DeviceChoice,
 }
 
 /// One row of the summary's quality table.
@@ -187,6 +192,7 @@ pub fn run(cfg: &PipelineConfig) -> Result<Summary> {
 
     // 1. Train.
     let mut config = cfg.preset.train_config(&cfg.corpus, cfg.lossy, cfg.threads, cfg.seed);
+    config.device = cfg.device;
     config.batch = cfg.batch.unwrap_or(config.batch);
     config.seq_len = cfg.seq_len.unwrap_or(config.seq_len);
     match cfg.budget {

@@ -1,0 +1,139 @@
+//! Where a training run's arithmetic happens: the CPU (`cpu`) or an NVIDIA
+//! GPU (`cuda`, behind the `cuda` feature). An engine owns the parameters,
+//! the optimizer state and the pruning masks between `new` and `state`, so a
+//! GPU engine keeps them on the device and copies them back only for
+//! checkpoints and pruning updates.
+
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::cpu::{self, Batch, Regularization, Stats, Workspace};
+use crate::optim::{Optimizer, Update};
+use crate::params::Params;
+use crate::prune::Masks;
+
+/// The device that trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+pub enum DeviceChoice {
+    /// The CPU backend (matrixmultiply, multithreaded).
+    #[default]
+    Cpu,
+    /// An NVIDIA GPU through cudarc (cuBLAS + NVRTC kernels).
+    Cuda,
+}
+
+/// Storage precision of matrix-product operands on the GPU. Accumulation,
+/// master weights, gate math and the optimizer stay f32.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+pub enum Precision {
+    /// Everything in f32.
+    #[default]
+    F32,
+    /// bfloat16 operands, f32 accumulation.
+    Bf16,
+    /// IEEE half operands, f32 accumulation.
+    F16,
+}
+
+/// What one optimizer step did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepResult {
+    /// Loss and accuracy of the batch.
+    pub stats: Stats,
+    /// The update, or `None` when the loss or a gradient was not finite (the
+    /// parameters were left as they were).
+    pub update: Option<Update>,
+}
+
+/// A training device: forward, backward, clipping, update and masks.
+pub trait Engine {
+    /// One optimizer step on `batch` (dropout masks drawn from `mask_seed`).
+    fn step(&mut self, batch: &Batch<'_>, reg: &Regularization, mask_seed: u64) -> Result<StepResult>;
+    /// Loss and accuracy of the current parameters on `batch`, without dropout.
+    fn evaluate(&mut self, batch: &Batch<'_>) -> Result<Stats>;
+    /// The current parameters and optimizer state (copied from the device).
+    fn state(&mut self) -> Result<(Params, Optimizer)>;
+    /// Replaces the pruning masks and zeroes the weights they remove.
+    fn set_masks(&mut self, masks: &Masks) -> Result<()>;
+    /// Optimizer steps taken so far.
+    fn optimizer_step(&self) -> u64;
+}
+
+/// Starts the engine for `device` with the given state.
+pub fn create(
+    device: DeviceChoice,
+    precision: Precision,
+    params: Params,
+    optimizer: Optimizer,
+    masks: Option<Masks>,
+) -> Result<Box<dyn Engine>> {
+    match device {
+        DeviceChoice::Cpu => {
+            if precision != Precision::F32 {
+                bail!("--precision {precision:?} is for --device cuda; the CPU backend trains in f32");
+            }
+            Ok(Box::new(CpuEngine::new(params, optimizer, masks)))
+        }
+        DeviceChoice::Cuda => cuda_engine(precision, params, optimizer, masks),
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn cuda_engine(precision: Precision, params: Params, optimizer: Optimizer, masks: Option<Masks>) -> Result<Box<dyn Engine>> {
+    Ok(Box::new(crate::cuda::CudaEngine::new(0, precision, params, optimizer, masks)?))
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda_engine(_: Precision, _: Params, _: Optimizer, _: Option<Masks>) -> Result<Box<dyn Engine>> {
+    bail!("--device cuda: this edgegru was built without the `cuda` feature (build with `cargo build --release -p edgegru-trainer --features cuda`)")
+}
+
+/// The CPU engine: `cpu::forward_backward` and `Optimizer::apply`.
+pub struct CpuEngine {
+    params: Params,
+    optimizer: Optimizer,
+    masks: Option<Masks>,
+    grads: Params,
+    ws: Workspace,
+}
+
+impl CpuEngine {
+    /// An engine over the given state.
+    pub fn new(params: Params, optimizer: Optimizer, masks: Option<Masks>) -> Self {
+        let grads = Params::zeros(params.shape);
+        CpuEngine { params, optimizer, masks, grads, ws: Workspace::default() }
+    }
+}
+
+impl Engine for CpuEngine {
+    fn step(&mut self, batch: &Batch<'_>, reg: &Regularization, mask_seed: u64) -> Result<StepResult> {
+        self.grads.data.iter_mut().for_each(|g| *g = 0.0);
+        let stats = cpu::forward_backward(&self.params, batch, reg, mask_seed, Some(&mut self.grads), &mut self.ws);
+        if !stats.loss.is_finite() || !self.grads.data.iter().all(|g| g.is_finite()) {
+            return Ok(StepResult { stats, update: None });
+        }
+        let update = self.optimizer.apply(&mut self.params, &mut self.grads);
+        if let Some(m) = &self.masks {
+            m.apply(&mut self.params);
+        }
+        Ok(StepResult { stats, update: Some(update) })
+    }
+
+    fn evaluate(&mut self, batch: &Batch<'_>) -> Result<Stats> {
+        Ok(cpu::forward_backward(&self.params, batch, &Regularization::default(), 0, None, &mut self.ws))
+    }
+
+    fn state(&mut self) -> Result<(Params, Optimizer)> {
+        Ok((self.params.clone(), self.optimizer.clone()))
+    }
+
+    fn set_masks(&mut self, masks: &Masks) -> Result<()> {
+        masks.apply(&mut self.params);
+        self.masks = Some(masks.clone());
+        Ok(())
+    }
+
+    fn optimizer_step(&self) -> u64 {
+        self.optimizer.step
+    }
+}
