@@ -25,13 +25,16 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 rustup target add aarch64-unknown-linux-gnu thumbv6m-none-eabi thumbv7em-none-eabihf
 rustup component add rustfmt clippy
-# PyPI packages in a virtual environment: onnx (checker, reference evaluator)
-# and onnxruntime, whose wheel carries the ONNX Runtime shared library that
-# the `ort` backend loads at run time.
+# PyPI packages in a virtual environment: onnx (checker, reference evaluator),
+# onnxruntime, whose wheel carries the ONNX Runtime shared library that the
+# `ort` backend loads at run time, and NVIDIA's NVRTC, so the CUDA training
+# kernels are compiled here too (no GPU needed for that).
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/pip install -q "onnx>=1.16,<2" numpy "onnxruntime>=1.31"
+.venv/bin/pip install -q "onnx>=1.16,<2" numpy "onnxruntime>=1.31" "nvidia-cuda-nvrtc>=13,<14"
 ORT_DYLIB_PATH=$(ls "$PWD"/.venv/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.1.* | head -n 1)
-export ORT_DYLIB_PATH EDGEGRU_REQUIRE_ORT=1
+NVRTC_DIR=$(dirname "$(ls "$PWD"/.venv/lib/python3*/site-packages/nvidia/cu13/lib/libnvrtc.so.13 | head -n 1)")
+export ORT_DYLIB_PATH EDGEGRU_REQUIRE_ORT=1 EDGEGRU_REQUIRE_NVRTC=1
+export LD_LIBRARY_PATH="$NVRTC_DIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
 # Kernel sets the host must run, so SIMD cannot silently fall back to scalar.
 expect=""
@@ -47,8 +50,10 @@ cargo clippy -p edgegru-runtime --target thumbv7em-none-eabihf -- -D warnings
 cargo clippy -p edgegru-ffi --target thumbv7em-none-eabihf --no-default-features --features panic-handler -- -D warnings
 cargo clippy -p edgegru-runtime --target aarch64-unknown-linux-gnu --features std --all-targets -- -D warnings
 
-step "host tests (x86-64: scalar, AVX2 and, where present, VNNI kernels; tract and ONNX Runtime backends)"
+step "host tests (x86-64: scalar, AVX2 and, where present, VNNI kernels; tract and ONNX Runtime backends; CUDA kernels through NVRTC)"
 EDGEGRU_EXPECT_KERNELS="$expect" cargo test --workspace --release
+# The CUDA tests that need a GPU say so here when there is none (tests/gpu/check.sh runs them on one).
+cargo test -q --release -p edgegru-trainer --test cuda -- --nocapture 2>&1 | grep -E "^SKIPPED|test result"
 
 step "aarch64 tests under qemu-aarch64 -cpu max (scalar, NEON and SDOT kernels)"
 EDGEGRU_EXPECT_KERNELS="neon,neon-dot" cargo test --release --target aarch64-unknown-linux-gnu \

@@ -77,27 +77,31 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--report-minutes", type=float, nargs="+", default=[1.0])
     ap.add_argument("--steps", type=int, default=0, help="stop after N steps instead (throughput only)")
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda (nn.GRU runs on cuDNN)")
+    ap.add_argument("--skip-steps", type=int, default=0, help="leave the first N steps out of the timing (warm-up)")
     args = ap.parse_args()
+    device = torch.device(args.device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     text = corpus_text(args.corpus)
     chars = sorted(set(text))
     index = {c: i for i, c in enumerate(chars)}
-    ids = torch.tensor([index[c] for c in text], dtype=torch.long)
+    ids = torch.tensor([index[c] for c in text], dtype=torch.long, device=device)
     split = len(ids) - round(len(ids) * 0.1)
     train, val = ids[:split], ids[split:]
-    starts = torch.arange(0, len(train) - args.seq_len - 1 + 1, args.seq_len)
+    starts = torch.arange(0, len(train) - args.seq_len - 1 + 1, args.seq_len, device=device)
     per_epoch = len(starts) // args.batch
 
-    model = Model(len(chars), args.emb, args.hidden, args.dense)
+    model = Model(len(chars), args.emb, args.hidden, args.dense).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, eps=1e-7)
     marks = sorted(args.report_minutes)
-    offsets = torch.arange(args.seq_len + 1)
+    offsets = torch.arange(args.seq_len + 1, device=device)
     step, trained_sec, tokens = 0, 0.0, 0
-    results = {"vocab": len(chars), "threads": args.threads, "torch": torch.__version__, "reports": []}
+    results = {"vocab": len(chars), "threads": args.threads, "device": args.device, "torch": torch.__version__, "reports": []}
     while marks:
-        order = starts[torch.randperm(len(starts))]
+        order = starts[torch.randperm(len(starts), device=device)]
         for b in range(per_epoch):
             t0 = time.perf_counter()
             win = train[order[b * args.batch:(b + 1) * args.batch, None] + offsets]
@@ -107,12 +111,14 @@ def main():
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
             opt.step()
-            trained_sec += time.perf_counter() - t0
+            sync()
             step += 1
-            tokens += args.batch * args.seq_len
+            if step > args.skip_steps:
+                trained_sec += time.perf_counter() - t0
+                tokens += args.batch * args.seq_len
             if args.steps and step >= args.steps:
                 marks = [trained_sec / 60]
-            if marks and trained_sec >= marks[0] * 60:
+            if marks and step > args.skip_steps and trained_sec >= marks[0] * 60:
                 r = {"minutes": round(trained_sec / 60, 2), "steps": step, "tokens_per_sec": round(tokens / trained_sec),
                      "train_loss": round(loss.item(), 4), "held_out_loss": round(held_out_loss(model, val), 4)}
                 print(json.dumps(r), flush=True)

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use edgegru_trainer::checkpoint::Checkpoint;
 use edgegru_trainer::cpu::{self, Batch, Regularization, Workspace};
-use edgegru_trainer::cuda::{self, CudaEngine};
+use edgegru_trainer::cuda::{self, CudaEngine, KernelTarget};
 use edgegru_trainer::engine::{self, DeviceChoice, Precision};
 use edgegru_trainer::optim::{Optimizer, OptimizerConfig};
 use edgegru_trainer::params::{Params, Shape, Tensor};
@@ -45,16 +45,20 @@ fn gpu(test: &str) -> bool {
 
 #[test]
 fn kernels_compile_with_nvrtc() {
-    // SAFETY-free probe: compile_kernels loads NVRTC only after this check.
     if !cuda::nvrtc_available() {
         assert!(!required("EDGEGRU_REQUIRE_NVRTC"), "EDGEGRU_REQUIRE_NVRTC=1 but libnvrtc.so.13 cannot be loaded (LD_LIBRARY_PATH?)");
         eprintln!("SKIPPED: kernels_compile_with_nvrtc: NVRTC (libnvrtc.so.13) is not installed here");
         return;
     }
-    let ptx = cuda::compile_kernels().expect("the kernels compile");
+    let ptx = cuda::compile_kernels(KernelTarget::Ptx).expect("the kernels compile to PTX");
     let text = ptx.to_src();
     for name in cuda::KERNEL_NAMES {
         assert!(text.contains(&format!(".entry {name}(")), "{name} missing from the PTX");
+    }
+    // Machine code for the GPUs the check script runs on (H100/H200: sm_90)
+    // and an older one (A100: sm_80).
+    for (major, minor) in [(9, 0), (8, 0)] {
+        cuda::compile_kernels(KernelTarget::Cubin { major, minor }).unwrap_or_else(|e| panic!("sm_{major}{minor}: {e}"));
     }
 }
 

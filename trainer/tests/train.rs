@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use edgegru_trainer::checkpoint::Checkpoint;
 use edgegru_trainer::cpu::Regularization;
+use edgegru_trainer::engine::{DeviceChoice, Precision};
 use edgegru_trainer::history::{read_scalars, Record};
 use edgegru_trainer::optim::OptimizerConfig;
 use edgegru_trainer::params::Shape;
@@ -57,6 +58,8 @@ fn config(corpus: PathBuf, steps: u64) -> TrainConfig {
         checkpoint_every: 0,
         log_every: 5,
         prune: None,
+        device: DeviceChoice::Cpu,
+        precision: Precision::F32,
     }
 }
 

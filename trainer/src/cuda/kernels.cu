@@ -155,15 +155,6 @@ extern "C" __global__ void gru_backward_step(const float* gates, const float* gh
     carry[k] = dh * z;
 }
 
-// out[c] += sum over rows of x[r, c] (bias gradients).
-extern "C" __global__ void column_sums(const float* x, float* out, int rows, int cols) {
-    int c = blockIdx.x * blockDim.x + threadIdx.x;
-    if (c >= cols) return;
-    float s = 0.0f;
-    for (int r = 0; r < rows; r++) s += x[(size_t)r * cols + c];
-    out[c] += s;
-}
-
 // L1/L2 penalty on a kernel: g += l1 * sign(w) + 2 l2 w; acc[0] += penalty.
 extern "C" __global__ void penalty(const float* w, float* g, int n, float l1, float l2, double* acc) {
     int i = blockIdx.x * blockDim.x + threadIdx.x;

@@ -19,7 +19,7 @@ use cudarc::cublas::{result as blas, sys as blas_sys, CudaBlas};
 use cudarc::driver::{
     CudaContext, CudaFunction, CudaSlice, CudaStream, DevicePtr, DeviceRepr, LaunchArgs, LaunchConfig, PushKernelArg, ValidAsZeroBits,
 };
-use cudarc::nvrtc::{compile_ptx_with_opts, CompileOptions, Ptx};
+use cudarc::nvrtc::Ptx;
 
 use crate::cpu::{Batch, Regularization, Stats};
 use crate::engine::{Engine, Precision, StepResult};
@@ -69,7 +69,7 @@ pub fn device_count() -> Result<usize> {
 }
 
 /// The kernels in `kernels.cu`.
-pub const KERNEL_NAMES: [&str; 15] = [
+pub const KERNEL_NAMES: [&str; 14] = [
     "dropout_mask",
     "embed_forward",
     "embed_backward",
@@ -78,7 +78,6 @@ pub const KERNEL_NAMES: [&str; 15] = [
     "softmax_xent",
     "relu_backward",
     "gru_backward_step",
-    "column_sums",
     "penalty",
     "sum_squares",
     "adam",
@@ -87,10 +86,58 @@ pub const KERNEL_NAMES: [&str; 15] = [
     "to_bf16",
 ];
 
-/// Compiles `kernels.cu` to PTX with NVRTC (no GPU needed, only the library).
-pub fn compile_kernels() -> Result<Ptx> {
-    let opts = CompileOptions { name: Some("edgegru_kernels.cu".into()), ..CompileOptions::default() };
-    compile_ptx_with_opts(KERNELS_SOURCE, opts).map_err(|e| anyhow!("NVRTC could not compile the training kernels: {e:?}"))
+/// What NVRTC compiles the kernels to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KernelTarget {
+    /// PTX for NVRTC's default virtual architecture.
+    Ptx,
+    /// Machine code for one GPU architecture (`sm_<major><minor>`). The engine
+    /// uses this: a driver cannot JIT PTX from a newer NVRTC (PyPI's NVRTC is
+    /// often newer than the driver), but it loads machine code from any
+    /// NVRTC of the same major version.
+    Cubin {
+        /// Compute capability, major.
+        major: i32,
+        /// Compute capability, minor.
+        minor: i32,
+    },
+}
+
+/// Compiles `kernels.cu` with NVRTC (no GPU needed, only the library).
+pub fn compile_kernels(target: KernelTarget) -> Result<Ptx> {
+    use cudarc::nvrtc::{result as nvrtc, sys as nvrtc_sys};
+    let src = std::ffi::CString::new(KERNELS_SOURCE)?;
+    let name = std::ffi::CString::new("edgegru_kernels.cu")?;
+    let prog = cu(nvrtc::create_program(&src, Some(&name)), "NVRTC")?;
+    let options: Vec<String> = match target {
+        KernelTarget::Ptx => Vec::new(),
+        KernelTarget::Cubin { major, minor } => vec![format!("--gpu-architecture=sm_{major}{minor}")],
+    };
+    // SAFETY: `prog` was just created and is destroyed only below; the
+    // buffers handed to NVRTC are sized by the size NVRTC reports.
+    let result = unsafe {
+        match nvrtc::compile_program(prog, &options) {
+            Err(e) => {
+                let log = nvrtc::get_program_log(prog).map(|l| l.iter().map(|&c| c as u8 as char).collect::<String>()).unwrap_or_default();
+                Err(anyhow!("NVRTC could not compile the training kernels ({e:?}):\n{}", log.trim_end_matches('\0')))
+            }
+            Ok(()) => match target {
+                KernelTarget::Ptx => cu(nvrtc::get_ptx(prog), "reading the PTX")
+                    .map(|p| Ptx::from_src(p.iter().take_while(|&&c| c != 0).map(|&c| c as u8 as char).collect::<String>())),
+                KernelTarget::Cubin { .. } => {
+                    let mut size = 0usize;
+                    cu(nvrtc_sys::nvrtcGetCUBINSize(prog, &mut size).result(), "reading the machine code size").and_then(|()| {
+                        let mut bin = vec![0u8; size];
+                        cu(nvrtc_sys::nvrtcGetCUBIN(prog, bin.as_mut_ptr().cast()).result(), "reading the machine code")
+                            .map(|()| Ptx::from_binary(bin))
+                    })
+                }
+            },
+        }
+    };
+    // SAFETY: `prog` is live and not used after this.
+    let _ = unsafe { nvrtc::destroy_program(prog) };
+    result
 }
 
 fn cu<T, E: std::fmt::Debug>(r: Result<T, E>, what: &str) -> Result<T> {
@@ -106,7 +153,6 @@ struct Kernels {
     softmax_xent: CudaFunction,
     relu_backward: CudaFunction,
     gru_backward_step: CudaFunction,
-    column_sums: CudaFunction,
     penalty: CudaFunction,
     sum_squares: CudaFunction,
     adam: CudaFunction,
@@ -169,6 +215,8 @@ struct Workspace {
     carry: Buf<f32>,
     rec: Buf<f32>,
     dxe: Buf<f32>,
+    /// `rows` ones: bias gradients are `ones^T X` products.
+    ones: Buf<f32>,
     /// Reduced-precision copies of the two operands of a product.
     half_a: Buf<u16>,
     half_b: Buf<u16>,
@@ -202,7 +250,8 @@ impl Workspace {
             dgh: z(rows * 3 * h)?,
             carry: z(batch * h)?,
             rec: z(batch * h)?,
-            dxe: z(rows * e.max(h))?,
+            dxe: z(rows * e)?,
+            ones: Buf::from_host(stream, &vec![1.0f32; rows])?,
             half_a: Buf::zeros(stream, half_len)?,
             half_b: Buf::zeros(stream, half_len)?,
         })
@@ -238,7 +287,9 @@ pub struct CudaEngine {
     blas: CudaBlas,
     k: Kernels,
     precision: Precision,
+    /// The shape and the starting values (the current values live in `p`).
     params: Params,
+    /// Settings and step count (the moments live in `m` and `v`).
     optimizer: Optimizer,
     p: Buf<f32>,
     g: Buf<f32>,
@@ -250,6 +301,8 @@ pub struct CudaEngine {
     stats: Buf<f64>,
     /// Global gradient norm of the last backward pass.
     last_norm: f64,
+    /// The workspace's reduced-precision operand buffers (a, b).
+    half_scratch: (u64, u64),
     ws: Option<Workspace>,
 }
 
@@ -267,7 +320,8 @@ impl CudaEngine {
         unsafe { ctx.disable_event_tracking() };
         let stream = ctx.default_stream();
         let blas = cu(CudaBlas::new(stream.clone()), "creating the cuBLAS handle")?;
-        let module = cu(ctx.load_module(compile_kernels()?), "loading the kernels")?;
+        let (major, minor) = cu(ctx.compute_capability(), "reading the compute capability")?;
+        let module = cu(ctx.load_module(compile_kernels(KernelTarget::Cubin { major, minor })?), "loading the kernels")?;
         let f = |name: &str| cu(module.load_function(name), name);
         let k = Kernels {
             dropout_mask: f("dropout_mask")?,
@@ -278,7 +332,6 @@ impl CudaEngine {
             softmax_xent: f("softmax_xent")?,
             relu_backward: f("relu_backward")?,
             gru_backward_step: f("gru_backward_step")?,
-            column_sums: f("column_sums")?,
             penalty: f("penalty")?,
             sum_squares: f("sum_squares")?,
             adam: f("adam")?,
@@ -293,8 +346,24 @@ impl CudaEngine {
         let v = if optimizer.v.len() == n { Buf::from_host(&stream, &optimizer.v)? } else { Buf::zeros(&stream, n)? };
         let p_half = if precision == Precision::F32 { None } else { Some(Buf::zeros(&stream, n)?) };
         let stats = Buf::zeros(&stream, 4)?;
-        let mut engine =
-            CudaEngine { stream, blas, k, precision, params, optimizer, p, g, m, v, mask: None, p_half, stats, last_norm: 0.0, ws: None };
+        let mut engine = CudaEngine {
+            stream,
+            blas,
+            k,
+            precision,
+            params,
+            optimizer,
+            p,
+            g,
+            m,
+            v,
+            mask: None,
+            p_half,
+            stats,
+            last_norm: 0.0,
+            half_scratch: (0, 0),
+            ws: None,
+        };
         if let Some(masks) = masks {
             engine.set_masks(&masks)?;
         }
@@ -336,6 +405,25 @@ impl CudaEngine {
     /// `linalg::gemm`), as the column-major product `C^T = op(B)^T op(A)^T`.
     #[allow(clippy::too_many_arguments)]
     fn gemm(&self, m: usize, n: usize, k: usize, alpha: f32, a: Operand, op_a: Op, b: Operand, op_b: Op, beta: f32, c: u64) -> Result<()> {
+        self.gemm_in(self.precision, m, n, k, alpha, a, op_a, b, op_b, beta, c)
+    }
+
+    /// `gemm` with the operand precision given.
+    #[allow(clippy::too_many_arguments)]
+    fn gemm_in(
+        &self,
+        precision: Precision,
+        m: usize,
+        n: usize,
+        k: usize,
+        alpha: f32,
+        a: Operand,
+        op_a: Op,
+        b: Operand,
+        op_b: Op,
+        beta: f32,
+        c: u64,
+    ) -> Result<()> {
         use blas_sys::cublasOperation_t::{CUBLAS_OP_N, CUBLAS_OP_T};
         if m == 0 || n == 0 {
             return Ok(());
@@ -350,7 +438,7 @@ impl CudaEngine {
         };
         let (mi, ni, ki) = (n as i32, m as i32, k as i32);
         let handle = *self.blas.handle();
-        if self.precision == Precision::F32 {
+        if precision == Precision::F32 {
             // SAFETY: `a`, `b` and `c` address device buffers of at least
             // m*k, k*n and m*n floats (the callers size them from the model
             // shape and batch), and the leading dimensions follow the stored
@@ -375,19 +463,19 @@ impl CudaEngine {
             };
             return cu(r, "sgemm");
         }
-        let ws = self.ws.as_ref().ok_or_else(|| anyhow!("cuda: product before the workspace exists"))?;
+        let (scratch_a, scratch_b) = self.half_scratch;
         let a_half = match a.half {
             Some(p) => p,
             None => {
-                self.convert(a.f32, ws.half_a.ptr, m * k)?;
-                ws.half_a.ptr
+                self.convert(a.f32, scratch_a, m * k)?;
+                scratch_a
             }
         };
         let b_half = match b.half {
             Some(p) => p,
             None => {
-                self.convert(b.f32, ws.half_b.ptr, k * n)?;
-                ws.half_b.ptr
+                self.convert(b.f32, scratch_b, k * n)?;
+                scratch_b
             }
         };
         let dtype =
@@ -427,7 +515,9 @@ impl CudaEngine {
         }
         let (r, b) = self.ws.as_ref().map_or((rows, batch), |w| (w.rows.max(rows), w.batch.max(batch)));
         self.ws = None;
-        self.ws = Some(Workspace::new(&self.stream, &self.params, r, b, self.precision != Precision::F32)?);
+        let ws = Workspace::new(&self.stream, &self.params, r, b, self.precision != Precision::F32)?;
+        self.half_scratch = (ws.half_a.ptr, ws.half_b.ptr);
+        self.ws = Some(ws);
         Ok(())
     }
 
@@ -567,9 +657,9 @@ impl CudaEngine {
         let n_all = self.params.data.len();
         self.zero(self.g.ptr, n_all)?;
         let hs = ws.h.at(bsz * h);
+        // Bias gradients: out += ones^T X, in f32 whatever the precision.
         let col_sums = |x: u64, out: u64, cols: usize| -> Result<()> {
-            let (r, c) = (rows_i, cols as i32);
-            self.launch(&k.column_sums, Self::elementwise(cols), &[&x, &out, &r, &c])
+            self.gemm_in(Precision::F32, 1, cols, rows, 1.0, act(ws.ones.ptr), Op::N, act(x), Op::N, 1.0, out)
         };
 
         // Output layer.
