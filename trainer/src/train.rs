@@ -290,6 +290,8 @@ pub fn train(
         masks = Some(Masks::dense(&params));
     }
     let first_step = optimizer.step;
+    // The device first: a missing GPU is reported before anything is written.
+    let mut engine = engine::create(config.device, config.precision, params, optimizer, masks.clone())?;
     progress.start(
         &shape,
         &config,
@@ -299,7 +301,6 @@ pub fn train(
     let elapsed_before = history.records.last().map_or(0.0, |r| r.elapsed_sec);
     let started = Instant::now();
     let elapsed = || elapsed_before + started.elapsed().as_secs_f64();
-    let mut engine = engine::create(config.device, config.precision, params, optimizer, masks.clone())?;
     let save = |engine: &mut dyn Engine, masks: &Option<Masks>| -> Result<()> {
         let (params, optimizer) = engine.state()?;
         Checkpoint { config: config.clone(), vocab: corpus.vocab.clone(), params, optimizer, masks: masks.clone() }.save(out)

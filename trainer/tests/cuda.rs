@@ -107,7 +107,7 @@ fn device_cuda_without_a_gpu_is_a_clear_error() {
     assert!(!out.status.success());
     assert!(stderr.contains("--device cuda:"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
-    assert!(!dir.join("run").join(edgegru_trainer::checkpoint::FILE_NAME).exists());
+    assert!(!dir.join("run").exists(), "nothing is written");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
