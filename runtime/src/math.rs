@@ -19,7 +19,10 @@ pub fn exp(x: f32) -> f32 {
     let r = (x - n * LN2_HI) - n * LN2_LO;
     // Taylor series of e^r for |r| <= ln2/2: the next term is below 1.2e-7.
     let p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // n as an integer from the same rounding (no float-to-int cast: those
+    // saturate and keep loops from vectorizing); NaN inputs give NaN.
+    let n_int = rounded_bits(x * LOG2E);
+    let scale = f32::from_bits((n_int.wrapping_add(127) as u32) << 23);
     p * scale
 }
 
@@ -35,6 +38,23 @@ pub fn tanh(x: f32) -> f32 {
     1.0 - 2.0 / (exp(2.0 * x) + 1.0)
 }
 
+/// `x` (|x| below 2^22) rounded to the nearest integer, ties to even, read
+/// from the low bits of `x + 1.5 * 2^23` (whose unit in the last place is 1).
+#[inline(always)]
+fn rounded_bits(x: f32) -> i32 {
+    (x + ROUND_MAGIC).to_bits().wrapping_sub(ROUND_MAGIC.to_bits()) as i32
+}
+
+/// Clamps `x` to [-limit, limit] (limit below 2^22), rounds it to the
+/// nearest integer, ties to even, and returns it as an `i32`; NaN gives 0.
+/// The same value as `round_half_even(x, limit) as i32`, without a
+/// saturating float-to-int cast, so loops over it vectorize.
+#[inline(always)]
+pub fn round_half_even_i32(x: f32, limit: f32) -> i32 {
+    let x = if x.is_nan() { 0.0 } else { x };
+    rounded_bits(x.clamp(-limit, limit))
+}
+
 /// Clamps `x` to [-limit, limit] (limit below 2^22) and rounds it to the
 /// nearest integer, ties to even. Branch-free, so loops over it vectorize.
 #[inline(always)]
@@ -45,6 +65,23 @@ pub fn round_half_even(x: f32, limit: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn integer_rounding_matches_the_float_rounding_and_cast() {
+        let mut x = -300.0f32;
+        while x < 300.0 {
+            for limit in [127.0f32, 1000.0] {
+                assert_eq!(round_half_even_i32(x, limit), round_half_even(x, limit) as i32, "{x} within {limit}");
+            }
+            x += 0.125;
+        }
+        for x in [0.5f32, 1.5, 2.5, -0.5, -1.5, -2.5] {
+            assert_eq!(round_half_even_i32(x, 127.0), (x as f64).round_ties_even() as i32, "ties to even at {x}");
+        }
+        assert_eq!(round_half_even_i32(f32::NAN, 127.0), 0);
+        assert_eq!(round_half_even_i32(f32::INFINITY, 127.0), 127);
+        assert_eq!(round_half_even_i32(f32::NEG_INFINITY, 127.0), -127);
+    }
 
     #[test]
     fn exp_is_accurate_over_the_range() {

@@ -299,8 +299,8 @@ pub(crate) fn quantize_into(x: &[f32], scale: InputScale, q: &mut [i8]) -> f32 {
     };
     let inv = 1.0 / s;
     for (qi, &v) in q.iter_mut().zip(x) {
-        // Clamp, then round half to even; `as` maps NaN to 0.
-        *qi = crate::math::round_half_even(v * inv, 127.0) as i8;
+        // Clamp, then round half to even; NaN gives 0.
+        *qi = crate::math::round_half_even_i32(v * inv, 127.0) as i8;
     }
     let padded = x.len().div_ceil(4) * 4;
     if let Some(pad) = q.get_mut(x.len()..padded.min(q.len())) {
