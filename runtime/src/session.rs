@@ -105,16 +105,12 @@ struct IntBuffers<'b> {
 #[inline(always)]
 fn forward(m: &Model<'_>, isa: Isa, token: usize, b: &mut StepBuffers<'_>) {
     m.embedding.row_into(token, b.x);
-    m.gru_input.matvec(isa, b.x, InputScale::Dynamic, &mut b.scratch, b.gx);
-    m.gru_input_bias.add_to(b.gx);
-    m.gru_recurrent.matvec(isa, b.h, InputScale::Fixed(STATE_SCALE), &mut b.scratch, b.gh);
-    m.gru_recurrent_bias.add_to(b.gh);
+    m.gru_input.matvec(isa, b.x, InputScale::Dynamic, &m.gru_input_bias, &mut b.scratch, b.gx);
+    m.gru_recurrent.matvec(isa, b.h, InputScale::Fixed(STATE_SCALE), &m.gru_recurrent_bias, &mut b.scratch, b.gh);
     gru_update(b.h, b.gx, b.gh);
-    m.dense.matvec(isa, b.h, InputScale::Fixed(STATE_SCALE), &mut b.scratch, b.d);
-    m.dense_bias.add_to(b.d);
+    m.dense.matvec(isa, b.h, InputScale::Fixed(STATE_SCALE), &m.dense_bias, &mut b.scratch, b.d);
     b.d.iter_mut().for_each(|v| *v = if *v > 0.0 { *v } else { 0.0 });
-    m.output.matvec(isa, b.d, InputScale::Dynamic, &mut b.scratch, b.logits);
-    m.output_bias.add_to(b.logits);
+    m.output.matvec(isa, b.d, InputScale::Dynamic, &m.output_bias, &mut b.scratch, b.logits);
 }
 
 /// [`forward`] compiled for AVX2 (8-wide element-wise loops).

@@ -203,21 +203,27 @@ impl<'a> Matrix<'a> {
         }
     }
 
-    /// `out = W x` over `out[..rows]`, with int8 products quantizing `x` as `scale` says.
+    /// `out = W x + bias` over `out[..rows]`, with int8 products quantizing `x` as `scale` says.
     #[inline(always)]
-    pub(crate) fn matvec(&self, isa: Isa, x: &[f32], scale: InputScale, scratch: &mut Scratch<'_>, out: &mut [f32]) {
+    pub(crate) fn matvec(&self, isa: Isa, x: &[f32], scale: InputScale, bias: &Vector<'_>, scratch: &mut Scratch<'_>, out: &mut [f32]) {
         let x = &x[..self.cols.min(x.len())];
         let out_len = self.rows.min(out.len());
         let out = &mut out[..out_len];
         match self.data {
-            MatrixData::F32(d) => kernels::matvec_f32(isa, d, self.cols, x, out),
-            MatrixData::F16(d) => kernels::matvec_f16(d, self.cols, x, out),
+            MatrixData::F32(d) => {
+                kernels::matvec_f32(isa, d, self.cols, x, out);
+                bias.add_to(out);
+            }
+            MatrixData::F16(d) => {
+                kernels::matvec_f16(d, self.cols, x, out);
+                bias.add_to(out);
+            }
             MatrixData::Int8 { scales, data } => {
                 let sx = quantize_into(x, scale, scratch.q);
                 let acc_len = out_len.min(scratch.acc.len());
                 let acc = &mut scratch.acc[..acc_len];
                 kernels::matvec_i8(isa, data, self.cols, &scratch.q[..x.len()], acc);
-                dequantize(acc, scales, sx, out);
+                dequantize_add(acc, scales, sx, bias, out);
             }
             MatrixData::Block8x4 { scales, m } => {
                 let sx = quantize_into(x, scale, scratch.q);
@@ -225,7 +231,7 @@ impl<'a> Matrix<'a> {
                 let acc_len = out_len.min(scratch.acc.len());
                 let acc = &mut scratch.acc[..acc_len];
                 kernels::block8x4_i8(isa, &m, &scratch.q[..padded.min(scratch.q.len())], acc);
-                dequantize(acc, scales, sx, out);
+                dequantize_add(acc, scales, sx, bias, out);
             }
         }
     }
@@ -274,10 +280,13 @@ impl Matrix<'_> {
     }
 }
 
+/// `out[r] = acc[r] * (scale[r] * sx) + bias[r]`, two roundings as two
+/// separate steps would make (no fused multiply-add), in one pass.
 #[inline(always)]
-fn dequantize(acc: &[i32], scales: &[u8], sx: f32, out: &mut [f32]) {
-    for ((o, &a), s) in out.iter_mut().zip(acc).zip(scales.chunks_exact(4)) {
-        *o = a as f32 * (f32::from_le_bytes([s[0], s[1], s[2], s[3]]) * sx);
+fn dequantize_add(acc: &[i32], scales: &[u8], sx: f32, bias: &Vector<'_>, out: &mut [f32]) {
+    let rows = out.len().min(acc.len()).min(scales.len() / 4).min(bias.0.len() / 4);
+    for (((o, &a), s), b) in out[..rows].iter_mut().zip(acc).zip(scales.chunks_exact(4)).zip(bias.0.chunks_exact(4)) {
+        *o = a as f32 * (f32::from_le_bytes([s[0], s[1], s[2], s[3]]) * sx) + f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
     }
 }
 

@@ -566,13 +566,12 @@ fn run(cli: Cli) -> Result<()> {
                     .map(|n| edgegru_runtime::Isa::from_name(n.trim()).map(Some).with_context(|| format!("unknown kernel set {n}")))
                     .collect::<Result<_>>()?,
             };
-            let mut results = Vec::new();
+            let mut targets = Vec::new();
             for backend in backends {
                 let kernels = if backend == Backend::Native { isas.clone() } else { vec![None] };
-                for isa in kernels {
-                    results.push(commands::bench::run(backend, &bytes, isa, steps.max(1), rounds.max(1))?);
-                }
+                targets.extend(kernels.into_iter().map(|isa| commands::bench::Target { backend, isa, model: &bytes }));
             }
+            let results = commands::bench::run(&targets, steps, rounds)?;
             if json {
                 println!("{}", serde_json::to_string(&results)?);
             } else {

@@ -1,6 +1,7 @@
 //! `edgegru bench`: step latency of a model, one thread, batch 1, state
 //! carried across steps.
 
+use std::borrow::Cow;
 use std::time::Instant;
 
 use anyhow::Result;
@@ -20,45 +21,65 @@ pub struct BenchResult {
     pub tokens_per_sec: f64,
 }
 
-/// Times `steps` steps in each of `rounds` rounds (after one warm-up round)
-/// and reports the median round. The native backend runs `bytes` (an `.egru`
-/// file, with `isa` if given); tract and ort run its ONNX step graph (an
-/// `.egru` file's weights are exported as the float ONNX model first).
-pub fn run(backend: Backend, bytes: &[u8], isa: Option<Isa>, steps: usize, rounds: usize) -> Result<BenchResult> {
-    let onnx;
-    let model = match backend {
-        Backend::Native => bytes,
-        Backend::Tract | Backend::Ort => {
-            onnx = onnx_bytes(bytes)?;
-            &onnx[..]
-        }
-    };
-    with_runner(backend, model, isa, |session| {
-        let us = time_steps(session, steps, rounds)?;
-        let name = match backend {
-            Backend::Native => format!("native/{}", isa.unwrap_or_else(Isa::detect).name()),
-            other => other.name().to_string(),
-        };
-        Ok(BenchResult { backend: name, us_per_step: us, tokens_per_sec: 1e6 / us })
-    })
+/// One thing to time: a backend (and, for the native one, a kernel set) on
+/// a model.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'m> {
+    /// The backend.
+    pub backend: Backend,
+    /// Native kernel set (`None`: the best available).
+    pub isa: Option<Isa>,
+    /// An `.egru` file; tract and ort run its weights as the float ONNX step
+    /// graph (exported first), or an ONNX file directly.
+    pub model: &'m [u8],
 }
 
-/// Median microseconds per step over `rounds` timed rounds.
-fn time_steps(session: &mut dyn Runner, steps: usize, rounds: usize) -> Result<f64> {
-    let vocab = session.tokenizer()?.vocab_size();
-    let mut token = 0u32;
-    let mut times = Vec::with_capacity(rounds);
-    for round in 0..=rounds {
-        let start = Instant::now();
-        for _ in 0..steps {
-            let logits = session.step(token)?;
-            // Data-dependent next token, so no step can be skipped.
-            token = (token + 1 + (logits[0].to_bits() & 7)) % vocab;
-        }
-        if round > 0 {
-            times.push(start.elapsed().as_secs_f64() * 1e6 / steps as f64);
+/// Times every target in `rounds` rounds of `steps` steps and reports each
+/// one's median round. The rounds are interleaved: round k times every target
+/// in turn (a fresh session, warmed up with a tenth of the steps first), so a
+/// slow spell of a shared machine hits all of them alike.
+pub fn run(targets: &[Target<'_>], steps: usize, rounds: usize) -> Result<Vec<BenchResult>> {
+    let models: Vec<Cow<'_, [u8]>> = targets
+        .iter()
+        .map(|t| match t.backend {
+            Backend::Tract | Backend::Ort => onnx_bytes(t.model),
+            Backend::Native => Ok(Cow::Borrowed(t.model)),
+        })
+        .collect::<Result<_>>()?;
+    let mut times = vec![Vec::with_capacity(rounds); targets.len()];
+    for _ in 0..rounds.max(1) {
+        for ((t, model), times) in targets.iter().zip(&models).zip(&mut times) {
+            with_runner(t.backend, model, t.isa, |session| {
+                let mut token = 0u32;
+                time_steps(session, (steps / 10).max(1), &mut token)?;
+                times.push(time_steps(session, steps.max(1), &mut token)?);
+                Ok(())
+            })?;
         }
     }
-    times.sort_by(f64::total_cmp);
-    Ok(times[times.len() / 2])
+    Ok(targets
+        .iter()
+        .zip(&mut times)
+        .map(|(t, times)| {
+            times.sort_by(f64::total_cmp);
+            let us = times[times.len() / 2];
+            let backend = match t.backend {
+                Backend::Native => format!("native/{}", t.isa.unwrap_or_else(Isa::detect).name()),
+                other => other.name().to_string(),
+            };
+            BenchResult { backend, us_per_step: us, tokens_per_sec: 1e6 / us }
+        })
+        .collect())
+}
+
+/// Microseconds per step over `steps` steps, the state carried, the next
+/// token chosen from the logits (so no step can be skipped).
+fn time_steps(session: &mut dyn Runner, steps: usize, token: &mut u32) -> Result<f64> {
+    let vocab = session.tokenizer()?.vocab_size();
+    let start = Instant::now();
+    for _ in 0..steps {
+        let logits = session.step(*token)?;
+        *token = (*token + 1 + (logits[0].to_bits() & 7)) % vocab;
+    }
+    Ok(start.elapsed().as_secs_f64() * 1e6 / steps as f64)
 }

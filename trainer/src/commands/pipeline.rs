@@ -267,11 +267,11 @@ pub fn run(cfg: &PipelineConfig) -> Result<Summary> {
     let parity = with_runner(Backend::Native, &last_f32, None, |native| {
         with_runner(Backend::Tract, &onnx, None, |tract| compare_greedy(native, tract, &prompt, PARITY_TOKENS))
     })?;
-    let mut speed = Vec::new();
-    for (backend, bytes) in [(Backend::Native, &shipped), (Backend::Tract, &onnx)] {
-        let r = bench::run(backend, bytes, None, 1000, 5)?;
-        speed.push(Speed { backend: r.backend, us_per_step: r.us_per_step });
-    }
+    let targets = [
+        bench::Target { backend: Backend::Native, isa: None, model: &shipped },
+        bench::Target { backend: Backend::Tract, isa: None, model: &onnx },
+    ];
+    let speed = bench::run(&targets, 1000, 5)?.into_iter().map(|r| Speed { backend: r.backend, us_per_step: r.us_per_step }).collect();
 
     let summary = Summary {
         preset: cfg.preset,
