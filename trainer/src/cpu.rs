@@ -72,8 +72,10 @@ pub struct Workspace {
     pub predictions: Vec<u32>,
 }
 
+/// Sets the length to `n` without clearing: every buffer is overwritten
+/// before it is read (products with beta = 0 do not read their output),
+/// except the initial state and the BPTT carry, which are zeroed explicitly.
 fn resize(v: &mut Vec<f32>, n: usize) {
-    v.clear();
     v.resize(n, 0.0);
 }
 
@@ -140,6 +142,7 @@ pub fn forward_backward(
 
     // Recurrence: gates keep z, r, n per row for the backward pass.
     resize(&mut ws.h, (seq + 1) * bsz * h);
+    ws.h[..bsz * h].iter_mut().for_each(|x| *x = 0.0);
     resize(&mut ws.hd, rows * h);
     resize(&mut ws.gh, rows * 3 * h);
     resize(&mut ws.gates, rows * 3 * h);
@@ -248,6 +251,7 @@ fn backward(p: &Params, batch: &Batch<'_>, reg: &Regularization, ws: &mut Worksp
     resize(&mut ws.dgx, rows * 3 * h);
     resize(&mut ws.dgh, rows * 3 * h);
     resize(&mut ws.carry, bsz * h);
+    ws.carry.iter_mut().for_each(|x| *x = 0.0);
     let u = p.get(Tensor::GruRecurrent);
     for t in (0..seq).rev() {
         let hp = &ws.h[t * bsz * h..][..bsz * h];
@@ -359,6 +363,32 @@ mod tests {
             }
             assert!(worst < 2e-2, "{}: worst relative gradient error {worst}", t.as_str());
         }
+    }
+
+    #[test]
+    fn a_reused_workspace_gives_the_same_results_as_a_fresh_one() {
+        // Big enough for the products' full-tile kernels, not only their edge paths.
+        let shape = Shape { vocab: 20, emb: 16, hidden: 32, dense: 24 };
+        let p = Params::init(shape, 4);
+        let inputs: Vec<u32> = (0..8 * 5).map(|i| (i * 7 % 20) as u32).collect();
+        let targets: Vec<u32> = (0..8 * 5).map(|i| (i * 3 % 20) as u32).collect();
+        let batch = Batch { inputs: &inputs, targets: &targets, batch: 8, seq: 5 };
+        let reg = Regularization { dropout: 0.1, recurrent_dropout: 0.1, ..Regularization::default() };
+        let mut fresh = Params::zeros(p.shape);
+        let want = forward_backward(&p, &batch, &reg, 5, Some(&mut fresh), &mut Workspace::default());
+        // A workspace whose buffers hold NaN everywhere (as stale values would).
+        let mut ws = Workspace::default();
+        forward_backward(&p, &batch, &reg, 1, Some(&mut Params::zeros(p.shape)), &mut ws);
+        for v in [&mut ws.xe, &mut ws.gx, &mut ws.gh, &mut ws.h, &mut ws.hd, &mut ws.gates, &mut ws.d, &mut ws.logits]
+            .into_iter()
+            .chain([&mut ws.dgx, &mut ws.dgh, &mut ws.dd, &mut ws.dhs, &mut ws.carry, &mut ws.dxe])
+        {
+            v.iter_mut().for_each(|x| *x = f32::NAN);
+        }
+        let mut reused = Params::zeros(p.shape);
+        let got = forward_backward(&p, &batch, &reg, 5, Some(&mut reused), &mut ws);
+        assert_eq!(want, got);
+        assert_eq!(fresh, reused);
     }
 
     #[test]
