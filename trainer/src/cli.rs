@@ -12,6 +12,7 @@ use crate::cpu::Regularization;
 use crate::engine::{DeviceChoice, Precision};
 use crate::onnx::OnnxWeights;
 use crate::optim::{Decay, OptimizerConfig, OptimizerKind};
+use crate::params::EmbeddingInit;
 use crate::prune::{PruneConfig, PruneShape};
 use crate::train::{TokenizerChoice, TrainConfig};
 use anyhow::{bail, Context, Result};
@@ -281,6 +282,9 @@ enum Command {
         /// The device that trains: cpu or cuda.
         #[arg(long, value_enum, default_value = "cpu")]
         device: DeviceChoice,
+        /// Embedding initialization: unit (variance 1; learns faster) or keras (uniform ±0.05).
+        #[arg(long, value_enum, default_value = "unit")]
+        embedding_init: EmbeddingInit,
     },
     /// Bring in a GRU language model trained with PyTorch or Keras, from ONNX, as an .egru file.
     #[command(
@@ -450,6 +454,9 @@ struct TrainArgs {
     /// Matrix-product operand precision on the GPU (f32 accumulation either way).
     #[arg(long, value_enum, default_value = "f32")]
     precision: Precision,
+    /// Embedding initialization: unit (variance 1, as PyTorch; learns faster) or keras (uniform ±0.05).
+    #[arg(long, value_enum, default_value = "unit")]
+    embedding_init: EmbeddingInit,
     /// Write a checkpoint every N steps (0: only at the end).
     #[arg(long, default_value_t = 500)]
     checkpoint_every: u64,
@@ -506,6 +513,7 @@ fn train(a: TrainArgs) -> Result<()> {
         log_every: a.log_every,
         device: a.device,
         precision: a.precision,
+        embedding_init: a.embedding_init,
         prune: a.prune.config(0, a.steps)?,
     };
     commands::train::run(config, &out, None)?;
@@ -582,7 +590,22 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Pipeline { corpus, out, config, minutes, steps, prune_to, numerics, threads, seed, lossy, batch, seq_len, device } => {
+        Command::Pipeline {
+            corpus,
+            out,
+            config,
+            minutes,
+            steps,
+            prune_to,
+            numerics,
+            threads,
+            seed,
+            lossy,
+            batch,
+            seq_len,
+            device,
+            embedding_init,
+        } => {
             let budget = match steps {
                 Some(n) => Budget::Steps(n),
                 None => Budget::Minutes(minutes),
@@ -600,6 +623,7 @@ fn run(cli: Cli) -> Result<()> {
                 batch,
                 seq_len,
                 device,
+                embedding_init,
             };
             commands::pipeline::run(&cfg).map(|_| ())
         }

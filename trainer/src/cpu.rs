@@ -379,10 +379,14 @@ mod tests {
         // A workspace whose buffers hold NaN everywhere (as stale values would).
         let mut ws = Workspace::default();
         forward_backward(&p, &batch, &reg, 1, Some(&mut Params::zeros(p.shape)), &mut ws);
-        for v in [&mut ws.xe, &mut ws.gx, &mut ws.gh, &mut ws.h, &mut ws.hd, &mut ws.gates, &mut ws.d, &mut ws.logits]
-            .into_iter()
-            .chain([&mut ws.dgx, &mut ws.dgh, &mut ws.dd, &mut ws.dhs, &mut ws.carry, &mut ws.dxe])
-        {
+        for v in [&mut ws.xe, &mut ws.gx, &mut ws.gh, &mut ws.h, &mut ws.hd, &mut ws.gates, &mut ws.d, &mut ws.logits].into_iter().chain([
+            &mut ws.dgx,
+            &mut ws.dgh,
+            &mut ws.dd,
+            &mut ws.dhs,
+            &mut ws.carry,
+            &mut ws.dxe,
+        ]) {
             v.iter_mut().for_each(|x| *x = f32::NAN);
         }
         let mut reused = Params::zeros(p.shape);

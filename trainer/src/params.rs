@@ -57,6 +57,27 @@ impl Shape {
     }
 }
 
+/// How the embedding table starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+pub enum EmbeddingInit {
+    /// Keras' `uniform(-0.05, 0.05)`.
+    #[default]
+    Keras,
+    /// Unit variance, `uniform(-sqrt 3, sqrt 3)` (the scale of PyTorch's
+    /// `N(0, 1)`): learns markedly faster in the first thousand steps.
+    Unit,
+}
+
+impl EmbeddingInit {
+    /// Half-width of the uniform draw.
+    pub fn limit(self) -> f32 {
+        match self {
+            EmbeddingInit::Keras => 0.05,
+            EmbeddingInit::Unit => 3f32.sqrt(),
+        }
+    }
+}
+
 /// A flat buffer of all tensors (weights, or their gradients, or optimizer moments).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Params {
@@ -94,11 +115,16 @@ impl Params {
     /// Keras' initialization: embedding uniform(±0.05), kernels Glorot
     /// uniform, the recurrent kernel orthogonal (per gate), biases zero.
     pub fn init(shape: Shape, seed: u64) -> Self {
+        Params::init_with(shape, seed, EmbeddingInit::Keras)
+    }
+
+    /// Keras' initialization with the embedding drawn as `embedding` says.
+    pub fn init_with(shape: Shape, seed: u64, embedding: EmbeddingInit) -> Self {
         let mut p = Params::zeros(shape);
         let mut rng = Rng::new(seed);
         let d = shape.dims();
         let mut uniform = |v: &mut [f32], limit: f32| v.iter_mut().for_each(|x| *x = (rng.next_f32() * 2.0 - 1.0) * limit);
-        uniform(p.get_mut(Tensor::Embedding), 0.05);
+        uniform(p.get_mut(Tensor::Embedding), embedding.limit());
         for t in [Tensor::GruInput, Tensor::Dense, Tensor::Output] {
             let (r, c) = t.shape(&d);
             uniform(p.get_mut(t), (6.0 / (r + c) as f32).sqrt());

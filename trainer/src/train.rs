@@ -17,7 +17,7 @@ use crate::data::{self, Utf8Policy};
 use crate::engine::{self, DeviceChoice, Engine, Precision, StepResult};
 use crate::history::{History, Record};
 use crate::optim::{Optimizer, OptimizerConfig};
-use crate::params::{Params, Shape};
+use crate::params::{EmbeddingInit, Params, Shape};
 use crate::prune::{Masks, PruneConfig};
 use crate::tokenize::{Vocabulary, WordOptions};
 
@@ -80,6 +80,9 @@ pub struct TrainConfig {
     /// Matrix-product operand precision on the GPU.
     #[serde(default)]
     pub precision: Precision,
+    /// How the embedding starts (runs from before this option: Keras').
+    #[serde(default)]
+    pub embedding_init: EmbeddingInit,
 }
 
 impl TrainConfig {
@@ -281,7 +284,7 @@ pub fn train(
             (c.params, o, c.masks)
         }
         None => {
-            let p = Params::init(shape, config.seed);
+            let p = Params::init_with(shape, config.seed, config.embedding_init);
             let n = p.data.len();
             (p, Optimizer::new(opt_config, n), None)
         }

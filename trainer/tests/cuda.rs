@@ -18,6 +18,7 @@ use edgegru_trainer::cpu::{self, Batch, Regularization, Workspace};
 use edgegru_trainer::cuda::{self, CudaEngine, KernelTarget};
 use edgegru_trainer::engine::{self, DeviceChoice, Precision};
 use edgegru_trainer::optim::{Optimizer, OptimizerConfig};
+use edgegru_trainer::params::EmbeddingInit;
 use edgegru_trainer::params::{Params, Shape, Tensor};
 use edgegru_trainer::prune::Masks;
 use edgegru_trainer::train::{self, Progress, TokenizerChoice, TrainConfig};
@@ -182,6 +183,7 @@ fn config(dir: &std::path::Path, device: DeviceChoice, precision: Precision, ste
         prune: None,
         device,
         precision,
+        embedding_init: EmbeddingInit::Keras,
     }
 }
 

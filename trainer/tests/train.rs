@@ -12,6 +12,7 @@ use edgegru_trainer::cpu::Regularization;
 use edgegru_trainer::engine::{DeviceChoice, Precision};
 use edgegru_trainer::history::{read_scalars, Record};
 use edgegru_trainer::optim::OptimizerConfig;
+use edgegru_trainer::params::EmbeddingInit;
 use edgegru_trainer::params::Shape;
 use edgegru_trainer::train::{self, Plan, Progress, TokenizerChoice, TrainConfig};
 
@@ -60,6 +61,7 @@ fn config(corpus: PathBuf, steps: u64) -> TrainConfig {
         prune: None,
         device: DeviceChoice::Cpu,
         precision: Precision::F32,
+        embedding_init: EmbeddingInit::Keras,
     }
 }
 

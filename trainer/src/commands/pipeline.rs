@@ -4,6 +4,7 @@
 //! (`model.onnx`), the training runs, and `summary.md` / `summary.json`.
 
 use crate::engine::{DeviceChoice, Precision};
+use crate::params::EmbeddingInit;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -80,6 +81,7 @@ impl Preset {
             prune: None,
             device: DeviceChoice::Cpu,
             precision: Precision::F32,
+            embedding_init: EmbeddingInit::Unit,
         }
     }
 }
@@ -120,6 +122,8 @@ pub struct PipelineConfig {
     pub seq_len: Option<usize>,
     /// The device that trains.
     pub device: DeviceChoice,
+    /// How the embedding starts.
+    pub embedding_init: EmbeddingInit,
 }
 
 /// One row of the summary's quality table.
@@ -193,6 +197,7 @@ pub fn run(cfg: &PipelineConfig) -> Result<Summary> {
     // 1. Train.
     let mut config = cfg.preset.train_config(&cfg.corpus, cfg.lossy, cfg.threads, cfg.seed);
     config.device = cfg.device;
+    config.embedding_init = cfg.embedding_init;
     config.batch = cfg.batch.unwrap_or(config.batch);
     config.seq_len = cfg.seq_len.unwrap_or(config.seq_len);
     match cfg.budget {
