@@ -396,6 +396,18 @@ impl CudaEngine {
         self.g.at(Params::range(&self.params.shape, t).start)
     }
 
+    /// The reduced-precision copy of `op` (`len` elements): the one kept, or
+    /// a conversion into `scratch`.
+    fn half_of(&self, op: Operand, scratch: u64, len: usize) -> Result<u64> {
+        match op.half {
+            Some(p) => Ok(p),
+            None => {
+                self.convert(op.f32, scratch, len)?;
+                Ok(scratch)
+            }
+        }
+    }
+
     fn convert(&self, src: u64, dst: u64, n: usize) -> Result<()> {
         let f = if self.precision == Precision::Bf16 { &self.k.to_bf16 } else { &self.k.to_f16 };
         self.launch(f, Self::elementwise(n), &[&src, &dst, &(n as i32)])
@@ -464,20 +476,8 @@ impl CudaEngine {
             return cu(r, "sgemm");
         }
         let (scratch_a, scratch_b) = self.half_scratch;
-        let a_half = match a.half {
-            Some(p) => p,
-            None => {
-                self.convert(a.f32, scratch_a, m * k)?;
-                scratch_a
-            }
-        };
-        let b_half = match b.half {
-            Some(p) => p,
-            None => {
-                self.convert(b.f32, scratch_b, k * n)?;
-                scratch_b
-            }
-        };
+        let a_half = self.half_of(a, scratch_a, m * k)?;
+        let b_half = self.half_of(b, scratch_b, k * n)?;
         let dtype =
             if self.precision == Precision::Bf16 { blas_sys::cudaDataType::CUDA_R_16BF } else { blas_sys::cudaDataType::CUDA_R_16F };
         // SAFETY: as for sgemm; the half copies hold as many elements as
