@@ -53,7 +53,7 @@ cargo clippy -p edgegru-runtime --target aarch64-unknown-linux-gnu --features st
 step "host tests (x86-64: scalar, AVX2 and, where present, VNNI kernels; tract and ONNX Runtime backends; CUDA kernels through NVRTC)"
 EDGEGRU_EXPECT_KERNELS="$expect" cargo test --workspace --release
 # The CUDA tests that need a GPU say so here when there is none (tests/gpu/check.sh runs them on one).
-cargo test -q --release -p edgegru-trainer --test cuda -- --nocapture 2>&1 | grep -E "^SKIPPED|test result"
+cargo test -q --release -p edgegru-trainer --test cuda -- --nocapture --test-threads=1 2>&1 | grep -E "SKIPPED|test result"
 
 step "aarch64 tests under qemu-aarch64 -cpu max (scalar, NEON and SDOT kernels)"
 EDGEGRU_EXPECT_KERNELS="neon,neon-dot" cargo test --release --target aarch64-unknown-linux-gnu \
