@@ -155,14 +155,25 @@ extern "C" __global__ void gru_backward_step(const float* gates, const float* gh
     carry[k] = dh * z;
 }
 
-// L1/L2 penalty on a kernel: g += l1 * sign(w) + 2 l2 w; acc[0] += penalty.
+// L1/L2 penalty on a kernel: g += l1 * sign(w) + 2 l2 w; acc[0] += penalty
+// (summed per block first; blockDim.x must be 256).
 extern "C" __global__ void penalty(const float* w, float* g, int n, float l1, float l2, double* acc) {
+    __shared__ double part[256];
     int i = blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= n) return;
-    float x = w[i];
-    float s = (x > 0.0f) ? 1.0f : ((x < 0.0f) ? -1.0f : 0.0f);
-    g[i] += l1 * s + 2.0f * l2 * x;
-    atomicAdd(acc, (double)l1 * fabs((double)x) + (double)l2 * (double)x * (double)x);
+    double p = 0.0;
+    if (i < n) {
+        float x = w[i];
+        float s = (x > 0.0f) ? 1.0f : ((x < 0.0f) ? -1.0f : 0.0f);
+        g[i] += l1 * s + 2.0f * l2 * x;
+        p = (double)l1 * fabs((double)x) + (double)l2 * (double)x * (double)x;
+    }
+    part[threadIdx.x] = p;
+    __syncthreads();
+    for (int k = blockDim.x / 2; k > 0; k >>= 1) {
+        if (threadIdx.x < k) part[threadIdx.x] += part[threadIdx.x + k];
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) atomicAdd(acc, part[0]);
 }
 
 // acc[0] += sum of g^2 (the global gradient norm, squared).
