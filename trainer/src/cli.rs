@@ -129,7 +129,7 @@ enum Command {
         /// Fine-tuning steps (added to the checkpoint's).
         #[arg(long)]
         steps: u64,
-        /// Constant learning rate of the fine-tuning (default: a quarter of the run's peak, at least its --min-lr).
+        /// Constant learning rate of the fine-tuning (default: half the run's peak, at least its --min-lr).
         #[arg(long)]
         lr: Option<f32>,
         #[command(flatten)]

@@ -127,14 +127,15 @@ pub fn run(config: TrainConfig, out: &Path, resume: Option<Checkpoint>) -> Resul
 }
 
 /// The configuration that fine-tunes `ck` for `steps` more optimizer steps
-/// (pruning is the caller's to set): a constant learning rate, `lr` or a
-/// quarter of the run's peak (at least its minimum), no warm-up.
+/// (pruning is the caller's to set): a constant learning rate, `lr` or
+/// half the run's peak (at least its minimum; at a quarter, 75% block
+/// pruning of config A lost +12.6% after 3000 steps, at half +7.9%), no warm-up.
 pub fn fine_tune_config(ck: &Checkpoint, steps: u64, lr: Option<f32>) -> TrainConfig {
     let mut config = ck.config.clone();
     config.steps = Some(ck.optimizer.step + steps);
     config.epochs = None;
     config.minutes = None;
-    config.optimizer.lr = lr.unwrap_or((config.optimizer.lr * 0.25).max(config.optimizer.min_lr));
+    config.optimizer.lr = lr.unwrap_or((config.optimizer.lr * 0.5).max(config.optimizer.min_lr));
     config.optimizer.decay = Decay::None;
     config.optimizer.warmup_steps = 0;
     config
