@@ -55,8 +55,6 @@ pub trait Engine {
     fn state(&mut self) -> Result<(Params, Optimizer)>;
     /// Replaces the pruning masks and zeroes the weights they remove.
     fn set_masks(&mut self, masks: &Masks) -> Result<()>;
-    /// Optimizer steps taken so far.
-    fn optimizer_step(&self) -> u64;
 }
 
 /// Starts the engine for `device` with the given state.
@@ -131,9 +129,5 @@ impl Engine for CpuEngine {
         masks.apply(&mut self.params);
         self.masks = Some(masks.clone());
         Ok(())
-    }
-
-    fn optimizer_step(&self) -> u64 {
-        self.optimizer.step
     }
 }

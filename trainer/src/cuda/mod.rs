@@ -25,7 +25,7 @@ use crate::cpu::{Batch, Regularization, Stats};
 use crate::engine::{Engine, Precision, StepResult};
 use crate::linalg::Op;
 use crate::optim::{Optimizer, OptimizerKind, Update};
-use crate::params::{Params, Tensor, KERNELS};
+use crate::params::{Params, Shape, Tensor, KERNELS};
 use crate::prune::Masks;
 
 /// The CUDA C source of the training kernels.
@@ -223,8 +223,7 @@ struct Workspace {
 }
 
 impl Workspace {
-    fn new(stream: &Arc<CudaStream>, p: &Params, rows: usize, batch: usize, half: bool) -> Result<Self> {
-        let s = p.shape;
+    fn new(stream: &Arc<CudaStream>, s: Shape, rows: usize, batch: usize, half: bool) -> Result<Self> {
         let (e, h, dn, v) = (s.emb as usize, s.hidden as usize, s.dense as usize, s.vocab as usize);
         let z = |n: usize| Buf::<f32>::zeros(stream, n);
         let biggest = [rows * 3 * h, rows * v, rows * dn, rows * e, 3 * h * h.max(e), v * dn, dn * h].into_iter().max().unwrap_or(1);
@@ -287,9 +286,10 @@ pub struct CudaEngine {
     blas: CudaBlas,
     k: Kernels,
     precision: Precision,
-    /// The shape and the starting values (the current values live in `p`).
-    params: Params,
-    /// Settings and step count (the moments live in `m` and `v`).
+    /// Layer sizes (the values live in `p`).
+    shape: Shape,
+    /// Settings and step count (the moments live in `m` and `v`; its own
+    /// vectors are left empty).
     optimizer: Optimizer,
     p: Buf<f32>,
     g: Buf<f32>,
@@ -307,6 +307,11 @@ pub struct CudaEngine {
 }
 
 impl CudaEngine {
+    /// Parameter count.
+    fn len(&self) -> usize {
+        Params::count(&self.shape)
+    }
+
     /// Starts the engine on GPU `ordinal` with the given state.
     pub fn new(ordinal: usize, precision: Precision, params: Params, optimizer: Optimizer, masks: Option<Masks>) -> Result<Self> {
         check_libraries()?;
@@ -346,12 +351,13 @@ impl CudaEngine {
         let v = if optimizer.v.len() == n { Buf::from_host(&stream, &optimizer.v)? } else { Buf::zeros(&stream, n)? };
         let p_half = if precision == Precision::F32 { None } else { Some(Buf::zeros(&stream, n)?) };
         let stats = Buf::zeros(&stream, 4)?;
+        let optimizer = Optimizer { m: Vec::new(), v: Vec::new(), ..optimizer };
         let mut engine = CudaEngine {
             stream,
             blas,
             k,
             precision,
-            params,
+            shape: params.shape,
             optimizer,
             p,
             g,
@@ -388,12 +394,12 @@ impl CudaEngine {
     }
 
     fn tensor(&self, t: Tensor) -> Operand {
-        let start = Params::range(&self.params.shape, t).start;
+        let start = Params::range(&self.shape, t).start;
         Operand { f32: self.p.at(start), half: self.p_half.as_ref().map(|b| b.at(start)) }
     }
 
     fn grad(&self, t: Tensor) -> u64 {
-        self.g.at(Params::range(&self.params.shape, t).start)
+        self.g.at(Params::range(&self.shape, t).start)
     }
 
     /// The reduced-precision copy of `op` (`len` elements): the one kept, or
@@ -515,7 +521,7 @@ impl CudaEngine {
         }
         let (r, b) = self.ws.as_ref().map_or((rows, batch), |w| (w.rows.max(rows), w.batch.max(batch)));
         self.ws = None;
-        let ws = Workspace::new(&self.stream, &self.params, r, b, self.precision != Precision::F32)?;
+        let ws = Workspace::new(&self.stream, self.shape, r, b, self.precision != Precision::F32)?;
         self.half_scratch = (ws.half_a.ptr, ws.half_b.ptr);
         self.ws = Some(ws);
         Ok(())
@@ -543,13 +549,13 @@ impl CudaEngine {
     /// parity tests compare with `cpu::forward_backward`.
     pub fn gradients(&mut self, batch: &Batch<'_>, reg: &Regularization, mask_seed: u64) -> Result<(Stats, Params)> {
         let stats = self.run(batch, Some((reg, mask_seed)))?;
-        let data = self.download(&self.g.slice, self.params.data.len())?;
-        Ok((stats, Params { shape: self.params.shape, data }))
+        let data = self.download(&self.g.slice, self.len())?;
+        Ok((stats, Params { shape: self.shape, data }))
     }
 
     /// Forward pass (and, with `reg`, the backward pass into `g`).
     fn run(&mut self, batch: &Batch<'_>, reg: Option<(&Regularization, u64)>) -> Result<Stats> {
-        let s = self.params.shape;
+        let s = self.shape;
         let (e, h, dn, v) = (s.emb as usize, s.hidden as usize, s.dense as usize, s.vocab as usize);
         let (bsz, seq) = (batch.batch, batch.seq);
         let rows = bsz * seq;
@@ -561,7 +567,7 @@ impl CudaEngine {
         }
         self.ensure_workspace(rows, bsz)?;
         if let Some(ph) = &self.p_half {
-            self.convert(self.p.ptr, ph.ptr, self.params.data.len())?;
+            self.convert(self.p.ptr, ph.ptr, self.len())?;
         }
         let ws = self.ws.take().ok_or_else(|| anyhow!("cuda: no workspace"))?;
         let r = self.run_with(&ws, batch, reg, (e, h, dn, v));
@@ -654,7 +660,7 @@ impl CudaEngine {
         let rows = bsz * seq;
         let k = &self.k;
         let (rows_i, bsz_i, e_i, h_i) = (rows as i32, bsz as i32, e as i32, h as i32);
-        let n_all = self.params.data.len();
+        let n_all = self.len();
         self.zero(self.g.ptr, n_all)?;
         let hs = ws.h.at(bsz * h);
         // Bias gradients: out += ones^T X, in f32 whatever the precision.
@@ -707,7 +713,7 @@ impl CudaEngine {
         let penalty_acc = self.stats.at(2);
         if reg.l1 != 0.0 || reg.l2 != 0.0 {
             for t in KERNELS {
-                let n = Params::range(&self.params.shape, t).len();
+                let n = Params::range(&self.shape, t).len();
                 let (w, g, n_i) = (self.tensor(t).f32, self.grad(t), n as i32);
                 self.launch(&k.penalty, Self::elementwise(n), &[&w, &g, &n_i, &reg.l1, &reg.l2, &penalty_acc])?;
             }
@@ -728,7 +734,7 @@ impl Engine for CudaEngine {
         let scale = if c.clip > 0.0 && norm > c.clip as f64 { (c.clip as f64 / norm) as f32 } else { 1.0 };
         let lr = c.lr_at(self.optimizer.step);
         self.optimizer.step += 1;
-        let n = self.params.data.len();
+        let n = self.len();
         let n_i = n as i32;
         let mask = self.mask.as_ref().map_or(0u64, |m| m.ptr);
         match c.kind {
@@ -752,8 +758,8 @@ impl Engine for CudaEngine {
     }
 
     fn state(&mut self) -> Result<(Params, Optimizer)> {
-        let n = self.params.data.len();
-        let params = Params { shape: self.params.shape, data: self.download(&self.p.slice, n)? };
+        let n = self.len();
+        let params = Params { shape: self.shape, data: self.download(&self.p.slice, n)? };
         let mut optimizer = self.optimizer.clone();
         optimizer.m = self.download(&self.m.slice, n)?;
         if optimizer.config.kind == OptimizerKind::Adam {
@@ -764,16 +770,12 @@ impl Engine for CudaEngine {
 
     fn set_masks(&mut self, masks: &Masks) -> Result<()> {
         // Full-length 0/1 mask: the non-prunable tensors are all ones.
-        let mut full = Params { shape: self.params.shape, data: vec![1.0; self.params.data.len()] };
+        let mut full = Params { shape: self.shape, data: vec![1.0; self.len()] };
         masks.apply(&mut full);
-        let (mut params, _) = self.state()?;
+        let mut params = Params { shape: self.shape, data: self.download(&self.p.slice, self.len())? };
         masks.apply(&mut params);
         cu(self.stream.memcpy_htod(&params.data, &mut self.p.slice), "writing the parameters")?;
         self.mask = Some(Buf::from_host(&self.stream, &full.data)?);
         Ok(())
-    }
-
-    fn optimizer_step(&self) -> u64 {
-        self.optimizer.step
     }
 }
