@@ -109,7 +109,8 @@ fn forward(m: &Model<'_>, isa: Isa, token: usize, b: &mut StepBuffers<'_>) {
     m.gru_recurrent.matvec(isa, b.h, InputScale::Fixed(STATE_SCALE), &m.gru_recurrent_bias, &mut b.scratch, b.gh);
     gru_update(b.h, b.gx, b.gh);
     m.dense.matvec(isa, b.h, InputScale::Fixed(STATE_SCALE), &m.dense_bias, &mut b.scratch, b.d);
-    b.d.iter_mut().for_each(|v| *v = if *v > 0.0 { *v } else { 0.0 });
+    // `max` (vmaxps) rather than a select, which LLVM turns into a masked store; NaN gives 0 either way.
+    b.d.iter_mut().for_each(|v| *v = v.max(0.0));
     m.output.matvec(isa, b.d, InputScale::Dynamic, &m.output_bias, &mut b.scratch, b.logits);
 }
 

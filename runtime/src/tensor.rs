@@ -4,7 +4,7 @@
 use crate::error::{Error, Result, TensorName};
 use crate::fixed::{self, Mul};
 use crate::format::TensorDesc;
-use crate::kernels::{self, Block8x4, Isa};
+use crate::kernels::{self, Block8x4, Block8x4Error, Isa};
 
 /// How the input vector of an int8 product is quantized.
 #[derive(Debug, Clone, Copy)]
@@ -146,7 +146,7 @@ impl<'a> Matrix<'a> {
         match self.data {
             MatrixData::F32(d) | MatrixData::F16(d) => d.len(),
             MatrixData::Int8 { scales, data } => scales.len() + data.len(),
-            MatrixData::Block8x4 { scales, m } => scales.len() + m.row_blocks.len() + m.block_cols.len() + m.blocks.len(),
+            MatrixData::Block8x4 { scales, m } => scales.len() + m.stored_bytes(),
         }
     }
 
@@ -194,7 +194,9 @@ impl<'a> Matrix<'a> {
                 for k in m.blocks_of(r / 8) {
                     let c0 = m.block_col(k).saturating_mul(4);
                     for j in 0..4 {
-                        if let (Some(o), Some(&q)) = (out[..n].get_mut(c0.saturating_add(j)), m.blocks.get(k * 32 + (r % 8) * 4 + j)) {
+                        if let (Some(o), Some(&q)) =
+                            (out[..n].get_mut(c0.saturating_add(j)), m.block(k).and_then(|v| v.get((r % 8) * 4 + j)))
+                        {
                             *o = q as f32 * s;
                         }
                     }
@@ -334,38 +336,11 @@ fn check_block8x4<'a>(
     block_cols: &'a [u8],
     blocks: &'a [u8],
 ) -> Result<Block8x4<'a>> {
-    let row_block_count = rows.div_ceil(8);
-    let groups = cols.div_ceil(4);
-    expect_len(tensor, "row_blocks", row_blocks.len(), checked_bytes(tensor, row_block_count + 1, 1, 4)?)?;
-    if !block_cols.len().is_multiple_of(2) {
-        return Err(Error::TensorLength { tensor, part: "block_cols", expected: block_cols.len() - 1, found: block_cols.len() });
-    }
-    let count = block_cols.len() / 2;
-    expect_len(tensor, "blocks", blocks.len(), checked_bytes(tensor, count, 32, 1)?)?;
-    if u32_at(row_blocks, 0) != 0 {
-        return Err(Error::SparseIndex { tensor, row_block: 0, value: u32_at(row_blocks, 0), limit: 0 });
-    }
-    let m = Block8x4 { rows, row_blocks, block_cols, blocks: bytemuck::cast_slice(blocks) };
-    let limit = u32::try_from(count).map_err(|_| Error::SizeOverflow { tensor })?;
-    for b in 0..row_block_count {
-        let (start, end) = (u32_at(row_blocks, b), u32_at(row_blocks, b + 1));
-        if end < start || end > limit {
-            return Err(Error::SparseIndex { tensor, row_block: b, value: end, limit });
-        }
-        let mut previous: Option<usize> = None;
-        for k in start as usize..end as usize {
-            let g = m.block_col(k);
-            if g >= groups || previous.is_some_and(|p| g <= p) {
-                let bound = previous.map_or(groups, |p| p + 1);
-                return Err(Error::SparseIndex { tensor, row_block: b, value: g as u32, limit: bound as u32 });
-            }
-            previous = Some(g);
-        }
-    }
-    if u32_at(row_blocks, row_block_count) != limit {
-        return Err(Error::SparseIndex { tensor, row_block: row_block_count, value: u32_at(row_blocks, row_block_count), limit });
-    }
-    Ok(m)
+    Block8x4::new(rows, cols, row_blocks, block_cols, bytemuck::cast_slice(blocks)).map_err(|e| match e {
+        Block8x4Error::Length { part, expected, found } => Error::TensorLength { tensor, part, expected, found },
+        Block8x4Error::Overflow => Error::SizeOverflow { tensor },
+        Block8x4Error::Index { row_block, value, limit } => Error::SparseIndex { tensor, row_block, value, limit },
+    })
 }
 
 /// An f32 vector (a bias) borrowed from the model bytes.

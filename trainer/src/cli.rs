@@ -216,12 +216,13 @@ enum Command {
     },
     /// Step latency: µs/step and tokens/s, one thread, batch 1, state carried across steps.
     #[command(
-        after_help = "Examples:\n  edgegru bench --model models/fortunes-char.egru\n  edgegru bench --model m.egru --kernels scalar,avx2 --json"
+        after_help = "Examples:\n  edgegru bench --model models/fortunes-char.egru\n  edgegru bench --model m.egru --kernels scalar,avx2 --json\n  edgegru bench --model dense.egru --model sparse.egru"
     )]
     Bench {
         /// The model: an .egru file (tract and ort then run its weights as the float ONNX graph), or an ONNX file (tract, ort).
-        #[arg(long)]
-        model: PathBuf,
+        /// Repeat it to time several models in the same run (e.g. dense against sparse).
+        #[arg(long, required = true)]
+        model: Vec<PathBuf>,
         /// Backends to time, comma-separated: native, tract, ort.
         #[arg(long, default_value = "native")]
         backends: String,
@@ -565,7 +566,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Bench { model, backends, kernels, steps, rounds, json } => {
-            let bytes = commands::read_file(&model)?;
+            let files = model.iter().map(|m| Ok((m.display().to_string(), commands::read_file(m)?))).collect::<Result<Vec<_>>>()?;
             let backends = backends.split(',').map(|b| Backend::from_name(b.trim())).collect::<Result<Vec<_>>>()?;
             let isas: Vec<Option<edgegru_runtime::Isa>> = match kernels {
                 None => vec![None],
@@ -575,18 +576,17 @@ fn run(cli: Cli) -> Result<()> {
                     .collect::<Result<_>>()?,
             };
             let mut targets = Vec::new();
-            for backend in backends {
-                let kernels = if backend == Backend::Native { isas.clone() } else { vec![None] };
-                targets.extend(kernels.into_iter().map(|isa| commands::bench::Target { backend, isa, model: &bytes }));
+            for (name, bytes) in &files {
+                for &backend in &backends {
+                    let kernels = if backend == Backend::Native { isas.clone() } else { vec![None] };
+                    targets.extend(kernels.into_iter().map(|isa| commands::bench::Target { name, backend, isa, model: bytes }));
+                }
             }
             let results = commands::bench::run(&targets, steps, rounds)?;
             if json {
                 println!("{}", serde_json::to_string(&results)?);
             } else {
-                println!("{:<20}{:>12}{:>14}", "backend", "µs/step", "tokens/s");
-                for r in &results {
-                    println!("{:<20}{:>12.2}{:>14.0}", r.backend, r.us_per_step, r.tokens_per_sec);
-                }
+                print!("{}", commands::bench::table(&results));
             }
             Ok(())
         }

@@ -127,6 +127,56 @@ fn bad_files_and_a_missing_library_are_errors() {
     assert!(matches!(s.step(9999), Err(OnnxError::Runtime(edgegru_runtime::Error::TokenOutOfRange { .. }))));
 }
 
+/// `edgegru bench` times several models in one interleaved run and reports
+/// each one's speed against the first.
+#[test]
+fn bench_compares_several_models_in_one_run() {
+    let dir = std::env::temp_dir().join(format!("edgegru-test-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fm = model();
+    let (dense, sparse) = (dir.join("dense.egru"), dir.join("sparse.egru"));
+    std::fs::write(&dense, fm.to_bytes(&ExportOptions::int8(false))).unwrap();
+    std::fs::write(&sparse, fm.to_bytes(&ExportOptions::int8(true))).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_edgegru"))
+        .args(["bench", "--model"])
+        .arg(&dense)
+        .arg("--model")
+        .arg(&sparse)
+        .args(["--backends", "native,tract", "--steps", "50", "--rounds", "3", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<(String, String)> =
+        rows.iter().map(|r| (r["model"].as_str().unwrap().to_string(), r["backend"].as_str().unwrap().to_string())).collect();
+    let (d, s) = (dense.display().to_string(), sparse.display().to_string());
+    assert_eq!(names.len(), 4, "{names:?}");
+    assert_eq!(
+        (names[0].0.as_str(), names[1].0.as_str(), names[2].0.as_str(), names[3].0.as_str()),
+        (d.as_str(), d.as_str(), s.as_str(), s.as_str())
+    );
+    assert!(names[0].1.starts_with("native/") && names[1].1 == "tract", "{names:?}");
+    assert_eq!(rows[0]["speedup_vs_first"].as_f64(), Some(1.0));
+    let first = rows[0]["us_per_step"].as_f64().unwrap();
+    for r in &rows {
+        let us = r["us_per_step"].as_f64().unwrap();
+        assert!(us > 0.0 && us.is_finite(), "{r}");
+        assert!((r["speedup_vs_first"].as_f64().unwrap() - first / us).abs() < 1e-9, "{r}");
+    }
+    // The text table names the models when there are several.
+    let text = std::process::Command::new(env!("CARGO_BIN_EXE_edgegru"))
+        .args(["bench", "--model"])
+        .arg(&dense)
+        .arg("--model")
+        .arg(&sparse)
+        .args(["--steps", "20", "--rounds", "1"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(text.starts_with("model") && text.contains(&s) && text.contains("vs first"), "{text}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 fn fixture(name: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/import").join(name)
 }

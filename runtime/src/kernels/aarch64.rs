@@ -137,11 +137,8 @@ pub fn block8x4_i8(m: &Block8x4<'_>, x: &[i8], acc: &mut [i32]) {
         let (lo, hi) = unsafe {
             // Per row pair (0-1, 2-3, 4-5, 6-7): int32 sums of column pairs.
             let mut p = [vdupq_n_s32(0); 4];
-            for k in m.blocks_of(b) {
-                let Some(xs) = x_group(x, m.block_col(k)) else {
-                    continue;
-                };
-                let Some(block) = m.blocks.get(k * 32..k * 32 + 32) else {
+            for (c, block) in m.row_block(b) {
+                let Some(xs) = x_group(x, c) else {
                     continue;
                 };
                 let xv = vget_low_s8(x4_repeated(xs));
@@ -168,11 +165,8 @@ fn block8x4_i8_dot_impl(m: &Block8x4<'_>, x: &[i8], acc: &mut [i32]) {
         // SAFETY: NEON is baseline on aarch64; each `block` has 32 bytes.
         let (lo, hi) = unsafe {
             let (mut lo, mut hi) = (vdupq_n_s32(0), vdupq_n_s32(0));
-            for k in m.blocks_of(b) {
-                let Some(xs) = x_group(x, m.block_col(k)) else {
-                    continue;
-                };
-                let Some(block) = m.blocks.get(k * 32..k * 32 + 32) else {
+            for (c, block) in m.row_block(b) {
+                let Some(xs) = x_group(x, c) else {
                     continue;
                 };
                 let xv = x4_repeated(xs);

@@ -146,34 +146,119 @@ pub fn matvec_i8(isa: Isa, w: &[i8], cols: usize, x: &[i8], acc: &mut [i32]) {
 }
 
 /// A validated int8 8x4 block-sparse matrix (see FORMAT.md).
+///
+/// Only [`Block8x4::new`] makes one, and it checks every table, so the
+/// kernels rely on these facts without checking again: `row_blocks` holds
+/// `ceil(rows/8)+1` non-decreasing u32 LE offsets from 0 to the block count,
+/// `block_cols` holds one u16 LE column group per block, each below
+/// `ceil(cols/4)` and increasing within a row block, and `blocks` holds 32
+/// bytes per block.
 #[derive(Debug, Clone, Copy)]
 pub struct Block8x4<'a> {
-    /// Output rows.
-    pub rows: usize,
-    /// u32 LE start of each row block's blocks, `ceil(rows/8)+1` entries.
-    pub row_blocks: &'a [u8],
-    /// u16 LE column-group index of each block.
-    pub block_cols: &'a [u8],
-    /// 32 int8 values per block: 8 rows x 4 inputs, row-major.
-    pub blocks: &'a [i8],
+    rows: usize,
+    groups: usize,
+    row_blocks: &'a [u8],
+    block_cols: &'a [u8],
+    blocks: &'a [i8],
 }
 
-impl Block8x4<'_> {
+/// Why [`Block8x4::new`] refused its tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Block8x4Error {
+    /// A table has the wrong byte length.
+    Length {
+        /// `row_blocks`, `block_cols` or `blocks`.
+        part: &'static str,
+        /// Expected byte length.
+        expected: usize,
+        /// Found byte length.
+        found: usize,
+    },
+    /// The shape's tables do not fit in this machine's address space.
+    Overflow,
+    /// Row block `row_block` has an offset or column group outside `0..limit`,
+    /// or one not above the previous.
+    Index {
+        /// Row block (8 rows) where the problem is.
+        row_block: usize,
+        /// The offending value.
+        value: u32,
+        /// The bound it had to respect.
+        limit: u32,
+    },
+}
+
+fn u32_le(bytes: &[u8], i: usize) -> u32 {
+    bytes.get(i * 4..i * 4 + 4).map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+impl<'a> Block8x4<'a> {
+    /// Checks the tables of a `rows` x `cols` matrix (see the type's invariants).
+    pub fn new(rows: usize, cols: usize, row_blocks: &'a [u8], block_cols: &'a [u8], blocks: &'a [i8]) -> Result<Self, Block8x4Error> {
+        let row_block_count = rows.div_ceil(8);
+        let groups = cols.div_ceil(4);
+        let expected = row_block_count.checked_add(1).and_then(|n| n.checked_mul(4)).ok_or(Block8x4Error::Overflow)?;
+        if row_blocks.len() != expected {
+            return Err(Block8x4Error::Length { part: "row_blocks", expected, found: row_blocks.len() });
+        }
+        if !block_cols.len().is_multiple_of(2) {
+            return Err(Block8x4Error::Length { part: "block_cols", expected: block_cols.len() - 1, found: block_cols.len() });
+        }
+        let count = block_cols.len() / 2;
+        let expected = count.checked_mul(32).ok_or(Block8x4Error::Overflow)?;
+        if blocks.len() != expected {
+            return Err(Block8x4Error::Length { part: "blocks", expected, found: blocks.len() });
+        }
+        let limit = u32::try_from(count).map_err(|_| Block8x4Error::Overflow)?;
+        if u32_le(row_blocks, 0) != 0 {
+            return Err(Block8x4Error::Index { row_block: 0, value: u32_le(row_blocks, 0), limit: 0 });
+        }
+        let m = Block8x4 { rows, groups, row_blocks, block_cols, blocks };
+        for b in 0..row_block_count {
+            let (start, end) = (u32_le(row_blocks, b), u32_le(row_blocks, b + 1));
+            if end < start || end > limit {
+                return Err(Block8x4Error::Index { row_block: b, value: end, limit });
+            }
+            let mut previous: Option<usize> = None;
+            for k in start as usize..end as usize {
+                let g = m.block_col(k);
+                if g >= groups || previous.is_some_and(|p| g <= p) {
+                    let bound = previous.map_or(groups, |p| p + 1);
+                    return Err(Block8x4Error::Index { row_block: b, value: g as u32, limit: bound as u32 });
+                }
+                previous = Some(g);
+            }
+        }
+        if u32_le(row_blocks, row_block_count) != limit {
+            return Err(Block8x4Error::Index { row_block: row_block_count, value: u32_le(row_blocks, row_block_count), limit });
+        }
+        Ok(m)
+    }
+
+    /// Output rows.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Column groups of 4 inputs: `ceil(cols/4)`; kernels read `4 * groups` inputs.
+    pub fn groups(&self) -> usize {
+        self.groups
+    }
+
     /// Number of 8-row blocks.
     pub fn row_block_count(&self) -> usize {
         self.rows.div_ceil(8)
     }
 
-    /// Range of block numbers in row block `b` (empty if the table is short).
+    /// Range of block numbers in row block `b` (empty past the last row block).
     pub fn blocks_of(&self, b: usize) -> core::ops::Range<usize> {
-        let at = |i: usize| self.row_blocks.get(i * 4..i * 4 + 4).map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]) as usize);
-        match (at(b), at(b + 1)) {
-            (Some(s), Some(e)) if s <= e && e <= self.block_count() => s..e,
-            _ => 0..0,
+        if b >= self.row_block_count() {
+            return 0..0;
         }
+        u32_le(self.row_blocks, b) as usize..u32_le(self.row_blocks, b + 1) as usize
     }
 
-    /// Column group (inputs `4g..4g+4`) of block `k`.
+    /// Column group (inputs `4g..4g+4`) of block `k` (`usize::MAX` past the last block).
     pub fn block_col(&self, k: usize) -> usize {
         match self.block_cols.get(k * 2..k * 2 + 2) {
             Some(s) => u16::from_le_bytes([s[0], s[1]]) as usize,
@@ -181,9 +266,33 @@ impl Block8x4<'_> {
         }
     }
 
-    /// Number of blocks whose values and column index are both present.
+    /// The 32 values of block `k`: 8 rows x 4 inputs, row-major.
+    pub fn block(&self, k: usize) -> Option<&'a [i8]> {
+        self.blocks.get(k.checked_mul(32)?..)?.get(..32)
+    }
+
+    /// Number of stored blocks.
     pub fn block_count(&self) -> usize {
-        (self.blocks.len() / 32).min(self.block_cols.len() / 2)
+        self.blocks.len() / 32
+    }
+
+    /// The blocks of row block `b`, each as (column group, its 32 values).
+    pub fn row_block(&self, b: usize) -> impl Iterator<Item = (usize, &'a [i8])> + use<'a> {
+        let range = self.blocks_of(b);
+        let cols = self.block_cols.get(range.start * 2..range.end * 2).unwrap_or(&[]);
+        let blocks = self.blocks.get(range.start * 32..range.end * 32).unwrap_or(&[]);
+        cols.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]]) as usize).zip(blocks.chunks_exact(32))
+    }
+
+    /// The column-group table (u16 LE per block) and the block values.
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) fn tables(&self) -> (&'a [u8], &'a [i8]) {
+        (self.block_cols, self.blocks)
+    }
+
+    /// Bytes of the three tables together.
+    pub fn stored_bytes(&self) -> usize {
+        self.row_blocks.len() + self.block_cols.len() + self.blocks.len()
     }
 }
 
@@ -194,11 +303,15 @@ pub(crate) fn x_group(x: &[i8], g: usize) -> Option<&[i8]> {
 
 /// `acc[r] = sum_c w[r][c] * x[c]` for a block-sparse matrix, exact int32.
 ///
-/// `x` is zero-padded to a multiple of 4; weights and inputs lie in [-127, 127]. Blocks
-/// whose column group lies beyond `x` are skipped.
+/// `x` is zero-padded to a multiple of 4; weights and inputs lie in [-127, 127]. The SIMD
+/// kernels need all `4 * groups` inputs; with fewer, the scalar kernel runs and skips
+/// the blocks whose column group lies beyond `x`.
 pub fn block8x4_i8(isa: Isa, m: &Block8x4<'_>, x: &[i8], acc: &mut [i32]) {
     let rows = m.rows.min(acc.len());
     let acc = &mut acc[..rows];
+    if x.len() < m.groups * 4 {
+        return scalar::block8x4_i8(m, x, acc);
+    }
     match isa {
         #[cfg(target_arch = "x86_64")]
         Isa::Vnni if x86::has_vnni() => x86::block8x4_i8_vnni(m, x, acc),

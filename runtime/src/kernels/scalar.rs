@@ -40,9 +40,8 @@ pub fn matvec_i8(w: &[i8], cols: usize, x: &[i8], acc: &mut [i32]) {
 pub fn block8x4_i8(m: &Block8x4<'_>, x: &[i8], acc: &mut [i32]) {
     for b in 0..m.row_block_count() {
         let mut sums = [0i32; 8];
-        for k in m.blocks_of(b) {
-            let c = m.block_col(k);
-            let (Some(xs), Some(block)) = (x_group(x, c), m.blocks.get(k * 32..k * 32 + 32)) else {
+        for (c, block) in m.row_block(b) {
+            let Some(xs) = x_group(x, c) else {
                 continue;
             };
             for (i, s) in sums.iter_mut().enumerate() {

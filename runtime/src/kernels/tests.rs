@@ -48,7 +48,7 @@ fn int8_kernels_do_not_saturate_at_the_extremes() {
             rb.extend_from_slice(&0u32.to_le_bytes());
             rb.extend_from_slice(&((cols / 4) as u32).to_le_bytes());
             let bc: std::vec::Vec<u8> = t.iter().flat_map(|g| g.to_le_bytes()).collect();
-            let m = Block8x4 { rows, row_blocks: &rb, block_cols: &bc, blocks: bytemuck::cast_slice(&blocks) };
+            let m = Block8x4::new(rows, cols, &rb, &bc, bytemuck::cast_slice(&blocks)).expect("valid tables");
             block8x4_i8(isa, &m, &x, &mut got);
             assert!(got.iter().all(|&g| g == want), "sparse {} w={wv} x={xv}: {got:?}", isa.name());
         }
@@ -99,7 +99,7 @@ fn block_sparse_kernels_equal_scalar_and_the_dense_product() {
     for (rows, cols) in SHAPES {
         for density in [0.0, 0.1, 0.25, 1.0] {
             let (rb, bc, blocks) = random_sparse(&mut rng, rows, cols, density);
-            let m = Block8x4 { rows, row_blocks: &rb, block_cols: &bc, blocks: &blocks };
+            let m = Block8x4::new(rows, cols, &rb, &bc, &blocks).expect("valid tables");
             let mut x = random_i8(&mut rng, cols.div_ceil(4) * 4, -127, 127);
             x[cols..].iter_mut().for_each(|v| *v = 0);
             // Dense equivalent, built from the blocks.
@@ -149,5 +149,51 @@ fn expected_kernel_sets_are_available() {
     for name in names.split(',').map(str::trim).filter(|n| !n.is_empty()) {
         let isa = Isa::from_name(name).unwrap_or_else(|| panic!("unknown kernel set {name}"));
         assert!(isa.is_available(), "kernel set {name} is expected on this machine but not available");
+    }
+}
+
+#[test]
+fn block_tables_are_checked_once_when_made() {
+    let mut rng = Rng::new(4);
+    let (rows, cols) = (16, 12);
+    let (rb, bc, blocks) = random_sparse(&mut rng, rows, cols, 1.0);
+    assert!(Block8x4::new(rows, cols, &rb, &bc, &blocks).is_ok());
+    // A column group past the matrix (3 groups of 4 inputs: 0, 1, 2).
+    let mut bad = bc.clone();
+    bad[0..2].copy_from_slice(&3u16.to_le_bytes());
+    assert_eq!(Block8x4::new(rows, cols, &rb, &bad, &blocks).unwrap_err(), Block8x4Error::Index { row_block: 0, value: 3, limit: 3 });
+    // Groups out of order within a row block.
+    let mut bad = bc.clone();
+    bad[0..2].copy_from_slice(&2u16.to_le_bytes());
+    assert!(matches!(Block8x4::new(rows, cols, &rb, &bad, &blocks), Err(Block8x4Error::Index { row_block: 0, .. })));
+    // A row-block offset past the block count, and a decreasing one.
+    let mut bad = rb.clone();
+    bad[4..8].copy_from_slice(&7u32.to_le_bytes());
+    assert!(matches!(Block8x4::new(rows, cols, &bad, &bc, &blocks), Err(Block8x4Error::Index { row_block: 0, value: 7, .. })));
+    // Short tables.
+    assert!(matches!(Block8x4::new(rows, cols, &rb[..8], &bc, &blocks), Err(Block8x4Error::Length { part: "row_blocks", .. })));
+    assert!(matches!(Block8x4::new(rows, cols, &rb, &bc[..5], &blocks), Err(Block8x4Error::Length { part: "block_cols", .. })));
+    assert!(matches!(Block8x4::new(rows, cols, &rb, &bc, &blocks[..40]), Err(Block8x4Error::Length { part: "blocks", .. })));
+}
+
+#[test]
+fn block_sparse_kernels_skip_groups_beyond_a_short_input() {
+    let mut rng = Rng::new(5);
+    let (rows, cols) = (24, 40);
+    let (rb, bc, blocks) = random_sparse(&mut rng, rows, cols, 0.5);
+    let m = Block8x4::new(rows, cols, &rb, &bc, &blocks).expect("valid tables");
+    let x = random_i8(&mut rng, 21, -127, 127);
+    let mut expected = vec![0i32; rows];
+    scalar::block8x4_i8(&m, &x, &mut expected);
+    // The same as a zero-padded input that holds only the first 5 groups.
+    let mut padded = x[..20].to_vec();
+    padded.resize(cols, 0);
+    let mut want = vec![0i32; rows];
+    scalar::block8x4_i8(&m, &padded, &mut want);
+    assert_eq!(expected, want);
+    for isa in available() {
+        let mut got = vec![7i32; rows];
+        block8x4_i8(isa, &m, &x, &mut got);
+        assert_eq!(got, expected, "{}", isa.name());
     }
 }

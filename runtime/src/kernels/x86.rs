@@ -178,53 +178,67 @@ fn matvec_i8_body<D: DotI8>(w: &[i8], cols: usize, x: &[i8], acc: &mut [i32]) {
     }
 }
 
+/// `s` plus block `k` times its 4 inputs, broadcast to the block's 8 rows.
+///
+/// # Safety
+/// AVX2 is enabled; the u16 at `cols + 2k`, the 32 bytes at `blocks + 32k` and
+/// the 4 bytes at `xp + 4g` (g: that u16) are readable.
+#[inline(always)]
+unsafe fn block_dot<D: DotI8>(s: __m256i, cols: *const u8, blocks: *const i8, xp: *const i8, k: usize) -> __m256i {
+    // SAFETY: the caller's promise.
+    unsafe {
+        let g = u16::from_le(core::ptr::read_unaligned(cols.add(2 * k) as *const u16)) as usize;
+        let xv = _mm256_set1_epi32(core::ptr::read_unaligned(xp.add(4 * g) as *const i32));
+        let wv = _mm256_loadu_si256(blocks.add(32 * k) as *const __m256i);
+        D::dot(s, wv, xv, _mm256_abs_epi8(xv))
+    }
+}
+
 /// Block-sparse int8: one 32-byte block is 8 rows x 4 inputs, one register;
-/// the 4 inputs are broadcast to all 8 rows.
+/// the 4 inputs are broadcast to all 8 rows. Needs `x.len() >= 4 * m.groups()`.
 #[inline(always)]
 fn block8x4_body<D: DotI8>(m: &Block8x4<'_>, x: &[i8], acc: &mut [i32]) {
-    let Ok(x4) = bytemuck::try_cast_slice::<i8, i32>(&x[..x.len() / 4 * 4]) else {
+    if x.len() < m.groups() * 4 {
         return scalar::block8x4_i8(m, x, acc);
-    };
-    let count = m.block_count();
+    }
+    let (cols, blocks) = m.tables();
+    let (cols, blocks, xp) = (cols.as_ptr(), blocks.as_ptr(), x.as_ptr());
     for b in 0..m.row_block_count() {
         let range = m.blocks_of(b);
-        let (start, end) = (range.start, range.end.min(count));
-        let cols = &m.block_cols[start * 2..end * 2];
-        let xs = |i: usize| {
-            let g = u16::from_le_bytes([cols[2 * i], cols[2 * i + 1]]) as usize;
-            x4.get(g).copied().unwrap_or(0)
-        };
-        // Two accumulators, so consecutive blocks do not wait on each other.
+        // Four accumulators, so consecutive blocks do not wait on each other.
         // SAFETY: only inlined into functions compiled with `avx2`.
-        let (mut s0, mut s1) = unsafe { (_mm256_setzero_si256(), _mm256_setzero_si256()) };
-        let n = end.saturating_sub(start);
-        let mut i = 0;
-        while i + 2 <= n {
-            // SAFETY: start + i + 1 < end <= block_count, so both 32-byte blocks lie inside `blocks`.
-            unsafe {
-                let p = m.blocks.as_ptr().add((start + i) * 32);
-                let (x0, x1) = (_mm256_set1_epi32(xs(i)), _mm256_set1_epi32(xs(i + 1)));
-                s0 = D::dot(s0, _mm256_loadu_si256(p as *const __m256i), x0, _mm256_abs_epi8(x0));
-                s1 = D::dot(s1, _mm256_loadu_si256(p.add(32) as *const __m256i), x1, _mm256_abs_epi8(x1));
+        let zero = unsafe { _mm256_setzero_si256() };
+        let (mut s0, mut s1, mut s2, mut s3) = (zero, zero, zero, zero);
+        let mut k = range.start;
+        // SAFETY: every `k` here is below range.end <= block_count, so the u16 at
+        // `cols + 2k` and the 32 bytes at `blocks + 32k` exist; `Block8x4::new`
+        // checked that their group `g` < groups, and `x` holds 4 * groups bytes,
+        // so `xp + 4g` has 4; AVX2 is enabled in the functions this is inlined into.
+        unsafe {
+            while k + 4 <= range.end {
+                s0 = block_dot::<D>(s0, cols, blocks, xp, k);
+                s1 = block_dot::<D>(s1, cols, blocks, xp, k + 1);
+                s2 = block_dot::<D>(s2, cols, blocks, xp, k + 2);
+                s3 = block_dot::<D>(s3, cols, blocks, xp, k + 3);
+                k += 4;
             }
-            i += 2;
-        }
-        if i < n {
-            // SAFETY: start + i < end <= block_count.
-            unsafe {
-                let x0 = _mm256_set1_epi32(xs(i));
-                let wv = _mm256_loadu_si256(m.blocks.as_ptr().add((start + i) * 32) as *const __m256i);
-                s0 = D::dot(s0, wv, x0, _mm256_abs_epi8(x0));
+            while k < range.end {
+                s0 = block_dot::<D>(s0, cols, blocks, xp, k);
+                k += 1;
             }
         }
         // SAFETY: only inlined into functions compiled with `avx2`.
-        let sum = unsafe { _mm256_add_epi32(s0, s1) };
-        let mut lanes = [0i32; 8];
-        // SAFETY: `lanes` is 32 bytes.
-        unsafe { _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, sum) };
-        for (i, v) in lanes.iter().enumerate() {
-            if let Some(a) = acc.get_mut(b * 8 + i) {
-                *a = *v;
+        let sum = unsafe { _mm256_add_epi32(_mm256_add_epi32(s0, s1), _mm256_add_epi32(s2, s3)) };
+        match acc.get_mut(b * 8..b * 8 + 8) {
+            // SAFETY: the slice has 8 i32s, 32 bytes.
+            Some(out) => unsafe { _mm256_storeu_si256(out.as_mut_ptr() as *mut __m256i, sum) },
+            None => {
+                let mut lanes = [0i32; 8];
+                // SAFETY: `lanes` is 32 bytes.
+                unsafe { _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, sum) };
+                for (a, v) in acc.iter_mut().skip(b * 8).zip(lanes) {
+                    *a = v;
+                }
             }
         }
     }

@@ -10,21 +10,28 @@ use serde::Serialize;
 
 use super::backend::{onnx_bytes, with_runner, Backend, Runner};
 
-/// Latency of one backend.
+/// Latency of one backend on one model.
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchResult {
+    /// The model, as named by the caller (a file path on the command line).
+    pub model: String,
     /// Backend and kernel set, e.g. `native/avx2`.
     pub backend: String,
     /// Median of the timed rounds, microseconds per step.
     pub us_per_step: f64,
     /// `1e6 / us_per_step`.
     pub tokens_per_sec: f64,
+    /// The first result's µs/step over this one's: how many times faster this
+    /// one ran than the first target, in the same run.
+    pub speedup_vs_first: f64,
 }
 
 /// One thing to time: a backend (and, for the native one, a kernel set) on
 /// a model.
 #[derive(Debug, Clone, Copy)]
 pub struct Target<'m> {
+    /// The model's name in the report.
+    pub name: &'m str,
     /// The backend.
     pub backend: Backend,
     /// Native kernel set (`None`: the best available).
@@ -57,19 +64,44 @@ pub fn run(targets: &[Target<'_>], steps: usize, rounds: usize) -> Result<Vec<Be
             })?;
         }
     }
+    let medians: Vec<f64> = times
+        .iter_mut()
+        .map(|times| {
+            times.sort_by(f64::total_cmp);
+            times[times.len() / 2]
+        })
+        .collect();
+    let first = medians.first().copied().unwrap_or(f64::NAN);
     Ok(targets
         .iter()
-        .zip(&mut times)
-        .map(|(t, times)| {
-            times.sort_by(f64::total_cmp);
-            let us = times[times.len() / 2];
+        .zip(medians)
+        .map(|(t, us)| {
             let backend = match t.backend {
                 Backend::Native => format!("native/{}", t.isa.unwrap_or_else(Isa::detect).name()),
                 other => other.name().to_string(),
             };
-            BenchResult { backend, us_per_step: us, tokens_per_sec: 1e6 / us }
+            BenchResult { model: t.name.to_string(), backend, us_per_step: us, tokens_per_sec: 1e6 / us, speedup_vs_first: first / us }
         })
         .collect())
+}
+
+/// The results as a text table; the model column appears when there are several models.
+pub fn table(results: &[BenchResult]) -> String {
+    use std::fmt::Write;
+    let several = results.iter().any(|r| r.model != results[0].model);
+    let width = results.iter().map(|r| r.model.chars().count()).max().unwrap_or(0).max(5) + 2;
+    let mut t = String::new();
+    if several {
+        let _ = write!(t, "{:<width$}", "model");
+    }
+    let _ = writeln!(t, "{:<20}{:>12}{:>14}{:>12}", "backend", "µs/step", "tokens/s", "vs first");
+    for r in results {
+        if several {
+            let _ = write!(t, "{:<width$}", r.model);
+        }
+        let _ = writeln!(t, "{:<20}{:>12.2}{:>14.0}{:>11.2}x", r.backend, r.us_per_step, r.tokens_per_sec, r.speedup_vs_first);
+    }
+    t
 }
 
 /// Microseconds per step over `steps` steps, the state carried, the next

@@ -273,8 +273,8 @@ pub fn run(cfg: &PipelineConfig) -> Result<Summary> {
         with_runner(Backend::Tract, &onnx, None, |tract| compare_greedy(native, tract, &prompt, PARITY_TOKENS))
     })?;
     let targets = [
-        bench::Target { backend: Backend::Native, isa: None, model: &shipped },
-        bench::Target { backend: Backend::Tract, isa: None, model: &onnx },
+        bench::Target { name: "model.egru", backend: Backend::Native, isa: None, model: &shipped },
+        bench::Target { name: "model.onnx", backend: Backend::Tract, isa: None, model: &onnx },
     ];
     let speed = bench::run(&targets, 1000, 5)?.into_iter().map(|r| Speed { backend: r.backend, us_per_step: r.us_per_step }).collect();
 
