@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cpu::{self, Batch, Regularization, Stats, Workspace};
 use crate::optim::{Optimizer, Update};
-use crate::params::{Params, Tensor, TensorExt};
+use crate::params::Params;
 use crate::prune::Masks;
 
 /// The device that trains.
@@ -106,24 +106,7 @@ impl CpuEngine {
 impl Engine for CpuEngine {
     fn step(&mut self, batch: &Batch<'_>, reg: &Regularization, mask_seed: u64) -> Result<StepResult> {
         self.grads.data.iter_mut().for_each(|g| *g = 0.0);
-        let stats = if std::env::var_os("EDGEGRU_QAT").is_some() {
-            let mut shadow = self.params.clone();
-            let d = shadow.shape.dims();
-            for t in [Tensor::Embedding, Tensor::GruInput, Tensor::GruRecurrent, Tensor::Dense, Tensor::Output] {
-                let (rows, cols) = t.shape(&d);
-                let range = Params::range(&shadow.shape, t);
-                let w = &mut shadow.data[range];
-                let (scales, q) = edgegru_runtime::writer::quantize_rows(w, rows, cols);
-                for (r, row) in w.chunks_mut(cols).enumerate() {
-                    for (c, v) in row.iter_mut().enumerate() {
-                        *v = q[r * cols + c] as f32 * scales[r];
-                    }
-                }
-            }
-            cpu::forward_backward(&shadow, batch, reg, mask_seed, Some(&mut self.grads), &mut self.ws)
-        } else {
-            cpu::forward_backward(&self.params, batch, reg, mask_seed, Some(&mut self.grads), &mut self.ws)
-        };
+        let stats = cpu::forward_backward(&self.params, batch, reg, mask_seed, Some(&mut self.grads), &mut self.ws);
         if !stats.loss.is_finite() || !self.grads.data.iter().all(|g| g.is_finite()) {
             return Ok(StepResult { stats, update: None });
         }
