@@ -15,6 +15,7 @@ streaming: the state is carried across the whole held-out text, as
 """
 import argparse
 import json
+import math
 import os
 import time
 
@@ -79,6 +80,9 @@ def main():
     ap.add_argument("--steps", type=int, default=0, help="stop after N steps instead (throughput only)")
     ap.add_argument("--device", default="cpu", help="cpu, or cuda (nn.GRU runs on cuDNN)")
     ap.add_argument("--skip-steps", type=int, default=0, help="leave the first N steps out of the timing (warm-up)")
+    ap.add_argument("--decay", choices=["none", "cosine"], default="none",
+                    help="cosine: decay the learning rate to --min-lr over the last --report-minutes mark, as `edgegru train --minutes M --decay cosine` does")
+    ap.add_argument("--min-lr", type=float, default=2e-4)
     args = ap.parse_args()
     device = torch.device(args.device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
@@ -104,6 +108,10 @@ def main():
         order = starts[torch.randperm(len(starts), device=device)]
         for b in range(per_epoch):
             t0 = time.perf_counter()
+            if args.decay == "cosine":
+                frac = min(trained_sec / (max(args.report_minutes) * 60), 1.0)
+                for g in opt.param_groups:
+                    g["lr"] = args.min_lr + (args.lr - args.min_lr) * 0.5 * (1 + math.cos(math.pi * frac))
             win = train[order[b * args.batch:(b + 1) * args.batch, None] + offsets]
             logits, _ = model(win[:, :-1])
             loss = torch.nn.functional.cross_entropy(logits.reshape(-1, len(chars)), win[:, 1:].reshape(-1))

@@ -419,7 +419,7 @@ struct TrainArgs {
     /// Linear learning-rate warm-up steps.
     #[arg(long, default_value_t = 0)]
     warmup_steps: u64,
-    /// Learning-rate decay after warm-up (needs --steps or --epochs).
+    /// Learning-rate decay after warm-up, over --steps or --epochs; with only --minutes, over the time limit.
     #[arg(long, value_enum, default_value = "none")]
     decay: Decay,
     /// Learning rate at the end of the decay.

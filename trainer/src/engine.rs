@@ -55,6 +55,8 @@ pub trait Engine {
     fn state(&mut self) -> Result<(Params, Optimizer)>;
     /// Replaces the pruning masks and zeroes the weights they remove.
     fn set_masks(&mut self, masks: &Masks) -> Result<()>;
+    /// Sets the step at which the learning-rate decay ends (see [`crate::optim::OptimizerConfig::lr_at`]).
+    fn set_schedule_length(&mut self, total_steps: Option<u64>);
 }
 
 /// Starts the engine for `device` with the given state.
@@ -129,5 +131,9 @@ impl Engine for CpuEngine {
         masks.apply(&mut self.params);
         self.masks = Some(masks.clone());
         Ok(())
+    }
+
+    fn set_schedule_length(&mut self, total_steps: Option<u64>) {
+        self.optimizer.config.total_steps = total_steps;
     }
 }

@@ -16,7 +16,7 @@ use crate::cpu::{self, Batch, Regularization, Stats, Workspace};
 use crate::data::{self, Utf8Policy};
 use crate::engine::{self, DeviceChoice, Engine, Precision, StepResult};
 use crate::history::{History, Record};
-use crate::optim::{Optimizer, OptimizerConfig};
+use crate::optim::{Decay, Optimizer, OptimizerConfig};
 use crate::params::{EmbeddingInit, Params, Shape};
 use crate::prune::{Masks, PruneConfig};
 use crate::tokenize::{Vocabulary, WordOptions};
@@ -109,6 +109,39 @@ impl TrainConfig {
             bail!("say how long to train: --epochs N, --steps N or --minutes M");
         }
         Ok(())
+    }
+}
+
+/// With a time limit and no step count, a decay schedule ends when the time
+/// does: its length in steps is estimated from the wall time per step measured
+/// so far in this session (checkpoints and validation included) and updated
+/// every [`TimeSchedule::EVERY`] steps. Such runs are not bit-reproducible;
+/// `--steps` is.
+struct TimeSchedule {
+    limit_sec: Option<f64>,
+    first_step: u64,
+    elapsed_before: f64,
+}
+
+impl TimeSchedule {
+    /// Steps between estimates; also the steps measured before the first one.
+    const EVERY: u64 = 10;
+
+    fn new(minutes: Option<f64>, decay: Decay, total_steps: Option<u64>, first_step: u64, elapsed_before: f64) -> Self {
+        let on = total_steps.is_none() && decay != Decay::None;
+        TimeSchedule { limit_sec: minutes.filter(|_| on).map(|m| m * 60.0), first_step, elapsed_before }
+    }
+
+    /// The schedule's new length in steps, when it is due for an estimate at `step`.
+    fn estimate(&mut self, step: u64, elapsed_sec: f64) -> Option<u64> {
+        let limit = self.limit_sec?;
+        let done = step.checked_sub(self.first_step)?;
+        if done < Self::EVERY || !done.is_multiple_of(Self::EVERY) {
+            return None;
+        }
+        let per_step = (elapsed_sec - self.elapsed_before).max(1e-9) / done as f64;
+        let remaining = (limit - elapsed_sec).max(0.0);
+        Some(step + 1 + (remaining / per_step).round() as u64)
     }
 }
 
@@ -310,6 +343,7 @@ pub fn train(
     };
     let validate = |engine: &mut dyn Engine| evaluate_windows_with(&corpus.val, config.seq_len, config.batch, |b| engine.evaluate(b));
 
+    let mut time_schedule = TimeSchedule::new(config.minutes, opt_config.decay, total_steps, first_step, elapsed_before);
     let (mut inputs, mut targets) = (Vec::new(), Vec::new());
     let mut order_epoch = u64::MAX;
     let mut order = Vec::new();
@@ -334,6 +368,10 @@ pub fn train(
         let batch_starts: Vec<usize> = order[pos..pos + config.batch].iter().map(|&i| starts[i]).collect();
         gather(&corpus.train, &batch_starts, config.seq_len, &mut inputs, &mut targets);
         let batch = Batch { inputs: &inputs, targets: &targets, batch: config.batch, seq: config.seq_len };
+        if let Some(total) = time_schedule.estimate(step, elapsed()) {
+            opt_config.total_steps = Some(total);
+            engine.set_schedule_length(Some(total));
+        }
         let mask_seed = config.seed ^ step.wrapping_mul(0xA24B_AED4_963E_E407);
         let StepResult { stats, update } = engine.step(&batch, &config.regularization, mask_seed)?;
         let Some(update) = update else {
@@ -422,4 +460,36 @@ pub fn train(
     };
     save(engine.as_mut(), &masks)?;
     Ok(Outcome { ending, steps: step, losses, val_loss })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_time_schedule_ends_at_the_time_limit() {
+        let mut t = TimeSchedule::new(Some(1.0), Decay::Cosine, None, 0, 0.0);
+        assert_eq!(t.estimate(5, 3.0), None, "too few steps measured");
+        assert_eq!(t.estimate(11, 6.6), None, "not due");
+        // 0.6 s per step, 54 s left: 90 more steps after this one.
+        assert_eq!(t.estimate(10, 6.0), Some(101));
+        // A resumed run measures only its own steps and time.
+        let mut r = TimeSchedule::new(Some(1.0), Decay::Cosine, None, 100, 30.0);
+        assert_eq!(r.estimate(120, 40.0), Some(120 + 1 + 40));
+        // Past the limit the schedule ends now.
+        assert_eq!(t.estimate(20, 70.0), Some(21));
+    }
+
+    #[test]
+    fn a_time_schedule_is_off_without_decay_or_with_a_step_count() {
+        let cases = [
+            (Some(1.0), Decay::None, None),
+            (Some(1.0), Decay::Cosine, Some(50)),
+            (None, Decay::Cosine, Some(50)),
+            (None, Decay::Linear, None),
+        ];
+        for (minutes, decay, total) in cases {
+            assert_eq!(TimeSchedule::new(minutes, decay, total, 0, 0.0).estimate(10, 5.0), None);
+        }
+    }
 }

@@ -11,7 +11,7 @@ use edgegru_trainer::checkpoint::Checkpoint;
 use edgegru_trainer::cpu::Regularization;
 use edgegru_trainer::engine::{DeviceChoice, Precision};
 use edgegru_trainer::history::{read_scalars, Record};
-use edgegru_trainer::optim::OptimizerConfig;
+use edgegru_trainer::optim::{Decay, OptimizerConfig};
 use edgegru_trainer::params::EmbeddingInit;
 use edgegru_trainer::params::Shape;
 use edgegru_trainer::train::{self, Plan, Progress, TokenizerChoice, TrainConfig};
@@ -101,6 +101,29 @@ fn divergence_stops_with_a_message_and_keeps_the_last_good_checkpoint() {
     assert!(err.contains("diverged at step"), "{err}");
     let ck = Checkpoint::load(&dir.join("run")).unwrap();
     assert!(ck.params.data.iter().all(|x| x.is_finite()), "the kept checkpoint must be a good one");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// With only `--minutes`, a decay schedule runs over the time limit: the
+/// learning rate falls from the peak towards --min-lr as the time runs out.
+#[test]
+fn a_time_limited_run_decays_its_learning_rate_over_the_limit() {
+    let dir = temp_dir("time-decay");
+    let mut cfg = config(corpus(&dir), 0);
+    cfg.steps = None;
+    cfg.minutes = Some(3.0 / 60.0);
+    cfg.log_every = 1;
+    cfg.optimizer.decay = Decay::Cosine;
+    cfg.optimizer.min_lr = 1e-4;
+    train::train(cfg, &dir.join("run"), None, never(), &mut Quiet).unwrap();
+    let csv = std::fs::read_to_string(dir.join("run").join("history.csv")).unwrap();
+    let lrs: Vec<f64> = csv.lines().skip(1).map(|l| l.split(',').nth(7).unwrap().parse().unwrap()).collect();
+    assert!(lrs.len() > 40, "too few steps in 3 s to see the schedule: {}", lrs.len());
+    let quarter = lrs.len() / 4;
+    let late_max = lrs[lrs.len() - quarter..].iter().cloned().fold(0.0, f64::max);
+    assert!(lrs[0] > 9e-3 && late_max < lrs[lrs.len() / 2] && lrs[lrs.len() / 2] < lrs[0], "the rate should fall: {lrs:?}");
+    let last = *lrs.last().unwrap();
+    assert!((1e-4..5e-3).contains(&last), "the rate should end near --min-lr, not at the peak 1e-2: {last}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

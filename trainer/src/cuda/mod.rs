@@ -778,4 +778,8 @@ impl Engine for CudaEngine {
         self.mask = Some(Buf::from_host(&self.stream, &full.data)?);
         Ok(())
     }
+
+    fn set_schedule_length(&mut self, total_steps: Option<u64>) {
+        self.optimizer.config.total_steps = total_steps;
+    }
 }
