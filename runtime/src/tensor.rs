@@ -292,12 +292,16 @@ fn dequantize_add(acc: &[i32], scales: &[u8], sx: f32, bias: &Vector<'_>, out: &
     }
 }
 
-/// The largest `|v|` of `x` that is not NaN (0 if none). Eight running
-/// maxima, combined at the end: the same value as one sequential fold (a
-/// maximum does not depend on the order), but the loop vectorizes.
+/// The largest `|v|` of `x` that is not NaN (0 if none). On targets with
+/// SIMD, eight running maxima combined at the end: the same value as one
+/// sequential fold (a maximum does not depend on the order), but the loop
+/// vectorizes; elsewhere (Cortex-M) the fold itself, which is smaller code.
 #[inline(always)]
 fn max_abs(x: &[f32]) -> f32 {
     let keep_larger = |m: f32, v: f32| if v > m { v } else { m };
+    if !cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) {
+        return x.iter().fold(0.0f32, |m, &v| keep_larger(m, v.abs()));
+    }
     let mut lanes = [0.0f32; 8];
     let chunks = x.chunks_exact(8);
     let rest = chunks.remainder();
