@@ -31,6 +31,7 @@ mod error;
 pub mod fixed;
 pub mod format;
 pub mod kernels;
+mod le;
 pub mod math;
 mod model;
 #[cfg(any(feature = "tract", feature = "ort"))]

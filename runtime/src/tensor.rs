@@ -5,6 +5,7 @@ use crate::error::{Error, Result, TensorName};
 use crate::fixed::{self, Mul};
 use crate::format::TensorDesc;
 use crate::kernels::{self, Block8x4, Block8x4Error, Isa};
+use crate::le::{f32_at, u32_at};
 
 /// How the input vector of an int8 product is quantized.
 #[derive(Debug, Clone, Copy)]
@@ -40,20 +41,6 @@ enum MatrixData<'a> {
     F16(&'a [u8]),
     Int8 { scales: &'a [u8], data: &'a [i8] },
     Block8x4 { scales: &'a [u8], m: Block8x4<'a> },
-}
-
-fn f32_at(bytes: &[u8], i: usize) -> f32 {
-    match bytes.get(i * 4..i * 4 + 4) {
-        Some(b) => f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
-        None => 0.0,
-    }
-}
-
-fn u32_at(bytes: &[u8], i: usize) -> u32 {
-    match bytes.get(i * 4..i * 4 + 4) {
-        Some(b) => u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
-        None => 0,
-    }
 }
 
 fn expect_len(tensor: TensorName, part: &'static str, found: usize, expected: usize) -> Result<()> {
@@ -191,12 +178,11 @@ impl<'a> Matrix<'a> {
             MatrixData::Block8x4 { scales, m } => {
                 let s = f32_at(scales, r);
                 out[..n].iter_mut().for_each(|o| *o = 0.0);
-                for k in m.blocks_of(r / 8) {
-                    let c0 = m.block_col(k).saturating_mul(4);
-                    for j in 0..4 {
-                        if let (Some(o), Some(&q)) =
-                            (out[..n].get_mut(c0.saturating_add(j)), m.block(k).and_then(|v| v.get((r % 8) * 4 + j)))
-                        {
+                let row = (r % 8) * 4;
+                for (g, block) in m.row_block(r / 8) {
+                    let c0 = g.saturating_mul(4);
+                    for (j, &q) in block[row..row + 4].iter().enumerate() {
+                        if let Some(o) = out[..n].get_mut(c0.saturating_add(j)) {
                             *o = q as f32 * s;
                         }
                     }

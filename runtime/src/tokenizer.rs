@@ -3,6 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::format::{TokenizerDesc, TokenizerKind};
+use crate::le::u32_at;
 
 /// Longest word, in bytes after lower-casing, that word-level encoding looks
 /// up; longer words map to the OOV token.
@@ -21,13 +22,6 @@ pub struct Tokenizer<'a> {
     ends: &'a [u8],
     sorted: &'a [u8],
     vocab: u32,
-}
-
-fn u32_at(bytes: &[u8], i: usize) -> u32 {
-    match bytes.get(i * 4..i * 4 + 4) {
-        Some(b) => u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
-        None => 0,
-    }
 }
 
 fn bad(reason: &'static str, index: usize) -> Error {

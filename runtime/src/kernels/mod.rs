@@ -8,6 +8,8 @@
 //! work to what the slices hold (loading a model has already checked that the
 //! shapes agree, so on valid models nothing is clamped).
 
+use crate::le::u32_at;
+
 pub mod scalar;
 
 #[cfg(target_arch = "x86_64")]
@@ -188,10 +190,6 @@ pub enum Block8x4Error {
     },
 }
 
-fn u32_le(bytes: &[u8], i: usize) -> u32 {
-    bytes.get(i * 4..i * 4 + 4).map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-}
-
 impl<'a> Block8x4<'a> {
     /// Checks the tables of a `rows` x `cols` matrix (see the type's invariants).
     pub fn new(rows: usize, cols: usize, row_blocks: &'a [u8], block_cols: &'a [u8], blocks: &'a [i8]) -> Result<Self, Block8x4Error> {
@@ -210,12 +208,12 @@ impl<'a> Block8x4<'a> {
             return Err(Block8x4Error::Length { part: "blocks", expected, found: blocks.len() });
         }
         let limit = u32::try_from(count).map_err(|_| Block8x4Error::Overflow)?;
-        if u32_le(row_blocks, 0) != 0 {
-            return Err(Block8x4Error::Index { row_block: 0, value: u32_le(row_blocks, 0), limit: 0 });
+        if u32_at(row_blocks, 0) != 0 {
+            return Err(Block8x4Error::Index { row_block: 0, value: u32_at(row_blocks, 0), limit: 0 });
         }
         let m = Block8x4 { rows, groups, row_blocks, block_cols, blocks };
         for b in 0..row_block_count {
-            let (start, end) = (u32_le(row_blocks, b), u32_le(row_blocks, b + 1));
+            let (start, end) = (u32_at(row_blocks, b), u32_at(row_blocks, b + 1));
             if end < start || end > limit {
                 return Err(Block8x4Error::Index { row_block: b, value: end, limit });
             }
@@ -229,8 +227,8 @@ impl<'a> Block8x4<'a> {
                 previous = Some(g);
             }
         }
-        if u32_le(row_blocks, row_block_count) != limit {
-            return Err(Block8x4Error::Index { row_block: row_block_count, value: u32_le(row_blocks, row_block_count), limit });
+        if u32_at(row_blocks, row_block_count) != limit {
+            return Err(Block8x4Error::Index { row_block: row_block_count, value: u32_at(row_blocks, row_block_count), limit });
         }
         Ok(m)
     }
@@ -255,7 +253,7 @@ impl<'a> Block8x4<'a> {
         if b >= self.row_block_count() {
             return 0..0;
         }
-        u32_le(self.row_blocks, b) as usize..u32_le(self.row_blocks, b + 1) as usize
+        u32_at(self.row_blocks, b) as usize..u32_at(self.row_blocks, b + 1) as usize
     }
 
     /// Column group (inputs `4g..4g+4`) of block `k` (`usize::MAX` past the last block).
@@ -264,11 +262,6 @@ impl<'a> Block8x4<'a> {
             Some(s) => u16::from_le_bytes([s[0], s[1]]) as usize,
             None => usize::MAX,
         }
-    }
-
-    /// The 32 values of block `k`: 8 rows x 4 inputs, row-major.
-    pub fn block(&self, k: usize) -> Option<&'a [i8]> {
-        self.blocks.get(k.checked_mul(32)?..)?.get(..32)
     }
 
     /// Number of stored blocks.
@@ -303,15 +296,12 @@ pub(crate) fn x_group(x: &[i8], g: usize) -> Option<&[i8]> {
 
 /// `acc[r] = sum_c w[r][c] * x[c]` for a block-sparse matrix, exact int32.
 ///
-/// `x` is zero-padded to a multiple of 4; weights and inputs lie in [-127, 127]. The SIMD
-/// kernels need all `4 * groups` inputs; with fewer, the scalar kernel runs and skips
-/// the blocks whose column group lies beyond `x`.
+/// `x` is zero-padded to a multiple of 4; weights and inputs lie in [-127, 127]. Blocks
+/// whose column group lies beyond `x` are skipped (the x86 kernels, which read inputs
+/// unchecked, hand a short `x` to the scalar kernel).
 pub fn block8x4_i8(isa: Isa, m: &Block8x4<'_>, x: &[i8], acc: &mut [i32]) {
     let rows = m.rows.min(acc.len());
     let acc = &mut acc[..rows];
-    if x.len() < m.groups * 4 {
-        return scalar::block8x4_i8(m, x, acc);
-    }
     match isa {
         #[cfg(target_arch = "x86_64")]
         Isa::Vnni if x86::has_vnni() => x86::block8x4_i8_vnni(m, x, acc),
