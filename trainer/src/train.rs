@@ -133,7 +133,7 @@ impl TimeSchedule {
     }
 
     /// The schedule's new length in steps, when it is due for an estimate at `step`.
-    fn estimate(&mut self, step: u64, elapsed_sec: f64) -> Option<u64> {
+    fn estimate(&self, step: u64, elapsed_sec: f64) -> Option<u64> {
         let limit = self.limit_sec?;
         let done = step.checked_sub(self.first_step)?;
         if done < Self::EVERY || !done.is_multiple_of(Self::EVERY) {
@@ -343,7 +343,7 @@ pub fn train(
     };
     let validate = |engine: &mut dyn Engine| evaluate_windows_with(&corpus.val, config.seq_len, config.batch, |b| engine.evaluate(b));
 
-    let mut time_schedule = TimeSchedule::new(config.minutes, opt_config.decay, total_steps, first_step, elapsed_before);
+    let time_schedule = TimeSchedule::new(config.minutes, opt_config.decay, total_steps, first_step, elapsed_before);
     let (mut inputs, mut targets) = (Vec::new(), Vec::new());
     let mut order_epoch = u64::MAX;
     let mut order = Vec::new();
@@ -468,13 +468,13 @@ mod tests {
 
     #[test]
     fn a_time_schedule_ends_at_the_time_limit() {
-        let mut t = TimeSchedule::new(Some(1.0), Decay::Cosine, None, 0, 0.0);
+        let t = TimeSchedule::new(Some(1.0), Decay::Cosine, None, 0, 0.0);
         assert_eq!(t.estimate(5, 3.0), None, "too few steps measured");
         assert_eq!(t.estimate(11, 6.6), None, "not due");
         // 0.6 s per step, 54 s left: 90 more steps after this one.
         assert_eq!(t.estimate(10, 6.0), Some(101));
         // A resumed run measures only its own steps and time.
-        let mut r = TimeSchedule::new(Some(1.0), Decay::Cosine, None, 100, 30.0);
+        let r = TimeSchedule::new(Some(1.0), Decay::Cosine, None, 100, 30.0);
         assert_eq!(r.estimate(120, 40.0), Some(120 + 1 + 40));
         // Past the limit the schedule ends now.
         assert_eq!(t.estimate(20, 70.0), Some(21));
