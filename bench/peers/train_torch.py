@@ -77,11 +77,11 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--report-minutes", type=float, nargs="+", default=[1.0])
-    ap.add_argument("--steps", type=int, default=0, help="stop after N steps instead (throughput only)")
+    ap.add_argument("--steps", type=int, default=0, help="stop after N steps instead, and report there")
     ap.add_argument("--device", default="cpu", help="cpu, or cuda (nn.GRU runs on cuDNN)")
     ap.add_argument("--skip-steps", type=int, default=0, help="leave the first N steps out of the timing (warm-up)")
     ap.add_argument("--decay", choices=["none", "cosine"], default="none",
-                    help="cosine: decay the learning rate to --min-lr over the last --report-minutes mark, as `edgegru train --minutes M --decay cosine` does")
+                    help="cosine: decay the learning rate to --min-lr over --steps if given, else over the last --report-minutes mark, as `edgegru train --decay cosine` does with --steps or with only --minutes")
     ap.add_argument("--min-lr", type=float, default=2e-4)
     args = ap.parse_args()
     device = torch.device(args.device)
@@ -100,7 +100,8 @@ def main():
 
     model = Model(len(chars), args.emb, args.hidden, args.dense).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, eps=1e-7)
-    marks = sorted(args.report_minutes)
+    # With --steps, one report when they are done.
+    marks = [math.inf] if args.steps else sorted(args.report_minutes)
     offsets = torch.arange(args.seq_len + 1, device=device)
     step, trained_sec, tokens = 0, 0.0, 0
     results = {"vocab": len(chars), "threads": args.threads, "device": args.device, "torch": torch.__version__, "reports": []}
@@ -109,7 +110,10 @@ def main():
         for b in range(per_epoch):
             t0 = time.perf_counter()
             if args.decay == "cosine":
-                frac = min(trained_sec / (max(args.report_minutes) * 60), 1.0)
+                if args.steps:
+                    frac = min(step / args.steps, 1.0)
+                else:
+                    frac = min(trained_sec / (max(args.report_minutes) * 60), 1.0)
                 for g in opt.param_groups:
                     g["lr"] = args.min_lr + (args.lr - args.min_lr) * 0.5 * (1 + math.cos(math.pi * frac))
             win = train[order[b * args.batch:(b + 1) * args.batch, None] + offsets]

@@ -12,7 +12,7 @@ use crate::cpu::Regularization;
 use crate::engine::{DeviceChoice, Precision};
 use crate::onnx::OnnxWeights;
 use crate::optim::{Decay, OptimizerConfig, OptimizerKind};
-use crate::params::EmbeddingInit;
+use crate::params::{EmbeddingInit, LayerInit};
 use crate::prune::{PruneConfig, PruneShape};
 use crate::train::{TokenizerChoice, TrainConfig};
 use anyhow::{bail, Context, Result};
@@ -286,6 +286,12 @@ enum Command {
         /// Embedding initialization: unit (variance 1; learns faster) or keras (uniform ±0.05).
         #[arg(long, value_enum, default_value = "unit")]
         embedding_init: EmbeddingInit,
+        /// Initialization of the GRU and dense layers: torch (PyTorch's defaults) or keras.
+        #[arg(long, value_enum, default_value = "torch")]
+        layer_init: LayerInit,
+        /// CPU: data-parallel shards per batch, one thread each (1: the whole batch in one pass).
+        #[arg(long, default_value_t = 2)]
+        shards: usize,
     },
     /// Bring in a GRU language model trained with PyTorch or Keras, from ONNX, as an .egru file.
     #[command(
@@ -458,6 +464,16 @@ struct TrainArgs {
     /// Embedding initialization: unit (variance 1, as PyTorch; learns faster) or keras (uniform ±0.05).
     #[arg(long, value_enum, default_value = "unit")]
     embedding_init: EmbeddingInit,
+    /// Initialization of the GRU and dense layers: torch (PyTorch's defaults, uniform
+    /// ±1/sqrt(fan_in) for weights and biases; generalizes better on long runs) or keras
+    /// (Glorot kernels, orthogonal recurrent kernel, zero biases).
+    #[arg(long, value_enum, default_value = "torch")]
+    layer_init: LayerInit,
+    /// CPU: cut every batch into N data-parallel shards computed side by side,
+    /// one thread each, their gradients summed (1: the whole batch in one pass,
+    /// its matrix products multithreaded). Results depend on N, never on --threads.
+    #[arg(long, default_value_t = 2)]
+    shards: usize,
     /// Write a checkpoint every N steps (0: only at the end).
     #[arg(long, default_value_t = 500)]
     checkpoint_every: u64,
@@ -515,6 +531,8 @@ fn train(a: TrainArgs) -> Result<()> {
         device: a.device,
         precision: a.precision,
         embedding_init: a.embedding_init,
+        layer_init: a.layer_init,
+        shards: a.shards,
         prune: a.prune.config(0, a.steps)?,
     };
     commands::train::run(config, &out, None)?;
@@ -605,6 +623,8 @@ fn run(cli: Cli) -> Result<()> {
             seq_len,
             device,
             embedding_init,
+            layer_init,
+            shards,
         } => {
             let budget = match steps {
                 Some(n) => Budget::Steps(n),
@@ -624,6 +644,8 @@ fn run(cli: Cli) -> Result<()> {
                 seq_len,
                 device,
                 embedding_init,
+                layer_init,
+                shards,
             };
             commands::pipeline::run(&cfg).map(|_| ())
         }

@@ -92,15 +92,34 @@ pub fn dropout_uniform(seed: u64, stream: u64, i: u64) -> f32 {
     (x >> 40) as f32 * (1.0 / 16_777_216.0)
 }
 
-/// Fills `mask` with `n` entries: 0 with probability `p`, else `1 / (1 - p)`.
-fn dropout_mask(mask: &mut Vec<f32>, n: usize, p: f32, seed: u64, stream: u64) {
+/// Fills `mask` with entries `first..first + n` of the stream: 0 with
+/// probability `p`, else `1 / (1 - p)`.
+fn dropout_mask(mask: &mut Vec<f32>, first: usize, n: usize, p: f32, seed: u64, stream: u64) {
     mask.clear();
     if p <= 0.0 {
         mask.resize(n, 1.0);
         return;
     }
     let keep = 1.0 / (1.0 - p);
-    mask.extend((0..n).map(|i| if dropout_uniform(seed, stream, i as u64) < p { 0.0 } else { keep }));
+    mask.extend((first..first + n).map(|i| if dropout_uniform(seed, stream, i as u64) < p { 0.0 } else { keep }));
+}
+
+/// The windows of a batch that one call computes (a shard, or all of them):
+/// the dropout masks and the mean's denominator are the whole batch's, so the
+/// gradients of the parts add up to the gradient of the batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Part {
+    /// Index of the part's first window in the whole batch.
+    pub first_window: usize,
+    /// Tokens in the whole batch.
+    pub batch_tokens: usize,
+}
+
+impl Part {
+    /// All of `batch`.
+    pub fn whole(batch: &Batch<'_>) -> Self {
+        Part { first_window: 0, batch_tokens: batch.batch * batch.seq }
+    }
 }
 
 /// Runs the model over a batch. With `grads`, also back-propagates (adding
@@ -114,13 +133,29 @@ pub fn forward_backward(
     grads: Option<&mut Params>,
     ws: &mut Workspace,
 ) -> Stats {
+    forward_backward_part(p, batch, Part::whole(batch), reg, mask_seed, grads, ws)
+}
+
+/// [`forward_backward`] over `batch`, which is `part` of a larger batch: adds
+/// the part's share of the batch's mean-loss gradient (the penalties' only in
+/// the part that starts the batch); its [`Stats`] are the part's own.
+pub fn forward_backward_part(
+    p: &Params,
+    batch: &Batch<'_>,
+    part: Part,
+    reg: &Regularization,
+    mask_seed: u64,
+    grads: Option<&mut Params>,
+    ws: &mut Workspace,
+) -> Stats {
     let s = p.shape;
     let (e, h, dn, v) = (s.emb as usize, s.hidden as usize, s.dense as usize, s.vocab as usize);
     let (bsz, seq) = (batch.batch, batch.seq);
     let rows = bsz * seq;
     let training = grads.is_some();
-    dropout_mask(&mut ws.mask_x, bsz * e, if training { reg.dropout } else { 0.0 }, mask_seed, 0);
-    dropout_mask(&mut ws.mask_h, bsz * h, if training { reg.recurrent_dropout } else { 0.0 }, mask_seed, 1);
+    let w0 = part.first_window;
+    dropout_mask(&mut ws.mask_x, w0 * e, bsz * e, if training { reg.dropout } else { 0.0 }, mask_seed, 0);
+    dropout_mask(&mut ws.mask_h, w0 * h, bsz * h, if training { reg.recurrent_dropout } else { 0.0 }, mask_seed, 1);
 
     // Embedding lookup with input dropout.
     let emb = p.get(Tensor::Embedding);
@@ -186,7 +221,7 @@ pub fn forward_backward(
     // Softmax cross-entropy; logits become d(loss)/d(logits).
     let mut stats = Stats { tokens: rows, ..Stats::default() };
     ws.predictions.clear();
-    let inv_n = 1.0 / rows as f32;
+    let inv_n = 1.0 / part.batch_tokens.max(1) as f32;
     for t in 0..seq {
         for b in 0..bsz {
             let row = &mut ws.logits[(t * bsz + b) * v..][..v];
@@ -211,8 +246,101 @@ pub fn forward_backward(
     stats.penalty = penalty(p, reg);
 
     let Some(g) = grads else { return stats };
-    backward(p, batch, reg, ws, g);
+    backward(p, batch, ws, g);
+    if part.first_window == 0 {
+        add_penalty_gradients(p, reg, g);
+    }
     stats
+}
+
+/// The batch cut into `count` parts of consecutive windows, as equal as they
+/// can be (the first ones one window longer); fewer when there are fewer windows.
+pub fn shards<'a>(batch: &Batch<'a>, count: usize) -> Vec<(Batch<'a>, Part)> {
+    let count = count.clamp(1, batch.batch.max(1));
+    let whole = Part::whole(batch);
+    let (base, extra) = (batch.batch / count, batch.batch % count);
+    let mut first = 0;
+    (0..count)
+        .map(|i| {
+            let n = base + usize::from(i < extra);
+            let span = first * batch.seq..(first + n) * batch.seq;
+            let shard = Batch { inputs: &batch.inputs[span.clone()], targets: &batch.targets[span], batch: n, seq: batch.seq };
+            let part = Part { first_window: first, ..whole };
+            first += n;
+            (shard, part)
+        })
+        .collect()
+}
+
+/// Buffers of a data-parallel pass: one workspace and one gradient buffer per shard.
+#[derive(Debug, Default)]
+pub struct ShardBuffers {
+    workspaces: Vec<Workspace>,
+    grads: Vec<Params>,
+}
+
+/// One shard's work: its windows, its workspace and its gradient buffer.
+type Job<'b, 'w> = (&'w (Batch<'b>, Part), &'w mut Workspace, Option<&'w mut Params>);
+
+/// Data parallelism: [`forward_backward`] with the batch cut into `count`
+/// [`shards`], computed on up to `workers` threads, their gradients added
+/// into `grads` in shard order. The result depends on `count`, never on
+/// `workers`; one shard is exactly [`forward_backward`].
+#[allow(clippy::too_many_arguments)]
+pub fn forward_backward_sharded(
+    p: &Params,
+    batch: &Batch<'_>,
+    reg: &Regularization,
+    mask_seed: u64,
+    grads: Option<&mut Params>,
+    count: usize,
+    workers: usize,
+    buffers: &mut ShardBuffers,
+) -> Stats {
+    let parts = shards(batch, count);
+    buffers.workspaces.resize_with(parts.len(), Workspace::default);
+    if parts.len() == 1 {
+        return forward_backward(p, batch, reg, mask_seed, grads, &mut buffers.workspaces[0]);
+    }
+    let with_grads = grads.is_some();
+    if with_grads {
+        buffers.grads.resize_with(parts.len(), || Params::zeros(p.shape));
+        for g in &mut buffers.grads {
+            if g.shape != p.shape {
+                *g = Params::zeros(p.shape);
+            }
+            g.data.iter_mut().for_each(|v| *v = 0.0);
+        }
+    }
+    let shard_grads: Vec<Option<&mut Params>> =
+        if with_grads { buffers.grads.iter_mut().map(Some).collect() } else { parts.iter().map(|_| None).collect() };
+    let mut jobs: Vec<Job<'_, '_>> =
+        parts.iter().zip(buffers.workspaces.iter_mut()).zip(shard_grads).map(|((part, ws), g)| (part, ws, g)).collect();
+    let run = |jobs: &mut [Job<'_, '_>]| -> Vec<Stats> {
+        jobs.iter_mut().map(|((shard, part), ws, g)| forward_backward_part(p, shard, *part, reg, mask_seed, g.as_deref_mut(), ws)).collect()
+    };
+    let workers = workers.clamp(1, jobs.len());
+    let per_worker = jobs.len().div_ceil(workers);
+    let stats: Vec<Stats> = if workers == 1 {
+        run(&mut jobs)
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = jobs.chunks_mut(per_worker).map(|chunk| scope.spawn(|| run(chunk))).collect();
+            handles.into_iter().flat_map(|h| h.join().expect("a shard thread panicked")).collect()
+        })
+    };
+    if let Some(grads) = grads {
+        for g in &buffers.grads[..parts.len()] {
+            grads.data.iter_mut().zip(&g.data).for_each(|(a, b)| *a += b);
+        }
+    }
+    let tokens: usize = stats.iter().map(|s| s.tokens).sum();
+    Stats {
+        loss: stats.iter().map(|s| s.loss * s.tokens as f64).sum::<f64>() / tokens.max(1) as f64,
+        penalty: stats[0].penalty,
+        correct: stats.iter().map(|s| s.correct).sum(),
+        tokens,
+    }
 }
 
 /// `l1 * sum |w| + l2 * sum w^2` over the kernels.
@@ -223,7 +351,7 @@ pub fn penalty(p: &Params, reg: &Regularization) -> f64 {
     KERNELS.iter().flat_map(|&t| p.get(t)).map(|&w| reg.l1 as f64 * w.abs() as f64 + reg.l2 as f64 * (w as f64) * (w as f64)).sum()
 }
 
-fn backward(p: &Params, batch: &Batch<'_>, reg: &Regularization, ws: &mut Workspace, g: &mut Params) {
+fn backward(p: &Params, batch: &Batch<'_>, ws: &mut Workspace, g: &mut Params) {
     let s = p.shape;
     let (e, h, dn, v) = (s.emb as usize, s.hidden as usize, s.dense as usize, s.vocab as usize);
     let (bsz, seq) = (batch.batch, batch.seq);
@@ -306,8 +434,10 @@ fn backward(p: &Params, batch: &Batch<'_>, reg: &Regularization, ws: &mut Worksp
             }
         }
     }
+}
 
-    // Penalties.
+/// Adds the gradients of the L1 and L2 penalties on the kernels.
+fn add_penalty_gradients(p: &Params, reg: &Regularization, g: &mut Params) {
     if reg.l1 != 0.0 || reg.l2 != 0.0 {
         for t in KERNELS {
             let r = Params::range(&p.shape, t);
@@ -393,6 +523,51 @@ mod tests {
         let got = forward_backward(&p, &batch, &reg, 5, Some(&mut reused), &mut ws);
         assert_eq!(want, got);
         assert_eq!(fresh, reused);
+    }
+
+    #[test]
+    fn shards_cut_the_batch_into_consecutive_windows() {
+        let inputs: Vec<u32> = (0..5 * 3).collect();
+        let batch = Batch { inputs: &inputs, targets: &inputs, batch: 5, seq: 3 };
+        let parts = shards(&batch, 2);
+        assert_eq!(parts.iter().map(|(b, _)| b.batch).collect::<Vec<_>>(), [3, 2]);
+        assert_eq!(parts.iter().map(|(_, p)| p.first_window).collect::<Vec<_>>(), [0, 3]);
+        assert!(parts.iter().all(|(_, p)| p.batch_tokens == 15));
+        assert_eq!(parts[1].0.inputs, &inputs[9..15]);
+        // More shards than windows: one window each.
+        assert_eq!(shards(&batch, 9).len(), 5);
+        assert_eq!(shards(&batch, 0).len(), 1);
+    }
+
+    #[test]
+    fn sharded_passes_give_the_whole_batch_gradient_whatever_the_thread_count() {
+        let shape = Shape { vocab: 20, emb: 16, hidden: 32, dense: 24 };
+        let p = Params::init(shape, 4);
+        let inputs: Vec<u32> = (0..7 * 6).map(|i| (i * 7 % 20) as u32).collect();
+        let targets: Vec<u32> = (0..7 * 6).map(|i| (i * 3 % 20) as u32).collect();
+        let batch = Batch { inputs: &inputs, targets: &targets, batch: 7, seq: 6 };
+        let reg = Regularization { dropout: 0.2, recurrent_dropout: 0.2, l1: 1e-4, l2: 1e-3 };
+        let mut whole = Params::zeros(shape);
+        let want = forward_backward(&p, &batch, &reg, 9, Some(&mut whole), &mut Workspace::default());
+        let scale = whole.data.iter().fold(0.0f32, |m, g| m.max(g.abs()));
+        for count in [1, 2, 3, 7] {
+            let mut by_workers = vec![];
+            for workers in [1, 2, 3] {
+                let mut g = Params::zeros(shape);
+                let mut buffers = ShardBuffers::default();
+                let got = forward_backward_sharded(&p, &batch, &reg, 9, Some(&mut g), count, workers, &mut buffers);
+                assert!((got.loss - want.loss).abs() < 1e-6, "{count} shards: loss {} vs {}", got.loss, want.loss);
+                assert_eq!((got.correct, got.tokens, got.penalty), (want.correct, want.tokens, want.penalty));
+                for (i, (a, b)) in g.data.iter().zip(&whole.data).enumerate() {
+                    assert!((a - b).abs() <= 1e-5 * scale, "{count} shards, value {i}: {a} vs {b}");
+                }
+                // Evaluation (no gradients) through the same buffers.
+                let eval = forward_backward_sharded(&p, &batch, &reg, 0, None, count, workers, &mut buffers);
+                assert_eq!(eval.tokens, want.tokens);
+                by_workers.push((got, g));
+            }
+            assert!(by_workers.windows(2).all(|w| w[0] == w[1]), "{count} shards: the thread count changed the result");
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::cpu::{self, Batch, Regularization, Stats, Workspace};
+use crate::cpu::{self, Batch, Regularization, ShardBuffers, Stats};
 use crate::optim::{Optimizer, Update};
 use crate::params::Params;
 use crate::prune::Masks;
@@ -59,6 +59,22 @@ pub trait Engine {
     fn set_schedule_length(&mut self, total_steps: Option<u64>);
 }
 
+/// How the CPU engine spreads a batch over cores (the GPU engine ignores it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CpuParallelism {
+    /// Data-parallel shards per batch (results depend on this, see [`cpu::forward_backward_sharded`]).
+    pub shards: usize,
+    /// Threads that compute shards at the same time (results never depend on this).
+    pub workers: usize,
+}
+
+impl Default for CpuParallelism {
+    /// One shard: the whole batch in one pass, its products multithreaded.
+    fn default() -> Self {
+        CpuParallelism { shards: 1, workers: 1 }
+    }
+}
+
 /// Starts the engine for `device` with the given state.
 pub fn create(
     device: DeviceChoice,
@@ -66,13 +82,14 @@ pub fn create(
     params: Params,
     optimizer: Optimizer,
     masks: Option<Masks>,
+    parallelism: CpuParallelism,
 ) -> Result<Box<dyn Engine>> {
     match device {
         DeviceChoice::Cpu => {
             if precision != Precision::F32 {
                 bail!("--precision {precision:?} is for --device cuda; the CPU backend trains in f32");
             }
-            Ok(Box::new(CpuEngine::new(params, optimizer, masks)))
+            Ok(Box::new(CpuEngine::new(params, optimizer, masks).with_parallelism(parallelism)))
         }
         DeviceChoice::Cuda => cuda_engine(precision, params, optimizer, masks),
     }
@@ -88,27 +105,39 @@ fn cuda_engine(_: Precision, _: Params, _: Optimizer, _: Option<Masks>) -> Resul
     bail!("--device cuda: this edgegru was built without the `cuda` feature (build with `cargo build --release -p edgegru-trainer --features cuda`)")
 }
 
-/// The CPU engine: `cpu::forward_backward` and `Optimizer::apply`.
+/// The CPU engine: `cpu::forward_backward_sharded` and `Optimizer::apply`.
 pub struct CpuEngine {
     params: Params,
     optimizer: Optimizer,
     masks: Option<Masks>,
     grads: Params,
-    ws: Workspace,
+    parallelism: CpuParallelism,
+    buffers: ShardBuffers,
 }
 
 impl CpuEngine {
-    /// An engine over the given state.
+    /// An engine over the given state (one shard).
     pub fn new(params: Params, optimizer: Optimizer, masks: Option<Masks>) -> Self {
         let grads = Params::zeros(params.shape);
-        CpuEngine { params, optimizer, masks, grads, ws: Workspace::default() }
+        CpuEngine { params, optimizer, masks, grads, parallelism: CpuParallelism::default(), buffers: ShardBuffers::default() }
+    }
+
+    /// The same engine with batches split as `parallelism` says.
+    pub fn with_parallelism(self, parallelism: CpuParallelism) -> Self {
+        CpuEngine { parallelism, ..self }
+    }
+
+    fn pass(&mut self, batch: &Batch<'_>, reg: &Regularization, mask_seed: u64, with_grads: bool) -> Stats {
+        let CpuParallelism { shards, workers } = self.parallelism;
+        let grads = with_grads.then_some(&mut self.grads);
+        cpu::forward_backward_sharded(&self.params, batch, reg, mask_seed, grads, shards, workers, &mut self.buffers)
     }
 }
 
 impl Engine for CpuEngine {
     fn step(&mut self, batch: &Batch<'_>, reg: &Regularization, mask_seed: u64) -> Result<StepResult> {
         self.grads.data.iter_mut().for_each(|g| *g = 0.0);
-        let stats = cpu::forward_backward(&self.params, batch, reg, mask_seed, Some(&mut self.grads), &mut self.ws);
+        let stats = self.pass(batch, reg, mask_seed, true);
         if !stats.loss.is_finite() || !self.grads.data.iter().all(|g| g.is_finite()) {
             return Ok(StepResult { stats, update: None });
         }
@@ -120,7 +149,7 @@ impl Engine for CpuEngine {
     }
 
     fn evaluate(&mut self, batch: &Batch<'_>) -> Result<Stats> {
-        Ok(cpu::forward_backward(&self.params, batch, &Regularization::default(), 0, None, &mut self.ws))
+        Ok(self.pass(batch, &Regularization::default(), 0, false))
     }
 
     fn state(&mut self) -> Result<(Params, Optimizer)> {

@@ -14,10 +14,10 @@ use serde::{Deserialize, Serialize};
 use crate::checkpoint::Checkpoint;
 use crate::cpu::{self, Batch, Regularization, Stats, Workspace};
 use crate::data::{self, Utf8Policy};
-use crate::engine::{self, DeviceChoice, Engine, Precision, StepResult};
+use crate::engine::{self, CpuParallelism, DeviceChoice, Engine, Precision, StepResult};
 use crate::history::{History, Record};
 use crate::optim::{Decay, Optimizer, OptimizerConfig};
-use crate::params::{EmbeddingInit, Params, Shape};
+use crate::params::{EmbeddingInit, LayerInit, Params, Shape};
 use crate::prune::{Masks, PruneConfig};
 use crate::tokenize::{Vocabulary, WordOptions};
 
@@ -83,6 +83,16 @@ pub struct TrainConfig {
     /// How the embedding starts (runs from before this option: Keras').
     #[serde(default)]
     pub embedding_init: EmbeddingInit,
+    /// How the GRU and dense layers start (runs from before this option: Keras').
+    #[serde(default)]
+    pub layer_init: LayerInit,
+    /// CPU: data-parallel shards per batch (runs from before this option: 1).
+    #[serde(default = "one_shard")]
+    pub shards: usize,
+}
+
+fn one_shard() -> usize {
+    1
 }
 
 impl TrainConfig {
@@ -104,6 +114,9 @@ impl TrainConfig {
         }
         if !(self.optimizer.lr.is_finite() && self.optimizer.lr > 0.0) {
             bail!("--lr must be a positive number");
+        }
+        if self.shards == 0 {
+            bail!("--shards must be at least 1");
         }
         if self.epochs.is_none() && self.steps.is_none() && self.minutes.is_none() {
             bail!("say how long to train: --epochs N, --steps N or --minutes M");
@@ -259,6 +272,18 @@ pub struct Outcome {
     pub val_loss: Option<f64>,
 }
 
+/// Cores this process may use.
+fn available_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Shards from the configuration, computed on as many threads as `--threads`
+/// allows (0: every core), at most one per shard.
+fn cpu_parallelism(config: &TrainConfig) -> CpuParallelism {
+    let threads = if config.threads > 0 { config.threads } else { available_cores() };
+    CpuParallelism { shards: config.shards, workers: threads.min(config.shards).max(1) }
+}
+
 fn shuffled(n: usize, seed: u64, epoch: u64) -> Vec<usize> {
     let mut order: Vec<usize> = (0..n).collect();
     let mut rng = Rng::new(seed ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03);
@@ -277,8 +302,11 @@ pub fn train(
     progress: &mut dyn Progress,
 ) -> Result<Outcome> {
     config.validate()?;
-    if config.threads > 0 {
-        std::env::set_var("MATMUL_NUM_THREADS", config.threads.to_string());
+    let parallelism = cpu_parallelism(&config);
+    if config.threads > 0 || parallelism.workers > 1 {
+        // What the shard threads leave to each matrix product (read once per process).
+        let threads = if config.threads > 0 { config.threads } else { available_cores() };
+        std::env::set_var("MATMUL_NUM_THREADS", (threads / parallelism.workers).max(1).to_string());
     }
     let corpus = prepare_corpus(
         &config.corpus,
@@ -317,7 +345,7 @@ pub fn train(
             (c.params, o, c.masks)
         }
         None => {
-            let p = Params::init_with(shape, config.seed, config.embedding_init);
+            let p = Params::init_with(shape, config.seed, config.embedding_init, config.layer_init);
             let n = p.data.len();
             (p, Optimizer::new(opt_config, n), None)
         }
@@ -327,7 +355,7 @@ pub fn train(
     }
     let first_step = optimizer.step;
     // The device first: a missing GPU is reported before anything is written.
-    let mut engine = engine::create(config.device, config.precision, params, optimizer, masks.clone())?;
+    let mut engine = engine::create(config.device, config.precision, params, optimizer, masks.clone(), parallelism)?;
     progress.start(
         &shape,
         &config,

@@ -16,9 +16,9 @@ use std::sync::Arc;
 use edgegru_trainer::checkpoint::Checkpoint;
 use edgegru_trainer::cpu::{self, Batch, Regularization, Workspace};
 use edgegru_trainer::cuda::{self, CudaEngine, KernelTarget};
-use edgegru_trainer::engine::{self, DeviceChoice, Precision};
+use edgegru_trainer::engine::{self, CpuParallelism, DeviceChoice, Precision};
 use edgegru_trainer::optim::{Optimizer, OptimizerConfig};
-use edgegru_trainer::params::EmbeddingInit;
+use edgegru_trainer::params::{EmbeddingInit, LayerInit};
 use edgegru_trainer::params::{Params, Shape, Tensor};
 use edgegru_trainer::prune::Masks;
 use edgegru_trainer::train::{self, Progress, TokenizerChoice, TrainConfig};
@@ -71,7 +71,7 @@ fn device_cuda_without_a_gpu_is_a_clear_error() {
     }
     let p = Params::init(Shape { vocab: 5, emb: 2, hidden: 3, dense: 2 }, 1);
     let o = Optimizer::new(OptimizerConfig::default(), p.data.len());
-    let err = engine::create(DeviceChoice::Cuda, Precision::F32, p, o, None).err().expect("no GPU, no engine");
+    let err = engine::create(DeviceChoice::Cuda, Precision::F32, p, o, None, CpuParallelism::default()).err().expect("no GPU, no engine");
     let msg = err.to_string();
     assert!(msg.starts_with("--device cuda:"), "{msg}");
 
@@ -184,6 +184,8 @@ fn config(dir: &std::path::Path, device: DeviceChoice, precision: Precision, ste
         device,
         precision,
         embedding_init: EmbeddingInit::Keras,
+        layer_init: LayerInit::Keras,
+        shards: 1,
     }
 }
 
@@ -218,8 +220,8 @@ fn gpu_training_tracks_the_cpu_and_checkpoints_move_between_them() {
     // A GPU checkpoint evaluates the same on the CPU, and continues there.
     let ck = Checkpoint::load(&dir.join("gpu")).unwrap();
     let (p, o) = (ck.params.clone(), ck.optimizer.clone());
-    let mut on_gpu = engine::create(DeviceChoice::Cuda, Precision::F32, p.clone(), o.clone(), None).unwrap();
-    let mut on_cpu = engine::create(DeviceChoice::Cpu, Precision::F32, p, o, None).unwrap();
+    let mut on_gpu = engine::create(DeviceChoice::Cuda, Precision::F32, p.clone(), o.clone(), None, CpuParallelism::default()).unwrap();
+    let mut on_cpu = engine::create(DeviceChoice::Cpu, Precision::F32, p, o, None, CpuParallelism::default()).unwrap();
     let ids: Vec<u32> = (0..16 * 32).map(|i| (i % ck.vocab.len()) as u32).collect();
     let tg: Vec<u32> = ids.iter().map(|&i| (i + 1) % ck.vocab.len() as u32).collect();
     let b = Batch { inputs: &ids, targets: &tg, batch: 16, seq: 32 };
@@ -253,7 +255,9 @@ fn gpu_pruning_masks_hold_and_bf16_trains() {
     for m in &mut masks.masks {
         m.iter_mut().step_by(2).for_each(|k| *k = 0);
     }
-    let mut e = engine::create(DeviceChoice::Cuda, Precision::F32, ck.params.clone(), ck.optimizer.clone(), None).unwrap();
+    let mut e =
+        engine::create(DeviceChoice::Cuda, Precision::F32, ck.params.clone(), ck.optimizer.clone(), None, CpuParallelism::default())
+            .unwrap();
     e.set_masks(&masks).unwrap();
     let ids: Vec<u32> = (0..16 * 32).map(|i| (i % ck.vocab.len()) as u32).collect();
     let b = Batch { inputs: &ids, targets: &ids, batch: 16, seq: 32 };

@@ -12,8 +12,8 @@ use edgegru_trainer::cpu::Regularization;
 use edgegru_trainer::engine::{DeviceChoice, Precision};
 use edgegru_trainer::history::{read_scalars, Record};
 use edgegru_trainer::optim::{Decay, OptimizerConfig};
-use edgegru_trainer::params::EmbeddingInit;
 use edgegru_trainer::params::Shape;
+use edgegru_trainer::params::{EmbeddingInit, LayerInit};
 use edgegru_trainer::train::{self, Plan, Progress, TokenizerChoice, TrainConfig};
 
 struct Quiet;
@@ -62,6 +62,8 @@ fn config(corpus: PathBuf, steps: u64) -> TrainConfig {
         device: DeviceChoice::Cpu,
         precision: Precision::F32,
         embedding_init: EmbeddingInit::Keras,
+        layer_init: LayerInit::Keras,
+        shards: 2,
     }
 }
 

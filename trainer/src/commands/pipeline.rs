@@ -4,7 +4,7 @@
 //! (`model.onnx`), the training runs, and `summary.md` / `summary.json`.
 
 use crate::engine::{DeviceChoice, Precision};
-use crate::params::EmbeddingInit;
+use crate::params::{EmbeddingInit, LayerInit};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -82,6 +82,8 @@ impl Preset {
             device: DeviceChoice::Cpu,
             precision: Precision::F32,
             embedding_init: EmbeddingInit::Unit,
+            layer_init: LayerInit::Keras,
+            shards: 1,
         }
     }
 }
@@ -124,6 +126,10 @@ pub struct PipelineConfig {
     pub device: DeviceChoice,
     /// How the embedding starts.
     pub embedding_init: EmbeddingInit,
+    /// How the GRU and dense layers start.
+    pub layer_init: LayerInit,
+    /// CPU: data-parallel shards per batch.
+    pub shards: usize,
 }
 
 /// One row of the summary's quality table.
@@ -198,6 +204,8 @@ pub fn run(cfg: &PipelineConfig) -> Result<Summary> {
     let mut config = cfg.preset.train_config(&cfg.corpus, cfg.lossy, cfg.threads, cfg.seed);
     config.device = cfg.device;
     config.embedding_init = cfg.embedding_init;
+    config.layer_init = cfg.layer_init;
+    config.shards = cfg.shards;
     config.batch = cfg.batch.unwrap_or(config.batch);
     config.seq_len = cfg.seq_len.unwrap_or(config.seq_len);
     match cfg.budget {
