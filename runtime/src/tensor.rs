@@ -4,7 +4,7 @@
 use crate::error::{Error, Result, TensorName};
 use crate::fixed::{self, Mul};
 use crate::format::TensorDesc;
-use crate::kernels::{self, Block8x4, Block8x4Error, Dequant, Isa};
+use crate::kernels::{self, Block8x4, Block8x4Error, Isa};
 use crate::le::{f32_at, u32_at};
 
 /// How the input vector of an int8 product is quantized.
@@ -211,15 +211,15 @@ impl<'a> Matrix<'a> {
                 let acc_len = out_len.min(scratch.acc.len());
                 let acc = &mut scratch.acc[..acc_len];
                 kernels::matvec_i8(isa, data, self.cols, &scratch.q[..x.len()], acc);
-                Dequant { scales, sx, bias: bias.0 }.apply(acc, out);
+                dequantize_add(acc, scales, sx, bias, out);
             }
             MatrixData::Block8x4 { scales, m } => {
                 let sx = quantize_into(x, scale, scratch.q);
                 let padded = x.len().div_ceil(4) * 4;
                 let acc_len = out_len.min(scratch.acc.len());
-                let out = &mut out[..acc_len];
-                let dq = Dequant { scales, sx, bias: bias.0 };
-                kernels::block8x4_i8_dequant(isa, &m, &scratch.q[..padded.min(scratch.q.len())], dq, scratch.acc, out);
+                let acc = &mut scratch.acc[..acc_len];
+                kernels::block8x4_i8(isa, &m, &scratch.q[..padded.min(scratch.q.len())], acc);
+                dequantize_add(acc, scales, sx, bias, out);
             }
         }
     }
@@ -265,6 +265,16 @@ impl Matrix<'_> {
             let b = fixed::f32_bits_to_fixed(bias.bits(r), fixed::ACT_FRAC, limit);
             *o = mul.apply(*o, limit).saturating_add(b).clamp(-limit, limit);
         }
+    }
+}
+
+/// `out[r] = acc[r] * (scale[r] * sx) + bias[r]`, two roundings as two
+/// separate steps would make (no fused multiply-add), in one pass.
+#[inline(always)]
+fn dequantize_add(acc: &[i32], scales: &[u8], sx: f32, bias: &Vector<'_>, out: &mut [f32]) {
+    let rows = out.len().min(acc.len()).min(scales.len() / 4).min(bias.0.len() / 4);
+    for (((o, &a), s), b) in out[..rows].iter_mut().zip(acc).zip(scales.chunks_exact(4)).zip(bias.0.chunks_exact(4)) {
+        *o = a as f32 * (f32::from_le_bytes([s[0], s[1], s[2], s[3]]) * sx) + f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
     }
 }
 

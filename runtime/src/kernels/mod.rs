@@ -289,61 +289,6 @@ impl<'a> Block8x4<'a> {
     }
 }
 
-/// Per-row dequantization of int32 sums into f32:
-/// `out[r] = acc[r] * (scales[r] * sx) + bias[r]` (scales and biases f32 LE),
-/// two roundings as two separate steps make (no fused multiply-add), so every
-/// kernel set gives the same bits.
-#[derive(Debug, Clone, Copy)]
-pub struct Dequant<'a> {
-    /// One f32 LE weight scale per output row.
-    pub scales: &'a [u8],
-    /// The input vector's scale.
-    pub sx: f32,
-    /// One f32 LE bias per output row.
-    pub bias: &'a [u8],
-}
-
-impl Dequant<'_> {
-    /// Rows that have a scale and a bias.
-    pub fn rows(&self) -> usize {
-        (self.scales.len() / 4).min(self.bias.len() / 4)
-    }
-
-    /// Row `r` of the output for the sum `a` (0.0 scale and bias past the end).
-    #[inline(always)]
-    pub fn row(&self, r: usize, a: i32) -> f32 {
-        a as f32 * (crate::le::f32_at(self.scales, r) * self.sx) + crate::le::f32_at(self.bias, r)
-    }
-
-    /// `out[r]` for every row that `acc`, `out` and the tables all have, in one pass.
-    #[inline(always)]
-    pub fn apply(&self, acc: &[i32], out: &mut [f32]) {
-        let rows = out.len().min(acc.len()).min(self.rows());
-        for (((o, &a), s), b) in out[..rows].iter_mut().zip(acc).zip(self.scales.chunks_exact(4)).zip(self.bias.chunks_exact(4)) {
-            *o = a as f32 * (f32::from_le_bytes([s[0], s[1], s[2], s[3]]) * self.sx) + f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-        }
-    }
-}
-
-/// [`block8x4_i8`] followed by `dq`, into `out` (`acc`: scratch for the sums,
-/// rows past its length are left out). The x86 kernels dequantize each row
-/// block as they finish it (no pass over `acc`); the bits are the same.
-pub fn block8x4_i8_dequant(isa: Isa, m: &Block8x4<'_>, x: &[i8], dq: Dequant<'_>, acc: &mut [i32], out: &mut [f32]) {
-    let rows = m.rows.min(out.len()).min(dq.rows()).min(acc.len());
-    let out = &mut out[..rows];
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        Isa::Vnni if x86::has_vnni() => x86::block8x4_i8_dequant_vnni(m, x, dq, acc, out),
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 | Isa::Vnni if x86::has_avx2() => x86::block8x4_i8_dequant_avx2(m, x, dq, acc, out),
-        _ => {
-            let acc = &mut acc[..rows];
-            block8x4_i8(isa, m, x, acc);
-            dq.apply(acc, out);
-        }
-    }
-}
-
 /// The four inputs `x[4g..4g+4]` of column group `g`, if `x` holds them.
 pub(crate) fn x_group(x: &[i8], g: usize) -> Option<&[i8]> {
     x.get(g.checked_mul(4)?..)?.get(..4)

@@ -9,7 +9,7 @@
 
 use core::arch::x86_64::*;
 
-use super::{scalar, Block8x4, Dequant};
+use super::{scalar, Block8x4};
 
 /// Whether AVX2 and FMA are usable.
 pub fn has_avx2() -> bool {
@@ -197,95 +197,16 @@ unsafe fn block_dot<D: DotI8>(s: __m256i, cols: *const u8, blocks: *const i8, xp
     }
 }
 
-/// Where the block-sparse kernel puts the eight sums of each row block.
-trait RowBlockSink {
-    /// Output rows (those past it are dropped).
-    fn rows(&self) -> usize;
-    /// The sums of rows `8b..8b+8`, all of which exist.
-    fn put8(&mut self, b: usize, sums: __m256i);
-    /// The sums of rows `8b..8b+n`, `n < 8`: the last, partial row block.
-    fn put_partial(&mut self, b: usize, sums: [i32; 8], n: usize);
-    /// The kernel falls back to the checked scalar one (input too short).
-    fn scalar(&mut self, m: &Block8x4<'_>, x: &[i8]);
-}
-
-/// The int32 sums as they are.
-struct IntSink<'a>(&'a mut [i32]);
-
-impl RowBlockSink for IntSink<'_> {
-    fn rows(&self) -> usize {
-        self.0.len()
-    }
-
-    #[inline(always)]
-    fn put8(&mut self, b: usize, sums: __m256i) {
-        let out = &mut self.0[b * 8..b * 8 + 8];
-        // SAFETY: `out` has 8 i32s, 32 bytes; AVX2 is enabled where this is inlined.
-        unsafe { _mm256_storeu_si256(out.as_mut_ptr() as *mut __m256i, sums) }
-    }
-
-    fn put_partial(&mut self, b: usize, sums: [i32; 8], n: usize) {
-        self.0[b * 8..b * 8 + n].copy_from_slice(&sums[..n]);
-    }
-
-    fn scalar(&mut self, m: &Block8x4<'_>, x: &[i8]) {
-        scalar::block8x4_i8(m, x, self.0)
-    }
-}
-
-/// The sums dequantized to f32 as each row block is finished.
-struct DequantSink<'a, 'd> {
-    dq: Dequant<'d>,
-    out: &'a mut [f32],
-    /// Scratch for the scalar fallback's int32 sums.
-    acc: &'a mut [i32],
-}
-
-impl RowBlockSink for DequantSink<'_, '_> {
-    fn rows(&self) -> usize {
-        self.out.len().min(self.dq.rows())
-    }
-
-    #[inline(always)]
-    fn put8(&mut self, b: usize, sums: __m256i) {
-        let out = &mut self.out[b * 8..b * 8 + 8];
-        let (scales, bias) = (&self.dq.scales[b * 32..b * 32 + 32], &self.dq.bias[b * 32..b * 32 + 32]);
-        // SAFETY: `out`, `scales` and `bias` each hold 32 bytes (eight f32, LE
-        // as x86 stores them); AVX2 is enabled where this is inlined. The same
-        // operations in the same order as `Dequant::row`: convert, scale * sx,
-        // multiply, add (no FMA).
-        unsafe {
-            let s = _mm256_mul_ps(_mm256_loadu_ps(scales.as_ptr() as *const f32), _mm256_set1_ps(self.dq.sx));
-            let v = _mm256_mul_ps(_mm256_cvtepi32_ps(sums), s);
-            let v = _mm256_add_ps(v, _mm256_loadu_ps(bias.as_ptr() as *const f32));
-            _mm256_storeu_ps(out.as_mut_ptr(), v);
-        }
-    }
-
-    fn put_partial(&mut self, b: usize, sums: [i32; 8], n: usize) {
-        for (i, &a) in sums[..n].iter().enumerate() {
-            self.out[b * 8 + i] = self.dq.row(b * 8 + i, a);
-        }
-    }
-
-    fn scalar(&mut self, m: &Block8x4<'_>, x: &[i8]) {
-        let rows = self.rows().min(self.acc.len());
-        scalar::block8x4_i8(m, x, &mut self.acc[..rows]);
-        self.dq.apply(&self.acc[..rows], self.out);
-    }
-}
-
 /// Block-sparse int8: one 32-byte block is 8 rows x 4 inputs, one register;
 /// the 4 inputs are broadcast to all 8 rows. Needs `x.len() >= 4 * m.groups()`.
 #[inline(always)]
-fn block8x4_body<D: DotI8, S: RowBlockSink>(m: &Block8x4<'_>, x: &[i8], sink: &mut S) {
+fn block8x4_body<D: DotI8>(m: &Block8x4<'_>, x: &[i8], acc: &mut [i32]) {
     if x.len() < m.groups() * 4 {
-        return sink.scalar(m, x);
+        return scalar::block8x4_i8(m, x, acc);
     }
-    let rows = sink.rows();
     let (cols, blocks) = m.tables();
     let (cols, blocks, xp) = (cols.as_ptr(), blocks.as_ptr(), x.as_ptr());
-    for b in 0..rows.div_ceil(8) {
+    for b in 0..m.row_block_count() {
         let range = m.blocks_of(b);
         // Four accumulators, so consecutive blocks do not wait on each other.
         // SAFETY: only inlined into functions compiled with `avx2`.
@@ -317,13 +238,17 @@ fn block8x4_body<D: DotI8, S: RowBlockSink>(m: &Block8x4<'_>, x: &[i8], sink: &m
         }
         // SAFETY: only inlined into functions compiled with `avx2`.
         let sum = unsafe { _mm256_add_epi32(_mm256_add_epi32(s0, s1), _mm256_add_epi32(s2, s3)) };
-        if b * 8 + 8 <= rows {
-            sink.put8(b, sum);
-        } else {
-            let mut lanes = [0i32; 8];
-            // SAFETY: `lanes` is 32 bytes.
-            unsafe { _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, sum) };
-            sink.put_partial(b, lanes, rows - b * 8);
+        match acc.get_mut(b * 8..b * 8 + 8) {
+            // SAFETY: the slice has 8 i32s, 32 bytes.
+            Some(out) => unsafe { _mm256_storeu_si256(out.as_mut_ptr() as *mut __m256i, sum) },
+            None => {
+                let mut lanes = [0i32; 8];
+                // SAFETY: `lanes` is 32 bytes.
+                unsafe { _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, sum) };
+                for (a, v) in acc.iter_mut().skip(b * 8).zip(lanes) {
+                    *a = v;
+                }
+            }
         }
     }
 }
@@ -406,51 +331,33 @@ pub fn matvec_i8_vnni(w: &[i8], cols: usize, x: &[i8], acc: &mut [i32]) {
 }
 
 #[target_feature(enable = "avx2")]
-fn block8x4_avx2_impl<S: RowBlockSink>(m: &Block8x4<'_>, x: &[i8], sink: &mut S) {
-    block8x4_body::<Avx2Dot, S>(m, x, sink)
+fn block8x4_avx2_impl(m: &Block8x4<'_>, x: &[i8], acc: &mut [i32]) {
+    block8x4_body::<Avx2Dot>(m, x, acc)
 }
 
 #[target_feature(enable = "avx2,avx512vnni,avx512vl")]
-fn block8x4_avx512vnni_impl<S: RowBlockSink>(m: &Block8x4<'_>, x: &[i8], sink: &mut S) {
-    block8x4_body::<Avx512VnniDot, S>(m, x, sink)
+fn block8x4_avx512vnni_impl(m: &Block8x4<'_>, x: &[i8], acc: &mut [i32]) {
+    block8x4_body::<Avx512VnniDot>(m, x, acc)
 }
 
 #[target_feature(enable = "avx2,avxvnni")]
-fn block8x4_avxvnni_impl<S: RowBlockSink>(m: &Block8x4<'_>, x: &[i8], sink: &mut S) {
-    block8x4_body::<AvxVnniDot, S>(m, x, sink)
-}
-
-/// The `vpdpbusd` kernel for this CPU's VNNI flavour.
-fn block8x4_vnni<S: RowBlockSink>(m: &Block8x4<'_>, x: &[i8], sink: &mut S) {
-    if has_avx512_vnni() {
-        // SAFETY: AVX-512 VNNI and VL were detected.
-        unsafe { block8x4_avx512vnni_impl(m, x, sink) }
-    } else {
-        // SAFETY: the dispatcher calls this only when `has_vnni()` is true.
-        unsafe { block8x4_avxvnni_impl(m, x, sink) }
-    }
+fn block8x4_avxvnni_impl(m: &Block8x4<'_>, x: &[i8], acc: &mut [i32]) {
+    block8x4_body::<AvxVnniDot>(m, x, acc)
 }
 
 /// Block-sparse int8 product with `vpmaddubsw`.
 pub fn block8x4_i8_avx2(m: &Block8x4<'_>, x: &[i8], acc: &mut [i32]) {
     // SAFETY: the dispatcher calls this only when `has_avx2()` is true.
-    unsafe { block8x4_avx2_impl(m, x, &mut IntSink(acc)) }
+    unsafe { block8x4_avx2_impl(m, x, acc) }
 }
 
 /// Block-sparse int8 product with `vpdpbusd`.
 pub fn block8x4_i8_vnni(m: &Block8x4<'_>, x: &[i8], acc: &mut [i32]) {
-    block8x4_vnni(m, x, &mut IntSink(acc))
-}
-
-/// Block-sparse int8 product with `vpmaddubsw`, dequantized into `out`
-/// (`acc`: scratch, used only if `x` is too short for the SIMD kernel).
-pub fn block8x4_i8_dequant_avx2(m: &Block8x4<'_>, x: &[i8], dq: Dequant<'_>, acc: &mut [i32], out: &mut [f32]) {
-    // SAFETY: the dispatcher calls this only when `has_avx2()` is true.
-    unsafe { block8x4_avx2_impl(m, x, &mut DequantSink { dq, out, acc }) }
-}
-
-/// Block-sparse int8 product with `vpdpbusd`, dequantized into `out`
-/// (`acc`: scratch, used only if `x` is too short for the SIMD kernel).
-pub fn block8x4_i8_dequant_vnni(m: &Block8x4<'_>, x: &[i8], dq: Dequant<'_>, acc: &mut [i32], out: &mut [f32]) {
-    block8x4_vnni(m, x, &mut DequantSink { dq, out, acc })
+    if has_avx512_vnni() {
+        // SAFETY: AVX-512 VNNI and VL were detected.
+        unsafe { block8x4_avx512vnni_impl(m, x, acc) }
+    } else {
+        // SAFETY: the dispatcher calls this only when `has_vnni()` is true.
+        unsafe { block8x4_avxvnni_impl(m, x, acc) }
+    }
 }
