@@ -495,13 +495,18 @@ mod tests {
         }
     }
 
+    /// A model big enough for the products' full-tile kernels, not only their
+    /// edge paths, and the inputs and targets of `windows` windows of `seq` tokens.
+    fn small(windows: usize, seq: usize) -> (Params, Vec<u32>, Vec<u32>) {
+        let shape = Shape { vocab: 20, emb: 16, hidden: 32, dense: 24 };
+        let inputs = (0..windows * seq).map(|i| (i * 7 % 20) as u32).collect();
+        let targets = (0..windows * seq).map(|i| (i * 3 % 20) as u32).collect();
+        (Params::init(shape, 4), inputs, targets)
+    }
+
     #[test]
     fn a_reused_workspace_gives_the_same_results_as_a_fresh_one() {
-        // Big enough for the products' full-tile kernels, not only their edge paths.
-        let shape = Shape { vocab: 20, emb: 16, hidden: 32, dense: 24 };
-        let p = Params::init(shape, 4);
-        let inputs: Vec<u32> = (0..8 * 5).map(|i| (i * 7 % 20) as u32).collect();
-        let targets: Vec<u32> = (0..8 * 5).map(|i| (i * 3 % 20) as u32).collect();
+        let (p, inputs, targets) = small(8, 5);
         let batch = Batch { inputs: &inputs, targets: &targets, batch: 8, seq: 5 };
         let reg = Regularization { dropout: 0.1, recurrent_dropout: 0.1, ..Regularization::default() };
         let mut fresh = Params::zeros(p.shape);
@@ -541,10 +546,8 @@ mod tests {
 
     #[test]
     fn sharded_passes_give_the_whole_batch_gradient_whatever_the_thread_count() {
-        let shape = Shape { vocab: 20, emb: 16, hidden: 32, dense: 24 };
-        let p = Params::init(shape, 4);
-        let inputs: Vec<u32> = (0..7 * 6).map(|i| (i * 7 % 20) as u32).collect();
-        let targets: Vec<u32> = (0..7 * 6).map(|i| (i * 3 % 20) as u32).collect();
+        let (p, inputs, targets) = small(7, 6);
+        let shape = p.shape;
         let batch = Batch { inputs: &inputs, targets: &targets, batch: 7, seq: 6 };
         let reg = Regularization { dropout: 0.2, recurrent_dropout: 0.2, l1: 1e-4, l2: 1e-3 };
         let mut whole = Params::zeros(shape);
