@@ -452,7 +452,7 @@ struct TrainArgs {
     /// Seed of initialization, shuffling and dropout.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Threads for matrix products (0: all cores).
+    /// Threads (0: all cores): up to --shards of them compute shards side by side, each shard's matrix products get the rest.
     #[arg(long, default_value_t = 0)]
     threads: usize,
     /// The device that trains: cpu, or cuda (an NVIDIA GPU; needs the driver, NVRTC and cuBLAS of CUDA 13).

@@ -65,7 +65,7 @@ pub struct TrainConfig {
     pub val_split: f64,
     /// Seed of initialization, shuffling and dropout.
     pub seed: u64,
-    /// Threads for matrix products.
+    /// Threads: shards side by side, the rest for each shard's matrix products (0: all cores).
     pub threads: usize,
     /// Write a checkpoint every this many steps (0: only at the end).
     pub checkpoint_every: u64,
