@@ -272,16 +272,18 @@ pub struct Outcome {
     pub val_loss: Option<f64>,
 }
 
-/// Cores this process may use.
-fn available_cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+/// Threads the run may use: `--threads`, or every core for 0.
+fn thread_budget(config: &TrainConfig) -> usize {
+    match config.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
 }
 
-/// Shards from the configuration, computed on as many threads as `--threads`
-/// allows (0: every core), at most one per shard.
+/// Shards from the configuration, computed on as many threads as the budget
+/// allows, at most one per shard.
 fn cpu_parallelism(config: &TrainConfig) -> CpuParallelism {
-    let threads = if config.threads > 0 { config.threads } else { available_cores() };
-    CpuParallelism { shards: config.shards, workers: threads.min(config.shards).max(1) }
+    CpuParallelism { shards: config.shards, workers: thread_budget(config).min(config.shards).max(1) }
 }
 
 fn shuffled(n: usize, seed: u64, epoch: u64) -> Vec<usize> {
@@ -305,8 +307,7 @@ pub fn train(
     let parallelism = cpu_parallelism(&config);
     if config.threads > 0 || parallelism.workers > 1 {
         // What the shard threads leave to each matrix product (read once per process).
-        let threads = if config.threads > 0 { config.threads } else { available_cores() };
-        std::env::set_var("MATMUL_NUM_THREADS", (threads / parallelism.workers).max(1).to_string());
+        std::env::set_var("MATMUL_NUM_THREADS", (thread_budget(&config) / parallelism.workers).max(1).to_string());
     }
     let corpus = prepare_corpus(
         &config.corpus,
