@@ -1,10 +1,11 @@
 """PyTorch peer for `edgegru train`: the same model, data split and batches.
 
 Embedding -> GRU -> Linear -> ReLU -> Linear, character level, windows of
---seq-len tokens stepping by --seq-len over the first 90% of the corpus, the
-last 10% held out; Adam with --lr; the same Keras-style initialization is
-not copied (PyTorch's defaults are used), which only changes where training
-starts.
+--seq-len tokens stepping by --seq-len over the first 90% of the corpus
+(each epoch shifted by a random 0 to seq-len - 1 tokens, as `edgegru train
+--window-offsets random` does; `--window-offsets fixed` for none), the last
+10% held out; Adam with --lr; PyTorch's default initialization, which is
+also `edgegru train`'s (`--layer-init torch`).
 
 Prints training tokens/s and the held-out loss (nats/char, evaluated
 streaming: the state is carried across the whole held-out text, as
@@ -83,6 +84,8 @@ def main():
     ap.add_argument("--decay", choices=["none", "cosine"], default="none",
                     help="cosine: decay the learning rate to --min-lr over --steps if given, else over the last --report-minutes mark, as `edgegru train --decay cosine` does with --steps or with only --minutes")
     ap.add_argument("--min-lr", type=float, default=2e-4)
+    ap.add_argument("--window-offsets", choices=["random", "fixed"], default="random",
+                    help="random: shift each epoch's windows by 0 to seq-len - 1 tokens, as `edgegru train` does by default")
     args = ap.parse_args()
     device = torch.device(args.device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
@@ -95,8 +98,13 @@ def main():
     ids = torch.tensor([index[c] for c in text], dtype=torch.long, device=device)
     split = len(ids) - round(len(ids) * 0.1)
     train, val = ids[:split], ids[split:]
-    starts = torch.arange(0, len(train) - args.seq_len - 1 + 1, args.seq_len, device=device)
-    per_epoch = len(starts) // args.batch
+    largest_shift = args.seq_len - 1 if args.window_offsets == "random" else 0
+
+    def epoch_starts():
+        shift = int(torch.randint(args.seq_len, ())) if args.window_offsets == "random" else 0
+        return torch.arange(shift, len(train) - args.seq_len, args.seq_len, device=device)
+
+    per_epoch = len(range(largest_shift, len(train) - args.seq_len, args.seq_len)) // args.batch
 
     model = Model(len(chars), args.emb, args.hidden, args.dense).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, eps=1e-7)
@@ -106,6 +114,7 @@ def main():
     step, trained_sec, tokens = 0, 0.0, 0
     results = {"vocab": len(chars), "threads": args.threads, "device": args.device, "torch": torch.__version__, "reports": []}
     while marks:
+        starts = epoch_starts()
         order = starts[torch.randperm(len(starts), device=device)]
         for b in range(per_epoch):
             t0 = time.perf_counter()

@@ -9,6 +9,7 @@ use crate::commands::export::ExportFormat;
 use crate::commands::pipeline::{Budget, PipelineConfig, Preset};
 use crate::commands::{self, generate::GenerateOptions};
 use crate::cpu::Regularization;
+use crate::data::WindowOffsets;
 use crate::engine::{DeviceChoice, Precision};
 use crate::onnx::OnnxWeights;
 use crate::optim::{Decay, OptimizerConfig, OptimizerKind};
@@ -292,6 +293,9 @@ enum Command {
         /// CPU: data-parallel shards per batch, one thread each (1: the whole batch in one pass).
         #[arg(long, default_value_t = 2)]
         shards: usize,
+        /// Where each epoch cuts the text into windows: random (a new shift every epoch) or fixed.
+        #[arg(long, value_enum, default_value = "random")]
+        window_offsets: WindowOffsets,
     },
     /// Bring in a GRU language model trained with PyTorch or Keras, from ONNX, as an .egru file.
     #[command(
@@ -474,6 +478,11 @@ struct TrainArgs {
     /// its matrix products multithreaded). Results depend on N, never on --threads.
     #[arg(long, default_value_t = 2)]
     shards: usize,
+    /// Where each epoch cuts the text into windows of --seq-len: random (shifted by
+    /// 0 to seq-len - 1 tokens, new every epoch, from --seed; less overfitting on
+    /// long runs) or fixed (0, seq-len, 2 seq-len, ... every epoch).
+    #[arg(long, value_enum, default_value = "random")]
+    window_offsets: WindowOffsets,
     /// Write a checkpoint every N steps (0: only at the end).
     #[arg(long, default_value_t = 500)]
     checkpoint_every: u64,
@@ -533,6 +542,7 @@ fn train(a: TrainArgs) -> Result<()> {
         embedding_init: a.embedding_init,
         layer_init: a.layer_init,
         shards: a.shards,
+        window_offsets: a.window_offsets,
         prune: a.prune.config(0, a.steps)?,
     };
     commands::train::run(config, &out, None)?;
@@ -625,6 +635,7 @@ fn run(cli: Cli) -> Result<()> {
             embedding_init,
             layer_init,
             shards,
+            window_offsets,
         } => {
             let budget = match steps {
                 Some(n) => Budget::Steps(n),
@@ -646,6 +657,7 @@ fn run(cli: Cli) -> Result<()> {
                 embedding_init,
                 layer_init,
                 shards,
+                window_offsets,
             };
             commands::pipeline::run(&cfg).map(|_| ())
         }

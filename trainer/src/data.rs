@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use edgegru_runtime::Rng;
+use serde::{Deserialize, Serialize};
 
 /// How to treat bytes that are not UTF-8.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +90,44 @@ pub fn window_starts(len: usize, seq_len: usize) -> Vec<usize> {
     (0..=(len - seq_len - 1)).step_by(seq_len).collect()
 }
 
+/// Where an epoch cuts the training text into windows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+pub enum WindowOffsets {
+    /// Every epoch cuts at the same places: 0, `seq_len`, `2 seq_len`, ...
+    #[default]
+    Fixed,
+    /// Each epoch shifts the cuts by 0 to `seq_len - 1` tokens, drawn from the
+    /// seed and the epoch, so epochs do not repeat each other's windows and
+    /// every token is seen after contexts of different lengths (less
+    /// overfitting on long runs).
+    Random,
+}
+
+impl WindowOffsets {
+    /// Start offsets of epoch `epoch`'s windows over `len` training tokens.
+    pub fn epoch_starts(self, len: usize, seq_len: usize, seed: u64, epoch: u64) -> Vec<usize> {
+        let shift = match self {
+            WindowOffsets::Fixed => 0,
+            WindowOffsets::Random if seq_len > 1 => {
+                let mut rng = Rng::new(seed ^ epoch.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0x6A09_E667_F3BC_C908);
+                (rng.next_u64() % seq_len as u64) as usize
+            }
+            WindowOffsets::Random => 0,
+        };
+        window_starts(len.saturating_sub(shift), seq_len).into_iter().map(|s| s + shift).collect()
+    }
+
+    /// Windows that every epoch has at least (with random offsets, those of
+    /// the largest shift).
+    pub fn windows_per_epoch(self, len: usize, seq_len: usize) -> usize {
+        let largest_shift = match self {
+            WindowOffsets::Fixed => 0,
+            WindowOffsets::Random => seq_len.saturating_sub(1),
+        };
+        window_starts(len.saturating_sub(largest_shift), seq_len).len()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,5 +159,34 @@ mod tests {
         let starts = window_starts(train.len(), 10);
         assert_eq!(starts, vec![0, 10, 20, 30, 40, 50, 60, 70]);
         assert!(starts.iter().all(|s| s + 11 <= train.len()));
+    }
+
+    #[test]
+    fn random_offsets_shift_each_epoch_and_stay_inside_the_training_text() {
+        let (len, seq) = (1000, 10);
+        assert_eq!(WindowOffsets::Fixed.epoch_starts(len, seq, 1, 5), window_starts(len, seq));
+        let mut shifts = std::collections::BTreeSet::new();
+        for epoch in 0..40 {
+            let starts = WindowOffsets::Random.epoch_starts(len, seq, 1, epoch);
+            let shift = starts[0];
+            assert!(shift < seq, "epoch {epoch}: shift {shift}");
+            // Consecutive windows, one shift for the whole epoch, never past the end.
+            assert!(starts.iter().enumerate().all(|(i, &s)| s == shift + i * seq), "epoch {epoch}");
+            assert!(starts.iter().all(|&s| s + seq < len), "epoch {epoch}");
+            assert!(starts.len() >= WindowOffsets::Random.windows_per_epoch(len, seq));
+            // The same seed and epoch give the same windows.
+            assert_eq!(starts, WindowOffsets::Random.epoch_starts(len, seq, 1, epoch));
+            shifts.insert(shift);
+        }
+        assert!(shifts.len() >= 6, "shifts drawn over 40 epochs: {shifts:?}");
+        // The count every epoch has: that of the largest shift.
+        for len in [995, 1000, 1001, 1009, 1010] {
+            let fewest = (0..seq).map(|shift| window_starts(len - shift, seq).len()).min();
+            assert_eq!(Some(WindowOffsets::Random.windows_per_epoch(len, seq)), fewest, "{len} tokens");
+            assert_eq!(WindowOffsets::Fixed.windows_per_epoch(len, seq), window_starts(len, seq).len());
+        }
+        assert_eq!(WindowOffsets::Random.windows_per_epoch(995, seq), 98);
+        // Too short for any window: none, whatever the shift.
+        assert!(WindowOffsets::Random.epoch_starts(5, seq, 1, 0).is_empty());
     }
 }

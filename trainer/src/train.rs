@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::Checkpoint;
 use crate::cpu::{self, Batch, Regularization, Stats, Workspace};
-use crate::data::{self, Utf8Policy};
+use crate::data::{self, Utf8Policy, WindowOffsets};
 use crate::engine::{self, CpuParallelism, DeviceChoice, Engine, Precision, StepResult};
 use crate::history::{History, Record};
 use crate::optim::{Decay, Optimizer, OptimizerConfig};
@@ -89,6 +89,9 @@ pub struct TrainConfig {
     /// CPU: data-parallel shards per batch (runs from before this option: 1).
     #[serde(default = "one_shard")]
     pub shards: usize,
+    /// Where each epoch cuts the training text into windows (runs from before this option: fixed).
+    #[serde(default)]
+    pub window_offsets: WindowOffsets,
 }
 
 fn one_shard() -> usize {
@@ -317,8 +320,7 @@ pub fn train(
         config.val_split,
         resume.as_ref().map(|c| c.vocab.clone()),
     )?;
-    let starts = data::window_starts(corpus.train.len(), config.seq_len);
-    let per_epoch = (starts.len() / config.batch) as u64;
+    let per_epoch = (config.window_offsets.windows_per_epoch(corpus.train.len(), config.seq_len) / config.batch) as u64;
     if per_epoch == 0 {
         bail!(
             "the training text ({} tokens) is too short for one batch of {} windows of {} tokens",
@@ -375,7 +377,7 @@ pub fn train(
     let time_schedule = TimeSchedule::new(config.minutes, opt_config.decay, total_steps, first_step, elapsed_before);
     let (mut inputs, mut targets) = (Vec::new(), Vec::new());
     let mut order_epoch = u64::MAX;
-    let mut order = Vec::new();
+    let (mut order, mut starts) = (Vec::new(), Vec::new());
     let mut losses = Vec::new();
     let (mut window_loss, mut window_correct, mut window_tokens, mut window_start) = (0.0f64, 0usize, 0usize, Instant::now());
     let mut ending = Ending::Finished;
@@ -390,6 +392,7 @@ pub fn train(
         }
         let epoch = step / per_epoch;
         if epoch != order_epoch {
+            starts = config.window_offsets.epoch_starts(corpus.train.len(), config.seq_len, config.seed, epoch);
             order = shuffled(starts.len(), config.seed, epoch);
             order_epoch = epoch;
         }
@@ -494,6 +497,19 @@ pub fn train(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn configurations_from_before_an_option_read_as_they_ran() {
+        let mut config = crate::commands::pipeline::Preset::A.train_config(Path::new("corpus.txt"), false, 2, 1);
+        (config.layer_init, config.shards, config.window_offsets) = (LayerInit::Torch, 2, WindowOffsets::Random);
+        let mut json = serde_json::to_value(&config).unwrap();
+        let fields = json.as_object_mut().unwrap();
+        for name in ["layer_init", "shards", "window_offsets"] {
+            assert!(fields.remove(name).is_some(), "{name} is a field");
+        }
+        let old: TrainConfig = serde_json::from_value(json).unwrap();
+        assert_eq!((old.layer_init, old.shards, old.window_offsets), (LayerInit::Keras, 1, WindowOffsets::Fixed));
+    }
 
     #[test]
     fn a_time_schedule_ends_at_the_time_limit() {

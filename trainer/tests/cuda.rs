@@ -16,6 +16,7 @@ use std::sync::Arc;
 use edgegru_trainer::checkpoint::Checkpoint;
 use edgegru_trainer::cpu::{self, Batch, Regularization, Workspace};
 use edgegru_trainer::cuda::{self, CudaEngine, KernelTarget};
+use edgegru_trainer::data::WindowOffsets;
 use edgegru_trainer::engine::{self, CpuParallelism, DeviceChoice, Precision};
 use edgegru_trainer::optim::{Optimizer, OptimizerConfig};
 use edgegru_trainer::params::{EmbeddingInit, LayerInit};
@@ -186,6 +187,7 @@ fn config(dir: &std::path::Path, device: DeviceChoice, precision: Precision, ste
         embedding_init: EmbeddingInit::Keras,
         layer_init: LayerInit::Keras,
         shards: 1,
+        window_offsets: WindowOffsets::Fixed,
     }
 }
 

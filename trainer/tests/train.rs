@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use edgegru_trainer::checkpoint::Checkpoint;
 use edgegru_trainer::cpu::Regularization;
+use edgegru_trainer::data::WindowOffsets;
 use edgegru_trainer::engine::{DeviceChoice, Precision};
 use edgegru_trainer::history::{read_scalars, Record};
 use edgegru_trainer::optim::{Decay, OptimizerConfig};
@@ -64,6 +65,7 @@ fn config(corpus: PathBuf, steps: u64) -> TrainConfig {
         embedding_init: EmbeddingInit::Keras,
         layer_init: LayerInit::Keras,
         shards: 2,
+        window_offsets: WindowOffsets::Random,
     }
 }
 

@@ -130,33 +130,37 @@ fn block_sparse_kernels_equal_scalar_and_the_dense_product() {
 
 #[test]
 fn block_sparse_kernels_handle_every_block_count_in_a_row_block() {
-    // Row block b holds b blocks (0 to 11): every count of the 4-block main
-    // loop and every tail length of 0 to 3 blocks.
+    // Row blocks holding 0 to 11 blocks: every count of the 4-block main loop
+    // and every tail length of 0 to 3 blocks, in increasing order and in
+    // decreasing order (so the matrix ends with short tails, whose masked
+    // blocks must not read past the last block).
     let mut rng = Rng::new(11);
     let (rows, cols) = (8 * 12, 64);
-    let (mut rb, mut bc, mut blocks) = (vec![], vec![], vec![]);
-    rb.extend_from_slice(&0u32.to_le_bytes());
-    let mut n = 0u32;
-    for b in 0..12u16 {
-        // Increasing column groups, spread over the 16 of the input.
-        for g in 0..b {
-            bc.extend_from_slice(&(g * 16 / b).to_le_bytes());
-            blocks.extend(random_i8(&mut rng, 32, -127, 127));
+    for counts in [(0..12u16).collect::<std::vec::Vec<_>>(), (0..12u16).rev().collect()] {
+        let (mut rb, mut bc, mut blocks) = (vec![], vec![], vec![]);
+        rb.extend_from_slice(&0u32.to_le_bytes());
+        let mut n = 0u32;
+        for &count in &counts {
+            // Increasing column groups, spread over the 16 of the input.
+            for g in 0..count {
+                bc.extend_from_slice(&(g * 16 / count).to_le_bytes());
+                blocks.extend(random_i8(&mut rng, 32, -127, 127));
+            }
+            n += u32::from(count);
+            rb.extend_from_slice(&n.to_le_bytes());
         }
-        n += u32::from(b);
-        rb.extend_from_slice(&n.to_le_bytes());
-    }
-    let m = Block8x4::new(rows, cols, &rb, &bc, &blocks).expect("valid tables");
-    let x = random_i8(&mut rng, cols, -127, 127);
-    let mut want = vec![0i32; rows];
-    scalar::block8x4_i8(&m, &x, &mut want);
-    for (b, rows) in want.chunks(8).enumerate() {
-        assert_eq!(rows.iter().all(|&v| v == 0), b == 0, "row block {b}: only the empty one sums to zero");
-    }
-    for isa in available() {
-        let mut got = vec![7i32; rows];
-        block8x4_i8(isa, &m, &x, &mut got);
-        assert_eq!(got, want, "{}", isa.name());
+        let m = Block8x4::new(rows, cols, &rb, &bc, &blocks).expect("valid tables");
+        let x = random_i8(&mut rng, cols, -127, 127);
+        let mut want = vec![0i32; rows];
+        scalar::block8x4_i8(&m, &x, &mut want);
+        for (rows, &count) in want.chunks(8).zip(&counts) {
+            assert_eq!(rows.iter().all(|&v| v == 0), count == 0, "a row block of {count} blocks: only empty ones sum to zero");
+        }
+        for isa in available() {
+            let mut got = vec![7i32; rows];
+            block8x4_i8(isa, &m, &x, &mut got);
+            assert_eq!(got, want, "{} with row blocks of {counts:?} blocks", isa.name());
+        }
     }
 }
 

@@ -18,7 +18,7 @@ use super::backend::{compare_greedy, with_runner, Agreement, Backend};
 use super::{bench, eval, export, train as train_command};
 use crate::checkpoint::Checkpoint;
 use crate::cpu::Regularization;
-use crate::data::{self, Utf8Policy};
+use crate::data::{self, Utf8Policy, WindowOffsets};
 use crate::metrics::Report;
 use crate::onnx::{self, OnnxWeights};
 use crate::optim::{Decay, OptimizerConfig};
@@ -52,7 +52,7 @@ impl Preset {
     }
 
     /// The training configuration of this preset (its run length left unset).
-    fn train_config(self, corpus: &Path, lossy: bool, threads: usize, seed: u64) -> TrainConfig {
+    pub(crate) fn train_config(self, corpus: &Path, lossy: bool, threads: usize, seed: u64) -> TrainConfig {
         let (tokenizer, emb, hidden, dense, seq_len) = match self {
             Preset::A => (TokenizerChoice::Char, 64, 256, 256, 100),
             Preset::T => (TokenizerChoice::Char, 16, 64, 64, 64),
@@ -84,6 +84,7 @@ impl Preset {
             embedding_init: EmbeddingInit::Unit,
             layer_init: LayerInit::Keras,
             shards: 1,
+            window_offsets: WindowOffsets::Fixed,
         }
     }
 }
@@ -130,6 +131,8 @@ pub struct PipelineConfig {
     pub layer_init: LayerInit,
     /// CPU: data-parallel shards per batch.
     pub shards: usize,
+    /// Where each epoch cuts the text into windows.
+    pub window_offsets: WindowOffsets,
 }
 
 /// One row of the summary's quality table.
@@ -206,6 +209,7 @@ pub fn run(cfg: &PipelineConfig) -> Result<Summary> {
     config.embedding_init = cfg.embedding_init;
     config.layer_init = cfg.layer_init;
     config.shards = cfg.shards;
+    config.window_offsets = cfg.window_offsets;
     config.batch = cfg.batch.unwrap_or(config.batch);
     config.seq_len = cfg.seq_len.unwrap_or(config.seq_len);
     match cfg.budget {
