@@ -108,11 +108,10 @@ impl WindowOffsets {
     pub fn epoch_starts(self, len: usize, seq_len: usize, seed: u64, epoch: u64) -> Vec<usize> {
         let shift = match self {
             WindowOffsets::Fixed => 0,
-            WindowOffsets::Random if seq_len > 1 => {
+            WindowOffsets::Random => {
                 let mut rng = Rng::new(seed ^ epoch.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0x6A09_E667_F3BC_C908);
-                (rng.next_u64() % seq_len as u64) as usize
+                (rng.next_u64() % seq_len.max(1) as u64) as usize
             }
-            WindowOffsets::Random => 0,
         };
         window_starts(len.saturating_sub(shift), seq_len).into_iter().map(|s| s + shift).collect()
     }

@@ -132,8 +132,7 @@ fn block_sparse_kernels_equal_scalar_and_the_dense_product() {
 fn block_sparse_kernels_handle_every_block_count_in_a_row_block() {
     // Row blocks holding 0 to 11 blocks: every count of the 4-block main loop
     // and every tail length of 0 to 3 blocks, in increasing order and in
-    // decreasing order (so the matrix ends with short tails, whose masked
-    // blocks must not read past the last block).
+    // decreasing order (so the matrix also ends on short row blocks).
     let mut rng = Rng::new(11);
     let (rows, cols) = (8 * 12, 64);
     for counts in [(0..12u16).collect::<std::vec::Vec<_>>(), (0..12u16).rev().collect()] {
