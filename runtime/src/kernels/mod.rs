@@ -277,10 +277,11 @@ impl<'a> Block8x4<'a> {
         cols.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]]) as usize).zip(blocks.chunks_exact(32))
     }
 
-    /// The column-group table (u16 LE per block) and the block values.
+    /// The row-block offsets (u32 LE), the column-group table (u16 LE per
+    /// block) and the block values.
     #[cfg(target_arch = "x86_64")]
-    pub(crate) fn tables(&self) -> (&'a [u8], &'a [i8]) {
-        (self.block_cols, self.blocks)
+    pub(crate) fn tables(&self) -> (&'a [u8], &'a [u8], &'a [i8]) {
+        (self.row_blocks, self.block_cols, self.blocks)
     }
 
     /// Bytes of the three tables together.

@@ -178,37 +178,56 @@ fn matvec_i8_body<D: DotI8>(w: &[i8], cols: usize, x: &[i8], acc: &mut [i32]) {
     }
 }
 
-/// The u16 LE at `p` (any alignment), loaded straight into a general register.
-/// Written as one `movzx`: from plain loads LLVM gathers four neighbouring
+/// The u16 LE at `p + OFFSET` (any alignment), loaded straight into a general
+/// register by one `movzx`, which also clears the upper bits (so no extra
+/// zero-extension follows). From plain loads LLVM gathers four neighbouring
 /// indices into a vector register and extracts them one by one, which takes
-/// the vector ports the products need (about 15% of the sparse kernel), and a
-/// volatile two-byte load becomes two byte loads and a shift.
+/// the vector ports the products need, and a volatile two-byte load becomes
+/// two byte loads and a shift; the constant offset saves an address addition
+/// per block.
 ///
 /// # Safety
-/// The two bytes at `p` are readable.
+/// The two bytes at `p + OFFSET` are readable.
 #[inline(always)]
-unsafe fn column_group(p: *const u8) -> usize {
-    let g: u32;
+unsafe fn column_group<const OFFSET: usize>(p: *const u8) -> usize {
+    let g: usize;
     // SAFETY: the caller's promise; the instruction only reads those two bytes
     // (x86 is little-endian, and allows any alignment).
     unsafe {
-        core::arch::asm!("movzx {g:e}, word ptr [{p}]", g = out(reg) g, p = in(reg) p, options(pure, readonly, nostack, preserves_flags));
+        core::arch::asm!("movzx {g:e}, word ptr [{p} + {off}]", g = out(reg) g, p = in(reg) p, off = const OFFSET, options(pure, readonly, nostack, preserves_flags));
     }
-    g as usize
+    g
 }
 
-/// `s` plus block `k` times its 4 inputs, broadcast to the block's 8 rows.
+/// The u32 LE at `p` (any alignment).
 ///
 /// # Safety
-/// AVX2 is enabled; the u16 at `cols + 2k`, the 32 bytes at `blocks + 32k` and
+/// The four bytes at `p` are readable.
+#[inline(always)]
+unsafe fn u32_le(p: *const u8) -> usize {
+    // SAFETY: the caller's promise.
+    u32::from_le(unsafe { core::ptr::read_unaligned(p as *const u32) }) as usize
+}
+
+/// `s` plus block number `J` from `cols`/`blocks` (the column-group and block
+/// pointers of the current position) times its 4 inputs, broadcast to the
+/// block's 8 rows.
+///
+/// # Safety
+/// AVX2 is enabled; the u16 at `cols + 2J`, the 32 bytes at `blocks + 32J` and
 /// the 4 bytes at `xp + 4g` (g: that u16) are readable.
 #[inline(always)]
-unsafe fn block_dot<D: DotI8>(s: __m256i, cols: *const u8, blocks: *const i8, xp: *const i8, k: usize) -> __m256i {
+unsafe fn block_dot<D: DotI8, const J: usize>(s: __m256i, cols: *const u8, blocks: *const i8, xp: *const i8) -> __m256i {
     // SAFETY: the caller's promise.
     unsafe {
-        let g = column_group(cols.add(2 * k));
+        let g = match J {
+            0 => column_group::<0>(cols),
+            1 => column_group::<2>(cols),
+            2 => column_group::<4>(cols),
+            _ => column_group::<6>(cols),
+        };
         let xv = _mm256_set1_epi32(core::ptr::read_unaligned(xp.add(4 * g) as *const i32));
-        let wv = _mm256_loadu_si256(blocks.add(32 * k) as *const __m256i);
+        let wv = _mm256_loadu_si256(blocks.add(32 * J) as *const __m256i);
         D::dot(s, wv, xv, _mm256_abs_epi8(xv))
     }
 }
@@ -220,38 +239,49 @@ fn block8x4_body<D: DotI8>(m: &Block8x4<'_>, x: &[i8], acc: &mut [i32]) {
     if x.len() < m.groups() * 4 {
         return scalar::block8x4_i8(m, x, acc);
     }
-    let (cols, blocks) = m.tables();
-    let (cols, blocks, xp) = (cols.as_ptr(), blocks.as_ptr(), x.as_ptr());
+    let (offsets, cols, blocks) = m.tables();
+    let xp = x.as_ptr();
+    // SAFETY: `Block8x4::new` checked that `offsets` holds row_block_count + 1
+    // u32s, the first 0, non-decreasing, the last the block count.
+    let mut start = unsafe { u32_le(offsets.as_ptr()) };
     for b in 0..m.row_block_count() {
-        let range = m.blocks_of(b);
-        // Four accumulators, so consecutive blocks do not wait on each other.
+        // SAFETY: as above, b + 1 <= row_block_count.
+        let end = unsafe { u32_le(offsets.as_ptr().add(4 * (b + 1))) };
+        // Four accumulators, so consecutive blocks do not wait on each other
+        // (VNNI fuses the add into the product, whose latency is several cycles).
         // SAFETY: only inlined into functions compiled with `avx2`.
         let zero = unsafe { _mm256_setzero_si256() };
         let (mut s0, mut s1, mut s2, mut s3) = (zero, zero, zero, zero);
-        let mut k = range.start;
-        // SAFETY: every `k` here is below range.end <= block_count, so the u16 at
-        // `cols + 2k` and the 32 bytes at `blocks + 32k` exist; `Block8x4::new`
-        // checked that their group `g` < groups, and `x` holds 4 * groups bytes,
-        // so `xp + 4g` has 4; AVX2 is enabled in the functions this is inlined into.
+        // SAFETY: blocks start..end exist (start <= end <= block count, checked
+        // at load), so each position read below is in `cols` (2 bytes a block)
+        // and `blocks` (32 bytes a block); `Block8x4::new` checked that every
+        // column group g < groups, and `x` holds 4 * groups bytes, so `xp + 4g`
+        // has 4; AVX2 is enabled in the functions this is inlined into.
         unsafe {
-            while k + 4 <= range.end {
-                s0 = block_dot::<D>(s0, cols, blocks, xp, k);
-                s1 = block_dot::<D>(s1, cols, blocks, xp, k + 1);
-                s2 = block_dot::<D>(s2, cols, blocks, xp, k + 2);
-                s3 = block_dot::<D>(s3, cols, blocks, xp, k + 3);
-                k += 4;
+            let mut c = cols.as_ptr().add(2 * start);
+            let mut w = blocks.as_ptr().add(32 * start);
+            let mut left = end - start;
+            while left >= 4 {
+                s0 = block_dot::<D, 0>(s0, c, w, xp);
+                s1 = block_dot::<D, 1>(s1, c, w, xp);
+                s2 = block_dot::<D, 2>(s2, c, w, xp);
+                s3 = block_dot::<D, 3>(s3, c, w, xp);
+                c = c.add(8);
+                w = w.add(128);
+                left -= 4;
             }
             // The last 0 to 3 blocks, one per accumulator.
-            if k < range.end {
-                s0 = block_dot::<D>(s0, cols, blocks, xp, k);
-                if k + 1 < range.end {
-                    s1 = block_dot::<D>(s1, cols, blocks, xp, k + 1);
-                    if k + 2 < range.end {
-                        s2 = block_dot::<D>(s2, cols, blocks, xp, k + 2);
+            if left > 0 {
+                s0 = block_dot::<D, 0>(s0, c, w, xp);
+                if left > 1 {
+                    s1 = block_dot::<D, 1>(s1, c, w, xp);
+                    if left > 2 {
+                        s2 = block_dot::<D, 2>(s2, c, w, xp);
                     }
                 }
             }
         }
+        start = end;
         // SAFETY: only inlined into functions compiled with `avx2`.
         let sum = unsafe { _mm256_add_epi32(_mm256_add_epi32(s0, s1), _mm256_add_epi32(s2, s3)) };
         match acc.get_mut(b * 8..b * 8 + 8) {
