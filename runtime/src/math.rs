@@ -14,16 +14,63 @@ const ROUND_MAGIC: f32 = 12_582_912.0;
 /// clamped to [-87, 88] (results from 1.6e-38 to 1.6e38), NaN gives a finite value.
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
+    let (r, t) = exp_reduce(x);
+    exp_scale(exp_series(r), t)
+}
+
+/// The argument reduction of [`exp`]: `x = n ln2 + r` with `|r| <= ln2/2`.
+/// Returns `r` and `x log2(e) + 1.5 * 2^23`, whose low bits hold `n`.
+#[inline(always)]
+fn exp_reduce(x: f32) -> (f32, f32) {
     let x = x.clamp(-87.0, 88.0);
-    let n = (x * LOG2E + ROUND_MAGIC) - ROUND_MAGIC;
-    let r = (x - n * LN2_HI) - n * LN2_LO;
-    // Taylor series of e^r for |r| <= ln2/2: the next term is below 1.2e-7.
-    let p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
-    // n as an integer from the same rounding (no float-to-int cast: those
-    // saturate and keep loops from vectorizing); NaN inputs give NaN.
-    let n_int = rounded_bits(x * LOG2E);
-    let scale = f32::from_bits((n_int.wrapping_add(127) as u32) << 23);
-    p * scale
+    let t = x * LOG2E + ROUND_MAGIC;
+    let n = t - ROUND_MAGIC;
+    ((x - n * LN2_HI) - n * LN2_LO, t)
+}
+
+/// Taylor series of e^r for |r| <= ln2/2: the next term is below 1.2e-7.
+#[inline(always)]
+fn exp_series(r: f32) -> f32 {
+    1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))))
+}
+
+/// `p * 2^n`, with `n` read from the low bits of `t` (see [`exp_reduce`]); no
+/// float-to-int cast (those saturate and keep loops from vectorizing); NaN
+/// inputs give NaN.
+#[inline(always)]
+fn exp_scale(p: f32, t: f32) -> f32 {
+    let n = t.to_bits().wrapping_sub(ROUND_MAGIC.to_bits()) as i32;
+    p * f32::from_bits((n.wrapping_add(127) as u32) << 23)
+}
+
+/// `v[i] = finish(exp(v[i]))` for `i < min(v.len(), scratch.len())`: the same
+/// bits as calling [`exp`] per value. On x86-64 and aarch64 it runs in three
+/// passes (reduction, series, scaling), `scratch` holding the reduction's
+/// second output: each pass has a short dependency chain per value, so an
+/// out-of-order core overlaps many values, where one pass over the whole chain
+/// (about 25 dependent operations) keeps it waiting (the passes take about
+/// 0.7x the time of one). Elsewhere (Cortex-M) it is one pass, smaller code.
+#[inline(always)]
+pub fn map_exp(v: &mut [f32], scratch: &mut [f32], finish: impl Fn(f32) -> f32) {
+    let len = v.len().min(scratch.len());
+    let (v, scratch) = (&mut v[..len], &mut scratch[..len]);
+    if cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) {
+        map_exp_in_passes(v, scratch, finish);
+    } else {
+        v.iter_mut().for_each(|x| *x = finish(exp(*x)));
+    }
+}
+
+/// [`map_exp`] in three passes; `v` and `scratch` have the same length.
+#[inline(always)]
+fn map_exp_in_passes(v: &mut [f32], scratch: &mut [f32], finish: impl Fn(f32) -> f32) {
+    for (x, t) in v.iter_mut().zip(scratch.iter_mut()) {
+        (*x, *t) = exp_reduce(*x);
+    }
+    v.iter_mut().for_each(|x| *x = exp_series(*x));
+    for (x, &t) in v.iter_mut().zip(scratch.iter()) {
+        *x = finish(exp_scale(*x, t));
+    }
 }
 
 /// `1 / (1 + e^-x)`.
@@ -93,6 +140,48 @@ mod tests {
         }
         assert!(exp(f32::NAN).is_finite() || exp(f32::NAN).is_nan());
         assert_eq!(exp(-1000.0), exp(-87.0));
+    }
+
+    /// Values from -100 to 100 in steps that hit many roundings, the clamp
+    /// limits and beyond, and the special values.
+    fn exp_inputs() -> Vec<f32> {
+        let mut v: Vec<f32> = (-200_000..200_000).map(|i| i as f32 * 0.000_503_7).collect();
+        v.extend([-87.0, 88.0, -87.5, 88.5, -1e30, 1e30, 0.0, -0.0, f32::MIN_POSITIVE, f32::INFINITY, f32::NEG_INFINITY, f32::NAN]);
+        v
+    }
+
+    fn same(a: f32, b: f32) -> bool {
+        a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
+    }
+
+    #[test]
+    fn exp_over_a_slice_gives_the_bits_of_exp_value_by_value() {
+        let inputs = exp_inputs();
+        type Finish = fn(f32) -> f32;
+        let finishes: [(&str, Finish); 3] = [("exp", |e| e), ("sigmoid", |e| 1.0 / (1.0 + e)), ("tanh", |e| 1.0 - 2.0 / (e + 1.0))];
+        for (name, finish) in finishes {
+            let want: Vec<f32> = inputs.iter().map(|&x| finish(exp(x))).collect();
+            let (mut passes, mut scratch) = (inputs.clone(), vec![0.0; inputs.len()]);
+            map_exp_in_passes(&mut passes, &mut scratch, finish);
+            let mut chosen = inputs.clone();
+            map_exp(&mut chosen, &mut scratch, finish);
+            for (i, &x) in inputs.iter().enumerate() {
+                assert!(same(passes[i], want[i]), "{name}({x}) in passes: {} vs {}", passes[i], want[i]);
+                assert!(same(chosen[i], want[i]), "{name}({x}): {} vs {}", chosen[i], want[i]);
+            }
+        }
+        // The sigmoid and tanh the trainer uses are these finishes of exp.
+        for &x in &inputs {
+            assert!(same(sigmoid(x), 1.0 / (1.0 + exp(-x))) && same(tanh(x), 1.0 - 2.0 / (exp(2.0 * x) + 1.0)), "{x}");
+        }
+    }
+
+    #[test]
+    fn exp_over_a_slice_stops_at_the_shorter_buffer() {
+        let mut v = [1.0f32, 2.0, 3.0];
+        let mut scratch = [0.0f32; 2];
+        map_exp(&mut v, &mut scratch, |e| e);
+        assert_eq!(v, [exp(1.0), exp(2.0), 3.0]);
     }
 
     #[test]

@@ -193,18 +193,26 @@ fn gru_update_fixed(h: &mut [i16], gx: &[i32], gh: &[i32]) {
 }
 
 /// The GRU update, gates z, r, n (ONNX, `linear_before_reset = 1`), given
-/// `gx = W x + b_w` and `gh = U h + b_u`. Overwrites `gx`.
+/// `gx = W x + b_w` and `gh = U h + b_u`. Overwrites `gx` and `gh`. The same
+/// bits as [`math::sigmoid`] and [`math::tanh`] value by value; the
+/// exponentials go through [`math::map_exp`] (`gh` is its scratch).
 #[inline(always)]
-fn gru_update(h: &mut [f32], gx: &mut [f32], gh: &[f32]) {
+fn gru_update(h: &mut [f32], gx: &mut [f32], gh: &mut [f32]) {
     let n = h.len();
     let (zr, xn) = gx.split_at_mut(2 * n);
-    let (hzr, hn) = gh.split_at(2 * n);
-    for (g, &u) in zr.iter_mut().zip(hzr) {
-        *g = math::sigmoid(*g + u);
+    let (hzr, hn) = gh.split_at_mut(2 * n);
+    // z, r = sigmoid(gx + gh) = 1 / (1 + e^-(gx + gh)).
+    for (g, &u) in zr.iter_mut().zip(hzr.iter()) {
+        *g = -(*g + u);
     }
+    math::map_exp(zr, hzr, |e| 1.0 / (1.0 + e));
     let (z, r) = zr.split_at(n);
-    for ((((hv, &z), &r), &xn), &hn) in h.iter_mut().zip(z).zip(r).zip(xn.iter()).zip(hn) {
-        let cand = math::tanh(xn + r * hn);
+    // Candidate tanh(xn + r * hn) = 1 - 2 / (e^(2 (xn + r * hn)) + 1).
+    for ((x, &r), &hn) in xn.iter_mut().zip(r).zip(hn.iter()) {
+        *x = 2.0 * (*x + r * hn);
+    }
+    math::map_exp(xn, hn, |e| 1.0 - 2.0 / (e + 1.0));
+    for ((hv, &z), &cand) in h.iter_mut().zip(z).zip(xn.iter()) {
         *hv = (1.0 - z) * cand + z * *hv;
     }
 }
@@ -369,5 +377,33 @@ impl<'s, 'a> Session<'s, 'a> {
         }
         self.core.has_logits = word(8) == Some(1);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gru_update_gives_the_bits_of_the_gate_formulas() {
+        let mut rng = Rng::new(11);
+        for n in [1usize, 7, 37, 256] {
+            let mut value = |scale: f32| (rng.next_f32() * 2.0 - 1.0) * scale;
+            let mut gx: Vec<f32> = (0..3 * n).map(|_| value(12.0)).collect();
+            let mut gh: Vec<f32> = (0..3 * n).map(|_| value(12.0)).collect();
+            let mut h: Vec<f32> = (0..n).map(|_| value(1.0)).collect();
+            let want: Vec<f32> = (0..n)
+                .map(|i| {
+                    let z = math::sigmoid(gx[i] + gh[i]);
+                    let r = math::sigmoid(gx[n + i] + gh[n + i]);
+                    let cand = math::tanh(gx[2 * n + i] + r * gh[2 * n + i]);
+                    (1.0 - z) * cand + z * h[i]
+                })
+                .collect();
+            gru_update(&mut h, &mut gx, &mut gh);
+            for (i, (got, want)) in h.iter().zip(&want).enumerate() {
+                assert_eq!(got.to_bits(), want.to_bits(), "n {n} unit {i}: {got} vs {want}");
+            }
+        }
     }
 }
