@@ -215,7 +215,7 @@ enum Command {
         #[arg(long, value_enum, default_value = "native")]
         backend: BackendArg,
     },
-    /// Step latency: µs/step and tokens/s, one thread, batch 1, state carried across steps.
+    /// Step latency: µs/step (median and fastest round) and tokens/s, one thread, batch 1, state carried across steps.
     #[command(
         after_help = "Examples:\n  edgegru bench --model models/fortunes-char.egru\n  edgegru bench --model m.egru --kernels scalar,avx2 --json\n  edgegru bench --model dense.egru --model sparse.egru"
     )]
@@ -233,7 +233,7 @@ enum Command {
         /// Steps per timed round.
         #[arg(long, default_value_t = 2000)]
         steps: usize,
-        /// Timed rounds (the median is reported).
+        /// Timed rounds (their median and the fastest are reported).
         #[arg(long, default_value_t = 7)]
         rounds: usize,
         /// Print JSON.

@@ -161,6 +161,9 @@ fn bench_compares_several_models_in_one_run() {
     for r in &rows {
         let us = r["us_per_step"].as_f64().unwrap();
         assert!(us > 0.0 && us.is_finite(), "{r}");
+        // The fastest of three rounds is at most their median.
+        let fastest = r["fastest_us_per_step"].as_f64().unwrap();
+        assert!(fastest > 0.0 && fastest <= us, "{r}");
         assert!((r["speedup_vs_first"].as_f64().unwrap() - first / us).abs() < 1e-9, "{r}");
     }
     // The text table names the models when there are several.
@@ -173,7 +176,7 @@ fn bench_compares_several_models_in_one_run() {
         .output()
         .unwrap();
     let text = String::from_utf8(text.stdout).unwrap();
-    assert!(text.starts_with("model") && text.contains(&s) && text.contains("vs first"), "{text}");
+    assert!(text.starts_with("model") && text.contains(&s) && text.contains("fastest") && text.contains("vs first"), "{text}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
