@@ -130,7 +130,7 @@ impl TrainConfig {
 
 /// With a time limit and no step count, a decay schedule ends when the time
 /// does: its length in steps is estimated from the wall time per step measured
-/// so far in this session (checkpoints and validation included) and updated
+/// so far in this run (checkpoints and validation included) and updated
 /// every [`TimeSchedule::EVERY`] steps. Such runs are not bit-reproducible;
 /// `--steps` is.
 struct TimeSchedule {
