@@ -39,8 +39,7 @@ fn exp_series(r: f32) -> f32 {
 /// inputs give NaN.
 #[inline(always)]
 fn exp_scale(p: f32, t: f32) -> f32 {
-    let n = t.to_bits().wrapping_sub(ROUND_MAGIC.to_bits()) as i32;
-    p * f32::from_bits((n.wrapping_add(127) as u32) << 23)
+    p * f32::from_bits((magic_rounded_bits(t).wrapping_add(127) as u32) << 23)
 }
 
 /// `v[i] = finish(exp(v[i]))` for `i < min(v.len(), scratch.len())`: the same
@@ -89,7 +88,13 @@ pub fn tanh(x: f32) -> f32 {
 /// from the low bits of `x + 1.5 * 2^23` (whose unit in the last place is 1).
 #[inline(always)]
 fn rounded_bits(x: f32) -> i32 {
-    (x + ROUND_MAGIC).to_bits().wrapping_sub(ROUND_MAGIC.to_bits()) as i32
+    magic_rounded_bits(x + ROUND_MAGIC)
+}
+
+/// The integer held in the low bits of `t = x + 1.5 * 2^23` (`x` rounded).
+#[inline(always)]
+fn magic_rounded_bits(t: f32) -> i32 {
+    t.to_bits().wrapping_sub(ROUND_MAGIC.to_bits()) as i32
 }
 
 /// Clamps `x` to [-limit, limit] (limit below 2^22), rounds it to the

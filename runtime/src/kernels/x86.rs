@@ -10,6 +10,7 @@
 use core::arch::x86_64::*;
 
 use super::{scalar, Block8x4};
+use crate::le::u32_at;
 
 /// Whether AVX2 and FMA are usable.
 pub fn has_avx2() -> bool {
@@ -199,16 +200,6 @@ unsafe fn column_group<const OFFSET: usize>(p: *const u8) -> usize {
     g
 }
 
-/// The u32 LE at `p` (any alignment).
-///
-/// # Safety
-/// The four bytes at `p` are readable.
-#[inline(always)]
-unsafe fn u32_le(p: *const u8) -> usize {
-    // SAFETY: the caller's promise.
-    u32::from_le(unsafe { core::ptr::read_unaligned(p as *const u32) }) as usize
-}
-
 /// `s` plus block number `J` from `cols`/`blocks` (the column-group and block
 /// pointers of the current position) times its 4 inputs, broadcast to the
 /// block's 8 rows.
@@ -241,12 +232,11 @@ fn block8x4_body<D: DotI8>(m: &Block8x4<'_>, x: &[i8], acc: &mut [i32]) {
     }
     let (offsets, cols, blocks) = m.tables();
     let xp = x.as_ptr();
-    // SAFETY: `Block8x4::new` checked that `offsets` holds row_block_count + 1
-    // u32s, the first 0, non-decreasing, the last the block count.
-    let mut start = unsafe { u32_le(offsets.as_ptr()) };
+    // Each row block's end offset is read once: it is the next one's start
+    // (the first start is 0, checked at load).
+    let mut start = 0;
     for b in 0..m.row_block_count() {
-        // SAFETY: as above, b + 1 <= row_block_count.
-        let end = unsafe { u32_le(offsets.as_ptr().add(4 * (b + 1))) };
+        let end = u32_at(offsets, b + 1) as usize;
         // Four accumulators, so consecutive blocks do not wait on each other
         // (VNNI fuses the add into the product, whose latency is several cycles).
         // SAFETY: only inlined into functions compiled with `avx2`.
