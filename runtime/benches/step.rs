@@ -1,6 +1,6 @@
 //! Step latency at config A (vocab 98 chars, emb 64, hidden 256, dense 256),
 //! one thread, state carried across steps: f32 vs int8 vs int8 with 75% of
-//! the 8x4 blocks pruned, in the same run. `cargo bench -p edgegru-runtime --features std`.
+//! the 8x4 blocks pruned, in the same run. `cargo bench -p edgegru-runtime --features std,writer`.
 //!
 //! Each sample reports its fastest chunk of [`CHUNK`] steps, scaled to the
 //! sample's iterations, and each file is measured for 8 seconds. A shared
@@ -12,7 +12,7 @@
 //! the core. `edgegru bench` interleaves the files instead and reports medians.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use edgegru_runtime::writer::{ExportOptions, FloatModel};
+use edgegru_runtime::writer::ExportOptions;
 use edgegru_runtime::{Model, Rng, Session};
 use std::time::{Duration, Instant};
 
@@ -40,14 +40,14 @@ fn prune_blocks(w: &mut [f32], rows: usize, cols: usize, fraction: f32, rng: &mu
 const CHUNK: u64 = 200;
 
 fn bench_step(c: &mut Criterion) {
-    let fm = FloatModel::random_char(&config_a_chars(), 64, 256, 256, 7);
+    let fm = edgegru_tests::random_char(&config_a_chars(), 64, 256, 256, 7);
     let mut pruned = fm.clone();
     let mut rng = Rng::new(1);
     let (v, e, h, d) = (98, 64, 256, 256);
-    prune_blocks(&mut pruned.gru_input, 3 * h, e, 0.75, &mut rng);
-    prune_blocks(&mut pruned.gru_recurrent, 3 * h, h, 0.75, &mut rng);
-    prune_blocks(&mut pruned.dense, d, h, 0.75, &mut rng);
-    prune_blocks(&mut pruned.output, v, d, 0.75, &mut rng);
+    prune_blocks(&mut pruned.grus[0].input, 3 * h, e, 0.75, &mut rng);
+    prune_blocks(&mut pruned.grus[0].recurrent, 3 * h, h, 0.75, &mut rng);
+    prune_blocks(&mut pruned.dense[0].weight, d, h, 0.75, &mut rng);
+    prune_blocks(&mut pruned.head.weight, v, d, 0.75, &mut rng);
     let files = [
         ("f32", fm.to_bytes(&ExportOptions::default())),
         ("int8", fm.to_bytes(&ExportOptions::int8(false))),

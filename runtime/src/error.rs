@@ -2,63 +2,49 @@
 
 use core::fmt;
 
-/// Which tensor of a model an error is about.
+/// Which tensor of a model an error is about. Layer numbers count from 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TensorName {
     /// Token embedding table, `[vocab, emb]`.
     Embedding,
-    /// GRU input weights, `[3*hidden, emb]`, gates z, r, n.
-    GruInput,
-    /// GRU recurrent weights, `[3*hidden, hidden]`, gates z, r, n.
-    GruRecurrent,
-    /// GRU input bias, `[3*hidden]`.
-    GruInputBias,
-    /// GRU recurrent bias, `[3*hidden]`.
-    GruRecurrentBias,
-    /// Hidden dense layer weights, `[dense, hidden]`.
-    Dense,
-    /// Hidden dense layer bias, `[dense]`.
-    DenseBias,
-    /// Output layer weights, `[vocab, dense]`.
+    /// Per-feature means of a feature input.
+    FeatureMean,
+    /// Per-feature scales of a feature input.
+    FeatureScale,
+    /// Input weights of GRU layer `n`, `[3*hidden, in]`, gates z, r, n.
+    GruInput(u8),
+    /// Recurrent weights of GRU layer `n`, `[3*hidden, hidden]`.
+    GruRecurrent(u8),
+    /// Input bias of GRU layer `n`, `[3*hidden]`.
+    GruInputBias(u8),
+    /// Recurrent bias of GRU layer `n`, `[3*hidden]`.
+    GruRecurrentBias(u8),
+    /// Weights of dense layer `n`, `[out, in]`.
+    Dense(u8),
+    /// Bias of dense layer `n`, `[out]`.
+    DenseBias(u8),
+    /// Output layer weights, `[outputs, in]`.
     Output,
-    /// Output layer bias, `[vocab]`.
+    /// Output layer bias, `[outputs]`.
     OutputBias,
-}
-
-impl TensorName {
-    /// Every tensor, in file order.
-    pub const ALL: [TensorName; 9] = [
-        TensorName::Embedding,
-        TensorName::GruInput,
-        TensorName::GruRecurrent,
-        TensorName::GruInputBias,
-        TensorName::GruRecurrentBias,
-        TensorName::Dense,
-        TensorName::DenseBias,
-        TensorName::Output,
-        TensorName::OutputBias,
-    ];
-
-    /// The tensor's name as written in FORMAT.md.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            TensorName::Embedding => "embedding",
-            TensorName::GruInput => "gru_input",
-            TensorName::GruRecurrent => "gru_recurrent",
-            TensorName::GruInputBias => "gru_input_bias",
-            TensorName::GruRecurrentBias => "gru_recurrent_bias",
-            TensorName::Dense => "dense",
-            TensorName::DenseBias => "dense_bias",
-            TensorName::Output => "output",
-            TensorName::OutputBias => "output_bias",
-        }
-    }
 }
 
 impl fmt::Display for TensorName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        match *self {
+            TensorName::Embedding => f.write_str("embedding"),
+            TensorName::FeatureMean => f.write_str("features.mean"),
+            TensorName::FeatureScale => f.write_str("features.scale"),
+            TensorName::GruInput(n) => write!(f, "gru{n}.input"),
+            TensorName::GruRecurrent(n) => write!(f, "gru{n}.recurrent"),
+            TensorName::GruInputBias(n) => write!(f, "gru{n}.input_bias"),
+            TensorName::GruRecurrentBias(n) => write!(f, "gru{n}.recurrent_bias"),
+            TensorName::Dense(n) => write!(f, "dense{n}"),
+            TensorName::DenseBias(n) => write!(f, "dense{n}.bias"),
+            TensorName::Output => f.write_str("output"),
+            TensorName::OutputBias => f.write_str("output.bias"),
+        }
     }
 }
 
@@ -176,6 +162,30 @@ pub enum Error {
         /// The kind found.
         kind: &'static str,
     },
+    /// A file holds too few or too many layers of a kind.
+    LayerCount {
+        /// `GRU` or `dense`.
+        kind: &'static str,
+        /// Layers in the file.
+        count: usize,
+        /// Fewest allowed.
+        min: usize,
+        /// Most allowed.
+        max: usize,
+    },
+    /// The head does not fit the input: a next-token head needs token input
+    /// and one output per token.
+    HeadMismatch {
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The class or output names table is inconsistent.
+    Names {
+        /// What is wrong.
+        reason: &'static str,
+        /// Name index where it was found.
+        index: usize,
+    },
     /// The numerics declared in the header do not match the tensor kinds.
     NumericsMismatch {
         /// Which tensor disagrees.
@@ -215,13 +225,42 @@ pub enum Error {
     UnknownToken {
         /// Byte offset of the token in the text.
         offset: usize,
+        /// Its first character (after lower-casing, if the tokenizer lower-cases).
+        character: char,
     },
-    /// A saved state does not belong to this model or is damaged.
+    /// A saved state belongs to another model.
     StateMismatch {
-        /// Model checksum the state was saved from (0 if unreadable).
+        /// Model checksum the state was saved from.
         found: u32,
         /// Checksum of this model.
         expected: u32,
+    },
+    /// A saved state is damaged: wrong length, magic or integrity check, or
+    /// values this model cannot hold.
+    StateDamaged {
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The model reads another kind of input (a token model was given
+    /// features, or a feature model a token or text).
+    WrongInput {
+        /// What this model reads: `tokens` or `features`.
+        expected: &'static str,
+    },
+    /// Text operations (feeding text, sampling, generation, suggestions) need
+    /// a language model: token input and a next-token head.
+    NotALanguageModel,
+    /// A feature vector has the wrong number of values.
+    FeatureCount {
+        /// Features the model reads per step.
+        expected: usize,
+        /// Values given.
+        found: usize,
+    },
+    /// An input value is NaN or infinite.
+    NonFiniteInput {
+        /// Index of the value.
+        index: usize,
     },
     /// A sampling or generation parameter is out of range.
     InvalidParameter {
@@ -267,15 +306,31 @@ impl fmt::Display for Error {
                 write!(f, "tensor {tensor}: row block {row_block} has index {value}, which breaks the bound {limit}")
             }
             Error::UnsupportedTensorKind { tensor, kind } => write!(f, "tensor {tensor}: kind {kind} is not allowed here"),
+            Error::LayerCount { kind, count, min, max } => {
+                write!(f, "the file holds {count} {kind} layers; {min} to {max} are allowed")
+            }
+            Error::HeadMismatch { reason } => write!(f, "head does not fit the network: {reason}"),
+            Error::Names { reason, index } => write!(f, "output names table: {reason} (at index {index})"),
             Error::NumericsMismatch { tensor, numerics } => write!(f, "tensor {tensor} does not match the header's numerics {numerics}"),
             Error::Tokenizer { reason, index } => write!(f, "tokenizer table: {reason} (at index {index})"),
             Error::ArenaTooSmall { needed, available } => write!(f, "arena is {available} bytes, the model needs {needed}"),
             Error::BufferTooSmall { needed, available } => write!(f, "buffer holds {available}, {needed} needed"),
             Error::TokenOutOfRange { token, vocab } => write!(f, "token id {token} is out of range (vocabulary has {vocab} tokens)"),
-            Error::UnknownToken { offset } => write!(f, "text at byte {offset} is not in the vocabulary and the model has no OOV token"),
+            Error::UnknownToken { offset, character } => write!(
+                f,
+                "{character:?} (U+{:04X}) at byte {offset} is not in the vocabulary and the model has no OOV token",
+                character as u32
+            ),
             Error::StateMismatch { found, expected } => {
                 write!(f, "saved state belongs to model {found:#010x}, not this model {expected:#010x}")
             }
+            Error::StateDamaged { reason } => write!(f, "saved state is damaged: {reason}"),
+            Error::WrongInput { expected } => write!(f, "this model reads {expected}"),
+            Error::NotALanguageModel => {
+                f.write_str("this model is not a language model (text, sampling and generation need token input and a next-token head)")
+            }
+            Error::FeatureCount { expected, found } => write!(f, "the model reads {expected} features per step, {found} were given"),
+            Error::NonFiniteInput { index } => write!(f, "input value {index} is NaN or infinite"),
             Error::InvalidParameter { what } => write!(f, "invalid parameter: {what}"),
             Error::EmptyPrompt => f.write_str("generation needs a non-empty prompt or an earlier step"),
             Error::KernelUnavailable { isa } => write!(f, "kernel set {isa} is not available on this CPU or build"),

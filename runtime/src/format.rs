@@ -1,8 +1,10 @@
 //! The `.egru` wire types, exactly as FORMAT.md specifies them.
 //!
 //! A file is a 10-byte prefix (magic, version, CRC-32) followed by the
-//! postcard encoding of [`Body`]. Byte sections are `&[u8]` borrowed from the
-//! caller's slice: nothing is copied when a model is loaded.
+//! postcard encoding of [`Body`] (version 2, a network) or [`v1::Body`]
+//! (version 1, the original Embedding -> GRU -> Dense(relu) -> Dense(vocab)
+//! model, still read). Byte sections are `&[u8]` borrowed from the caller's
+//! slice: nothing is copied when a model is loaded.
 
 use serde::{Deserialize, Serialize};
 
@@ -11,30 +13,40 @@ use crate::error::{Error, Result};
 
 /// The four bytes every `.egru` file starts with.
 pub const MAGIC: [u8; 4] = *b"EGRU";
-/// The format version this runtime reads and writes.
-pub const FORMAT_VERSION: u16 = 1;
+/// The format version this runtime writes (a network of layers).
+pub const FORMAT_VERSION: u16 = 2;
+/// The oldest format version this runtime reads.
+pub const OLDEST_VERSION: u16 = 1;
 /// Length of the fixed prefix: magic (4), version (u16 LE), CRC-32 (u32 LE).
 pub const PREFIX_LEN: usize = 10;
+/// Most stacked GRU layers a file may hold.
+pub const MAX_GRU_LAYERS: usize = 4;
+/// Most dense layers between the last GRU and the head.
+pub const MAX_DENSE_LAYERS: usize = 3;
 
-/// Everything after the prefix.
+/// Everything after the prefix of a version-2 file: a network.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Body<'a> {
-    /// Dimensions, tokenizer, numerics and provenance.
+    /// Numerics and provenance.
     #[serde(borrow)]
     pub header: Header<'a>,
-    /// The weights.
+    /// What one step reads: a token or a feature vector.
     #[serde(borrow)]
-    pub tensors: Tensors<'a>,
+    pub input: InputDesc<'a>,
+    /// The stacked GRU layers, first (reading the input) to last.
+    #[serde(borrow)]
+    pub grus: heapless::Vec<GruDesc<'a>, MAX_GRU_LAYERS>,
+    /// Dense layers after the last GRU, in order.
+    #[serde(borrow)]
+    pub dense: heapless::Vec<DenseDesc<'a>, MAX_DENSE_LAYERS>,
+    /// The output layer and what its outputs mean.
+    #[serde(borrow)]
+    pub head: HeadDesc<'a>,
 }
 
-/// The model header.
+/// How the network computes and where it came from.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Header<'a> {
-    /// Layer sizes.
-    pub dims: Dims,
-    /// The tokenizer, so that a device needs nothing else.
-    #[serde(borrow)]
-    pub tokenizer: TokenizerDesc<'a>,
     /// How the matrix products are computed.
     pub numerics: Numerics,
     /// Where the model came from.
@@ -42,7 +54,124 @@ pub struct Header<'a> {
     pub provenance: Provenance<'a>,
 }
 
-/// Layer sizes of Embedding(vocab, emb) -> GRU(hidden) -> Dense(dense, relu) -> Dense(vocab).
+/// The input of one step.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum InputDesc<'a> {
+    /// A token id, looked up in an embedding table; the tokenizer travels with it.
+    Tokens {
+        /// The tokenizer, so that a device needs nothing else.
+        #[serde(borrow)]
+        tokenizer: TokenizerDesc<'a>,
+        /// `[vocab, emb]`, row `t` is token `t`'s vector.
+        #[serde(borrow)]
+        embedding: TensorDesc<'a>,
+    },
+    /// `count` float features per step, normalized as `(x - mean) * scale`.
+    Features {
+        /// Features per step.
+        count: u32,
+        /// f32 LE, one per feature.
+        mean: &'a [u8],
+        /// f32 LE, one per feature.
+        scale: &'a [u8],
+        /// Integer numerics: the normalized features enter the first GRU as
+        /// int8 of this scale (`q = round(x / quant_scale)`, clamped to ±127).
+        quant_scale: f32,
+    },
+}
+
+/// One GRU layer (the DESIGN convention: gates z, r, n; `linear_before_reset = 1`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GruDesc<'a> {
+    /// `[3*hidden, in]`, gate rows in order z, r, n.
+    #[serde(borrow)]
+    pub input: TensorDesc<'a>,
+    /// `[3*hidden, hidden]`, gate rows in order z, r, n.
+    #[serde(borrow)]
+    pub recurrent: TensorDesc<'a>,
+    /// f32 LE `[3*hidden]`.
+    pub input_bias: &'a [u8],
+    /// f32 LE `[3*hidden]`.
+    pub recurrent_bias: &'a [u8],
+}
+
+/// A dense layer: `act(W x + b)`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DenseDesc<'a> {
+    /// The activation applied to every output.
+    pub activation: Activation,
+    /// `[out, in]`.
+    #[serde(borrow)]
+    pub weight: TensorDesc<'a>,
+    /// f32 LE `[out]`.
+    pub bias: &'a [u8],
+}
+
+/// Activation of a dense layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Activation {
+    /// `x`.
+    Linear,
+    /// `max(x, 0)`.
+    Relu,
+    /// `tanh(x)`.
+    Tanh,
+    /// `1 / (1 + e^-x)`.
+    Sigmoid,
+}
+
+impl Activation {
+    /// Every activation, in wire order.
+    pub const ALL: [Activation; 4] = [Activation::Linear, Activation::Relu, Activation::Tanh, Activation::Sigmoid];
+
+    /// Name used in reports and on the command line.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Activation::Linear => "linear",
+            Activation::Relu => "relu",
+            Activation::Tanh => "tanh",
+            Activation::Sigmoid => "sigmoid",
+        }
+    }
+}
+
+/// The output layer (`W x + b`, no activation of its own) and what it means.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HeadDesc<'a> {
+    /// What the outputs are.
+    #[serde(borrow)]
+    pub kind: HeadKindDesc<'a>,
+    /// `[outputs, in]`.
+    #[serde(borrow)]
+    pub weight: TensorDesc<'a>,
+    /// f32 LE `[outputs]`.
+    pub bias: &'a [u8],
+}
+
+/// What the head's outputs mean. Names use the tokenizer's table layout:
+/// name `i` is `text[ends[i-1]..ends[i]]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum HeadKindDesc<'a> {
+    /// Logits of the next token (a language model): one per vocabulary entry.
+    NextToken,
+    /// Logits of classes; a session returns their softmax, the class probabilities.
+    Classes {
+        /// UTF-8 class names, concatenated.
+        names: &'a [u8],
+        /// u32 LE end offset of each name, one per class.
+        ends: &'a [u8],
+    },
+    /// Linear outputs (regression), returned as they are.
+    Regression {
+        /// UTF-8 output names, concatenated (may be empty).
+        names: &'a [u8],
+        /// u32 LE end offsets: one per output, or none when unnamed.
+        ends: &'a [u8],
+    },
+}
+
+/// Layer sizes of the version-1 model, Embedding(vocab, emb) -> GRU(hidden) ->
+/// Dense(dense, relu) -> Dense(vocab).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Dims {
     /// Number of tokens.
@@ -137,41 +266,14 @@ pub struct Provenance<'a> {
     pub name: &'a str,
     /// Program and version that wrote the file.
     pub producer: &'a str,
-    /// Corpus the model was trained on.
+    /// Data the model was trained on.
     pub corpus: &'a str,
     /// Training command or configuration.
     pub training: &'a str,
 }
 
-/// All weights. Matrices are row-major `[out, in]`: row `r` produces output `r`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Tensors<'a> {
-    /// `[vocab, emb]`.
-    #[serde(borrow)]
-    pub embedding: TensorDesc<'a>,
-    /// `[3*hidden, emb]`, gate rows in order z, r, n.
-    #[serde(borrow)]
-    pub gru_input: TensorDesc<'a>,
-    /// `[3*hidden, hidden]`, gate rows in order z, r, n.
-    #[serde(borrow)]
-    pub gru_recurrent: TensorDesc<'a>,
-    /// f32 LE `[3*hidden]`.
-    pub gru_input_bias: &'a [u8],
-    /// f32 LE `[3*hidden]`.
-    pub gru_recurrent_bias: &'a [u8],
-    /// `[dense, hidden]`.
-    #[serde(borrow)]
-    pub dense: TensorDesc<'a>,
-    /// f32 LE `[dense]`.
-    pub dense_bias: &'a [u8],
-    /// `[vocab, dense]`.
-    #[serde(borrow)]
-    pub output: TensorDesc<'a>,
-    /// f32 LE `[vocab]`.
-    pub output_bias: &'a [u8],
-}
-
-/// One weight matrix and its encoding.
+/// One weight matrix and its encoding. Matrices are row-major `[out, in]`:
+/// row `r` produces output `r`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum TensorDesc<'a> {
     /// f32 LE, `rows*cols*4` bytes.
@@ -242,10 +344,78 @@ impl TensorDesc<'_> {
     }
 }
 
-/// Checks the prefix and CRC, decodes the body, and returns it with the file's CRC.
-///
-/// This checks the container only; [`crate::Model::from_bytes`] validates the contents.
-pub fn decode(bytes: &[u8]) -> Result<(Body<'_>, u32)> {
+/// The wire types of version 1: one fixed model.
+pub mod v1 {
+    use serde::{Deserialize, Serialize};
+
+    use super::{Dims, Numerics, Provenance, TensorDesc, TokenizerDesc};
+
+    /// Everything after the prefix of a version-1 file.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct Body<'a> {
+        /// Dimensions, tokenizer, numerics and provenance.
+        #[serde(borrow)]
+        pub header: Header<'a>,
+        /// The weights.
+        #[serde(borrow)]
+        pub tensors: Tensors<'a>,
+    }
+
+    /// The version-1 header.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct Header<'a> {
+        /// Layer sizes.
+        pub dims: Dims,
+        /// The tokenizer.
+        #[serde(borrow)]
+        pub tokenizer: TokenizerDesc<'a>,
+        /// How the matrix products are computed.
+        pub numerics: Numerics,
+        /// Where the model came from.
+        #[serde(borrow)]
+        pub provenance: Provenance<'a>,
+    }
+
+    /// All version-1 weights.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct Tensors<'a> {
+        /// `[vocab, emb]`.
+        #[serde(borrow)]
+        pub embedding: TensorDesc<'a>,
+        /// `[3*hidden, emb]`, gate rows in order z, r, n.
+        #[serde(borrow)]
+        pub gru_input: TensorDesc<'a>,
+        /// `[3*hidden, hidden]`, gate rows in order z, r, n.
+        #[serde(borrow)]
+        pub gru_recurrent: TensorDesc<'a>,
+        /// f32 LE `[3*hidden]`.
+        pub gru_input_bias: &'a [u8],
+        /// f32 LE `[3*hidden]`.
+        pub gru_recurrent_bias: &'a [u8],
+        /// `[dense, hidden]`.
+        #[serde(borrow)]
+        pub dense: TensorDesc<'a>,
+        /// f32 LE `[dense]`.
+        pub dense_bias: &'a [u8],
+        /// `[vocab, dense]`.
+        #[serde(borrow)]
+        pub output: TensorDesc<'a>,
+        /// f32 LE `[vocab]`.
+        pub output_bias: &'a [u8],
+    }
+}
+
+/// A decoded body of either version.
+#[derive(Debug, Clone)]
+pub enum AnyBody<'a> {
+    /// A version-1 file.
+    V1(v1::Body<'a>),
+    /// A version-2 file.
+    V2(Body<'a>),
+}
+
+/// Checks the prefix and CRC; returns the version, the body bytes and the file's CRC.
+pub fn open(bytes: &[u8]) -> Result<(u16, &[u8], u32)> {
     if bytes.len() < PREFIX_LEN {
         return Err(Error::TooShort { len: bytes.len(), needed: PREFIX_LEN });
     }
@@ -254,7 +424,7 @@ pub fn decode(bytes: &[u8]) -> Result<(Body<'_>, u32)> {
         return Err(Error::BadMagic { found: magic });
     }
     let version = u16::from_le_bytes([bytes[4], bytes[5]]);
-    if version != FORMAT_VERSION {
+    if !(OLDEST_VERSION..=FORMAT_VERSION).contains(&version) {
         return Err(Error::UnsupportedVersion { found: version, supported: FORMAT_VERSION });
     }
     let stored = u32::from_le_bytes([bytes[6], bytes[7], bytes[8], bytes[9]]);
@@ -262,12 +432,26 @@ pub fn decode(bytes: &[u8]) -> Result<(Body<'_>, u32)> {
     if stored != computed {
         return Err(Error::ChecksumMismatch { stored, computed });
     }
-    let (body, rest) =
-        postcard::take_from_bytes::<Body<'_>>(&bytes[PREFIX_LEN..]).map_err(|e| Error::Decode { reason: postcard_reason(e) })?;
+    Ok((version, &bytes[PREFIX_LEN..], stored))
+}
+
+/// Decodes one postcard value that must use every byte.
+fn decode_all<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T> {
+    let (value, rest) = postcard::take_from_bytes::<T>(body).map_err(|e| Error::Decode { reason: postcard_reason(e) })?;
     if !rest.is_empty() {
         return Err(Error::TrailingBytes { count: rest.len() });
     }
-    Ok((body, stored))
+    Ok(value)
+}
+
+/// Checks the prefix and CRC, decodes the body of either version, and returns
+/// it with the file's CRC.
+///
+/// This checks the container only; [`crate::Model::from_bytes`] validates the contents.
+pub fn decode(bytes: &[u8]) -> Result<(AnyBody<'_>, u32)> {
+    let (version, body, crc) = open(bytes)?;
+    let body = if version == 1 { AnyBody::V1(decode_all(body)?) } else { AnyBody::V2(decode_all(body)?) };
+    Ok((body, crc))
 }
 
 fn postcard_reason(e: postcard::Error) -> &'static str {
@@ -281,6 +465,7 @@ fn postcard_reason(e: postcard::Error) -> &'static str {
         P::DeserializeBadOption => "bad option tag",
         P::DeserializeBadEnum => "unknown enum variant",
         P::DeserializeBadEncoding => "bad encoding",
+        P::SerdeDeCustom => "a value out of range (an unknown variant, or more layers than the format allows)",
         _ => "undecodable body",
     }
 }

@@ -1,36 +1,195 @@
 //! Loading a model: decode, then validate every size and index once, so that
 //! the step loop can trust them.
+//!
+//! A model is a network: an input (a token embedding, or a feature vector
+//! with its normalization), 1 to 4 stacked GRU layers, 0 to 3 dense layers
+//! and a head (next-token logits, class probabilities, or linear outputs).
+//! Version-1 files, which hold one fixed network, load into the same shape.
 
 use crate::error::{Error, Result, TensorName};
-use crate::format::{self, Dims, Numerics, Provenance, TensorDesc};
+use crate::format::{
+    self, v1, Activation, AnyBody, DenseDesc, GruDesc, HeadDesc, HeadKindDesc, InputDesc, Numerics, Provenance, TensorDesc,
+    MAX_DENSE_LAYERS, MAX_GRU_LAYERS,
+};
 use crate::kernels::Isa;
+use crate::le::u32_at;
 use crate::tensor::{Matrix, Vector};
 use crate::tokenizer::Tokenizer;
 
-/// Largest vocabulary a file may declare.
+/// Largest vocabulary (and number of outputs) a file may declare.
 pub const MAX_VOCAB: u32 = 1 << 22;
-/// Largest `emb`, `hidden` or `dense` a file may declare.
+/// Largest width (embedding, features, hidden, dense) a file may declare.
 pub const MAX_WIDTH: u32 = 1 << 16;
 
 /// Alignment of every buffer carved from a session arena.
 pub(crate) const ARENA_ALIGN: usize = 32;
 
+/// What one step of a model reads.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Input<'a> {
+    /// A token id: a row of the embedding table.
+    Tokens {
+        /// The tokenizer stored with the model.
+        tokenizer: Tokenizer<'a>,
+        /// `[vocab, emb]`.
+        embedding: Matrix<'a>,
+    },
+    /// A feature vector, normalized as `(x - mean) * scale`.
+    Features {
+        /// Per-feature means.
+        mean: Vector<'a>,
+        /// Per-feature scales.
+        scale: Vector<'a>,
+        /// Integer numerics: the int8 scale of the normalized features.
+        quant_scale: f32,
+    },
+}
+
+/// One GRU layer's weights.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Gru<'a> {
+    pub input: Matrix<'a>,
+    pub recurrent: Matrix<'a>,
+    pub input_bias: Vector<'a>,
+    pub recurrent_bias: Vector<'a>,
+}
+
+impl Gru<'_> {
+    /// Width of the layer's state.
+    pub fn hidden(&self) -> usize {
+        self.recurrent.cols()
+    }
+}
+
+/// One dense layer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Dense<'a> {
+    pub weight: Matrix<'a>,
+    pub bias: Vector<'a>,
+    pub activation: Activation,
+}
+
+/// A table of names stored in the file (class or output names).
+#[derive(Debug, Clone, Copy)]
+pub struct Names<'a> {
+    text: &'a str,
+    ends: &'a [u8],
+}
+
+impl<'a> Names<'a> {
+    /// Checks `count` names (or none, when `optional` and the table is empty).
+    fn from_bytes(text: &'a [u8], ends: &'a [u8], count: usize, optional: bool) -> Result<Self> {
+        let bad = |reason, index| Error::Names { reason, index };
+        let text = core::str::from_utf8(text).map_err(|e| bad("name text is not UTF-8", e.valid_up_to()))?;
+        let names = Names { text, ends };
+        if optional && ends.is_empty() && text.is_empty() {
+            return Ok(names);
+        }
+        if ends.len() != count.checked_mul(4).ok_or(bad("too many names", count))? {
+            return Err(bad("`ends` must hold one u32 per output", ends.len() / 4));
+        }
+        let mut start = 0usize;
+        for i in 0..count {
+            let end = u32_at(ends, i) as usize;
+            if end < start || end > text.len() || !text.is_char_boundary(end) {
+                return Err(bad("name end offset is decreasing, past the text, or inside a character", i));
+            }
+            start = end;
+        }
+        if start != text.len() {
+            return Err(bad("name text has bytes after the last name", count));
+        }
+        Ok(names)
+    }
+
+    /// Number of names (0 when the outputs are unnamed).
+    pub fn len(&self) -> usize {
+        self.ends.len() / 4
+    }
+
+    /// Whether there are no names.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Name `i`, if there is one.
+    pub fn get(&self, i: usize) -> Option<&'a str> {
+        if i >= self.len() {
+            return None;
+        }
+        let start = if i == 0 { 0 } else { u32_at(self.ends, i - 1) as usize };
+        self.text.get(start..u32_at(self.ends, i) as usize)
+    }
+}
+
+/// What a model's outputs are.
+#[derive(Debug, Clone, Copy)]
+pub enum Head<'a> {
+    /// Next-token logits (a language model).
+    NextToken,
+    /// Class probabilities (a session returns the softmax of the logits), with the class names.
+    Classes(Names<'a>),
+    /// Linear outputs (regression), with their names if the file has them.
+    Regression(Names<'a>),
+}
+
+impl Head<'_> {
+    /// `next-token`, `classes` or `regression`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Head::NextToken => "next-token",
+            Head::Classes(_) => "classes",
+            Head::Regression(_) => "regression",
+        }
+    }
+}
+
+/// What a model reads per step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputKind {
+    /// Token ids of a vocabulary, each looked up in an embedding of `emb` values.
+    Tokens {
+        /// Vocabulary size.
+        vocab: usize,
+        /// Embedding width.
+        emb: usize,
+    },
+    /// `count` float features.
+    Features {
+        /// Features per step.
+        count: usize,
+    },
+}
+
+/// One layer of a model, for reports and the C API's model info.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layer {
+    /// A GRU layer with a state of `hidden` values.
+    Gru {
+        /// State width.
+        hidden: usize,
+    },
+    /// A dense layer of `width` outputs.
+    Dense {
+        /// Outputs.
+        width: usize,
+        /// Its activation.
+        activation: Activation,
+    },
+}
+
 /// A model borrowed from `.egru` bytes (in RAM or flash). Nothing is copied.
 #[derive(Debug, Clone)]
 pub struct Model<'a> {
-    pub(crate) dims: Dims,
     pub(crate) numerics: Numerics,
-    pub(crate) tokenizer: Tokenizer<'a>,
     pub(crate) provenance: Provenance<'a>,
-    pub(crate) embedding: Matrix<'a>,
-    pub(crate) gru_input: Matrix<'a>,
-    pub(crate) gru_recurrent: Matrix<'a>,
-    pub(crate) gru_input_bias: Vector<'a>,
-    pub(crate) gru_recurrent_bias: Vector<'a>,
-    pub(crate) dense: Matrix<'a>,
-    pub(crate) dense_bias: Vector<'a>,
+    pub(crate) input: Input<'a>,
+    pub(crate) grus: heapless::Vec<Gru<'a>, MAX_GRU_LAYERS>,
+    pub(crate) dense: heapless::Vec<Dense<'a>, MAX_DENSE_LAYERS>,
+    pub(crate) head: Head<'a>,
     pub(crate) output: Matrix<'a>,
     pub(crate) output_bias: Vector<'a>,
+    pub(crate) version: u16,
     pub(crate) checksum: u32,
     pub(crate) file_len: usize,
     pub(crate) isa: Isa,
@@ -43,30 +202,38 @@ fn check_dim(name: &'static str, value: u32, max: u32) -> Result<usize> {
     Ok(value as usize)
 }
 
+/// The rows of a tensor, checked against `max` before anything is sized by it.
+fn rows_of(desc: &TensorDesc<'_>, name: &'static str, max: u32) -> Result<usize> {
+    check_dim(name, desc.shape().0, max)
+}
+
 /// Sizes (in elements) of the buffers a session carves from its arena.
 /// Float and hybrid numerics use the f32 buffers; integer numerics replace
-/// the f32 x, gx, gh and d by the integer ones.
+/// the f32 x, gx, gh and dense buffers by the integer ones.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ArenaLayout {
+    /// The state of every GRU layer, concatenated.
     pub hidden: usize,
-    /// f32 embedding row (float paths).
+    /// The input vector: embedding row or normalized features (float paths).
     pub x: usize,
-    /// f32 gate pre-activations, for `W x` and `U h` each (float paths).
+    /// Gate pre-activations, for `W x` and `U h` each (float paths): the widest layer's.
     pub gates: usize,
-    /// f32 dense outputs (float paths).
-    pub dense: usize,
-    /// Logits, probabilities and the sort order.
-    pub vocab: usize,
+    /// Dense outputs (float paths), the widest layer's, twice when layers follow each other.
+    pub dense: [usize; 2],
+    /// The head's outputs.
+    pub outputs: usize,
+    /// Probabilities and the sort order (language models only).
+    pub sampling: usize,
     /// int32 accumulators: the most rows of any product.
     pub acc: usize,
     /// Quantized inputs: the most columns of any product, rounded up to 32.
     pub q: usize,
-    /// int16 state (integer numerics).
+    /// int16 states (integer numerics).
     pub int_hidden: usize,
     /// int32 gate pre-activations of `W x` (integer numerics; `U h` uses `acc`).
     pub int_gates: usize,
-    /// int32 dense outputs (integer numerics).
-    pub int_dense: usize,
+    /// int32 dense outputs (integer numerics), as `dense`.
+    pub int_dense: [usize; 2],
 }
 
 pub(crate) fn round_up(n: usize, to: usize) -> usize {
@@ -74,86 +241,294 @@ pub(crate) fn round_up(n: usize, to: usize) -> usize {
 }
 
 impl ArenaLayout {
-    pub(crate) fn of(d: &Dims, numerics: Numerics) -> Self {
-        let (v, e, h, de) = (d.vocab as usize, d.emb as usize, d.hidden as usize, d.dense as usize);
-        let integer = matches!(numerics, Numerics::Integer { .. });
+    pub(crate) fn of(m: &Model<'_>) -> Self {
+        let hidden: usize = m.grus.iter().map(Gru::hidden).sum();
+        let max_h = m.grus.iter().map(Gru::hidden).max().unwrap_or(0);
+        let max_d = m.dense.iter().map(|d| d.weight.rows()).max().unwrap_or(0);
+        let dense = [max_d, if m.dense.len() > 1 { max_d } else { 0 }];
+        let width = m.input_width();
+        let outputs = m.output.rows();
+        let integer = matches!(m.numerics, Numerics::Integer { .. });
         let (float, int) = if integer { (0, 1) } else { (1, 0) };
         ArenaLayout {
-            hidden: h,
-            x: e * float,
-            gates: 3 * h * float,
-            dense: de * float,
-            vocab: v,
-            acc: (3 * h).max(de).max(v),
-            q: round_up(e.max(h).max(de), 32),
-            int_hidden: h * int,
-            int_gates: 3 * h * int,
-            int_dense: de * int,
+            hidden,
+            x: width * float,
+            gates: 3 * max_h * float,
+            dense: dense.map(|d| d * float),
+            outputs,
+            sampling: if matches!(m.head, Head::NextToken) { outputs } else { 0 },
+            acc: (3 * max_h).max(max_d).max(outputs),
+            q: round_up(width.max(max_h).max(max_d), 32),
+            int_hidden: hidden * int,
+            int_gates: 3 * max_h * int,
+            int_dense: dense.map(|d| d * int),
         }
     }
 
     /// Bytes of every buffer, each rounded up to `ARENA_ALIGN` (the session
     /// carves them in its own order, each on an `ARENA_ALIGN` boundary).
     pub(crate) fn bytes(&self) -> usize {
-        let f32s = [self.hidden, self.x, self.gates, self.gates, self.dense, self.vocab, self.vocab];
-        let others = [self.vocab * 4, self.acc * 4, self.q, self.int_hidden * 2, self.int_gates * 4, self.int_dense * 4];
+        let f32s = [self.hidden, self.x, self.gates, self.gates, self.dense[0], self.dense[1], self.outputs, self.sampling];
+        let others = [
+            self.sampling * 4,
+            self.acc * 4,
+            self.q,
+            self.int_hidden * 2,
+            self.int_gates * 4,
+            self.int_dense[0] * 4,
+            self.int_dense[1] * 4,
+        ];
         f32s.iter().map(|&n| n * 4).chain(others).map(|n| round_up(n, ARENA_ALIGN)).sum()
     }
 }
 
+/// Builds a model layer by layer, checking each one against the one before.
+struct Builder {
+    numerics: Numerics,
+    /// Width of the vector the next layer reads.
+    width: usize,
+}
+
+impl Builder {
+    fn gru<'a>(&mut self, n: u8, g: &GruDesc<'a>) -> Result<Gru<'a>> {
+        let h = check_dim("hidden", g.recurrent.shape().1, MAX_WIDTH)?;
+        let gru = Gru {
+            input: Matrix::from_desc(&g.input, TensorName::GruInput(n), 3 * h, self.width)?,
+            recurrent: Matrix::from_desc(&g.recurrent, TensorName::GruRecurrent(n), 3 * h, h)?,
+            input_bias: Vector::from_bytes(g.input_bias, TensorName::GruInputBias(n), 3 * h)?,
+            recurrent_bias: Vector::from_bytes(g.recurrent_bias, TensorName::GruRecurrentBias(n), 3 * h)?,
+        };
+        self.check_numerics(TensorName::GruInput(n), &gru.input)?;
+        self.check_numerics(TensorName::GruRecurrent(n), &gru.recurrent)?;
+        self.width = h;
+        Ok(gru)
+    }
+
+    fn dense<'a>(&mut self, n: u8, d: &DenseDesc<'a>) -> Result<Dense<'a>> {
+        let out = rows_of(&d.weight, "dense", MAX_WIDTH)?;
+        let layer = Dense {
+            weight: Matrix::from_desc(&d.weight, TensorName::Dense(n), out, self.width)?,
+            bias: Vector::from_bytes(d.bias, TensorName::DenseBias(n), out)?,
+            activation: d.activation,
+        };
+        self.check_numerics(TensorName::Dense(n), &layer.weight)?;
+        self.width = out;
+        Ok(layer)
+    }
+
+    fn output<'a>(&self, weight: &TensorDesc<'a>, bias: &'a [u8]) -> Result<(Matrix<'a>, Vector<'a>)> {
+        let out = rows_of(weight, "outputs", MAX_VOCAB)?;
+        let m = Matrix::from_desc(weight, TensorName::Output, out, self.width)?;
+        self.check_numerics(TensorName::Output, &m)?;
+        Ok((m, Vector::from_bytes(bias, TensorName::OutputBias, out)?))
+    }
+
+    fn check_numerics(&self, tensor: TensorName, m: &Matrix<'_>) -> Result<()> {
+        if m.is_int8() != self.numerics.is_int8() {
+            return Err(Error::NumericsMismatch { tensor, numerics: self.numerics.name() });
+        }
+        Ok(())
+    }
+}
+
+fn embedding<'a>(desc: &TensorDesc<'a>, numerics: Numerics, vocab: usize, emb: usize) -> Result<Matrix<'a>> {
+    if matches!(desc, TensorDesc::Int8Block8x4 { .. }) {
+        return Err(Error::UnsupportedTensorKind { tensor: TensorName::Embedding, kind: desc.kind_name() });
+    }
+    let m = Matrix::from_desc(desc, TensorName::Embedding, vocab, emb)?;
+    // Integer numerics read the embedding's int8 rows directly.
+    if matches!(numerics, Numerics::Integer { .. }) && m.int8_row(0).is_none() {
+        return Err(Error::NumericsMismatch { tensor: TensorName::Embedding, numerics: numerics.name() });
+    }
+    Ok(m)
+}
+
 impl<'a> Model<'a> {
-    /// Loads a model from the bytes of an `.egru` file, checking the CRC and
-    /// every size, index and table. Never panics; any defect is an [`Error`].
+    /// Loads a model from the bytes of an `.egru` file (version 1 or 2),
+    /// checking the CRC and every size, index and table. Never panics; any
+    /// defect is an [`Error`].
     pub fn from_bytes(bytes: &'a [u8]) -> Result<Self> {
         let (body, checksum) = format::decode(bytes)?;
-        let dims = body.header.dims;
-        let v = check_dim("vocab", dims.vocab, MAX_VOCAB)?;
-        let e = check_dim("emb", dims.emb, MAX_WIDTH)?;
-        let h = check_dim("hidden", dims.hidden, MAX_WIDTH)?;
-        let d = check_dim("dense", dims.dense, MAX_WIDTH)?;
-        let t = &body.tensors;
-        if matches!(t.embedding, TensorDesc::Int8Block8x4 { .. }) {
-            return Err(Error::UnsupportedTensorKind { tensor: TensorName::Embedding, kind: t.embedding.kind_name() });
-        }
-        let model = Model {
-            dims,
-            numerics: body.header.numerics,
-            tokenizer: Tokenizer::from_desc(&body.header.tokenizer, dims.vocab)?,
-            provenance: body.header.provenance,
-            embedding: Matrix::from_desc(&t.embedding, TensorName::Embedding, v, e)?,
-            gru_input: Matrix::from_desc(&t.gru_input, TensorName::GruInput, 3 * h, e)?,
-            gru_recurrent: Matrix::from_desc(&t.gru_recurrent, TensorName::GruRecurrent, 3 * h, h)?,
-            gru_input_bias: Vector::from_bytes(t.gru_input_bias, TensorName::GruInputBias, 3 * h)?,
-            gru_recurrent_bias: Vector::from_bytes(t.gru_recurrent_bias, TensorName::GruRecurrentBias, 3 * h)?,
-            dense: Matrix::from_desc(&t.dense, TensorName::Dense, d, h)?,
-            dense_bias: Vector::from_bytes(t.dense_bias, TensorName::DenseBias, d)?,
-            output: Matrix::from_desc(&t.output, TensorName::Output, v, d)?,
-            output_bias: Vector::from_bytes(t.output_bias, TensorName::OutputBias, v)?,
-            checksum,
-            file_len: bytes.len(),
-            isa: Isa::detect(),
+        let mut model = match body {
+            AnyBody::V1(b) => Model::from_v1(&b)?,
+            AnyBody::V2(b) => Model::from_v2(&b)?,
         };
-        let want_int8 = model.numerics.is_int8();
-        for (tensor, m) in model.matrices().into_iter().skip(1) {
-            if m.is_int8() != want_int8 {
-                return Err(Error::NumericsMismatch { tensor, numerics: model.numerics.name() });
-            }
-        }
-        // Integer numerics read the embedding's int8 rows directly.
-        if matches!(model.numerics, Numerics::Integer { .. }) && model.embedding.int8_row(0).is_none() {
-            return Err(Error::NumericsMismatch { tensor: TensorName::Embedding, numerics: model.numerics.name() });
-        }
+        model.checksum = checksum;
+        model.file_len = bytes.len();
         Ok(model)
+    }
+
+    fn empty(numerics: Numerics, provenance: Provenance<'a>, input: Input<'a>, version: u16) -> Self {
+        Model {
+            numerics,
+            provenance,
+            input,
+            grus: heapless::Vec::new(),
+            dense: heapless::Vec::new(),
+            head: Head::NextToken,
+            output: Matrix::EMPTY,
+            output_bias: Vector::EMPTY,
+            version,
+            checksum: 0,
+            file_len: 0,
+            isa: Isa::detect(),
+        }
+    }
+
+    fn from_v1(b: &v1::Body<'a>) -> Result<Self> {
+        let (d, t) = (b.header.dims, &b.tensors);
+        let v = check_dim("vocab", d.vocab, MAX_VOCAB)?;
+        let e = check_dim("emb", d.emb, MAX_WIDTH)?;
+        let h = check_dim("hidden", d.hidden, MAX_WIDTH)?;
+        let dn = check_dim("dense", d.dense, MAX_WIDTH)?;
+        let numerics = b.header.numerics;
+        let input = Input::Tokens {
+            tokenizer: Tokenizer::from_desc(&b.header.tokenizer, d.vocab)?,
+            embedding: embedding(&t.embedding, numerics, v, e)?,
+        };
+        // The v1 dims fix every shape; check them in file order.
+        let expect = |desc: &TensorDesc<'_>, tensor, rows: usize, cols: usize| {
+            let expected = (rows as u32, cols as u32);
+            if desc.shape() == expected {
+                Ok(())
+            } else {
+                Err(Error::TensorShape { tensor, expected, found: desc.shape() })
+            }
+        };
+        expect(&t.gru_input, TensorName::GruInput(0), 3 * h, e)?;
+        expect(&t.gru_recurrent, TensorName::GruRecurrent(0), 3 * h, h)?;
+        expect(&t.dense, TensorName::Dense(0), dn, h)?;
+        expect(&t.output, TensorName::Output, v, dn)?;
+        let mut model = Model::empty(numerics, b.header.provenance.clone(), input, 1);
+        let mut builder = Builder { numerics, width: e };
+        let gru = GruDesc {
+            input: t.gru_input.clone(),
+            recurrent: t.gru_recurrent.clone(),
+            input_bias: t.gru_input_bias,
+            recurrent_bias: t.gru_recurrent_bias,
+        };
+        let _ = model.grus.push(builder.gru(0, &gru)?);
+        let dense = DenseDesc { activation: Activation::Relu, weight: t.dense.clone(), bias: t.dense_bias };
+        let _ = model.dense.push(builder.dense(0, &dense)?);
+        (model.output, model.output_bias) = builder.output(&t.output, t.output_bias)?;
+        Ok(model)
+    }
+
+    fn from_v2(b: &format::Body<'a>) -> Result<Self> {
+        let numerics = b.header.numerics;
+        let (input, width) = match &b.input {
+            InputDesc::Tokens { tokenizer, embedding: table } => {
+                let (vocab, emb) = table.shape();
+                let v = check_dim("vocab", vocab, MAX_VOCAB)?;
+                let e = check_dim("emb", emb, MAX_WIDTH)?;
+                let input =
+                    Input::Tokens { tokenizer: Tokenizer::from_desc(tokenizer, vocab)?, embedding: embedding(table, numerics, v, e)? };
+                (input, e)
+            }
+            InputDesc::Features { count, mean, scale, quant_scale } => {
+                let f = check_dim("features", *count, MAX_WIDTH)?;
+                let mean = Vector::from_bytes(mean, TensorName::FeatureMean, f)?;
+                let scale = Vector::from_bytes(scale, TensorName::FeatureScale, f)?;
+                let integer = matches!(numerics, Numerics::Integer { .. });
+                if integer && !(quant_scale.is_finite() && *quant_scale > 0.0) {
+                    return Err(Error::BadScale { tensor: TensorName::FeatureScale, row: f });
+                }
+                (Input::Features { mean, scale, quant_scale: *quant_scale }, f)
+            }
+        };
+        let mut model = Model::empty(numerics, b.header.provenance.clone(), input, 2);
+        let count_ok = |kind, count: usize, min, max| {
+            if (min..=max).contains(&count) {
+                Ok(())
+            } else {
+                Err(Error::LayerCount { kind, count, min, max })
+            }
+        };
+        count_ok("GRU", b.grus.len(), 1, MAX_GRU_LAYERS)?;
+        count_ok("dense", b.dense.len(), 0, MAX_DENSE_LAYERS)?;
+        let mut builder = Builder { numerics, width };
+        for (n, g) in b.grus.iter().enumerate() {
+            // Capacity is that of the wire list: the pushes cannot fail.
+            let _ = model.grus.push(builder.gru(n as u8, g)?);
+        }
+        for (n, d) in b.dense.iter().enumerate() {
+            let _ = model.dense.push(builder.dense(n as u8, d)?);
+        }
+        let HeadDesc { kind, weight, bias } = &b.head;
+        (model.output, model.output_bias) = builder.output(weight, bias)?;
+        let outputs = model.output.rows();
+        model.head = match *kind {
+            HeadKindDesc::NextToken => match model.input {
+                Input::Tokens { embedding, .. } if embedding.rows() == outputs => Head::NextToken,
+                Input::Tokens { .. } => return Err(Error::HeadMismatch { reason: "a next-token head needs one output per token" }),
+                Input::Features { .. } => return Err(Error::HeadMismatch { reason: "a next-token head needs token input" }),
+            },
+            HeadKindDesc::Classes { names, ends } => Head::Classes(Names::from_bytes(names, ends, outputs, false)?),
+            HeadKindDesc::Regression { names, ends } => Head::Regression(Names::from_bytes(names, ends, outputs, true)?),
+        };
+        Ok(model)
+    }
+
+    /// Width of the vector the first GRU reads.
+    pub(crate) fn input_width(&self) -> usize {
+        match self.input {
+            Input::Tokens { embedding, .. } => embedding.cols(),
+            Input::Features { mean, .. } => mean.len(),
+        }
     }
 
     /// Bytes of arena a [`crate::Session`] over this model needs.
     pub fn arena_size(&self) -> usize {
-        ArenaLayout::of(&self.dims, self.numerics).bytes() + ARENA_ALIGN - 1
+        ArenaLayout::of(self).bytes() + ARENA_ALIGN - 1
     }
 
-    /// Layer sizes.
-    pub fn dims(&self) -> Dims {
-        self.dims
+    /// Bytes a session's saved state takes ([`crate::Session::save_state`]).
+    pub fn state_size(&self) -> usize {
+        crate::session::state_size(self)
+    }
+
+    /// What one step reads.
+    pub fn input(&self) -> InputKind {
+        match self.input {
+            Input::Tokens { embedding, .. } => InputKind::Tokens { vocab: embedding.rows(), emb: embedding.cols() },
+            Input::Features { mean, .. } => InputKind::Features { count: mean.len() },
+        }
+    }
+
+    /// The GRU and dense layers, in order (the head's output layer not included).
+    pub fn layers(&self) -> impl Iterator<Item = Layer> + '_ {
+        let grus = self.grus.iter().map(|g| Layer::Gru { hidden: g.hidden() });
+        grus.chain(self.dense.iter().map(|d| Layer::Dense { width: d.weight.rows(), activation: d.activation }))
+    }
+
+    /// State width of every GRU layer, in order.
+    pub fn gru_widths(&self) -> impl Iterator<Item = usize> + '_ {
+        self.grus.iter().map(Gru::hidden)
+    }
+
+    /// What the outputs are.
+    pub fn head(&self) -> Head<'a> {
+        self.head
+    }
+
+    /// Number of outputs: tokens, classes or regression values.
+    pub fn outputs(&self) -> usize {
+        self.output.rows()
+    }
+
+    /// The name of output `i`: a class name, a regression output's name, or
+    /// a token's text; `None` where there is none.
+    pub fn output_name(&self, i: usize) -> Option<&'a str> {
+        match self.head {
+            Head::NextToken => self.tokenizer().and_then(|t| t.token_text(i as u32).ok()),
+            Head::Classes(names) | Head::Regression(names) => names.get(i),
+        }
+    }
+
+    /// Whether this is a language model (token input, next-token head): what
+    /// text, sampling and generation need.
+    pub fn is_language_model(&self) -> bool {
+        matches!((self.input, self.head), (Input::Tokens { .. }, Head::NextToken))
     }
 
     /// How the products are computed.
@@ -161,14 +536,30 @@ impl<'a> Model<'a> {
         self.numerics
     }
 
-    /// The tokenizer stored in the file.
-    pub fn tokenizer(&self) -> &Tokenizer<'a> {
-        &self.tokenizer
+    /// The tokenizer stored in the file, for token models.
+    pub fn tokenizer(&self) -> Option<&Tokenizer<'a>> {
+        match &self.input {
+            Input::Tokens { tokenizer, .. } => Some(tokenizer),
+            Input::Features { .. } => None,
+        }
+    }
+
+    /// Feature models: the per-feature normalization `(mean, scale)` of feature `i`.
+    pub fn feature_normalization(&self, i: usize) -> Option<(f32, f32)> {
+        match self.input {
+            Input::Features { mean, scale, .. } if i < mean.len() => Some((mean.get(i), scale.get(i))),
+            _ => None,
+        }
     }
 
     /// Where the model came from.
     pub fn provenance(&self) -> &Provenance<'a> {
         &self.provenance
+    }
+
+    /// The format version of the file (1 or 2).
+    pub fn format_version(&self) -> u16 {
+        self.version
     }
 
     /// CRC-32 of the file: identifies the model (saved states carry it).
@@ -195,21 +586,48 @@ impl<'a> Model<'a> {
         Ok(())
     }
 
-    /// The five weight matrices with their names, embedding first.
-    pub fn matrices(&self) -> [(TensorName, Matrix<'a>); 5] {
-        [
-            (TensorName::Embedding, self.embedding),
-            (TensorName::GruInput, self.gru_input),
-            (TensorName::GruRecurrent, self.gru_recurrent),
-            (TensorName::Dense, self.dense),
-            (TensorName::Output, self.output),
-        ]
+    /// Every weight matrix with its name, in file order (the embedding first, if any).
+    pub fn matrices(&self) -> impl Iterator<Item = (TensorName, Matrix<'a>)> + '_ {
+        let embedding = match self.input {
+            Input::Tokens { embedding, .. } => Some((TensorName::Embedding, embedding)),
+            Input::Features { .. } => None,
+        };
+        let grus = self.grus.iter().enumerate().flat_map(|(n, g)| {
+            [(TensorName::GruInput(n as u8), g.input), (TensorName::GruRecurrent(n as u8), g.recurrent)]
+        });
+        let dense = self.dense.iter().enumerate().map(|(n, d)| (TensorName::Dense(n as u8), d.weight));
+        embedding.into_iter().chain(grus).chain(dense).chain(core::iter::once((TensorName::Output, self.output)))
     }
 
-    /// Number of parameters (weights and biases) of the dense model.
+    /// Every bias and normalization vector with its name, in file order.
+    pub fn vectors(&self) -> impl Iterator<Item = (TensorName, Vector<'a>)> + '_ {
+        let features = match self.input {
+            Input::Features { mean, scale, .. } => Some([(TensorName::FeatureMean, mean), (TensorName::FeatureScale, scale)]),
+            Input::Tokens { .. } => None,
+        };
+        let grus = self.grus.iter().enumerate().flat_map(|(n, g)| {
+            [(TensorName::GruInputBias(n as u8), g.input_bias), (TensorName::GruRecurrentBias(n as u8), g.recurrent_bias)]
+        });
+        let dense = self.dense.iter().enumerate().map(|(n, d)| (TensorName::DenseBias(n as u8), d.bias));
+        features.into_iter().flatten().chain(grus).chain(dense).chain(core::iter::once((TensorName::OutputBias, self.output_bias)))
+    }
+
+    /// Dense layer `n`'s activation.
+    pub fn dense_activation(&self, n: usize) -> Option<Activation> {
+        self.dense.get(n).map(|d| d.activation)
+    }
+
+    /// Integer numerics with feature input: the int8 scale of the normalized features.
+    pub fn feature_quant_scale(&self) -> Option<f32> {
+        match self.input {
+            Input::Features { quant_scale, .. } => Some(quant_scale),
+            Input::Tokens { .. } => None,
+        }
+    }
+
+    /// Number of parameters (weights, biases, normalization) of the dense model.
     pub fn parameter_count(&self) -> usize {
-        let m: usize = self.matrices().iter().map(|(_, m)| m.rows() * m.cols()).sum();
-        let b = self.gru_input_bias.len() + self.gru_recurrent_bias.len() + self.dense_bias.len() + self.output_bias.len();
-        m + b
+        let m: usize = self.matrices().map(|(_, m)| m.rows() * m.cols()).sum();
+        m + self.vectors().map(|(_, v)| v.len()).sum::<usize>()
     }
 }

@@ -2,6 +2,7 @@
 //! sampling with a seeded, deterministic random number generator.
 
 use crate::error::{Error, Result};
+use crate::tokenizer::Tokenizer;
 
 /// A small deterministic random number generator (SplitMix64). The same seed
 /// gives the same sequence on every target.
@@ -41,11 +42,15 @@ pub struct SamplingParams {
     /// Keep the smallest set of most likely tokens whose probability reaches
     /// `top_p`, in (0, 1]; 1 keeps all.
     pub top_p: f32,
+    /// Whether the out-of-vocabulary token may be generated (off by default,
+    /// so that sampled text holds no `<OOV>`; on, greedy decoding is the
+    /// source framework's argmax). Padding is never generated.
+    pub allow_oov: bool,
 }
 
 impl SamplingParams {
     /// Always the most likely token (ties: the lowest id).
-    pub const GREEDY: SamplingParams = SamplingParams { temperature: 0.0, top_k: 0, top_p: 1.0 };
+    pub const GREEDY: SamplingParams = SamplingParams { temperature: 0.0, top_k: 0, top_p: 1.0, allow_oov: false };
 
     /// Checks the ranges: temperature finite and >= 0, top_p in (0, 1].
     pub fn validate(&self) -> Result<()> {
@@ -61,7 +66,34 @@ impl SamplingParams {
 
 impl Default for SamplingParams {
     fn default() -> Self {
-        SamplingParams { temperature: 1.0, top_k: 0, top_p: 1.0 }
+        SamplingParams { temperature: 1.0, top_k: 0, top_p: 1.0, allow_oov: false }
+    }
+}
+
+/// Token ids that sampling never picks: the padding token, and the OOV token
+/// unless it is allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Banned {
+    ids: [Option<u32>; 2],
+}
+
+impl Banned {
+    /// Nothing banned.
+    pub const NONE: Banned = Banned { ids: [None, None] };
+
+    /// The special tokens of `tok` that generation must not emit.
+    pub fn of(tok: &Tokenizer<'_>, allow_oov: bool) -> Self {
+        Banned { ids: [tok.pad(), if allow_oov { None } else { tok.oov() }] }
+    }
+
+    /// Whether `id` is banned.
+    pub fn contains(&self, id: u32) -> bool {
+        self.ids.contains(&Some(id))
+    }
+
+    /// Whether some id is banned.
+    fn any(&self) -> bool {
+        self.ids.iter().any(Option::is_some)
     }
 }
 
@@ -86,35 +118,65 @@ fn key(v: f32) -> f32 {
 
 /// Index of the largest logit (the first one on ties).
 pub fn argmax(logits: &[f32]) -> u32 {
-    let mut best = 0usize;
-    for (i, &v) in logits.iter().enumerate() {
-        if key(v) > key(logits[best]) {
-            best = i;
-        }
-    }
-    best as u32
+    argmax_allowed(logits, &Banned::NONE)
 }
 
-/// `probs = softmax(logits / temperature)`.
-pub(crate) fn softmax(logits: &[f32], temperature: f32, probs: &mut [f32]) {
-    let max = logits.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(key(v)));
+/// Index of the largest logit that is not banned (the first one on ties);
+/// when every token is banned, the largest of all.
+pub fn argmax_allowed(logits: &[f32], banned: &Banned) -> u32 {
+    let mut best: Option<usize> = None;
+    for (i, &v) in logits.iter().enumerate() {
+        if banned.contains(i as u32) {
+            continue;
+        }
+        if best.is_none_or(|b| key(v) > key(logits[b])) {
+            best = Some(i);
+        }
+    }
+    match best {
+        Some(b) => b as u32,
+        None if banned.any() => argmax(logits),
+        None => 0,
+    }
+}
+
+/// `probs = softmax(logits / temperature)`, banned tokens at probability 0
+/// (unless every token is banned).
+pub(crate) fn softmax(logits: &[f32], temperature: f32, banned: &Banned, probs: &mut [f32]) {
+    let all_banned = banned.any() && (0..logits.len() as u32).all(|i| banned.contains(i));
+    let banned = if all_banned { &Banned::NONE } else { banned };
+    let max = logits.iter().enumerate().filter(|(i, _)| !banned.contains(*i as u32)).fold(f32::NEG_INFINITY, |m, (_, &v)| m.max(key(v)));
     let mut sum = 0.0;
-    for (p, &v) in probs.iter_mut().zip(logits) {
-        *p = if v.is_nan() || max == f32::NEG_INFINITY { 0.0 } else { crate::math::exp((v - max) / temperature) };
+    for (i, (p, &v)) in probs.iter_mut().zip(logits).enumerate() {
+        let out = v.is_nan() || max == f32::NEG_INFINITY || banned.contains(i as u32);
+        *p = if out { 0.0 } else { crate::math::exp((v - max) / temperature) };
         sum += *p;
     }
     let inv = if sum > 0.0 && sum.is_finite() { 1.0 / sum } else { 0.0 };
     probs.iter_mut().for_each(|p| *p *= inv);
 }
 
+/// `v = softmax(v)` in place (class probabilities from logits).
+pub(crate) fn softmax_in_place(v: &mut [f32]) {
+    let max = v.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(key(x)));
+    let mut sum = 0.0;
+    for x in v.iter_mut() {
+        *x = if x.is_nan() || max == f32::NEG_INFINITY { 0.0 } else { crate::math::exp(*x - max) };
+        sum += *x;
+    }
+    let inv = if sum > 0.0 && sum.is_finite() { 1.0 / sum } else { 0.0 };
+    v.iter_mut().for_each(|x| *x *= inv);
+}
+
 /// Orders `order[..]` (token ids) so that the `k` most probable come first, sorted.
-fn rank(probs: &[f32], order: &mut [u32], k: usize) {
+fn rank(probs: &[f32], banned: &Banned, order: &mut [u32], k: usize) {
     for (i, o) in order.iter_mut().enumerate() {
         *o = i as u32;
     }
+    // Banned tokens last, then by probability, then by id.
     let cmp = |a: &u32, b: &u32| {
         let (pa, pb) = (probs.get(*a as usize).copied().unwrap_or(0.0), probs.get(*b as usize).copied().unwrap_or(0.0));
-        pb.total_cmp(&pa).then(a.cmp(b))
+        banned.contains(*a).cmp(&banned.contains(*b)).then(pb.total_cmp(&pa)).then(a.cmp(b))
     };
     if k > 0 && k < order.len() {
         order.select_nth_unstable_by(k - 1, cmp);
@@ -124,14 +186,14 @@ fn rank(probs: &[f32], order: &mut [u32], k: usize) {
     }
 }
 
-/// Picks a token. `probs` and `order` are scratch of `logits.len()` entries.
-pub(crate) fn sample(logits: &[f32], params: &SamplingParams, rng: &mut Rng, probs: &mut [f32], order: &mut [u32]) -> u32 {
+/// Picks a token, never a banned one. `probs` and `order` are scratch of `logits.len()` entries.
+pub(crate) fn sample(logits: &[f32], params: &SamplingParams, banned: &Banned, rng: &mut Rng, probs: &mut [f32], order: &mut [u32]) -> u32 {
     if params.temperature == 0.0 || logits.len() <= 1 {
-        return argmax(logits);
+        return argmax_allowed(logits, banned);
     }
     let n = logits.len().min(probs.len()).min(order.len());
     let (logits, probs, order) = (&logits[..n], &mut probs[..n], &mut order[..n]);
-    softmax(logits, params.temperature, probs);
+    softmax(logits, params.temperature, banned, probs);
     let u = rng.next_f32();
     if params.top_k == 0 && params.top_p >= 1.0 {
         let mut cum = 0.0;
@@ -141,10 +203,10 @@ pub(crate) fn sample(logits: &[f32], params: &SamplingParams, rng: &mut Rng, pro
                 return i as u32;
             }
         }
-        return argmax(logits);
+        return argmax_allowed(logits, banned);
     }
     let k = if params.top_k == 0 { n } else { (params.top_k as usize).min(n) };
-    rank(probs, order, k);
+    rank(probs, banned, order, k);
     // Smallest prefix of the ranking that reaches top_p (at least one token).
     let mut kept = 0;
     let mut mass = 0.0;
@@ -166,16 +228,17 @@ pub(crate) fn sample(logits: &[f32], params: &SamplingParams, rng: &mut Rng, pro
     order[0]
 }
 
-/// The `out.len()` most likely tokens (at most `logits.len()`), most likely
-/// first; returns how many were written.
-pub(crate) fn top_k(logits: &[f32], probs: &mut [f32], order: &mut [u32], out: &mut [TokenProb]) -> usize {
+/// The `out.len()` most likely tokens that are not banned (at most
+/// `logits.len()`), most likely first; returns how many were written.
+pub(crate) fn top_k(logits: &[f32], banned: &Banned, probs: &mut [f32], order: &mut [u32], out: &mut [TokenProb]) -> usize {
     let n = logits.len().min(probs.len()).min(order.len());
-    let k = out.len().min(n);
+    let allowed = (0..n as u32).filter(|&i| !banned.contains(i)).count();
+    let k = out.len().min(allowed);
     if k == 0 {
         return 0;
     }
-    softmax(&logits[..n], 1.0, &mut probs[..n]);
-    rank(&probs[..n], &mut order[..n], k);
+    softmax(&logits[..n], 1.0, banned, &mut probs[..n]);
+    rank(&probs[..n], banned, &mut order[..n], k);
     for (o, &t) in out.iter_mut().zip(&order[..k]) {
         *o = TokenProb { token: t, prob: probs[t as usize] };
     }
@@ -196,12 +259,12 @@ mod tests {
     fn same_seed_same_samples() {
         let logits = [0.1, 0.5, 0.2, 0.9, -1.0];
         let (mut p, mut o) = ([0.0; 5], [0u32; 5]);
-        let params = SamplingParams { temperature: 1.0, top_k: 0, top_p: 1.0 };
+        let params = SamplingParams { temperature: 1.0, top_k: 0, top_p: 1.0, allow_oov: false };
         let draw = |seed| {
             let mut rng = Rng::new(seed);
             let mut v = [0u32; 32];
             for x in v.iter_mut() {
-                *x = sample(&logits, &params, &mut rng, &mut p.clone(), &mut o.clone());
+                *x = sample(&logits, &params, &Banned::NONE, &mut rng, &mut p.clone(), &mut o.clone());
             }
             v
         };
@@ -216,10 +279,10 @@ mod tests {
         let (mut p, mut o) = ([0.0; 4], [0u32; 4]);
         let mut rng = Rng::new(1);
         for _ in 0..100 {
-            let k1 = SamplingParams { temperature: 1.0, top_k: 1, top_p: 1.0 };
-            assert_eq!(sample(&logits, &k1, &mut rng, &mut p, &mut o), 1);
-            let nucleus = SamplingParams { temperature: 1.0, top_k: 0, top_p: 0.8 };
-            let t = sample(&logits, &nucleus, &mut rng, &mut p, &mut o);
+            let k1 = SamplingParams { temperature: 1.0, top_k: 1, top_p: 1.0, allow_oov: false };
+            assert_eq!(sample(&logits, &k1, &Banned::NONE, &mut rng, &mut p, &mut o), 1);
+            let nucleus = SamplingParams { temperature: 1.0, top_k: 0, top_p: 0.8, allow_oov: false };
+            let t = sample(&logits, &nucleus, &Banned::NONE, &mut rng, &mut p, &mut o);
             assert!(t == 1 || t == 3, "token {t} is outside the 80% nucleus");
         }
     }
@@ -232,7 +295,7 @@ mod tests {
         let mut counts = [0u32; 3];
         let params = SamplingParams::default();
         for _ in 0..20000 {
-            counts[sample(&logits, &params, &mut rng, &mut p, &mut o) as usize] += 1;
+            counts[sample(&logits, &params, &Banned::NONE, &mut rng, &mut p, &mut o) as usize] += 1;
         }
         let expected = [0.1, 0.2, 0.7];
         for (c, e) in counts.iter().zip(expected) {
@@ -245,10 +308,33 @@ mod tests {
         let logits = [0.0, 3.0, 1.0, 2.0];
         let (mut p, mut o) = ([0.0; 4], [0u32; 4]);
         let mut out = [TokenProb::default(); 3];
-        assert_eq!(top_k(&logits, &mut p, &mut o, &mut out), 3);
+        assert_eq!(top_k(&logits, &Banned::NONE, &mut p, &mut o, &mut out), 3);
         assert_eq!([out[0].token, out[1].token, out[2].token], [1, 3, 2]);
         let total: f32 = [0.0f32, 3.0, 1.0, 2.0].iter().map(|v| v.exp()).sum();
         assert!((out[0].prob - 3.0f32.exp() / total).abs() < 1e-6);
+    }
+
+    #[test]
+    fn banned_tokens_are_never_picked_or_suggested() {
+        // Token 0 (padding) and 1 (OOV) have the largest logits.
+        let logits = [5.0, 4.0, 1.0, 0.5];
+        let banned = Banned { ids: [Some(0), Some(1)] };
+        let (mut p, mut o) = ([0.0; 4], [0u32; 4]);
+        let mut rng = Rng::new(3);
+        assert_eq!(argmax_allowed(&logits, &banned), 2);
+        for params in [SamplingParams::GREEDY, SamplingParams::default(), SamplingParams { top_k: 2, ..SamplingParams::default() }] {
+            for _ in 0..200 {
+                let t = sample(&logits, &params, &banned, &mut rng, &mut p, &mut o);
+                assert!(t >= 2, "{params:?} picked banned token {t}");
+            }
+        }
+        let mut out = [TokenProb::default(); 4];
+        assert_eq!(top_k(&logits, &banned, &mut p, &mut o, &mut out), 2, "two tokens are allowed");
+        assert_eq!([out[0].token, out[1].token], [2, 3]);
+        assert!((out[0].prob + out[1].prob - 1.0).abs() < 1e-6, "probabilities over the allowed tokens");
+        // Every token banned: the largest of all, rather than nothing.
+        let all = Banned { ids: [Some(0), Some(1)] };
+        assert_eq!(argmax_allowed(&[1.0, 2.0], &all), 1);
     }
 
     #[test]

@@ -1,68 +1,117 @@
-//! A session: one stream of tokens through a model, in caller memory.
+//! A session: one stream of steps through a model, in caller memory.
 
+use crate::crc32::crc32;
 use crate::error::{Error, Result};
 use crate::fixed::{self, Mul};
-use crate::format::Numerics;
+use crate::format::{Activation, Numerics};
 use crate::kernels::Isa;
 use crate::math;
-use crate::model::{round_up, ArenaLayout, Model, ARENA_ALIGN};
-use crate::sampling::{Rng, SamplingParams, TokenProb};
+use crate::model::{round_up, ArenaLayout, Head, Input, Model, ARENA_ALIGN};
+use crate::sampling::{self, Rng, SamplingParams, TokenProb};
 use crate::tensor::{InputScale, Scratch, STATE_SCALE};
-use crate::text::{self, Stepper};
+use crate::text::{self, Generation, SamplingScratch, Stepper};
+use crate::tokenizer::Tokenizer;
 
-/// Magic at the start of a saved state.
-const STATE_MAGIC: [u8; 4] = *b"EGST";
+/// Magic at the start of a saved state (version 2: all layers, with a CRC).
+const STATE_MAGIC: [u8; 4] = *b"EGS2";
 /// Bytes before the values in a saved state: magic, model CRC, flags.
 const STATE_HEADER: usize = 12;
+/// Bytes after the values: the CRC-32 of everything before it.
+const STATE_TRAILER: usize = 4;
 
-/// The recurrent state and scratch buffers of one token stream, carved from
-/// an arena the caller owns. Allocates nothing.
+/// Bytes of a saved state of `m`.
+pub(crate) fn state_size(m: &Model<'_>) -> usize {
+    let hidden: usize = m.gru_widths().sum();
+    STATE_HEADER + 4 * (hidden + m.outputs()) + STATE_TRAILER
+}
+
+/// The recurrent state and scratch buffers of one stream, carved from an
+/// arena the caller owns. Allocates nothing.
 pub struct Session<'s, 'a> {
-    core: Core<'s, 'a>,
+    engine: Engine<'s, 'a>,
     probs: &'s mut [f32],
     order: &'s mut [u32],
 }
 
 /// The model, its kernels and the step buffers: the part that steps.
-struct Core<'s, 'a> {
+struct Engine<'s, 'a> {
     model: &'s Model<'a>,
     isa: Isa,
     buf: StepBuffers<'s>,
-    has_logits: bool,
+    has_output: bool,
 }
 
-impl Core<'_, '_> {
+/// What one step reads.
+#[derive(Clone, Copy)]
+enum StepInput<'i> {
+    Token(u32),
+    Features(&'i [f32]),
+}
+
+impl Engine<'_, '_> {
     fn reset(&mut self) {
         self.buf.h.iter_mut().for_each(|v| *v = 0.0);
         self.buf.int.h.iter_mut().for_each(|v| *v = 0);
-        self.buf.logits.iter_mut().for_each(|v| *v = 0.0);
-        self.has_logits = false;
+        self.buf.out.iter_mut().for_each(|v| *v = 0.0);
+        self.has_output = false;
     }
-}
 
-impl Stepper for Core<'_, '_> {
-    type Error = Error;
-
-    fn step_token(&mut self, token: u32) -> Result<()> {
-        let m = self.model;
-        if token >= m.dims.vocab {
-            return Err(Error::TokenOutOfRange { token, vocab: m.dims.vocab });
+    /// Checks the input against the model; nothing changes on error.
+    fn check(&self, input: StepInput<'_>) -> Result<()> {
+        match (input, &self.model.input) {
+            (StepInput::Token(token), Input::Tokens { embedding, .. }) => {
+                let vocab = embedding.rows() as u32;
+                if token >= vocab {
+                    return Err(Error::TokenOutOfRange { token, vocab });
+                }
+            }
+            (StepInput::Features(f), Input::Features { mean, .. }) => {
+                if f.len() != mean.len() {
+                    return Err(Error::FeatureCount { expected: mean.len(), found: f.len() });
+                }
+                if let Some(index) = f.iter().position(|v| !v.is_finite()) {
+                    return Err(Error::NonFiniteInput { index });
+                }
+            }
+            (StepInput::Token(_), Input::Features { .. }) => return Err(Error::WrongInput { expected: "features" }),
+            (StepInput::Features(_), Input::Tokens { .. }) => return Err(Error::WrongInput { expected: "tokens" }),
         }
-        let b = &mut self.buf;
-        match self.isa {
-            _ if matches!(m.numerics, Numerics::Integer { .. }) => forward_integer(m, self.isa, token as usize, b),
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: a session's kernel set is one the CPU has (Model::from_bytes
-            // detects it, Model::set_isa checks it), and Avx2/Vnni imply AVX2.
-            Isa::Avx2 | Isa::Vnni => unsafe { forward_avx2(m, self.isa, token as usize, b) },
-            _ => forward(m, self.isa, token as usize, b),
-        }
-        self.has_logits = true;
         Ok(())
     }
 
+    fn step(&mut self, input: StepInput<'_>) -> Result<()> {
+        self.check(input)?;
+        let (m, isa, b) = (self.model, self.isa, &mut self.buf);
+        if matches!(m.numerics, Numerics::Integer { .. }) {
+            let x_mul = load_input_int(m, input, &mut b.scratch.q);
+            forward_integer(m, isa, x_mul, b);
+        } else {
+            load_input(m, input, b.x);
+            match isa {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: a session's kernel set is one the CPU has (Model::from_bytes
+                // detects it, Model::set_isa checks it), and Avx2/Vnni imply AVX2.
+                Isa::Avx2 | Isa::Vnni => unsafe { forward_avx2(m, isa, b) },
+                _ => forward(m, isa, b),
+            }
+        }
+        if matches!(m.head, Head::Classes(_)) {
+            sampling::softmax_in_place(b.out);
+        }
+        self.has_output = true;
+        Ok(())
+    }
+}
+
+impl Stepper for Engine<'_, '_> {
+    type Error = Error;
+
+    fn step_token(&mut self, token: u32) -> Result<()> {
+        self.step(StepInput::Token(token))
+    }
+
     fn last_logits(&self) -> Option<&[f32]> {
-        self.has_logits.then_some(&*self.buf.logits)
+        self.has_output.then_some(&*self.buf.out)
     }
 }
 
@@ -77,81 +126,200 @@ fn carve<'s, T: bytemuck::Pod>(rest: &mut &'s mut [u8], n: usize) -> Result<&'s 
 }
 
 /// The buffers one step works in. Integer numerics leave `x`, `gx`, `gh`
-/// and `d` empty and use `int` instead; float paths leave `int` empty.
+/// and `dense` empty and use `int` instead; float paths leave `int` empty.
 struct StepBuffers<'b> {
-    /// The state (integer numerics: its exact f32 value, kept for [`Session::hidden`]).
+    /// Every GRU layer's state, concatenated (integer numerics: its exact
+    /// f32 value, kept for [`Session::hidden`] and saved states).
     h: &'b mut [f32],
     x: &'b mut [f32],
     gx: &'b mut [f32],
     gh: &'b mut [f32],
-    d: &'b mut [f32],
-    logits: &'b mut [f32],
+    dense: [&'b mut [f32]; 2],
+    out: &'b mut [f32],
     scratch: Scratch<'b>,
     int: IntBuffers<'b>,
 }
 
-/// Integer numerics: the state in Q15, pre-activations and dense outputs in
-/// Q.12. `U h` goes to the scratch accumulators, which the logits reuse.
+/// Integer numerics: the states in Q15, pre-activations and dense outputs in
+/// Q.12. `U h` goes to the scratch accumulators, which the outputs reuse.
 struct IntBuffers<'b> {
     h: &'b mut [i16],
     gx: &'b mut [i32],
-    d: &'b mut [i32],
+    dense: [&'b mut [i32]; 2],
 }
 
-/// One step of the model: embedding, GRU, dense(relu), output logits.
-/// Inlined into each instruction-set variant below, so the element-wise
-/// loops (quantization, gates, biases) are vectorized for that set; the
-/// arithmetic is the same IEEE operations in the same order (no FMA).
+/// Float paths: the input vector into `x` (an embedding row, or the
+/// normalized features). The input was checked.
 #[inline(always)]
-fn forward(m: &Model<'_>, isa: Isa, token: usize, b: &mut StepBuffers<'_>) {
-    m.embedding.row_into(token, b.x);
-    m.gru_input.matvec(isa, b.x, InputScale::Dynamic, &m.gru_input_bias, &mut b.scratch, b.gx);
-    m.gru_recurrent.matvec(isa, b.h, InputScale::Fixed(STATE_SCALE), &m.gru_recurrent_bias, &mut b.scratch, b.gh);
-    gru_update(b.h, b.gx, b.gh);
-    m.dense.matvec(isa, b.h, InputScale::Fixed(STATE_SCALE), &m.dense_bias, &mut b.scratch, b.d);
-    // `max` (vmaxps) rather than a select, which LLVM turns into a masked store; NaN gives 0 either way.
-    b.d.iter_mut().for_each(|v| *v = v.max(0.0));
-    m.output.matvec(isa, b.d, InputScale::Dynamic, &m.output_bias, &mut b.scratch, b.logits);
+fn load_input(m: &Model<'_>, input: StepInput<'_>, x: &mut [f32]) {
+    match (input, &m.input) {
+        (StepInput::Token(t), Input::Tokens { embedding, .. }) => embedding.row_into(t as usize, x),
+        (StepInput::Features(f), Input::Features { mean, scale, .. }) => {
+            for (i, (xi, &v)) in x.iter_mut().zip(f).enumerate() {
+                *xi = (v - mean.get(i)) * scale.get(i);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Integer numerics: the int8 input vector into `q` (the embedding row, or
+/// the normalized features quantized with the file's scale); returns its scale.
+fn load_input_int(m: &Model<'_>, input: StepInput<'_>, q: &mut [i8]) -> Mul {
+    match (input, &m.input) {
+        (StepInput::Token(t), Input::Tokens { embedding, .. }) => {
+            let Some((row, scale)) = embedding.int8_row(t as usize) else { return Mul::ZERO };
+            let e = row.len().min(q.len());
+            q[..e].copy_from_slice(&row[..e]);
+            Mul::from_f32_bits(scale)
+        }
+        (StepInput::Features(f), Input::Features { mean, scale, quant_scale }) => {
+            let inv = 1.0 / *quant_scale;
+            for (i, (qi, &v)) in q.iter_mut().zip(f).enumerate() {
+                *qi = math::round_half_even_i32((v - mean.get(i)) * scale.get(i) * inv, 127.0) as i8;
+            }
+            Mul::from_f32_bits(quant_scale.to_bits())
+        }
+        _ => Mul::ZERO,
+    }
+}
+
+/// `v = act(v)` in f32.
+#[inline(always)]
+fn activate(v: &mut [f32], act: Activation) {
+    match act {
+        // `max` (vmaxps) rather than a select, which LLVM turns into a masked store; NaN gives 0 either way.
+        Activation::Relu => v.iter_mut().for_each(|x| *x = x.max(0.0)),
+        Activation::Linear => {}
+        Activation::Tanh => v.iter_mut().for_each(|x| *x = math::tanh(*x)),
+        Activation::Sigmoid => v.iter_mut().for_each(|x| *x = math::sigmoid(*x)),
+    }
+}
+
+/// One step of the network (float and hybrid numerics): each GRU layer reads
+/// the one before (the first reads `x`), then the dense layers, then the
+/// output layer. Inlined into each instruction-set variant below, so the
+/// element-wise loops (quantization, gates, biases) are vectorized for that
+/// set; the arithmetic is the same IEEE operations in the same order (no FMA).
+///
+/// Inputs of int8 products are quantized with a dynamic scale, except GRU
+/// states, whose values lie in (-1, 1) and use the fixed [`STATE_SCALE`].
+#[inline(always)]
+fn forward(m: &Model<'_>, isa: Isa, b: &mut StepBuffers<'_>) {
+    let mut start = 0;
+    for (k, g) in m.grus.iter().enumerate() {
+        let width = g.hidden();
+        let (before, rest) = b.h.split_at_mut(start);
+        let h = &mut rest[..width];
+        let (gx, gh) = (&mut b.gx[..3 * width], &mut b.gh[..3 * width]);
+        if k == 0 {
+            g.input.matvec(isa, b.x, InputScale::Dynamic, &g.input_bias, &mut b.scratch, gx);
+        } else {
+            let below = &before[start - m.grus[k - 1].hidden()..];
+            g.input.matvec(isa, below, InputScale::Fixed(STATE_SCALE), &g.input_bias, &mut b.scratch, gx);
+        }
+        g.recurrent.matvec(isa, h, InputScale::Fixed(STATE_SCALE), &g.recurrent_bias, &mut b.scratch, gh);
+        gru_update(h, gx, gh);
+        start += width;
+    }
+    let last = &b.h[start - m.grus.last().map_or(0, |g| g.hidden())..start];
+    let [da, db] = &mut b.dense;
+    let dense = |n: usize, x: &[f32], scale: InputScale, scratch: &mut Scratch<'_>, out: &mut [f32]| {
+        let d = &m.dense[n];
+        let out = &mut out[..d.weight.rows()];
+        d.weight.matvec(isa, x, scale, &d.bias, scratch, out);
+        activate(out, d.activation);
+    };
+    let state = InputScale::Fixed(STATE_SCALE);
+    let (x, scale): (&[f32], InputScale) = match m.dense.len() {
+        0 => (last, state),
+        n => {
+            dense(0, last, state, &mut b.scratch, da);
+            if n >= 2 {
+                dense(1, &da[..m.dense[0].weight.rows()], InputScale::Dynamic, &mut b.scratch, db);
+            }
+            if n >= 3 {
+                dense(2, &db[..m.dense[1].weight.rows()], InputScale::Dynamic, &mut b.scratch, da);
+            }
+            let out = if n == 2 { &**db } else { &**da };
+            (&out[..m.dense[n - 1].weight.rows()], InputScale::Dynamic)
+        }
+    };
+    m.output.matvec(isa, x, scale, &m.output_bias, &mut b.scratch, b.out);
 }
 
 /// [`forward`] compiled for AVX2 (8-wide element-wise loops).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn forward_avx2(m: &Model<'_>, isa: Isa, token: usize, b: &mut StepBuffers<'_>) {
-    forward(m, isa, token, b)
+fn forward_avx2(m: &Model<'_>, isa: Isa, b: &mut StepBuffers<'_>) {
+    forward(m, isa, b)
 }
 
-/// One step with integer-only numerics. Every value is an integer until the
-/// logits (Q.12) are written out as f32, exactly.
-#[inline(always)]
-fn forward_integer(m: &Model<'_>, isa: Isa, token: usize, b: &mut StepBuffers<'_>) {
-    let IntBuffers { h, gx, d } = &mut b.int;
-    let (q, gh) = (&mut *b.scratch.q, &mut *b.scratch.acc);
-    let Some((row, scale)) = m.embedding.int8_row(token) else { return };
-    let e = row.len().min(q.len());
-    q[..e].copy_from_slice(&row[..e]);
-    let x = padded(q, e);
-    m.gru_input.matvec_fixed(isa, x, Mul::from_f32_bits(scale), &m.gru_input_bias, fixed::PRE_ACT_LIMIT, gx);
-    let hq = quantize_state(h, q);
-    let state_mul = Mul::pow2(-(fixed::STATE_INPUT_FRAC as i32));
-    m.gru_recurrent.matvec_fixed(isa, hq, state_mul, &m.gru_recurrent_bias, fixed::PRE_ACT_LIMIT, gh);
-    gru_update_fixed(h, gx, gh);
-    let hq = quantize_state(h, q);
-    m.dense.matvec_fixed(isa, hq, state_mul, &m.dense_bias, fixed::LOGIT_LIMIT, d);
-    d.iter_mut().for_each(|v| *v = (*v).max(0));
-    // The output layer's input: relu outputs scaled so that the largest is 127.
-    let max = d.iter().copied().max().unwrap_or(0).max(1);
-    let to_q = Mul::from_ratio(127, max as u32);
-    for (qi, &v) in q.iter_mut().zip(d.iter()) {
+/// `v = act(v)` in Q.12 (tanh and sigmoid by the Q15 tables, rounded back to Q.12).
+fn activate_int(v: &mut [i32], act: Activation) {
+    let down = fixed::STATE_FRAC - fixed::ACT_FRAC;
+    let to_q12 = |y: i32| (y + (1 << (down - 1))) >> down;
+    match act {
+        Activation::Relu => v.iter_mut().for_each(|x| *x = (*x).max(0)),
+        Activation::Linear => {}
+        Activation::Tanh => v.iter_mut().for_each(|x| *x = to_q12(fixed::tanh_q15(*x, fixed::ACT_FRAC))),
+        Activation::Sigmoid => v.iter_mut().for_each(|x| *x = to_q12(fixed::sigmoid_q15(*x, fixed::ACT_FRAC))),
+    }
+}
+
+/// Q.12 values `d` as int8 scaled so that the largest magnitude is 127 (at
+/// least 1 in Q.12); returns the int8 vector and its scale.
+fn quantize_q12<'q>(d: &[i32], q: &'q mut [i8]) -> (&'q [i8], Mul) {
+    let max = d.iter().map(|v| v.unsigned_abs()).max().unwrap_or(0).max(1);
+    let to_q = Mul::from_ratio(127, max);
+    for (qi, &v) in q.iter_mut().zip(d) {
         *qi = to_q.apply(v, 127) as i8;
     }
-    let dq = padded(q, d.len());
-    let d_mul = Mul::from_ratio(max as u32, 127).times(Mul::pow2(-(fixed::ACT_FRAC as i32)));
-    let logits = gh;
-    m.output.matvec_fixed(isa, dq, d_mul, &m.output_bias, fixed::LOGIT_LIMIT, logits);
+    let scale = Mul::from_ratio(max, 127).times(Mul::pow2(-(fixed::ACT_FRAC as i32)));
+    (padded(q, d.len()), scale)
+}
+
+/// One step with integer-only numerics; the input is already in the scratch
+/// `q` with scale `x_mul`. Every value is an integer until the outputs (Q.12)
+/// are written out as f32, exactly.
+fn forward_integer(m: &Model<'_>, isa: Isa, x_mul: Mul, b: &mut StepBuffers<'_>) {
+    let IntBuffers { h, gx, dense } = &mut b.int;
+    let (q, acc) = (&mut *b.scratch.q, &mut *b.scratch.acc);
+    let state_mul = Mul::pow2(-(fixed::STATE_INPUT_FRAC as i32));
+    let mut start = 0;
+    for (k, g) in m.grus.iter().enumerate() {
+        let width = g.hidden();
+        let (before, rest) = h.split_at_mut(start);
+        let hk = &mut rest[..width];
+        let gxk = &mut gx[..3 * width];
+        if k == 0 {
+            let x = padded(q, m.input_width());
+            g.input.matvec_fixed(isa, x, x_mul, &g.input_bias, fixed::PRE_ACT_LIMIT, gxk);
+        } else {
+            let below = quantize_state(&before[start - m.grus[k - 1].hidden()..], q);
+            g.input.matvec_fixed(isa, below, state_mul, &g.input_bias, fixed::PRE_ACT_LIMIT, gxk);
+        }
+        let hq = quantize_state(hk, q);
+        g.recurrent.matvec_fixed(isa, hq, state_mul, &g.recurrent_bias, fixed::PRE_ACT_LIMIT, acc);
+        gru_update_fixed(hk, gxk, acc);
+        start += width;
+    }
+    let last = &h[start - m.grus.last().map_or(0, |g| g.hidden())..start];
+    let [da, db] = dense;
+    // The first consumer of the last state reads it as int8 with a fixed scale.
+    let mut x_mul = state_mul;
+    let mut x = quantize_state(last, q);
+    for (n, d) in m.dense.iter().enumerate() {
+        let out = if n % 2 == 0 { &mut **da } else { &mut **db };
+        let out = &mut out[..d.weight.rows()];
+        d.weight.matvec_fixed(isa, x, x_mul, &d.bias, fixed::LOGIT_LIMIT, out);
+        activate_int(out, d.activation);
+        (x, x_mul) = quantize_q12(out, q);
+    }
+    m.output.matvec_fixed(isa, x, x_mul, &m.output_bias, fixed::LOGIT_LIMIT, acc);
     let unit = 1.0 / (1u32 << fixed::ACT_FRAC) as f32;
-    for (l, &a) in b.logits.iter_mut().zip(logits.iter()) {
-        *l = a as f32 * unit;
+    for (o, &a) in b.out.iter_mut().zip(acc.iter()) {
+        *o = a as f32 * unit;
     }
     let unit = 1.0 / (1u32 << fixed::STATE_FRAC) as f32;
     for (hf, &hv) in b.h.iter_mut().zip(h.iter()) {
@@ -226,9 +394,9 @@ impl<'s, 'a> Session<'s, 'a> {
         }
         let skip = arena.as_ptr().align_offset(ARENA_ALIGN).min(ARENA_ALIGN - 1);
         let mut rest = &mut arena[skip..];
-        let l = ArenaLayout::of(&model.dims, model.numerics);
+        let l = ArenaLayout::of(model);
         let mut s = Session {
-            core: Core {
+            engine: Engine {
                 model,
                 isa: model.isa,
                 buf: StepBuffers {
@@ -236,19 +404,19 @@ impl<'s, 'a> Session<'s, 'a> {
                     x: carve(&mut rest, l.x)?,
                     gx: carve(&mut rest, l.gates)?,
                     gh: carve(&mut rest, l.gates)?,
-                    d: carve(&mut rest, l.dense)?,
-                    logits: carve(&mut rest, l.vocab)?,
+                    dense: [carve(&mut rest, l.dense[0])?, carve(&mut rest, l.dense[1])?],
+                    out: carve(&mut rest, l.outputs)?,
                     scratch: Scratch { acc: carve(&mut rest, l.acc)?, q: carve(&mut rest, l.q)? },
                     int: IntBuffers {
                         h: carve(&mut rest, l.int_hidden)?,
                         gx: carve(&mut rest, l.int_gates)?,
-                        d: carve(&mut rest, l.int_dense)?,
+                        dense: [carve(&mut rest, l.int_dense[0])?, carve(&mut rest, l.int_dense[1])?],
                     },
                 },
-                has_logits: false,
+                has_output: false,
             },
-            probs: carve(&mut rest, l.vocab)?,
-            order: carve(&mut rest, l.vocab)?,
+            probs: carve(&mut rest, l.sampling)?,
+            order: carve(&mut rest, l.sampling)?,
         };
         s.reset();
         Ok(s)
@@ -256,68 +424,109 @@ impl<'s, 'a> Session<'s, 'a> {
 
     /// The model this session runs.
     pub fn model(&self) -> &'s Model<'a> {
-        self.core.model
+        self.engine.model
     }
 
     /// Kernel set this session uses.
     pub fn isa(&self) -> Isa {
-        self.core.isa
+        self.engine.isa
     }
 
-    /// Back to the initial state (h = 0, no logits).
+    /// Back to the initial state (every `h` = 0, no outputs).
     pub fn reset(&mut self) {
-        self.core.reset();
+        self.engine.reset();
     }
 
-    /// The GRU state `h`.
+    /// The GRU states of every layer, concatenated (first layer first).
     pub fn hidden(&self) -> &[f32] {
-        self.core.buf.h
+        self.engine.buf.h
     }
 
-    /// Logits of the last step, if there was one.
-    pub fn logits(&self) -> Option<&[f32]> {
-        self.core.last_logits()
+    /// Outputs of the last step, if there was one: next-token logits (a
+    /// language model), class probabilities, or regression outputs.
+    pub fn output(&self) -> Option<&[f32]> {
+        self.engine.last_logits()
     }
 
-    /// Feeds one token; returns the logits for the next token.
+    /// Feeds one token; returns the outputs (a language model's next-token
+    /// logits). On error nothing changes.
     pub fn step(&mut self, token: u32) -> Result<&[f32]> {
-        self.core.step_token(token)?;
-        Ok(self.core.buf.logits)
+        self.engine.step(StepInput::Token(token))?;
+        Ok(self.engine.buf.out)
     }
 
-    /// Feeds every token of `text`; returns how many were fed.
+    /// Feeds one feature vector (a feature model); returns the outputs: class
+    /// probabilities (in the file's class order) or regression outputs. On
+    /// error (wrong count, NaN or infinite values, a token model) nothing changes.
+    pub fn step_features(&mut self, features: &[f32]) -> Result<&[f32]> {
+        self.engine.step(StepInput::Features(features))?;
+        Ok(self.engine.buf.out)
+    }
+
+    /// The tokenizer of a language model.
+    fn language_model(&self) -> Result<Tokenizer<'a>> {
+        match self.engine.model.tokenizer() {
+            Some(t) if self.engine.model.is_language_model() => Ok(*t),
+            _ => Err(Error::NotALanguageModel),
+        }
+    }
+
+    /// Feeds every token of `text` (a token model); returns how many were
+    /// fed. Text the tokenizer cannot encode is refused before anything is fed.
     pub fn feed(&mut self, text: &str) -> Result<usize> {
-        let tok = *self.core.model.tokenizer();
-        text::feed(&mut self.core, &tok, text)
+        let tok = match self.engine.model.tokenizer() {
+            Some(t) => *t,
+            None => return Err(Error::WrongInput { expected: "features" }),
+        };
+        text::feed(&mut self.engine, &tok, text)
     }
 
-    /// Picks the next token from the current logits.
+    /// Picks the next token from the current logits (never padding; the OOV
+    /// token only with `params.allow_oov`).
     pub fn sample(&mut self, params: &SamplingParams, rng: &mut Rng) -> Result<u32> {
-        text::sample(&self.core, params, rng, self.probs, self.order)
+        let tok = self.language_model()?;
+        text::sample(&self.engine, &tok, params, rng, &mut SamplingScratch { probs: self.probs, order: self.order })
     }
 
     /// The `out.len()` most likely next tokens with their probabilities, most
-    /// likely first (next-word suggestions); returns how many were written.
-    pub fn top_k_next(&mut self, out: &mut [TokenProb]) -> Result<usize> {
-        text::top_k(&self.core, self.probs, self.order, out)
+    /// likely first (next-word suggestions; never padding, the OOV token only
+    /// with `allow_oov`); returns how many were written.
+    pub fn top_k_next(&mut self, out: &mut [TokenProb], allow_oov: bool) -> Result<usize> {
+        let tok = self.language_model()?;
+        text::top_k(&self.engine, &tok, allow_oov, &mut SamplingScratch { probs: self.probs, order: self.order }, out)
+    }
+
+    /// [`Session::top_k_next`] into a fixed-capacity vector of `K` entries.
+    pub fn top_k_vec<const K: usize>(&mut self, allow_oov: bool) -> Result<heapless::Vec<TokenProb, K>> {
+        let mut out = [TokenProb::default(); K];
+        let n = self.top_k_next(&mut out, allow_oov)?;
+        Ok(out[..n].iter().copied().collect())
     }
 
     /// Feeds `prompt`, then samples up to `max_tokens` tokens, feeding each
-    /// back. `on_token(id, text)` sees every generated token and returns
-    /// `false` to stop. Word-level text needs the tokenizer's separator
-    /// between tokens. Continues from the current state; returns the number of
-    /// tokens generated.
-    pub fn generate<F>(&mut self, prompt: &str, max_tokens: usize, params: &SamplingParams, rng: &mut Rng, on_token: F) -> Result<usize>
+    /// back; continues from the current state. The text goes into `out`
+    /// (word tokens each preceded by the separator) unless `out` is empty;
+    /// a token that does not fit is not consumed (generation stops with
+    /// [`text::StopReason::BufferFull`]). `on_token(id, text)` sees every
+    /// generated token and returns `false` to stop after it.
+    pub fn generate<F>(
+        &mut self,
+        prompt: &str,
+        max_tokens: usize,
+        params: &SamplingParams,
+        rng: &mut Rng,
+        out: &mut [u8],
+        on_token: F,
+    ) -> Result<Generation>
     where
         F: FnMut(u32, &str) -> bool,
     {
-        let tok = *self.core.model.tokenizer();
-        text::generate(&mut self.core, &tok, self.probs, self.order, prompt, max_tokens, params, rng, on_token)
+        let tok = self.language_model()?;
+        let mut scratch = SamplingScratch { probs: self.probs, order: self.order };
+        text::generate(&mut self.engine, &tok, &mut scratch, prompt, max_tokens, params, rng, out, on_token)
     }
 
-    /// Like [`Session::generate`], writing the generated text into `out`
-    /// (word tokens each preceded by the separator). Stops early when the next
-    /// token does not fit; returns the bytes written.
+    /// Like [`Session::generate`] with text into `out` only; returns the bytes written.
     pub fn generate_into(
         &mut self,
         prompt: &str,
@@ -326,56 +535,94 @@ impl<'s, 'a> Session<'s, 'a> {
         rng: &mut Rng,
         out: &mut [u8],
     ) -> Result<usize> {
-        let tok = *self.core.model.tokenizer();
-        text::generate_into(&mut self.core, &tok, self.probs, self.order, prompt, max_tokens, params, rng, out)
+        if out.is_empty() {
+            return Err(Error::BufferTooSmall { needed: 1, available: 0 });
+        }
+        Ok(self.generate(prompt, max_tokens, params, rng, out, |_, _| true)?.bytes)
+    }
+
+    /// Like [`Session::generate`], returning the text in a fixed-capacity
+    /// string of `N` bytes (for firmware written in Rust); generation stops
+    /// early when the next token would not fit.
+    pub fn generate_string<const N: usize>(
+        &mut self,
+        prompt: &str,
+        max_tokens: usize,
+        params: &SamplingParams,
+        rng: &mut Rng,
+    ) -> Result<heapless::String<N>> {
+        let mut buf = [0u8; N];
+        let n = self.generate_into(prompt, max_tokens, params, rng, &mut buf)?;
+        let mut s = heapless::String::new();
+        // The runtime writes whole UTF-8 tokens, so the prefix is UTF-8 and fits.
+        let _ = s.push_str(core::str::from_utf8(&buf[..n]).unwrap_or(""));
+        Ok(s)
     }
 
     /// Bytes [`Session::save_state`] writes.
     pub fn state_size(&self) -> usize {
-        STATE_HEADER + 4 * (self.core.buf.h.len() + self.core.buf.logits.len())
+        state_size(self.engine.model)
     }
 
-    /// Saves the recurrent state and last logits (so that a prompt prefix can
-    /// be computed once and reused); returns the bytes written.
+    /// Saves the recurrent state of every layer and the last outputs (so that
+    /// a prompt prefix can be computed once and reused), with the model's CRC
+    /// and a CRC-32 over the whole state; returns the bytes written.
     pub fn save_state(&self, out: &mut [u8]) -> Result<usize> {
         let needed = self.state_size();
         let available = out.len();
         let out = out.get_mut(..needed).ok_or(Error::BufferTooSmall { needed, available })?;
         out[..4].copy_from_slice(&STATE_MAGIC);
-        out[4..8].copy_from_slice(&self.core.model.checksum.to_le_bytes());
-        out[8..12].copy_from_slice(&(self.core.has_logits as u32).to_le_bytes());
-        for (dst, v) in out[STATE_HEADER..].chunks_exact_mut(4).zip(self.core.buf.h.iter().chain(self.core.buf.logits.iter())) {
+        out[4..8].copy_from_slice(&self.engine.model.checksum.to_le_bytes());
+        out[8..12].copy_from_slice(&(self.engine.has_output as u32).to_le_bytes());
+        let values = self.engine.buf.h.iter().chain(self.engine.buf.out.iter());
+        for (dst, v) in out[STATE_HEADER..needed - STATE_TRAILER].chunks_exact_mut(4).zip(values) {
             dst.copy_from_slice(&v.to_le_bytes());
         }
+        let crc = crc32(&out[..needed - STATE_TRAILER]);
+        out[needed - STATE_TRAILER..].copy_from_slice(&crc.to_le_bytes());
         Ok(needed)
     }
 
     /// Restores a state saved by [`Session::save_state`] from the same model.
-    /// On error the session is unchanged.
+    /// A damaged state (wrong length, a flipped bit anywhere) or one of
+    /// another model is refused, and then the session is unchanged.
     pub fn restore_state(&mut self, state: &[u8]) -> Result<()> {
-        let expected = self.core.model.checksum;
-        let word = |i: usize| state.get(i..i + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
-        let found = word(4).unwrap_or(0);
-        if state.len() != self.state_size() || state[..4] != STATE_MAGIC || found != expected || word(8).is_none_or(|f| f > 1) {
+        let damaged = |reason| Error::StateDamaged { reason };
+        let size = self.state_size();
+        if state.len() != size {
+            return Err(damaged("its length is not this model's state size"));
+        }
+        if state[..4] != STATE_MAGIC {
+            return Err(damaged("it does not start with the state magic"));
+        }
+        let word = |i: usize| u32::from_le_bytes([state[i], state[i + 1], state[i + 2], state[i + 3]]);
+        if crc32(&state[..size - STATE_TRAILER]) != word(size - STATE_TRAILER) {
+            return Err(damaged("its CRC-32 does not match its contents"));
+        }
+        let (found, expected) = (word(4), self.engine.model.checksum);
+        if found != expected {
             return Err(Error::StateMismatch { found, expected });
         }
-        let values = state[STATE_HEADER..].chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+        if word(8) > 1 {
+            return Err(damaged("unknown flags"));
+        }
+        let values = state[STATE_HEADER..size - STATE_TRAILER].chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
         if values.clone().any(|v| !v.is_finite()) {
-            return Err(Error::StateMismatch { found, expected });
+            return Err(damaged("a value is NaN or infinite"));
         }
-        // Integer numerics: the state must be exact Q15 values, as saved.
+        // Integer numerics: the states must be exact Q15 values, as saved.
         let q15 = (1u32 << fixed::STATE_FRAC) as f32;
-        let int_state = values.clone().take(self.core.buf.int.h.len()).map(|v| v * q15);
+        let int_state = values.clone().take(self.engine.buf.int.h.len()).map(|v| v * q15);
         if int_state.clone().any(|v| v != (v as i32) as f32 || v.abs() > 32767.0) {
-            return Err(Error::StateMismatch { found, expected });
+            return Err(damaged("a state value is not one integer numerics can hold"));
         }
-        for (dst, v) in self.core.buf.int.h.iter_mut().zip(int_state) {
+        for (dst, v) in self.engine.buf.int.h.iter_mut().zip(int_state) {
             *dst = v as i16;
         }
-        for (dst, v) in self.core.buf.h.iter_mut().chain(self.core.buf.logits.iter_mut()).zip(values) {
+        for (dst, v) in self.engine.buf.h.iter_mut().chain(self.engine.buf.out.iter_mut()).zip(values) {
             *dst = v;
         }
-        self.core.has_logits = word(8) == Some(1);
+        self.engine.has_output = word(8) == 1;
         Ok(())
     }
 }
@@ -405,5 +652,18 @@ mod tests {
                 assert_eq!(got.to_bits(), want.to_bits(), "n {n} unit {i}: {got} vs {want}");
             }
         }
+    }
+
+    #[test]
+    fn q12_quantization_of_relu_outputs_is_the_version_1_rule() {
+        // Version 1 scaled relu outputs by 127 / max(d), max at least 1.
+        let d = [0, 5, 4096, 123_456, 7];
+        let mut q = [0i8; 8];
+        let (x, _) = quantize_q12(&d, &mut q);
+        let max = 123_456u32;
+        let to_q = Mul::from_ratio(127, max);
+        let want: Vec<i8> = d.iter().map(|&v| to_q.apply(v, 127) as i8).collect();
+        assert_eq!(&x[..5], &want[..]);
+        assert_eq!(x.len(), 8);
     }
 }

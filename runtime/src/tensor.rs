@@ -67,6 +67,9 @@ fn check_scales(tensor: TensorName, scales: &[u8], rows: usize) -> Result<()> {
 }
 
 impl<'a> Matrix<'a> {
+    /// A matrix with no rows (a placeholder before loading fills it in).
+    pub(crate) const EMPTY: Matrix<'static> = Matrix { rows: 0, cols: 0, data: MatrixData::F32(&[]) };
+
     /// Checks a tensor against the shape the model needs.
     pub(crate) fn from_desc(desc: &TensorDesc<'a>, tensor: TensorName, rows: usize, cols: usize) -> Result<Self> {
         let (fr, fc) = desc.shape();
@@ -356,6 +359,9 @@ fn check_block8x4<'a>(
 pub struct Vector<'a>(&'a [u8]);
 
 impl<'a> Vector<'a> {
+    /// An empty vector (a placeholder before loading fills it in).
+    pub(crate) const EMPTY: Vector<'static> = Vector(&[]);
+
     /// Checks length and that every value is finite.
     pub(crate) fn from_bytes(bytes: &'a [u8], tensor: TensorName, len: usize) -> Result<Self> {
         expect_len(tensor, "data", bytes.len(), checked_bytes(tensor, len, 1, 4)?)?;
@@ -400,9 +406,9 @@ mod tests {
 
     #[test]
     fn sizes_that_overflow_are_errors() {
-        assert_eq!(checked_bytes(TensorName::Dense, usize::MAX / 2, 3, 1), Err(Error::SizeOverflow { tensor: TensorName::Dense }));
-        assert_eq!(checked_bytes(TensorName::Dense, usize::MAX / 8, 1, 16), Err(Error::SizeOverflow { tensor: TensorName::Dense }));
-        assert_eq!(checked_bytes(TensorName::Dense, 3, 5, 4), Ok(60));
+        assert_eq!(checked_bytes(TensorName::Dense(0), usize::MAX / 2, 3, 1), Err(Error::SizeOverflow { tensor: TensorName::Dense(0) }));
+        assert_eq!(checked_bytes(TensorName::Dense(0), usize::MAX / 8, 1, 16), Err(Error::SizeOverflow { tensor: TensorName::Dense(0) }));
+        assert_eq!(checked_bytes(TensorName::Dense(0), 3, 5, 4), Ok(60));
     }
 
     #[test]

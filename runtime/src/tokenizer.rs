@@ -29,8 +29,10 @@ fn bad(reason: &'static str, index: usize) -> Error {
 }
 
 impl<'a> Tokenizer<'a> {
-    /// Checks the tables of a tokenizer with `vocab` tokens.
-    pub(crate) fn from_desc(desc: &TokenizerDesc<'a>, vocab: u32) -> Result<Self> {
+    /// Checks the tables of a tokenizer with `vocab` tokens (a model does this
+    /// when it loads; other readers of the same tables, such as the ONNX
+    /// sessions, use it too).
+    pub fn from_desc(desc: &TokenizerDesc<'a>, vocab: u32) -> Result<Self> {
         let n = vocab as usize;
         let text = core::str::from_utf8(desc.text).map_err(|e| bad("token text is not UTF-8", e.valid_up_to()))?;
         if desc.ends.len() != n.checked_mul(4).ok_or(bad("vocabulary too large", n))? {
@@ -174,24 +176,46 @@ impl<'a> Tokenizer<'a> {
         None
     }
 
-    /// The token ids of `text`, one at a time (no buffer needed).
-    pub fn encode_iter<'t>(&self, text: &'t str) -> Encoder<'a, 't> {
-        Encoder { tok: *self, text, pos: 0, pending: Pending::new() }
+    /// The word rules of a word-level tokenizer (`None` for characters).
+    pub fn word_rules(&self) -> Option<WordRules<'a>> {
+        match self.kind {
+            TokenizerKind::Char => None,
+            TokenizerKind::Word => Some(WordRules { lowercase: self.lowercase, filters: self.filters, split: self.split }),
+        }
     }
 
-    /// Encodes `text` into `ids`; returns how many were written.
+    /// The token ids of `text`, one at a time (no buffer needed).
+    pub fn encode_iter<'t>(&self, text: &'t str) -> Encoder<'a, 't> {
+        Encoder { tok: *self, chars: Chars::new(text, self.lowercase), words: self.word_rules().map(|r| Words::new(text, r)) }
+    }
+
+    /// Encodes `text` into `ids`; returns how many were written. When they do
+    /// not fit, `BufferTooSmall` says how many are needed and `ids` is left
+    /// unchanged.
     pub fn encode(&self, text: &str, ids: &mut [u32]) -> Result<usize> {
-        let mut n = 0;
-        for id in self.encode_iter(text) {
-            let id = id?;
-            if n == ids.len() {
-                let needed = n + 1 + self.encode_iter(text).skip(n + 1).count();
-                return Err(Error::BufferTooSmall { needed, available: ids.len() });
-            }
-            ids[n] = id;
-            n += 1;
+        let needed = self.count_tokens(text)?;
+        if needed > ids.len() {
+            return Err(Error::BufferTooSmall { needed, available: ids.len() });
         }
-        Ok(n)
+        for (slot, id) in ids.iter_mut().zip(self.encode_iter(text)) {
+            *slot = id?;
+        }
+        Ok(needed)
+    }
+
+    /// Encodes `text` into a fixed-capacity vector (for firmware written in
+    /// Rust); `BufferTooSmall` when more than `N` tokens.
+    pub fn encode_vec<const N: usize>(&self, text: &str) -> Result<heapless::Vec<u32, N>> {
+        let mut ids = heapless::Vec::new();
+        let n = self.count_tokens(text)?;
+        if n > N {
+            return Err(Error::BufferTooSmall { needed: n, available: N });
+        }
+        for id in self.encode_iter(text) {
+            // Cannot fail: there are `n <= N` ids.
+            let _ = ids.push(id?);
+        }
+        Ok(ids)
     }
 
     /// Number of tokens `text` encodes to.
@@ -199,10 +223,50 @@ impl<'a> Tokenizer<'a> {
         self.encode_iter(text).try_fold(0, |n, id| id.map(|_| n + 1))
     }
 
+    /// Bytes [`Tokenizer::decode`] writes for `ids`.
+    pub fn decoded_len(&self, ids: &[u32]) -> Result<usize> {
+        let sep = self.separator().map_or(0, char::len_utf8);
+        let mut len = 0usize;
+        let mut first = true;
+        for &id in ids {
+            let t = self.token_text(id)?;
+            if Some(id) == self.pad {
+                continue;
+            }
+            len += t.len() + if first { 0 } else { sep };
+            first = false;
+        }
+        Ok(len)
+    }
+
     /// Writes the text of `ids` into `out` (padding skipped, word tokens
-    /// joined by the split character); returns the bytes written.
+    /// joined by the split character); returns the bytes written. When it
+    /// does not fit, `BufferTooSmall` says how many bytes are needed and
+    /// `out` is left unchanged.
     pub fn decode(&self, ids: &[u32], out: &mut [u8]) -> Result<usize> {
+        let needed = self.decoded_len(ids)?;
+        if needed > out.len() {
+            return Err(Error::BufferTooSmall { needed, available: out.len() });
+        }
         let mut w = TextWriter { out, len: 0 };
+        self.decode_with(ids, |piece| w.push(piece))?;
+        Ok(w.len)
+    }
+
+    /// [`Tokenizer::decode`] into a fixed-capacity string (for firmware
+    /// written in Rust); `BufferTooSmall` when longer than `N` bytes.
+    pub fn decode_string<const N: usize>(&self, ids: &[u32]) -> Result<heapless::String<N>> {
+        let needed = self.decoded_len(ids)?;
+        if needed > N {
+            return Err(Error::BufferTooSmall { needed, available: N });
+        }
+        let mut s = heapless::String::new();
+        self.decode_with(ids, |piece| s.push_str(piece).map_err(|_| Error::BufferTooSmall { needed, available: N }))?;
+        Ok(s)
+    }
+
+    /// Calls `put` with each piece of the decoded text in order.
+    fn decode_with(&self, ids: &[u32], mut put: impl FnMut(&str) -> Result<()>) -> Result<()> {
         let mut first = true;
         for &id in ids {
             let t = self.token_text(id)?;
@@ -210,12 +274,12 @@ impl<'a> Tokenizer<'a> {
                 continue;
             }
             if let (Some(sep), false) = (self.separator(), first) {
-                w.push(sep.encode_utf8(&mut [0; 4]))?;
+                put(sep.encode_utf8(&mut [0; 4]))?;
             }
-            w.push(t)?;
+            put(t)?;
             first = false;
         }
-        Ok(w.len)
+        Ok(())
     }
 }
 
@@ -240,25 +304,108 @@ impl TextWriter<'_> {
     }
 }
 
-/// Lower-cased characters not yet consumed (a character can lower-case to several).
-#[derive(Clone)]
-struct Pending {
-    chars: [char; 3],
-    len: u8,
-    next: u8,
+/// The rules that cut text into words (Keras `Tokenizer` semantics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WordRules<'a> {
+    /// Lower-case before splitting.
+    pub lowercase: bool,
+    /// Characters that separate words, besides `split`.
+    pub filters: &'a str,
+    /// The separator.
+    pub split: char,
 }
 
-impl Pending {
-    fn new() -> Self {
-        Pending { chars: ['\0'; 3], len: 0, next: 0 }
+/// The characters of a text as a tokenizer sees them (lower-cased when
+/// asked: a character can lower-case to several), each with the byte offset
+/// of the character it came from.
+#[derive(Clone)]
+pub struct Chars<'t> {
+    text: &'t str,
+    pos: usize,
+    lowercase: bool,
+    pending: heapless::Vec<char, 3>,
+    at: usize,
+}
+
+impl<'t> Chars<'t> {
+    /// The characters of `text`, lower-cased if `lowercase`.
+    pub fn new(text: &'t str, lowercase: bool) -> Self {
+        Chars { text, pos: 0, lowercase, pending: heapless::Vec::new(), at: 0 }
     }
-    fn pop(&mut self) -> Option<char> {
-        if self.next < self.len {
-            self.next += 1;
-            Some(self.chars[self.next as usize - 1])
-        } else {
-            None
+}
+
+impl Iterator for Chars<'_> {
+    type Item = (char, usize);
+
+    fn next(&mut self) -> Option<(char, usize)> {
+        if !self.pending.is_empty() {
+            return Some((self.pending.remove(0), self.at));
         }
+        let c = self.text.get(self.pos..)?.chars().next()?;
+        let at = self.pos;
+        self.pos += c.len_utf8();
+        if !self.lowercase {
+            return Some((c, at));
+        }
+        let mut lower = c.to_lowercase();
+        let first = lower.next().unwrap_or(c);
+        self.at = at;
+        for l in lower {
+            // A character lower-cases to at most three.
+            let _ = self.pending.push(l);
+        }
+        Some((first, at))
+    }
+}
+
+/// One word of a text: its text after lower-casing (`None` when longer than
+/// [`MAX_WORD_BYTES`], which makes it unknown), its first character and the
+/// byte offset where it starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Word {
+    /// The word, or `None` when it is too long to look up.
+    pub text: Option<heapless::String<MAX_WORD_BYTES>>,
+    /// Its first character.
+    pub first: char,
+    /// Byte offset of its first character in the text.
+    pub offset: usize,
+}
+
+/// The words of a text under `rules`: what word-level encoding looks up, and
+/// what fitting a vocabulary counts (one splitter for both).
+#[derive(Clone)]
+pub struct Words<'r, 't> {
+    chars: Chars<'t>,
+    rules: WordRules<'r>,
+}
+
+impl<'r, 't> Words<'r, 't> {
+    /// The words of `text`.
+    pub fn new(text: &'t str, rules: WordRules<'r>) -> Self {
+        Words { chars: Chars::new(text, rules.lowercase), rules }
+    }
+}
+
+impl Iterator for Words<'_, '_> {
+    type Item = Word;
+
+    fn next(&mut self) -> Option<Word> {
+        let mut word: heapless::String<MAX_WORD_BYTES> = heapless::String::new();
+        let (mut too_long, mut start) = (false, None);
+        for (c, at) in self.chars.by_ref() {
+            if c == self.rules.split || is_one_of(c, self.rules.filters) {
+                if start.is_some() {
+                    break;
+                }
+                continue;
+            }
+            start.get_or_insert((c, at));
+            if word.push(c).is_err() {
+                too_long = true;
+            }
+        }
+        let (first, offset) = start?;
+        Some(Word { text: (!too_long).then_some(word), first, offset })
     }
 }
 
@@ -266,35 +413,13 @@ impl Pending {
 #[derive(Clone)]
 pub struct Encoder<'a, 't> {
     tok: Tokenizer<'a>,
-    text: &'t str,
-    pos: usize,
-    pending: Pending,
+    chars: Chars<'t>,
+    words: Option<Words<'a, 't>>,
 }
 
 impl Encoder<'_, '_> {
-    /// Next character after lower-casing, with the byte offset of its source.
-    fn next_char(&mut self) -> Option<(char, usize)> {
-        if let Some(c) = self.pending.pop() {
-            return Some((c, self.pos));
-        }
-        let c = self.text.get(self.pos..)?.chars().next()?;
-        let at = self.pos;
-        self.pos += c.len_utf8();
-        if !self.tok.lowercase {
-            return Some((c, at));
-        }
-        let mut lower = c.to_lowercase();
-        let first = lower.next().unwrap_or(c);
-        self.pending = Pending::new();
-        for l in lower.take(3) {
-            self.pending.chars[self.pending.len as usize] = l;
-            self.pending.len += 1;
-        }
-        Some((first, at))
-    }
-
-    fn resolve(&self, found: Option<u32>, offset: usize) -> Result<u32> {
-        found.or(self.tok.oov).ok_or(Error::UnknownToken { offset })
+    fn resolve(&self, found: Option<u32>, offset: usize, character: char) -> Result<u32> {
+        found.or(self.tok.oov).ok_or(Error::UnknownToken { offset, character })
     }
 }
 
@@ -302,33 +427,15 @@ impl Iterator for Encoder<'_, '_> {
     type Item = Result<u32>;
 
     fn next(&mut self) -> Option<Result<u32>> {
-        match self.tok.kind {
-            TokenizerKind::Char => {
-                let (c, at) = self.next_char()?;
-                Some(self.resolve(self.tok.lookup(c.encode_utf8(&mut [0; 4])), at))
+        match self.words.as_mut() {
+            None => {
+                let (c, at) = self.chars.next()?;
+                Some(self.resolve(self.tok.lookup(c.encode_utf8(&mut [0; 4])), at, c))
             }
-            TokenizerKind::Word => {
-                let mut word = [0u8; MAX_WORD_BYTES];
-                let (mut len, mut too_long, mut start) = (0usize, false, None);
-                while let Some((c, at)) = self.next_char() {
-                    if c == self.tok.split || is_one_of(c, self.tok.filters) {
-                        if start.is_some() {
-                            break;
-                        }
-                        continue;
-                    }
-                    start.get_or_insert(at);
-                    let n = c.len_utf8();
-                    if len + n <= MAX_WORD_BYTES {
-                        c.encode_utf8(&mut word[len..len + n]);
-                        len += n;
-                    } else {
-                        too_long = true;
-                    }
-                }
-                let at = start?;
-                let found = if too_long { None } else { core::str::from_utf8(&word[..len]).ok().and_then(|w| self.tok.lookup(w)) };
-                Some(self.resolve(found, at))
+            Some(words) => {
+                let w = words.next()?;
+                let found = w.text.as_ref().and_then(|t| self.tok.lookup(t));
+                Some(self.resolve(found, w.offset, w.first))
             }
         }
     }

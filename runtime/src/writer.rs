@@ -1,20 +1,27 @@
-//! Writing `.egru` files from in-memory float weights (std only).
+//! Writing `.egru` files from in-memory float weights (feature `writer`,
+//! which needs an allocator; a device never links it).
 //!
-//! The trainer's export and the tests use this one writer. Quantization is
-//! int8 symmetric with one scale per output row (`ScaleRule::MaxAbs`); sparse
-//! matrices keep every 8x4 block that has a non-zero quantized value.
+//! The trainer's export and import, the ONNX crate and the tests use this one
+//! writer. Quantization is int8 symmetric with one scale per output row
+//! (`ScaleRule::MaxAbs`); sparse matrices keep every 8x4 block that has a
+//! non-zero quantized value.
 
-use std::string::String;
-use std::vec::Vec;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use serde::{Deserialize, Serialize};
 
 use crate::crc32::crc32;
-use crate::error::Result;
-use crate::format::{self, Body, Dims, Header, Numerics, Provenance, ScaleRule, TensorDesc, Tensors, TokenizerDesc, TokenizerKind};
-use crate::model::Model;
-use crate::sampling::Rng;
+use crate::error::{Error, Result};
+use crate::format::{
+    self, Activation, Body, DenseDesc, GruDesc, HeadDesc, HeadKindDesc, Header, InputDesc, Numerics, Provenance, ScaleRule, TensorDesc,
+    TokenizerDesc, TokenizerKind,
+};
+use crate::model::{Head, Input, Model};
+use crate::tokenizer::Tokenizer;
 
 /// An owned tokenizer description; [`TokenizerSpec::tables`] makes the file's tables.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TokenizerSpec {
     /// Character or word level.
     pub kind: TokenizerKind,
@@ -50,7 +57,7 @@ impl TokenizerSpec {
     }
 
     /// The spec of a loaded model's tokenizer.
-    pub fn from_tokenizer(t: &crate::Tokenizer<'_>) -> Result<Self> {
+    pub fn from_tokenizer(t: &Tokenizer<'_>) -> Result<Self> {
         Ok(TokenizerSpec {
             kind: t.kind(),
             lowercase: t.lowercase(),
@@ -78,6 +85,52 @@ impl TokenizerSpec {
     }
 }
 
+/// A spec with its tables built: the runtime's [`Tokenizer`] over owned
+/// memory (what the trainer encodes with, and what the ONNX sessions use).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenizerTables {
+    spec: TokenizerSpec,
+    text: Vec<u8>,
+    ends: Vec<u8>,
+    sorted: Vec<u8>,
+}
+
+impl TokenizerTables {
+    /// Builds and checks the tables (the checks a model load does).
+    pub fn new(spec: TokenizerSpec) -> Result<Self> {
+        let (text, ends, sorted) = spec.tables();
+        let t = TokenizerTables { spec, text, ends, sorted };
+        t.tokenizer()?;
+        Ok(t)
+    }
+
+    /// The spec.
+    pub fn spec(&self) -> &TokenizerSpec {
+        &self.spec
+    }
+
+    /// The description as it goes into a file.
+    pub fn desc(&self) -> TokenizerDesc<'_> {
+        let s = &self.spec;
+        TokenizerDesc {
+            kind: s.kind,
+            lowercase: s.lowercase,
+            filters: &s.filters,
+            split: s.split,
+            pad: s.pad,
+            oov: s.oov,
+            text: &self.text,
+            ends: &self.ends,
+            sorted: &self.sorted,
+        }
+    }
+
+    /// The runtime's tokenizer over these tables.
+    pub fn tokenizer(&self) -> Result<Tokenizer<'_>> {
+        Tokenizer::from_desc(&self.desc(), self.spec.tokens.len() as u32)
+    }
+}
+
 /// Provenance strings.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ProvenanceSpec {
@@ -85,39 +138,96 @@ pub struct ProvenanceSpec {
     pub name: String,
     /// Writer program and version.
     pub producer: String,
-    /// Corpus description.
+    /// Data description.
     pub corpus: String,
     /// Training command or configuration.
     pub training: String,
 }
 
-/// A model's weights in f32, row-major `[out, in]`, gates z, r, n.
+/// The input of a network, with its weights.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FloatInput {
+    /// Tokens: a tokenizer and an embedding table `[vocab, emb]`.
+    Tokens {
+        /// The tokenizer (`vocab` tokens).
+        tokenizer: TokenizerSpec,
+        /// Embedding width.
+        emb: usize,
+        /// `[vocab, emb]`, row-major.
+        embedding: Vec<f32>,
+    },
+    /// Float features, normalized as `(x - mean) * scale`.
+    Features {
+        /// One per feature.
+        mean: Vec<f32>,
+        /// One per feature.
+        scale: Vec<f32>,
+        /// Integer numerics: the int8 scale of the normalized features.
+        quant_scale: f32,
+    },
+}
+
+/// One GRU layer's weights, gates z, r, n.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FloatGru {
+    /// State width.
+    pub hidden: usize,
+    /// `[3*hidden, in]`.
+    pub input: Vec<f32>,
+    /// `[3*hidden, hidden]`.
+    pub recurrent: Vec<f32>,
+    /// `[3*hidden]`.
+    pub input_bias: Vec<f32>,
+    /// `[3*hidden]`.
+    pub recurrent_bias: Vec<f32>,
+}
+
+/// One dense layer: `act(W x + b)`, `W` row-major `[out, in]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FloatDense {
+    /// Its activation.
+    pub activation: Activation,
+    /// `[out, in]`.
+    pub weight: Vec<f32>,
+    /// `[out]`.
+    pub bias: Vec<f32>,
+}
+
+/// What the outputs of a network are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum HeadKind {
+    /// Next-token logits (a language model).
+    NextToken,
+    /// Classes, with their names in output order.
+    Classes(Vec<String>),
+    /// Linear outputs, with their names (or none).
+    Regression(Vec<String>),
+}
+
+/// The output layer: `W x + b`, `W` row-major `[outputs, in]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FloatHead {
+    /// What the outputs are.
+    pub kind: HeadKind,
+    /// `[outputs, in]`.
+    pub weight: Vec<f32>,
+    /// `[outputs]`.
+    pub bias: Vec<f32>,
+}
+
+/// A network's weights in f32, row-major `[out, in]`, gates z, r, n.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FloatModel {
-    /// Layer sizes.
-    pub dims: Dims,
-    /// The tokenizer.
-    pub tokenizer: TokenizerSpec,
+    /// What a step reads.
+    pub input: FloatInput,
+    /// The GRU layers, first to last.
+    pub grus: Vec<FloatGru>,
+    /// Dense layers after the last GRU.
+    pub dense: Vec<FloatDense>,
+    /// The output layer.
+    pub head: FloatHead,
     /// Where it came from.
     pub provenance: ProvenanceSpec,
-    /// `[vocab, emb]`.
-    pub embedding: Vec<f32>,
-    /// `[3*hidden, emb]`.
-    pub gru_input: Vec<f32>,
-    /// `[3*hidden, hidden]`.
-    pub gru_recurrent: Vec<f32>,
-    /// `[3*hidden]`.
-    pub gru_input_bias: Vec<f32>,
-    /// `[3*hidden]`.
-    pub gru_recurrent_bias: Vec<f32>,
-    /// `[dense, hidden]`.
-    pub dense: Vec<f32>,
-    /// `[dense]`.
-    pub dense_bias: Vec<f32>,
-    /// `[vocab, dense]`.
-    pub output: Vec<f32>,
-    /// `[vocab]`.
-    pub output_bias: Vec<f32>,
 }
 
 /// Encoding of the weight matrices.
@@ -134,13 +244,13 @@ pub enum WeightKind {
 /// What [`FloatModel::to_bytes`] writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExportOptions {
-    /// Encoding of the GRU and dense matrices.
+    /// Encoding of the GRU, dense and output matrices.
     pub weights: WeightKind,
     /// Encoding of the embedding table.
     pub embedding: WeightKind,
-    /// With int8: store the GRU and dense matrices as 8x4 block-sparse.
+    /// With int8: store the GRU, dense and output matrices as 8x4 block-sparse.
     pub sparse: bool,
-    /// With int8 weights and embedding: integer-only numerics instead of hybrid.
+    /// With int8 weights (and embedding): integer-only numerics instead of hybrid.
     pub integer: bool,
 }
 
@@ -310,162 +420,319 @@ impl OwnedTensor {
     }
 }
 
-/// Serializes a body and prepends the prefix: magic, version and CRC-32.
-pub fn encode_file(body: &Body<'_>) -> Vec<u8> {
+/// Serializes a body and prepends the prefix: magic, `version` and CRC-32.
+/// (Serialization into memory cannot fail for these types.)
+pub fn encode_file<T: Serialize>(version: u16, body: &T) -> Vec<u8> {
     let payload = postcard::to_allocvec(body).unwrap_or_default();
     let mut out = Vec::with_capacity(format::PREFIX_LEN + payload.len());
     out.extend_from_slice(&format::MAGIC);
-    out.extend_from_slice(&format::FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&version.to_le_bytes());
     out.extend_from_slice(&crc32(&payload).to_le_bytes());
     out.extend_from_slice(&payload);
     out
 }
 
-/// Recomputes the CRC of a file in place (for tests that rewrite fields).
-pub fn fix_checksum(file: &mut [u8]) {
-    if file.len() >= format::PREFIX_LEN {
-        let crc = crc32(&file[format::PREFIX_LEN..]);
-        file[6..10].copy_from_slice(&crc.to_le_bytes());
+/// A names table: concatenated text and u32 LE end offsets.
+fn names_table(names: &[String]) -> (Vec<u8>, Vec<u8>) {
+    let mut text = Vec::new();
+    let mut ends = Vec::new();
+    for n in names {
+        text.extend_from_slice(n.as_bytes());
+        ends.extend_from_slice(&(text.len() as u32).to_le_bytes());
     }
+    (text, ends)
 }
 
-fn uniform(rng: &mut Rng, n: usize, limit: f32) -> Vec<f32> {
-    (0..n).map(|_| (rng.next_f32() * 2.0 - 1.0) * limit).collect()
+/// A matrix read back into f32 (int8 and f16 dequantized, pruned blocks as zeros).
+fn matrix_f32(m: &crate::Matrix<'_>) -> Vec<f32> {
+    let mut w = alloc::vec![0.0f32; m.rows() * m.cols()];
+    for (r, row) in w.chunks_mut(m.cols().max(1)).enumerate() {
+        m.row_into(r, row);
+    }
+    w
+}
+
+fn vector_f32(v: &crate::Vector<'_>) -> Vec<f32> {
+    (0..v.len()).map(|i| v.get(i)).collect()
 }
 
 impl FloatModel {
+    /// Width of the vector the first GRU reads.
+    pub fn input_width(&self) -> usize {
+        match &self.input {
+            FloatInput::Tokens { emb, .. } => *emb,
+            FloatInput::Features { mean, .. } => mean.len(),
+        }
+    }
+
+    /// Number of outputs.
+    pub fn outputs(&self) -> usize {
+        self.head.bias.len()
+    }
+
+    /// The tokenizer, for token models.
+    pub fn tokenizer(&self) -> Option<&TokenizerSpec> {
+        match &self.input {
+            FloatInput::Tokens { tokenizer, .. } => Some(tokenizer),
+            FloatInput::Features { .. } => None,
+        }
+    }
+
+    /// The width each layer reads, in order: the GRUs, the dense layers, then the head.
+    pub fn layer_inputs(&self) -> Vec<usize> {
+        let mut widths = alloc::vec![self.input_width()];
+        widths.extend(self.grus.iter().map(|g| g.hidden));
+        widths.extend(self.dense.iter().map(|d| d.bias.len()));
+        widths
+    }
+
     /// The weights of a loaded model in f32 (int8 and f16 values dequantized,
-    /// pruned blocks as zeros), with its tokenizer and provenance.
+    /// pruned blocks as zeros), with its tokenizer, head and provenance.
     pub fn from_model(model: &Model<'_>) -> Result<Self> {
-        let matrix = |m: &crate::Matrix<'_>| {
-            let mut w = std::vec![0.0f32; m.rows() * m.cols()];
-            for (r, row) in w.chunks_mut(m.cols().max(1)).enumerate() {
-                m.row_into(r, row);
-            }
-            w
-        };
-        let vector = |v: &crate::Vector<'_>| (0..v.len()).map(|i| v.get(i)).collect::<Vec<f32>>();
         let p = model.provenance();
+        let input = match model.input {
+            Input::Tokens { tokenizer, embedding } => FloatInput::Tokens {
+                tokenizer: TokenizerSpec::from_tokenizer(&tokenizer)?,
+                emb: embedding.cols(),
+                embedding: matrix_f32(&embedding),
+            },
+            Input::Features { mean, scale, quant_scale } => {
+                FloatInput::Features { mean: vector_f32(&mean), scale: vector_f32(&scale), quant_scale }
+            }
+        };
+        let names = |n: &crate::model::Names<'_>| (0..n.len()).map(|i| String::from(n.get(i).unwrap_or(""))).collect();
+        let kind = match model.head {
+            Head::NextToken => HeadKind::NextToken,
+            Head::Classes(n) => HeadKind::Classes(names(&n)),
+            Head::Regression(n) => HeadKind::Regression(names(&n)),
+        };
         Ok(FloatModel {
-            dims: model.dims(),
-            tokenizer: TokenizerSpec::from_tokenizer(model.tokenizer())?,
+            input,
+            grus: model
+                .grus
+                .iter()
+                .map(|g| FloatGru {
+                    hidden: g.hidden(),
+                    input: matrix_f32(&g.input),
+                    recurrent: matrix_f32(&g.recurrent),
+                    input_bias: vector_f32(&g.input_bias),
+                    recurrent_bias: vector_f32(&g.recurrent_bias),
+                })
+                .collect(),
+            dense: model
+                .dense
+                .iter()
+                .map(|d| FloatDense { activation: d.activation, weight: matrix_f32(&d.weight), bias: vector_f32(&d.bias) })
+                .collect(),
+            head: FloatHead { kind, weight: matrix_f32(&model.output), bias: vector_f32(&model.output_bias) },
             provenance: ProvenanceSpec {
                 name: p.name.into(),
                 producer: p.producer.into(),
                 corpus: p.corpus.into(),
                 training: p.training.into(),
             },
-            embedding: matrix(&model.embedding),
-            gru_input: matrix(&model.gru_input),
-            gru_recurrent: matrix(&model.gru_recurrent),
-            gru_input_bias: vector(&model.gru_input_bias),
-            gru_recurrent_bias: vector(&model.gru_recurrent_bias),
-            dense: matrix(&model.dense),
-            dense_bias: vector(&model.dense_bias),
-            output: matrix(&model.output),
-            output_bias: vector(&model.output_bias),
         })
     }
 
-    /// A model with Glorot-uniform random weights and small random biases,
-    /// for tests and benchmarks.
-    pub fn random(dims: Dims, tokenizer: TokenizerSpec, seed: u64) -> Self {
-        let mut rng = Rng::new(seed);
-        let (v, e, h, d) = (dims.vocab as usize, dims.emb as usize, dims.hidden as usize, dims.dense as usize);
-        let glorot = |fan_in: usize, fan_out: usize| (6.0 / (fan_in + fan_out) as f32).sqrt();
-        FloatModel {
-            dims,
-            tokenizer,
-            provenance: ProvenanceSpec {
-                name: "random".into(),
-                producer: concat!("edgegru-runtime ", env!("CARGO_PKG_VERSION")).into(),
-                ..Default::default()
-            },
-            embedding: uniform(&mut rng, v * e, 1.0),
-            gru_input: uniform(&mut rng, 3 * h * e, glorot(e, 3 * h)),
-            gru_recurrent: uniform(&mut rng, 3 * h * h, glorot(h, 3 * h) * 1.5),
-            gru_input_bias: uniform(&mut rng, 3 * h, 0.1),
-            gru_recurrent_bias: uniform(&mut rng, 3 * h, 0.1),
-            dense: uniform(&mut rng, d * h, glorot(h, d) * 2.0),
-            dense_bias: uniform(&mut rng, d, 0.1),
-            output: uniform(&mut rng, v * d, glorot(d, v) * 2.0),
-            output_bias: uniform(&mut rng, v, 0.1),
+    /// Checks that every tensor has the length its layer sizes need (the
+    /// writer relies on it; the loader checks the file again).
+    pub fn check_shapes(&self) -> core::result::Result<(), String> {
+        use alloc::format;
+        let want = |what: &str, found: usize, expected: usize| {
+            if found == expected {
+                Ok(())
+            } else {
+                Err(format!("{what} holds {found} values, its shape needs {expected}"))
+            }
+        };
+        if let FloatInput::Tokens { tokenizer, emb, embedding } = &self.input {
+            want("the embedding", embedding.len(), tokenizer.tokens.len() * emb)?;
         }
+        if let FloatInput::Features { mean, scale, .. } = &self.input {
+            want("the feature scales", scale.len(), mean.len())?;
+        }
+        let widths = self.layer_inputs();
+        for (n, g) in self.grus.iter().enumerate() {
+            let (h, i) = (g.hidden, widths[n]);
+            want(&format!("GRU {n} input weights"), g.input.len(), 3 * h * i)?;
+            want(&format!("GRU {n} recurrent weights"), g.recurrent.len(), 3 * h * h)?;
+            want(&format!("GRU {n} input bias"), g.input_bias.len(), 3 * h)?;
+            want(&format!("GRU {n} recurrent bias"), g.recurrent_bias.len(), 3 * h)?;
+        }
+        for (n, d) in self.dense.iter().enumerate() {
+            want(&format!("dense layer {n}"), d.weight.len(), d.bias.len() * widths[self.grus.len() + n])?;
+        }
+        want("the output layer", self.head.weight.len(), self.outputs() * widths[widths.len() - 1])?;
+        match &self.head.kind {
+            HeadKind::NextToken => {
+                let vocab = self.tokenizer().map_or(0, |t| t.tokens.len());
+                want("a next-token head", self.outputs(), vocab)?;
+            }
+            HeadKind::Classes(names) => want("the class names", names.len(), self.outputs())?,
+            HeadKind::Regression(names) if !names.is_empty() => want("the output names", names.len(), self.outputs())?,
+            HeadKind::Regression(_) => {}
+        }
+        Ok(())
     }
 
-    /// A random character-level model over the characters of `chars`.
-    pub fn random_char(chars: &str, emb: u32, hidden: u32, dense: u32, seed: u64) -> Self {
-        let tokenizer = TokenizerSpec::chars(chars);
-        let dims = Dims { vocab: tokenizer.tokens.len() as u32, emb, hidden, dense };
-        FloatModel::random(dims, tokenizer, seed)
-    }
-
-    /// Writes the model as an `.egru` file.
+    /// Writes the model as a version-2 `.egru` file (call
+    /// [`FloatModel::check_shapes`] first, or use [`FloatModel::to_checked_bytes`]).
     pub fn to_bytes(&self, opts: &ExportOptions) -> Vec<u8> {
-        let (v, e, h, d) = (self.dims.vocab as usize, self.dims.emb as usize, self.dims.hidden as usize, self.dims.dense as usize);
         let sparse = opts.sparse && opts.weights == WeightKind::Int8;
+        let widths = self.layer_inputs();
         let mat = |w: &[f32], rows, cols| OwnedTensor::encode(w, rows, cols, opts.weights, sparse);
-        let embedding = OwnedTensor::encode(&self.embedding, v, e, opts.embedding, false);
-        let (gi, gr, de, ou) =
-            (mat(&self.gru_input, 3 * h, e), mat(&self.gru_recurrent, 3 * h, h), mat(&self.dense, d, h), mat(&self.output, v, d));
-        let biases = [&self.gru_input_bias, &self.gru_recurrent_bias, &self.dense_bias, &self.output_bias].map(|b| f32_bytes(b));
-        let (text, ends, sorted) = self.tokenizer.tables();
-        let t = &self.tokenizer;
+        let grus: Vec<_> = self
+            .grus
+            .iter()
+            .zip(&widths)
+            .map(|(g, &i)| {
+                let h = g.hidden;
+                (mat(&g.input, 3 * h, i), mat(&g.recurrent, 3 * h, h), f32_bytes(&g.input_bias), f32_bytes(&g.recurrent_bias))
+            })
+            .collect();
+        let dense: Vec<_> = self
+            .dense
+            .iter()
+            .zip(&widths[self.grus.len()..])
+            .map(|(d, &i)| (d.activation, mat(&d.weight, d.bias.len(), i), f32_bytes(&d.bias)))
+            .collect();
+        let head_w = mat(&self.head.weight, self.outputs(), widths[widths.len() - 1]);
+        let head_b = f32_bytes(&self.head.bias);
+        let (text, ends, sorted) = self.tokenizer().map(|t| t.tables()).unwrap_or_default();
+        let (embedding, mean_bytes, scale_bytes);
+        let input = match &self.input {
+            FloatInput::Tokens { tokenizer: t, emb, embedding: table } => {
+                embedding = OwnedTensor::encode(table, t.tokens.len(), *emb, opts.embedding, false);
+                InputDesc::Tokens {
+                    tokenizer: TokenizerDesc {
+                        kind: t.kind,
+                        lowercase: t.lowercase,
+                        filters: &t.filters,
+                        split: t.split,
+                        pad: t.pad,
+                        oov: t.oov,
+                        text: &text,
+                        ends: &ends,
+                        sorted: &sorted,
+                    },
+                    embedding: embedding.desc(),
+                }
+            }
+            FloatInput::Features { mean, scale, quant_scale } => {
+                (mean_bytes, scale_bytes) = (f32_bytes(mean), f32_bytes(scale));
+                InputDesc::Features { count: mean.len() as u32, mean: &mean_bytes, scale: &scale_bytes, quant_scale: *quant_scale }
+            }
+        };
+        let names = match &self.head.kind {
+            HeadKind::NextToken => (Vec::new(), Vec::new()),
+            HeadKind::Classes(n) | HeadKind::Regression(n) => names_table(n),
+        };
+        let kind = match &self.head.kind {
+            HeadKind::NextToken => HeadKindDesc::NextToken,
+            HeadKind::Classes(_) => HeadKindDesc::Classes { names: &names.0, ends: &names.1 },
+            HeadKind::Regression(_) => HeadKindDesc::Regression { names: &names.0, ends: &names.1 },
+        };
         let p = &self.provenance;
         let body = Body {
             header: Header {
-                dims: self.dims,
-                tokenizer: TokenizerDesc {
-                    kind: t.kind,
-                    lowercase: t.lowercase,
-                    filters: &t.filters,
-                    split: t.split,
-                    pad: t.pad,
-                    oov: t.oov,
-                    text: &text,
-                    ends: &ends,
-                    sorted: &sorted,
-                },
                 numerics: opts.numerics(),
                 provenance: Provenance { name: &p.name, producer: &p.producer, corpus: &p.corpus, training: &p.training },
             },
-            tensors: Tensors {
-                embedding: embedding.desc(),
-                gru_input: gi.desc(),
-                gru_recurrent: gr.desc(),
-                gru_input_bias: &biases[0],
-                gru_recurrent_bias: &biases[1],
-                dense: de.desc(),
-                dense_bias: &biases[2],
-                output: ou.desc(),
-                output_bias: &biases[3],
-            },
+            input,
+            grus: grus
+                .iter()
+                .map(|(w, u, bw, bu)| GruDesc { input: w.desc(), recurrent: u.desc(), input_bias: bw, recurrent_bias: bu })
+                .collect(),
+            dense: dense.iter().map(|(a, w, b)| DenseDesc { activation: *a, weight: w.desc(), bias: b }).collect(),
+            head: HeadDesc { kind, weight: head_w.desc(), bias: &head_b },
         };
-        encode_file(&body)
+        encode_file(format::FORMAT_VERSION, &body)
     }
 
-    /// Writes the model and checks that the runtime loads it.
-    pub fn to_checked_bytes(&self, opts: &ExportOptions) -> Result<Vec<u8>> {
+    /// Checks the shapes, writes the model and checks that the runtime loads it.
+    pub fn to_checked_bytes(&self, opts: &ExportOptions) -> core::result::Result<Vec<u8>, WriteError> {
+        self.check_shapes().map_err(WriteError::Shape)?;
+        if self.grus.len() > format::MAX_GRU_LAYERS || self.dense.len() > format::MAX_DENSE_LAYERS {
+            return Err(WriteError::Shape(alloc::format!(
+                "{} GRU and {} dense layers; a file holds 1 to {} GRU and 0 to {} dense layers",
+                self.grus.len(),
+                self.dense.len(),
+                format::MAX_GRU_LAYERS,
+                format::MAX_DENSE_LAYERS
+            )));
+        }
         let bytes = self.to_bytes(opts);
-        Model::from_bytes(&bytes)?;
+        Model::from_bytes(&bytes).map_err(WriteError::Load)?;
         Ok(bytes)
     }
 }
+
+/// Why [`FloatModel::to_checked_bytes`] did not write a file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteError {
+    /// A tensor's length does not fit the layer sizes.
+    Shape(String),
+    /// The written file did not load (a value out of range, ...).
+    Load(Error),
+}
+
+impl core::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            WriteError::Shape(s) => write!(f, "cannot write the model: {s}"),
+            WriteError::Load(e) => write!(f, "the written model does not load: {e}"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for WriteError {}
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// A small token model with deterministic weights.
+    fn model() -> FloatModel {
+        let tokenizer = TokenizerSpec::chars("abc de");
+        let (v, e, h, d) = (6, 4, 8, 6);
+        let w = |n: usize, k: usize| (0..n).map(|i| ((i * 7 + k * 13) % 17) as f32 / 17.0 - 0.5).collect::<Vec<f32>>();
+        FloatModel {
+            input: FloatInput::Tokens { tokenizer, emb: e, embedding: w(v * e, 1) },
+            grus: alloc::vec![FloatGru {
+                hidden: h,
+                input: w(3 * h * e, 2),
+                recurrent: w(3 * h * h, 3),
+                input_bias: w(3 * h, 4),
+                recurrent_bias: w(3 * h, 5)
+            }],
+            dense: alloc::vec![FloatDense { activation: Activation::Relu, weight: w(d * h, 6), bias: w(d, 7) }],
+            head: FloatHead { kind: HeadKind::NextToken, weight: w(v * d, 8), bias: w(v, 9) },
+            provenance: ProvenanceSpec::default(),
+        }
+    }
+
     #[test]
     fn a_loaded_model_converts_back_to_its_float_weights() {
-        let fm = FloatModel::random_char("abc de", 4, 8, 6, 3);
-        let f32_file = fm.to_bytes(&ExportOptions::default());
+        let fm = model();
+        let f32_file = fm.to_checked_bytes(&ExportOptions::default()).unwrap();
         assert_eq!(FloatModel::from_model(&Model::from_bytes(&f32_file).unwrap()).unwrap(), fm);
-        let sparse = fm.to_bytes(&ExportOptions::int8(true));
+        let sparse = fm.to_checked_bytes(&ExportOptions::int8(true)).unwrap();
         let back = FloatModel::from_model(&Model::from_bytes(&sparse).unwrap()).unwrap();
-        let (scales, q) = quantize_rows(&fm.dense, 6, 8);
+        let (scales, q) = quantize_rows(&fm.dense[0].weight, 6, 8);
         let want: Vec<f32> = q.iter().enumerate().map(|(i, &v)| v as f32 * scales[i / 8]).collect();
-        assert_eq!(back.dense, want, "dequantized int8, the same values the runtime multiplies");
-        assert_eq!(back.tokenizer, fm.tokenizer);
+        assert_eq!(back.dense[0].weight, want, "dequantized int8, the same values the runtime multiplies");
+        assert_eq!(back.tokenizer(), fm.tokenizer());
+    }
+
+    #[test]
+    fn shapes_that_do_not_fit_are_refused_before_writing() {
+        let mut fm = model();
+        fm.dense[0].bias.pop();
+        let err = fm.to_checked_bytes(&ExportOptions::default()).unwrap_err().to_string();
+        assert!(err.contains("dense layer 0"), "{err}");
+        let mut fm = model();
+        fm.head.kind = HeadKind::Classes(alloc::vec!["x".into()]);
+        assert!(fm.to_checked_bytes(&ExportOptions::default()).unwrap_err().to_string().contains("class names"));
     }
 }

@@ -13,10 +13,10 @@ use crate::le::u32_at;
 pub mod scalar;
 
 #[cfg(target_arch = "x86_64")]
-pub mod x86;
+pub(crate) mod x86;
 
 #[cfg(target_arch = "aarch64")]
-pub mod aarch64;
+pub(crate) mod aarch64;
 
 /// A set of kernels, named after the instructions they use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

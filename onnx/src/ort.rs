@@ -1,18 +1,15 @@
 //! The step graph run by ONNX Runtime, loaded at run time from its shared
 //! library (nothing is downloaded or linked at build time).
 
-use std::boxed::Box;
 use std::path::{Path, PathBuf};
-use std::string::{String, ToString};
 use std::sync::Mutex;
 
 use ort::environment::Environment;
 use ort::session::Session;
 use ort::value::TensorRef;
 
-use super::{
-    backend_error, copy_output, OnnxError, OnnxResult, StepGraph, StepInfo, INPUT_STATE, INPUT_TOKEN, OUTPUT_LOGITS, OUTPUT_STATE,
-};
+use crate::contract::{self, InputInfo, StepInfo, INPUT_FEATURES, INPUT_TOKEN};
+use crate::session::{backend_error, copy_output, GraphInput, OnnxError, OnnxResult, StepGraph};
 
 const NAME: &str = "ort";
 
@@ -35,13 +32,13 @@ impl OrtLibrary {
         if let Some(path) = std::env::var_os("ORT_DYLIB_PATH") {
             return Ok(OrtLibrary::at(path));
         }
-        let missing = |reason: &str| OnnxError::LibraryMissing { path: ".venv".into(), reason: reason.into() };
+        let missing = |reason: &str| OnnxError::LibraryMissing { path: ".venv".into(), reason: reason.into(), minimum_minor: ort::MINOR_VERSION };
         let lib = Path::new(".venv/lib");
         let pythons = std::fs::read_dir(lib).map_err(|_| missing("ORT_DYLIB_PATH is not set and there is no .venv/lib"))?;
         for python in pythons.flatten() {
             let capi = python.path().join("site-packages/onnxruntime/capi");
             let Ok(files) = std::fs::read_dir(&capi) else { continue };
-            let mut found: std::vec::Vec<PathBuf> = files
+            let mut found: Vec<PathBuf> = files
                 .flatten()
                 .map(|f| f.path())
                 .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("libonnxruntime.so")))
@@ -64,7 +61,8 @@ impl OrtLibrary {
 static ENVIRONMENT: Mutex<Option<Environment>> = Mutex::new(None);
 
 fn environment(library: &OrtLibrary) -> OnnxResult<Environment> {
-    let missing = |reason: String| OnnxError::LibraryMissing { path: library.path.display().to_string(), reason };
+    let missing =
+        |reason: String| OnnxError::LibraryMissing { path: library.path.display().to_string(), reason, minimum_minor: ort::MINOR_VERSION };
     if !library.path.is_file() {
         return Err(missing("no such file".into()));
     }
@@ -81,13 +79,13 @@ fn environment(library: &OrtLibrary) -> OnnxResult<Environment> {
 /// An ONNX Runtime session over the step graph.
 struct OrtStep {
     session: Session,
-    hidden: usize,
+    network: contract::NetworkInfo,
 }
 
 /// Loads the library (once per process) and creates a one-thread session
 /// that keeps int8 QDQ weights dequantized (`session.disable_quant_qdq`),
 /// instead of dequantizing them at every run.
-pub(super) fn load(bytes: &[u8], library: &OrtLibrary) -> OnnxResult<(StepInfo, Box<dyn StepGraph>)> {
+pub(crate) fn load(bytes: &[u8], library: &OrtLibrary) -> OnnxResult<(StepInfo, Box<dyn StepGraph>)> {
     let env = environment(library)?;
     let err = |e: ort::Error| backend_error(NAME, e);
     let option = |e: ort::Error<ort::session::builder::SessionBuilder>| backend_error(NAME, e);
@@ -105,23 +103,41 @@ pub(super) fn load(bytes: &[u8], library: &OrtLibrary) -> OnnxResult<(StepInfo, 
         let meta = session.metadata().map_err(err)?;
         StepInfo::read(|key| meta.custom(key))?
     };
-    let hidden = info.dims.hidden as usize;
-    Ok((info, Box::new(OrtStep { session, hidden })))
+    let network = info.network.clone();
+    Ok((info, Box::new(OrtStep { session, network })))
 }
 
 impl StepGraph for OrtStep {
-    fn run(&mut self, token: u32, h: &[f32], logits: &mut [f32], h_out: &mut [f32]) -> OnnxResult<()> {
+    fn run(&mut self, input: GraphInput<'_>, states: &[Vec<f32>], out: &mut [f32], next: &mut [Vec<f32>]) -> OnnxResult<()> {
         let err = |e: ort::Error| backend_error(NAME, e);
-        let token = [token as i64];
-        let inputs = ort::inputs![
-            INPUT_TOKEN => TensorRef::from_array_view(([1usize], &token[..])).map_err(err)?,
-            INPUT_STATE => TensorRef::from_array_view(([1usize, 1, self.hidden], h)).map_err(err)?,
-        ];
-        let out = self.session.run(inputs).map_err(err)?;
-        let output = |name: &str| out.get(name).ok_or_else(|| backend_error(NAME, std::format!("the graph has no output {name}")));
-        let (_, l) = output(OUTPUT_LOGITS)?.try_extract_tensor::<f32>().map_err(err)?;
-        copy_output(NAME, OUTPUT_LOGITS, l, logits)?;
-        let (_, hn) = output(OUTPUT_STATE)?.try_extract_tensor::<f32>().map_err(err)?;
-        copy_output(NAME, OUTPUT_STATE, hn, h_out)
+        let token;
+        let mut inputs: Vec<(String, ort::session::SessionInputValue<'_>)> = Vec::with_capacity(1 + states.len());
+        match input {
+            GraphInput::Token(t) => {
+                token = [t as i64];
+                inputs.push((INPUT_TOKEN.into(), TensorRef::from_array_view(([1usize], &token[..])).map_err(err)?.into()));
+            }
+            GraphInput::Features(f) => {
+                let count = match self.network.input {
+                    InputInfo::Features { count } => count,
+                    InputInfo::Tokens { .. } => f.len(),
+                };
+                inputs.push((INPUT_FEATURES.into(), TensorRef::from_array_view(([1usize, count], f)).map_err(err)?.into()));
+            }
+        }
+        for (k, s) in states.iter().enumerate() {
+            inputs.push((contract::state_input(k), TensorRef::from_array_view(([1usize, 1, s.len()], &s[..])).map_err(err)?.into()));
+        }
+        let result = self.session.run(inputs).map_err(err)?;
+        let output = |name: &str| result.get(name).ok_or_else(|| backend_error(NAME, format!("the graph has no output {name}")));
+        let head = contract::head_output(&self.network.head);
+        let (_, values) = output(head)?.try_extract_tensor::<f32>().map_err(err)?;
+        copy_output(NAME, head, values, out)?;
+        for (k, n) in next.iter_mut().enumerate() {
+            let name = contract::state_output(k);
+            let (_, values) = output(&name)?.try_extract_tensor::<f32>().map_err(err)?;
+            copy_output(NAME, &name, values, n)?;
+        }
+        Ok(())
     }
 }

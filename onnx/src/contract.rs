@@ -1,0 +1,170 @@
+//! The step graph's contract: what `edgegru export --format onnx` writes and
+//! what [`crate::OnnxSession`] reads. One step takes the input (a token or a
+//! feature vector) and the state of every GRU layer, and returns the head's
+//! outputs and the new states:
+//!
+//! ```text
+//! inputs:  token int64[1]  |  features float[1, F]
+//!          h float[1, 1, H0], h1 float[1, 1, H1], ... (one per GRU layer, zeros at the start)
+//! outputs: logits float[1, V]  |  probabilities float[1, C]  |  outputs float[1, N]
+//!          h_out, h1_out, ... (the new states, fed back at the next step)
+//! ```
+//!
+//! The metadata holds the network ([`NETWORK_KEY`], JSON [`NetworkInfo`]) and,
+//! for token models, the tokenizer ([`TOKENIZER_KEY`], JSON `TokenizerSpec`).
+//! Graphs of the version-1 network written before networks existed carry
+//! [`DIMS_KEY`] instead of [`NETWORK_KEY`]; they still read.
+
+use edgegru_runtime::writer::{FloatInput, FloatModel, HeadKind, TokenizerSpec};
+use edgegru_runtime::{Activation, Dims};
+use serde::{Deserialize, Serialize};
+
+use crate::session::OnnxError;
+
+/// Metadata key of the tokenizer (a JSON `TokenizerSpec`).
+pub const TOKENIZER_KEY: &str = "edgegru.tokenizer";
+/// Metadata key of the network (a JSON [`NetworkInfo`]).
+pub const NETWORK_KEY: &str = "edgegru.network";
+/// Metadata key of the version-1 layer sizes (a JSON `Dims`), in older graphs.
+pub const DIMS_KEY: &str = "edgegru.dims";
+/// Graph input of token models: the token id, int64 `[1]`.
+pub const INPUT_TOKEN: &str = "token";
+/// Graph input of feature models: the raw features, float `[1, F]` (the graph normalizes them).
+pub const INPUT_FEATURES: &str = "features";
+/// Graph output of a language model: next-token logits, float `[1, vocab]`.
+pub const OUTPUT_LOGITS: &str = "logits";
+/// Graph output of a classifier: class probabilities, float `[1, classes]`.
+pub const OUTPUT_PROBABILITIES: &str = "probabilities";
+/// Graph output of a regression head: float `[1, outputs]`.
+pub const OUTPUT_VALUES: &str = "outputs";
+/// The first GRU layer's state input (kept from the one-layer graphs).
+pub const INPUT_STATE: &str = "h";
+/// The first GRU layer's state output.
+pub const OUTPUT_STATE: &str = "h_out";
+
+/// The state input of GRU layer `k`: `h`, `h1`, `h2`, ...
+pub fn state_input(k: usize) -> String {
+    if k == 0 {
+        INPUT_STATE.into()
+    } else {
+        format!("h{k}")
+    }
+}
+
+/// The state output of GRU layer `k`: `h_out`, `h1_out`, ...
+pub fn state_output(k: usize) -> String {
+    if k == 0 {
+        OUTPUT_STATE.into()
+    } else {
+        format!("h{k}_out")
+    }
+}
+
+/// The graph output of a head.
+pub fn head_output(kind: &HeadKind) -> &'static str {
+    match kind {
+        HeadKind::NextToken => OUTPUT_LOGITS,
+        HeadKind::Classes(_) => OUTPUT_PROBABILITIES,
+        HeadKind::Regression(_) => OUTPUT_VALUES,
+    }
+}
+
+/// What one step reads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum InputInfo {
+    /// Token ids.
+    Tokens {
+        /// Vocabulary size.
+        vocab: usize,
+        /// Embedding width.
+        emb: usize,
+    },
+    /// Float features.
+    Features {
+        /// Features per step.
+        count: usize,
+    },
+}
+
+/// The network of a step graph, as its metadata describes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NetworkInfo {
+    /// The input.
+    pub input: InputInfo,
+    /// State width of each GRU layer.
+    pub grus: Vec<usize>,
+    /// Each dense layer's width and activation.
+    pub dense: Vec<(usize, Activation)>,
+    /// What the outputs are.
+    pub head: HeadKind,
+    /// Number of outputs.
+    pub outputs: usize,
+}
+
+impl NetworkInfo {
+    /// The description of a network's weights.
+    pub fn of(m: &FloatModel) -> Self {
+        let input = match &m.input {
+            FloatInput::Tokens { tokenizer, emb, .. } => InputInfo::Tokens { vocab: tokenizer.tokens.len(), emb: *emb },
+            FloatInput::Features { mean, .. } => InputInfo::Features { count: mean.len() },
+        };
+        NetworkInfo {
+            input,
+            grus: m.grus.iter().map(|g| g.hidden).collect(),
+            dense: m.dense.iter().map(|d| (d.bias.len(), d.activation)).collect(),
+            head: m.head.kind.clone(),
+            outputs: m.outputs(),
+        }
+    }
+
+    /// The version-1 network of `dims`.
+    pub fn from_dims(d: Dims) -> Self {
+        NetworkInfo {
+            input: InputInfo::Tokens { vocab: d.vocab as usize, emb: d.emb as usize },
+            grus: vec![d.hidden as usize],
+            dense: vec![(d.dense as usize, Activation::Relu)],
+            head: HeadKind::NextToken,
+            outputs: d.vocab as usize,
+        }
+    }
+}
+
+/// The metadata every step graph carries.
+#[derive(Debug, Clone)]
+pub struct StepInfo {
+    /// The network.
+    pub network: NetworkInfo,
+    /// The tokenizer of a token model.
+    pub tokenizer: Option<TokenizerSpec>,
+}
+
+impl StepInfo {
+    /// Reads the metadata values (`get(key)` looks a key up in the file).
+    pub fn read(get: impl Fn(&str) -> Option<String>) -> Result<Self, OnnxError> {
+        let bad = |key: &str, e: serde_json::Error| OnnxError::NotAStepGraph(format!("bad {key}: {e}"));
+        let network = match (get(NETWORK_KEY), get(DIMS_KEY)) {
+            (Some(json), _) => serde_json::from_str::<NetworkInfo>(&json).map_err(|e| bad(NETWORK_KEY, e))?,
+            (None, Some(json)) => NetworkInfo::from_dims(serde_json::from_str::<Dims>(&json).map_err(|e| bad(DIMS_KEY, e))?),
+            (None, None) => return Err(OnnxError::NotAStepGraph(format!("no {NETWORK_KEY} metadata"))),
+        };
+        let tokenizer = match get(TOKENIZER_KEY) {
+            Some(json) => Some(serde_json::from_str::<TokenizerSpec>(&json).map_err(|e| bad(TOKENIZER_KEY, e))?),
+            None => None,
+        };
+        let wrong = |why: String| Err(OnnxError::NotAStepGraph(why));
+        if network.grus.is_empty() || network.grus.contains(&0) || network.outputs == 0 {
+            return wrong(format!("a network needs GRU layers of non-zero width and outputs: {network:?}"));
+        }
+        match (&network.input, &tokenizer) {
+            (InputInfo::Tokens { vocab, .. }, Some(t)) if t.tokens.len() != *vocab => {
+                return wrong(format!("{} tokens for a vocabulary of {vocab}", t.tokens.len()));
+            }
+            (InputInfo::Tokens { .. }, None) => return wrong(format!("a token model without {TOKENIZER_KEY} metadata")),
+            _ => {}
+        }
+        if network.head == HeadKind::NextToken && !matches!(network.input, InputInfo::Tokens { vocab, .. } if vocab == network.outputs) {
+            return wrong("a next-token head needs token input and one output per token".into());
+        }
+        Ok(StepInfo { network, tokenizer })
+    }
+}

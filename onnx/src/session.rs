@@ -1,0 +1,284 @@
+//! Sessions over a step graph (see [`crate::contract`]), run by tract
+//! (feature `tract`) or ONNX Runtime (feature `ort`), with the native
+//! session's API: steps, and for language models text, sampling, suggestions
+//! and generation. The states of every GRU layer are carried across steps here.
+
+use std::fmt;
+
+use edgegru_runtime::text::{self, Generation, SamplingScratch, Stepper};
+use edgegru_runtime::writer::{HeadKind, TokenizerTables};
+use edgegru_runtime::{Error, Rng, SamplingParams, TokenProb, Tokenizer};
+
+use crate::contract::{InputInfo, NetworkInfo, StepInfo};
+
+/// What can go wrong with an ONNX session.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum OnnxError {
+    /// The runtime refused something: a token id, text, sampling parameters.
+    Runtime(Error),
+    /// The file is not an edgegru step graph (metadata or shapes missing or wrong).
+    NotAStepGraph(String),
+    /// The backend could not load or run the graph.
+    Backend {
+        /// `tract` or `ort`.
+        backend: &'static str,
+        /// The backend's message.
+        message: String,
+    },
+    /// ONNX Runtime's shared library could not be loaded.
+    LibraryMissing {
+        /// Where it was looked for.
+        path: String,
+        /// Why loading failed.
+        reason: String,
+        /// The oldest ONNX Runtime minor version the `ort` backend works with (1.N).
+        minimum_minor: u32,
+    },
+}
+
+impl From<Error> for OnnxError {
+    fn from(e: Error) -> Self {
+        OnnxError::Runtime(e)
+    }
+}
+
+impl fmt::Display for OnnxError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OnnxError::Runtime(e) => write!(f, "{e}"),
+            OnnxError::NotAStepGraph(why) => write!(f, "not an edgegru ONNX step graph: {why}"),
+            OnnxError::Backend { backend, message } => write!(f, "{backend}: {message}"),
+            OnnxError::LibraryMissing { path, reason, minimum_minor } => write!(
+                f,
+                "cannot load ONNX Runtime from {path}: {reason} (the ort backend needs ONNX Runtime 1.{minimum_minor} or later; it \
+                 ships in the onnxruntime wheel: python3 -m venv .venv && .venv/bin/pip install 'onnxruntime>=1.{minimum_minor}', \
+                 then point ORT_DYLIB_PATH at .venv/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.1.*)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for OnnxError {}
+
+/// Results of ONNX sessions.
+pub type OnnxResult<T> = core::result::Result<T, OnnxError>;
+
+/// What one step of the graph reads.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum GraphInput<'i> {
+    /// A token id.
+    Token(u32),
+    /// A feature vector.
+    Features(&'i [f32]),
+}
+
+/// One step of the graph in some backend: `(input, states) -> (outputs, new states)`.
+pub(crate) trait StepGraph {
+    /// Runs the graph; writes the outputs and the new state of every layer.
+    fn run(&mut self, input: GraphInput<'_>, states: &[Vec<f32>], out: &mut [f32], next: &mut [Vec<f32>]) -> OnnxResult<()>;
+}
+
+/// The graph, the states and the last outputs.
+struct Engine {
+    graph: Box<dyn StepGraph>,
+    states: Vec<Vec<f32>>,
+    next: Vec<Vec<f32>>,
+    out: Vec<f32>,
+    has_output: bool,
+    input: InputInfo,
+}
+
+impl Engine {
+    fn step(&mut self, input: GraphInput<'_>) -> OnnxResult<()> {
+        match (input, &self.input) {
+            (GraphInput::Token(token), InputInfo::Tokens { vocab, .. }) => {
+                if token as usize >= *vocab {
+                    return Err(Error::TokenOutOfRange { token, vocab: *vocab as u32 }.into());
+                }
+            }
+            (GraphInput::Features(f), InputInfo::Features { count }) => {
+                if f.len() != *count {
+                    return Err(Error::FeatureCount { expected: *count, found: f.len() }.into());
+                }
+                if let Some(index) = f.iter().position(|v| !v.is_finite()) {
+                    return Err(Error::NonFiniteInput { index }.into());
+                }
+            }
+            (GraphInput::Token(_), InputInfo::Features { .. }) => return Err(Error::WrongInput { expected: "features" }.into()),
+            (GraphInput::Features(_), InputInfo::Tokens { .. }) => return Err(Error::WrongInput { expected: "tokens" }.into()),
+        }
+        self.graph.run(input, &self.states, &mut self.out, &mut self.next)?;
+        std::mem::swap(&mut self.states, &mut self.next);
+        self.has_output = true;
+        Ok(())
+    }
+}
+
+impl Stepper for Engine {
+    type Error = OnnxError;
+
+    fn step_token(&mut self, token: u32) -> OnnxResult<()> {
+        self.step(GraphInput::Token(token))
+    }
+
+    fn last_logits(&self) -> Option<&[f32]> {
+        self.has_output.then_some(&self.out[..])
+    }
+}
+
+/// A stream of steps through an ONNX step graph.
+pub struct OnnxSession {
+    backend: &'static str,
+    network: NetworkInfo,
+    engine: Engine,
+    tokenizer: Option<TokenizerTables>,
+    probs: Vec<f32>,
+    order: Vec<u32>,
+}
+
+impl OnnxSession {
+    #[allow(dead_code)]
+    pub(crate) fn new(backend: &'static str, info: StepInfo, graph: Box<dyn StepGraph>) -> OnnxResult<Self> {
+        let n = info.network.outputs;
+        let states: Vec<Vec<f32>> = info.network.grus.iter().map(|&h| vec![0.0; h]).collect();
+        let tokenizer = info.tokenizer.map(TokenizerTables::new).transpose()?;
+        Ok(OnnxSession {
+            backend,
+            engine: Engine {
+                graph,
+                next: states.clone(),
+                states,
+                out: vec![0.0; n],
+                has_output: false,
+                input: info.network.input.clone(),
+            },
+            network: info.network,
+            tokenizer,
+            probs: vec![0.0; n],
+            order: vec![0; n],
+        })
+    }
+
+    /// A session run by tract, from the bytes of an ONNX step graph.
+    #[cfg(feature = "tract")]
+    pub fn tract(onnx: &[u8]) -> OnnxResult<Self> {
+        let (info, graph) = crate::tract::load(onnx)?;
+        OnnxSession::new("tract", info, graph)
+    }
+
+    /// A session run by ONNX Runtime (one thread), from the bytes of an ONNX step graph.
+    #[cfg(feature = "ort")]
+    pub fn ort(onnx: &[u8], library: &crate::OrtLibrary) -> OnnxResult<Self> {
+        let (info, graph) = crate::ort::load(onnx, library)?;
+        OnnxSession::new("ort", info, graph)
+    }
+
+    /// `tract` or `ort`.
+    pub fn backend(&self) -> &'static str {
+        self.backend
+    }
+
+    /// The network, from the graph's metadata.
+    pub fn network(&self) -> &NetworkInfo {
+        &self.network
+    }
+
+    /// The tokenizer from the graph's metadata (token models).
+    pub fn tokenizer(&self) -> OnnxResult<Tokenizer<'_>> {
+        match &self.tokenizer {
+            Some(t) => Ok(t.tokenizer()?),
+            None => Err(Error::WrongInput { expected: "features" }.into()),
+        }
+    }
+
+    /// Back to the initial state (every `h` = 0, no outputs).
+    pub fn reset(&mut self) {
+        self.engine.states.iter_mut().for_each(|s| s.iter_mut().for_each(|v| *v = 0.0));
+        self.engine.has_output = false;
+    }
+
+    /// The GRU states of every layer, concatenated.
+    pub fn hidden(&self) -> Vec<f32> {
+        self.engine.states.concat()
+    }
+
+    /// Outputs of the last step, if there was one.
+    pub fn output(&self) -> Option<&[f32]> {
+        self.engine.last_logits()
+    }
+
+    /// Feeds one token; returns the outputs (a language model's next-token logits).
+    pub fn step(&mut self, token: u32) -> OnnxResult<&[f32]> {
+        self.engine.step(GraphInput::Token(token))?;
+        Ok(&self.engine.out)
+    }
+
+    /// Feeds one feature vector; returns the outputs (class probabilities or regression outputs).
+    pub fn step_features(&mut self, features: &[f32]) -> OnnxResult<&[f32]> {
+        self.engine.step(GraphInput::Features(features))?;
+        Ok(&self.engine.out)
+    }
+
+    /// Feeds every token of `text`; returns how many were fed.
+    pub fn feed(&mut self, text: &str) -> OnnxResult<usize> {
+        let tables = self.tokenizer.as_ref().ok_or(OnnxError::Runtime(Error::WrongInput { expected: "features" }))?;
+        let tok = tables.tokenizer()?;
+        text::feed(&mut self.engine, &tok, text)
+    }
+
+    /// Picks the next token from the current logits.
+    pub fn sample(&mut self, params: &SamplingParams, rng: &mut Rng) -> OnnxResult<u32> {
+        let tok = language_model(&self.tokenizer, &self.network)?;
+        text::sample(&self.engine, &tok, params, rng, &mut SamplingScratch { probs: &mut self.probs, order: &mut self.order })
+    }
+
+    /// The `out.len()` most likely next tokens, most likely first.
+    pub fn top_k_next(&mut self, out: &mut [TokenProb], allow_oov: bool) -> OnnxResult<usize> {
+        let tok = language_model(&self.tokenizer, &self.network)?;
+        text::top_k(&self.engine, &tok, allow_oov, &mut SamplingScratch { probs: &mut self.probs, order: &mut self.order }, out)
+    }
+
+    /// Feeds `prompt`, then samples up to `max_tokens` tokens (see
+    /// `edgegru_runtime::Session::generate`); text goes to `out` unless it is empty.
+    pub fn generate<F>(
+        &mut self,
+        prompt: &str,
+        max_tokens: usize,
+        params: &SamplingParams,
+        rng: &mut Rng,
+        out: &mut [u8],
+        on_token: F,
+    ) -> OnnxResult<Generation>
+    where
+        F: FnMut(u32, &str) -> bool,
+    {
+        let tok = language_model(&self.tokenizer, &self.network)?;
+        let mut scratch = SamplingScratch { probs: &mut self.probs, order: &mut self.order };
+        text::generate(&mut self.engine, &tok, &mut scratch, prompt, max_tokens, params, rng, out, on_token)
+    }
+}
+
+/// The tokenizer of a language model (token input, next-token head).
+fn language_model<'t>(tables: &'t Option<TokenizerTables>, network: &NetworkInfo) -> OnnxResult<Tokenizer<'t>> {
+    match (tables, &network.head) {
+        (Some(t), HeadKind::NextToken) => Ok(t.tokenizer()?),
+        _ => Err(Error::NotALanguageModel.into()),
+    }
+}
+
+/// A backend's error as an [`OnnxError`].
+#[allow(dead_code)]
+pub(crate) fn backend_error<E: fmt::Display>(backend: &'static str, e: E) -> OnnxError {
+    OnnxError::Backend { backend, message: e.to_string() }
+}
+
+/// Copies a backend output into `dst`, which must have the same length.
+#[allow(dead_code)]
+pub(crate) fn copy_output(backend: &'static str, name: &str, src: &[f32], dst: &mut [f32]) -> OnnxResult<()> {
+    if src.len() != dst.len() {
+        return Err(OnnxError::NotAStepGraph(format!("{backend}: output {name} has {} values, expected {}", src.len(), dst.len())));
+    }
+    dst.copy_from_slice(src);
+    Ok(())
+}
