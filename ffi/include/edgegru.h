@@ -1,17 +1,28 @@
 /*
- * edgegru: GRU language models on microcontrollers and hosts, from C.
+ * edgegru: GRU networks (language models, sequence classifiers) on
+ * microcontrollers and hosts, from C.
  *
  * Memory: the library never allocates. The caller provides the model bytes
  * (read in place, e.g. from flash), the storage of the opaque handles
- * (egru_model, egru_session: declare them as variables) and the session
- * arena (egru_model_arena_size bytes, any alignment).
+ * (egru_model, egru_session: declare them as variables; they need not be
+ * zeroed, init only writes them) and the session arena
+ * (egru_model_arena_size bytes, any alignment).
  *
  * Errors: every function returns an egru_status; egru_status_str() names it.
+ * A call that fails changes nothing, except where its comment says so
+ * (egru_session_generate keeps what it fed before the error).
+ * EGRU_ERR_BUFFER_TOO_SMALL reports the size needed where a size out-parameter
+ * exists (pass NULL and 0 to ask for it). A handle that was never initialised
+ * must be zeroed for EGRU_ERR_NOT_INITIALIZED to be reported; uninitialised
+ * storage may only be passed to the *_init functions.
  * Lifetimes: the model bytes must outlive the egru_model; the egru_model and
  * the arena must outlive every egru_session made from them; none of them may
  * move in memory after init. Re-initialising an egru_model invalidates its
- * sessions (they answer EGRU_ERR_STALE_SESSION).
- * Threads: one egru_session per thread; an egru_model may be shared.
+ * sessions (they answer EGRU_ERR_STALE_SESSION); a failed re-init leaves the
+ * earlier model and its sessions as they were.
+ * Threads: an egru_session is used by one thread at a time; an egru_model may
+ * be shared read-only by sessions on several threads, but must not be
+ * re-initialised while any of them runs.
  */
 
 #ifndef EDGEGRU_H
@@ -24,16 +35,25 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
-
-/**
- * Storage of an [`egru_model`] in 64-bit words.
- */
-#define EGRU_MODEL_WORDS 128
-
-/**
- * Storage of an [`egru_session`] in 64-bit words.
- */
+/* Storage of the opaque handles in 64-bit words, by pointer width (the
+ * library checks at build time that its structures fit). */
+#if UINTPTR_MAX > 0xFFFFFFFFu
+#define EGRU_MODEL_WORDS 256
 #define EGRU_SESSION_WORDS 48
+#else
+#define EGRU_MODEL_WORDS 128
+#define EGRU_SESSION_WORDS 32
+#endif
+
+/**
+ * Most GRU layers a model has.
+ */
+#define EGRU_MAX_GRU_LAYERS 4
+
+/**
+ * Most dense layers a model has between its last GRU and its head.
+ */
+#define EGRU_MAX_DENSE_LAYERS 3
 
 /**
  * Result of every call.
@@ -107,11 +127,100 @@ typedef enum egru_status {
    * An internal error (a bug); the call had no effect that can be relied on.
    */
   EGRU_ERR_INTERNAL = 16,
+  /**
+   * The session is generating: a function of this session was called from
+   * inside its own token callback (nothing was done).
+   */
+  EGRU_ERR_BUSY = 17,
+  /**
+   * The model reads another kind of input: a token or text given to a
+   * feature model, features to a token model, or the wrong feature count.
+   */
+  EGRU_ERR_WRONG_INPUT = 18,
+  /**
+   * Text operations (feed, generate, top-k, tokenize) need a language
+   * model: token input and a next-token head.
+   */
+  EGRU_ERR_NOT_A_LANGUAGE_MODEL = 19,
 } egru_status;
 
 /**
- * A loaded model. Opaque: declare one (static, global or on the stack) and
- * pass its address to egru_model_init().
+ * Why egru_session_generate() stopped.
+ */
+typedef enum egru_stop_reason {
+  /**
+   * `max_tokens` tokens were generated.
+   */
+  EGRU_STOP_MAX_TOKENS = 0,
+  /**
+   * The next token's text (with its separator and the terminating NUL) did
+   * not fit in `out`; that token was not consumed: the session and its
+   * random stream are as before it, so a later call continues exactly.
+   */
+  EGRU_STOP_BUFFER_FULL = 1,
+  /**
+   * The callback returned false (after it received its token, which was consumed).
+   */
+  EGRU_STOP_CALLBACK = 2,
+} egru_stop_reason;
+
+/**
+ * What a model reads per step.
+ */
+typedef enum egru_input_kind {
+  /**
+   * Token ids (text): egru_session_step(), egru_session_feed(), egru_session_generate().
+   */
+  EGRU_INPUT_TOKENS = 0,
+  /**
+   * A vector of `features` floats per step: egru_session_step_features().
+   */
+  EGRU_INPUT_FEATURES = 1,
+} egru_input_kind;
+
+/**
+ * What a model's outputs are.
+ */
+typedef enum egru_head_kind {
+  /**
+   * Next-token logits (a language model).
+   */
+  EGRU_HEAD_NEXT_TOKEN = 0,
+  /**
+   * Class probabilities (softmax), one per class, in the file's class order.
+   */
+  EGRU_HEAD_CLASSES = 1,
+  /**
+   * Linear outputs (regression).
+   */
+  EGRU_HEAD_REGRESSION = 2,
+} egru_head_kind;
+
+/**
+ * Activation of a dense layer.
+ */
+typedef enum egru_activation {
+  /**
+   * `x`.
+   */
+  EGRU_ACTIVATION_LINEAR = 0,
+  /**
+   * `max(x, 0)`.
+   */
+  EGRU_ACTIVATION_RELU = 1,
+  /**
+   * `tanh(x)`.
+   */
+  EGRU_ACTIVATION_TANH = 2,
+  /**
+   * `1 / (1 + exp(-x))`.
+   */
+  EGRU_ACTIVATION_SIGMOID = 3,
+} egru_activation;
+
+/**
+ * A loaded model. Opaque: declare one (static, global or on the stack; it
+ * need not be zeroed) and pass its address to egru_model_init().
  */
 typedef struct egru_model {
   /**
@@ -121,23 +230,25 @@ typedef struct egru_model {
 } egru_model;
 
 /**
- * Layer sizes and memory needs of a model.
+ * What a model is and what it needs. For a language model, `vocab`, `emb`,
+ * `hidden` and `dense` are its layer sizes as before networks existed; for
+ * every model the `gru_*`, `dense_*`, input and head fields describe it.
  */
 typedef struct egru_model_info {
   /**
-   * Number of tokens.
+   * Token models: number of tokens (0 for feature models).
    */
   uint32_t vocab;
   /**
-   * Embedding width.
+   * Token models: embedding width (0 for feature models).
    */
   uint32_t emb;
   /**
-   * GRU state width.
+   * State width of the first GRU layer.
    */
   uint32_t hidden;
   /**
-   * Dense layer width.
+   * Width of the first dense layer (0 when there is none).
    */
   uint32_t dense;
   /**
@@ -149,14 +260,54 @@ typedef struct egru_model_info {
    */
   size_t state_size;
   /**
-   * 1 for word-level tokens (joined by a space when decoding), 0 for characters.
+   * 1 for word-level tokens (joined by the tokenizer's separator, a space in Keras' default, when decoding), 0 otherwise.
    */
   uint32_t word_level;
+  /**
+   * An egru_input_kind: EGRU_INPUT_TOKENS or EGRU_INPUT_FEATURES.
+   */
+  uint32_t input_kind;
+  /**
+   * Feature models: floats per step (0 for token models).
+   */
+  uint32_t features;
+  /**
+   * Number of GRU layers (1 to EGRU_MAX_GRU_LAYERS).
+   */
+  uint32_t gru_layers;
+  /**
+   * State width of each GRU layer (unused entries 0).
+   */
+  uint32_t gru_hidden[EGRU_MAX_GRU_LAYERS];
+  /**
+   * Number of dense layers between the last GRU and the head (0 to EGRU_MAX_DENSE_LAYERS).
+   */
+  uint32_t dense_layers;
+  /**
+   * Width of each dense layer (unused entries 0).
+   */
+  uint32_t dense_width[EGRU_MAX_DENSE_LAYERS];
+  /**
+   * Activation (an egru_activation) of each dense layer.
+   */
+  uint32_t dense_activation[EGRU_MAX_DENSE_LAYERS];
+  /**
+   * An egru_head_kind.
+   */
+  uint32_t head_kind;
+  /**
+   * Number of outputs: tokens, classes or regression values; egru_model_output_name() names each.
+   */
+  uint32_t outputs;
+  /**
+   * The .egru format version of the file (1 or 2).
+   */
+  uint32_t format_version;
 } egru_model_info;
 
 /**
- * One token stream through a model. Opaque: declare one and pass its
- * address to egru_session_init().
+ * One stream of steps through a model. Opaque: declare one (it need not be
+ * zeroed) and pass its address to egru_session_init().
  */
 typedef struct egru_session {
   /**
@@ -180,7 +331,11 @@ typedef struct egru_token_prob {
 } egru_token_prob;
 
 /**
- * How generation picks tokens.
+ * How generation picks tokens: the logits are divided by `temperature`,
+ * turned into probabilities, cut to the `top_k` most likely tokens, then to
+ * the smallest set holding `top_p` of the probability (both after the
+ * temperature), and one token is drawn. Padding is never generated; the OOV
+ * token only with `allow_oov`.
  */
 typedef struct egru_sampling {
   /**
@@ -196,9 +351,18 @@ typedef struct egru_sampling {
    */
   float top_p;
   /**
-   * Seed of the sampler: the same seed gives the same text.
+   * Seed of the sampler: the same seed gives the same text. The random
+   * stream continues across calls with the same seed (so generating in
+   * chunks gives the text of one call), until egru_session_reset(),
+   * egru_session_restore_state() or another seed starts it again.
    */
   uint64_t seed;
+  /**
+   * Non-zero: the out-of-vocabulary token may be generated (then greedy
+   * decoding is the source framework's argmax); zero (the default of a
+   * zero-initialised struct): never.
+   */
+  uint32_t allow_oov;
 } egru_sampling;
 
 /**
@@ -206,6 +370,8 @@ typedef struct egru_sampling {
  * not NUL-terminated). Return true to continue, false to stop.
  */
 typedef bool (*egru_token_callback)(uint32_t token, const char *text, size_t len, void *user);
+
+
 
 
 
@@ -236,8 +402,12 @@ enum egru_status egru_version(const char **out);
 /**
  * Loads a model from `len` bytes at `bytes` (an .egru file, e.g. in flash)
  * into `model`. The bytes are not copied: they must stay valid and
- * unchanged while the model is used. Any alignment. On error `model` keeps
- * what it held before (an earlier model stays usable).
+ * unchanged while the model is used. Any alignment. `model` is only
+ * written, never read: its storage need not be initialised. On error
+ * `model` is left exactly as it was (an earlier model in it stays usable).
+ * On success, sessions made from an earlier model in the same storage
+ * become stale (EGRU_ERR_STALE_SESSION). Do not call it on a model whose
+ * session is generating (from a token callback).
  *
  * # Safety
  * `model` must point to writable egru_model storage; `bytes` to `len` readable bytes.
@@ -245,12 +415,23 @@ enum egru_status egru_version(const char **out);
 enum egru_status egru_model_init(struct egru_model *model, const uint8_t *bytes, size_t len);
 
 /**
- * Layer sizes, arena size and state size of a model.
+ * What a model is (input, layers, head) and what it needs (arena, state size).
  *
  * # Safety
  * `model` must point to egru_model storage; `info` to a writable egru_model_info.
  */
 enum egru_status egru_model_info_get(const struct egru_model *model, struct egru_model_info *info);
+
+/**
+ * The name of output `index` (< egru_model_info.outputs): a class name, a
+ * regression output's name, or a token's text. `*name` points into the model
+ * bytes (not NUL-terminated), `*len` gets its length; an unnamed regression
+ * output gives length 0.
+ *
+ * # Safety
+ * `model` must point to egru_model storage; `name` and `len` to writable values.
+ */
+enum egru_status egru_model_output_name(const struct egru_model *model, size_t index, const char **name, size_t *len);
 
 /**
  * Bytes of arena a session over `model` needs (any alignment).
@@ -262,8 +443,10 @@ enum egru_status egru_model_arena_size(const struct egru_model *model, size_t *o
 
 /**
  * Starts a session over `model` in the caller's `arena` (at least
- * egru_model_arena_size() bytes, any alignment). The model storage and the
- * arena must outlive the session and not move.
+ * egru_model_arena_size() bytes, any alignment). `session` is only written,
+ * never read: its storage need not be initialised. The model storage and
+ * the arena must outlive the session and not move. On error `session` is
+ * left as it was.
  *
  * # Safety
  * `session` must point to writable egru_session storage, `model` to an
@@ -272,7 +455,8 @@ enum egru_status egru_model_arena_size(const struct egru_model *model, size_t *o
 enum egru_status egru_session_init(struct egru_session *session, const struct egru_model *model, uint8_t *arena, size_t arena_len);
 
 /**
- * Back to the initial state (GRU state zero, no logits).
+ * Back to the initial state (every GRU state zero, no outputs); the
+ * sampler's random stream starts again at the next generation.
  *
  * # Safety
  * `session` must point to egru_session storage whose model is alive.
@@ -280,9 +464,10 @@ enum egru_status egru_session_init(struct egru_session *session, const struct eg
 enum egru_status egru_session_reset(struct egru_session *session);
 
 /**
- * Feeds one token. If `logits` is not NULL, copies the next-token logits
- * into it (`capacity` floats, at least the vocabulary size, else
- * EGRU_ERR_BUFFER_TOO_SMALL and nothing happens).
+ * Feeds one token (a token model). If `logits` is not NULL, copies the
+ * outputs (a language model's next-token logits) into it (`capacity`
+ * floats, at least egru_model_info.outputs, else EGRU_ERR_BUFFER_TOO_SMALL
+ * and nothing happens).
  *
  * # Safety
  * `session` as for egru_session_reset; `logits` NULL or `capacity` writable floats.
@@ -290,8 +475,22 @@ enum egru_status egru_session_reset(struct egru_session *session);
 enum egru_status egru_session_step(struct egru_session *session, uint32_t token, float *logits, size_t capacity);
 
 /**
- * Feeds UTF-8 text (`len` bytes, no NUL needed). Nothing is fed if any of
- * it is not in the vocabulary (EGRU_ERR_UNKNOWN_TOKEN).
+ * Feeds one feature vector (a feature model): `count` floats, exactly
+ * egru_model_info.features of them, each finite (else EGRU_ERR_WRONG_INPUT
+ * or EGRU_ERR_INVALID_PARAMETER, and nothing happens). If `out` is not
+ * NULL, copies the outputs into it: class probabilities in the file's class
+ * order (EGRU_HEAD_CLASSES), or regression outputs (`capacity` floats, at
+ * least egru_model_info.outputs, else EGRU_ERR_BUFFER_TOO_SMALL).
+ *
+ * # Safety
+ * `session` as for egru_session_reset; `features` `count` readable floats;
+ * `out` NULL or `capacity` writable floats.
+ */
+enum egru_status egru_session_step_features(struct egru_session *session, const float *features, size_t count, float *out, size_t capacity);
+
+/**
+ * Feeds UTF-8 text (`len` bytes, no NUL needed) to a token model. Nothing
+ * is fed if any of it is not in the vocabulary (EGRU_ERR_UNKNOWN_TOKEN).
  *
  * # Safety
  * `session` as for egru_session_reset; `text` `len` readable bytes.
@@ -299,8 +498,9 @@ enum egru_status egru_session_step(struct egru_session *session, uint32_t token,
 enum egru_status egru_session_feed(struct egru_session *session, const char *text, size_t len);
 
 /**
- * The `k` most likely next tokens with probabilities, most likely first,
- * into `out` (`k` entries); `written` gets how many (at most the vocabulary).
+ * The `k` most likely next tokens of a language model with probabilities,
+ * most likely first, into `out` (`k` entries); `written` gets how many (at
+ * most the vocabulary). Padding and the OOV token are never listed.
  *
  * # Safety
  * `session` as for egru_session_reset; `out` `k` writable entries; `written` a writable size_t.
@@ -309,20 +509,37 @@ enum egru_status egru_session_top_k(struct egru_session *session, struct egru_to
 
 /**
  * Feeds `prompt` (UTF-8, `prompt_len` bytes; may be empty after earlier
- * steps), then generates up to `max_tokens` tokens, feeding each back.
- * The text goes into `out` (`out_cap` bytes; NUL-terminated when there is
- * room; word tokens each preceded by a space) and `callback` (may be NULL)
- * sees each token and may stop generation. Stops early when `out` is full.
- * `params` NULL means greedy. `out_len` (may be NULL) gets the bytes written.
+ * steps), then generates up to `max_tokens` tokens of a language model,
+ * feeding each back.
+ *
+ * - Text: when `out_cap` > 0, the generated text goes into `out`, always
+ *   NUL-terminated: a token is written only if it fits with its separator
+ *   (word tokens are each preceded by the tokenizer's separator) and the
+ *   NUL. A token that does not fit is not consumed; generation stops with
+ *   EGRU_STOP_BUFFER_FULL, and a later call (with the same seed) continues
+ *   exactly, so text generated in chunks equals the text of one call. With
+ *   `out` NULL and `out_cap` 0, nothing is written (streaming through the
+ *   callback only).
+ * - `callback` (may be NULL) sees each token before it is fed back; return
+ *   false to stop after it (EGRU_STOP_CALLBACK). From inside the callback,
+ *   functions of this session answer EGRU_ERR_BUSY; other sessions may be used.
+ * - `params` NULL means greedy. `out_len` (may be NULL) gets the bytes
+ *   written (NUL excluded), `stop` (may be NULL) why generation stopped.
+ *
+ * The prompt is fed before the first token is sampled; on an error after
+ * that, the tokens already generated stay fed.
  *
  * # Safety
  * Pointers as their sizes say; `callback`, if set, must be safe to call with `user`.
  */
-enum egru_status egru_session_generate(struct egru_session *session, const char *prompt, size_t prompt_len, size_t max_tokens, const struct egru_sampling *params, char *out, size_t out_cap, size_t *out_len, egru_token_callback callback, void *user);
+enum egru_status egru_session_generate(struct egru_session *session, const char *prompt, size_t prompt_len, size_t max_tokens, const struct egru_sampling *params, char *out, size_t out_cap, size_t *out_len, enum egru_stop_reason *stop, egru_token_callback callback, void *user);
 
 /**
- * Saves the recurrent state and last logits (egru_model_info.state_size
- * bytes) so that a prompt prefix can be computed once and restored.
+ * Saves the recurrent state of every layer and the last outputs
+ * (egru_model_info.state_size bytes, with a CRC-32 over all of it) so that
+ * a prompt prefix can be computed once and restored. `written` (may be
+ * NULL) gets the bytes written; with EGRU_ERR_BUFFER_TOO_SMALL it gets the
+ * size needed and `buf` is unchanged.
  *
  * # Safety
  * `session` as for egru_session_reset; `buf` `cap` writable bytes; `written` NULL or a writable size_t.
@@ -330,8 +547,10 @@ enum egru_status egru_session_generate(struct egru_session *session, const char 
 enum egru_status egru_session_save_state(struct egru_session *session, uint8_t *buf, size_t cap, size_t *written);
 
 /**
- * Restores a state saved from a session of the same model. On error the
- * session is unchanged.
+ * Restores a state saved from a session of the same model. A damaged
+ * state (any byte changed, a wrong length) or one of another model is
+ * refused with EGRU_ERR_STATE_MISMATCH, and then the session is unchanged.
+ * The sampler's random stream starts again at the next generation.
  *
  * # Safety
  * `session` as for egru_session_reset; `buf` `len` readable bytes.
@@ -339,8 +558,10 @@ enum egru_status egru_session_save_state(struct egru_session *session, uint8_t *
 enum egru_status egru_session_restore_state(struct egru_session *session, const uint8_t *buf, size_t len);
 
 /**
- * Encodes UTF-8 text into token ids (`cap` entries); `count` gets how many.
- * EGRU_ERR_BUFFER_TOO_SMALL if they do not fit.
+ * Encodes UTF-8 text into token ids (`cap` entries) with a token model's
+ * tokenizer; `count` gets how many. When they do not fit (or `ids` is NULL
+ * with `cap` 0, to size a buffer), EGRU_ERR_BUFFER_TOO_SMALL: `count` gets
+ * the number needed and `ids` is unchanged.
  *
  * # Safety
  * `model` an egru_model; `text` `len` readable bytes; `ids` `cap` writable u32; `count` a writable size_t.
@@ -348,8 +569,11 @@ enum egru_status egru_session_restore_state(struct egru_session *session, const 
 enum egru_status egru_tokenize(const struct egru_model *model, const char *text, size_t len, uint32_t *ids, size_t cap, size_t *count);
 
 /**
- * Writes the text of `n` token ids into `out` (`cap` bytes, NUL-terminated
- * when there is room); `written` gets the bytes written (NUL excluded).
+ * Writes the text of `n` token ids into `out`, NUL-terminated (padding
+ * skipped, word tokens joined by the tokenizer's separator); `written` gets
+ * the text's length, NUL excluded: `out` needs `*written + 1` bytes. When
+ * that does not fit (or `out` is NULL with `cap` 0, to size a buffer),
+ * EGRU_ERR_BUFFER_TOO_SMALL: `written` gets the length and `out` is unchanged.
  *
  * # Safety
  * `model` an egru_model; `ids` `n` readable u32; `out` `cap` writable bytes; `written` a writable size_t.

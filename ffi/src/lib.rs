@@ -1,9 +1,9 @@
 //! C API of edgegru (`libedgegru.a`, `libedgegru.so`, header
 //! `include/edgegru.h`). Every symbol is prefixed `egru_`, every function
 //! returns an [`egru_status`], nothing allocates, and misuse (null or
-//! misaligned pointers, short buffers, bad ids, uninitialised or stale
-//! handles, corrupt models) is an error, never undefined behaviour on the
-//! library's side. Rust panics never cross into C: with `std` each call runs
+//! misaligned pointers, short buffers, bad ids, zeroed or stale handles,
+//! corrupt models, calls from inside a session's own callback) is an error,
+//! never undefined behaviour on the library's side. Rust panics never cross into C: with `std` each call runs
 //! under `catch_unwind`; without it the runtime has no panicking paths on
 //! input (it validates everything at load) and the crate can supply a
 //! parking panic handler (feature `panic-handler`).
@@ -14,7 +14,7 @@
 use core::ffi::{c_char, c_void};
 use core::mem::{align_of, size_of, MaybeUninit};
 
-use edgegru_runtime::{Error, Model, Rng, SamplingParams, Session, TokenProb};
+use edgegru_runtime::{Activation, Error, Head, InputKind, Layer, Model, Rng, SamplingParams, Session, StopReason, TokenProb};
 
 /// Result of every call.
 #[repr(C)]
@@ -54,52 +54,152 @@ pub enum egru_status {
     EGRU_ERR_INVALID_UTF8 = 15,
     /// An internal error (a bug); the call had no effect that can be relied on.
     EGRU_ERR_INTERNAL = 16,
+    /// The session is generating: a function of this session was called from
+    /// inside its own token callback (nothing was done).
+    EGRU_ERR_BUSY = 17,
+    /// The model reads another kind of input: a token or text given to a
+    /// feature model, features to a token model, or the wrong feature count.
+    EGRU_ERR_WRONG_INPUT = 18,
+    /// Text operations (feed, generate, top-k, tokenize) need a language
+    /// model: token input and a next-token head.
+    EGRU_ERR_NOT_A_LANGUAGE_MODEL = 19,
 }
+
+/// Why egru_session_generate() stopped.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum egru_stop_reason {
+    /// `max_tokens` tokens were generated.
+    EGRU_STOP_MAX_TOKENS = 0,
+    /// The next token's text (with its separator and the terminating NUL) did
+    /// not fit in `out`; that token was not consumed: the session and its
+    /// random stream are as before it, so a later call continues exactly.
+    EGRU_STOP_BUFFER_FULL = 1,
+    /// The callback returned false (after it received its token, which was consumed).
+    EGRU_STOP_CALLBACK = 2,
+}
+
+/// What a model reads per step.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum egru_input_kind {
+    /// Token ids (text): egru_session_step(), egru_session_feed(), egru_session_generate().
+    EGRU_INPUT_TOKENS = 0,
+    /// A vector of `features` floats per step: egru_session_step_features().
+    EGRU_INPUT_FEATURES = 1,
+}
+
+/// What a model's outputs are.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum egru_head_kind {
+    /// Next-token logits (a language model).
+    EGRU_HEAD_NEXT_TOKEN = 0,
+    /// Class probabilities (softmax), one per class, in the file's class order.
+    EGRU_HEAD_CLASSES = 1,
+    /// Linear outputs (regression).
+    EGRU_HEAD_REGRESSION = 2,
+}
+
+/// Activation of a dense layer.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum egru_activation {
+    /// `x`.
+    EGRU_ACTIVATION_LINEAR = 0,
+    /// `max(x, 0)`.
+    EGRU_ACTIVATION_RELU = 1,
+    /// `tanh(x)`.
+    EGRU_ACTIVATION_TANH = 2,
+    /// `1 / (1 + exp(-x))`.
+    EGRU_ACTIVATION_SIGMOID = 3,
+}
+
+/// Most GRU layers a model has.
+pub const EGRU_MAX_GRU_LAYERS: usize = 4;
+/// Most dense layers a model has between its last GRU and its head.
+pub const EGRU_MAX_DENSE_LAYERS: usize = 3;
 
 use egru_status::*;
 
+/// Storage of an [`egru_model`] in 64-bit words (the header defines it by
+/// pointer width: 256 on 64-bit targets, 128 on 32-bit ones).
+#[cfg(target_pointer_width = "64")]
+pub const EGRU_MODEL_WORDS: usize = 256;
 /// Storage of an [`egru_model`] in 64-bit words.
+#[cfg(not(target_pointer_width = "64"))]
 pub const EGRU_MODEL_WORDS: usize = 128;
-/// Storage of an [`egru_session`] in 64-bit words.
+/// Storage of an [`egru_session`] in 64-bit words (the header defines it by
+/// pointer width: 48 on 64-bit targets, 32 on 32-bit ones).
+#[cfg(target_pointer_width = "64")]
 pub const EGRU_SESSION_WORDS: usize = 48;
+/// Storage of an [`egru_session`] in 64-bit words.
+#[cfg(not(target_pointer_width = "64"))]
+pub const EGRU_SESSION_WORDS: usize = 32;
 
-/// A loaded model. Opaque: declare one (static, global or on the stack) and
-/// pass its address to egru_model_init().
+/// A loaded model. Opaque: declare one (static, global or on the stack; it
+/// need not be zeroed) and pass its address to egru_model_init().
 #[repr(C)]
 pub struct egru_model {
     /// Private.
     pub opaque: [u64; EGRU_MODEL_WORDS],
 }
 
-/// One token stream through a model. Opaque: declare one and pass its
-/// address to egru_session_init().
+/// One stream of steps through a model. Opaque: declare one (it need not be
+/// zeroed) and pass its address to egru_session_init().
 #[repr(C)]
 pub struct egru_session {
     /// Private.
     pub opaque: [u64; EGRU_SESSION_WORDS],
 }
 
-/// Layer sizes and memory needs of a model.
+/// What a model is and what it needs. For a language model, `vocab`, `emb`,
+/// `hidden` and `dense` are its layer sizes as before networks existed; for
+/// every model the `gru_*`, `dense_*`, input and head fields describe it.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct egru_model_info {
-    /// Number of tokens.
+    /// Token models: number of tokens (0 for feature models).
     pub vocab: u32,
-    /// Embedding width.
+    /// Token models: embedding width (0 for feature models).
     pub emb: u32,
-    /// GRU state width.
+    /// State width of the first GRU layer.
     pub hidden: u32,
-    /// Dense layer width.
+    /// Width of the first dense layer (0 when there is none).
     pub dense: u32,
     /// Bytes of arena a session needs.
     pub arena_size: usize,
     /// Bytes egru_session_save_state() writes.
     pub state_size: usize,
-    /// 1 for word-level tokens (joined by a space when decoding), 0 for characters.
+    /// 1 for word-level tokens (joined by the tokenizer's separator, a space in Keras' default, when decoding), 0 otherwise.
     pub word_level: u32,
+    /// An egru_input_kind: EGRU_INPUT_TOKENS or EGRU_INPUT_FEATURES.
+    pub input_kind: u32,
+    /// Feature models: floats per step (0 for token models).
+    pub features: u32,
+    /// Number of GRU layers (1 to EGRU_MAX_GRU_LAYERS).
+    pub gru_layers: u32,
+    /// State width of each GRU layer (unused entries 0).
+    pub gru_hidden: [u32; EGRU_MAX_GRU_LAYERS],
+    /// Number of dense layers between the last GRU and the head (0 to EGRU_MAX_DENSE_LAYERS).
+    pub dense_layers: u32,
+    /// Width of each dense layer (unused entries 0).
+    pub dense_width: [u32; EGRU_MAX_DENSE_LAYERS],
+    /// Activation (an egru_activation) of each dense layer.
+    pub dense_activation: [u32; EGRU_MAX_DENSE_LAYERS],
+    /// An egru_head_kind.
+    pub head_kind: u32,
+    /// Number of outputs: tokens, classes or regression values; egru_model_output_name() names each.
+    pub outputs: u32,
+    /// The .egru format version of the file (1 or 2).
+    pub format_version: u32,
 }
 
-/// How generation picks tokens.
+/// How generation picks tokens: the logits are divided by `temperature`,
+/// turned into probabilities, cut to the `top_k` most likely tokens, then to
+/// the smallest set holding `top_p` of the probability (both after the
+/// temperature), and one token is drawn. Padding is never generated; the OOV
+/// token only with `allow_oov`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct egru_sampling {
@@ -109,8 +209,15 @@ pub struct egru_sampling {
     pub top_k: u32,
     /// Keep the most likely tokens holding this probability, in (0, 1]; 1 = all.
     pub top_p: f32,
-    /// Seed of the sampler: the same seed gives the same text.
+    /// Seed of the sampler: the same seed gives the same text. The random
+    /// stream continues across calls with the same seed (so generating in
+    /// chunks gives the text of one call), until egru_session_reset(),
+    /// egru_session_restore_state() or another seed starts it again.
     pub seed: u64,
+    /// Non-zero: the out-of-vocabulary token may be generated (then greedy
+    /// decoding is the source framework's argmax); zero (the default of a
+    /// zero-initialised struct): never.
+    pub allow_oov: u32,
 }
 
 /// Called with each generated token (`text` is its UTF-8 text, `len` bytes,
@@ -119,6 +226,31 @@ pub type egru_token_callback = Option<unsafe extern "C" fn(token: u32, text: *co
 
 const MODEL_MAGIC: u64 = 0x4547_5255_4d4f_444c; // "EGRUMODL"
 const SESSION_MAGIC: u64 = 0x4547_5255_5345_5353; // "EGRUSESS"
+
+/// Generations of model inits: every successful egru_model_init() takes the
+/// next one, so a session can tell that its model storage was initialised
+/// again without egru_model_init() ever reading the caller's storage.
+#[cfg(target_has_atomic = "64")]
+static GENERATIONS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(1);
+#[cfg(not(target_has_atomic = "64"))]
+static GENERATIONS: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(1);
+
+/// The next init generation. Cores without atomic read-modify-write (Cortex-M0)
+/// load and store: only an interrupt handler that initialises a model while
+/// another init runs could make two inits share a generation.
+fn next_generation() -> u64 {
+    use core::sync::atomic::Ordering::Relaxed;
+    #[cfg(any(target_has_atomic = "64", target_has_atomic = "32"))]
+    {
+        GENERATIONS.fetch_add(1, Relaxed) as u64
+    }
+    #[cfg(not(any(target_has_atomic = "64", target_has_atomic = "32")))]
+    {
+        let g = GENERATIONS.load(Relaxed);
+        GENERATIONS.store(g.wrapping_add(1), Relaxed);
+        g as u64
+    }
+}
 
 #[repr(C)]
 struct ModelSlot {
@@ -132,6 +264,12 @@ struct SessionSlot {
     magic: u64,
     model: *const ModelSlot,
     generation: u64,
+    /// Set while egru_session_generate() runs (a callback may call back in).
+    busy: bool,
+    /// The sampler's random stream: live while `rng_live`, for seed `rng_seed`.
+    rng_live: bool,
+    rng_seed: u64,
+    rng: Rng,
     session: MaybeUninit<Session<'static, 'static>>,
 }
 
@@ -148,9 +286,11 @@ fn status_of(e: Error) -> egru_status {
         Error::BufferTooSmall { .. } => EGRU_ERR_BUFFER_TOO_SMALL,
         Error::TokenOutOfRange { .. } => EGRU_ERR_TOKEN_OUT_OF_RANGE,
         Error::UnknownToken { .. } => EGRU_ERR_UNKNOWN_TOKEN,
-        Error::StateMismatch { .. } => EGRU_ERR_STATE_MISMATCH,
-        Error::InvalidParameter { .. } | Error::KernelUnavailable { .. } => EGRU_ERR_INVALID_PARAMETER,
+        Error::StateMismatch { .. } | Error::StateDamaged { .. } => EGRU_ERR_STATE_MISMATCH,
+        Error::InvalidParameter { .. } | Error::KernelUnavailable { .. } | Error::NonFiniteInput { .. } => EGRU_ERR_INVALID_PARAMETER,
         Error::EmptyPrompt => EGRU_ERR_EMPTY_PROMPT,
+        Error::WrongInput { .. } | Error::FeatureCount { .. } => EGRU_ERR_WRONG_INPUT,
+        Error::NotALanguageModel => EGRU_ERR_NOT_A_LANGUAGE_MODEL,
         _ => EGRU_ERR_BAD_MODEL,
     }
 }
@@ -190,6 +330,19 @@ unsafe fn bytes_in<'a>(p: *const u8, len: usize) -> Result<&'a [u8]> {
     Ok(unsafe { core::slice::from_raw_parts(p, len) })
 }
 
+/// A slice of `T` from C; NULL is allowed only with length 0.
+///
+/// # Safety
+/// `p` must point to `len` readable `T`s that stay valid for `'a`.
+unsafe fn slice_in<'a, T>(p: *const T, len: usize) -> Result<&'a [T]> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    check_ptr(p)?;
+    // SAFETY: p is non-null and aligned; the caller guarantees len readable elements.
+    Ok(unsafe { core::slice::from_raw_parts(p, len) })
+}
+
 /// A mutable slice from C; NULL is allowed only with capacity 0.
 ///
 /// # Safety
@@ -214,10 +367,32 @@ unsafe fn put<T>(p: *mut T, v: T) -> Result<()> {
     Ok(())
 }
 
+/// Writes an optional output value (NULL: nothing).
+///
+/// # Safety
+/// `p` must be NULL or point to a writable `T`.
+unsafe fn put_opt<T>(p: *mut T, v: T) -> Result<()> {
+    if p.is_null() {
+        return Ok(());
+    }
+    // SAFETY: forwarded contract.
+    unsafe { put(p, v) }
+}
+
+/// UTF-8 text from C (`len` bytes; NULL only with length 0).
+///
+/// # Safety
+/// `p` must point to `len` readable bytes.
+unsafe fn text_in<'a>(p: *const c_char, len: usize) -> Result<&'a str> {
+    // SAFETY: forwarded contract.
+    core::str::from_utf8(unsafe { bytes_in(p.cast::<u8>(), len)? }).map_err(|_| EGRU_ERR_INVALID_UTF8)
+}
+
 /// The initialised model in `m`.
 ///
 /// # Safety
-/// `m` must be NULL or point to an `egru_model` (initialised or not).
+/// `m` must be NULL or point to an `egru_model` initialised by
+/// egru_model_init() or zeroed.
 unsafe fn model_ref<'a>(m: *const egru_model) -> Result<(&'a ModelSlot, &'a Model<'static>)> {
     check_ptr(m)?;
     // SAFETY: egru_model is at least as large and as aligned as ModelSlot (const asserts above).
@@ -229,32 +404,50 @@ unsafe fn model_ref<'a>(m: *const egru_model) -> Result<(&'a ModelSlot, &'a Mode
     Ok((slot, unsafe { slot.model.assume_init_ref() }))
 }
 
-/// The initialised, current session in `s`.
+/// The initialised, current, idle session slot at `s`.
 ///
 /// # Safety
-/// `s` must be NULL or point to an `egru_session` (initialised or not) whose
-/// model storage, if initialised, is still alive.
-unsafe fn session_mut<'a>(s: *mut egru_session) -> Result<&'a mut Session<'static, 'static>> {
+/// `s` must be NULL or point to an `egru_session` initialised by
+/// egru_session_init() or zeroed, whose model storage, if initialised, is
+/// still alive.
+unsafe fn session_slot(s: *mut egru_session) -> Result<*mut SessionSlot> {
     check_ptr(s)?;
-    // SAFETY: egru_session is at least as large and as aligned as SessionSlot.
-    let slot = unsafe { &mut *(s as *mut SessionSlot) };
-    if slot.magic != SESSION_MAGIC || slot.model.is_null() {
+    let slot = s as *mut SessionSlot;
+    // SAFETY: egru_session is at least as large and as aligned as SessionSlot;
+    // the fields are read through the raw pointer, so no reference to a slot
+    // that a running generation borrows is made here.
+    let (magic, model, generation, busy) = unsafe { ((*slot).magic, (*slot).model, (*slot).generation, (*slot).busy) };
+    if magic != SESSION_MAGIC || model.is_null() {
         return Err(EGRU_ERR_NOT_INITIALIZED);
     }
+    if busy {
+        return Err(EGRU_ERR_BUSY);
+    }
     // SAFETY: the session was made from this model slot, which the caller keeps alive.
-    let model = unsafe { &*slot.model };
-    if model.magic != MODEL_MAGIC || model.generation != slot.generation {
+    let m = unsafe { &*model };
+    if m.magic != MODEL_MAGIC || m.generation != generation {
         return Err(EGRU_ERR_STALE_SESSION);
     }
-    // SAFETY: the magic is only written after `session` was initialised.
-    Ok(unsafe { slot.session.assume_init_mut() })
+    Ok(slot)
+}
+
+/// The initialised, current, idle session in `s`.
+///
+/// # Safety
+/// As for [`session_slot`].
+unsafe fn session_mut<'a>(s: *mut egru_session) -> Result<&'a mut Session<'static, 'static>> {
+    // SAFETY: forwarded contract.
+    let slot = unsafe { session_slot(s)? };
+    // SAFETY: the magic is only written after `session` was initialised, and
+    // the session is idle (not borrowed by a running generation).
+    Ok(unsafe { (*slot).session.assume_init_mut() })
 }
 
 /// A static, human-readable name of a status (never NULL; an unknown value
 /// gives "unknown status"). Takes an int so that any value C passes is defined.
 #[no_mangle]
 pub extern "C" fn egru_status_str(status: i32) -> *const c_char {
-    const ALL: [egru_status; 17] = [
+    const ALL: [egru_status; 20] = [
         EGRU_OK,
         EGRU_ERR_NULL,
         EGRU_ERR_MISALIGNED,
@@ -272,6 +465,9 @@ pub extern "C" fn egru_status_str(status: i32) -> *const c_char {
         EGRU_ERR_EMPTY_PROMPT,
         EGRU_ERR_INVALID_UTF8,
         EGRU_ERR_INTERNAL,
+        EGRU_ERR_BUSY,
+        EGRU_ERR_WRONG_INPUT,
+        EGRU_ERR_NOT_A_LANGUAGE_MODEL,
     ];
     let Some(&status) = ALL.iter().find(|s| **s as i32 == status) else {
         return c"unknown status".as_ptr();
@@ -280,7 +476,7 @@ pub extern "C" fn egru_status_str(status: i32) -> *const c_char {
         EGRU_OK => c"ok",
         EGRU_ERR_NULL => c"a required pointer is NULL",
         EGRU_ERR_MISALIGNED => c"a pointer is misaligned for its type",
-        EGRU_ERR_BUFFER_TOO_SMALL => c"an output buffer is too small",
+        EGRU_ERR_BUFFER_TOO_SMALL => c"an output buffer is too small (nothing was changed)",
         EGRU_ERR_BAD_MODEL => c"the model bytes are not a valid .egru file",
         EGRU_ERR_UNSUPPORTED_VERSION => c"the .egru format version is not supported",
         EGRU_ERR_CHECKSUM => c"the model bytes fail their CRC-32 (corrupted or truncated)",
@@ -289,11 +485,14 @@ pub extern "C" fn egru_status_str(status: i32) -> *const c_char {
         EGRU_ERR_UNKNOWN_TOKEN => c"text holds a token the vocabulary lacks",
         EGRU_ERR_NOT_INITIALIZED => c"the handle is not initialised",
         EGRU_ERR_STALE_SESSION => c"the session's model was re-initialised",
-        EGRU_ERR_STATE_MISMATCH => c"the saved state does not belong to this model",
-        EGRU_ERR_INVALID_PARAMETER => c"a parameter is out of range",
+        EGRU_ERR_STATE_MISMATCH => c"the saved state is damaged or belongs to another model",
+        EGRU_ERR_INVALID_PARAMETER => c"a parameter or input value is out of range",
         EGRU_ERR_EMPTY_PROMPT => c"generation needs a prompt or an earlier step",
         EGRU_ERR_INVALID_UTF8 => c"text is not valid UTF-8",
         EGRU_ERR_INTERNAL => c"internal error",
+        EGRU_ERR_BUSY => c"the session is generating (called from its own callback)",
+        EGRU_ERR_WRONG_INPUT => c"the model reads another kind or size of input",
+        EGRU_ERR_NOT_A_LANGUAGE_MODEL => c"the model is not a language model",
     };
     s.as_ptr()
 }
@@ -311,8 +510,12 @@ pub unsafe extern "C" fn egru_version(out: *mut *const c_char) -> egru_status {
 
 /// Loads a model from `len` bytes at `bytes` (an .egru file, e.g. in flash)
 /// into `model`. The bytes are not copied: they must stay valid and
-/// unchanged while the model is used. Any alignment. On error `model` keeps
-/// what it held before (an earlier model stays usable).
+/// unchanged while the model is used. Any alignment. `model` is only
+/// written, never read: its storage need not be initialised. On error
+/// `model` is left exactly as it was (an earlier model in it stays usable).
+/// On success, sessions made from an earlier model in the same storage
+/// become stale (EGRU_ERR_STALE_SESSION). Do not call it on a model whose
+/// session is generating (from a token callback).
 ///
 /// # Safety
 /// `model` must point to writable egru_model storage; `bytes` to `len` readable bytes.
@@ -326,18 +529,68 @@ pub unsafe extern "C" fn egru_model_init(model: *mut egru_model, bytes: *const u
         // SAFETY: the caller guarantees len bytes that outlive the model ('static here, by contract).
         let data: &'static [u8] = unsafe { bytes_in(bytes, len)? };
         let loaded = Model::from_bytes(data).map_err(status_of)?;
-        // SAFETY: egru_model storage is large and aligned enough for ModelSlot.
-        let slot = unsafe { &mut *(model as *mut ModelSlot) };
-        let generation = if slot.magic == MODEL_MAGIC { slot.generation.wrapping_add(1) } else { 1 };
-        slot.magic = 0;
-        slot.model = MaybeUninit::new(loaded);
-        slot.generation = generation;
-        slot.magic = MODEL_MAGIC;
+        let slot = model as *mut ModelSlot;
+        // SAFETY: egru_model storage is large and aligned enough for ModelSlot;
+        // each field is written through the raw pointer, none is read.
+        unsafe {
+            core::ptr::addr_of_mut!((*slot).magic).write(0);
+            core::ptr::addr_of_mut!((*slot).model).write(MaybeUninit::new(loaded));
+            core::ptr::addr_of_mut!((*slot).generation).write(next_generation());
+            core::ptr::addr_of_mut!((*slot).magic).write(MODEL_MAGIC);
+        }
         Ok(())
     })
 }
 
-/// Layer sizes, arena size and state size of a model.
+fn activation_code(a: Activation) -> u32 {
+    (match a {
+        Activation::Linear => egru_activation::EGRU_ACTIVATION_LINEAR,
+        Activation::Relu => egru_activation::EGRU_ACTIVATION_RELU,
+        Activation::Tanh => egru_activation::EGRU_ACTIVATION_TANH,
+        Activation::Sigmoid => egru_activation::EGRU_ACTIVATION_SIGMOID,
+    }) as u32
+}
+
+fn model_info(m: &Model<'_>) -> egru_model_info {
+    let mut v = egru_model_info {
+        arena_size: m.arena_size(),
+        state_size: m.state_size(),
+        word_level: m.tokenizer().is_some_and(|t| t.separator().is_some()) as u32,
+        outputs: m.outputs() as u32,
+        format_version: m.format_version() as u32,
+        head_kind: match m.head() {
+            Head::NextToken => egru_head_kind::EGRU_HEAD_NEXT_TOKEN,
+            Head::Classes(_) => egru_head_kind::EGRU_HEAD_CLASSES,
+            Head::Regression(_) => egru_head_kind::EGRU_HEAD_REGRESSION,
+        } as u32,
+        ..egru_model_info::default()
+    };
+    match m.input() {
+        InputKind::Tokens { vocab, emb } => (v.vocab, v.emb) = (vocab as u32, emb as u32),
+        InputKind::Features { count } => (v.input_kind, v.features) = (egru_input_kind::EGRU_INPUT_FEATURES as u32, count as u32),
+    }
+    for layer in m.layers() {
+        match layer {
+            Layer::Gru { hidden } => {
+                if let Some(slot) = v.gru_hidden.get_mut(v.gru_layers as usize) {
+                    *slot = hidden as u32;
+                }
+                v.gru_layers += 1;
+            }
+            Layer::Dense { width, activation } => {
+                let n = v.dense_layers as usize;
+                if let (Some(w), Some(a)) = (v.dense_width.get_mut(n), v.dense_activation.get_mut(n)) {
+                    (*w, *a) = (width as u32, activation_code(activation));
+                }
+                v.dense_layers += 1;
+            }
+        }
+    }
+    (v.hidden, v.dense) = (v.gru_hidden[0], v.dense_width[0]);
+    v
+}
+
+/// What a model is (input, layers, head) and what it needs (arena, state size).
 ///
 /// # Safety
 /// `model` must point to egru_model storage; `info` to a writable egru_model_info.
@@ -346,18 +599,34 @@ pub unsafe extern "C" fn egru_model_info_get(model: *const egru_model, info: *mu
     guard(|| {
         // SAFETY: forwarded contract.
         let (_, m) = unsafe { model_ref(model)? };
-        let d = m.dims();
-        let v = egru_model_info {
-            vocab: d.vocab,
-            emb: d.emb,
-            hidden: d.hidden,
-            dense: d.dense,
-            arena_size: m.arena_size(),
-            state_size: 12 + 4 * (d.hidden as usize + d.vocab as usize),
-            word_level: m.tokenizer().separator().is_some() as u32,
-        };
         // SAFETY: forwarded contract.
-        unsafe { put(info, v) }
+        unsafe { put(info, model_info(m)) }
+    })
+}
+
+/// The name of output `index` (< egru_model_info.outputs): a class name, a
+/// regression output's name, or a token's text. `*name` points into the model
+/// bytes (not NUL-terminated), `*len` gets its length; an unnamed regression
+/// output gives length 0.
+///
+/// # Safety
+/// `model` must point to egru_model storage; `name` and `len` to writable values.
+#[no_mangle]
+pub unsafe extern "C" fn egru_model_output_name(model: *const egru_model, index: usize, name: *mut *const c_char, len: *mut usize) -> egru_status {
+    guard(|| {
+        check_ptr(name)?;
+        check_ptr(len)?;
+        // SAFETY: forwarded contract.
+        let (_, m) = unsafe { model_ref(model)? };
+        if index >= m.outputs() {
+            return Err(EGRU_ERR_INVALID_PARAMETER);
+        }
+        let text = m.output_name(index).unwrap_or("");
+        // SAFETY: forwarded contract.
+        unsafe {
+            put(name, text.as_ptr().cast::<c_char>())?;
+            put(len, text.len())
+        }
     })
 }
 
@@ -376,8 +645,10 @@ pub unsafe extern "C" fn egru_model_arena_size(model: *const egru_model, out: *m
 }
 
 /// Starts a session over `model` in the caller's `arena` (at least
-/// egru_model_arena_size() bytes, any alignment). The model storage and the
-/// arena must outlive the session and not move.
+/// egru_model_arena_size() bytes, any alignment). `session` is only written,
+/// never read: its storage need not be initialised. The model storage and
+/// the arena must outlive the session and not move. On error `session` is
+/// left as it was.
 ///
 /// # Safety
 /// `session` must point to writable egru_session storage, `model` to an
@@ -399,30 +670,71 @@ pub unsafe extern "C" fn egru_session_init(
         // SAFETY: the caller guarantees arena_len writable, unaliased bytes outliving the session.
         let arena: &'static mut [u8] = unsafe { slice_out(arena, arena_len)? };
         let s = Session::new(m, arena).map_err(status_of)?;
-        // SAFETY: egru_session storage is large and aligned enough for SessionSlot.
-        let slot = unsafe { &mut *(session as *mut SessionSlot) };
-        slot.magic = 0;
-        slot.session = MaybeUninit::new(s);
-        slot.model = mslot as *const ModelSlot;
-        slot.generation = mslot.generation;
-        slot.magic = SESSION_MAGIC;
+        let slot = SessionSlot {
+            magic: SESSION_MAGIC,
+            model: mslot as *const ModelSlot,
+            generation: mslot.generation,
+            busy: false,
+            rng_live: false,
+            rng_seed: 0,
+            rng: Rng::new(0),
+            session: MaybeUninit::new(s),
+        };
+        // SAFETY: egru_session storage is large and aligned enough for SessionSlot;
+        // it is written whole, never read.
+        unsafe { (session as *mut SessionSlot).write(slot) };
         Ok(())
     })
 }
 
-/// Back to the initial state (GRU state zero, no logits).
+/// Back to the initial state (every GRU state zero, no outputs); the
+/// sampler's random stream starts again at the next generation.
 ///
 /// # Safety
 /// `session` must point to egru_session storage whose model is alive.
 #[no_mangle]
 pub unsafe extern "C" fn egru_session_reset(session: *mut egru_session) -> egru_status {
-    // SAFETY: forwarded contract.
-    guard(|| unsafe { session_mut(session) }.map(|s| s.reset()))
+    guard(|| {
+        // SAFETY: forwarded contract.
+        let slot = unsafe { session_slot(session)? };
+        // SAFETY: the slot is initialised and idle.
+        unsafe {
+            (*slot).rng_live = false;
+            (*slot).session.assume_init_mut().reset();
+        }
+        Ok(())
+    })
 }
 
-/// Feeds one token. If `logits` is not NULL, copies the next-token logits
-/// into it (`capacity` floats, at least the vocabulary size, else
-/// EGRU_ERR_BUFFER_TOO_SMALL and nothing happens).
+/// Copies the session's outputs into `out` (`capacity` floats, at least
+/// egru_model_info.outputs, else EGRU_ERR_BUFFER_TOO_SMALL) when `out` is
+/// not NULL.
+fn copy_outputs(outputs: &[f32], out: Option<&mut [f32]>) {
+    if let Some(o) = out {
+        o[..outputs.len()].copy_from_slice(outputs);
+    }
+}
+
+/// An optional float output buffer, checked against the model's outputs first.
+///
+/// # Safety
+/// `out` NULL or `capacity` writable floats.
+unsafe fn outputs_out<'a>(out: *mut f32, capacity: usize, needed: usize) -> Result<Option<&'a mut [f32]>> {
+    if out.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: forwarded contract.
+    let o = unsafe { slice_out(out, capacity)? };
+    if o.len() < needed {
+        return Err(EGRU_ERR_BUFFER_TOO_SMALL);
+    }
+    Ok(Some(o))
+}
+
+/// Feeds one token (a token model). If `logits` is not NULL, copies the
+/// outputs (a language model's next-token logits) into it (`capacity`
+/// floats, at least egru_model_info.outputs, else EGRU_ERR_BUFFER_TOO_SMALL
+/// and nothing happens).
 ///
 /// # Safety
 /// `session` as for egru_session_reset; `logits` NULL or `capacity` writable floats.
@@ -431,26 +743,48 @@ pub unsafe extern "C" fn egru_session_step(session: *mut egru_session, token: u3
     guard(|| {
         // SAFETY: forwarded contract.
         let s = unsafe { session_mut(session)? };
-        let vocab = s.model().dims().vocab;
-        let out: Option<&mut [f32]> = if logits.is_null() {
-            None
-        } else {
-            // SAFETY: forwarded contract.
-            Some(unsafe { slice_out(logits, capacity)? })
-        };
-        if out.as_ref().is_some_and(|o| o.len() < vocab as usize) {
-            return Err(EGRU_ERR_BUFFER_TOO_SMALL);
-        }
-        let l = s.step(token).map_err(status_of)?;
-        if let Some(o) = out {
-            o[..l.len()].copy_from_slice(l);
-        }
+        // SAFETY: forwarded contract.
+        let out = unsafe { outputs_out(logits, capacity, s.model().outputs())? };
+        copy_outputs(s.step(token).map_err(status_of)?, out);
         Ok(())
     })
 }
 
-/// Feeds UTF-8 text (`len` bytes, no NUL needed). Nothing is fed if any of
-/// it is not in the vocabulary (EGRU_ERR_UNKNOWN_TOKEN).
+/// Feeds one feature vector (a feature model): `count` floats, exactly
+/// egru_model_info.features of them, each finite (else EGRU_ERR_WRONG_INPUT
+/// or EGRU_ERR_INVALID_PARAMETER, and nothing happens). If `out` is not
+/// NULL, copies the outputs into it: class probabilities in the file's class
+/// order (EGRU_HEAD_CLASSES), or regression outputs (`capacity` floats, at
+/// least egru_model_info.outputs, else EGRU_ERR_BUFFER_TOO_SMALL).
+///
+/// # Safety
+/// `session` as for egru_session_reset; `features` `count` readable floats;
+/// `out` NULL or `capacity` writable floats.
+#[no_mangle]
+pub unsafe extern "C" fn egru_session_step_features(
+    session: *mut egru_session,
+    features: *const f32,
+    count: usize,
+    out: *mut f32,
+    capacity: usize,
+) -> egru_status {
+    guard(|| {
+        // SAFETY: forwarded contract.
+        let s = unsafe { session_mut(session)? };
+        // SAFETY: forwarded contract.
+        let f = unsafe { slice_in(features, count)? };
+        if features.is_null() {
+            return Err(EGRU_ERR_NULL);
+        }
+        // SAFETY: forwarded contract.
+        let o = unsafe { outputs_out(out, capacity, s.model().outputs())? };
+        copy_outputs(s.step_features(f).map_err(status_of)?, o);
+        Ok(())
+    })
+}
+
+/// Feeds UTF-8 text (`len` bytes, no NUL needed) to a token model. Nothing
+/// is fed if any of it is not in the vocabulary (EGRU_ERR_UNKNOWN_TOKEN).
 ///
 /// # Safety
 /// `session` as for egru_session_reset; `text` `len` readable bytes.
@@ -460,13 +794,14 @@ pub unsafe extern "C" fn egru_session_feed(session: *mut egru_session, text: *co
         // SAFETY: forwarded contract.
         let s = unsafe { session_mut(session)? };
         // SAFETY: forwarded contract.
-        let t = core::str::from_utf8(unsafe { bytes_in(text.cast::<u8>(), len)? }).map_err(|_| EGRU_ERR_INVALID_UTF8)?;
+        let t = unsafe { text_in(text, len)? };
         s.feed(t).map(|_| ()).map_err(status_of)
     })
 }
 
-/// The `k` most likely next tokens with probabilities, most likely first,
-/// into `out` (`k` entries); `written` gets how many (at most the vocabulary).
+/// The `k` most likely next tokens of a language model with probabilities,
+/// most likely first, into `out` (`k` entries); `written` gets how many (at
+/// most the vocabulary). Padding and the OOV token are never listed.
 ///
 /// # Safety
 /// `session` as for egru_session_reset; `out` `k` writable entries; `written` a writable size_t.
@@ -478,18 +813,32 @@ pub unsafe extern "C" fn egru_session_top_k(session: *mut egru_session, out: *mu
         let s = unsafe { session_mut(session)? };
         // SAFETY: forwarded contract.
         let o = unsafe { slice_out(out, k)? };
-        let n = s.top_k_next(o).map_err(status_of)?;
+        let n = s.top_k_next(o, false).map_err(status_of)?;
         // SAFETY: forwarded contract.
         unsafe { put(written, n) }
     })
 }
 
 /// Feeds `prompt` (UTF-8, `prompt_len` bytes; may be empty after earlier
-/// steps), then generates up to `max_tokens` tokens, feeding each back.
-/// The text goes into `out` (`out_cap` bytes; NUL-terminated when there is
-/// room; word tokens each preceded by a space) and `callback` (may be NULL)
-/// sees each token and may stop generation. Stops early when `out` is full.
-/// `params` NULL means greedy. `out_len` (may be NULL) gets the bytes written.
+/// steps), then generates up to `max_tokens` tokens of a language model,
+/// feeding each back.
+///
+/// - Text: when `out_cap` > 0, the generated text goes into `out`, always
+///   NUL-terminated: a token is written only if it fits with its separator
+///   (word tokens are each preceded by the tokenizer's separator) and the
+///   NUL. A token that does not fit is not consumed; generation stops with
+///   EGRU_STOP_BUFFER_FULL, and a later call (with the same seed) continues
+///   exactly, so text generated in chunks equals the text of one call. With
+///   `out` NULL and `out_cap` 0, nothing is written (streaming through the
+///   callback only).
+/// - `callback` (may be NULL) sees each token before it is fed back; return
+///   false to stop after it (EGRU_STOP_CALLBACK). From inside the callback,
+///   functions of this session answer EGRU_ERR_BUSY; other sessions may be used.
+/// - `params` NULL means greedy. `out_len` (may be NULL) gets the bytes
+///   written (NUL excluded), `stop` (may be NULL) why generation stopped.
+///
+/// The prompt is fed before the first token is sampled; on an error after
+/// that, the tokens already generated stay fed.
 ///
 /// # Safety
 /// Pointers as their sizes say; `callback`, if set, must be safe to call with `user`.
@@ -503,84 +852,114 @@ pub unsafe extern "C" fn egru_session_generate(
     out: *mut c_char,
     out_cap: usize,
     out_len: *mut usize,
+    stop: *mut egru_stop_reason,
     callback: egru_token_callback,
     user: *mut c_void,
 ) -> egru_status {
     guard(|| {
         // SAFETY: forwarded contract.
-        let s = unsafe { session_mut(session)? };
+        let slot = unsafe { session_slot(session)? };
         // SAFETY: forwarded contract.
-        let p = core::str::from_utf8(unsafe { bytes_in(prompt.cast::<u8>(), prompt_len)? }).map_err(|_| EGRU_ERR_INVALID_UTF8)?;
+        let p = unsafe { text_in(prompt, prompt_len)? };
         let (sampling, seed) = if params.is_null() {
             (SamplingParams::GREEDY, 0)
         } else {
             check_ptr(params)?;
             // SAFETY: checked non-null and aligned; the caller guarantees it is readable.
             let q = unsafe { *params };
-            (SamplingParams { temperature: q.temperature, top_k: q.top_k, top_p: q.top_p }, q.seed)
+            (SamplingParams { temperature: q.temperature, top_k: q.top_k, top_p: q.top_p, allow_oov: q.allow_oov != 0 }, q.seed)
         };
+        check_ptr_opt(out_len)?;
+        check_ptr_opt(stop)?;
         // SAFETY: forwarded contract.
         let buf = unsafe { slice_out(out.cast::<u8>(), out_cap)? };
-        let sep = s.model().tokenizer().separator();
-        let mut len = 0usize;
-        let mut rng = Rng::new(seed);
-        s.generate(p, max_tokens, &sampling, &mut rng, |id, text| {
-            let mut piece_buf = [0u8; 4];
-            let sep_bytes: &[u8] = match sep {
-                Some(c) => c.encode_utf8(&mut piece_buf).as_bytes(),
-                None => &[],
-            };
-            let need = sep_bytes.len() + text.len();
-            if out_cap > 0 && len + need > out_cap {
-                return false;
+        // Room for the NUL: the text goes into all but the last byte.
+        let text_cap = out_cap.saturating_sub(1);
+        // SAFETY: the slot is initialised and idle; `busy` makes re-entrant calls
+        // from the callback fail before they touch the session.
+        let mut rng = unsafe {
+            if !(*slot).rng_live || (*slot).rng_seed != seed {
+                (*slot).rng = Rng::new(seed);
+                (*slot).rng_seed = seed;
+                (*slot).rng_live = true;
             }
-            if out_cap > 0 {
-                buf[len..len + sep_bytes.len()].copy_from_slice(sep_bytes);
-                buf[len + sep_bytes.len()..len + need].copy_from_slice(text.as_bytes());
-                len += need;
-            }
-            match callback {
-                // SAFETY: the caller guarantees the callback is safe to call with `user`;
-                // `text` is valid for the duration of the call.
-                Some(cb) => unsafe { cb(id, text.as_ptr().cast::<c_char>(), text.len(), user) },
-                None => true,
-            }
-        })
-        .map_err(status_of)?;
-        if len < out_cap {
-            buf[len] = 0;
+            (*slot).busy = true;
+            (*slot).rng
+        };
+        // SAFETY: as above; the session is borrowed only for this call.
+        let s = unsafe { (*slot).session.assume_init_mut() };
+        let (text, _) = buf.split_at_mut(text_cap.min(buf.len()));
+        let result = s.generate(p, max_tokens, &sampling, &mut rng, text, |id, piece| match callback {
+            // SAFETY: the caller guarantees the callback is safe to call with `user`;
+            // `piece` is valid for the duration of the call.
+            Some(cb) => unsafe { cb(id, piece.as_ptr().cast::<c_char>(), piece.len(), user) },
+            None => true,
+        });
+        // SAFETY: the slot is still ours; the generation is over.
+        unsafe {
+            (*slot).busy = false;
+            (*slot).rng = rng;
         }
-        if !out_len.is_null() {
-            // SAFETY: forwarded contract.
-            unsafe { put(out_len, len)? };
+        let g = result.map_err(status_of)?;
+        if out_cap > 0 {
+            buf[g.bytes] = 0;
         }
-        Ok(())
+        let reason = match g.stop {
+            StopReason::MaxTokens => egru_stop_reason::EGRU_STOP_MAX_TOKENS,
+            StopReason::BufferFull => egru_stop_reason::EGRU_STOP_BUFFER_FULL,
+            StopReason::Callback => egru_stop_reason::EGRU_STOP_CALLBACK,
+        };
+        // SAFETY: forwarded contract (checked above).
+        unsafe {
+            put_opt(out_len, g.bytes)?;
+            put_opt(stop, reason)
+        }
     })
 }
 
-/// Saves the recurrent state and last logits (egru_model_info.state_size
-/// bytes) so that a prompt prefix can be computed once and restored.
+/// Checks an optional pointer (NULL is fine; a misaligned one is not).
+fn check_ptr_opt<T>(p: *const T) -> Result<()> {
+    if p.is_null() {
+        Ok(())
+    } else {
+        check_ptr(p)
+    }
+}
+
+/// Saves the recurrent state of every layer and the last outputs
+/// (egru_model_info.state_size bytes, with a CRC-32 over all of it) so that
+/// a prompt prefix can be computed once and restored. `written` (may be
+/// NULL) gets the bytes written; with EGRU_ERR_BUFFER_TOO_SMALL it gets the
+/// size needed and `buf` is unchanged.
 ///
 /// # Safety
 /// `session` as for egru_session_reset; `buf` `cap` writable bytes; `written` NULL or a writable size_t.
 #[no_mangle]
 pub unsafe extern "C" fn egru_session_save_state(session: *mut egru_session, buf: *mut u8, cap: usize, written: *mut usize) -> egru_status {
     guard(|| {
+        check_ptr_opt(written)?;
         // SAFETY: forwarded contract.
         let s = unsafe { session_mut(session)? };
         // SAFETY: forwarded contract.
         let b = unsafe { slice_out(buf, cap)? };
-        let n = s.save_state(b).map_err(status_of)?;
-        if !written.is_null() {
-            // SAFETY: forwarded contract.
-            unsafe { put(written, n)? };
+        match s.save_state(b) {
+            Ok(n) => {
+                // SAFETY: forwarded contract.
+                unsafe { put_opt(written, n) }
+            }
+            Err(e) => {
+                // SAFETY: forwarded contract.
+                unsafe { put_opt(written, s.state_size())? };
+                Err(status_of(e))
+            }
         }
-        Ok(())
     })
 }
 
-/// Restores a state saved from a session of the same model. On error the
-/// session is unchanged.
+/// Restores a state saved from a session of the same model. A damaged
+/// state (any byte changed, a wrong length) or one of another model is
+/// refused with EGRU_ERR_STATE_MISMATCH, and then the session is unchanged.
+/// The sampler's random stream starts again at the next generation.
 ///
 /// # Safety
 /// `session` as for egru_session_reset; `buf` `len` readable bytes.
@@ -588,15 +967,22 @@ pub unsafe extern "C" fn egru_session_save_state(session: *mut egru_session, buf
 pub unsafe extern "C" fn egru_session_restore_state(session: *mut egru_session, buf: *const u8, len: usize) -> egru_status {
     guard(|| {
         // SAFETY: forwarded contract.
-        let s = unsafe { session_mut(session)? };
+        let slot = unsafe { session_slot(session)? };
         // SAFETY: forwarded contract.
         let b = unsafe { bytes_in(buf, len)? };
-        s.restore_state(b).map_err(status_of)
+        // SAFETY: the slot is initialised and idle.
+        unsafe {
+            (*slot).session.assume_init_mut().restore_state(b).map_err(status_of)?;
+            (*slot).rng_live = false;
+        }
+        Ok(())
     })
 }
 
-/// Encodes UTF-8 text into token ids (`cap` entries); `count` gets how many.
-/// EGRU_ERR_BUFFER_TOO_SMALL if they do not fit.
+/// Encodes UTF-8 text into token ids (`cap` entries) with a token model's
+/// tokenizer; `count` gets how many. When they do not fit (or `ids` is NULL
+/// with `cap` 0, to size a buffer), EGRU_ERR_BUFFER_TOO_SMALL: `count` gets
+/// the number needed and `ids` is unchanged.
 ///
 /// # Safety
 /// `model` an egru_model; `text` `len` readable bytes; `ids` `cap` writable u32; `count` a writable size_t.
@@ -613,18 +999,29 @@ pub unsafe extern "C" fn egru_tokenize(
         check_ptr(count)?;
         // SAFETY: forwarded contract.
         let (_, m) = unsafe { model_ref(model)? };
+        let tok = m.tokenizer().ok_or(EGRU_ERR_WRONG_INPUT)?;
         // SAFETY: forwarded contract.
-        let t = core::str::from_utf8(unsafe { bytes_in(text.cast::<u8>(), len)? }).map_err(|_| EGRU_ERR_INVALID_UTF8)?;
+        let t = unsafe { text_in(text, len)? };
         // SAFETY: forwarded contract.
         let out = unsafe { slice_out(ids, cap)? };
-        let n = m.tokenizer().encode(t, out).map_err(status_of)?;
-        // SAFETY: forwarded contract.
-        unsafe { put(count, n) }
+        match tok.encode(t, out) {
+            // SAFETY: forwarded contract.
+            Ok(n) => unsafe { put(count, n) },
+            Err(Error::BufferTooSmall { needed, .. }) => {
+                // SAFETY: forwarded contract.
+                unsafe { put(count, needed)? };
+                Err(EGRU_ERR_BUFFER_TOO_SMALL)
+            }
+            Err(e) => Err(status_of(e)),
+        }
     })
 }
 
-/// Writes the text of `n` token ids into `out` (`cap` bytes, NUL-terminated
-/// when there is room); `written` gets the bytes written (NUL excluded).
+/// Writes the text of `n` token ids into `out`, NUL-terminated (padding
+/// skipped, word tokens joined by the tokenizer's separator); `written` gets
+/// the text's length, NUL excluded: `out` needs `*written + 1` bytes. When
+/// that does not fit (or `out` is NULL with `cap` 0, to size a buffer),
+/// EGRU_ERR_BUFFER_TOO_SMALL: `written` gets the length and `out` is unchanged.
 ///
 /// # Safety
 /// `model` an egru_model; `ids` `n` readable u32; `out` `cap` writable bytes; `written` a writable size_t.
@@ -641,19 +1038,19 @@ pub unsafe extern "C" fn egru_detokenize(
         check_ptr(written)?;
         // SAFETY: forwarded contract.
         let (_, m) = unsafe { model_ref(model)? };
-        let ids: &[u32] = if n == 0 {
-            &[]
-        } else {
-            check_ptr(ids)?;
-            // SAFETY: checked non-null and aligned; the caller guarantees n readable ids.
-            unsafe { core::slice::from_raw_parts(ids, n) }
-        };
+        let tok = m.tokenizer().ok_or(EGRU_ERR_WRONG_INPUT)?;
+        // SAFETY: forwarded contract.
+        let ids = unsafe { slice_in(ids, n)? };
+        let len = tok.decoded_len(ids).map_err(status_of)?;
+        if len >= cap {
+            // SAFETY: forwarded contract.
+            unsafe { put(written, len)? };
+            return Err(EGRU_ERR_BUFFER_TOO_SMALL);
+        }
         // SAFETY: forwarded contract.
         let buf = unsafe { slice_out(out.cast::<u8>(), cap)? };
-        let len = m.tokenizer().decode(ids, buf).map_err(status_of)?;
-        if len < cap {
-            buf[len] = 0;
-        }
+        let len = tok.decode(ids, &mut buf[..cap - 1]).map_err(status_of)?;
+        buf[len] = 0;
         // SAFETY: forwarded contract.
         unsafe { put(written, len) }
     })

@@ -421,15 +421,14 @@ impl OwnedTensor {
 }
 
 /// Serializes a body and prepends the prefix: magic, `version` and CRC-32.
-/// (Serialization into memory cannot fail for these types.)
-pub fn encode_file<T: Serialize>(version: u16, body: &T) -> Vec<u8> {
-    let payload = postcard::to_allocvec(body).unwrap_or_default();
+pub fn encode_file<T: Serialize>(version: u16, body: &T) -> core::result::Result<Vec<u8>, WriteError> {
+    let payload = postcard::to_allocvec(body).map_err(|e| WriteError::Encode(alloc::format!("{e}")))?;
     let mut out = Vec::with_capacity(format::PREFIX_LEN + payload.len());
     out.extend_from_slice(&format::MAGIC);
     out.extend_from_slice(&version.to_le_bytes());
     out.extend_from_slice(&crc32(&payload).to_le_bytes());
     out.extend_from_slice(&payload);
-    out
+    Ok(out)
 }
 
 /// A names table: concatenated text and u32 LE end offsets.
@@ -577,7 +576,7 @@ impl FloatModel {
 
     /// Writes the model as a version-2 `.egru` file (call
     /// [`FloatModel::check_shapes`] first, or use [`FloatModel::to_checked_bytes`]).
-    pub fn to_bytes(&self, opts: &ExportOptions) -> Vec<u8> {
+    pub fn to_bytes(&self, opts: &ExportOptions) -> core::result::Result<Vec<u8>, WriteError> {
         let sparse = opts.sparse && opts.weights == WeightKind::Int8;
         let widths = self.layer_inputs();
         let mat = |w: &[f32], rows, cols| OwnedTensor::encode(w, rows, cols, opts.weights, sparse);
@@ -661,7 +660,7 @@ impl FloatModel {
                 format::MAX_DENSE_LAYERS
             )));
         }
-        let bytes = self.to_bytes(opts);
+        let bytes = self.to_bytes(opts)?;
         Model::from_bytes(&bytes).map_err(WriteError::Load)?;
         Ok(bytes)
     }
@@ -674,6 +673,8 @@ pub enum WriteError {
     Shape(String),
     /// The written file did not load (a value out of range, ...).
     Load(Error),
+    /// Serialization failed.
+    Encode(String),
 }
 
 impl core::fmt::Display for WriteError {
@@ -681,6 +682,7 @@ impl core::fmt::Display for WriteError {
         match self {
             WriteError::Shape(s) => write!(f, "cannot write the model: {s}"),
             WriteError::Load(e) => write!(f, "the written model does not load: {e}"),
+            WriteError::Encode(e) => write!(f, "cannot encode the model: {e}"),
         }
     }
 }

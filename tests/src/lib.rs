@@ -186,7 +186,7 @@ pub fn v1_bytes(m: &FloatModel, opts: &ExportOptions) -> Vec<u8> {
             output_bias: &biases[3],
         },
     };
-    encode_file(1, &body)
+    encode_file(1, &body).expect("a version-1 body encodes")
 }
 
 /// A plain f64 implementation of the network, written from FORMAT.md's

@@ -1,4 +1,5 @@
-//! Checkpoints: one file holding the configuration, tokenizer, weights and
+//! Checkpoints: one file holding the configuration, the network, its data
+//! tables (tokenizer, or feature normalization and class names), weights and
 //! optimizer state, written atomically (temporary file, then rename).
 //!
 //! Layout: `EGCK`, u32 LE version, u64 LE length of a JSON header, the JSON
@@ -11,11 +12,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+use crate::config::TrainConfig;
+use crate::data::FeatureStats;
+use crate::network::{LegacyShape, NetSpec};
 use crate::optim::Optimizer;
-use crate::params::{Params, Shape};
+use crate::params::{ModelData, Params};
 use crate::prune::Masks;
 use crate::tokenize::Vocabulary;
-use crate::train::TrainConfig;
 
 const MAGIC: &[u8; 4] = b"EGCK";
 const VERSION: u32 = 1;
@@ -25,8 +28,17 @@ pub const FILE_NAME: &str = "checkpoint.egck";
 #[derive(Serialize, Deserialize)]
 struct Header {
     config: TrainConfig,
-    vocab: Vocabulary,
-    shape: Shape,
+    #[serde(default)]
+    vocab: Option<Vocabulary>,
+    #[serde(default)]
+    features: Option<FeatureStats>,
+    #[serde(default)]
+    labels: Vec<String>,
+    #[serde(default)]
+    network: Option<NetSpec>,
+    /// Checkpoints before networks: the version-1 layer sizes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    shape: Option<LegacyShape>,
     optimizer_step: u64,
     weights: usize,
     first_moments: usize,
@@ -40,8 +52,12 @@ struct Header {
 pub struct Checkpoint {
     /// Settings of the run.
     pub config: TrainConfig,
-    /// The fitted tokenizer.
-    pub vocab: Vocabulary,
+    /// The fitted tokenizer (token models).
+    pub vocab: Option<Vocabulary>,
+    /// The feature normalization (feature models).
+    pub features: Option<FeatureStats>,
+    /// Class names, in output order (classifiers).
+    pub labels: Vec<String>,
     /// Weights.
     pub params: Params,
     /// Optimizer state (its step is the number of optimizer steps taken).
@@ -73,7 +89,10 @@ impl Checkpoint {
         let header = Header {
             config: self.config.clone(),
             vocab: self.vocab.clone(),
-            shape: self.params.shape,
+            features: self.features.clone(),
+            labels: self.labels.clone(),
+            network: Some(self.params.net.clone()),
+            shape: None,
             optimizer_step: self.optimizer.step,
             weights: self.params.data.len(),
             first_moments: self.optimizer.m.len(),
@@ -126,25 +145,36 @@ impl Checkpoint {
         if body.len() != total * 4 + header.mask_bytes {
             bail!("checkpoint holds {} bytes of values and masks, expected {}", body.len(), total * 4 + header.mask_bytes);
         }
-        if header.weights != Params::count(&header.shape) {
-            bail!("checkpoint holds {} weights, its shape needs {}", header.weights, Params::count(&header.shape));
+        let net = match (header.network, header.shape) {
+            (Some(n), _) => n,
+            (None, Some(s)) => s.into(),
+            (None, None) => bail!("checkpoint names no network"),
+        };
+        net.validate()?;
+        if header.weights != net.count() {
+            bail!("checkpoint holds {} weights, its network needs {}", header.weights, net.count());
         }
         let mut values = body.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]));
         let mut take = |n: usize| values.by_ref().take(n).collect::<Vec<f32>>();
         let data = take(header.weights);
         let m = take(header.first_moments);
         let v = take(header.second_moments);
-        let mut vocab = header.vocab;
-        vocab.rebuild_index();
-        if vocab.len() != header.shape.vocab as usize {
-            bail!("tokenizer has {} tokens, model vocab is {}", vocab.len(), header.shape.vocab);
+        if let (Some(v), crate::network::InputSpec::Tokens { vocab, .. }) = (&header.vocab, net.input) {
+            if v.len() != vocab as usize {
+                bail!("tokenizer has {} tokens, model vocab is {vocab}", v.len());
+            }
         }
         let optimizer = Optimizer { config: header.config.optimizer, step: header.optimizer_step, m, v };
-        let params = Params { shape: header.shape, data };
+        let params = Params { net, data };
         let masks = match header.mask_bytes {
             0 => None,
             _ => Some(Masks::from_bytes(&params, &body[total * 4..])?),
         };
-        Ok(Checkpoint { config: header.config, vocab, params, optimizer, masks })
+        Ok(Checkpoint { config: header.config, vocab: header.vocab, features: header.features, labels: header.labels, params, optimizer, masks })
+    }
+
+    /// The tables a model file needs beside the weights.
+    pub fn model_data(&self) -> ModelData<'_> {
+        ModelData { vocab: self.vocab.as_ref(), features: self.features.as_ref(), labels: &self.labels }
     }
 }

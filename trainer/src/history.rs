@@ -44,7 +44,8 @@ pub struct History {
     events: Option<std::fs::File>,
 }
 
-const CSV_HEADER: &str = "step,epoch,loss,accuracy,val_loss,val_accuracy,perplexity,lr,tokens_per_sec,elapsed_sec";
+/// The CSV columns, one per value of a row (`csv_row`).
+const CSV_HEADER: &str = "step,epoch,loss,accuracy,val_loss,val_accuracy,perplexity,lr,tokens_per_sec,elapsed_sec,sparsity";
 
 impl History {
     /// Opens the history of a run folder, keeping rows up to `keep_until_step`
@@ -100,30 +101,36 @@ impl History {
     }
 
     fn write_files(&self) -> Result<()> {
-        let opt = |v: Option<f64>| v.map_or(String::new(), |x| format!("{x:.6}"));
         let mut csv = String::from(CSV_HEADER);
         csv.push('\n');
         for r in &self.records {
-            csv.push_str(&format!(
-                "{},{:.4},{:.6},{:.6},{},{},{:.4},{:.6e},{:.0},{:.1},{:.4}\n",
-                r.step,
-                r.epoch,
-                r.loss,
-                r.accuracy,
-                opt(r.val_loss),
-                opt(r.val_accuracy),
-                r.perplexity,
-                r.lr,
-                r.tokens_per_sec,
-                r.elapsed_sec,
-                r.sparsity
-            ));
+            csv.push_str(&csv_row(r));
+            csv.push('\n');
         }
         std::fs::write(self.dir.join("history.csv"), csv)?;
         std::fs::write(self.dir.join("history.json"), serde_json::to_vec_pretty(&self.records)?)?;
         std::fs::write(self.dir.join("loss.svg"), loss_svg(&self.records))?;
         Ok(())
     }
+}
+
+/// One history row as CSV, in [`CSV_HEADER`]'s column order.
+fn csv_row(r: &Record) -> String {
+    let opt = |v: Option<f64>| v.map_or(String::new(), |x| format!("{x:.6}"));
+    format!(
+        "{},{:.4},{:.6},{:.6},{},{},{:.4},{:.6e},{:.0},{:.1},{:.4}",
+        r.step,
+        r.epoch,
+        r.loss,
+        r.accuracy,
+        opt(r.val_loss),
+        opt(r.val_accuracy),
+        r.perplexity,
+        r.lr,
+        r.tokens_per_sec,
+        r.elapsed_sec,
+        r.sparsity
+    )
 }
 
 /// An SVG line plot of training and validation loss against steps.
@@ -300,6 +307,29 @@ pub fn read_scalars(bytes: &[u8]) -> Result<Vec<(i64, String, f32)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_csv_header_names_every_column_of_a_row() {
+        let r = Record {
+            step: 7,
+            epoch: 0.5,
+            loss: 1.0,
+            accuracy: 0.5,
+            val_loss: None,
+            val_accuracy: Some(0.25),
+            perplexity: 2.7,
+            lr: 1e-3,
+            tokens_per_sec: 100.0,
+            elapsed_sec: 1.0,
+            sparsity: 0.75,
+        };
+        let row = csv_row(&r);
+        let names: Vec<&str> = CSV_HEADER.split(',').collect();
+        let values: Vec<&str> = row.split(',').collect();
+        assert_eq!(names.len(), values.len(), "{CSV_HEADER}\n{row}");
+        assert_eq!(values[names.iter().position(|n| *n == "sparsity").unwrap()], "0.7500");
+        assert_eq!(values[names.iter().position(|n| *n == "step").unwrap()], "7");
+    }
 
     #[test]
     fn crc32c_check_value() {

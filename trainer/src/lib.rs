@@ -1,25 +1,33 @@
-//! edgegru trainer: data, training, compression and export of GRU text
-//! models, and the `edgegru` command-line tool built on them.
+//! edgegru trainer: data, training (CPU and CUDA), compression, export and
+//! import of GRU networks, and the `edgegru` command-line tool built on them.
+//!
+//! - Data: [`data`] (corpora, windows, labelled feature sequences),
+//!   [`tokenize`] (fitting a vocabulary; encoding is the runtime's).
+//! - The network: [`network`] (its layers and parameter layout), [`params`].
+//! - Training: [`config`], [`run`] (a training run), [`feed`] (batches),
+//!   [`engine`] (the graph once, on the CPU or a GPU), [`optim`], [`prune`],
+//!   [`checkpoint`], [`history`], [`metrics`].
+//! - Models in and out: [`commands::export`], [`import`].
+//! - The command line: [`cli`] dispatches to [`commands`], one module per command.
 #![deny(missing_docs)]
 
 pub mod checkpoint;
 pub mod cli;
 pub mod commands;
-pub mod cpu;
-#[cfg(feature = "cuda")]
-pub mod cuda;
+pub mod config;
 pub mod data;
 pub mod engine;
+pub mod feed;
 pub mod history;
 pub mod import;
 pub mod linalg;
 pub mod metrics;
-pub mod onnx;
+pub mod network;
 pub mod optim;
 pub mod params;
 pub mod prune;
+pub mod run;
 pub mod tokenize;
-pub mod train;
 
 /// The default model, `models/fortunes-char.egru`, compiled in: `edgegru
 /// generate` uses it when no `--model` or `--checkpoint` is given.

@@ -74,6 +74,70 @@ impl Metrics {
     }
 }
 
+/// A classifier's figures over labelled sequences, scored at their last step.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClassReport {
+    /// Sequences evaluated.
+    pub sequences: u64,
+    /// Fraction of sequences whose most probable class is their label.
+    pub accuracy: f64,
+    /// Macro precision (over the classes that occur as a label or a prediction).
+    pub precision: f64,
+    /// Macro recall.
+    pub recall: f64,
+    /// Macro F1.
+    pub f1: f64,
+    /// Mean cross-entropy of the label, nats.
+    pub loss: f64,
+    /// Class names, in the model's order.
+    pub classes: Vec<String>,
+    /// `confusion[label][predicted]` counts.
+    pub confusion: Vec<Vec<u64>>,
+}
+
+/// Accumulates a classifier's predictions.
+#[derive(Debug, Clone)]
+pub struct ClassMetrics {
+    m: Metrics,
+    classes: Vec<String>,
+    confusion: Vec<Vec<u64>>,
+}
+
+impl ClassMetrics {
+    /// For the classes `classes`.
+    pub fn new(classes: &[String]) -> Self {
+        let n = classes.len();
+        ClassMetrics { m: Metrics::default(), classes: classes.to_vec(), confusion: vec![vec![0; n]; n] }
+    }
+
+    /// Adds one sequence: its label and the class probabilities at its last step.
+    pub fn add(&mut self, label: u32, probabilities: &[f32]) {
+        let predicted = probabilities.iter().enumerate().fold((0, f32::NEG_INFINITY), |(bi, bp), (i, &p)| if p > bp { (i, p) } else { (bi, bp) }).0;
+        let p = probabilities.get(label as usize).copied().unwrap_or(0.0).max(1e-30);
+        self.m.add(label, predicted as u32, -(p as f64).ln());
+        if let Some(row) = self.confusion.get_mut(label as usize) {
+            if let Some(c) = row.get_mut(predicted) {
+                *c += 1;
+            }
+        }
+    }
+
+    /// The figures so far.
+    pub fn report(&self) -> ClassReport {
+        let r = self.m.report();
+        ClassReport {
+            sequences: r.tokens,
+            accuracy: r.accuracy,
+            precision: r.precision,
+            recall: r.recall,
+            f1: r.f1,
+            loss: r.loss,
+            classes: self.classes.clone(),
+            confusion: self.confusion.clone(),
+        }
+    }
+}
+
 /// `(argmax, -ln softmax(logits)[target])`, computed in f64.
 pub fn score(logits: &[f32], target: u32) -> (u32, f64) {
     let (arg, max) =
@@ -103,6 +167,19 @@ mod tests {
         assert!((r.recall - 0.5).abs() < 1e-12);
         assert!((r.f1 - (0.5 + 2.0 / 3.0) / 3.0).abs() < 1e-12);
         assert!((r.perplexity - std::f64::consts::E).abs() < 1e-12);
+    }
+
+    #[test]
+    fn class_reports_count_a_confusion_matrix() {
+        let names: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+        let mut m = ClassMetrics::new(&names);
+        m.add(0, &[0.7, 0.2, 0.1]);
+        m.add(0, &[0.2, 0.7, 0.1]);
+        m.add(2, &[0.1, 0.1, 0.8]);
+        let r = m.report();
+        assert_eq!(r.confusion, vec![vec![1, 1, 0], vec![0, 0, 0], vec![0, 0, 1]]);
+        assert!((r.accuracy - 2.0 / 3.0).abs() < 1e-12);
+        assert!((r.loss - (-(0.7f32 as f64).ln() - (0.2f32 as f64).ln() - (0.8f32 as f64).ln()) / 3.0).abs() < 1e-9);
     }
 
     #[test]

@@ -3,7 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::params::Params;
 
 /// Which update rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -71,6 +70,24 @@ impl Default for OptimizerConfig {
 }
 
 impl OptimizerConfig {
+    /// Checks the ranges: a positive learning rate, `0 <= min_lr <= lr`,
+    /// momentum in [0, 1), a finite non-negative clip.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if !(self.lr.is_finite() && self.lr > 0.0 && self.lr <= 10.0) {
+            anyhow::bail!("--lr must be a positive number up to 10, got {}", self.lr);
+        }
+        if !(self.min_lr.is_finite() && self.min_lr >= 0.0) || self.min_lr > self.lr {
+            anyhow::bail!("--min-lr must be in [0, --lr] ([0, {}]), got {}", self.lr, self.min_lr);
+        }
+        if !(0.0..1.0).contains(&self.momentum) {
+            anyhow::bail!("--momentum must be in [0, 1), got {}", self.momentum);
+        }
+        if !(self.clip.is_finite() && self.clip >= 0.0) {
+            anyhow::bail!("--clip must be a finite number >= 0 (0: no clipping), got {}", self.clip);
+        }
+        Ok(())
+    }
+
     /// Learning rate of optimizer step `step` (0-based).
     pub fn lr_at(&self, step: u64) -> f32 {
         if step < self.warmup_steps {
@@ -110,6 +127,21 @@ pub struct Update {
     pub grad_norm: f64,
 }
 
+/// The scalars of one update, from the optimizer's policy: every device
+/// applies the same rule with them (the CPU in [`Optimizer::apply`], the GPU
+/// in its `adam` / `sgd` kernels).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UpdatePlan {
+    /// Learning rate of this step.
+    pub lr: f32,
+    /// Gradient scale from clipping by global norm (1: not clipped).
+    pub scale: f32,
+    /// Adam's first-moment bias correction, `1 - beta1^t`.
+    pub bc1: f32,
+    /// Adam's second-moment bias correction, `1 - beta2^t`.
+    pub bc2: f32,
+}
+
 impl Optimizer {
     /// Fresh state for `n` parameters.
     pub fn new(config: OptimizerConfig, n: usize) -> Self {
@@ -117,83 +149,79 @@ impl Optimizer {
         Optimizer { config, step: 0, m: vec![0.0; n], v }
     }
 
-    /// Clips `grads` by global norm and updates `params`.
-    pub fn apply(&mut self, params: &mut Params, grads: &mut Params) -> Update {
+    /// The policy: clipping by global norm, the learning rate of this step,
+    /// and Adam's bias corrections; counts the step.
+    pub fn plan(&mut self, grad_norm: f64) -> UpdatePlan {
         let c = self.config;
-        let norm = grads.data.iter().map(|&g| g as f64 * g as f64).sum::<f64>().sqrt();
-        if c.clip > 0.0 && norm > c.clip as f64 {
-            let scale = (c.clip as f64 / norm) as f32;
-            grads.data.iter_mut().for_each(|g| *g *= scale);
-        }
+        let scale = if c.clip > 0.0 && grad_norm > c.clip as f64 { (c.clip as f64 / grad_norm) as f32 } else { 1.0 };
         let lr = c.lr_at(self.step);
         self.step += 1;
+        let t = self.step as i32;
+        UpdatePlan { lr, scale, bc1: 1.0 - c.beta1.powi(t), bc2: 1.0 - c.beta2.powi(t) }
+    }
+
+    /// Clips `grads` (whose global norm is `grad_norm`) and updates `params`.
+    pub fn apply(&mut self, params: &mut [f32], grads: &[f32], grad_norm: f64) -> Update {
+        let c = self.config;
+        let plan = self.plan(grad_norm);
+        let UpdatePlan { lr, scale, bc1, bc2 } = plan;
         match c.kind {
             OptimizerKind::Adam => {
-                let t = self.step as i32;
-                let bc1 = 1.0 - c.beta1.powi(t);
-                let bc2 = 1.0 - c.beta2.powi(t);
-                for (((p, &g), m), v) in params.data.iter_mut().zip(&grads.data).zip(&mut self.m).zip(&mut self.v) {
+                for (((p, &g), m), v) in params.iter_mut().zip(grads).zip(&mut self.m).zip(&mut self.v) {
+                    let g = g * scale;
                     *m = c.beta1 * *m + (1.0 - c.beta1) * g;
                     *v = c.beta2 * *v + (1.0 - c.beta2) * g * g;
                     *p -= lr * (*m / bc1) / ((*v / bc2).sqrt() + c.eps);
                 }
             }
             OptimizerKind::Sgd => {
-                for ((p, &g), m) in params.data.iter_mut().zip(&grads.data).zip(&mut self.m) {
-                    *m = c.momentum * *m + g;
+                for ((p, &g), m) in params.iter_mut().zip(grads).zip(&mut self.m) {
+                    *m = c.momentum * *m + g * scale;
                     *p -= lr * *m;
                 }
             }
         }
-        Update { lr, grad_norm: norm }
+        Update { lr, grad_norm }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::params::Shape;
 
-    fn one_param(value: f32) -> Params {
-        let shape = Shape { vocab: 1, emb: 1, hidden: 1, dense: 1 };
-        let mut p = Params::zeros(shape);
-        p.data[0] = value;
-        p
+    fn apply(opt: &mut Optimizer, p: &mut [f32], g: &[f32]) -> Update {
+        let norm = g.iter().map(|&x| x as f64 * x as f64).sum::<f64>().sqrt();
+        opt.apply(p, g, norm)
     }
 
     #[test]
     fn adam_matches_the_textbook_formula() {
         let config = OptimizerConfig { lr: 0.1, clip: 0.0, eps: 1e-8, ..OptimizerConfig::default() };
-        let mut p = one_param(1.0);
-        let mut opt = Optimizer::new(config, p.data.len());
+        let mut p = [1.0f32];
+        let mut opt = Optimizer::new(config, 1);
         let (mut m, mut v, mut x) = (0.0f64, 0.0f64, 1.0f64);
         for t in 1..=5 {
             let gval = 2.0 * x; // d/dx x^2
-            let mut g = one_param(0.0);
-            g.data[0] = gval as f32;
-            opt.apply(&mut p, &mut g);
+            apply(&mut opt, &mut p, &[gval as f32]);
             m = 0.9 * m + 0.1 * gval;
             v = 0.999 * v + 0.001 * gval * gval;
             let mh = m / (1.0 - 0.9f64.powi(t));
             let vh = v / (1.0 - 0.999f64.powi(t));
             x -= 0.1 * mh / (vh.sqrt() + 1e-8);
-            assert!((p.data[0] as f64 - x).abs() < 1e-5, "step {t}: {} vs {x}", p.data[0]);
+            assert!((p[0] as f64 - x).abs() < 1e-5, "step {t}: {} vs {x}", p[0]);
         }
     }
 
     #[test]
     fn sgd_momentum_and_clipping() {
         let config = OptimizerConfig { kind: OptimizerKind::Sgd, lr: 0.5, momentum: 0.9, clip: 1.0, ..OptimizerConfig::default() };
-        let mut p = one_param(0.0);
-        let mut opt = Optimizer::new(config, p.data.len());
-        let mut g = one_param(10.0);
-        let u = opt.apply(&mut p, &mut g);
+        let mut p = [0.0f32];
+        let mut opt = Optimizer::new(config, 1);
+        let u = apply(&mut opt, &mut p, &[10.0]);
         assert_eq!(u.grad_norm, 10.0);
-        assert_eq!(g.data[0], 1.0, "clipped to norm 1");
-        assert_eq!(p.data[0], -0.5);
-        let mut g = one_param(1.0);
-        opt.apply(&mut p, &mut g);
-        assert!((p.data[0] - (-0.5 - 0.5 * 1.9)).abs() < 1e-6);
+        assert_eq!(p[0], -0.5, "the gradient clipped to norm 1");
+        apply(&mut opt, &mut p, &[1.0]);
+        assert!((p[0] - (-0.5 - 0.5 * 1.9)).abs() < 1e-6);
     }
 
     #[test]

@@ -1,61 +1,14 @@
-//! Model parameters: every tensor in one flat f32 buffer, so that the
-//! optimizer, clipping and checkpoints treat them alike.
+//! Model parameters: every tensor in one flat f32 buffer (laid out by
+//! [`NetSpec`]), so that the optimizer, clipping and checkpoints treat them
+//! alike; their initialization; and their conversion to the runtime's writer.
 
-use edgegru_runtime::writer::{FloatModel, ProvenanceSpec};
-use edgegru_runtime::{Dims, Rng};
+use edgegru_runtime::writer::{FloatDense, FloatGru, FloatHead, FloatInput, FloatModel, HeadKind, ProvenanceSpec};
+use edgegru_runtime::Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::data::FeatureStats;
+use crate::network::{HeadSpec, InputSpec, NetSpec, Slot};
 use crate::tokenize::Vocabulary;
-
-/// The model's tensors: the runtime's names, in file (and buffer) order.
-pub use edgegru_runtime::TensorName as Tensor;
-
-/// The weight matrices that L1/L2 regularization applies to (Keras' kernels).
-pub const KERNELS: [Tensor; 4] = [Tensor::GruInput, Tensor::GruRecurrent, Tensor::Dense, Tensor::Output];
-
-/// Tensor shapes for training.
-pub trait TensorExt {
-    /// `(rows, cols)` for dims `d` (biases have one column).
-    fn shape(self, d: &Dims) -> (usize, usize);
-}
-
-impl TensorExt for Tensor {
-    fn shape(self, d: &Dims) -> (usize, usize) {
-        let (v, e, h, n) = (d.vocab as usize, d.emb as usize, d.hidden as usize, d.dense as usize);
-        match self {
-            Tensor::Embedding => (v, e),
-            Tensor::GruInput => (3 * h, e),
-            Tensor::GruRecurrent => (3 * h, h),
-            Tensor::GruInputBias | Tensor::GruRecurrentBias => (3 * h, 1),
-            Tensor::Dense => (n, h),
-            Tensor::DenseBias => (n, 1),
-            Tensor::Output => (v, n),
-            Tensor::OutputBias => (v, 1),
-            // TensorName is non-exhaustive; the model has no other tensors.
-            _ => (0, 0),
-        }
-    }
-}
-
-/// Layer sizes as stored in checkpoints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Shape {
-    /// Tokens.
-    pub vocab: u32,
-    /// Embedding width.
-    pub emb: u32,
-    /// GRU width.
-    pub hidden: u32,
-    /// Dense width.
-    pub dense: u32,
-}
-
-impl Shape {
-    /// As the runtime's dims.
-    pub fn dims(&self) -> Dims {
-        Dims { vocab: self.vocab, emb: self.emb, hidden: self.hidden, dense: self.dense }
-    }
-}
 
 /// How the embedding table starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
@@ -94,68 +47,70 @@ pub enum LayerInit {
 /// A flat buffer of all tensors (weights, or their gradients, or optimizer moments).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Params {
-    /// Layer sizes.
-    pub shape: Shape,
-    /// All values, tensors in [`Tensor::ALL`] order.
+    /// The network.
+    pub net: NetSpec,
+    /// All values, tensors in [`NetSpec::slots`] order.
     pub data: Vec<f32>,
 }
 
+/// What a model file needs beside the weights: the tokenizer, or the feature
+/// normalization; and the class or output names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelData<'a> {
+    /// The tokenizer of a token model.
+    pub vocab: Option<&'a Vocabulary>,
+    /// The normalization of a feature model.
+    pub features: Option<&'a FeatureStats>,
+    /// Class (or output) names, in output order.
+    pub labels: &'a [String],
+}
+
 impl Params {
-    /// Offset and length of a tensor in the buffer.
-    pub fn range(shape: &Shape, t: Tensor) -> std::ops::Range<usize> {
-        let d = shape.dims();
-        let mut start = 0;
-        for u in Tensor::ALL {
-            let (r, c) = u.shape(&d);
-            if u == t {
-                return start..start + r * c;
-            }
-            start += r * c;
-        }
-        unreachable!("every tensor is in Tensor::ALL")
-    }
-
-    /// Total number of values.
-    pub fn count(shape: &Shape) -> usize {
-        Params::range(shape, Tensor::OutputBias).end
-    }
-
     /// All zeros.
-    pub fn zeros(shape: Shape) -> Self {
-        Params { shape, data: vec![0.0; Params::count(&shape)] }
+    pub fn zeros(net: NetSpec) -> Self {
+        let n = net.count();
+        Params { net, data: vec![0.0; n] }
     }
 
     /// Keras' initialization: embedding uniform(±0.05), kernels Glorot
-    /// uniform, the recurrent kernel orthogonal (per gate), biases zero.
-    pub fn init(shape: Shape, seed: u64) -> Self {
-        Params::init_with(shape, seed, EmbeddingInit::Keras, LayerInit::Keras)
+    /// uniform, the recurrent kernels orthogonal (per gate), biases zero.
+    pub fn init(net: NetSpec, seed: u64) -> Self {
+        Params::init_with(net, seed, EmbeddingInit::Keras, LayerInit::Keras)
     }
 
-    /// The embedding drawn as `embedding` says, the other layers as `layers` says.
-    pub fn init_with(shape: Shape, seed: u64, embedding: EmbeddingInit, layers: LayerInit) -> Self {
-        let mut p = Params::zeros(shape);
+    /// The embedding drawn as `embedding` says, the other layers as `layers`
+    /// says. Draws go in the order the one-layer network had (embedding, the
+    /// input-side kernels, then the rest), so its runs are reproduced.
+    pub fn init_with(net: NetSpec, seed: u64, embedding: EmbeddingInit, layers: LayerInit) -> Self {
+        let mut p = Params::zeros(net.clone());
         let mut rng = Rng::new(seed);
-        let d = shape.dims();
         let mut uniform = |v: &mut [f32], limit: f32| v.iter_mut().for_each(|x| *x = (rng.next_f32() * 2.0 - 1.0) * limit);
-        uniform(p.get_mut(Tensor::Embedding), embedding.limit());
+        uniform(p.get_mut(Slot::Embedding), embedding.limit());
         match layers {
             LayerInit::Keras => {
-                for t in [Tensor::GruInput, Tensor::Dense, Tensor::Output] {
-                    let (r, c) = t.shape(&d);
+                let glorot: Vec<Slot> = (0..net.grus.len())
+                    .map(Slot::GruInput)
+                    .chain((0..net.dense.len()).map(Slot::Dense))
+                    .chain([Slot::Output])
+                    .collect();
+                for t in glorot {
+                    let (r, c) = net.shape(t);
                     uniform(p.get_mut(t), (6.0 / (r + c) as f32).sqrt());
                 }
-                let h = shape.hidden as usize;
-                let mut gates = Params::orthogonal_blocks(h, 3, &mut Rng::new(seed ^ 0x5eed));
-                p.get_mut(Tensor::GruRecurrent).swap_with_slice(&mut gates);
+                let mut orthogonal_rng = Rng::new(seed ^ 0x5eed);
+                for (k, &h) in net.grus.iter().enumerate() {
+                    let mut gates = Params::orthogonal_blocks(h as usize, 3, &mut orthogonal_rng);
+                    p.get_mut(Slot::GruRecurrent(k)).swap_with_slice(&mut gates);
+                }
             }
             LayerInit::Torch => {
-                // Every tensor after the embedding, biases included; fan_in is
-                // the GRU's hidden width for all its tensors (as nn.GRU does).
-                for t in Tensor::ALL.into_iter().filter(|&t| t != Tensor::Embedding) {
+                // Every tensor after the embedding, biases included; a GRU's
+                // fan_in is its hidden width for all its tensors (as nn.GRU does).
+                for (t, _, _) in net.slots().into_iter().filter(|(t, _, _)| *t != Slot::Embedding) {
                     let fan_in = match t {
-                        Tensor::Dense | Tensor::DenseBias => shape.hidden,
-                        Tensor::Output | Tensor::OutputBias => shape.dense,
-                        _ => shape.hidden,
+                        Slot::GruInput(k) | Slot::GruRecurrent(k) | Slot::GruInputBias(k) | Slot::GruRecurrentBias(k) => net.grus[k] as usize,
+                        Slot::Dense(k) | Slot::DenseBias(k) => net.dense_input(k),
+                        _ => net.head_input(),
                     };
                     uniform(p.get_mut(t), 1.0 / (fan_in as f32).sqrt());
                 }
@@ -191,77 +146,104 @@ impl Params {
         out
     }
 
-    /// One tensor's values.
-    pub fn get(&self, t: Tensor) -> &[f32] {
-        &self.data[Params::range(&self.shape, t)]
+    /// One tensor's values (empty when the network lacks it).
+    pub fn get(&self, t: Slot) -> &[f32] {
+        &self.data[self.net.range(t)]
     }
 
     /// One tensor's values, mutable.
-    pub fn get_mut(&mut self, t: Tensor) -> &mut [f32] {
-        let r = Params::range(&self.shape, t);
+    pub fn get_mut(&mut self, t: Slot) -> &mut [f32] {
+        let r = self.net.range(t);
         &mut self.data[r]
     }
 
     /// The weights as the runtime's writer takes them.
-    pub fn to_float_model(&self, vocab: &Vocabulary, provenance: ProvenanceSpec) -> FloatModel {
-        FloatModel {
-            dims: self.shape.dims(),
-            tokenizer: vocab.to_spec(),
+    pub fn to_float_model(&self, data: &ModelData<'_>, provenance: ProvenanceSpec) -> anyhow::Result<FloatModel> {
+        let net = &self.net;
+        let input = match (net.input, data.vocab, data.features) {
+            (InputSpec::Tokens { emb, .. }, Some(v), _) => {
+                FloatInput::Tokens { tokenizer: v.to_spec(), emb: emb as usize, embedding: self.get(Slot::Embedding).to_vec() }
+            }
+            (InputSpec::Features { .. }, _, Some(f)) => {
+                FloatInput::Features { mean: f.mean.clone(), scale: f.scale.clone(), quant_scale: f.quant_scale }
+            }
+            _ => anyhow::bail!("the checkpoint lacks its {} table", if data.vocab.is_none() { "tokenizer" } else { "feature normalization" }),
+        };
+        let kind = match net.head {
+            HeadSpec::NextToken => HeadKind::NextToken,
+            HeadSpec::Classes { .. } => HeadKind::Classes(data.labels.to_vec()),
+            HeadSpec::Regression { .. } => HeadKind::Regression(data.labels.to_vec()),
+        };
+        Ok(FloatModel {
+            input,
+            grus: (0..net.grus.len())
+                .map(|k| FloatGru {
+                    hidden: net.grus[k] as usize,
+                    input: self.get(Slot::GruInput(k)).to_vec(),
+                    recurrent: self.get(Slot::GruRecurrent(k)).to_vec(),
+                    input_bias: self.get(Slot::GruInputBias(k)).to_vec(),
+                    recurrent_bias: self.get(Slot::GruRecurrentBias(k)).to_vec(),
+                })
+                .collect(),
+            dense: net
+                .dense
+                .iter()
+                .enumerate()
+                .map(|(k, d)| FloatDense {
+                    activation: d.activation,
+                    weight: self.get(Slot::Dense(k)).to_vec(),
+                    bias: self.get(Slot::DenseBias(k)).to_vec(),
+                })
+                .collect(),
+            head: FloatHead { kind, weight: self.get(Slot::Output).to_vec(), bias: self.get(Slot::OutputBias).to_vec() },
             provenance,
-            embedding: self.get(Tensor::Embedding).to_vec(),
-            gru_input: self.get(Tensor::GruInput).to_vec(),
-            gru_recurrent: self.get(Tensor::GruRecurrent).to_vec(),
-            gru_input_bias: self.get(Tensor::GruInputBias).to_vec(),
-            gru_recurrent_bias: self.get(Tensor::GruRecurrentBias).to_vec(),
-            dense: self.get(Tensor::Dense).to_vec(),
-            dense_bias: self.get(Tensor::DenseBias).to_vec(),
-            output: self.get(Tensor::Output).to_vec(),
-            output_bias: self.get(Tensor::OutputBias).to_vec(),
-        }
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::network::LegacyShape;
 
     #[test]
     fn torch_init_draws_every_layer_within_one_over_sqrt_fan_in() {
-        let shape = Shape { vocab: 30, emb: 8, hidden: 64, dense: 16 };
-        let p = Params::init_with(shape, 3, EmbeddingInit::Unit, LayerInit::Torch);
-        for t in Tensor::ALL.into_iter().filter(|&t| t != Tensor::Embedding) {
+        let net: NetSpec = LegacyShape { vocab: 30, emb: 8, hidden: 64, dense: 16 }.into();
+        let p = Params::init_with(net.clone(), 3, EmbeddingInit::Unit, LayerInit::Torch);
+        for (t, _, _) in net.slots().into_iter().filter(|(t, _, _)| *t != Slot::Embedding) {
             let fan_in = match t {
-                Tensor::Output | Tensor::OutputBias => 16.0f32,
+                Slot::Output | Slot::OutputBias => 16.0f32,
                 _ => 64.0,
             };
             let bound = 1.0 / fan_in.sqrt();
             let v = p.get(t);
-            assert!(v.iter().all(|x| x.abs() <= bound), "{}: beyond ±{bound}", t.as_str());
+            assert!(v.iter().all(|x| x.abs() <= bound), "{}: beyond ±{bound}", t.name());
             // Uniform in ±bound: mean square bound^2 / 3, biases included (not zero).
             let ms = v.iter().map(|x| x * x).sum::<f32>() / v.len() as f32;
             let tolerance = if v.len() >= 64 { 0.35 } else { 0.8 };
-            assert!((ms / (bound * bound / 3.0) - 1.0).abs() < tolerance, "{}: mean square {ms}", t.as_str());
+            assert!((ms / (bound * bound / 3.0) - 1.0).abs() < tolerance, "{}: mean square {ms}", t.name());
         }
         // The embedding and the seed behave as with Keras' layers.
-        let keras = Params::init_with(shape, 3, EmbeddingInit::Unit, LayerInit::Keras);
-        assert_eq!(p.get(Tensor::Embedding), keras.get(Tensor::Embedding));
-        assert_eq!(p, Params::init_with(shape, 3, EmbeddingInit::Unit, LayerInit::Torch));
-        assert!(keras.get(Tensor::DenseBias).iter().all(|&b| b == 0.0));
+        let keras = Params::init_with(net.clone(), 3, EmbeddingInit::Unit, LayerInit::Keras);
+        assert_eq!(p.get(Slot::Embedding), keras.get(Slot::Embedding));
+        assert_eq!(p, Params::init_with(net, 3, EmbeddingInit::Unit, LayerInit::Torch));
+        assert!(keras.get(Slot::DenseBias(0)).iter().all(|&b| b == 0.0));
     }
 
     #[test]
-    fn recurrent_init_is_orthogonal_per_gate() {
-        let shape = Shape { vocab: 5, emb: 3, hidden: 6, dense: 4 };
-        let p = Params::init(shape, 1);
-        let u = p.get(Tensor::GruRecurrent);
-        for g in 0..3 {
-            for i in 0..6 {
-                for j in 0..6 {
-                    let dot: f32 = (0..6).map(|k| u[(g * 6 + i) * 6 + k] * u[(g * 6 + j) * 6 + k]).sum();
-                    assert!((dot - (i == j) as u8 as f32).abs() < 1e-5);
+    fn recurrent_init_is_orthogonal_per_gate_in_every_layer() {
+        let net = NetSpec::language_model(5, 3, &[6, 4], 4);
+        let p = Params::init(net.clone(), 1);
+        for (k, &h) in net.grus.iter().enumerate() {
+            let (h, u) = (h as usize, p.get(Slot::GruRecurrent(k)));
+            for g in 0..3 {
+                for i in 0..h {
+                    for j in 0..h {
+                        let dot: f32 = (0..h).map(|c| u[(g * h + i) * h + c] * u[(g * h + j) * h + c]).sum();
+                        assert!((dot - (i == j) as u8 as f32).abs() < 1e-5, "layer {k}");
+                    }
                 }
             }
         }
-        assert_eq!(Params::count(&shape), 5 * 3 + 18 * 3 + 18 * 6 + 18 + 18 + 4 * 6 + 4 + 5 * 4 + 5);
     }
 }

@@ -10,7 +10,8 @@
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::params::{Params, Tensor, TensorExt};
+use crate::network::{NetSpec, Slot};
+use crate::params::Params;
 
 /// Block or element granularity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -21,57 +22,60 @@ pub enum PruneShape {
     Unstructured,
 }
 
-/// A part of a weight matrix that gets its own target: a gate's rows of the
-/// GRU matrices, or a whole dense matrix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// A part of a weight matrix that gets its own target: a gate's rows of a
+/// GRU matrix, or a whole dense or output matrix.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Part {
+    /// Its name in `--prune-density`: `input.z`, `recurrent.n`, `dense`,
+    /// `output` for the first layers; `gru1.input.z`, `dense1`, ... above them.
+    pub name: String,
     /// The matrix.
-    pub tensor: PartTensor,
+    pub slot: Slot,
     /// For GRU matrices: gate 0 = z, 1 = r, 2 = n.
-    pub gate: Option<u8>,
+    pub gate: Option<usize>,
 }
 
-/// Prunable matrices.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum PartTensor {
-    /// GRU input weights.
-    Input,
-    /// GRU recurrent weights.
-    Recurrent,
-    /// Hidden dense layer.
-    Dense,
-    /// Output layer.
-    Output,
+/// The matrices pruning applies to, in mask order: each GRU layer's input and
+/// recurrent weights, each dense layer, the output layer.
+pub fn matrices(net: &NetSpec) -> Vec<Slot> {
+    let grus = (0..net.grus.len()).flat_map(|k| [Slot::GruInput(k), Slot::GruRecurrent(k)]);
+    grus.chain((0..net.dense.len()).map(Slot::Dense)).chain([Slot::Output]).collect()
 }
 
-impl PartTensor {
-    fn tensor(self) -> Tensor {
-        match self {
-            PartTensor::Input => Tensor::GruInput,
-            PartTensor::Recurrent => Tensor::GruRecurrent,
-            PartTensor::Dense => Tensor::Dense,
-            PartTensor::Output => Tensor::Output,
+/// Every part of the network, with its name.
+pub fn parts(net: &NetSpec) -> Vec<Part> {
+    let mut out = Vec::new();
+    for k in 0..net.grus.len() {
+        let prefix = if k == 0 { String::new() } else { format!("gru{k}.") };
+        for (kind, slot) in [("input", Slot::GruInput(k)), ("recurrent", Slot::GruRecurrent(k))] {
+            for (g, gate) in ["z", "r", "n"].iter().enumerate() {
+                out.push(Part { name: format!("{prefix}{kind}.{gate}"), slot, gate: Some(g) });
+            }
         }
     }
+    for j in 0..net.dense.len() {
+        out.push(Part { name: if j == 0 { "dense".into() } else { format!("dense{j}") }, slot: Slot::Dense(j), gate: None });
+    }
+    out.push(Part { name: "output".into(), slot: Slot::Output, gate: None });
+    out
 }
 
-/// All parts, with their names in `--prune-density`.
-pub const PARTS: [(&str, Part); 8] = [
-    ("input.z", Part { tensor: PartTensor::Input, gate: Some(0) }),
-    ("input.r", Part { tensor: PartTensor::Input, gate: Some(1) }),
-    ("input.n", Part { tensor: PartTensor::Input, gate: Some(2) }),
-    ("recurrent.z", Part { tensor: PartTensor::Recurrent, gate: Some(0) }),
-    ("recurrent.r", Part { tensor: PartTensor::Recurrent, gate: Some(1) }),
-    ("recurrent.n", Part { tensor: PartTensor::Recurrent, gate: Some(2) }),
-    ("dense", Part { tensor: PartTensor::Dense, gate: None }),
-    ("output", Part { tensor: PartTensor::Output, gate: None }),
-];
+/// Part names of the version-1 network, in the order the first
+/// configurations stored their sparsities.
+const V1_PARTS: [&str; 8] = ["input.z", "input.r", "input.n", "recurrent.z", "recurrent.r", "recurrent.n", "dense", "output"];
 
 /// Pruning settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PruneConfig {
-    /// Final sparsity (fraction of weights removed) of each part, in `PARTS` order.
-    pub sparsity: [f32; 8],
+    /// Final sparsity (fraction of weights removed) of every part not named in `parts`.
+    #[serde(default)]
+    pub target: f32,
+    /// Final sparsity of named parts.
+    #[serde(default)]
+    pub parts: Vec<(String, f32)>,
+    /// Configurations before stacked layers: the sparsity of each version-1 part.
+    #[serde(default, skip_serializing)]
+    sparsity: Option<[f32; 8]>,
     /// First step of the schedule.
     pub start: u64,
     /// Step at which the final sparsity is reached.
@@ -86,7 +90,8 @@ pub struct PruneConfig {
 
 impl PruneConfig {
     /// One target for every part, overridden by `overrides` like
-    /// `recurrent.n=0.6,output=0.5` (densities: the fraction kept).
+    /// `recurrent.n=0.6,output=0.5` (densities: the fraction kept). Part names
+    /// are checked against the network when pruning starts.
     pub fn new(target: f32, overrides: &str, start: u64, end: u64, every: u64, keep_diagonal: bool, shape: PruneShape) -> Result<Self> {
         if !(0.0..1.0).contains(&target) {
             bail!("--prune-to must be a sparsity in [0, 1)");
@@ -94,19 +99,35 @@ impl PruneConfig {
         if end <= start || every == 0 {
             bail!("pruning needs --prune-start < --prune-end and --prune-every >= 1");
         }
-        let mut sparsity = [target; 8];
+        let mut parts = Vec::new();
         for item in overrides.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             let Some((name, value)) = item.split_once('=') else { bail!("--prune-density takes NAME=DENSITY items, got {item:?}") };
             let density: f32 = value.trim().parse().map_err(|_| anyhow::anyhow!("density {value:?} is not a number"))?;
             if !(0.0..=1.0).contains(&density) || density == 0.0 {
                 bail!("density of {name} must be in (0, 1]");
             }
-            let Some(i) = PARTS.iter().position(|(n, _)| *n == name.trim()) else {
-                bail!("unknown part {name:?}; parts are {}", PARTS.map(|(n, _)| n).join(", "))
-            };
-            sparsity[i] = 1.0 - density;
+            parts.push((name.trim().to_string(), 1.0 - density));
         }
-        Ok(PruneConfig { sparsity, start, end, every, keep_diagonal, shape })
+        Ok(PruneConfig { target, parts, sparsity: None, start, end, every, keep_diagonal, shape })
+    }
+
+    /// Final sparsity of the part named `name`.
+    pub fn sparsity_of(&self, name: &str) -> f32 {
+        if let Some(legacy) = &self.sparsity {
+            return V1_PARTS.iter().position(|p| *p == name).map_or(0.0, |i| legacy[i]);
+        }
+        self.parts.iter().rev().find(|(n, _)| n == name).map_or(self.target, |(_, s)| *s)
+    }
+
+    /// Checks that every named part exists in `net`.
+    pub fn check_parts(&self, net: &NetSpec) -> Result<()> {
+        let all = parts(net);
+        for (name, _) in &self.parts {
+            if !all.iter().any(|p| &p.name == name) {
+                bail!("unknown part {name:?}; this network's parts are {}", all.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", "));
+            }
+        }
+        Ok(())
     }
 
     /// Sparsity target at `step` for a part whose final sparsity is `target`:
@@ -125,20 +146,18 @@ impl PruneConfig {
     }
 }
 
-/// Element masks of the four prunable matrices (1 kept, 0 removed).
+/// Element masks of the prunable matrices (1 kept, 0 removed), in [`matrices`] order.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Masks {
-    /// One mask per prunable matrix: input, recurrent, dense, output.
+    /// One mask per prunable matrix.
     pub masks: Vec<Vec<u8>>,
 }
 
-const MATRICES: [PartTensor; 4] = [PartTensor::Input, PartTensor::Recurrent, PartTensor::Dense, PartTensor::Output];
-
 /// Sparsity of one part after an update.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PartSparsity {
     /// Part name.
-    pub name: &'static str,
+    pub name: String,
     /// Scheduled target.
     pub target: f32,
     /// Fraction of weights now removed.
@@ -148,13 +167,13 @@ pub struct PartSparsity {
 impl Masks {
     /// Everything kept.
     pub fn dense(p: &Params) -> Self {
-        Masks { masks: MATRICES.iter().map(|m| vec![1u8; p.get(m.tensor()).len()]).collect() }
+        Masks { masks: matrices(&p.net).iter().map(|&m| vec![1u8; p.get(m).len()]).collect() }
     }
 
     /// Zeroes removed weights.
     pub fn apply(&self, p: &mut Params) {
-        for (m, mask) in MATRICES.iter().zip(&self.masks) {
-            for (w, &k) in p.get_mut(m.tensor()).iter_mut().zip(mask) {
+        for (&m, mask) in matrices(&p.net.clone()).iter().zip(&self.masks) {
+            for (w, &k) in p.get_mut(m).iter_mut().zip(mask) {
                 if k == 0 {
                     *w = 0.0;
                 }
@@ -164,23 +183,24 @@ impl Masks {
 
     /// Raises every part to its scheduled sparsity at `step`.
     pub fn update(&mut self, p: &Params, cfg: &PruneConfig, step: u64) -> Vec<PartSparsity> {
-        let d = p.shape.dims();
-        let h = d.hidden as usize;
+        let mats = matrices(&p.net);
         let mut report = Vec::new();
-        for (i, (name, part)) in PARTS.iter().enumerate() {
-            let mi = MATRICES.iter().position(|m| *m == part.tensor).unwrap_or(0);
-            let (rows, cols) = part.tensor.tensor().shape(&d);
+        for part in parts(&p.net) {
+            let mi = mats.iter().position(|&m| m == part.slot).unwrap_or(0);
+            let (rows, cols) = p.net.shape(part.slot);
+            let h = rows / 3;
             let (r0, r1) = match part.gate {
-                Some(g) => (g as usize * h, (g as usize + 1) * h),
+                Some(g) => (g * h, (g + 1) * h),
                 None => (0, rows),
             };
-            let w = p.get(part.tensor.tensor());
+            let w = p.get(part.slot);
             let mask = &mut self.masks[mi];
-            let target = cfg.target_at(step, cfg.sparsity[i]);
+            let target = cfg.target_at(step, cfg.sparsity_of(&part.name));
             let (bh, bw) = match cfg.shape {
                 PruneShape::Block => (8, 4),
                 PruneShape::Unstructured => (1, 1),
             };
+            let recurrent = matches!(part.slot, Slot::GruRecurrent(_));
             // Units: blocks (clipped to this part's rows) with their energy.
             let mut units: Vec<(f64, usize, usize)> = Vec::new();
             let mut alive_weights = 0usize;
@@ -191,8 +211,7 @@ impl Masks {
                     if mask[rb * cols + cb] == 0 {
                         continue;
                     }
-                    let protected =
-                        cfg.keep_diagonal && part.tensor == PartTensor::Recurrent && (rb..re).any(|r| (cb..ce).contains(&(r - r0)));
+                    let protected = cfg.keep_diagonal && recurrent && (rb..re).any(|r| (cb..ce).contains(&(r - r0)));
                     let n = (re - rb) * (ce - cb);
                     alive_weights += n;
                     if protected {
@@ -218,12 +237,12 @@ impl Masks {
                 }
                 removed += (re - rb) * (ce - cb);
             }
-            report.push(PartSparsity { name, target, achieved: removed as f32 / total as f32 });
+            report.push(PartSparsity { name: part.name, target, achieved: removed as f32 / total.max(1) as f32 });
         }
         report
     }
 
-    /// Fraction of the four matrices' weights removed.
+    /// Fraction of the prunable matrices' weights removed.
     pub fn sparsity(&self) -> f32 {
         let (zero, all) = self.masks.iter().flatten().fold((0usize, 0usize), |(z, a), &k| (z + (k == 0) as usize, a + 1));
         zero as f32 / all.max(1) as f32
@@ -236,7 +255,7 @@ impl Masks {
 
     /// From checkpoint bytes.
     pub fn from_bytes(p: &Params, bytes: &[u8]) -> Result<Self> {
-        let lens: Vec<usize> = MATRICES.iter().map(|m| p.get(m.tensor()).len()).collect();
+        let lens: Vec<usize> = matrices(&p.net).iter().map(|&m| p.get(m).len()).collect();
         if bytes.len() != lens.iter().sum::<usize>() {
             bail!("checkpoint masks hold {} bytes, expected {}", bytes.len(), lens.iter().sum::<usize>());
         }
@@ -253,7 +272,7 @@ impl Masks {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::params::Shape;
+    use crate::network::LegacyShape;
 
     fn cfg(target: f32) -> PruneConfig {
         PruneConfig::new(target, "", 100, 400, 50, false, PruneShape::Block).unwrap()
@@ -272,15 +291,15 @@ mod tests {
 
     #[test]
     fn removes_lowest_energy_blocks_and_never_revives_them() {
-        let shape = Shape { vocab: 16, emb: 8, hidden: 16, dense: 16 };
-        let mut p = Params::init(shape, 1);
+        let net: NetSpec = LegacyShape { vocab: 16, emb: 8, hidden: 16, dense: 16 }.into();
+        let mut p = Params::init(net, 1);
         let mut masks = Masks::dense(&p);
         let c = PruneConfig::new(0.75, "output=0.5,recurrent.n=1.0", 0, 4, 1, true, PruneShape::Block).unwrap();
         let r1 = masks.update(&p, &c, 1);
         let before = masks.clone();
         masks.apply(&mut p);
         // Grow the removed weights back (as an optimizer step could); the mask keeps them out.
-        p.get_mut(Tensor::GruRecurrent).iter_mut().for_each(|w| *w += 10.0);
+        p.get_mut(Slot::GruRecurrent(0)).iter_mut().for_each(|w| *w += 10.0);
         let r2 = masks.update(&p, &c, 4);
         for (b, a) in before.masks.iter().flatten().zip(masks.masks.iter().flatten()) {
             assert!(!(*b == 0 && *a == 1), "a removed weight came back");
@@ -310,12 +329,12 @@ mod tests {
 
     #[test]
     fn lowest_energy_goes_first() {
-        let shape = Shape { vocab: 8, emb: 4, hidden: 8, dense: 8 };
-        let mut p = Params::init(shape, 2);
+        let net: NetSpec = LegacyShape { vocab: 8, emb: 4, hidden: 8, dense: 8 }.into();
+        let mut p = Params::init(net, 2);
         // Dense is 8x8: two blocks. Make block (0, 4..8) tiny.
         for r in 0..8 {
             for c in 4..8 {
-                p.get_mut(Tensor::Dense)[r * 8 + c] = 1e-4;
+                p.get_mut(Slot::Dense(0))[r * 8 + c] = 1e-4;
             }
         }
         let mut masks = Masks::dense(&p);
@@ -323,5 +342,27 @@ mod tests {
         masks.update(&p, &c, 1);
         let m = &masks.masks[2];
         assert!((0..8).all(|r| m[r * 8 + 4] == 0 && m[r * 8] == 1));
+    }
+}
+
+#[cfg(test)]
+mod network_tests {
+    use super::*;
+
+    #[test]
+    fn stacked_layers_have_their_own_named_parts_and_old_configurations_read() {
+        let net = NetSpec::language_model(10, 4, &[8, 8], 8);
+        let names: Vec<String> = parts(&net).into_iter().map(|p| p.name).collect();
+        assert!(names.contains(&"gru1.recurrent.n".to_string()) && names.contains(&"input.z".to_string()));
+        assert_eq!(matrices(&net).len(), 6);
+        let c = PruneConfig::new(0.5, "gru1.recurrent.n=0.25", 0, 10, 1, false, PruneShape::Block).unwrap();
+        c.check_parts(&net).unwrap();
+        assert_eq!(c.sparsity_of("gru1.recurrent.n"), 0.75);
+        assert_eq!(c.sparsity_of("output"), 0.5);
+        assert!(PruneConfig::new(0.5, "gru3.input.z=0.5", 0, 10, 1, false, PruneShape::Block).unwrap().check_parts(&net).is_err());
+        // A configuration written before stacked layers: eight sparsities in the version-1 part order.
+        let old = r#"{"sparsity":[0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8],"start":0,"end":10,"every":1,"keep_diagonal":false,"shape":"Block"}"#;
+        let c: PruneConfig = serde_json::from_str(old).unwrap();
+        assert_eq!((c.sparsity_of("input.z"), c.sparsity_of("recurrent.n"), c.sparsity_of("output")), (0.1, 0.6, 0.8));
     }
 }

@@ -1,21 +1,21 @@
-//! Fitting tokenizers on a corpus: characters, or words with Keras
-//! `Tokenizer` semantics; and Keras' `pad_sequences`.
+//! Fitting a vocabulary on a corpus: characters, or words with Keras
+//! `Tokenizer` semantics. Encoding is the runtime's: a [`Vocabulary`] builds
+//! the same tables that go into the model file and encodes with them, so a
+//! text becomes the same ids in training and on the device.
 
 use std::collections::HashMap;
 
 use anyhow::{bail, Result};
-use edgegru_runtime::writer::{TokenizerSpec, KERAS_FILTERS};
-use edgegru_runtime::TokenizerKind;
-use serde::{Deserialize, Serialize};
+use edgegru_runtime::tokenizer::{Chars, WordRules, Words};
+use edgegru_runtime::writer::{TokenizerSpec, TokenizerTables, KERAS_FILTERS};
+use edgegru_runtime::{Error, Tokenizer, TokenizerKind};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// A fitted tokenizer: the runtime's tokenizer description (what export
-/// writes into the model) plus a lookup table for encoding.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A fitted tokenizer: the runtime's tokenizer tables (what export writes
+/// into the model, and what encodes).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Vocabulary {
-    /// Kind, case, filters, split, special ids and token texts by id.
-    pub spec: TokenizerSpec,
-    #[serde(skip)]
-    index: HashMap<String, u32>,
+    tables: TokenizerTables,
 }
 
 /// Keras `Tokenizer` options for word level.
@@ -39,20 +39,22 @@ impl Default for WordOptions {
     }
 }
 
-/// Keras `text_to_word_sequence`: lower-case, turn filters into the split
-/// character, split, drop empty words.
-pub fn text_to_word_sequence(text: &str, lowercase: bool, filters: &str, split: char) -> Vec<String> {
-    let text = if lowercase { text.to_lowercase() } else { text.to_string() };
-    let mapped: String = text.chars().map(|c| if filters.contains(c) { split } else { c }).collect();
-    mapped.split(split).filter(|w| !w.is_empty()).map(str::to_string).collect()
+/// Where an unknown token is, for people: its character and position.
+pub fn describe_unknown(text: &str, e: &Error) -> Option<String> {
+    match *e {
+        Error::UnknownToken { offset, character } => {
+            let index = text.get(..offset).map_or(0, |t| t.chars().count());
+            Some(format!("{character:?} (U+{:04X}) at character {index} is not in the vocabulary", character as u32))
+        }
+        _ => None,
+    }
 }
 
 impl Vocabulary {
     /// A character vocabulary: every distinct character of `text`, ordered by
     /// code point. No OOV token: unknown characters are an error.
-    pub fn fit_chars(text: &str) -> Self {
-        let mut chars: Vec<char> = text.chars().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
-        chars.sort_unstable();
+    pub fn fit_chars(text: &str) -> Result<Self> {
+        let chars: std::collections::BTreeSet<char> = Chars::new(text, false).map(|(c, _)| c).collect();
         let mut spec = TokenizerSpec::chars("");
         spec.tokens = chars.into_iter().map(String::from).collect();
         Vocabulary::from_spec(spec)
@@ -60,19 +62,21 @@ impl Vocabulary {
 
     /// A word vocabulary with Keras semantics: index 0 is padding, the OOV
     /// token (if any) is index 1, then words by descending count, ties in
-    /// order of first appearance; only ids below `num_words` are kept.
+    /// order of first appearance; only ids below `num_words` are kept. Words
+    /// are the runtime's (so a word too long for the device is not kept).
     pub fn fit_words(text: &str, opts: &WordOptions) -> Result<Self> {
         if opts.filters.contains(opts.split) {
             bail!("the split character {:?} is also a filter", opts.split);
         }
+        let rules = WordRules { lowercase: opts.lowercase, filters: &opts.filters, split: opts.split };
         let mut counts: Vec<(String, usize)> = Vec::new();
         let mut seen: HashMap<String, usize> = HashMap::new();
-        for w in text_to_word_sequence(text, opts.lowercase, &opts.filters, opts.split) {
-            match seen.get(&w) {
+        for w in Words::new(text, rules).filter_map(|w| w.text) {
+            match seen.get(w.as_str()) {
                 Some(&i) => counts[i].1 += 1,
                 None => {
-                    seen.insert(w.clone(), counts.len());
-                    counts.push((w, 1));
+                    seen.insert(w.as_str().to_string(), counts.len());
+                    counts.push((w.as_str().to_string(), 1));
                 }
             }
         }
@@ -91,7 +95,7 @@ impl Vocabulary {
                 tokens.push(w);
             }
         }
-        Ok(Vocabulary::from_spec(TokenizerSpec {
+        Vocabulary::from_spec(TokenizerSpec {
             kind: TokenizerKind::Word,
             lowercase: opts.lowercase,
             filters: opts.filters.clone(),
@@ -99,93 +103,67 @@ impl Vocabulary {
             pad: Some(0),
             oov,
             tokens,
-        }))
+        })
     }
 
-    /// A vocabulary over an existing tokenizer description.
-    pub fn from_spec(spec: TokenizerSpec) -> Self {
-        let mut v = Vocabulary { spec, index: HashMap::new() };
-        v.rebuild_index();
-        v
+    /// A vocabulary over an existing tokenizer description (checked as a model load checks it).
+    pub fn from_spec(spec: TokenizerSpec) -> Result<Self> {
+        Ok(Vocabulary { tables: TokenizerTables::new(spec).map_err(|e| anyhow::anyhow!("invalid vocabulary: {e}"))? })
     }
 
-    /// Rebuilds the lookup table (after deserializing).
-    pub fn rebuild_index(&mut self) {
-        let s = &self.spec;
-        self.index = s
-            .tokens
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| Some(*i as u32) != s.pad && Some(*i as u32) != s.oov)
-            .map(|(i, t)| (t.clone(), i as u32))
-            .collect();
+    /// The description that goes into a model file.
+    pub fn spec(&self) -> &TokenizerSpec {
+        self.tables.spec()
+    }
+
+    /// The runtime's tokenizer over these tables.
+    pub fn tokenizer(&self) -> Tokenizer<'_> {
+        // The tables were checked when the vocabulary was made.
+        self.tables.tokenizer().expect("checked tables")
     }
 
     /// Number of tokens, padding and OOV included.
     pub fn len(&self) -> usize {
-        self.spec.tokens.len()
+        self.spec().tokens.len()
     }
 
     /// Whether there are no tokens.
     pub fn is_empty(&self) -> bool {
-        self.spec.tokens.is_empty()
+        self.spec().tokens.is_empty()
     }
 
-    /// Token ids of `text`. Unknown tokens map to OOV, or are an error naming
-    /// the token when there is no OOV token.
+    /// Token ids of `text`, by the runtime's tokenizer. Unknown tokens map to
+    /// OOV, or are an error naming the character when there is no OOV token.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
-        let s = &self.spec;
-        let lookup = |t: &str| -> Result<u32> {
-            match (self.index.get(t), s.oov) {
-                (Some(&id), _) => Ok(id),
-                (None, Some(oov)) => Ok(oov),
-                (None, None) => bail!("{t:?} is not in the vocabulary"),
-            }
-        };
-        if s.kind == TokenizerKind::Word {
-            text_to_word_sequence(text, s.lowercase, &s.filters, s.split).iter().map(|w| lookup(w)).collect()
-        } else {
-            let text = if s.lowercase { text.to_lowercase() } else { text.to_string() };
-            let mut buf = [0u8; 4];
-            text.chars().map(|c| lookup(c.encode_utf8(&mut buf))).collect()
-        }
+        self.tokenizer().encode_iter(text).collect::<Result<Vec<u32>, Error>>().map_err(|e| match describe_unknown(text, &e) {
+            Some(what) => anyhow::anyhow!("{what}"),
+            None => anyhow::anyhow!("{e}"),
+        })
     }
 
     /// The runtime's tokenizer description, for export.
     pub fn to_spec(&self) -> TokenizerSpec {
-        self.spec.clone()
+        self.spec().clone()
     }
 }
 
-/// Where `pad_sequences` pads or truncates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Side {
-    /// At the start (Keras' default for both).
-    Pre,
-    /// At the end.
-    Post,
+/// Checkpoints store the description (`{"spec": ...}`); the tables are rebuilt on load.
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    spec: TokenizerSpec,
 }
 
-/// Keras `pad_sequences`: every sequence becomes `maxlen` long (default: the
-/// longest), padded with `value` and truncated on the given sides.
-pub fn pad_sequences(seqs: &[Vec<u32>], maxlen: Option<usize>, padding: Side, truncating: Side, value: u32) -> Vec<Vec<u32>> {
-    let len = maxlen.unwrap_or_else(|| seqs.iter().map(Vec::len).max().unwrap_or(0));
-    seqs.iter()
-        .map(|s| {
-            let kept: &[u32] = if s.len() <= len {
-                s
-            } else if truncating == Side::Pre {
-                &s[s.len() - len..]
-            } else {
-                &s[..len]
-            };
-            let pad = std::iter::repeat_n(value, len - kept.len());
-            match padding {
-                Side::Pre => pad.chain(kept.iter().copied()).collect(),
-                Side::Post => kept.iter().copied().chain(pad).collect(),
-            }
-        })
-        .collect()
+impl Serialize for Vocabulary {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        Stored { spec: self.spec().clone() }.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Vocabulary {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let stored = Stored::deserialize(d)?;
+        Vocabulary::from_spec(stored.spec).map_err(serde::de::Error::custom)
+    }
 }
 
 #[cfg(test)]
@@ -199,32 +177,44 @@ mod tests {
         // and num_words=5 keeps ids < 5 when encoding.
         let opts = WordOptions { num_words: 5, ..WordOptions::default() };
         let v = Vocabulary::fit_words("the cat. The dog, the END!", &opts).unwrap();
-        assert_eq!(v.spec.tokens, vec!["", "<OOV>", "the", "cat", "dog"]);
+        assert_eq!(v.spec().tokens, vec!["", "<OOV>", "the", "cat", "dog"]);
         // texts_to_sequences(["The end of the cat"]) -> [[2, 1, 1, 2, 3]]
         assert_eq!(v.encode("The end of the cat").unwrap(), vec![2, 1, 1, 2, 3]);
     }
 
     #[test]
-    fn keras_text_to_word_sequence() {
-        assert_eq!(text_to_word_sequence("Hello, World!  It's\tme.", true, KERAS_FILTERS, ' '), vec!["hello", "world", "it's", "me"]);
+    fn keras_word_splitting() {
+        let rules = WordRules { lowercase: true, filters: KERAS_FILTERS, split: ' ' };
+        let words: Vec<String> = Words::new("Hello, World!  It's\\tme.", rules).map(|w| w.text.unwrap().as_str().to_string()).collect();
+        assert_eq!(words, vec!["hello", "world", "it's\\tme"]);
+        let words: Vec<String> = Words::new("Hello, World!  It's\tme.", rules).map(|w| w.text.unwrap().as_str().to_string()).collect();
+        assert_eq!(words, vec!["hello", "world", "it's", "me"]);
     }
 
     #[test]
-    fn keras_pad_sequences() {
-        let seqs = vec![vec![1, 2, 3], vec![4, 5], vec![6, 7, 8, 9, 10]];
-        // pad_sequences(seqs, maxlen=4): padding='pre', truncating='pre'
-        assert_eq!(pad_sequences(&seqs, Some(4), Side::Pre, Side::Pre, 0), vec![vec![0, 1, 2, 3], vec![0, 0, 4, 5], vec![7, 8, 9, 10]]);
-        // padding='post', truncating='post'
-        assert_eq!(pad_sequences(&seqs, Some(4), Side::Post, Side::Post, 0), vec![vec![1, 2, 3, 0], vec![4, 5, 0, 0], vec![6, 7, 8, 9]]);
-        // maxlen=None pads to the longest
-        assert_eq!(pad_sequences(&seqs, None, Side::Pre, Side::Pre, 0)[1], vec![0, 0, 0, 4, 5]);
-    }
-
-    #[test]
-    fn char_vocabulary_refuses_unknown_characters() {
-        let v = Vocabulary::fit_chars("banana");
-        assert_eq!(v.spec.tokens, vec!["a", "b", "n"]);
+    fn char_vocabulary_refuses_unknown_characters_naming_them() {
+        let v = Vocabulary::fit_chars("banana").unwrap();
+        assert_eq!(v.spec().tokens, vec!["a", "b", "n"]);
         assert_eq!(v.encode("nab").unwrap(), vec![2, 0, 1]);
-        assert!(v.encode("x").unwrap_err().to_string().contains("\"x\""));
+        let err = v.encode("nabé").unwrap_err().to_string();
+        assert!(err.contains("'é' (U+00E9) at character 3"), "{err}");
+    }
+
+    #[test]
+    fn words_longer_than_the_device_looks_up_are_not_fitted() {
+        let long = "x".repeat(edgegru_runtime::tokenizer::MAX_WORD_BYTES + 1);
+        let text = format!("{long} a {long} b a");
+        let v = Vocabulary::fit_words(&text, &WordOptions::default()).unwrap();
+        assert_eq!(v.spec().tokens, vec!["", "<OOV>", "a", "b"]);
+        assert_eq!(v.encode(&text).unwrap(), vec![1, 2, 1, 3, 2], "the long word is OOV in training as on the device");
+    }
+
+    #[test]
+    fn checkpoints_round_trip_the_vocabulary() {
+        let v = Vocabulary::fit_words("one two two three", &WordOptions::default()).unwrap();
+        let json = serde_json::to_string(&v).unwrap();
+        assert!(json.starts_with("{\"spec\":"), "{json}");
+        let back: Vocabulary = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, v);
     }
 }

@@ -1,26 +1,26 @@
 //! One interface over the engines that run a model: the native runtime on an
-//! `.egru` file, tract or ONNX Runtime on an ONNX step graph.
+//! `.egru` file, tract or ONNX Runtime on an ONNX step graph (edgegru's own,
+//! or a GRU language model's ONNX file that `import` accepts).
 
 use anyhow::{bail, Context, Result};
-use edgegru_runtime::onnx::{OnnxSession, OrtLibrary};
+use edgegru_onnx::{OnnxSession, OrtLibrary};
+use edgegru_runtime::text::Generation;
 use edgegru_runtime::writer::FloatModel;
-use edgegru_runtime::{format, sampling, Isa, Model, Rng, SamplingParams, Session, Tokenizer};
-
-use crate::onnx::{self, OnnxWeights};
+use edgegru_runtime::{format, sampling, Isa, Model, Rng, SamplingParams, Session, TokenProb, Tokenizer};
 
 /// The engine that runs a model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Backend {
-    /// edgegru's runtime (`.egru` files).
+    /// edgegru's runtime (an .egru file).
     Native,
-    /// tract, pure Rust (ONNX files).
+    /// tract, pure Rust (an ONNX step graph from `export --format onnx`, or an ONNX model `import` accepts).
     Tract,
-    /// ONNX Runtime, loaded from its shared library (ONNX files).
+    /// ONNX Runtime (ONNX files as for tract; its library from ORT_DYLIB_PATH or ./.venv's onnxruntime wheel).
     Ort,
 }
 
 impl Backend {
-    /// `native`, `tract` or `ort`.
+    /// `native`, `tract` or `ort`: the name on the command line.
     pub fn name(self) -> &'static str {
         match self {
             Backend::Native => "native",
@@ -28,24 +28,20 @@ impl Backend {
             Backend::Ort => "ort",
         }
     }
-
-    /// The backend with this name.
-    pub fn from_name(name: &str) -> Result<Self> {
-        match name {
-            "native" => Ok(Backend::Native),
-            "tract" => Ok(Backend::Tract),
-            "ort" => Ok(Backend::Ort),
-            other => bail!("unknown backend {other:?} (native, tract, ort)"),
-        }
-    }
 }
 
 /// What the commands need from a running model.
 pub trait Runner {
-    /// The model's tokenizer.
+    /// The model's tokenizer (token models).
     fn tokenizer(&self) -> Result<Tokenizer<'_>>;
-    /// Feeds one token; returns the next token's logits.
+    /// Feeds one token; returns the outputs (next-token logits).
     fn step(&mut self, token: u32) -> Result<&[f32]>;
+    /// Feeds one feature vector; returns the outputs (class probabilities).
+    fn step_features(&mut self, features: &[f32]) -> Result<&[f32]>;
+    /// Back to the initial state.
+    fn reset(&mut self);
+    /// The most likely next tokens.
+    fn top_k(&mut self, out: &mut [TokenProb], allow_oov: bool) -> Result<usize>;
     /// Feeds the prompt, then generates (see `Session::generate`).
     fn generate(
         &mut self,
@@ -54,15 +50,24 @@ pub trait Runner {
         params: &SamplingParams,
         rng: &mut Rng,
         on: &mut dyn FnMut(u32, &str) -> bool,
-    ) -> Result<usize>;
+    ) -> Result<Generation>;
 }
 
 impl Runner for Session<'_, '_> {
     fn tokenizer(&self) -> Result<Tokenizer<'_>> {
-        Ok(*self.model().tokenizer())
+        self.model().tokenizer().copied().context("this model reads features, not text")
     }
     fn step(&mut self, token: u32) -> Result<&[f32]> {
         Ok(Session::step(self, token)?)
+    }
+    fn step_features(&mut self, features: &[f32]) -> Result<&[f32]> {
+        Ok(Session::step_features(self, features)?)
+    }
+    fn reset(&mut self) {
+        Session::reset(self)
+    }
+    fn top_k(&mut self, out: &mut [TokenProb], allow_oov: bool) -> Result<usize> {
+        Ok(Session::top_k_next(self, out, allow_oov)?)
     }
     fn generate(
         &mut self,
@@ -71,8 +76,8 @@ impl Runner for Session<'_, '_> {
         params: &SamplingParams,
         rng: &mut Rng,
         on: &mut dyn FnMut(u32, &str) -> bool,
-    ) -> Result<usize> {
-        Ok(Session::generate(self, prompt, max, params, rng, on)?)
+    ) -> Result<Generation> {
+        Ok(Session::generate(self, prompt, max, params, rng, &mut [], on)?)
     }
 }
 
@@ -83,6 +88,15 @@ impl Runner for OnnxSession {
     fn step(&mut self, token: u32) -> Result<&[f32]> {
         Ok(OnnxSession::step(self, token)?)
     }
+    fn step_features(&mut self, features: &[f32]) -> Result<&[f32]> {
+        Ok(OnnxSession::step_features(self, features)?)
+    }
+    fn reset(&mut self) {
+        OnnxSession::reset(self)
+    }
+    fn top_k(&mut self, out: &mut [TokenProb], allow_oov: bool) -> Result<usize> {
+        Ok(OnnxSession::top_k_next(self, out, allow_oov)?)
+    }
     fn generate(
         &mut self,
         prompt: &str,
@@ -90,8 +104,8 @@ impl Runner for OnnxSession {
         params: &SamplingParams,
         rng: &mut Rng,
         on: &mut dyn FnMut(u32, &str) -> bool,
-    ) -> Result<usize> {
-        Ok(OnnxSession::generate(self, prompt, max, params, rng, on)?)
+    ) -> Result<Generation> {
+        Ok(OnnxSession::generate(self, prompt, max, params, rng, &mut [], on)?)
     }
 }
 
@@ -100,14 +114,26 @@ pub fn is_egru(bytes: &[u8]) -> bool {
     bytes.starts_with(&format::MAGIC)
 }
 
-/// The ONNX step graph of a model file: ONNX bytes as they are; an `.egru`
-/// file's weights dequantized to f32 and exported (the float ONNX model).
-pub fn onnx_bytes(bytes: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>> {
-    if !is_egru(bytes) {
+/// The ONNX step graph of a model file: an `.egru` file's weights
+/// dequantized to f32 and exported (the float ONNX model); an edgegru step
+/// graph as it is; any other ONNX file imported (with the vocabulary
+/// `vocab`, for a user's own PyTorch or Keras export) and exported.
+pub fn onnx_bytes<'a>(bytes: &'a [u8], vocab: Option<&[u8]>) -> Result<std::borrow::Cow<'a, [u8]>> {
+    if is_egru(bytes) {
+        let model = Model::from_bytes(bytes)?;
+        return Ok(edgegru_onnx::to_bytes(&FloatModel::from_model(&model)?, edgegru_onnx::OnnxWeights::Float)?.into());
+    }
+    let proto = edgegru_onnx::decode(bytes)?;
+    let ours = proto.metadata_props.iter().any(|p| p.key == edgegru_onnx::contract::NETWORK_KEY || p.key == edgegru_onnx::contract::DIMS_KEY);
+    if ours {
         return Ok(bytes.into());
     }
-    let model = Model::from_bytes(bytes)?;
-    Ok(onnx::to_bytes(&FloatModel::from_model(&model)?, OnnxWeights::Float)?.into())
+    let Some(vocab) = vocab else {
+        bail!("this ONNX file is not an edgegru step graph; give --vocab (its tokenizer) to run it as a model `edgegru import` accepts")
+    };
+    let tokenizer = crate::import::vocab::read(vocab, &Default::default())?;
+    let model = crate::import::onnx::import(bytes, Some(tokenizer), &Default::default(), "model")?;
+    Ok(edgegru_onnx::to_bytes(&model, edgegru_onnx::OnnxWeights::Float)?.into())
 }
 
 /// Opens an ONNX session of `backend` (tract or ort).
@@ -125,7 +151,10 @@ pub fn with_runner<T>(backend: Backend, bytes: &[u8], isa: Option<Isa>, f: impl 
     match backend {
         Backend::Native => {
             if !is_egru(bytes) {
-                bail!("the native backend runs .egru files; for an ONNX file use --backend tract or ort");
+                if edgegru_onnx::decode(bytes).is_ok() {
+                    bail!("the native backend runs .egru files; this is an ONNX file: use --backend tract or ort, or `edgegru import` it");
+                }
+                bail!("not an .egru model file (it does not start with \"EGRU\")");
             }
             let mut model = Model::from_bytes(bytes)?;
             if let Some(isa) = isa {

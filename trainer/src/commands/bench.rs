@@ -4,11 +4,67 @@
 use std::borrow::Cow;
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{bail, Context, Result};
 use edgegru_runtime::Isa;
 use serde::Serialize;
 
 use super::backend::{onnx_bytes, with_runner, Backend, Runner};
+use super::Status;
+
+/// Step latency: µs/step (median and fastest round) and tokens/s, one thread, batch 1, state carried across steps.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  edgegru bench --model models/fortunes-char.egru
+  edgegru bench --model m.egru --kernels scalar,avx2 --json
+  edgegru bench --model dense.egru --model sparse.egru --backends native,tract,ort")]
+pub struct Args {
+    /// The model: an .egru file or built-in model (tract and ort then run its weights as the float ONNX graph), or an
+    /// ONNX file (tract, ort). Repeat it to time several models in the same run (e.g. dense against sparse).
+    #[arg(long, required = true)]
+    pub model: Vec<String>,
+    /// Backends to time, comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "native")]
+    pub backends: Vec<Backend>,
+    /// Kernel sets of the native backend to compare, comma-separated: scalar, avx2, vnni, neon, neon-dot (default: the best available).
+    #[arg(long, value_delimiter = ',', value_parser = parse_isa)]
+    pub kernels: Vec<Isa>,
+    /// Steps per timed round (at least 1).
+    #[arg(long, default_value_t = 2000)]
+    pub steps: usize,
+    /// Timed rounds, at least 1 (their median and the fastest are reported).
+    #[arg(long, default_value_t = 7)]
+    pub rounds: usize,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_isa(name: &str) -> Result<Isa, String> {
+    Isa::from_name(name.trim()).ok_or_else(|| format!("unknown kernel set {name:?} (scalar, avx2, vnni, neon, neon-dot)"))
+}
+
+/// Runs `edgegru bench`.
+pub fn cli(a: Args) -> Result<Status> {
+    if a.steps == 0 || a.rounds == 0 {
+        bail!("--steps and --rounds must be at least 1");
+    }
+    let files = a.model.iter().map(|m| Ok((m.clone(), super::models::resolve(m).with_context(|| format!("--model {m}"))?))).collect::<Result<Vec<_>>>()?;
+    let isas: Vec<Option<Isa>> = if a.kernels.is_empty() { vec![None] } else { a.kernels.iter().copied().map(Some).collect() };
+    let mut targets = Vec::new();
+    for (name, bytes) in &files {
+        for &backend in &a.backends {
+            let kernels = if backend == Backend::Native { isas.clone() } else { vec![None] };
+            targets.extend(kernels.into_iter().map(|isa| Target { name, backend, isa, model: bytes }));
+        }
+    }
+    let results = run(&targets, a.steps, a.rounds)?;
+    if a.json {
+        super::say(&serde_json::to_string(&results)?);
+    } else {
+        print!("{}", table(&results));
+    }
+    Ok(Status::Done)
+}
 
 /// Latency of one backend on one model.
 #[derive(Debug, Clone, Serialize)]
@@ -52,17 +108,18 @@ pub fn run(targets: &[Target<'_>], steps: usize, rounds: usize) -> Result<Vec<Be
     let models: Vec<Cow<'_, [u8]>> = targets
         .iter()
         .map(|t| match t.backend {
-            Backend::Tract | Backend::Ort => onnx_bytes(t.model),
+            Backend::Tract | Backend::Ort => onnx_bytes(t.model, None),
             Backend::Native => Ok(Cow::Borrowed(t.model)),
         })
         .collect::<Result<_>>()?;
     let mut times = vec![Vec::with_capacity(rounds); targets.len()];
     for _ in 0..rounds.max(1) {
         for ((t, model), times) in targets.iter().zip(&models).zip(&mut times) {
+            let features = feature_count(t.model);
             with_runner(t.backend, model, t.isa, |session| {
                 let mut token = 0u32;
-                time_steps(session, (steps / 10).max(1), &mut token)?;
-                times.push(time_steps(session, steps.max(1), &mut token)?);
+                time_steps(session, (steps / 10).max(1), &mut token, features)?;
+                times.push(time_steps(session, steps.max(1), &mut token, features)?);
                 Ok(())
             })?;
         }
@@ -120,13 +177,26 @@ pub fn table(results: &[BenchResult]) -> String {
 }
 
 /// Microseconds per step over `steps` steps, the state carried, the next
-/// token chosen from the logits (so no step can be skipped).
-fn time_steps(session: &mut dyn Runner, steps: usize, token: &mut u32) -> Result<f64> {
-    let vocab = session.tokenizer()?.vocab_size();
+/// input chosen from the outputs (so no step can be skipped): a token for
+/// token models, a feature vector for feature models.
+fn time_steps(session: &mut dyn Runner, steps: usize, token: &mut u32, features: usize) -> Result<f64> {
+    let vocab = session.tokenizer().map(|t| t.vocab_size()).unwrap_or(0);
+    let mut x = vec![0.0f32; features];
     let start = Instant::now();
     for _ in 0..steps {
-        let logits = session.step(*token)?;
-        *token = (*token + 1 + (logits[0].to_bits() & 7)) % vocab;
+        let out = if vocab > 0 { session.step(*token)? } else { session.step_features(&x)? };
+        *token = (*token + 1 + (out[0].to_bits() & 7)) % vocab.max(1);
+        if let Some(v) = x.first_mut() {
+            *v = (*token as f32) * 0.01;
+        }
     }
     Ok(start.elapsed().as_secs_f64() * 1e6 / steps as f64)
+}
+
+/// Features per step of a model file (0 for token models).
+fn feature_count(bytes: &[u8]) -> usize {
+    match edgegru_runtime::Model::from_bytes(bytes).map(|m| m.input()) {
+        Ok(edgegru_runtime::InputKind::Features { count }) => count,
+        _ => 0,
+    }
 }

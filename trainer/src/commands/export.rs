@@ -1,32 +1,130 @@
-//! `edgegru export`: a checkpoint to the `.egru` file that ships.
+//! `edgegru export`: a checkpoint to the `.egru` file that ships, or to an ONNX step graph.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{bail, Result};
+use clap::ValueEnum;
+use edgegru_onnx::OnnxWeights;
 use edgegru_runtime::writer::{ExportOptions, FloatModel, ProvenanceSpec, WeightKind};
 
+use super::Status;
 use crate::checkpoint::Checkpoint;
-use crate::onnx::{self, OnnxWeights};
 
-/// The checkpoint's weights in f32, with its tokenizer and provenance.
-pub fn float_model(ck: &Checkpoint, name: &str) -> FloatModel {
+/// Weight encodings for `--weights`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Weights {
+    /// 32-bit float.
+    F32,
+    /// 16-bit float.
+    F16,
+    /// int8, one scale per row.
+    Int8,
+}
+
+impl From<Weights> for WeightKind {
+    fn from(w: Weights) -> Self {
+        match w {
+            Weights::F32 => WeightKind::F32,
+            Weights::F16 => WeightKind::F16,
+            Weights::Int8 => WeightKind::Int8,
+        }
+    }
+}
+
+/// How an int8 model computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum NumericsArg {
+    /// int8 products, f32 gates and biases (the default).
+    Hybrid,
+    /// Integer only, for cores without an FPU (Cortex-M0): int16 state, fixed-point gates.
+    Int,
+}
+
+/// File format of `export`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// The edgegru model file.
+    Egru,
+    /// ONNX: one step's input and states in, outputs and the new states out.
+    Onnx,
+}
+
+/// The weight flags shared by `export` and `import`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct EncodingArgs {
+    /// Weight encoding (default: int8 for export, f32 for import).
+    #[arg(long, value_enum)]
+    pub weights: Option<Weights>,
+    /// Store int8 matrices as 8x4 block-sparse (blocks that are all zero are dropped).
+    #[arg(long)]
+    pub sparse: bool,
+    /// Arithmetic of an int8 model.
+    #[arg(long, value_enum, default_value = "hybrid")]
+    pub numerics: NumericsArg,
+}
+
+impl EncodingArgs {
+    /// The writer's options (`default` weights when none are given);
+    /// refuses `--sparse` and `--numerics int` without int8 weights.
+    pub fn options(&self, default: Weights) -> Result<ExportOptions> {
+        let integer = self.numerics == NumericsArg::Int;
+        let weights = self.weights.unwrap_or(default);
+        if (self.sparse || integer) && weights != Weights::Int8 {
+            bail!("--sparse and --numerics int need --weights int8");
+        }
+        Ok(options(weights.into(), self.sparse, integer))
+    }
+}
+
+/// Write a checkpoint as an .egru model file (or an ONNX step graph).
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  edgegru export --checkpoint runs/a --weights int8 --out a.egru
+  edgegru export --checkpoint runs/a --weights f32 --format egru --out a-f32.egru
+  edgegru export --checkpoint runs/t --weights int8 --numerics int --out t.egru
+  edgegru export --checkpoint runs/a --weights int8 --format onnx --out a-qdq.onnx")]
+pub struct Args {
+    /// Training run folder or checkpoint file.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// How the weights are stored.
+    #[command(flatten)]
+    pub encoding: EncodingArgs,
+    /// Output format: an .egru file, or the ONNX step graph (float, or int8 weights as QDQ).
+    #[arg(long, value_enum, default_value = "egru")]
+    pub format: Format,
+    /// Output file.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Replace --out if it exists.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// The checkpoint's weights in f32, with its tables and provenance.
+pub fn float_model(ck: &Checkpoint, name: &str) -> Result<FloatModel> {
     let c = &ck.config;
     let provenance = ProvenanceSpec {
         name: name.to_string(),
         producer: concat!("edgegru-trainer ", env!("CARGO_PKG_VERSION")).to_string(),
-        corpus: c.corpus.display().to_string(),
+        corpus: c.corpus.file_name().map_or_else(|| c.corpus.display().to_string(), |f| f.to_string_lossy().into_owned()),
         training: format!(
-            "{:?} tokens, emb {}, hidden {}, dense {}, seq_len {}, batch {}, {:?} lr {}, {} steps, seed {}",
-            c.tokenizer, c.emb, c.hidden, c.dense, c.seq_len, c.batch, c.optimizer.kind, c.optimizer.lr, ck.optimizer.step, c.seed
+            "{}; {:?} lr {}, {} steps, batch {}, seed {}",
+            ck.params.net.describe(),
+            c.optimizer.kind,
+            c.optimizer.lr,
+            ck.optimizer.step,
+            c.batch,
+            c.seed
         ),
     };
-    ck.params.to_float_model(&ck.vocab, provenance)
+    ck.params.to_float_model(&ck.model_data(), provenance)
 }
 
 /// The `.egru` bytes of a checkpoint, written by the runtime's writer and
 /// checked by loading them back.
 pub fn to_egru(ck: &Checkpoint, opts: &ExportOptions, name: &str) -> Result<Vec<u8>> {
-    Ok(float_model(ck, name).to_checked_bytes(opts)?)
+    Ok(float_model(ck, name)?.to_checked_bytes(opts)?)
 }
 
 /// Export options for `--weights`, `--sparse` and `--numerics int` (the embedding follows the weights).
@@ -34,24 +132,31 @@ pub fn options(weights: WeightKind, sparse: bool, integer: bool) -> ExportOption
     ExportOptions { weights, embedding: weights, sparse, integer }
 }
 
-/// What `edgegru export` writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExportFormat {
-    /// An `.egru` file.
-    Egru(ExportOptions),
-    /// An ONNX step graph.
-    Onnx(OnnxWeights),
+/// The model's name from its output file.
+pub fn name_of(out: &Path) -> &str {
+    out.file_stem().and_then(|s| s.to_str()).unwrap_or("model")
 }
 
 /// Runs `edgegru export`.
-pub fn run(checkpoint: &Path, format: ExportFormat, out: &Path) -> Result<()> {
-    let ck = Checkpoint::load(checkpoint)?;
-    let name = out.file_stem().and_then(|s| s.to_str()).unwrap_or("model");
-    let bytes = match format {
-        ExportFormat::Egru(opts) => to_egru(&ck, &opts, name)?,
-        ExportFormat::Onnx(weights) => onnx::to_bytes(&float_model(&ck, name), weights)?,
+pub fn run(a: Args) -> Result<Status> {
+    let opts = a.encoding.options(Weights::Int8)?;
+    let ck = Checkpoint::load(&a.checkpoint)?;
+    let name = name_of(&a.out);
+    let bytes = match a.format {
+        Format::Egru => to_egru(&ck, &opts, name)?,
+        Format::Onnx => {
+            let weights = match (a.encoding.weights.unwrap_or(Weights::Int8), a.encoding.sparse, opts.integer) {
+                (_, true, _) | (_, _, true) => {
+                    bail!("ONNX has no block-sparse or integer-only encoding: export --format onnx with --weights f32 or int8 (QDQ)")
+                }
+                (Weights::F32, ..) => OnnxWeights::Float,
+                (Weights::Int8, ..) => OnnxWeights::Int8Qdq,
+                (Weights::F16, ..) => bail!("--format onnx takes --weights f32 or int8"),
+            };
+            edgegru_onnx::to_bytes(&float_model(&ck, name)?, weights)?
+        }
     };
-    super::write_file(out, &bytes)?;
-    println!("wrote {} ({} bytes)", out.display(), bytes.len());
-    Ok(())
+    super::write_new_file(&a.out, &bytes, a.force)?;
+    super::say(&format!("wrote {} ({} bytes)", a.out.display(), bytes.len()));
+    Ok(Status::Done)
 }

@@ -1,41 +1,73 @@
 //! `edgegru inspect FILE`: what is inside a model file.
 
 use std::fmt::Write as _;
-use std::path::Path;
 
 use anyhow::Result;
-use edgegru_runtime::{Model, Numerics, TokenizerKind};
+use edgegru_runtime::{Head, InputKind, Layer, Model, Numerics, TokenizerKind};
 
-/// A human-readable report of a model: dims, tokenizer, numerics, tensors, memory.
+use super::Status;
+
+/// Show what is inside a model file: input, layers, head, tokenizer, numerics, tensors, sizes.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:\n  edgegru inspect models/fortunes-char.egru\n  edgegru inspect basicmotions")]
+pub struct Args {
+    /// The .egru file (or a built-in model's name).
+    pub file: String,
+}
+
+/// A human-readable report of a model.
 pub fn report(bytes: &[u8]) -> Result<String> {
     let model = Model::from_bytes(bytes)?;
-    let d = model.dims();
-    let tok = model.tokenizer();
     let p = model.provenance();
     let mut s = String::new();
-    writeln!(s, "model       {} ({} bytes, crc32 {:#010x})", p.name, model.file_len(), model.checksum())?;
+    writeln!(s, "model       {} ({} bytes, format version {}, crc32 {:#010x})", p.name, model.file_len(), model.format_version(), model.checksum())?;
     writeln!(s, "producer    {}", p.producer)?;
     if !p.corpus.is_empty() {
-        writeln!(s, "corpus      {}", p.corpus)?;
+        writeln!(s, "data        {}", p.corpus)?;
     }
     if !p.training.is_empty() {
         writeln!(s, "training    {}", p.training)?;
     }
-    writeln!(
-        s,
-        "dims        vocab {}  emb {}  hidden {}  dense {}  ({} parameters)",
-        d.vocab,
-        d.emb,
-        d.hidden,
-        d.dense,
-        model.parameter_count()
-    )?;
-    let kind = match tok.kind() {
-        TokenizerKind::Char => "char",
-        TokenizerKind::Word => "word",
+    let input = match model.input() {
+        InputKind::Tokens { vocab, emb } => format!("tokens: vocabulary {vocab}, embedding {emb}"),
+        InputKind::Features { count } => format!("{count} features per step, normalized (x - mean) * scale"),
     };
-    let special = |id: Option<u32>| id.map_or("none".to_string(), |i| format!("{i}"));
-    writeln!(s, "tokenizer   {kind}, {} tokens, pad {}, oov {}", tok.vocab_size(), special(tok.pad()), special(tok.oov()))?;
+    writeln!(s, "input       {input}")?;
+    let layers: Vec<String> = model
+        .layers()
+        .map(|l| match l {
+            Layer::Gru { hidden } => format!("GRU {hidden}"),
+            Layer::Dense { width, activation } => format!("dense {width} {}", activation.name()),
+        })
+        .collect();
+    writeln!(s, "layers      {} ({} parameters)", layers.join(" -> "), model.parameter_count())?;
+    let names = |n: usize| -> String {
+        let all: Vec<&str> = (0..n).map(|i| model.output_name(i).unwrap_or("")).collect();
+        if all.iter().all(|x| x.is_empty()) {
+            String::new()
+        } else {
+            format!(": {}", all.join(", "))
+        }
+    };
+    let head = match model.head() {
+        Head::NextToken => format!("next token ({} logits)", model.outputs()),
+        Head::Classes(_) => format!("{} classes, softmax{}", model.outputs(), names(model.outputs())),
+        Head::Regression(_) => format!("{} linear outputs{}", model.outputs(), names(model.outputs())),
+    };
+    writeln!(s, "head        {head}")?;
+    if let Some(tok) = model.tokenizer() {
+        let kind = match tok.kind() {
+            TokenizerKind::Char => "char",
+            TokenizerKind::Word => "word",
+        };
+        let special = |id: Option<u32>| id.map_or("none".to_string(), |i| format!("{i} {:?}", tok.token_text(i).unwrap_or("")));
+        writeln!(s, "tokenizer   {kind}, {} tokens, pad {}, oov {}", tok.vocab_size(), special(tok.pad()), special(tok.oov()))?;
+        let rules = match tok.word_rules() {
+            Some(r) => format!("lower {}, split {:?}, filters {:?}", r.lowercase, r.split, r.filters),
+            None => format!("lower {}", tok.lowercase()),
+        };
+        writeln!(s, "  rules     {rules}")?;
+    }
     let numerics = match model.numerics() {
         Numerics::Float => "float (f32 arithmetic)".to_string(),
         Numerics::HybridInt8 { weight_scale } => {
@@ -47,25 +79,17 @@ pub fn report(bytes: &[u8]) -> Result<String> {
     };
     writeln!(s, "numerics    {numerics}")?;
     writeln!(s, "kernels     {}", model.isa().name())?;
-    writeln!(s, "arena       {} bytes", model.arena_size())?;
-    writeln!(s, "{:<16}{:>8}{:>8}  {:<15}{:>9}{:>10}", "tensor", "rows", "cols", "kind", "density", "bytes")?;
+    writeln!(s, "arena       {} bytes (state {} bytes)", model.arena_size(), model.state_size())?;
+    writeln!(s, "{:<20}{:>8}{:>8}  {:<15}{:>9}{:>10}", "tensor", "rows", "cols", "kind", "density", "bytes")?;
     for (name, m) in model.matrices() {
-        writeln!(
-            s,
-            "{:<16}{:>8}{:>8}  {:<15}{:>8.1}%{:>10}",
-            name.as_str(),
-            m.rows(),
-            m.cols(),
-            m.kind_name(),
-            m.density() * 100.0,
-            m.stored_bytes()
-        )?;
+        writeln!(s, "{:<20}{:>8}{:>8}  {:<15}{:>8.1}%{:>10}", name.to_string(), m.rows(), m.cols(), m.kind_name(), m.density() * 100.0, m.stored_bytes())?;
     }
     Ok(s)
 }
 
 /// Runs `edgegru inspect`.
-pub fn run(path: &Path) -> Result<()> {
-    print!("{}", report(&super::read_file(path)?)?);
-    Ok(())
+pub fn run(a: Args) -> Result<Status> {
+    let text = report(&super::models::resolve(&a.file)?)?;
+    print!("{text}");
+    Ok(Status::Done)
 }

@@ -3,27 +3,141 @@
 //! what goes to a device (`model.egru`) or to ONNX Runtime / tract
 //! (`model.onnx`), the training runs, and `summary.md` / `summary.json`.
 
-use crate::engine::{DeviceChoice, Precision};
-use crate::params::{EmbeddingInit, LayerInit};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
+use edgegru_onnx::OnnxWeights;
 use edgegru_runtime::writer::WeightKind;
 use edgegru_runtime::Model;
 use serde::Serialize;
 
 use super::backend::{compare_greedy, with_runner, Agreement, Backend};
-use super::{bench, eval, export, train as train_command};
-use crate::checkpoint::Checkpoint;
-use crate::cpu::Regularization;
+use super::export::NumericsArg;
+use super::{bench, eval, export, train as train_command, Status};
+use crate::checkpoint::{self, Checkpoint};
+use crate::config::{Task, TokenizerChoice, TrainConfig};
 use crate::data::{self, Utf8Policy, WindowOffsets};
+use crate::engine::{Device, Precision, Regularization};
 use crate::metrics::Report;
-use crate::onnx::{self, OnnxWeights};
 use crate::optim::{Decay, OptimizerConfig};
+use crate::params::{EmbeddingInit, LayerInit};
 use crate::prune::{PruneConfig, PruneShape};
-use crate::train::{Ending, TokenizerChoice, TrainConfig};
+use crate::run::{self, Ending, OutMode};
+
+/// Corpus to device model in one go: train, prune, quantize, export (.egru + .onnx), verify, summarize.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  edgegru pipeline --corpus /usr/share/games/fortunes --out out/a --minutes 20
+  edgegru pipeline --corpus notes.txt --out out/t --config t --steps 3000
+  edgegru pipeline --resume --out out/a
+
+Writes DIR/model.egru (int8; block-sparse when pruned; integer-only for config t), DIR/model.onnx (float step graph),
+DIR/run and DIR/run-pruned (checkpoints, history), DIR/summary.md and DIR/summary.json. An interrupted pipeline
+(Ctrl-C, SIGTERM) continues where it stopped with --resume.")]
+pub struct Args {
+    /// Corpus: a UTF-8 text file or a folder of them (with --resume: the run's own).
+    #[arg(long, required_unless_present = "resume")]
+    pub corpus: Option<PathBuf>,
+    /// Output folder.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Continue the pipeline in --out where it stopped.
+    #[arg(long)]
+    pub resume: bool,
+    /// Replace a pipeline that is already in --out.
+    #[arg(long, conflicts_with = "resume")]
+    pub force: bool,
+    /// Model configuration (DESIGN.md): a = chars 64/256/256, t = chars 16/64/64 for microcontrollers, w = words 128/256/256.
+    #[arg(long, value_enum, default_value = "a")]
+    pub config: Preset,
+    /// Wall-clock minutes of training and pruning together.
+    #[arg(long, default_value_t = 20.0, conflicts_with = "steps", allow_negative_numbers = true)]
+    pub minutes: f64,
+    /// Training steps instead of minutes (pruning adds half as many), at least 1.
+    #[arg(long)]
+    pub steps: Option<u64>,
+    /// Block sparsity to prune to (default: 0.75 for configs a and w, 0 for t).
+    #[arg(long, allow_negative_numbers = true)]
+    pub prune_to: Option<f32>,
+    /// Arithmetic of the shipped file (default: int for config t, hybrid otherwise).
+    #[arg(long, value_enum)]
+    pub numerics: Option<NumericsArg>,
+    /// Threads for training (0: all cores).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Seed of initialization, shuffling and dropout.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Replace invalid UTF-8 instead of refusing the corpus.
+    #[arg(long)]
+    pub lossy: bool,
+    /// Windows per batch (default: the config's, 64); lower it for a small corpus.
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Tokens per training window (default: the config's).
+    #[arg(long)]
+    pub seq_len: Option<usize>,
+    /// The device that trains: cpu or cuda.
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub device: Device,
+    /// Embedding initialization: unit (variance 1; learns faster) or keras (uniform ±0.05).
+    #[arg(long, value_enum, default_value = "unit")]
+    pub embedding_init: EmbeddingInit,
+    /// Initialization of the GRU and dense layers: torch (PyTorch's defaults) or keras.
+    #[arg(long, value_enum, default_value = "torch")]
+    pub layer_init: LayerInit,
+    /// CPU: data-parallel shards per batch, one thread each (1: the whole batch in one pass).
+    #[arg(long, default_value_t = 2)]
+    pub shards: usize,
+    /// Where each epoch cuts the text into windows: random (a new shift every epoch) or fixed.
+    #[arg(long, value_enum, default_value = "random")]
+    pub window_offsets: WindowOffsets,
+}
+
+impl Args {
+    /// The pipeline's settings.
+    fn config(&self) -> Result<PipelineConfig> {
+        let budget = match self.steps {
+            Some(0) => bail!("--steps must be at least 1"),
+            Some(n) => Budget::Steps(n),
+            None => Budget::Minutes(self.minutes),
+        };
+        Ok(PipelineConfig {
+            corpus: match &self.corpus {
+                Some(c) => train_command::absolute(c)?,
+                None => PathBuf::new(),
+            },
+            out: self.out.clone(),
+            preset: self.config,
+            budget,
+            prune_to: self.prune_to.unwrap_or(self.config.default_prune_to()),
+            integer: self.numerics.map_or(self.config.default_integer(), |n| n == NumericsArg::Int),
+            threads: self.threads,
+            seed: self.seed,
+            lossy: self.lossy,
+            batch: self.batch,
+            seq_len: self.seq_len,
+            device: self.device,
+            embedding_init: self.embedding_init,
+            layer_init: self.layer_init,
+            shards: self.shards,
+            window_offsets: self.window_offsets,
+            resume: self.resume,
+            force: self.force,
+        })
+    }
+}
+
+/// Runs `edgegru pipeline`.
+pub fn cli(a: Args) -> Result<Status> {
+    let cfg = a.config()?;
+    Ok(match run(&cfg)? {
+        Some(_) => Status::Done,
+        None => Status::Interrupted,
+    })
+}
 
 /// The model configurations of DESIGN.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -38,11 +152,11 @@ pub enum Preset {
 
 impl Preset {
     /// Sparsity the pipeline prunes to unless told otherwise: 75% for A
-    /// (the shipped fortunes-char), none for T and W.
+    /// and W (the shipped fortunes-char and fortunes-word), none for T.
     pub fn default_prune_to(self) -> f32 {
         match self {
-            Preset::A => 0.75,
-            Preset::T | Preset::W => 0.0,
+            Preset::A | Preset::W => 0.75,
+            Preset::T => 0.0,
         }
     }
 
@@ -60,11 +174,13 @@ impl Preset {
         };
         TrainConfig {
             corpus: corpus.to_path_buf(),
+            task: Task::Lm,
+            val_data: None,
             lossy,
             tokenizer,
             num_words: 5002,
             emb,
-            hidden,
+            hidden: vec![hidden],
             dense,
             seq_len,
             batch: 64,
@@ -79,12 +195,13 @@ impl Preset {
             checkpoint_every: 500,
             log_every: 100,
             prune: None,
-            device: DeviceChoice::Cpu,
+            device: Device::Cpu,
             precision: Precision::F32,
             embedding_init: EmbeddingInit::Unit,
             layer_init: LayerInit::Keras,
             shards: 1,
             window_offsets: WindowOffsets::Fixed,
+            data_fingerprint: None,
         }
     }
 }
@@ -124,7 +241,7 @@ pub struct PipelineConfig {
     /// Tokens per training window, instead of the preset's.
     pub seq_len: Option<usize>,
     /// The device that trains.
-    pub device: DeviceChoice,
+    pub device: Device,
     /// How the embedding starts.
     pub embedding_init: EmbeddingInit,
     /// How the GRU and dense layers start.
@@ -133,6 +250,10 @@ pub struct PipelineConfig {
     pub shards: usize,
     /// Where each epoch cuts the text into windows.
     pub window_offsets: WindowOffsets,
+    /// Continue a pipeline that stopped.
+    pub resume: bool,
+    /// Replace a pipeline that is there.
+    pub force: bool,
 }
 
 /// One row of the summary's quality table.
@@ -187,10 +308,31 @@ const PARITY_TOKENS: usize = 200;
 /// Largest logit difference accepted between the native f32 runtime and tract.
 const PARITY_TOLERANCE: f32 = 1e-4;
 
+/// The training run of a stage: continued from its checkpoint when resuming,
+/// else a new run with `config`; `None` when it was interrupted.
+fn stage(cfg: &PipelineConfig, dir: &Path, config: impl FnOnce() -> Result<(TrainConfig, Option<Checkpoint>)>) -> Result<Option<Checkpoint>> {
+    let saved = checkpoint::path_in(dir);
+    let (config, resume) = if cfg.resume && saved.is_file() {
+        let ck = Checkpoint::load(dir)?;
+        (ck.config.clone(), Some(ck))
+    } else {
+        run::prepare_out(dir, OutMode::Replace)?;
+        config()?
+    };
+    let outcome = train_command::train_console(config, dir, resume)?;
+    if outcome.ending == Ending::Interrupted {
+        let out = cfg.out.display();
+        super::say(&format!("interrupted: continue the pipeline with `edgegru pipeline --resume --out {out}`"));
+        return Ok(None);
+    }
+    Ok(Some(Checkpoint::load(dir)?))
+}
+
 /// Runs the pipeline, printing progress, and returns what it measured (also
-/// written to `summary.md` and `summary.json` in the output folder). Fails
-/// when tract and the native runtime disagree on the exported model.
-pub fn run(cfg: &PipelineConfig) -> Result<Summary> {
+/// written to `summary.md` and `summary.json` in the output folder), or
+/// `None` when a stage was interrupted. Fails when tract and the native
+/// runtime disagree on the exported model.
+pub fn run(cfg: &PipelineConfig) -> Result<Option<Summary>> {
     if !(0.0..1.0).contains(&cfg.prune_to) {
         bail!("--prune-to must be in [0, 1)");
     }
@@ -199,32 +341,46 @@ pub fn run(cfg: &PipelineConfig) -> Result<Summary> {
             bail!("--minutes must be a positive number");
         }
     }
-    std::fs::create_dir_all(&cfg.out).with_context(|| format!("cannot create {}", cfg.out.display()))?;
+    let trained_dir = cfg.out.join("run");
+    let pruned_dir = cfg.out.join("run-pruned");
+    if cfg.resume {
+        if !checkpoint::path_in(&trained_dir).is_file() {
+            bail!("{} holds no pipeline to resume (no run/ checkpoint)", cfg.out.display());
+        }
+    } else if trained_dir.exists() || cfg.out.join("model.egru").exists() {
+        if !cfg.force {
+            bail!("{} holds a pipeline; pass --force to replace it, or --resume to continue it", cfg.out.display());
+        }
+    } else if cfg.out.is_file() {
+        bail!("{} is a file; give --out a folder", cfg.out.display());
+    }
     let pruning = cfg.prune_to > 0.0;
     let started = Instant::now();
 
     // 1. Train.
-    let mut config = cfg.preset.train_config(&cfg.corpus, cfg.lossy, cfg.threads, cfg.seed);
-    config.device = cfg.device;
-    config.embedding_init = cfg.embedding_init;
-    config.layer_init = cfg.layer_init;
-    config.shards = cfg.shards;
-    config.window_offsets = cfg.window_offsets;
-    config.batch = cfg.batch.unwrap_or(config.batch);
-    config.seq_len = cfg.seq_len.unwrap_or(config.seq_len);
-    match cfg.budget {
-        Budget::Minutes(m) => config.minutes = Some(if pruning { m * 0.7 } else { m }),
-        Budget::Steps(n) => {
-            config.steps = Some(n);
-            config.optimizer.decay = Decay::Cosine;
-            config.optimizer.min_lr = config.optimizer.lr * 0.1;
-        }
-    }
-    let trained_dir = cfg.out.join("run");
     banner(&format!("1/4 training config {:?} -> {}", cfg.preset, trained_dir.display()));
-    let outcome = train_command::run(config, &trained_dir, None)?;
-    stop_if_interrupted(outcome.ending, &trained_dir)?;
-    let trained = Checkpoint::load(&trained_dir)?;
+    let Some(trained) = stage(cfg, &trained_dir, || {
+        let mut config = cfg.preset.train_config(&cfg.corpus, cfg.lossy, cfg.threads, cfg.seed);
+        config.device = cfg.device;
+        config.embedding_init = cfg.embedding_init;
+        config.layer_init = cfg.layer_init;
+        config.shards = cfg.shards;
+        config.window_offsets = cfg.window_offsets;
+        config.batch = cfg.batch.unwrap_or(config.batch);
+        config.seq_len = cfg.seq_len.unwrap_or(config.seq_len);
+        match cfg.budget {
+            Budget::Minutes(m) => config.minutes = Some(if pruning { m * 0.7 } else { m }),
+            Budget::Steps(n) => {
+                config.steps = Some(n);
+                config.optimizer.decay = Decay::Cosine;
+                config.optimizer.min_lr = config.optimizer.lr * 0.1;
+            }
+        }
+        Ok((config, None))
+    })?
+    else {
+        return Ok(None);
+    };
     let train_steps = trained.optimizer.step;
 
     // 2. Prune while fine-tuning.
@@ -236,15 +392,19 @@ pub fn run(cfg: &PipelineConfig) -> Result<Summary> {
                 ((per_second * m * 0.3 * 60.0) as u64).max(1)
             }
         };
-        let pruned_dir = cfg.out.join("run-pruned");
         banner(&format!("2/4 pruning to {:.0}% block sparsity over {steps} steps -> {}", cfg.prune_to * 100.0, pruned_dir.display()));
-        let first = train_steps;
-        let mut config = train_command::fine_tune_config(&trained, steps, None);
-        let every = (steps / 40).clamp(1, 50);
-        config.prune = Some(PruneConfig::new(cfg.prune_to, "", first, first + (steps * 7 / 10).max(1), every, true, PruneShape::Block)?);
-        let outcome = train_command::run(config, &pruned_dir, Some(trained.clone()))?;
-        stop_if_interrupted(outcome.ending, &pruned_dir)?;
-        (Checkpoint::load(&pruned_dir)?, steps)
+        let Some(pruned) = stage(cfg, &pruned_dir, || {
+            let first = train_steps;
+            let mut config = train_command::fine_tune_config(&trained, steps, None);
+            let every = (steps / 40).clamp(1, 50);
+            config.prune = Some(PruneConfig::new(cfg.prune_to, "", first, first + (steps * 7 / 10).max(1), every, true, PruneShape::Block)?);
+            Ok((config, Some(trained.clone())))
+        })?
+        else {
+            return Ok(None);
+        };
+        let done = pruned.optimizer.step - train_steps;
+        (pruned, done)
     } else {
         banner("2/4 pruning: skipped (--prune-to 0)");
         (trained.clone(), 0)
@@ -254,18 +414,19 @@ pub fn run(cfg: &PipelineConfig) -> Result<Summary> {
     // 3. Quantize and export.
     banner("3/4 quantizing and exporting");
     let shipped = export::to_egru(&last, &export::options(WeightKind::Int8, pruning, cfg.integer), "model")?;
-    let float_model = export::float_model(&last, "model");
-    let onnx = onnx::to_bytes(&float_model, OnnxWeights::Float)?;
+    let float_model = export::float_model(&last, "model")?;
+    let onnx = edgegru_onnx::to_bytes(&float_model, OnnxWeights::Float)?;
     for (name, bytes) in [("model.egru", &shipped), ("model.onnx", &onnx)] {
         let path = cfg.out.join(name);
         super::write_file(&path, bytes)?;
-        println!("wrote {} ({} bytes)", path.display(), bytes.len());
+        super::say(&format!("wrote {} ({} bytes)", path.display(), bytes.len()));
     }
 
     // 4. Verify.
     banner("4/4 verifying: held-out loss, native vs tract, sizes, speed");
-    let text = data::read_corpus(&cfg.corpus, if cfg.lossy { Utf8Policy::Lossy } else { Utf8Policy::Strict })?;
-    let val_split = last.config.val_split;
+    let c = &last.config;
+    let text = data::read_corpus(&c.corpus, if c.lossy { Utf8Policy::Lossy } else { Utf8Policy::Strict })?;
+    let val_split = c.val_split;
     let f32_options = export::options(WeightKind::F32, false, false);
     let last_f32 = export::to_egru(&last, &f32_options, "model")?;
     let mut stages = Vec::new();
@@ -304,7 +465,7 @@ pub fn run(cfg: &PipelineConfig) -> Result<Summary> {
         speed,
     };
     let table = render(&summary, &cfg.out);
-    println!("\n{table}");
+    super::say(&format!("\n{table}"));
     super::write_file(&cfg.out.join("summary.md"), table.as_bytes())?;
     super::write_file(&cfg.out.join("summary.json"), serde_json::to_string_pretty(&summary)?.as_bytes())?;
     if !summary.parity.identical || summary.parity.max_logit_diff > PARITY_TOLERANCE {
@@ -315,23 +476,17 @@ pub fn run(cfg: &PipelineConfig) -> Result<Summary> {
             summary.parity.max_logit_diff
         );
     }
-    Ok(summary)
+    Ok(Some(summary))
 }
 
 fn banner(line: &str) {
-    println!("\n==> {line}");
-}
-
-fn stop_if_interrupted(ending: Ending, dir: &Path) -> Result<()> {
-    if ending == Ending::Interrupted {
-        bail!("interrupted: the checkpoint is in {}; continue it with `edgegru train --resume {0}`", dir.display());
-    }
-    Ok(())
+    super::say(&format!("\n==> {line}"));
 }
 
 /// The first 16 tokens of the held-out split: the parity run's prompt.
 fn held_out_prompt(model: &Model<'_>, text: &str, val_split: f64) -> Result<Vec<u32>> {
-    let ids: Vec<u32> = model.tokenizer().encode_iter(text).collect::<Result<_, _>>()?;
+    let tok = model.tokenizer().ok_or_else(|| anyhow::anyhow!("the pipeline trains language models"))?;
+    let ids: Vec<u32> = tok.encode_iter(text).collect::<Result<_, _>>()?;
     let (_, held_out) = data::split_tail(&ids, val_split);
     if held_out.is_empty() {
         bail!("the held-out split is empty: raise the validation split or use a longer corpus");

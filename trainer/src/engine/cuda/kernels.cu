@@ -1,6 +1,7 @@
-// Fused kernels of the CUDA training backend, compiled at run time by NVRTC.
-// Layouts match the CPU backend (trainer/src/cpu.rs): row-major matrices,
-// time-major rows (row = t * batch + b), gates stored z, r, n.
+// Kernels of the CUDA training device, compiled at run time by NVRTC: the
+// primitives of trainer/src/engine/ops.rs that are not matrix products (those
+// go to cuBLAS). Layouts as the graph uses them (trainer/src/engine/graph.rs):
+// row-major matrices, time-major rows (row = t * batch + b), gates stored z, r, n.
 
 // Uniform draw in [0, 1) of element `i` of dropout stream `stream`; the CPU
 // backend computes the same function (cpu::dropout_uniform), so both draw the
@@ -14,11 +15,26 @@ __device__ float dropout_uniform(unsigned long long seed, unsigned long long str
     return (float)(x >> 40) * (1.0f / 16777216.0f);
 }
 
-// mask[i] = 0 with probability p, else 1 / (1 - p).
-extern "C" __global__ void dropout_mask(float* mask, int n, float p, unsigned long long seed, unsigned long long stream) {
+// mask[i] = 0 with probability p, else 1 / (1 - p); element i is draw first + i of the stream.
+extern "C" __global__ void dropout_mask(float* mask, int n, float p, unsigned long long seed, unsigned long long stream,
+                                        unsigned long long first) {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
-    mask[i] = (p <= 0.0f) ? 1.0f : (dropout_uniform(seed, stream, (unsigned long long)i) < p ? 0.0f : 1.0f / (1.0f - p));
+    mask[i] = (p <= 0.0f) ? 1.0f : (dropout_uniform(seed, stream, first + (unsigned long long)i) < p ? 0.0f : 1.0f / (1.0f - p));
+}
+
+// x[i] = value.
+extern "C" __global__ void fill(float* x, int n, float value) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) x[i] = value;
+}
+
+// out[r, c] = x[r, c] * mask[r % batch, c].
+extern "C" __global__ void mask_rows(const float* x, const float* mask, float* out, int rows, int cols, int batch) {
+    int idx = blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= rows * cols) return;
+    int row = idx / cols, c = idx % cols;
+    out[idx] = x[idx] * mask[(row % batch) * cols + c];
 }
 
 // xe[row, :] = emb[ids[row], :] * mask_x[b, :], ids time-major.
@@ -37,12 +53,34 @@ extern "C" __global__ void embed_backward(const unsigned int* ids, const float* 
     atomicAdd(&demb[(size_t)ids[row] * e + i], dxe[idx] * mask_x[b * e + i]);
 }
 
-// x[r, c] += bias[c]; with relu != 0 also x = max(x, 0).
-extern "C" __global__ void bias_act(float* x, const float* bias, int rows, int cols, int relu) {
+// Activations: 0 linear, 1 relu, 2 tanh, 3 sigmoid.
+__device__ float activate(float v, int act) {
+    switch (act) {
+        case 1: return fmaxf(v, 0.0f);
+        case 2: return tanhf(v);
+        case 3: return 1.0f / (1.0f + expf(-v));
+        default: return v;
+    }
+}
+
+// x[r, c] = act(x[r, c] + bias[c]).
+extern "C" __global__ void bias_act(float* x, const float* bias, int rows, int cols, int act) {
     int idx = blockIdx.x * blockDim.x + threadIdx.x;
     if (idx >= rows * cols) return;
-    float v = x[idx] + bias[idx % cols];
-    x[idx] = relu ? fmaxf(v, 0.0f) : v;
+    x[idx] = activate(x[idx] + bias[idx % cols], act);
+}
+
+// dy *= act'(y), written in terms of the output y.
+extern "C" __global__ void act_grad(float* dy, const float* y, int n, int act) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    float v = y[i];
+    switch (act) {
+        case 1: if (v <= 0.0f) dy[i] = 0.0f; break;
+        case 2: dy[i] *= 1.0f - v * v; break;
+        case 3: dy[i] *= v * (1.0f - v); break;
+        default: break;
+    }
 }
 
 // One GRU step for the batch. gx: input projection with bias; gh: U h_d
@@ -69,16 +107,24 @@ extern "C" __global__ void gru_forward_step(const float* gx, float* gh, const fl
     if (hd_next) hd_next[idx] = out * mask_h[idx];
 }
 
-// Softmax cross-entropy, one block per row. Logits become d(loss)/d(logits)
-// of the mean loss; stats[0] += row loss, stats[1] += 1 when argmax == target.
-// Needs blockDim.x a power of two and 2 * blockDim.x floats of shared memory.
-extern "C" __global__ void softmax_xent(float* logits, const unsigned int* targets, int rows, int v, float inv_n, double* stats) {
+// Softmax cross-entropy, one block per row, weighted by weights[row] (1 when
+// weights is null; a zero weight skips the row and zeroes its gradient).
+// Logits become d(loss)/d(logits) * weight * scale; stats[0] += weight * row
+// loss, stats[1] += weight when argmax == target. Needs blockDim.x a power of
+// two and 2 * blockDim.x floats of shared memory.
+extern "C" __global__ void softmax_xent(float* logits, const unsigned int* targets, const float* weights, int rows, int v, float scale,
+                                        double* stats) {
     extern __shared__ float sh[];
     float* val = sh;
     int* arg = (int*)(sh + blockDim.x);
     int row = blockIdx.x;
     if (row >= rows) return;
     float* x = logits + (size_t)row * v;
+    float w = weights ? weights[row] : 1.0f;
+    if (w == 0.0f) {
+        for (int i = threadIdx.x; i < v; i += blockDim.x) x[i] = 0.0f;
+        return;
+    }
     float best = __int_as_float(0xff800000);
     int besti = 0;
     for (int i = threadIdx.x; i < v; i += blockDim.x) {
@@ -114,20 +160,38 @@ extern "C" __global__ void softmax_xent(float* logits, const unsigned int* targe
     unsigned int t = targets[row];
     __syncthreads();
     if (threadIdx.x == 0) {
-        atomicAdd(&stats[0], (double)logf(total) - (double)logf(x[t]));
-        if ((unsigned int)am == t) atomicAdd(&stats[1], 1.0);
+        atomicAdd(&stats[0], (double)w * ((double)logf(total) - (double)logf(x[t])));
+        if ((unsigned int)am == t) atomicAdd(&stats[1], (double)w);
     }
     __syncthreads();
+    float gs = w * scale;
     for (int i = threadIdx.x; i < v; i += blockDim.x) {
-        float g = x[i] / total * inv_n;
-        x[i] = (i == (int)t) ? g - inv_n : g;
+        float g = x[i] / total * gs;
+        x[i] = (i == (int)t) ? g - gs : g;
     }
 }
 
-// dd = 0 where the relu output d was not positive.
-extern "C" __global__ void relu_backward(float* dd, const float* d, int n) {
-    int i = blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < n && d[i] <= 0.0f) dd[i] = 0.0f;
+// Squared error 0.5 |out - target|^2 per element, weighted by its row's
+// weight (1 when weights is null); out becomes (out - target) * weight * scale.
+// stats[0] += the weighted loss (blockDim.x must be 256).
+extern "C" __global__ void squared_error(float* out, const float* targets, const float* weights, int rows, int cols, float scale,
+                                         double* stats) {
+    __shared__ double part[256];
+    int idx = blockIdx.x * blockDim.x + threadIdx.x;
+    double loss = 0.0;
+    if (idx < rows * cols) {
+        float w = weights ? weights[idx / cols] : 1.0f;
+        float d = out[idx] - targets[idx];
+        loss = (double)w * 0.5 * (double)d * (double)d;
+        out[idx] = d * w * scale;
+    }
+    part[threadIdx.x] = loss;
+    __syncthreads();
+    for (int s = blockDim.x / 2; s > 0; s >>= 1) {
+        if (threadIdx.x < s) part[threadIdx.x] += part[threadIdx.x + s];
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) atomicAdd(&stats[0], part[0]);
 }
 
 // One step of back-propagation through time. dh = dhs + carry + rec * mask_h

@@ -1,5 +1,10 @@
-//! Reading a corpus: one UTF-8 file or a folder of them, and the train /
-//! validation split.
+//! Training data: a text corpus (one UTF-8 file or a folder of them), its
+//! train / validation split and windows; and labelled feature sequences
+//! ([`sequences`]).
+
+pub mod sequences;
+
+pub use sequences::{read_sequences, FeatureStats, Sequences};
 
 use std::path::{Path, PathBuf};
 

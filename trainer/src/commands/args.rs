@@ -1,0 +1,323 @@
+//! Flag groups that several commands share (each defined once, so their
+//! help texts cannot drift apart): where a model comes from, the network's
+//! sizes, the optimizer and regularization, run control, pruning, sampling.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use clap::Args;
+use edgegru_runtime::SamplingParams;
+
+use crate::checkpoint::Checkpoint;
+use crate::config::{Task, TokenizerChoice};
+use crate::data::WindowOffsets;
+use crate::engine::{Device, Precision, Regularization};
+use crate::optim::{Decay, OptimizerConfig, OptimizerKind};
+use crate::params::{EmbeddingInit, LayerInit};
+use crate::prune::{PruneConfig, PruneShape};
+
+/// Where a model comes from: a training checkpoint, an `.egru` file, or a built-in model.
+#[derive(Args, Debug, Clone)]
+#[group(required = false, multiple = false)]
+pub struct ModelSource {
+    /// A training run folder (or its checkpoint file); run as f32.
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+    /// An .egru model file, an ONNX file (tract, ort), or a built-in model's name (`edgegru models` lists them).
+    #[arg(long)]
+    pub model: Option<String>,
+}
+
+impl ModelSource {
+    /// The model's bytes (a checkpoint exported as f32).
+    pub fn bytes(&self) -> Result<Vec<u8>> {
+        match (&self.checkpoint, &self.model) {
+            (Some(dir), _) => {
+                let ck = Checkpoint::load(dir)?;
+                super::export::to_egru(&ck, &super::export::options(edgegru_runtime::writer::WeightKind::F32, false, false), "checkpoint")
+            }
+            (None, Some(m)) => super::models::resolve(m),
+            (None, None) => bail!("give --checkpoint DIR or --model FILE"),
+        }
+    }
+
+    /// The model's bytes, or the built-in default model when none is named.
+    pub fn bytes_or_default(&self) -> Result<Vec<u8>> {
+        if self.checkpoint.is_none() && self.model.is_none() {
+            return Ok(crate::DEFAULT_MODEL.to_vec());
+        }
+        self.bytes()
+    }
+}
+
+/// The training data.
+#[derive(Args, Debug, Clone)]
+pub struct DataArgs {
+    /// What to learn: lm (the next token of a text corpus) or classify (sequences of float features).
+    #[arg(long, value_enum, default_value = "lm")]
+    pub task: Task,
+    /// Text corpus (a UTF-8 file or a folder of them), for --task lm.
+    #[arg(long, required_unless_present_any = ["resume", "data"])]
+    pub corpus: Option<PathBuf>,
+    /// Training sequences (a .ts file, or CSV), for --task classify.
+    #[arg(long, conflicts_with = "corpus")]
+    pub data: Option<PathBuf>,
+    /// Validation sequences (e.g. a dataset's TEST file), for --task classify; default: the last --val-split of --data.
+    #[arg(long)]
+    pub val_data: Option<PathBuf>,
+    /// Fraction of the data (its end) held out for validation.
+    #[arg(long, default_value_t = 0.1)]
+    pub val_split: f64,
+    /// Replace invalid UTF-8 instead of refusing the corpus.
+    #[arg(long)]
+    pub lossy: bool,
+    /// Continue the run in this folder (its settings are kept; limits may be raised).
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
+}
+
+/// The network's sizes.
+#[derive(Args, Debug, Clone)]
+pub struct NetworkArgs {
+    /// Token granularity.
+    #[arg(long, value_enum, default_value = "char")]
+    pub tokenizer: TokenizerChoice,
+    /// Word level: vocabulary size, padding and OOV included (Keras num_words, at least 3).
+    #[arg(long, default_value_t = 5002)]
+    pub num_words: usize,
+    /// Embedding width.
+    #[arg(long, default_value_t = 64)]
+    pub emb: u32,
+    /// GRU width: one for every layer, or one per layer (e.g. 256,128).
+    #[arg(long, value_delimiter = ',', default_value = "256")]
+    pub hidden: Vec<u32>,
+    /// Stacked GRU layers (1 to 4); --hidden gives one width for all or one per layer.
+    #[arg(long, default_value_t = 1)]
+    pub layers: usize,
+    /// Width of the relu dense layer before the head (0: none; a language model needs one).
+    #[arg(long, default_value_t = 256)]
+    pub dense: u32,
+}
+
+impl NetworkArgs {
+    /// Each GRU layer's width.
+    pub fn widths(&self) -> Result<Vec<u32>> {
+        let max = edgegru_runtime::format::MAX_GRU_LAYERS;
+        if !(1..=max).contains(&self.layers) {
+            bail!("--layers must be 1 to {max}, got {}", self.layers);
+        }
+        let widths = match self.hidden.len() {
+            1 => vec![self.hidden[0]; self.layers],
+            n if n == self.layers || self.layers == 1 => self.hidden.clone(),
+            n => bail!("--hidden gives {n} widths for --layers {}; give one, or one per layer", self.layers),
+        };
+        let limit = edgegru_runtime::MAX_WIDTH;
+        for (name, v) in widths.iter().map(|&h| ("--hidden", h)).chain([("--emb", self.emb), ("--dense", self.dense)]) {
+            if v > limit {
+                bail!("{name} {v} is larger than a model file holds ({limit})");
+            }
+        }
+        Ok(widths)
+    }
+}
+
+/// The optimizer and regularization.
+#[derive(Args, Debug, Clone)]
+pub struct OptimArgs {
+    /// Optimizer.
+    #[arg(long, value_enum, default_value = "adam")]
+    pub optimizer: OptimizerKind,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 2e-3, allow_negative_numbers = true)]
+    pub lr: f32,
+    /// SGD momentum, in [0, 1).
+    #[arg(long, default_value_t = 0.9, allow_negative_numbers = true)]
+    pub momentum: f32,
+    /// Linear learning-rate warm-up steps.
+    #[arg(long, default_value_t = 0)]
+    pub warmup_steps: u64,
+    /// Learning-rate decay after warm-up, over --steps or --epochs; with only --minutes, over the time limit.
+    #[arg(long, value_enum, default_value = "none")]
+    pub decay: Decay,
+    /// Learning rate at the end of the decay (at most --lr).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub min_lr: f32,
+    /// Dropout on each GRU layer's inputs: one rate for all, or one per layer.
+    #[arg(long, value_delimiter = ',', default_value = "0", allow_negative_numbers = true)]
+    pub dropout: Vec<f32>,
+    /// Dropout on each GRU layer's recurrent state: one rate for all, or one per layer.
+    #[arg(long, value_delimiter = ',', default_value = "0", allow_negative_numbers = true)]
+    pub recurrent_dropout: Vec<f32>,
+    /// L1 penalty on the kernels, in [0, 1].
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub l1: f32,
+    /// L2 penalty on the kernels, in [0, 1].
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub l2: f32,
+    /// Clip the global gradient norm (0: off).
+    #[arg(long, default_value_t = 5.0, allow_negative_numbers = true)]
+    pub clip: f32,
+}
+
+impl OptimArgs {
+    /// The optimizer settings.
+    pub fn optimizer(&self) -> OptimizerConfig {
+        OptimizerConfig {
+            kind: self.optimizer,
+            lr: self.lr,
+            momentum: self.momentum,
+            clip: self.clip,
+            warmup_steps: self.warmup_steps,
+            decay: self.decay,
+            min_lr: self.min_lr,
+            ..OptimizerConfig::default()
+        }
+    }
+
+    /// Dropout and penalties.
+    pub fn regularization(&self) -> Regularization {
+        Regularization { dropout: self.dropout.clone(), recurrent_dropout: self.recurrent_dropout.clone(), l1: self.l1, l2: self.l2 }
+    }
+}
+
+/// How long and where a run trains.
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// Stop after N epochs.
+    #[arg(long)]
+    pub epochs: Option<u64>,
+    /// Stop after N optimizer steps in all (steps before a resume included).
+    #[arg(long)]
+    pub steps: Option<u64>,
+    /// Stop after M minutes of training in all.
+    #[arg(long, allow_negative_numbers = true)]
+    pub minutes: Option<f64>,
+    /// Threads (0: all cores): up to --shards of them compute shards side by side, each shard's matrix products get the rest.
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// The device that trains: cpu, or cuda (an NVIDIA GPU; needs the driver, NVRTC and cuBLAS of CUDA 13).
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub device: Device,
+    /// Matrix-product operand precision on the GPU (f32 accumulation either way).
+    #[arg(long, value_enum, default_value = "f32")]
+    pub precision: Precision,
+    /// CPU: cut every batch into N data-parallel shards computed side by side,
+    /// one thread each, their gradients summed (1: the whole batch in one pass,
+    /// its matrix products multithreaded). Results depend on N, never on --threads.
+    #[arg(long, default_value_t = 2)]
+    pub shards: usize,
+    /// Seed of initialization, shuffling and dropout.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Write a checkpoint every N steps (0: only at the end).
+    #[arg(long, default_value_t = 500)]
+    pub checkpoint_every: u64,
+    /// Record history every N steps.
+    #[arg(long, default_value_t = 50)]
+    pub log_every: u64,
+    /// Replace a run that is already in --out (its checkpoint, history and TensorBoard files).
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Windows and initialization.
+#[derive(Args, Debug, Clone)]
+pub struct WindowArgs {
+    /// Tokens per training window.
+    #[arg(long, default_value_t = 100)]
+    pub seq_len: usize,
+    /// Windows (or sequences) per batch.
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    /// Embedding initialization: unit (variance 1, as PyTorch; learns faster) or keras (uniform ±0.05).
+    #[arg(long, value_enum, default_value = "unit")]
+    pub embedding_init: EmbeddingInit,
+    /// Initialization of the GRU and dense layers: torch (PyTorch's defaults, uniform
+    /// ±1/sqrt(fan_in) for weights and biases; generalizes better on long runs) or keras
+    /// (Glorot kernels, orthogonal recurrent kernel, zero biases).
+    #[arg(long, value_enum, default_value = "torch")]
+    pub layer_init: LayerInit,
+    /// Where each epoch cuts the text into windows of --seq-len: random (shifted by
+    /// 0 to seq-len - 1 tokens, new every epoch, from --seed; less overfitting on
+    /// long runs) or fixed (0, seq-len, 2 seq-len, ... every epoch).
+    #[arg(long, value_enum, default_value = "random")]
+    pub window_offsets: WindowOffsets,
+}
+
+/// Gradual magnitude pruning flags (train and prune).
+#[derive(Args, Debug, Clone)]
+pub struct PruneArgs {
+    /// Final sparsity of the GRU, dense and output matrices (fraction removed), e.g. 0.75.
+    #[arg(long, allow_negative_numbers = true)]
+    pub prune_to: Option<f32>,
+    /// Step at which pruning starts (prune: default the checkpoint's step).
+    #[arg(long)]
+    pub prune_start: Option<u64>,
+    /// Step at which the final sparsity is reached (default: 70% into the run).
+    #[arg(long)]
+    pub prune_end: Option<u64>,
+    /// Update the masks every N steps.
+    #[arg(long, default_value_t = 50)]
+    pub prune_every: u64,
+    /// Per-part densities (fraction kept), overriding --prune-to: input.z, input.r,
+    /// input.n, recurrent.z, recurrent.r, recurrent.n, dense, output (layers above the
+    /// first: gru1.input.z, ..., dense1); e.g. "recurrent.n=0.4,output=0.5".
+    #[arg(long, default_value = "")]
+    pub prune_density: String,
+    /// Keep the diagonal of each recurrent gate matrix dense.
+    #[arg(long)]
+    pub keep_diagonal: bool,
+    /// 8x4 blocks (what the sparse kernel runs) or single weights (for comparison).
+    #[arg(long, value_enum, default_value = "block")]
+    pub prune_shape: PruneShape,
+}
+
+impl PruneArgs {
+    /// The pruning schedule of a run from step `first` to `last` (when known).
+    pub fn config(&self, first: u64, last: Option<u64>) -> Result<Option<PruneConfig>> {
+        let Some(target) = self.prune_to else { return Ok(None) };
+        let start = self.prune_start.unwrap_or(first);
+        let end = match (self.prune_end, last) {
+            (Some(e), _) => e,
+            (None, Some(l)) => start + (l.saturating_sub(start) * 7 / 10).max(1),
+            (None, None) => bail!("give --prune-end (or --steps, to place it 70% into the run)"),
+        };
+        Ok(Some(PruneConfig::new(target, &self.prune_density, start, end, self.prune_every, self.keep_diagonal, self.prune_shape)?))
+    }
+}
+
+/// How generation picks tokens.
+#[derive(Args, Debug, Clone)]
+pub struct SamplingArgs {
+    /// Always take the most likely token.
+    #[arg(long)]
+    pub greedy: bool,
+    /// Softmax temperature (0 = greedy), >= 0.
+    #[arg(long, default_value_t = 0.8, allow_negative_numbers = true)]
+    pub temperature: f32,
+    /// Sample among the K most likely tokens (0 = all).
+    #[arg(long, default_value_t = 0)]
+    pub top_k: u32,
+    /// Sample among the most likely tokens holding this much probability, in (0, 1].
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    pub top_p: f32,
+    /// Random seed of the sampler.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Let the out-of-vocabulary token be generated (with --greedy: the source framework's argmax).
+    #[arg(long)]
+    pub allow_oov: bool,
+}
+
+impl SamplingArgs {
+    /// The sampling parameters, checked.
+    pub fn params(&self) -> Result<SamplingParams> {
+        let params = if self.greedy {
+            SamplingParams { allow_oov: self.allow_oov, ..SamplingParams::GREEDY }
+        } else {
+            SamplingParams { temperature: self.temperature, top_k: self.top_k, top_p: self.top_p, allow_oov: self.allow_oov }
+        };
+        params.validate().map_err(|e| anyhow::anyhow!("{e} (--temperature, --top-p)"))?;
+        Ok(params)
+    }
+}

@@ -1,0 +1,85 @@
+//! `edgegru predict`: runs every sequence of a `.ts` or CSV file through a
+//! feature model, step by step as a device streams it, and prints the class
+//! probabilities at the last step (or every step) and the predicted class.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use super::args::ModelSource;
+use super::backend::{with_runner, Backend};
+use super::eval::{class_names, stream};
+use super::Status;
+use crate::data;
+
+/// Classify every sequence of a .ts or CSV file, streaming it step by step.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  edgegru predict --model basicmotions --data BasicMotions_TEST.ts
+  edgegru predict --model gesture.egru --data recording.csv --json --per-step")]
+pub struct Args {
+    /// Where the model comes from.
+    #[command(flatten)]
+    pub source: ModelSource,
+    /// The sequences: a .ts file or CSV (labels, if any, are ignored).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// One JSON object per line: {"sequence": i, "probabilities": [...], "class": name} (with --per-step, "step" too).
+    #[arg(long)]
+    pub json: bool,
+    /// Print every step's probabilities, not only the last step's.
+    #[arg(long)]
+    pub per_step: bool,
+    /// Engine that runs the model (tract and ort take an ONNX file).
+    #[arg(long, value_enum, default_value = "native")]
+    pub backend: Backend,
+}
+
+#[derive(Serialize)]
+struct Line<'c> {
+    sequence: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    step: Option<usize>,
+    probabilities: Vec<f32>,
+    class: &'c str,
+}
+
+/// Runs `edgegru predict`.
+pub fn run(a: Args) -> Result<Status> {
+    let bytes = a.source.bytes()?;
+    let classes = class_names(&bytes)?;
+    let seqs = data::read_sequences(&a.data)?;
+    let model_bytes = match a.backend {
+        Backend::Native => std::borrow::Cow::Borrowed(&bytes[..]),
+        _ => super::backend::onnx_bytes(&bytes, None)?,
+    };
+    let show = |i: usize, step: Option<usize>, p: &[f32]| {
+        let best = p.iter().enumerate().fold((0, f32::NEG_INFINITY), |(bi, bp), (k, &v)| if v > bp { (k, v) } else { (bi, bp) }).0;
+        let class = classes.get(best).map_or("", String::as_str);
+        if a.json {
+            let line = Line { sequence: i, step, probabilities: p.to_vec(), class };
+            super::say(&serde_json::to_string(&line).unwrap_or_default());
+        } else {
+            let probs: Vec<String> = classes.iter().zip(p).map(|(c, v)| format!("{c} {v:.4}")).collect();
+            let at = step.map_or(String::new(), |s| format!(" step {s}"));
+            super::say(&format!("sequence {i}{at}: {class}  ({})", probs.join(", ")));
+        }
+    };
+    with_runner(a.backend, &model_bytes, None, |session| {
+        for (i, series) in seqs.series.iter().enumerate() {
+            let mut t = 0;
+            let last = stream(session, series, seqs.channels, |p| {
+                if a.per_step {
+                    show(i, Some(t), p);
+                }
+                t += 1;
+            })?;
+            if !a.per_step {
+                show(i, None, &last);
+            }
+        }
+        Ok(())
+    })?;
+    Ok(Status::Done)
+}

@@ -1,0 +1,445 @@
+//! ONNX import of GRU networks trained elsewhere: PyTorch's
+//! `torch.onnx.export` (`nn.Embedding` or features -> `nn.GRU`, one or more
+//! layers -> `nn.Linear` layers with activations), Keras models converted by
+//! tf2onnx (`GRU(reset_after=True)`, stacked `return_sequences` GRUs), and this
+//! project's own step graphs.
+//!
+//! The graph is read as a chain of layers: an optional `Gather` on a float
+//! table (the embedding; without one the model reads features), 1 to 4
+//! forward `GRU` nodes with `linear_before_reset = 1` (this project's
+//! convention, so their z, r, h weights go in unchanged), each reading the
+//! one before, then linear layers (`Gemm`, or `MatMul` + `Add`) each
+//! optionally followed by `Relu`, `Tanh` or `Sigmoid`, and an optional final
+//! `Softmax`. Shape plumbing (`Transpose`, `Squeeze`, `Reshape`, `Shape`, ...)
+//! is allowed, and so are multiplications by a constant of ones (Keras'
+//! dropout masks at inference); any other operator, a bidirectional GRU or
+//! `linear_before_reset = 0` is refused with the node's name and the reason.
+
+use std::collections::HashMap;
+
+use anyhow::{bail, ensure, Context, Result};
+use edgegru_onnx::decode;
+use edgegru_onnx::pb::{self, tensor_proto::DataType, NodeProto, TensorProto};
+use edgegru_runtime::writer::{FloatDense, FloatGru, FloatHead, FloatInput, FloatModel, HeadKind, ProvenanceSpec, TokenizerSpec};
+use edgegru_runtime::Activation;
+
+use super::{Head, ImportOptions};
+
+/// Operators that only move or reshape data; they carry no weights.
+const PLUMBING: &[&str] = &[
+    "Transpose",
+    "Squeeze",
+    "Unsqueeze",
+    "Reshape",
+    "Flatten",
+    "Identity",
+    "Cast",
+    "Shape",
+    "Constant",
+    "ConstantOfShape",
+    "Slice",
+    "Concat",
+    "Expand",
+    "Dropout",
+    "Size",
+    "Range",
+];
+
+/// A float constant of the graph (initializer or `Constant` node).
+pub(crate) struct Constant {
+    pub(crate) dims: Vec<usize>,
+    pub(crate) data: Vec<f32>,
+}
+
+/// One linear layer, `[out, in]` row-major, and the activation after it.
+struct Linear {
+    node: String,
+    weight: Vec<f32>,
+    out: usize,
+    input: usize,
+    bias: Option<Vec<f32>>,
+    activation: Option<(Activation, String)>,
+}
+
+/// A GRU layer's weights in this project's layout.
+struct Gru {
+    node: String,
+    hidden: usize,
+    input: usize,
+    w: Vec<f32>,
+    r: Vec<f32>,
+    wb: Vec<f32>,
+    rb: Vec<f32>,
+}
+
+fn float_tensor(t: &TensorProto) -> Result<Option<Constant>> {
+    let dims: Vec<usize> = t.dims.iter().map(|&d| usize::try_from(d).context("negative dimension")).collect::<Result<_>>()?;
+    let count: usize = dims.iter().product();
+    let data: Vec<f32> = match DataType::try_from(t.data_type) {
+        Ok(DataType::Float) if !t.raw_data.is_empty() => {
+            t.raw_data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+        }
+        Ok(DataType::Float) => t.float_data.clone(),
+        Ok(DataType::Double) if !t.raw_data.is_empty() => {
+            t.raw_data.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as f32).collect()
+        }
+        Ok(DataType::Double) => t.double_data.iter().map(|&v| v as f32).collect(),
+        _ => return Ok(None),
+    };
+    if !t.external_data.is_empty() {
+        bail!("tensor {:?} keeps its data in an external file; save the model with the weights inside", t.name);
+    }
+    ensure!(data.len() == count, "tensor {:?}: {} values for shape {:?}", t.name, data.len(), dims);
+    Ok(Some(Constant { dims, data }))
+}
+
+fn attr<'a>(node: &'a NodeProto, name: &str) -> Option<&'a pb::AttributeProto> {
+    node.attribute.iter().find(|a| a.name == name)
+}
+
+fn attr_i(node: &NodeProto, name: &str, default: i64) -> i64 {
+    attr(node, name).map_or(default, |a| a.i)
+}
+
+fn attr_f(node: &NodeProto, name: &str, default: f32) -> f32 {
+    attr(node, name).map_or(default, |a| a.f)
+}
+
+fn label(node: &NodeProto) -> String {
+    if node.name.is_empty() {
+        format!("{} (unnamed, output {:?})", node.op_type, node.output.first().map_or("", String::as_str))
+    } else {
+        format!("{} {:?}", node.op_type, node.name)
+    }
+}
+
+/// `[rows, cols]` -> `[cols, rows]`.
+fn transpose(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut t = vec![0.0; data.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            t[c * rows + r] = data[r * cols + c];
+        }
+    }
+    t
+}
+
+/// The model's layers as found in the graph.
+#[derive(Default)]
+struct Layers {
+    embedding: Option<(Vec<f32>, usize, usize)>,
+    grus: Vec<Gru>,
+    linears: Vec<Linear>,
+    softmax: bool,
+}
+
+impl Layers {
+    fn gru(&mut self, node: &NodeProto, consts: &HashMap<String, Constant>) -> Result<()> {
+        let l = label(node);
+        if !self.linears.is_empty() {
+            bail!("{l}: a GRU after a linear layer; edgegru runs the dense layers after the last GRU");
+        }
+        if self.grus.len() == edgegru_runtime::format::MAX_GRU_LAYERS {
+            bail!("{l}: more than {} stacked GRU layers", edgegru_runtime::format::MAX_GRU_LAYERS);
+        }
+        if attr_i(node, "linear_before_reset", 0) != 1 {
+            bail!(
+                "{l}: linear_before_reset = 0 (Keras reset_after=False); edgegru computes r * (R h + b) as PyTorch and Keras reset_after=True do"
+            );
+        }
+        if let Some(d) = attr(node, "direction") {
+            let dir = String::from_utf8_lossy(&d.s);
+            if dir != "forward" {
+                bail!("{l}: direction {dir:?}: a bidirectional or reverse GRU reads the sequence's end before its start, so it cannot run step by step as a stream; edgegru runs forward GRUs");
+            }
+        }
+        if let Some(a) = attr(node, "activations") {
+            let names: Vec<String> = a.strings.iter().map(|s| String::from_utf8_lossy(s).to_lowercase()).collect();
+            if !names.is_empty() && names != ["sigmoid", "tanh"] {
+                bail!("{l}: activations {names:?}; edgegru's GRU uses sigmoid and tanh");
+            }
+        }
+        if attr(node, "clip").is_some() {
+            bail!("{l}: cell clipping is not supported");
+        }
+        let input = |i: usize| -> Result<Option<&Constant>> {
+            match node.input.get(i).filter(|n| !n.is_empty()) {
+                None => Ok(None),
+                Some(name) => consts.get(name).map(Some).with_context(|| format!("{l}: input {i} ({name}) is not a constant weight")),
+            }
+        };
+        let w = input(1)?.with_context(|| format!("{l}: no W input"))?;
+        let r = input(2)?.with_context(|| format!("{l}: no R input"))?;
+        ensure!(w.dims.len() == 3 && w.dims[0] == 1, "{l}: W has shape {:?}; want [1, 3*hidden, input]", w.dims);
+        let hidden = w.dims[1] / 3;
+        let width = w.dims[2];
+        ensure!(hidden > 0 && w.dims[1] == 3 * hidden, "{l}: W has shape {:?}; want [1, 3*hidden, input]", w.dims);
+        ensure!(r.dims == [1, 3 * hidden, hidden], "{l}: R has shape {:?}; want [1, {}, {hidden}]", r.dims, 3 * hidden);
+        if let Some(h) = attr(node, "hidden_size") {
+            ensure!(h.i as usize == hidden, "{l}: hidden_size {} but W has {hidden} rows per gate", h.i);
+        }
+        let (wb, rb) = match input(3)? {
+            Some(b) => {
+                ensure!(b.dims == [1, 6 * hidden], "{l}: B has shape {:?}; want [1, {}]", b.dims, 6 * hidden);
+                (b.data[..3 * hidden].to_vec(), b.data[3 * hidden..].to_vec())
+            }
+            None => (vec![0.0; 3 * hidden], vec![0.0; 3 * hidden]),
+        };
+        if let Some(below) = self.grus.last() {
+            ensure!(width == below.hidden, "{l}: reads {width} values, the GRU below ({}) gives {}", below.node, below.hidden);
+        } else if let Some((_, _, emb)) = &self.embedding {
+            ensure!(width == *emb, "{l}: reads {width} values but the embedding is {emb} wide");
+        }
+        // Inputs 4 and 5 (sequence_lens, initial_h) are run-time values.
+        self.grus.push(Gru { node: l, hidden, input: width, w: w.data.clone(), r: r.data.clone(), wb, rb });
+        Ok(())
+    }
+
+    fn linear(&mut self, node: &NodeProto, weight: &Constant, transposed: bool, bias: Option<&Constant>) -> Result<()> {
+        let l = label(node);
+        if self.grus.is_empty() {
+            bail!("{l}: a linear layer before the first GRU (edgegru's networks start with an embedding or the features, then GRU layers)");
+        }
+        if self.softmax {
+            bail!("{l}: a linear layer after the softmax");
+        }
+        ensure!(weight.dims.len() == 2, "{l}: weight of shape {:?}; want a matrix", weight.dims);
+        let (rows, cols) = (weight.dims[0], weight.dims[1]);
+        // Stored [out, in] when transposed (PyTorch Linear through Gemm transB=1), else [in, out].
+        let (out, input, data) =
+            if transposed { (rows, cols, weight.data.clone()) } else { (cols, rows, transpose(&weight.data, rows, cols)) };
+        let mut layer = Linear { node: l.clone(), weight: data, out, input, bias: None, activation: None };
+        if let Some(b) = bias {
+            layer.set_bias(b, &l)?;
+        }
+        self.linears.push(layer);
+        Ok(())
+    }
+
+    fn activation(&mut self, node: &NodeProto, act: Activation) -> Result<()> {
+        let l = label(node);
+        let Some(layer) = self.linears.last_mut() else { bail!("{l}: an activation with no linear layer before it") };
+        if let Some((_, other)) = &layer.activation {
+            bail!("{l}: a second activation after {} (already {other})", layer.node);
+        }
+        layer.activation = Some((act, l));
+        Ok(())
+    }
+}
+
+impl Linear {
+    fn set_bias(&mut self, b: &Constant, l: &str) -> Result<()> {
+        ensure!(self.bias.is_none(), "{l}: a second bias for the linear layer {}", self.node);
+        ensure!(b.data.len() == self.out, "{l}: bias of {} values for a layer of {} outputs", b.data.len(), self.out);
+        self.bias = Some(b.data.clone());
+        Ok(())
+    }
+}
+
+/// Whether a constant holds only ones (a dropout mask at inference, or a scale of 1).
+fn all_ones(c: &Constant) -> bool {
+    c.data.iter().all(|&v| v == 1.0)
+}
+
+/// Reads an ONNX GRU network into f32 weights: a token model with the
+/// tokenizer `tokenizer`, or a feature model. Errors name the node that does
+/// not fit and why.
+pub fn import(onnx: &[u8], tokenizer: Option<TokenizerSpec>, opts: &ImportOptions, name: &str) -> Result<FloatModel> {
+    let model = decode(onnx)?;
+    let graph = model.graph.context("the ONNX model has no graph")?;
+    let mut consts: HashMap<String, Constant> = HashMap::new();
+    for t in &graph.initializer {
+        if let Some(c) = float_tensor(t)? {
+            consts.insert(t.name.clone(), c);
+        }
+    }
+    let mut layers = Layers::default();
+    for node in &graph.node {
+        let l = label(node);
+        let const_input = |i: usize| node.input.get(i).and_then(|n| consts.get(n));
+        match node.op_type.as_str() {
+            "Constant" => {
+                if let (Some(out), Some(t)) = (node.output.first(), attr(node, "value").and_then(|a| a.t.as_ref())) {
+                    if let Some(c) = float_tensor(t)? {
+                        consts.insert(out.clone(), c);
+                    }
+                }
+            }
+            "Gather" if const_input(0).is_some_and(|c| c.dims.len() == 2) => {
+                let table = const_input(0).context("checked")?;
+                if layers.embedding.is_some() || !layers.grus.is_empty() {
+                    bail!("{l}: a second embedding table, or one after a GRU");
+                }
+                ensure!(attr_i(node, "axis", 0) == 0, "{l}: embedding lookup along axis {}", attr_i(node, "axis", 0));
+                layers.embedding = Some((table.data.clone(), table.dims[0], table.dims[1]));
+            }
+            "GRU" => layers.gru(node, &consts)?,
+            "Loop" | "Scan" => super::keras_loop::import_loop(node, &consts, &mut layers_handle(&mut layers))?,
+            "Gemm" => {
+                ensure!(
+                    attr_f(node, "alpha", 1.0) == 1.0 && attr_f(node, "beta", 1.0) == 1.0 && attr_i(node, "transA", 0) == 0,
+                    "{l}: Gemm with alpha/beta other than 1 or transA"
+                );
+                let w = const_input(1).with_context(|| format!("{l}: the weight (input B) is not a constant"))?;
+                layers.linear(node, w, attr_i(node, "transB", 0) == 1, const_input(2))?;
+            }
+            "MatMul" => {
+                let w = const_input(1).with_context(|| format!("{l}: the weight (second input) is not a constant"))?;
+                layers.linear(node, w, false, None)?;
+            }
+            "Add" => {
+                let b = const_input(1).or_else(|| const_input(0)).with_context(|| format!("{l}: neither input is a constant bias"))?;
+                let layer = layers.linears.last_mut().with_context(|| format!("{l}: a bias with no linear layer before it"))?;
+                layer.set_bias(b, &l)?;
+            }
+            "Mul" => match (const_input(0), const_input(1)) {
+                (Some(c), _) | (_, Some(c)) if all_ones(c) => {}
+                (Some(_), _) | (_, Some(_)) => bail!("{l}: a multiplication by a constant that is not all ones (only dropout masks at inference, which are ones, can be folded)"),
+                _ => bail!("{l}: a multiplication of two computed values, which is not part of a GRU network edgegru runs"),
+            },
+            "Relu" => layers.activation(node, Activation::Relu)?,
+            "Tanh" => layers.activation(node, Activation::Tanh)?,
+            "Sigmoid" => layers.activation(node, Activation::Sigmoid)?,
+            "Softmax" | "LogSoftmax" => {
+                ensure!(!layers.linears.is_empty(), "{l}: a softmax before any linear layer");
+                layers.softmax = true;
+            }
+            op if PLUMBING.contains(&op) || op == "Gather" => {}
+            op => bail!("{l}: unsupported operator {op} (edgegru imports Embedding or features -> GRU layers -> Dense layers [-> Softmax])"),
+        }
+    }
+    build(layers, tokenizer, opts, name, &model.producer_name, &model.producer_version)
+}
+
+/// A handle the Keras loop importer uses to add the GRU layer it traced.
+pub(crate) struct LayersHandle<'l> {
+    layers: &'l mut Layers,
+}
+
+fn layers_handle(layers: &mut Layers) -> LayersHandle<'_> {
+    LayersHandle { layers }
+}
+
+impl LayersHandle<'_> {
+    /// Adds a GRU layer traced from a loop (weights in this project's layout).
+    #[allow(clippy::too_many_arguments)]
+    pub fn push_gru(&mut self, node: String, hidden: usize, input: usize, w: Vec<f32>, r: Vec<f32>, wb: Vec<f32>, rb: Vec<f32>) -> Result<()> {
+        if let Some(below) = self.layers.grus.last() {
+            ensure!(input == below.hidden, "{node}: reads {input} values, the GRU below gives {}", below.hidden);
+        } else if let Some((_, _, emb)) = &self.layers.embedding {
+            ensure!(input == *emb, "{node}: reads {input} values but the embedding is {emb} wide");
+        }
+        self.layers.grus.push(Gru { node, hidden, input, w, r, wb, rb });
+        Ok(())
+    }
+}
+
+/// The network from the layers found.
+fn build(layers: Layers, tokenizer: Option<TokenizerSpec>, opts: &ImportOptions, name: &str, producer: &str, version: &str) -> Result<FloatModel> {
+    ensure!(!layers.grus.is_empty(), "no GRU node (or GRU loop) in the graph");
+    ensure!(!layers.linears.is_empty(), "no linear layer after the GRU: edgegru needs an output layer");
+    let mut linears = layers.linears;
+    let head = linears.pop().context("checked")?;
+    if let Some((_, node)) = &head.activation {
+        bail!("{node}: an activation after the output layer {} (only a final softmax is allowed there)", head.node);
+    }
+    ensure!(linears.len() <= edgegru_runtime::format::MAX_DENSE_LAYERS, "{} dense layers before the output layer; edgegru runs at most {}", linears.len(), edgegru_runtime::format::MAX_DENSE_LAYERS);
+    let mut width = layers.grus.last().map_or(0, |g| g.hidden);
+    for layer in linears.iter().chain([&head]) {
+        ensure!(layer.input == width, "{}: takes {} inputs, the layer before gives {width}", layer.node, layer.input);
+        width = layer.out;
+    }
+    let outputs = head.out;
+    let input = match (layers.embedding, tokenizer) {
+        (Some((embedding, vocab, emb)), Some(tokenizer)) => {
+            ensure!(
+                tokenizer.tokens.len() == vocab,
+                "the vocabulary file has {} tokens but the model has {vocab} (embedding rows, padding included)",
+                tokenizer.tokens.len()
+            );
+            FloatInput::Tokens { tokenizer, emb, embedding }
+        }
+        (Some(_), None) => bail!("the model embeds tokens: give its vocabulary with --vocab"),
+        (None, _) => {
+            let f = layers.grus[0].input;
+            FloatInput::Features { mean: vec![0.0; f], scale: vec![1.0; f], quant_scale: opts.input_range / 127.0 }
+        }
+    };
+    let token_model = matches!(input, FloatInput::Tokens { .. });
+    let head_kind = match opts.head.unwrap_or(if token_model { Head::NextToken } else { Head::Classes }) {
+        Head::NextToken => {
+            ensure!(token_model, "a next-token head needs token input (an embedding)");
+            let vocab = if let FloatInput::Tokens { tokenizer, .. } = &input { tokenizer.tokens.len() } else { 0 };
+            ensure!(outputs == vocab, "{}: {outputs} outputs for a vocabulary of {vocab} (embedding rows)", head.node);
+            HeadKind::NextToken
+        }
+        Head::Classes => {
+            let names = match &opts.classes {
+                Some(n) => {
+                    ensure!(n.len() == outputs, "--classes names {} classes, the model has {outputs} outputs", n.len());
+                    n.clone()
+                }
+                None => (0..outputs).map(|i| i.to_string()).collect(),
+            };
+            HeadKind::Classes(names)
+        }
+        Head::Regression => HeadKind::Regression(opts.classes.clone().unwrap_or_default()),
+    };
+    let producer = if producer.is_empty() { "unknown".into() } else { format!("{producer} {version}") };
+    Ok(FloatModel {
+        input,
+        grus: layers
+            .grus
+            .into_iter()
+            .map(|g| FloatGru { hidden: g.hidden, input: g.w, recurrent: g.r, input_bias: g.wb, recurrent_bias: g.rb })
+            .collect(),
+        dense: linears
+            .into_iter()
+            .map(|d| FloatDense {
+                activation: d.activation.map_or(Activation::Linear, |(a, _)| a),
+                bias: d.bias.unwrap_or_else(|| vec![0.0; d.out]),
+                weight: d.weight,
+            })
+            .collect(),
+        head: FloatHead { kind: head_kind, bias: head.bias.clone().unwrap_or_else(|| vec![0.0; head.out]), weight: head.weight },
+        provenance: ProvenanceSpec {
+            name: name.into(),
+            producer: concat!("edgegru-trainer ", env!("CARGO_PKG_VERSION"), " import").into(),
+            corpus: String::new(),
+            training: format!("imported from ONNX ({producer})"),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use edgegru_onnx::{to_bytes, OnnxWeights};
+
+    #[test]
+    fn our_own_float_export_imports_to_the_same_weights() {
+        let m = edgegru_tests::random_char("abcdef ", 4, 8, 6, 3);
+        let onnx = to_bytes(&m, OnnxWeights::Float).unwrap();
+        let back = import(&onnx, m.tokenizer().cloned(), &ImportOptions::default(), "x").unwrap();
+        assert_eq!((&back.input, &back.grus, &back.dense, &back.head), (&m.input, &m.grus, &m.dense, &m.head));
+    }
+
+    #[test]
+    fn a_wrong_vocabulary_size_is_refused() {
+        let m = edgegru_tests::random_char("abcdef ", 4, 8, 6, 3);
+        let onnx = to_bytes(&m, OnnxWeights::Float).unwrap();
+        let err = import(&onnx, Some(TokenizerSpec::chars("abc")), &ImportOptions::default(), "x").unwrap_err().to_string();
+        assert!(err.contains("3 tokens") && err.contains("7"), "{err}");
+    }
+
+    #[test]
+    fn stacked_feature_networks_import_as_they_were_exported() {
+        let m = edgegru_tests::feature_classifier(5, &[8, 6], &[(4, Activation::Tanh), (3, Activation::Relu)], 3, 2);
+        let onnx = to_bytes(&m, OnnxWeights::Float).unwrap();
+        let opts = ImportOptions { classes: Some(vec!["c0".into(), "c1".into(), "c2".into()]), ..ImportOptions::default() };
+        let back = import(&onnx, None, &opts, "x").unwrap();
+        assert_eq!((&back.grus, &back.dense, &back.head), (&m.grus, &m.dense, &m.head));
+        let err = import(&onnx, None, &ImportOptions { classes: Some(vec!["a".into()]), ..ImportOptions::default() }, "x").unwrap_err();
+        assert!(err.to_string().contains("--classes names 1 classes"), "{err}");
+    }
+}

@@ -1,0 +1,601 @@
+//! A training run: [`Run::start`] prepares the data, the network and the
+//! engine (or continues a checkpoint), [`Run::step`] takes one optimizer step
+//! (logging, validating, pruning and checkpointing when due), and
+//! [`Run::finish`] validates and writes the last checkpoint. [`train`] runs
+//! one to its end: a step, epoch or time limit, a stop request (Ctrl-C,
+//! SIGTERM), or a non-finite loss.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+
+use crate::checkpoint::{self, Checkpoint};
+use crate::config::{Task, TokenizerChoice, TrainConfig};
+use crate::data::{self, FeatureStats, Sequences, Utf8Policy};
+use crate::engine::{self, CpuParallelism, Engine, StepResult};
+use crate::feed::{Feed, SequenceFeed, TextFeed};
+use crate::history::{History, Record};
+use crate::network::NetSpec;
+use crate::optim::{Decay, Optimizer, Update};
+use crate::params::Params;
+use crate::prune::Masks;
+use crate::tokenize::{Vocabulary, WordOptions};
+
+/// With a time limit and no step count, a decay schedule ends when the time
+/// does: its length in steps is estimated from the wall time per step measured
+/// so far in this run (checkpoints and validation included) and updated
+/// every [`TimeSchedule::EVERY`] steps. Such runs are not bit-reproducible;
+/// `--steps` is.
+struct TimeSchedule {
+    limit_sec: Option<f64>,
+    first_step: u64,
+    elapsed_before: f64,
+}
+
+impl TimeSchedule {
+    /// Steps between estimates; also the steps measured before the first one.
+    const EVERY: u64 = 10;
+
+    fn new(minutes: Option<f64>, decay: Decay, total_steps: Option<u64>, first_step: u64, elapsed_before: f64) -> Self {
+        let on = total_steps.is_none() && decay != Decay::None;
+        TimeSchedule { limit_sec: minutes.filter(|_| on).map(|m| m * 60.0), first_step, elapsed_before }
+    }
+
+    /// The schedule's new length in steps, when it is due for an estimate at `step`.
+    fn estimate(&self, step: u64, elapsed_sec: f64) -> Option<u64> {
+        let limit = self.limit_sec?;
+        let done = step.checked_sub(self.first_step)?;
+        if done < Self::EVERY || !done.is_multiple_of(Self::EVERY) {
+            return None;
+        }
+        let per_step = (elapsed_sec - self.elapsed_before).max(1e-9) / done as f64;
+        let remaining = (limit - elapsed_sec).max(0.0);
+        Some(step + 1 + (remaining / per_step).round() as u64)
+    }
+}
+
+/// What a run is about to do.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    /// Training positions (tokens, or sequences).
+    pub train_tokens: usize,
+    /// Validation positions.
+    pub val_tokens: usize,
+    /// Optimizer steps per epoch.
+    pub steps_per_epoch: u64,
+    /// Step the run starts at (non-zero when resuming).
+    pub first_step: u64,
+}
+
+/// Receives progress while training.
+pub trait Progress {
+    /// Called once the network is known, before the first step.
+    fn start(&mut self, net: &NetSpec, config: &TrainConfig, plan: &Plan);
+    /// Called after each optimizer step.
+    fn step(&mut self, step: u64, total: Option<u64>, loss: f64, tokens_per_sec: f64, eta_sec: Option<f64>);
+    /// Called with each history row.
+    fn record(&mut self, r: &Record);
+    /// A line worth showing (pruning updates).
+    fn note(&mut self, _line: &str) {}
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// The step, epoch or time limit was reached.
+    Finished,
+    /// Stopped by the user (Ctrl-C or SIGTERM); a checkpoint was written.
+    Interrupted,
+}
+
+/// The result of a run.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// How it ended.
+    pub ending: Ending,
+    /// Optimizer steps taken in all.
+    pub steps: u64,
+    /// Per-step training losses of this run, in order (for resume tests).
+    pub losses: Vec<f64>,
+    /// Final validation loss.
+    pub val_loss: Option<f64>,
+    /// Final validation accuracy.
+    pub val_accuracy: Option<f64>,
+}
+
+/// How the output folder may be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutMode {
+    /// A new run: the folder must not hold another run or be a file.
+    New,
+    /// Replace a run that is there (`--force`): its checkpoint, history and
+    /// TensorBoard files are removed first (nothing else in the folder).
+    Replace,
+    /// Continue the run that is there (`--resume`).
+    Continue,
+}
+
+/// Files a run writes into its folder.
+const RUN_FILES: [&str; 5] = [checkpoint::FILE_NAME, "history.csv", "history.json", "loss.svg", "tensorboard"];
+
+/// Checks (and for `Replace`, clears) the output folder before anything is written.
+pub fn prepare_out(out: &Path, mode: OutMode) -> Result<()> {
+    if out.is_file() {
+        bail!("{} is a file, not a run folder; give --out a folder", out.display());
+    }
+    let holds_run = RUN_FILES.iter().any(|f| out.join(f).exists());
+    match mode {
+        OutMode::New if holds_run => {
+            bail!("{} holds another run; pass --force to replace it, or --resume {0} to continue it", out.display())
+        }
+        OutMode::New if out.exists() && std::fs::read_dir(out).map(|mut d| d.next().is_some()).unwrap_or(false) => {
+            bail!("{} is not empty; give a new folder, or pass --force to write into it", out.display())
+        }
+        OutMode::Replace => {
+            for f in RUN_FILES {
+                let p = out.join(f);
+                let removed = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
+                if let Err(e) = removed {
+                    if e.kind() != std::io::ErrorKind::NotFound {
+                        return Err(e).with_context(|| format!("cannot remove {}", p.display()));
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Threads the run may use: `--threads`, or every core for 0.
+fn thread_budget(config: &TrainConfig) -> usize {
+    match config.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+}
+
+/// Shards from the configuration, computed on as many threads as the budget
+/// allows, at most one per shard; each shard's products get the rest.
+fn cpu_parallelism(config: &TrainConfig) -> CpuParallelism {
+    let budget = thread_budget(config);
+    let workers = budget.min(config.shards).max(1);
+    CpuParallelism { shards: config.shards, workers, gemm_threads: (budget / workers).max(1) }
+}
+
+/// Memory the machine can still give (Linux `MemAvailable`), if known.
+fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    line.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kb| kb * 1024)
+}
+
+/// Bytes a run of `net` needs at least (weights, gradients, optimizer moments
+/// and each shard's copies, plus the activations of one batch), computed
+/// without overflow; refuses the run before allocating when the machine
+/// cannot give them.
+pub fn check_memory(net: &NetSpec, config: &TrainConfig, seq: usize) -> Result<()> {
+    let need = || -> Option<u128> {
+        let params = net.count() as u128;
+        let shards = config.shards.max(1) as u128;
+        let rows = (config.batch as u128).checked_mul(seq as u128)?;
+        let widths: u128 = net.grus.iter().map(|&h| 14 * h as u128).sum::<u128>()
+            + net.dense.iter().map(|d| 2 * d.width as u128).sum::<u128>()
+            + 2 * net.outputs() as u128
+            + 2 * net.input_width() as u128;
+        Some(4 * (params * (4 + 2 * shards) + rows.checked_mul(widths)?))
+    };
+    let Some(bytes) = need() else { bail!("this network and batch do not fit in memory (their size overflows)") };
+    if let Some(avail) = available_memory() {
+        if bytes > avail as u128 {
+            bail!(
+                "this network and batch need at least {bytes} bytes ({:.1} GiB), the machine has {avail} bytes available; lower --hidden, --dense, --emb, --batch or --seq-len",
+                bytes as f64 / (1u64 << 30) as f64
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The training and validation data of a run, ready to batch.
+struct Prepared {
+    feed: Box<dyn Feed>,
+    net: NetSpec,
+    vocab: Option<Vocabulary>,
+    features: Option<FeatureStats>,
+    labels: Vec<String>,
+}
+
+/// Size and CRC-32 of the training data (to check a corpus moved elsewhere).
+fn fingerprint(bytes: &[u8]) -> String {
+    format!("{} bytes, crc32 {:08x}", bytes.len(), edgegru_runtime::crc32::crc32(bytes))
+}
+
+fn prepare(config: &TrainConfig, resume: Option<&Checkpoint>) -> Result<(Prepared, String)> {
+    match config.task {
+        Task::Lm => {
+            let text = data::read_corpus(&config.corpus, if config.lossy { Utf8Policy::Lossy } else { Utf8Policy::Strict })?;
+            let print = fingerprint(text.as_bytes());
+            let vocab = match resume.and_then(|c| c.vocab.clone()) {
+                Some(v) => v,
+                None => match config.tokenizer {
+                    TokenizerChoice::Char => Vocabulary::fit_chars(&text)?,
+                    TokenizerChoice::Word => Vocabulary::fit_words(&text, &WordOptions { num_words: config.num_words, ..WordOptions::default() })?,
+                },
+            };
+            let ids = vocab.encode(&text)?;
+            let (train, val) = data::split_tail(&ids, config.val_split);
+            let net = config.network(vocab.len(), 0, 0);
+            let feed = TextFeed::new(train.to_vec(), val.to_vec(), config.seq_len, config.batch, config.window_offsets, config.seed)?;
+            Ok((Prepared { feed: Box::new(feed), net, vocab: Some(vocab), features: None, labels: Vec::new() }, print))
+        }
+        Task::Classify => {
+            let print = fingerprint(&std::fs::read(&config.corpus).with_context(|| format!("cannot read {}", config.corpus.display()))?);
+            let all = data::read_sequences(&config.corpus)?;
+            let (train, val) = match &config.val_data {
+                Some(path) => (all.clone(), data::read_sequences(path)?.relabel(&all.classes)?),
+                None => {
+                    let n_val = ((all.len() as f64) * config.val_split).round() as usize;
+                    let cut = all.len() - n_val.min(all.len().saturating_sub(1));
+                    let part = |r: std::ops::Range<usize>| Sequences {
+                        series: all.series[r.clone()].to_vec(),
+                        labels: all.labels[r].to_vec(),
+                        ..all.clone()
+                    };
+                    (part(0..cut), part(cut..all.len()))
+                }
+            };
+            if val.channels != train.channels {
+                bail!("the validation data has {} features per step, the training data {}", val.channels, train.channels);
+            }
+            let stats = match resume.and_then(|c| c.features.clone()) {
+                Some(s) => s,
+                None => FeatureStats::of(&train),
+            };
+            let labels = resume.map_or(train.classes.clone(), |c| c.labels.clone());
+            let net = config.network(0, train.channels, labels.len());
+            let feed = SequenceFeed::new(&train, &val, &stats, config.batch, config.seed)?;
+            Ok((Prepared { feed: Box::new(feed), net, vocab: None, features: Some(stats), labels }, print))
+        }
+    }
+}
+
+/// Loss, accuracy and tokens of the steps since the last history row.
+struct Window {
+    loss: f64,
+    correct: usize,
+    tokens: usize,
+    started: Instant,
+}
+
+impl Window {
+    fn new() -> Self {
+        Window { loss: 0.0, correct: 0, tokens: 0, started: Instant::now() }
+    }
+
+    fn tokens_per_sec(&self) -> f64 {
+        self.tokens as f64 / self.started.elapsed().as_secs_f64().max(1e-9)
+    }
+}
+
+/// A training run in progress.
+pub struct Run<'p> {
+    config: TrainConfig,
+    out: PathBuf,
+    feed: Box<dyn Feed>,
+    engine: Box<dyn Engine>,
+    history: History,
+    masks: Option<Masks>,
+    vocab: Option<Vocabulary>,
+    features: Option<FeatureStats>,
+    labels: Vec<String>,
+    step: u64,
+    first_step: u64,
+    total_steps: Option<u64>,
+    per_epoch: u64,
+    schedule: TimeSchedule,
+    started: Instant,
+    elapsed_before: f64,
+    window: Window,
+    losses: Vec<f64>,
+    last_update: Option<Update>,
+    ending: Ending,
+    stop: Arc<AtomicBool>,
+    progress: &'p mut dyn Progress,
+}
+
+impl<'p> Run<'p> {
+    /// Prepares a run (or the continuation of `resume`) writing into `out`.
+    /// Nothing is written until the data, the network and the device are ready.
+    pub fn start(mut config: TrainConfig, out: &Path, resume: Option<Checkpoint>, stop: Arc<AtomicBool>, progress: &'p mut dyn Progress) -> Result<Self> {
+        config.validate()?;
+        let (prepared, print) = prepare(&config, resume.as_ref())?;
+        // A resumed run's data (maybe read from another path) must be what it trained on.
+        match (&resume, &config.data_fingerprint) {
+            (Some(_), Some(want)) if *want != print => {
+                bail!("{} is not the data this run trained on ({want}; found {print})", config.corpus.display())
+            }
+            _ => config.data_fingerprint = Some(print),
+        }
+        let Prepared { feed, net, vocab, features, labels } = prepared;
+        net.validate()?;
+        let seq = match config.task {
+            Task::Lm => config.seq_len,
+            Task::Classify => 1024,
+        };
+        check_memory(&net, &config, seq.min(4096))?;
+        if let Some(pc) = &config.prune {
+            pc.check_parts(&net)?;
+        }
+        let per_epoch = feed.steps_per_epoch();
+        let total_steps = match (config.steps, config.epochs) {
+            (Some(s), Some(e)) => Some(s.min(e * per_epoch)),
+            (Some(s), None) => Some(s),
+            (None, Some(e)) => Some(e * per_epoch),
+            (None, None) => None,
+        };
+        let mut opt_config = config.optimizer;
+        opt_config.total_steps = total_steps;
+        let (params, optimizer, mut masks) = match resume {
+            Some(c) => {
+                if c.params.net != net {
+                    bail!("the checkpoint's network ({}) differs from this configuration's ({})", c.params.net.describe(), net.describe());
+                }
+                let mut o = c.optimizer;
+                o.config = opt_config;
+                (c.params, o, c.masks)
+            }
+            None => {
+                let p = Params::init_with(net.clone(), config.seed, config.embedding_init, config.layer_init);
+                let n = p.data.len();
+                (p, Optimizer::new(opt_config, n), None)
+            }
+        };
+        if config.prune.is_some() && masks.is_none() {
+            masks = Some(Masks::dense(&params));
+        }
+        let first_step = optimizer.step;
+        // The device first: a missing GPU is reported before anything is written.
+        let engine = engine::create(config.device, config.precision, params, optimizer, masks.clone(), cpu_parallelism(&config))?;
+        let (train_tokens, val_tokens) = feed.sizes();
+        progress.start(&net, &config, &Plan { train_tokens, val_tokens, steps_per_epoch: per_epoch, first_step });
+        std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+        let history = History::open(out, first_step)?;
+        let elapsed_before = history.records.last().map_or(0.0, |r| r.elapsed_sec);
+        let schedule = TimeSchedule::new(config.minutes, opt_config.decay, total_steps, first_step, elapsed_before);
+        Ok(Run {
+            config,
+            out: out.to_path_buf(),
+            feed,
+            engine,
+            history,
+            masks,
+            vocab,
+            features,
+            labels,
+            step: first_step,
+            first_step,
+            total_steps,
+            per_epoch,
+            schedule,
+            started: Instant::now(),
+            elapsed_before,
+            window: Window::new(),
+            losses: Vec::new(),
+            last_update: None,
+            ending: Ending::Finished,
+            stop,
+            progress,
+        })
+    }
+
+    fn elapsed(&self) -> f64 {
+        self.elapsed_before + self.started.elapsed().as_secs_f64()
+    }
+
+    /// Takes one optimizer step; returns `false` (and takes none) when a
+    /// limit is reached or a stop was asked for.
+    pub fn step(&mut self) -> Result<bool> {
+        let c = &self.config;
+        if self.total_steps.is_some_and(|t| self.step >= t) || c.minutes.is_some_and(|m| self.elapsed() >= m * 60.0) {
+            return Ok(false);
+        }
+        if self.stop.load(Ordering::SeqCst) {
+            self.ending = Ending::Interrupted;
+            return Ok(false);
+        }
+        let step = self.step;
+        if let Some(total) = self.schedule.estimate(step, self.elapsed()) {
+            self.engine.set_schedule_length(Some(total));
+        }
+        let mask_seed = c.seed ^ step.wrapping_mul(0xA24B_AED4_963E_E407);
+        let reg = c.regularization.clone();
+        let batch = self.feed.batch(step);
+        let StepResult { stats, update } = self.engine.step(&batch, &reg, mask_seed)?;
+        let Some(update) = update else {
+            let saved = checkpoint::path_in(&self.out);
+            let keep = if saved.is_file() {
+                format!("the last good checkpoint, {}, is kept", saved.display())
+            } else {
+                "no checkpoint was written yet".into()
+            };
+            let what = if stats.loss.is_finite() { "finite but a gradient is not".to_string() } else { format!("{}", stats.loss) };
+            bail!("training diverged at step {step}: the loss is {what} (try a lower --lr or --clip); {keep}");
+        };
+        self.step += 1;
+        self.last_update = Some(update);
+        self.prune_if_due()?;
+        self.losses.push(stats.loss);
+        self.window.loss += stats.loss * stats.tokens as f64;
+        self.window.correct += stats.correct;
+        self.window.tokens += stats.tokens;
+        let tps = self.window.tokens_per_sec();
+        let eta = self.total_steps.map(|t| (t - self.step) as f64 * stats.tokens as f64 / tps.max(1e-9));
+        self.progress.step(self.step, self.total_steps, stats.loss, tps, eta);
+        let epoch_end = self.step.is_multiple_of(self.per_epoch);
+        let checkpoint_now = self.config.checkpoint_every > 0 && self.step.is_multiple_of(self.config.checkpoint_every);
+        if self.step.is_multiple_of(self.config.log_every.max(1)) || epoch_end || checkpoint_now {
+            self.log(epoch_end || checkpoint_now)?;
+        }
+        if checkpoint_now {
+            self.checkpoint()?;
+        }
+        Ok(true)
+    }
+
+    fn prune_if_due(&mut self) -> Result<()> {
+        let (Some(pc), Some(m)) = (&self.config.prune, self.masks.as_mut()) else { return Ok(()) };
+        if !pc.updates_at(self.step) {
+            return Ok(());
+        }
+        let (params, _) = self.engine.state()?;
+        let parts = m.update(&params, pc, self.step);
+        self.engine.set_masks(m)?;
+        let line: Vec<String> = parts.iter().map(|p| format!("{} {:.1}%", p.name, p.achieved * 100.0)).collect();
+        self.progress.note(&format!("step {}: pruned to {:.1}% sparsity ({})", self.step, m.sparsity() * 100.0, line.join(", ")));
+        Ok(())
+    }
+
+    /// The history row of the current step (one place builds it), with the
+    /// validation figures when `validate`.
+    fn log(&mut self, validate: bool) -> Result<()> {
+        let val = if validate { Some(self.feed.validate(self.engine.as_mut())?) } else { None }.filter(|s| s.tokens > 0);
+        let w = &self.window;
+        let loss = w.loss / w.tokens.max(1) as f64;
+        let lr = match self.last_update {
+            Some(u) => u.lr,
+            None => self.config.optimizer.lr_at(self.step.saturating_sub(1)),
+        };
+        let r = Record {
+            step: self.step,
+            epoch: self.step as f64 / self.per_epoch as f64,
+            loss,
+            accuracy: w.correct as f64 / w.tokens.max(1) as f64,
+            val_loss: val.map(|s| s.loss),
+            val_accuracy: val.map(|s| s.correct as f64 / s.tokens as f64),
+            perplexity: val.map_or(loss, |s| s.loss).exp(),
+            lr: lr as f64,
+            tokens_per_sec: w.tokens_per_sec(),
+            elapsed_sec: self.elapsed(),
+            sparsity: self.masks.as_ref().map_or(0.0, |m| m.sparsity() as f64),
+        };
+        self.history.push(r)?;
+        self.progress.record(&r);
+        self.window = Window::new();
+        Ok(())
+    }
+
+    /// Writes the checkpoint.
+    pub fn checkpoint(&mut self) -> Result<()> {
+        let (params, optimizer) = self.engine.state()?;
+        Checkpoint {
+            config: self.config.clone(),
+            vocab: self.vocab.clone(),
+            features: self.features.clone(),
+            labels: self.labels.clone(),
+            params,
+            optimizer,
+            masks: self.masks.clone(),
+        }
+        .save(&self.out)
+    }
+
+    /// Validates (unless the last row already did at this step), writes the
+    /// last checkpoint and says how the run ended.
+    pub fn finish(mut self) -> Result<Outcome> {
+        let last = self.history.records.last().filter(|r| r.step == self.step).copied();
+        let (val_loss, val_accuracy) = match last.and_then(|r| r.val_loss.zip(r.val_accuracy)) {
+            Some((l, a)) => (Some(l), Some(a)),
+            None if self.step > self.first_step => {
+                if last.is_some() {
+                    let val = self.feed.validate(self.engine.as_mut())?;
+                    if val.tokens > 0 {
+                        self.history.set_last_validation(val.loss, val.correct as f64 / val.tokens as f64)?;
+                    }
+                } else {
+                    self.log(true)?;
+                }
+                let r = self.history.records.last().copied();
+                if let Some(r) = &r {
+                    self.progress.record(r);
+                }
+                (r.and_then(|r| r.val_loss), r.and_then(|r| r.val_accuracy))
+            }
+            None => {
+                let val = self.feed.validate(self.engine.as_mut())?;
+                ((val.tokens > 0).then_some(val.loss), (val.tokens > 0).then(|| val.correct as f64 / val.tokens as f64))
+            }
+        };
+        self.checkpoint()?;
+        Ok(Outcome { ending: self.ending, steps: self.step, losses: self.losses, val_loss, val_accuracy })
+    }
+}
+
+/// Trains (or continues `resume`), writing checkpoints and history to `out`.
+pub fn train(config: TrainConfig, out: &Path, resume: Option<Checkpoint>, stop: Arc<AtomicBool>, progress: &mut dyn Progress) -> Result<Outcome> {
+    let mut run = Run::start(config, out, resume, stop, progress)?;
+    while run.step()? {}
+    run.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_time_schedule_ends_at_the_time_limit() {
+        let t = TimeSchedule::new(Some(1.0), Decay::Cosine, None, 0, 0.0);
+        assert_eq!(t.estimate(5, 3.0), None, "too few steps measured");
+        assert_eq!(t.estimate(11, 6.6), None, "not due");
+        // 0.6 s per step, 54 s left: 90 more steps after this one.
+        assert_eq!(t.estimate(10, 6.0), Some(101));
+        // A resumed run measures only its own steps and time.
+        let r = TimeSchedule::new(Some(1.0), Decay::Cosine, None, 100, 30.0);
+        assert_eq!(r.estimate(120, 40.0), Some(120 + 1 + 40));
+        // Past the limit the schedule ends now.
+        assert_eq!(t.estimate(20, 70.0), Some(21));
+    }
+
+    #[test]
+    fn a_time_schedule_is_off_without_decay_or_with_a_step_count() {
+        let cases = [
+            (Some(1.0), Decay::None, None),
+            (Some(1.0), Decay::Cosine, Some(50)),
+            (None, Decay::Cosine, Some(50)),
+            (None, Decay::Linear, None),
+        ];
+        for (minutes, decay, total) in cases {
+            assert_eq!(TimeSchedule::new(minutes, decay, total, 0, 0.0).estimate(10, 5.0), None);
+        }
+    }
+
+    #[test]
+    fn an_output_folder_holding_a_run_is_refused_unless_forced() {
+        let dir = std::env::temp_dir().join(format!("edgegru-out-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("tensorboard")).unwrap();
+        std::fs::write(dir.join("history.csv"), "x").unwrap();
+        std::fs::write(dir.join("notes.txt"), "mine").unwrap();
+        let err = prepare_out(&dir, OutMode::New).unwrap_err().to_string();
+        assert!(err.contains("holds another run") && err.contains("--force"), "{err}");
+        prepare_out(&dir, OutMode::Continue).unwrap();
+        prepare_out(&dir, OutMode::Replace).unwrap();
+        assert!(!dir.join("history.csv").exists() && !dir.join("tensorboard").exists());
+        assert!(dir.join("notes.txt").exists(), "files that are not the run's stay");
+        assert!(prepare_out(&dir, OutMode::New).unwrap_err().to_string().contains("not empty"));
+        assert!(prepare_out(&dir.join("notes.txt"), OutMode::New).unwrap_err().to_string().contains("is a file"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn sizes_that_cannot_fit_are_refused_before_allocating() {
+        let mut config = crate::commands::pipeline::Preset::A.train_config(Path::new("c"), false, 1, 1);
+        config.hidden = vec![60_000; 4];
+        config.dense = 60_000;
+        let net = config.network(5000, 0, 0);
+        let err = check_memory(&net, &config, 100).unwrap_err().to_string();
+        assert!(err.contains("bytes") && err.contains("--hidden"), "{err}");
+    }
+}
