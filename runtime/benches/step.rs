@@ -49,9 +49,9 @@ fn bench_step(c: &mut Criterion) {
     prune_blocks(&mut pruned.dense[0].weight, d, h, 0.75, &mut rng);
     prune_blocks(&mut pruned.head.weight, v, d, 0.75, &mut rng);
     let files = [
-        ("f32", fm.to_bytes(&ExportOptions::default())),
-        ("int8", fm.to_bytes(&ExportOptions::int8(false))),
-        ("int8-sparse75", pruned.to_bytes(&ExportOptions::int8(true))),
+        ("f32", fm.to_checked_bytes(&ExportOptions::default()).expect("f32 file")),
+        ("int8", fm.to_checked_bytes(&ExportOptions::int8(false)).expect("int8 file")),
+        ("int8-sparse75", pruned.to_checked_bytes(&ExportOptions::int8(true)).expect("sparse file")),
     ];
     let mut group = c.benchmark_group("step_config_a");
     group.warm_up_time(Duration::from_secs(2)).measurement_time(Duration::from_secs(8));

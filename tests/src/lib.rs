@@ -269,3 +269,15 @@ impl<'m> Reference<'m> {
         }
     }
 }
+
+/// Writes a model file, panicking on a model the writer refuses (tests only).
+pub trait ToFile {
+    /// The version-2 `.egru` bytes of the model, checked by loading them.
+    fn file(&self, opts: &ExportOptions) -> Vec<u8>;
+}
+
+impl ToFile for FloatModel {
+    fn file(&self, opts: &ExportOptions) -> Vec<u8> {
+        self.to_checked_bytes(opts).unwrap_or_else(|e| panic!("the test model is written: {e}"))
+    }
+}

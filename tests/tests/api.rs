@@ -2,11 +2,18 @@
 //! generation and saved states.
 
 use edgegru_runtime::writer::ExportOptions;
-use edgegru_runtime::{Error, Model, Rng, SamplingParams, Session, TokenProb};
-use edgegru_tests::{char_model, word_model};
+use edgegru_runtime::{Activation, Error, InputKind, Model, Rng, SamplingParams, Session, StopReason, TokenProb};
+use edgegru_tests::{char_model, feature_classifier, word_model, ToFile};
+
+fn vocab(model: &Model<'_>) -> u32 {
+    match model.input() {
+        InputKind::Tokens { vocab, .. } => vocab as u32,
+        InputKind::Features { .. } => 0,
+    }
+}
 
 fn char_file() -> Vec<u8> {
-    char_model(8, 32, 16, 5).to_bytes(&ExportOptions::int8(false))
+    char_model(8, 32, 16, 5).file(&ExportOptions::int8(false))
 }
 
 #[test]
@@ -29,7 +36,7 @@ fn bad_token_ids_and_parameters_are_errors() {
     let model = Model::from_bytes(&file).unwrap();
     let mut arena = vec![0u8; model.arena_size()];
     let mut s = Session::new(&model, &mut arena).unwrap();
-    let vocab = model.dims().vocab;
+    let vocab = vocab(&model);
     assert_eq!(s.step(vocab).err(), Some(Error::TokenOutOfRange { token: vocab, vocab }));
     assert_eq!(s.sample(&SamplingParams::GREEDY, &mut Rng::new(0)).err(), Some(Error::EmptyPrompt));
     let mut out = [0u8; 16];
@@ -39,7 +46,7 @@ fn bad_token_ids_and_parameters_are_errors() {
     // A prompt with an unknown character changes nothing.
     s.step(1).unwrap();
     let before = s.hidden().to_vec();
-    assert_eq!(s.feed("ab#c").err(), Some(Error::UnknownToken { offset: 2 }));
+    assert_eq!(s.feed("ab#c").err(), Some(Error::UnknownToken { offset: 2, character: '#' }));
     assert_eq!(s.hidden(), &before[..]);
 }
 
@@ -52,7 +59,7 @@ fn saved_state_reproduces_the_continuation() {
     s.feed("the cat sat on the ").unwrap();
     let mut state = vec![0u8; s.state_size()];
     assert_eq!(s.save_state(&mut state).unwrap(), state.len());
-    let params = SamplingParams { temperature: 0.8, top_k: 10, top_p: 0.95 };
+    let params = SamplingParams { temperature: 0.8, top_k: 10, top_p: 0.95, allow_oov: false };
     let mut first = [0u8; 200];
     let n1 = s.generate_into("", 50, &params, &mut Rng::new(3), &mut first).unwrap();
     s.reset();
@@ -63,12 +70,22 @@ fn saved_state_reproduces_the_continuation() {
     assert_eq!(n1, 50);
 
     // A state from another model, or a damaged one, is refused and changes nothing.
-    let other = char_model(8, 32, 16, 6).to_bytes(&ExportOptions::int8(false));
+    let other = char_model(8, 32, 16, 6).file(&ExportOptions::int8(false));
     let other = Model::from_bytes(&other).unwrap();
     let mut other_arena = vec![0u8; other.arena_size()];
     let mut o = Session::new(&other, &mut other_arena).unwrap();
     assert!(matches!(o.restore_state(&state), Err(Error::StateMismatch { .. })));
-    assert!(matches!(s.restore_state(&state[..state.len() - 1]), Err(Error::StateMismatch { .. })));
+    assert!(matches!(s.restore_state(&state[..state.len() - 1]), Err(Error::StateDamaged { .. })));
+    // A bit flipped anywhere (header, the state's middle, its end) is refused, and the session is unchanged.
+    s.reset();
+    s.feed("xy").unwrap();
+    let before = s.hidden().to_vec();
+    for i in [0, 5, 9, state.len() / 2, state.len() - 6, state.len() - 1] {
+        let mut damaged = state.clone();
+        damaged[i] ^= 0x10;
+        assert!(matches!(s.restore_state(&damaged), Err(Error::StateDamaged { .. } | Error::StateMismatch { .. })), "byte {i}");
+        assert_eq!(s.hidden(), &before[..], "byte {i}: the session changed");
+    }
     let mut short = [0u8; 8];
     assert!(matches!(s.save_state(&mut short), Err(Error::BufferTooSmall { .. })));
 }
@@ -80,11 +97,13 @@ fn generation_is_token_by_token_and_stoppable() {
     let mut arena = vec![0u8; model.arena_size()];
     let mut s = Session::new(&model, &mut arena).unwrap();
     let mut seen = vec![];
-    let n = s.generate("hello", 100, &SamplingParams::default(), &mut Rng::new(9), |id, _| {
-        seen.push(id);
-        seen.len() < 7
-    });
-    assert_eq!(n.unwrap(), 7);
+    let g = s
+        .generate("hello", 100, &SamplingParams::default(), &mut Rng::new(9), &mut [], |id, _| {
+            seen.push(id);
+            seen.len() < 7
+        })
+        .unwrap();
+    assert_eq!((g.tokens, g.stop), (7, StopReason::Callback));
     // The same tokens come from stepping by hand with the same sampler.
     let mut arena2 = vec![0u8; model.arena_size()];
     let mut t = Session::new(&model, &mut arena2).unwrap();
@@ -109,13 +128,13 @@ fn top_k_next_gives_sorted_probabilities() {
     let mut s = Session::new(&model, &mut arena).unwrap();
     s.feed("the ").unwrap();
     let mut top = [TokenProb::default(); 5];
-    assert_eq!(s.top_k_next(&mut top).unwrap(), 5);
+    assert_eq!(s.top_k_next(&mut top, false).unwrap(), 5);
     assert!(top.windows(2).all(|w| w[0].prob >= w[1].prob));
     let greedy = s.sample(&SamplingParams::GREEDY, &mut Rng::new(0)).unwrap();
     assert_eq!(top[0].token, greedy);
     let mut all = vec![TokenProb::default(); 100];
-    let n = s.top_k_next(&mut all).unwrap();
-    assert_eq!(n, model.dims().vocab as usize);
+    let n = s.top_k_next(&mut all, false).unwrap();
+    assert_eq!(n, vocab(&model) as usize);
     let total: f32 = all[..n].iter().map(|t| t.prob).sum();
     assert!((total - 1.0).abs() < 1e-4);
 }
@@ -124,26 +143,37 @@ fn top_k_next_gives_sorted_probabilities() {
 fn char_tokenizer_round_trips() {
     let file = char_file();
     let model = Model::from_bytes(&file).unwrap();
-    let tok = model.tokenizer();
+    let tok = model.tokenizer().unwrap();
     let mut ids = [0u32; 32];
     let n = tok.encode("hello, world.", &mut ids).unwrap();
     assert_eq!(n, 13);
     let mut text = [0u8; 32];
     let len = tok.decode(&ids[..n], &mut text).unwrap();
     assert_eq!(std::str::from_utf8(&text[..len]).unwrap(), "hello, world.");
-    assert!(matches!(tok.encode("hello", &mut ids[..3]), Err(Error::BufferTooSmall { needed: 5, available: 3 })));
-    assert!(matches!(tok.decode(&ids[..n], &mut text[..4]), Err(Error::BufferTooSmall { .. })));
+    // Too small: the size needed, and nothing written.
+    let mut small = [7u32; 3];
+    assert!(matches!(tok.encode("hello", &mut small), Err(Error::BufferTooSmall { needed: 5, available: 3 })));
+    assert_eq!(small, [7; 3]);
+    let mut short = [b'#'; 4];
+    assert_eq!(tok.decode(&ids[..n], &mut short), Err(Error::BufferTooSmall { needed: 13, available: 4 }));
+    assert_eq!(&short, b"####");
+    // Fixed-capacity results for firmware written in Rust.
+    let v: heapless::Vec<u32, 16> = tok.encode_vec("hello").unwrap();
+    assert_eq!(&v[..], &ids[..5]);
+    assert_eq!(tok.encode_vec::<4>("hello").err(), Some(Error::BufferTooSmall { needed: 5, available: 4 }));
+    let text_h: heapless::String<16> = tok.decode_string(&ids[..5]).unwrap();
+    assert_eq!(text_h.as_str(), "hello");
     assert!(matches!(tok.decode(&[999], &mut text), Err(Error::TokenOutOfRange { token: 999, .. })));
-    assert_eq!(tok.encode("Hello", &mut ids).err(), Some(Error::UnknownToken { offset: 0 }));
+    assert_eq!(tok.encode("Hello", &mut ids).err(), Some(Error::UnknownToken { offset: 0, character: 'H' }));
 }
 
 #[test]
 fn word_tokenizer_follows_keras_semantics() {
     // Keras: lower-case, filters become separators, split on ' ', unknown words -> OOV (id 1).
     let fm = word_model(&["the", "cat", "sat", "on", "mat", "naïve"], 8, 16, 8, 3);
-    let file = fm.to_bytes(&ExportOptions::default());
+    let file = fm.file(&ExportOptions::default());
     let model = Model::from_bytes(&file).unwrap();
-    let tok = model.tokenizer();
+    let tok = model.tokenizer().unwrap();
     let mut ids = [0u32; 16];
     let n = tok.encode("The CAT, sat\ton   the dog's mat! NAÏVE", &mut ids).unwrap();
     let word = |w: &str| tok.lookup(w).unwrap();
@@ -164,4 +194,90 @@ fn word_tokenizer_follows_keras_semantics() {
     let text = std::str::from_utf8(&out[..len]).unwrap();
     assert_eq!(text.matches(' ').count(), 5, "{text:?}");
     assert!(text.starts_with(' '));
+    assert!(!text.contains("<OOV>"), "the OOV token is not generated unless allowed: {text:?}");
+}
+
+/// Text generated through a buffer too small for all of it, call after
+/// call, is the text of one large call: a token that does not fit is not consumed.
+#[test]
+fn generation_in_chunks_equals_one_call() {
+    let files = [
+        char_model(8, 32, 16, 5).file(&ExportOptions::int8(false)),
+        word_model(&["the", "cat", "sat", "on", "mat", "a", "dog"], 8, 16, 8, 3).file(&ExportOptions::int8(true)),
+        char_model(8, 32, 16, 7).file(&ExportOptions::integer(false)),
+    ];
+    let params = SamplingParams { temperature: 0.9, top_k: 0, top_p: 1.0, allow_oov: false };
+    for file in &files {
+        let model = Model::from_bytes(file).unwrap();
+        let mut arena = vec![0u8; model.arena_size()];
+        let mut s = Session::new(&model, &mut arena).unwrap();
+        let mut whole = vec![0u8; 4096];
+        let g = s.generate("the ", 60, &params, &mut Rng::new(4), &mut whole, |_, _| true).unwrap();
+        assert_eq!((g.tokens, g.stop), (60, StopReason::MaxTokens));
+        let want = &whole[..g.bytes];
+        for cap in [1usize, 2, 3, 5, 8, 13] {
+            s.reset();
+            let mut rng = Rng::new(4);
+            let (mut got, mut tokens, mut prompt) = (Vec::new(), 0, "the ");
+            let mut buf = vec![0u8; cap];
+            let mut stalls = 0;
+            while tokens < 60 {
+                let g = s.generate(prompt, 60 - tokens, &params, &mut rng, &mut buf, |_, _| true).unwrap();
+                prompt = "";
+                got.extend_from_slice(&buf[..g.bytes]);
+                tokens += g.tokens;
+                if g.tokens == 0 {
+                    // The next token does not fit at all: nothing was consumed.
+                    assert_eq!(g.stop, StopReason::BufferFull);
+                    stalls += 1;
+                    buf = vec![0u8; buf.len() + 8];
+                }
+                assert!(stalls < 10);
+            }
+            assert_eq!(got, want, "buffer of {cap} bytes");
+        }
+    }
+}
+
+#[test]
+fn feature_models_step_on_feature_vectors_only() {
+    let fm = feature_classifier(4, &[16, 8], &[(8, Activation::Relu)], 3, 11);
+    let file = fm.file(&ExportOptions::int8(false));
+    let model = Model::from_bytes(&file).unwrap();
+    assert_eq!(model.input(), InputKind::Features { count: 4 });
+    assert_eq!((model.outputs(), model.output_name(2)), (3, Some("c2")));
+    let mut arena = vec![0u8; model.arena_size()];
+    let mut s = Session::new(&model, &mut arena).unwrap();
+    let p = s.step_features(&[0.5, -1.0, 2.0, 0.0]).unwrap().to_vec();
+    assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-5 && p.iter().all(|&x| x > 0.0), "class probabilities: {p:?}");
+    let before = s.hidden().to_vec();
+    assert_eq!(s.step_features(&[1.0, 2.0]).err(), Some(Error::FeatureCount { expected: 4, found: 2 }));
+    assert_eq!(s.step_features(&[1.0, f32::NAN, 0.0, 0.0]).err(), Some(Error::NonFiniteInput { index: 1 }));
+    assert_eq!(s.step(0).err(), Some(Error::WrongInput { expected: "features" }));
+    assert_eq!(s.feed("abc").err(), Some(Error::WrongInput { expected: "features" }));
+    let mut out = [0u8; 8];
+    assert_eq!(s.generate_into("", 3, &SamplingParams::GREEDY, &mut Rng::new(0), &mut out).err(), Some(Error::NotALanguageModel));
+    assert_eq!(s.hidden(), &before[..], "errors change nothing");
+    assert_eq!(s.hidden().len(), 16 + 8, "every layer's state");
+    // The saved state covers every layer.
+    let mut state = vec![0u8; s.state_size()];
+    s.save_state(&mut state).unwrap();
+    s.step_features(&[0.0; 4]).unwrap();
+    s.restore_state(&state).unwrap();
+    assert_eq!(s.hidden(), &before[..]);
+    assert_eq!(s.output(), Some(&p[..]));
+}
+
+#[test]
+fn heapless_results_for_rust_firmware() {
+    let file = char_file();
+    let model = Model::from_bytes(&file).unwrap();
+    let mut arena = vec![0u8; model.arena_size()];
+    let mut s = Session::new(&model, &mut arena).unwrap();
+    let text: heapless::String<32> = s.generate_string("ab", 10, &SamplingParams::GREEDY, &mut Rng::new(0)).unwrap();
+    assert_eq!(text.chars().count(), 10);
+    let short: heapless::String<4> = s.generate_string("", 10, &SamplingParams::GREEDY, &mut Rng::new(0)).unwrap();
+    assert!(short.len() <= 4);
+    let top: heapless::Vec<TokenProb, 3> = s.top_k_vec(false).unwrap();
+    assert_eq!(top.len(), 3);
 }

@@ -1,20 +1,27 @@
 //! Loading never panics and never reads out of bounds: mutated files either
 //! load (and then run) or give a precise error.
 
-use edgegru_runtime::format::{self, Body, TensorDesc};
-use edgegru_runtime::writer::{encode_file, fix_checksum, ExportOptions, WeightKind};
-use edgegru_runtime::{Error, Model, Rng, SamplingParams, Session, TensorName};
-use edgegru_tests::{char_model, word_model};
+use edgegru_runtime::format::{self, v1, AnyBody, Body, HeadKindDesc, InputDesc, TensorDesc};
+use edgegru_runtime::writer::{encode_file, ExportOptions, WeightKind};
+use edgegru_runtime::{Activation, Error, InputKind, Model, Rng, SamplingParams, Session, TensorName};
+use edgegru_tests::{char_model, feature_classifier, fix_checksum, v1_bytes, word_model, ToFile};
 
+/// Version-1 files (the format before networks), then version-2 networks.
 fn valid_files() -> Vec<Vec<u8>> {
     let c = char_model(8, 16, 16, 1);
     let w = word_model(&["the", "cat", "sat", "on", "mat"], 8, 16, 8, 2);
+    let stacked = feature_classifier(5, &[16, 8], &[(12, Activation::Tanh), (8, Activation::Sigmoid)], 3, 4);
     vec![
-        c.to_bytes(&ExportOptions::default()),
-        c.to_bytes(&ExportOptions::int8(false)),
-        c.to_bytes(&ExportOptions::int8(true)),
-        w.to_bytes(&ExportOptions::int8(true)),
-        c.to_bytes(&ExportOptions::integer(true)),
+        v1_bytes(&c, &ExportOptions::default()),
+        v1_bytes(&c, &ExportOptions::int8(false)),
+        v1_bytes(&c, &ExportOptions::int8(true)),
+        v1_bytes(&w, &ExportOptions::int8(true)),
+        v1_bytes(&c, &ExportOptions::integer(true)),
+        c.file(&ExportOptions::int8(true)),
+        w.file(&ExportOptions::integer(false)),
+        stacked.file(&ExportOptions::default()),
+        stacked.file(&ExportOptions::int8(true)),
+        stacked.file(&ExportOptions::integer(true)),
     ]
 }
 
@@ -23,11 +30,24 @@ fn exercise(bytes: &[u8]) -> Result<(), Error> {
     let model = Model::from_bytes(bytes)?;
     let mut arena = vec![0u8; model.arena_size()];
     let mut s = Session::new(&model, &mut arena)?;
-    for t in 0..model.dims().vocab.min(4) {
-        s.step(t)?;
+    match model.input() {
+        InputKind::Tokens { vocab, .. } => {
+            for t in 0..(vocab as u32).min(4) {
+                s.step(t)?;
+            }
+            let mut out = [0u8; 64];
+            let _ = s.generate_into("", 8, &SamplingParams::default(), &mut Rng::new(1), &mut out);
+        }
+        InputKind::Features { count } => {
+            for i in 0..4 {
+                let f: Vec<f32> = (0..count).map(|j| (i * count + j) as f32 * 0.3 - 1.0).collect();
+                s.step_features(&f)?;
+            }
+        }
     }
-    let mut out = [0u8; 64];
-    let _ = s.generate_into("", 8, &SamplingParams::default(), &mut Rng::new(1), &mut out);
+    let mut state = vec![0u8; s.state_size()];
+    s.save_state(&mut state)?;
+    s.restore_state(&state)?;
     Ok(())
 }
 
@@ -88,10 +108,40 @@ fn thousands_of_mutants_never_panic() {
     assert!(past_crc > 2000, "too few mutants reached the parser: {past_crc}");
 }
 
-fn rewrite(file: &[u8], edit: impl FnOnce(&mut Body<'_>)) -> Vec<u8> {
-    let (mut body, _) = format::decode(file).unwrap();
+/// The body of a version-1 file.
+fn v1_body(file: &[u8]) -> v1::Body<'_> {
+    match format::decode(file).unwrap().0 {
+        AnyBody::V1(b) => b,
+        AnyBody::V2(_) => panic!("a version-1 file"),
+    }
+}
+
+/// The body of a version-2 file.
+fn v2_body(file: &[u8]) -> Body<'_> {
+    match format::decode(file).unwrap().0 {
+        AnyBody::V2(b) => b,
+        AnyBody::V1(_) => panic!("a version-2 file"),
+    }
+}
+
+fn encode_v1(body: &v1::Body<'_>) -> Vec<u8> {
+    encode_file(1, body).unwrap()
+}
+
+fn encode_v2(body: &Body<'_>) -> Vec<u8> {
+    encode_file(2, body).unwrap()
+}
+
+fn rewrite<'a>(file: &'a [u8], edit: impl FnOnce(&mut v1::Body<'a>)) -> Vec<u8> {
+    let mut body = v1_body(file);
     edit(&mut body);
-    encode_file(&body)
+    encode_v1(&body)
+}
+
+fn rewrite_v2<'a>(file: &'a [u8], edit: impl FnOnce(&mut Body<'a>)) -> Vec<u8> {
+    let mut body = v2_body(file);
+    edit(&mut body);
+    encode_v2(&body)
 }
 
 #[test]
@@ -103,7 +153,10 @@ fn container_errors_are_precise() {
     assert_eq!(Model::from_bytes(&m).unwrap_err(), Error::BadMagic { found: *b"XGRU" });
     let mut m = file.clone();
     m[4] = 9;
-    assert_eq!(Model::from_bytes(&m).unwrap_err(), Error::UnsupportedVersion { found: 9, supported: 1 });
+    assert_eq!(Model::from_bytes(&m).unwrap_err(), Error::UnsupportedVersion { found: 9, supported: 2 });
+    let mut m = file.clone();
+    m[4] = 0;
+    assert_eq!(Model::from_bytes(&m).unwrap_err(), Error::UnsupportedVersion { found: 0, supported: 2 });
     let mut m = file.clone();
     let last = m.len() - 1;
     m[last] ^= 0x40;
@@ -125,7 +178,7 @@ fn inconsistent_fields_are_named() {
     let m = rewrite(f32_file, |b| b.header.dims.hidden += 1);
     assert!(matches!(
         Model::from_bytes(&m).unwrap_err(),
-        Error::TensorShape { tensor: TensorName::GruInput, expected: (51, 8), found: (48, 8) }
+        Error::TensorShape { tensor: TensorName::GruInput(0), expected: (51, 8), found: (48, 8) }
     ));
 
     let m = rewrite(f32_file, |b| b.header.dims.emb = 0);
@@ -141,7 +194,7 @@ fn inconsistent_fields_are_named() {
     });
     assert_eq!(
         Model::from_bytes(&m).unwrap_err(),
-        Error::TensorLength { tensor: TensorName::Dense, part: "data", expected: 1024, found: 1020 }
+        Error::TensorLength { tensor: TensorName::Dense(0), part: "data", expected: 1024, found: 1020 }
     );
 
     let m = rewrite(f32_file, |b| b.tensors.output_bias = &b.tensors.output_bias[4..]);
@@ -167,20 +220,20 @@ fn inconsistent_fields_are_named() {
     });
     // Rewrite again with the owned copy borrowed for the encode.
     let m = {
-        let (mut body, _) = format::decode(&m).unwrap();
+        let mut body = v1_body(&m);
         if let TensorDesc::Int8Block8x4 { block_cols, .. } = &mut body.tensors.gru_recurrent {
             *block_cols = &cols_copy;
         }
-        encode_file(&body)
+        encode_v1(&body)
     };
     assert!(matches!(
         Model::from_bytes(&m).unwrap_err(),
-        Error::SparseIndex { tensor: TensorName::GruRecurrent, row_block: 0, value: 99, .. }
+        Error::SparseIndex { tensor: TensorName::GruRecurrent(0), row_block: 0, value: 99, .. }
     ));
 
     let nan = f32::NAN.to_le_bytes();
     let mut scales_copy = Vec::new();
-    let (body, _) = format::decode(sparse_file).unwrap();
+    let body = v1_body(sparse_file);
     if let TensorDesc::Int8Block8x4 { scales, .. } = &body.tensors.output {
         scales_copy = scales.to_vec();
         scales_copy[8..12].copy_from_slice(&nan);
@@ -189,13 +242,13 @@ fn inconsistent_fields_are_named() {
     if let TensorDesc::Int8Block8x4 { scales, .. } = &mut body2.tensors.output {
         *scales = &scales_copy;
     }
-    assert_eq!(Model::from_bytes(&encode_file(&body2)).unwrap_err(), Error::BadScale { tensor: TensorName::Output, row: 2 });
+    assert_eq!(Model::from_bytes(&encode_v1(&body2)).unwrap_err(), Error::BadScale { tensor: TensorName::Output, row: 2 });
 
     let m = rewrite(f32_file, |b| b.header.numerics = edgegru_runtime::Numerics::HybridInt8 { weight_scale: format::ScaleRule::MaxAbs });
-    assert!(matches!(Model::from_bytes(&m).unwrap_err(), Error::NumericsMismatch { tensor: TensorName::GruInput, .. }));
+    assert!(matches!(Model::from_bytes(&m).unwrap_err(), Error::NumericsMismatch { tensor: TensorName::GruInput(0), .. }));
 
     // Integer numerics read int8 embedding rows: a float embedding is refused.
-    let float_embedding = char_model(8, 16, 16, 1).to_bytes(&ExportOptions { embedding: WeightKind::F32, ..ExportOptions::int8(false) });
+    let float_embedding = v1_bytes(&char_model(8, 16, 16, 1), &ExportOptions { embedding: WeightKind::F32, ..ExportOptions::int8(false) });
     let m =
         rewrite(&float_embedding, |b| b.header.numerics = edgegru_runtime::Numerics::Integer { weight_scale: format::ScaleRule::MaxAbs });
     assert!(matches!(Model::from_bytes(&m).unwrap_err(), Error::NumericsMismatch { tensor: TensorName::Embedding, .. }));
@@ -204,7 +257,7 @@ fn inconsistent_fields_are_named() {
 #[test]
 fn broken_tokenizer_tables_are_refused() {
     let word_file = &valid_files()[3];
-    let (body, _) = format::decode(word_file).unwrap();
+    let body = v1_body(word_file);
     let t = &body.header.tokenizer;
 
     let mut swapped = t.sorted.to_vec();
@@ -216,25 +269,85 @@ fn broken_tokenizer_tables_are_refused() {
     let mut b = body.clone();
     b.header.tokenizer.sorted = &swapped;
     assert!(
-        matches!(Model::from_bytes(&encode_file(&b)).unwrap_err(), Error::Tokenizer { reason, .. } if reason.contains("strictly increasing"))
+        matches!(Model::from_bytes(&encode_v1(&b)).unwrap_err(), Error::Tokenizer { reason, .. } if reason.contains("strictly increasing"))
     );
 
     let mut b = body.clone();
     b.header.tokenizer.ends = &t.ends[..t.ends.len() - 4];
-    assert!(matches!(Model::from_bytes(&encode_file(&b)).unwrap_err(), Error::Tokenizer { .. }));
+    assert!(matches!(Model::from_bytes(&encode_v1(&b)).unwrap_err(), Error::Tokenizer { .. }));
 
     let mut b = body.clone();
     b.header.tokenizer.oov = Some(1000);
-    assert_eq!(Model::from_bytes(&encode_file(&b)).unwrap_err(), Error::Tokenizer { reason: "oov id is out of range", index: 1000 });
+    assert_eq!(Model::from_bytes(&encode_v1(&b)).unwrap_err(), Error::Tokenizer { reason: "oov id is out of range", index: 1000 });
 
     let bad_utf8 = [t.text, &[0xff]].concat();
     let mut b = body.clone();
     b.header.tokenizer.text = &bad_utf8;
-    assert!(matches!(Model::from_bytes(&encode_file(&b)).unwrap_err(), Error::Tokenizer { reason: "token text is not UTF-8", .. }));
+    assert!(matches!(Model::from_bytes(&encode_v1(&b)).unwrap_err(), Error::Tokenizer { reason: "token text is not UTF-8", .. }));
 
     let mut ends = t.ends.to_vec();
     ends[8..12].copy_from_slice(&0u32.to_le_bytes());
     let mut b = body.clone();
     b.header.tokenizer.ends = &ends;
-    assert!(matches!(Model::from_bytes(&encode_file(&b)).unwrap_err(), Error::Tokenizer { .. }));
+    assert!(matches!(Model::from_bytes(&encode_v1(&b)).unwrap_err(), Error::Tokenizer { .. }));
+}
+
+#[test]
+fn inconsistent_networks_are_named() {
+    let files = valid_files();
+    let (float, integer) = (&files[7], &files[9]);
+    // Layer counts the format does not hold.
+    let m = rewrite_v2(float, |b| b.grus.clear());
+    assert_eq!(Model::from_bytes(&m).unwrap_err(), Error::LayerCount { kind: "GRU", count: 0, min: 1, max: 4 });
+    // Five GRU layers on the wire (a list with a std Vec has the same encoding).
+    #[derive(serde::Serialize)]
+    struct Wide<'a> {
+        header: format::Header<'a>,
+        input: InputDesc<'a>,
+        grus: Vec<format::GruDesc<'a>>,
+        dense: Vec<format::DenseDesc<'a>>,
+        head: format::HeadDesc<'a>,
+    }
+    let b = v2_body(float);
+    let wide = Wide { header: b.header.clone(), input: b.input.clone(), grus: vec![b.grus[1].clone(); 5], dense: b.dense.to_vec(), head: b.head.clone() };
+    let err = Model::from_bytes(&encode_file(2, &wide).unwrap()).unwrap_err();
+    assert!(matches!(err, Error::Decode { reason } if reason.contains("more layers than the format allows")), "{err}");
+    // A layer that does not read what the one below gives: the second GRU reads the first's 16 states.
+    let m = rewrite_v2(float, |b| b.grus.swap(0, 1));
+    assert!(matches!(Model::from_bytes(&m).unwrap_err(), Error::TensorShape { tensor: TensorName::GruInput(0), .. }));
+    let m = rewrite_v2(float, |b| {
+        let d = b.dense[1].clone();
+        b.dense[0] = d;
+    });
+    assert!(matches!(Model::from_bytes(&m).unwrap_err(), Error::TensorShape { tensor: TensorName::Dense(0), .. }));
+    // Heads that do not fit: a next-token head on features; a class table of the wrong size.
+    let m = rewrite_v2(float, |b| b.head.kind = HeadKindDesc::NextToken);
+    assert_eq!(Model::from_bytes(&m).unwrap_err(), Error::HeadMismatch { reason: "a next-token head needs token input" });
+    let m = rewrite_v2(float, |b| {
+        if let HeadKindDesc::Classes { ends, .. } = &mut b.head.kind {
+            *ends = &ends[..4];
+        }
+    });
+    assert!(matches!(Model::from_bytes(&m).unwrap_err(), Error::Names { .. }));
+    // Feature normalization: NaN, and no features.
+    let nan_mean = [f32::NAN.to_le_bytes(), [0; 4], [0; 4], [0; 4], [0; 4]].concat();
+    let m = rewrite_v2(float, |b| {
+        if let InputDesc::Features { mean, .. } = &mut b.input {
+            *mean = &nan_mean;
+        }
+    });
+    assert_eq!(Model::from_bytes(&m).unwrap_err(), Error::NonFinite { tensor: TensorName::FeatureMean, index: 0 });
+    let m = rewrite_v2(float, |b| {
+        if let InputDesc::Features { count, .. } = &mut b.input {
+            *count = 0;
+        }
+    });
+    assert!(matches!(Model::from_bytes(&m).unwrap_err(), Error::BadDimension { name: "features", value: 0, .. }));
+    // Integer numerics need a usable input scale.
+    let m = rewrite_v2(integer, |b| {
+        if let InputDesc::Features { quant_scale, .. } = &mut b.input {
+            *quant_scale = 0.0;
+        }
+    });
+    assert!(matches!(Model::from_bytes(&m).unwrap_err(), Error::BadScale { tensor: TensorName::FeatureScale, .. }));
 }

@@ -4,7 +4,7 @@
 
 use edgegru_runtime::writer::ExportOptions;
 use edgegru_runtime::{crc32::crc32, sampling, Error, Isa, Model, Numerics, Session};
-use edgegru_tests::char_model;
+use edgegru_tests::{char_model, ToFile};
 
 /// Logits of `steps` greedy steps from token 0, each step fed its own argmax.
 fn greedy_logits(file: &[u8], isa: Isa, steps: usize) -> Vec<f32> {
@@ -23,17 +23,17 @@ fn greedy_logits(file: &[u8], isa: Isa, steps: usize) -> Vec<f32> {
 
 #[test]
 fn integer_numerics_are_recorded_and_the_embedding_is_int8() {
-    let file = char_model(16, 64, 64, 3).to_bytes(&ExportOptions::integer(false));
+    let file = char_model(16, 64, 64, 3).file(&ExportOptions::integer(false));
     let model = Model::from_bytes(&file).unwrap();
     assert!(matches!(model.numerics(), Numerics::Integer { .. }));
-    assert!(model.matrices().iter().all(|(_, m)| m.is_int8()));
+    assert!(model.matrices().all(|(_, m)| m.is_int8()));
 }
 
 #[test]
 fn integer_path_stays_close_to_f32() {
     let fm = char_model(64, 256, 256, 11);
-    let f32_file = fm.to_bytes(&ExportOptions::default());
-    let int_file = fm.to_bytes(&ExportOptions::integer(false));
+    let f32_file = fm.file(&ExportOptions::default());
+    let int_file = fm.file(&ExportOptions::integer(false));
     // 1000 steps with both fed the f32 model's greedy choice.
     let (mf, mi) = (Model::from_bytes(&f32_file).unwrap(), Model::from_bytes(&int_file).unwrap());
     let (mut af, mut ai) = (vec![0u8; mf.arena_size()], vec![0u8; mi.arena_size()]);
@@ -58,7 +58,7 @@ fn integer_path_stays_close_to_f32() {
 #[test]
 fn every_kernel_set_gives_the_same_bits() {
     for sparse in [false, true] {
-        let file = char_model(20, 48, 40, 5).to_bytes(&ExportOptions::integer(sparse));
+        let file = char_model(20, 48, 40, 5).file(&ExportOptions::integer(sparse));
         let want = greedy_logits(&file, Isa::Scalar, 300);
         for isa in Isa::ALL.into_iter().filter(|i| i.is_available()) {
             let got = greedy_logits(&file, isa, 300);
@@ -77,7 +77,7 @@ const PINNED_LOGITS_CRC: [u32; 2] = [2470537510, 2470537510];
 #[test]
 fn logits_are_the_same_bits_on_every_target() {
     for (sparse, want) in [false, true].into_iter().zip(PINNED_LOGITS_CRC) {
-        let file = char_model(16, 64, 64, 7).to_bytes(&ExportOptions::integer(sparse));
+        let file = char_model(16, 64, 64, 7).file(&ExportOptions::integer(sparse));
         let logits = greedy_logits(&file, Isa::best(), 500);
         let bytes: Vec<u8> = logits.iter().flat_map(|v| v.to_le_bytes()).collect();
         assert_eq!(crc32(&bytes), want, "integer logits on {} (sparse {sparse}, kernels {})", std::env::consts::ARCH, Isa::best().name());
@@ -86,7 +86,7 @@ fn logits_are_the_same_bits_on_every_target() {
 
 #[test]
 fn saved_states_round_trip_and_foreign_values_are_refused() {
-    let file = char_model(16, 64, 64, 9).to_bytes(&ExportOptions::integer(false));
+    let file = char_model(16, 64, 64, 9).file(&ExportOptions::integer(false));
     let model = Model::from_bytes(&file).unwrap();
     let mut arena = vec![0u8; model.arena_size()];
     let mut s = Session::new(&model, &mut arena).unwrap();
@@ -101,11 +101,19 @@ fn saved_states_round_trip_and_foreign_values_are_refused() {
     let again: Vec<f32> = (0..20).flat_map(|t| s.step(t % 5).unwrap().to_vec()).collect();
     assert_eq!(after, again, "a restored integer state continues exactly");
 
-    // A state value that is not a Q15 number cannot come from this model.
+    // A flipped byte is caught by the CRC; a value that is not a Q15 number,
+    // even under a valid CRC, cannot come from this model. Neither changes
+    // the session.
     s.restore_state(&state).unwrap();
+    let before = s.hidden().to_vec();
+    let mut flipped = state.clone();
+    flipped[14] ^= 0x10;
+    assert!(matches!(s.restore_state(&flipped), Err(Error::StateDamaged { .. })));
     let mut bad = state.clone();
     bad[12..16].copy_from_slice(&0.123_456_7f32.to_le_bytes());
-    let before = s.hidden().to_vec();
-    assert!(matches!(s.restore_state(&bad), Err(Error::StateMismatch { .. })));
+    let end = bad.len() - 4;
+    let crc = crc32(&bad[..end]);
+    bad[end..].copy_from_slice(&crc.to_le_bytes());
+    assert!(matches!(s.restore_state(&bad), Err(Error::StateDamaged { .. })));
     assert_eq!(s.hidden(), &before[..], "a refused state changes nothing");
 }

@@ -1,9 +1,13 @@
 //! The runtime's f32 path against an independent implementation, and the
 //! int8 hybrid path against f32.
 
-use edgegru_runtime::writer::{ExportOptions, WeightKind};
-use edgegru_runtime::{sampling, Isa, Model, Session};
-use edgegru_tests::{char_model, Reference};
+use edgegru_runtime::writer::{ExportOptions, FloatModel, WeightKind};
+use edgegru_runtime::{sampling, Activation, Isa, Model, Session};
+use edgegru_tests::{char_model, feature_classifier, random_network, v1_bytes, NetShape, Reference, TestInput, ToFile, TEST_CHARS};
+
+fn vocab(fm: &FloatModel) -> u32 {
+    fm.tokenizer().map_or(0, |t| t.tokens.len() as u32)
+}
 
 fn tokens(n: usize, vocab: u32, seed: u64) -> Vec<u32> {
     let mut rng = edgegru_runtime::Rng::new(seed);
@@ -14,14 +18,14 @@ fn tokens(n: usize, vocab: u32, seed: u64) -> Vec<u32> {
 fn f32_path_matches_the_reference_on_several_shapes() {
     for (emb, hidden, dense, seed) in [(4, 8, 8, 1), (16, 64, 64, 2), (7, 13, 5, 3), (64, 256, 256, 4), (3, 33, 17, 5)] {
         let fm = char_model(emb, hidden, dense, seed);
-        let bytes = fm.to_bytes(&ExportOptions::default());
+        let bytes = fm.file(&ExportOptions::default());
         let mut model = Model::from_bytes(&bytes).unwrap();
         for isa in Isa::ALL.into_iter().filter(|i| i.is_available()) {
             model.set_isa(isa).unwrap();
             let mut arena = vec![0u8; model.arena_size()];
             let mut s = Session::new(&model, &mut arena).unwrap();
             let mut r = Reference::new(&fm);
-            for (t, &tok) in tokens(60, fm.dims.vocab, seed).iter().enumerate() {
+            for (t, &tok) in tokens(60, vocab(&fm), seed).iter().enumerate() {
                 let want = r.step(tok);
                 let got = s.step(tok).unwrap();
                 for (i, (g, w)) in got.iter().zip(&want).enumerate() {
@@ -31,7 +35,7 @@ fn f32_path_matches_the_reference_on_several_shapes() {
                         isa.name()
                     );
                 }
-                for (g, w) in s.hidden().iter().zip(&r.h) {
+                for (g, w) in s.hidden().iter().zip(r.h.iter().flatten()) {
                     assert!((*g as f64 - w).abs() <= 1e-5, "state differs: {g} vs {w}");
                 }
             }
@@ -43,12 +47,12 @@ fn f32_path_matches_the_reference_on_several_shapes() {
 fn f16_weights_stay_close_to_f32() {
     let fm = char_model(16, 64, 64, 9);
     let opts = ExportOptions { weights: WeightKind::F16, embedding: WeightKind::F16, ..ExportOptions::default() };
-    let bytes = fm.to_bytes(&opts);
+    let bytes = fm.file(&opts);
     let model = Model::from_bytes(&bytes).unwrap();
     let mut arena = vec![0u8; model.arena_size()];
     let mut s = Session::new(&model, &mut arena).unwrap();
     let mut r = Reference::new(&fm);
-    for tok in tokens(100, fm.dims.vocab, 9) {
+    for tok in tokens(100, vocab(&fm), 9) {
         let want = r.step(tok);
         let got = s.step(tok).unwrap();
         let err = got.iter().zip(&want).map(|(g, w)| (*g as f64 - w).abs()).fold(0.0, f64::max);
@@ -60,8 +64,8 @@ fn f16_weights_stay_close_to_f32() {
 /// steps fed the f32 model's own greedy output.
 fn int8_vs_f32(sparse: bool) -> (f32, usize) {
     let fm = char_model(64, 256, 256, 11);
-    let f32_bytes = fm.to_bytes(&ExportOptions::default());
-    let i8_bytes = fm.to_bytes(&ExportOptions::int8(sparse));
+    let f32_bytes = fm.file(&ExportOptions::default());
+    let i8_bytes = fm.file(&ExportOptions::int8(sparse));
     let (mf, mq) = (Model::from_bytes(&f32_bytes).unwrap(), Model::from_bytes(&i8_bytes).unwrap());
     let (mut af, mut aq) = (vec![0u8; mf.arena_size()], vec![0u8; mq.arena_size()]);
     let (mut sf, mut sq) = (Session::new(&mf, &mut af).unwrap(), Session::new(&mq, &mut aq).unwrap());
@@ -84,4 +88,96 @@ fn int8_path_stays_within_tolerance_of_f32() {
     // Logits of this random model span about ±6; per-row int8 keeps errors near 1% of that.
     assert!(max_err < 0.15, "max logit error {max_err}");
     assert!(agree >= 950, "greedy agreement {agree}/1000");
+}
+
+/// Stacked GRUs, every dense activation, and feature inputs with class and
+/// regression heads, against the reference, on every kernel set.
+#[test]
+fn networks_match_the_reference_on_every_kernel_set() {
+    use edgegru_runtime::writer::{HeadKind, TokenizerSpec};
+    let shapes = [
+        NetShape {
+            input: TestInput::Tokens(TokenizerSpec::chars(TEST_CHARS), 12),
+            grus: vec![24, 16, 8],
+            dense: vec![(20, Activation::Tanh), (12, Activation::Sigmoid), (10, Activation::Linear)],
+            head: HeadKind::NextToken,
+            outputs: 0,
+        },
+        NetShape { input: TestInput::Features(6), grus: vec![32, 32], dense: vec![], head: HeadKind::Classes(vec!["a".into(), "b".into(), "c".into()]), outputs: 3 },
+        NetShape { input: TestInput::Features(3), grus: vec![9], dense: vec![(7, Activation::Relu)], head: HeadKind::Regression(vec![]), outputs: 2 },
+    ];
+    for (n, shape) in shapes.iter().enumerate() {
+        let fm = random_network(shape, 40 + n as u64);
+        let bytes = fm.file(&ExportOptions::default());
+        let mut model = Model::from_bytes(&bytes).unwrap();
+        for isa in Isa::ALL.into_iter().filter(|i| i.is_available()) {
+            model.set_isa(isa).unwrap();
+            let mut arena = vec![0u8; model.arena_size()];
+            let mut s = Session::new(&model, &mut arena).unwrap();
+            let mut r = Reference::new(&fm);
+            let mut rng = edgegru_runtime::Rng::new(n as u64);
+            for t in 0..40 {
+                let (got, want) = match &shape.input {
+                    TestInput::Tokens(..) => {
+                        let tok = (rng.next_u64() % vocab(&fm) as u64) as u32;
+                        (s.step(tok).unwrap().to_vec(), r.step(tok))
+                    }
+                    TestInput::Features(count) => {
+                        let f: Vec<f32> = (0..*count).map(|_| (rng.next_f32() - 0.5) * 6.0).collect();
+                        (s.step_features(&f).unwrap().to_vec(), r.step_features(&f))
+                    }
+                };
+                for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                    assert!((*g as f64 - w).abs() <= 1e-5 * (1.0 + w.abs()), "network {n} {} step {t} output {i}: {g} vs {w}", isa.name());
+                }
+                for (g, w) in s.hidden().iter().zip(r.h.iter().flatten()) {
+                    assert!((*g as f64 - w).abs() <= 1e-5, "network {n}: state differs: {g} vs {w}");
+                }
+            }
+        }
+    }
+}
+
+/// A feature classifier's int8 and integer-only paths stay close to f32 (class probabilities).
+#[test]
+fn quantized_classifiers_stay_close_to_f32() {
+    let fm = feature_classifier(8, &[48, 32], &[(24, Activation::Relu)], 5, 21);
+    let files = [ExportOptions::default(), ExportOptions::int8(false), ExportOptions::int8(true), ExportOptions::integer(false)].map(|o| fm.file(&o));
+    let models: Vec<Model> = files.iter().map(|f| Model::from_bytes(f).unwrap()).collect();
+    let mut arenas: Vec<Vec<u8>> = models.iter().map(|m| vec![0u8; m.arena_size()]).collect();
+    let mut sessions: Vec<Session> = models.iter().zip(arenas.iter_mut()).map(|(m, a)| Session::new(m, a).unwrap()).collect();
+    let mut rng = edgegru_runtime::Rng::new(5);
+    let mut worst = [0f32; 4];
+    for _ in 0..200 {
+        let f: Vec<f32> = (0..8).map(|_| (rng.next_f32() - 0.5) * 4.0).collect();
+        let outs: Vec<Vec<f32>> = sessions.iter_mut().map(|s| s.step_features(&f).unwrap().to_vec()).collect();
+        assert!((outs[0].iter().sum::<f32>() - 1.0).abs() < 1e-5, "class probabilities sum to 1");
+        for (k, o) in outs.iter().enumerate() {
+            worst[k] = o.iter().zip(&outs[0]).map(|(a, b)| (a - b).abs()).fold(worst[k], f32::max);
+        }
+    }
+    println!("largest class-probability difference from f32: int8 {:.4}, int8 sparse {:.4}, integer {:.4}", worst[1], worst[2], worst[3]);
+    assert!(worst[1] < 0.05 && worst[2] < 0.05 && worst[3] < 0.08, "{worst:?}");
+}
+
+/// A version-1 file and the version-2 file of the same weights give the
+/// same bits, for every numerics and kernel set.
+#[test]
+fn version_1_and_version_2_files_of_one_model_give_the_same_bits() {
+    let fm = char_model(16, 48, 40, 17);
+    for opts in [ExportOptions::default(), ExportOptions::int8(false), ExportOptions::int8(true), ExportOptions::integer(true)] {
+        let (old, new) = (v1_bytes(&fm, &opts), fm.file(&opts));
+        let (mut m1, mut m2) = (Model::from_bytes(&old).unwrap(), Model::from_bytes(&new).unwrap());
+        assert_eq!((m1.format_version(), m2.format_version()), (1, 2));
+        for isa in Isa::ALL.into_iter().filter(|i| i.is_available()) {
+            m1.set_isa(isa).unwrap();
+            m2.set_isa(isa).unwrap();
+            let (mut a1, mut a2) = (vec![0u8; m1.arena_size()], vec![0u8; m2.arena_size()]);
+            let (mut s1, mut s2) = (Session::new(&m1, &mut a1).unwrap(), Session::new(&m2, &mut a2).unwrap());
+            for tok in tokens(80, vocab(&fm), 3) {
+                let (l1, l2) = (s1.step(tok).unwrap().to_vec(), s2.step(tok).unwrap().to_vec());
+                assert!(l1.iter().zip(&l2).all(|(a, b)| a.to_bits() == b.to_bits()), "{opts:?} {}", isa.name());
+            }
+        }
+    }
 }

@@ -13,16 +13,18 @@ use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+use edgegru_runtime::Activation;
 use edgegru_trainer::checkpoint::Checkpoint;
-use edgegru_trainer::cpu::{self, Batch, Regularization, Workspace};
-use edgegru_trainer::cuda::{self, CudaEngine, KernelTarget};
+use edgegru_trainer::config::{Task, TokenizerChoice, TrainConfig};
 use edgegru_trainer::data::WindowOffsets;
-use edgegru_trainer::engine::{self, CpuParallelism, DeviceChoice, Precision};
+use edgegru_trainer::engine::cpu::CpuEngine;
+use edgegru_trainer::engine::cuda::{self, CudaEngine, KernelTarget};
+use edgegru_trainer::engine::{self, Batch, BatchInput, BatchTarget, CpuParallelism, Device as DeviceChoice, Precision, Regularization};
+use edgegru_trainer::network::{DenseSpec, HeadSpec, InputSpec, NetSpec, Slot};
 use edgegru_trainer::optim::{Optimizer, OptimizerConfig};
-use edgegru_trainer::params::{EmbeddingInit, LayerInit};
-use edgegru_trainer::params::{Params, Shape, Tensor};
+use edgegru_trainer::params::{EmbeddingInit, LayerInit, Params};
 use edgegru_trainer::prune::Masks;
-use edgegru_trainer::train::{self, Progress, TokenizerChoice, TrainConfig};
+use edgegru_trainer::run::{self as train, Progress};
 
 fn required(var: &str) -> bool {
     std::env::var(var).is_ok_and(|v| v == "1")
@@ -70,7 +72,7 @@ fn device_cuda_without_a_gpu_is_a_clear_error() {
         eprintln!("SKIPPED: device_cuda_without_a_gpu_is_a_clear_error: this machine has a GPU");
         return;
     }
-    let p = Params::init(Shape { vocab: 5, emb: 2, hidden: 3, dense: 2 }, 1);
+    let p = Params::init(NetSpec::language_model(5, 2, &[3], 2), 1);
     let o = Optimizer::new(OptimizerConfig::default(), p.data.len());
     let err = engine::create(DeviceChoice::Cuda, Precision::F32, p, o, None, CpuParallelism::default()).err().expect("no GPU, no engine");
     let msg = err.to_string();
@@ -113,16 +115,14 @@ fn device_cuda_without_a_gpu_is_a_clear_error() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-fn tiny() -> (Params, Vec<u32>, Vec<u32>) {
-    let shape = Shape { vocab: 11, emb: 5, hidden: 7, dense: 6 };
-    let mut p = Params::init(shape, 3);
+fn with_random_biases(mut p: Params) -> Params {
     let mut rng = edgegru_runtime::Rng::new(9);
-    for t in [Tensor::GruInputBias, Tensor::GruRecurrentBias, Tensor::DenseBias, Tensor::OutputBias] {
-        p.get_mut(t).iter_mut().for_each(|x| *x = rng.next_f32() - 0.5);
+    for (t, _, c) in p.net.slots() {
+        if c == 1 {
+            p.get_mut(t).iter_mut().for_each(|x| *x = rng.next_f32() - 0.5);
+        }
     }
-    let inputs: Vec<u32> = (0..4 * 6).map(|i| (i * 7 % 11) as u32).collect();
-    let targets: Vec<u32> = (0..4 * 6).map(|i| ((i * 7 + 3) % 11) as u32).collect();
-    (p, inputs, targets)
+    p
 }
 
 #[test]
@@ -130,26 +130,43 @@ fn gpu_loss_and_every_gradient_match_the_cpu() {
     if !gpu("gpu_loss_and_every_gradient_match_the_cpu") {
         return;
     }
-    let (p, inputs, targets) = tiny();
-    let batch = Batch { inputs: &inputs, targets: &targets, batch: 4, seq: 6 };
-    // Dropout included: both backends draw the same masks from the seed.
-    for reg in [Regularization::default(), Regularization { dropout: 0.2, recurrent_dropout: 0.3, l1: 1e-3, l2: 1e-3 }] {
-        let mut g_cpu = Params::zeros(p.shape);
-        let s_cpu = cpu::forward_backward(&p, &batch, &reg, 77, Some(&mut g_cpu), &mut Workspace::default());
-        let o = Optimizer::new(OptimizerConfig::default(), p.data.len());
-        let mut gpu = CudaEngine::new(0, Precision::F32, p.clone(), o, None).unwrap();
-        let (s_gpu, g_gpu) = gpu.gradients(&batch, &reg, 77).unwrap();
-        assert!((s_cpu.loss - s_gpu.loss).abs() <= 1e-4 * s_cpu.loss.abs(), "loss {} vs {}", s_cpu.loss, s_gpu.loss);
-        assert!((s_cpu.penalty - s_gpu.penalty).abs() <= 1e-4 * s_cpu.penalty.abs().max(1e-6));
-        assert_eq!(s_cpu.correct, s_gpu.correct);
-        for t in Tensor::ALL {
-            let (a, b) = (g_cpu.get(t), g_gpu.get(t));
-            let scale = a.iter().map(|x| x.abs()).fold(0.0f32, f32::max).max(1e-6);
-            for (i, (x, y)) in a.iter().zip(b).enumerate() {
-                assert!((x - y).abs() <= 1e-4 * scale, "{} [{i}]: cpu {x} gpu {y} (largest {scale}) with {reg:?}", t.as_str());
+    // A language model of the version-1 shape, and a stacked feature classifier.
+    let lm = with_random_biases(Params::init(NetSpec::language_model(11, 5, &[7], 6), 3));
+    let inputs: Vec<u32> = (0..4 * 6).map(|i| (i * 7 % 11) as u32).collect();
+    let targets: Vec<u32> = (0..4 * 6).map(|i| ((i * 7 + 3) % 11) as u32).collect();
+    let net = NetSpec {
+        input: InputSpec::Features { count: 3 },
+        grus: vec![6, 5],
+        dense: vec![DenseSpec { width: 4, activation: Activation::Tanh }],
+        head: HeadSpec::Classes { count: 3 },
+    };
+    let classifier = with_random_biases(Params::init(net, 4));
+    let features: Vec<f32> = (0..4 * 6 * 3).map(|i| ((i * 13 % 17) as f32 - 8.0) / 5.0).collect();
+    let (labels, lengths) = ([0u32, 2, 1, 2], [6usize, 3, 5, 1]);
+    let cases = [
+        (lm, Batch { input: BatchInput::Tokens(&inputs), target: BatchTarget::NextTokens(&targets), batch: 4, seq: 6 }),
+        (classifier, Batch { input: BatchInput::Features(&features), target: BatchTarget::Classes { labels: &labels, lengths: &lengths }, batch: 4, seq: 6 }),
+    ];
+    for (p, batch) in &cases {
+        // Dropout included: both devices draw the same masks from the seed.
+        for reg in [Regularization::default(), Regularization { dropout: vec![0.2], recurrent_dropout: vec![0.3], l1: 1e-3, l2: 1e-3 }] {
+            let o = Optimizer::new(OptimizerConfig::default(), p.data.len());
+            let (s_cpu, g_cpu) = CpuEngine::new(p.clone(), o.clone(), None, CpuParallelism::default()).gradients(batch, &reg, 77).unwrap();
+            let mut gpu = CudaEngine::new(0, Precision::F32, p.clone(), o, None).unwrap();
+            let (s_gpu, g_gpu) = gpu.gradients(batch, &reg, 77).unwrap();
+            assert!((s_cpu.loss - s_gpu.loss).abs() <= 1e-4 * s_cpu.loss.abs(), "loss {} vs {}", s_cpu.loss, s_gpu.loss);
+            assert!((s_cpu.penalty - s_gpu.penalty).abs() <= 1e-4 * s_cpu.penalty.abs().max(1e-6));
+            assert_eq!(s_cpu.correct, s_gpu.correct);
+            for (t, _, _) in p.net.slots() {
+                let (a, b): (&[f32], &[f32]) = (g_cpu.get(t), g_gpu.get(t));
+                let scale = a.iter().map(|x| x.abs()).fold(0.0f32, f32::max).max(1e-6);
+                for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                    assert!((x - y).abs() <= 1e-4 * scale, "{} [{i}]: cpu {x} gpu {y} (largest {scale}) with {reg:?}", t.name());
+                }
             }
         }
     }
+    let _ = Slot::Output;
 }
 
 fn corpus_dir() -> PathBuf {
@@ -163,11 +180,13 @@ fn corpus_dir() -> PathBuf {
 fn config(dir: &std::path::Path, device: DeviceChoice, precision: Precision, steps: u64) -> TrainConfig {
     TrainConfig {
         corpus: dir.join("corpus.txt"),
+        task: Task::Lm,
+        val_data: None,
         lossy: false,
         tokenizer: TokenizerChoice::Char,
         num_words: 100,
         emb: 16,
-        hidden: 64,
+        hidden: vec![64],
         dense: 64,
         seq_len: 32,
         batch: 16,
@@ -188,12 +207,13 @@ fn config(dir: &std::path::Path, device: DeviceChoice, precision: Precision, ste
         layer_init: LayerInit::Keras,
         shards: 1,
         window_offsets: WindowOffsets::Fixed,
+        data_fingerprint: None,
     }
 }
 
 struct Quiet;
 impl Progress for Quiet {
-    fn start(&mut self, _: &Shape, _: &TrainConfig, _: &train::Plan) {}
+    fn start(&mut self, _: &NetSpec, _: &TrainConfig, _: &train::Plan) {}
     fn step(&mut self, _: u64, _: Option<u64>, _: f64, _: f64, _: Option<f64>) {}
     fn record(&mut self, _: &edgegru_trainer::history::Record) {}
 }
@@ -224,9 +244,10 @@ fn gpu_training_tracks_the_cpu_and_checkpoints_move_between_them() {
     let (p, o) = (ck.params.clone(), ck.optimizer.clone());
     let mut on_gpu = engine::create(DeviceChoice::Cuda, Precision::F32, p.clone(), o.clone(), None, CpuParallelism::default()).unwrap();
     let mut on_cpu = engine::create(DeviceChoice::Cpu, Precision::F32, p, o, None, CpuParallelism::default()).unwrap();
-    let ids: Vec<u32> = (0..16 * 32).map(|i| (i % ck.vocab.len()) as u32).collect();
-    let tg: Vec<u32> = ids.iter().map(|&i| (i + 1) % ck.vocab.len() as u32).collect();
-    let b = Batch { inputs: &ids, targets: &tg, batch: 16, seq: 32 };
+    let vocab = ck.vocab.as_ref().unwrap().len();
+    let ids: Vec<u32> = (0..16 * 32).map(|i| (i % vocab) as u32).collect();
+    let tg: Vec<u32> = ids.iter().map(|&i| (i + 1) % vocab as u32).collect();
+    let b = Batch { input: BatchInput::Tokens(&ids), target: BatchTarget::NextTokens(&tg), batch: 16, seq: 32 };
     let (lg, lc) = (on_gpu.evaluate(&b).unwrap().loss, on_cpu.evaluate(&b).unwrap().loss);
     assert!((lg - lc).abs() <= 1e-4 * lc, "gpu {lg} cpu {lc}");
     let resumed = run(config(&dir, DeviceChoice::Cpu, Precision::F32, 350), &dir.join("gpu"), Some(ck));
@@ -261,8 +282,9 @@ fn gpu_pruning_masks_hold_and_bf16_trains() {
         engine::create(DeviceChoice::Cuda, Precision::F32, ck.params.clone(), ck.optimizer.clone(), None, CpuParallelism::default())
             .unwrap();
     e.set_masks(&masks).unwrap();
-    let ids: Vec<u32> = (0..16 * 32).map(|i| (i % ck.vocab.len()) as u32).collect();
-    let b = Batch { inputs: &ids, targets: &ids, batch: 16, seq: 32 };
+    let vocab = ck.vocab.as_ref().unwrap().len();
+    let ids: Vec<u32> = (0..16 * 32).map(|i| (i % vocab) as u32).collect();
+    let b = Batch { input: BatchInput::Tokens(&ids), target: BatchTarget::NextTokens(&ids), batch: 16, seq: 32 };
     for s in 0..5 {
         e.step(&b, &Regularization::default(), s).unwrap();
     }

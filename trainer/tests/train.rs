@@ -8,18 +8,18 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use edgegru_trainer::checkpoint::Checkpoint;
-use edgegru_trainer::cpu::Regularization;
+use edgegru_trainer::config::{Task, TokenizerChoice, TrainConfig};
 use edgegru_trainer::data::WindowOffsets;
-use edgegru_trainer::engine::{DeviceChoice, Precision};
+use edgegru_trainer::engine::{Device, Precision, Regularization};
 use edgegru_trainer::history::{read_scalars, Record};
+use edgegru_trainer::network::NetSpec;
 use edgegru_trainer::optim::{Decay, OptimizerConfig};
-use edgegru_trainer::params::Shape;
 use edgegru_trainer::params::{EmbeddingInit, LayerInit};
-use edgegru_trainer::train::{self, Plan, Progress, TokenizerChoice, TrainConfig};
+use edgegru_trainer::run::{self as train, Plan, Progress};
 
 struct Quiet;
 impl Progress for Quiet {
-    fn start(&mut self, _: &Shape, _: &TrainConfig, _: &Plan) {}
+    fn start(&mut self, _: &NetSpec, _: &TrainConfig, _: &Plan) {}
     fn step(&mut self, _: u64, _: Option<u64>, _: f64, _: f64, _: Option<f64>) {}
     fn record(&mut self, _: &Record) {}
 }
@@ -41,11 +41,13 @@ fn corpus(dir: &Path) -> PathBuf {
 fn config(corpus: PathBuf, steps: u64) -> TrainConfig {
     TrainConfig {
         corpus,
+        task: Task::Lm,
+        val_data: None,
         lossy: false,
         tokenizer: TokenizerChoice::Char,
         num_words: 100,
         emb: 8,
-        hidden: 24,
+        hidden: vec![24],
         dense: 16,
         seq_len: 16,
         batch: 4,
@@ -53,19 +55,20 @@ fn config(corpus: PathBuf, steps: u64) -> TrainConfig {
         steps: Some(steps),
         minutes: None,
         optimizer: OptimizerConfig { lr: 1e-2, ..OptimizerConfig::default() },
-        regularization: Regularization { dropout: 0.1, recurrent_dropout: 0.1, l1: 0.0, l2: 1e-5 },
+        regularization: Regularization { dropout: vec![0.1], recurrent_dropout: vec![0.1], l1: 0.0, l2: 1e-5 },
         val_split: 0.1,
         seed: 7,
         threads: 1,
         checkpoint_every: 0,
         log_every: 5,
         prune: None,
-        device: DeviceChoice::Cpu,
+        device: Device::Cpu,
         precision: Precision::F32,
         embedding_init: EmbeddingInit::Keras,
         layer_init: LayerInit::Keras,
         shards: 2,
         window_offsets: WindowOffsets::Random,
+        data_fingerprint: None,
     }
 }
 
@@ -193,14 +196,14 @@ fn cli_trains_evaluates_exports_and_generates() {
     assert_eq!(code, 0, "{err}");
     let (code, out, _) = edgegru(&["inspect", model.to_str().unwrap()]);
     assert_eq!(code, 0);
-    assert!(out.contains("hybrid int8") && out.contains("gru_recurrent"), "{out}");
+    assert!(out.contains("hybrid int8") && out.contains("gru0.recurrent"), "{out}");
     for (weights, dequantize_nodes) in [("f32", 0), ("int8", 5)] {
         let onnx_file = dir.join(format!("m-{weights}.onnx"));
         let path = onnx_file.to_str().unwrap();
         let (code, _, err) =
             edgegru(&["export", "--checkpoint", run.to_str().unwrap(), "--weights", weights, "--format", "onnx", "--out", path]);
         assert_eq!(code, 0, "{err}");
-        let graph = edgegru_trainer::onnx::decode(&std::fs::read(&onnx_file).unwrap()).unwrap().graph.unwrap();
+        let graph = edgegru_onnx::decode(&std::fs::read(&onnx_file).unwrap()).unwrap().graph.unwrap();
         assert_eq!(graph.node.iter().filter(|n| n.op_type == "DequantizeLinear").count(), dequantize_nodes, "{weights}");
     }
     for refused in [["--weights", "f16", ""], ["--weights", "int8", "--sparse"], ["--weights", "f32", "--sparse"]] {
@@ -251,8 +254,14 @@ fn cli_bad_input_is_exit_code_1_with_one_line() {
 }
 
 #[test]
-fn ctrl_c_writes_a_checkpoint_and_exits_cleanly() {
-    let dir = temp_dir("sigint");
+fn ctrl_c_and_sigterm_write_a_checkpoint_and_exit_130() {
+    for signal in ["-INT", "-TERM"] {
+        stop_with(signal);
+    }
+}
+
+fn stop_with(signal: &str) {
+    let dir = temp_dir(&format!("signal{signal}"));
     let c = corpus(&dir);
     let run = dir.join("run");
     let child = Command::new(env!("CARGO_BIN_EXE_edgegru"))
@@ -267,11 +276,11 @@ fn ctrl_c_writes_a_checkpoint_and_exits_cleanly() {
         assert!(started.elapsed().as_secs() < 60, "training did not start");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap();
     assert!(status.success());
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert_eq!(out.status.code(), Some(130), "{signal}: an interrupted run exits 130: {stdout}");
     assert!(stdout.contains("interrupted at step"), "{stdout}");
     let ck = Checkpoint::load(&run).unwrap();
     assert!(ck.optimizer.step > 0);
@@ -346,7 +355,7 @@ fn cli_imports_a_pytorch_model_and_runs_it() {
         out.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{stdout}{err}");
-    assert!(stdout.contains("vocab 12, emb 5, GRU 7, dense 6"), "{stdout}");
+    assert!(stdout.contains("5 inputs -> GRU 7 -> dense 6 relu -> 12 outputs"), "{stdout}");
     let (code, text, _) = edgegru(&["generate", "--model", out.to_str().unwrap(), "--prompt", "abc", "--max-tokens", "10", "--greedy"]);
     assert_eq!(code, 0);
     assert_eq!(text.trim_end_matches('\n').chars().count(), 13, "{text:?}");
