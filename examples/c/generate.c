@@ -55,6 +55,7 @@ int main(int argc, char **argv) {
 
     if ((s = egru_model_init(&model, bytes, (size_t)len)) != EGRU_OK) return fail("model", s);
     if ((s = egru_model_info_get(&model, &info)) != EGRU_OK) return fail("info", s);
+    if (info.head_kind != EGRU_HEAD_NEXT_TOKEN) return fail("model", EGRU_ERR_NOT_A_LANGUAGE_MODEL);
     if (info.arena_size > sizeof arena) return fail("arena", EGRU_ERR_ARENA_TOO_SMALL);
     if ((s = egru_session_init(&session, &model, arena, sizeof arena)) != EGRU_OK) return fail("session", s);
     word_level = (int)info.word_level;
@@ -68,7 +69,7 @@ int main(int argc, char **argv) {
         if (egru_detokenize(&model, &top[i].token, 1, text, sizeof text, &w) == EGRU_OK) printf(" \"%s\" %.2f", text, top[i].prob);
     }
     printf("\n\n%s", prompt);
-    s = egru_session_generate(&session, "", 0, max_tokens, &sampling, NULL, 0, NULL, print_token, &word_level);
+    s = egru_session_generate(&session, "", 0, max_tokens, &sampling, NULL, 0, NULL, NULL, print_token, &word_level);
     printf("\n");
     free(bytes);
     return s == EGRU_OK ? 0 : fail("generate", s);

@@ -889,7 +889,11 @@ pub unsafe extern "C" fn egru_session_generate(
         // SAFETY: as above; the session is borrowed only for this call.
         let s = unsafe { (*slot).session.assume_init_mut() };
         let (text, _) = buf.split_at_mut(text_cap.min(buf.len()));
-        let result = s.generate(p, max_tokens, &sampling, &mut rng, text, |id, piece| match callback {
+        // A 1-byte buffer holds only the NUL: no token fits, so none is
+        // generated (an empty text slice would mean streaming-only mode).
+        let room_for_none = out_cap == 1;
+        let max = if room_for_none { 0 } else { max_tokens };
+        let result = s.generate(p, max, &sampling, &mut rng, text, |id, piece| match callback {
             // SAFETY: the caller guarantees the callback is safe to call with `user`;
             // `piece` is valid for the duration of the call.
             Some(cb) => unsafe { cb(id, piece.as_ptr().cast::<c_char>(), piece.len(), user) },
@@ -905,6 +909,7 @@ pub unsafe extern "C" fn egru_session_generate(
             buf[g.bytes] = 0;
         }
         let reason = match g.stop {
+            StopReason::MaxTokens if room_for_none && max_tokens > 0 => egru_stop_reason::EGRU_STOP_BUFFER_FULL,
             StopReason::MaxTokens => egru_stop_reason::EGRU_STOP_MAX_TOKENS,
             StopReason::BufferFull => egru_stop_reason::EGRU_STOP_BUFFER_FULL,
             StopReason::Callback => egru_stop_reason::EGRU_STOP_CALLBACK,

@@ -1,6 +1,8 @@
 /*
  * The C API as firmware uses it, and every error path.
- * Usage: test_api MODEL.egru
+ * Usage: test_api MODEL.egru [FEATURE_MODEL.egru]
+ * MODEL is a language model (character, word or integer-only); the optional
+ * second model reads feature vectors (a sequence classifier).
  * Built with -DEGRU_COUNT_MALLOC it also proves that no API call touches the
  * heap: malloc, calloc, realloc and free are interposed and counted while
  * the API runs (run that build natively; run the plain build under valgrind).
@@ -78,10 +80,141 @@ static bool stop_after_cb(uint32_t token, const char *text, size_t len, void *us
     return s->seen < s->limit;
 }
 
+/* Counts tokens and their bytes (word tokens with their separator). */
+struct counter { size_t tokens; int word_level; };
+
+static bool count_cb(uint32_t token, const char *text, size_t len, void *user) {
+    struct counter *c = (struct counter *)user;
+    (void)token; (void)text; (void)len;
+    c->tokens++;
+    return true;
+}
+
+/* Calls back into its own session: the library must refuse (EGRU_ERR_BUSY). */
+struct reenter { struct egru_session *session; enum egru_status step, reset, generate; int calls; };
+
+static bool reenter_cb(uint32_t token, const char *text, size_t len, void *user) {
+    struct reenter *r = (struct reenter *)user;
+    char buf[8];
+    (void)text; (void)len;
+    r->calls++;
+    r->step = egru_session_step(r->session, token, NULL, 0);
+    r->reset = egru_session_reset(r->session);
+    r->generate = egru_session_generate(r->session, "", 0, 1, NULL, buf, sizeof buf, NULL, NULL, NULL, NULL);
+    return r->calls < 3;
+}
+
+static struct egru_session session;
+
+/*
+ * Text generated in chunks through an out buffer of `cap` bytes equals the
+ * text of one call with the same seed: a token that does not fit is not
+ * consumed. Returns the number of mismatches.
+ */
+static int chunked_equals_whole(const struct egru_sampling *params, size_t total, const char *whole, size_t whole_len, size_t cap) {
+    char chunk[64], joined[1024];
+    size_t joined_len = 0, n = 0, calls = 0;
+    struct counter c = {0, 0};
+    enum egru_stop_reason stop = EGRU_STOP_MAX_TOKENS;
+    enum egru_status st;
+    if (egru_session_reset(&session) != EGRU_OK) return 1;
+    st = egru_session_generate(&session, "the ", 4, 0, params, chunk, cap, &n, &stop, NULL, NULL);
+    if (st != EGRU_OK || n != 0 || chunk[0] != '\0') return 1;
+    while (c.tokens < total && calls++ < 4 * total + 8) {
+        size_t before = c.tokens;
+        st = egru_session_generate(&session, "", 0, total - c.tokens, params, chunk, cap, &n, &stop, count_cb, &c);
+        if (st != EGRU_OK || chunk[n] != '\0' || n >= cap || joined_len + n >= sizeof joined) return 1;
+        memcpy(joined + joined_len, chunk, n);
+        joined_len += n;
+        /* Too small for any token: nothing consumed, and it says so. */
+        if (c.tokens == before) {
+            /* The next token's text (len + NUL > cap) is still to come in the whole text. */
+            if (stop != EGRU_STOP_BUFFER_FULL || n != 0) return 1;
+            return joined_len + cap <= whole_len && memcmp(joined, whole, joined_len) == 0 ? 0 : 1;
+        }
+        if (stop == EGRU_STOP_BUFFER_FULL && c.tokens >= total) return 1;
+    }
+    if (c.tokens != total) return 1;
+    return joined_len == whole_len && memcmp(joined, whole, whole_len) == 0 ? 0 : 1;
+}
+
+/*
+ * Model and session handles declared on the stack and never zeroed: init
+ * only writes them. Greedy text equals what the static handles gave
+ * (`expect`). Returns the number of failed checks.
+ */
+static int stack_handles(const unsigned char *bytes, size_t len, const char *expect, size_t expect_len) {
+    struct egru_model m;
+    struct egru_session s;
+    static unsigned char stack_arena[1 << 20];
+    struct egru_sampling greedy = {0.0f, 0, 1.0f, 0, 0};
+    char out[512];
+    size_t n = 0;
+    int bad = 0;
+    bad += egru_model_init(&m, bytes, len) != EGRU_OK;
+    bad += egru_session_init(&s, &m, stack_arena, sizeof stack_arena) != EGRU_OK;
+    bad += egru_session_generate(&s, "the ", 4, 30, &greedy, out, sizeof out, &n, NULL, NULL, NULL) != EGRU_OK;
+    bad += n == 0 || n != expect_len || strcmp(out, expect) != 0;
+    checks += 4;
+    if (bad) fprintf(stderr, "stack handles: %d checks failed\n", bad);
+    return bad;
+}
+
+/*
+ * A feature model (sequence classifier): steps of feature vectors give class
+ * probabilities; text functions and token steps are refused, and a token
+ * model refuses feature steps. Returns the number of failed checks.
+ */
+static int feature_model(const char *path, const unsigned char *text_bytes, size_t text_len) {
+    static struct egru_model fm, tm;
+    static struct egru_session fs, ts;
+    static unsigned char farena[1 << 20], tarena[1 << 20];
+    struct egru_model_info fi;
+    float x[64], probs[64], sum = 0.0f;
+    const char *name = NULL;
+    size_t flen = 0, n = 0, j, name_len = 0, k;
+    char text[16];
+    unsigned char *fbytes = read_file(path, &flen);
+    int before = failures;
+    CHECK(fbytes != NULL);
+    if (!fbytes) return 1;
+    EXPECT(egru_model_init(&fm, fbytes, flen), EGRU_OK);
+    EXPECT(egru_model_info_get(&fm, &fi), EGRU_OK);
+    CHECK(fi.input_kind == EGRU_INPUT_FEATURES && fi.head_kind == EGRU_HEAD_CLASSES && fi.vocab == 0);
+    CHECK(fi.features > 0 && fi.features <= 64 && fi.outputs > 1 && fi.outputs <= 64 && fi.gru_layers >= 1);
+    for (j = 0; j < fi.outputs; j++) {
+        EXPECT(egru_model_output_name(&fm, j, &name, &name_len), EGRU_OK);
+        CHECK(name != NULL && name_len > 0);
+    }
+    EXPECT(egru_model_output_name(&fm, fi.outputs, &name, &name_len), EGRU_ERR_INVALID_PARAMETER);
+    EXPECT(egru_session_init(&fs, &fm, farena, sizeof farena), EGRU_OK);
+    for (j = 0; j < fi.features; j++) x[j] = 0.25f * (float)j - 0.5f;
+    for (k = 0; k < 20; k++) EXPECT(egru_session_step_features(&fs, x, fi.features, probs, 64), EGRU_OK);
+    for (j = 0; j < fi.outputs; j++) {
+        CHECK(probs[j] >= 0.0f && probs[j] <= 1.0f);
+        sum += probs[j];
+    }
+    CHECK(sum > 0.999f && sum < 1.001f);
+    EXPECT(egru_session_step_features(&fs, x, fi.features - 1, probs, 64), EGRU_ERR_WRONG_INPUT);
+    x[0] = 0.0f / 0.0f;
+    EXPECT(egru_session_step_features(&fs, x, fi.features, probs, 64), EGRU_ERR_INVALID_PARAMETER);
+    x[0] = 0.0f;
+    EXPECT(egru_session_step_features(&fs, x, fi.features, probs, fi.outputs - 1), EGRU_ERR_BUFFER_TOO_SMALL);
+    EXPECT(egru_session_step(&fs, 0, NULL, 0), EGRU_ERR_WRONG_INPUT);
+    EXPECT(egru_session_feed(&fs, "a", 1), EGRU_ERR_NOT_A_LANGUAGE_MODEL);
+    EXPECT(egru_session_generate(&fs, "a", 1, 3, NULL, text, sizeof text, &n, NULL, NULL, NULL), EGRU_ERR_NOT_A_LANGUAGE_MODEL);
+    EXPECT(egru_tokenize(&fm, "a", 1, NULL, 0, &n), EGRU_ERR_NOT_A_LANGUAGE_MODEL);
+    /* A token model refuses feature steps. */
+    EXPECT(egru_model_init(&tm, text_bytes, text_len), EGRU_OK);
+    EXPECT(egru_session_init(&ts, &tm, tarena, sizeof tarena), EGRU_OK);
+    EXPECT(egru_session_step_features(&ts, x, 4, NULL, 0), EGRU_ERR_WRONG_INPUT);
+    free(fbytes);
+    return failures - before;
+}
+
 /* Static storage, as firmware would have it (zeroed: "not initialised"). */
 static struct egru_model model;
 static struct egru_model other_model;
-static struct egru_session session;
 static struct egru_session fresh_session;
 static unsigned char arena[1 << 20];
 static float logits[4096];
@@ -94,11 +227,14 @@ int main(int argc, char **argv) {
     const char *version = NULL;
     struct egru_model_info info;
     struct egru_token_prob top[8];
-    struct egru_sampling greedy = {0.0f, 0, 1.0f, 0};
-    struct egru_sampling sampled = {0.9f, 20, 0.95f, 1234};
+    struct egru_sampling greedy = {0.0f, 0, 1.0f, 0, 0};
+    struct egru_sampling sampled = {0.9f, 20, 0.95f, 1234, 0};
     char out1[512], out2[512], small[6];
     uint32_t ids[64];
     struct stop_after stopper = {0, 5};
+    struct counter counter = {0, 0};
+    struct reenter reenter = {NULL, EGRU_OK, EGRU_OK, EGRU_OK, 0};
+    enum egru_stop_reason stop = EGRU_STOP_MAX_TOKENS;
 
     if (argc < 2 || !(bytes = read_file(argv[1], &len))) {
         fprintf(stderr, "usage: %s MODEL.egru\n", argv[0]);
@@ -181,22 +317,68 @@ int main(int argc, char **argv) {
 
     /* Generation: deterministic for a seed, stoppable, bounded by the buffer. */
     EXPECT(egru_session_reset(&session), EGRU_OK);
-    EXPECT(egru_session_generate(&session, "", 0, 10, &greedy, out1, sizeof out1, &out_len, NULL, NULL), EGRU_ERR_EMPTY_PROMPT);
-    EXPECT(egru_session_generate(&session, "\xff\xfe", 2, 10, &greedy, out1, sizeof out1, &out_len, NULL, NULL), EGRU_ERR_INVALID_UTF8);
+    EXPECT(egru_session_generate(&session, "", 0, 10, &greedy, out1, sizeof out1, &out_len, NULL, NULL, NULL), EGRU_ERR_EMPTY_PROMPT);
+    EXPECT(egru_session_generate(&session, "\xff\xfe", 2, 10, &greedy, out1, sizeof out1, &out_len, NULL, NULL, NULL), EGRU_ERR_INVALID_UTF8);
     sampled.temperature = -1.0f;
-    EXPECT(egru_session_generate(&session, "the ", 4, 10, &sampled, out1, sizeof out1, &out_len, NULL, NULL), EGRU_ERR_INVALID_PARAMETER);
+    EXPECT(egru_session_generate(&session, "the ", 4, 10, &sampled, out1, sizeof out1, &out_len, NULL, NULL, NULL), EGRU_ERR_INVALID_PARAMETER);
     sampled.temperature = 0.9f;
-    EXPECT(egru_session_generate(&session, "the ", 4, 100, &sampled, out1, sizeof out1, &out_len, NULL, NULL), EGRU_OK);
+    EXPECT(egru_session_generate(&session, "the ", 4, 100, &sampled, out1, sizeof out1, &out_len, NULL, NULL, NULL), EGRU_OK);
     CHECK(out_len > 0 && out1[out_len] == '\0');
     EXPECT(egru_session_reset(&session), EGRU_OK);
-    EXPECT(egru_session_generate(&session, "the ", 4, 100, &sampled, out2, sizeof out2, &n, NULL, NULL), EGRU_OK);
+    EXPECT(egru_session_generate(&session, "the ", 4, 100, &sampled, out2, sizeof out2, &n, NULL, NULL, NULL), EGRU_OK);
     CHECK(n == out_len && memcmp(out1, out2, n) == 0);
     EXPECT(egru_session_reset(&session), EGRU_OK);
-    EXPECT(egru_session_generate(&session, "the ", 4, 100, NULL, out1, sizeof out1, &out_len, stop_after_cb, &stopper), EGRU_OK);
+    EXPECT(egru_session_generate(&session, "the ", 4, 100, NULL, out1, sizeof out1, &out_len, NULL, stop_after_cb, &stopper), EGRU_OK);
     CHECK(stopper.seen == 5);
+    /* Why generation stopped. */
+    stopper.seen = 0;
     EXPECT(egru_session_reset(&session), EGRU_OK);
-    EXPECT(egru_session_generate(&session, "the ", 4, 100, &greedy, small, sizeof small, &n, NULL, NULL), EGRU_OK);
-    CHECK(n <= sizeof small);
+    EXPECT(egru_session_generate(&session, "the ", 4, 100, NULL, out1, sizeof out1, &out_len, &stop, stop_after_cb, &stopper), EGRU_OK);
+    CHECK(stopper.seen == 5 && stop == EGRU_STOP_CALLBACK);
+    EXPECT(egru_session_reset(&session), EGRU_OK);
+    EXPECT(egru_session_generate(&session, "the ", 4, 7, &greedy, out1, sizeof out1, &out_len, &stop, NULL, NULL), EGRU_OK);
+    CHECK(stop == EGRU_STOP_MAX_TOKENS);
+    EXPECT(egru_session_reset(&session), EGRU_OK);
+    EXPECT(egru_session_generate(&session, "the ", 4, 100, &greedy, small, sizeof small, &n, &stop, NULL, NULL), EGRU_OK);
+    CHECK(n < sizeof small && small[n] == '\0' && stop == EGRU_STOP_BUFFER_FULL);
+
+    /* Streaming only: out NULL and out_cap 0; every token reaches the callback. */
+    EXPECT(egru_session_reset(&session), EGRU_OK);
+    counter.tokens = 0;
+    EXPECT(egru_session_generate(&session, "the ", 4, 30, &sampled, NULL, 0, &n, &stop, count_cb, &counter), EGRU_OK);
+    CHECK(n == 0 && counter.tokens == 30 && stop == EGRU_STOP_MAX_TOKENS);
+    EXPECT(egru_session_generate(&session, "the ", 4, 30, &sampled, NULL, 5, &n, &stop, NULL, NULL), EGRU_ERR_NULL);
+
+    /* Chunks through buffers of 1 byte up give the text of one call (same
+       seed), sampled and greedy: a token that does not fit is never consumed. */
+    for (i = 0; i < 2; i++) {
+        const struct egru_sampling *p = i == 0 ? &sampled : &greedy;
+        size_t cap;
+        EXPECT(egru_session_reset(&session), EGRU_OK);
+        EXPECT(egru_session_generate(&session, "the ", 4, 40, p, out1, sizeof out1, &out_len, &stop, NULL, NULL), EGRU_OK);
+        CHECK(stop == EGRU_STOP_MAX_TOKENS);
+        for (cap = 1; cap <= 24; cap++) {
+            int bad_chunks = chunked_equals_whole(p, 40, out1, out_len, cap);
+            CHECK(bad_chunks == 0);
+            if (bad_chunks) fprintf(stderr, "  chunks of %zu bytes (%s) differ from one call\n", cap, i == 0 ? "sampled" : "greedy");
+        }
+    }
+    /* A 1-byte buffer: no token, nothing consumed, and it says why. */
+    EXPECT(egru_session_reset(&session), EGRU_OK);
+    EXPECT(egru_session_feed(&session, "the ", 4), EGRU_OK);
+    EXPECT(egru_session_save_state(&session, state, sizeof state, &written), EGRU_OK);
+    EXPECT(egru_session_generate(&session, "", 0, 5, &greedy, small, 1, &n, &stop, NULL, NULL), EGRU_OK);
+    CHECK(n == 0 && small[0] == '\0' && stop == EGRU_STOP_BUFFER_FULL);
+    EXPECT(egru_session_save_state(&session, state2, sizeof state2, &n), EGRU_OK);
+    CHECK(n == written && memcmp(state, state2, n) == 0);
+
+    /* Re-entrant use from the callback is refused; the generation goes on. */
+    reenter.session = &session;
+    EXPECT(egru_session_reset(&session), EGRU_OK);
+    EXPECT(egru_session_generate(&session, "the ", 4, 10, &greedy, out1, sizeof out1, &n, &stop, reenter_cb, &reenter), EGRU_OK);
+    CHECK(reenter.calls == 3 && stop == EGRU_STOP_CALLBACK);
+    CHECK(reenter.step == EGRU_ERR_BUSY && reenter.reset == EGRU_ERR_BUSY && reenter.generate == EGRU_ERR_BUSY);
+    EXPECT(egru_session_step(&session, 0, NULL, 0), EGRU_OK);
 
     /* Saved state: a prefix computed once continues identically. */
     EXPECT(egru_session_reset(&session), EGRU_OK);
@@ -204,29 +386,61 @@ int main(int argc, char **argv) {
     EXPECT(egru_session_save_state(&session, state, info.state_size - 1, &written), EGRU_ERR_BUFFER_TOO_SMALL);
     EXPECT(egru_session_save_state(&session, state, sizeof state, &written), EGRU_OK);
     CHECK(written == info.state_size);
-    EXPECT(egru_session_generate(&session, "", 0, 50, &sampled, out1, sizeof out1, &out_len, NULL, NULL), EGRU_OK);
+    EXPECT(egru_session_generate(&session, "", 0, 50, &sampled, out1, sizeof out1, &out_len, NULL, NULL, NULL), EGRU_OK);
     EXPECT(egru_session_restore_state(&session, state, written - 1), EGRU_ERR_STATE_MISMATCH);
-    memcpy(state2, state, written);
-    state2[5] ^= 1;
-    EXPECT(egru_session_restore_state(&session, state2, written), EGRU_ERR_STATE_MISMATCH);
+    /* A byte changed anywhere (model check, a value in the middle, the last
+       byte) is refused, and the refused state changes nothing. */
+    {
+        size_t where[3];
+        where[0] = 5;
+        where[1] = written / 2;
+        where[2] = written - 1;
+        for (i = 0; i < 3; i++) {
+            memcpy(state2, state, written);
+            state2[where[i]] ^= 0x04;
+            EXPECT(egru_session_restore_state(&session, state2, written), EGRU_ERR_STATE_MISMATCH);
+        }
+    }
     EXPECT(egru_session_restore_state(&session, state, written), EGRU_OK);
-    EXPECT(egru_session_generate(&session, "", 0, 50, &sampled, out2, sizeof out2, &n, NULL, NULL), EGRU_OK);
+    EXPECT(egru_session_generate(&session, "", 0, 50, &sampled, out2, sizeof out2, &n, NULL, NULL, NULL), EGRU_OK);
     CHECK(n == out_len && memcmp(out1, out2, n) == 0);
     EXPECT(egru_session_feed(&session, "\xc3", 1), EGRU_ERR_INVALID_UTF8);
 
     /* Tokenizer. */
     EXPECT(egru_tokenize(&model, "the cat", 7, ids, 64, &n), EGRU_OK);
     CHECK(n == (info.word_level ? 2u : 7u));
+    /* Too small: the count needed comes back and the buffer is unchanged. */
+    ids[0] = 0xdeadbeefu;
     EXPECT(egru_tokenize(&model, "the cat", 7, ids, 1, &n), EGRU_ERR_BUFFER_TOO_SMALL);
+    CHECK(n == (info.word_level ? 2u : 7u) && ids[0] == 0xdeadbeefu);
+    EXPECT(egru_tokenize(&model, "the cat", 7, NULL, 0, &n), EGRU_ERR_BUFFER_TOO_SMALL);
+    CHECK(n == (info.word_level ? 2u : 7u));
     /* A snowman is in no test vocabulary, and the character models have no OOV token. */
     if (!info.word_level) EXPECT(egru_tokenize(&model, "a\xe2\x98\x83", 4, ids, 64, &n), EGRU_ERR_UNKNOWN_TOKEN);
     if (!info.word_level) EXPECT(egru_session_feed(&session, "\xe2\x98\x83", 3), EGRU_ERR_UNKNOWN_TOKEN);
     EXPECT(egru_tokenize(&model, "the cat", 7, ids, 64, &n), EGRU_OK);
     EXPECT(egru_detokenize(&model, ids, n, out1, sizeof out1, &written), EGRU_OK);
     CHECK(written == 7 && strcmp(out1, "the cat") == 0);
+    memset(out1, 'x', 8);
     EXPECT(egru_detokenize(&model, ids, n, out1, 3, &written), EGRU_ERR_BUFFER_TOO_SMALL);
+    CHECK(written == 7 && out1[0] == 'x' && out1[2] == 'x');
+    EXPECT(egru_detokenize(&model, ids, n, out1, 7, &written), EGRU_ERR_BUFFER_TOO_SMALL);
+    CHECK(written == 7 && out1[0] == 'x');
+    EXPECT(egru_detokenize(&model, ids, n, NULL, 0, &written), EGRU_ERR_BUFFER_TOO_SMALL);
+    CHECK(written == 7);
     ids[0] = info.vocab + 5;
     EXPECT(egru_detokenize(&model, ids, 1, out1, sizeof out1, &written), EGRU_ERR_TOKEN_OUT_OF_RANGE);
+
+    /* A failed re-init leaves the model and its sessions as they were. */
+    EXPECT(egru_model_init(&model, bad, len), EGRU_ERR_BAD_MODEL);
+    EXPECT(egru_session_step(&session, 0, NULL, 0), EGRU_OK);
+
+    /* Handles on the stack that were never zeroed (valgrind checks that the
+       library reads nothing it did not write), and a feature model. */
+    EXPECT(egru_session_reset(&session), EGRU_OK);
+    EXPECT(egru_session_generate(&session, "the ", 4, 30, &greedy, out2, sizeof out2, &n, NULL, NULL, NULL), EGRU_OK);
+    failures += stack_handles(bytes, len, out2, n);
+    if (argc > 2) (void)feature_model(argv[2], bytes, len);
 
     /* A session whose model storage is re-initialised is stale; a new one works. */
     EXPECT(egru_model_init(&other_model, bytes, len), EGRU_OK);

@@ -186,7 +186,7 @@ mod tests {
     fn keras_word_splitting() {
         let rules = WordRules { lowercase: true, filters: KERAS_FILTERS, split: ' ' };
         let words: Vec<String> = Words::new("Hello, World!  It's\\tme.", rules).map(|w| w.text.unwrap().as_str().to_string()).collect();
-        assert_eq!(words, vec!["hello", "world", "it's\\tme"]);
+        assert_eq!(words, vec!["hello", "world", "it's", "tme"], "a backslash is one of the Keras filters");
         let words: Vec<String> = Words::new("Hello, World!  It's\tme.", rules).map(|w| w.text.unwrap().as_str().to_string()).collect();
         assert_eq!(words, vec!["hello", "world", "it's", "me"]);
     }

@@ -128,12 +128,42 @@ fn transpose(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
 #[derive(Default)]
 struct Layers {
     embedding: Option<(Vec<f32>, usize, usize)>,
+    /// Feature normalization before the first GRU: `(x - mean) * scale`.
+    mean: Option<Vec<f32>>,
+    scale: Option<Vec<f32>>,
     grus: Vec<Gru>,
     linears: Vec<Linear>,
     softmax: bool,
 }
 
 impl Layers {
+    /// Whether no embedding or GRU has been read yet: a feature model's
+    /// normalization comes here.
+    fn before_first_gru(&self) -> bool {
+        self.embedding.is_none() && self.grus.is_empty()
+    }
+
+    /// `features - mean` at the input.
+    fn normalize_mean(&mut self, mean: Option<&Constant>, l: &str) -> Result<()> {
+        let mean = mean.with_context(|| format!("{l}: a subtraction at the input that is not features minus a constant"))?;
+        ensure!(self.mean.is_none() && self.scale.is_none(), "{l}: a second subtraction at the input, or one after the scaling");
+        ensure!(mean.dims.iter().rev().skip(1).all(|&d| d == 1), "{l}: the subtracted mean has shape {:?}; want one value per feature", mean.dims);
+        self.mean = Some(mean.data.clone());
+        Ok(())
+    }
+
+    /// `features * scale` (or `/ std`) at the input.
+    fn normalize_scale(&mut self, c: Option<&Constant>, divide: bool, l: &str) -> Result<()> {
+        let c = c.with_context(|| format!("{l}: a scaling at the input that is not by a constant"))?;
+        ensure!(self.scale.is_none(), "{l}: a second scaling at the input");
+        ensure!(c.dims.iter().rev().skip(1).all(|&d| d == 1), "{l}: the input scale has shape {:?}; want one value per feature", c.dims);
+        if divide {
+            ensure!(c.data.iter().all(|&v| v != 0.0 && v.is_finite()), "{l}: a division by zero or a non-finite value");
+        }
+        self.scale = Some(if divide { c.data.iter().map(|v| 1.0 / v).collect() } else { c.data.clone() });
+        Ok(())
+    }
+
     fn gru(&mut self, node: &NodeProto, consts: &HashMap<String, Constant>) -> Result<()> {
         let l = label(node);
         if !self.linears.is_empty() {
@@ -254,6 +284,12 @@ pub fn import(onnx: &[u8], tokenizer: Option<TokenizerSpec>, opts: &ImportOption
         }
     }
     let mut layers = Layers::default();
+    // A recurrent layer written as a loop is judged first: the loop's
+    // condition and counter nodes come before it and would otherwise be the
+    // ones refused, naming the wrong cause.
+    if let Some(node) = graph.node.iter().find(|n| n.op_type == "Loop" || n.op_type == "Scan") {
+        super::keras_loop::import_loop(node, &consts, &mut layers_handle(&mut layers))?;
+    }
     for node in &graph.node {
         let l = label(node);
         let const_input = |i: usize| node.input.get(i).and_then(|n| consts.get(n));
@@ -274,7 +310,7 @@ pub fn import(onnx: &[u8], tokenizer: Option<TokenizerSpec>, opts: &ImportOption
                 layers.embedding = Some((table.data.clone(), table.dims[0], table.dims[1]));
             }
             "GRU" => layers.gru(node, &consts)?,
-            "Loop" | "Scan" => super::keras_loop::import_loop(node, &consts, &mut layers_handle(&mut layers))?,
+            "Loop" | "Scan" => {}
             "Gemm" => {
                 ensure!(
                     attr_f(node, "alpha", 1.0) == 1.0 && attr_f(node, "beta", 1.0) == 1.0 && attr_i(node, "transA", 0) == 0,
@@ -291,6 +327,11 @@ pub fn import(onnx: &[u8], tokenizer: Option<TokenizerSpec>, opts: &ImportOption
                 let b = const_input(1).or_else(|| const_input(0)).with_context(|| format!("{l}: neither input is a constant bias"))?;
                 let layer = layers.linears.last_mut().with_context(|| format!("{l}: a bias with no linear layer before it"))?;
                 layer.set_bias(b, &l)?;
+            }
+            "Sub" if layers.before_first_gru() => layers.normalize_mean(const_input(1), &l)?,
+            "Mul" | "Div" if layers.before_first_gru() => {
+                let c = const_input(1).or_else(|| const_input(0).filter(|_| node.op_type == "Mul"));
+                layers.normalize_scale(c, node.op_type == "Div", &l)?
             }
             "Mul" => match (const_input(0), const_input(1)) {
                 (Some(c), _) | (_, Some(c)) if all_ones(c) => {}
@@ -360,9 +401,22 @@ fn build(layers: Layers, tokenizer: Option<TokenizerSpec>, opts: &ImportOptions,
             FloatInput::Tokens { tokenizer, emb, embedding }
         }
         (Some(_), None) => bail!("the model embeds tokens: give its vocabulary with --vocab"),
+        (Some(_), _) if layers.mean.is_some() || layers.scale.is_some() => bail!("a token model with a normalization at its input"),
         (None, _) => {
             let f = layers.grus[0].input;
-            FloatInput::Features { mean: vec![0.0; f], scale: vec![1.0; f], quant_scale: opts.input_range / 127.0 }
+            let per_feature = |v: Option<Vec<f32>>, default: f32, what: &str| -> Result<Vec<f32>> {
+                match v {
+                    None => Ok(vec![default; f]),
+                    Some(v) if v.len() == 1 => Ok(vec![v[0]; f]),
+                    Some(v) => {
+                        ensure!(v.len() == f, "the input {what} has {} values for {f} features", v.len());
+                        Ok(v)
+                    }
+                }
+            };
+            let mean = per_feature(layers.mean, 0.0, "mean")?;
+            let scale = per_feature(layers.scale, 1.0, "scale")?;
+            FloatInput::Features { mean, scale, quant_scale: opts.input_range / 127.0 }
         }
     };
     let token_model = matches!(input, FloatInput::Tokens { .. });
@@ -439,6 +493,10 @@ mod tests {
         let opts = ImportOptions { classes: Some(vec!["c0".into(), "c1".into(), "c2".into()]), ..ImportOptions::default() };
         let back = import(&onnx, None, &opts, "x").unwrap();
         assert_eq!((&back.grus, &back.dense, &back.head), (&m.grus, &m.dense, &m.head));
+        let (FloatInput::Features { mean, scale, .. }, FloatInput::Features { mean: m0, scale: s0, .. }) = (&back.input, &m.input) else {
+            panic!("a feature model imports as one")
+        };
+        assert_eq!((mean, scale), (m0, s0), "the feature normalization comes back");
         let err = import(&onnx, None, &ImportOptions { classes: Some(vec!["a".into()]), ..ImportOptions::default() }, "x").unwrap_err();
         assert!(err.to_string().contains("--classes names 1 classes"), "{err}");
     }
