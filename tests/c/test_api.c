@@ -217,7 +217,7 @@ static struct egru_model model;
 static struct egru_model other_model;
 static struct egru_session fresh_session;
 static unsigned char arena[1 << 20];
-static float logits[4096];
+static float logits[8192];
 static unsigned char state[1 << 16];
 static unsigned char state2[1 << 16];
 
@@ -295,7 +295,7 @@ int main(int argc, char **argv) {
     EXPECT(egru_model_init(&model, bytes, len), EGRU_OK);
     EXPECT(egru_model_info_get(&model, &info), EGRU_OK);
     EXPECT(egru_model_arena_size(&model, &arena_size), EGRU_OK);
-    CHECK(arena_size == info.arena_size && info.vocab > 0 && info.vocab <= 4096);
+    CHECK(arena_size == info.arena_size && info.vocab > 0 && info.vocab <= 8192);
     EXPECT(egru_model_info_get(&model, NULL), EGRU_ERR_NULL);
 
     /* Sessions: the arena must be large enough; its alignment does not matter. */
@@ -304,7 +304,7 @@ int main(int argc, char **argv) {
     EXPECT(egru_session_init(&session, &model, arena + 3, arena_size), EGRU_OK);
 
     /* Steps. */
-    EXPECT(egru_session_step(&session, info.vocab, logits, 4096), EGRU_ERR_TOKEN_OUT_OF_RANGE);
+    EXPECT(egru_session_step(&session, info.vocab, logits, 8192), EGRU_ERR_TOKEN_OUT_OF_RANGE);
     EXPECT(egru_session_step(&session, 0, logits, info.vocab - 1), EGRU_ERR_BUFFER_TOO_SMALL);
     EXPECT(egru_session_step(&session, 0, (float *)((char *)logits + 1), 100), EGRU_ERR_MISALIGNED);
     EXPECT(egru_session_step(&session, 0, logits, info.vocab), EGRU_OK);

@@ -70,3 +70,40 @@ fn shipped_models_load_match_their_cards_and_their_commands_parse() {
     }
     assert_eq!(edgegru_trainer::DEFAULT_MODEL, &std::fs::read(models_dir().join("fortunes-char.egru")).unwrap()[..]);
 }
+
+/// The UCR/UEA datasets (`bash scripts/fetch-ucr.sh`, which the test command
+/// runs; `EDGEGRU_UCR_DIR` points elsewhere). Missing data fails the test.
+fn ucr_dir() -> std::path::PathBuf {
+    std::env::var_os("EDGEGRU_UCR_DIR").map_or_else(|| models_dir().join("../target/ucr"), Into::into)
+}
+
+/// The sensor/audio classifiers: the shipped file's test accuracy is the
+/// card's (the runtime is deterministic, so exactly), it reaches the target
+/// of its data set, int8 stays within one percentage point of the f32
+/// checkpoint, and the float ONNX step graph on tract gives the f32 accuracy.
+#[test]
+fn shipped_classifiers_reach_their_accuracy_on_the_test_split() {
+    use edgegru_trainer::commands::eval::evaluate_sequences;
+    for (name, set, target) in [("basicmotions", "BasicMotions", 0.95), ("japanesevowels", "JapaneseVowels", 0.97)] {
+        let test = ucr_dir().join(set).join(format!("{set}_TEST.ts"));
+        assert!(test.exists(), "{} is missing: run `bash scripts/fetch-ucr.sh`", test.display());
+        let bytes = std::fs::read(models_dir().join(format!("{name}.egru"))).unwrap();
+        let model = Model::from_bytes(&bytes).unwrap();
+        let card = std::fs::read_to_string(models_dir().join(format!("{name}.md"))).unwrap();
+        assert_eq!(card_value(&card, "file size, bytes") as usize, bytes.len(), "{name}: card file size");
+        assert_eq!(card_value(&card, "arena, bytes") as usize, model.arena_size(), "{name}: card arena size");
+        let r = evaluate_sequences(Backend::Native, &bytes, &test).unwrap();
+        let want = card_value(&card, "test accuracy, shipped file");
+        assert!((r.accuracy - want).abs() < 5e-5, "{name}: test accuracy {:.4}, card says {want:.4}", r.accuracy);
+        assert!(r.accuracy >= target, "{name}: test accuracy {:.4} is below the target {target}", r.accuracy);
+        let float = card_value(&card, "test accuracy, f32 checkpoint");
+        assert!(float - r.accuracy <= 0.01 + 1e-9, "{name}: int8 {:.4} vs f32 {float:.4}", r.accuracy);
+        let onnx = std::fs::read(models_dir().join(format!("{name}.onnx"))).unwrap();
+        assert_eq!(card_value(&card, &format!("ONNX step graph (float, `{name}.onnx`), bytes")) as usize, onnx.len(), "{name}: ONNX size");
+        let on_tract = evaluate_sequences(Backend::Tract, &onnx, &test).unwrap();
+        assert!((on_tract.accuracy - float).abs() < 5e-5, "{name}.onnx on tract: {:.4}, card's f32 {float:.4}", on_tract.accuracy);
+        for cmd in card_commands(&card) {
+            edgegru_trainer::cli::check_args(&cmd).unwrap_or_else(|e| panic!("{name}: card command {cmd:?} is refused: {e}"));
+        }
+    }
+}

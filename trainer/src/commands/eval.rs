@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
 use super::args::ModelSource;
 use super::backend::{with_runner, Backend, Runner};
@@ -87,16 +87,23 @@ pub fn stream(session: &mut dyn Runner, series: &[f32], channels: usize, mut per
     Ok(last)
 }
 
-/// The model's class names (its outputs' names).
+/// The model's class names (its outputs' names), from an `.egru` file or
+/// from an edgegru ONNX step graph's metadata.
 pub fn class_names(bytes: &[u8]) -> Result<Vec<String>> {
-    if !super::backend::is_egru(bytes) {
-        bail!("classifiers are evaluated from .egru files");
-    }
-    let model = edgegru_runtime::Model::from_bytes(bytes)?;
-    if !matches!(model.head(), edgegru_runtime::Head::Classes(_)) {
-        bail!("this model is not a classifier (its head is {}); evaluate a language model with --corpus", model.head().name());
-    }
-    Ok((0..model.outputs()).map(|i| model.output_name(i).unwrap_or("").to_string()).collect())
+    let head = if super::backend::is_egru(bytes) {
+        let model = edgegru_runtime::Model::from_bytes(bytes)?;
+        match model.head() {
+            edgegru_runtime::Head::Classes(_) => return Ok((0..model.outputs()).map(|i| model.output_name(i).unwrap_or("").to_string()).collect()),
+            other => other.name().to_string(),
+        }
+    } else {
+        let session = super::backend::onnx_session(Backend::Tract, bytes).context("cannot read the ONNX model's network description")?;
+        match &session.network().head {
+            edgegru_runtime::writer::HeadKind::Classes(names) => return Ok(names.clone()),
+            other => format!("{other:?}"),
+        }
+    };
+    bail!("this model is not a classifier (its head is {head}); evaluate a language model with --corpus")
 }
 
 /// Evaluates a classifier on labelled sequences (relabelled to the model's classes).

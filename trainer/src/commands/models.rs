@@ -20,7 +20,7 @@ pub struct BuiltIn {
 }
 
 /// Every built-in model.
-pub const BUILT_IN: [BuiltIn; 3] = [
+pub const BUILT_IN: [BuiltIn; 5] = [
     BuiltIn {
         name: "fortunes-char",
         bytes: include_bytes!("../../../models/fortunes-char.egru"),
@@ -38,6 +38,18 @@ pub const BUILT_IN: [BuiltIn; 3] = [
         bytes: include_bytes!("../../../models/tiny.egru"),
         card: include_str!("../../../models/tiny.md"),
         purpose: "character text on microcontrollers without an FPU (integer-only, Cortex-M0)",
+    },
+    BuiltIn {
+        name: "basicmotions",
+        bytes: include_bytes!("../../../models/basicmotions.egru"),
+        card: include_str!("../../../models/basicmotions.md"),
+        purpose: "activity recognition from accelerometer + gyroscope (6 features per step, 4 classes; integer-only)",
+    },
+    BuiltIn {
+        name: "japanesevowels",
+        bytes: include_bytes!("../../../models/japanesevowels.egru"),
+        card: include_str!("../../../models/japanesevowels.md"),
+        purpose: "speaker recognition from 12 LPC audio features per frame (9 classes; int8)",
     },
 ];
 
@@ -87,7 +99,7 @@ pub fn run(a: Args) -> Result<Status> {
         if !a.json {
             let quality = match (loss, accuracy) {
                 (Some(l), _) => format!("held-out loss {l:.4}"),
-                (None, Some(acc)) => format!("test accuracy {acc:.1}%"),
+                (None, Some(acc)) => format!("test accuracy {:.1}%", acc * 100.0),
                 _ => String::new(),
             };
             super::say(&format!("{:<16}{:>9} B  arena {:>7} B  {:<26}{}", m.name, m.bytes.len(), model.arena_size(), quality, m.purpose));
