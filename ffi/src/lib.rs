@@ -242,7 +242,10 @@ fn next_generation() -> u64 {
     use core::sync::atomic::Ordering::Relaxed;
     #[cfg(any(target_has_atomic = "64", target_has_atomic = "32"))]
     {
-        GENERATIONS.fetch_add(1, Relaxed) as u64
+        // A cast, not a no-op: the counter is 32-bit on cores without 64-bit atomics.
+        #[allow(clippy::unnecessary_cast)]
+        let g = GENERATIONS.fetch_add(1, Relaxed) as u64;
+        g
     }
     #[cfg(not(any(target_has_atomic = "64", target_has_atomic = "32")))]
     {
@@ -612,7 +615,12 @@ pub unsafe extern "C" fn egru_model_info_get(model: *const egru_model, info: *mu
 /// # Safety
 /// `model` must point to egru_model storage; `name` and `len` to writable values.
 #[no_mangle]
-pub unsafe extern "C" fn egru_model_output_name(model: *const egru_model, index: usize, name: *mut *const c_char, len: *mut usize) -> egru_status {
+pub unsafe extern "C" fn egru_model_output_name(
+    model: *const egru_model,
+    index: usize,
+    name: *mut *const c_char,
+    len: *mut usize,
+) -> egru_status {
     guard(|| {
         check_ptr(name)?;
         check_ptr(len)?;

@@ -317,8 +317,7 @@ mod tests {
         assert_eq!(g.node.iter().filter(|n| n.op_type == "GRU").count(), 2);
         assert!(g.node.iter().any(|n| n.op_type == "Tanh"));
         assert_eq!(g.node.last().unwrap().op_type, "Softmax");
-        let net: NetworkInfo =
-            serde_json::from_str(&model.metadata_props.iter().find(|p| p.key == NETWORK_KEY).unwrap().value).unwrap();
+        let net: NetworkInfo = serde_json::from_str(&model.metadata_props.iter().find(|p| p.key == NETWORK_KEY).unwrap().value).unwrap();
         assert_eq!(net, NetworkInfo::of(&m));
         assert!(model.metadata_props.iter().all(|p| p.key != TOKENIZER_KEY), "a feature model has no tokenizer");
     }

@@ -32,7 +32,8 @@ impl OrtLibrary {
         if let Some(path) = std::env::var_os("ORT_DYLIB_PATH") {
             return Ok(OrtLibrary::at(path));
         }
-        let missing = |reason: &str| OnnxError::LibraryMissing { path: ".venv".into(), reason: reason.into(), minimum_minor: ort::MINOR_VERSION };
+        let missing =
+            |reason: &str| OnnxError::LibraryMissing { path: ".venv".into(), reason: reason.into(), minimum_minor: ort::MINOR_VERSION };
         let lib = Path::new(".venv/lib");
         let pythons = std::fs::read_dir(lib).map_err(|_| missing("ORT_DYLIB_PATH is not set and there is no .venv/lib"))?;
         for python in pythons.flatten() {

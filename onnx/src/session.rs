@@ -145,14 +145,7 @@ impl OnnxSession {
         let tokenizer = info.tokenizer.map(TokenizerTables::new).transpose()?;
         Ok(OnnxSession {
             backend,
-            engine: Engine {
-                graph,
-                next: states.clone(),
-                states,
-                out: vec![0.0; n],
-                has_output: false,
-                input: info.network.input.clone(),
-            },
+            engine: Engine { graph, next: states.clone(), states, out: vec![0.0; n], has_output: false, input: info.network.input.clone() },
             network: info.network,
             tokenizer,
             probs: vec![0.0; n],

@@ -407,6 +407,9 @@ pub mod v1 {
 
 /// A decoded body of either version.
 #[derive(Debug, Clone)]
+// Only tools read a whole body this way (the device's loader decodes each
+// version in its own function), so the size difference does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum AnyBody<'a> {
     /// A version-1 file.
     V1(v1::Body<'a>),
@@ -436,7 +439,7 @@ pub fn open(bytes: &[u8]) -> Result<(u16, &[u8], u32)> {
 }
 
 /// Decodes one postcard value that must use every byte.
-fn decode_all<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T> {
+pub(crate) fn decode_all<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T> {
     let (value, rest) = postcard::take_from_bytes::<T>(body).map_err(|e| Error::Decode { reason: postcard_reason(e) })?;
     if !rest.is_empty() {
         return Err(Error::TrailingBytes { count: rest.len() });

@@ -8,8 +8,8 @@
 
 use crate::error::{Error, Result, TensorName};
 use crate::format::{
-    self, v1, Activation, AnyBody, DenseDesc, GruDesc, HeadDesc, HeadKindDesc, InputDesc, Numerics, Provenance, TensorDesc,
-    MAX_DENSE_LAYERS, MAX_GRU_LAYERS,
+    self, v1, Activation, DenseDesc, GruDesc, HeadDesc, HeadKindDesc, InputDesc, Numerics, Provenance, TensorDesc, MAX_DENSE_LAYERS,
+    MAX_GRU_LAYERS,
 };
 use crate::kernels::Isa;
 use crate::le::u32_at;
@@ -348,17 +348,29 @@ impl<'a> Model<'a> {
     /// checking the CRC and every size, index and table. Never panics; any
     /// defect is an [`Error`].
     pub fn from_bytes(bytes: &'a [u8]) -> Result<Self> {
-        let (body, checksum) = format::decode(bytes)?;
-        let mut model = match body {
-            AnyBody::V1(b) => Model::from_v1(&b)?,
-            AnyBody::V2(b) => Model::from_v2(&b)?,
-        };
-        model.checksum = checksum;
-        model.file_len = bytes.len();
-        Ok(model)
+        let (version, body, checksum) = format::open(bytes)?;
+        // One function per version, not inlined, each building the model in
+        // its return value: a version-1 file's load does not pay for the
+        // larger version-2 description, and no extra copy of the model is
+        // made here (loading is the deepest stack a device sees).
+        if version == 1 {
+            Model::load_v1(body, checksum, bytes.len())
+        } else {
+            Model::load_v2(body, checksum, bytes.len())
+        }
     }
 
-    fn empty(numerics: Numerics, provenance: Provenance<'a>, input: Input<'a>, version: u16) -> Self {
+    #[inline(never)]
+    fn load_v1(body: &'a [u8], checksum: u32, file_len: usize) -> Result<Self> {
+        Model::from_v1(&format::decode_all::<v1::Body<'a>>(body)?, checksum, file_len)
+    }
+
+    #[inline(never)]
+    fn load_v2(body: &'a [u8], checksum: u32, file_len: usize) -> Result<Self> {
+        Model::from_v2(&format::decode_all::<format::Body<'a>>(body)?, checksum, file_len)
+    }
+
+    fn empty(numerics: Numerics, provenance: Provenance<'a>, input: Input<'a>, version: u16, checksum: u32, file_len: usize) -> Self {
         Model {
             numerics,
             provenance,
@@ -369,13 +381,13 @@ impl<'a> Model<'a> {
             output: Matrix::EMPTY,
             output_bias: Vector::EMPTY,
             version,
-            checksum: 0,
-            file_len: 0,
+            checksum,
+            file_len,
             isa: Isa::detect(),
         }
     }
 
-    fn from_v1(b: &v1::Body<'a>) -> Result<Self> {
+    fn from_v1(b: &v1::Body<'a>, checksum: u32, file_len: usize) -> Result<Self> {
         let (d, t) = (b.header.dims, &b.tensors);
         let v = check_dim("vocab", d.vocab, MAX_VOCAB)?;
         let e = check_dim("emb", d.emb, MAX_WIDTH)?;
@@ -399,7 +411,7 @@ impl<'a> Model<'a> {
         expect(&t.gru_recurrent, TensorName::GruRecurrent(0), 3 * h, h)?;
         expect(&t.dense, TensorName::Dense(0), dn, h)?;
         expect(&t.output, TensorName::Output, v, dn)?;
-        let mut model = Model::empty(numerics, b.header.provenance.clone(), input, 1);
+        let mut model = Model::empty(numerics, b.header.provenance.clone(), input, 1, checksum, file_len);
         let mut builder = Builder { numerics, width: e };
         let gru = GruDesc {
             input: t.gru_input.clone(),
@@ -414,7 +426,7 @@ impl<'a> Model<'a> {
         Ok(model)
     }
 
-    fn from_v2(b: &format::Body<'a>) -> Result<Self> {
+    fn from_v2(b: &format::Body<'a>, checksum: u32, file_len: usize) -> Result<Self> {
         let numerics = b.header.numerics;
         let (input, width) = match &b.input {
             InputDesc::Tokens { tokenizer, embedding: table } => {
@@ -436,7 +448,7 @@ impl<'a> Model<'a> {
                 (Input::Features { mean, scale, quant_scale: *quant_scale }, f)
             }
         };
-        let mut model = Model::empty(numerics, b.header.provenance.clone(), input, 2);
+        let mut model = Model::empty(numerics, b.header.provenance.clone(), input, 2, checksum, file_len);
         let count_ok = |kind, count: usize, min, max| {
             if (min..=max).contains(&count) {
                 Ok(())
@@ -592,9 +604,11 @@ impl<'a> Model<'a> {
             Input::Tokens { embedding, .. } => Some((TensorName::Embedding, embedding)),
             Input::Features { .. } => None,
         };
-        let grus = self.grus.iter().enumerate().flat_map(|(n, g)| {
-            [(TensorName::GruInput(n as u8), g.input), (TensorName::GruRecurrent(n as u8), g.recurrent)]
-        });
+        let grus = self
+            .grus
+            .iter()
+            .enumerate()
+            .flat_map(|(n, g)| [(TensorName::GruInput(n as u8), g.input), (TensorName::GruRecurrent(n as u8), g.recurrent)]);
         let dense = self.dense.iter().enumerate().map(|(n, d)| (TensorName::Dense(n as u8), d.weight));
         embedding.into_iter().chain(grus).chain(dense).chain(core::iter::once((TensorName::Output, self.output)))
     }

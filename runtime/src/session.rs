@@ -83,7 +83,7 @@ impl Engine<'_, '_> {
         self.check(input)?;
         let (m, isa, b) = (self.model, self.isa, &mut self.buf);
         if matches!(m.numerics, Numerics::Integer { .. }) {
-            let x_mul = load_input_int(m, input, &mut b.scratch.q);
+            let x_mul = load_input_int(m, input, b.scratch.q);
             forward_integer(m, isa, x_mul, b);
         } else {
             load_input(m, input, b.x);

@@ -156,7 +156,11 @@ impl<'a> Matrix<'a> {
     }
 
     /// Writes row `r`, dequantized to f32, into `out[..cols]`.
-    #[inline(always)]
+    // Inlined where the element-wise loops vectorize (x86-64, aarch64: into
+    // each instruction-set variant of the step); one copy elsewhere, where
+    // code size matters more (Cortex-M).
+    #[cfg_attr(any(target_arch = "x86_64", target_arch = "aarch64"), inline(always))]
+    #[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64")), inline(never))]
     pub(crate) fn row_into(&self, r: usize, out: &mut [f32]) {
         let n = self.cols.min(out.len());
         let start = r.saturating_mul(self.cols);
@@ -195,7 +199,11 @@ impl<'a> Matrix<'a> {
     }
 
     /// `out = W x + bias` over `out[..rows]`, with int8 products quantizing `x` as `scale` says.
-    #[inline(always)]
+    // Inlined where the element-wise loops vectorize (x86-64, aarch64: into
+    // each instruction-set variant of the step); one copy elsewhere, where
+    // code size matters more (Cortex-M).
+    #[cfg_attr(any(target_arch = "x86_64", target_arch = "aarch64"), inline(always))]
+    #[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64")), inline(never))]
     pub(crate) fn matvec(&self, isa: Isa, x: &[f32], scale: InputScale, bias: &Vector<'_>, scratch: &mut Scratch<'_>, out: &mut [f32]) {
         let x = &x[..self.cols.min(x.len())];
         let out_len = self.rows.min(out.len());

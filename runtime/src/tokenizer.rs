@@ -68,11 +68,13 @@ impl<'a> Tokenizer<'a> {
                 return Err(bad("token end offset is decreasing, past the text, or inside a character", id));
             }
             let special = tok.is_special(id as u32);
-            let t = &text[start..end];
+            let t = text.get(start..end).unwrap_or("");
             if !special && t.is_empty() {
                 return Err(bad("token text is empty", id));
             }
-            if !special && tok.kind == TokenizerKind::Char && t.chars().count() != 1 {
+            let mut chars = t.chars();
+            let one_char = chars.next().is_some() && chars.next().is_none();
+            if !special && tok.kind == TokenizerKind::Char && !one_char {
                 return Err(bad("character token is not exactly one character", id));
             }
             start = end;
@@ -323,14 +325,15 @@ pub struct Chars<'t> {
     text: &'t str,
     pos: usize,
     lowercase: bool,
-    pending: heapless::Vec<char, 3>,
+    /// The rest of a character that lower-cases to several.
+    pending: Option<core::char::ToLowercase>,
     at: usize,
 }
 
 impl<'t> Chars<'t> {
     /// The characters of `text`, lower-cased if `lowercase`.
     pub fn new(text: &'t str, lowercase: bool) -> Self {
-        Chars { text, pos: 0, lowercase, pending: heapless::Vec::new(), at: 0 }
+        Chars { text, pos: 0, lowercase, pending: None, at: 0 }
     }
 }
 
@@ -338,8 +341,8 @@ impl Iterator for Chars<'_> {
     type Item = (char, usize);
 
     fn next(&mut self) -> Option<(char, usize)> {
-        if !self.pending.is_empty() {
-            return Some((self.pending.remove(0), self.at));
+        if let Some(l) = self.pending.as_mut().and_then(Iterator::next) {
+            return Some((l, self.at));
         }
         let c = self.text.get(self.pos..)?.chars().next()?;
         let at = self.pos;
@@ -350,10 +353,7 @@ impl Iterator for Chars<'_> {
         let mut lower = c.to_lowercase();
         let first = lower.next().unwrap_or(c);
         self.at = at;
-        for l in lower {
-            // A character lower-cases to at most three.
-            let _ = self.pending.push(l);
-        }
+        self.pending = Some(lower);
         Some((first, at))
     }
 }

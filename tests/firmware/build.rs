@@ -7,6 +7,14 @@
 //! - `EDGEGRU_FW_EXPECTED`: what `edgegru generate --model M --prompt P --greedy
 //!   --max-tokens N` printed on the host (the prompt, the N tokens, a newline).
 //! - `EDGEGRU_FW_TOKENS`: N.
+//!
+//! A feature model (sequence classifier) reads sequences instead of a prompt:
+//! - `EDGEGRU_FW_FEATURES`: a UCR/UEA `.ts` file; the sequences listed in
+//! - `EDGEGRU_FW_SEQUENCES` (indices, e.g. `0,10,20,30`) go into flash, and
+//! - `EDGEGRU_FW_EXPECTED` is what `edgegru predict --model M --data FILE
+//!   --exact` printed on the host (every step's outputs as f32 bits).
+//!
+//! `EDGEGRU_FW_PROMPT` and `EDGEGRU_FW_TOKENS` are then not read.
 
 use std::path::PathBuf;
 use std::{env, fs};
@@ -35,6 +43,20 @@ fn main() {
     let model = var("EDGEGRU_FW_MODEL");
     println!("cargo:rerun-if-changed={model}");
     fs::copy(&model, out.join("model.egru")).unwrap_or_else(|e| panic!("cannot read {model}: {e}"));
+    println!("cargo:rerun-if-env-changed=EDGEGRU_FW_FEATURES");
+    match env::var("EDGEGRU_FW_FEATURES") {
+        Ok(path) => features(&out, &path),
+        Err(_) => text(&out),
+    }
+}
+
+/// A language model's inputs: the prompt, the host's text, the token count.
+fn text(out: &std::path::Path) {
+    fs::write(
+        out.join("features.rs"),
+        "const CHANNELS: usize = 1;\nstatic FEATURES: [u32; 0] = [];\nstatic STEPS: [usize; 0] = [];\nstatic SEQUENCES: [usize; 0] = [];\n",
+    )
+    .unwrap();
     let prompt = var("EDGEGRU_FW_PROMPT");
     let expected_path = var("EDGEGRU_FW_EXPECTED");
     println!("cargo:rerun-if-changed={expected_path}");
@@ -47,4 +69,58 @@ fn main() {
     fs::write(out.join("expected.txt"), generated).unwrap();
     let tokens: usize = var("EDGEGRU_FW_TOKENS").parse().expect("EDGEGRU_FW_TOKENS is a number");
     fs::write(out.join("tokens.rs"), format!("{tokens}")).unwrap();
+}
+
+/// A feature model's inputs: the chosen sequences of a `.ts` file (as f32
+/// bits, time-major) and the host's per-step output bits for them.
+fn features(out: &std::path::Path, path: &str) {
+    println!("cargo:rerun-if-changed={path}");
+    let wanted: Vec<usize> =
+        var("EDGEGRU_FW_SEQUENCES").split(',').map(|i| i.trim().parse().expect("EDGEGRU_FW_SEQUENCES: indices")).collect();
+    let ts = fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"));
+    let rows: Vec<&str> = ts.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with('@')).collect();
+    let (mut bits, mut steps, mut channels) = (Vec::new(), Vec::new(), 0);
+    for &i in &wanted {
+        let row = rows.get(i).unwrap_or_else(|| panic!("{path} has no sequence {i}"));
+        // Dimensions are separated by ':', the class label is the last field.
+        let mut dims: Vec<Vec<f32>> =
+            row.split(':').map(|d| d.split(',').map(|v| v.trim().parse().unwrap_or(f32::NAN)).collect()).collect();
+        dims.pop();
+        channels = dims.len();
+        assert!(channels > 0 && !dims[0].is_empty(), "sequence {i} of {path} has no values");
+        let len = dims[0].len();
+        assert!(dims.iter().all(|d| d.len() == len), "sequence {i}: dimensions of different lengths");
+        for t in 0..len {
+            bits.extend(dims.iter().map(|d| d[t].to_bits()));
+        }
+        steps.push(len);
+    }
+    let expected_path = var("EDGEGRU_FW_EXPECTED");
+    println!("cargo:rerun-if-changed={expected_path}");
+    let printed = fs::read_to_string(&expected_path).unwrap_or_else(|e| panic!("cannot read {expected_path}: {e}"));
+    let expected: String = printed
+        .lines()
+        .filter(|l| {
+            l.strip_prefix("sequence ")
+                .and_then(|r| r.split(' ').next())
+                .and_then(|n| n.parse().ok())
+                .is_some_and(|n: usize| wanted.contains(&n))
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(!expected.is_empty(), "{expected_path} is not `edgegru predict --exact` output");
+    let list = |v: &[String]| v.join(", ");
+    let src = format!(
+        "const CHANNELS: usize = {channels};\nstatic FEATURES: [u32; {}] = [{}];\nstatic STEPS: [usize; {}] = [{}];\nstatic SEQUENCES: [usize; {}] = [{}];\n",
+        bits.len(),
+        list(&bits.iter().map(|b| format!("{b:#010x}")).collect::<Vec<_>>()),
+        steps.len(),
+        list(&steps.iter().map(usize::to_string).collect::<Vec<_>>()),
+        wanted.len(),
+        list(&wanted.iter().map(usize::to_string).collect::<Vec<_>>()),
+    );
+    fs::write(out.join("features.rs"), src).unwrap();
+    fs::write(out.join("expected.txt"), expected).unwrap();
+    fs::write(out.join("prompt.txt"), "").unwrap();
+    fs::write(out.join("tokens.rs"), "0").unwrap();
 }

@@ -70,7 +70,11 @@ pub fn random_network(shape: &NetShape, seed: u64) -> FloatModel {
     }
     let mut dense = Vec::new();
     for &(d, activation) in &shape.dense {
-        dense.push(FloatDense { activation, weight: uniform(&mut rng, d * width, glorot(width, d) * 2.0), bias: uniform(&mut rng, d, 0.1) });
+        dense.push(FloatDense {
+            activation,
+            weight: uniform(&mut rng, d * width, glorot(width, d) * 2.0),
+            bias: uniform(&mut rng, d, 0.1),
+        });
         width = d;
     }
     let outputs = match (&shape.head, &shape.input) {
@@ -82,8 +86,11 @@ pub fn random_network(shape: &NetShape, seed: u64) -> FloatModel {
         weight: uniform(&mut rng, outputs * width, glorot(width, outputs) * 2.0),
         bias: uniform(&mut rng, outputs, 0.1),
     };
-    let provenance =
-        ProvenanceSpec { name: "random".into(), producer: concat!("edgegru-tests ", env!("CARGO_PKG_VERSION")).into(), ..Default::default() };
+    let provenance = ProvenanceSpec {
+        name: "random".into(),
+        producer: concat!("edgegru-tests ", env!("CARGO_PKG_VERSION")).into(),
+        ..Default::default()
+    };
     FloatModel { input, grus, dense, head, provenance }
 }
 
@@ -113,7 +120,15 @@ pub fn char_model(emb: u32, hidden: u32, dense: u32, seed: u64) -> FloatModel {
 pub fn word_tokenizer(words: &[&str]) -> TokenizerSpec {
     let mut tokens = vec![String::new(), "<OOV>".to_string()];
     tokens.extend(words.iter().map(|w| w.to_string()));
-    TokenizerSpec { kind: TokenizerKind::Word, lowercase: true, filters: KERAS_FILTERS.to_string(), split: ' ', pad: Some(0), oov: Some(1), tokens }
+    TokenizerSpec {
+        kind: TokenizerKind::Word,
+        lowercase: true,
+        filters: KERAS_FILTERS.to_string(),
+        split: ' ',
+        pad: Some(0),
+        oov: Some(1),
+        tokens,
+    }
 }
 
 /// A random word-level model with Keras conventions: id 0 padding, id 1 `<OOV>`.
@@ -257,7 +272,8 @@ impl<'m> Reference<'m> {
                 })
                 .collect();
         }
-        let out: Vec<f64> = matvec(&self.m.head.weight, &x, self.m.outputs()).iter().zip(&self.m.head.bias).map(|(a, &b)| a + b as f64).collect();
+        let out: Vec<f64> =
+            matvec(&self.m.head.weight, &x, self.m.outputs()).iter().zip(&self.m.head.bias).map(|(a, &b)| a + b as f64).collect();
         match self.m.head.kind {
             HeadKind::Classes(_) => {
                 let max = out.iter().cloned().fold(f64::NEG_INFINITY, f64::max);

@@ -309,7 +309,13 @@ fn inconsistent_networks_are_named() {
         head: format::HeadDesc<'a>,
     }
     let b = v2_body(float);
-    let wide = Wide { header: b.header.clone(), input: b.input.clone(), grus: vec![b.grus[1].clone(); 5], dense: b.dense.to_vec(), head: b.head.clone() };
+    let wide = Wide {
+        header: b.header.clone(),
+        input: b.input.clone(),
+        grus: vec![b.grus[1].clone(); 5],
+        dense: b.dense.to_vec(),
+        head: b.head.clone(),
+    };
     let err = Model::from_bytes(&encode_file(2, &wide).unwrap()).unwrap_err();
     assert!(matches!(err, Error::Decode { reason } if reason.contains("more layers than the format allows")), "{err}");
     // A layer that does not read what the one below gives: the second GRU reads the first's 16 states.

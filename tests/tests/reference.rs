@@ -103,8 +103,20 @@ fn networks_match_the_reference_on_every_kernel_set() {
             head: HeadKind::NextToken,
             outputs: 0,
         },
-        NetShape { input: TestInput::Features(6), grus: vec![32, 32], dense: vec![], head: HeadKind::Classes(vec!["a".into(), "b".into(), "c".into()]), outputs: 3 },
-        NetShape { input: TestInput::Features(3), grus: vec![9], dense: vec![(7, Activation::Relu)], head: HeadKind::Regression(vec![]), outputs: 2 },
+        NetShape {
+            input: TestInput::Features(6),
+            grus: vec![32, 32],
+            dense: vec![],
+            head: HeadKind::Classes(vec!["a".into(), "b".into(), "c".into()]),
+            outputs: 3,
+        },
+        NetShape {
+            input: TestInput::Features(3),
+            grus: vec![9],
+            dense: vec![(7, Activation::Relu)],
+            head: HeadKind::Regression(vec![]),
+            outputs: 2,
+        },
     ];
     for (n, shape) in shapes.iter().enumerate() {
         let fm = random_network(shape, 40 + n as u64);
@@ -142,7 +154,8 @@ fn networks_match_the_reference_on_every_kernel_set() {
 #[test]
 fn quantized_classifiers_stay_close_to_f32() {
     let fm = feature_classifier(8, &[48, 32], &[(24, Activation::Relu)], 5, 21);
-    let files = [ExportOptions::default(), ExportOptions::int8(false), ExportOptions::int8(true), ExportOptions::integer(false)].map(|o| fm.file(&o));
+    let files = [ExportOptions::default(), ExportOptions::int8(false), ExportOptions::int8(true), ExportOptions::integer(false)]
+        .map(|o| fm.file(&o));
     let models: Vec<Model> = files.iter().map(|f| Model::from_bytes(f).unwrap()).collect();
     let mut arenas: Vec<Vec<u8>> = models.iter().map(|m| vec![0u8; m.arena_size()]).collect();
     let mut sessions: Vec<Session> = models.iter().zip(arenas.iter_mut()).map(|(m, a)| Session::new(m, a).unwrap()).collect();

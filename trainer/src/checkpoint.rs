@@ -170,7 +170,15 @@ impl Checkpoint {
             0 => None,
             _ => Some(Masks::from_bytes(&params, &body[total * 4..])?),
         };
-        Ok(Checkpoint { config: header.config, vocab: header.vocab, features: header.features, labels: header.labels, params, optimizer, masks })
+        Ok(Checkpoint {
+            config: header.config,
+            vocab: header.vocab,
+            features: header.features,
+            labels: header.labels,
+            params,
+            optimizer,
+            masks,
+        })
     }
 
     /// The tables a model file needs beside the weights.

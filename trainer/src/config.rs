@@ -134,7 +134,12 @@ impl TrainConfig {
     pub fn network(&self, vocab: usize, features: usize, classes: usize) -> NetSpec {
         let dense = (self.dense > 0).then_some(DenseSpec { width: self.dense, activation: Activation::Relu }).into_iter().collect();
         match self.task {
-            Task::Lm => NetSpec { input: InputSpec::Tokens { vocab: vocab as u32, emb: self.emb }, grus: self.hidden.clone(), dense, head: HeadSpec::NextToken },
+            Task::Lm => NetSpec {
+                input: InputSpec::Tokens { vocab: vocab as u32, emb: self.emb },
+                grus: self.hidden.clone(),
+                dense,
+                head: HeadSpec::NextToken,
+            },
             Task::Classify => NetSpec {
                 input: InputSpec::Features { count: features as u32 },
                 grus: self.hidden.clone(),

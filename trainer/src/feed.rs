@@ -112,7 +112,8 @@ impl Feed for TextFeed {
         let mut total = Stats::default();
         for chunk in starts.chunks(self.batch) {
             gather(&self.val, chunk, self.seq, &mut inputs, &mut targets);
-            let b = Batch { input: BatchInput::Tokens(&inputs), target: BatchTarget::NextTokens(&targets), batch: chunk.len(), seq: self.seq };
+            let b =
+                Batch { input: BatchInput::Tokens(&inputs), target: BatchTarget::NextTokens(&targets), batch: chunk.len(), seq: self.seq };
             total.merge(&engine.evaluate(&b)?);
         }
         Ok(total)

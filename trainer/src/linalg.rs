@@ -33,7 +33,19 @@ pub fn gemm(m: usize, n: usize, k: usize, alpha: f32, a: &[f32], op_a: Op, b: &[
 
 /// Rows `first..first + rows` of the product into `c` (those rows only).
 #[allow(clippy::too_many_arguments)]
-fn gemm_rows(first: usize, rows: usize, n: usize, k: usize, alpha: f32, a: &[f32], op_a: Op, b: &[f32], op_b: Op, beta: f32, c: &mut [f32]) {
+fn gemm_rows(
+    first: usize,
+    rows: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: &[f32],
+    op_a: Op,
+    b: &[f32],
+    op_b: Op,
+    beta: f32,
+    c: &mut [f32],
+) {
     let m_total = a.len() / k.max(1);
     let (rsa, csa, a_start) = match op_a {
         Op::N => (k as isize, 1, first * k),
@@ -49,7 +61,22 @@ fn gemm_rows(first: usize, rows: usize, n: usize, k: usize, alpha: f32, a: &[f32
     // columns stride by the full m); `c` does not alias `a` or `b` because it
     // is a distinct `&mut` borrow.
     unsafe {
-        matrixmultiply::sgemm(rows, k, n, alpha, a.as_ptr().add(a_start), rsa, csa, b.as_ptr(), rsb, csb, beta, c.as_mut_ptr(), n as isize, 1);
+        matrixmultiply::sgemm(
+            rows,
+            k,
+            n,
+            alpha,
+            a.as_ptr().add(a_start),
+            rsa,
+            csa,
+            b.as_ptr(),
+            rsb,
+            csb,
+            beta,
+            c.as_mut_ptr(),
+            n as isize,
+            1,
+        );
     }
 }
 

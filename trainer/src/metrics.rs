@@ -112,7 +112,8 @@ impl ClassMetrics {
 
     /// Adds one sequence: its label and the class probabilities at its last step.
     pub fn add(&mut self, label: u32, probabilities: &[f32]) {
-        let predicted = probabilities.iter().enumerate().fold((0, f32::NEG_INFINITY), |(bi, bp), (i, &p)| if p > bp { (i, p) } else { (bi, bp) }).0;
+        let predicted =
+            probabilities.iter().enumerate().fold((0, f32::NEG_INFINITY), |(bi, bp), (i, &p)| if p > bp { (i, p) } else { (bi, bp) }).0;
         let p = probabilities.get(label as usize).copied().unwrap_or(0.0).max(1e-30);
         self.m.add(label, predicted as u32, -(p as f64).ln());
         if let Some(row) = self.confusion.get_mut(label as usize) {

@@ -88,11 +88,8 @@ impl Params {
         uniform(p.get_mut(Slot::Embedding), embedding.limit());
         match layers {
             LayerInit::Keras => {
-                let glorot: Vec<Slot> = (0..net.grus.len())
-                    .map(Slot::GruInput)
-                    .chain((0..net.dense.len()).map(Slot::Dense))
-                    .chain([Slot::Output])
-                    .collect();
+                let glorot: Vec<Slot> =
+                    (0..net.grus.len()).map(Slot::GruInput).chain((0..net.dense.len()).map(Slot::Dense)).chain([Slot::Output]).collect();
                 for t in glorot {
                     let (r, c) = net.shape(t);
                     uniform(p.get_mut(t), (6.0 / (r + c) as f32).sqrt());
@@ -108,7 +105,9 @@ impl Params {
                 // fan_in is its hidden width for all its tensors (as nn.GRU does).
                 for (t, _, _) in net.slots().into_iter().filter(|(t, _, _)| *t != Slot::Embedding) {
                     let fan_in = match t {
-                        Slot::GruInput(k) | Slot::GruRecurrent(k) | Slot::GruInputBias(k) | Slot::GruRecurrentBias(k) => net.grus[k] as usize,
+                        Slot::GruInput(k) | Slot::GruRecurrent(k) | Slot::GruInputBias(k) | Slot::GruRecurrentBias(k) => {
+                            net.grus[k] as usize
+                        }
                         Slot::Dense(k) | Slot::DenseBias(k) => net.dense_input(k),
                         _ => net.head_input(),
                     };
@@ -167,7 +166,9 @@ impl Params {
             (InputSpec::Features { .. }, _, Some(f)) => {
                 FloatInput::Features { mean: f.mean.clone(), scale: f.scale.clone(), quant_scale: f.quant_scale }
             }
-            _ => anyhow::bail!("the checkpoint lacks its {} table", if data.vocab.is_none() { "tokenizer" } else { "feature normalization" }),
+            _ => {
+                anyhow::bail!("the checkpoint lacks its {} table", if data.vocab.is_none() { "tokenizer" } else { "feature normalization" })
+            }
         };
         let kind = match net.head {
             HeadSpec::NextToken => HeadKind::NextToken,

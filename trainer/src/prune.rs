@@ -124,7 +124,10 @@ impl PruneConfig {
         let all = parts(net);
         for (name, _) in &self.parts {
             if !all.iter().any(|p| &p.name == name) {
-                bail!("unknown part {name:?}; this network's parts are {}", all.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", "));
+                bail!(
+                    "unknown part {name:?}; this network's parts are {}",
+                    all.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
+                );
             }
         }
         Ok(())

@@ -223,7 +223,9 @@ fn prepare(config: &TrainConfig, resume: Option<&Checkpoint>) -> Result<(Prepare
                 Some(v) => v,
                 None => match config.tokenizer {
                     TokenizerChoice::Char => Vocabulary::fit_chars(&text)?,
-                    TokenizerChoice::Word => Vocabulary::fit_words(&text, &WordOptions { num_words: config.num_words, ..WordOptions::default() })?,
+                    TokenizerChoice::Word => {
+                        Vocabulary::fit_words(&text, &WordOptions { num_words: config.num_words, ..WordOptions::default() })?
+                    }
                 },
             };
             let ids = vocab.encode(&text)?;
@@ -310,7 +312,13 @@ pub struct Run<'p> {
 impl<'p> Run<'p> {
     /// Prepares a run (or the continuation of `resume`) writing into `out`.
     /// Nothing is written until the data, the network and the device are ready.
-    pub fn start(mut config: TrainConfig, out: &Path, resume: Option<Checkpoint>, stop: Arc<AtomicBool>, progress: &'p mut dyn Progress) -> Result<Self> {
+    pub fn start(
+        mut config: TrainConfig,
+        out: &Path,
+        resume: Option<Checkpoint>,
+        stop: Arc<AtomicBool>,
+        progress: &'p mut dyn Progress,
+    ) -> Result<Self> {
         config.validate()?;
         let (prepared, print) = prepare(&config, resume.as_ref())?;
         // A resumed run's data (maybe read from another path) must be what it trained on.
@@ -535,7 +543,13 @@ impl<'p> Run<'p> {
 }
 
 /// Trains (or continues `resume`), writing checkpoints and history to `out`.
-pub fn train(config: TrainConfig, out: &Path, resume: Option<Checkpoint>, stop: Arc<AtomicBool>, progress: &mut dyn Progress) -> Result<Outcome> {
+pub fn train(
+    config: TrainConfig,
+    out: &Path,
+    resume: Option<Checkpoint>,
+    stop: Arc<AtomicBool>,
+    progress: &mut dyn Progress,
+) -> Result<Outcome> {
     let mut run = Run::start(config, out, resume, stop, progress)?;
     while run.step()? {}
     run.finish()

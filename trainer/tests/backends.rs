@@ -192,7 +192,12 @@ fn fixture(name: &str) -> std::path::PathBuf {
 /// Imports fixture `name` (its .onnx and .vocab.json) as an f32 `.egru` file.
 fn import_fixture(name: &str) -> anyhow::Result<Vec<u8>> {
     let vocab = vocab::read(&std::fs::read(fixture(&format!("{name}.vocab.json")))?, &ListRules::default())?;
-    let model = edgegru_trainer::import::onnx::import(&std::fs::read(fixture(&format!("{name}.onnx")))?, Some(vocab), &ImportOptions::default(), name)?;
+    let model = edgegru_trainer::import::onnx::import(
+        &std::fs::read(fixture(&format!("{name}.onnx")))?,
+        Some(vocab),
+        &ImportOptions::default(),
+        name,
+    )?;
     Ok(model.to_checked_bytes(&edgegru_trainer::commands::export::options(edgegru_runtime::writer::WeightKind::F32, false, false))?)
 }
 

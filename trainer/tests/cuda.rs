@@ -145,7 +145,15 @@ fn gpu_loss_and_every_gradient_match_the_cpu() {
     let (labels, lengths) = ([0u32, 2, 1, 2], [6usize, 3, 5, 1]);
     let cases = [
         (lm, Batch { input: BatchInput::Tokens(&inputs), target: BatchTarget::NextTokens(&targets), batch: 4, seq: 6 }),
-        (classifier, Batch { input: BatchInput::Features(&features), target: BatchTarget::Classes { labels: &labels, lengths: &lengths }, batch: 4, seq: 6 }),
+        (
+            classifier,
+            Batch {
+                input: BatchInput::Features(&features),
+                target: BatchTarget::Classes { labels: &labels, lengths: &lengths },
+                batch: 4,
+                seq: 6,
+            },
+        ),
     ];
     for (p, batch) in &cases {
         // Dropout included: both devices draw the same masks from the seed.

@@ -54,10 +54,12 @@ fn loss_gradients_and_adam_steps_match_pytorch() {
     let f = fixture();
     let d = &f["dims"];
     let dim = |k: &str| d[k].as_u64().unwrap() as usize;
-    let net: NetSpec = LegacyShape { vocab: dim("vocab") as u32, emb: dim("emb") as u32, hidden: dim("hidden") as u32, dense: dim("dense") as u32 }.into();
+    let net: NetSpec =
+        LegacyShape { vocab: dim("vocab") as u32, emb: dim("emb") as u32, hidden: dim("hidden") as u32, dense: dim("dense") as u32 }.into();
     let params = load(&f["params"], &net);
     let (inputs, targets) = (ids(&f["inputs"]), ids(&f["targets"]));
-    let batch = Batch { input: BatchInput::Tokens(&inputs), target: BatchTarget::NextTokens(&targets), batch: dim("batch"), seq: dim("seq") };
+    let batch =
+        Batch { input: BatchInput::Tokens(&inputs), target: BatchTarget::NextTokens(&targets), batch: dim("batch"), seq: dim("seq") };
     let reg = Regularization::default();
     let gradients = |p: &Params| {
         let o = Optimizer::new(OptimizerConfig::default(), p.data.len());

@@ -6,7 +6,7 @@
 #![no_main]
 
 use edgegru_runtime::format::{FORMAT_VERSION, MAGIC};
-use edgegru_runtime::{crc32::crc32, Model, Rng, SamplingParams, Session};
+use edgegru_runtime::{crc32::crc32, InputKind, Model, Rng, SamplingParams, Session};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|body: &[u8]| {
@@ -21,8 +21,16 @@ fuzz_target!(|body: &[u8]| {
     }
     let mut arena = vec![0u8; model.arena_size()];
     let Ok(mut session) = Session::new(&model, &mut arena) else { return };
-    for t in 0..model.dims().vocab.min(3) {
-        let _ = session.step(t);
+    match model.input() {
+        InputKind::Tokens { vocab, .. } => {
+            for t in 0..vocab.min(3) {
+                let _ = session.step(t as u32);
+            }
+        }
+        InputKind::Features { count } => {
+            let x: Vec<f32> = (0..count).map(|i| i as f32 * 0.5 - 1.0).collect();
+            let _ = session.step_features(&x);
+        }
     }
     let mut out = [0u8; 64];
     let _ = session.generate_into("a b", 4, &SamplingParams::default(), &mut Rng::new(0), &mut out);

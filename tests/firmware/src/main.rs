@@ -1,7 +1,9 @@
-//! Test firmware: loads a model from flash, generates tokens greedily from a
-//! fixed prompt, prints them over semihosting and exits 0 only if they equal
-//! what the host produced for the same model and prompt. Also reports the
-//! arena and the peak stack the run used.
+//! Test firmware: loads a model from flash; a language model generates tokens
+//! greedily from a fixed prompt, a feature model (sequence classifier)
+//! streams sequences step by step. It prints the result over semihosting and
+//! exits 0 only if it equals what the host produced for the same model and
+//! inputs (text, or every step's output bits). Also reports the arena and
+//! the peak stack the run used.
 
 #![no_std]
 #![no_main]
@@ -10,15 +12,18 @@ use core::ptr::{addr_of, addr_of_mut, read_volatile, write_volatile};
 
 use cortex_m_rt::{entry, exception, ExceptionFrame};
 use cortex_m_semihosting::debug;
-use edgegru_runtime::{Model, Rng, SamplingParams, Session};
+use edgegru_runtime::{InputKind, Model, Rng, SamplingParams, Session};
 
 static MODEL: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/model.egru"));
 const PROMPT: &str = include_str!(concat!(env!("OUT_DIR"), "/prompt.txt"));
 const EXPECTED: &str = include_str!(concat!(env!("OUT_DIR"), "/expected.txt"));
 const TOKENS: usize = include!(concat!(env!("OUT_DIR"), "/tokens.rs"));
 const ARENA_BYTES: usize = include!(concat!(env!("OUT_DIR"), "/arena.rs"));
-/// Room for the generated text: at most 4 UTF-8 bytes per character token.
-const OUT_BYTES: usize = 4 * TOKENS + 64;
+// CHANNELS, FEATURES (f32 bits, time-major), STEPS and SEQUENCES of a feature model's inputs.
+include!(concat!(env!("OUT_DIR"), "/features.rs"));
+/// Room for the generated text (at most 4 UTF-8 bytes per character token),
+/// or for one line of a feature model's output bits.
+const OUT_BYTES: usize = if TOKENS > 0 { 4 * TOKENS + 64 } else { 1024 };
 
 /// Prints over semihosting; prints nothing with the `quiet` feature, whose
 /// build measures the code size of the runtime without `core::fmt`.
@@ -99,6 +104,92 @@ fn generate(session: &mut Session<'_, '_>, out: &mut [u8]) -> edgegru_runtime::R
     session.generate_into(PROMPT, TOKENS, &SamplingParams::GREEDY, &mut Rng::new(0), out)
 }
 
+/// What the run produced.
+enum Outcome {
+    /// A language model's text, `.0` bytes of the output buffer.
+    Text(usize),
+    /// A feature model's output lines, all equal to the host's.
+    Lines(usize),
+    /// A feature model's output line `line` differs (the device's line is `len` bytes of the buffer).
+    Differs { line: usize, len: usize },
+}
+
+/// A byte buffer that lines are written into without `core::fmt`.
+struct Line<'b> {
+    buf: &'b mut [u8],
+    len: usize,
+}
+
+impl Line<'_> {
+    fn push(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            if let Some(slot) = self.buf.get_mut(self.len) {
+                *slot = b;
+                self.len += 1;
+            }
+        }
+    }
+
+    fn decimal(&mut self, mut n: usize) {
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.push(&digits[i..]);
+    }
+
+    fn hex32(&mut self, v: u32) {
+        for shift in (0..8).rev() {
+            self.push(&[b"0123456789abcdef"[((v >> (4 * shift)) & 0xf) as usize]]);
+        }
+    }
+}
+
+/// Streams each sequence through the session (reset between sequences),
+/// writes every step's outputs into `line` as `edgegru predict --exact`
+/// prints them, and compares each line with the host's. Returns the number
+/// of lines compared, or the first line that differs (0-based) with the
+/// device's line length in `line`.
+#[inline(never)]
+fn classify(session: &mut Session<'_, '_>, line: &mut [u8]) -> edgegru_runtime::Result<Result<usize, (usize, usize)>> {
+    let mut values = FEATURES.chunks_exact(CHANNELS);
+    let mut expected = EXPECTED.lines();
+    let mut x = [0f32; 64];
+    let mut n = 0;
+    for (&index, &steps) in SEQUENCES.iter().zip(&STEPS) {
+        session.reset();
+        for t in 0..steps {
+            let bits = values.next().unwrap_or(&[]);
+            for (dst, &b) in x.iter_mut().zip(bits) {
+                *dst = f32::from_bits(b);
+            }
+            let probs = session.step_features(&x[..bits.len().min(x.len())])?;
+            let mut w = Line { buf: &mut *line, len: 0 };
+            w.push(b"sequence ");
+            w.decimal(index);
+            w.push(b" step ");
+            w.decimal(t);
+            w.push(b":");
+            for p in probs {
+                w.push(b" ");
+                w.hex32(p.to_bits());
+            }
+            let len = w.len;
+            if expected.next().map(str::as_bytes) != Some(&line[..len]) || len == line.len() {
+                return Ok(Err((n, len)));
+            }
+            n += 1;
+        }
+    }
+    Ok(if expected.next().is_none() { Ok(n) } else { Err((n, 0)) })
+}
+
 fn run() -> bool {
     let base = cortex_m::register::msp::read() as usize;
     let model = match load() {
@@ -118,25 +209,49 @@ fn run() -> bool {
             return false;
         }
     };
-    let n = match generate(&mut session, out) {
-        Ok(n) => n,
+    let outcome = match model.input() {
+        InputKind::Tokens { .. } => generate(&mut session, out).map(Outcome::Text),
+        InputKind::Features { .. } => classify(&mut session, out).map(|r| match r {
+            Ok(lines) => Outcome::Lines(lines),
+            Err((line, len)) => Outcome::Differs { line, len },
+        }),
+    };
+    // Measured before anything is printed (printing uses stack too).
+    let low = stack_low_water();
+    let same = match outcome {
         Err(_e) => {
             say!("error: {}", _e);
             return false;
         }
+        Ok(Outcome::Text(n)) => {
+            let text = core::str::from_utf8(&out[..n]).unwrap_or("<not UTF-8>");
+            say!("prompt {:?}", PROMPT);
+            say!("device {:?}", text);
+            if text != EXPECTED {
+                say!("host   {:?}", EXPECTED);
+            }
+            text == EXPECTED
+        }
+        Ok(Outcome::Lines(_lines)) => {
+            say!(
+                "sequences {:?} ({} steps of {} features): all {} lines of output bits equal the host's",
+                SEQUENCES,
+                STEPS.iter().sum::<usize>(),
+                CHANNELS,
+                _lines
+            );
+            true
+        }
+        Ok(Outcome::Differs { line: _line, len: _len }) => {
+            say!("line {} differs: device {:?}", _line, core::str::from_utf8(&out[.._len]).unwrap_or(""));
+            say!("host   {:?}", EXPECTED.lines().nth(_line));
+            false
+        }
     };
-    let low = stack_low_water();
-    let text = core::str::from_utf8(&out[..n]).unwrap_or("<not UTF-8>");
     say!("model {} ({} bytes, numerics {}, kernels {})", model.provenance().name, MODEL.len(), model.numerics().name(), model.isa().name());
-    say!("prompt {:?}", PROMPT);
-    say!("device {:?}", text);
-    let same = text == EXPECTED;
-    if !same {
-        say!("host   {:?}", EXPECTED);
-    }
     let _runtime_stack = base.saturating_sub(low);
     say!(
-        "arena {} bytes, runtime peak stack {} bytes (load, session, generate), arena + stack {} bytes",
+        "arena {} bytes, runtime peak stack {} bytes (load, session, generate or classify), arena + stack {} bytes",
         model.arena_size(),
         _runtime_stack,
         model.arena_size() + _runtime_stack

@@ -124,7 +124,8 @@ pub fn onnx_bytes<'a>(bytes: &'a [u8], vocab: Option<&[u8]>) -> Result<std::borr
         return Ok(edgegru_onnx::to_bytes(&FloatModel::from_model(&model)?, edgegru_onnx::OnnxWeights::Float)?.into());
     }
     let proto = edgegru_onnx::decode(bytes)?;
-    let ours = proto.metadata_props.iter().any(|p| p.key == edgegru_onnx::contract::NETWORK_KEY || p.key == edgegru_onnx::contract::DIMS_KEY);
+    let ours =
+        proto.metadata_props.iter().any(|p| p.key == edgegru_onnx::contract::NETWORK_KEY || p.key == edgegru_onnx::contract::DIMS_KEY);
     if ours {
         return Ok(bytes.into());
     }

@@ -48,7 +48,11 @@ pub fn cli(a: Args) -> Result<Status> {
     if a.steps == 0 || a.rounds == 0 {
         bail!("--steps and --rounds must be at least 1");
     }
-    let files = a.model.iter().map(|m| Ok((m.clone(), super::models::resolve(m).with_context(|| format!("--model {m}"))?))).collect::<Result<Vec<_>>>()?;
+    let files = a
+        .model
+        .iter()
+        .map(|m| Ok((m.clone(), super::models::resolve(m).with_context(|| format!("--model {m}"))?)))
+        .collect::<Result<Vec<_>>>()?;
     let isas: Vec<Option<Isa>> = if a.kernels.is_empty() { vec![None] } else { a.kernels.iter().copied().map(Some).collect() };
     let mut targets = Vec::new();
     for (name, bytes) in &files {

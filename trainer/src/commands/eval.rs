@@ -53,10 +53,11 @@ pub fn evaluate(bytes: &[u8], text: &str, val_split: f64) -> Result<Report> {
 /// [`evaluate`] with any backend (an ONNX step graph for tract and ort).
 pub fn evaluate_with(backend: Backend, bytes: &[u8], text: &str, val_split: f64) -> Result<Report> {
     with_runner(backend, bytes, None, |session| {
-        let ids: Vec<u32> = session.tokenizer()?.encode_iter(text).collect::<Result<_, _>>().map_err(|e| match describe_unknown(text, &e) {
-            Some(what) => anyhow::anyhow!("{what}"),
-            None => e.into(),
-        })?;
+        let ids: Vec<u32> =
+            session.tokenizer()?.encode_iter(text).collect::<Result<_, _>>().map_err(|e| match describe_unknown(text, &e) {
+                Some(what) => anyhow::anyhow!("{what}"),
+                None => e.into(),
+            })?;
         score_held_out(session, &ids, val_split)
     })
 }
@@ -93,7 +94,9 @@ pub fn class_names(bytes: &[u8]) -> Result<Vec<String>> {
     let head = if super::backend::is_egru(bytes) {
         let model = edgegru_runtime::Model::from_bytes(bytes)?;
         match model.head() {
-            edgegru_runtime::Head::Classes(_) => return Ok((0..model.outputs()).map(|i| model.output_name(i).unwrap_or("").to_string()).collect()),
+            edgegru_runtime::Head::Classes(_) => {
+                return Ok((0..model.outputs()).map(|i| model.output_name(i).unwrap_or("").to_string()).collect())
+            }
             other => other.name().to_string(),
         }
     } else {

@@ -1,6 +1,5 @@
 //! `edgegru generate`: autoregressive text generation, token by token.
 
-
 use anyhow::{bail, Result};
 use edgegru_runtime::{Rng, SamplingParams};
 
@@ -66,7 +65,13 @@ pub fn known_text(session: &dyn Runner, text: &str) -> Result<String> {
 /// Generates from a model's bytes with `backend`, the prompt first, then each
 /// token as it is produced, to `out`. The model and the prompt are checked
 /// before anything is written. Returns the generated text.
-pub fn generate(backend: Backend, bytes: &[u8], opts: &GenerateOptions, skip_unknown: bool, out: &mut dyn std::io::Write) -> Result<String> {
+pub fn generate(
+    backend: Backend,
+    bytes: &[u8],
+    opts: &GenerateOptions,
+    skip_unknown: bool,
+    out: &mut dyn std::io::Write,
+) -> Result<String> {
     with_runner(backend, bytes, None, |session| {
         let prompt = if skip_unknown { known_text(session, &opts.prompt)? } else { opts.prompt.clone() };
         let tok = session.tokenizer()?;

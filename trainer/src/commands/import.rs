@@ -74,7 +74,19 @@ pub fn run(a: Args) -> Result<Status> {
     let model = onnx::import(&super::read_file(&a.onnx)?, tokenizer, &import, name).with_context(|| format!("{}", a.onnx.display()))?;
     let bytes = model.to_checked_bytes(&opts)?;
     super::write_new_file(&a.out, &bytes, a.force)?;
-    let layers: Vec<String> = model.grus.iter().map(|g| format!("GRU {}", g.hidden)).chain(model.dense.iter().map(|d| format!("dense {} {}", d.bias.len(), d.activation.name()))).collect();
-    super::say(&format!("wrote {} ({} bytes): {} inputs -> {} -> {} outputs", a.out.display(), bytes.len(), model.input_width(), layers.join(" -> "), model.outputs()));
+    let layers: Vec<String> = model
+        .grus
+        .iter()
+        .map(|g| format!("GRU {}", g.hidden))
+        .chain(model.dense.iter().map(|d| format!("dense {} {}", d.bias.len(), d.activation.name())))
+        .collect();
+    super::say(&format!(
+        "wrote {} ({} bytes): {} inputs -> {} -> {} outputs",
+        a.out.display(),
+        bytes.len(),
+        model.input_width(),
+        layers.join(" -> "),
+        model.outputs()
+    ));
     Ok(Status::Done)
 }

@@ -20,7 +20,14 @@ pub fn report(bytes: &[u8]) -> Result<String> {
     let model = Model::from_bytes(bytes)?;
     let p = model.provenance();
     let mut s = String::new();
-    writeln!(s, "model       {} ({} bytes, format version {}, crc32 {:#010x})", p.name, model.file_len(), model.format_version(), model.checksum())?;
+    writeln!(
+        s,
+        "model       {} ({} bytes, format version {}, crc32 {:#010x})",
+        p.name,
+        model.file_len(),
+        model.format_version(),
+        model.checksum()
+    )?;
     writeln!(s, "producer    {}", p.producer)?;
     if !p.corpus.is_empty() {
         writeln!(s, "data        {}", p.corpus)?;
@@ -82,7 +89,16 @@ pub fn report(bytes: &[u8]) -> Result<String> {
     writeln!(s, "arena       {} bytes (state {} bytes)", model.arena_size(), model.state_size())?;
     writeln!(s, "{:<20}{:>8}{:>8}  {:<15}{:>9}{:>10}", "tensor", "rows", "cols", "kind", "density", "bytes")?;
     for (name, m) in model.matrices() {
-        writeln!(s, "{:<20}{:>8}{:>8}  {:<15}{:>8.1}%{:>10}", name.to_string(), m.rows(), m.cols(), m.kind_name(), m.density() * 100.0, m.stored_bytes())?;
+        writeln!(
+            s,
+            "{:<20}{:>8}{:>8}  {:<15}{:>8.1}%{:>10}",
+            name.to_string(),
+            m.rows(),
+            m.cols(),
+            m.kind_name(),
+            m.density() * 100.0,
+            m.stored_bytes()
+        )?;
     }
     Ok(s)
 }

@@ -310,7 +310,11 @@ const PARITY_TOLERANCE: f32 = 1e-4;
 
 /// The training run of a stage: continued from its checkpoint when resuming,
 /// else a new run with `config`; `None` when it was interrupted.
-fn stage(cfg: &PipelineConfig, dir: &Path, config: impl FnOnce() -> Result<(TrainConfig, Option<Checkpoint>)>) -> Result<Option<Checkpoint>> {
+fn stage(
+    cfg: &PipelineConfig,
+    dir: &Path,
+    config: impl FnOnce() -> Result<(TrainConfig, Option<Checkpoint>)>,
+) -> Result<Option<Checkpoint>> {
     let saved = checkpoint::path_in(dir);
     let (config, resume) = if cfg.resume && saved.is_file() {
         let ck = Checkpoint::load(dir)?;
@@ -397,7 +401,8 @@ pub fn run(cfg: &PipelineConfig) -> Result<Option<Summary>> {
             let first = train_steps;
             let mut config = train_command::fine_tune_config(&trained, steps, None);
             let every = (steps / 40).clamp(1, 50);
-            config.prune = Some(PruneConfig::new(cfg.prune_to, "", first, first + (steps * 7 / 10).max(1), every, true, PruneShape::Block)?);
+            config.prune =
+                Some(PruneConfig::new(cfg.prune_to, "", first, first + (steps * 7 / 10).max(1), every, true, PruneShape::Block)?);
             Ok((config, Some(trained.clone())))
         })?
         else {

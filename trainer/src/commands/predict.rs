@@ -17,7 +17,8 @@ use crate::data;
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:
   edgegru predict --model basicmotions --data BasicMotions_TEST.ts
-  edgegru predict --model gesture.egru --data recording.csv --json --per-step")]
+  edgegru predict --model gesture.egru --data recording.csv --json --per-step
+  edgegru predict --model basicmotions --data BasicMotions_TEST.ts --exact > host-bits.txt")]
 pub struct Args {
     /// Where the model comes from.
     #[command(flatten)]
@@ -31,6 +32,11 @@ pub struct Args {
     /// Print every step's probabilities, not only the last step's.
     #[arg(long)]
     pub per_step: bool,
+    /// Print every step's outputs as the hexadecimal bits of each f32
+    /// (`sequence I step T: 3f7765fe ...`), to compare a device's outputs
+    /// with the host's bit for bit.
+    #[arg(long, conflicts_with = "json")]
+    pub exact: bool,
     /// Engine that runs the model (tract and ort take an ONNX file).
     #[arg(long, value_enum, default_value = "native")]
     pub backend: Backend,
@@ -57,7 +63,10 @@ pub fn run(a: Args) -> Result<Status> {
     let show = |i: usize, step: Option<usize>, p: &[f32]| {
         let best = p.iter().enumerate().fold((0, f32::NEG_INFINITY), |(bi, bp), (k, &v)| if v > bp { (k, v) } else { (bi, bp) }).0;
         let class = classes.get(best).map_or("", String::as_str);
-        if a.json {
+        if a.exact {
+            let bits: Vec<String> = p.iter().map(|v| format!("{:08x}", v.to_bits())).collect();
+            super::say(&format!("sequence {i} step {}: {}", step.unwrap_or(0), bits.join(" ")));
+        } else if a.json {
             let line = Line { sequence: i, step, probabilities: p.to_vec(), class };
             super::say(&serde_json::to_string(&line).unwrap_or_default());
         } else {
@@ -70,12 +79,12 @@ pub fn run(a: Args) -> Result<Status> {
         for (i, series) in seqs.series.iter().enumerate() {
             let mut t = 0;
             let last = stream(session, series, seqs.channels, |p| {
-                if a.per_step {
+                if a.per_step || a.exact {
                     show(i, Some(t), p);
                 }
                 t += 1;
             })?;
-            if !a.per_step {
+            if !a.per_step && !a.exact {
                 show(i, None, &last);
             }
         }

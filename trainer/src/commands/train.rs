@@ -163,7 +163,8 @@ pub fn summary(net: &NetSpec, seq_len: usize) -> String {
         rows.push((name, h as usize, count(&[Slot::GruInput(k), Slot::GruRecurrent(k), Slot::GruInputBias(k), Slot::GruRecurrentBias(k)])));
     }
     for (j, d) in net.dense.iter().enumerate() {
-        let name = if j == 0 { format!("dense (Dense, {})", d.activation.name()) } else { format!("dense_{j} (Dense, {})", d.activation.name()) };
+        let name =
+            if j == 0 { format!("dense (Dense, {})", d.activation.name()) } else { format!("dense_{j} (Dense, {})", d.activation.name()) };
         rows.push((name, d.width as usize, count(&[Slot::Dense(j), Slot::DenseBias(j)])));
     }
     let head = if net.dense.is_empty() { "dense" } else { "dense_out" };
@@ -281,9 +282,11 @@ pub fn train_console(config: TrainConfig, out: &Path, resume: Option<Checkpoint>
         super::say("");
     }
     match outcome.ending {
-        Ending::Interrupted => {
-            super::say(&format!("interrupted at step {}: checkpoint written to {}; continue with `edgegru train --resume {1}`", outcome.steps, out.display()))
-        }
+        Ending::Interrupted => super::say(&format!(
+            "interrupted at step {}: checkpoint written to {}; continue with `edgegru train --resume {1}`",
+            outcome.steps,
+            out.display()
+        )),
         Ending::Finished => super::say(&format!(
             "done: {} steps, val_loss {}{}; checkpoint, history.csv/json, loss.svg and tensorboard/ in {}",
             outcome.steps,

@@ -56,8 +56,10 @@ impl Sequences {
     pub fn relabel(mut self, classes: &[String]) -> Result<Self> {
         for l in &mut self.labels {
             let name = &self.classes[*l as usize];
-            *l = classes.iter().position(|c| c == name).with_context(|| format!("class {name:?} is not one of the model's ({})", classes.join(", ")))?
-                as u32;
+            *l = classes
+                .iter()
+                .position(|c| c == name)
+                .with_context(|| format!("class {name:?} is not one of the model's ({})", classes.join(", ")))? as u32;
         }
         self.classes = classes.to_vec();
         Ok(self)
@@ -67,7 +69,11 @@ impl Sequences {
 /// Reads a `.ts` or CSV file (by extension: `.ts`, else CSV).
 pub fn read_sequences(path: &Path) -> Result<Sequences> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let parsed = if path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("ts")) { parse_ts(&text) } else { parse_csv(&text) };
+    let parsed = if path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("ts")) {
+        parse_ts(&text)
+    } else {
+        parse_csv(&text)
+    };
     let s = parsed.with_context(|| format!("{}", path.display()))?;
     if s.is_empty() {
         bail!("{} holds no sequences", path.display());
@@ -98,7 +104,9 @@ pub fn parse_ts(text: &str) -> Result<Sequences> {
         if !in_data {
             let mut words = line.split_whitespace();
             match words.next().map(str::to_ascii_lowercase).as_deref() {
-                Some("@dimensions") => dims = Some(words.next().context("@dimensions without a number")?.parse().context("bad @dimensions")?),
+                Some("@dimensions") => {
+                    dims = Some(words.next().context("@dimensions without a number")?.parse().context("bad @dimensions")?)
+                }
                 Some("@classlabel") => {
                     if words.next() != Some("true") {
                         bail!("line {n}: the file has no class labels (@classLabel false); edgegru trains classifiers on labelled data");

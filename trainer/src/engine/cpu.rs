@@ -8,7 +8,7 @@ use edgegru_runtime::Activation;
 
 use super::graph::{self, Part, Workspace};
 use super::ops::{Gemm, GruStep, GruStepGrad, IdSpan, Ops, RawStats, Span};
-use super::{Batch, BatchInput, BatchTarget, CpuParallelism, Engine, Regularization, StepResult, Stats};
+use super::{Batch, BatchInput, BatchTarget, CpuParallelism, Engine, Regularization, Stats, StepResult};
 use crate::linalg;
 use crate::optim::Optimizer;
 use crate::params::Params;
@@ -172,7 +172,13 @@ impl Ops for CpuOps {
         self.write(mask, |_, m| {
             let keep = 1.0 / (1.0 - p);
             for (i, v) in m.iter_mut().enumerate() {
-                *v = if p <= 0.0 { 1.0 } else if dropout_uniform(seed, stream, first + i as u64) < p { 0.0 } else { keep };
+                *v = if p <= 0.0 {
+                    1.0
+                } else if dropout_uniform(seed, stream, first + i as u64) < p {
+                    0.0
+                } else {
+                    keep
+                };
             }
             Ok(())
         })
@@ -405,7 +411,9 @@ pub fn shards<'a>(batch: &Batch<'a>, count: usize) -> Vec<(Batch<'a>, Part)> {
             };
             let target = match batch.target {
                 BatchTarget::NextTokens(t) => BatchTarget::NextTokens(&t[w.start * seq..w.end * seq]),
-                BatchTarget::Classes { labels, lengths } => BatchTarget::Classes { labels: &labels[w.clone()], lengths: &lengths[w.clone()] },
+                BatchTarget::Classes { labels, lengths } => {
+                    BatchTarget::Classes { labels: &labels[w.clone()], lengths: &lengths[w.clone()] }
+                }
                 BatchTarget::Values { values, lengths } => {
                     let per = values.len() / batch.batch.max(1);
                     BatchTarget::Values { values: &values[w.start * per..w.end * per], lengths: &lengths[w.clone()] }
@@ -501,7 +509,10 @@ impl CpuEngine {
             }
             std::thread::scope(|scope| {
                 let handles: Vec<_> = chunks.into_iter().map(|c| scope.spawn(move || run(c))).collect();
-                handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|_| vec![Err(anyhow::anyhow!("a shard thread panicked"))])).collect()
+                handles
+                    .into_iter()
+                    .flat_map(|h| h.join().unwrap_or_else(|_| vec![Err(anyhow::anyhow!("a shard thread panicked"))]))
+                    .collect()
             })
         };
         let stats: Vec<Stats> = results.into_iter().collect::<Result<_>>()?;

@@ -271,7 +271,18 @@ pub fn pass<O: Ops>(
     for (k, l) in ws.layers.iter().enumerate() {
         let (h, i) = (net.grus[k] as usize, net.gru_input(k));
         let gx = l.gx.at(0, rows * 3 * h);
-        ops.gemm(&Gemm { m: rows, n: 3 * h, k: i, alpha: 1.0, a: inputs[k], op_a: Op::N, b: p.get(Slot::GruInput(k)), op_b: Op::T, beta: 0.0, c: gx })?;
+        ops.gemm(&Gemm {
+            m: rows,
+            n: 3 * h,
+            k: i,
+            alpha: 1.0,
+            a: inputs[k],
+            op_a: Op::N,
+            b: p.get(Slot::GruInput(k)),
+            op_b: Op::T,
+            beta: 0.0,
+            c: gx,
+        })?;
         ops.bias_act(gx, p.get(Slot::GruInputBias(k)), Activation::Linear)?;
         ops.fill(l.h.at(0, bsz * h), 0.0)?;
         ops.fill(l.hd.at(0, bsz * h), 0.0)?;
@@ -279,7 +290,18 @@ pub fn pass<O: Ops>(
         for t in 0..seq {
             let (o1, o3) = (t * bsz * h, t * bsz * 3 * h);
             let gh = l.gh.at(o3, bsz * 3 * h);
-            ops.gemm(&Gemm { m: bsz, n: 3 * h, k: h, alpha: 1.0, a: l.hd.at(o1, bsz * h), op_a: Op::N, b: u, op_b: Op::T, beta: 0.0, c: gh })?;
+            ops.gemm(&Gemm {
+                m: bsz,
+                n: 3 * h,
+                k: h,
+                alpha: 1.0,
+                a: l.hd.at(o1, bsz * h),
+                op_a: Op::N,
+                b: u,
+                op_b: Op::T,
+                beta: 0.0,
+                c: gh,
+            })?;
             ops.gru_step(&GruStep {
                 gx: gx.at(o3, bsz * 3 * h),
                 gh,
@@ -305,13 +327,35 @@ pub fn pass<O: Ops>(
     for (j, d) in net.dense.iter().enumerate() {
         let (width, input) = (d.width as usize, net.dense_input(j));
         let out = ws.dense[j].0.at(0, rows * width);
-        ops.gemm(&Gemm { m: rows, n: width, k: input, alpha: 1.0, a: v, op_a: Op::N, b: p.get(Slot::Dense(j)), op_b: Op::T, beta: 0.0, c: out })?;
+        ops.gemm(&Gemm {
+            m: rows,
+            n: width,
+            k: input,
+            alpha: 1.0,
+            a: v,
+            op_a: Op::N,
+            b: p.get(Slot::Dense(j)),
+            op_b: Op::T,
+            beta: 0.0,
+            c: out,
+        })?;
         ops.bias_act(out, p.get(Slot::DenseBias(j)), d.activation)?;
         v = out;
     }
     let outputs = net.outputs();
     let logits = ws.logits.at(0, rows * outputs);
-    ops.gemm(&Gemm { m: rows, n: outputs, k: net.head_input(), alpha: 1.0, a: v, op_a: Op::N, b: p.get(Slot::Output), op_b: Op::T, beta: 0.0, c: logits })?;
+    ops.gemm(&Gemm {
+        m: rows,
+        n: outputs,
+        k: net.head_input(),
+        alpha: 1.0,
+        a: v,
+        op_a: Op::N,
+        b: p.get(Slot::Output),
+        op_b: Op::T,
+        beta: 0.0,
+        c: logits,
+    })?;
     ops.bias_act(logits, p.get(Slot::OutputBias), Activation::Linear)?;
 
     // The loss; the outputs become its gradient.
@@ -374,11 +418,7 @@ fn layer_inputs<O: Ops>(
     });
     for k in 1..ws.layers.len() {
         let below = net.grus[k - 1] as usize;
-        inputs.push(if dropped(k) {
-            ws.layers[k].xin.at(0, rows * below)
-        } else {
-            ws.layers[k - 1].h.at(bsz * below, rows * below)
-        });
+        inputs.push(if dropped(k) { ws.layers[k].xin.at(0, rows * below) } else { ws.layers[k - 1].h.at(bsz * below, rows * below) });
     }
     Ok(inputs)
 }
@@ -405,15 +445,38 @@ fn backward<O: Ops>(
     // Output layer, then the dense layers, top down.
     let outputs = net.outputs();
     let dlogits = ws.logits.at(0, rows * outputs);
-    let (mut grad, mut input) = (dlogits, net.dense.len().checked_sub(1).map_or(top_states, |j| ws.dense[j].0.at(0, rows * net.dense[j].width as usize)));
+    let (mut grad, mut input) =
+        (dlogits, net.dense.len().checked_sub(1).map_or(top_states, |j| ws.dense[j].0.at(0, rows * net.dense[j].width as usize)));
     let (mut slot_w, mut slot_b, mut width_in) = (Slot::Output, Slot::OutputBias, net.head_input());
     let mut cols = outputs;
     for j in (0..=net.dense.len()).rev() {
-        ops.gemm(&Gemm { m: cols, n: width_in, k: rows, alpha: 1.0, a: grad, op_a: Op::T, b: input, op_b: Op::N, beta: 1.0, c: g.get(slot_w) })?;
+        ops.gemm(&Gemm {
+            m: cols,
+            n: width_in,
+            k: rows,
+            alpha: 1.0,
+            a: grad,
+            op_a: Op::T,
+            b: input,
+            op_b: Op::N,
+            beta: 1.0,
+            c: g.get(slot_w),
+        })?;
         ops.col_sums(grad, g.get(slot_b))?;
         // The gradient of this layer's input: the dense layer below's output, or the top states.
         let below = if j == 0 { top_grad } else { ws.dense[j - 1].1.at(0, rows * width_in) };
-        ops.gemm(&Gemm { m: rows, n: width_in, k: cols, alpha: 1.0, a: grad, op_a: Op::N, b: p.get(slot_w), op_b: Op::N, beta: 0.0, c: below })?;
+        ops.gemm(&Gemm {
+            m: rows,
+            n: width_in,
+            k: cols,
+            alpha: 1.0,
+            a: grad,
+            op_a: Op::N,
+            b: p.get(slot_w),
+            op_b: Op::N,
+            beta: 0.0,
+            c: below,
+        })?;
         if j == 0 {
             break;
         }
@@ -451,13 +514,46 @@ fn backward<O: Ops>(
                 hidden: h,
             })?;
             if t > 0 {
-                ops.gemm(&Gemm { m: bsz, n: h, k: 3 * h, alpha: 1.0, a: dgh, op_a: Op::N, b: u, op_b: Op::N, beta: 0.0, c: l.rec.at(0, bsz * h) })?;
+                ops.gemm(&Gemm {
+                    m: bsz,
+                    n: h,
+                    k: 3 * h,
+                    alpha: 1.0,
+                    a: dgh,
+                    op_a: Op::N,
+                    b: u,
+                    op_b: Op::N,
+                    beta: 0.0,
+                    c: l.rec.at(0, bsz * h),
+                })?;
             }
         }
         let (dgx, dgh) = (l.dgx.at(0, rows * 3 * h), l.dgh.at(0, rows * 3 * h));
-        ops.gemm(&Gemm { m: 3 * h, n: h, k: rows, alpha: 1.0, a: dgh, op_a: Op::T, b: l.hd.at(0, rows * h), op_b: Op::N, beta: 1.0, c: g.get(Slot::GruRecurrent(k)) })?;
+        ops.gemm(&Gemm {
+            m: 3 * h,
+            n: h,
+            k: rows,
+            alpha: 1.0,
+            a: dgh,
+            op_a: Op::T,
+            b: l.hd.at(0, rows * h),
+            op_b: Op::N,
+            beta: 1.0,
+            c: g.get(Slot::GruRecurrent(k)),
+        })?;
         ops.col_sums(dgh, g.get(Slot::GruRecurrentBias(k)))?;
-        ops.gemm(&Gemm { m: 3 * h, n: i, k: rows, alpha: 1.0, a: dgx, op_a: Op::T, b: inputs[k], op_b: Op::N, beta: 1.0, c: g.get(Slot::GruInput(k)) })?;
+        ops.gemm(&Gemm {
+            m: 3 * h,
+            n: i,
+            k: rows,
+            alpha: 1.0,
+            a: dgx,
+            op_a: Op::T,
+            b: inputs[k],
+            op_b: Op::N,
+            beta: 1.0,
+            c: g.get(Slot::GruInput(k)),
+        })?;
         ops.col_sums(dgx, g.get(Slot::GruInputBias(k)))?;
         // The gradient of the layer's input.
         let w = p.get(Slot::GruInput(k));

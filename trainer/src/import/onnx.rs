@@ -147,7 +147,11 @@ impl Layers {
     fn normalize_mean(&mut self, mean: Option<&Constant>, l: &str) -> Result<()> {
         let mean = mean.with_context(|| format!("{l}: a subtraction at the input that is not features minus a constant"))?;
         ensure!(self.mean.is_none() && self.scale.is_none(), "{l}: a second subtraction at the input, or one after the scaling");
-        ensure!(mean.dims.iter().rev().skip(1).all(|&d| d == 1), "{l}: the subtracted mean has shape {:?}; want one value per feature", mean.dims);
+        ensure!(
+            mean.dims.iter().rev().skip(1).all(|&d| d == 1),
+            "{l}: the subtracted mean has shape {:?}; want one value per feature",
+            mean.dims
+        );
         self.mean = Some(mean.data.clone());
         Ok(())
     }
@@ -288,7 +292,7 @@ pub fn import(onnx: &[u8], tokenizer: Option<TokenizerSpec>, opts: &ImportOption
     // condition and counter nodes come before it and would otherwise be the
     // ones refused, naming the wrong cause.
     if let Some(node) = graph.node.iter().find(|n| n.op_type == "Loop" || n.op_type == "Scan") {
-        super::keras_loop::import_loop(node, &consts, &mut layers_handle(&mut layers))?;
+        super::keras_loop::import_loop(node)?;
     }
     for node in &graph.node {
         let l = label(node);
@@ -352,31 +356,15 @@ pub fn import(onnx: &[u8], tokenizer: Option<TokenizerSpec>, opts: &ImportOption
     build(layers, tokenizer, opts, name, &model.producer_name, &model.producer_version)
 }
 
-/// A handle the Keras loop importer uses to add the GRU layer it traced.
-pub(crate) struct LayersHandle<'l> {
-    layers: &'l mut Layers,
-}
-
-fn layers_handle(layers: &mut Layers) -> LayersHandle<'_> {
-    LayersHandle { layers }
-}
-
-impl LayersHandle<'_> {
-    /// Adds a GRU layer traced from a loop (weights in this project's layout).
-    #[allow(clippy::too_many_arguments)]
-    pub fn push_gru(&mut self, node: String, hidden: usize, input: usize, w: Vec<f32>, r: Vec<f32>, wb: Vec<f32>, rb: Vec<f32>) -> Result<()> {
-        if let Some(below) = self.layers.grus.last() {
-            ensure!(input == below.hidden, "{node}: reads {input} values, the GRU below gives {}", below.hidden);
-        } else if let Some((_, _, emb)) = &self.layers.embedding {
-            ensure!(input == *emb, "{node}: reads {input} values but the embedding is {emb} wide");
-        }
-        self.layers.grus.push(Gru { node, hidden, input, w, r, wb, rb });
-        Ok(())
-    }
-}
-
 /// The network from the layers found.
-fn build(layers: Layers, tokenizer: Option<TokenizerSpec>, opts: &ImportOptions, name: &str, producer: &str, version: &str) -> Result<FloatModel> {
+fn build(
+    layers: Layers,
+    tokenizer: Option<TokenizerSpec>,
+    opts: &ImportOptions,
+    name: &str,
+    producer: &str,
+    version: &str,
+) -> Result<FloatModel> {
     ensure!(!layers.grus.is_empty(), "no GRU node (or GRU loop) in the graph");
     ensure!(!layers.linears.is_empty(), "no linear layer after the GRU: edgegru needs an output layer");
     let mut linears = layers.linears;
@@ -384,13 +372,22 @@ fn build(layers: Layers, tokenizer: Option<TokenizerSpec>, opts: &ImportOptions,
     if let Some((_, node)) = &head.activation {
         bail!("{node}: an activation after the output layer {} (only a final softmax is allowed there)", head.node);
     }
-    ensure!(linears.len() <= edgegru_runtime::format::MAX_DENSE_LAYERS, "{} dense layers before the output layer; edgegru runs at most {}", linears.len(), edgegru_runtime::format::MAX_DENSE_LAYERS);
+    ensure!(
+        linears.len() <= edgegru_runtime::format::MAX_DENSE_LAYERS,
+        "{} dense layers before the output layer; edgegru runs at most {}",
+        linears.len(),
+        edgegru_runtime::format::MAX_DENSE_LAYERS
+    );
     let mut width = layers.grus.last().map_or(0, |g| g.hidden);
     for layer in linears.iter().chain([&head]) {
         ensure!(layer.input == width, "{}: takes {} inputs, the layer before gives {width}", layer.node, layer.input);
         width = layer.out;
     }
     let outputs = head.out;
+    ensure!(
+        layers.embedding.is_none() || (layers.mean.is_none() && layers.scale.is_none()),
+        "a token model with a normalization at its input"
+    );
     let input = match (layers.embedding, tokenizer) {
         (Some((embedding, vocab, emb)), Some(tokenizer)) => {
             ensure!(
@@ -401,7 +398,6 @@ fn build(layers: Layers, tokenizer: Option<TokenizerSpec>, opts: &ImportOptions,
             FloatInput::Tokens { tokenizer, emb, embedding }
         }
         (Some(_), None) => bail!("the model embeds tokens: give its vocabulary with --vocab"),
-        (Some(_), _) if layers.mean.is_some() || layers.scale.is_some() => bail!("a token model with a normalization at its input"),
         (None, _) => {
             let f = layers.grus[0].input;
             let per_feature = |v: Option<Vec<f32>>, default: f32, what: &str| -> Result<Vec<f32>> {

@@ -30,7 +30,7 @@ use self::device::{cu, Buf};
 use self::kernels::Kernels;
 use super::graph::{self, Part, Workspace};
 use super::ops::{Gemm, GruStep, GruStepGrad, IdSpan, Ops, RawStats, Span};
-use super::{Batch, Engine, Precision, Regularization, StepResult, Stats};
+use super::{Batch, Engine, Precision, Regularization, Stats, StepResult};
 use crate::network::NetSpec;
 use crate::optim::{Optimizer, OptimizerKind, Update};
 use crate::params::Params;
@@ -88,7 +88,18 @@ impl CudaOps {
         let blas = cu(CudaBlas::new(stream.clone()), "creating the cuBLAS handle")?;
         let k = Kernels::load(&ctx)?;
         let stats = Buf::zeros(&stream, 4)?;
-        Ok(CudaOps { stream, blas, k, precision, f: Vec::new(), ids: Vec::new(), stats, ones: None, kept_half: None, scratch: [None, None] })
+        Ok(CudaOps {
+            stream,
+            blas,
+            k,
+            precision,
+            f: Vec::new(),
+            ids: Vec::new(),
+            stats,
+            ones: None,
+            kept_half: None,
+            scratch: [None, None],
+        })
     }
 
     /// Address of a span's first element, checked against its buffer.
@@ -159,7 +170,8 @@ impl CudaOps {
     }
 
     fn gemm_in(&mut self, precision: Precision, g: &Gemm) -> Result<()> {
-        let (a, b) = if precision == Precision::F32 { (self.ptr(g.a)?, self.ptr(g.b)?) } else { (self.half_of(g.a, 0)?, self.half_of(g.b, 1)?) };
+        let (a, b) =
+            if precision == Precision::F32 { (self.ptr(g.a)?, self.ptr(g.b)?) } else { (self.half_of(g.a, 0)?, self.half_of(g.b, 1)?) };
         let p = Product { m: g.m, n: g.n, k: g.k, alpha: g.alpha, a, op_a: g.op_a, b, op_b: g.op_b, beta: g.beta, c: self.ptr(g.c)? };
         blas::gemm(&self.blas, precision, &p)
     }
@@ -236,7 +248,18 @@ impl Ops for CudaOps {
             self.ones = Some(Buf::from_host(&self.stream, &vec![1.0f32; rows])?);
         }
         let ones = self.ones.as_ref().map(|b| b.ptr).ok_or_else(|| anyhow!("no ones"))?;
-        let p = Product { m: 1, n: cols, k: rows, alpha: 1.0, a: ones, op_a: super::ops::Op::N, b: self.ptr(x)?, op_b: super::ops::Op::N, beta: 1.0, c: self.ptr(out)? };
+        let p = Product {
+            m: 1,
+            n: cols,
+            k: rows,
+            alpha: 1.0,
+            a: ones,
+            op_a: super::ops::Op::N,
+            b: self.ptr(x)?,
+            op_b: super::ops::Op::N,
+            beta: 1.0,
+            c: self.ptr(out)?,
+        };
         // Bias gradients in f32 whatever the precision.
         blas::gemm(&self.blas, Precision::F32, &p)
     }
@@ -266,8 +289,15 @@ impl Ops for CudaOps {
 
     fn gru_step(&mut self, s: &GruStep) -> Result<()> {
         let hd = s.hd_next.map(|d| self.ptr(d)).transpose()?.unwrap_or(0u64);
-        let (gx, gh, bu, hp, mask, gates, hn) =
-            (self.ptr(s.gx)?, self.ptr(s.gh)?, self.ptr(s.bias)?, self.ptr(s.h_prev)?, self.ptr(s.mask)?, self.ptr(s.gates)?, self.ptr(s.h_next)?);
+        let (gx, gh, bu, hp, mask, gates, hn) = (
+            self.ptr(s.gx)?,
+            self.ptr(s.gh)?,
+            self.ptr(s.bias)?,
+            self.ptr(s.h_prev)?,
+            self.ptr(s.mask)?,
+            self.ptr(s.gates)?,
+            self.ptr(s.h_next)?,
+        );
         let (b, h) = (s.batch as i32, s.hidden as i32);
         let args: [&dyn Arg; 10] = [&gx, &gh, &bu, &hp, &mask, &gates, &hn, &hd, &b, &h];
         self.launch(&self.k.gru_forward_step, elementwise(s.batch * s.hidden), &args)
@@ -403,7 +433,8 @@ impl Engine for CudaEngine {
         let mask = self.mask.map(|s| self.ops.ptr(s)).transpose()?.unwrap_or(0u64);
         match c.kind {
             OptimizerKind::Adam => {
-                let args: [&dyn Arg; 13] = [&p, &g, &m, &v, &mask, &n_i, &plan.lr, &c.beta1, &c.beta2, &c.eps, &plan.bc1, &plan.bc2, &plan.scale];
+                let args: [&dyn Arg; 13] =
+                    [&p, &g, &m, &v, &mask, &n_i, &plan.lr, &c.beta1, &c.beta2, &c.eps, &plan.bc1, &plan.bc2, &plan.scale];
                 self.ops.launch(&self.ops.k.adam, elementwise(self.p.len), &args)?;
             }
             OptimizerKind::Sgd => {
