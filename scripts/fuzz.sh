@@ -31,17 +31,17 @@ cargo build -q --release --bins --target "$host" --target-dir target/fuzz
 bin=target/fuzz/$host/release
 for t in "${targets[@]}"; do
     corpus=corpus/$t
-    mkdir -p "$corpus" "artifacts/$t" "target/fuzz/new-$t"
+    mkdir -p "$corpus" "artifacts/$t" "target/fuzz/new-$t-$$"
     echo "==> fuzzing $t for $seconds s (corpus: $(ls "$corpus" | wc -l) inputs)"
-    "$bin/$t" "target/fuzz/new-$t" "$corpus" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+    "$bin/$t" "target/fuzz/new-$t-$$" "$corpus" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
         -max_len=1024 -print_final_stats=1 -artifact_prefix="artifacts/$t/" 2>&1 |
         grep -E "stat::number_of_executed_units|stat::peak_rss|DONE|ERROR|panicked|SUMMARY|Test unit written" || true
     status=${PIPESTATUS[0]}
     [ "$status" -eq 0 ] || { echo "error: $t failed (exit $status); see artifacts/$t/"; exit 1; }
     # Keep a minimal corpus: the old inputs plus the new ones that add coverage.
     if [ "${FUZZ_KEEP_CORPUS:-0}" != 1 ]; then
-        "$bin/$t" -merge=1 "$corpus" "target/fuzz/new-$t" 2>&1 | grep -E "MERGE-OUTER: [0-9]+ new files" || true
+        "$bin/$t" -merge=1 "$corpus" "target/fuzz/new-$t-$$" 2>&1 | grep -E "MERGE-OUTER: [0-9]+ new files" || true
     fi
-    rm -rf "target/fuzz/new-$t"
+    rm -rf "target/fuzz/new-$t-$$"
     echo "$t: corpus now $(ls "$corpus" | wc -l) inputs"
 done

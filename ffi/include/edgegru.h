@@ -489,8 +489,9 @@ enum egru_status egru_session_step(struct egru_session *session, uint32_t token,
 enum egru_status egru_session_step_features(struct egru_session *session, const float *features, size_t count, float *out, size_t capacity);
 
 /**
- * Feeds UTF-8 text (`len` bytes, no NUL needed) to a token model. Nothing
- * is fed if any of it is not in the vocabulary (EGRU_ERR_UNKNOWN_TOKEN).
+ * Feeds UTF-8 text (`len` bytes, no NUL needed) to a token model (a
+ * feature model answers EGRU_ERR_WRONG_INPUT). Nothing is fed if any of it
+ * is not in the vocabulary (EGRU_ERR_UNKNOWN_TOKEN).
  *
  * # Safety
  * `session` as for egru_session_reset; `text` `len` readable bytes.
@@ -559,9 +560,10 @@ enum egru_status egru_session_restore_state(struct egru_session *session, const 
 
 /**
  * Encodes UTF-8 text into token ids (`cap` entries) with a token model's
- * tokenizer; `count` gets how many. When they do not fit (or `ids` is NULL
- * with `cap` 0, to size a buffer), EGRU_ERR_BUFFER_TOO_SMALL: `count` gets
- * the number needed and `ids` is unchanged.
+ * tokenizer (a feature model has none: EGRU_ERR_WRONG_INPUT); `count` gets
+ * how many. When they do not fit (or `ids` is NULL with `cap` 0, to size a
+ * buffer), EGRU_ERR_BUFFER_TOO_SMALL: `count` gets the number needed and
+ * `ids` is unchanged.
  *
  * # Safety
  * `model` an egru_model; `text` `len` readable bytes; `ids` `cap` writable u32; `count` a writable size_t.

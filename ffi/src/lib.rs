@@ -791,8 +791,9 @@ pub unsafe extern "C" fn egru_session_step_features(
     })
 }
 
-/// Feeds UTF-8 text (`len` bytes, no NUL needed) to a token model. Nothing
-/// is fed if any of it is not in the vocabulary (EGRU_ERR_UNKNOWN_TOKEN).
+/// Feeds UTF-8 text (`len` bytes, no NUL needed) to a token model (a
+/// feature model answers EGRU_ERR_WRONG_INPUT). Nothing is fed if any of it
+/// is not in the vocabulary (EGRU_ERR_UNKNOWN_TOKEN).
 ///
 /// # Safety
 /// `session` as for egru_session_reset; `text` `len` readable bytes.
@@ -993,9 +994,10 @@ pub unsafe extern "C" fn egru_session_restore_state(session: *mut egru_session, 
 }
 
 /// Encodes UTF-8 text into token ids (`cap` entries) with a token model's
-/// tokenizer; `count` gets how many. When they do not fit (or `ids` is NULL
-/// with `cap` 0, to size a buffer), EGRU_ERR_BUFFER_TOO_SMALL: `count` gets
-/// the number needed and `ids` is unchanged.
+/// tokenizer (a feature model has none: EGRU_ERR_WRONG_INPUT); `count` gets
+/// how many. When they do not fit (or `ids` is NULL with `cap` 0, to size a
+/// buffer), EGRU_ERR_BUFFER_TOO_SMALL: `count` gets the number needed and
+/// `ids` is unchanged.
 ///
 /// # Safety
 /// `model` an egru_model; `text` `len` readable bytes; `ids` `cap` writable u32; `count` a writable size_t.
