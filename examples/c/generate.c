@@ -35,7 +35,7 @@ int main(int argc, char **argv) {
     size_t max_tokens = argc > 3 ? (size_t)strtoul(argv[3], NULL, 10) : 200, n = 0, i;
     struct egru_model_info info;
     struct egru_token_prob top[5];
-    struct egru_sampling sampling = {0.8f, 40, 0.95f, 42};
+    struct egru_sampling sampling = {0.8f, 40, 0.95f, 42, 0};
     enum egru_status s;
     unsigned char *bytes;
     long len;
