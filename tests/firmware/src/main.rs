@@ -190,6 +190,31 @@ fn classify(session: &mut Session<'_, '_>, line: &mut [u8]) -> edgegru_runtime::
     Ok(if expected.next().is_none() { Ok(n) } else { Err((n, 0)) })
 }
 
+/// The fixed-capacity (`heapless`) API a Rust firmware uses: the prompt
+/// encodes and decodes back to itself, and the next-token suggestions come
+/// most likely first. Not in the `quiet` build, whose code size is the
+/// runtime's own.
+#[cfg(not(feature = "quiet"))]
+fn fixed_capacity_api(model: &Model<'_>, session: &mut Session<'_, '_>) -> bool {
+    let Some(tok) = model.tokenizer() else { return false };
+    let round_trip = tok.encode_vec::<64>(PROMPT).and_then(|ids| tok.decode_string::<128>(&ids));
+    let same = matches!(&round_trip, Ok(back) if back.as_str() == PROMPT);
+    say!("prompt through encode_vec and decode_string: {:?}", round_trip.as_ref().map(|s| s.as_str()));
+    let top = session.top_k_vec::<3>(false);
+    let ordered = matches!(&top, Ok(t) if t.len() == 3 && t.windows(2).all(|w| w[0].prob >= w[1].prob));
+    if let Ok(top) = &top {
+        for t in top {
+            say!("next token {:?} p={}", tok.token_text(t.token).unwrap_or("?"), t.prob);
+        }
+    }
+    same && ordered
+}
+
+#[cfg(feature = "quiet")]
+fn fixed_capacity_api(_: &Model<'_>, _: &mut Session<'_, '_>) -> bool {
+    true
+}
+
 fn run() -> bool {
     let base = cortex_m::register::msp::read() as usize;
     let model = match load() {
@@ -230,7 +255,7 @@ fn run() -> bool {
             if text != EXPECTED {
                 say!("host   {:?}", EXPECTED);
             }
-            text == EXPECTED
+            text == EXPECTED && fixed_capacity_api(&model, &mut session)
         }
         Ok(Outcome::Lines(_lines)) => {
             say!(
