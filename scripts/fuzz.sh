@@ -34,7 +34,7 @@ for t in "${targets[@]}"; do
     mkdir -p "$corpus" "artifacts/$t" "target/fuzz/new-$t-$$"
     echo "==> fuzzing $t for $seconds s (corpus: $(ls "$corpus" | wc -l) inputs)"
     "$bin/$t" "target/fuzz/new-$t-$$" "$corpus" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-        -max_len=1024 -print_final_stats=1 -artifact_prefix="artifacts/$t/" 2>&1 |
+        -max_len="$([ "$t" = load ] && echo 8192 || echo 1024)" -print_final_stats=1 -artifact_prefix="artifacts/$t/" 2>&1 |
         grep -E "stat::number_of_executed_units|stat::peak_rss|DONE|ERROR|panicked|SUMMARY|Test unit written" || true
     status=${PIPESTATUS[0]}
     [ "$status" -eq 0 ] || { echo "error: $t failed (exit $status); see artifacts/$t/"; exit 1; }
