@@ -12,7 +12,7 @@
 use anyhow::{bail, Result};
 use edgegru_runtime::Activation;
 
-use super::ops::{Gemm, GruStep, GruStepGrad, IdSpan, Op, Ops, RawStats, Span};
+use super::ops::{Gemm, GruStep, GruStepGrad, IdSpan, Ops, RawStats, Span};
 use super::{Batch, BatchInput, BatchTarget, Regularization, Stats};
 use crate::network::{HeadSpec, InputSpec, NetSpec, Slot};
 
@@ -149,9 +149,19 @@ impl Tensors<'_> {
 /// The batch's inputs and targets, time-major, on the device; returns the
 /// total weight of the scored positions.
 fn upload_batch<O: Ops>(ops: &mut O, net: &NetSpec, ws: &Workspace, b: &Batch<'_>) -> Result<f64> {
+    upload_inputs(ops, net, ws, b)?;
+    upload_targets(ops, net, ws, b)
+}
+
+/// Row `i` of a time-major layout (`row = t * batch + w`) comes from this
+/// position of the window-major batch.
+fn window_major(i: usize, bsz: usize, seq: usize) -> usize {
+    (i % bsz) * seq + i / bsz
+}
+
+fn upload_inputs<O: Ops>(ops: &mut O, net: &NetSpec, ws: &Workspace, b: &Batch<'_>) -> Result<()> {
     let (bsz, seq) = (b.batch, b.seq);
     let rows = bsz * seq;
-    let time_major = |i: usize| (i % bsz) * seq + i / bsz;
     match (b.input, net.input) {
         (BatchInput::Tokens(ids), InputSpec::Tokens { vocab, .. }) => {
             if ids.len() != rows {
@@ -160,8 +170,8 @@ fn upload_batch<O: Ops>(ops: &mut O, net: &NetSpec, ws: &Workspace, b: &Batch<'_
             if let Some(bad) = ids.iter().find(|&&t| t >= vocab) {
                 bail!("token id {bad} outside the vocabulary of {vocab}");
             }
-            let t: Vec<u32> = (0..rows).map(|i| ids[time_major(i)]).collect();
-            ops.upload_ids(IdSpan(ws.ids.0.at(0, rows)), &t)?;
+            let t: Vec<u32> = (0..rows).map(|i| ids[window_major(i, bsz, seq)]).collect();
+            ops.upload_ids(IdSpan(ws.ids.0.at(0, rows)), &t)
         }
         (BatchInput::Features(x), InputSpec::Features { count }) => {
             let f = count as usize;
@@ -170,15 +180,21 @@ fn upload_batch<O: Ops>(ops: &mut O, net: &NetSpec, ws: &Workspace, b: &Batch<'_
             }
             let mut t = vec![0.0f32; rows * f];
             for i in 0..rows {
-                let src = time_major(i) * f;
+                let src = window_major(i, bsz, seq) * f;
                 t[i * f..(i + 1) * f].copy_from_slice(&x[src..src + f]);
             }
-            ops.upload(ws.x.at(0, rows * f), &t)?;
+            ops.upload(ws.x.at(0, rows * f), &t)
         }
         _ => bail!("the batch's input does not match the network's"),
     }
+}
+
+/// Per row: the target (id, or values) and the weight of its loss, uploaded;
+/// returns the total weight.
+fn upload_targets<O: Ops>(ops: &mut O, net: &NetSpec, ws: &Workspace, b: &Batch<'_>) -> Result<f64> {
+    let (bsz, seq) = (b.batch, b.seq);
+    let rows = bsz * seq;
     let outputs = net.outputs();
-    // Per row: the target id and the weight of its loss.
     let mut targets = vec![0u32; rows];
     let mut weights = vec![0.0f32; rows];
     let last_step = |lengths: &[usize], w: usize| -> Result<usize> {
@@ -196,7 +212,7 @@ fn upload_batch<O: Ops>(ops: &mut O, net: &NetSpec, ws: &Workspace, b: &Batch<'_
                 bail!("target id {bad} outside the vocabulary of {outputs}");
             }
             for (i, t) in targets.iter_mut().enumerate() {
-                *t = next[time_major(i)];
+                *t = next[window_major(i, bsz, seq)];
             }
             weights.iter_mut().for_each(|w| *w = 1.0);
         }
@@ -232,6 +248,18 @@ fn upload_batch<O: Ops>(ops: &mut O, net: &NetSpec, ws: &Workspace, b: &Batch<'_
     Ok(weights.iter().map(|&w| w as f64).sum())
 }
 
+/// What every stage of one pass works on.
+struct Pass<'a> {
+    ws: &'a Workspace,
+    net: &'a NetSpec,
+    /// The parameters.
+    p: Tensors<'a>,
+    /// Rows (`bsz * seq`), windows, steps.
+    rows: usize,
+    bsz: usize,
+    seq: usize,
+}
+
 /// One forward pass over `batch` (a `part` of a larger batch) with the
 /// parameters in `params`; with `grads`, also the backward pass, adding the
 /// gradients of the mean loss (over the whole batch) into `grads`, with
@@ -253,111 +281,27 @@ pub fn pass<O: Ops>(
     let rows = bsz * seq;
     Workspace::ensure(ws, ops, net, rows, bsz)?;
     let Some(ws) = ws.as_ref() else { bail!("no workspace") };
-    let p = Tensors { net, base: params };
+    let cx = Pass { ws, net, p: Tensors { net, base: params }, rows, bsz, seq };
     let training = grads.is_some();
     let weight = upload_batch(ops, net, ws, batch)?;
-    let w0 = part.first_window;
-
-    // Input of the first layer, and every layer's masks.
+    // Every layer's masks, then the input of each layer.
     for (k, l) in ws.layers.iter().enumerate() {
         let (h, i) = (net.grus[k] as usize, net.gru_input(k));
         let (px, ph) = if training { (reg.dropout(k), reg.recurrent_dropout(k)) } else { (0.0, 0.0) };
+        let w0 = part.first_window;
         ops.dropout_mask(l.mask_x.at(0, bsz * i), (w0 * i) as u64, px, mask_seed, 2 * k as u64)?;
         ops.dropout_mask(l.mask_h.at(0, bsz * h), (w0 * h) as u64, ph, mask_seed, 2 * k as u64 + 1)?;
     }
-    let inputs = layer_inputs(ops, ws, net, &p, reg, training, rows, bsz)?;
-
-    // The GRU layers, bottom to top.
-    for (k, l) in ws.layers.iter().enumerate() {
-        let (h, i) = (net.grus[k] as usize, net.gru_input(k));
-        let gx = l.gx.at(0, rows * 3 * h);
-        ops.gemm(&Gemm {
-            m: rows,
-            n: 3 * h,
-            k: i,
-            alpha: 1.0,
-            a: inputs[k],
-            op_a: Op::N,
-            b: p.get(Slot::GruInput(k)),
-            op_b: Op::T,
-            beta: 0.0,
-            c: gx,
-        })?;
-        ops.bias_act(gx, p.get(Slot::GruInputBias(k)), Activation::Linear)?;
-        ops.fill(l.h.at(0, bsz * h), 0.0)?;
-        ops.fill(l.hd.at(0, bsz * h), 0.0)?;
-        let u = p.get(Slot::GruRecurrent(k));
-        for t in 0..seq {
-            let (o1, o3) = (t * bsz * h, t * bsz * 3 * h);
-            let gh = l.gh.at(o3, bsz * 3 * h);
-            ops.gemm(&Gemm {
-                m: bsz,
-                n: 3 * h,
-                k: h,
-                alpha: 1.0,
-                a: l.hd.at(o1, bsz * h),
-                op_a: Op::N,
-                b: u,
-                op_b: Op::T,
-                beta: 0.0,
-                c: gh,
-            })?;
-            ops.gru_step(&GruStep {
-                gx: gx.at(o3, bsz * 3 * h),
-                gh,
-                bias: p.get(Slot::GruRecurrentBias(k)),
-                h_prev: l.h.at(o1, bsz * h),
-                mask: l.mask_h.at(0, bsz * h),
-                gates: l.gates.at(o3, bsz * 3 * h),
-                h_next: l.h.at(o1 + bsz * h, bsz * h),
-                hd_next: (t + 1 < seq).then(|| l.hd.at(o1 + bsz * h, bsz * h)),
-                batch: bsz,
-                hidden: h,
-            })?;
-        }
+    let inputs = layer_inputs(ops, &cx, reg, training)?;
+    for (k, &input) in inputs.iter().enumerate() {
+        forward_gru(ops, &cx, k, input)?;
         if let Some(next) = ws.layers.get(k + 1).filter(|_| training && reg.dropout(k + 1) > 0.0) {
             // The layer above reads these states through its input dropout mask.
-            ops.mask_rows(l.h.at(bsz * h, rows * h), next.mask_x.at(0, bsz * h), h, next.xin.at(0, rows * h))?;
+            let h = net.grus[k] as usize;
+            ops.mask_rows(ws.layers[k].h.at(bsz * h, rows * h), next.mask_x.at(0, bsz * h), h, next.xin.at(0, rows * h))?;
         }
     }
-
-    // The dense layers and the output layer over all rows.
-    let top = ws.layers.last().map(|l| l.h.at(bsz * net.top_hidden(), rows * net.top_hidden())).unwrap_or(ws.x);
-    let mut v = top;
-    for (j, d) in net.dense.iter().enumerate() {
-        let (width, input) = (d.width as usize, net.dense_input(j));
-        let out = ws.dense[j].0.at(0, rows * width);
-        ops.gemm(&Gemm {
-            m: rows,
-            n: width,
-            k: input,
-            alpha: 1.0,
-            a: v,
-            op_a: Op::N,
-            b: p.get(Slot::Dense(j)),
-            op_b: Op::T,
-            beta: 0.0,
-            c: out,
-        })?;
-        ops.bias_act(out, p.get(Slot::DenseBias(j)), d.activation)?;
-        v = out;
-    }
-    let outputs = net.outputs();
-    let logits = ws.logits.at(0, rows * outputs);
-    ops.gemm(&Gemm {
-        m: rows,
-        n: outputs,
-        k: net.head_input(),
-        alpha: 1.0,
-        a: v,
-        op_a: Op::N,
-        b: p.get(Slot::Output),
-        op_b: Op::T,
-        beta: 0.0,
-        c: logits,
-    })?;
-    ops.bias_act(logits, p.get(Slot::OutputBias), Activation::Linear)?;
-
+    let logits = forward_head(ops, &cx)?;
     // The loss; the outputs become its gradient.
     ops.clear_stats()?;
     let scale = 1.0 / part.batch_scored.max(1) as f32;
@@ -365,6 +309,7 @@ pub fn pass<O: Ops>(
         BatchTarget::NextTokens(_) => None,
         _ => Some(ws.weights.at(0, rows)),
     };
+    let outputs = net.outputs();
     match net.head {
         HeadSpec::NextToken | HeadSpec::Classes { .. } => {
             ops.softmax_xent(logits, IdSpan(ws.targets.0.at(0, rows)), weights, outputs, scale)?
@@ -372,33 +317,72 @@ pub fn pass<O: Ops>(
         HeadSpec::Regression { .. } => ops.squared_error(logits, ws.values.at(0, rows * outputs), weights, outputs, scale)?,
     }
     if let Some(g) = grads {
-        backward(ops, ws, net, &p, &Tensors { net, base: g }, &inputs, reg, rows, bsz, seq)?;
+        let g = Tensors { net, base: g };
+        backward(ops, &cx, &g, &inputs, reg)?;
         if part.first_window == 0 && (reg.l1 != 0.0 || reg.l2 != 0.0) {
-            let g = Tensors { net, base: g };
             for (slot, _, _) in net.slots().into_iter().filter(|(s, _, _)| s.is_kernel()) {
-                ops.penalty(p.get(slot), g.get(slot), reg.l1, reg.l2)?;
+                ops.penalty(cx.p.get(slot), g.get(slot), reg.l1, reg.l2)?;
             }
         }
     }
     let RawStats { loss, correct, penalty, .. } = ops.stats()?;
-    let scored = batch.scored();
-    Ok(Stats { loss: loss / weight.max(1e-12), penalty, correct: correct.round() as usize, tokens: scored })
+    Ok(Stats { loss: loss / weight.max(1e-12), penalty, correct: correct.round() as usize, tokens: batch.scored() })
+}
+
+/// GRU layer `k` over every step: the input projection of all rows at once,
+/// then the recurrent product and the gates step by step.
+fn forward_gru<O: Ops>(ops: &mut O, cx: &Pass<'_>, k: usize, input: Span) -> Result<()> {
+    let (l, p, rows, bsz) = (&cx.ws.layers[k], &cx.p, cx.rows, cx.bsz);
+    let (h, i) = (cx.net.grus[k] as usize, cx.net.gru_input(k));
+    let gx = l.gx.at(0, rows * 3 * h);
+    ops.gemm(&Gemm::a_bt(rows, 3 * h, i, input, p.get(Slot::GruInput(k)), gx))?;
+    ops.bias_act(gx, p.get(Slot::GruInputBias(k)), Activation::Linear)?;
+    ops.fill(l.h.at(0, bsz * h), 0.0)?;
+    ops.fill(l.hd.at(0, bsz * h), 0.0)?;
+    let u = p.get(Slot::GruRecurrent(k));
+    for t in 0..cx.seq {
+        let (o1, o3) = (t * bsz * h, t * bsz * 3 * h);
+        let gh = l.gh.at(o3, bsz * 3 * h);
+        ops.gemm(&Gemm::a_bt(bsz, 3 * h, h, l.hd.at(o1, bsz * h), u, gh))?;
+        ops.gru_step(&GruStep {
+            gx: gx.at(o3, bsz * 3 * h),
+            gh,
+            bias: p.get(Slot::GruRecurrentBias(k)),
+            h_prev: l.h.at(o1, bsz * h),
+            mask: l.mask_h.at(0, bsz * h),
+            gates: l.gates.at(o3, bsz * 3 * h),
+            h_next: l.h.at(o1 + bsz * h, bsz * h),
+            hd_next: (t + 1 < cx.seq).then(|| l.hd.at(o1 + bsz * h, bsz * h)),
+            batch: bsz,
+            hidden: h,
+        })?;
+    }
+    Ok(())
+}
+
+/// The dense layers and the output layer over all rows; returns the outputs.
+fn forward_head<O: Ops>(ops: &mut O, cx: &Pass<'_>) -> Result<Span> {
+    let (net, rows) = (cx.net, cx.rows);
+    let top = cx.ws.layers.last().map(|l| l.h.at(cx.bsz * net.top_hidden(), rows * net.top_hidden())).unwrap_or(cx.ws.x);
+    let mut v = top;
+    for (j, d) in net.dense.iter().enumerate() {
+        let out = cx.ws.dense[j].0.at(0, rows * d.width as usize);
+        ops.gemm(&Gemm::a_bt(rows, d.width as usize, net.dense_input(j), v, cx.p.get(Slot::Dense(j)), out))?;
+        ops.bias_act(out, cx.p.get(Slot::DenseBias(j)), d.activation)?;
+        v = out;
+    }
+    let outputs = net.outputs();
+    let logits = cx.ws.logits.at(0, rows * outputs);
+    ops.gemm(&Gemm::a_bt(rows, outputs, net.head_input(), v, cx.p.get(Slot::Output), logits))?;
+    ops.bias_act(logits, cx.p.get(Slot::OutputBias), Activation::Linear)?;
+    Ok(logits)
 }
 
 /// The input span of each GRU layer: the first layer's embedding rows or
 /// (dropped) features; the layers above read their `xin` (filled as the
 /// layer below finishes) or, without dropout, the states below directly.
-#[allow(clippy::too_many_arguments)]
-fn layer_inputs<O: Ops>(
-    ops: &mut O,
-    ws: &Workspace,
-    net: &NetSpec,
-    p: &Tensors<'_>,
-    reg: &Regularization,
-    training: bool,
-    rows: usize,
-    bsz: usize,
-) -> Result<Vec<Span>> {
+fn layer_inputs<O: Ops>(ops: &mut O, cx: &Pass<'_>, reg: &Regularization, training: bool) -> Result<Vec<Span>> {
+    let (ws, net, p, rows, bsz) = (cx.ws, cx.net, &cx.p, cx.rows, cx.bsz);
     let mut inputs = Vec::with_capacity(ws.layers.len());
     let first = &ws.layers[0];
     let i0 = net.input_width();
@@ -424,155 +408,104 @@ fn layer_inputs<O: Ops>(
 }
 
 /// Back-propagation from the loss gradient in the outputs to every tensor.
-#[allow(clippy::too_many_arguments)]
-fn backward<O: Ops>(
-    ops: &mut O,
-    ws: &Workspace,
-    net: &NetSpec,
-    p: &Tensors<'_>,
-    g: &Tensors<'_>,
-    inputs: &[Span],
-    reg: &Regularization,
-    rows: usize,
-    bsz: usize,
-    seq: usize,
-) -> Result<()> {
-    let top_h = net.top_hidden();
-    let layers = &ws.layers;
-    let top_states = layers[layers.len() - 1].h.at(bsz * top_h, rows * top_h);
-    let top_grad = layers[layers.len() - 1].dhs.at(0, rows * top_h);
+fn backward<O: Ops>(ops: &mut O, cx: &Pass<'_>, g: &Tensors<'_>, inputs: &[Span], reg: &Regularization) -> Result<()> {
+    backward_head(ops, cx, g)?;
+    for k in (0..cx.ws.layers.len()).rev() {
+        backward_gru(ops, cx, g, k, inputs[k], reg)?;
+    }
+    Ok(())
+}
 
-    // Output layer, then the dense layers, top down.
-    let outputs = net.outputs();
-    let dlogits = ws.logits.at(0, rows * outputs);
-    let (mut grad, mut input) =
-        (dlogits, net.dense.len().checked_sub(1).map_or(top_states, |j| ws.dense[j].0.at(0, rows * net.dense[j].width as usize)));
+/// The output layer, then the dense layers, top down: weight gradients, and
+/// the gradient of each layer's input, down to the top GRU's states.
+fn backward_head<O: Ops>(ops: &mut O, cx: &Pass<'_>, g: &Tensors<'_>) -> Result<()> {
+    let (ws, net, rows) = (cx.ws, cx.net, cx.rows);
+    let top_h = net.top_hidden();
+    let top = &ws.layers[ws.layers.len() - 1];
+    let (top_states, top_grad) = (top.h.at(cx.bsz * top_h, rows * top_h), top.dhs.at(0, rows * top_h));
+    let mut cols = net.outputs();
+    let mut grad = ws.logits.at(0, rows * cols);
+    let mut input = net.dense.len().checked_sub(1).map_or(top_states, |j| ws.dense[j].0.at(0, rows * net.dense[j].width as usize));
     let (mut slot_w, mut slot_b, mut width_in) = (Slot::Output, Slot::OutputBias, net.head_input());
-    let mut cols = outputs;
     for j in (0..=net.dense.len()).rev() {
-        ops.gemm(&Gemm {
-            m: cols,
-            n: width_in,
-            k: rows,
-            alpha: 1.0,
-            a: grad,
-            op_a: Op::T,
-            b: input,
-            op_b: Op::N,
-            beta: 1.0,
-            c: g.get(slot_w),
-        })?;
+        ops.gemm(&Gemm::add_at_b(cols, width_in, rows, grad, input, g.get(slot_w)))?;
         ops.col_sums(grad, g.get(slot_b))?;
         // The gradient of this layer's input: the dense layer below's output, or the top states.
         let below = if j == 0 { top_grad } else { ws.dense[j - 1].1.at(0, rows * width_in) };
-        ops.gemm(&Gemm {
-            m: rows,
-            n: width_in,
-            k: cols,
-            alpha: 1.0,
-            a: grad,
-            op_a: Op::N,
-            b: p.get(slot_w),
-            op_b: Op::N,
-            beta: 0.0,
-            c: below,
-        })?;
+        ops.gemm(&Gemm::a_b(rows, width_in, cols, grad, cx.p.get(slot_w), below))?;
         if j == 0 {
             break;
         }
         let d = net.dense[j - 1];
-        let out = ws.dense[j - 1].0.at(0, rows * d.width as usize);
-        ops.act_grad(below, out, d.activation)?;
+        ops.act_grad(below, ws.dense[j - 1].0.at(0, rows * d.width as usize), d.activation)?;
         grad = below;
         cols = d.width as usize;
         (slot_w, slot_b) = (Slot::Dense(j - 1), Slot::DenseBias(j - 1));
         width_in = net.dense_input(j - 1);
         input = if j >= 2 { ws.dense[j - 2].0.at(0, rows * width_in) } else { top_states };
     }
+    Ok(())
+}
 
-    // The GRU layers, top down, each through time.
-    for k in (0..layers.len()).rev() {
-        let l = &layers[k];
-        let (h, i) = (net.grus[k] as usize, net.gru_input(k));
-        ops.fill(l.carry.at(0, bsz * h), 0.0)?;
-        ops.fill(l.rec.at(0, bsz * h), 0.0)?;
-        let u = p.get(Slot::GruRecurrent(k));
-        for t in (0..seq).rev() {
-            let (o1, o3) = (t * bsz * h, t * bsz * 3 * h);
-            let dgh = l.dgh.at(o3, bsz * 3 * h);
-            ops.gru_step_grad(&GruStepGrad {
-                gates: l.gates.at(o3, bsz * 3 * h),
-                gh: l.gh.at(o3, bsz * 3 * h),
-                h_prev: l.h.at(o1, bsz * h),
-                dhs: l.dhs.at(o1, bsz * h),
-                carry: l.carry.at(0, bsz * h),
-                rec: l.rec.at(0, bsz * h),
-                mask: l.mask_h.at(0, bsz * h),
-                dgx: l.dgx.at(o3, bsz * 3 * h),
-                dgh,
-                batch: bsz,
-                hidden: h,
-            })?;
-            if t > 0 {
-                ops.gemm(&Gemm {
-                    m: bsz,
-                    n: h,
-                    k: 3 * h,
-                    alpha: 1.0,
-                    a: dgh,
-                    op_a: Op::N,
-                    b: u,
-                    op_b: Op::N,
-                    beta: 0.0,
-                    c: l.rec.at(0, bsz * h),
-                })?;
+/// GRU layer `k`: back through time, its weight gradients, and the gradient
+/// of its input (the embedding's rows, or the states of the layer below).
+fn backward_gru<O: Ops>(ops: &mut O, cx: &Pass<'_>, g: &Tensors<'_>, k: usize, input: Span, reg: &Regularization) -> Result<()> {
+    let (ws, net, rows, bsz) = (cx.ws, cx.net, cx.rows, cx.bsz);
+    let l = &ws.layers[k];
+    let (h, i) = (net.grus[k] as usize, net.gru_input(k));
+    through_time(ops, cx, k)?;
+    let (dgx, dgh) = (l.dgx.at(0, rows * 3 * h), l.dgh.at(0, rows * 3 * h));
+    ops.gemm(&Gemm::add_at_b(3 * h, h, rows, dgh, l.hd.at(0, rows * h), g.get(Slot::GruRecurrent(k))))?;
+    ops.col_sums(dgh, g.get(Slot::GruRecurrentBias(k)))?;
+    ops.gemm(&Gemm::add_at_b(3 * h, i, rows, dgx, input, g.get(Slot::GruInput(k))))?;
+    ops.col_sums(dgx, g.get(Slot::GruInputBias(k)))?;
+    let w = cx.p.get(Slot::GruInput(k));
+    let dxin = l.dxin.at(0, rows * i);
+    match (k, net.input) {
+        (0, InputSpec::Features { .. }) => {}
+        (0, InputSpec::Tokens { .. }) => {
+            ops.gemm(&Gemm::a_b(rows, i, 3 * h, dgx, w, dxin))?;
+            ops.embed_grad(IdSpan(ws.ids.0.at(0, rows)), dxin, l.mask_x.at(0, bsz * i), i, g.get(Slot::Embedding))?;
+        }
+        _ => {
+            let below = ws.layers[k - 1].dhs.at(0, rows * i);
+            if reg.dropout(k) > 0.0 {
+                ops.gemm(&Gemm::a_b(rows, i, 3 * h, dgx, w, dxin))?;
+                ops.mask_rows(dxin, l.mask_x.at(0, bsz * i), i, below)?;
+            } else {
+                ops.gemm(&Gemm::a_b(rows, i, 3 * h, dgx, w, below))?;
             }
         }
-        let (dgx, dgh) = (l.dgx.at(0, rows * 3 * h), l.dgh.at(0, rows * 3 * h));
-        ops.gemm(&Gemm {
-            m: 3 * h,
-            n: h,
-            k: rows,
-            alpha: 1.0,
-            a: dgh,
-            op_a: Op::T,
-            b: l.hd.at(0, rows * h),
-            op_b: Op::N,
-            beta: 1.0,
-            c: g.get(Slot::GruRecurrent(k)),
+    }
+    Ok(())
+}
+
+/// The gate gradients of GRU layer `k` at every step, last to first, the
+/// state's gradient carried back through the recurrent weights.
+fn through_time<O: Ops>(ops: &mut O, cx: &Pass<'_>, k: usize) -> Result<()> {
+    let (l, bsz) = (&cx.ws.layers[k], cx.bsz);
+    let h = cx.net.grus[k] as usize;
+    ops.fill(l.carry.at(0, bsz * h), 0.0)?;
+    ops.fill(l.rec.at(0, bsz * h), 0.0)?;
+    let u = cx.p.get(Slot::GruRecurrent(k));
+    for t in (0..cx.seq).rev() {
+        let (o1, o3) = (t * bsz * h, t * bsz * 3 * h);
+        let dgh = l.dgh.at(o3, bsz * 3 * h);
+        ops.gru_step_grad(&GruStepGrad {
+            gates: l.gates.at(o3, bsz * 3 * h),
+            gh: l.gh.at(o3, bsz * 3 * h),
+            h_prev: l.h.at(o1, bsz * h),
+            dhs: l.dhs.at(o1, bsz * h),
+            carry: l.carry.at(0, bsz * h),
+            rec: l.rec.at(0, bsz * h),
+            mask: l.mask_h.at(0, bsz * h),
+            dgx: l.dgx.at(o3, bsz * 3 * h),
+            dgh,
+            batch: bsz,
+            hidden: h,
         })?;
-        ops.col_sums(dgh, g.get(Slot::GruRecurrentBias(k)))?;
-        ops.gemm(&Gemm {
-            m: 3 * h,
-            n: i,
-            k: rows,
-            alpha: 1.0,
-            a: dgx,
-            op_a: Op::T,
-            b: inputs[k],
-            op_b: Op::N,
-            beta: 1.0,
-            c: g.get(Slot::GruInput(k)),
-        })?;
-        ops.col_sums(dgx, g.get(Slot::GruInputBias(k)))?;
-        // The gradient of the layer's input.
-        let w = p.get(Slot::GruInput(k));
-        let dxin = l.dxin.at(0, rows * i);
-        match (k, net.input) {
-            (0, InputSpec::Features { .. }) => {}
-            (0, InputSpec::Tokens { .. }) => {
-                ops.gemm(&Gemm { m: rows, n: i, k: 3 * h, alpha: 1.0, a: dgx, op_a: Op::N, b: w, op_b: Op::N, beta: 0.0, c: dxin })?;
-                ops.embed_grad(IdSpan(ws.ids.0.at(0, rows)), dxin, l.mask_x.at(0, bsz * i), i, g.get(Slot::Embedding))?;
-            }
-            _ => {
-                let below = layers[k - 1].dhs.at(0, rows * i);
-                if reg.dropout(k) > 0.0 {
-                    ops.gemm(&Gemm { m: rows, n: i, k: 3 * h, alpha: 1.0, a: dgx, op_a: Op::N, b: w, op_b: Op::N, beta: 0.0, c: dxin })?;
-                    ops.mask_rows(dxin, l.mask_x.at(0, bsz * i), i, below)?;
-                } else {
-                    ops.gemm(&Gemm { m: rows, n: i, k: 3 * h, alpha: 1.0, a: dgx, op_a: Op::N, b: w, op_b: Op::N, beta: 0.0, c: below })?;
-                }
-            }
+        if t > 0 {
+            ops.gemm(&Gemm::a_b(bsz, h, 3 * h, dgh, u, l.rec.at(0, bsz * h)))?;
         }
     }
     Ok(())

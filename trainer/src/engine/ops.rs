@@ -73,6 +73,23 @@ pub struct Gemm {
     pub c: Span,
 }
 
+impl Gemm {
+    /// `c = a b^T`: `a` is `[m, k]`, `b` is `[n, k]` (a layer's weights applied to rows).
+    pub fn a_bt(m: usize, n: usize, k: usize, a: Span, b: Span, c: Span) -> Self {
+        Gemm { m, n, k, alpha: 1.0, a, op_a: Op::N, b, op_b: Op::T, beta: 0.0, c }
+    }
+
+    /// `c = a b`: `a` is `[m, k]`, `b` is `[k, n]` (a gradient taken back through weights).
+    pub fn a_b(m: usize, n: usize, k: usize, a: Span, b: Span, c: Span) -> Self {
+        Gemm { m, n, k, alpha: 1.0, a, op_a: Op::N, b, op_b: Op::N, beta: 0.0, c }
+    }
+
+    /// `c += a^T b`: `a` is `[k, m]`, `b` is `[k, n]` (a weight gradient summed over rows).
+    pub fn add_at_b(m: usize, n: usize, k: usize, a: Span, b: Span, c: Span) -> Self {
+        Gemm { m, n, k, alpha: 1.0, a, op_a: Op::T, b, op_b: Op::N, beta: 1.0, c }
+    }
+}
+
 /// One GRU step over the batch: given `gx = W x + b_W` and `gh = U hd`
 /// (without bias), adds `b_U` into `gh` (the backward pass needs the sum),
 /// computes the gates into `gates` (z, r, n), the new state
