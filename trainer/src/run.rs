@@ -19,7 +19,7 @@ use crate::engine::{self, CpuParallelism, Engine, StepResult};
 use crate::feed::{Feed, SequenceFeed, TextFeed};
 use crate::history::{History, Record};
 use crate::network::NetSpec;
-use crate::optim::{Decay, Optimizer, Update};
+use crate::optim::{Decay, Optimizer, OptimizerConfig, Update};
 use crate::params::Params;
 use crate::prune::Masks;
 use crate::tokenize::{Vocabulary, WordOptions};
@@ -341,30 +341,11 @@ impl<'p> Run<'p> {
         let per_epoch = feed.steps_per_epoch();
         let total_steps = match (config.steps, config.epochs) {
             (Some(s), Some(e)) => Some(s.min(e * per_epoch)),
-            (Some(s), None) => Some(s),
-            (None, Some(e)) => Some(e * per_epoch),
-            (None, None) => None,
+            (s, e) => s.or(e.map(|e| e * per_epoch)),
         };
         let mut opt_config = config.optimizer;
         opt_config.total_steps = total_steps;
-        let (params, optimizer, mut masks) = match resume {
-            Some(c) => {
-                if c.params.net != net {
-                    bail!("the checkpoint's network ({}) differs from this configuration's ({})", c.params.net.describe(), net.describe());
-                }
-                let mut o = c.optimizer;
-                o.config = opt_config;
-                (c.params, o, c.masks)
-            }
-            None => {
-                let p = Params::init_with(net.clone(), config.seed, config.embedding_init, config.layer_init);
-                let n = p.data.len();
-                (p, Optimizer::new(opt_config, n), None)
-            }
-        };
-        if config.prune.is_some() && masks.is_none() {
-            masks = Some(Masks::dense(&params));
-        }
+        let (params, optimizer, masks) = initial_state(&config, &net, opt_config, resume)?;
         let first_step = optimizer.step;
         // The device first: a missing GPU is reported before anything is written.
         let engine = engine::create(config.device, config.precision, params, optimizer, masks.clone(), cpu_parallelism(&config))?;
@@ -553,6 +534,35 @@ pub fn train(
     let mut run = Run::start(config, out, resume, stop, progress)?;
     while run.step()? {}
     run.finish()
+}
+
+/// The weights, optimizer and pruning masks a run starts from: the resumed
+/// checkpoint's (whose network must be this configuration's), or new ones.
+fn initial_state(
+    config: &TrainConfig,
+    net: &NetSpec,
+    opt_config: OptimizerConfig,
+    resume: Option<Checkpoint>,
+) -> Result<(Params, Optimizer, Option<Masks>)> {
+    let (params, optimizer, mut masks) = match resume {
+        Some(c) => {
+            if c.params.net != *net {
+                bail!("the checkpoint's network ({}) differs from this configuration's ({})", c.params.net.describe(), net.describe());
+            }
+            let mut o = c.optimizer;
+            o.config = opt_config;
+            (c.params, o, c.masks)
+        }
+        None => {
+            let p = Params::init_with(net.clone(), config.seed, config.embedding_init, config.layer_init);
+            let n = p.data.len();
+            (p, Optimizer::new(opt_config, n), None)
+        }
+    };
+    if config.prune.is_some() && masks.is_none() {
+        masks = Some(Masks::dense(&params));
+    }
+    Ok((params, optimizer, masks))
 }
 
 #[cfg(test)]

@@ -48,42 +48,10 @@ pub fn report(bytes: &[u8]) -> Result<String> {
         })
         .collect();
     writeln!(s, "layers      {} ({} parameters)", layers.join(" -> "), model.parameter_count())?;
-    let names = |n: usize| -> String {
-        let all: Vec<&str> = (0..n).map(|i| model.output_name(i).unwrap_or("")).collect();
-        if all.iter().all(|x| x.is_empty()) {
-            String::new()
-        } else {
-            format!(": {}", all.join(", "))
-        }
-    };
-    let head = match model.head() {
-        Head::NextToken => format!("next token ({} logits)", model.outputs()),
-        Head::Classes(_) => format!("{} classes, softmax{}", model.outputs(), names(model.outputs())),
-        Head::Regression(_) => format!("{} linear outputs{}", model.outputs(), names(model.outputs())),
-    };
+    let head = head_line(&model);
     writeln!(s, "head        {head}")?;
-    if let Some(tok) = model.tokenizer() {
-        let kind = match tok.kind() {
-            TokenizerKind::Char => "char",
-            TokenizerKind::Word => "word",
-        };
-        let special = |id: Option<u32>| id.map_or("none".to_string(), |i| format!("{i} {:?}", tok.token_text(i).unwrap_or("")));
-        writeln!(s, "tokenizer   {kind}, {} tokens, pad {}, oov {}", tok.vocab_size(), special(tok.pad()), special(tok.oov()))?;
-        let rules = match tok.word_rules() {
-            Some(r) => format!("lower {}, split {:?}, filters {:?}", r.lowercase, r.split, r.filters),
-            None => format!("lower {}", tok.lowercase()),
-        };
-        writeln!(s, "  rules     {rules}")?;
-    }
-    let numerics = match model.numerics() {
-        Numerics::Float => "float (f32 arithmetic)".to_string(),
-        Numerics::HybridInt8 { weight_scale } => {
-            format!("hybrid int8 (int8 weights, per-row scales by {weight_scale:?}; int8 inputs, int32 sums, f32 gates)")
-        }
-        Numerics::Integer { weight_scale } => format!(
-            "integer only (int8 weights, per-row scales by {weight_scale:?}; int16 state, fixed-point requantization, table sigmoid/tanh)"
-        ),
-    };
+    tokenizer_lines(&mut s, &model)?;
+    let numerics = numerics_line(model.numerics());
     writeln!(s, "numerics    {numerics}")?;
     writeln!(s, "kernels     {}", model.isa().name())?;
     writeln!(s, "arena       {} bytes (state {} bytes)", model.arena_size(), model.state_size())?;
@@ -101,6 +69,54 @@ pub fn report(bytes: &[u8]) -> Result<String> {
         )?;
     }
     Ok(s)
+}
+
+/// What the outputs are, with their names.
+fn head_line(model: &Model<'_>) -> String {
+    let names = |n: usize| -> String {
+        let all: Vec<&str> = (0..n).map(|i| model.output_name(i).unwrap_or("")).collect();
+        if all.iter().all(|x| x.is_empty()) {
+            String::new()
+        } else {
+            format!(": {}", all.join(", "))
+        }
+    };
+    match model.head() {
+        Head::NextToken => format!("next token ({} logits)", model.outputs()),
+        Head::Classes(_) => format!("{} classes, softmax{}", model.outputs(), names(model.outputs())),
+        Head::Regression(_) => format!("{} linear outputs{}", model.outputs(), names(model.outputs())),
+    }
+}
+
+/// The tokenizer and its rules, for token models.
+fn tokenizer_lines(s: &mut String, model: &Model<'_>) -> Result<()> {
+    if let Some(tok) = model.tokenizer() {
+        let kind = match tok.kind() {
+            TokenizerKind::Char => "char",
+            TokenizerKind::Word => "word",
+        };
+        let special = |id: Option<u32>| id.map_or("none".to_string(), |i| format!("{i} {:?}", tok.token_text(i).unwrap_or("")));
+        writeln!(s, "tokenizer   {kind}, {} tokens, pad {}, oov {}", tok.vocab_size(), special(tok.pad()), special(tok.oov()))?;
+        let rules = match tok.word_rules() {
+            Some(r) => format!("lower {}, split {:?}, filters {:?}", r.lowercase, r.split, r.filters),
+            None => format!("lower {}", tok.lowercase()),
+        };
+        writeln!(s, "  rules     {rules}")?;
+    }
+    Ok(())
+}
+
+/// How the products are computed.
+fn numerics_line(numerics: Numerics) -> String {
+    match numerics {
+        Numerics::Float => "float (f32 arithmetic)".to_string(),
+        Numerics::HybridInt8 { weight_scale } => {
+            format!("hybrid int8 (int8 weights, per-row scales by {weight_scale:?}; int8 inputs, int32 sums, f32 gates)")
+        }
+        Numerics::Integer { weight_scale } => format!(
+            "integer only (int8 weights, per-row scales by {weight_scale:?}; int16 state, fixed-point requantization, table sigmoid/tanh)"
+        ),
+    }
 }
 
 /// Runs `edgegru inspect`.

@@ -337,6 +337,42 @@ fn stage(
 /// `None` when a stage was interrupted. Fails when tract and the native
 /// runtime disagree on the exported model.
 pub fn run(cfg: &PipelineConfig) -> Result<Option<Summary>> {
+    check_out(cfg)?;
+    let started = Instant::now();
+    let Some(trained) = train_stage(cfg)? else { return Ok(None) };
+    let Some((last, prune_steps)) = prune_stage(cfg, &trained, started)? else { return Ok(None) };
+    let train_seconds = started.elapsed().as_secs_f64();
+
+    banner("3/4 quantizing and exporting");
+    let pruning = cfg.prune_to > 0.0;
+    let shipped = export::to_egru(&last, &export::options(WeightKind::Int8, pruning, cfg.integer), "model")?;
+    let onnx = edgegru_onnx::to_bytes(&export::float_model(&last, "model")?, OnnxWeights::Float)?;
+    for (name, bytes) in [("model.egru", &shipped), ("model.onnx", &onnx)] {
+        let path = cfg.out.join(name);
+        super::write_file(&path, bytes)?;
+        super::say(&format!("wrote {} ({} bytes)", path.display(), bytes.len()));
+    }
+
+    banner("4/4 verifying: held-out loss, native vs tract, sizes, speed");
+    let summary = verify(cfg, &trained, &last, prune_steps, train_seconds, &shipped, &onnx)?;
+    let table = render(&summary, &cfg.out);
+    super::say(&format!("\n{table}"));
+    super::write_file(&cfg.out.join("summary.md"), table.as_bytes())?;
+    super::write_file(&cfg.out.join("summary.json"), serde_json::to_string_pretty(&summary)?.as_bytes())?;
+    if !summary.parity.identical || summary.parity.max_logit_diff > PARITY_TOLERANCE {
+        bail!(
+            "tract and the native runtime disagree on model.onnx: {}/{} greedy tokens equal, max logit difference {:.2e}",
+            summary.parity.equal_tokens,
+            summary.parity.tokens,
+            summary.parity.max_logit_diff
+        );
+    }
+    Ok(Some(summary))
+}
+
+/// The settings are sane, and `--out` holds no other work (unless
+/// `--force`), or holds the pipeline `--resume` continues.
+fn check_out(cfg: &PipelineConfig) -> Result<()> {
     if !(0.0..1.0).contains(&cfg.prune_to) {
         bail!("--prune-to must be in [0, 1)");
     }
@@ -346,7 +382,6 @@ pub fn run(cfg: &PipelineConfig) -> Result<Option<Summary>> {
         }
     }
     let trained_dir = cfg.out.join("run");
-    let pruned_dir = cfg.out.join("run-pruned");
     if cfg.resume {
         if !checkpoint::path_in(&trained_dir).is_file() {
             bail!("{} holds no pipeline to resume (no run/ checkpoint)", cfg.out.display());
@@ -358,12 +393,15 @@ pub fn run(cfg: &PipelineConfig) -> Result<Option<Summary>> {
     } else if cfg.out.is_file() {
         bail!("{} is a file; give --out a folder", cfg.out.display());
     }
-    let pruning = cfg.prune_to > 0.0;
-    let started = Instant::now();
+    Ok(())
+}
 
-    // 1. Train.
+/// Stage 1: trains the preset into `out/run` (None: interrupted).
+fn train_stage(cfg: &PipelineConfig) -> Result<Option<Checkpoint>> {
+    let trained_dir = cfg.out.join("run");
+    let pruning = cfg.prune_to > 0.0;
     banner(&format!("1/4 training config {:?} -> {}", cfg.preset, trained_dir.display()));
-    let Some(trained) = stage(cfg, &trained_dir, || {
+    stage(cfg, &trained_dir, || {
         let mut config = cfg.preset.train_config(&cfg.corpus, cfg.lossy, cfg.threads, cfg.seed);
         config.device = cfg.device;
         config.embedding_init = cfg.embedding_init;
@@ -381,84 +419,80 @@ pub fn run(cfg: &PipelineConfig) -> Result<Option<Summary>> {
             }
         }
         Ok((config, None))
-    })?
-    else {
-        return Ok(None);
-    };
-    let train_steps = trained.optimizer.step;
+    })
+}
 
-    // 2. Prune while fine-tuning.
-    let (last, prune_steps) = if pruning {
-        let steps = match cfg.budget {
-            Budget::Steps(n) => (n / 2).max(1),
-            Budget::Minutes(m) => {
-                let per_second = train_steps as f64 / started.elapsed().as_secs_f64().max(1e-3);
-                ((per_second * m * 0.3 * 60.0) as u64).max(1)
-            }
-        };
-        banner(&format!("2/4 pruning to {:.0}% block sparsity over {steps} steps -> {}", cfg.prune_to * 100.0, pruned_dir.display()));
-        let Some(pruned) = stage(cfg, &pruned_dir, || {
-            let first = train_steps;
-            let mut config = train_command::fine_tune_config(&trained, steps, None);
-            let every = (steps / 40).clamp(1, 50);
-            config.prune =
-                Some(PruneConfig::new(cfg.prune_to, "", first, first + (steps * 7 / 10).max(1), every, true, PruneShape::Block)?);
-            Ok((config, Some(trained.clone())))
-        })?
-        else {
-            return Ok(None);
-        };
-        let done = pruned.optimizer.step - train_steps;
-        (pruned, done)
-    } else {
+/// Stage 2: prunes while fine-tuning into `out/run-pruned`, or passes the
+/// trained checkpoint on with `--prune-to 0`; returns the last checkpoint
+/// and the pruning steps (None: interrupted).
+fn prune_stage(cfg: &PipelineConfig, trained: &Checkpoint, started: Instant) -> Result<Option<(Checkpoint, u64)>> {
+    if cfg.prune_to <= 0.0 {
         banner("2/4 pruning: skipped (--prune-to 0)");
-        (trained.clone(), 0)
-    };
-    let train_seconds = started.elapsed().as_secs_f64();
-
-    // 3. Quantize and export.
-    banner("3/4 quantizing and exporting");
-    let shipped = export::to_egru(&last, &export::options(WeightKind::Int8, pruning, cfg.integer), "model")?;
-    let float_model = export::float_model(&last, "model")?;
-    let onnx = edgegru_onnx::to_bytes(&float_model, OnnxWeights::Float)?;
-    for (name, bytes) in [("model.egru", &shipped), ("model.onnx", &onnx)] {
-        let path = cfg.out.join(name);
-        super::write_file(&path, bytes)?;
-        super::say(&format!("wrote {} ({} bytes)", path.display(), bytes.len()));
+        return Ok(Some((trained.clone(), 0)));
     }
+    let pruned_dir = cfg.out.join("run-pruned");
+    let train_steps = trained.optimizer.step;
+    let steps = match cfg.budget {
+        Budget::Steps(n) => (n / 2).max(1),
+        Budget::Minutes(m) => {
+            let per_second = train_steps as f64 / started.elapsed().as_secs_f64().max(1e-3);
+            ((per_second * m * 0.3 * 60.0) as u64).max(1)
+        }
+    };
+    banner(&format!("2/4 pruning to {:.0}% block sparsity over {steps} steps -> {}", cfg.prune_to * 100.0, pruned_dir.display()));
+    let pruned = stage(cfg, &pruned_dir, || {
+        let mut config = train_command::fine_tune_config(trained, steps, None);
+        let every = (steps / 40).clamp(1, 50);
+        let end = train_steps + (steps * 7 / 10).max(1);
+        config.prune = Some(PruneConfig::new(cfg.prune_to, "", train_steps, end, every, true, PruneShape::Block)?);
+        Ok((config, Some(trained.clone())))
+    })?;
+    Ok(pruned.map(|p| {
+        let done = p.optimizer.step - train_steps;
+        (p, done)
+    }))
+}
 
-    // 4. Verify.
-    banner("4/4 verifying: held-out loss, native vs tract, sizes, speed");
+/// Stage 4: held-out loss of each stage, native vs tract greedy decoding on
+/// the ONNX file, sizes and speed.
+fn verify(
+    cfg: &PipelineConfig,
+    trained: &Checkpoint,
+    last: &Checkpoint,
+    prune_steps: u64,
+    train_seconds: f64,
+    shipped: &[u8],
+    onnx: &[u8],
+) -> Result<Summary> {
+    let pruning = cfg.prune_to > 0.0;
     let c = &last.config;
     let text = data::read_corpus(&c.corpus, if c.lossy { Utf8Policy::Lossy } else { Utf8Policy::Strict })?;
     let val_split = c.val_split;
     let f32_options = export::options(WeightKind::F32, false, false);
-    let last_f32 = export::to_egru(&last, &f32_options, "model")?;
+    let last_f32 = export::to_egru(last, &f32_options, "model")?;
     let mut stages = Vec::new();
     if pruning {
-        let dense = export::to_egru(&trained, &f32_options, "model")?;
+        let dense = export::to_egru(trained, &f32_options, "model")?;
         stages.push(Stage { stage: "f32, trained".into(), bytes: dense.len(), held_out: eval::evaluate(&dense, &text, val_split)? });
     }
     let pruned_name = if pruning { format!("f32, {:.0}% pruned", cfg.prune_to * 100.0) } else { "f32, trained".into() };
     stages.push(Stage { stage: pruned_name, bytes: last_f32.len(), held_out: eval::evaluate(&last_f32, &text, val_split)? });
-    let model = Model::from_bytes(&shipped)?;
+    let model = Model::from_bytes(shipped)?;
     let shipped_name =
         format!("model.egru: int8{}, {}", if pruning { " block-sparse" } else { "" }, if cfg.integer { "integer-only" } else { "hybrid" });
-    stages.push(Stage { stage: shipped_name, bytes: shipped.len(), held_out: eval::evaluate(&shipped, &text, val_split)? });
-
+    stages.push(Stage { stage: shipped_name, bytes: shipped.len(), held_out: eval::evaluate(shipped, &text, val_split)? });
     let prompt = held_out_prompt(&model, &text, val_split)?;
     let parity = with_runner(Backend::Native, &last_f32, None, |native| {
-        with_runner(Backend::Tract, &onnx, None, |tract| compare_greedy(native, tract, &prompt, PARITY_TOKENS))
+        with_runner(Backend::Tract, onnx, None, |tract| compare_greedy(native, tract, &prompt, PARITY_TOKENS))
     })?;
     let targets = [
-        bench::Target { name: "model.egru", backend: Backend::Native, isa: None, model: &shipped },
-        bench::Target { name: "model.onnx", backend: Backend::Tract, isa: None, model: &onnx },
+        bench::Target { name: "model.egru", backend: Backend::Native, isa: None, model: shipped },
+        bench::Target { name: "model.onnx", backend: Backend::Tract, isa: None, model: onnx },
     ];
     let speed = bench::run(&targets, 1000, 5)?.into_iter().map(|r| Speed { backend: r.backend, us_per_step: r.us_per_step }).collect();
-
-    let summary = Summary {
+    Ok(Summary {
         preset: cfg.preset,
-        train_steps,
+        train_steps: trained.optimizer.step,
         prune_steps,
         train_seconds,
         sparsity: last.masks.as_ref().map_or(0.0, |m| m.sparsity()),
@@ -468,20 +502,7 @@ pub fn run(cfg: &PipelineConfig) -> Result<Option<Summary>> {
         arena_bytes: model.arena_size(),
         parity,
         speed,
-    };
-    let table = render(&summary, &cfg.out);
-    super::say(&format!("\n{table}"));
-    super::write_file(&cfg.out.join("summary.md"), table.as_bytes())?;
-    super::write_file(&cfg.out.join("summary.json"), serde_json::to_string_pretty(&summary)?.as_bytes())?;
-    if !summary.parity.identical || summary.parity.max_logit_diff > PARITY_TOLERANCE {
-        bail!(
-            "tract and the native runtime disagree on model.onnx: {}/{} greedy tokens equal, max logit difference {:.2e}",
-            summary.parity.equal_tokens,
-            summary.parity.tokens,
-            summary.parity.max_logit_diff
-        );
-    }
-    Ok(Some(summary))
+    })
 }
 
 fn banner(line: &str) {

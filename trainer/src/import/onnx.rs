@@ -388,53 +388,8 @@ fn build(
         layers.embedding.is_none() || (layers.mean.is_none() && layers.scale.is_none()),
         "a token model with a normalization at its input"
     );
-    let input = match (layers.embedding, tokenizer) {
-        (Some((embedding, vocab, emb)), Some(tokenizer)) => {
-            ensure!(
-                tokenizer.tokens.len() == vocab,
-                "the vocabulary file has {} tokens but the model has {vocab} (embedding rows, padding included)",
-                tokenizer.tokens.len()
-            );
-            FloatInput::Tokens { tokenizer, emb, embedding }
-        }
-        (Some(_), None) => bail!("the model embeds tokens: give its vocabulary with --vocab"),
-        (None, _) => {
-            let f = layers.grus[0].input;
-            let per_feature = |v: Option<Vec<f32>>, default: f32, what: &str| -> Result<Vec<f32>> {
-                match v {
-                    None => Ok(vec![default; f]),
-                    Some(v) if v.len() == 1 => Ok(vec![v[0]; f]),
-                    Some(v) => {
-                        ensure!(v.len() == f, "the input {what} has {} values for {f} features", v.len());
-                        Ok(v)
-                    }
-                }
-            };
-            let mean = per_feature(layers.mean, 0.0, "mean")?;
-            let scale = per_feature(layers.scale, 1.0, "scale")?;
-            FloatInput::Features { mean, scale, quant_scale: opts.input_range / 127.0 }
-        }
-    };
-    let token_model = matches!(input, FloatInput::Tokens { .. });
-    let head_kind = match opts.head.unwrap_or(if token_model { Head::NextToken } else { Head::Classes }) {
-        Head::NextToken => {
-            ensure!(token_model, "a next-token head needs token input (an embedding)");
-            let vocab = if let FloatInput::Tokens { tokenizer, .. } = &input { tokenizer.tokens.len() } else { 0 };
-            ensure!(outputs == vocab, "{}: {outputs} outputs for a vocabulary of {vocab} (embedding rows)", head.node);
-            HeadKind::NextToken
-        }
-        Head::Classes => {
-            let names = match &opts.classes {
-                Some(n) => {
-                    ensure!(n.len() == outputs, "--classes names {} classes, the model has {outputs} outputs", n.len());
-                    n.clone()
-                }
-                None => (0..outputs).map(|i| i.to_string()).collect(),
-            };
-            HeadKind::Classes(names)
-        }
-        Head::Regression => HeadKind::Regression(opts.classes.clone().unwrap_or_default()),
-    };
+    let input = float_input(layers.embedding, layers.mean, layers.scale, layers.grus[0].input, tokenizer, opts)?;
+    let head_kind = head_kind(&input, outputs, &head.node, opts)?;
     let producer = if producer.is_empty() { "unknown".into() } else { format!("{producer} {version}") };
     Ok(FloatModel {
         input,
@@ -458,6 +413,70 @@ fn build(
             corpus: String::new(),
             training: format!("imported from ONNX ({producer})"),
         },
+    })
+}
+
+/// The network's input: the embedding with its tokenizer, or the features
+/// with the normalization found before the first GRU.
+fn float_input(
+    embedding: Option<(Vec<f32>, usize, usize)>,
+    mean: Option<Vec<f32>>,
+    scale: Option<Vec<f32>>,
+    first_gru_input: usize,
+    tokenizer: Option<TokenizerSpec>,
+    opts: &ImportOptions,
+) -> Result<FloatInput> {
+    Ok(match (embedding, tokenizer) {
+        (Some((embedding, vocab, emb)), Some(tokenizer)) => {
+            ensure!(
+                tokenizer.tokens.len() == vocab,
+                "the vocabulary file has {} tokens but the model has {vocab} (embedding rows, padding included)",
+                tokenizer.tokens.len()
+            );
+            FloatInput::Tokens { tokenizer, emb, embedding }
+        }
+        (Some(_), None) => bail!("the model embeds tokens: give its vocabulary with --vocab"),
+        (None, _) => {
+            let f = first_gru_input;
+            let per_feature = |v: Option<Vec<f32>>, default: f32, what: &str| -> Result<Vec<f32>> {
+                match v {
+                    None => Ok(vec![default; f]),
+                    Some(v) if v.len() == 1 => Ok(vec![v[0]; f]),
+                    Some(v) => {
+                        ensure!(v.len() == f, "the input {what} has {} values for {f} features", v.len());
+                        Ok(v)
+                    }
+                }
+            };
+            let mean = per_feature(mean, 0.0, "mean")?;
+            let scale = per_feature(scale, 1.0, "scale")?;
+            FloatInput::Features { mean, scale, quant_scale: opts.input_range / 127.0 }
+        }
+    })
+}
+
+/// What the outputs are: `--head`, or next-token for a token model and
+/// classes for a feature model; class names from `--classes`.
+fn head_kind(input: &FloatInput, outputs: usize, node: &str, opts: &ImportOptions) -> Result<HeadKind> {
+    let token_model = matches!(input, FloatInput::Tokens { .. });
+    Ok(match opts.head.unwrap_or(if token_model { Head::NextToken } else { Head::Classes }) {
+        Head::NextToken => {
+            ensure!(token_model, "a next-token head needs token input (an embedding)");
+            let vocab = if let FloatInput::Tokens { tokenizer, .. } = &input { tokenizer.tokens.len() } else { 0 };
+            ensure!(outputs == vocab, "{node}: {outputs} outputs for a vocabulary of {vocab} (embedding rows)");
+            HeadKind::NextToken
+        }
+        Head::Classes => {
+            let names = match &opts.classes {
+                Some(n) => {
+                    ensure!(n.len() == outputs, "--classes names {} classes, the model has {outputs} outputs", n.len());
+                    n.clone()
+                }
+                None => (0..outputs).map(|i| i.to_string()).collect(),
+            };
+            HeadKind::Classes(names)
+        }
+        Head::Regression => HeadKind::Regression(opts.classes.clone().unwrap_or_default()),
     })
 }
 
