@@ -83,6 +83,22 @@ impl TokenizerSpec {
         let sorted = ids.iter().flat_map(|i| i.to_le_bytes()).collect();
         (text, ends, sorted)
     }
+
+    /// The file's description of this tokenizer over its `tables()`.
+    pub fn desc<'t>(&'t self, tables: &'t (Vec<u8>, Vec<u8>, Vec<u8>)) -> TokenizerDesc<'t> {
+        let (text, ends, sorted) = tables;
+        TokenizerDesc {
+            kind: self.kind,
+            lowercase: self.lowercase,
+            filters: &self.filters,
+            split: self.split,
+            pad: self.pad,
+            oov: self.oov,
+            text,
+            ends,
+            sorted,
+        }
+    }
 }
 
 /// A spec with its tables built: the runtime's [`Tokenizer`] over owned
@@ -597,25 +613,12 @@ impl FloatModel {
             .collect();
         let head_w = mat(&self.head.weight, self.outputs(), widths[widths.len() - 1]);
         let head_b = f32_bytes(&self.head.bias);
-        let (text, ends, sorted) = self.tokenizer().map(|t| t.tables()).unwrap_or_default();
+        let tables = self.tokenizer().map(|t| t.tables()).unwrap_or_default();
         let (embedding, mean_bytes, scale_bytes);
         let input = match &self.input {
             FloatInput::Tokens { tokenizer: t, emb, embedding: table } => {
                 embedding = OwnedTensor::encode(table, t.tokens.len(), *emb, opts.embedding, false);
-                InputDesc::Tokens {
-                    tokenizer: TokenizerDesc {
-                        kind: t.kind,
-                        lowercase: t.lowercase,
-                        filters: &t.filters,
-                        split: t.split,
-                        pad: t.pad,
-                        oov: t.oov,
-                        text: &text,
-                        ends: &ends,
-                        sorted: &sorted,
-                    },
-                    embedding: embedding.desc(),
-                }
+                InputDesc::Tokens { tokenizer: t.desc(&tables), embedding: embedding.desc() }
             }
             FloatInput::Features { mean, scale, quant_scale } => {
                 (mean_bytes, scale_bytes) = (f32_bytes(mean), f32_bytes(scale));

@@ -2,7 +2,7 @@
 //! format version 1, checksum fixing, and an independent, straightforward
 //! f64 implementation of the network to hold the runtime against.
 
-use edgegru_runtime::format::{self, v1, Dims, TokenizerDesc, TokenizerKind};
+use edgegru_runtime::format::{self, v1, Dims, TokenizerKind};
 use edgegru_runtime::writer::{
     encode_file, f32_bytes, ExportOptions, FloatDense, FloatGru, FloatHead, FloatInput, FloatModel, HeadKind, OwnedTensor, ProvenanceSpec,
     TokenizerSpec, WeightKind, KERAS_FILTERS,
@@ -170,22 +170,12 @@ pub fn v1_bytes(m: &FloatModel, opts: &ExportOptions) -> Vec<u8> {
     let g = &m.grus[0];
     let (gi, gr, de, ou) = (mat(&g.input, 3 * h, e), mat(&g.recurrent, 3 * h, h), mat(&m.dense[0].weight, d, h), mat(&m.head.weight, v, d));
     let biases = [&g.input_bias, &g.recurrent_bias, &m.dense[0].bias, &m.head.bias].map(|b| f32_bytes(b));
-    let (text, ends, sorted) = t.tables();
+    let tables = t.tables();
     let p = &m.provenance;
     let body = v1::Body {
         header: v1::Header {
             dims: Dims { vocab: v as u32, emb: e as u32, hidden: h as u32, dense: d as u32 },
-            tokenizer: TokenizerDesc {
-                kind: t.kind,
-                lowercase: t.lowercase,
-                filters: &t.filters,
-                split: t.split,
-                pad: t.pad,
-                oov: t.oov,
-                text: &text,
-                ends: &ends,
-                sorted: &sorted,
-            },
+            tokenizer: t.desc(&tables),
             numerics: opts.numerics(),
             provenance: format::Provenance { name: &p.name, producer: &p.producer, corpus: &p.corpus, training: &p.training },
         },
