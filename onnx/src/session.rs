@@ -80,7 +80,7 @@ pub(crate) trait StepGraph {
 }
 
 /// The graph, the states and the last outputs.
-struct Engine {
+struct StepMachine {
     graph: Box<dyn StepGraph>,
     states: Vec<Vec<f32>>,
     next: Vec<Vec<f32>>,
@@ -89,7 +89,7 @@ struct Engine {
     input: InputInfo,
 }
 
-impl Engine {
+impl StepMachine {
     fn step(&mut self, input: GraphInput<'_>) -> OnnxResult<()> {
         match (input, &self.input) {
             (GraphInput::Token(token), InputInfo::Tokens { vocab, .. }) => {
@@ -115,7 +115,7 @@ impl Engine {
     }
 }
 
-impl Stepper for Engine {
+impl Stepper for StepMachine {
     type Error = OnnxError;
 
     fn step_token(&mut self, token: u32) -> OnnxResult<()> {
@@ -131,7 +131,7 @@ impl Stepper for Engine {
 pub struct OnnxSession {
     backend: &'static str,
     network: NetworkInfo,
-    engine: Engine,
+    machine: StepMachine,
     tokenizer: Option<TokenizerTables>,
     probs: Vec<f32>,
     order: Vec<u32>,
@@ -145,7 +145,14 @@ impl OnnxSession {
         let tokenizer = info.tokenizer.map(TokenizerTables::new).transpose()?;
         Ok(OnnxSession {
             backend,
-            engine: Engine { graph, next: states.clone(), states, out: vec![0.0; n], has_output: false, input: info.network.input.clone() },
+            machine: StepMachine {
+                graph,
+                next: states.clone(),
+                states,
+                out: vec![0.0; n],
+                has_output: false,
+                input: info.network.input.clone(),
+            },
             network: info.network,
             tokenizer,
             probs: vec![0.0; n],
@@ -187,49 +194,49 @@ impl OnnxSession {
 
     /// Back to the initial state (every `h` = 0, no outputs).
     pub fn reset(&mut self) {
-        self.engine.states.iter_mut().for_each(|s| s.iter_mut().for_each(|v| *v = 0.0));
-        self.engine.has_output = false;
+        self.machine.states.iter_mut().for_each(|s| s.iter_mut().for_each(|v| *v = 0.0));
+        self.machine.has_output = false;
     }
 
     /// The GRU states of every layer, concatenated.
     pub fn hidden(&self) -> Vec<f32> {
-        self.engine.states.concat()
+        self.machine.states.concat()
     }
 
     /// Outputs of the last step, if there was one.
     pub fn output(&self) -> Option<&[f32]> {
-        self.engine.last_logits()
+        self.machine.last_logits()
     }
 
     /// Feeds one token; returns the outputs (a language model's next-token logits).
     pub fn step(&mut self, token: u32) -> OnnxResult<&[f32]> {
-        self.engine.step(GraphInput::Token(token))?;
-        Ok(&self.engine.out)
+        self.machine.step(GraphInput::Token(token))?;
+        Ok(&self.machine.out)
     }
 
     /// Feeds one feature vector; returns the outputs (class probabilities or regression outputs).
     pub fn step_features(&mut self, features: &[f32]) -> OnnxResult<&[f32]> {
-        self.engine.step(GraphInput::Features(features))?;
-        Ok(&self.engine.out)
+        self.machine.step(GraphInput::Features(features))?;
+        Ok(&self.machine.out)
     }
 
     /// Feeds every token of `text`; returns how many were fed.
     pub fn feed(&mut self, text: &str) -> OnnxResult<usize> {
         let tables = self.tokenizer.as_ref().ok_or(OnnxError::Runtime(Error::WrongInput { expected: "features" }))?;
         let tok = tables.tokenizer()?;
-        text::feed(&mut self.engine, &tok, text)
+        text::feed(&mut self.machine, &tok, text)
     }
 
     /// Picks the next token from the current logits.
     pub fn sample(&mut self, params: &SamplingParams, rng: &mut Rng) -> OnnxResult<u32> {
         let tok = language_model(&self.tokenizer, &self.network)?;
-        text::sample(&self.engine, &tok, params, rng, &mut SamplingScratch { probs: &mut self.probs, order: &mut self.order })
+        text::sample(&self.machine, &tok, params, rng, &mut SamplingScratch { probs: &mut self.probs, order: &mut self.order })
     }
 
     /// The `out.len()` most likely next tokens, most likely first.
     pub fn top_k_next(&mut self, out: &mut [TokenProb], allow_oov: bool) -> OnnxResult<usize> {
         let tok = language_model(&self.tokenizer, &self.network)?;
-        text::top_k(&self.engine, &tok, allow_oov, &mut SamplingScratch { probs: &mut self.probs, order: &mut self.order }, out)
+        text::top_k(&self.machine, &tok, allow_oov, &mut SamplingScratch { probs: &mut self.probs, order: &mut self.order }, out)
     }
 
     /// Feeds `prompt`, then samples up to `max_tokens` tokens (see
@@ -248,7 +255,7 @@ impl OnnxSession {
     {
         let tok = language_model(&self.tokenizer, &self.network)?;
         let mut scratch = SamplingScratch { probs: &mut self.probs, order: &mut self.order };
-        text::generate(&mut self.engine, &tok, &mut scratch, prompt, max_tokens, params, rng, out, on_token)
+        text::generate(&mut self.machine, &tok, &mut scratch, prompt, max_tokens, params, rng, out, on_token)
     }
 }
 

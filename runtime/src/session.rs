@@ -28,13 +28,13 @@ pub(crate) fn state_size(m: &Model<'_>) -> usize {
 /// The recurrent state and scratch buffers of one stream, carved from an
 /// arena the caller owns. Allocates nothing.
 pub struct Session<'s, 'a> {
-    engine: Engine<'s, 'a>,
+    machine: StepMachine<'s, 'a>,
     probs: &'s mut [f32],
     order: &'s mut [u32],
 }
 
 /// The model, its kernels and the step buffers: the part that steps.
-struct Engine<'s, 'a> {
+struct StepMachine<'s, 'a> {
     model: &'s Model<'a>,
     isa: Isa,
     buf: StepBuffers<'s>,
@@ -48,7 +48,7 @@ enum StepInput<'i> {
     Features(&'i [f32]),
 }
 
-impl Engine<'_, '_> {
+impl StepMachine<'_, '_> {
     fn reset(&mut self) {
         self.buf.h.iter_mut().for_each(|v| *v = 0.0);
         self.buf.int.h.iter_mut().for_each(|v| *v = 0);
@@ -103,7 +103,7 @@ impl Engine<'_, '_> {
     }
 }
 
-impl Stepper for Engine<'_, '_> {
+impl Stepper for StepMachine<'_, '_> {
     type Error = Error;
 
     fn step_token(&mut self, token: u32) -> Result<()> {
@@ -396,7 +396,7 @@ impl<'s, 'a> Session<'s, 'a> {
         let mut rest = &mut arena[skip..];
         let l = ArenaLayout::of(model);
         let mut s = Session {
-            engine: Engine {
+            machine: StepMachine {
                 model,
                 isa: model.isa,
                 buf: StepBuffers {
@@ -424,49 +424,49 @@ impl<'s, 'a> Session<'s, 'a> {
 
     /// The model this session runs.
     pub fn model(&self) -> &'s Model<'a> {
-        self.engine.model
+        self.machine.model
     }
 
     /// Kernel set this session uses.
     pub fn isa(&self) -> Isa {
-        self.engine.isa
+        self.machine.isa
     }
 
     /// Back to the initial state (every `h` = 0, no outputs).
     pub fn reset(&mut self) {
-        self.engine.reset();
+        self.machine.reset();
     }
 
     /// The GRU states of every layer, concatenated (first layer first).
     pub fn hidden(&self) -> &[f32] {
-        self.engine.buf.h
+        self.machine.buf.h
     }
 
     /// Outputs of the last step, if there was one: next-token logits (a
     /// language model), class probabilities, or regression outputs.
     pub fn output(&self) -> Option<&[f32]> {
-        self.engine.last_logits()
+        self.machine.last_logits()
     }
 
     /// Feeds one token; returns the outputs (a language model's next-token
     /// logits). On error nothing changes.
     pub fn step(&mut self, token: u32) -> Result<&[f32]> {
-        self.engine.step(StepInput::Token(token))?;
-        Ok(self.engine.buf.out)
+        self.machine.step(StepInput::Token(token))?;
+        Ok(self.machine.buf.out)
     }
 
     /// Feeds one feature vector (a feature model); returns the outputs: class
     /// probabilities (in the file's class order) or regression outputs. On
     /// error (wrong count, NaN or infinite values, a token model) nothing changes.
     pub fn step_features(&mut self, features: &[f32]) -> Result<&[f32]> {
-        self.engine.step(StepInput::Features(features))?;
-        Ok(self.engine.buf.out)
+        self.machine.step(StepInput::Features(features))?;
+        Ok(self.machine.buf.out)
     }
 
     /// The tokenizer of a language model.
     fn language_model(&self) -> Result<Tokenizer<'a>> {
-        match self.engine.model.tokenizer() {
-            Some(t) if self.engine.model.is_language_model() => Ok(*t),
+        match self.machine.model.tokenizer() {
+            Some(t) if self.machine.model.is_language_model() => Ok(*t),
             _ => Err(Error::NotALanguageModel),
         }
     }
@@ -474,18 +474,18 @@ impl<'s, 'a> Session<'s, 'a> {
     /// Feeds every token of `text` (a token model); returns how many were
     /// fed. Text the tokenizer cannot encode is refused before anything is fed.
     pub fn feed(&mut self, text: &str) -> Result<usize> {
-        let tok = match self.engine.model.tokenizer() {
+        let tok = match self.machine.model.tokenizer() {
             Some(t) => *t,
             None => return Err(Error::WrongInput { expected: "features" }),
         };
-        text::feed(&mut self.engine, &tok, text)
+        text::feed(&mut self.machine, &tok, text)
     }
 
     /// Picks the next token from the current logits (never padding; the OOV
     /// token only with `params.allow_oov`).
     pub fn sample(&mut self, params: &SamplingParams, rng: &mut Rng) -> Result<u32> {
         let tok = self.language_model()?;
-        text::sample(&self.engine, &tok, params, rng, &mut SamplingScratch { probs: self.probs, order: self.order })
+        text::sample(&self.machine, &tok, params, rng, &mut SamplingScratch { probs: self.probs, order: self.order })
     }
 
     /// The `out.len()` most likely next tokens with their probabilities, most
@@ -493,7 +493,7 @@ impl<'s, 'a> Session<'s, 'a> {
     /// with `allow_oov`); returns how many were written.
     pub fn top_k_next(&mut self, out: &mut [TokenProb], allow_oov: bool) -> Result<usize> {
         let tok = self.language_model()?;
-        text::top_k(&self.engine, &tok, allow_oov, &mut SamplingScratch { probs: self.probs, order: self.order }, out)
+        text::top_k(&self.machine, &tok, allow_oov, &mut SamplingScratch { probs: self.probs, order: self.order }, out)
     }
 
     /// [`Session::top_k_next`] into a fixed-capacity vector of `K` entries.
@@ -523,7 +523,7 @@ impl<'s, 'a> Session<'s, 'a> {
     {
         let tok = self.language_model()?;
         let mut scratch = SamplingScratch { probs: self.probs, order: self.order };
-        text::generate(&mut self.engine, &tok, &mut scratch, prompt, max_tokens, params, rng, out, on_token)
+        text::generate(&mut self.machine, &tok, &mut scratch, prompt, max_tokens, params, rng, out, on_token)
     }
 
     /// Like [`Session::generate`] with text into `out` only; returns the bytes written.
@@ -561,7 +561,7 @@ impl<'s, 'a> Session<'s, 'a> {
 
     /// Bytes [`Session::save_state`] writes.
     pub fn state_size(&self) -> usize {
-        state_size(self.engine.model)
+        state_size(self.machine.model)
     }
 
     /// Saves the recurrent state of every layer and the last outputs (so that
@@ -572,9 +572,9 @@ impl<'s, 'a> Session<'s, 'a> {
         let available = out.len();
         let out = out.get_mut(..needed).ok_or(Error::BufferTooSmall { needed, available })?;
         out[..4].copy_from_slice(&STATE_MAGIC);
-        out[4..8].copy_from_slice(&self.engine.model.checksum.to_le_bytes());
-        out[8..12].copy_from_slice(&(self.engine.has_output as u32).to_le_bytes());
-        let values = self.engine.buf.h.iter().chain(self.engine.buf.out.iter());
+        out[4..8].copy_from_slice(&self.machine.model.checksum.to_le_bytes());
+        out[8..12].copy_from_slice(&(self.machine.has_output as u32).to_le_bytes());
+        let values = self.machine.buf.h.iter().chain(self.machine.buf.out.iter());
         for (dst, v) in out[STATE_HEADER..needed - STATE_TRAILER].chunks_exact_mut(4).zip(values) {
             dst.copy_from_slice(&v.to_le_bytes());
         }
@@ -599,7 +599,7 @@ impl<'s, 'a> Session<'s, 'a> {
         if crc32(&state[..size - STATE_TRAILER]) != word(size - STATE_TRAILER) {
             return Err(damaged("its CRC-32 does not match its contents"));
         }
-        let (found, expected) = (word(4), self.engine.model.checksum);
+        let (found, expected) = (word(4), self.machine.model.checksum);
         if found != expected {
             return Err(Error::StateMismatch { found, expected });
         }
@@ -612,17 +612,17 @@ impl<'s, 'a> Session<'s, 'a> {
         }
         // Integer numerics: the states must be exact Q15 values, as saved.
         let q15 = (1u32 << fixed::STATE_FRAC) as f32;
-        let int_state = values.clone().take(self.engine.buf.int.h.len()).map(|v| v * q15);
+        let int_state = values.clone().take(self.machine.buf.int.h.len()).map(|v| v * q15);
         if int_state.clone().any(|v| v != (v as i32) as f32 || v.abs() > 32767.0) {
             return Err(damaged("a state value is not one integer numerics can hold"));
         }
-        for (dst, v) in self.engine.buf.int.h.iter_mut().zip(int_state) {
+        for (dst, v) in self.machine.buf.int.h.iter_mut().zip(int_state) {
             *dst = v as i16;
         }
-        for (dst, v) in self.engine.buf.h.iter_mut().chain(self.engine.buf.out.iter_mut()).zip(values) {
+        for (dst, v) in self.machine.buf.h.iter_mut().chain(self.machine.buf.out.iter_mut()).zip(values) {
             *dst = v;
         }
-        self.engine.has_output = word(8) == 1;
+        self.machine.has_output = word(8) == 1;
         Ok(())
     }
 }
