@@ -369,3 +369,114 @@ fn cli_imports_a_pytorch_model_and_runs_it() {
     assert!(!Path::new("x.egru").exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The command line's promises to a stranger: nothing a user types destroys
+/// earlier work, impossible sizes and settings are refused before anything
+/// is allocated or written, a closed pipe is not an error, an error leaves
+/// stdout empty, and history.csv's header names every column.
+#[test]
+fn cli_refuses_what_would_lose_work_or_cannot_run() {
+    let dir = temp_dir("promises");
+    let c = corpus(&dir);
+    let corpus_arg = c.to_str().unwrap();
+    let run = dir.join("run");
+    let run_arg = run.to_str().unwrap();
+    let small = ["--emb", "8", "--hidden", "16", "--dense", "16", "--seq-len", "16", "--batch", "4", "--threads", "1"];
+    let train = |out: &str, extra: &[&str]| {
+        let mut a = vec!["train", "--corpus", corpus_arg, "--out", out];
+        a.extend_from_slice(&small);
+        a.extend_from_slice(extra);
+        edgegru(&a)
+    };
+    let (code, _, err) = train(run_arg, &["--steps", "10"]);
+    assert_eq!(code, 0, "{err}");
+    let before = std::fs::read(run.join("checkpoint.json")).ok().or_else(|| std::fs::read(run.join("history.csv")).ok()).unwrap();
+    // Another run into the same folder is refused without --force, and changes nothing.
+    let (code, out, err) = train(run_arg, &["--steps", "10"]);
+    assert!(code == 1 && err.contains("--force") && out.is_empty(), "{err}");
+    let after = std::fs::read(run.join("checkpoint.json")).ok().or_else(|| std::fs::read(run.join("history.csv")).ok()).unwrap();
+    assert_eq!(before, after, "a refused run wrote into the folder");
+    // history.csv's header names every column of its rows.
+    let csv = std::fs::read_to_string(run.join("history.csv")).unwrap();
+    let mut lines = csv.lines();
+    let header = lines.next().unwrap().split(',').count();
+    assert!(lines.all(|l| l.split(',').count() == header), "{csv}");
+    // Exporting over an existing file needs --force too.
+    let model = dir.join("m.egru");
+    let model_arg = model.to_str().unwrap();
+    assert_eq!(edgegru(&["export", "--checkpoint", run_arg, "--out", model_arg]).0, 0);
+    let (code, _, err) = edgegru(&["export", "--checkpoint", run_arg, "--out", model_arg]);
+    assert!(code == 1 && err.contains("--force"), "{err}");
+    // Pruning into the checkpoint it reads is refused.
+    let (code, _, err) = edgegru(&["prune", "--checkpoint", run_arg, "--out", run_arg, "--target", "0.5", "--steps", "5"]);
+    assert_eq!(code, 1, "{err}");
+    // Sizes that cannot fit are refused with the bytes needed, before any allocation.
+    let huge = dir.join("huge");
+    for (size, says) in [
+        (["--hidden", "60000"], "bytes"),
+        (["--hidden", "100000"], "larger than a model file holds"),
+        (["--dense", "200000000"], "larger than a model file holds"),
+    ] {
+        let (code, _, err) = edgegru(&[
+            "train",
+            "--corpus",
+            corpus_arg,
+            "--out",
+            huge.to_str().unwrap(),
+            "--seq-len",
+            "16",
+            "--batch",
+            "4",
+            size[0],
+            size[1],
+            "--steps",
+            "1",
+        ]);
+        assert!(code == 1 && err.contains(says), "{size:?}: exit {code}: {err}");
+    }
+    assert!(!huge.exists(), "a refused run left a folder behind");
+    // Settings that cannot run are refused with a clear message.
+    for bad in [
+        vec!["--clip", "-1", "--steps", "5"],
+        vec!["--l2", "-0.1", "--steps", "5"],
+        vec!["--momentum", "2", "--optimizer", "sgd", "--steps", "5"],
+        vec!["--min-lr", "1", "--lr", "0.001", "--steps", "5"],
+        vec!["--steps", "0"],
+        vec!["--epochs", "0"],
+        vec!["--minutes", "0"],
+        vec!["--tokenizer", "word", "--num-words", "2", "--steps", "5"],
+    ] {
+        let (code, out, err) = train(dir.join("never").to_str().unwrap(), &bad);
+        assert!(code == 1 && err.starts_with("error:") && out.is_empty(), "{bad:?}: exit {code}: {err}");
+        assert!(!dir.join("never").exists(), "{bad:?} left a folder behind");
+    }
+    for bad in [vec!["--steps", "0"], vec!["--rounds", "0"]] {
+        let mut a = vec!["bench", "--model", model_arg];
+        a.extend_from_slice(&bad);
+        let (code, _, err) = edgegru(&a);
+        assert!(code == 1 && err.starts_with("error:"), "bench {bad:?}: {err}");
+    }
+    let (code, out, err) = edgegru(&["generate", "--model", model_arg, "--prompt", "x", "--temperature", "-1"]);
+    assert!(code == 1 && err.contains("temperature") && !err.contains("unexpected argument") && out.is_empty(), "{err}");
+    // An unknown character is named, and generation can skip it; stdout stays empty on error.
+    let (code, out, err) = edgegru(&["generate", "--model", model_arg, "--prompt", "th\u{e9} ", "--max-tokens", "5"]);
+    assert!(code == 1 && err.contains("U+00E9") && out.is_empty(), "{err}");
+    let (code, _, err) = edgegru(&["generate", "--model", model_arg, "--prompt", "th\u{e9} ", "--max-tokens", "5", "--skip-unknown"]);
+    assert_eq!(code, 0, "{err}");
+    // A file that is not a model says so.
+    let (code, _, err) = edgegru(&["generate", "--model", corpus_arg, "--prompt", "x"]);
+    assert!(code == 1 && err.contains("not an .egru"), "{err}");
+    // A closed pipe ends generation quietly.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_edgegru"))
+        .args(["generate", "--model", model_arg, "--prompt", "the ", "--max-tokens", "100000"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 8];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "closed pipe: {}", String::from_utf8_lossy(&out.stderr));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
