@@ -480,3 +480,40 @@ fn cli_refuses_what_would_lose_work_or_cannot_run() {
     assert_eq!(out.status.code(), Some(0), "closed pipe: {}", String::from_utf8_lossy(&out.stderr));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `--resume`: the run finds its data by the absolute path it stored (from
+/// another working directory), `--corpus` may point at a copy of the same
+/// text (checked by its fingerprint) but not at another text, and flags a
+/// resume would ignore are refused by name.
+#[test]
+fn resume_finds_its_data_and_refuses_flags_it_would_ignore() {
+    let dir = temp_dir("resume-cli");
+    let c = corpus(&dir);
+    let run = dir.join("run");
+    let run_arg = run.to_str().unwrap();
+    let small = ["--emb", "8", "--hidden", "16", "--dense", "16", "--seq-len", "16", "--batch", "4", "--threads", "1"];
+    let mut first = vec!["train", "--corpus", c.to_str().unwrap(), "--out", run_arg, "--steps", "6"];
+    first.extend_from_slice(&small);
+    assert_eq!(edgegru(&first).0, 0);
+    // From another working directory, with the stored path.
+    let out = Command::new(env!("CARGO_BIN_EXE_edgegru"))
+        .args(["train", "--resume", run_arg, "--steps", "9"])
+        .current_dir(std::env::temp_dir())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(Checkpoint::load(&run).unwrap().optimizer.step, 9);
+    // A copy of the same text elsewhere is accepted; another text is not.
+    let copy = dir.join("copy.txt");
+    std::fs::copy(&c, &copy).unwrap();
+    let (code, _, err) = edgegru(&["train", "--resume", run_arg, "--corpus", copy.to_str().unwrap(), "--steps", "12"]);
+    assert_eq!(code, 0, "{err}");
+    let other = dir.join("other.txt");
+    std::fs::write(&other, std::fs::read_to_string(&c).unwrap().replace('e', "a")).unwrap();
+    let (code, _, err) = edgegru(&["train", "--resume", run_arg, "--corpus", other.to_str().unwrap(), "--steps", "15"]);
+    assert!(code == 1 && err.contains("not the data this run trained on"), "{err}");
+    let (code, _, err) = edgegru(&["train", "--resume", run_arg, "--hidden", "32", "--lr", "0.1", "--steps", "15"]);
+    assert!(code == 1 && err.contains("--hidden") && err.contains("--lr"), "{err}");
+    assert_eq!(Checkpoint::load(&run).unwrap().optimizer.step, 12, "refused resumes changed the run");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

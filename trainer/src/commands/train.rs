@@ -57,10 +57,13 @@ const RESUME_MAY_CHANGE: [&str; 11] =
 
 /// Flags given on the command line that a resume would ignore (they are the run's own).
 fn ignored_on_resume(matches: &ArgMatches) -> Vec<String> {
+    // The ids of arguments, not of the groups that flattened flag structs add.
+    let command = <Args as clap::Args>::augment_args(clap::Command::new("train"));
+    let is_argument = |id: &str| command.get_arguments().any(|a| a.get_id() == id);
     let mut ids: Vec<String> = matches
         .ids()
         .map(|id| id.as_str().to_string())
-        .filter(|id| !RESUME_MAY_CHANGE.contains(&id.as_str()))
+        .filter(|id| is_argument(id) && !RESUME_MAY_CHANGE.contains(&id.as_str()))
         .filter(|id| matches!(matches.value_source(id), Some(ValueSource::CommandLine)))
         .map(|id| format!("--{}", id.replace('_', "-")))
         .collect();
