@@ -224,22 +224,25 @@ fn forward(m: &Model<'_>, isa: Isa, b: &mut StepBuffers<'_>) {
     }
     let last = &b.h[start - m.grus.last().map_or(0, |g| g.hidden())..start];
     let [da, db] = &mut b.dense;
-    let dense = |n: usize, x: &[f32], scale: InputScale, scratch: &mut Scratch<'_>, out: &mut [f32]| {
+    // A function, not a closure: a closure would not inherit the AVX2 target
+    // feature of `forward_avx2`, and its loops would not vectorize.
+    #[inline(always)]
+    fn dense(m: &Model<'_>, isa: Isa, n: usize, x: &[f32], scale: InputScale, scratch: &mut Scratch<'_>, out: &mut [f32]) {
         let d = &m.dense[n];
         let out = &mut out[..d.weight.rows()];
         d.weight.matvec(isa, x, scale, &d.bias, scratch, out);
         activate(out, d.activation);
-    };
+    }
     let state = InputScale::Fixed(STATE_SCALE);
     let (x, scale): (&[f32], InputScale) = match m.dense.len() {
         0 => (last, state),
         n => {
-            dense(0, last, state, &mut b.scratch, da);
+            dense(m, isa, 0, last, state, &mut b.scratch, da);
             if n >= 2 {
-                dense(1, &da[..m.dense[0].weight.rows()], InputScale::Dynamic, &mut b.scratch, db);
+                dense(m, isa, 1, &da[..m.dense[0].weight.rows()], InputScale::Dynamic, &mut b.scratch, db);
             }
             if n >= 3 {
-                dense(2, &db[..m.dense[1].weight.rows()], InputScale::Dynamic, &mut b.scratch, da);
+                dense(m, isa, 2, &db[..m.dense[1].weight.rows()], InputScale::Dynamic, &mut b.scratch, da);
             }
             let out = if n == 2 { &**db } else { &**da };
             (&out[..m.dense[n - 1].weight.rows()], InputScale::Dynamic)
