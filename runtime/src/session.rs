@@ -225,8 +225,9 @@ fn forward(m: &Model<'_>, isa: Isa, b: &mut StepBuffers<'_>) {
     let last = &b.h[start - m.grus.last().map_or(0, |g| g.hidden())..start];
     let [da, db] = &mut b.dense;
     // A function, not a closure: a closure would not inherit the AVX2 target
-    // feature of `forward_avx2`, and its loops would not vectorize.
-    #[inline(always)]
+    // feature of `forward_avx2`, and its loops would not vectorize. One
+    // out-of-line copy where there is nothing to vectorize (Cortex-M).
+    #[cfg_attr(any(target_arch = "x86_64", target_arch = "aarch64"), inline(always))]
     fn dense(m: &Model<'_>, isa: Isa, n: usize, x: &[f32], scale: InputScale, scratch: &mut Scratch<'_>, out: &mut [f32]) {
         let d = &m.dense[n];
         let out = &mut out[..d.weight.rows()];
