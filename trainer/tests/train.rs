@@ -463,6 +463,13 @@ fn cli_refuses_what_would_lose_work_or_cannot_run() {
     assert!(code == 1 && err.contains("U+00E9") && out.is_empty(), "{err}");
     let (code, _, err) = edgegru(&["generate", "--model", model_arg, "--prompt", "th\u{e9} ", "--max-tokens", "5", "--skip-unknown"]);
     assert_eq!(code, 0, "{err}");
+    let odd = dir.join("odd.txt");
+    std::fs::write(&odd, std::fs::read_to_string(&c).unwrap() + "\u{2603} snow").unwrap();
+    let (code, out, err) = edgegru(&["eval", "--model", model_arg, "--corpus", odd.to_str().unwrap(), "--val-split", "0.5"]);
+    assert!(code == 1 && err.contains("U+2603") && err.contains("--skip-unknown") && out.is_empty(), "{err}");
+    let (code, _, err) =
+        edgegru(&["eval", "--model", model_arg, "--corpus", odd.to_str().unwrap(), "--val-split", "0.5", "--skip-unknown"]);
+    assert_eq!(code, 0, "{err}");
     // A file that is not a model says so.
     let (code, _, err) = edgegru(&["generate", "--model", corpus_arg, "--prompt", "x"]);
     assert!(code == 1 && err.contains("not an .egru"), "{err}");

@@ -40,6 +40,9 @@ pub struct Args {
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// Leave characters the vocabulary lacks out of the corpus instead of refusing it.
+    #[arg(long)]
+    pub skip_unknown: bool,
     /// Engine that runs the model (tract and ort take an ONNX file).
     #[arg(long, value_enum, default_value = "native")]
     pub backend: Backend,
@@ -52,10 +55,18 @@ pub fn evaluate(bytes: &[u8], text: &str, val_split: f64) -> Result<Report> {
 
 /// [`evaluate`] with any backend (an ONNX step graph for tract and ort).
 pub fn evaluate_with(backend: Backend, bytes: &[u8], text: &str, val_split: f64) -> Result<Report> {
+    evaluate_text(backend, bytes, text, val_split, false)
+}
+
+/// [`evaluate_with`], optionally leaving out of `text` the characters the
+/// vocabulary lacks (else they are an error naming the first).
+pub fn evaluate_text(backend: Backend, bytes: &[u8], text: &str, val_split: f64, skip_unknown: bool) -> Result<Report> {
     with_runner(backend, bytes, None, |session| {
+        let known = if skip_unknown { super::generate::known_text(session, text)? } else { String::new() };
+        let text = if skip_unknown { known.as_str() } else { text };
         let ids: Vec<u32> =
             session.tokenizer()?.encode_iter(text).collect::<Result<_, _>>().map_err(|e| match describe_unknown(text, &e) {
-                Some(what) => anyhow::anyhow!("{what}"),
+                Some(what) => anyhow::anyhow!("{what}; pass --skip-unknown to leave such characters out"),
                 None => e.into(),
             })?;
         score_held_out(session, &ids, val_split)
@@ -154,7 +165,7 @@ pub fn run(a: Args) -> Result<Status> {
     }
     let Some(corpus) = &a.corpus else { bail!("give --corpus (a language model) or --data (a classifier)") };
     let text = data::read_corpus(corpus, if a.lossy { Utf8Policy::Lossy } else { Utf8Policy::Strict })?;
-    let r = evaluate_with(a.backend, &bytes, &text, a.val_split)?;
+    let r = evaluate_text(a.backend, &bytes, &text, a.val_split, a.skip_unknown)?;
     if a.json {
         super::say(&serde_json::to_string(&r)?);
     } else {
