@@ -18,29 +18,17 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Train a model (a language model on a corpus, or a sequence classifier), or continue a run with --resume.
     Train(Box<commands::train::Args>),
-    /// Fine-tune a trained checkpoint while pruning it gradually (8x4 blocks).
     Prune(commands::prune::Args),
-    /// Held-out loss and accuracy (language models); accuracy, P/R/F1 and confusion (classifiers).
     Eval(commands::eval::Args),
-    /// Write a checkpoint as an .egru model file (or an ONNX step graph).
     Export(commands::export::Args),
-    /// Bring in a GRU network trained with PyTorch or Keras, from ONNX, as an .egru file.
     Import(commands::import::Args),
-    /// Generate text from a prompt, token by token (without --model: the built-in fortunes-char model).
     Generate(commands::generate::Args),
-    /// The most likely next tokens after a prompt, with their probabilities.
     Next(commands::next::Args),
-    /// Classify every sequence of a .ts or CSV file, streaming it step by step.
     Predict(commands::predict::Args),
-    /// Step latency: µs/step (median and fastest round) and tokens/s, one thread, batch 1, state carried across steps.
     Bench(commands::bench::Args),
-    /// Corpus to device model in one go: train, prune, quantize, export (.egru + .onnx), verify, summarize.
     Pipeline(commands::pipeline::Args),
-    /// Show what is inside a model file: input, layers, head, tokenizer, numerics, tensors, sizes.
     Inspect(commands::inspect::Args),
-    /// List the built-in models (usable as --model NAME everywhere a model is taken).
     Models(commands::models::Args),
 }
 
