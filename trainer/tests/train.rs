@@ -106,8 +106,15 @@ fn divergence_stops_with_a_message_and_keeps_the_last_good_checkpoint() {
     cfg.checkpoint_every = 1;
     let err = train::train(cfg, &dir.join("run"), None, never(), &mut Quiet).unwrap_err().to_string();
     assert!(err.contains("diverged at step"), "{err}");
+    assert!(err.contains("last good checkpoint"), "{err}");
     let ck = Checkpoint::load(&dir.join("run")).unwrap();
     assert!(ck.params.data.iter().all(|x| x.is_finite()), "the kept checkpoint must be a good one");
+    // Without a checkpoint written yet, the message does not promise one.
+    let mut cfg = config(corpus(&dir), 200);
+    cfg.optimizer = OptimizerConfig { lr: 10.0, clip: 0.0, ..OptimizerConfig::default() };
+    cfg.checkpoint_every = 0;
+    let err = train::train(cfg, &dir.join("run0"), None, never(), &mut Quiet).unwrap_err().to_string();
+    assert!(err.contains("no checkpoint was written yet") && !err.contains("is kept"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -270,6 +277,32 @@ fn stop_with(signal: &str) {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    interrupt(child, &run, signal);
+    let ck = Checkpoint::load(&run).unwrap();
+    assert!(ck.optimizer.step > 0);
+    // Pruning and the pipeline stop the same way.
+    let pruned = dir.join("pruned");
+    let child = Command::new(env!("CARGO_BIN_EXE_edgegru"))
+        .args(["prune", "--checkpoint", run.to_str().unwrap(), "--out", pruned.to_str().unwrap(), "--prune-to", "0.5"])
+        .args(["--steps", "100000000"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    interrupt(child, &pruned, signal);
+    let pipeline = dir.join("pipeline");
+    let child = Command::new(env!("CARGO_BIN_EXE_edgegru"))
+        .args(["pipeline", "--corpus", c.to_str().unwrap(), "--out", pipeline.to_str().unwrap(), "--config", "t"])
+        .args(["--batch", "4", "--seq-len", "16", "--steps", "100000000", "--threads", "1"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    interrupt(child, &pipeline.join("run"), signal);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Waits until the run in `run` is under way, sends `signal`, and requires
+/// exit 130 with the interruption reported.
+fn interrupt(child: std::process::Child, run: &std::path::Path, signal: &str) {
     // Wait until training is under way (the history file appears at the first record).
     let started = std::time::Instant::now();
     while !run.join("history.csv").exists() {
@@ -282,9 +315,6 @@ fn stop_with(signal: &str) {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(130), "{signal}: an interrupted run exits 130: {stdout}");
     assert!(stdout.contains("interrupted at step"), "{stdout}");
-    let ck = Checkpoint::load(&run).unwrap();
-    assert!(ck.optimizer.step > 0);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -408,8 +438,8 @@ fn cli_refuses_what_would_lose_work_or_cannot_run() {
     let (code, _, err) = edgegru(&["export", "--checkpoint", run_arg, "--out", model_arg]);
     assert!(code == 1 && err.contains("--force"), "{err}");
     // Pruning into the checkpoint it reads is refused.
-    let (code, _, err) = edgegru(&["prune", "--checkpoint", run_arg, "--out", run_arg, "--target", "0.5", "--steps", "5"]);
-    assert_eq!(code, 1, "{err}");
+    let (code, _, err) = edgegru(&["prune", "--checkpoint", run_arg, "--out", run_arg, "--prune-to", "0.5", "--steps", "5"]);
+    assert!(code == 1 && err.starts_with("error:") && !err.contains("unexpected argument"), "{err}");
     // Sizes that cannot fit are refused with the bytes needed, before any allocation.
     let huge = dir.join("huge");
     for (size, says) in [
@@ -470,6 +500,24 @@ fn cli_refuses_what_would_lose_work_or_cannot_run() {
     let (code, _, err) =
         edgegru(&["eval", "--model", model_arg, "--corpus", odd.to_str().unwrap(), "--val-split", "0.5", "--skip-unknown"]);
     assert_eq!(code, 0, "{err}");
+    // Zero-length and nonsensical runs of the other commands are refused too.
+    let never = dir.join("never2");
+    let never_arg = never.to_str().unwrap();
+    for args in [
+        vec!["prune", "--checkpoint", run_arg, "--out", never_arg, "--prune-to", "0.5", "--steps", "0"],
+        vec!["pipeline", "--corpus", corpus_arg, "--out", never_arg, "--steps", "0"],
+        vec!["train", "--corpus", corpus_arg, "--out", never_arg, "--l1", "-1", "--steps", "5"],
+    ] {
+        let (code, out, err) = edgegru(&args);
+        assert!(code == 1 && err.starts_with("error:") && !err.contains("unexpected argument") && out.is_empty(), "{args:?}: {err}");
+        assert!(!never.exists(), "{args:?} left a folder behind");
+    }
+    // --force replaces the run: no history or TensorBoard records of the old one stay.
+    let (code, _, err) = train(run_arg, &["--steps", "4", "--force"]);
+    assert_eq!(code, 0, "{err}");
+    let csv = std::fs::read_to_string(run.join("history.csv")).unwrap();
+    assert!(csv.lines().skip(1).all(|l| l.split(',').next().and_then(|s| s.parse::<u64>().ok()).is_some_and(|step| step <= 4)), "{csv}");
+    assert_eq!(std::fs::read_dir(run.join("tensorboard")).unwrap().count(), 1, "one run's event file");
     // A file that is not a model says so.
     let (code, _, err) = edgegru(&["generate", "--model", corpus_arg, "--prompt", "x"]);
     assert!(code == 1 && err.contains("not an .egru"), "{err}");
@@ -485,6 +533,16 @@ fn cli_refuses_what_would_lose_work_or_cannot_run() {
     drop(child.stdout.take());
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "closed pipe: {}", String::from_utf8_lossy(&out.stderr));
+    // The same for a command that prints a table.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_edgegru"))
+        .args(["eval", "--model", model_arg, "--corpus", corpus_arg])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "eval into a closed pipe: {}", String::from_utf8_lossy(&out.stderr));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
