@@ -292,11 +292,16 @@ fn stop_with(signal: &str) {
     let pipeline = dir.join("pipeline");
     let child = Command::new(env!("CARGO_BIN_EXE_edgegru"))
         .args(["pipeline", "--corpus", c.to_str().unwrap(), "--out", pipeline.to_str().unwrap(), "--config", "t"])
-        .args(["--batch", "4", "--seq-len", "16", "--steps", "100000000", "--threads", "1"])
+        .args(["--batch", "4", "--seq-len", "16", "--steps", "20000", "--threads", "1"])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     interrupt(child, &pipeline.join("run"), signal);
+    // `--resume --out` alone continues it with the settings it was started with.
+    let (code, _, err) = edgegru(&["pipeline", "--resume", "--out", pipeline.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(edgegru_runtime::Model::from_bytes(&std::fs::read(pipeline.join("model.egru")).unwrap()).is_ok());
+    assert_eq!(Checkpoint::load(&pipeline.join("run")).unwrap().optimizer.step, 20000);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

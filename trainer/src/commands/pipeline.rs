@@ -11,7 +11,7 @@ use anyhow::{bail, Result};
 use edgegru_onnx::OnnxWeights;
 use edgegru_runtime::writer::WeightKind;
 use edgegru_runtime::Model;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::backend::{compare_greedy, with_runner, Agreement, Backend};
 use super::export::NumericsArg;
@@ -35,7 +35,8 @@ use crate::run::{self, Ending, OutMode};
 
 Writes DIR/model.egru (int8; block-sparse when pruned; integer-only for config t), DIR/model.onnx (float step graph),
 DIR/run and DIR/run-pruned (checkpoints, history), DIR/summary.md and DIR/summary.json. An interrupted pipeline
-(Ctrl-C, SIGTERM) continues where it stopped with --resume.")]
+(Ctrl-C, SIGTERM) continues where it stopped with --resume, with the settings it was started with (kept in
+DIR/pipeline.json; only --threads and --device may change).")]
 pub struct Args {
     /// Corpus: a UTF-8 text file or a folder of them (with --resume: the run's own).
     #[arg(long, required_unless_present = "resume")]
@@ -130,9 +131,19 @@ impl Args {
     }
 }
 
+/// Where a pipeline keeps its own settings, so that `--resume` continues it as it was asked.
+const SETTINGS_FILE: &str = "pipeline.json";
+
 /// Runs `edgegru pipeline`.
 pub fn cli(a: Args) -> Result<Status> {
-    let cfg = a.config()?;
+    let mut cfg = a.config()?;
+    let saved = cfg.out.join(SETTINGS_FILE);
+    if cfg.resume && saved.is_file() {
+        // The pipeline's own settings; only where and how fast it runs may change.
+        let mine: PipelineConfig = serde_json::from_slice(&super::read_file(&saved)?)
+            .map_err(|e| anyhow::anyhow!("{} is not a pipeline's settings: {e}", saved.display()))?;
+        cfg = PipelineConfig { out: cfg.out, threads: cfg.threads, device: cfg.device, resume: true, force: false, ..mine };
+    }
     Ok(match run(&cfg)? {
         Some(_) => Status::Done,
         None => Status::Interrupted,
@@ -140,7 +151,7 @@ pub fn cli(a: Args) -> Result<Status> {
 }
 
 /// The model configurations of DESIGN.md.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
 pub enum Preset {
     /// Characters; emb 64, GRU 256, dense 256; windows of 100, batch 64.
     A,
@@ -207,7 +218,7 @@ impl Preset {
 }
 
 /// How long the pipeline trains.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub enum Budget {
     /// Wall-clock minutes for training and pruning together (70% / 30% when pruning).
     Minutes(f64),
@@ -216,7 +227,7 @@ pub enum Budget {
 }
 
 /// What `edgegru pipeline` is asked to do.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PipelineConfig {
     /// Corpus file or folder.
     pub corpus: PathBuf,
@@ -338,8 +349,19 @@ fn stage(
 /// runtime disagree on the exported model.
 pub fn run(cfg: &PipelineConfig) -> Result<Option<Summary>> {
     check_out(cfg)?;
+    if !cfg.resume {
+        std::fs::create_dir_all(&cfg.out).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", cfg.out.display()))?;
+        super::write_file(&cfg.out.join(SETTINGS_FILE), serde_json::to_string_pretty(cfg)?.as_bytes())?;
+    }
     let started = Instant::now();
-    let Some(trained) = train_stage(cfg)? else { return Ok(None) };
+    let trained = train_stage(cfg).inspect_err(|_| {
+        // A pipeline that failed to start leaves nothing behind.
+        if !cfg.resume && !cfg.out.join("run").exists() {
+            let _ = std::fs::remove_file(cfg.out.join(SETTINGS_FILE));
+            let _ = std::fs::remove_dir(&cfg.out);
+        }
+    })?;
+    let Some(trained) = trained else { return Ok(None) };
     let Some((last, prune_steps)) = prune_stage(cfg, &trained, started)? else { return Ok(None) };
     let train_seconds = started.elapsed().as_secs_f64();
 
