@@ -302,6 +302,9 @@ fn stop_with(signal: &str) {
     assert_eq!(code, 0, "{err}");
     assert!(edgegru_runtime::Model::from_bytes(&std::fs::read(pipeline.join("model.egru")).unwrap()).is_ok());
     assert_eq!(Checkpoint::load(&pipeline.join("run")).unwrap().optimizer.step, 20000);
+    // A new pipeline into the same folder is refused without --force.
+    let (code, out, err) = edgegru(&["pipeline", "--corpus", c.to_str().unwrap(), "--out", pipeline.to_str().unwrap(), "--steps", "5"]);
+    assert!(code == 1 && err.contains("--force") && out.is_empty(), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
