@@ -590,3 +590,20 @@ fn resume_finds_its_data_and_refuses_flags_it_would_ignore() {
     assert_eq!(Checkpoint::load(&run).unwrap().optimizer.step, 12, "refused resumes changed the run");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Built-in models are taken by name wherever a model is, and `edgegru
+/// models` lists every one of them.
+#[test]
+fn built_in_models_by_name() {
+    let (code, out, _) = edgegru(&["models", "--json"]);
+    assert_eq!(code, 0);
+    let list: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let names: Vec<&str> = list.as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["fortunes-char", "fortunes-word", "tiny", "basicmotions", "japanesevowels"]);
+    for name in ["fortunes-char", "fortunes-word", "tiny"] {
+        let (code, _, err) = edgegru(&["generate", "--model", name, "--prompt", "the ", "--max-tokens", "5"]);
+        assert_eq!(code, 0, "{name}: {err}");
+    }
+    let (code, out, err) = edgegru(&["inspect", "basicmotions"]);
+    assert!(code == 0 && out.contains("4 classes"), "{err}");
+}
