@@ -89,9 +89,19 @@ impl Mul {
 
     /// `x * self`, rounded to nearest (ties toward +infinity), saturated to
     /// `[-limit, limit]`. `limit` must be positive.
+    #[inline(always)]
     pub const fn apply(self, x: i32, limit: i32) -> i32 {
         let p = x as i64 * self.m as i64;
-        let v = if self.shift <= 0 {
+        let v = if self.shift > 32 && self.shift < 63 {
+            // The usual case, in 32-bit arithmetic after the multiply: with
+            // p = hi * 2^32 + lo (0 <= lo < 2^32) and k = shift - 32,
+            // (p + 2^(shift-1)) >> shift == (hi + 2^(k-1)) >> k, because lo
+            // adds less than one unit below the bits that are dropped anyway.
+            // |hi| < 2^30, so the sum cannot overflow.
+            let k = self.shift - 32;
+            let hi = (p >> 32) as i32;
+            ((hi + (1 << (k - 1))) >> k) as i64
+        } else if self.shift <= 0 {
             // A multiplier of at least 2^30: saturate unless the product is 0.
             if p == 0 {
                 0
@@ -137,7 +147,11 @@ const fn split_f32(bits: u32) -> (u32, i32) {
 pub const fn f32_bits_to_fixed(bits: u32, frac: u32, limit: i32) -> i32 {
     let (mant, exp) = split_f32(bits);
     let up = exp + frac as i32;
-    let magnitude = if up >= 0 {
+    let magnitude = if up < 0 && up >= -25 {
+        // The usual case, in 32-bit arithmetic: mant < 2^24 and the rounding
+        // term is at most 2^24, so the sum fits.
+        ((mant + (1 << (-up - 1))) >> -up) as i64
+    } else if up >= 0 {
         if up > 31 || (mant as i64) << up > limit as i64 {
             limit as i64
         } else {
@@ -274,6 +288,80 @@ mod tests {
         for x in [-1_000_000, -3001, -1, 0, 1, 2, 3001, 1_000_000, i32::MAX, i32::MIN + 1] {
             let want = (x as f64 / 3.0).round() as i64;
             assert_eq!(third.apply(x, i32::MAX) as i64, want, "{x}/3");
+        }
+    }
+
+    /// `apply` by the 64-bit formula alone (the reference for its fast path).
+    fn apply_64(m: Mul, x: i32, limit: i32) -> i32 {
+        let p = x as i64 * m.m as i64;
+        let v = if m.shift <= 0 {
+            if p == 0 {
+                0
+            } else if m.shift < -32 {
+                if p > 0 {
+                    i64::MAX
+                } else {
+                    -i64::MAX
+                }
+            } else {
+                p.saturating_mul(1i64 << -m.shift)
+            }
+        } else if m.shift >= 63 {
+            0
+        } else {
+            (p + (1i64 << (m.shift - 1))) >> m.shift
+        };
+        v.clamp(-(limit as i64), limit as i64) as i32
+    }
+
+    /// `f32_bits_to_fixed` by the 64-bit formula alone.
+    fn to_fixed_64(bits: u32, frac: u32, limit: i32) -> i32 {
+        let (mant, exp) = split_f32(bits);
+        let up = exp + frac as i32;
+        let magnitude = if up >= 0 {
+            if up > 31 || (mant as i64) << up > limit as i64 {
+                limit as i64
+            } else {
+                (mant as i64) << up
+            }
+        } else if up < -25 {
+            0
+        } else {
+            (mant as i64 + (1 << (-up - 1))) >> -up
+        };
+        let magnitude = magnitude.min(limit as i64) as i32;
+        if bits >> 31 != 0 {
+            -magnitude
+        } else {
+            magnitude
+        }
+    }
+
+    #[test]
+    fn fast_paths_give_the_bits_of_the_64_bit_formulas() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for i in 0..2_000_000u32 {
+            let r = next();
+            let x = match i % 4 {
+                0 => r as i32,
+                1 => (r as i32) >> (r >> 59),
+                2 => [i32::MAX, i32::MIN + 1, i32::MIN, 0, 1, -1][(r % 6) as usize],
+                _ => (r as i32) >> 12,
+            };
+            let m = Mul { m: ((next() as u32) >> 1).max(1 << 30) >> ((i % 3) as u32), shift: (next() % 80) as i32 - 10 };
+            let limit = [i32::MAX, 100_000, 127, 1 << 20][(i % 4) as usize];
+            assert_eq!(m.apply(x, limit), apply_64(m, x, limit), "{x} * {m:?}, limit {limit}");
+            let bits = next() as u32;
+            let frac = [0, 12, 15, 20, 31][(i % 5) as usize];
+            if f32::from_bits(bits).is_finite() {
+                assert_eq!(f32_bits_to_fixed(bits, frac, limit), to_fixed_64(bits, frac, limit), "{bits:#x} frac {frac}");
+            }
         }
     }
 

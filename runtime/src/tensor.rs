@@ -131,6 +131,34 @@ impl<'a> Matrix<'a> {
         matches!(self.data, MatrixData::Block8x4 { .. })
     }
 
+    /// Multiply-accumulates of one product with this matrix: `rows * cols`
+    /// dense, 32 per stored 8x4 block sparse.
+    pub fn macs(&self) -> usize {
+        match self.data {
+            MatrixData::Block8x4 { m, .. } => m.block_count() * 32,
+            _ => self.rows * self.cols,
+        }
+    }
+
+    /// The int8 product alone, `acc[r] = sum_c W[r][c] * x[c]` in exact
+    /// int32 arithmetic with the kernel set `isa`, as a step computes it
+    /// before scaling (device benchmarks time it to split a step's cost).
+    /// `x` holds `cols` values (zero-padded to a multiple of 4 for a sparse
+    /// matrix) in [-127, 127]; `acc` at least `rows`. Returns `false`, and
+    /// writes nothing, for a float matrix or buffers too short.
+    pub fn product_i8(&self, isa: Isa, x: &[i8], acc: &mut [i32]) -> bool {
+        if x.len() < self.cols || acc.len() < self.rows || !isa.is_available() {
+            return false;
+        }
+        let acc = &mut acc[..self.rows];
+        match self.data {
+            MatrixData::Int8 { data, .. } => kernels::matvec_i8(isa, data, self.cols, &x[..self.cols], acc),
+            MatrixData::Block8x4 { m, .. } => kernels::block8x4_i8(isa, &m, x, acc),
+            MatrixData::F32(_) | MatrixData::F16(_) => return false,
+        }
+        true
+    }
+
     /// Bytes the tensor occupies in the file (values, scales and indices).
     pub fn stored_bytes(&self) -> usize {
         match self.data {

@@ -27,17 +27,15 @@ fn var(name: &str) -> String {
 fn main() {
     let out = PathBuf::from(env::var("OUT_DIR").unwrap());
     let target = env::var("TARGET").unwrap();
-    // Flash and RAM of the qemu machines: mps2-an386 (Cortex-M4F, 4 MB + 4 MB)
-    // and microbit (nRF51822, Cortex-M0: 256 KB flash, 16 KB RAM).
-    let memory = match target.as_str() {
-        "thumbv7em-none-eabihf" => "FLASH : ORIGIN = 0x00000000, LENGTH = 4M\n  RAM : ORIGIN = 0x20000000, LENGTH = 4M",
-        "thumbv6m-none-eabi" => "FLASH : ORIGIN = 0x00000000, LENGTH = 256K\n  RAM : ORIGIN = 0x20000000, LENGTH = 16K",
-        other => panic!("no board for target {other}: build for thumbv7em-none-eabihf or thumbv6m-none-eabi"),
-    };
-    fs::write(out.join("memory.x"), format!("MEMORY\n{{\n  {memory}\n}}\n")).unwrap();
-    // The session arena, a static buffer: the Cortex-M0 board has 16 KB of RAM in all.
-    let arena = if target.starts_with("thumbv6m") { 6 * 1024 } else { 64 * 1024 };
+    let board = board(&target);
+    let (flash, ram) = memory(&board);
+    fs::write(out.join("memory.x"), format!("MEMORY\n{{\n  FLASH : {flash}\n  RAM : {ram}\n}}\n")).unwrap();
+    // The session arena, a static buffer: the Cortex-M0 board has 16 KB of RAM
+    // in all; the products' sums of the cost harness likewise.
+    let small = board == "microbit";
+    let arena = if small { 6 * 1024 } else { 64 * 1024 };
     fs::write(out.join("arena.rs"), format!("{arena}")).unwrap();
+    fs::write(out.join("acc.rs"), if small { "256" } else { "1024" }).unwrap();
     println!("cargo:rustc-link-search={}", out.display());
 
     let model = var("EDGEGRU_FW_MODEL");
@@ -47,6 +45,42 @@ fn main() {
     match env::var("EDGEGRU_FW_FEATURES") {
         Ok(path) => features(&out, &path),
         Err(_) => text(&out),
+    }
+}
+
+/// The qemu machine the firmware is linked for: `EDGEGRU_FW_BOARD`, or the
+/// target's default board.
+fn board(target: &str) -> String {
+    println!("cargo:rerun-if-env-changed=EDGEGRU_FW_BOARD");
+    let default = match target {
+        "thumbv7em-none-eabihf" => "mps2-an386",
+        "thumbv6m-none-eabi" => "microbit",
+        "thumbv8m.main-none-eabihf" => "mps2-an505",
+        other => panic!("no board for target {other}: build for thumbv6m-none-eabi, thumbv7em-none-eabihf or thumbv8m.main-none-eabihf"),
+    };
+    let board = env::var("EDGEGRU_FW_BOARD").unwrap_or_else(|_| default.to_string());
+    let fits = match board.as_str() {
+        "microbit" => target == "thumbv6m-none-eabi",
+        "mps2-an386" | "mps2-an500" => target == "thumbv7em-none-eabihf",
+        "mps2-an505" | "mps3-an547" => target == "thumbv8m.main-none-eabihf",
+        _ => false,
+    };
+    assert!(fits, "board {board} is not a {target} board (see tests/firmware/README.md)");
+    board
+}
+
+/// Flash (code and the model) and RAM of a qemu machine, as linker regions.
+/// The Armv8-M boards start in the secure state: their secure aliases.
+fn memory(board: &str) -> (&'static str, &'static str) {
+    match board {
+        // nRF51822: 256 KB flash, 16 KB RAM.
+        "microbit" => ("ORIGIN = 0x00000000, LENGTH = 256K", "ORIGIN = 0x20000000, LENGTH = 16K"),
+        // MPS2 AN386 (Cortex-M4F) and AN500 (Cortex-M7): 4 MB SSRAM each.
+        "mps2-an386" | "mps2-an500" => ("ORIGIN = 0x00000000, LENGTH = 4M", "ORIGIN = 0x20000000, LENGTH = 4M"),
+        // MPS2 AN505 (Cortex-M33): SSRAM1 4 MB, SSRAM2 2 MB.
+        "mps2-an505" => ("ORIGIN = 0x10000000, LENGTH = 4M", "ORIGIN = 0x38000000, LENGTH = 2M"),
+        // MPS3 AN547 (Cortex-M55): ITCM 512 KB, DTCM 512 KB.
+        _ => ("ORIGIN = 0x10000000, LENGTH = 512K", "ORIGIN = 0x30000000, LENGTH = 512K"),
     }
 }
 

@@ -18,6 +18,9 @@ pub(crate) mod x86;
 #[cfg(target_arch = "aarch64")]
 pub(crate) mod aarch64;
 
+#[cfg(edgegru_arm_dsp)]
+pub(crate) mod arm;
+
 /// A set of kernels, named after the instructions they use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -32,11 +35,19 @@ pub enum Isa {
     Neon,
     /// aarch64 Advanced SIMD with `sdot` (the dotprod extension).
     NeonDot,
+    /// Cortex-M with the DSP extension (M4, M7, M33, M55): `SXTB16` + `SMLAD`,
+    /// two 16-bit multiply-accumulates per instruction. Chosen at compile time
+    /// (see `runtime/build.rs`).
+    ArmDsp,
+    /// Cortex-M with Helium, the M-profile vector extension (M55, M85):
+    /// `VMLADAVA.S8`, sixteen int8 multiply-accumulates per instruction.
+    /// Chosen at compile time (see `runtime/build.rs`).
+    Helium,
 }
 
 impl Isa {
     /// Every kernel set, from portable to most specialised.
-    pub const ALL: [Isa; 5] = [Isa::Scalar, Isa::Avx2, Isa::Vnni, Isa::Neon, Isa::NeonDot];
+    pub const ALL: [Isa; 7] = [Isa::Scalar, Isa::Avx2, Isa::Vnni, Isa::Neon, Isa::NeonDot, Isa::ArmDsp, Isa::Helium];
 
     /// Name used by `EDGEGRU_KERNEL` and in reports.
     pub const fn name(self) -> &'static str {
@@ -46,6 +57,8 @@ impl Isa {
             Isa::Vnni => "vnni",
             Isa::Neon => "neon",
             Isa::NeonDot => "neon-dot",
+            Isa::ArmDsp => "arm-dsp",
+            Isa::Helium => "helium",
         }
     }
 
@@ -66,6 +79,10 @@ impl Isa {
             Isa::Neon => true,
             #[cfg(target_arch = "aarch64")]
             Isa::NeonDot => aarch64::has_dotprod(),
+            #[cfg(edgegru_arm_dsp)]
+            Isa::ArmDsp => true,
+            #[cfg(edgegru_arm_mve)]
+            Isa::Helium => true,
             #[allow(unreachable_patterns)]
             _ => false,
         }
@@ -88,7 +105,7 @@ impl Isa {
 
     /// The fastest kernel set this CPU runs, ignoring the environment.
     pub fn best() -> Isa {
-        [Isa::Vnni, Isa::Avx2, Isa::NeonDot, Isa::Neon].into_iter().find(|isa| isa.is_available()).unwrap_or(Isa::Scalar)
+        [Isa::Vnni, Isa::Avx2, Isa::NeonDot, Isa::Neon, Isa::Helium, Isa::ArmDsp].into_iter().find(|isa| isa.is_available()).unwrap_or(Isa::Scalar)
     }
 }
 
@@ -143,6 +160,10 @@ pub fn matvec_i8(isa: Isa, w: &[i8], cols: usize, x: &[i8], acc: &mut [i32]) {
         Isa::NeonDot if aarch64::has_dotprod() => aarch64::matvec_i8_dot(w, cols, x, acc),
         #[cfg(target_arch = "aarch64")]
         Isa::Neon | Isa::NeonDot => aarch64::matvec_i8(w, cols, x, acc),
+        #[cfg(edgegru_arm_mve)]
+        Isa::Helium => arm::helium::matvec_i8(w, cols, x, acc),
+        #[cfg(edgegru_arm_dsp)]
+        Isa::ArmDsp => arm::matvec_i8_dsp(w, cols, x, acc),
         _ => scalar::matvec_i8(w, cols, x, acc),
     }
 }
@@ -279,7 +300,7 @@ impl<'a> Block8x4<'a> {
 
     /// The row-block offsets (u32 LE), the column-group table (u16 LE per
     /// block) and the block values.
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(any(target_arch = "x86_64", edgegru_arm_dsp))]
     pub(crate) fn tables(&self) -> (&'a [u8], &'a [u8], &'a [i8]) {
         (self.row_blocks, self.block_cols, self.blocks)
     }
@@ -312,6 +333,10 @@ pub fn block8x4_i8(isa: Isa, m: &Block8x4<'_>, x: &[i8], acc: &mut [i32]) {
         Isa::NeonDot if aarch64::has_dotprod() => aarch64::block8x4_i8_dot(m, x, acc),
         #[cfg(target_arch = "aarch64")]
         Isa::Neon | Isa::NeonDot => aarch64::block8x4_i8(m, x, acc),
+        #[cfg(edgegru_arm_mve)]
+        Isa::Helium => arm::helium::block8x4_i8(m, x, acc),
+        #[cfg(edgegru_arm_dsp)]
+        Isa::ArmDsp => arm::block8x4_i8_dsp(m, x, acc),
         _ => scalar::block8x4_i8(m, x, acc),
     }
 }

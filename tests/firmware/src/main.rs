@@ -12,7 +12,7 @@ use core::ptr::{addr_of, addr_of_mut, read_volatile, write_volatile};
 
 use cortex_m_rt::{entry, exception, ExceptionFrame};
 use cortex_m_semihosting::debug;
-use edgegru_runtime::{InputKind, Model, Rng, SamplingParams, Session};
+use edgegru_runtime::{InputKind, Isa, Model, Rng, SamplingParams, Session};
 
 static MODEL: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/model.egru"));
 const PROMPT: &str = include_str!(concat!(env!("OUT_DIR"), "/prompt.txt"));
@@ -34,9 +34,17 @@ macro_rules! say {
     };
 }
 
+#[cfg(feature = "bench")]
+mod bench;
+#[cfg(not(feature = "quiet"))]
+mod kernel_check;
+
 /// The session arena and the output buffer, in static RAM (not on the stack).
 static mut ARENA: [u8; ARENA_BYTES] = [0; ARENA_BYTES];
 static mut OUT: [u8; OUT_BYTES] = [0; OUT_BYTES];
+/// Room for one product's int32 sums, when timing the products alone.
+#[cfg(feature = "bench")]
+static mut ACC: [i32; include!(concat!(env!("OUT_DIR"), "/acc.rs"))] = [0; include!(concat!(env!("OUT_DIR"), "/acc.rs"))];
 
 /// Fill pattern of unused stack.
 const PAINT: u32 = 0xA5A5_5A5A;
@@ -79,6 +87,10 @@ fn stack_low_water() -> usize {
 #[entry]
 fn main() -> ! {
     paint_stack();
+    #[cfg(feature = "bench")]
+    if let Some(p) = cortex_m::Peripherals::take() {
+        bench::start_timer(p.SYST);
+    }
     let ok = run();
     debug::exit(if ok { debug::EXIT_SUCCESS } else { debug::EXIT_FAILURE });
     loop {
@@ -286,7 +298,45 @@ fn run() -> bool {
         "{}",
         if same { "PASS: the device output equals the host output" } else { "FAIL: the device output differs from the host output" }
     );
-    same
+    drop(session);
+    same && kernels_equal_scalar() && bench(arena, out)
+}
+
+/// The kernel sets of this core against the scalar kernels (after the stack
+/// was measured: the check's buffers live on the stack).
+#[cfg(not(feature = "quiet"))]
+fn kernels_equal_scalar() -> bool {
+    if !Isa::ALL.into_iter().any(|i| i.is_available() && i != Isa::Scalar) {
+        return true;
+    }
+    match kernel_check::run() {
+        Ok(n) => {
+            say!("PASS: kernels {:?} give the scalar kernels' sums on {} random products", Isa::best().name(), n);
+            true
+        }
+        Err((isa, shape)) => {
+            say!("FAIL: kernels {} differ from the scalar kernels on shape {}", isa.name(), shape);
+            false
+        }
+    }
+}
+
+#[cfg(feature = "quiet")]
+fn kernels_equal_scalar() -> bool {
+    true
+}
+
+/// The per-token cost of every kernel set (see `bench.rs`).
+#[cfg(feature = "bench")]
+fn bench(arena: &mut [u8], out: &mut [u8]) -> bool {
+    // SAFETY: called once, from `run`; nothing else references ACC.
+    let acc = unsafe { &mut *addr_of_mut!(ACC) };
+    bench::run(arena, out, acc)
+}
+
+#[cfg(not(feature = "bench"))]
+fn bench(_: &mut [u8], _: &mut [u8]) -> bool {
+    true
 }
 
 #[panic_handler]

@@ -1,0 +1,51 @@
+//! Chooses the Cortex-M kernel sets at compile time.
+//!
+//! Stable Rust reports no Arm target features (`dsp`, `mve`) to `cfg`, so the
+//! target and the `-C target-cpu` in the rustflags decide:
+//! - `edgegru_arm_dsp` (the DSP extension: `SXTB16`, `SMLAD`): every
+//!   `thumbv7em-*` target (Cortex-M4, M7), and `thumbv8m.main-*` built with
+//!   `-C target-cpu=cortex-m33`, `cortex-m35p`, `cortex-m55` or `cortex-m85`
+//!   (Armv8-M Mainline has the extension only as an option of the core);
+//! - `edgegru_arm_mve` (Helium, the M-profile vector extension, integer):
+//!   `thumbv8m.main-*` with `-C target-cpu=cortex-m55` or `cortex-m85`.
+//!
+//! Other targets (Cortex-M0/M0+/M3, hosts) get neither and run the portable
+//! kernels (or their own SIMD sets).
+
+use std::env;
+
+fn main() {
+    println!("cargo::rustc-check-cfg=cfg(edgegru_arm_dsp)");
+    println!("cargo::rustc-check-cfg=cfg(edgegru_arm_mve)");
+    println!("cargo::rerun-if-env-changed=CARGO_ENCODED_RUSTFLAGS");
+    let target = env::var("TARGET").unwrap_or_default();
+    let flags = env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
+    let cpu = target_cpu(&flags);
+    let mainline_dsp = matches!(cpu.as_deref(), Some("cortex-m33" | "cortex-m35p" | "cortex-m55" | "cortex-m85"));
+    let mve = target.starts_with("thumbv8m.main") && matches!(cpu.as_deref(), Some("cortex-m55" | "cortex-m85"));
+    if target.starts_with("thumbv7em") || (target.starts_with("thumbv8m.main") && mainline_dsp) {
+        println!("cargo::rustc-cfg=edgegru_arm_dsp");
+    }
+    if mve {
+        println!("cargo::rustc-cfg=edgegru_arm_mve");
+    }
+}
+
+/// The last `-C target-cpu=NAME` in the encoded rustflags (separated by 0x1f).
+fn target_cpu(flags: &str) -> Option<String> {
+    let args: Vec<&str> = flags.split('\u{1f}').collect();
+    let mut cpu = None;
+    for (i, a) in args.iter().enumerate() {
+        let value = if let Some(v) = a.strip_prefix("-Ctarget-cpu=") {
+            Some(v)
+        } else if let Some(v) = a.strip_prefix("target-cpu=").filter(|_| i > 0 && args[i - 1] == "-C") {
+            Some(v)
+        } else {
+            None
+        };
+        if let Some(v) = value {
+            cpu = Some(v.to_string());
+        }
+    }
+    cpu
+}

@@ -1,0 +1,515 @@
+//! Cortex-M kernels: the DSP extension (Armv7E-M and Armv8-M Mainline:
+//! Cortex-M4, M7, M33, M55) and Helium (the M-profile vector extension:
+//! Cortex-M55, M85). Chosen at compile time (`runtime/build.rs`).
+//!
+//! DSP: `SMLAD` multiplies two pairs of 16-bit halves and adds both products
+//! to an accumulator. `SXTB16` sign-extends bytes 0 and 2 of a word into its
+//! two halves, and with `ROR #8` bytes 1 and 3; so four int8 weights `w` and
+//! four inputs `x` give `w0*x0 + w2*x2` and `w1*x1 + w3*x3` in two `SMLAD`s.
+//! The inputs are unpacked once per product and shared by four rows (dense)
+//! or eight rows (one 8x4 block); the weights are read in place with
+//! single-word loads (`LDR` allows any alignment on these cores, and the
+//! tensors of an `.egru` file have none).
+//!
+//! Every kernel gives the scalar kernel's int32 sums exactly (integer sums do
+//! not depend on their order); the firmware runs check this under QEMU.
+
+use core::arch::asm;
+
+use super::{scalar, Block8x4};
+
+/// Inputs unpacked per pass of the dense DSP kernel: 64 groups of 4 (256
+/// inputs) as 128 words, 512 bytes of stack. Longer rows take several passes.
+const CHUNK_GROUPS: usize = 64;
+
+/// Bytes 0 and 2 of `v`, sign-extended into the low and high halves.
+#[inline(always)]
+fn sxtb16(v: u32) -> u32 {
+    let r;
+    // SAFETY: register arithmetic only (DSP extension, present on every target
+    // this module is compiled for).
+    unsafe { asm!("sxtb16 {r}, {v}", r = lateout(reg) r, v = in(reg) v, options(pure, nomem, nostack, preserves_flags)) };
+    r
+}
+
+/// Bytes 1 and 3 of `v`, sign-extended into the low and high halves.
+#[inline(always)]
+fn sxtb16_ror8(v: u32) -> u32 {
+    let r;
+    // SAFETY: register arithmetic only (DSP extension).
+    unsafe { asm!("sxtb16 {r}, {v}, ror #8", r = lateout(reg) r, v = in(reg) v, options(pure, nomem, nostack, preserves_flags)) };
+    r
+}
+
+/// `acc + a.lo * b.lo + a.hi * b.hi` (signed 16-bit halves).
+#[inline(always)]
+fn smlad(a: u32, b: u32, acc: i32) -> i32 {
+    let r;
+    // SAFETY: register arithmetic only (DSP extension). It may set the sticky
+    // Q flag on overflow, which nothing here reads, so flags are not promised.
+    unsafe { asm!("smlad {r}, {a}, {b}, {acc}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b, acc = in(reg) acc, options(pure, nomem, nostack)) };
+    r
+}
+
+/// Four int8 values at `p` as one little-endian word (one `LDR`, any alignment).
+///
+/// # Safety
+/// `p..p+4` must be readable.
+#[inline(always)]
+unsafe fn word_at(p: *const i8) -> u32 {
+    // SAFETY: the caller guarantees 4 readable bytes; `read_unaligned` has no
+    // alignment requirement.
+    unsafe { core::ptr::read_unaligned(p as *const u32) }
+}
+
+/// Four int8 values of a slice as one word.
+#[inline(always)]
+fn word(v: &[i8]) -> u32 {
+    u32::from_le_bytes([v[0] as u8, v[1] as u8, v[2] as u8, v[3] as u8])
+}
+
+/// `w0*x0 + w1*x1 + w2*x2 + w3*x3 + acc` for a weight word and an unpacked input pair.
+#[inline(always)]
+fn dot4(w: u32, xe: u32, xo: u32, acc: i32) -> i32 {
+    smlad(sxtb16_ror8(w), xo, smlad(sxtb16(w), xe, acc))
+}
+
+/// Dense int8 product with the DSP extension. `w.len() == acc.len() * cols`,
+/// `x.len() == cols` (the dispatcher has clamped both).
+pub(crate) fn matvec_i8_dsp(w: &[i8], cols: usize, x: &[i8], acc: &mut [i32]) {
+    let rows = acc.len();
+    if w.len() < rows * cols || x.len() < cols {
+        return scalar::matvec_i8(w, cols, x, acc);
+    }
+    let groups = cols / 4;
+    acc.iter_mut().for_each(|a| *a = 0);
+    let mut xs = [0u32; 2 * CHUNK_GROUPS];
+    let mut g0 = 0;
+    while g0 < groups {
+        let n = (groups - g0).min(CHUNK_GROUPS);
+        for (pair, xg) in xs[..2 * n].chunks_exact_mut(2).zip(x[4 * g0..4 * (g0 + n)].chunks_exact(4)) {
+            // SAFETY: `xg` holds 4 values.
+            let v = unsafe { word_at(xg.as_ptr()) };
+            pair[0] = sxtb16(v);
+            pair[1] = sxtb16_ror8(v);
+        }
+        chunk_rows(w, cols, 4 * g0, &xs[..2 * n], acc);
+        g0 += n;
+    }
+    // The last 1-3 columns, when `cols` is not a multiple of 4.
+    for c in 4 * groups..cols {
+        for (a, row) in acc.iter_mut().zip(w.chunks_exact(cols)) {
+            *a += row[c] as i32 * x[c] as i32;
+        }
+    }
+}
+
+/// Adds to every `acc[r]` the products of row `r`'s columns `c0..c0 + 4 * xs.len() / 2`
+/// with the unpacked inputs `xs`, four rows at a time.
+#[inline(always)]
+fn chunk_rows(w: &[i8], cols: usize, c0: usize, xs: &[u32], acc: &mut [i32]) {
+    let n = xs.len() / 2;
+    let quads = acc.len() / 4;
+    let mut p = w[c0..].as_ptr();
+    for a in acc.chunks_exact_mut(4) {
+        if let Ok(a) = <&mut [i32; 4]>::try_from(a) {
+            // SAFETY: rows r..r+4 exist (`acc.len() * cols <= w.len()`, checked by
+            // the caller), columns c0..c0 + 4n lie inside each row, and `xs`
+            // holds the n pairs the loop reads.
+            unsafe { rows4(p, cols, xs, a) };
+        }
+        // SAFETY: stays inside `w` or one row past its last quad of rows.
+        p = unsafe { p.add(4 * cols) };
+    }
+    for (r, a) in acc.iter_mut().enumerate().skip(4 * quads) {
+        let row = &w[r * cols + c0..r * cols + c0 + 4 * n];
+        *a += row.chunks_exact(4).zip(xs.chunks_exact(2)).fold(0, |s, (wv, pair)| dot4(word(wv), pair[0], pair[1], s));
+    }
+}
+
+/// Adds to `acc` the dot products of four rows (at `p`, `p + cols`,
+/// `p + 2 cols`, `p + 3 cols`, each `2 * xs.len()` bytes) with the unpacked
+/// inputs `xs`.
+/// Per group of four columns: one `LDRD` of the input pair, then per row one
+/// `LDR`, two `SXTB16` and two `SMLAD`.
+///
+/// # Safety
+/// The four rows' `2 * xs.len()` bytes must be readable; `xs.len()` is even.
+#[inline(always)]
+unsafe fn rows4(p: *const i8, cols: usize, xs: &[u32], acc: &mut [i32; 4]) {
+    if xs.is_empty() {
+        return;
+    }
+    // SAFETY: the caller guarantees the rows; the loop reads `xs` from its
+    // start to its end exactly (one pair per iteration, at least one pair);
+    // `acc` is 4 aligned i32s. The accumulator pointer is kept on the stack
+    // during the loop (its register is the loop's weight word).
+    unsafe {
+        asm!(
+            "ldrd {a0}, {a1}, [{w}]",
+            "ldrd {a2}, {a3}, [{w}, #8]",
+            "push {{{w}}}",
+            "2:",
+            "ldrd {xe}, {xo}, [{xp}], #8",
+            "ldr {w}, [{p0}, {s}]",
+            "sxtb16 {t}, {w}",
+            "smlad {a1}, {t}, {xe}, {a1}",
+            "sxtb16 {w}, {w}, ror #8",
+            "smlad {a1}, {w}, {xo}, {a1}",
+            "ldr {w}, [{p0}], #4",
+            "sxtb16 {t}, {w}",
+            "smlad {a0}, {t}, {xe}, {a0}",
+            "sxtb16 {w}, {w}, ror #8",
+            "smlad {a0}, {w}, {xo}, {a0}",
+            "ldr {w}, [{p2}, {s}]",
+            "sxtb16 {t}, {w}",
+            "smlad {a3}, {t}, {xe}, {a3}",
+            "sxtb16 {w}, {w}, ror #8",
+            "smlad {a3}, {w}, {xo}, {a3}",
+            "ldr {w}, [{p2}], #4",
+            "sxtb16 {t}, {w}",
+            "smlad {a2}, {t}, {xe}, {a2}",
+            "sxtb16 {w}, {w}, ror #8",
+            "smlad {a2}, {w}, {xo}, {a2}",
+            "cmp {xp}, {xend}",
+            "bne 2b",
+            "pop {{{w}}}",
+            "strd {a0}, {a1}, [{w}]",
+            "strd {a2}, {a3}, [{w}, #8]",
+            a0 = out(reg) _,
+            a1 = out(reg) _,
+            a2 = out(reg) _,
+            a3 = out(reg) _,
+            xe = out(reg) _,
+            xo = out(reg) _,
+            w = inout(reg) acc.as_mut_ptr() => _,
+            t = out(reg) _,
+            xp = inout(reg) xs.as_ptr() => _,
+            xend = in(reg) xs.as_ptr().add(xs.len()),
+            p0 = inout(reg) p => _,
+            p2 = inout(reg) p.add(2 * cols) => _,
+            s = in(reg) cols,
+        );
+    }
+}
+
+/// Block-sparse int8 product with the DSP extension: each 8x4 block's four
+/// inputs are unpacked once and used by its eight rows.
+pub(crate) fn block8x4_i8_dsp(m: &Block8x4<'_>, x: &[i8], acc: &mut [i32]) {
+    if x.len() < 4 * m.groups() {
+        return scalar::block8x4_i8(m, x, acc);
+    }
+    let (row_blocks, block_cols, blocks) = m.tables();
+    let mut start = 0usize;
+    for b in 0..m.row_block_count() {
+        // SAFETY: `Block8x4::new` checked that `row_blocks` holds
+        // `row_block_count + 1` non-decreasing u32 offsets up to the block
+        // count, that blocks `start..end` exist (32 bytes and 2 bytes of column
+        // group each) and that every column group is below `groups`, so
+        // `x[4c..4c+4]` lies inside `x` (length checked above).
+        let (end, sums) = unsafe {
+            let end = word_at(row_blocks.as_ptr().add(4 * (b + 1)) as *const i8) as usize;
+            (end, row_block(blocks.as_ptr().add(32 * start), block_cols.as_ptr().add(2 * start), end - start, x.as_ptr()))
+        };
+        start = end;
+        match acc.get_mut(8 * b..8 * b + 8) {
+            Some(dst) => dst.copy_from_slice(&sums),
+            None => acc.iter_mut().skip(8 * b).zip(sums).for_each(|(a, s)| *a = s),
+        }
+    }
+}
+
+/// The eight sums of one row block: `count` blocks at `bp` (32 bytes each,
+/// row-major 8x4) with column groups (u16 LE) at `cp`, inputs at `x`. Per
+/// block: one `LDRH` of the column group, the input word loaded and
+/// unpacked once, then per row one `LDR`, two `SXTB16`, two `SMLAD`.
+///
+/// # Safety
+/// The blocks, their column groups and the four inputs of every group must be readable.
+#[inline(always)]
+unsafe fn row_block(bp: *const i8, cp: *const u8, count: usize, x: *const i8) -> [i32; 8] {
+    let mut s = [0i32; 8];
+    if count == 0 {
+        return s;
+    }
+    // SAFETY: the caller guarantees the reads. r7 (the frame pointer, not
+    // available to operands) is saved on the stack and restored; the input
+    // base and the column-table end live on the stack during the loop.
+    unsafe {
+        asm!(
+            "str {t}, [sp, #-4]!",
+            "str {w}, [sp, #-4]!",
+            "push {{r7}}",
+            "movs {a0}, #0",
+            "movs {a1}, #0",
+            "movs {a2}, #0",
+            "movs {a3}, #0",
+            "movs {a4}, #0",
+            "movs {a5}, #0",
+            "movs {a6}, #0",
+            "movs {a7}, #0",
+            "2:",
+            "ldrh {t}, [{cp}], #2",
+            "ldr {xo}, [sp, #4]",
+            "ldr {xo}, [{xo}, {t}, lsl #2]",
+            "sxtb16 r7, {xo}",
+            "sxtb16 {xo}, {xo}, ror #8",
+            "ldr {w}, [{bp}, #4]",
+            "sxtb16 {t}, {w}",
+            "smlad {a1}, {t}, r7, {a1}",
+            "sxtb16 {w}, {w}, ror #8",
+            "smlad {a1}, {w}, {xo}, {a1}",
+            "ldr {w}, [{bp}, #8]",
+            "sxtb16 {t}, {w}",
+            "smlad {a2}, {t}, r7, {a2}",
+            "sxtb16 {w}, {w}, ror #8",
+            "smlad {a2}, {w}, {xo}, {a2}",
+            "ldr {w}, [{bp}, #12]",
+            "sxtb16 {t}, {w}",
+            "smlad {a3}, {t}, r7, {a3}",
+            "sxtb16 {w}, {w}, ror #8",
+            "smlad {a3}, {w}, {xo}, {a3}",
+            "ldr {w}, [{bp}, #16]",
+            "sxtb16 {t}, {w}",
+            "smlad {a4}, {t}, r7, {a4}",
+            "sxtb16 {w}, {w}, ror #8",
+            "smlad {a4}, {w}, {xo}, {a4}",
+            "ldr {w}, [{bp}, #20]",
+            "sxtb16 {t}, {w}",
+            "smlad {a5}, {t}, r7, {a5}",
+            "sxtb16 {w}, {w}, ror #8",
+            "smlad {a5}, {w}, {xo}, {a5}",
+            "ldr {w}, [{bp}, #24]",
+            "sxtb16 {t}, {w}",
+            "smlad {a6}, {t}, r7, {a6}",
+            "sxtb16 {w}, {w}, ror #8",
+            "smlad {a6}, {w}, {xo}, {a6}",
+            "ldr {w}, [{bp}, #28]",
+            "sxtb16 {t}, {w}",
+            "smlad {a7}, {t}, r7, {a7}",
+            "sxtb16 {w}, {w}, ror #8",
+            "smlad {a7}, {w}, {xo}, {a7}",
+            "ldr {w}, [{bp}], #32",
+            "sxtb16 {t}, {w}",
+            "smlad {a0}, {t}, r7, {a0}",
+            "sxtb16 {w}, {w}, ror #8",
+            "smlad {a0}, {w}, {xo}, {a0}",
+            "ldr {t}, [sp, #8]",
+            "cmp {cp}, {t}",
+            "bne 2b",
+            "pop {{r7}}",
+            "add sp, sp, #8",
+            a0 = out(reg) s[0],
+            a1 = out(reg) s[1],
+            a2 = out(reg) s[2],
+            a3 = out(reg) s[3],
+            a4 = out(reg) s[4],
+            a5 = out(reg) s[5],
+            a6 = out(reg) s[6],
+            a7 = out(reg) s[7],
+            bp = inout(reg) bp => _,
+            cp = inout(reg) cp => _,
+            xo = out(reg) _,
+            w = inout(reg) x => _,
+            t = inout(reg) cp.add(2 * count) => _,
+            options(readonly),
+        );
+    }
+    s
+}
+
+/// Helium (M-profile vector extension) kernels: `VMLADAVA.S8` adds the sum
+/// of sixteen int8 products to a scalar accumulator. Loops use the
+/// Armv8.1-M low-overhead branches with tail predication (`DLSTP`/`LETP`),
+/// so a row of any length runs without a scalar tail.
+#[cfg(edgegru_arm_mve)]
+pub(crate) mod helium {
+    use core::arch::asm;
+
+    use super::super::{scalar, Block8x4};
+
+    /// Dense int8 product: four rows share each 16-input vector. Per 16
+    /// columns: one input load, then per row one load and one `VMLADAVA`.
+    pub(crate) fn matvec_i8(w: &[i8], cols: usize, x: &[i8], acc: &mut [i32]) {
+        let rows = acc.len();
+        if w.len() < rows * cols || x.len() < cols {
+            return scalar::matvec_i8(w, cols, x, acc);
+        }
+        let quads = rows / 4;
+        for q in 0..quads {
+            // SAFETY: rows 4q..4q+4 of `cols` bytes lie inside `w` (checked
+            // above); tail-predicated loads read no byte past a row's end.
+            let sums = unsafe { rows4(w.as_ptr().add(4 * q * cols), cols, x.as_ptr()) };
+            acc[4 * q..4 * q + 4].copy_from_slice(&sums);
+        }
+        for r in 4 * quads..rows {
+            // SAFETY: row r lies inside `w`, `x` holds `cols` values.
+            acc[r] = unsafe { row(w.as_ptr().add(r * cols), cols, x.as_ptr()) };
+        }
+    }
+
+    /// Dot products of the rows at `p`, `p + cols`, `p + 2 cols`, `p + 3 cols` with `x`.
+    ///
+    /// # Safety
+    /// The four rows and `x` must hold `cols` readable bytes each.
+    #[inline(always)]
+    unsafe fn rows4(p: *const i8, cols: usize, x: *const i8) -> [i32; 4] {
+        let (mut a0, mut a1, mut a2, mut a3) = (0i32, 0i32, 0i32, 0i32);
+        if cols == 0 {
+            return [0; 4];
+        }
+        // SAFETY: tail predication limits every load to the `cols` bytes the
+        // caller guarantees; q0-q3 and lr are declared clobbered.
+        unsafe {
+            asm!(
+                "dlstp.8 lr, {n}",
+                "2:",
+                "vldrb.s8 q0, [{xp}], #16",
+                "vldrb.s8 q1, [{p0}], #16",
+                "vmladava.s8 r0, q1, q0",
+                "vldrb.s8 q2, [{p1}], #16",
+                "vmladava.s8 r2, q2, q0",
+                "vldrb.s8 q3, [{p2}], #16",
+                "vmladava.s8 r4, q3, q0",
+                "vldrb.s8 q1, [{p3}], #16",
+                "vmladava.s8 r8, q1, q0",
+                "letp lr, 2b",
+                n = in(reg) cols,
+                xp = inout(reg) x => _,
+                p0 = inout(reg) p => _,
+                p1 = inout(reg) p.add(cols) => _,
+                p2 = inout(reg) p.add(2 * cols) => _,
+                p3 = inout(reg) p.add(3 * cols) => _,
+                inout("r0") a0,
+                inout("r2") a1,
+                inout("r4") a2,
+                inout("r8") a3,
+                out("lr") _,
+                out("q0") _,
+                out("q1") _,
+                out("q2") _,
+                out("q3") _,
+                options(readonly, nostack),
+            );
+        }
+        [a0, a1, a2, a3]
+    }
+
+    /// The dot product of one row at `p` with `x`.
+    ///
+    /// # Safety
+    /// The row and `x` must hold `cols` readable bytes each.
+    #[inline(always)]
+    unsafe fn row(p: *const i8, cols: usize, x: *const i8) -> i32 {
+        let mut a = 0i32;
+        if cols == 0 {
+            return 0;
+        }
+        // SAFETY: as for `rows4`, one row.
+        unsafe {
+            asm!(
+                "dlstp.8 lr, {n}",
+                "2:",
+                "vldrb.s8 q0, [{xp}], #16",
+                "vldrb.s8 q1, [{p0}], #16",
+                "vmladava.s8 r0, q1, q0",
+                "letp lr, 2b",
+                n = in(reg) cols,
+                xp = inout(reg) x => _,
+                p0 = inout(reg) p => _,
+                inout("r0") a,
+                out("lr") _,
+                out("q0") _,
+                out("q1") _,
+                options(readonly, nostack),
+            );
+        }
+        a
+    }
+
+    /// Offsets of four consecutive 8x4 blocks (32 bytes each).
+    static BLOCK_OFFSETS: [u32; 4] = [0, 32, 64, 96];
+
+    /// Block-sparse int8 product: four blocks of a row block at a time, the
+    /// row of each block gathered into one vector (`VLDRW` gather) against
+    /// the four blocks' inputs (a gather by column group), one `VMLADAVA`
+    /// per row. Rows 0-3 and 4-7 of a row block are two passes.
+    pub(crate) fn block8x4_i8(m: &Block8x4<'_>, x: &[i8], acc: &mut [i32]) {
+        if x.len() < 4 * m.groups() {
+            return scalar::block8x4_i8(m, x, acc);
+        }
+        let (_, block_cols, blocks) = m.tables();
+        for b in 0..m.row_block_count() {
+            let range = m.blocks_of(b);
+            let mut s = [0i32; 8];
+            if !range.is_empty() {
+                // SAFETY: `Block8x4::new` checked that blocks `range` exist and
+                // that their column groups index inside `x` (length checked
+                // above); tail predication gathers only existing blocks.
+                unsafe {
+                    let (bp, cp) = (blocks.as_ptr().add(32 * range.start), block_cols.as_ptr().add(2 * range.start));
+                    s[..4].copy_from_slice(&half::<0>(bp, cp, range.len(), x.as_ptr()));
+                    s[4..].copy_from_slice(&half::<16>(bp, cp, range.len(), x.as_ptr()));
+                }
+            }
+            match acc.get_mut(8 * b..8 * b + 8) {
+                Some(dst) => dst.copy_from_slice(&s),
+                None => acc.iter_mut().skip(8 * b).zip(s).for_each(|(a, v)| *a = v),
+            }
+        }
+    }
+
+    /// Sums of four rows (byte offset `ROW` = 0 for rows 0-3, 16 for rows
+    /// 4-7) over `count` blocks at `bp` with column groups at `cp`.
+    ///
+    /// # Safety
+    /// `count` blocks and column groups must be readable, and every group's
+    /// four inputs inside `x`.
+    #[inline(always)]
+    unsafe fn half<const ROW: usize>(bp: *const i8, cp: *const u8, count: usize, x: *const i8) -> [i32; 4] {
+        let (mut a0, mut a1, mut a2, mut a3) = (0i32, 0i32, 0i32, 0i32);
+        // SAFETY: tail predication (32-bit lanes, one per block) limits the
+        // column-group load and both gathers to the `count` blocks.
+        unsafe {
+            asm!(
+                "vldrw.u32 q3, [{offsets}]",
+                "vadd.i32 q3, q3, {bp}",
+                "dlstp.32 lr, {n}",
+                "2:",
+                "vldrh.u32 q2, [r1], #8",
+                "vldrw.u32 q1, [{xp}, q2, uxtw #2]",
+                "vldrw.u32 q0, [q3, #{r0}]",
+                "vmladava.s8 r0, q0, q1",
+                "vldrw.u32 q0, [q3, #{r1}]",
+                "vmladava.s8 r2, q0, q1",
+                "vldrw.u32 q0, [q3, #{r2}]",
+                "vmladava.s8 r4, q0, q1",
+                "vldrw.u32 q0, [q3, #{r3}]",
+                "vmladava.s8 r8, q0, q1",
+                "vadd.i32 q3, q3, {step}",
+                "letp lr, 2b",
+                offsets = in(reg) BLOCK_OFFSETS.as_ptr(),
+                bp = in(reg) bp,
+                n = in(reg) count,
+                inout("r1") cp => _,
+                xp = in(reg) x,
+                step = in(reg) 128u32,
+                r0 = const ROW,
+                r1 = const ROW + 4,
+                r2 = const ROW + 8,
+                r3 = const ROW + 12,
+                inout("r0") a0,
+                inout("r2") a1,
+                inout("r4") a2,
+                inout("r8") a3,
+                out("lr") _,
+                out("q0") _,
+                out("q1") _,
+                out("q2") _,
+                out("q3") _,
+                options(readonly, nostack),
+            );
+        }
+        [a0, a1, a2, a3]
+    }
+}

@@ -1,0 +1,94 @@
+//! Every kernel set of this core against the portable scalar kernels, on
+//! pseudo-random int8 products of many shapes (dense and 8x4 block-sparse,
+//! weights at every alignment, rows and columns not multiples of the
+//! kernels' steps, empty and full row blocks): the sums must be equal.
+
+use edgegru_runtime::kernels::{self, scalar, Block8x4};
+use edgegru_runtime::Isa;
+
+/// A small linear congruential generator (reproducible inputs).
+struct Lcg(u32);
+
+impl Lcg {
+    fn next(&mut self) -> u32 {
+        self.0 = self.0.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        self.0 >> 8
+    }
+
+    /// A value in [-127, 127], the extremes more often than uniform.
+    fn int8(&mut self) -> i8 {
+        match self.next() % 16 {
+            0 => 127,
+            1 => -127,
+            _ => ((self.next() % 255) as i32 - 127) as i8,
+        }
+    }
+}
+
+/// Dense shapes (rows, cols): below, at and past the 4-row and 4-column
+/// steps and the 256-input chunk of the DSP kernel.
+const DENSE: [(usize, usize); 10] = [(1, 1), (3, 5), (4, 4), (5, 7), (8, 16), (13, 33), (7, 255), (9, 257), (4, 300), (16, 64)];
+/// Block-sparse shapes (rows, cols) and one density in sixteenths each.
+const SPARSE: [(usize, usize, u32); 7] = [(8, 4, 16), (13, 17, 8), (24, 64, 4), (24, 128, 16), (16, 128, 0), (9, 40, 12), (24, 100, 2)];
+
+/// Checks every available kernel set but scalar; returns the number of
+/// products compared, or `Err((isa, shape index))` at the first difference.
+#[inline(never)]
+pub fn run() -> Result<usize, (Isa, usize)> {
+    let mut rng = Lcg(7);
+    let mut w = [0i8; 2400];
+    let mut x = [0i8; 304];
+    let (mut got, mut want) = ([0i32; 32], [0i32; 32]);
+    let mut n = 0;
+    for isa in Isa::ALL.into_iter().filter(|i| i.is_available() && *i != Isa::Scalar) {
+        for (s, &(rows, cols)) in DENSE.iter().enumerate() {
+            for offset in 0..4 {
+                w.iter_mut().for_each(|v| *v = rng.int8());
+                x.iter_mut().for_each(|v| *v = rng.int8());
+                let wm = &w[offset..offset + rows * cols];
+                kernels::matvec_i8(isa, wm, cols, &x[..cols], &mut got[..rows]);
+                scalar::matvec_i8(wm, cols, &x[..cols], &mut want[..rows]);
+                if got[..rows] != want[..rows] {
+                    return Err((isa, s));
+                }
+                n += 1;
+            }
+        }
+        for (s, &(rows, cols, density)) in SPARSE.iter().enumerate() {
+            if !sparse_equal(isa, &mut rng, rows, cols, density, &mut x) {
+                return Err((isa, DENSE.len() + s));
+            }
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// One random block-sparse product with `density`/16 of the blocks kept.
+fn sparse_equal(isa: Isa, rng: &mut Lcg, rows: usize, cols: usize, density: u32, x: &mut [i8; 304]) -> bool {
+    let (row_block_count, groups) = (rows.div_ceil(8), cols.div_ceil(4));
+    let mut row_blocks = [0u8; 4 * 4];
+    let mut block_cols = [0u8; 2 * 96];
+    let mut blocks = [0i8; 32 * 96];
+    let mut count = 0usize;
+    for b in 0..row_block_count {
+        for g in 0..groups {
+            if rng.next() % 16 < density {
+                block_cols[2 * count..2 * count + 2].copy_from_slice(&(g as u16).to_le_bytes());
+                count += 1;
+            }
+        }
+        row_blocks[4 * (b + 1)..4 * (b + 2)].copy_from_slice(&(count as u32).to_le_bytes());
+    }
+    blocks[..32 * count].iter_mut().for_each(|v| *v = rng.int8());
+    x.iter_mut().for_each(|v| *v = rng.int8());
+    x[cols..4 * groups].iter_mut().for_each(|v| *v = 0);
+    let Ok(m) = Block8x4::new(rows, cols, &row_blocks[..4 * (row_block_count + 1)], &block_cols[..2 * count], &blocks[..32 * count])
+    else {
+        return false;
+    };
+    let (mut got, mut want) = ([0i32; 24], [0i32; 24]);
+    kernels::block8x4_i8(isa, &m, &x[..4 * groups], &mut got[..rows]);
+    scalar::block8x4_i8(&m, &x[..4 * groups], &mut want[..rows]);
+    got[..rows] == want[..rows]
+}
