@@ -9,14 +9,17 @@
 //! - `edgegru_arm_mve` (Helium, the M-profile vector extension, integer):
 //!   `thumbv8m.main-*` with `-C target-cpu=cortex-m55` or `cortex-m85`.
 //!
-//! Other targets (Cortex-M0/M0+/M3, hosts) get neither and run the portable
-//! kernels (or their own SIMD sets).
+//! - `edgegru_arm_thumb` (Cortex-M without DSP: M0, M0+, M3, M23): every
+//!   `thumbv6m-*`, `thumbv7m-*` and `thumbv8m.base-*` target.
+//!
+//! Hosts get none of them and run their own kernel sets.
 
 use std::env;
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(edgegru_arm_dsp)");
     println!("cargo::rustc-check-cfg=cfg(edgegru_arm_mve)");
+    println!("cargo::rustc-check-cfg=cfg(edgegru_arm_thumb)");
     println!("cargo::rerun-if-env-changed=CARGO_ENCODED_RUSTFLAGS");
     let target = env::var("TARGET").unwrap_or_default();
     let flags = env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
@@ -28,6 +31,9 @@ fn main() {
     }
     if mve {
         println!("cargo::rustc-cfg=edgegru_arm_mve");
+    }
+    if ["thumbv6m", "thumbv7m", "thumbv8m.base"].iter().any(|t| target.starts_with(t)) {
+        println!("cargo::rustc-cfg=edgegru_arm_thumb");
     }
 }
 

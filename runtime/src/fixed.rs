@@ -101,6 +101,27 @@ impl Mul {
             let k = self.shift - 32;
             let hi = (p >> 32) as i32;
             ((hi + (1 << (k - 1))) >> k) as i64
+        } else if self.shift > 0 && self.shift <= 32 {
+            // The other usual case, with shifts of 32-bit halves only (no
+            // 64-bit shift by a variable amount, which some cores call a
+            // library routine for): q = p + 2^(shift-1), then q >> shift as
+            // a high and a low word; a value that needs the high word saturates.
+            let q = p + (1i64 << (self.shift - 1));
+            let (qh, ql) = ((q >> 32) as i32, q as u32);
+            let (rh, rl) = if self.shift == 32 {
+                (qh >> 31, qh as u32)
+            } else {
+                (qh >> self.shift, (ql >> self.shift) | ((qh as u32) << (32 - self.shift)))
+            };
+            if rh != (rl as i32) >> 31 {
+                if rh < 0 {
+                    i64::MIN
+                } else {
+                    i64::MAX
+                }
+            } else {
+                rl as i32 as i64
+            }
         } else if self.shift <= 0 {
             // A multiplier of at least 2^30: saturate unless the product is 0.
             if p == 0 {

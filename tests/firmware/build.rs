@@ -33,9 +33,9 @@ fn main() {
     // The session arena, a static buffer: the Cortex-M0 board has 16 KB of RAM
     // in all; the products' sums of the cost harness likewise.
     let small = board == "microbit";
-    let arena = if small { 6 * 1024 } else { 64 * 1024 };
+    let arena = if small { 4 * 1024 } else { 64 * 1024 };
     fs::write(out.join("arena.rs"), format!("{arena}")).unwrap();
-    fs::write(out.join("acc.rs"), if small { "256" } else { "1024" }).unwrap();
+    fs::write(out.join("acc.rs"), if small { "192" } else { "1024" }).unwrap();
     println!("cargo:rustc-link-search={}", out.display());
 
     let model = var("EDGEGRU_FW_MODEL");

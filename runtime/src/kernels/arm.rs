@@ -47,7 +47,9 @@ fn smlad(a: u32, b: u32, acc: i32) -> i32 {
     let r;
     // SAFETY: register arithmetic only (DSP extension). It may set the sticky
     // Q flag on overflow, which nothing here reads, so flags are not promised.
-    unsafe { asm!("smlad {r}, {a}, {b}, {acc}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b, acc = in(reg) acc, options(pure, nomem, nostack)) };
+    unsafe {
+        asm!("smlad {r}, {a}, {b}, {acc}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b, acc = in(reg) acc, options(pure, nomem, nostack))
+    };
     r
 }
 

@@ -21,6 +21,9 @@ pub(crate) mod aarch64;
 #[cfg(edgegru_arm_dsp)]
 pub(crate) mod arm;
 
+#[cfg(edgegru_arm_thumb)]
+pub(crate) mod thumb;
+
 /// A set of kernels, named after the instructions they use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -35,6 +38,10 @@ pub enum Isa {
     Neon,
     /// aarch64 Advanced SIMD with `sdot` (the dotprod extension).
     NeonDot,
+    /// Cortex-M without the DSP extension (M0, M0+, M3, M23): Thumb-1 loops
+    /// that load each input once for three rows. Chosen at compile time (see
+    /// `runtime/build.rs`).
+    ArmThumb,
     /// Cortex-M with the DSP extension (M4, M7, M33, M55): `SXTB16` + `SMLAD`,
     /// two 16-bit multiply-accumulates per instruction. Chosen at compile time
     /// (see `runtime/build.rs`).
@@ -47,7 +54,7 @@ pub enum Isa {
 
 impl Isa {
     /// Every kernel set, from portable to most specialised.
-    pub const ALL: [Isa; 7] = [Isa::Scalar, Isa::Avx2, Isa::Vnni, Isa::Neon, Isa::NeonDot, Isa::ArmDsp, Isa::Helium];
+    pub const ALL: [Isa; 8] = [Isa::Scalar, Isa::Avx2, Isa::Vnni, Isa::Neon, Isa::NeonDot, Isa::ArmThumb, Isa::ArmDsp, Isa::Helium];
 
     /// Name used by `EDGEGRU_KERNEL` and in reports.
     pub const fn name(self) -> &'static str {
@@ -57,6 +64,7 @@ impl Isa {
             Isa::Vnni => "vnni",
             Isa::Neon => "neon",
             Isa::NeonDot => "neon-dot",
+            Isa::ArmThumb => "arm-thumb",
             Isa::ArmDsp => "arm-dsp",
             Isa::Helium => "helium",
         }
@@ -79,6 +87,8 @@ impl Isa {
             Isa::Neon => true,
             #[cfg(target_arch = "aarch64")]
             Isa::NeonDot => aarch64::has_dotprod(),
+            #[cfg(edgegru_arm_thumb)]
+            Isa::ArmThumb => true,
             #[cfg(edgegru_arm_dsp)]
             Isa::ArmDsp => true,
             #[cfg(edgegru_arm_mve)]
@@ -105,7 +115,10 @@ impl Isa {
 
     /// The fastest kernel set this CPU runs, ignoring the environment.
     pub fn best() -> Isa {
-        [Isa::Vnni, Isa::Avx2, Isa::NeonDot, Isa::Neon, Isa::Helium, Isa::ArmDsp].into_iter().find(|isa| isa.is_available()).unwrap_or(Isa::Scalar)
+        [Isa::Vnni, Isa::Avx2, Isa::NeonDot, Isa::Neon, Isa::Helium, Isa::ArmDsp, Isa::ArmThumb]
+            .into_iter()
+            .find(|isa| isa.is_available())
+            .unwrap_or(Isa::Scalar)
     }
 }
 
@@ -164,6 +177,8 @@ pub fn matvec_i8(isa: Isa, w: &[i8], cols: usize, x: &[i8], acc: &mut [i32]) {
         Isa::Helium => arm::helium::matvec_i8(w, cols, x, acc),
         #[cfg(edgegru_arm_dsp)]
         Isa::ArmDsp => arm::matvec_i8_dsp(w, cols, x, acc),
+        #[cfg(edgegru_arm_thumb)]
+        Isa::ArmThumb => thumb::matvec_i8(w, cols, x, acc),
         _ => scalar::matvec_i8(w, cols, x, acc),
     }
 }

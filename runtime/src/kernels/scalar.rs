@@ -30,8 +30,28 @@ pub fn matvec_f16(w: &[u8], cols: usize, x: &[f32], out: &mut [f32]) {
 }
 
 /// int8 weights times an int8 vector, exact int32 sums. `w.len() == acc.len() * cols`.
+///
+/// Two rows at a time share each input load (on cores without SIMD, such as
+/// the Cortex-M0, loads are most of the work).
 pub fn matvec_i8(w: &[i8], cols: usize, x: &[i8], acc: &mut [i32]) {
-    for (row, a) in w.chunks_exact(cols).zip(acc.iter_mut()) {
+    if cols == 0 {
+        acc.iter_mut().for_each(|a| *a = 0);
+        return;
+    }
+    let x = &x[..cols.min(x.len())];
+    for (a, row) in acc.chunks_exact_mut(2).zip(w.chunks_exact(2 * cols)) {
+        let (r0, r1) = row.split_at(cols);
+        let (mut s0, mut s1) = (0i32, 0i32);
+        for ((&xv, &w0), &w1) in x.iter().zip(r0).zip(r1) {
+            let xv = xv as i32;
+            s0 += w0 as i32 * xv;
+            s1 += w1 as i32 * xv;
+        }
+        a[0] = s0;
+        a[1] = s1;
+    }
+    let done = acc.len() / 2 * 2;
+    for (a, row) in acc[done..].iter_mut().zip(w[done * cols..].chunks_exact(cols)) {
         *a = row.iter().zip(x).map(|(&wv, &xv)| wv as i32 * xv as i32).sum();
     }
 }

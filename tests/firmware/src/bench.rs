@@ -164,7 +164,7 @@ fn tokens(session: &mut Session<'_, '_>, out: &mut [u8], clock: &Clock) -> Optio
         line.push(tok.token_text(t).unwrap_or("").as_bytes());
     }
     let same = &line.buf[..line.len] == EXPECTED.as_bytes();
-    say!("bench sampling: {} instructions per token", clock.instructions(sample_ticks) / TOKENS as u64);
+    say!("bench sampling: {} instructions per token", clock.instructions(sample_ticks) / TOKENS.max(1) as u64);
     Some((TOKENS, clock.instructions(ticks), same))
 }
 

@@ -83,8 +83,7 @@ fn sparse_equal(isa: Isa, rng: &mut Lcg, rows: usize, cols: usize, density: u32,
     blocks[..32 * count].iter_mut().for_each(|v| *v = rng.int8());
     x.iter_mut().for_each(|v| *v = rng.int8());
     x[cols..4 * groups].iter_mut().for_each(|v| *v = 0);
-    let Ok(m) = Block8x4::new(rows, cols, &row_blocks[..4 * (row_block_count + 1)], &block_cols[..2 * count], &blocks[..32 * count])
-    else {
+    let Ok(m) = Block8x4::new(rows, cols, &row_blocks[..4 * (row_block_count + 1)], &block_cols[..2 * count], &blocks[..32 * count]) else {
         return false;
     };
     let (mut got, mut want) = ([0i32; 24], [0i32; 24]);

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# The cost of a step on Cortex-M cores, in instructions, under qemu-system-arm.
+#
+#   bash scripts/device-bench.sh
+#
+# For each core (M0, M4F, M7, M33, M55) and shipped model (tiny, fortunes-char,
+# basicmotions; fortunes-char needs more RAM than the M0 board has) it builds
+# the test firmware with its cost harness (tests/firmware, `--features
+# products`) and runs it under `-icount shift=0`, where QEMU's virtual clock
+# advances one nanosecond per instruction retired, so SysTick measures
+# instructions (calibrated by the firmware against a loop of known length).
+# Every kernel set the core has runs the same tokens (or feature steps), and
+# each must equal the host's output bit for bit, or the script fails.
+#
+# The figures are instructions retired, not cycles: QEMU is not
+# cycle-accurate. The estimated milliseconds assume one cycle per
+# instruction at a named part's clock, and are labelled as estimates.
+#
+# It also builds the runtime as it was before the Cortex-M kernels (git
+# revision $EDGEGRU_BENCH_BASE, default below) with the same harness, for the
+# "before" rows, when that revision is in the checkout (it says so when not).
+#
+# Writes target/device-bench.json (one object per core, model and kernel set)
+# and target/device-bench.md (the table the README quotes).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+out=$root/target/device-bench
+mkdir -p "$out"
+base_rev=${EDGEGRU_BENCH_BASE:-f6eb433}
+prompt="The meaning of life is"
+tokens=40
+
+cargo build -q --release -p edgegru-trainer
+edgegru=$root/target/release/edgegru
+[ -d target/ucr/BasicMotions ] || bash scripts/fetch-ucr.sh target/ucr
+ts=$root/target/ucr/BasicMotions/BasicMotions_TEST.ts
+
+# host_outputs MODEL: what the firmware must reproduce.
+host_outputs() {
+    case $1 in
+    basicmotions) "$edgegru" predict --model "models/$1.egru" --data "$ts" --exact > "$out/$1.host.txt" ;;
+    *) "$edgegru" generate --model "models/$1.egru" --prompt "$prompt" --greedy --max-tokens $tokens > "$out/$1.host.txt" ;;
+    esac
+}
+for model in tiny fortunes-char basicmotions; do host_outputs $model; done
+
+# run_fw DIR CORE BOARD TARGET CPU MODEL FEATURES LABEL: builds and runs one
+# firmware; appends its report to $out/runs.txt.
+run_fw() {
+    local dir=$1 core=$2 board=$3 target=$4 cpu=$5 model=$6 features=$7 label=$8
+    local flags="-C link-arg=-Tlink.x"
+    [ -n "$cpu" ] && flags="$flags -C target-cpu=$cpu"
+    local env=(EDGEGRU_FW_BOARD="$board" EDGEGRU_FW_ICOUNT=1 EDGEGRU_FW_MODEL="$root/models/$model.egru"
+        EDGEGRU_FW_EXPECTED="$out/$model.host.txt" RUSTFLAGS="$flags")
+    if [ "$model" = basicmotions ]; then
+        env+=(EDGEGRU_FW_FEATURES="$ts" EDGEGRU_FW_SEQUENCES=0,10,20,30)
+    else
+        env+=(EDGEGRU_FW_PROMPT="$prompt" EDGEGRU_FW_TOKENS=$tokens)
+    fi
+    local tdir="$root/target/device-bench/build-$label-$core"
+    local log="$out/$label-$core-$model.log"
+    (cd "$dir" && env "${env[@]}" cargo build -q --release --target "$target" --features "$features" --target-dir "$tdir" &&
+        env "${env[@]}" timeout 600 cargo run -q --release --target "$target" --features "$features" --target-dir "$tdir") > "$log" 2>&1 || {
+        cat "$log"
+        echo "error: the $label firmware for $core with $model failed"
+        exit 1
+    }
+    local elf="$tdir/$target/release/edgegru-firmware-test"
+    local sizes
+    sizes=$(arm-none-eabi-size -A "$elf" | awk '$1==".text"{t=$2} $1==".rodata"{r=$2} END{print t, r}')
+    echo "run label=$label core=$core board=$board model=$model model_bytes=$(stat -c %s "models/$model.egru") sizes=${sizes/ /,}" >> "$out/runs.txt"
+    cat "$log" >> "$out/runs.txt"
+}
+
+: > "$out/runs.txt"
+# core board target target-cpu models
+cores=(
+    "M0 microbit thumbv6m-none-eabi - tiny,basicmotions"
+    "M4F mps2-an386 thumbv7em-none-eabihf cortex-m4 tiny,fortunes-char,basicmotions"
+    "M7 mps2-an500 thumbv7em-none-eabihf cortex-m7 tiny,fortunes-char,basicmotions"
+    "M33 mps2-an505 thumbv8m.main-none-eabihf cortex-m33 tiny,fortunes-char,basicmotions"
+    "M55 mps3-an547 thumbv8m.main-none-eabihf cortex-m55 tiny,fortunes-char,basicmotions"
+)
+for line in "${cores[@]}"; do
+    read -r core board target cpu models <<< "$line"
+    [ "$cpu" = - ] && cpu=
+    for model in ${models//,/ }; do
+        echo "device bench: $core ($board) $model"
+        run_fw tests/firmware "$core" "$board" "$target" "$cpu" "$model" products now
+    done
+done
+
+# The runtime before the Cortex-M kernels, with this harness (no product
+# timing: that runtime has no Matrix::product_i8).
+if git cat-file -e "$base_rev^{commit}" 2>/dev/null; then
+    wt="$out/base"
+    [ -d "$wt" ] && git worktree remove --force "$wt"
+    git worktree add -q --detach "$wt" "$base_rev"
+    rm -rf "$wt/tests/firmware"
+    mkdir -p "$wt/tests/firmware"
+    cp -r tests/firmware/Cargo.toml tests/firmware/Cargo.lock tests/firmware/build.rs tests/firmware/qemu.sh tests/firmware/src tests/firmware/.cargo "$wt/tests/firmware/"
+    run_fw "$wt/tests/firmware" M0 microbit thumbv6m-none-eabi "" tiny bench before
+    for model in tiny fortunes-char basicmotions; do
+        run_fw "$wt/tests/firmware" M4F mps2-an386 thumbv7em-none-eabihf cortex-m4 $model bench before
+    done
+    git worktree remove --force "$wt"
+else
+    echo "device bench: revision $base_rev (the runtime before the Cortex-M kernels) is not in this checkout: no 'before' rows"
+fi
+
+python3 scripts/device_bench_report.py "$out/runs.txt" target/device-bench.json target/device-bench.md
+cat target/device-bench.md
