@@ -13,6 +13,9 @@
 //!   `thumbv6m-*`, `thumbv7m-*` and `thumbv8m.base-*` target.
 //!
 //! Hosts get none of them and run their own kernel sets.
+//!
+//! `EDGEGRU_CORTEX_M_KERNELS=portable` in the build's environment turns all
+//! three off (only the portable scalar kernels: the smallest code).
 
 use std::env;
 
@@ -21,6 +24,10 @@ fn main() {
     println!("cargo::rustc-check-cfg=cfg(edgegru_arm_mve)");
     println!("cargo::rustc-check-cfg=cfg(edgegru_arm_thumb)");
     println!("cargo::rerun-if-env-changed=CARGO_ENCODED_RUSTFLAGS");
+    println!("cargo::rerun-if-env-changed=EDGEGRU_CORTEX_M_KERNELS");
+    if env::var("EDGEGRU_CORTEX_M_KERNELS").is_ok_and(|v| v == "portable") {
+        return;
+    }
     let target = env::var("TARGET").unwrap_or_default();
     let flags = env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
     let cpu = target_cpu(&flags);
@@ -37,19 +44,15 @@ fn main() {
     }
 }
 
-/// The last `-C target-cpu=NAME` in the encoded rustflags (separated by 0x1f).
+/// The last `-C target-cpu=NAME` (or `-Ctarget-cpu=NAME`) in the encoded
+/// rustflags (separated by 0x1f).
 fn target_cpu(flags: &str) -> Option<String> {
     let args: Vec<&str> = flags.split('\u{1f}').collect();
     let mut cpu = None;
     for (i, a) in args.iter().enumerate() {
-        let value = if let Some(v) = a.strip_prefix("-Ctarget-cpu=") {
-            Some(v)
-        } else if let Some(v) = a.strip_prefix("target-cpu=").filter(|_| i > 0 && args[i - 1] == "-C") {
-            Some(v)
-        } else {
-            None
-        };
-        if let Some(v) = value {
+        let joined = a.strip_prefix("-Ctarget-cpu=");
+        let split = a.strip_prefix("target-cpu=").filter(|_| i > 0 && args[i - 1] == "-C");
+        if let Some(v) = joined.or(split) {
             cpu = Some(v.to_string());
         }
     }

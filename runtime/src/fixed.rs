@@ -79,7 +79,7 @@ impl Mul {
             return Mul::ZERO;
         }
         let k = n.leading_zeros() - 1;
-        Mul::normalize(((n << k) + den as u64 / 2) / den as u64, k as i32)
+        Mul::normalize(div_u64_u32((n << k) + den as u64 / 2, den), k as i32)
     }
 
     /// The product of two multipliers, rounded to 31 significant bits.
@@ -149,6 +149,26 @@ impl Mul {
             v as i32
         }
     }
+}
+
+/// `n / d` (`d` not 0) by restoring division, one quotient bit per round:
+/// small code on microcontrollers, which would otherwise link a 64-bit
+/// division routine for the few divisions of a step.
+const fn div_u64_u32(mut n: u64, d: u32) -> u64 {
+    let d = d as u64;
+    let (mut q, mut r) = (0u64, 0u64);
+    let mut i = 0;
+    while i < 64 {
+        r = (r << 1) | (n >> 63);
+        n <<= 1;
+        q <<= 1;
+        if r >= d {
+            r -= d;
+            q |= 1;
+        }
+        i += 1;
+    }
+    q
 }
 
 /// An f32's bits as `(mantissa, exponent)`, its magnitude being `mantissa * 2^exponent`.
@@ -355,6 +375,22 @@ mod tests {
             -magnitude
         } else {
             magnitude
+        }
+    }
+
+    #[test]
+    fn division_by_rounds_equals_the_division_operator() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for i in 0..200_000u64 {
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            let n = if i % 3 == 0 { state } else { state >> (state % 64) };
+            let d = match i % 4 {
+                0 => 1,
+                1 => u32::MAX,
+                _ => ((state >> 17) as u32).max(1) >> (i % 31),
+            }
+            .max(1);
+            assert_eq!(div_u64_u32(n, d), n / d as u64, "{n} / {d}");
         }
     }
 

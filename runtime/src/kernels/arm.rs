@@ -337,18 +337,101 @@ pub(crate) mod helium {
         if w.len() < rows * cols || x.len() < cols {
             return scalar::matvec_i8(w, cols, x, acc);
         }
-        let quads = rows / 4;
-        for q in 0..quads {
-            // SAFETY: rows 4q..4q+4 of `cols` bytes lie inside `w` (checked
-            // above); tail-predicated loads read no byte past a row's end.
-            let sums = unsafe { rows4(w.as_ptr().add(4 * q * cols), cols, x.as_ptr()) };
-            acc[4 * q..4 * q + 4].copy_from_slice(&sums);
+        let pairs = rows / 2;
+        // SAFETY (all four): `w` holds `rows` rows of `cols` bytes and `x` `cols`
+        // bytes (checked above); `acc` holds `2 * pairs` sums.
+        let short = unsafe {
+            match cols {
+                16 => pairs_x1(w.as_ptr(), x.as_ptr(), acc.as_mut_ptr(), pairs),
+                32 => pairs_x2(w.as_ptr(), x.as_ptr(), acc.as_mut_ptr(), pairs),
+                48 => pairs_x3(w.as_ptr(), x.as_ptr(), acc.as_mut_ptr(), pairs),
+                64 => pairs_x4(w.as_ptr(), x.as_ptr(), acc.as_mut_ptr(), pairs),
+                _ => false,
+            }
+        };
+        let done = if short { 2 * pairs } else { 4 * (rows / 4) };
+        if !short {
+            for (q, a) in acc.chunks_exact_mut(4).enumerate() {
+                // SAFETY: rows 4q..4q+4 of `cols` bytes lie inside `w` (checked
+                // above); tail-predicated loads read no byte past a row's end.
+                a.copy_from_slice(&unsafe { rows4(w.as_ptr().add(4 * q * cols), cols, x.as_ptr()) });
+            }
         }
-        for r in 4 * quads..rows {
+        for (r, a) in acc.iter_mut().enumerate().skip(done) {
             // SAFETY: row r lies inside `w`, `x` holds `cols` values.
-            acc[r] = unsafe { row(w.as_ptr().add(r * cols), cols, x.as_ptr()) };
+            *a = unsafe { row(w.as_ptr().add(r * cols), cols, x.as_ptr()) };
         }
     }
+
+    /// Rows of 16, 32, 48 or 64 inputs: the whole input vector stays in
+    /// q4-q7 and the rows follow each other in memory, so the loop is only
+    /// the weight loads and the `VMLADAV`s, two rows per iteration (one
+    /// `STRD`, one `LE`). Returns `true` after writing `2 * pairs` sums.
+    macro_rules! pairs_in_registers {
+        ($name:ident, $x:literal, [$($load_x:literal),*], [$($row:literal),*]) => {
+            /// See [`pairs_in_registers`].
+            ///
+            /// # Safety
+            /// `2 * pairs` rows and the input vector must be readable, `acc` writable for `2 * pairs` sums.
+            #[inline(never)]
+            unsafe fn $name(w: *const i8, x: *const i8, acc: *mut i32, pairs: usize) -> bool {
+                if pairs == 0 {
+                    return true;
+                }
+                // SAFETY: the caller guarantees the reads and writes; q0-q7
+                // and lr are declared clobbered (the compiler saves q4-q7).
+                unsafe {
+                    asm!(
+                        $($load_x,)*
+                        "dls lr, {pairs}",
+                        "2:",
+                        $($row,)*
+                        "strd r0, r2, [{acc}], #8",
+                        "le lr, 2b",
+                        xp = in(reg) x,
+                        pairs = in(reg) pairs,
+                        acc = inout(reg) acc => _,
+                        w = inout(reg) w => _,
+                        out("r0") _,
+                        out("r2") _,
+                        out("lr") _,
+                        out("q0") _,
+                        out("q1") _,
+                        out("q4") _,
+                        out("q5") _,
+                        out("q6") _,
+                        out("q7") _,
+                        options(nostack),
+                    );
+                }
+                let _ = $x;
+                true
+            }
+        };
+    }
+
+    pairs_in_registers!(pairs_x1, 1, ["vldrb.s8 q4, [{xp}]"], [
+        "vldrb.s8 q0, [{w}], #16", "vmladav.s8 r0, q0, q4",
+        "vldrb.s8 q1, [{w}], #16", "vmladav.s8 r2, q1, q4"
+    ]);
+    pairs_in_registers!(pairs_x2, 2, ["vldrb.s8 q4, [{xp}]", "vldrb.s8 q5, [{xp}, #16]"], [
+        "vldrb.s8 q0, [{w}], #16", "vmladav.s8 r0, q0, q4", "vldrb.s8 q1, [{w}], #16", "vmladava.s8 r0, q1, q5",
+        "vldrb.s8 q0, [{w}], #16", "vmladav.s8 r2, q0, q4", "vldrb.s8 q1, [{w}], #16", "vmladava.s8 r2, q1, q5"
+    ]);
+    pairs_in_registers!(pairs_x3, 3, ["vldrb.s8 q4, [{xp}]", "vldrb.s8 q5, [{xp}, #16]", "vldrb.s8 q6, [{xp}, #32]"], [
+        "vldrb.s8 q0, [{w}], #16", "vmladav.s8 r0, q0, q4", "vldrb.s8 q1, [{w}], #16", "vmladava.s8 r0, q1, q5",
+        "vldrb.s8 q0, [{w}], #16", "vmladava.s8 r0, q0, q6",
+        "vldrb.s8 q1, [{w}], #16", "vmladav.s8 r2, q1, q4", "vldrb.s8 q0, [{w}], #16", "vmladava.s8 r2, q0, q5",
+        "vldrb.s8 q1, [{w}], #16", "vmladava.s8 r2, q1, q6"
+    ]);
+    pairs_in_registers!(pairs_x4, 4, [
+        "vldrb.s8 q4, [{xp}]", "vldrb.s8 q5, [{xp}, #16]", "vldrb.s8 q6, [{xp}, #32]", "vldrb.s8 q7, [{xp}, #48]"
+    ], [
+        "vldrb.s8 q0, [{w}], #16", "vmladav.s8 r0, q0, q4", "vldrb.s8 q1, [{w}], #16", "vmladava.s8 r0, q1, q5",
+        "vldrb.s8 q0, [{w}], #16", "vmladava.s8 r0, q0, q6", "vldrb.s8 q1, [{w}], #16", "vmladava.s8 r0, q1, q7",
+        "vldrb.s8 q0, [{w}], #16", "vmladav.s8 r2, q0, q4", "vldrb.s8 q1, [{w}], #16", "vmladava.s8 r2, q1, q5",
+        "vldrb.s8 q0, [{w}], #16", "vmladava.s8 r2, q0, q6", "vldrb.s8 q1, [{w}], #16", "vmladava.s8 r2, q1, q7"
+    ]);
 
     /// Dot products of the rows at `p`, `p + cols`, `p + 2 cols`, `p + 3 cols` with `x`.
     ///

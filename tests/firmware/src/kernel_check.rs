@@ -25,9 +25,12 @@ impl Lcg {
     }
 }
 
-/// Dense shapes (rows, cols): below, at and past the 4-row and 4-column
-/// steps and the 256-input chunk of the DSP kernel.
-const DENSE: [(usize, usize); 10] = [(1, 1), (3, 5), (4, 4), (5, 7), (8, 16), (13, 33), (7, 255), (9, 257), (4, 300), (16, 64)];
+/// Dense shapes (rows, cols): below, at and past the 3- and 4-row and
+/// 4-column steps, the 256-input chunk of the DSP kernel, and the rows of
+/// 16, 32, 48 and 64 inputs that the Helium kernel keeps in registers (odd
+/// and even row counts).
+const DENSE: [(usize, usize); 15] =
+    [(1, 1), (3, 5), (4, 4), (5, 7), (8, 16), (13, 33), (7, 255), (9, 257), (4, 300), (16, 64), (1, 16), (6, 32), (5, 48), (7, 64), (2, 20)];
 /// Block-sparse shapes (rows, cols) and one density in sixteenths each.
 const SPARSE: [(usize, usize, u32); 7] = [(8, 4, 16), (13, 17, 8), (24, 64, 4), (24, 128, 16), (16, 128, 0), (9, 40, 12), (24, 100, 2)];
 

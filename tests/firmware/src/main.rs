@@ -12,7 +12,9 @@ use core::ptr::{addr_of, addr_of_mut, read_volatile, write_volatile};
 
 use cortex_m_rt::{entry, exception, ExceptionFrame};
 use cortex_m_semihosting::debug;
-use edgegru_runtime::{InputKind, Isa, Model, Rng, SamplingParams, Session};
+use edgegru_runtime::{InputKind, Model, Rng, SamplingParams, Session};
+#[cfg(not(feature = "quiet"))]
+use edgegru_runtime::Isa;
 
 static MODEL: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/model.egru"));
 const PROMPT: &str = include_str!(concat!(env!("OUT_DIR"), "/prompt.txt"));
@@ -298,7 +300,6 @@ fn run() -> bool {
         "{}",
         if same { "PASS: the device output equals the host output" } else { "FAIL: the device output differs from the host output" }
     );
-    drop(session);
     same && kernels_equal_scalar() && bench(arena, out)
 }
 
