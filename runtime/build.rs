@@ -23,12 +23,18 @@ fn main() {
     println!("cargo::rustc-check-cfg=cfg(edgegru_arm_dsp)");
     println!("cargo::rustc-check-cfg=cfg(edgegru_arm_mve)");
     println!("cargo::rustc-check-cfg=cfg(edgegru_arm_thumb)");
+    println!("cargo::rustc-check-cfg=cfg(edgegru_no_long_multiply)");
+    let target = env::var("TARGET").unwrap_or_default();
+    // Armv6-M and Armv8-M Baseline have no 32x32->64 multiply (not a kernel
+    // choice: numerics code builds wide products differently there).
+    if ["thumbv6m", "thumbv8m.base"].iter().any(|t| target.starts_with(t)) {
+        println!("cargo::rustc-cfg=edgegru_no_long_multiply");
+    }
     println!("cargo::rerun-if-env-changed=CARGO_ENCODED_RUSTFLAGS");
     println!("cargo::rerun-if-env-changed=EDGEGRU_CORTEX_M_KERNELS");
     if env::var("EDGEGRU_CORTEX_M_KERNELS").is_ok_and(|v| v == "portable") {
         return;
     }
-    let target = env::var("TARGET").unwrap_or_default();
     let flags = env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
     let cpu = target_cpu(&flags);
     let mainline_dsp = matches!(cpu.as_deref(), Some("cortex-m33" | "cortex-m35p" | "cortex-m55" | "cortex-m85"));

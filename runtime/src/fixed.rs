@@ -64,7 +64,7 @@ impl Mul {
     /// the per-row scales of every product).
     pub const fn scaled_by_f32_bits(self, bits: u32) -> Mul {
         let (mant, exp) = split_f32(bits);
-        let m = (mant as u64 * self.m as u64 + (1 << 23)) >> 24;
+        let m = (mul_u32(mant, self.m) + (1 << 23)) >> 24;
         Mul { m: m as u32, shift: self.shift - exp - 24 }
     }
 
@@ -91,7 +91,7 @@ impl Mul {
     /// `[-limit, limit]`. `limit` must be positive.
     #[inline(always)]
     pub const fn apply(self, x: i32, limit: i32) -> i32 {
-        let p = x as i64 * self.m as i64;
+        let p = mul_i32_u32(x, self.m);
         let v = if self.shift > 32 && self.shift < 63 {
             // The usual case, in 32-bit arithmetic after the multiply: with
             // p = hi * 2^32 + lo (0 <= lo < 2^32) and k = shift - 32,
@@ -149,6 +149,66 @@ impl Mul {
             v as i32
         }
     }
+}
+
+/// `a * b` in 64 bits. Cores without a 32x32->64 multiply instruction
+/// (Armv6-M, Armv8-M Baseline) build it from four 16-bit products instead of
+/// calling a 64x64 library multiply.
+#[inline(always)]
+const fn mul_u32(a: u32, b: u32) -> u64 {
+    if cfg!(edgegru_no_long_multiply) {
+        mul_u32_by_halves(a, b)
+    } else {
+        a as u64 * b as u64
+    }
+}
+
+/// `a * b` in 64 bits from four 16x16->32 products.
+#[inline(always)]
+const fn mul_u32_by_halves(a: u32, b: u32) -> u64 {
+    let (a0, a1, b0, b1) = (a & 0xffff, a >> 16, b & 0xffff, b >> 16);
+    let (lo, m1, m2, hi) = (a0 * b0, a1 * b0, a0 * b1, a1 * b1);
+    let mid = (lo >> 16) + (m1 & 0xffff) + (m2 & 0xffff);
+    let hi = hi + (m1 >> 16) + (m2 >> 16) + (mid >> 16);
+    ((hi as u64) << 32) | ((mid << 16) | (lo & 0xffff)) as u64
+}
+
+/// `x * m` in 64 bits (see [`mul_u32`]).
+#[inline(always)]
+const fn mul_i32_u32(x: i32, m: u32) -> i64 {
+    if !cfg!(edgegru_no_long_multiply) {
+        return x as i64 * m as i64;
+    }
+    let p = mul_u32(x.unsigned_abs(), m) as i64;
+    if x < 0 {
+        -p
+    } else {
+        p
+    }
+}
+
+/// `v * 2^-frac` as an f32: the bits of `v as f32 * 2^-frac` (the product
+/// of a whole number by a power of two is exact). Where floats are done in
+/// software (Arm without an FPU), without the multiply: the exponent of
+/// `v as f32` goes down by `frac`. `frac` must be below 127.
+#[inline(always)]
+pub fn fixed_to_f32(v: i32, frac: u32) -> f32 {
+    if cfg!(all(target_arch = "arm", not(target_abi = "eabihf"))) {
+        fixed_to_f32_by_exponent(v, frac)
+    } else {
+        v as f32 * (1.0 / (1u64 << frac) as f32)
+    }
+}
+
+/// [`fixed_to_f32`] by lowering the exponent of `v as f32`.
+#[inline(always)]
+fn fixed_to_f32_by_exponent(v: i32, frac: u32) -> f32 {
+    if v == 0 {
+        return 0.0;
+    }
+    // |v| >= 1, so `v as f32` is normal with a biased exponent of at least
+    // 127, and 127 - frac >= 1 keeps the result normal.
+    f32::from_bits((v as f32).to_bits() - (frac << 23))
 }
 
 /// `n / d` (`d` not 0) by restoring division, one quotient bit per round:
@@ -375,6 +435,42 @@ mod tests {
             -magnitude
         } else {
             magnitude
+        }
+    }
+
+    #[test]
+    fn fixed_to_float_gives_the_bits_of_the_multiply() {
+        let mut state = 0x1234_5678u32;
+        for i in 0..1_000_000u32 {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            let v = match i % 3 {
+                0 => state as i32,
+                1 => (state as i32) >> (state % 31),
+                _ => [0, 1, -1, i32::MAX, i32::MIN, 4096, -32767][(i % 7) as usize],
+            };
+            for frac in [0u32, 7, 12, 15, 30] {
+                let want = v as f32 * (1.0 / (1u64 << frac) as f32);
+                assert_eq!(fixed_to_f32_by_exponent(v, frac).to_bits(), want.to_bits(), "{v} >> {frac}");
+                assert_eq!(fixed_to_f32(v, frac).to_bits(), want.to_bits(), "{v} >> {frac}");
+            }
+        }
+    }
+
+    #[test]
+    fn wide_products_from_halves_equal_the_64_bit_product() {
+        let mut state = 0x2545_f491u32;
+        for i in 0..1_000_000u32 {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            let (a, b) = (state, state.rotate_left(i % 32) ^ i);
+            assert_eq!(mul_u32_by_halves(a, b), a as u64 * b as u64, "{a} * {b}");
+            assert_eq!(mul_u32(a, b), a as u64 * b as u64);
+            let x = state as i32;
+            assert_eq!(mul_i32_u32(x, b), x as i64 * b as i64);
+            assert_eq!(mul_u32_by_halves(u32::MAX, u32::MAX), u32::MAX as u64 * u32::MAX as u64);
         }
     }
 

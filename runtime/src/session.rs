@@ -321,13 +321,11 @@ fn forward_integer(m: &Model<'_>, isa: Isa, x_mul: Mul, b: &mut StepBuffers<'_>)
         (x, x_mul) = quantize_q12(out, q);
     }
     m.output.matvec_fixed(isa, x, x_mul, &m.output_bias, fixed::LOGIT_LIMIT, acc);
-    let unit = 1.0 / (1u32 << fixed::ACT_FRAC) as f32;
     for (o, &a) in b.out.iter_mut().zip(acc.iter()) {
-        *o = a as f32 * unit;
+        *o = fixed::fixed_to_f32(a, fixed::ACT_FRAC);
     }
-    let unit = 1.0 / (1u32 << fixed::STATE_FRAC) as f32;
     for (hf, &hv) in b.h.iter_mut().zip(h.iter()) {
-        *hf = hv as f32 * unit;
+        *hf = fixed::fixed_to_f32(hv as i32, fixed::STATE_FRAC);
     }
 }
 
