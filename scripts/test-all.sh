@@ -12,7 +12,7 @@ step() { printf '\n==> %s\n' "$*"; }
 
 step "installing system packages"
 need_apt=()
-for pkg in fortunes qemu-user qemu-system-arm gcc-aarch64-linux-gnu libc6-dev-arm64-cross valgrind pkg-config binutils-arm-none-eabi; do
+for pkg in fortunes qemu-user qemu-system-arm gcc-aarch64-linux-gnu libc6-dev-arm64-cross valgrind pkg-config binutils-arm-none-eabi gcc-arm-none-eabi; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -24,7 +24,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" ||
         DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq -t bookworm-backports "${need_apt[@]}"
 fi
-rustup target add aarch64-unknown-linux-gnu thumbv6m-none-eabi thumbv7em-none-eabihf
+rustup target add aarch64-unknown-linux-gnu thumbv6m-none-eabi thumbv7em-none-eabihf thumbv8m.main-none-eabihf
 rustup component add rustfmt clippy
 # PyPI packages in a virtual environment: onnx (checker, reference evaluator),
 # onnxruntime, whose wheel carries the ONNX Runtime shared library that the
@@ -52,6 +52,10 @@ step "format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy -p edgegru-runtime --target thumbv7em-none-eabihf -- -D warnings
+cargo clippy -p edgegru-runtime --target thumbv6m-none-eabi -- -D warnings
+# The Cortex-M55 build (Helium kernels), in its own target folder (other rustflags).
+RUSTFLAGS="-C target-cpu=cortex-m55" cargo clippy -p edgegru-runtime --target thumbv8m.main-none-eabihf \
+    --target-dir target/clippy-cortex-m55 -- -D warnings
 cargo clippy -p edgegru-ffi --target thumbv7em-none-eabihf --no-default-features --features panic-handler -- -D warnings
 cargo clippy -p edgegru-runtime --target aarch64-unknown-linux-gnu --features std --all-targets -- -D warnings
 
@@ -131,7 +135,7 @@ cargo build -p edgegru-ffi --target thumbv7em-none-eabihf --no-default-features 
 
 step "Cortex-M firmware under qemu-system-arm: device output must equal host output"
 # Budgets of issue-level targets, checked here because they are deterministic.
-CODE_BUDGET=26624      # .text of the quiet firmware on thumbv7em (opt-level s), bytes
+CODE_BUDGET=27648      # .text of the quiet firmware on thumbv7em (opt-level s, DSP kernels in), bytes
 RAM_BUDGET_T=8192      # arena + runtime stack for config T on the Cortex-M0, bytes
 fw_prompt="The meaning of life is"
 # fw_env MODEL TOKENS [EXPECTED]: the firmware's inputs; EXPECTED defaults to
@@ -193,6 +197,20 @@ if fw thumbv6m-none-eabi; then
     exit 1
 fi
 echo "the firmware refused a wrong expected text, as it must"
+
+step "Cortex-M cost per token: every core and kernel set under qemu -icount (scripts/device-bench.sh)"
+# Each firmware run also checks its core's kernel sets against the scalar
+# kernels and requires the host's outputs from every kernel set.
+bash scripts/device-bench.sh
+
+step "the C library on a device: examples/c-firmware (gcc-arm-none-eabi) on mps2-an386 and mps2-an505"
+for board_model in mps2-an386:fortunes-char mps2-an505:tiny; do
+    board=${board_model%%:*} model=${board_model#*:}
+    target/release/edgegru generate --model "models/$model.egru" --prompt "The meaning of life is" --greedy --max-tokens 80 > "$work/c-fw-host.txt"
+    timeout 300 bash examples/c-firmware/build.sh "$board" "models/$model.egru" 80 > "$work/c-fw-device.txt"
+    cmp "$work/c-fw-host.txt" "$work/c-fw-device.txt" || { echo "error: the C firmware on $board differs from the host"; exit 1; }
+    echo "C firmware on $board ($model): the host's text, byte for byte"
+done
 
 step "fuzzing: each target 30 s on the stable toolchain (libFuzzer), from the kept corpus"
 FUZZ_KEEP_CORPUS=1 bash scripts/fuzz.sh 30

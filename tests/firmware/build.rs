@@ -33,6 +33,10 @@ fn main() {
     // The session arena, a static buffer: the Cortex-M0 board has 16 KB of RAM
     // in all; the products' sums of the cost harness likewise.
     let small = board == "microbit";
+    println!("cargo::rustc-check-cfg=cfg(fw_small_ram)");
+    if small {
+        println!("cargo::rustc-cfg=fw_small_ram");
+    }
     let arena = if small { 4 * 1024 } else { 64 * 1024 };
     fs::write(out.join("arena.rs"), format!("{arena}")).unwrap();
     fs::write(out.join("acc.rs"), if small { "192" } else { "1024" }).unwrap();

@@ -189,22 +189,23 @@ fn fixture(name: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/import").join(name)
 }
 
-/// Imports fixture `name` (its .onnx and .vocab.json) as an f32 `.egru` file.
+/// Imports fixture `name` (its .onnx and, for a token model, its
+/// .vocab.json) as an f32 `.egru` file.
 fn import_fixture(name: &str) -> anyhow::Result<Vec<u8>> {
-    let vocab = vocab::read(&std::fs::read(fixture(&format!("{name}.vocab.json")))?, &ListRules::default())?;
-    let model = edgegru_trainer::import::onnx::import(
-        &std::fs::read(fixture(&format!("{name}.onnx")))?,
-        Some(vocab),
-        &ImportOptions::default(),
-        name,
-    )?;
+    let vocab_file = fixture(&format!("{name}.vocab.json"));
+    let vocab = match vocab_file.exists() {
+        true => Some(vocab::read(&std::fs::read(vocab_file)?, &ListRules::default())?),
+        false => None,
+    };
+    let model =
+        edgegru_trainer::import::onnx::import(&std::fs::read(fixture(&format!("{name}.onnx")))?, vocab, &ImportOptions::default(), name)?;
     Ok(model.to_checked_bytes(&edgegru_trainer::commands::export::options(edgegru_runtime::writer::WeightKind::F32, false, false))?)
 }
 
 #[test]
 fn imported_pytorch_and_keras_models_give_onnx_runtimes_logits() {
     let mut checked = 0;
-    for name in ["torch_batch_first", "torch_seq_first_no_bias", "keras_reset_after"] {
+    for name in ["torch_batch_first", "torch_seq_first_no_bias", "torch_two_layers", "keras_reset_after", "keras_stacked"] {
         let expect: serde_json::Value = serde_json::from_slice(&std::fs::read(fixture(&format!("{name}.expect.json"))).unwrap()).unwrap();
         let file = import_fixture(name).unwrap_or_else(|e| panic!("{name}: {e:#}"));
         let m = Model::from_bytes(&file).unwrap();
@@ -231,7 +232,37 @@ fn imported_pytorch_and_keras_models_give_onnx_runtimes_logits() {
         println!("{name}: max |difference| from ONNX Runtime on the original file {worst:.2e}");
         checked += 1;
     }
-    assert_eq!(checked, 3);
+    assert_eq!(checked, 5);
+}
+
+/// Sensor classifiers as PyTorch (`nn.GRU(num_layers=2)`, Linear, Tanh,
+/// Linear, Softmax) and Keras through tf2onnx (GRU, Dense tanh, Dense
+/// softmax) export them: streamed step by step, every step's class
+/// probabilities are ONNX Runtime's on the original file.
+#[test]
+fn imported_feature_classifiers_give_onnx_runtimes_probabilities() {
+    for (name, layers) in [("torch_features", 2), ("keras_features", 1)] {
+        let expect: serde_json::Value = serde_json::from_slice(&std::fs::read(fixture(&format!("{name}.expect.json"))).unwrap()).unwrap();
+        let file = import_fixture(name).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+        let m = Model::from_bytes(&file).unwrap();
+        assert_eq!(m.gru_widths().count(), layers, "{name}");
+        assert!(matches!(m.input(), edgegru_runtime::InputKind::Features { count: 6 }), "{name}");
+        assert_eq!(m.output_name(3), Some("3"), "{name}: classes default to 0..n-1");
+        let mut arena = vec![0u8; m.arena_size()];
+        let mut s = Session::new(&m, &mut arena).unwrap();
+        let mut worst = 0f32;
+        let rows = expect["features"].as_array().unwrap();
+        for (x, want) in rows.iter().zip(expect["logits"].as_array().unwrap()) {
+            let x: Vec<f32> = x.as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+            let ours = s.step_features(&x).unwrap().to_vec();
+            let want: Vec<f32> = want.as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+            assert_eq!(ours.len(), 4);
+            worst = ours.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(worst, f32::max);
+        }
+        assert!(rows.len() >= 10);
+        assert!(worst < 1e-4, "{name}: max difference from ONNX Runtime {worst}");
+        println!("{name}: max |difference| from ONNX Runtime on the original file {worst:.2e}");
+    }
 }
 
 #[test]

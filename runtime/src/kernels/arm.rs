@@ -410,28 +410,69 @@ pub(crate) mod helium {
         };
     }
 
-    pairs_in_registers!(pairs_x1, 1, ["vldrb.s8 q4, [{xp}]"], [
-        "vldrb.s8 q0, [{w}], #16", "vmladav.s8 r0, q0, q4",
-        "vldrb.s8 q1, [{w}], #16", "vmladav.s8 r2, q1, q4"
-    ]);
-    pairs_in_registers!(pairs_x2, 2, ["vldrb.s8 q4, [{xp}]", "vldrb.s8 q5, [{xp}, #16]"], [
-        "vldrb.s8 q0, [{w}], #16", "vmladav.s8 r0, q0, q4", "vldrb.s8 q1, [{w}], #16", "vmladava.s8 r0, q1, q5",
-        "vldrb.s8 q0, [{w}], #16", "vmladav.s8 r2, q0, q4", "vldrb.s8 q1, [{w}], #16", "vmladava.s8 r2, q1, q5"
-    ]);
-    pairs_in_registers!(pairs_x3, 3, ["vldrb.s8 q4, [{xp}]", "vldrb.s8 q5, [{xp}, #16]", "vldrb.s8 q6, [{xp}, #32]"], [
-        "vldrb.s8 q0, [{w}], #16", "vmladav.s8 r0, q0, q4", "vldrb.s8 q1, [{w}], #16", "vmladava.s8 r0, q1, q5",
-        "vldrb.s8 q0, [{w}], #16", "vmladava.s8 r0, q0, q6",
-        "vldrb.s8 q1, [{w}], #16", "vmladav.s8 r2, q1, q4", "vldrb.s8 q0, [{w}], #16", "vmladava.s8 r2, q0, q5",
-        "vldrb.s8 q1, [{w}], #16", "vmladava.s8 r2, q1, q6"
-    ]);
-    pairs_in_registers!(pairs_x4, 4, [
-        "vldrb.s8 q4, [{xp}]", "vldrb.s8 q5, [{xp}, #16]", "vldrb.s8 q6, [{xp}, #32]", "vldrb.s8 q7, [{xp}, #48]"
-    ], [
-        "vldrb.s8 q0, [{w}], #16", "vmladav.s8 r0, q0, q4", "vldrb.s8 q1, [{w}], #16", "vmladava.s8 r0, q1, q5",
-        "vldrb.s8 q0, [{w}], #16", "vmladava.s8 r0, q0, q6", "vldrb.s8 q1, [{w}], #16", "vmladava.s8 r0, q1, q7",
-        "vldrb.s8 q0, [{w}], #16", "vmladav.s8 r2, q0, q4", "vldrb.s8 q1, [{w}], #16", "vmladava.s8 r2, q1, q5",
-        "vldrb.s8 q0, [{w}], #16", "vmladava.s8 r2, q0, q6", "vldrb.s8 q1, [{w}], #16", "vmladava.s8 r2, q1, q7"
-    ]);
+    pairs_in_registers!(
+        pairs_x1,
+        1,
+        ["vldrb.s8 q4, [{xp}]"],
+        ["vldrb.s8 q0, [{w}], #16", "vmladav.s8 r0, q0, q4", "vldrb.s8 q1, [{w}], #16", "vmladav.s8 r2, q1, q4"]
+    );
+    pairs_in_registers!(
+        pairs_x2,
+        2,
+        ["vldrb.s8 q4, [{xp}]", "vldrb.s8 q5, [{xp}, #16]"],
+        [
+            "vldrb.s8 q0, [{w}], #16",
+            "vmladav.s8 r0, q0, q4",
+            "vldrb.s8 q1, [{w}], #16",
+            "vmladava.s8 r0, q1, q5",
+            "vldrb.s8 q0, [{w}], #16",
+            "vmladav.s8 r2, q0, q4",
+            "vldrb.s8 q1, [{w}], #16",
+            "vmladava.s8 r2, q1, q5"
+        ]
+    );
+    pairs_in_registers!(
+        pairs_x3,
+        3,
+        ["vldrb.s8 q4, [{xp}]", "vldrb.s8 q5, [{xp}, #16]", "vldrb.s8 q6, [{xp}, #32]"],
+        [
+            "vldrb.s8 q0, [{w}], #16",
+            "vmladav.s8 r0, q0, q4",
+            "vldrb.s8 q1, [{w}], #16",
+            "vmladava.s8 r0, q1, q5",
+            "vldrb.s8 q0, [{w}], #16",
+            "vmladava.s8 r0, q0, q6",
+            "vldrb.s8 q1, [{w}], #16",
+            "vmladav.s8 r2, q1, q4",
+            "vldrb.s8 q0, [{w}], #16",
+            "vmladava.s8 r2, q0, q5",
+            "vldrb.s8 q1, [{w}], #16",
+            "vmladava.s8 r2, q1, q6"
+        ]
+    );
+    pairs_in_registers!(
+        pairs_x4,
+        4,
+        ["vldrb.s8 q4, [{xp}]", "vldrb.s8 q5, [{xp}, #16]", "vldrb.s8 q6, [{xp}, #32]", "vldrb.s8 q7, [{xp}, #48]"],
+        [
+            "vldrb.s8 q0, [{w}], #16",
+            "vmladav.s8 r0, q0, q4",
+            "vldrb.s8 q1, [{w}], #16",
+            "vmladava.s8 r0, q1, q5",
+            "vldrb.s8 q0, [{w}], #16",
+            "vmladava.s8 r0, q0, q6",
+            "vldrb.s8 q1, [{w}], #16",
+            "vmladava.s8 r0, q1, q7",
+            "vldrb.s8 q0, [{w}], #16",
+            "vmladav.s8 r2, q0, q4",
+            "vldrb.s8 q1, [{w}], #16",
+            "vmladava.s8 r2, q1, q5",
+            "vldrb.s8 q0, [{w}], #16",
+            "vmladava.s8 r2, q0, q6",
+            "vldrb.s8 q1, [{w}], #16",
+            "vmladava.s8 r2, q1, q7"
+        ]
+    );
 
     /// Dot products of the rows at `p`, `p + cols`, `p + 2 cols`, `p + 3 cols` with `x`.
     ///

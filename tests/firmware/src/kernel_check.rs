@@ -29,22 +29,43 @@ impl Lcg {
 /// 4-column steps, the 256-input chunk of the DSP kernel, and the rows of
 /// 16, 32, 48 and 64 inputs that the Helium kernel keeps in registers (odd
 /// and even row counts).
-const DENSE: [(usize, usize); 15] =
-    [(1, 1), (3, 5), (4, 4), (5, 7), (8, 16), (13, 33), (7, 255), (9, 257), (4, 300), (16, 64), (1, 16), (6, 32), (5, 48), (7, 64), (2, 20)];
+const DENSE: [(usize, usize); 15] = [
+    (1, 1),
+    (3, 5),
+    (4, 4),
+    (5, 7),
+    (8, 16),
+    (13, 33),
+    (7, 255),
+    (9, 257),
+    (4, 300),
+    (16, 64),
+    (1, 16),
+    (6, 32),
+    (5, 48),
+    (7, 64),
+    (2, 20),
+];
 /// Block-sparse shapes (rows, cols) and one density in sixteenths each.
 const SPARSE: [(usize, usize, u32); 7] = [(8, 4, 16), (13, 17, 8), (24, 64, 4), (24, 128, 16), (16, 128, 0), (9, 40, 12), (24, 100, 2)];
+
+/// Weight bytes of the dense shapes: the Cortex-M0 board (16 KB of RAM)
+/// checks the shapes that fit in less stack.
+const W_BYTES: usize = if cfg!(fw_small_ram) { 1100 } else { 2400 };
+/// Blocks of the sparse shapes, likewise.
+const MAX_BLOCKS: usize = if cfg!(fw_small_ram) { 24 } else { 96 };
 
 /// Checks every available kernel set but scalar; returns the number of
 /// products compared, or `Err((isa, shape index))` at the first difference.
 #[inline(never)]
 pub fn run() -> Result<usize, (Isa, usize)> {
     let mut rng = Lcg(7);
-    let mut w = [0i8; 2400];
+    let mut w = [0i8; W_BYTES];
     let mut x = [0i8; 304];
     let (mut got, mut want) = ([0i32; 32], [0i32; 32]);
     let mut n = 0;
     for isa in Isa::ALL.into_iter().filter(|i| i.is_available() && *i != Isa::Scalar) {
-        for (s, &(rows, cols)) in DENSE.iter().enumerate() {
+        for (s, &(rows, cols)) in DENSE.iter().enumerate().filter(|(_, &(r, c))| r * c + 3 <= W_BYTES) {
             for offset in 0..4 {
                 w.iter_mut().for_each(|v| *v = rng.int8());
                 x.iter_mut().for_each(|v| *v = rng.int8());
@@ -57,7 +78,8 @@ pub fn run() -> Result<usize, (Isa, usize)> {
                 n += 1;
             }
         }
-        for (s, &(rows, cols, density)) in SPARSE.iter().enumerate() {
+        let fits = |&(_, &(r, c, _)): &(usize, &(usize, usize, u32))| r.div_ceil(8) * c.div_ceil(4) <= MAX_BLOCKS;
+        for (s, &(rows, cols, density)) in SPARSE.iter().enumerate().filter(fits) {
             if !sparse_equal(isa, &mut rng, rows, cols, density, &mut x) {
                 return Err((isa, DENSE.len() + s));
             }
@@ -71,8 +93,8 @@ pub fn run() -> Result<usize, (Isa, usize)> {
 fn sparse_equal(isa: Isa, rng: &mut Lcg, rows: usize, cols: usize, density: u32, x: &mut [i8; 304]) -> bool {
     let (row_block_count, groups) = (rows.div_ceil(8), cols.div_ceil(4));
     let mut row_blocks = [0u8; 4 * 4];
-    let mut block_cols = [0u8; 2 * 96];
-    let mut blocks = [0i8; 32 * 96];
+    let mut block_cols = [0u8; 2 * MAX_BLOCKS];
+    let mut blocks = [0i8; 32 * MAX_BLOCKS];
     let mut count = 0usize;
     for b in 0..row_block_count {
         for g in 0..groups {

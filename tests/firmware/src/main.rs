@@ -12,9 +12,9 @@ use core::ptr::{addr_of, addr_of_mut, read_volatile, write_volatile};
 
 use cortex_m_rt::{entry, exception, ExceptionFrame};
 use cortex_m_semihosting::debug;
-use edgegru_runtime::{InputKind, Model, Rng, SamplingParams, Session};
 #[cfg(not(feature = "quiet"))]
 use edgegru_runtime::Isa;
+use edgegru_runtime::{InputKind, Model, Rng, SamplingParams, Session};
 
 static MODEL: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/model.egru"));
 const PROMPT: &str = include_str!(concat!(env!("OUT_DIR"), "/prompt.txt"));
