@@ -507,7 +507,7 @@ mod tests {
                 2 => [i32::MAX, i32::MIN + 1, i32::MIN, 0, 1, -1][(r % 6) as usize],
                 _ => (r as i32) >> 12,
             };
-            let m = Mul { m: ((next() as u32) >> 1).max(1 << 30) >> ((i % 3) as u32), shift: (next() % 80) as i32 - 10 };
+            let m = Mul { m: ((next() as u32) >> 1).max(1 << 30) >> (i % 3), shift: (next() % 80) as i32 - 10 };
             let limit = [i32::MAX, 100_000, 127, 1 << 20][(i % 4) as usize];
             assert_eq!(m.apply(x, limit), apply_64(m, x, limit), "{x} * {m:?}, limit {limit}");
             let bits = next() as u32;
