@@ -122,7 +122,17 @@ impl Mul {
             } else {
                 rl as i32 as i64
             }
-        } else if self.shift <= 0 {
+        } else {
+            self.shift_wide(p)
+        };
+        saturate(v, limit)
+    }
+
+    /// `p * 2^-shift` rounded to nearest (ties toward +infinity) in 64-bit
+    /// arithmetic, for every shift: the definition the fast paths of
+    /// [`Mul::apply`] are tested against, and its path for the rare shifts.
+    const fn shift_wide(self, p: i64) -> i64 {
+        if self.shift <= 0 {
             // A multiplier of at least 2^30: saturate unless the product is 0.
             if p == 0 {
                 0
@@ -140,14 +150,19 @@ impl Mul {
             0
         } else {
             (p + (1i64 << (self.shift - 1))) >> self.shift
-        };
-        if v > limit as i64 {
-            limit
-        } else if v < -(limit as i64) {
-            -limit
-        } else {
-            v as i32
         }
+    }
+}
+
+/// `v` saturated to `[-limit, limit]`.
+#[inline(always)]
+const fn saturate(v: i64, limit: i32) -> i32 {
+    if v > limit as i64 {
+        limit
+    } else if v < -(limit as i64) {
+        -limit
+    } else {
+        v as i32
     }
 }
 
@@ -252,7 +267,22 @@ pub const fn f32_bits_to_fixed(bits: u32, frac: u32, limit: i32) -> i32 {
         // The usual case, in 32-bit arithmetic: mant < 2^24 and the rounding
         // term is at most 2^24, so the sum fits.
         ((mant + (1 << (-up - 1))) >> -up) as i64
-    } else if up >= 0 {
+    } else {
+        magnitude_wide(mant, up, limit)
+    };
+    let magnitude = if magnitude > limit as i64 { limit } else { magnitude as i32 };
+    if bits >> 31 != 0 {
+        -magnitude
+    } else {
+        magnitude
+    }
+}
+
+/// `mant * 2^up` rounded to nearest (ties away from zero), at most about
+/// `limit`, in 64-bit arithmetic for every `up`: the definition the fast
+/// path of [`f32_bits_to_fixed`] is tested against.
+const fn magnitude_wide(mant: u32, up: i32, limit: i32) -> i64 {
+    if up >= 0 {
         if up > 31 || (mant as i64) << up > limit as i64 {
             limit as i64
         } else {
@@ -262,12 +292,6 @@ pub const fn f32_bits_to_fixed(bits: u32, frac: u32, limit: i32) -> i32 {
         0
     } else {
         (mant as i64 + (1 << (-up - 1))) >> -up
-    };
-    let magnitude = if magnitude > limit as i64 { limit } else { magnitude as i32 };
-    if bits >> 31 != 0 {
-        -magnitude
-    } else {
-        magnitude
     }
 }
 
@@ -392,45 +416,15 @@ mod tests {
         }
     }
 
-    /// `apply` by the 64-bit formula alone (the reference for its fast path).
+    /// `apply` by the 64-bit formula alone (the reference for its fast paths).
     fn apply_64(m: Mul, x: i32, limit: i32) -> i32 {
-        let p = x as i64 * m.m as i64;
-        let v = if m.shift <= 0 {
-            if p == 0 {
-                0
-            } else if m.shift < -32 {
-                if p > 0 {
-                    i64::MAX
-                } else {
-                    -i64::MAX
-                }
-            } else {
-                p.saturating_mul(1i64 << -m.shift)
-            }
-        } else if m.shift >= 63 {
-            0
-        } else {
-            (p + (1i64 << (m.shift - 1))) >> m.shift
-        };
-        v.clamp(-(limit as i64), limit as i64) as i32
+        saturate(m.shift_wide(x as i64 * m.m as i64), limit)
     }
 
     /// `f32_bits_to_fixed` by the 64-bit formula alone.
     fn to_fixed_64(bits: u32, frac: u32, limit: i32) -> i32 {
         let (mant, exp) = split_f32(bits);
-        let up = exp + frac as i32;
-        let magnitude = if up >= 0 {
-            if up > 31 || (mant as i64) << up > limit as i64 {
-                limit as i64
-            } else {
-                (mant as i64) << up
-            }
-        } else if up < -25 {
-            0
-        } else {
-            (mant as i64 + (1 << (-up - 1))) >> -up
-        };
-        let magnitude = magnitude.min(limit as i64) as i32;
+        let magnitude = magnitude_wide(mant, exp + frac as i32, limit).min(limit as i64) as i32;
         if bits >> 31 != 0 {
             -magnitude
         } else {

@@ -265,11 +265,84 @@ fn imported_feature_classifiers_give_onnx_runtimes_probabilities() {
     }
 }
 
+/// The Keras model the project started from, as a Keras user builds it:
+/// Tokenizer(num_words, oov_token), post-padded next-word sequences,
+/// Embedding -> GRU(return_sequences, dropout=0.2, recurrent_dropout=0.2) ->
+/// Dense(relu) -> Dense(softmax), trained, then tf2onnx 1.16 (which writes
+/// the GRU as a Loop). Imported, it gives Keras' own probabilities
+/// (`model.predict`, not only ONNX Runtime's) and Keras' greedy words.
+#[test]
+fn the_keras_source_model_with_dropout_imports_exactly() {
+    let name = "keras_source";
+    let expect: serde_json::Value = serde_json::from_slice(&std::fs::read(fixture(&format!("{name}.expect.json"))).unwrap()).unwrap();
+    assert_eq!(expect["source"], "keras model.predict");
+    let onnx = onnx::decode(&std::fs::read(fixture(&format!("{name}.onnx"))).unwrap()).unwrap();
+    assert!(onnx.graph.as_ref().unwrap().node.iter().any(|n| n.op_type == "Loop"), "the fixture's GRU must be a Loop");
+    let file = import_fixture(name).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+    let m = Model::from_bytes(&file).unwrap();
+    let mut arena = vec![0u8; m.arena_size()];
+    let mut s = Session::new(&m, &mut arena).unwrap();
+    let mut worst = 0f32;
+    for (tok, row) in expect["tokens"].as_array().unwrap().iter().zip(expect["logits"].as_array().unwrap()) {
+        let logits = s.step(tok.as_u64().unwrap() as u32).unwrap().to_vec();
+        let max = logits.iter().copied().fold(f32::MIN, f32::max);
+        let e: Vec<f32> = logits.iter().map(|l| (l - max).exp()).collect();
+        let sum: f32 = e.iter().sum();
+        let want: Vec<f32> = row.as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+        worst = e.iter().zip(&want).map(|(a, b)| (a / sum - b).abs()).fold(worst, f32::max);
+    }
+    assert!(worst < 1e-5, "max difference from Keras' model.predict {worst}");
+    println!("{name}: max |difference| from Keras' model.predict {worst:.2e}");
+    // Greedy decoding with the OOV token allowed is the source's argmax.
+    let greedy = &expect["greedy"];
+    let words: Vec<&str> = greedy["words"].as_array().unwrap().iter().map(|w| w.as_str().unwrap()).collect();
+    s.reset();
+    let params = edgegru_runtime::SamplingParams { allow_oov: true, ..edgegru_runtime::SamplingParams::GREEDY };
+    let mut out = [0u8; 512];
+    let g = s
+        .generate(greedy["prompt"].as_str().unwrap(), words.len(), &params, &mut edgegru_runtime::Rng::new(1), &mut out, |_, _| true)
+        .unwrap();
+    let text = std::str::from_utf8(&out[..g.bytes]).unwrap();
+    assert_eq!(text.split_whitespace().collect::<Vec<_>>(), words, "{text:?}");
+}
+
+/// Edits inside the Keras loop body of the source model: what does not
+/// fit a GRU is refused naming the body node and why, and a dropout mask
+/// that is not all ones is not folded away.
+#[test]
+fn keras_loops_that_are_not_the_gru_edgegru_runs_are_refused() {
+    let edited = |edit: &dyn Fn(&mut Vec<onnx::pb::NodeProto>)| {
+        let mut model = onnx::decode(&std::fs::read(fixture("keras_source.onnx")).unwrap()).unwrap();
+        let lp = model.graph.as_mut().unwrap().node.iter_mut().find(|n| n.op_type == "Loop").unwrap();
+        let body = lp.attribute.iter_mut().find(|a| a.name == "body").unwrap().g.as_mut().unwrap();
+        edit(&mut body.node);
+        let vocab = vocab::read(&std::fs::read(fixture("keras_source.vocab.json")).unwrap(), &ListRules::default()).unwrap();
+        let bytes = <onnx::pb::ModelProto as prost::Message>::encode_to_vec(&model);
+        format!("{:#}", edgegru_trainer::import::onnx::import(&bytes, Some(vocab), &ImportOptions::default(), "x").unwrap_err())
+    };
+    let err = edited(&|nodes| nodes.iter_mut().find(|n| n.op_type == "Tanh").unwrap().op_type = "Relu".into());
+    assert!(err.contains("the candidate state is not a tanh") && err.contains("Loop \"sequential/gru/while_loop\""), "{err}");
+    let err = edited(&|nodes| {
+        for n in nodes.iter_mut().filter(|n| n.op_type == "Sigmoid") {
+            n.op_type = "HardSigmoid".into();
+        }
+    });
+    assert!(err.contains("the update gate is not a sigmoid"), "{err}");
+    // A recurrent-dropout mask of 0.8 instead of ones (a training-time mask).
+    let err = edited(&|nodes| {
+        let mask = nodes.iter_mut().find(|n| n.op_type == "ConstantOfShape").unwrap();
+        let value = mask.attribute.iter_mut().find(|a| a.name == "value").unwrap().t.as_mut().unwrap();
+        value.raw_data = 0.8f32.to_le_bytes().to_vec();
+        value.float_data.clear();
+    });
+    assert!(err.contains("neither the step's input nor the state") || err.contains("does not keep a share of the old state"), "{err}");
+}
+
 #[test]
 fn unsupported_onnx_models_are_refused_naming_the_node() {
     for (name, says) in [
         ("torch_bidirectional", "GRU \"/gru/GRU\": direction \"bidirectional\": a bidirectional or reverse GRU reads the sequence's end"),
-        ("keras_reset_before", "Loop \"sequential_1/gru_1/while_loop\": a loop, not a GRU node"),
+        ("keras_reset_before", "in Loop \"sequential_1/gru_1/while_loop\": the reset gate multiplies the state before the recurrent product (Keras reset_after=False)"),
     ] {
         let err = format!("{:#}", import_fixture(name).unwrap_err());
         assert!(err.contains(says), "{name}: {err}");

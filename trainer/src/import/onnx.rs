@@ -14,6 +14,8 @@
 //! is allowed, and so are multiplications by a constant of ones (Keras'
 //! dropout masks at inference); any other operator, a bidirectional GRU or
 //! `linear_before_reset = 0` is refused with the node's name and the reason.
+//! A Keras GRU that tf2onnx writes as a `Loop` (recurrent dropout) is traced
+//! by [`super::keras_loop`].
 
 use std::collections::HashMap;
 
@@ -45,6 +47,9 @@ const PLUMBING: &[&str] = &[
     "Range",
 ];
 
+/// Operators that drive a traced loop (its trip count and condition).
+const LOOP_CONTROL: &[&str] = &["Less", "Greater", "LessOrEqual", "Equal", "Not", "And", "Max", "Min"];
+
 /// A float constant of the graph (initializer or `Constant` node).
 pub(crate) struct Constant {
     pub(crate) dims: Vec<usize>,
@@ -72,7 +77,8 @@ struct Gru {
     rb: Vec<f32>,
 }
 
-fn float_tensor(t: &TensorProto) -> Result<Option<Constant>> {
+/// A float tensor's shape and values (`None` for other element types).
+pub(crate) fn float_tensor(t: &TensorProto) -> Result<Option<Constant>> {
     let dims: Vec<usize> = t.dims.iter().map(|&d| usize::try_from(d).context("negative dimension")).collect::<Result<_>>()?;
     let count: usize = dims.iter().product();
     let data: Vec<f32> = match DataType::try_from(t.data_type) {
@@ -168,14 +174,28 @@ impl Layers {
         Ok(())
     }
 
-    fn gru(&mut self, node: &NodeProto, consts: &HashMap<String, Constant>) -> Result<()> {
-        let l = label(node);
+    /// A GRU layer read from an ONNX GRU node or a Keras loop: it must come
+    /// before the linear layers and read what the layer below gives.
+    fn push_gru(&mut self, gru: Gru) -> Result<()> {
+        let l = &gru.node;
         if !self.linears.is_empty() {
             bail!("{l}: a GRU after a linear layer; edgegru runs the dense layers after the last GRU");
         }
         if self.grus.len() == edgegru_runtime::format::MAX_GRU_LAYERS {
             bail!("{l}: more than {} stacked GRU layers", edgegru_runtime::format::MAX_GRU_LAYERS);
         }
+        if let Some(below) = self.grus.last() {
+            ensure!(gru.input == below.hidden, "{l}: reads {} values, the GRU below ({}) gives {}", gru.input, below.node, below.hidden);
+        } else if let Some((_, _, emb)) = &self.embedding {
+            ensure!(gru.input == *emb, "{l}: reads {} values but the embedding is {emb} wide", gru.input);
+        }
+        self.grus.push(gru);
+        Ok(())
+    }
+
+    /// An ONNX GRU node.
+    fn gru(&mut self, node: &NodeProto, consts: &HashMap<String, Constant>) -> Result<()> {
+        let l = label(node);
         if attr_i(node, "linear_before_reset", 0) != 1 {
             bail!(
                 "{l}: linear_before_reset = 0 (Keras reset_after=False); edgegru computes r * (R h + b) as PyTorch and Keras reset_after=True do"
@@ -219,14 +239,8 @@ impl Layers {
             }
             None => (vec![0.0; 3 * hidden], vec![0.0; 3 * hidden]),
         };
-        if let Some(below) = self.grus.last() {
-            ensure!(width == below.hidden, "{l}: reads {width} values, the GRU below ({}) gives {}", below.node, below.hidden);
-        } else if let Some((_, _, emb)) = &self.embedding {
-            ensure!(width == *emb, "{l}: reads {width} values but the embedding is {emb} wide");
-        }
         // Inputs 4 and 5 (sequence_lens, initial_h) are run-time values.
-        self.grus.push(Gru { node: l, hidden, input: width, w: w.data.clone(), r: r.data.clone(), wb, rb });
-        Ok(())
+        self.push_gru(Gru { node: l, hidden, input: width, w: w.data.clone(), r: r.data.clone(), wb, rb })
     }
 
     fn linear(&mut self, node: &NodeProto, weight: &Constant, transposed: bool, bias: Option<&Constant>) -> Result<()> {
@@ -288,11 +302,13 @@ pub fn import(onnx: &[u8], tokenizer: Option<TokenizerSpec>, opts: &ImportOption
         }
     }
     let mut layers = Layers::default();
-    // A recurrent layer written as a loop is judged first: the loop's
-    // condition and counter nodes come before it and would otherwise be the
-    // ones refused, naming the wrong cause.
-    if let Some(node) = graph.node.iter().find(|n| n.op_type == "Loop" || n.op_type == "Scan") {
-        super::keras_loop::import_loop(node)?;
+    // Recurrent layers written as loops (Keras GRUs with recurrent dropout,
+    // through tf2onnx) are traced first: the loop's condition and counter
+    // nodes come before it in the graph and may only be read as its control.
+    let mut loops: HashMap<String, super::keras_loop::LoopGru> = HashMap::new();
+    for node in graph.node.iter().filter(|n| n.op_type == "Loop" || n.op_type == "Scan") {
+        ensure!(node.op_type == "Loop", "{}: a Scan; edgegru reads GRU nodes and the loops tf2onnx writes for Keras GRUs", label(node));
+        loops.insert(label(node), super::keras_loop::trace(node, &consts)?);
     }
     for node in &graph.node {
         let l = label(node);
@@ -314,7 +330,11 @@ pub fn import(onnx: &[u8], tokenizer: Option<TokenizerSpec>, opts: &ImportOption
                 layers.embedding = Some((table.data.clone(), table.dims[0], table.dims[1]));
             }
             "GRU" => layers.gru(node, &consts)?,
-            "Loop" | "Scan" => {}
+            "Loop" => {
+                let g = loops.remove(&l).context("traced above")?;
+                layers.push_gru(Gru { node: l, hidden: g.hidden, input: g.input, w: g.w, r: g.r, wb: g.wb, rb: g.rb })?;
+            }
+            op if !loops.is_empty() && LOOP_CONTROL.contains(&op) => {}
             "Gemm" => {
                 ensure!(
                     attr_f(node, "alpha", 1.0) == 1.0 && attr_f(node, "beta", 1.0) == 1.0 && attr_i(node, "transA", 0) == 0,
