@@ -338,7 +338,7 @@ pub(crate) mod helium {
             return scalar::matvec_i8(w, cols, x, acc);
         }
         let pairs = rows / 2;
-        // SAFETY (all four): `w` holds `rows` rows of `cols` bytes and `x` `cols`
+        // SAFETY: (all four calls) `w` holds `rows` rows of `cols` bytes and `x` `cols`
         // bytes (checked above); `acc` holds `2 * pairs` sums.
         let short = unsafe {
             match cols {
