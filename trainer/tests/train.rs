@@ -394,6 +394,13 @@ fn cli_imports_a_pytorch_model_and_runs_it() {
     ]);
     assert_eq!(code, 0, "{stdout}{err}");
     assert!(stdout.contains("5 inputs -> GRU 7 -> dense 6 relu -> 12 outputs"), "{stdout}");
+    // It says which tokenizer rules it applies, and checks the int8 file
+    // against the f32 import.
+    assert!(stdout.contains("tokenizer: characters, 12 tokens, lower-case false, padding none, OOV none"), "{stdout}");
+    assert!(
+        stdout.contains("verification against the f32 import, 64 greedy tokens") && stdout.contains("| greedy tokens equal |"),
+        "{stdout}"
+    );
     let (code, text, _) = edgegru(&["generate", "--model", out.to_str().unwrap(), "--prompt", "abc", "--max-tokens", "10", "--greedy"]);
     assert_eq!(code, 0);
     assert_eq!(text.trim_end_matches('\n').chars().count(), 13, "{text:?}");

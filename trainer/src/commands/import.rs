@@ -4,6 +4,10 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
+use edgegru_runtime::writer::{TokenizerSpec, WeightKind};
+use edgegru_runtime::{Model, TokenizerKind};
+
+use super::backend::{compare_greedy, with_runner, Backend};
 use super::export::{EncodingArgs, Weights};
 use super::Status;
 use crate::import::vocab::{self, ListRules};
@@ -54,7 +58,14 @@ pub struct Args {
     /// Replace --out if it exists.
     #[arg(long)]
     pub force: bool,
+    /// Token models stored with int8 weights: the prompt of the check against
+    /// the f32 import (default: the vocabulary's first word or character).
+    #[arg(long)]
+    pub check_prompt: Option<String>,
 }
+
+/// Greedy tokens compared between the written file and the f32 import.
+const CHECK_TOKENS: usize = 64;
 
 /// Runs `edgegru import`.
 pub fn run(a: Args) -> Result<Status> {
@@ -88,5 +99,72 @@ pub fn run(a: Args) -> Result<Status> {
         layers.join(" -> "),
         model.outputs()
     ));
+    if let Some(t) = model.tokenizer() {
+        super::say(&tokenizer_rules(t));
+    }
+    if opts.weights != WeightKind::F32 || opts.integer {
+        let f32_bytes = model.to_checked_bytes(&super::export::options(WeightKind::F32, false, false))?;
+        check_against_f32(&f32_bytes, &bytes, a.check_prompt.as_deref())?;
+    }
     Ok(Status::Done)
+}
+
+/// The rules the imported tokenizer applies, as one line.
+fn tokenizer_rules(t: &TokenizerSpec) -> String {
+    let id = |i: Option<u32>| i.map_or("none".to_string(), |i| format!("{i} ({:?})", t.tokens.get(i as usize).map_or("", String::as_str)));
+    match t.kind {
+        TokenizerKind::Char => {
+            format!(
+                "tokenizer: characters, {} tokens, lower-case {}, padding {}, OOV {}",
+                t.tokens.len(),
+                t.lowercase,
+                id(t.pad),
+                id(t.oov)
+            )
+        }
+        TokenizerKind::Word => format!(
+            "tokenizer: words split on {:?}, {} tokens, lower-case {}, filters {:?}, padding {}, OOV {}",
+            t.split,
+            t.tokens.len(),
+            t.lowercase,
+            t.filters,
+            id(t.pad),
+            id(t.oov)
+        ),
+    }
+}
+
+/// For a token model stored with int8 weights: the written file against the
+/// f32 import, greedy decoding in lockstep from a prompt; prints the table
+/// and warns when int8 changes the greedy output.
+fn check_against_f32(f32_bytes: &[u8], written: &[u8], prompt: Option<&str>) -> Result<()> {
+    let model = Model::from_bytes(written)?;
+    let Some(tok) = model.tokenizer().filter(|_| model.is_language_model()) else {
+        super::say("verification: a feature model has no sample to decode here; check it with `edgegru eval --data` on its test file");
+        return Ok(());
+    };
+    let ids: Vec<u32> = match prompt {
+        Some(p) => tok.encode_iter(p).collect::<Result<_, _>>().with_context(|| format!("--check-prompt {p:?}"))?,
+        None => (0..tok.vocab_size()).find(|&i| Some(i) != tok.pad() && Some(i) != tok.oov()).into_iter().collect(),
+    };
+    anyhow::ensure!(!ids.is_empty(), "--check-prompt has no tokens");
+    let sep = if tok.kind() == TokenizerKind::Word { " " } else { "" };
+    let shown = ids.iter().map(|&i| tok.token_text(i).unwrap_or("?")).collect::<Vec<_>>().join(sep);
+    let agreement = with_runner(Backend::Native, f32_bytes, None, |reference| {
+        with_runner(Backend::Native, written, None, |other| compare_greedy(reference, other, &ids, CHECK_TOKENS))
+    })?;
+    super::say(&format!(
+        "verification against the f32 import, {CHECK_TOKENS} greedy tokens after {shown:?}:\n\
+         | check | value |\n|---|---|\n\
+         | greedy tokens equal | {}/{} |\n\
+         | largest logit difference | {:.3e} |",
+        agreement.equal_tokens, agreement.tokens, agreement.max_logit_diff
+    ));
+    if !agreement.identical {
+        eprintln!(
+            "warning: int8 changes the greedy output ({} of {} tokens equal to the f32 import's)",
+            agreement.equal_tokens, agreement.tokens
+        );
+    }
+    Ok(())
 }
