@@ -27,6 +27,10 @@ pub const TOKENIZER_KEY: &str = "edgegru.tokenizer";
 pub const NETWORK_KEY: &str = "edgegru.network";
 /// Metadata key of the version-1 layer sizes (a JSON `Dims`), in older graphs.
 pub const DIMS_KEY: &str = "edgegru.dims";
+/// Metadata key that marks a user's own sequence graph (a JSON
+/// [`SequenceLayout`]), which [`annotate_sequence`] adds beside the network
+/// and tokenizer keys.
+pub const SEQUENCE_KEY: &str = "edgegru.sequence";
 /// Graph input of token models: the token id, int64 `[1]`.
 pub const INPUT_TOKEN: &str = "token";
 /// Graph input of feature models: the raw features, float `[1, F]` (the graph normalizes them).
@@ -41,6 +45,44 @@ pub const OUTPUT_VALUES: &str = "outputs";
 pub const INPUT_STATE: &str = "h";
 /// The first GRU layer's state output.
 pub const OUTPUT_STATE: &str = "h_out";
+
+/// How a user's own ONNX export reads a whole sequence (PyTorch's
+/// `torch.onnx.export`, Keras through tf2onnx): not a step graph, so a
+/// session runs it on the whole sequence so far at every step and takes the
+/// last position's outputs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SequenceLayout {
+    /// The graph input.
+    pub input: String,
+    /// `[batch, time, ...]` (else `[time, batch, ...]`), for input and output alike.
+    pub batch_first: bool,
+    /// Token ids as `"int64"`, `"int32"` or `"float"`; features are float.
+    pub input_type: String,
+    /// The graph ends in a softmax: a language model's logits are taken as
+    /// the logarithms of its probabilities (the same softmax, the same argmax).
+    pub softmax: bool,
+}
+
+/// A user's ONNX model with the metadata a session needs to run it as a
+/// sequence graph: the network, the tokenizer and the layout.
+pub fn annotate_sequence(mut model: crate::pb::ModelProto, info: &StepInfo, layout: &SequenceLayout) -> anyhow::Result<Vec<u8>> {
+    use prost::Message;
+    let meta = |key: &str, value: String| crate::pb::StringStringEntryProto { key: key.into(), value };
+    model.metadata_props.retain(|p| ![NETWORK_KEY, DIMS_KEY, TOKENIZER_KEY, SEQUENCE_KEY].contains(&p.key.as_str()));
+    model.metadata_props.push(meta(NETWORK_KEY, serde_json::to_string(&info.network)?));
+    if let Some(t) = &info.tokenizer {
+        model.metadata_props.push(meta(TOKENIZER_KEY, serde_json::to_string(t)?));
+    }
+    model.metadata_props.push(meta(SEQUENCE_KEY, serde_json::to_string(layout)?));
+    Ok(model.encode_to_vec())
+}
+
+/// The sequence layout in a graph's metadata, if it is a user's annotated graph.
+pub(crate) fn sequence_layout(get: impl Fn(&str) -> Option<String>) -> Result<Option<SequenceLayout>, OnnxError> {
+    get(SEQUENCE_KEY)
+        .map(|json| serde_json::from_str(&json).map_err(|e| OnnxError::NotAStepGraph(format!("bad {SEQUENCE_KEY}: {e}"))))
+        .transpose()
+}
 
 /// The state input of GRU layer `k`: `h`, `h1`, `h2`, ...
 pub fn state_input(k: usize) -> String {

@@ -6,7 +6,8 @@
 //!   or int8 weights as QDQ), so it runs step by step in any ONNX runtime.
 //! - [`OnnxSession`]: runs such a graph with tract (feature `tract`) or ONNX
 //!   Runtime (feature `ort`, loaded at run time) behind the native session's
-//!   API: steps, text, sampling, generation.
+//!   API: steps, text, sampling, generation; and a user's own whole-sequence
+//!   export ([`annotate_sequence`]), for comparisons.
 //!
 //! This crate needs `std`; the device runtime (`edgegru-runtime`) never
 //! depends on it.
@@ -23,7 +24,7 @@ mod tract;
 
 #[cfg(feature = "ort")]
 pub use self::ort::OrtLibrary;
-pub use contract::{NetworkInfo, StepInfo};
+pub use contract::{annotate_sequence, NetworkInfo, SequenceLayout, StepInfo};
 pub use export::{step_model, to_bytes, OnnxWeights};
 pub use session::{OnnxError, OnnxResult, OnnxSession};
 

@@ -8,8 +8,8 @@ use ort::environment::Environment;
 use ort::session::Session;
 use ort::value::TensorRef;
 
-use crate::contract::{self, InputInfo, StepInfo, INPUT_FEATURES, INPUT_TOKEN};
-use crate::session::{backend_error, copy_output, GraphInput, OnnxError, OnnxResult, StepGraph};
+use crate::contract::{self, sequence_layout, InputInfo, SequenceLayout, StepInfo, INPUT_FEATURES, INPUT_TOKEN};
+use crate::session::{backend_error, copy_output, GraphInput, OnnxError, OnnxResult, SequenceGraph, SequenceRun, StepGraph};
 
 const NAME: &str = "ort";
 
@@ -100,12 +100,54 @@ pub(crate) fn load(bytes: &[u8], library: &OrtLibrary) -> OnnxResult<(StepInfo, 
         .map_err(option)?
         .commit_from_memory(bytes)
         .map_err(err)?;
-    let info = {
+    let (info, layout) = {
         let meta = session.metadata().map_err(err)?;
-        StepInfo::read(|key| meta.custom(key))?
+        (StepInfo::read(|key| meta.custom(key))?, sequence_layout(|key| meta.custom(key))?)
     };
     let network = info.network.clone();
+    if let Some(layout) = layout {
+        let head = network.head.clone();
+        let run = OrtSequence { session };
+        let graph = SequenceGraph { backend: NAME, run, layout, head, ids: Vec::new(), features: Vec::new(), steps: 0 };
+        return Ok((info, Box::new(graph)));
+    }
     Ok((info, Box::new(OrtStep { session, network })))
+}
+
+/// A user's sequence graph in ONNX Runtime (its input shapes are dynamic).
+struct OrtSequence {
+    session: Session,
+}
+
+impl SequenceRun for OrtSequence {
+    fn run_sequence(
+        &mut self,
+        layout: &SequenceLayout,
+        ids: &[i64],
+        features: &[f32],
+        width: usize,
+        steps: usize,
+    ) -> OnnxResult<(Vec<f32>, Vec<usize>)> {
+        let err = |e: ort::Error| backend_error(NAME, e);
+        let (b, t) = if layout.batch_first { (1usize, steps) } else { (steps, 1usize) };
+        let (ints, floats): (Vec<i32>, Vec<f32>) = match layout.input_type.as_str() {
+            "int32" => (ids.iter().map(|&v| v as i32).collect(), Vec::new()),
+            "float" => (Vec::new(), ids.iter().map(|&v| v as f32).collect()),
+            _ => (Vec::new(), Vec::new()),
+        };
+        let value: ort::session::SessionInputValue<'_> = if width > 0 {
+            TensorRef::from_array_view(([b, t, width], features)).map_err(err)?.into()
+        } else {
+            match layout.input_type.as_str() {
+                "int32" => TensorRef::from_array_view(([b, t], &ints[..])).map_err(err)?.into(),
+                "float" => TensorRef::from_array_view(([b, t], &floats[..])).map_err(err)?.into(),
+                _ => TensorRef::from_array_view(([b, t], ids)).map_err(err)?.into(),
+            }
+        };
+        let result = self.session.run(vec![(layout.input.clone(), value)]).map_err(err)?;
+        let (shape, values) = result[0].try_extract_tensor::<f32>().map_err(err)?;
+        Ok((values.to_vec(), shape.iter().map(|&d| d.max(0) as usize).collect()))
+    }
 }
 
 impl StepGraph for OrtStep {

@@ -9,7 +9,7 @@ use edgegru_runtime::text::{self, Generation, SamplingScratch, Stepper};
 use edgegru_runtime::writer::{HeadKind, TokenizerTables};
 use edgegru_runtime::{Error, Rng, SamplingParams, TokenProb, Tokenizer};
 
-use crate::contract::{InputInfo, NetworkInfo, StepInfo};
+use crate::contract::{InputInfo, NetworkInfo, SequenceLayout, StepInfo};
 
 /// What can go wrong with an ONNX session.
 #[derive(Debug)]
@@ -77,6 +77,83 @@ pub(crate) enum GraphInput<'i> {
 pub(crate) trait StepGraph {
     /// Runs the graph; writes the outputs and the new state of every layer.
     fn run(&mut self, input: GraphInput<'_>, states: &[Vec<f32>], out: &mut [f32], next: &mut [Vec<f32>]) -> OnnxResult<()>;
+
+    /// Forgets what the graph keeps between steps besides the states (a
+    /// sequence graph's inputs so far).
+    fn reset(&mut self) {}
+}
+
+/// A backend running a user's whole-sequence graph ([`SequenceLayout`]).
+pub(crate) trait SequenceRun {
+    /// Runs the graph on `steps` inputs (`ids`, or `features` of `width`
+    /// values each) laid out as `layout` says; returns the first output's
+    /// values and shape.
+    fn run_sequence(
+        &mut self,
+        layout: &SequenceLayout,
+        ids: &[i64],
+        features: &[f32],
+        width: usize,
+        steps: usize,
+    ) -> OnnxResult<(Vec<f32>, Vec<usize>)>;
+}
+
+/// A user's sequence graph as a step graph: every step runs the whole
+/// sequence so far and keeps the last position's outputs (a comparison
+/// tool, quadratic in the length, not a way to deploy).
+pub(crate) struct SequenceGraph<R: SequenceRun> {
+    pub(crate) backend: &'static str,
+    pub(crate) run: R,
+    pub(crate) layout: SequenceLayout,
+    pub(crate) head: HeadKind,
+    pub(crate) ids: Vec<i64>,
+    pub(crate) features: Vec<f32>,
+    pub(crate) steps: usize,
+}
+
+impl<R: SequenceRun> StepGraph for SequenceGraph<R> {
+    fn run(&mut self, input: GraphInput<'_>, _: &[Vec<f32>], out: &mut [f32], _: &mut [Vec<f32>]) -> OnnxResult<()> {
+        let width = match input {
+            GraphInput::Token(t) => {
+                self.ids.push(t as i64);
+                0
+            }
+            GraphInput::Features(f) => {
+                self.features.extend_from_slice(f);
+                f.len()
+            }
+        };
+        self.steps += 1;
+        let (values, shape) = self.run.run_sequence(&self.layout, &self.ids, &self.features, width, self.steps)?;
+        let n = out.len();
+        // [1, T, N] (batch first) or [T, 1, N]: either way the last position's
+        // outputs are the last N values.
+        let time = if self.layout.batch_first { shape.get(1) } else { shape.first() };
+        if shape.len() != 3 || shape[2] != n || time != Some(&self.steps) || values.len() < n {
+            return Err(OnnxError::NotAStepGraph(format!(
+                "{}: the sequence graph's output has shape {shape:?}; expected {} positions of {n} values",
+                self.backend, self.steps
+            )));
+        }
+        out.copy_from_slice(&values[values.len() - n..]);
+        match self.head {
+            HeadKind::NextToken if self.layout.softmax => out.iter_mut().for_each(|v| *v = v.ln()),
+            HeadKind::Classes { .. } if !self.layout.softmax => {
+                let max = out.iter().copied().fold(f32::MIN, f32::max);
+                out.iter_mut().for_each(|v| *v = (*v - max).exp());
+                let sum: f32 = out.iter().sum();
+                out.iter_mut().for_each(|v| *v /= sum);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn reset(&mut self) {
+        self.ids.clear();
+        self.features.clear();
+        self.steps = 0;
+    }
 }
 
 /// The graph, the states and the last outputs.
@@ -196,6 +273,7 @@ impl OnnxSession {
     pub fn reset(&mut self) {
         self.machine.states.iter_mut().for_each(|s| s.iter_mut().for_each(|v| *v = 0.0));
         self.machine.has_output = false;
+        self.machine.graph.reset();
     }
 
     /// The GRU states of every layer, concatenated.

@@ -2,8 +2,8 @@
 
 use tract_onnx::prelude::*;
 
-use crate::contract::{InputInfo, StepInfo};
-use crate::session::{backend_error, copy_output, GraphInput, OnnxResult, StepGraph};
+use crate::contract::{sequence_layout, InputInfo, SequenceLayout, StepInfo};
+use crate::session::{backend_error, copy_output, GraphInput, OnnxResult, SequenceGraph, SequenceRun, StepGraph};
 
 const NAME: &str = "tract";
 
@@ -18,7 +18,22 @@ pub(crate) fn load(bytes: &[u8]) -> OnnxResult<(StepInfo, Box<dyn StepGraph>)> {
     let err = |e: TractError| backend_error(NAME, e);
     let onnx = tract_onnx::onnx();
     let proto = onnx.proto_model_for_read(&mut &*bytes).map_err(err)?;
-    let info = StepInfo::read(|key| proto.metadata_props.iter().find(|p| p.key == key).map(|p| p.value.clone()))?;
+    let get = |key: &str| proto.metadata_props.iter().find(|p| p.key == key).map(|p| p.value.clone());
+    let info = StepInfo::read(get)?;
+    if let Some(layout) = sequence_layout(get)? {
+        let model = onnx.model_for_proto_model(&proto).map_err(err)?;
+        let head = info.network.head.clone();
+        let mut run = TractSequence { model };
+        // Tract plans the graph per length: a graph it cannot run (an
+        // operator it lacks) is refused here, before any output.
+        let width = match info.network.input {
+            InputInfo::Features { count } => count,
+            InputInfo::Tokens { .. } => 0,
+        };
+        run.run_sequence(&layout, &[0], &vec![0.0; width], width, 1)?;
+        let graph = SequenceGraph { backend: NAME, run, layout, head, ids: Vec::new(), features: Vec::new(), steps: 0 };
+        return Ok((info, Box::new(graph)));
+    }
     let plan = onnx.model_for_proto_model(&proto).map_err(err)?.into_optimized().map_err(err)?.into_runnable().map_err(err)?;
     let state = plan.spawn().map_err(err)?;
     let features = match info.network.input {
@@ -49,5 +64,40 @@ impl StepGraph for TractStep {
             copy_output(NAME, &crate::contract::state_output(k), &values(o)?, n)?;
         }
         Ok(())
+    }
+}
+
+/// A user's sequence graph in tract, planned again for each length (the
+/// input's shape is fixed in a tract plan).
+struct TractSequence {
+    model: InferenceModel,
+}
+
+impl SequenceRun for TractSequence {
+    fn run_sequence(
+        &mut self,
+        layout: &SequenceLayout,
+        ids: &[i64],
+        features: &[f32],
+        width: usize,
+        steps: usize,
+    ) -> OnnxResult<(Vec<f32>, Vec<usize>)> {
+        let err = |e: TractError| backend_error(NAME, e);
+        let (b, t) = if layout.batch_first { (1, steps) } else { (steps, 1) };
+        let input = if width > 0 {
+            Tensor::from_shape(&[b, t, width], features).map_err(err)?
+        } else {
+            match layout.input_type.as_str() {
+                "int32" => Tensor::from_shape(&[b, t], &ids.iter().map(|&v| v as i32).collect::<Vec<_>>()).map_err(err)?,
+                "float" => Tensor::from_shape(&[b, t], &ids.iter().map(|&v| v as f32).collect::<Vec<_>>()).map_err(err)?,
+                _ => Tensor::from_shape(&[b, t], ids).map_err(err)?,
+            }
+        };
+        let fact = InferenceFact::dt_shape(input.datum_type(), input.shape());
+        let plan = self.model.clone().with_input_fact(0, fact).map_err(err)?.into_optimized().map_err(err)?.into_runnable().map_err(err)?;
+        let outputs = plan.run(tvec!(input.into())).map_err(err)?;
+        let first = outputs.first().ok_or_else(|| backend_error(NAME, "the graph has no output"))?;
+        let values = first.try_as_plain_ram().and_then(|v| v.as_slice::<f32>().map(|s| s.to_vec())).map_err(err)?;
+        Ok((values, first.shape().to_vec()))
     }
 }

@@ -338,6 +338,64 @@ fn keras_loops_that_are_not_the_gru_edgegru_runs_are_refused() {
     assert!(err.contains("neither the step's input nor the state") || err.contains("does not keep a share of the old state"), "{err}");
 }
 
+/// A user's own export (not edgegru's step graph of its weights) runs on
+/// tract and ONNX Runtime as it is, the whole sequence at every step: greedy
+/// decoding in lockstep with the natively imported model gives the same
+/// tokens. Tract has no ONNX `Loop`, so the Keras model with recurrent
+/// dropout is refused by tract when the session opens, naming the loop.
+#[test]
+fn users_own_onnx_files_run_on_tract_and_onnx_runtime_as_imported() {
+    let ort = ort_library();
+    let models = ["torch_batch_first", "torch_seq_first_no_bias", "torch_two_layers", "keras_reset_after", "keras_stacked", "keras_source"];
+    for name in models {
+        let original = std::fs::read(fixture(&format!("{name}.onnx"))).unwrap();
+        let vocab = std::fs::read(fixture(&format!("{name}.vocab.json"))).unwrap();
+        let annotated = edgegru_trainer::commands::backend::user_onnx(&original, Some(&vocab)).unwrap().into_owned();
+        let native_file = import_fixture(name).unwrap();
+        let native_model = Model::from_bytes(&native_file).unwrap();
+        let mut arena = vec![0u8; native_model.arena_size()];
+        let prompt = [2u32, 3, 4];
+        let mut engines: Vec<(&str, OnnxSession)> = Vec::new();
+        match OnnxSession::tract(&annotated) {
+            Ok(s) => engines.push(("tract", s)),
+            Err(e) => {
+                assert_eq!(name, "keras_source", "{name}: {e}");
+                assert!(e.to_string().contains("Unimplemented(Loop)"), "{e}");
+            }
+        }
+        if let Some(lib) = &ort {
+            engines.push(("ort", OnnxSession::ort(&annotated, lib).unwrap()));
+        }
+        for (backend, mut session) in engines {
+            let mut native = Session::new(&native_model, &mut arena).unwrap();
+            let a = edgegru_trainer::commands::backend::compare_greedy(&mut native, &mut session, &prompt, 20).unwrap();
+            assert!(a.identical, "{name} on {backend}: {}/{} greedy tokens equal", a.equal_tokens, a.tokens);
+            // Models ending in softmax give log-probabilities, the native ones logits:
+            // equal up to a constant per step, so only plain logits are compared.
+            if !name.starts_with("keras") {
+                assert!(a.max_logit_diff < 1e-4, "{name} on {backend}: logits differ by {}", a.max_logit_diff);
+            }
+        }
+    }
+    // A feature model (PyTorch classifier): every step's class probabilities.
+    let original = std::fs::read(fixture("torch_features.onnx")).unwrap();
+    let annotated = edgegru_trainer::commands::backend::user_onnx(&original, None).unwrap().into_owned();
+    let expect: serde_json::Value = serde_json::from_slice(&std::fs::read(fixture("torch_features.expect.json")).unwrap()).unwrap();
+    let mut sessions = vec![OnnxSession::tract(&annotated).unwrap()];
+    if let Some(lib) = &ort {
+        sessions.push(OnnxSession::ort(&annotated, lib).unwrap());
+    }
+    for mut s in sessions {
+        for (x, want) in expect["features"].as_array().unwrap().iter().zip(expect["logits"].as_array().unwrap()) {
+            let x: Vec<f32> = x.as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+            let got = s.step_features(&x).unwrap().to_vec();
+            for (g, w) in got.iter().zip(want.as_array().unwrap()) {
+                assert!((g - w.as_f64().unwrap() as f32).abs() < 1e-5, "{}: {g} vs {w}", s.backend());
+            }
+        }
+    }
+}
+
 #[test]
 fn unsupported_onnx_models_are_refused_naming_the_node() {
     for (name, says) in [

@@ -18,14 +18,17 @@ use crate::prune::{PruneConfig, PruneShape};
 
 /// Where a model comes from: a training checkpoint, an `.egru` file, or a built-in model.
 #[derive(Args, Debug, Clone)]
-#[group(required = false, multiple = false)]
 pub struct ModelSource {
     /// A training run folder (or its checkpoint file); run as f32.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "model")]
     pub checkpoint: Option<PathBuf>,
     /// An .egru model file, an ONNX file (tract, ort), or a built-in model's name (`edgegru models` lists them).
     #[arg(long)]
     pub model: Option<String>,
+    /// With --model a user's own ONNX export (a network `edgegru import` accepts), run on
+    /// --backend tract or ort as it is: its vocabulary (Keras tokenizer JSON or a JSON list of tokens).
+    #[arg(long, requires = "model")]
+    pub vocab: Option<PathBuf>,
 }
 
 impl ModelSource {
@@ -36,7 +39,14 @@ impl ModelSource {
                 let ck = Checkpoint::load(dir)?;
                 super::export::to_egru(&ck, &super::export::options(edgegru_runtime::writer::WeightKind::F32, false, false), "checkpoint")
             }
-            (None, Some(m)) => super::models::resolve(m),
+            (None, Some(m)) => {
+                let bytes = super::models::resolve(m)?;
+                if super::backend::is_egru(&bytes) || edgegru_onnx::decode(&bytes).is_err() {
+                    return Ok(bytes);
+                }
+                let vocab = self.vocab.as_deref().map(super::read_file).transpose()?;
+                Ok(super::backend::user_onnx(&bytes, vocab.as_deref())?.into_owned())
+            }
             (None, None) => bail!("give --checkpoint DIR or --model FILE"),
         }
     }

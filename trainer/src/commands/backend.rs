@@ -114,27 +114,41 @@ pub fn is_egru(bytes: &[u8]) -> bool {
     bytes.starts_with(&format::MAGIC)
 }
 
-/// The ONNX step graph of a model file: an `.egru` file's weights
-/// dequantized to f32 and exported (the float ONNX model); an edgegru step
-/// graph as it is; any other ONNX file imported (with the vocabulary
-/// `vocab`, for a user's own PyTorch or Keras export) and exported.
+/// The ONNX graph a tract or ONNX Runtime session runs for a model file: an
+/// `.egru` file's weights dequantized to f32 and exported (the float step
+/// graph); an edgegru step graph as it is; any other ONNX file (a user's own
+/// PyTorch or Keras export) as it is, annotated by [`user_onnx`].
 pub fn onnx_bytes<'a>(bytes: &'a [u8], vocab: Option<&[u8]>) -> Result<std::borrow::Cow<'a, [u8]>> {
     if is_egru(bytes) {
         let model = Model::from_bytes(bytes)?;
         return Ok(edgegru_onnx::to_bytes(&FloatModel::from_model(&model)?, edgegru_onnx::OnnxWeights::Float)?.into());
     }
+    user_onnx(bytes, vocab)
+}
+
+/// An ONNX file for the tract and ONNX Runtime backends: an edgegru step
+/// graph as it is; a user's own export (the networks `edgegru import`
+/// accepts) with the metadata that lets a session run its original graph
+/// on the whole sequence at every step: the network and the tokenizer (read
+/// by importing it, with `vocab` for a token model) and the layout.
+pub fn user_onnx<'a>(bytes: &'a [u8], vocab: Option<&[u8]>) -> Result<std::borrow::Cow<'a, [u8]>> {
     let proto = edgegru_onnx::decode(bytes)?;
     let ours =
         proto.metadata_props.iter().any(|p| p.key == edgegru_onnx::contract::NETWORK_KEY || p.key == edgegru_onnx::contract::DIMS_KEY);
     if ours {
         return Ok(bytes.into());
     }
-    let Some(vocab) = vocab else {
-        bail!("this ONNX file is not an edgegru step graph; give --vocab (its tokenizer) to run it as a model `edgegru import` accepts")
-    };
-    let tokenizer = crate::import::vocab::read(vocab, &Default::default())?;
-    let model = crate::import::onnx::import(bytes, Some(tokenizer), &Default::default(), "model")?;
-    Ok(edgegru_onnx::to_bytes(&model, edgegru_onnx::OnnxWeights::Float)?.into())
+    let tokenizer = vocab.map(|v| crate::import::vocab::read(v, &Default::default())).transpose()?;
+    let model = crate::import::onnx::import(bytes, tokenizer, &Default::default(), "model").map_err(|e| {
+        if vocab.is_none() {
+            e.context("this ONNX file is not an edgegru step graph; a token model needs --vocab (its tokenizer)")
+        } else {
+            e
+        }
+    })?;
+    let info = edgegru_onnx::StepInfo { network: edgegru_onnx::NetworkInfo::of(&model), tokenizer: model.tokenizer().cloned() };
+    let layout = crate::import::onnx::sequence_layout(&proto)?;
+    Ok(edgegru_onnx::annotate_sequence(proto, &info, &layout)?.into())
 }
 
 /// Opens an ONNX session of `backend` (tract or ort).

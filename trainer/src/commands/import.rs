@@ -20,8 +20,9 @@ use crate::import::{onnx, Head, ImportOptions};
   edgegru import --onnx keras_lm.onnx --vocab tokenizer.json --weights int8 --out lm.egru
   edgegru import --onnx gesture.onnx --classes idle,wave,circle --weights int8 --out gesture.egru
 
-The ONNX graph: Gather (embedding) or features -> GRU layers (forward, linear_before_reset=1) -> Linear layers
-(each with Relu, Tanh or Sigmoid, or none) [-> Softmax], from torch.onnx.export or tf2onnx.
+The ONNX graph: Gather (embedding) or features -> GRU layers (forward, linear_before_reset=1, or the Loop
+tf2onnx writes for a Keras GRU with recurrent_dropout) -> Linear layers (each with Relu, Tanh or Sigmoid,
+or none) [-> Softmax], from torch.onnx.export or tf2onnx.
 VOCAB: Keras' tokenizer.to_json() (all its settings are kept), or a JSON list of tokens in id order
 (with --oov, --lower and --filters saying the rules it was made under).")]
 pub struct Args {

@@ -376,6 +376,35 @@ pub fn import(onnx: &[u8], tokenizer: Option<TokenizerSpec>, opts: &ImportOption
     build(layers, tokenizer, opts, name, &model.producer_name, &model.producer_version)
 }
 
+/// How a user's export reads its whole sequence, for running the original
+/// graph ([`edgegru_onnx::SequenceLayout`]): the graph input and its type;
+/// batch first when a transpose of the first two axes lies between the input
+/// and the first GRU (PyTorch `batch_first=True` and tf2onnx both put one
+/// there; a time-major PyTorch export has none); whether it ends in a softmax.
+pub fn sequence_layout(model: &pb::ModelProto) -> Result<edgegru_onnx::SequenceLayout> {
+    let graph = model.graph.as_ref().context("the ONNX model has no graph")?;
+    let input = graph.input.iter().find(|i| !graph.initializer.iter().any(|t| t.name == i.name)).context("the graph has no input")?;
+    let elem = input
+        .r#type
+        .as_ref()
+        .and_then(|t| match &t.value {
+            Some(pb::type_proto::Value::TensorType(tt)) => Some(tt.elem_type),
+            _ => None,
+        })
+        .unwrap_or(DataType::Int64 as i32);
+    let input_type = match DataType::try_from(elem) {
+        Ok(DataType::Int32) => "int32",
+        Ok(DataType::Float) => "float",
+        _ => "int64",
+    };
+    let first_gru = graph.node.iter().position(|n| n.op_type == "GRU" || n.op_type == "Loop").unwrap_or(graph.node.len());
+    let batch_first = graph.node[..first_gru]
+        .iter()
+        .any(|n| n.op_type == "Transpose" && attr(n, "perm").is_some_and(|p| p.ints.len() >= 2 && p.ints[0] == 1 && p.ints[1] == 0));
+    let softmax = graph.node.iter().any(|n| n.op_type == "Softmax");
+    Ok(edgegru_onnx::SequenceLayout { input: input.name.clone(), batch_first, input_type: input_type.into(), softmax })
+}
+
 /// The network from the layers found.
 fn build(
     layers: Layers,
