@@ -311,15 +311,16 @@ fn the_keras_source_model_with_dropout_imports_exactly() {
 /// that is not all ones is not folded away.
 #[test]
 fn keras_loops_that_are_not_the_gru_edgegru_runs_are_refused() {
-    let edited = |edit: &dyn Fn(&mut Vec<onnx::pb::NodeProto>)| {
+    let import_edited = |edit: &dyn Fn(&mut Vec<onnx::pb::NodeProto>)| {
         let mut model = onnx::decode(&std::fs::read(fixture("keras_source.onnx")).unwrap()).unwrap();
         let lp = model.graph.as_mut().unwrap().node.iter_mut().find(|n| n.op_type == "Loop").unwrap();
         let body = lp.attribute.iter_mut().find(|a| a.name == "body").unwrap().g.as_mut().unwrap();
         edit(&mut body.node);
         let vocab = vocab::read(&std::fs::read(fixture("keras_source.vocab.json")).unwrap(), &ListRules::default()).unwrap();
         let bytes = <onnx::pb::ModelProto as prost::Message>::encode_to_vec(&model);
-        format!("{:#}", edgegru_trainer::import::onnx::import(&bytes, Some(vocab), &ImportOptions::default(), "x").unwrap_err())
+        edgegru_trainer::import::onnx::import(&bytes, Some(vocab), &ImportOptions::default(), "x")
     };
+    let edited = |edit: &dyn Fn(&mut Vec<onnx::pb::NodeProto>)| format!("{:#}", import_edited(edit).unwrap_err());
     let err = edited(&|nodes| nodes.iter_mut().find(|n| n.op_type == "Tanh").unwrap().op_type = "Relu".into());
     assert!(err.contains("the candidate state is not a tanh") && err.contains("Loop \"sequential/gru/while_loop\""), "{err}");
     let err = edited(&|nodes| {
@@ -336,6 +337,23 @@ fn keras_loops_that_are_not_the_gru_edgegru_runs_are_refused() {
         value.float_data.clear();
     });
     assert!(err.contains("neither the step's input nor the state") || err.contains("does not keep a share of the old state"), "{err}");
+    // A body node with its inputs removed, or with one input too many, is an
+    // error (or, for a node the GRU does not read, no matter), never a panic.
+    let count = {
+        let model = onnx::decode(&std::fs::read(fixture("keras_source.onnx")).unwrap()).unwrap();
+        let lp = model.graph.unwrap().node.into_iter().find(|n| n.op_type == "Loop").unwrap();
+        lp.attribute.into_iter().find(|a| a.name == "body").unwrap().g.unwrap().node.len()
+    };
+    let mut refused = 0;
+    for i in 0..count {
+        refused += import_edited(&|nodes| nodes[i].input.clear()).is_err() as usize;
+        refused += import_edited(&|nodes| {
+            let extra = nodes[i].input.first().cloned().unwrap_or_default();
+            nodes[i].input.push(extra);
+        })
+        .is_err() as usize;
+    }
+    assert!(refused > count, "most edits of the cell must be refused ({refused} of {})", 2 * count);
 }
 
 /// A user's own export (not edgegru's step graph of its weights) runs on

@@ -394,13 +394,13 @@ fn cli_imports_a_pytorch_model_and_runs_it() {
     ]);
     assert_eq!(code, 0, "{stdout}{err}");
     assert!(stdout.contains("5 inputs -> GRU 7 -> dense 6 relu -> 12 outputs"), "{stdout}");
-    // It says which tokenizer rules it applies, and checks the int8 file
-    // against the f32 import.
+    // It says which tokenizer rules it applies, and checks the f32 import
+    // against the source file's own graph (ONNX Runtime, or tract without
+    // it) and the int8 file against the f32 import.
     assert!(stdout.contains("tokenizer: characters, 12 tokens, lower-case false, padding none, OOV none"), "{stdout}");
-    assert!(
-        stdout.contains("verification against the f32 import, 64 greedy tokens") && stdout.contains("| greedy tokens equal |"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("verification, 64 greedy tokens after"), "{stdout}");
+    assert!(stdout.contains("| f32 import vs the source file (") && stdout.contains("): greedy tokens equal | 64/64 |"), "{stdout}");
+    assert!(stdout.contains("| written file vs f32 import: greedy tokens equal |"), "{stdout}");
     let (code, text, _) = edgegru(&["generate", "--model", out.to_str().unwrap(), "--prompt", "abc", "--max-tokens", "10", "--greedy"]);
     assert_eq!(code, 0);
     assert_eq!(text.trim_end_matches('\n').chars().count(), 13, "{text:?}");

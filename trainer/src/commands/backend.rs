@@ -146,9 +146,15 @@ pub fn user_onnx<'a>(bytes: &'a [u8], vocab: Option<&[u8]>) -> Result<std::borro
             e
         }
     })?;
-    let info = edgegru_onnx::StepInfo { network: edgegru_onnx::NetworkInfo::of(&model), tokenizer: model.tokenizer().cloned() };
+    Ok(annotate_import(proto, &model)?.into())
+}
+
+/// A user's ONNX graph with the metadata of its import `model` (network,
+/// tokenizer) and its sequence layout, for the tract and ONNX Runtime sessions.
+pub fn annotate_import(proto: edgegru_onnx::pb::ModelProto, model: &FloatModel) -> Result<Vec<u8>> {
+    let info = edgegru_onnx::StepInfo { network: edgegru_onnx::NetworkInfo::of(model), tokenizer: model.tokenizer().cloned() };
     let layout = crate::import::onnx::sequence_layout(&proto)?;
-    Ok(edgegru_onnx::annotate_sequence(proto, &info, &layout)?.into())
+    edgegru_onnx::annotate_sequence(proto, &info, &layout)
 }
 
 /// Opens an ONNX session of `backend` (tract or ort).
@@ -200,6 +206,16 @@ pub struct Agreement {
     pub identical: bool,
     /// Largest absolute logit difference over the prompt and the generation.
     pub max_logit_diff: f32,
+    /// Largest absolute difference of log-probabilities (the logits after a
+    /// log-softmax): what to compare when one engine gives probabilities.
+    pub max_log_prob_diff: f32,
+}
+
+/// `v` minus its log-sum-exp: log-probabilities.
+fn log_softmax(v: &[f32]) -> Vec<f32> {
+    let max = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let lse = max + v.iter().map(|x| (x - max).exp()).sum::<f32>().ln();
+    v.iter().map(|x| x - lse).collect()
 }
 
 /// Feeds `prompt` to both engines, then generates `n` tokens greedily from
@@ -207,7 +223,7 @@ pub struct Agreement {
 /// logits at every step and their first choices after the prompt.
 pub fn compare_greedy(reference: &mut dyn Runner, other: &mut dyn Runner, prompt: &[u32], n: usize) -> Result<Agreement> {
     let Some((&first, rest)) = prompt.split_first() else { bail!("the comparison needs a prompt of at least one token") };
-    let mut agreement = Agreement { tokens: n, equal_tokens: 0, identical: true, max_logit_diff: 0.0 };
+    let mut agreement = Agreement { tokens: n, equal_tokens: 0, identical: true, max_logit_diff: 0.0, max_log_prob_diff: 0.0 };
     let mut token = first;
     for i in 0..rest.len() + n {
         let a = reference.step(token)?;
@@ -217,6 +233,14 @@ pub fn compare_greedy(reference: &mut dyn Runner, other: &mut dyn Runner, prompt
         }
         let diff = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, |m, d| if d.is_nan() { f32::INFINITY } else { m.max(d) });
         agreement.max_logit_diff = agreement.max_logit_diff.max(diff);
+        let lp = log_softmax(a).iter().zip(log_softmax(b)).map(|(x, y)| (x - y).abs()).fold(0.0f32, |m, d| {
+            if d.is_nan() {
+                f32::INFINITY
+            } else {
+                m.max(d)
+            }
+        });
+        agreement.max_log_prob_diff = agreement.max_log_prob_diff.max(lp);
         let best = sampling::argmax(a);
         if i < rest.len() {
             token = rest[i];

@@ -83,7 +83,8 @@ pub fn run(a: Args) -> Result<Status> {
     };
     let import = ImportOptions { head: a.head, classes: a.classes.clone(), input_range: a.input_range };
     let name = super::export::name_of(&a.out);
-    let model = onnx::import(&super::read_file(&a.onnx)?, tokenizer, &import, name).with_context(|| format!("{}", a.onnx.display()))?;
+    let source = super::read_file(&a.onnx)?;
+    let model = onnx::import(&source, tokenizer, &import, name).with_context(|| format!("{}", a.onnx.display()))?;
     let bytes = model.to_checked_bytes(&opts)?;
     super::write_new_file(&a.out, &bytes, a.force)?;
     let layers: Vec<String> = model
@@ -103,10 +104,9 @@ pub fn run(a: Args) -> Result<Status> {
     if let Some(t) = model.tokenizer() {
         super::say(&tokenizer_rules(t));
     }
-    if opts.weights != WeightKind::F32 || opts.integer {
-        let f32_bytes = model.to_checked_bytes(&super::export::options(WeightKind::F32, false, false))?;
-        check_against_f32(&f32_bytes, &bytes, a.check_prompt.as_deref())?;
-    }
+    let f32_bytes = model.to_checked_bytes(&super::export::options(WeightKind::F32, false, false))?;
+    let source = super::backend::annotate_import(edgegru_onnx::decode(&source)?, &model)?;
+    verify(&source, &f32_bytes, &bytes, a.check_prompt.as_deref())?;
     Ok(Status::Done)
 }
 
@@ -135,10 +135,12 @@ fn tokenizer_rules(t: &TokenizerSpec) -> String {
     }
 }
 
-/// For a token model stored with int8 weights: the written file against the
-/// f32 import, greedy decoding in lockstep from a prompt; prints the table
-/// and warns when int8 changes the greedy output.
-fn check_against_f32(f32_bytes: &[u8], written: &[u8], prompt: Option<&str>) -> Result<()> {
+/// The verification table of a language model: the f32 import against the
+/// source file (its original graph on ONNX Runtime, else tract), and the
+/// written file against the f32 import when it is int8; greedy decoding in
+/// lockstep for [`CHECK_TOKENS`] tokens from a prompt. Warns when int8
+/// changes the greedy output.
+fn verify(source: &[u8], f32_bytes: &[u8], written: &[u8], prompt: Option<&str>) -> Result<()> {
     let model = Model::from_bytes(written)?;
     let Some(tok) = model.tokenizer().filter(|_| model.is_language_model()) else {
         super::say("verification: a feature model has no sample to decode here; check it with `edgegru eval --data` on its test file");
@@ -151,21 +153,46 @@ fn check_against_f32(f32_bytes: &[u8], written: &[u8], prompt: Option<&str>) -> 
     anyhow::ensure!(!ids.is_empty(), "--check-prompt has no tokens");
     let sep = if tok.kind() == TokenizerKind::Word { " " } else { "" };
     let shown = ids.iter().map(|&i| tok.token_text(i).unwrap_or("?")).collect::<Vec<_>>().join(sep);
-    let agreement = with_runner(Backend::Native, f32_bytes, None, |reference| {
-        with_runner(Backend::Native, written, None, |other| compare_greedy(reference, other, &ids, CHECK_TOKENS))
-    })?;
-    super::say(&format!(
-        "verification against the f32 import, {CHECK_TOKENS} greedy tokens after {shown:?}:\n\
-         | check | value |\n|---|---|\n\
-         | greedy tokens equal | {}/{} |\n\
-         | largest logit difference | {:.3e} |",
-        agreement.equal_tokens, agreement.tokens, agreement.max_logit_diff
-    ));
-    if !agreement.identical {
-        eprintln!(
-            "warning: int8 changes the greedy output ({} of {} tokens equal to the f32 import's)",
-            agreement.equal_tokens, agreement.tokens
-        );
+    let mut rows = vec![];
+    // The source file's own graph: ONNX Runtime when its library is there, else tract.
+    let engines = [Backend::Ort, Backend::Tract];
+    let mut reasons = vec![];
+    for backend in engines {
+        let against_source = with_runner(Backend::Native, f32_bytes, None, |reference| {
+            with_runner(backend, source, None, |other| compare_greedy(reference, other, &ids, CHECK_TOKENS))
+        });
+        match against_source {
+            Ok(a) => {
+                rows.push(format!(
+                    "| f32 import vs the source file ({}): greedy tokens equal | {}/{} |\n\
+                     | f32 import vs the source file: largest log-probability difference | {:.3e} |",
+                    backend.name(),
+                    a.equal_tokens,
+                    a.tokens,
+                    a.max_log_prob_diff
+                ));
+                break;
+            }
+            Err(e) => reasons.push(format!("{}: {e:#}", backend.name())),
+        }
+    }
+    if rows.is_empty() {
+        rows.push(format!("| f32 import vs the source file | not measured ({}) |", reasons.join("; ")));
+    }
+    let mut changed = None;
+    if written != f32_bytes {
+        let a = with_runner(Backend::Native, f32_bytes, None, |reference| {
+            with_runner(Backend::Native, written, None, |other| compare_greedy(reference, other, &ids, CHECK_TOKENS))
+        })?;
+        rows.push(format!(
+            "| written file vs f32 import: greedy tokens equal | {}/{} |\n| written file vs f32 import: largest logit difference | {:.3e} |",
+            a.equal_tokens, a.tokens, a.max_logit_diff
+        ));
+        changed = (!a.identical).then_some(a);
+    }
+    super::say(&format!("verification, {CHECK_TOKENS} greedy tokens after {shown:?}:\n| check | value |\n|---|---|\n{}", rows.join("\n")));
+    if let Some(a) = changed {
+        eprintln!("warning: int8 changes the greedy output ({} of {} tokens equal to the f32 import's)", a.equal_tokens, a.tokens);
     }
     Ok(())
 }

@@ -161,7 +161,7 @@ impl<'g> Body<'g> {
     fn unmasked(&self, value: &'g str) -> Result<&'g str> {
         let Some(n) = self.node(value) else { return Ok(value) };
         match n.op_type.as_str() {
-            "Identity" => self.unmasked(&n.input[0]),
+            "Identity" if n.input.len() == 1 => self.unmasked(&n.input[0]),
             "Mul" if n.input.len() == 2 => {
                 for (keep, mask) in [(0, 1), (1, 0)] {
                     if self.is_ones(&n.input[mask])? {
@@ -208,15 +208,12 @@ impl<'g> Body<'g> {
         let n = self.node(value).with_context(|| format!("{}: {value:?} is not computed in the loop", self.loop_name))?;
         let l = label(n);
         let (product, bias) = match n.op_type.as_str() {
-            "MatMul" => (n, None),
-            "Add" if n.input.len() == 2 => {
-                let (a, b) = (self.node(&n.input[0]), self.node(&n.input[1]));
-                match (a.filter(|m| m.op_type == "MatMul"), b.filter(|m| m.op_type == "MatMul")) {
-                    (Some(m), _) => (m, Some(&n.input[1])),
-                    (_, Some(m)) => (m, Some(&n.input[0])),
-                    _ => bail!("{l} in {}: a gate term that is not a matrix product plus a bias", self.loop_name),
-                }
-            }
+            "MatMul" if n.input.len() == 2 => (n, None),
+            "Add" if n.input.len() == 2 => match (self.op(&n.input[0], "MatMul"), self.op(&n.input[1], "MatMul")) {
+                (Some(m), _) => (m, Some(&n.input[1])),
+                (_, Some(m)) => (m, Some(&n.input[0])),
+                _ => bail!("{l} in {}: a gate term that is not a matrix product plus a bias", self.loop_name),
+            },
             _ => bail!("{l} in {}: a gate term that is not a matrix product (plus a bias)", self.loop_name),
         };
         let pl = label(product);
@@ -248,14 +245,21 @@ impl<'g> Body<'g> {
         }
     }
 
-    /// The operator producing `value`, if it is `op`.
+    /// The operator producing `value`, if it is `op` with the inputs that
+    /// operator takes (one for `Sigmoid`, `Tanh`, `Identity`; two for the
+    /// others read here), so that a malformed node is not read at all.
     fn op(&self, value: &str, op: &str) -> Option<&'g NodeProto> {
-        self.node(value).filter(|n| n.op_type == op)
+        let arity = match op {
+            "Sigmoid" | "Tanh" | "Identity" => 1,
+            _ => 2,
+        };
+        self.node(value).filter(|n| n.op_type == op && n.input.len() == arity)
     }
 }
 
 /// Output `value` of a `Split` node on constant `c`.
 fn split(c: &Constant, n: &NodeProto, sizes: Option<Vec<i64>>, value: &str) -> Result<Constant> {
+    ensure!(!c.dims.is_empty(), "a split of a scalar");
     let rank = c.dims.len() as i64;
     let axis = n.attribute.iter().find(|a| a.name == "axis").map_or(0, |a| a.i);
     let axis = usize::try_from((axis + rank) % rank.max(1)).context("axis")?;
@@ -264,12 +268,14 @@ fn split(c: &Constant, n: &NodeProto, sizes: Option<Vec<i64>>, value: &str) -> R
         None => vec![c.dims[axis] / n.output.len().max(1); n.output.len()],
     };
     let k = n.output.iter().position(|o| o == value).context("not an output")?;
+    let size = *sizes.get(k).context("fewer split sizes than outputs")?;
     let start: usize = sizes[..k].iter().sum();
-    slice(c, &[start as i64], &[(start + sizes[k]) as i64], &[axis as i64])
+    slice(c, &[start as i64], &[(start + size) as i64], &[axis as i64])
 }
 
 /// `c[starts..ends]` along `axes` (ONNX `Slice` with step 1).
 fn slice(c: &Constant, starts: &[i64], ends: &[i64], axes: &[i64]) -> Result<Constant> {
+    ensure!(!c.dims.is_empty(), "a slice of a scalar");
     let rank = c.dims.len() as i64;
     let mut lo = vec![0usize; c.dims.len()];
     let mut hi = c.dims.clone();
