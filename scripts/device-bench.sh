@@ -96,6 +96,7 @@ done
 if git cat-file -e "$base_rev^{commit}" 2>/dev/null; then
     wt="$out/base"
     [ -d "$wt" ] && git worktree remove --force "$wt"
+    git worktree prune
     git worktree add -q --detach "$wt" "$base_rev"
     rm -rf "$wt/tests/firmware"
     mkdir -p "$wt/tests/firmware"
