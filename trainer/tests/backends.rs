@@ -268,8 +268,9 @@ fn imported_feature_classifiers_give_onnx_runtimes_probabilities() {
 /// The Keras model the project started from, as a Keras user builds it:
 /// Tokenizer(num_words, oov_token), post-padded next-word sequences,
 /// Embedding -> GRU(return_sequences, dropout=0.2, recurrent_dropout=0.2) ->
-/// Dense(relu) -> Dense(softmax), trained, then tf2onnx 1.16 (which writes
-/// the GRU as a Loop). Imported, it gives Keras' own probabilities
+/// Dense(relu) -> Dense(softmax), trained; exported by tf2onnx 1.16 (which
+/// writes the GRU as a Loop) and saved by Keras as `.keras` and `.h5`.
+/// Imported from each of the three, it gives Keras' own probabilities
 /// (`model.predict`, not only ONNX Runtime's) and Keras' greedy words.
 #[test]
 fn the_keras_source_model_with_dropout_imports_exactly() {
@@ -278,32 +279,73 @@ fn the_keras_source_model_with_dropout_imports_exactly() {
     assert_eq!(expect["source"], "keras model.predict");
     let onnx = onnx::decode(&std::fs::read(fixture(&format!("{name}.onnx"))).unwrap()).unwrap();
     assert!(onnx.graph.as_ref().unwrap().node.iter().any(|n| n.op_type == "Loop"), "the fixture's GRU must be a Loop");
-    let file = import_fixture(name).unwrap_or_else(|e| panic!("{name}: {e:#}"));
-    let m = Model::from_bytes(&file).unwrap();
-    let mut arena = vec![0u8; m.arena_size()];
-    let mut s = Session::new(&m, &mut arena).unwrap();
-    let mut worst = 0f32;
-    for (tok, row) in expect["tokens"].as_array().unwrap().iter().zip(expect["logits"].as_array().unwrap()) {
-        let logits = s.step(tok.as_u64().unwrap() as u32).unwrap().to_vec();
-        let max = logits.iter().copied().fold(f32::MIN, f32::max);
-        let e: Vec<f32> = logits.iter().map(|l| (l - max).exp()).collect();
-        let sum: f32 = e.iter().sum();
-        let want: Vec<f32> = row.as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
-        worst = e.iter().zip(&want).map(|(a, b)| (a / sum - b).abs()).fold(worst, f32::max);
+    let keras_file = |ext: &str| {
+        let vocab = vocab::read(&std::fs::read(fixture(&format!("{name}.vocab.json"))).unwrap(), &ListRules::default()).unwrap();
+        let bytes = std::fs::read(fixture(&format!("{name}.{ext}"))).unwrap();
+        let model = edgegru_trainer::import::keras_file::import(&bytes, Some(vocab), &ImportOptions::default(), name).unwrap();
+        model.to_checked_bytes(&edgegru_trainer::commands::export::options(edgegru_runtime::writer::WeightKind::F32, false, false)).unwrap()
+    };
+    let files = [("onnx", import_fixture(name).unwrap()), ("keras", keras_file("keras")), ("h5", keras_file("h5"))];
+    for (source, file) in files {
+        let m = Model::from_bytes(&file).unwrap();
+        let mut arena = vec![0u8; m.arena_size()];
+        let mut s = Session::new(&m, &mut arena).unwrap();
+        let mut worst = 0f32;
+        for (tok, row) in expect["tokens"].as_array().unwrap().iter().zip(expect["logits"].as_array().unwrap()) {
+            let logits = s.step(tok.as_u64().unwrap() as u32).unwrap().to_vec();
+            let max = logits.iter().copied().fold(f32::MIN, f32::max);
+            let e: Vec<f32> = logits.iter().map(|l| (l - max).exp()).collect();
+            let sum: f32 = e.iter().sum();
+            let want: Vec<f32> = row.as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+            worst = e.iter().zip(&want).map(|(a, b)| (a / sum - b).abs()).fold(worst, f32::max);
+        }
+        assert!(worst < 1e-5, "{source}: max difference from Keras' model.predict {worst}");
+        println!("{name} from .{source}: max |difference| from Keras' model.predict {worst:.2e}");
+        // Greedy decoding with the OOV token allowed is the source's argmax.
+        let greedy = &expect["greedy"];
+        let words: Vec<&str> = greedy["words"].as_array().unwrap().iter().map(|w| w.as_str().unwrap()).collect();
+        s.reset();
+        let params = edgegru_runtime::SamplingParams { allow_oov: true, ..edgegru_runtime::SamplingParams::GREEDY };
+        let mut out = [0u8; 512];
+        let g = s
+            .generate(greedy["prompt"].as_str().unwrap(), words.len(), &params, &mut edgegru_runtime::Rng::new(1), &mut out, |_, _| true)
+            .unwrap();
+        let text = std::str::from_utf8(&out[..g.bytes]).unwrap();
+        assert_eq!(text.split_whitespace().collect::<Vec<_>>(), words, "{source}: {text:?}");
     }
-    assert!(worst < 1e-5, "max difference from Keras' model.predict {worst}");
-    println!("{name}: max |difference| from Keras' model.predict {worst:.2e}");
-    // Greedy decoding with the OOV token allowed is the source's argmax.
-    let greedy = &expect["greedy"];
-    let words: Vec<&str> = greedy["words"].as_array().unwrap().iter().map(|w| w.as_str().unwrap()).collect();
-    s.reset();
-    let params = edgegru_runtime::SamplingParams { allow_oov: true, ..edgegru_runtime::SamplingParams::GREEDY };
-    let mut out = [0u8; 512];
-    let g = s
-        .generate(greedy["prompt"].as_str().unwrap(), words.len(), &params, &mut edgegru_runtime::Rng::new(1), &mut out, |_, _| true)
-        .unwrap();
-    let text = std::str::from_utf8(&out[..g.bytes]).unwrap();
-    assert_eq!(text.split_whitespace().collect::<Vec<_>>(), words, "{text:?}");
+}
+
+/// Keras files that do not hold the network edgegru runs are refused naming
+/// the layer: a damaged configuration, and not a model file at all.
+#[test]
+fn keras_files_that_do_not_fit_are_refused() {
+    let h5 = std::fs::read(fixture("keras_source.h5")).unwrap();
+    let keras = std::fs::read(fixture("keras_source.keras")).unwrap();
+    let opts = ImportOptions::default();
+    let err = format!("{:#}", edgegru_trainer::import::keras_file::import(b"not a model", None, &opts, "x").unwrap_err());
+    assert!(err.contains("neither a .keras archive nor an HDF5 .h5 file"), "{err}");
+    // The .keras archive with config.json edited: a GRU with reset_after=False, and an LSTM.
+    let edited = |from: &str, to: &str| {
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(&keras[..])).unwrap();
+        let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        for i in 0..zip.len() {
+            let mut f = zip.by_index(i).unwrap();
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut f, &mut data).unwrap();
+            if f.name() == "config.json" {
+                data = String::from_utf8(data).unwrap().replacen(from, to, 1).into_bytes();
+            }
+            out.start_file(f.name(), zip::write::SimpleFileOptions::default()).unwrap();
+            std::io::Write::write_all(&mut out, &data).unwrap();
+        }
+        let bytes = out.finish().unwrap().into_inner();
+        format!("{:#}", edgegru_trainer::import::keras_file::import(&bytes, None, &opts, "x").unwrap_err())
+    };
+    let err = edited("\"reset_after\": true", "\"reset_after\": false");
+    assert!(err.contains("GRU \"gru\": reset_after=False"), "{err}");
+    let err = edited("\"class_name\": \"GRU\"", "\"class_name\": \"LSTM\"");
+    assert!(err.contains("unsupported layer LSTM"), "{err}");
+    assert!(!h5.is_empty());
 }
 
 /// Edits inside the Keras loop body of the source model: what does not

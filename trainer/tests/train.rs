@@ -404,6 +404,24 @@ fn cli_imports_a_pytorch_model_and_runs_it() {
     let (code, text, _) = edgegru(&["generate", "--model", out.to_str().unwrap(), "--prompt", "abc", "--max-tokens", "10", "--greedy"]);
     assert_eq!(code, 0);
     assert_eq!(text.trim_end_matches('\n').chars().count(), 13, "{text:?}");
+    // A Keras file (legacy HDF5) imports the same way; the verification says
+    // why it cannot run the source itself.
+    let (keras, keras_vocab) = (fixtures.join("keras_source.h5"), fixtures.join("keras_source.vocab.json"));
+    let keras_out = dir.join("keras.egru");
+    let (code, stdout, err) = edgegru(&[
+        "import",
+        "--keras",
+        keras.to_str().unwrap(),
+        "--vocab",
+        keras_vocab.to_str().unwrap(),
+        "--out",
+        keras_out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stdout}{err}");
+    assert!(
+        stdout.contains("8 inputs -> GRU 16 -> dense 16 relu -> 20 outputs") && stdout.contains("the source is a Keras file"),
+        "{stdout}"
+    );
     // A vocabulary of the wrong size, and a file that is not ONNX, are one-line errors.
     std::fs::write(dir.join("v.json"), r#"["a", "b"]"#).unwrap();
     let (code, _, err) =

@@ -13,12 +13,13 @@ use super::Status;
 use crate::import::vocab::{self, ListRules};
 use crate::import::{onnx, Head, ImportOptions};
 
-/// Bring in a GRU network trained with PyTorch or Keras, from ONNX, as an .egru file.
+/// Bring in a GRU network trained with PyTorch or Keras, from ONNX or a Keras file, as an .egru file.
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:
   edgegru import --onnx lm.onnx --vocab vocab.json --out lm.egru
   edgegru import --onnx keras_lm.onnx --vocab tokenizer.json --weights int8 --out lm.egru
   edgegru import --onnx gesture.onnx --classes idle,wave,circle --weights int8 --out gesture.egru
+  edgegru import --keras model.keras --vocab tokenizer.json --out lm.egru
 
 The ONNX graph: Gather (embedding) or features -> GRU layers (forward, linear_before_reset=1, or the Loop
 tf2onnx writes for a Keras GRU with recurrent_dropout) -> Linear layers (each with Relu, Tanh or Sigmoid,
@@ -27,8 +28,11 @@ VOCAB: Keras' tokenizer.to_json() (all its settings are kept), or a JSON list of
 (with --oov, --lower and --filters saying the rules it was made under).")]
 pub struct Args {
     /// The ONNX model.
+    #[arg(long, required_unless_present = "keras", conflicts_with = "keras")]
+    pub onnx: Option<PathBuf>,
+    /// Or a Keras model file: `.keras` (model.save("m.keras")) or legacy `.h5`.
     #[arg(long)]
-    pub onnx: PathBuf,
+    pub keras: Option<PathBuf>,
     /// Token models: the vocabulary, Keras tokenizer JSON or a JSON list of tokens in id order.
     #[arg(long)]
     pub vocab: Option<PathBuf>,
@@ -83,8 +87,18 @@ pub fn run(a: Args) -> Result<Status> {
     };
     let import = ImportOptions { head: a.head, classes: a.classes.clone(), input_range: a.input_range };
     let name = super::export::name_of(&a.out);
-    let source = super::read_file(&a.onnx)?;
-    let model = onnx::import(&source, tokenizer, &import, name).with_context(|| format!("{}", a.onnx.display()))?;
+    let (path, keras) = match (&a.onnx, &a.keras) {
+        (Some(p), _) => (p, false),
+        (None, Some(p)) => (p, true),
+        (None, None) => anyhow::bail!("give --onnx FILE or --keras FILE"),
+    };
+    let source = super::read_file(path)?;
+    let model = if keras {
+        crate::import::keras_file::import(&source, tokenizer, &import, name)
+    } else {
+        onnx::import(&source, tokenizer, &import, name)
+    }
+    .with_context(|| format!("{}", path.display()))?;
     let bytes = model.to_checked_bytes(&opts)?;
     super::write_new_file(&a.out, &bytes, a.force)?;
     let layers: Vec<String> = model
@@ -105,8 +119,8 @@ pub fn run(a: Args) -> Result<Status> {
         super::say(&tokenizer_rules(t));
     }
     let f32_bytes = model.to_checked_bytes(&super::export::options(WeightKind::F32, false, false))?;
-    let source = super::backend::annotate_import(edgegru_onnx::decode(&source)?, &model)?;
-    verify(&source, &f32_bytes, &bytes, a.check_prompt.as_deref())?;
+    let source = if keras { None } else { Some(super::backend::annotate_import(edgegru_onnx::decode(&source)?, &model)?) };
+    verify(source.as_deref(), &f32_bytes, &bytes, a.check_prompt.as_deref())?;
     Ok(Status::Done)
 }
 
@@ -140,7 +154,7 @@ fn tokenizer_rules(t: &TokenizerSpec) -> String {
 /// written file against the f32 import when it is int8; greedy decoding in
 /// lockstep for [`CHECK_TOKENS`] tokens from a prompt. Warns when int8
 /// changes the greedy output.
-fn verify(source: &[u8], f32_bytes: &[u8], written: &[u8], prompt: Option<&str>) -> Result<()> {
+fn verify(source: Option<&[u8]>, f32_bytes: &[u8], written: &[u8], prompt: Option<&str>) -> Result<()> {
     let model = Model::from_bytes(written)?;
     let Some(tok) = model.tokenizer().filter(|_| model.is_language_model()) else {
         super::say("verification: a feature model has no sample to decode here; check it with `edgegru eval --data` on its test file");
@@ -155,9 +169,16 @@ fn verify(source: &[u8], f32_bytes: &[u8], written: &[u8], prompt: Option<&str>)
     let shown = ids.iter().map(|&i| tok.token_text(i).unwrap_or("?")).collect::<Vec<_>>().join(sep);
     let mut rows = vec![];
     // The source file's own graph: ONNX Runtime when its library is there, else tract.
-    let engines = [Backend::Ort, Backend::Tract];
+    let engines = if source.is_some() { &[Backend::Ort, Backend::Tract][..] } else { &[] };
     let mut reasons = vec![];
-    for backend in engines {
+    if source.is_none() {
+        reasons.push(
+            "the source is a Keras file, which no engine here runs; the import tests compare Keras files with Keras' own model.predict"
+                .to_string(),
+        );
+    }
+    let source = source.unwrap_or_default();
+    for &backend in engines {
         let against_source = with_runner(Backend::Native, f32_bytes, None, |reference| {
             with_runner(backend, source, None, |other| compare_greedy(reference, other, &ids, CHECK_TOKENS))
         });

@@ -2,6 +2,7 @@
 //! PyTorch and Keras models ([`onnx`], with the GRU loops tf2onnx writes for
 //! Keras in [`keras_loop`]), and their vocabularies ([`vocab`]).
 
+pub mod keras_file;
 pub mod keras_loop;
 pub mod onnx;
 pub mod vocab;

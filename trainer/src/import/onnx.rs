@@ -57,7 +57,7 @@ pub(crate) struct Constant {
 }
 
 /// One linear layer, `[out, in]` row-major, and the activation after it.
-struct Linear {
+pub(crate) struct Linear {
     node: String,
     weight: Vec<f32>,
     out: usize,
@@ -66,15 +66,19 @@ struct Linear {
     activation: Option<(Activation, String)>,
 }
 
-/// A GRU layer's weights in this project's layout.
-struct Gru {
-    node: String,
-    hidden: usize,
-    input: usize,
-    w: Vec<f32>,
-    r: Vec<f32>,
-    wb: Vec<f32>,
-    rb: Vec<f32>,
+/// A GRU layer's weights in this project's layout (ONNX gate order z, r, n;
+/// rows per output).
+pub(crate) struct Gru {
+    /// Where it came from, for messages.
+    pub(crate) node: String,
+    pub(crate) hidden: usize,
+    pub(crate) input: usize,
+    /// `[3 * hidden, input]`.
+    pub(crate) w: Vec<f32>,
+    /// `[3 * hidden, hidden]`.
+    pub(crate) r: Vec<f32>,
+    pub(crate) wb: Vec<f32>,
+    pub(crate) rb: Vec<f32>,
 }
 
 /// A float tensor's shape and values (`None` for other element types).
@@ -130,16 +134,18 @@ fn transpose(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     t
 }
 
-/// The model's layers as found in the graph.
+/// The model's layers as found in the graph (or a Keras file).
 #[derive(Default)]
-struct Layers {
-    embedding: Option<(Vec<f32>, usize, usize)>,
+pub(crate) struct Layers {
+    /// The embedding table, its rows and its width.
+    pub(crate) embedding: Option<(Vec<f32>, usize, usize)>,
     /// Feature normalization before the first GRU: `(x - mean) * scale`.
     mean: Option<Vec<f32>>,
     scale: Option<Vec<f32>>,
     grus: Vec<Gru>,
     linears: Vec<Linear>,
-    softmax: bool,
+    /// The network ends in a softmax.
+    pub(crate) softmax: bool,
 }
 
 impl Layers {
@@ -176,7 +182,7 @@ impl Layers {
 
     /// A GRU layer read from an ONNX GRU node or a Keras loop: it must come
     /// before the linear layers and read what the layer below gives.
-    fn push_gru(&mut self, gru: Gru) -> Result<()> {
+    pub(crate) fn push_gru(&mut self, gru: Gru) -> Result<()> {
         let l = &gru.node;
         if !self.linears.is_empty() {
             bail!("{l}: a GRU after a linear layer; edgegru runs the dense layers after the last GRU");
@@ -244,7 +250,12 @@ impl Layers {
     }
 
     fn linear(&mut self, node: &NodeProto, weight: &Constant, transposed: bool, bias: Option<&Constant>) -> Result<()> {
-        let l = label(node);
+        self.linear_named(label(node), weight, transposed, bias)
+    }
+
+    /// A linear layer named `l` in messages: weight `[out, in]` when
+    /// `transposed`, else `[in, out]`.
+    pub(crate) fn linear_named(&mut self, l: String, weight: &Constant, transposed: bool, bias: Option<&Constant>) -> Result<()> {
         if self.grus.is_empty() {
             bail!("{l}: a linear layer before the first GRU (edgegru's networks start with an embedding or the features, then GRU layers)");
         }
@@ -265,7 +276,11 @@ impl Layers {
     }
 
     fn activation(&mut self, node: &NodeProto, act: Activation) -> Result<()> {
-        let l = label(node);
+        self.activation_named(label(node), act)
+    }
+
+    /// The activation (named `l` in messages) after the last linear layer.
+    pub(crate) fn activation_named(&mut self, l: String, act: Activation) -> Result<()> {
         let Some(layer) = self.linears.last_mut() else { bail!("{l}: an activation with no linear layer before it") };
         if let Some((_, other)) = &layer.activation {
             bail!("{l}: a second activation after {} (already {other})", layer.node);
@@ -406,7 +421,7 @@ pub fn sequence_layout(model: &pb::ModelProto) -> Result<edgegru_onnx::SequenceL
 }
 
 /// The network from the layers found.
-fn build(
+pub(crate) fn build(
     layers: Layers,
     tokenizer: Option<TokenizerSpec>,
     opts: &ImportOptions,
