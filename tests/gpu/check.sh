@@ -70,4 +70,4 @@ bench A 64 256 256 64 100 400 f32
 bench large 128 1024 1024 256 100 60 f32
 bench large 128 1024 1024 256 100 60 bf16
 echo
-column -t -s $'\t' "$results"
+column -t -s $'\t' "$results" 2>/dev/null || cat "$results"

@@ -278,7 +278,12 @@ fn gpu_pruning_masks_hold_and_bf16_trains() {
     let bf16_run = run(config(&dir, DeviceChoice::Cuda, Precision::Bf16, 200), &dir.join("bf16"), None);
     let tail = |l: &[f64]| l[l.len() - 30..].iter().sum::<f64>() / 30.0;
     let (a, b) = (tail(&f32_run.losses), tail(&bf16_run.losses));
-    assert!((a - b).abs() <= 0.05 * a, "f32 {a} vs bf16 {b}");
+    // Both learn this small corpus almost to zero loss, where a relative
+    // comparison alone means nothing: bf16 ends within 5% of f32's loss or
+    // within 1% of the starting loss, and far below where it started.
+    let start = f32_run.losses[0];
+    assert!((a - b).abs() <= 0.05 * a + 0.01 * start, "f32 {a} vs bf16 {b} (start {start})");
+    assert!(b < 0.5 * bf16_run.losses[0], "bf16 learned: {} -> {b}", bf16_run.losses[0]);
 
     // Masked weights stay zero through GPU updates.
     let ck = Checkpoint::load(&dir.join("f32")).unwrap();
