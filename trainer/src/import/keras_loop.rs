@@ -21,23 +21,7 @@ use std::collections::HashMap;
 use anyhow::{bail, ensure, Context, Result};
 use edgegru_onnx::pb::{tensor_proto::DataType, GraphProto, NodeProto, TensorProto};
 
-use super::onnx::{float_tensor, Constant};
-
-/// The GRU a loop computes, in ONNX order (gates z, r, n), rows per output.
-pub(crate) struct LoopGru {
-    /// Units.
-    pub(crate) hidden: usize,
-    /// Input width.
-    pub(crate) input: usize,
-    /// `[3 * hidden, input]`.
-    pub(crate) w: Vec<f32>,
-    /// `[3 * hidden, hidden]`.
-    pub(crate) r: Vec<f32>,
-    /// Input-side biases, `[3 * hidden]`.
-    pub(crate) wb: Vec<f32>,
-    /// Recurrent-side biases, `[3 * hidden]`.
-    pub(crate) rb: Vec<f32>,
-}
+use super::onnx::{float_tensor, Constant, Gru};
 
 /// Which value a gate's matrix product reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -309,7 +293,7 @@ fn append_rows(rows: &mut Vec<f32>, weight: &Constant) {
 }
 
 /// Reads the GRU that the `Loop` node computes (see the module comment).
-pub(crate) fn trace(node: &NodeProto, outer: &HashMap<String, Constant>) -> Result<LoopGru> {
+pub(crate) fn trace(node: &NodeProto, outer: &HashMap<String, Constant>) -> Result<Gru> {
     let loop_name = label(node);
     let graph = node
         .attribute
@@ -345,7 +329,7 @@ fn mentions_state<'g>(body: &Body<'g>, update: &'g NodeProto) -> bool {
 }
 
 /// The GRU cell whose state update is the `Add` node `update`.
-fn cell<'g>(body: &Body<'g>, update: &'g NodeProto) -> Result<LoopGru> {
+fn cell<'g>(body: &Body<'g>, update: &'g NodeProto) -> Result<Gru> {
     let l = label(update);
     let name = &body.loop_name;
     // h' = z * h + (1 - z) * n, the two products in either order.
@@ -404,7 +388,7 @@ fn cell<'g>(body: &Body<'g>, update: &'g NodeProto) -> Result<LoopGru> {
 }
 
 /// The weights in ONNX order (z, r, n), rows per output, checked for shape.
-fn assemble(name: &str, x: [Affine; 3], h: [Affine; 3]) -> Result<LoopGru> {
+fn assemble(name: &str, x: [Affine; 3], h: [Affine; 3]) -> Result<Gru> {
     let (input, hidden) = (x[0].weight.dims[0], x[0].weight.dims[1]);
     for (gate, (a, b)) in ["z", "r", "n"].iter().zip(x.iter().zip(&h)) {
         ensure!(
@@ -428,5 +412,5 @@ fn assemble(name: &str, x: [Affine; 3], h: [Affine; 3]) -> Result<LoopGru> {
         wb.extend(a.bias.as_ref().map_or(vec![0.0; hidden], |c| c.data.clone()));
         rb.extend(b.bias.as_ref().map_or(vec![0.0; hidden], |c| c.data.clone()));
     }
-    Ok(LoopGru { hidden, input, w, r, wb, rb })
+    Ok(Gru { node: name.to_string(), hidden, input, w, r, wb, rb })
 }

@@ -320,7 +320,7 @@ pub fn import(onnx: &[u8], tokenizer: Option<TokenizerSpec>, opts: &ImportOption
     // Recurrent layers written as loops (Keras GRUs with recurrent dropout,
     // through tf2onnx) are traced first: the loop's condition and counter
     // nodes come before it in the graph and may only be read as its control.
-    let mut loops: HashMap<String, super::keras_loop::LoopGru> = HashMap::new();
+    let mut loops: HashMap<String, Gru> = HashMap::new();
     for node in graph.node.iter().filter(|n| n.op_type == "Loop" || n.op_type == "Scan") {
         ensure!(node.op_type == "Loop", "{}: a Scan; edgegru reads GRU nodes and the loops tf2onnx writes for Keras GRUs", label(node));
         loops.insert(label(node), super::keras_loop::trace(node, &consts)?);
@@ -345,10 +345,7 @@ pub fn import(onnx: &[u8], tokenizer: Option<TokenizerSpec>, opts: &ImportOption
                 layers.embedding = Some((table.data.clone(), table.dims[0], table.dims[1]));
             }
             "GRU" => layers.gru(node, &consts)?,
-            "Loop" => {
-                let g = loops.remove(&l).context("traced above")?;
-                layers.push_gru(Gru { node: l, hidden: g.hidden, input: g.input, w: g.w, r: g.r, wb: g.wb, rb: g.rb })?;
-            }
+            "Loop" => layers.push_gru(loops.remove(&l).context("traced above")?)?,
             op if !loops.is_empty() && LOOP_CONTROL.contains(&op) => {}
             "Gemm" => {
                 ensure!(
