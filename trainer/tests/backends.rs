@@ -205,7 +205,9 @@ fn import_fixture(name: &str) -> anyhow::Result<Vec<u8>> {
 #[test]
 fn imported_pytorch_and_keras_models_give_onnx_runtimes_logits() {
     let mut checked = 0;
-    for name in ["torch_batch_first", "torch_seq_first_no_bias", "torch_two_layers", "keras_reset_after", "keras_stacked"] {
+    for name in
+        ["torch_batch_first", "torch_seq_first_no_bias", "torch_two_layers", "keras_reset_after", "keras_stacked", "keras_square_loop"]
+    {
         let expect: serde_json::Value = serde_json::from_slice(&std::fs::read(fixture(&format!("{name}.expect.json"))).unwrap()).unwrap();
         let file = import_fixture(name).unwrap_or_else(|e| panic!("{name}: {e:#}"));
         let m = Model::from_bytes(&file).unwrap();
@@ -232,7 +234,7 @@ fn imported_pytorch_and_keras_models_give_onnx_runtimes_logits() {
         println!("{name}: max |difference| from ONNX Runtime on the original file {worst:.2e}");
         checked += 1;
     }
-    assert_eq!(checked, 5);
+    assert_eq!(checked, 6);
 }
 
 /// Sensor classifiers as PyTorch (`nn.GRU(num_layers=2)`, Linear, Tanh,
