@@ -8,8 +8,10 @@ use ort::environment::Environment;
 use ort::session::Session;
 use ort::value::TensorRef;
 
-use crate::contract::{self, sequence_layout, InputInfo, SequenceLayout, StepInfo, INPUT_FEATURES, INPUT_TOKEN};
-use crate::session::{backend_error, copy_output, GraphInput, OnnxError, OnnxResult, SequenceGraph, SequenceRun, StepGraph};
+use crate::contract::{self, sequence_layout, InputInfo, StepInfo, INPUT_FEATURES, INPUT_TOKEN};
+use crate::session::{
+    backend_error, copy_output, GraphInput, OnnxError, OnnxResult, SequenceData, SequenceGraph, SequenceInput, SequenceRun, StepGraph,
+};
 
 const NAME: &str = "ort";
 
@@ -120,31 +122,15 @@ struct OrtSequence {
 }
 
 impl SequenceRun for OrtSequence {
-    fn run_sequence(
-        &mut self,
-        layout: &SequenceLayout,
-        ids: &[i64],
-        features: &[f32],
-        width: usize,
-        steps: usize,
-    ) -> OnnxResult<(Vec<f32>, Vec<usize>)> {
+    fn run_sequence(&mut self, input: &SequenceInput<'_>) -> OnnxResult<(Vec<f32>, Vec<usize>)> {
         let err = |e: ort::Error| backend_error(NAME, e);
-        let (b, t) = if layout.batch_first { (1usize, steps) } else { (steps, 1usize) };
-        let (ints, floats): (Vec<i32>, Vec<f32>) = match layout.input_type.as_str() {
-            "int32" => (ids.iter().map(|&v| v as i32).collect(), Vec::new()),
-            "float" => (Vec::new(), ids.iter().map(|&v| v as f32).collect()),
-            _ => (Vec::new(), Vec::new()),
+        let shape = input.shape.clone();
+        let value: ort::session::SessionInputValue<'_> = match &input.data {
+            SequenceData::I64(v) => TensorRef::from_array_view((shape, *v)).map_err(err)?.into(),
+            SequenceData::I32(v) => TensorRef::from_array_view((shape, &v[..])).map_err(err)?.into(),
+            SequenceData::F32(v) => TensorRef::from_array_view((shape, &v[..])).map_err(err)?.into(),
         };
-        let value: ort::session::SessionInputValue<'_> = if width > 0 {
-            TensorRef::from_array_view(([b, t, width], features)).map_err(err)?.into()
-        } else {
-            match layout.input_type.as_str() {
-                "int32" => TensorRef::from_array_view(([b, t], &ints[..])).map_err(err)?.into(),
-                "float" => TensorRef::from_array_view(([b, t], &floats[..])).map_err(err)?.into(),
-                _ => TensorRef::from_array_view(([b, t], ids)).map_err(err)?.into(),
-            }
-        };
-        let result = self.session.run(vec![(layout.input.clone(), value)]).map_err(err)?;
+        let result = self.session.run(vec![(input.name.to_string(), value)]).map_err(err)?;
         let (shape, values) = result[0].try_extract_tensor::<f32>().map_err(err)?;
         Ok((values.to_vec(), shape.iter().map(|&d| d.max(0) as usize).collect()))
     }

@@ -83,19 +83,47 @@ pub(crate) trait StepGraph {
     fn reset(&mut self) {}
 }
 
+/// A user's whole-sequence graph input: its shape (`[1, T]` or `[T, 1]`,
+/// with a feature axis for feature models) and values of the graph's type.
+pub(crate) struct SequenceInput<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) shape: Vec<usize>,
+    pub(crate) data: SequenceData<'a>,
+}
+
+impl<'a> SequenceInput<'a> {
+    /// The graph input for `steps` inputs so far: `ids`, or `features` of
+    /// `width` values each, laid out and typed as `layout` says.
+    pub(crate) fn of(layout: &'a SequenceLayout, ids: &'a [i64], features: &'a [f32], width: usize, steps: usize) -> Self {
+        let (b, t) = if layout.batch_first { (1, steps) } else { (steps, 1) };
+        let (shape, data) = if width > 0 {
+            (vec![b, t, width], SequenceData::F32(features.into()))
+        } else {
+            let data = match layout.input_type.as_str() {
+                "int32" => SequenceData::I32(ids.iter().map(|&v| v as i32).collect()),
+                "float" => SequenceData::F32(ids.iter().map(|&v| v as f32).collect::<Vec<_>>().into()),
+                _ => SequenceData::I64(ids),
+            };
+            (vec![b, t], data)
+        };
+        SequenceInput { name: &layout.input, shape, data }
+    }
+}
+
+/// The values of a [`SequenceInput`].
+pub(crate) enum SequenceData<'a> {
+    /// Token ids as int64.
+    I64(&'a [i64]),
+    /// Token ids as int32.
+    I32(Vec<i32>),
+    /// Token ids as float, or features.
+    F32(std::borrow::Cow<'a, [f32]>),
+}
+
 /// A backend running a user's whole-sequence graph ([`SequenceLayout`]).
 pub(crate) trait SequenceRun {
-    /// Runs the graph on `steps` inputs (`ids`, or `features` of `width`
-    /// values each) laid out as `layout` says; returns the first output's
-    /// values and shape.
-    fn run_sequence(
-        &mut self,
-        layout: &SequenceLayout,
-        ids: &[i64],
-        features: &[f32],
-        width: usize,
-        steps: usize,
-    ) -> OnnxResult<(Vec<f32>, Vec<usize>)>;
+    /// Runs the graph on `input`; returns the first output's values and shape.
+    fn run_sequence(&mut self, input: &SequenceInput<'_>) -> OnnxResult<(Vec<f32>, Vec<usize>)>;
 }
 
 /// A user's sequence graph as a step graph: every step runs the whole
@@ -124,7 +152,8 @@ impl<R: SequenceRun> StepGraph for SequenceGraph<R> {
             }
         };
         self.steps += 1;
-        let (values, shape) = self.run.run_sequence(&self.layout, &self.ids, &self.features, width, self.steps)?;
+        let input = SequenceInput::of(&self.layout, &self.ids, &self.features, width, self.steps);
+        let (values, shape) = self.run.run_sequence(&input)?;
         let n = out.len();
         // [1, T, N] (batch first) or [T, 1, N]: either way the last position's
         // outputs are the last N values.

@@ -2,8 +2,10 @@
 
 use tract_onnx::prelude::*;
 
-use crate::contract::{sequence_layout, InputInfo, SequenceLayout, StepInfo};
-use crate::session::{backend_error, copy_output, GraphInput, OnnxResult, SequenceGraph, SequenceRun, StepGraph};
+use crate::contract::{sequence_layout, InputInfo, StepInfo};
+use crate::session::{
+    backend_error, copy_output, GraphInput, OnnxResult, SequenceData, SequenceGraph, SequenceInput, SequenceRun, StepGraph,
+};
 
 const NAME: &str = "tract";
 
@@ -30,7 +32,9 @@ pub(crate) fn load(bytes: &[u8]) -> OnnxResult<(StepInfo, Box<dyn StepGraph>)> {
             InputInfo::Features { count } => count,
             InputInfo::Tokens { .. } => 0,
         };
-        run.run_sequence(&layout, &[0], &vec![0.0; width], width, 1)?;
+        let zeros = vec![0.0; width];
+        let probe = SequenceInput::of(&layout, &[0], &zeros, width, 1);
+        run.run_sequence(&probe)?;
         let graph = SequenceGraph { backend: NAME, run, layout, head, ids: Vec::new(), features: Vec::new(), steps: 0 };
         return Ok((info, Box::new(graph)));
     }
@@ -74,28 +78,17 @@ struct TractSequence {
 }
 
 impl SequenceRun for TractSequence {
-    fn run_sequence(
-        &mut self,
-        layout: &SequenceLayout,
-        ids: &[i64],
-        features: &[f32],
-        width: usize,
-        steps: usize,
-    ) -> OnnxResult<(Vec<f32>, Vec<usize>)> {
+    fn run_sequence(&mut self, input: &SequenceInput<'_>) -> OnnxResult<(Vec<f32>, Vec<usize>)> {
         let err = |e: TractError| backend_error(NAME, e);
-        let (b, t) = if layout.batch_first { (1, steps) } else { (steps, 1) };
-        let input = if width > 0 {
-            Tensor::from_shape(&[b, t, width], features).map_err(err)?
-        } else {
-            match layout.input_type.as_str() {
-                "int32" => Tensor::from_shape(&[b, t], &ids.iter().map(|&v| v as i32).collect::<Vec<_>>()).map_err(err)?,
-                "float" => Tensor::from_shape(&[b, t], &ids.iter().map(|&v| v as f32).collect::<Vec<_>>()).map_err(err)?,
-                _ => Tensor::from_shape(&[b, t], ids).map_err(err)?,
-            }
-        };
-        let fact = InferenceFact::dt_shape(input.datum_type(), input.shape());
+        let tensor = match &input.data {
+            SequenceData::I64(v) => Tensor::from_shape(&input.shape, v),
+            SequenceData::I32(v) => Tensor::from_shape(&input.shape, v),
+            SequenceData::F32(v) => Tensor::from_shape(&input.shape, v),
+        }
+        .map_err(err)?;
+        let fact = InferenceFact::dt_shape(tensor.datum_type(), tensor.shape());
         let plan = self.model.clone().with_input_fact(0, fact).map_err(err)?.into_optimized().map_err(err)?.into_runnable().map_err(err)?;
-        let outputs = plan.run(tvec!(input.into())).map_err(err)?;
+        let outputs = plan.run(tvec!(tensor.into())).map_err(err)?;
         let first = outputs.first().ok_or_else(|| backend_error(NAME, "the graph has no output"))?;
         let values = first.try_as_plain_ram().and_then(|v| v.as_slice::<f32>().map(|s| s.to_vec())).map_err(err)?;
         Ok((values, first.shape().to_vec()))
