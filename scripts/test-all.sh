@@ -167,6 +167,9 @@ fw thumbv7em-none-eabihf --features quiet
 text=$(arm-none-eabi-size -A tests/firmware/target/thumbv7em-none-eabihf/release/edgegru-firmware-test | awk '$1==".text"{print $2}')
 echo "runtime code on thumbv7em (quiet firmware .text, model in .rodata): $text bytes (budget $CODE_BUDGET)"
 [ "$text" -le "$CODE_BUDGET" ] || { echo "error: runtime code grew past $CODE_BUDGET bytes"; exit 1; }
+# EDGEGRU_CORTEX_M_KERNELS=portable keeps only the scalar kernels (the README's promise).
+EDGEGRU_CORTEX_M_KERNELS=portable fw thumbv7em-none-eabihf
+grep -q "kernels scalar)" "$work/fw.log" || { echo "error: EDGEGRU_CORTEX_M_KERNELS=portable still chose other kernels"; exit 1; }
 fw_env models/fortunes-char.egru 80
 fw thumbv7em-none-eabihf
 # A feature model: four test sequences (one per activity), every step's

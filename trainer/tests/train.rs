@@ -422,6 +422,20 @@ fn cli_imports_a_pytorch_model_and_runs_it() {
         stdout.contains("8 inputs -> GRU 16 -> dense 16 relu -> 20 outputs") && stdout.contains("the source is a Keras file"),
         "{stdout}"
     );
+    // The user's own ONNX file runs as it is on tract (`--vocab` gives its
+    // tokenizer): the greedy text of its f32 import.
+    let f32_out = dir.join("lm-f32.egru");
+    let (code, _, err) =
+        edgegru(&["import", "--onnx", onnx.to_str().unwrap(), "--vocab", vocab.to_str().unwrap(), "--out", f32_out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let greedy = |model: &str, extra: &[&str]| {
+        let args = [&["generate", "--model", model, "--prompt", "abc", "--max-tokens", "12", "--greedy"][..], extra].concat();
+        edgegru(&args)
+    };
+    let (code, native, _) = greedy(f32_out.to_str().unwrap(), &[]);
+    assert_eq!(code, 0);
+    let (code, tract, err) = greedy(onnx.to_str().unwrap(), &["--vocab", vocab.to_str().unwrap(), "--backend", "tract"]);
+    assert_eq!((code, &tract), (0, &native), "{err}");
     // A vocabulary of the wrong size, and a file that is not ONNX, are one-line errors.
     std::fs::write(dir.join("v.json"), r#"["a", "b"]"#).unwrap();
     let (code, _, err) =
