@@ -91,8 +91,8 @@ impl Mul {
     /// `[-limit, limit]`. `limit` must be positive.
     #[inline(always)]
     pub const fn apply(self, x: i32, limit: i32) -> i32 {
-        let p = mul_i32_u32(x, self.m);
-        let v = if self.shift > 32 && self.shift < 63 {
+        let p = mul_i32_u31(x, self.m);
+        if self.shift > 32 && self.shift < 63 {
             // The usual case, in 32-bit arithmetic after the multiply: with
             // p = hi * 2^32 + lo (0 <= lo < 2^32) and k = shift - 32,
             // (p + 2^(shift-1)) >> shift == (hi + 2^(k-1)) >> k, because lo
@@ -100,32 +100,32 @@ impl Mul {
             // |hi| < 2^30, so the sum cannot overflow.
             let k = self.shift - 32;
             let hi = (p >> 32) as i32;
-            ((hi + (1 << (k - 1))) >> k) as i64
+            clamp((hi + (1 << (k - 1))) >> k, limit)
         } else if self.shift > 0 && self.shift <= 32 {
-            // The other usual case, with shifts of 32-bit halves only (no
-            // 64-bit shift by a variable amount, which some cores call a
-            // library routine for): q = p + 2^(shift-1), then q >> shift as
-            // a high and a low word; a value that needs the high word saturates.
-            let q = p + (1i64 << (self.shift - 1));
-            let (qh, ql) = ((q >> 32) as i32, q as u32);
-            let (rh, rl) = if self.shift == 32 {
-                (qh >> 31, qh as u32)
-            } else {
-                (qh >> self.shift, (ql >> self.shift) | ((qh as u32) << (32 - self.shift)))
-            };
-            if rh != (rl as i32) >> 31 {
-                if rh < 0 {
-                    i64::MIN
+            // The other usual case, in 32-bit halves only (no 64-bit shift by
+            // a variable amount, which some cores call a library routine
+            // for): q = p + 2^(shift-1) as a high and a low word (the carry
+            // cannot overflow: |hi| < 2^30), then q >> shift; a value that
+            // needs the high word saturates.
+            let s = self.shift as u32;
+            let (lo, carry) = (p as u32).overflowing_add(1 << (s - 1));
+            let hi = (p >> 32) as i32 + carry as i32;
+            if s == 32 {
+                return clamp(hi, limit);
+            }
+            let low = ((lo >> s) | ((hi as u32) << (32 - s))) as i32;
+            if hi >> s != low >> 31 {
+                if hi < 0 {
+                    -limit
                 } else {
-                    i64::MAX
+                    limit
                 }
             } else {
-                rl as i32 as i64
+                clamp(low, limit)
             }
         } else {
-            self.shift_wide(p)
-        };
-        saturate(v, limit)
+            saturate(self.shift_wide(p), limit)
+        }
     }
 
     /// `p * 2^-shift` rounded to nearest (ties toward +infinity) in 64-bit
@@ -166,6 +166,18 @@ const fn saturate(v: i64, limit: i32) -> i32 {
     }
 }
 
+/// `v` clamped to `[-limit, limit]` (32-bit comparisons).
+#[inline(always)]
+const fn clamp(v: i32, limit: i32) -> i32 {
+    if v > limit {
+        limit
+    } else if v < -limit {
+        -limit
+    } else {
+        v
+    }
+}
+
 /// `a * b` in 64 bits. Cores without a 32x32->64 multiply instruction
 /// (Armv6-M, Armv8-M Baseline) build it from four 16-bit products instead of
 /// calling a 64x64 library multiply.
@@ -188,11 +200,13 @@ const fn mul_u32_by_halves(a: u32, b: u32) -> u64 {
     ((hi as u64) << 32) | ((mid << 16) | (lo & 0xffff)) as u64
 }
 
-/// `x * m` in 64 bits (see [`mul_u32`]).
+/// `x * m` in 64 bits for a multiplier `m < 2^31` (every [`Mul`] keeps its
+/// `m` there): one signed 32x32->64 multiply where the core has it, else
+/// [`mul_u32`] on the magnitude.
 #[inline(always)]
-const fn mul_i32_u32(x: i32, m: u32) -> i64 {
+const fn mul_i32_u31(x: i32, m: u32) -> i64 {
     if !cfg!(edgegru_no_long_multiply) {
-        return x as i64 * m as i64;
+        return x as i64 * (m as i32) as i64;
     }
     let p = mul_u32(x.unsigned_abs(), m) as i64;
     if x < 0 {
@@ -265,12 +279,21 @@ pub const fn f32_bits_to_fixed(bits: u32, frac: u32, limit: i32) -> i32 {
     let up = exp + frac as i32;
     let magnitude = if up < 0 && up >= -25 {
         // The usual case, in 32-bit arithmetic: mant < 2^24 and the rounding
-        // term is at most 2^24, so the sum fits.
-        ((mant + (1 << (-up - 1))) >> -up) as i64
+        // term is at most 2^24, so the sum fits, and so does the result in an i32.
+        let m = ((mant + (1 << (-up - 1))) >> -up) as i32;
+        if m > limit {
+            limit
+        } else {
+            m
+        }
     } else {
-        magnitude_wide(mant, up, limit)
+        let m = magnitude_wide(mant, up, limit);
+        if m > limit as i64 {
+            limit
+        } else {
+            m as i32
+        }
     };
-    let magnitude = if magnitude > limit as i64 { limit } else { magnitude as i32 };
     if bits >> 31 != 0 {
         -magnitude
     } else {
@@ -463,7 +486,7 @@ mod tests {
             assert_eq!(mul_u32_by_halves(a, b), a as u64 * b as u64, "{a} * {b}");
             assert_eq!(mul_u32(a, b), a as u64 * b as u64);
             let x = state as i32;
-            assert_eq!(mul_i32_u32(x, b), x as i64 * b as i64);
+            assert_eq!(mul_i32_u31(x, b >> 1), x as i64 * (b >> 1) as i64);
             assert_eq!(mul_u32_by_halves(u32::MAX, u32::MAX), u32::MAX as u64 * u32::MAX as u64);
         }
     }

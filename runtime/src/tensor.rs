@@ -299,9 +299,10 @@ impl Matrix<'_> {
             }
         };
         let to_act = x_mul.times(Mul::pow2(fixed::ACT_FRAC as i32));
-        for (r, o) in out.iter_mut().enumerate() {
-            let mul = to_act.scaled_by_f32_bits(u32_at(scales, r));
-            let b = fixed::f32_bits_to_fixed(bias.bits(r), fixed::ACT_FRAC, limit);
+        // The loader checked that `scales` and `bias` hold a value per row.
+        for ((o, scale), b) in out.iter_mut().zip(scales.chunks_exact(4)).zip(bias.words()) {
+            let mul = to_act.scaled_by_f32_bits(u32::from_le_bytes(*<&[u8; 4]>::try_from(scale).unwrap_or(&[0; 4])));
+            let b = fixed::f32_bits_to_fixed(b, fixed::ACT_FRAC, limit);
             *o = mul.apply(*o, limit).saturating_add(b).clamp(-limit, limit);
         }
     }
@@ -422,9 +423,10 @@ impl<'a> Vector<'a> {
         f32_at(self.0, i)
     }
 
-    /// The bits of value `i` (0 past the end).
-    pub(crate) fn bits(&self, i: usize) -> u32 {
-        u32_at(self.0, i)
+    /// The values' bits, in order.
+    #[inline(always)]
+    pub(crate) fn words(&self) -> impl Iterator<Item = u32> + 'a {
+        self.0.chunks_exact(4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
 
     /// `out[i] += self[i]`.
