@@ -124,17 +124,18 @@ pub fn argmax(logits: &[f32]) -> u32 {
 /// Index of the largest logit that is not banned (the first one on ties);
 /// when every token is banned, the largest of all.
 pub fn argmax_allowed(logits: &[f32], banned: &Banned) -> u32 {
-    let mut best: Option<usize> = None;
+    let mut best: Option<(usize, f32)> = None;
     for (i, &v) in logits.iter().enumerate() {
         if banned.contains(i as u32) {
             continue;
         }
-        if best.is_none_or(|b| key(v) > key(logits[b])) {
-            best = Some(i);
+        let k = key(v);
+        if best.is_none_or(|(_, b)| k > b) {
+            best = Some((i, k));
         }
     }
     match best {
-        Some(b) => b as u32,
+        Some((b, _)) => b as u32,
         None if banned.any() => argmax(logits),
         None => 0,
     }

@@ -351,11 +351,15 @@ fn quantize_state<'q>(h: &[i16], q: &'q mut [i8]) -> &'q [i8] {
 fn gru_update_fixed(h: &mut [i16], gx: &[i32], gh: &[i32]) {
     let n = h.len();
     let half = 1 << (fixed::STATE_FRAC - 1);
-    for (i, hv) in h.iter_mut().enumerate() {
-        let at = |v: &[i32], k: usize| v.get(k).copied().unwrap_or(0);
-        let z = fixed::sigmoid_q15(at(gx, i) + at(gh, i), fixed::ACT_FRAC);
-        let r = fixed::sigmoid_q15(at(gx, n + i) + at(gh, n + i), fixed::ACT_FRAC);
-        let pre = at(gx, 2 * n + i) + ((r * at(gh, 2 * n + i) + half) >> fixed::STATE_FRAC);
+    // Both hold 3n values (the session's buffers); shorter ones leave the state as it is.
+    let (Some(gx), Some(gh)) = (gx.get(..3 * n), gh.get(..3 * n)) else { return };
+    let (xz, xr, xn) = (&gx[..n], &gx[n..2 * n], &gx[2 * n..]);
+    let (hz, hr, hn) = (&gh[..n], &gh[n..2 * n], &gh[2 * n..]);
+    let gates = xz.iter().zip(hz).zip(xr.iter().zip(hr)).zip(xn.iter().zip(hn));
+    for (hv, (((xz, hz), (xr, hr)), (xn, hn))) in h.iter_mut().zip(gates) {
+        let z = fixed::sigmoid_q15(xz + hz, fixed::ACT_FRAC);
+        let r = fixed::sigmoid_q15(xr + hr, fixed::ACT_FRAC);
+        let pre = xn + ((r * hn + half) >> fixed::STATE_FRAC);
         let cand = fixed::tanh_q15(pre, fixed::ACT_FRAC);
         let next = cand + ((z * (*hv as i32 - cand) + half) >> fixed::STATE_FRAC);
         *hv = next.clamp(-32767, 32767) as i16;
