@@ -87,10 +87,16 @@ impl Mul {
         Mul::normalize(self.m as u64 * other.m as u64, self.shift + other.shift)
     }
 
+    /// The 31-bit multiplier and the shift: the value is `m * 2^-shift`.
+    #[cfg_attr(not(edgegru_arm_dsp), allow(dead_code))]
+    pub(crate) const fn parts(self) -> (u32, i32) {
+        (self.m, self.shift)
+    }
+
     /// `x * self`, rounded to nearest (ties toward +infinity), saturated to
     /// `[-limit, limit]`. `limit` must be positive.
     #[inline(always)]
-    pub const fn apply(self, x: i32, limit: i32) -> i32 {
+    pub fn apply(self, x: i32, limit: i32) -> i32 {
         let p = mul_i32_u31(x, self.m);
         if self.shift > 32 && self.shift < 63 {
             // The usual case, in 32-bit arithmetic after the multiply: with
@@ -102,7 +108,16 @@ impl Mul {
             let hi = (p >> 32) as i32;
             clamp((hi + (1 << (k - 1))) >> k, limit)
         } else if self.shift > 0 && self.shift <= 32 {
-            // The other usual case, in 32-bit halves only (no 64-bit shift by
+            // The other usual case. With t = 32 - shift, when x * 2^t still
+            // fits an i32 (it does for the sums of a product), one rounding
+            // high-word multiply gives (x * 2^t * m + 2^31) >> 32, which is
+            // (p + 2^(shift-1)) >> shift exactly; |result| < 2^30.
+            let t = 32 - self.shift as u32;
+            let up = x << t;
+            if up >> t == x {
+                return clamp(mul_high_rounded(up, self.m), limit);
+            }
+            // Otherwise in 32-bit halves only (no 64-bit shift by
             // a variable amount, which some cores call a library routine
             // for): q = p + 2^(shift-1) as a high and a low word (the carry
             // cannot overflow: |hi| < 2^30), then q >> shift; a value that
@@ -154,6 +169,17 @@ impl Mul {
     }
 }
 
+/// One output of an integer product in Q.[`ACT_FRAC`]: the sum `acc` of
+/// int8 inputs worth `to_act * 2^-ACT_FRAC` each, times the row's scale (f32
+/// bits), saturated to `[-limit, limit]`; plus the row's bias (f32 bits) in
+/// Q.12, and saturated again. The definition every requantization kernel
+/// gives bit for bit.
+#[inline(always)]
+pub fn requantize_row(to_act: Mul, acc: i32, scale_bits: u32, bias_bits: u32, limit: i32) -> i32 {
+    let b = f32_bits_to_fixed(bias_bits, ACT_FRAC, limit);
+    clamp(to_act.scaled_by_f32_bits(scale_bits).apply(acc, limit).saturating_add(b), limit)
+}
+
 /// `v` saturated to `[-limit, limit]`.
 #[inline(always)]
 const fn saturate(v: i64, limit: i32) -> i32 {
@@ -198,6 +224,20 @@ const fn mul_u32_by_halves(a: u32, b: u32) -> u64 {
     let mid = (lo >> 16) + (m1 & 0xffff) + (m2 & 0xffff);
     let hi = hi + (m1 >> 16) + (m2 >> 16) + (mid >> 16);
     ((hi as u64) << 32) | ((mid << 16) | (lo & 0xffff)) as u64
+}
+
+/// `(x * m + 2^31) >> 32` for a multiplier `m < 2^31`: one `SMMULR` with
+/// the DSP extension.
+#[inline(always)]
+fn mul_high_rounded(x: i32, m: u32) -> i32 {
+    #[cfg(edgegru_arm_dsp)]
+    {
+        crate::kernels::arm::smmulr(x, m as i32)
+    }
+    #[cfg(not(edgegru_arm_dsp))]
+    {
+        ((mul_i32_u31(x, m) + (1 << 31)) >> 32) as i32
+    }
 }
 
 /// `x * m` in 64 bits for a multiplier `m < 2^31` (every [`Mul`] keeps its
@@ -274,6 +314,7 @@ const fn split_f32(bits: u32) -> (u32, i32) {
 /// The f32 with these bits in fixed point with `frac` fraction bits: the
 /// magnitude rounded to nearest (ties away from zero) and saturated to
 /// `[0, limit]`, then the sign. `limit` must be positive.
+#[inline(always)]
 pub const fn f32_bits_to_fixed(bits: u32, frac: u32, limit: i32) -> i32 {
     let (mant, exp) = split_f32(bits);
     let up = exp + frac as i32;

@@ -298,13 +298,9 @@ impl Matrix<'_> {
                 return;
             }
         };
-        let to_act = x_mul.times(Mul::pow2(fixed::ACT_FRAC as i32));
         // The loader checked that `scales` and `bias` hold a value per row.
-        for ((o, scale), b) in out.iter_mut().zip(scales.chunks_exact(4)).zip(bias.words()) {
-            let mul = to_act.scaled_by_f32_bits(u32::from_le_bytes(*<&[u8; 4]>::try_from(scale).unwrap_or(&[0; 4])));
-            let b = fixed::f32_bits_to_fixed(b, fixed::ACT_FRAC, limit);
-            *o = mul.apply(*o, limit).saturating_add(b).clamp(-limit, limit);
-        }
+        let to_act = x_mul.times(Mul::pow2(fixed::ACT_FRAC as i32));
+        kernels::requantize(isa, out, scales, bias.bytes(), to_act, limit);
     }
 }
 
@@ -423,10 +419,9 @@ impl<'a> Vector<'a> {
         f32_at(self.0, i)
     }
 
-    /// The values' bits, in order.
-    #[inline(always)]
-    pub(crate) fn words(&self) -> impl Iterator<Item = u32> + 'a {
-        self.0.chunks_exact(4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    /// The values as f32 LE bytes.
+    pub(crate) fn bytes(&self) -> &'a [u8] {
+        self.0
     }
 
     /// `out[i] += self[i]`.

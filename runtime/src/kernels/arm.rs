@@ -17,6 +17,7 @@
 use core::arch::asm;
 
 use super::{scalar, Block8x4};
+use crate::fixed::{requantize_row, Mul};
 
 /// Inputs unpacked per pass of the dense DSP kernel: 64 groups of 4 (256
 /// inputs) as 128 words, 512 bytes of stack. Longer rows take several passes.
@@ -50,6 +51,15 @@ fn smlad(a: u32, b: u32, acc: i32) -> i32 {
     unsafe {
         asm!("smlad {r}, {a}, {b}, {acc}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b, acc = in(reg) acc, options(pure, nomem, nostack))
     };
+    r
+}
+
+/// `(a * b + 2^31) >> 32`, the rounded high word of the 64-bit product.
+#[inline(always)]
+pub(crate) fn smmulr(a: i32, b: i32) -> i32 {
+    let r;
+    // SAFETY: register arithmetic only (DSP extension).
+    unsafe { asm!("smmulr {r}, {a}, {b}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b, options(pure, nomem, nostack, preserves_flags)) };
     r
 }
 
@@ -307,6 +317,130 @@ unsafe fn row_block(bp: *const i8, cp: *const u8, count: usize, x: *const i8) ->
         );
     }
     s
+}
+
+/// Requantization with the DSP extension (see [`super::requantize`]). A run
+/// of rows takes the short path in assembly while each row's scale is a
+/// normal f32 giving a multiplier shift in 1..=62, its bias has a magnitude
+/// in `[2^-14, 2^11)`, and neither the product nor the sum saturates; the
+/// first row that does not is done by the definition, and a new run starts
+/// after it.
+pub(crate) fn requantize(acc: &mut [i32], scales: &[u8], bias: &[u8], to_act: Mul, limit: i32) {
+    let rows = acc.len().min(scales.len() / 4).min(bias.len() / 4);
+    let (m, shift) = to_act.parts();
+    // A row whose scale has exponent field `e` gets the multiplier shift `c - e`.
+    let c = shift.wrapping_add(126);
+    let word = |b: &[u8], r: usize| u32::from_le_bytes([b[4 * r], b[4 * r + 1], b[4 * r + 2], b[4 * r + 3]]);
+    let mut r = 0;
+    while r < rows {
+        // SAFETY: rows r..rows exist in all three tables (`rows` is clamped to
+        // each) and there is at least one.
+        r += unsafe { requantize_run(acc.as_mut_ptr().add(r), scales.as_ptr().add(4 * r), bias.as_ptr().add(4 * r), rows - r, m, c, limit) };
+        if let Some(a) = acc.get_mut(r).filter(|_| r < rows) {
+            *a = requantize_row(to_act, *a, word(scales, r), word(bias, r), limit);
+            r += 1;
+        }
+    }
+}
+
+/// Requantizes rows from `acc` on while they take the short path (see
+/// [`requantize`]); returns how many it did (`acc` of the others untouched).
+/// Per row: the multiplier `(mant * m + 2^23) >> 24` in five instructions,
+/// the product by `SMMULR` on the sum shifted up (or `SMMUL` and a rounding
+/// shift), the bias by shifting its mantissa.
+///
+/// # Safety
+/// `rows >= 1`, and `rows` values must be readable at `scales` and `bias`
+/// and writable at `acc`.
+#[inline(always)]
+unsafe fn requantize_run(acc: *mut i32, scales: *const u8, bias: *const u8, rows: usize, m: u32, c: i32, limit: i32) -> usize {
+    let end = acc.wrapping_add(rows);
+    let done: *mut i32;
+    // SAFETY: the loop reads and writes rows `acc..end` only, one per
+    // iteration, and stops at `end` (at least one row, per the caller).
+    unsafe {
+        asm!(
+            "2:",
+            "ldr {x}, [{sc}], #4",
+            "ubfx {y}, {x}, #23, #8",
+            "cmp {y}, #0",
+            "beq 9f",
+            "subs {y}, {c}, {y}",
+            "sub {z}, {y}, #1",
+            "cmp {z}, #61",
+            "bhi 9f",
+            "ubfx {x}, {x}, #0, #23",
+            "orr {x}, {x}, #0x800000",
+            "umull {x}, {z}, {x}, {m}",
+            "adds {x}, {x}, #0x800000",
+            "adc {z}, {z}, #0",
+            "lsrs {x}, {x}, #24",
+            "orr {x}, {x}, {z}, lsl #8",
+            "ldr {a}, [{op}]",
+            "subs {z}, {y}, #32",
+            "bgt 3f",
+            "rsbs {z}, {z}, #0",
+            "lsl {w}, {a}, {z}",
+            "asr {y}, {w}, {z}",
+            "cmp {y}, {a}",
+            "bne 9f",
+            "smmulr {a}, {w}, {x}",
+            "b 4f",
+            "3:",
+            "smmul {a}, {a}, {x}",
+            "subs {z}, {z}, #1",
+            "movs {w}, #1",
+            "lsls {w}, {w}, {z}",
+            "add {a}, {a}, {w}",
+            "adds {z}, {z}, #1",
+            "asrs {a}, {a}, {z}",
+            "4:",
+            "cmp {a}, {l}",
+            "bgt 9f",
+            "cmn {a}, {l}",
+            "blt 9f",
+            "ldr {x}, [{bp}], #4",
+            "ubfx {y}, {x}, #23, #8",
+            "rsb {y}, {y}, #138",
+            "subs {z}, {y}, #1",
+            "cmp {z}, #24",
+            "bhi 9f",
+            "movs {w}, #1",
+            "lsls {z}, {w}, {z}",
+            "ubfx {w}, {x}, #0, #23",
+            "orr {w}, {w}, #0x800000",
+            "add {w}, {w}, {z}",
+            "lsrs {w}, {w}, {y}",
+            "cmp {w}, {l}",
+            "bgt 9f",
+            "cmp {x}, #0",
+            "it lt",
+            "rsblt {w}, {w}, #0",
+            "add {a}, {a}, {w}",
+            "cmp {a}, {l}",
+            "bgt 9f",
+            "cmn {a}, {l}",
+            "blt 9f",
+            "str {a}, [{op}], #4",
+            "cmp {op}, {end}",
+            "bne 2b",
+            "9:",
+            a = out(reg) _,
+            x = out(reg) _,
+            y = out(reg) _,
+            z = out(reg) _,
+            w = out(reg) _,
+            op = inout(reg) acc => done,
+            sc = inout(reg) scales => _,
+            bp = inout(reg) bias => _,
+            end = in(reg) end,
+            m = in(reg) m,
+            c = in(reg) c,
+            l = in(reg) limit,
+            options(nostack),
+        );
+    }
+    (done as usize - acc as usize) / 4
 }
 
 /// Helium (M-profile vector extension) kernels: `VMLADAVA.S8` adds the sum

@@ -122,6 +122,19 @@ impl Isa {
     }
 }
 
+/// Requantizes the sums of an integer product in place, row by row as
+/// [`crate::fixed::requantize_row`] defines: `acc[r]` (int8 inputs worth
+/// `to_act * 2^-ACT_FRAC` each) with the f32 LE `scales[r]` and `bias[r]`,
+/// saturated to `[-limit, limit]` (`limit` in `1..=2^30`). Rows past either
+/// table are left as they are.
+pub fn requantize(isa: Isa, acc: &mut [i32], scales: &[u8], bias: &[u8], to_act: crate::fixed::Mul, limit: i32) {
+    match isa {
+        #[cfg(edgegru_arm_dsp)]
+        Isa::ArmDsp | Isa::Helium => arm::requantize(acc, scales, bias, to_act, limit),
+        _ => scalar::requantize(acc, scales, bias, to_act, limit),
+    }
+}
+
 /// `out[r] = sum_c w[r][c] * x[c]` for f32 LE weights in `w` (row-major).
 pub fn matvec_f32(isa: Isa, w: &[u8], cols: usize, x: &[f32], out: &mut [f32]) {
     let cols = cols.min(x.len());

@@ -1,6 +1,7 @@
 //! Portable reference kernels.
 
 use super::{x_group, Block8x4};
+use crate::fixed::{requantize_row, Mul};
 
 fn f32_at(w: &[u8], i: usize) -> f32 {
     f32::from_le_bytes([w[4 * i], w[4 * i + 1], w[4 * i + 2], w[4 * i + 3]])
@@ -74,5 +75,15 @@ pub fn block8x4_i8(m: &Block8x4<'_>, x: &[i8], acc: &mut [i32]) {
                 *a = *s;
             }
         }
+    }
+}
+
+/// Requantizes product sums in place (see [`crate::fixed::requantize_row`]):
+/// `acc[r]` with the f32 LE `scales[r]` and `bias[r]`. Rows past either
+/// table are left as they are.
+pub fn requantize(acc: &mut [i32], scales: &[u8], bias: &[u8], to_act: Mul, limit: i32) {
+    let word = |b: &[u8]| u32::from_le_bytes(*<&[u8; 4]>::try_from(b).unwrap_or(&[0; 4]));
+    for ((a, scale), b) in acc.iter_mut().zip(scales.chunks_exact(4)).zip(bias.chunks_exact(4)) {
+        *a = requantize_row(to_act, *a, word(scale), word(b), limit);
     }
 }

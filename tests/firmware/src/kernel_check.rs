@@ -1,8 +1,11 @@
 //! Every kernel set of this core against the portable scalar kernels, on
 //! pseudo-random int8 products of many shapes (dense and 8x4 block-sparse,
 //! weights at every alignment, rows and columns not multiples of the
-//! kernels' steps, empty and full row blocks): the sums must be equal.
+//! kernels' steps, empty and full row blocks): the sums must be equal; and
+//! the requantization of sums to Q.12 on sums, scales, biases and input
+//! scales of every kind: the same bits as the definition.
 
+use edgegru_runtime::fixed::{self, Mul};
 use edgegru_runtime::kernels::{self, scalar, Block8x4};
 use edgegru_runtime::Isa;
 
@@ -78,6 +81,12 @@ pub fn run() -> Result<usize, (Isa, usize)> {
                 n += 1;
             }
         }
+        for trial in 0..REQUANT_TRIALS {
+            if !requantize_equal(isa, &mut rng, trial) {
+                return Err((isa, DENSE.len() + SPARSE.len() + trial));
+            }
+            n += 1;
+        }
         let fits = |&(_, &(r, c, _)): &(usize, &(usize, usize, u32))| r.div_ceil(8) * c.div_ceil(4) <= MAX_BLOCKS;
         for (s, &(rows, cols, density)) in SPARSE.iter().enumerate().filter(fits) {
             if !sparse_equal(isa, &mut rng, rows, cols, density, &mut x) {
@@ -115,4 +124,61 @@ fn sparse_equal(isa: Isa, rng: &mut Lcg, rows: usize, cols: usize, density: u32,
     kernels::block8x4_i8(isa, &m, &x[..4 * groups], &mut got[..rows]);
     scalar::block8x4_i8(&m, &x[..4 * groups], &mut want[..rows]);
     got[..rows] == want[..rows]
+}
+
+/// Requantization trials (64 rows each).
+const REQUANT_TRIALS: usize = 48;
+
+/// A finite f32's bits: mostly the magnitudes of trained scales and biases
+/// (2^-20 to 2^12, either sign), else zero, subnormal, huge or any finite value.
+fn float_bits(rng: &mut Lcg) -> u32 {
+    let sign = (rng.next() & 1) << 31;
+    let mant = rng.next() & 0x7f_ffff;
+    match rng.next() % 8 {
+        0 => sign,
+        1 => sign | mant,
+        2 => sign | ((200 + rng.next() % 54) << 23) | mant,
+        3 => {
+            let bits = (rng.next() << 9) ^ rng.next();
+            if f32::from_bits(bits).is_finite() { bits } else { sign | mant }
+        }
+        _ => sign | ((107 + rng.next() % 33) << 23) | mant,
+    }
+}
+
+/// A product sum: small, typical, near the i32 extremes, or zero.
+fn sum(rng: &mut Lcg) -> i32 {
+    let v = ((rng.next() << 8) ^ rng.next()) as i32;
+    match rng.next() % 6 {
+        0 => [0, 1, -1, i32::MAX, i32::MIN + 1, i32::MIN][(rng.next() % 6) as usize],
+        1 => v,
+        2 => v >> 20,
+        _ => v >> (8 + rng.next() % 12),
+    }
+}
+
+/// One requantization of 64 rows by `isa` and by the definition.
+fn requantize_equal(isa: Isa, rng: &mut Lcg, trial: usize) -> bool {
+    let (mut scales, mut bias) = ([0u8; 256], [0u8; 256]);
+    let mut acc = [0i32; 64];
+    for r in 0..64 {
+        let scale = if rng.next() % 8 == 0 { float_bits(rng) } else { float_bits(rng) & 0x7fff_ffff };
+        scales[4 * r..4 * r + 4].copy_from_slice(&scale.to_le_bytes());
+        bias[4 * r..4 * r + 4].copy_from_slice(&float_bits(rng).to_le_bytes());
+        acc[r] = sum(rng);
+    }
+    let x_mul = match trial % 6 {
+        0 => Mul::pow2(-7),
+        1 => Mul::from_ratio(1 + rng.next() % 100_000, 127),
+        2 => Mul::from_f32_bits(float_bits(rng)),
+        3 => Mul::ZERO,
+        4 => Mul::pow2((rng.next() % 60) as i32 - 40),
+        _ => Mul::from_ratio(127, 1 + rng.next()),
+    };
+    let to_act = x_mul.times(Mul::pow2(fixed::ACT_FRAC as i32));
+    let limit = [fixed::PRE_ACT_LIMIT, fixed::LOGIT_LIMIT, 127, 1 << 30][trial % 4];
+    let mut want = acc;
+    kernels::requantize(isa, &mut acc, &scales, &bias, to_act, limit);
+    scalar::requantize(&mut want, &scales, &bias, to_act, limit);
+    acc == want
 }

@@ -312,7 +312,7 @@ fn kernels_equal_scalar() -> bool {
     }
     match kernel_check::run() {
         Ok(n) => {
-            say!("PASS: kernels {:?} give the scalar kernels' sums on {} random products", Isa::best().name(), n);
+            say!("PASS: kernels {:?} give the scalar kernels' results on {} random products and requantizations", Isa::best().name(), n);
             true
         }
         Err((isa, shape)) => {
