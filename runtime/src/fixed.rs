@@ -280,24 +280,27 @@ fn fixed_to_f32_by_exponent(v: i32, frac: u32) -> f32 {
     f32::from_bits((v as f32).to_bits() - (frac << 23))
 }
 
-/// `n / d` (`d` not 0) by restoring division, one quotient bit per round:
-/// small code on microcontrollers, which would otherwise link a 64-bit
-/// division routine for the few divisions of a step.
-const fn div_u64_u32(mut n: u64, d: u32) -> u64 {
-    let d = d as u64;
-    let (mut q, mut r) = (0u64, 0u64);
+/// `n / d` (`d` not 0): the high word by one 32-bit division, then
+/// restoring division of the remainder and the low word, one quotient bit
+/// per round (32 rounds): small code on microcontrollers, which would
+/// otherwise link a 64-bit division routine for the few divisions of a step.
+const fn div_u64_u32(n: u64, d: u32) -> u64 {
+    let (hi, lo) = ((n >> 32) as u32, n as u32);
+    let q_hi = hi / d;
+    // r < d stays below 2^33 after the shift, so it is kept in 64 bits.
+    let (mut r, d) = ((hi % d) as u64, d as u64);
+    let mut q_lo = 0u32;
     let mut i = 0;
-    while i < 64 {
-        r = (r << 1) | (n >> 63);
-        n <<= 1;
-        q <<= 1;
+    while i < 32 {
+        r = (r << 1) | ((lo >> (31 - i)) & 1) as u64;
+        q_lo <<= 1;
         if r >= d {
             r -= d;
-            q |= 1;
+            q_lo |= 1;
         }
         i += 1;
     }
-    q
+    ((q_hi as u64) << 32) | q_lo as u64
 }
 
 /// An f32's bits as `(mantissa, exponent)`, its magnitude being `mantissa * 2^exponent`.
