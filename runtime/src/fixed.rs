@@ -117,27 +117,8 @@ impl Mul {
             if up >> t == x {
                 return clamp(mul_high_rounded(up, self.m), limit);
             }
-            // Otherwise in 32-bit halves only (no 64-bit shift by
-            // a variable amount, which some cores call a library routine
-            // for): q = p + 2^(shift-1) as a high and a low word (the carry
-            // cannot overflow: |hi| < 2^30), then q >> shift; a value that
-            // needs the high word saturates.
-            let s = self.shift as u32;
-            let (lo, carry) = (p as u32).overflowing_add(1 << (s - 1));
-            let hi = (p >> 32) as i32 + carry as i32;
-            if s == 32 {
-                return clamp(hi, limit);
-            }
-            let low = ((lo >> s) | ((hi as u32) << (32 - s))) as i32;
-            if hi >> s != low >> 31 {
-                if hi < 0 {
-                    -limit
-                } else {
-                    limit
-                }
-            } else {
-                clamp(low, limit)
-            }
+            // Otherwise (a sum too large to shift up) by the definition.
+            saturate(self.shift_wide(p), limit)
         } else {
             saturate(self.shift_wide(p), limit)
         }

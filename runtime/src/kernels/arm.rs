@@ -17,7 +17,7 @@
 use core::arch::asm;
 
 use super::{scalar, Block8x4};
-use crate::fixed::{requantize_row, Mul};
+use crate::fixed::Mul;
 
 /// Inputs unpacked per pass of the dense DSP kernel: 64 groups of 4 (256
 /// inputs) as 128 words, 512 bytes of stack. Longer rows take several passes.
@@ -59,7 +59,9 @@ fn smlad(a: u32, b: u32, acc: i32) -> i32 {
 pub(crate) fn smmulr(a: i32, b: i32) -> i32 {
     let r;
     // SAFETY: register arithmetic only (DSP extension).
-    unsafe { asm!("smmulr {r}, {a}, {b}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b, options(pure, nomem, nostack, preserves_flags)) };
+    unsafe {
+        asm!("smmulr {r}, {a}, {b}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b, options(pure, nomem, nostack, preserves_flags))
+    };
     r
 }
 
@@ -330,14 +332,15 @@ pub(crate) fn requantize(acc: &mut [i32], scales: &[u8], bias: &[u8], to_act: Mu
     let (m, shift) = to_act.parts();
     // A row whose scale has exponent field `e` gets the multiplier shift `c - e`.
     let c = shift.wrapping_add(126);
-    let word = |b: &[u8], r: usize| u32::from_le_bytes([b[4 * r], b[4 * r + 1], b[4 * r + 2], b[4 * r + 3]]);
     let mut r = 0;
     while r < rows {
         // SAFETY: rows r..rows exist in all three tables (`rows` is clamped to
         // each) and there is at least one.
-        r += unsafe { requantize_run(acc.as_mut_ptr().add(r), scales.as_ptr().add(4 * r), bias.as_ptr().add(4 * r), rows - r, m, c, limit) };
-        if let Some(a) = acc.get_mut(r).filter(|_| r < rows) {
-            *a = requantize_row(to_act, *a, word(scales, r), word(bias, r), limit);
+        r +=
+            unsafe { requantize_run(acc.as_mut_ptr().add(r), scales.as_ptr().add(4 * r), bias.as_ptr().add(4 * r), rows - r, m, c, limit) };
+        if r < rows {
+            let one = r..r + 1;
+            scalar::requantize(&mut acc[one.clone()], &scales[4 * r..4 * r + 4], &bias[4 * r..4 * r + 4], to_act, limit);
             r += 1;
         }
     }

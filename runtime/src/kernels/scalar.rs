@@ -80,7 +80,9 @@ pub fn block8x4_i8(m: &Block8x4<'_>, x: &[i8], acc: &mut [i32]) {
 
 /// Requantizes product sums in place (see [`crate::fixed::requantize_row`]):
 /// `acc[r]` with the f32 LE `scales[r]` and `bias[r]`. Rows past either
-/// table are left as they are.
+/// table are left as they are. Not inlined: the DSP kernel calls it for its
+/// rare rows too.
+#[inline(never)]
 pub fn requantize(acc: &mut [i32], scales: &[u8], bias: &[u8], to_act: Mul, limit: i32) {
     let word = |b: &[u8]| u32::from_le_bytes(*<&[u8; 4]>::try_from(b).unwrap_or(&[0; 4]));
     for ((a, scale), b) in acc.iter_mut().zip(scales.chunks_exact(4)).zip(bias.chunks_exact(4)) {
