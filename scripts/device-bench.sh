@@ -101,9 +101,13 @@ if git cat-file -e "$base_rev^{commit}" 2>/dev/null; then
     rm -rf "$wt/tests/firmware"
     mkdir -p "$wt/tests/firmware"
     cp -r tests/firmware/Cargo.toml tests/firmware/Cargo.lock tests/firmware/build.rs tests/firmware/qemu.sh tests/firmware/src tests/firmware/.cargo "$wt/tests/firmware/"
-    run_fw "$wt/tests/firmware" M0 microbit thumbv6m-none-eabi "" tiny bench before
+    run_fw "$wt/tests/firmware" M0 microbit thumbv6m-none-eabi "" tiny baseline before
     for model in tiny fortunes-char basicmotions; do
-        run_fw "$wt/tests/firmware" M4F mps2-an386 thumbv7em-none-eabihf cortex-m4 $model bench before
+        run_fw "$wt/tests/firmware" M4F mps2-an386 thumbv7em-none-eabihf cortex-m4 $model baseline before
+    done
+    for model in tiny fortunes-char; do
+        run_fw "$wt/tests/firmware" M7 mps2-an500 thumbv7em-none-eabihf cortex-m7 $model baseline before
+        run_fw "$wt/tests/firmware" M33 mps2-an505 thumbv8m.main-none-eabihf cortex-m33 $model baseline before
     done
     git worktree remove --force "$wt"
 else

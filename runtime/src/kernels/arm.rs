@@ -339,8 +339,7 @@ pub(crate) fn requantize(acc: &mut [i32], scales: &[u8], bias: &[u8], to_act: Mu
         r +=
             unsafe { requantize_run(acc.as_mut_ptr().add(r), scales.as_ptr().add(4 * r), bias.as_ptr().add(4 * r), rows - r, m, c, limit) };
         if r < rows {
-            let one = r..r + 1;
-            scalar::requantize(&mut acc[one.clone()], &scales[4 * r..4 * r + 4], &bias[4 * r..4 * r + 4], to_act, limit);
+            scalar::requantize(&mut acc[r..r + 1], &scales[4 * r..4 * r + 4], &bias[4 * r..4 * r + 4], to_act, limit);
             r += 1;
         }
     }

@@ -140,7 +140,11 @@ fn float_bits(rng: &mut Lcg) -> u32 {
         2 => sign | ((200 + rng.next() % 54) << 23) | mant,
         3 => {
             let bits = (rng.next() << 9) ^ rng.next();
-            if f32::from_bits(bits).is_finite() { bits } else { sign | mant }
+            if f32::from_bits(bits).is_finite() {
+                bits
+            } else {
+                sign | mant
+            }
         }
         _ => sign | ((107 + rng.next() % 33) << 23) | mant,
     }

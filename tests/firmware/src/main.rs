@@ -38,7 +38,7 @@ macro_rules! say {
 
 #[cfg(feature = "bench")]
 mod bench;
-#[cfg(not(feature = "quiet"))]
+#[cfg(not(any(feature = "quiet", feature = "baseline")))]
 mod kernel_check;
 
 /// The session arena and the output buffer, in static RAM (not on the stack).
@@ -305,7 +305,7 @@ fn run() -> bool {
 
 /// The kernel sets of this core against the scalar kernels (after the stack
 /// was measured: the check's buffers live on the stack).
-#[cfg(not(feature = "quiet"))]
+#[cfg(not(any(feature = "quiet", feature = "baseline")))]
 fn kernels_equal_scalar() -> bool {
     if !Isa::ALL.into_iter().any(|i| i.is_available() && i != Isa::Scalar) {
         return true;
@@ -322,7 +322,8 @@ fn kernels_equal_scalar() -> bool {
     }
 }
 
-#[cfg(feature = "quiet")]
+/// Nothing to compare: no kernel sets but scalar (`baseline`), or no printing (`quiet`).
+#[cfg(any(feature = "quiet", feature = "baseline"))]
 fn kernels_equal_scalar() -> bool {
     true
 }
