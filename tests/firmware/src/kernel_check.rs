@@ -166,7 +166,7 @@ fn requantize_equal(isa: Isa, rng: &mut Lcg, trial: usize) -> bool {
     let (mut scales, mut bias) = ([0u8; 256], [0u8; 256]);
     let mut acc = [0i32; 64];
     for r in 0..64 {
-        let scale = if rng.next() % 8 == 0 { float_bits(rng) } else { float_bits(rng) & 0x7fff_ffff };
+        let scale = if rng.next().is_multiple_of(8) { float_bits(rng) } else { float_bits(rng) & 0x7fff_ffff };
         scales[4 * r..4 * r + 4].copy_from_slice(&scale.to_le_bytes());
         bias[4 * r..4 * r + 4].copy_from_slice(&float_bits(rng).to_le_bytes());
         acc[r] = sum(rng);

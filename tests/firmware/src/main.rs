@@ -12,8 +12,6 @@ use core::ptr::{addr_of, addr_of_mut, read_volatile, write_volatile};
 
 use cortex_m_rt::{entry, exception, ExceptionFrame};
 use cortex_m_semihosting::debug;
-#[cfg(not(feature = "quiet"))]
-use edgegru_runtime::Isa;
 use edgegru_runtime::{InputKind, Model, Rng, SamplingParams, Session};
 
 static MODEL: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/model.egru"));
@@ -307,6 +305,7 @@ fn run() -> bool {
 /// was measured: the check's buffers live on the stack).
 #[cfg(not(any(feature = "quiet", feature = "baseline")))]
 fn kernels_equal_scalar() -> bool {
+    use edgegru_runtime::Isa;
     if !Isa::ALL.into_iter().any(|i| i.is_available() && i != Isa::Scalar) {
         return true;
     }
