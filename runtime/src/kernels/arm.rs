@@ -350,6 +350,60 @@ pub(crate) fn requantize(acc: &mut [i32], scales: &[u8], bias: &[u8], to_act: Mu
     }
 }
 
+/// The asm lines that read the next row's scale (f32 bits at `{sc}`,
+/// post-incremented) and leave its multiplier `(mant * {m} + 2^23) >> 24` in
+/// `{x}` and its shift `{c} - exponent` in `{y}`; a subnormal scale, or a
+/// shift outside 1..=62, branches to `9f`.
+macro_rules! row_multiplier_asm {
+    () => {
+        concat!(
+            "ldr {x}, [{sc}], #4\n",
+            "ubfx {y}, {x}, #23, #8\n",
+            "cmp {y}, #0\n",
+            "beq 9f\n",
+            "subs {y}, {c}, {y}\n",
+            "sub {z}, {y}, #1\n",
+            "cmp {z}, #61\n",
+            "bhi 9f\n",
+            "ubfx {x}, {x}, #0, #23\n",
+            "orr {x}, {x}, #0x800000\n",
+            "umull {x}, {z}, {x}, {m}\n",
+            "adds {x}, {x}, #0x800000\n",
+            "adc {z}, {z}, #0\n",
+            "lsrs {x}, {x}, #24\n",
+            "orr {x}, {x}, {z}, lsl #8"
+        )
+    };
+}
+
+/// The asm lines that read the next row's bias (f32 bits at `{bp}`,
+/// post-incremented) and leave it in Q.12, rounded to nearest (ties away
+/// from zero), in `{w}`; a magnitude outside `[2^-14, 2^11)` or above `{l}`
+/// branches to `9f`.
+macro_rules! bias_q12_asm {
+    () => {
+        concat!(
+            "ldr {x}, [{bp}], #4\n",
+            "ubfx {y}, {x}, #23, #8\n",
+            "rsb {y}, {y}, #138\n",
+            "subs {z}, {y}, #1\n",
+            "cmp {z}, #24\n",
+            "bhi 9f\n",
+            "movs {w}, #1\n",
+            "lsls {z}, {w}, {z}\n",
+            "ubfx {w}, {x}, #0, #23\n",
+            "orr {w}, {w}, #0x800000\n",
+            "add {w}, {w}, {z}\n",
+            "lsrs {w}, {w}, {y}\n",
+            "cmp {w}, {l}\n",
+            "bgt 9f\n",
+            "cmp {x}, #0\n",
+            "it lt\n",
+            "rsblt {w}, {w}, #0"
+        )
+    };
+}
+
 /// Requantizes rows from `acc` on while they take the short path (see
 /// [`requantize`]); returns how many it did (`acc` of the others untouched).
 /// Per row: the multiplier `(mant * m + 2^23) >> 24` in five instructions,
@@ -368,21 +422,7 @@ unsafe fn requantize_run(acc: *mut i32, scales: *const u8, bias: *const u8, rows
     unsafe {
         asm!(
             "2:",
-            "ldr {x}, [{sc}], #4",
-            "ubfx {y}, {x}, #23, #8",
-            "cmp {y}, #0",
-            "beq 9f",
-            "subs {y}, {c}, {y}",
-            "sub {z}, {y}, #1",
-            "cmp {z}, #61",
-            "bhi 9f",
-            "ubfx {x}, {x}, #0, #23",
-            "orr {x}, {x}, #0x800000",
-            "umull {x}, {z}, {x}, {m}",
-            "adds {x}, {x}, #0x800000",
-            "adc {z}, {z}, #0",
-            "lsrs {x}, {x}, #24",
-            "orr {x}, {x}, {z}, lsl #8",
+            row_multiplier_asm!(),
             "ldr {a}, [{op}]",
             "subs {z}, {y}, #32",
             "bgt 3f",
@@ -406,23 +446,7 @@ unsafe fn requantize_run(acc: *mut i32, scales: *const u8, bias: *const u8, rows
             "bgt 9f",
             "cmn {a}, {l}",
             "blt 9f",
-            "ldr {x}, [{bp}], #4",
-            "ubfx {y}, {x}, #23, #8",
-            "rsb {y}, {y}, #138",
-            "subs {z}, {y}, #1",
-            "cmp {z}, #24",
-            "bhi 9f",
-            "movs {w}, #1",
-            "lsls {z}, {w}, {z}",
-            "ubfx {w}, {x}, #0, #23",
-            "orr {w}, {w}, #0x800000",
-            "add {w}, {w}, {z}",
-            "lsrs {w}, {w}, {y}",
-            "cmp {w}, {l}",
-            "bgt 9f",
-            "cmp {x}, #0",
-            "it lt",
-            "rsblt {w}, {w}, #0",
+            bias_q12_asm!(),
             "add {a}, {a}, {w}",
             "cmp {a}, {l}",
             "bgt 9f",
