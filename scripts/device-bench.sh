@@ -20,8 +20,11 @@
 # revision $EDGEGRU_BENCH_BASE, default below) with the same harness, for the
 # "before" rows, when that revision is in the checkout (it says so when not).
 #
+# It also measures the runtime's code on each core with and without its
+# kernel sets (the quiet firmware with tiny, less the harness).
+#
 # Writes target/device-bench.json (one object per core, model and kernel set)
-# and target/device-bench.md (the table the README quotes).
+# and target/device-bench.md (the tables the README quotes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -113,6 +116,26 @@ if git cat-file -e "$base_rev^{commit}" 2>/dev/null; then
 else
     echo "device bench: revision $base_rev (the runtime before the Cortex-M kernels) is not in this checkout: no 'before' rows"
 fi
+
+# The runtime's code on each core, with its kernel sets and without them
+# (EDGEGRU_CORTEX_M_KERNELS=portable): the quiet firmware with tiny, less
+# the harness (scripts/runtime_text.py).
+code_size() {
+    local core=$1 target=$2 cpu=$3 kernels=$4
+    local flags="-C link-arg=-Tlink.x"
+    [ -n "$cpu" ] && flags="$flags -C target-cpu=$cpu"
+    local env=(EDGEGRU_FW_MODEL="$root/models/tiny.egru" EDGEGRU_FW_EXPECTED="$out/tiny.host.txt"
+        EDGEGRU_FW_PROMPT="$prompt" EDGEGRU_FW_TOKENS=$tokens RUSTFLAGS="$flags")
+    [ "$kernels" = portable ] && env+=(EDGEGRU_CORTEX_M_KERNELS=portable)
+    local tdir="$root/target/device-bench/code-$kernels-$core"
+    (cd tests/firmware && env "${env[@]}" cargo build -q --release --target "$target" --features quiet --target-dir "$tdir")
+    echo "code core=$core target=$target cpu=${cpu:--} kernels=$kernels runtime_text=$(python3 scripts/runtime_text.py "$tdir/$target/release/edgegru-firmware-test")" >> "$out/runs.txt"
+}
+for line in "${cores[@]}"; do
+    read -r core board target cpu models <<< "$line"
+    [ "$cpu" = - ] && cpu=
+    for kernels in all portable; do code_size "$core" "$target" "$cpu" "$kernels"; done
+done
 
 python3 scripts/device_bench_report.py "$out/runs.txt" target/device-bench.json target/device-bench.md
 cat target/device-bench.md

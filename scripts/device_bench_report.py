@@ -72,6 +72,41 @@ def parse(path):
     return rows
 
 
+def code_sizes(path):
+    """The `code ...` lines: the runtime's .text per core, with its kernel sets and portable."""
+    sizes = []
+    for line in open(path, encoding="utf-8"):
+        if line.startswith("code "):
+            fields = dict(kv.split("=", 1) for kv in line[5:].split())
+            fields["runtime_text"] = int(fields["runtime_text"])
+            sizes.append(fields)
+    return sizes
+
+
+def code_table(sizes):
+    by = {(s["core"], s["kernels"]): s for s in sizes}
+    out = [
+        "| core | build | runtime .text, kernel sets in (B) | portable (B) | the kernel sets add (B) |",
+        "|---|---|---|---|---|",
+    ]
+    for core in PARTS:
+        if (core, "all") not in by or (core, "portable") not in by:
+            continue
+        s, p = by[(core, "all")], by[(core, "portable")]
+        cpu = f", `-C target-cpu={s['cpu']}`" if s["cpu"] != "-" else ""
+        out.append(
+            f"| {core} | `{s['target']}`{cpu} | {s['runtime_text']:,} | {p['runtime_text']:,} | "
+            f"{s['runtime_text'] - p['runtime_text']:,} |"
+        )
+    out.append("")
+    out.append(
+        "The runtime's code: the `.text` of the quiet test firmware (`--features quiet`, model `tiny`, `opt-level = \"s\"`) "
+        "less the test harness's functions (`scripts/runtime_text.py`); portable is the same build with "
+        "`EDGEGRU_CORTEX_M_KERNELS=portable` (scalar kernels only)."
+    )
+    return "\n".join(out) + "\n"
+
+
 def table(rows):
     scalar = {(r["core"], r["model"]): r["instructions_per_token"] for r in rows if r["build"] == "now" and r["kernels"] == "scalar"}
     before = {(r["core"], r["model"]): r["instructions_per_token"] for r in rows if r["build"] == "before"}
@@ -110,8 +145,11 @@ def main():
     bad = [r for r in rows if not r["same_as_host"]]
     with open(sys.argv[2], "w", encoding="utf-8") as f:
         json.dump(rows, f, indent=1)
+    sizes = code_sizes(sys.argv[1])
     with open(sys.argv[3], "w", encoding="utf-8") as f:
         f.write(table(rows))
+        if sizes:
+            f.write("\n" + code_table(sizes))
     if bad:
         sys.exit(f"{len(bad)} runs differ from the host's output")
 
