@@ -343,10 +343,11 @@ pub(crate) fn requantize(acc: &mut [i32], scales: &[u8], bias: &[u8], to_act: Mu
         // each) and there is at least one.
         r +=
             unsafe { requantize_run(acc.as_mut_ptr().add(r), scales.as_ptr().add(4 * r), bias.as_ptr().add(4 * r), rows - r, m, c, limit) };
-        if r < rows {
-            scalar::requantize(&mut acc[r..r + 1], &scales[4 * r..4 * r + 4], &bias[4 * r..4 * r + 4], to_act, limit);
-            r += 1;
+        // The row that left the short path (none past the end: `get` is empty there).
+        if let (Some(a), Some(s), Some(b)) = (acc.get_mut(r..r + 1), scales.get(4 * r..4 * r + 4), bias.get(4 * r..4 * r + 4)) {
+            scalar::requantize(a, s, b, to_act, limit);
         }
+        r += 1;
     }
 }
 
