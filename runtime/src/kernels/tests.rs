@@ -232,3 +232,29 @@ fn block_sparse_kernels_skip_groups_beyond_a_short_input() {
         assert_eq!(got, expected, "{}", isa.name());
     }
 }
+
+#[test]
+fn requantization_is_the_row_definition_and_leaves_rows_past_the_tables() {
+    use crate::fixed::{requantize_row, Mul, ACT_FRAC, PRE_ACT_LIMIT};
+    let mut rng = Rng::new(5);
+    let to_act = Mul::from_ratio(3, 1000).times(Mul::pow2(ACT_FRAC as i32));
+    let (rows, extra) = (37, 3);
+    let scales: std::vec::Vec<u8> = (0..rows).flat_map(|r| (0.001f32 * (r + 1) as f32).to_le_bytes()).collect();
+    // The last bias is table-short by one row: rows past `rows - 1` keep their sums.
+    let bias: std::vec::Vec<u8> = (0..rows - 1).flat_map(|r| (r as f32 * 0.37 - 6.0).to_le_bytes()).collect();
+    let sums: std::vec::Vec<i32> = (0..rows + extra).map(|_| (rng.next_u64() as i32) >> 10).collect();
+    for isa in available() {
+        let mut acc = sums.clone();
+        requantize(isa, &mut acc, &scales, &bias, to_act, PRE_ACT_LIMIT);
+        for (r, (&got, &sum)) in acc.iter().zip(&sums).enumerate() {
+            let want = if r < rows - 1 {
+                let word = |t: &[u8]| u32::from_le_bytes([t[4 * r], t[4 * r + 1], t[4 * r + 2], t[4 * r + 3]]);
+                requantize_row(to_act, sum, word(&scales), word(&bias), PRE_ACT_LIMIT)
+            } else {
+                sum
+            };
+            assert_eq!(got, want, "{} row {r}", isa.name());
+            assert!(r >= rows - 1 || got.abs() <= PRE_ACT_LIMIT);
+        }
+    }
+}
