@@ -64,8 +64,12 @@ impl Mul {
     /// the per-row scales of every product).
     pub const fn scaled_by_f32_bits(self, bits: u32) -> Mul {
         let (mant, exp) = split_f32(bits);
-        let m = (mul_u32(mant, self.m) + (1 << 23)) >> 24;
-        Mul { m: m as u32, shift: self.shift - exp - 24 }
+        let m = if cfg!(edgegru_no_long_multiply) {
+            scale_mantissa_by_halves(mant, self.m)
+        } else {
+            ((mant as u64 * self.m as u64 + (1 << 23)) >> 24) as u32
+        };
+        Mul { m, shift: self.shift - exp - 24 }
     }
 
     /// `num / den`, rounded to 31 significant bits; zero when `den` is 0.
@@ -97,7 +101,6 @@ impl Mul {
     /// `[-limit, limit]`. `limit` must be positive.
     #[inline(always)]
     pub fn apply(self, x: i32, limit: i32) -> i32 {
-        let p = mul_i32_u31(x, self.m);
         if self.shift > 32 && self.shift < 63 {
             // The usual case, in 32-bit arithmetic after the multiply: with
             // p = hi * 2^32 + lo (0 <= lo < 2^32) and k = shift - 32,
@@ -105,7 +108,7 @@ impl Mul {
             // adds less than one unit below the bits that are dropped anyway.
             // |hi| < 2^30, so the sum cannot overflow.
             let k = self.shift - 32;
-            let hi = (p >> 32) as i32;
+            let hi = (mul_i32_u31(x, self.m) >> 32) as i32;
             clamp((hi + (1 << (k - 1))) >> k, limit)
         } else if self.shift > 0 && self.shift <= 32 {
             // The other usual case. With t = 32 - shift, when x * 2^t still
@@ -115,12 +118,13 @@ impl Mul {
             let t = 32 - self.shift as u32;
             let up = x << t;
             if up >> t == x {
-                return clamp(mul_high_rounded(up, self.m), limit);
+                clamp(mul_high_rounded(up, self.m), limit)
+            } else {
+                // A sum too large to shift up: the definition.
+                saturate(self.shift_wide(mul_i32_u31(x, self.m)), limit)
             }
-            // Otherwise (a sum too large to shift up) by the definition.
-            saturate(self.shift_wide(p), limit)
         } else {
-            saturate(self.shift_wide(p), limit)
+            saturate(self.shift_wide(mul_i32_u31(x, self.m)), limit)
         }
     }
 
@@ -217,8 +221,41 @@ fn mul_high_rounded(x: i32, m: u32) -> i32 {
     }
     #[cfg(not(edgegru_arm_dsp))]
     {
-        ((mul_i32_u31(x, m) + (1 << 31)) >> 32) as i32
+        if cfg!(edgegru_no_long_multiply) {
+            mul_high_rounded_by_halves(x, m)
+        } else {
+            ((mul_i32_u31(x, m) + (1 << 31)) >> 32) as i32
+        }
     }
+}
+
+/// `(mant * m + 2^23) >> 24` for `mant < 2^24` and `m < 2^31` from four
+/// 16x16->32 products, without building the 64-bit product (for cores
+/// without a long multiply). With `mant = a * 2^16 + b` and `m = mh * 2^16 + ml`:
+/// `a * mh * 2^8 + (a * ml + b * mh + (b * ml >> 16) + 2^7) >> 8`, every
+/// partial sum below 2^32.
+#[inline(always)]
+const fn scale_mantissa_by_halves(mant: u32, m: u32) -> u32 {
+    let (a, b) = (mant >> 16, mant & 0xffff);
+    let (mh, ml) = (m >> 16, m & 0xffff);
+    ((a * mh) << 8) + ((a * ml + b * mh + ((b * ml) >> 16) + (1 << 7)) >> 8)
+}
+
+/// [`mul_high_rounded`] from four 16x16->32 products, without building the
+/// 64-bit product (for cores without a long multiply). With `x = xh * 2^16 +
+/// xl` and `m = mh * 2^16 + ml` (`xl`, `ml` unsigned halves):
+/// `(x * m + 2^31) >> 32 = xh * mh + (xh * ml + xl * mh + (xl * ml >> 16) + 2^15) >> 16`,
+/// the inner sum taken as high and low halves so that nothing overflows.
+#[inline(always)]
+#[cfg_attr(edgegru_arm_dsp, allow(dead_code))]
+const fn mul_high_rounded_by_halves(x: i32, m: u32) -> i32 {
+    let (xh, xl) = (x >> 16, (x & 0xffff) as u32);
+    let (mh, ml) = ((m >> 16) as i32, m & 0xffff);
+    let cross = xh * ml as i32; // |.| < 2^31
+    let low_cross = xl * mh as u32; // < 2^31
+    let low = (xl * ml) >> 16;
+    let halves = (cross & 0xffff) as u32 + (low_cross & 0xffff) + low + (1 << 15);
+    xh * mh + (cross >> 16) + (low_cross >> 16) as i32 + (halves >> 16) as i32
 }
 
 /// `x * m` in 64 bits for a multiplier `m < 2^31` (every [`Mul`] keeps its
@@ -514,6 +551,33 @@ mod tests {
             assert_eq!(mul_i32_u31(x, b >> 1), x as i64 * (b >> 1) as i64);
             assert_eq!(mul_u32_by_halves(u32::MAX, u32::MAX), u32::MAX as u64 * u32::MAX as u64);
         }
+    }
+
+    #[test]
+    fn rounded_high_products_from_halves_equal_the_64_bit_formula() {
+        let mut state = 0x6a09_e667u32;
+        for i in 0..2_000_000u32 {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            let x = match i % 4 {
+                0 => state as i32,
+                1 => (state as i32) >> (i % 31),
+                2 => [i32::MAX, i32::MIN, i32::MIN + 1, 0, 1, -1, 65535, -65536][(i % 8) as usize],
+                _ => state.rotate_left(7) as i32,
+            };
+            let m = (state.rotate_left(i % 32) ^ i) >> 1;
+            let want = ((x as i64 * m as i64 + (1 << 31)) >> 32) as i32;
+            assert_eq!(mul_high_rounded_by_halves(x, m), want, "{x} * {m}");
+            assert_eq!(mul_high_rounded(x, m), want, "{x} * {m}");
+            let mant = (state >> 8) | if i % 2 == 0 { 0x80_0000 } else { 0 };
+            let scaled = ((mant as u64 * m as u64 + (1 << 23)) >> 24) as u32;
+            assert_eq!(scale_mantissa_by_halves(mant, m), scaled, "{mant} * {m}");
+        }
+        assert_eq!(
+            scale_mantissa_by_halves(0xff_ffff, u32::MAX >> 1),
+            (((0xff_ffffu64 * (u32::MAX >> 1) as u64) + (1 << 23)) >> 24) as u32
+        );
     }
 
     #[test]
