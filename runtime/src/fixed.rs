@@ -171,19 +171,20 @@ const fn saturate(v: i64, limit: i32) -> i32 {
     if v > limit as i64 {
         limit
     } else if v < -(limit as i64) {
-        -limit
+        limit.wrapping_neg()
     } else {
         v as i32
     }
 }
 
-/// `v` clamped to `[-limit, limit]` (32-bit comparisons).
+/// `v` clamped to `[-limit, limit]` (32-bit comparisons; a limit outside
+/// the callers' contract, zero or negative, gives some value, never a panic).
 #[inline(always)]
 const fn clamp(v: i32, limit: i32) -> i32 {
     if v > limit {
         limit
-    } else if v < -limit {
-        -limit
+    } else if v < limit.wrapping_neg() {
+        limit.wrapping_neg()
     } else {
         v
     }
@@ -357,7 +358,7 @@ pub const fn f32_bits_to_fixed(bits: u32, frac: u32, limit: i32) -> i32 {
         }
     };
     if bits >> 31 != 0 {
-        -magnitude
+        magnitude.wrapping_neg()
     } else {
         magnitude
     }
@@ -550,6 +551,17 @@ mod tests {
             let x = state as i32;
             assert_eq!(mul_i32_u31(x, b >> 1), x as i64 * (b >> 1) as i64);
             assert_eq!(mul_u32_by_halves(u32::MAX, u32::MAX), u32::MAX as u64 * u32::MAX as u64);
+        }
+    }
+
+    #[test]
+    fn limits_outside_the_contract_never_panic() {
+        for limit in [0, -1, i32::MIN, i32::MAX] {
+            for x in [0, 1, -1, i32::MAX, i32::MIN] {
+                let _ = Mul::pow2(-3).apply(x, limit);
+                let _ = requantize_row(Mul::pow2(5), x, 1.5f32.to_bits(), (-2.0f32).to_bits(), limit);
+                let _ = f32_bits_to_fixed((-1e30f32).to_bits(), ACT_FRAC, limit);
+            }
         }
     }
 

@@ -328,9 +328,9 @@ unsafe fn row_block(bp: *const i8, cp: *const u8, count: usize, x: *const i8) ->
 /// first row that does not is done by the definition, and a new run starts
 /// after it.
 pub(crate) fn requantize(acc: &mut [i32], scales: &[u8], bias: &[u8], to_act: Mul, limit: i32) {
-    if limit > 1 << 30 {
-        // Outside the kernel's contract (the sum of a product and a bias
-        // could wrap): the definition.
+    if !(1..=1 << 30).contains(&limit) {
+        // Outside the kernel's contract (a sum could wrap, or the clamps
+        // mean nothing): the definition.
         return scalar::requantize(acc, scales, bias, to_act, limit);
     }
     let rows = acc.len().min(scales.len() / 4).min(bias.len() / 4);
