@@ -121,11 +121,18 @@ impl Mul {
                 clamp(mul_high_rounded(up, self.m), limit)
             } else {
                 // A sum too large to shift up: the definition.
-                saturate(self.shift_wide(mul_i32_u31(x, self.m)), limit)
+                self.apply_by_definition(x, limit)
             }
         } else {
-            saturate(self.shift_wide(mul_i32_u31(x, self.m)), limit)
+            self.apply_by_definition(x, limit)
         }
+    }
+
+    /// [`Mul::apply`] by the 64-bit formula alone: the definition its fast
+    /// paths are tested against, and its path for the rare shifts.
+    #[inline(always)]
+    const fn apply_by_definition(self, x: i32, limit: i32) -> i32 {
+        saturate(self.shift_wide(mul_i32_u31(x, self.m)), limit)
     }
 
     /// `p * 2^-shift` rounded to nearest (ties toward +infinity) in 64-bit
@@ -502,11 +509,6 @@ mod tests {
         }
     }
 
-    /// `apply` by the 64-bit formula alone (the reference for its fast paths).
-    fn apply_64(m: Mul, x: i32, limit: i32) -> i32 {
-        saturate(m.shift_wide(x as i64 * m.m as i64), limit)
-    }
-
     /// `f32_bits_to_fixed` by the 64-bit formula alone.
     fn to_fixed_64(bits: u32, frac: u32, limit: i32) -> i32 {
         let (mant, exp) = split_f32(bits);
@@ -518,13 +520,18 @@ mod tests {
         }
     }
 
+    /// One step of the xorshift32 generator (reproducible test inputs).
+    fn xorshift32(state: &mut u32) {
+        *state ^= *state << 13;
+        *state ^= *state >> 17;
+        *state ^= *state << 5;
+    }
+
     #[test]
     fn fixed_to_float_gives_the_bits_of_the_multiply() {
         let mut state = 0x1234_5678u32;
         for i in 0..1_000_000u32 {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
+            xorshift32(&mut state);
             let v = match i % 3 {
                 0 => state as i32,
                 1 => (state as i32) >> (state % 31),
@@ -542,9 +549,7 @@ mod tests {
     fn wide_products_from_halves_equal_the_64_bit_product() {
         let mut state = 0x2545_f491u32;
         for i in 0..1_000_000u32 {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
+            xorshift32(&mut state);
             let (a, b) = (state, state.rotate_left(i % 32) ^ i);
             assert_eq!(mul_u32_by_halves(a, b), a as u64 * b as u64, "{a} * {b}");
             assert_eq!(mul_u32(a, b), a as u64 * b as u64);
@@ -569,9 +574,7 @@ mod tests {
     fn rounded_high_products_from_halves_equal_the_64_bit_formula() {
         let mut state = 0x6a09_e667u32;
         for i in 0..2_000_000u32 {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
+            xorshift32(&mut state);
             let x = match i % 4 {
                 0 => state as i32,
                 1 => (state as i32) >> (i % 31),
@@ -627,7 +630,7 @@ mod tests {
             };
             let m = Mul { m: ((next() as u32) >> 1).max(1 << 30) >> (i % 3), shift: (next() % 80) as i32 - 10 };
             let limit = [i32::MAX, 100_000, 127, 1 << 20][(i % 4) as usize];
-            assert_eq!(m.apply(x, limit), apply_64(m, x, limit), "{x} * {m:?}, limit {limit}");
+            assert_eq!(m.apply(x, limit), m.apply_by_definition(x, limit), "{x} * {m:?}, limit {limit}");
             let bits = next() as u32;
             let frac = [0, 12, 15, 20, 31][(i % 5) as usize];
             if f32::from_bits(bits).is_finite() {
