@@ -69,7 +69,7 @@ pub enum Error {
     UnsupportedVersion {
         /// Version in the file.
         found: u16,
-        /// Version this runtime reads.
+        /// The newest version this runtime reads (it reads every version from 1).
         supported: u16,
     },
     /// The CRC-32 stored in the file does not match its contents.
@@ -135,6 +135,14 @@ pub enum Error {
         /// Which tensor.
         tensor: TensorName,
         /// Byte index of the value in the tensor's data.
+        index: usize,
+    },
+    /// A value of a wide (version 3) tensor is outside [-127, 127], or one
+    /// of its padding values is not zero.
+    WideValue {
+        /// Which tensor.
+        tensor: TensorName,
+        /// Index of the i16 value in the tensor's data (or blocks).
         index: usize,
     },
     /// A bias value is NaN or infinite.
@@ -282,7 +290,7 @@ impl fmt::Display for Error {
             Error::TooShort { len, needed } => write!(f, "file is {len} bytes, shorter than the {needed}-byte prefix"),
             Error::BadMagic { found } => write!(f, "not an .egru file: magic is {found:02x?}, expected \"EGRU\""),
             Error::UnsupportedVersion { found, supported } => {
-                write!(f, "format version {found} is not supported (this runtime reads version {supported})")
+                write!(f, "format version {found} is not supported (this runtime reads versions 1 to {supported})")
             }
             Error::ChecksumMismatch { stored, computed } => {
                 write!(f, "checksum mismatch: file says {stored:#010x}, contents give {computed:#010x} (corrupted or truncated file)")
@@ -300,6 +308,9 @@ impl fmt::Display for Error {
             Error::BadScale { tensor, row } => write!(f, "tensor {tensor}: scale of row {row} is negative or not finite"),
             Error::Int8OutOfRange { tensor, index } => {
                 write!(f, "tensor {tensor}: int8 value {index} is -128, outside the symmetric range [-127, 127]")
+            }
+            Error::WideValue { tensor, index } => {
+                write!(f, "tensor {tensor}: wide value {index} is outside [-127, 127] or is padding that is not zero")
             }
             Error::NonFinite { tensor, index } => write!(f, "tensor {tensor}: value {index} is NaN or infinite"),
             Error::SparseIndex { tensor, row_block, value, limit } => {

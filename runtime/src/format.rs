@@ -1,9 +1,10 @@
 //! The `.egru` wire types, exactly as FORMAT.md specifies them.
 //!
 //! A file is a 10-byte prefix (magic, version, CRC-32) followed by the
-//! postcard encoding of [`Body`] (version 2, a network) or [`v1::Body`]
-//! (version 1, the original Embedding -> GRU -> Dense(relu) -> Dense(vocab)
-//! model, still read). Byte sections are `&[u8]` borrowed from the caller's
+//! postcard encoding of [`Body`] (version 2, a network; version 3, the same
+//! network with tensors in a device layout such as [`TensorDesc::Int8Wide`])
+//! or [`v1::Body`] (version 1, the original Embedding -> GRU -> Dense(relu)
+//! -> Dense(vocab) model, still read). Byte sections are `&[u8]` borrowed from the caller's
 //! slice: nothing is copied when a model is loaded.
 
 use serde::{Deserialize, Serialize};
@@ -13,8 +14,13 @@ use crate::error::{Error, Result};
 
 /// The four bytes every `.egru` file starts with.
 pub const MAGIC: [u8; 4] = *b"EGRU";
-/// The format version this runtime writes (a network of layers).
+/// The format version this runtime writes (a network of layers) when every
+/// tensor is in the portable layout.
 pub const FORMAT_VERSION: u16 = 2;
+/// The version of a network with tensors in a device layout (the wide kinds,
+/// [`TensorDesc::is_wide`]); its body is the version-2 [`Body`]. The newest
+/// version this runtime reads.
+pub const WIDE_VERSION: u16 = 3;
 /// The oldest format version this runtime reads.
 pub const OLDEST_VERSION: u16 = 1;
 /// Length of the fixed prefix: magic (4), version (u16 LE), CRC-32 (u32 LE).
@@ -320,6 +326,38 @@ pub enum TensorDesc<'a> {
         /// 32 bytes per block: 8 rows of 4 int8 values, row-major.
         blocks: &'a [u8],
     },
+    /// int8 values stored widened to i16 for the Cortex-M DSP extension
+    /// (version 3): value = `q * scales[r]` with `q` in [-127, 127], exactly
+    /// as [`TensorDesc::Int8`]. Each row holds `ceil(cols/4)` groups of four
+    /// i16 LE in `SMLAD` order `[q0, q2, q1, q3]` (columns `4g..4g+4`);
+    /// columns past `cols` are zero.
+    Int8Wide {
+        /// Output rows.
+        rows: u32,
+        /// Input columns.
+        cols: u32,
+        /// f32 LE, one per row.
+        scales: &'a [u8],
+        /// `rows * ceil(cols/4) * 8` bytes.
+        data: &'a [u8],
+    },
+    /// [`TensorDesc::Int8Block8x4`] with its blocks widened as
+    /// [`TensorDesc::Int8Wide`] rows are (version 3): 64 bytes per block, 8
+    /// rows of `[q0, q2, q1, q3]` i16 LE.
+    Int8WideBlock8x4 {
+        /// Output rows.
+        rows: u32,
+        /// Input columns.
+        cols: u32,
+        /// f32 LE, one per row.
+        scales: &'a [u8],
+        /// As in [`TensorDesc::Int8Block8x4`].
+        row_blocks: &'a [u8],
+        /// As in [`TensorDesc::Int8Block8x4`].
+        block_cols: &'a [u8],
+        /// 64 bytes per block.
+        blocks: &'a [u8],
+    },
 }
 
 impl TensorDesc<'_> {
@@ -330,7 +368,14 @@ impl TensorDesc<'_> {
             TensorDesc::F16 { .. } => "f16",
             TensorDesc::Int8 { .. } => "int8",
             TensorDesc::Int8Block8x4 { .. } => "int8-block8x4",
+            TensorDesc::Int8Wide { .. } => "int8-wide",
+            TensorDesc::Int8WideBlock8x4 { .. } => "int8-wide-block8x4",
         }
+    }
+
+    /// Whether the tensor is in a device layout (a wide kind: version 3 only).
+    pub const fn is_wide(&self) -> bool {
+        matches!(self, TensorDesc::Int8Wide { .. } | TensorDesc::Int8WideBlock8x4 { .. })
     }
 
     /// `(rows, cols)` as written in the file.
@@ -339,7 +384,9 @@ impl TensorDesc<'_> {
             TensorDesc::F32 { rows, cols, .. }
             | TensorDesc::F16 { rows, cols, .. }
             | TensorDesc::Int8 { rows, cols, .. }
-            | TensorDesc::Int8Block8x4 { rows, cols, .. } => (rows, cols),
+            | TensorDesc::Int8Block8x4 { rows, cols, .. }
+            | TensorDesc::Int8Wide { rows, cols, .. }
+            | TensorDesc::Int8WideBlock8x4 { rows, cols, .. } => (rows, cols),
         }
     }
 }
@@ -413,7 +460,7 @@ pub mod v1 {
 pub enum AnyBody<'a> {
     /// A version-1 file.
     V1(v1::Body<'a>),
-    /// A version-2 file.
+    /// A version-2 or version-3 file.
     V2(Body<'a>),
 }
 
@@ -427,8 +474,8 @@ pub fn open(bytes: &[u8]) -> Result<(u16, &[u8], u32)> {
         return Err(Error::BadMagic { found: magic });
     }
     let version = u16::from_le_bytes([bytes[4], bytes[5]]);
-    if !(OLDEST_VERSION..=FORMAT_VERSION).contains(&version) {
-        return Err(Error::UnsupportedVersion { found: version, supported: FORMAT_VERSION });
+    if !(OLDEST_VERSION..=WIDE_VERSION).contains(&version) {
+        return Err(Error::UnsupportedVersion { found: version, supported: WIDE_VERSION });
     }
     let stored = u32::from_le_bytes([bytes[6], bytes[7], bytes[8], bytes[9]]);
     let computed = crc32(&bytes[PREFIX_LEN..]);

@@ -285,6 +285,8 @@ impl ArenaLayout {
 /// Builds a model layer by layer, checking each one against the one before.
 struct Builder {
     numerics: Numerics,
+    /// The file's version allows tensors in the wide layout (version 3).
+    wide: bool,
     /// Width of the vector the next layer reads.
     width: usize,
 }
@@ -324,6 +326,9 @@ impl Builder {
     }
 
     fn check_numerics(&self, tensor: TensorName, m: &Matrix<'_>) -> Result<()> {
+        if m.is_wide() && !self.wide {
+            return Err(Error::UnsupportedTensorKind { tensor, kind: m.kind_name() });
+        }
         if m.is_int8() != self.numerics.is_int8() {
             return Err(Error::NumericsMismatch { tensor, numerics: self.numerics.name() });
         }
@@ -332,7 +337,7 @@ impl Builder {
 }
 
 fn embedding<'a>(desc: &TensorDesc<'a>, numerics: Numerics, vocab: usize, emb: usize) -> Result<Matrix<'a>> {
-    if matches!(desc, TensorDesc::Int8Block8x4 { .. }) {
+    if matches!(desc, TensorDesc::Int8Block8x4 { .. }) || desc.is_wide() {
         return Err(Error::UnsupportedTensorKind { tensor: TensorName::Embedding, kind: desc.kind_name() });
     }
     let m = Matrix::from_desc(desc, TensorName::Embedding, vocab, emb)?;
@@ -344,7 +349,7 @@ fn embedding<'a>(desc: &TensorDesc<'a>, numerics: Numerics, vocab: usize, emb: u
 }
 
 impl<'a> Model<'a> {
-    /// Loads a model from the bytes of an `.egru` file (version 1 or 2),
+    /// Loads a model from the bytes of an `.egru` file (version 1, 2 or 3),
     /// checking the CRC and every size, index and table. Never panics; any
     /// defect is an [`Error`].
     pub fn from_bytes(bytes: &'a [u8]) -> Result<Self> {
@@ -356,7 +361,7 @@ impl<'a> Model<'a> {
         if version == 1 {
             Model::load_v1(body, checksum, bytes.len())
         } else {
-            Model::load_v2(body, checksum, bytes.len())
+            Model::load_v2(body, version, checksum, bytes.len())
         }
     }
 
@@ -366,8 +371,8 @@ impl<'a> Model<'a> {
     }
 
     #[inline(never)]
-    fn load_v2(body: &'a [u8], checksum: u32, file_len: usize) -> Result<Self> {
-        Model::from_v2(&format::decode_all::<format::Body<'a>>(body)?, checksum, file_len)
+    fn load_v2(body: &'a [u8], version: u16, checksum: u32, file_len: usize) -> Result<Self> {
+        Model::from_v2(&format::decode_all::<format::Body<'a>>(body)?, version, checksum, file_len)
     }
 
     fn empty(numerics: Numerics, provenance: Provenance<'a>, input: Input<'a>, version: u16, checksum: u32, file_len: usize) -> Self {
@@ -412,7 +417,7 @@ impl<'a> Model<'a> {
         expect(&t.dense, TensorName::Dense(0), dn, h)?;
         expect(&t.output, TensorName::Output, v, dn)?;
         let mut model = Model::empty(numerics, b.header.provenance.clone(), input, 1, checksum, file_len);
-        let mut builder = Builder { numerics, width: e };
+        let mut builder = Builder { numerics, wide: false, width: e };
         let gru = GruDesc {
             input: t.gru_input.clone(),
             recurrent: t.gru_recurrent.clone(),
@@ -426,7 +431,7 @@ impl<'a> Model<'a> {
         Ok(model)
     }
 
-    fn from_v2(b: &format::Body<'a>, checksum: u32, file_len: usize) -> Result<Self> {
+    fn from_v2(b: &format::Body<'a>, version: u16, checksum: u32, file_len: usize) -> Result<Self> {
         let numerics = b.header.numerics;
         let (input, width) = match &b.input {
             InputDesc::Tokens { tokenizer, embedding: table } => {
@@ -448,7 +453,7 @@ impl<'a> Model<'a> {
                 (Input::Features { mean, scale, quant_scale: *quant_scale }, f)
             }
         };
-        let mut model = Model::empty(numerics, b.header.provenance.clone(), input, 2, checksum, file_len);
+        let mut model = Model::empty(numerics, b.header.provenance.clone(), input, version, checksum, file_len);
         let count_ok = |kind, count: usize, min, max| {
             if (min..=max).contains(&count) {
                 Ok(())
@@ -458,7 +463,7 @@ impl<'a> Model<'a> {
         };
         count_ok("GRU", b.grus.len(), 1, MAX_GRU_LAYERS)?;
         count_ok("dense", b.dense.len(), 0, MAX_DENSE_LAYERS)?;
-        let mut builder = Builder { numerics, width };
+        let mut builder = Builder { numerics, wide: version >= format::WIDE_VERSION, width };
         for (n, g) in b.grus.iter().enumerate() {
             // Capacity is that of the wire list: the pushes cannot fail.
             let _ = model.grus.push(builder.gru(n as u8, g)?);

@@ -4,7 +4,7 @@
 use crate::error::{Error, Result, TensorName};
 use crate::fixed::{self, Mul};
 use crate::format::TensorDesc;
-use crate::kernels::{self, Block8x4, Block8x4Error, Isa};
+use crate::kernels::{self, wide, Block8x4, Block8x4Error, Isa};
 use crate::le::{f32_at, u32_at};
 
 /// How the input vector of an int8 product is quantized.
@@ -40,6 +40,9 @@ enum MatrixData<'a> {
     F32(&'a [u8]),
     F16(&'a [u8]),
     Int8 { scales: &'a [u8], data: &'a [i8] },
+    /// int8 values in the wide layout ([`wide`], format version 3).
+    Int8Wide { scales: &'a [u8], data: &'a [u8] },
+    /// int8 8x4 blocks, portable or wide ([`Block8x4::is_wide`]).
     Block8x4 { scales: &'a [u8], m: Block8x4<'a> },
 }
 
@@ -97,6 +100,19 @@ impl<'a> Matrix<'a> {
                 check_int8_range(tensor, blocks)?;
                 MatrixData::Block8x4 { scales, m }
             }
+            TensorDesc::Int8Wide { scales, data, .. } => {
+                check_scales(tensor, scales, rows)?;
+                let bytes = wide::dense_bytes(rows, cols).ok_or(Error::SizeOverflow { tensor })?;
+                expect_len(tensor, "data", data.len(), bytes)?;
+                check_wide_dense(tensor, rows, cols, data)?;
+                MatrixData::Int8Wide { scales, data }
+            }
+            TensorDesc::Int8WideBlock8x4 { scales, row_blocks, block_cols, blocks, .. } => {
+                check_scales(tensor, scales, rows)?;
+                let m = Block8x4::new_wide(rows, cols, row_blocks, block_cols, blocks).map_err(|e| block_error(tensor, e))?;
+                check_wide_blocks(tensor, rows, cols, &m)?;
+                MatrixData::Block8x4 { scales, m }
+            }
         };
         Ok(Matrix { rows, cols, data })
     }
@@ -111,19 +127,30 @@ impl<'a> Matrix<'a> {
         self.cols
     }
 
-    /// The encoding: `f32`, `f16`, `int8` or `int8-block8x4`.
+    /// The encoding: `f32`, `f16`, `int8`, `int8-block8x4`, `int8-wide` or `int8-wide-block8x4`.
     pub fn kind_name(&self) -> &'static str {
         match self.data {
             MatrixData::F32(_) => "f32",
             MatrixData::F16(_) => "f16",
             MatrixData::Int8 { .. } => "int8",
+            MatrixData::Int8Wide { .. } => "int8-wide",
+            MatrixData::Block8x4 { m, .. } if m.is_wide() => "int8-wide-block8x4",
             MatrixData::Block8x4 { .. } => "int8-block8x4",
         }
     }
 
     /// Whether products with this matrix use int8 arithmetic.
     pub fn is_int8(&self) -> bool {
-        matches!(self.data, MatrixData::Int8 { .. } | MatrixData::Block8x4 { .. })
+        !matches!(self.data, MatrixData::F32(_) | MatrixData::F16(_))
+    }
+
+    /// Whether the matrix is in the wide layout (format version 3).
+    pub fn is_wide(&self) -> bool {
+        match self.data {
+            MatrixData::Int8Wide { .. } => true,
+            MatrixData::Block8x4 { m, .. } => m.is_wide(),
+            _ => false,
+        }
     }
 
     /// Whether the matrix is stored block-sparse.
@@ -153,6 +180,7 @@ impl<'a> Matrix<'a> {
         let acc = &mut acc[..self.rows];
         match self.data {
             MatrixData::Int8 { data, .. } => kernels::matvec_i8(isa, data, self.cols, &x[..self.cols], acc),
+            MatrixData::Int8Wide { data, .. } => kernels::matvec_wide(isa, data, self.cols, x, acc),
             MatrixData::Block8x4 { m, .. } => kernels::block8x4_i8(isa, &m, x, acc),
             MatrixData::F32(_) | MatrixData::F16(_) => return false,
         }
@@ -164,6 +192,7 @@ impl<'a> Matrix<'a> {
         match self.data {
             MatrixData::F32(d) | MatrixData::F16(d) => d.len(),
             MatrixData::Int8 { scales, data } => scales.len() + data.len(),
+            MatrixData::Int8Wide { scales, data } => scales.len() + data.len(),
             MatrixData::Block8x4 { scales, m } => scales.len() + m.stored_bytes(),
         }
     }
@@ -210,13 +239,24 @@ impl<'a> Matrix<'a> {
                     *o = data.get(start + c).map_or(0.0, |&q| q as f32 * s);
                 }
             }
+            MatrixData::Int8Wide { scales, data } => {
+                let (s, groups) = (f32_at(scales, r), self.cols.div_ceil(4));
+                for (c, o) in out[..n].iter_mut().enumerate() {
+                    *o = wide::value_at(data, wide::dense_offset(groups, r, c)) as f32 * s;
+                }
+            }
             MatrixData::Block8x4 { scales, m } => {
                 let s = f32_at(scales, r);
                 out[..n].iter_mut().for_each(|o| *o = 0.0);
-                let row = (r % 8) * 4;
+                let i = r % 8;
                 for (g, block) in m.row_block(r / 8) {
                     let c0 = g.saturating_mul(4);
-                    for (j, &q) in block[row..row + 4].iter().enumerate() {
+                    for j in 0..4 {
+                        let q = if m.is_wide() {
+                            wide::value_at(bytemuck::cast_slice(block), wide::block_offset(i, j))
+                        } else {
+                            block.get(i * 4 + j).map_or(0, |&q| q as i16)
+                        };
                         if let Some(o) = out[..n].get_mut(c0.saturating_add(j)) {
                             *o = q as f32 * s;
                         }
@@ -250,6 +290,14 @@ impl<'a> Matrix<'a> {
                 let acc_len = out_len.min(scratch.acc.len());
                 let acc = &mut scratch.acc[..acc_len];
                 kernels::matvec_i8(isa, data, self.cols, &scratch.q[..x.len()], acc);
+                dequantize_add(acc, scales, sx, bias, out);
+            }
+            MatrixData::Int8Wide { scales, data } => {
+                let sx = quantize_into(x, scale, scratch.q);
+                let padded = x.len().div_ceil(4) * 4;
+                let acc_len = out_len.min(scratch.acc.len());
+                let acc = &mut scratch.acc[..acc_len];
+                kernels::matvec_wide(isa, data, self.cols, &scratch.q[..padded.min(scratch.q.len())], acc);
                 dequantize_add(acc, scales, sx, bias, out);
             }
             MatrixData::Block8x4 { scales, m } => {
@@ -287,6 +335,10 @@ impl Matrix<'_> {
         let scales = match self.data {
             MatrixData::Int8 { scales, data } => {
                 kernels::matvec_i8(isa, data, self.cols, &q[..self.cols.min(q.len())], out);
+                scales
+            }
+            MatrixData::Int8Wide { scales, data } => {
+                kernels::matvec_wide(isa, data, self.cols, q, out);
                 scales
             }
             MatrixData::Block8x4 { scales, m } => {
@@ -372,6 +424,54 @@ fn check_int8_range(tensor: TensorName, data: &[u8]) -> Result<()> {
     }
 }
 
+/// A wide dense matrix holds values in [-127, 127] and zeros wherever its
+/// quads and groups pad it (the kernels read the padding).
+fn check_wide_dense(tensor: TensorName, rows: usize, cols: usize, data: &[u8]) -> Result<()> {
+    let groups = cols.div_ceil(4);
+    for r in 0..rows.div_ceil(4) * 4 {
+        for c in 0..4 * groups {
+            let at = wide::dense_offset(groups, r, c);
+            check_wide_value(tensor, data, at, r < rows && c < cols)?;
+        }
+    }
+    Ok(())
+}
+
+/// A wide block holds values in [-127, 127], and zeros in rows and columns
+/// past the matrix.
+fn check_wide_blocks(tensor: TensorName, rows: usize, cols: usize, m: &Block8x4<'_>) -> Result<()> {
+    let mut first = 0;
+    for b in 0..m.row_block_count() {
+        for (k, (g, block)) in m.row_block(b).enumerate() {
+            let block: &[u8] = bytemuck::cast_slice(block);
+            for (i, j) in (0..8).flat_map(|i| (0..4).map(move |j| (i, j))) {
+                let inside = 8 * b + i < rows && 4 * g + j < cols;
+                check_wide_value(tensor, block, wide::block_offset(i, j), inside)
+                    .map_err(|_| Error::WideValue { tensor, index: (first + k) * 32 + wide::block_offset(i, j) / 2 })?;
+            }
+        }
+        first += m.blocks_of(b).len();
+    }
+    Ok(())
+}
+
+fn check_wide_value(tensor: TensorName, data: &[u8], at: usize, inside: bool) -> Result<()> {
+    let v = wide::value_at(data, at);
+    if (inside && (-127..=127).contains(&v)) || v == 0 {
+        Ok(())
+    } else {
+        Err(Error::WideValue { tensor, index: at / 2 })
+    }
+}
+
+fn block_error(tensor: TensorName, e: Block8x4Error) -> Error {
+    match e {
+        Block8x4Error::Length { part, expected, found } => Error::TensorLength { tensor, part, expected, found },
+        Block8x4Error::Overflow => Error::SizeOverflow { tensor },
+        Block8x4Error::Index { row_block, value, limit } => Error::SparseIndex { tensor, row_block, value, limit },
+    }
+}
+
 fn check_block8x4<'a>(
     tensor: TensorName,
     rows: usize,
@@ -380,11 +480,7 @@ fn check_block8x4<'a>(
     block_cols: &'a [u8],
     blocks: &'a [u8],
 ) -> Result<Block8x4<'a>> {
-    Block8x4::new(rows, cols, row_blocks, block_cols, bytemuck::cast_slice(blocks)).map_err(|e| match e {
-        Block8x4Error::Length { part, expected, found } => Error::TensorLength { tensor, part, expected, found },
-        Block8x4Error::Overflow => Error::SizeOverflow { tensor },
-        Block8x4Error::Index { row_block, value, limit } => Error::SparseIndex { tensor, row_block, value, limit },
-    })
+    Block8x4::new(rows, cols, row_blocks, block_cols, bytemuck::cast_slice(blocks)).map_err(|e| block_error(tensor, e))
 }
 
 /// An f32 vector (a bias) borrowed from the model bytes.

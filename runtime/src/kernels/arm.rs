@@ -16,7 +16,7 @@
 
 use core::arch::asm;
 
-use super::{scalar, Block8x4};
+use super::{scalar, wide, Block8x4};
 use crate::fixed::Mul;
 
 /// Inputs unpacked per pass of the dense DSP kernel: 64 groups of 4 (256
@@ -315,6 +315,229 @@ unsafe fn row_block(bp: *const i8, cp: *const u8, count: usize, x: *const i8) ->
             xo = out(reg) _,
             w = inout(reg) x => _,
             t = inout(reg) cp.add(2 * count) => _,
+            options(readonly),
+        );
+    }
+    s
+}
+
+/// Unpacks the inputs `x[4g..4g+4]` of `xs.len() / 2` column groups into
+/// the pairs `[x0, x2]`, `[x1, x3]` that `SMLAD` multiplies.
+#[inline(always)]
+fn unpack_groups(x: &[i8], xs: &mut [u32]) {
+    for (pair, xg) in xs.chunks_exact_mut(2).zip(x.chunks_exact(4)) {
+        let v = word(xg);
+        pair[0] = sxtb16(v);
+        pair[1] = sxtb16_ror8(v);
+    }
+}
+
+/// Dense product of a matrix in the wide layout ([`super::wide`]) with the
+/// DSP extension: per column group, the input pair once, then per row two
+/// `LDR`s and two `SMLAD`s; one pointer walks a quad of rows.
+pub(crate) fn matvec_wide_dsp(w: &[u8], cols: usize, x: &[i8], acc: &mut [i32]) {
+    let groups = cols.div_ceil(4);
+    let fits = wide::dense_bytes(acc.len(), cols).is_some_and(|n| n <= w.len());
+    if !fits || x.len() < 4 * groups {
+        return wide::matvec(w, cols, x, acc);
+    }
+    acc.iter_mut().for_each(|a| *a = 0);
+    let mut xs = [0u32; 2 * CHUNK_GROUPS];
+    let mut g0 = 0;
+    while g0 < groups {
+        let n = (groups - g0).min(CHUNK_GROUPS);
+        unpack_groups(&x[4 * g0..4 * (g0 + n)], &mut xs[..2 * n]);
+        for (k, a) in acc.chunks_mut(4).enumerate() {
+            let mut sums = [0i32; 4];
+            // SAFETY: quad `k` exists (`acc.len()` rows, `w` holds
+            // `dense_bytes(rows, cols)`: every quad's `groups` groups of 32
+            // bytes), and its groups `g0..g0 + n` lie inside it.
+            unsafe { quad_wide(w.as_ptr().add((k * groups + g0) * 32), &xs[..2 * n], &mut sums) };
+            a.iter_mut().zip(sums).for_each(|(a, s)| *a += s);
+        }
+        g0 += n;
+    }
+}
+
+/// The asm lines of one column group of a wide quad: the input pair, then
+/// the four rows' two words each (`{p}` advances 32 bytes).
+macro_rules! wide_group_asm {
+    () => {
+        concat!(
+            "ldrd {xe}, {xo}, [{xp}], #8\n",
+            "ldr {w}, [{p}, #4]\n",
+            "smlad {a0}, {w}, {xo}, {a0}\n",
+            "ldr {w}, [{p}, #8]\n",
+            "smlad {a1}, {w}, {xe}, {a1}\n",
+            "ldr {w}, [{p}, #12]\n",
+            "smlad {a1}, {w}, {xo}, {a1}\n",
+            "ldr {w}, [{p}, #16]\n",
+            "smlad {a2}, {w}, {xe}, {a2}\n",
+            "ldr {w}, [{p}, #20]\n",
+            "smlad {a2}, {w}, {xo}, {a2}\n",
+            "ldr {w}, [{p}, #24]\n",
+            "smlad {a3}, {w}, {xe}, {a3}\n",
+            "ldr {w}, [{p}, #28]\n",
+            "smlad {a3}, {w}, {xo}, {a3}\n",
+            "ldr {w}, [{p}], #32\n",
+            "smlad {a0}, {w}, {xe}, {a0}"
+        )
+    };
+}
+
+/// The four sums of one quad of wide rows at `p` over the unpacked input
+/// pairs `xs` (one group of 32 bytes per pair), two groups per iteration.
+///
+/// # Safety
+/// `xs.len() / 2` groups of 32 bytes must be readable at `p`; `xs.len()` is even.
+#[inline(always)]
+unsafe fn quad_wide(p: *const u8, xs: &[u32], sums: &mut [i32; 4]) {
+    let n = xs.len() / 2;
+    if n == 0 {
+        return;
+    }
+    // SAFETY: the caller guarantees the weights; the loop reads `xs` from
+    // its start to its end exactly (an odd group first, then two per
+    // iteration); the sums are four registers.
+    unsafe {
+        asm!(
+            "movs {a0}, #0",
+            "movs {a1}, #0",
+            "movs {a2}, #0",
+            "movs {a3}, #0",
+            "cmp {w}, #0",
+            "beq 3f",
+            wide_group_asm!(),
+            "3:",
+            "cmp {xp}, {xend}",
+            "beq 4f",
+            "2:",
+            wide_group_asm!(),
+            wide_group_asm!(),
+            "cmp {xp}, {xend}",
+            "bne 2b",
+            "4:",
+            a0 = out(reg) sums[0],
+            a1 = out(reg) sums[1],
+            a2 = out(reg) sums[2],
+            a3 = out(reg) sums[3],
+            xe = out(reg) _,
+            xo = out(reg) _,
+            w = inout(reg) n & 1 => _,
+            p = inout(reg) p => _,
+            xp = inout(reg) xs.as_ptr() => _,
+            xend = in(reg) xs.as_ptr().add(xs.len()),
+            options(readonly, nostack),
+        );
+    }
+}
+
+/// Block-sparse product of a matrix in the wide layout with the DSP
+/// extension: each block's four inputs unpacked once, then per row two
+/// `LDR`s and two `SMLAD`s.
+pub(crate) fn block8x4_wide_dsp(m: &Block8x4<'_>, x: &[i8], acc: &mut [i32]) {
+    if x.len() < 4 * m.groups() {
+        return wide::block8x4(m, x, acc);
+    }
+    let (row_blocks, block_cols, blocks) = m.tables();
+    let mut start = 0usize;
+    for b in 0..m.row_block_count() {
+        // SAFETY: as in `block8x4_i8_dsp`, with 64 bytes per block
+        // (`Block8x4::new_wide` checked the length).
+        let (end, sums) = unsafe {
+            let end = word_at(row_blocks.as_ptr().add(4 * (b + 1)) as *const i8) as usize;
+            let bp = blocks.as_ptr().add(wide::BLOCK_BYTES * start) as *const u8;
+            (end, row_block_wide(bp, block_cols.as_ptr().add(2 * start), end - start, x.as_ptr()))
+        };
+        start = end;
+        acc.iter_mut().skip(8 * b).zip(sums).for_each(|(a, s)| *a = s);
+    }
+}
+
+/// The asm lines of row `$i` of a wide block at `{bp}` (two words at byte
+/// `8 * $i`) into accumulator `$acc`, inputs in r7 (`[x0, x2]`) and `{xo}`.
+macro_rules! wide_row_asm {
+    ($acc:literal, $even:literal, $odd:literal) => {
+        concat!(
+            "ldr {w}, [{bp}, #",
+            $even,
+            "]\n",
+            "smlad ",
+            $acc,
+            ", {w}, r7, ",
+            $acc,
+            "\n",
+            "ldr {w}, [{bp}, #",
+            $odd,
+            "]\n",
+            "smlad ",
+            $acc,
+            ", {w}, {xo}, ",
+            $acc
+        )
+    };
+}
+
+/// The eight sums of one row block of wide blocks: `count` blocks at `bp`
+/// (64 bytes each) with column groups (u16 LE) at `cp`, inputs at `x`.
+///
+/// # Safety
+/// The blocks, their column groups and the four inputs of every group must be readable.
+#[inline(always)]
+unsafe fn row_block_wide(bp: *const u8, cp: *const u8, count: usize, x: *const i8) -> [i32; 8] {
+    let mut s = [0i32; 8];
+    if count == 0 {
+        return s;
+    }
+    // SAFETY: the caller guarantees the reads. r7 (the frame pointer, not
+    // available to operands) is saved on the stack and restored; the input
+    // base lives on the stack during the loop.
+    unsafe {
+        asm!(
+            "push {{r7}}",
+            "str {w}, [sp, #-4]!",
+            "movs {a0}, #0",
+            "movs {a1}, #0",
+            "movs {a2}, #0",
+            "movs {a3}, #0",
+            "movs {a4}, #0",
+            "movs {a5}, #0",
+            "movs {a6}, #0",
+            "movs {a7}, #0",
+            "2:",
+            "ldrh {w}, [{cp}], #2",
+            "ldr {xo}, [sp]",
+            "ldr {xo}, [{xo}, {w}, lsl #2]",
+            "sxtb16 r7, {xo}",
+            "sxtb16 {xo}, {xo}, ror #8",
+            wide_row_asm!("{a1}", "8", "12"),
+            wide_row_asm!("{a2}", "16", "20"),
+            wide_row_asm!("{a3}", "24", "28"),
+            wide_row_asm!("{a4}", "32", "36"),
+            wide_row_asm!("{a5}", "40", "44"),
+            wide_row_asm!("{a6}", "48", "52"),
+            wide_row_asm!("{a7}", "56", "60"),
+            "ldr {w}, [{bp}, #4]",
+            "smlad {a0}, {w}, {xo}, {a0}",
+            "ldr {w}, [{bp}], #64",
+            "smlad {a0}, {w}, r7, {a0}",
+            "cmp {cp}, {t}",
+            "bne 2b",
+            "add sp, sp, #4",
+            "pop {{r7}}",
+            a0 = out(reg) s[0],
+            a1 = out(reg) s[1],
+            a2 = out(reg) s[2],
+            a3 = out(reg) s[3],
+            a4 = out(reg) s[4],
+            a5 = out(reg) s[5],
+            a6 = out(reg) s[6],
+            a7 = out(reg) s[7],
+            bp = inout(reg) bp => _,
+            cp = inout(reg) cp => _,
+            xo = out(reg) _,
+            w = inout(reg) x => _,
+            t = in(reg) cp.add(2 * count),
             options(readonly),
         );
     }

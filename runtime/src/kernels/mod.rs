@@ -11,6 +11,7 @@
 use crate::le::u32_at;
 
 pub mod scalar;
+pub mod wide;
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod x86;
@@ -196,6 +197,18 @@ pub fn matvec_i8(isa: Isa, w: &[i8], cols: usize, x: &[i8], acc: &mut [i32]) {
     }
 }
 
+/// `acc[r] = sum_c w[r][c] * x[c]` in exact int32 arithmetic for a dense
+/// matrix of `cols` columns in the wide layout ([`wide`]; `acc.len()` rows,
+/// `w` at least [`wide::dense_bytes`] long). `x` is zero-padded to a multiple
+/// of 4 (inputs past it count as zero); values lie in [-127, 127].
+pub fn matvec_wide(isa: Isa, w: &[u8], cols: usize, x: &[i8], acc: &mut [i32]) {
+    match isa {
+        #[cfg(edgegru_arm_dsp)]
+        Isa::ArmDsp | Isa::Helium => arm::matvec_wide_dsp(w, cols, x, acc),
+        _ => wide::matvec(w, cols, x, acc),
+    }
+}
+
 /// A validated int8 8x4 block-sparse matrix (see FORMAT.md).
 ///
 /// Only [`Block8x4::new`] makes one, and it checks every table, so the
@@ -203,7 +216,7 @@ pub fn matvec_i8(isa: Isa, w: &[i8], cols: usize, x: &[i8], acc: &mut [i32]) {
 /// `ceil(rows/8)+1` non-decreasing u32 LE offsets from 0 to the block count,
 /// `block_cols` holds one u16 LE column group per block, each below
 /// `ceil(cols/4)` and increasing within a row block, and `blocks` holds 32
-/// bytes per block.
+/// bytes per block (64 in the wide layout, [`wide`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Block8x4<'a> {
     rows: usize,
@@ -211,6 +224,8 @@ pub struct Block8x4<'a> {
     row_blocks: &'a [u8],
     block_cols: &'a [u8],
     blocks: &'a [i8],
+    /// The blocks are widened (64 bytes of i16 each, [`wide`]).
+    wide: bool,
 }
 
 /// Why [`Block8x4::new`] refused its tables.
@@ -242,6 +257,22 @@ pub enum Block8x4Error {
 impl<'a> Block8x4<'a> {
     /// Checks the tables of a `rows` x `cols` matrix (see the type's invariants).
     pub fn new(rows: usize, cols: usize, row_blocks: &'a [u8], block_cols: &'a [u8], blocks: &'a [i8]) -> Result<Self, Block8x4Error> {
+        Block8x4::checked(rows, cols, row_blocks, block_cols, blocks, false)
+    }
+
+    /// As [`Block8x4::new`], for blocks in the wide layout (64 bytes each).
+    pub fn new_wide(rows: usize, cols: usize, row_blocks: &'a [u8], block_cols: &'a [u8], blocks: &'a [u8]) -> Result<Self, Block8x4Error> {
+        Block8x4::checked(rows, cols, row_blocks, block_cols, bytemuck::cast_slice(blocks), true)
+    }
+
+    fn checked(
+        rows: usize,
+        cols: usize,
+        row_blocks: &'a [u8],
+        block_cols: &'a [u8],
+        blocks: &'a [i8],
+        wide: bool,
+    ) -> Result<Self, Block8x4Error> {
         let row_block_count = rows.div_ceil(8);
         let groups = cols.div_ceil(4);
         let expected = row_block_count.checked_add(1).and_then(|n| n.checked_mul(4)).ok_or(Block8x4Error::Overflow)?;
@@ -252,7 +283,7 @@ impl<'a> Block8x4<'a> {
             return Err(Block8x4Error::Length { part: "block_cols", expected: block_cols.len() - 1, found: block_cols.len() });
         }
         let count = block_cols.len() / 2;
-        let expected = count.checked_mul(32).ok_or(Block8x4Error::Overflow)?;
+        let expected = count.checked_mul(if wide { wide::BLOCK_BYTES } else { 32 }).ok_or(Block8x4Error::Overflow)?;
         if blocks.len() != expected {
             return Err(Block8x4Error::Length { part: "blocks", expected, found: blocks.len() });
         }
@@ -260,7 +291,7 @@ impl<'a> Block8x4<'a> {
         if u32_at(row_blocks, 0) != 0 {
             return Err(Block8x4Error::Index { row_block: 0, value: u32_at(row_blocks, 0), limit: 0 });
         }
-        let m = Block8x4 { rows, groups, row_blocks, block_cols, blocks };
+        let m = Block8x4 { rows, groups, row_blocks, block_cols, blocks, wide };
         for b in 0..row_block_count {
             let (start, end) = (u32_at(row_blocks, b), u32_at(row_blocks, b + 1));
             if end < start || end > limit {
@@ -313,17 +344,33 @@ impl<'a> Block8x4<'a> {
         }
     }
 
-    /// Number of stored blocks.
-    pub fn block_count(&self) -> usize {
-        self.blocks.len() / 32
+    /// Whether the blocks are in the wide layout ([`wide`]).
+    pub fn is_wide(&self) -> bool {
+        self.wide
     }
 
-    /// The blocks of row block `b`, each as (column group, its 32 values).
+    /// Bytes of one stored block: 32, or 64 in the wide layout.
+    pub fn block_bytes(&self) -> usize {
+        if self.wide {
+            wide::BLOCK_BYTES
+        } else {
+            32
+        }
+    }
+
+    /// Number of stored blocks.
+    pub fn block_count(&self) -> usize {
+        self.blocks.len() / self.block_bytes()
+    }
+
+    /// The blocks of row block `b`, each as (column group, its
+    /// [`Block8x4::block_bytes`] bytes: 32 int8 values, row-major, or a wide block).
     pub fn row_block(&self, b: usize) -> impl Iterator<Item = (usize, &'a [i8])> + use<'a> {
         let range = self.blocks_of(b);
+        let n = self.block_bytes();
         let cols = self.block_cols.get(range.start * 2..range.end * 2).unwrap_or(&[]);
-        let blocks = self.blocks.get(range.start * 32..range.end * 32).unwrap_or(&[]);
-        cols.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]]) as usize).zip(blocks.chunks_exact(32))
+        let blocks = self.blocks.get(range.start * n..range.end * n).unwrap_or(&[]);
+        cols.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]]) as usize).zip(blocks.chunks_exact(n))
     }
 
     /// The row-block offsets (u32 LE), the column-group table (u16 LE per
@@ -352,6 +399,13 @@ pub(crate) fn x_group(x: &[i8], g: usize) -> Option<&[i8]> {
 pub fn block8x4_i8(isa: Isa, m: &Block8x4<'_>, x: &[i8], acc: &mut [i32]) {
     let rows = m.rows.min(acc.len());
     let acc = &mut acc[..rows];
+    if m.wide {
+        return match isa {
+            #[cfg(edgegru_arm_dsp)]
+            Isa::ArmDsp | Isa::Helium => arm::block8x4_wide_dsp(m, x, acc),
+            _ => wide::block8x4(m, x, acc),
+        };
+    }
     match isa {
         #[cfg(target_arch = "x86_64")]
         Isa::Vnni if x86::has_vnni() => x86::block8x4_i8_vnni(m, x, acc),

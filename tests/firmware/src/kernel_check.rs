@@ -2,11 +2,12 @@
 //! pseudo-random int8 products of many shapes (dense and 8x4 block-sparse,
 //! weights at every alignment, rows and columns not multiples of the
 //! kernels' steps, empty and full row blocks): the sums must be equal; and
-//! the requantization of sums to Q.12 on sums, scales, biases and input
+//! the same products with the weights in the wide layout (format version 3)
+//! against the int8 scalar sums; and the requantization of sums to Q.12 on sums, scales, biases and input
 //! scales of every kind: the same bits as the definition.
 
 use edgegru_runtime::fixed::{self, Mul};
-use edgegru_runtime::kernels::{self, scalar, Block8x4};
+use edgegru_runtime::kernels::{self, scalar, wide, Block8x4};
 use edgegru_runtime::Isa;
 
 /// A small linear congruential generator (reproducible inputs).
@@ -57,6 +58,8 @@ const SPARSE: [(usize, usize, u32); 7] = [(8, 4, 16), (13, 17, 8), (24, 64, 4), 
 const W_BYTES: usize = if cfg!(fw_small_ram) { 1100 } else { 2400 };
 /// Blocks of the sparse shapes, likewise.
 const MAX_BLOCKS: usize = if cfg!(fw_small_ram) { 24 } else { 96 };
+/// Bytes of the widened dense shapes (3 more for the misaligned starts).
+const WIDE_BYTES: usize = if cfg!(fw_small_ram) { 2400 } else { 6400 };
 
 /// Checks every available kernel set but scalar; returns the number of
 /// products compared, or `Err((isa, shape index))` at the first difference.
@@ -75,7 +78,7 @@ pub fn run() -> Result<usize, (Isa, usize)> {
                 let wm = &w[offset..offset + rows * cols];
                 kernels::matvec_i8(isa, wm, cols, &x[..cols], &mut got[..rows]);
                 scalar::matvec_i8(wm, cols, &x[..cols], &mut want[..rows]);
-                if got[..rows] != want[..rows] {
+                if got[..rows] != want[..rows] || !wide_equal(isa, wm, rows, cols, offset, &x[..4 * cols.div_ceil(4)], &want[..rows]) {
                     return Err((isa, s));
                 }
                 n += 1;
@@ -98,7 +101,23 @@ pub fn run() -> Result<usize, (Isa, usize)> {
     Ok(n)
 }
 
-/// One random block-sparse product with `density`/16 of the blocks kept.
+/// The dense product of the int8 `q` (`rows` x `cols`) widened at byte
+/// `offset` of a buffer, by `isa`, equals the int8 sums `want` (shapes whose
+/// widened form does not fit are not checked).
+fn wide_equal(isa: Isa, q: &[i8], rows: usize, cols: usize, offset: usize, x: &[i8], want: &[i32]) -> bool {
+    let mut buf = [0u8; WIDE_BYTES];
+    let Some(bytes) = wide::dense_bytes(rows, cols).filter(|&n| n + offset <= WIDE_BYTES) else {
+        return true;
+    };
+    let w = &mut buf[offset..offset + bytes];
+    wide::widen_dense(q, rows, cols, w);
+    let mut got = [0i32; 32];
+    kernels::matvec_wide(isa, w, cols, x, &mut got[..rows]);
+    got[..rows] == *want
+}
+
+/// One random block-sparse product with `density`/16 of the blocks kept,
+/// with the blocks as they are and widened.
 fn sparse_equal(isa: Isa, rng: &mut Lcg, rows: usize, cols: usize, density: u32, x: &mut [i8; 304]) -> bool {
     let (row_block_count, groups) = (rows.div_ceil(8), cols.div_ceil(4));
     let mut row_blocks = [0u8; 4 * 4];
@@ -123,6 +142,19 @@ fn sparse_equal(isa: Isa, rng: &mut Lcg, rows: usize, cols: usize, density: u32,
     let (mut got, mut want) = ([0i32; 24], [0i32; 24]);
     kernels::block8x4_i8(isa, &m, &x[..4 * groups], &mut got[..rows]);
     scalar::block8x4_i8(&m, &x[..4 * groups], &mut want[..rows]);
+    if got[..rows] != want[..rows] {
+        return false;
+    }
+    // The same blocks widened, one byte past an aligned start.
+    let mut wide_blocks = [0u8; wide::BLOCK_BYTES * MAX_BLOCKS + 1];
+    for (k, block) in blocks[..32 * count].chunks_exact(32).enumerate() {
+        wide_blocks[1 + 64 * k..1 + 64 * (k + 1)].copy_from_slice(&wide::widen_block(block));
+    }
+    let tables = (&row_blocks[..4 * (row_block_count + 1)], &block_cols[..2 * count]);
+    let Ok(mw) = Block8x4::new_wide(rows, cols, tables.0, tables.1, &wide_blocks[1..1 + 64 * count]) else {
+        return false;
+    };
+    kernels::block8x4_i8(isa, &mw, &x[..4 * groups], &mut got[..rows]);
     got[..rows] == want[..rows]
 }
 
