@@ -14,9 +14,10 @@ use serde::{Deserialize, Serialize};
 use crate::crc32::crc32;
 use crate::error::{Error, Result};
 use crate::format::{
-    self, Activation, Body, DenseDesc, GruDesc, HeadDesc, HeadKindDesc, Header, InputDesc, Numerics, Provenance, ScaleRule, TensorDesc,
-    TokenizerDesc, TokenizerKind,
+    self, v1, Activation, AnyBody, Body, DenseDesc, GruDesc, HeadDesc, HeadKindDesc, Header, InputDesc, Numerics, Provenance, ScaleRule,
+    TensorDesc, TokenizerDesc, TokenizerKind,
 };
+use crate::kernels::wide;
 use crate::model::{Head, Input, Model};
 use crate::tokenizer::Tokenizer;
 
@@ -257,6 +258,30 @@ pub enum WeightKind {
     Int8,
 }
 
+/// How int8 matrices are laid out in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Layout {
+    /// One byte per value, row-major (or 8x4 blocks): every core, the
+    /// smallest file (format version 2).
+    #[default]
+    Portable,
+    /// The wide layout for Cortex-M cores with the DSP extension (M4, M7,
+    /// M33, M55): values stored as i16 in `SMLAD` order
+    /// ([`crate::kernels::wide`]), twice the flash of the int8 matrices for
+    /// faster products (format version 3). The same results on every core.
+    ArmDsp,
+}
+
+impl Layout {
+    /// Name used on the command line and in reports.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Layout::Portable => "portable",
+            Layout::ArmDsp => "arm-dsp",
+        }
+    }
+}
+
 /// What [`FloatModel::to_bytes`] writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExportOptions {
@@ -268,18 +293,21 @@ pub struct ExportOptions {
     pub sparse: bool,
     /// With int8 weights (and embedding): integer-only numerics instead of hybrid.
     pub integer: bool,
+    /// With int8: the layout of the GRU, dense and output matrices (the
+    /// embedding stays portable).
+    pub layout: Layout,
 }
 
 impl Default for ExportOptions {
     fn default() -> Self {
-        ExportOptions { weights: WeightKind::F32, embedding: WeightKind::F32, sparse: false, integer: false }
+        ExportOptions { weights: WeightKind::F32, embedding: WeightKind::F32, sparse: false, integer: false, layout: Layout::Portable }
     }
 }
 
 impl ExportOptions {
     /// int8 everywhere, dense or block-sparse, hybrid numerics.
     pub fn int8(sparse: bool) -> Self {
-        ExportOptions { weights: WeightKind::Int8, embedding: WeightKind::Int8, sparse, integer: false }
+        ExportOptions { weights: WeightKind::Int8, embedding: WeightKind::Int8, sparse, integer: false, layout: Layout::Portable }
     }
 
     /// int8 everywhere, dense or block-sparse, integer-only numerics.
@@ -396,10 +424,32 @@ pub enum OwnedTensor {
         /// Block tables.
         tables: Block8x4Tables,
     },
+    /// int8 values in the wide layout ([`Layout::ArmDsp`]).
+    Int8Wide {
+        /// Output rows.
+        rows: u32,
+        /// Input columns.
+        cols: u32,
+        /// f32 LE per-row scales.
+        scales: Vec<u8>,
+        /// [`wide::dense_bytes`] bytes.
+        data: Vec<u8>,
+    },
+    /// int8 8x4 block-sparse, blocks in the wide layout (64 bytes each).
+    WideBlock8x4 {
+        /// Output rows.
+        rows: u32,
+        /// Input columns.
+        cols: u32,
+        /// f32 LE per-row scales.
+        scales: Vec<u8>,
+        /// Block tables (64 bytes per block).
+        tables: Block8x4Tables,
+    },
 }
 
 impl OwnedTensor {
-    /// Encodes a float matrix.
+    /// Encodes a float matrix (int8 in the portable layout; see [`OwnedTensor::from_desc`]).
     pub fn encode(w: &[f32], rows: usize, cols: usize, kind: WeightKind, sparse: bool) -> Self {
         let (r, c) = (rows as u32, cols as u32);
         match (kind, sparse) {
@@ -432,8 +482,135 @@ impl OwnedTensor {
                 block_cols: &tables.block_cols,
                 blocks: &tables.blocks,
             },
+            OwnedTensor::Int8Wide { rows, cols, scales, data } => TensorDesc::Int8Wide { rows: *rows, cols: *cols, scales, data },
+            OwnedTensor::WideBlock8x4 { rows, cols, scales, tables } => TensorDesc::Int8WideBlock8x4 {
+                rows: *rows,
+                cols: *cols,
+                scales,
+                row_blocks: &tables.row_blocks,
+                block_cols: &tables.block_cols,
+                blocks: &tables.blocks,
+            },
         }
     }
+
+    /// An owned copy of a file's tensor, its int8 values in `layout` (float
+    /// tensors are copied as they are). Converting between the layouts
+    /// keeps every value: the products give the same sums.
+    pub fn from_desc(desc: &TensorDesc<'_>, layout: Layout) -> Self {
+        let owned = |b: &[u8]| b.to_vec();
+        let tables = |row_blocks: &[u8], block_cols: &[u8], blocks: Vec<u8>| Block8x4Tables {
+            row_blocks: owned(row_blocks),
+            block_cols: owned(block_cols),
+            blocks,
+        };
+        match (desc.clone(), layout) {
+            (TensorDesc::F32 { rows, cols, data }, _) => OwnedTensor::F32 { rows, cols, data: owned(data) },
+            (TensorDesc::F16 { rows, cols, data }, _) => OwnedTensor::F16 { rows, cols, data: owned(data) },
+            (TensorDesc::Int8 { rows, cols, scales, data }, Layout::Portable) => {
+                OwnedTensor::Int8 { rows, cols, scales: owned(scales), data: owned(data) }
+            }
+            (TensorDesc::Int8Wide { rows, cols, scales, data }, Layout::ArmDsp) => {
+                OwnedTensor::Int8Wide { rows, cols, scales: owned(scales), data: owned(data) }
+            }
+            (TensorDesc::Int8 { rows, cols, scales, data }, Layout::ArmDsp) => {
+                let (r, c) = (rows as usize, cols as usize);
+                let mut wide_data = alloc::vec![0u8; wide::dense_bytes(r, c).unwrap_or(0)];
+                wide::widen_dense(bytemuck::cast_slice(data), r, c, &mut wide_data);
+                OwnedTensor::Int8Wide { rows, cols, scales: owned(scales), data: wide_data }
+            }
+            (TensorDesc::Int8Wide { rows, cols, scales, data }, Layout::Portable) => {
+                let (r, c, groups) = (rows as usize, cols as usize, (cols as usize).div_ceil(4));
+                let q = (0..r * c).map(|i| wide::value_at(data, wide::dense_offset(groups, i / c, i % c)) as u8).collect();
+                OwnedTensor::Int8 { rows, cols, scales: owned(scales), data: q }
+            }
+            (TensorDesc::Int8Block8x4 { rows, cols, scales, row_blocks, block_cols, blocks }, Layout::Portable) => {
+                OwnedTensor::Block8x4 { rows, cols, scales: owned(scales), tables: tables(row_blocks, block_cols, owned(blocks)) }
+            }
+            (TensorDesc::Int8WideBlock8x4 { rows, cols, scales, row_blocks, block_cols, blocks }, Layout::ArmDsp) => {
+                OwnedTensor::WideBlock8x4 { rows, cols, scales: owned(scales), tables: tables(row_blocks, block_cols, owned(blocks)) }
+            }
+            (TensorDesc::Int8Block8x4 { rows, cols, scales, row_blocks, block_cols, blocks }, Layout::ArmDsp) => {
+                let widened = blocks.chunks_exact(32).flat_map(|b| wide::widen_block(bytemuck::cast_slice(b))).collect();
+                OwnedTensor::WideBlock8x4 { rows, cols, scales: owned(scales), tables: tables(row_blocks, block_cols, widened) }
+            }
+            (TensorDesc::Int8WideBlock8x4 { rows, cols, scales, row_blocks, block_cols, blocks }, Layout::Portable) => {
+                let narrowed = blocks
+                    .chunks_exact(wide::BLOCK_BYTES)
+                    .flat_map(|b| (0..32).map(|k| wide::value_at(b, wide::block_offset(k / 4, k % 4)) as u8))
+                    .collect();
+                OwnedTensor::Block8x4 { rows, cols, scales: owned(scales), tables: tables(row_blocks, block_cols, narrowed) }
+            }
+        }
+    }
+}
+
+/// The network of a version-1 body (one GRU, one relu dense layer, a
+/// next-token head): the same model in the version-2 description.
+pub fn v1_as_network<'a>(b: &v1::Body<'a>) -> Body<'a> {
+    let t = &b.tensors;
+    let mut grus = heapless::Vec::new();
+    let _ = grus.push(GruDesc {
+        input: t.gru_input.clone(),
+        recurrent: t.gru_recurrent.clone(),
+        input_bias: t.gru_input_bias,
+        recurrent_bias: t.gru_recurrent_bias,
+    });
+    let mut dense = heapless::Vec::new();
+    let _ = dense.push(DenseDesc { activation: Activation::Relu, weight: t.dense.clone(), bias: t.dense_bias });
+    Body {
+        header: Header { numerics: b.header.numerics, provenance: b.header.provenance.clone() },
+        input: InputDesc::Tokens { tokenizer: b.header.tokenizer.clone(), embedding: t.embedding.clone() },
+        grus,
+        dense,
+        head: HeadDesc { kind: HeadKindDesc::NextToken, weight: t.output.clone(), bias: t.output_bias },
+    }
+}
+
+/// The version a network body needs: [`format::WIDE_VERSION`] when a
+/// matrix is in the wide layout, else [`format::FORMAT_VERSION`].
+pub fn version_of(body: &Body<'_>) -> u16 {
+    let matrices = body.grus.iter().flat_map(|g| [&g.input, &g.recurrent]).chain(body.dense.iter().map(|d| &d.weight));
+    if matrices.chain([&body.head.weight]).any(|t| t.is_wide()) {
+        format::WIDE_VERSION
+    } else {
+        format::FORMAT_VERSION
+    }
+}
+
+/// Rewrites a valid `.egru` file (any version) with its GRU, dense and output
+/// int8 matrices in `layout`; everything else, and every value, stays as it
+/// is (a version-1 file becomes the same network in version 2 or 3). The
+/// result is checked by loading it. Float models have no int8 matrices to
+/// lay out: [`Layout::ArmDsp`] refuses them.
+pub fn relayout(bytes: &[u8], layout: Layout) -> core::result::Result<Vec<u8>, WriteError> {
+    let model = Model::from_bytes(bytes).map_err(WriteError::Load)?;
+    if layout == Layout::ArmDsp && !model.numerics().is_int8() {
+        return Err(WriteError::Shape(alloc::format!(
+            "the {} layout is for int8 matrices; this model's numerics are {}",
+            layout.name(),
+            model.numerics().name()
+        )));
+    }
+    let (body, _) = format::decode(bytes).map_err(WriteError::Load)?;
+    let body = match body {
+        AnyBody::V1(b) => v1_as_network(&b),
+        AnyBody::V2(b) => b,
+    };
+    let mat = |t: &TensorDesc<'_>| OwnedTensor::from_desc(t, layout);
+    let grus: Vec<_> = body.grus.iter().map(|g| (mat(&g.input), mat(&g.recurrent))).collect();
+    let dense: Vec<_> = body.dense.iter().map(|d| mat(&d.weight)).collect();
+    let head = mat(&body.head.weight);
+    let out = Body {
+        header: body.header.clone(),
+        input: body.input.clone(),
+        grus: body.grus.iter().zip(&grus).map(|(g, (w, u))| GruDesc { input: w.desc(), recurrent: u.desc(), ..g.clone() }).collect(),
+        dense: body.dense.iter().zip(&dense).map(|(d, w)| DenseDesc { weight: w.desc(), ..d.clone() }).collect(),
+        head: HeadDesc { weight: head.desc(), ..body.head.clone() },
+    };
+    let file = encode_file(version_of(&out), &out)?;
+    Model::from_bytes(&file).map_err(WriteError::Load)?;
+    Ok(file)
 }
 
 /// Serializes a body and prepends the prefix: magic, `version` and CRC-32.
@@ -590,12 +767,16 @@ impl FloatModel {
         Ok(())
     }
 
-    /// Writes the model as a version-2 `.egru` file (call
+    /// Writes the model as a version-2 `.egru` file (version 3 with
+    /// [`Layout::ArmDsp`] int8 matrices; call
     /// [`FloatModel::check_shapes`] first, or use [`FloatModel::to_checked_bytes`]).
     pub fn to_bytes(&self, opts: &ExportOptions) -> core::result::Result<Vec<u8>, WriteError> {
         let sparse = opts.sparse && opts.weights == WeightKind::Int8;
         let widths = self.layer_inputs();
-        let mat = |w: &[f32], rows, cols| OwnedTensor::encode(w, rows, cols, opts.weights, sparse);
+        let mat = |w: &[f32], rows, cols| match opts.layout {
+            Layout::Portable => OwnedTensor::encode(w, rows, cols, opts.weights, sparse),
+            layout => OwnedTensor::from_desc(&OwnedTensor::encode(w, rows, cols, opts.weights, sparse).desc(), layout),
+        };
         let grus: Vec<_> = self
             .grus
             .iter()
@@ -648,7 +829,7 @@ impl FloatModel {
             dense: dense.iter().map(|(a, w, b)| DenseDesc { activation: *a, weight: w.desc(), bias: b }).collect(),
             head: HeadDesc { kind, weight: head_w.desc(), bias: &head_b },
         };
-        encode_file(format::FORMAT_VERSION, &body)
+        encode_file(version_of(&body), &body)
     }
 
     /// Checks the shapes, writes the model and checks that the runtime loads it.

@@ -126,12 +126,7 @@ pub(crate) fn matvec_i8_dsp(w: &[i8], cols: usize, x: &[i8], acc: &mut [i32]) {
     let mut g0 = 0;
     while g0 < groups {
         let n = (groups - g0).min(CHUNK_GROUPS);
-        for (pair, xg) in xs[..2 * n].chunks_exact_mut(2).zip(x[4 * g0..4 * (g0 + n)].chunks_exact(4)) {
-            // SAFETY: `xg` holds 4 values.
-            let v = unsafe { word_at(xg.as_ptr()) };
-            pair[0] = sxtb16(v);
-            pair[1] = sxtb16_ror8(v);
-        }
+        unpack_groups(&x[4 * g0..4 * (g0 + n)], &mut xs[..2 * n]);
         chunk_rows(w, cols, 4 * g0, &xs[..2 * n], acc);
         g0 += n;
     }
@@ -326,7 +321,8 @@ unsafe fn row_block(bp: *const i8, cp: *const u8, count: usize, x: *const i8) ->
 #[inline(always)]
 fn unpack_groups(x: &[i8], xs: &mut [u32]) {
     for (pair, xg) in xs.chunks_exact_mut(2).zip(x.chunks_exact(4)) {
-        let v = word(xg);
+        // SAFETY: `xg` holds 4 values.
+        let v = unsafe { word_at(xg.as_ptr()) };
         pair[0] = sxtb16(v);
         pair[1] = sxtb16_ror8(v);
     }
@@ -334,26 +330,41 @@ fn unpack_groups(x: &[i8], xs: &mut [u32]) {
 
 /// Dense product of a matrix in the wide layout ([`super::wide`]) with the
 /// DSP extension: per column group, the input pair once, then per row two
-/// `LDR`s and two `SMLAD`s; one pointer walks a quad of rows.
+/// `LDR`s and two `SMLAD`s; one pointer walks a quad of rows, and one asm
+/// loop all the quads of a pass.
 pub(crate) fn matvec_wide_dsp(w: &[u8], cols: usize, x: &[i8], acc: &mut [i32]) {
     let groups = cols.div_ceil(4);
     let fits = wide::dense_bytes(acc.len(), cols).is_some_and(|n| n <= w.len());
-    if !fits || x.len() < 4 * groups {
+    if !fits || x.len() < 4 * groups || groups == 0 {
         return wide::matvec(w, cols, x, acc);
     }
-    acc.iter_mut().for_each(|a| *a = 0);
     let mut xs = [0u32; 2 * CHUNK_GROUPS];
+    let quads = acc.len() / 4;
     let mut g0 = 0;
     while g0 < groups {
         let n = (groups - g0).min(CHUNK_GROUPS);
         unpack_groups(&x[4 * g0..4 * (g0 + n)], &mut xs[..2 * n]);
-        for (k, a) in acc.chunks_mut(4).enumerate() {
+        // The first pass starts every sum from zero, later ones from `acc`.
+        let from_zero = g0 == 0;
+        let p = w[32 * g0..].as_ptr();
+        let (full, rest) = acc.split_at_mut(4 * quads);
+        if n == groups {
+            // One pass: the quads' groups follow each other.
+            // SAFETY: `w` holds `groups` groups of 32 bytes per quad (checked above).
+            unsafe { quads_wide(p, &xs[..2 * n], full, from_zero) };
+        } else {
+            for (k, quad) in full.chunks_exact_mut(4).enumerate() {
+                // SAFETY: as above; quad `k`'s groups `g0..g0 + n` lie inside it.
+                unsafe { quads_wide(p.add(32 * groups * k), &xs[..2 * n], quad, from_zero) };
+            }
+        }
+        // The last 1-3 rows: their quad, padded with zero rows.
+        if !rest.is_empty() {
             let mut sums = [0i32; 4];
-            // SAFETY: quad `k` exists (`acc.len()` rows, `w` holds
-            // `dense_bytes(rows, cols)`: every quad's `groups` groups of 32
-            // bytes), and its groups `g0..g0 + n` lie inside it.
-            unsafe { quad_wide(w.as_ptr().add((k * groups + g0) * 32), &xs[..2 * n], &mut sums) };
-            a.iter_mut().zip(sums).for_each(|(a, s)| *a += s);
+            sums[..rest.len()].copy_from_slice(rest);
+            // SAFETY: as above, for the padded last quad.
+            unsafe { quads_wide(p.add(32 * groups * quads), &xs[..2 * n], &mut sums, from_zero) };
+            rest.copy_from_slice(&sums[..rest.len()]);
         }
         g0 += n;
     }
@@ -385,72 +396,99 @@ macro_rules! wide_group_asm {
     };
 }
 
-/// The four sums of one quad of wide rows at `p` over the unpacked input
-/// pairs `xs` (one group of 32 bytes per pair), two groups per iteration.
-///
-/// # Safety
-/// `xs.len() / 2` groups of 32 bytes must be readable at `p`; `xs.len()` is even.
-#[inline(always)]
-unsafe fn quad_wide(p: *const u8, xs: &[u32], sums: &mut [i32; 4]) {
-    let n = xs.len() / 2;
-    if n == 0 {
-        return;
-    }
-    // SAFETY: the caller guarantees the weights; the loop reads `xs` from
-    // its start to its end exactly (an odd group first, then two per
-    // iteration); the sums are four registers.
-    unsafe {
+/// The quad loop of [`quads_wide`], its sums starting from the asm lines `$init`.
+macro_rules! quads_wide_asm {
+    ($init:expr, $p:expr, $xs:expr, $sums:expr) => {
         asm!(
-            "movs {a0}, #0",
-            "movs {a1}, #0",
-            "movs {a2}, #0",
-            "movs {a3}, #0",
-            "cmp {w}, #0",
+            "2:",
+            $init,
+            "sub {xp}, {xend}, {n8}",
+            "tst {n8}, #8",
             "beq 3f",
             wide_group_asm!(),
             "3:",
             "cmp {xp}, {xend}",
-            "beq 4f",
-            "2:",
+            "beq 5f",
+            "4:",
             wide_group_asm!(),
             wide_group_asm!(),
             "cmp {xp}, {xend}",
+            "bne 4b",
+            "5:",
+            "strd {a0}, {a1}, [{d}], #8",
+            "strd {a2}, {a3}, [{d}], #8",
+            "cmp {d}, {dend}",
             "bne 2b",
-            "4:",
-            a0 = out(reg) sums[0],
-            a1 = out(reg) sums[1],
-            a2 = out(reg) sums[2],
-            a3 = out(reg) sums[3],
+            a0 = out(reg) _,
+            a1 = out(reg) _,
+            a2 = out(reg) _,
+            a3 = out(reg) _,
             xe = out(reg) _,
             xo = out(reg) _,
-            w = inout(reg) n & 1 => _,
-            p = inout(reg) p => _,
-            xp = inout(reg) xs.as_ptr() => _,
-            xend = in(reg) xs.as_ptr().add(xs.len()),
-            options(readonly, nostack),
-        );
+            w = out(reg) _,
+            xp = out(reg) _,
+            p = inout(reg) $p => _,
+            xend = in(reg) $xs.as_ptr().add($xs.len()),
+            n8 = in(reg) 4 * $xs.len(),
+            d = inout(reg) $sums.as_mut_ptr() => _,
+            dend = in(reg) $sums.as_mut_ptr().add($sums.len()),
+            options(nostack),
+        )
+    };
+}
+
+/// Adds to `sums` (or, `from_zero`, sets them to) the dot products of
+/// `sums.len() / 4` consecutive quads of wide rows at `p` with the unpacked
+/// input pairs `xs` (one group of 32 bytes per pair and quad): per quad, an
+/// odd group first, then two groups per iteration.
+///
+/// # Safety
+/// `sums.len() / 4` quads of `xs.len() / 2` groups of 32 bytes must be
+/// readable at `p`; `xs.len()` is even and not zero; `sums.len()` is a
+/// multiple of 4.
+#[inline(always)]
+unsafe fn quads_wide(p: *const u8, xs: &[u32], sums: &mut [i32], from_zero: bool) {
+    if sums.is_empty() {
+        return;
+    }
+    // SAFETY: the caller guarantees the weights; each quad reads `xs` from
+    // its start to its end exactly, and reads and writes its four sums.
+    unsafe {
+        if from_zero {
+            quads_wide_asm!("movs {a0}, #0\nmovs {a1}, #0\nmovs {a2}, #0\nmovs {a3}, #0", p, xs, sums);
+        } else {
+            quads_wide_asm!("ldrd {a0}, {a1}, [{d}]\nldrd {a2}, {a3}, [{d}, #8]", p, xs, sums);
+        }
     }
 }
 
 /// Block-sparse product of a matrix in the wide layout with the DSP
 /// extension: each block's four inputs unpacked once, then per row two
-/// `LDR`s and two `SMLAD`s.
+/// `LDR`s and two `SMLAD`s; each row block's sums stored by the asm.
 pub(crate) fn block8x4_wide_dsp(m: &Block8x4<'_>, x: &[i8], acc: &mut [i32]) {
     if x.len() < 4 * m.groups() {
         return wide::block8x4(m, x, acc);
     }
     let (row_blocks, block_cols, blocks) = m.tables();
+    let full = acc.len() / 8;
     let mut start = 0usize;
     for b in 0..m.row_block_count() {
         // SAFETY: as in `block8x4_i8_dsp`, with 64 bytes per block
-        // (`Block8x4::new_wide` checked the length).
-        let (end, sums) = unsafe {
+        // (`Block8x4::new_wide` checked the length); row block `b < full`
+        // has its eight sums inside `acc`.
+        unsafe {
             let end = word_at(row_blocks.as_ptr().add(4 * (b + 1)) as *const i8) as usize;
             let bp = blocks.as_ptr().add(wide::BLOCK_BYTES * start) as *const u8;
-            (end, row_block_wide(bp, block_cols.as_ptr().add(2 * start), end - start, x.as_ptr()))
-        };
-        start = end;
-        acc.iter_mut().skip(8 * b).zip(sums).for_each(|(a, s)| *a = s);
+            let cp = block_cols.as_ptr().add(2 * start);
+            if b < full {
+                row_block_wide(bp, cp, end - start, x.as_ptr(), acc.as_mut_ptr().add(8 * b));
+            } else {
+                let mut sums = [0i32; 8];
+                row_block_wide(bp, cp, end - start, x.as_ptr(), sums.as_mut_ptr());
+                acc.iter_mut().skip(8 * b).zip(sums).for_each(|(a, s)| *a = s);
+            }
+            start = end;
+        }
     }
 }
 
@@ -478,23 +516,23 @@ macro_rules! wide_row_asm {
     };
 }
 
-/// The eight sums of one row block of wide blocks: `count` blocks at `bp`
-/// (64 bytes each) with column groups (u16 LE) at `cp`, inputs at `x`.
+/// The eight sums of one row block of wide blocks, written to `d`: `count`
+/// blocks at `bp` (64 bytes each) with column groups (u16 LE) at `cp`,
+/// inputs at `x`.
 ///
 /// # Safety
-/// The blocks, their column groups and the four inputs of every group must be readable.
+/// The blocks, their column groups and the four inputs of every group must
+/// be readable; 8 aligned i32s writable at `d`.
 #[inline(always)]
-unsafe fn row_block_wide(bp: *const u8, cp: *const u8, count: usize, x: *const i8) -> [i32; 8] {
-    let mut s = [0i32; 8];
-    if count == 0 {
-        return s;
-    }
-    // SAFETY: the caller guarantees the reads. r7 (the frame pointer, not
-    // available to operands) is saved on the stack and restored; the input
-    // base lives on the stack during the loop.
+unsafe fn row_block_wide(bp: *const u8, cp: *const u8, count: usize, x: *const i8, d: *mut i32) {
+    // SAFETY: the caller guarantees the reads and the writes. r7 (the frame
+    // pointer, not available to operands) is saved on the stack and
+    // restored; the input base and the destination live on the stack during
+    // the loop.
     unsafe {
         asm!(
             "push {{r7}}",
+            "push {{{xo}}}",
             "str {w}, [sp, #-4]!",
             "movs {a0}, #0",
             "movs {a1}, #0",
@@ -504,6 +542,8 @@ unsafe fn row_block_wide(bp: *const u8, cp: *const u8, count: usize, x: *const i
             "movs {a5}, #0",
             "movs {a6}, #0",
             "movs {a7}, #0",
+            "cmp {cp}, {t}",
+            "beq 3f",
             "2:",
             "ldrh {w}, [{cp}], #2",
             "ldr {xo}, [sp]",
@@ -523,25 +563,29 @@ unsafe fn row_block_wide(bp: *const u8, cp: *const u8, count: usize, x: *const i
             "smlad {a0}, {w}, r7, {a0}",
             "cmp {cp}, {t}",
             "bne 2b",
-            "add sp, sp, #4",
+            "3:",
+            "ldr {w}, [sp, #4]",
+            "strd {a0}, {a1}, [{w}]",
+            "strd {a2}, {a3}, [{w}, #8]",
+            "strd {a4}, {a5}, [{w}, #16]",
+            "strd {a6}, {a7}, [{w}, #24]",
+            "add sp, sp, #8",
             "pop {{r7}}",
-            a0 = out(reg) s[0],
-            a1 = out(reg) s[1],
-            a2 = out(reg) s[2],
-            a3 = out(reg) s[3],
-            a4 = out(reg) s[4],
-            a5 = out(reg) s[5],
-            a6 = out(reg) s[6],
-            a7 = out(reg) s[7],
+            a0 = out(reg) _,
+            a1 = out(reg) _,
+            a2 = out(reg) _,
+            a3 = out(reg) _,
+            a4 = out(reg) _,
+            a5 = out(reg) _,
+            a6 = out(reg) _,
+            a7 = out(reg) _,
             bp = inout(reg) bp => _,
             cp = inout(reg) cp => _,
-            xo = out(reg) _,
+            xo = inout(reg) d => _,
             w = inout(reg) x => _,
             t = in(reg) cp.add(2 * count),
-            options(readonly),
         );
     }
-    s
 }
 
 /// Requantization with the DSP extension (see [`super::requantize`]). A run
