@@ -2,11 +2,12 @@
 //! load (and then run) or give a precise error.
 
 use edgegru_runtime::format::{self, v1, AnyBody, Body, HeadKindDesc, InputDesc, TensorDesc};
-use edgegru_runtime::writer::{encode_file, ExportOptions, WeightKind};
+use edgegru_runtime::writer::{encode_file, relayout, ExportOptions, Layout, OwnedTensor, WeightKind};
 use edgegru_runtime::{Activation, Error, InputKind, Model, Rng, SamplingParams, Session, TensorName};
 use edgegru_tests::{char_model, feature_classifier, fix_checksum, v1_bytes, word_model, ToFile};
 
-/// Version-1 files (the format before networks), then version-2 networks.
+/// Version-1 files (the format before networks), then version-2 networks,
+/// then version-3 networks (the arm-dsp layout).
 fn valid_files() -> Vec<Vec<u8>> {
     let c = char_model(8, 16, 16, 1);
     let w = word_model(&["the", "cat", "sat", "on", "mat"], 8, 16, 8, 2);
@@ -22,6 +23,9 @@ fn valid_files() -> Vec<Vec<u8>> {
         stacked.file(&ExportOptions::default()),
         stacked.file(&ExportOptions::int8(true)),
         stacked.file(&ExportOptions::integer(true)),
+        c.file(&ExportOptions { layout: Layout::ArmDsp, ..ExportOptions::int8(true) }),
+        stacked.file(&ExportOptions { layout: Layout::ArmDsp, ..ExportOptions::integer(false) }),
+        stacked.file(&ExportOptions { layout: Layout::ArmDsp, ..ExportOptions::integer(true) }),
     ]
 }
 
@@ -153,10 +157,13 @@ fn container_errors_are_precise() {
     assert_eq!(Model::from_bytes(&m).unwrap_err(), Error::BadMagic { found: *b"XGRU" });
     let mut m = file.clone();
     m[4] = 9;
-    assert_eq!(Model::from_bytes(&m).unwrap_err(), Error::UnsupportedVersion { found: 9, supported: 2 });
+    assert_eq!(Model::from_bytes(&m).unwrap_err(), Error::UnsupportedVersion { found: 9, supported: 3 });
+    let mut m = file.clone();
+    m[4] = 4;
+    assert_eq!(Model::from_bytes(&m).unwrap_err(), Error::UnsupportedVersion { found: 4, supported: 3 });
     let mut m = file.clone();
     m[4] = 0;
-    assert_eq!(Model::from_bytes(&m).unwrap_err(), Error::UnsupportedVersion { found: 0, supported: 2 });
+    assert_eq!(Model::from_bytes(&m).unwrap_err(), Error::UnsupportedVersion { found: 0, supported: 3 });
     let mut m = file.clone();
     let last = m.len() - 1;
     m[last] ^= 0x40;
@@ -356,4 +363,115 @@ fn inconsistent_networks_are_named() {
         }
     });
     assert!(matches!(Model::from_bytes(&m).unwrap_err(), Error::BadScale { tensor: TensorName::FeatureScale, .. }));
+}
+
+/// The body of a version-3 file with `edit` applied, encoded as `version`.
+fn rewrite_wide<'a>(file: &'a [u8], version: u16, edit: impl FnOnce(&mut Body<'a>)) -> Vec<u8> {
+    let mut body = v2_body(file);
+    edit(&mut body);
+    encode_file(version, &body).unwrap()
+}
+
+/// The wide data of a dense wide tensor, or the blocks of a sparse one.
+fn wide_bytes(t: &TensorDesc<'_>) -> Vec<u8> {
+    match t {
+        TensorDesc::Int8Wide { data, .. } => data.to_vec(),
+        TensorDesc::Int8WideBlock8x4 { blocks, .. } => blocks.to_vec(),
+        other => panic!("not a wide tensor: {}", other.kind_name()),
+    }
+}
+
+/// `t` with its wide bytes replaced.
+fn with_wide_bytes<'a>(t: &TensorDesc<'a>, bytes: &'a [u8]) -> TensorDesc<'a> {
+    match t.clone() {
+        TensorDesc::Int8Wide { rows, cols, scales, .. } => TensorDesc::Int8Wide { rows, cols, scales, data: bytes },
+        TensorDesc::Int8WideBlock8x4 { rows, cols, scales, row_blocks, block_cols, .. } => {
+            TensorDesc::Int8WideBlock8x4 { rows, cols, scales, row_blocks, block_cols, blocks: bytes }
+        }
+        other => other,
+    }
+}
+
+#[test]
+fn wide_tensors_are_checked() {
+    let files = valid_files();
+    let (char_sparse, dense, sparse) = (&files[10], &files[11], &files[12]);
+    for f in [char_sparse, dense, sparse] {
+        assert_eq!(u16::from_le_bytes([f[4], f[5]]), 3, "the arm-dsp layout is version 3");
+        exercise(f).unwrap();
+    }
+    // GRU 0 of the feature model reads 5 features: one padding column per group of its last group.
+    let b = v2_body(dense);
+    let mut bytes = wide_bytes(&b.grus[0].input);
+    bytes[0..2].copy_from_slice(&128i16.to_le_bytes());
+    let m = rewrite_wide(dense, 3, |b| b.grus[0].input = with_wide_bytes(&b.grus[0].input, &bytes));
+    assert_eq!(Model::from_bytes(&m).unwrap_err(), Error::WideValue { tensor: TensorName::GruInput(0), index: 0 });
+    // Column 5 of row 0 is padding (group 1, slot 2, as `[q4, q6, q5, q7]` stores it).
+    let mut bytes = wide_bytes(&b.grus[0].input);
+    let at = edgegru_runtime::kernels::wide::dense_offset(2, 0, 5);
+    bytes[at..at + 2].copy_from_slice(&1i16.to_le_bytes());
+    let m = rewrite_wide(dense, 3, |b| b.grus[0].input = with_wide_bytes(&b.grus[0].input, &bytes));
+    assert_eq!(Model::from_bytes(&m).unwrap_err(), Error::WideValue { tensor: TensorName::GruInput(0), index: at / 2 });
+    // A sparse block's value out of range.
+    let b = v2_body(sparse);
+    let mut blocks = wide_bytes(&b.grus[1].recurrent);
+    blocks[2..4].copy_from_slice(&(-128i16).to_le_bytes());
+    let m = rewrite_wide(sparse, 3, |b| b.grus[1].recurrent = with_wide_bytes(&b.grus[1].recurrent, &blocks));
+    assert!(matches!(Model::from_bytes(&m).unwrap_err(), Error::WideValue { tensor: TensorName::GruRecurrent(1), .. }));
+    // A wrong length.
+    let m = rewrite_wide(sparse, 3, |b| b.grus[1].recurrent = with_wide_bytes(&b.grus[1].recurrent, &blocks[..blocks.len() - 2]));
+    assert!(matches!(Model::from_bytes(&m).unwrap_err(), Error::TensorLength { tensor: TensorName::GruRecurrent(1), .. }));
+    // The wide kinds only in a version-3 file, and never as an embedding.
+    let m = rewrite_wide(dense, 2, |_| {});
+    assert_eq!(Model::from_bytes(&m).unwrap_err(), Error::UnsupportedTensorKind { tensor: TensorName::GruInput(0), kind: "int8-wide" });
+    let b = v2_body(char_sparse);
+    let InputDesc::Tokens { embedding, .. } = &b.input else { panic!("a token model") };
+    let wide_embedding = OwnedTensor::from_desc(embedding, Layout::ArmDsp);
+    let m = rewrite_wide(char_sparse, 3, |b| {
+        if let InputDesc::Tokens { embedding, .. } = &mut b.input {
+            *embedding = wide_embedding.desc();
+        }
+    });
+    assert_eq!(Model::from_bytes(&m).unwrap_err(), Error::UnsupportedTensorKind { tensor: TensorName::Embedding, kind: "int8-wide" });
+}
+
+/// The bits of every output of a few steps.
+fn output_bits(file: &[u8]) -> Vec<u32> {
+    let model = Model::from_bytes(file).unwrap();
+    let mut arena = vec![0u8; model.arena_size()];
+    let mut s = Session::new(&model, &mut arena).unwrap();
+    let mut bits = vec![];
+    for i in 0..6u32 {
+        let out = match model.input() {
+            InputKind::Tokens { vocab, .. } => s.step(i % vocab as u32).unwrap(),
+            InputKind::Features { count } => {
+                s.step_features(&(0..count).map(|j| (i as usize * count + j) as f32 * 0.37 - 1.5).collect::<Vec<_>>()).unwrap()
+            }
+        };
+        bits.extend(out.iter().map(|v| v.to_bits()));
+    }
+    bits
+}
+
+#[test]
+fn relayout_keeps_every_value_and_refuses_what_it_cannot_do() {
+    let files = valid_files();
+    for (i, f) in files.iter().enumerate() {
+        let model = Model::from_bytes(f).unwrap();
+        if !model.numerics().is_int8() {
+            let err = relayout(f, Layout::ArmDsp).unwrap_err().to_string();
+            assert!(err.contains("int8"), "{err}");
+            continue;
+        }
+        let wide = relayout(f, Layout::ArmDsp).unwrap();
+        assert_eq!(output_bits(&wide), output_bits(f), "file {i}: the arm-dsp layout computes the same bits");
+        let back = relayout(&wide, Layout::Portable).unwrap();
+        assert_eq!(relayout(&back, Layout::ArmDsp).unwrap(), wide, "file {i}: the layouts convert both ways without loss");
+        assert_eq!(u16::from_le_bytes([wide[4], wide[5]]), 3);
+        assert_eq!(u16::from_le_bytes([back[4], back[5]]), 2);
+        if f[4] == 2 {
+            assert_eq!(&back, f, "file {i}: a version-2 file comes back byte for byte");
+        }
+    }
+    assert!(matches!(relayout(&files[0][..20], Layout::ArmDsp), Err(edgegru_runtime::writer::WriteError::Load(_))));
 }

@@ -464,30 +464,32 @@ unsafe fn quads_wide(p: *const u8, xs: &[u32], sums: &mut [i32], from_zero: bool
 
 /// Block-sparse product of a matrix in the wide layout with the DSP
 /// extension: each block's four inputs unpacked once, then per row two
-/// `LDR`s and two `SMLAD`s; each row block's sums stored by the asm.
+/// `LDR`s and two `SMLAD`s; one asm loop walks the row blocks.
 pub(crate) fn block8x4_wide_dsp(m: &Block8x4<'_>, x: &[i8], acc: &mut [i32]) {
     if x.len() < 4 * m.groups() {
         return wide::block8x4(m, x, acc);
     }
     let (row_blocks, block_cols, blocks) = m.tables();
-    let full = acc.len() / 8;
-    let mut start = 0usize;
-    for b in 0..m.row_block_count() {
-        // SAFETY: as in `block8x4_i8_dsp`, with 64 bytes per block
-        // (`Block8x4::new_wide` checked the length); row block `b < full`
-        // has its eight sums inside `acc`.
-        unsafe {
-            let end = word_at(row_blocks.as_ptr().add(4 * (b + 1)) as *const i8) as usize;
-            let bp = blocks.as_ptr().add(wide::BLOCK_BYTES * start) as *const u8;
-            let cp = block_cols.as_ptr().add(2 * start);
-            if b < full {
-                row_block_wide(bp, cp, end - start, x.as_ptr(), acc.as_mut_ptr().add(8 * b));
-            } else {
-                let mut sums = [0i32; 8];
-                row_block_wide(bp, cp, end - start, x.as_ptr(), sums.as_mut_ptr());
-                acc.iter_mut().skip(8 * b).zip(sums).for_each(|(a, s)| *a = s);
-            }
-            start = end;
+    let count = m.row_block_count();
+    let full = (acc.len() / 8).min(count);
+    let (bp, cp, rb) = (blocks.as_ptr() as *const u8, block_cols.as_ptr(), row_blocks.as_ptr());
+    // SAFETY: `Block8x4::new_wide` checked that `row_blocks` holds `count + 1`
+    // non-decreasing u32 offsets from 0 up to the block count, that the
+    // blocks exist (64 bytes and 2 bytes of column group each) and that
+    // every column group is below `groups`, so `x[4g..4g+4]` lies inside `x`
+    // (length checked above). Row blocks `0..full` have their eight sums
+    // inside `acc`; the last, partial one goes through `sums`.
+    unsafe {
+        let acc_ptr = acc.as_mut_ptr();
+        if full > 0 {
+            row_blocks_wide(bp, cp, cp, rb.add(4), x.as_ptr(), acc_ptr, acc_ptr.add(8 * full));
+        }
+        if full < count && acc.len() > 8 * full {
+            let start = word_at(rb.add(4 * full) as *const i8) as usize;
+            let mut sums = [0i32; 8];
+            let (bp, cp_start) = (bp.add(wide::BLOCK_BYTES * start), cp.add(2 * start));
+            row_blocks_wide(bp, cp_start, cp, rb.add(4 * (full + 1)), x.as_ptr(), sums.as_mut_ptr(), sums.as_mut_ptr().add(8));
+            acc.iter_mut().skip(8 * full).zip(sums).for_each(|(a, s)| *a = s);
         }
     }
 }
@@ -516,24 +518,37 @@ macro_rules! wide_row_asm {
     };
 }
 
-/// The eight sums of one row block of wide blocks, written to `d`: `count`
-/// blocks at `bp` (64 bytes each) with column groups (u16 LE) at `cp`,
-/// inputs at `x`.
+/// The sums of consecutive row blocks of wide blocks, eight per row block,
+/// written from `d` up to `dend`: blocks from `bp` (64 bytes each), column
+/// groups (u16 LE) from `cp`, the table of column groups starting at `cpb`,
+/// each row block's end (u32 LE block numbers) from `rb`, inputs at `x`.
 ///
 /// # Safety
-/// The blocks, their column groups and the four inputs of every group must
-/// be readable; 8 aligned i32s writable at `d`.
+/// `dend - d` is a positive multiple of 8; for each of its row blocks,
+/// `rb` holds the end, and the blocks up to it, their column groups and
+/// the four inputs of every group are readable; `d..dend` is writable and
+/// 4-aligned.
 #[inline(always)]
-unsafe fn row_block_wide(bp: *const u8, cp: *const u8, count: usize, x: *const i8, d: *mut i32) {
+unsafe fn row_blocks_wide(bp: *const u8, cp: *const u8, cpb: *const u8, rb: *const u8, x: *const i8, d: *mut i32, dend: *mut i32) {
     // SAFETY: the caller guarantees the reads and the writes. r7 (the frame
     // pointer, not available to operands) is saved on the stack and
-    // restored; the input base and the destination live on the stack during
-    // the loop.
+    // restored; the loop's other state lives on the stack: [sp] inputs,
+    // [sp, #4] the row-block ends, [sp, #8] the column-group table, [sp,
+    // #12] and [sp, #16] the destination and its end.
     unsafe {
         asm!(
             "push {{r7}}",
-            "push {{{xo}}}",
+            "str {a0}, [sp, #-4]!",
+            "str {xo}, [sp, #-4]!",
+            "str {a1}, [sp, #-4]!",
+            "str {a2}, [sp, #-4]!",
             "str {w}, [sp, #-4]!",
+            "5:",
+            "ldr {w}, [sp, #4]",
+            "ldr {t}, [{w}], #4",
+            "str {w}, [sp, #4]",
+            "ldr {w}, [sp, #8]",
+            "add {t}, {w}, {t}, lsl #1",
             "movs {a0}, #0",
             "movs {a1}, #0",
             "movs {a2}, #0",
@@ -564,16 +579,20 @@ unsafe fn row_block_wide(bp: *const u8, cp: *const u8, count: usize, x: *const i
             "cmp {cp}, {t}",
             "bne 2b",
             "3:",
-            "ldr {w}, [sp, #4]",
-            "strd {a0}, {a1}, [{w}]",
-            "strd {a2}, {a3}, [{w}, #8]",
-            "strd {a4}, {a5}, [{w}, #16]",
-            "strd {a6}, {a7}, [{w}, #24]",
-            "add sp, sp, #8",
+            "ldr {w}, [sp, #12]",
+            "strd {a0}, {a1}, [{w}], #8",
+            "strd {a2}, {a3}, [{w}], #8",
+            "strd {a4}, {a5}, [{w}], #8",
+            "strd {a6}, {a7}, [{w}], #8",
+            "str {w}, [sp, #12]",
+            "ldr {t}, [sp, #16]",
+            "cmp {w}, {t}",
+            "bne 5b",
+            "add sp, sp, #20",
             "pop {{r7}}",
-            a0 = out(reg) _,
-            a1 = out(reg) _,
-            a2 = out(reg) _,
+            a0 = inout(reg) dend => _,
+            a1 = inout(reg) cpb => _,
+            a2 = inout(reg) rb => _,
             a3 = out(reg) _,
             a4 = out(reg) _,
             a5 = out(reg) _,
@@ -583,7 +602,7 @@ unsafe fn row_block_wide(bp: *const u8, cp: *const u8, count: usize, x: *const i
             cp = inout(reg) cp => _,
             xo = inout(reg) d => _,
             w = inout(reg) x => _,
-            t = in(reg) cp.add(2 * count),
+            t = out(reg) _,
         );
     }
 }

@@ -81,16 +81,34 @@ pub fn widen_block(block: &[i8]) -> [u8; BLOCK_BYTES] {
     out
 }
 
+/// The dot product of one widened group (`[q0, q2, q1, q3]`, i16 LE, at
+/// least 8 bytes) with four inputs.
+#[inline(always)]
+fn group_dot(g: &[u8], x: [i32; 4]) -> i32 {
+    let v = |slot: usize| g.get(2 * slot..2 * slot + 2).map_or(0, |b| i16::from_le_bytes([b[0], b[1]]) as i32);
+    v(SLOT[0]) * x[0] + v(SLOT[1]) * x[1] + v(SLOT[2]) * x[2] + v(SLOT[3]) * x[3]
+}
+
+/// The four inputs of column group `g` (zeros past `x`).
+#[inline(always)]
+fn inputs(x: &[i8], g: usize) -> [i32; 4] {
+    core::array::from_fn(|j| x.get(4 * g + j).map_or(0, |&v| v as i32))
+}
+
 /// `acc[r] = sum_c w[r][c] * x[c]` for a dense wide matrix of `cols`
 /// columns and `acc.len()` rows; inputs past `x` count as zero.
 pub fn matvec(w: &[u8], cols: usize, x: &[i8], acc: &mut [i32]) {
     let groups = cols.div_ceil(4);
-    for (r, a) in acc.iter_mut().enumerate() {
-        let mut sum = 0i32;
-        for (c, &xv) in x.iter().enumerate().take(4 * groups) {
-            sum += value_at(w, dense_offset(groups, r, c)) as i32 * xv as i32;
+    for (k, quad) in acc.chunks_mut(4).enumerate() {
+        let mut sums = [0i32; 4];
+        let quad_w = w.get(k * groups * 32..).unwrap_or(&[]);
+        for (g, group_w) in quad_w.chunks_exact(32).take(groups).enumerate() {
+            let xs = inputs(x, g);
+            for (i, s) in sums.iter_mut().enumerate() {
+                *s += group_dot(group_w.get(8 * i..8 * i + 8).unwrap_or(&[]), xs);
+            }
         }
-        *a = sum;
+        quad.iter_mut().zip(sums).for_each(|(a, s)| *a = s);
     }
 }
 
@@ -100,12 +118,12 @@ pub fn block8x4(m: &Block8x4<'_>, x: &[i8], acc: &mut [i32]) {
     for b in 0..m.row_block_count() {
         let mut sums = [0i32; 8];
         for (g, block) in m.row_block(b) {
-            let Some(xs) = x_group(x, g) else {
+            if x_group(x, g).is_none() {
                 continue;
-            };
-            let block: &[u8] = bytemuck::cast_slice(block);
+            }
+            let (xs, block): ([i32; 4], &[u8]) = (inputs(x, g), bytemuck::cast_slice(block));
             for (i, s) in sums.iter_mut().enumerate() {
-                *s += xs.iter().enumerate().map(|(j, &xv)| value_at(block, block_offset(i, j)) as i32 * xv as i32).sum::<i32>();
+                *s += group_dot(block.get(8 * i..8 * i + 8).unwrap_or(&[]), xs);
             }
         }
         for (a, s) in acc.iter_mut().skip(8 * b).zip(sums) {
