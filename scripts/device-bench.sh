@@ -16,6 +16,11 @@
 # cycle-accurate. The estimated milliseconds assume one cycle per
 # instruction at a named part's clock, and are labelled as estimates.
 #
+# On the DSP cores (M4F, M7, M33) it also runs tiny and fortunes-char in the
+# arm-dsp layout (`edgegru export --model M --layout arm-dsp`, written here as
+# M-dsp.egru): the host's output for that file must equal the portable
+# file's, and the device's must equal both.
+#
 # It also builds the runtime as it was before the Cortex-M kernels (git
 # revision $EDGEGRU_BENCH_BASE, default below) with the same harness, for the
 # "before" rows, when that revision is in the checkout (it says so when not).
@@ -39,14 +44,23 @@ edgegru=$root/target/release/edgegru
 [ -d target/ucr/BasicMotions ] || bash scripts/fetch-ucr.sh target/ucr
 ts=$root/target/ucr/BasicMotions/BasicMotions_TEST.ts
 
+# model_file MODEL: a shipped model, or one this script wrote (the arm-dsp layouts).
+model_file() {
+    if [ -f "models/$1.egru" ]; then echo "$root/models/$1.egru"; else echo "$out/$1.egru"; fi
+}
 # host_outputs MODEL: what the firmware must reproduce.
 host_outputs() {
     case $1 in
-    basicmotions) "$edgegru" predict --model "models/$1.egru" --data "$ts" --exact > "$out/$1.host.txt" ;;
-    *) "$edgegru" generate --model "models/$1.egru" --prompt "$prompt" --greedy --max-tokens $tokens > "$out/$1.host.txt" ;;
+    basicmotions) "$edgegru" predict --model "$(model_file "$1")" --data "$ts" --exact > "$out/$1.host.txt" ;;
+    *) "$edgegru" generate --model "$(model_file "$1")" --prompt "$prompt" --greedy --max-tokens $tokens > "$out/$1.host.txt" ;;
     esac
 }
 for model in tiny fortunes-char basicmotions; do host_outputs $model; done
+for model in tiny fortunes-char; do
+    "$edgegru" export --model "models/$model.egru" --layout arm-dsp --out "$out/$model-dsp.egru" --force > /dev/null
+    host_outputs "$model-dsp"
+    cmp "$out/$model.host.txt" "$out/$model-dsp.host.txt" || { echo "error: $model in the arm-dsp layout generates other text"; exit 1; }
+done
 
 # run_fw DIR CORE BOARD TARGET CPU MODEL FEATURES LABEL: builds and runs one
 # firmware; appends its report to $out/runs.txt.
@@ -54,7 +68,7 @@ run_fw() {
     local dir=$1 core=$2 board=$3 target=$4 cpu=$5 model=$6 features=$7 label=$8
     local flags="-C link-arg=-Tlink.x"
     [ -n "$cpu" ] && flags="$flags -C target-cpu=$cpu"
-    local env=(EDGEGRU_FW_BOARD="$board" EDGEGRU_FW_ICOUNT=1 EDGEGRU_FW_MODEL="$root/models/$model.egru"
+    local env=(EDGEGRU_FW_BOARD="$board" EDGEGRU_FW_ICOUNT=1 EDGEGRU_FW_MODEL="$(model_file "$model")"
         EDGEGRU_FW_EXPECTED="$out/$model.host.txt" RUSTFLAGS="$flags")
     if [ "$model" = basicmotions ]; then
         env+=(EDGEGRU_FW_FEATURES="$ts" EDGEGRU_FW_SEQUENCES=0,10,20,30)
@@ -72,7 +86,7 @@ run_fw() {
     local elf="$tdir/$target/release/edgegru-firmware-test"
     local sizes
     sizes=$(arm-none-eabi-size -A "$elf" | awk '$1==".text"{t=$2} $1==".rodata"{r=$2} END{print t, r}')
-    echo "run label=$label core=$core board=$board model=$model model_bytes=$(stat -c %s "models/$model.egru") sizes=${sizes/ /,}" >> "$out/runs.txt"
+    echo "run label=$label core=$core board=$board model=$model model_bytes=$(stat -c %s "$(model_file "$model")") sizes=${sizes/ /,}" >> "$out/runs.txt"
     cat "$log" >> "$out/runs.txt"
 }
 
@@ -80,9 +94,9 @@ run_fw() {
 # core board target target-cpu models
 cores=(
     "M0 microbit thumbv6m-none-eabi - tiny,basicmotions"
-    "M4F mps2-an386 thumbv7em-none-eabihf cortex-m4 tiny,fortunes-char,basicmotions"
-    "M7 mps2-an500 thumbv7em-none-eabihf cortex-m7 tiny,fortunes-char,basicmotions"
-    "M33 mps2-an505 thumbv8m.main-none-eabihf cortex-m33 tiny,fortunes-char,basicmotions"
+    "M4F mps2-an386 thumbv7em-none-eabihf cortex-m4 tiny,fortunes-char,basicmotions,tiny-dsp,fortunes-char-dsp"
+    "M7 mps2-an500 thumbv7em-none-eabihf cortex-m7 tiny,fortunes-char,basicmotions,tiny-dsp,fortunes-char-dsp"
+    "M33 mps2-an505 thumbv8m.main-none-eabihf cortex-m33 tiny,fortunes-char,basicmotions,tiny-dsp,fortunes-char-dsp"
     "M55 mps3-an547 thumbv8m.main-none-eabihf cortex-m55 tiny,fortunes-char,basicmotions"
 )
 for line in "${cores[@]}"; do

@@ -45,11 +45,16 @@ def parse(path):
             product = int(f["product_instructions_per_step"])
             macs = int(f["macs_per_step"])
             part, mhz = PARTS[run["core"]]
+            model, layout = run["model"], "portable"
+            if model.endswith("-dsp"):
+                model, layout = model[: -len("-dsp")], "arm-dsp"
             row = {
                 "core": run["core"],
                 "board": run["board"],
                 "build": run["label"],
-                "model": run["model"],
+                "model": model,
+                "layout": layout,
+                "model_bytes": int(run["model_bytes"]),
                 "kernels": f["kernels"],
                 "steps_measured": int(f["steps"]),
                 "instructions_per_token": instr,
@@ -107,8 +112,39 @@ def code_table(sizes):
     return "\n".join(out) + "\n"
 
 
+def layout_table(rows):
+    """The arm-dsp layout against the portable one, same core, model and kernels."""
+    key = lambda r: (r["core"], r["model"], r["kernels"])
+    portable = {key(r): r for r in rows if r["build"] == "now" and r["layout"] == "portable"}
+    out = [
+        "| core | model | kernels | instructions/token, portable | arm-dsp layout | fewer | MACs/instr. (products), portable | arm-dsp layout | model file (B), portable | arm-dsp layout | flash cost (B) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        p = portable.get(key(r))
+        if r["build"] != "now" or r["layout"] != "arm-dsp" or r["kernels"] == "scalar" or p is None:
+            continue
+        n, pn = r["instructions_per_token"], p["instructions_per_token"]
+        out.append(
+            f"| {r['core']} | {r['model']} | {r['kernels']} | {pn:,} | {n:,} | {pn / n:.2f}x | "
+            f"{p['product_macs_per_instruction']} | {r['product_macs_per_instruction']} | "
+            f"{p['model_bytes']:,} | {r['model_bytes']:,} | {r['model_bytes'] - p['model_bytes']:,} |"
+        )
+    out.append("")
+    out.append(
+        "The arm-dsp layout (`edgegru export --model M --layout arm-dsp`) stores the int8 matrices as 16-bit values in "
+        "`SMLAD` order: the same outputs, bit for bit (the host's text for both files is compared, and each firmware run "
+        "must reproduce it), for the flash in the last column."
+    )
+    return "\n".join(out) + "\n"
+
+
 def table(rows):
-    scalar = {(r["core"], r["model"]): r["instructions_per_token"] for r in rows if r["build"] == "now" and r["kernels"] == "scalar"}
+    scalar = {
+        (r["core"], r["model"]): r["instructions_per_token"]
+        for r in rows
+        if r["build"] == "now" and r["kernels"] == "scalar" and r["layout"] == "portable"
+    }
     before = {(r["core"], r["model"]): r["instructions_per_token"] for r in rows if r["build"] == "before"}
     out = [
         "| core | model | kernels | instructions/token | MACs/token | MACs/instr. (products) | MACs/instr. (step) | fewer than scalar | fewer than before | flash (B) | arena (B) | stack (B) | est. ms/token |",
@@ -119,9 +155,10 @@ def table(rows):
         n = r["instructions_per_token"]
         ratio = lambda d: f"{d[key] / n:.2f}x" if key in d else ""
         label = r["kernels"] if r["build"] == "now" else f"{r['kernels']} (before)"
+        model = r["model"] if r["layout"] == "portable" else f"{r['model']} (arm-dsp layout)"
         product = r["product_macs_per_instruction"]
         out.append(
-            f"| {r['core']} | {r['model']} | {label} | {n:,} | {r['macs_per_token']:,} | "
+            f"| {r['core']} | {model} | {label} | {n:,} | {r['macs_per_token']:,} | "
             f"{product if product is not None else ''} | {r['step_macs_per_instruction']} | "
             f"{ratio(scalar) if r['build'] == 'now' else ''} | {ratio(before) if r['build'] == 'now' else ''} | "
             f"{r['flash_bytes_without_model']:,} | {r['arena_bytes']:,} | {r['peak_stack_bytes']:,} | "
@@ -148,6 +185,7 @@ def main():
     sizes = code_sizes(sys.argv[1])
     with open(sys.argv[3], "w", encoding="utf-8") as f:
         f.write(table(rows))
+        f.write("\n" + layout_table(rows))
         if sizes:
             f.write("\n" + code_table(sizes))
     if bad:

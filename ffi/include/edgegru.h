@@ -300,7 +300,7 @@ typedef struct egru_model_info {
    */
   uint32_t outputs;
   /**
-   * The .egru format version of the file (1 or 2).
+   * The .egru format version of the file (1, 2 or 3).
    */
   uint32_t format_version;
 } egru_model_info;

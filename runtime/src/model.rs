@@ -574,7 +574,7 @@ impl<'a> Model<'a> {
         &self.provenance
     }
 
-    /// The format version of the file (1 or 2).
+    /// The format version of the file (1, 2 or 3).
     pub fn format_version(&self) -> u16 {
         self.version
     }

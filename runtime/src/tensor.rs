@@ -39,11 +39,20 @@ pub struct Matrix<'a> {
 enum MatrixData<'a> {
     F32(&'a [u8]),
     F16(&'a [u8]),
-    Int8 { scales: &'a [u8], data: &'a [i8] },
+    Int8 {
+        scales: &'a [u8],
+        data: &'a [i8],
+    },
     /// int8 values in the wide layout ([`wide`], format version 3).
-    Int8Wide { scales: &'a [u8], data: &'a [u8] },
+    Int8Wide {
+        scales: &'a [u8],
+        data: &'a [u8],
+    },
     /// int8 8x4 blocks, portable or wide ([`Block8x4::is_wide`]).
-    Block8x4 { scales: &'a [u8], m: Block8x4<'a> },
+    Block8x4 {
+        scales: &'a [u8],
+        m: Block8x4<'a>,
+    },
 }
 
 fn expect_len(tensor: TensorName, part: &'static str, found: usize, expected: usize) -> Result<()> {

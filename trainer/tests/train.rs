@@ -226,7 +226,42 @@ fn cli_trains_evaluates_exports_and_generates() {
     let (code, out2, _) =
         edgegru(&["generate", "--model", model.to_str().unwrap(), "--prompt", "the ", "--max-tokens", "30", "--seed", "3"]);
     assert_eq!((code, &out2), (0, &out), "same seed, same text");
+    cli_relays_out_a_model(&dir, &model, run.to_str().unwrap(), &out);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `export --model --layout`: the arm-dsp layout of an exported model, the
+/// same text; the flags that would re-encode, and writing over the input, refused.
+fn cli_relays_out_a_model(dir: &std::path::Path, model: &std::path::Path, run: &str, text: &str) {
+    let (m, dsp, back) = (model.to_str().unwrap(), dir.join("m-dsp.egru"), dir.join("m-back.egru"));
+    let (code, out, err) = edgegru(&["export", "--model", m, "--layout", "arm-dsp", "--out", dsp.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("arm-dsp layout"), "{out}");
+    let (code, out, _) = edgegru(&["inspect", dsp.to_str().unwrap()]);
+    assert!(code == 0 && out.contains("format version 3") && out.contains("int8-wide"), "{out}");
+    let (code, out, _) = edgegru(&["generate", "--model", dsp.to_str().unwrap(), "--prompt", "the ", "--max-tokens", "30", "--seed", "3"]);
+    assert_eq!((code, out.as_str()), (0, text), "the arm-dsp layout generates the same text");
+    let (code, _, err) = edgegru(&["export", "--model", dsp.to_str().unwrap(), "--layout", "portable", "--out", back.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(std::fs::read(&back).unwrap(), std::fs::read(model).unwrap(), "back to the portable layout, byte for byte");
+    let before = std::fs::read(model).unwrap();
+    for args in [
+        vec!["export", "--model", m, "--layout", "arm-dsp", "--out", m, "--force"],
+        vec!["export", "--model", m, "--weights", "f32", "--out", "x.egru"],
+        vec!["export", "--model", m, "--format", "onnx", "--out", "x.onnx"],
+        vec!["export", "--model", m, "--checkpoint", run, "--out", "x.egru"],
+        vec!["export", "--model", m, "--layout", "arm-dsp", "--out", dsp.to_str().unwrap()],
+        vec!["export", "--checkpoint", run, "--weights", "f32", "--layout", "arm-dsp", "--out", "x.egru"],
+    ] {
+        let (code, _, err) = edgegru(&args);
+        assert!(code != 0 && err.starts_with("error"), "{args:?}: {err}");
+    }
+    assert_eq!(std::fs::read(model).unwrap(), before, "a refused command leaves the model as it was");
+    let f32_model = dir.join("m-f32.egru");
+    let (code, _, err) = edgegru(&["export", "--checkpoint", run, "--weights", "f32", "--out", f32_model.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = edgegru(&["export", "--model", f32_model.to_str().unwrap(), "--layout", "arm-dsp", "--out", "x.egru"]);
+    assert!(code == 1 && err.contains("int8"), "{err}");
 }
 
 #[test]

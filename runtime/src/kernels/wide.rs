@@ -113,8 +113,12 @@ pub fn matvec(w: &[u8], cols: usize, x: &[i8], acc: &mut [i32]) {
 }
 
 /// `acc[r] = sum_c w[r][c] * x[c]` for a wide block-sparse matrix (blocks
-/// whose column group lies beyond `x` are skipped).
+/// whose column group lies beyond `x` are skipped; portable blocks go to
+/// [`super::scalar::block8x4_i8`]).
 pub fn block8x4(m: &Block8x4<'_>, x: &[i8], acc: &mut [i32]) {
+    if !m.is_wide() {
+        return super::scalar::block8x4_i8(m, x, acc);
+    }
     for b in 0..m.row_block_count() {
         let mut sums = [0i32; 8];
         for (g, block) in m.row_block(b) {

@@ -215,6 +215,13 @@ fn relayout(a: &Args, model: &Path) -> Result<Status> {
     let bytes = std::fs::read(model).map_err(|err| anyhow::anyhow!("cannot read {}: {err}", model.display()))?;
     let out = writer::relayout(&bytes, e.layout.into()).map_err(|err| anyhow::anyhow!("{}: {err}", model.display()))?;
     super::write_new_file(&a.out, &out, a.force)?;
-    super::say(&format!("wrote {} ({} bytes, {} layout; {} had {} bytes)", a.out.display(), out.len(), e.layout_name(), model.display(), bytes.len()));
+    super::say(&format!(
+        "wrote {} ({} bytes, {} layout; {} had {} bytes)",
+        a.out.display(),
+        out.len(),
+        e.layout_name(),
+        model.display(),
+        bytes.len()
+    ));
     Ok(Status::Done)
 }

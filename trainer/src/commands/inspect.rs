@@ -53,7 +53,16 @@ pub fn report(bytes: &[u8]) -> Result<String> {
     tokenizer_lines(&mut s, &model)?;
     let numerics = numerics_line(model.numerics());
     writeln!(s, "numerics    {numerics}")?;
-    writeln!(s, "kernels     {}{}", model.isa().name(), if model.matrices().any(|(_, m)| m.is_wide()) { " (wide matrices: arm-dsp kernels on Cortex-M4, M7, M33, M55; portable ones elsewhere)" } else { "" })?;
+    writeln!(
+        s,
+        "kernels     {}{}",
+        model.isa().name(),
+        if model.matrices().any(|(_, m)| m.is_wide()) {
+            " (wide matrices: arm-dsp kernels on Cortex-M4, M7, M33, M55; portable ones elsewhere)"
+        } else {
+            ""
+        }
+    )?;
     writeln!(s, "arena       {} bytes (state {} bytes)", model.arena_size(), model.state_size())?;
     writeln!(s, "{:<20}{:>8}{:>8}  {:<19}{:>9}{:>10}", "tensor", "rows", "cols", "kind", "density", "bytes")?;
     for (name, m) in model.matrices() {
