@@ -104,7 +104,10 @@ for line in "${cores[@]}"; do
     [ "$cpu" = - ] && cpu=
     for model in ${models//,/ }; do
         echo "device bench: $core ($board) $model"
-        run_fw tests/firmware "$core" "$board" "$target" "$cpu" "$model" products now
+        features=products
+        # The arm-dsp layout needs the runtime's `arm-dsp-layout` feature.
+        [ "${model%-dsp}" != "$model" ] && features=products,arm-dsp-layout
+        run_fw tests/firmware "$core" "$board" "$target" "$cpu" "$model" "$features" now
     done
 done
 
@@ -132,23 +135,27 @@ else
 fi
 
 # The runtime's code on each core, with its kernel sets and without them
-# (EDGEGRU_CORTEX_M_KERNELS=portable): the quiet firmware with tiny, less
-# the harness (scripts/runtime_text.py).
+# (EDGEGRU_CORTEX_M_KERNELS=portable), and on the DSP cores with the
+# arm-dsp layout's code too (the runtime's `arm-dsp-layout` feature): the
+# quiet firmware with tiny, less the harness (scripts/runtime_text.py).
 code_size() {
     local core=$1 target=$2 cpu=$3 kernels=$4
     local flags="-C link-arg=-Tlink.x"
     [ -n "$cpu" ] && flags="$flags -C target-cpu=$cpu"
-    local env=(EDGEGRU_FW_MODEL="$root/models/tiny.egru" EDGEGRU_FW_EXPECTED="$out/tiny.host.txt"
+    local model=tiny features=quiet
+    [ "$kernels" = arm-dsp-layout ] && features=quiet,arm-dsp-layout
+    local env=(EDGEGRU_FW_MODEL="$(model_file $model)" EDGEGRU_FW_EXPECTED="$out/$model.host.txt"
         EDGEGRU_FW_PROMPT="$prompt" EDGEGRU_FW_TOKENS=$tokens RUSTFLAGS="$flags")
     [ "$kernels" = portable ] && env+=(EDGEGRU_CORTEX_M_KERNELS=portable)
     local tdir="$root/target/device-bench/code-$kernels-$core"
-    (cd tests/firmware && env "${env[@]}" cargo build -q --release --target "$target" --features quiet --target-dir "$tdir")
+    (cd tests/firmware && env "${env[@]}" cargo build -q --release --target "$target" --features "$features" --target-dir "$tdir")
     echo "code core=$core target=$target cpu=${cpu:--} kernels=$kernels runtime_text=$(python3 scripts/runtime_text.py "$tdir/$target/release/edgegru-firmware-test")" >> "$out/runs.txt"
 }
 for line in "${cores[@]}"; do
     read -r core board target cpu models <<< "$line"
     [ "$cpu" = - ] && cpu=
     for kernels in all portable; do code_size "$core" "$target" "$cpu" "$kernels"; done
+    [ "$core" != M0 ] && code_size "$core" "$target" "$cpu" arm-dsp-layout
 done
 
 python3 scripts/device_bench_report.py "$out/runs.txt" target/device-bench.json target/device-bench.md

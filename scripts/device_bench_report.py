@@ -91,23 +91,26 @@ def code_sizes(path):
 def code_table(sizes):
     by = {(s["core"], s["kernels"]): s for s in sizes}
     out = [
-        "| core | build | runtime .text, kernel sets in (B) | portable (B) | the kernel sets add (B) |",
-        "|---|---|---|---|---|",
+        "| core | build | runtime .text, kernel sets in (B) | portable (B) | the kernel sets add (B) | with the arm-dsp layout (B) | the layout adds (B) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for core in PARTS:
         if (core, "all") not in by or (core, "portable") not in by:
             continue
         s, p = by[(core, "all")], by[(core, "portable")]
         cpu = f", `-C target-cpu={s['cpu']}`" if s["cpu"] != "-" else ""
+        w = by.get((core, "arm-dsp-layout"))
+        layout = f"{w['runtime_text']:,} | {w['runtime_text'] - s['runtime_text']:,}" if w else " | "
         out.append(
             f"| {core} | `{s['target']}`{cpu} | {s['runtime_text']:,} | {p['runtime_text']:,} | "
-            f"{s['runtime_text'] - p['runtime_text']:,} |"
+            f"{s['runtime_text'] - p['runtime_text']:,} | {layout} |"
         )
     out.append("")
     out.append(
         "The runtime's code: the `.text` of the quiet test firmware (`--features quiet`, model `tiny`, `opt-level = \"s\"`) "
         "less the test harness's functions (`scripts/runtime_text.py`); portable is the same build with "
-        "`EDGEGRU_CORTEX_M_KERNELS=portable` (scalar kernels only)."
+        "`EDGEGRU_CORTEX_M_KERNELS=portable` (scalar kernels only); the arm-dsp layout column is the build with the "
+        "runtime's `arm-dsp-layout` feature (loading and running models in that layout), the same model."
     )
     return "\n".join(out) + "\n"
 

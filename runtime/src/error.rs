@@ -145,6 +145,14 @@ pub enum Error {
         /// Index of the i16 value in the tensor's data (or blocks).
         index: usize,
     },
+    /// The tensor is in the arm-dsp layout, and this runtime was built
+    /// without the `arm-dsp-layout` feature.
+    LayoutNotBuiltIn {
+        /// Which tensor.
+        tensor: TensorName,
+        /// Its kind.
+        kind: &'static str,
+    },
     /// A bias value is NaN or infinite.
     NonFinite {
         /// Which tensor.
@@ -311,6 +319,9 @@ impl fmt::Display for Error {
             }
             Error::WideValue { tensor, index } => {
                 write!(f, "tensor {tensor}: wide value {index} is outside [-127, 127] or is padding that is not zero")
+            }
+            Error::LayoutNotBuiltIn { tensor, kind } => {
+                write!(f, "tensor {tensor}: kind {kind} (the arm-dsp layout) needs a runtime built with the `arm-dsp-layout` feature")
             }
             Error::NonFinite { tensor, index } => write!(f, "tensor {tensor}: value {index} is NaN or infinite"),
             Error::SparseIndex { tensor, row_block, value, limit } => {

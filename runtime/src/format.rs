@@ -280,7 +280,10 @@ pub struct Provenance<'a> {
 
 /// One weight matrix and its encoding. Matrices are row-major `[out, in]`:
 /// row `r` produces output `r`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+///
+/// Its `Deserialize` is written by hand (below): one reader for the fields
+/// every kind shares, which is half the code of the derived one on a device.
+#[derive(Debug, Clone, Serialize)]
 pub enum TensorDesc<'a> {
     /// f32 LE, `rows*cols*4` bytes.
     F32 {
@@ -388,6 +391,80 @@ impl TensorDesc<'_> {
             | TensorDesc::Int8Wide { rows, cols, .. }
             | TensorDesc::Int8WideBlock8x4 { rows, cols, .. } => (rows, cols),
         }
+    }
+}
+
+/// The wire names of the [`TensorDesc`] kinds, in variant order.
+const TENSOR_KINDS: [&str; 6] = ["F32", "F16", "Int8", "Int8Block8x4", "Int8Wide", "Int8WideBlock8x4"];
+/// The field names of the kinds with 1, 2 and 4 byte sections.
+const FIELDS_1: &[&str] = &["rows", "cols", "data"];
+const FIELDS_2: &[&str] = &["rows", "cols", "scales", "data"];
+const FIELDS_4: &[&str] = &["rows", "cols", "scales", "row_blocks", "block_cols", "blocks"];
+
+impl<'de: 'a, 'a> Deserialize<'de> for TensorDesc<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> core::result::Result<Self, D::Error> {
+        d.deserialize_enum("TensorDesc", &TENSOR_KINDS, TensorVisitor)
+    }
+}
+
+/// Reads a [`TensorDesc`]: the kind, then `rows`, `cols` and the kind's byte sections.
+struct TensorVisitor;
+
+/// The fields of a tensor: its shape and up to four byte sections.
+struct TensorFields<'a> {
+    rows: u32,
+    cols: u32,
+    bytes: [&'a [u8]; 4],
+}
+
+/// Reads `rows`, `cols` and this many byte sections.
+struct FieldsVisitor(usize);
+
+impl<'de> serde::de::Visitor<'de> for FieldsVisitor {
+    type Value = TensorFields<'de>;
+
+    fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("a tensor's shape and byte sections")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> core::result::Result<Self::Value, A::Error> {
+        let missing = |i| serde::de::Error::invalid_length(i, &self);
+        let rows = seq.next_element()?.ok_or_else(|| missing(0))?;
+        let cols = seq.next_element()?.ok_or_else(|| missing(1))?;
+        let mut bytes: [&[u8]; 4] = [&[]; 4];
+        for (i, b) in bytes.iter_mut().enumerate().take(self.0) {
+            *b = seq.next_element()?.ok_or_else(|| missing(2 + i))?;
+        }
+        Ok(TensorFields { rows, cols, bytes })
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for TensorVisitor {
+    type Value = TensorDesc<'de>;
+
+    fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("a tensor")
+    }
+
+    fn visit_enum<A: serde::de::EnumAccess<'de>>(self, data: A) -> core::result::Result<Self::Value, A::Error> {
+        use serde::de::VariantAccess;
+        let (kind, fields): (u32, _) = data.variant()?;
+        let names = match kind {
+            0 | 1 => FIELDS_1,
+            2 | 4 => FIELDS_2,
+            3 | 5 => FIELDS_4,
+            _ => return Err(serde::de::Error::invalid_value(serde::de::Unexpected::Unsigned(kind.into()), &"a tensor kind 0..=5")),
+        };
+        let f = fields.struct_variant(names, FieldsVisitor(names.len() - 2))?;
+        let (rows, cols, [a, b, c, d]) = (f.rows, f.cols, f.bytes);
+        Ok(match kind {
+            0 => TensorDesc::F32 { rows, cols, data: a },
+            1 => TensorDesc::F16 { rows, cols, data: a },
+            2 => TensorDesc::Int8 { rows, cols, scales: a, data: b },
+            3 => TensorDesc::Int8Block8x4 { rows, cols, scales: a, row_blocks: b, block_cols: c, blocks: d },
+            4 => TensorDesc::Int8Wide { rows, cols, scales: a, data: b },
+            _ => TensorDesc::Int8WideBlock8x4 { rows, cols, scales: a, row_blocks: b, block_cols: c, blocks: d },
+        })
     }
 }
 

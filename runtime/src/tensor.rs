@@ -44,6 +44,7 @@ enum MatrixData<'a> {
         data: &'a [i8],
     },
     /// int8 values in the wide layout ([`wide`], format version 3).
+    #[cfg(feature = "arm-dsp-layout")]
     Int8Wide {
         scales: &'a [u8],
         data: &'a [u8],
@@ -109,6 +110,7 @@ impl<'a> Matrix<'a> {
                 check_int8_range(tensor, blocks)?;
                 MatrixData::Block8x4 { scales, m }
             }
+            #[cfg(feature = "arm-dsp-layout")]
             TensorDesc::Int8Wide { scales, data, .. } => {
                 check_scales(tensor, scales, rows)?;
                 let bytes = wide::dense_bytes(rows, cols).ok_or(Error::SizeOverflow { tensor })?;
@@ -116,11 +118,16 @@ impl<'a> Matrix<'a> {
                 check_wide_dense(tensor, rows, cols, data)?;
                 MatrixData::Int8Wide { scales, data }
             }
+            #[cfg(feature = "arm-dsp-layout")]
             TensorDesc::Int8WideBlock8x4 { scales, row_blocks, block_cols, blocks, .. } => {
                 check_scales(tensor, scales, rows)?;
                 let m = Block8x4::new_wide(rows, cols, row_blocks, block_cols, blocks).map_err(|e| block_error(tensor, e))?;
                 check_wide_blocks(tensor, rows, cols, &m)?;
                 MatrixData::Block8x4 { scales, m }
+            }
+            #[cfg(not(feature = "arm-dsp-layout"))]
+            TensorDesc::Int8Wide { .. } | TensorDesc::Int8WideBlock8x4 { .. } => {
+                return Err(Error::LayoutNotBuiltIn { tensor, kind: desc.kind_name() });
             }
         };
         Ok(Matrix { rows, cols, data })
@@ -142,6 +149,7 @@ impl<'a> Matrix<'a> {
             MatrixData::F32(_) => "f32",
             MatrixData::F16(_) => "f16",
             MatrixData::Int8 { .. } => "int8",
+            #[cfg(feature = "arm-dsp-layout")]
             MatrixData::Int8Wide { .. } => "int8-wide",
             MatrixData::Block8x4 { m, .. } if m.is_wide() => "int8-wide-block8x4",
             MatrixData::Block8x4 { .. } => "int8-block8x4",
@@ -156,6 +164,7 @@ impl<'a> Matrix<'a> {
     /// Whether the matrix is in the wide layout (format version 3).
     pub fn is_wide(&self) -> bool {
         match self.data {
+            #[cfg(feature = "arm-dsp-layout")]
             MatrixData::Int8Wide { .. } => true,
             MatrixData::Block8x4 { m, .. } => m.is_wide(),
             _ => false,
@@ -186,14 +195,30 @@ impl<'a> Matrix<'a> {
         if x.len() < self.cols || acc.len() < self.rows || !isa.is_available() {
             return false;
         }
-        let acc = &mut acc[..self.rows];
+        self.int8_product(isa, x, &mut acc[..self.rows]).is_some()
+    }
+
+    /// `acc = W q` by the kernel of this matrix's encoding, exact int32;
+    /// returns the row scales (`None`, writing nothing, for a float matrix).
+    /// `q` is zero-padded to a multiple of 4.
+    #[inline(always)]
+    fn int8_product(&self, isa: Isa, q: &[i8], acc: &mut [i32]) -> Option<&'a [u8]> {
         match self.data {
-            MatrixData::Int8 { data, .. } => kernels::matvec_i8(isa, data, self.cols, &x[..self.cols], acc),
-            MatrixData::Int8Wide { data, .. } => kernels::matvec_wide(isa, data, self.cols, x, acc),
-            MatrixData::Block8x4 { m, .. } => kernels::block8x4_i8(isa, &m, x, acc),
-            MatrixData::F32(_) | MatrixData::F16(_) => return false,
+            MatrixData::Int8 { scales, data } => {
+                kernels::matvec_i8(isa, data, self.cols, q, acc);
+                Some(scales)
+            }
+            #[cfg(feature = "arm-dsp-layout")]
+            MatrixData::Int8Wide { scales, data } => {
+                kernels::matvec_wide(isa, data, self.cols, q, acc);
+                Some(scales)
+            }
+            MatrixData::Block8x4 { scales, m } => {
+                kernels::block8x4_i8(isa, &m, q, acc);
+                Some(scales)
+            }
+            MatrixData::F32(_) | MatrixData::F16(_) => None,
         }
-        true
     }
 
     /// Bytes the tensor occupies in the file (values, scales and indices).
@@ -201,6 +226,7 @@ impl<'a> Matrix<'a> {
         match self.data {
             MatrixData::F32(d) | MatrixData::F16(d) => d.len(),
             MatrixData::Int8 { scales, data } => scales.len() + data.len(),
+            #[cfg(feature = "arm-dsp-layout")]
             MatrixData::Int8Wide { scales, data } => scales.len() + data.len(),
             MatrixData::Block8x4 { scales, m } => scales.len() + m.stored_bytes(),
         }
@@ -248,6 +274,7 @@ impl<'a> Matrix<'a> {
                     *o = data.get(start + c).map_or(0.0, |&q| q as f32 * s);
                 }
             }
+            #[cfg(feature = "arm-dsp-layout")]
             MatrixData::Int8Wide { scales, data } => {
                 let (s, groups) = (f32_at(scales, r), self.cols.div_ceil(4));
                 for (c, o) in out[..n].iter_mut().enumerate() {
@@ -294,28 +321,14 @@ impl<'a> Matrix<'a> {
                 kernels::matvec_f16(d, self.cols, x, out);
                 bias.add_to(out);
             }
-            MatrixData::Int8 { scales, data } => {
+            _ => {
                 let sx = quantize_into(x, scale, scratch.q);
+                let padded = (x.len().div_ceil(4) * 4).min(scratch.q.len());
                 let acc_len = out_len.min(scratch.acc.len());
                 let acc = &mut scratch.acc[..acc_len];
-                kernels::matvec_i8(isa, data, self.cols, &scratch.q[..x.len()], acc);
-                dequantize_add(acc, scales, sx, bias, out);
-            }
-            MatrixData::Int8Wide { scales, data } => {
-                let sx = quantize_into(x, scale, scratch.q);
-                let padded = x.len().div_ceil(4) * 4;
-                let acc_len = out_len.min(scratch.acc.len());
-                let acc = &mut scratch.acc[..acc_len];
-                kernels::matvec_wide(isa, data, self.cols, &scratch.q[..padded.min(scratch.q.len())], acc);
-                dequantize_add(acc, scales, sx, bias, out);
-            }
-            MatrixData::Block8x4 { scales, m } => {
-                let sx = quantize_into(x, scale, scratch.q);
-                let padded = x.len().div_ceil(4) * 4;
-                let acc_len = out_len.min(scratch.acc.len());
-                let acc = &mut scratch.acc[..acc_len];
-                kernels::block8x4_i8(isa, &m, &scratch.q[..padded.min(scratch.q.len())], acc);
-                dequantize_add(acc, scales, sx, bias, out);
+                if let Some(scales) = self.int8_product(isa, &scratch.q[..padded], acc) {
+                    dequantize_add(acc, scales, sx, bias, out);
+                }
             }
         }
     }
@@ -341,23 +354,9 @@ impl Matrix<'_> {
     pub(crate) fn matvec_fixed(&self, isa: Isa, q: &[i8], x_mul: Mul, bias: &Vector<'_>, limit: i32, out: &mut [i32]) {
         let out_len = self.rows.min(out.len());
         let out = &mut out[..out_len];
-        let scales = match self.data {
-            MatrixData::Int8 { scales, data } => {
-                kernels::matvec_i8(isa, data, self.cols, &q[..self.cols.min(q.len())], out);
-                scales
-            }
-            MatrixData::Int8Wide { scales, data } => {
-                kernels::matvec_wide(isa, data, self.cols, q, out);
-                scales
-            }
-            MatrixData::Block8x4 { scales, m } => {
-                kernels::block8x4_i8(isa, &m, q, out);
-                scales
-            }
-            MatrixData::F32(_) | MatrixData::F16(_) => {
-                out.iter_mut().for_each(|o| *o = 0);
-                return;
-            }
+        let Some(scales) = self.int8_product(isa, q, out) else {
+            out.iter_mut().for_each(|o| *o = 0);
+            return;
         };
         // The loader checked that `scales` and `bias` hold a value per row.
         let to_act = x_mul.times(Mul::pow2(fixed::ACT_FRAC as i32));
@@ -433,6 +432,7 @@ fn check_int8_range(tensor: TensorName, data: &[u8]) -> Result<()> {
     }
 }
 
+#[cfg(feature = "arm-dsp-layout")]
 /// A wide dense matrix holds values in [-127, 127] and zeros wherever its
 /// quads and groups pad it (the kernels read the padding).
 fn check_wide_dense(tensor: TensorName, rows: usize, cols: usize, data: &[u8]) -> Result<()> {
@@ -446,6 +446,7 @@ fn check_wide_dense(tensor: TensorName, rows: usize, cols: usize, data: &[u8]) -
     Ok(())
 }
 
+#[cfg(feature = "arm-dsp-layout")]
 /// A wide block holds values in [-127, 127], and zeros in rows and columns
 /// past the matrix.
 fn check_wide_blocks(tensor: TensorName, rows: usize, cols: usize, m: &Block8x4<'_>) -> Result<()> {
@@ -464,6 +465,7 @@ fn check_wide_blocks(tensor: TensorName, rows: usize, cols: usize, m: &Block8x4<
     Ok(())
 }
 
+#[cfg(feature = "arm-dsp-layout")]
 fn check_wide_value(tensor: TensorName, data: &[u8], at: usize, inside: bool) -> Result<()> {
     let v = wide::value_at(data, at);
     if (inside && (-127..=127).contains(&v)) || v == 0 {

@@ -201,10 +201,11 @@ pub fn matvec_i8(isa: Isa, w: &[i8], cols: usize, x: &[i8], acc: &mut [i32]) {
 /// matrix of `cols` columns in the wide layout ([`wide`]; `acc.len()` rows,
 /// `w` at least [`wide::dense_bytes`] long). `x` is zero-padded to a multiple
 /// of 4 (inputs past it count as zero); values lie in [-127, 127].
+#[cfg(feature = "arm-dsp-layout")]
 pub fn matvec_wide(isa: Isa, w: &[u8], cols: usize, x: &[i8], acc: &mut [i32]) {
     match isa {
         #[cfg(edgegru_arm_dsp)]
-        Isa::ArmDsp | Isa::Helium => arm::matvec_wide_dsp(w, cols, x, acc),
+        Isa::ArmDsp | Isa::Helium => arm::wide::matvec(w, cols, x, acc),
         _ => wide::matvec(w, cols, x, acc),
     }
 }
@@ -225,6 +226,7 @@ pub struct Block8x4<'a> {
     block_cols: &'a [u8],
     blocks: &'a [i8],
     /// The blocks are widened (64 bytes of i16 each, [`wide`]).
+    #[cfg(feature = "arm-dsp-layout")]
     wide: bool,
 }
 
@@ -261,6 +263,7 @@ impl<'a> Block8x4<'a> {
     }
 
     /// As [`Block8x4::new`], for blocks in the wide layout (64 bytes each).
+    #[cfg(feature = "arm-dsp-layout")]
     pub fn new_wide(rows: usize, cols: usize, row_blocks: &'a [u8], block_cols: &'a [u8], blocks: &'a [u8]) -> Result<Self, Block8x4Error> {
         Block8x4::checked(rows, cols, row_blocks, block_cols, bytemuck::cast_slice(blocks), true)
     }
@@ -271,7 +274,7 @@ impl<'a> Block8x4<'a> {
         row_blocks: &'a [u8],
         block_cols: &'a [u8],
         blocks: &'a [i8],
-        wide: bool,
+        #[cfg_attr(not(feature = "arm-dsp-layout"), allow(unused_variables))] wide: bool,
     ) -> Result<Self, Block8x4Error> {
         let row_block_count = rows.div_ceil(8);
         let groups = cols.div_ceil(4);
@@ -291,7 +294,15 @@ impl<'a> Block8x4<'a> {
         if u32_at(row_blocks, 0) != 0 {
             return Err(Block8x4Error::Index { row_block: 0, value: u32_at(row_blocks, 0), limit: 0 });
         }
-        let m = Block8x4 { rows, groups, row_blocks, block_cols, blocks, wide };
+        let m = Block8x4 {
+            rows,
+            groups,
+            row_blocks,
+            block_cols,
+            blocks,
+            #[cfg(feature = "arm-dsp-layout")]
+            wide,
+        };
         for b in 0..row_block_count {
             let (start, end) = (u32_at(row_blocks, b), u32_at(row_blocks, b + 1));
             if end < start || end > limit {
@@ -344,14 +355,18 @@ impl<'a> Block8x4<'a> {
         }
     }
 
-    /// Whether the blocks are in the wide layout ([`wide`]).
+    /// Whether the blocks are in the wide layout ([`wide`]; never without
+    /// the `arm-dsp-layout` feature).
     pub fn is_wide(&self) -> bool {
-        self.wide
+        #[cfg(feature = "arm-dsp-layout")]
+        return self.wide;
+        #[cfg(not(feature = "arm-dsp-layout"))]
+        false
     }
 
     /// Bytes of one stored block: 32, or 64 in the wide layout.
     pub fn block_bytes(&self) -> usize {
-        if self.wide {
+        if self.is_wide() {
             wide::BLOCK_BYTES
         } else {
             32
@@ -399,10 +414,11 @@ pub(crate) fn x_group(x: &[i8], g: usize) -> Option<&[i8]> {
 pub fn block8x4_i8(isa: Isa, m: &Block8x4<'_>, x: &[i8], acc: &mut [i32]) {
     let rows = m.rows.min(acc.len());
     let acc = &mut acc[..rows];
+    #[cfg(feature = "arm-dsp-layout")]
     if m.wide {
         return match isa {
             #[cfg(edgegru_arm_dsp)]
-            Isa::ArmDsp | Isa::Helium => arm::block8x4_wide_dsp(m, x, acc),
+            Isa::ArmDsp | Isa::Helium => arm::wide::block8x4(m, x, acc),
             _ => wide::block8x4(m, x, acc),
         };
     }

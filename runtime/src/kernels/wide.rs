@@ -97,6 +97,7 @@ fn inputs(x: &[i8], g: usize) -> [i32; 4] {
 
 /// `acc[r] = sum_c w[r][c] * x[c]` for a dense wide matrix of `cols`
 /// columns and `acc.len()` rows; inputs past `x` count as zero.
+#[inline(never)]
 pub fn matvec(w: &[u8], cols: usize, x: &[i8], acc: &mut [i32]) {
     let groups = cols.div_ceil(4);
     for (k, quad) in acc.chunks_mut(4).enumerate() {
@@ -115,6 +116,7 @@ pub fn matvec(w: &[u8], cols: usize, x: &[i8], acc: &mut [i32]) {
 /// `acc[r] = sum_c w[r][c] * x[c]` for a wide block-sparse matrix (blocks
 /// whose column group lies beyond `x` are skipped; portable blocks go to
 /// [`super::scalar::block8x4_i8`]).
+#[inline(never)]
 pub fn block8x4(m: &Block8x4<'_>, x: &[i8], acc: &mut [i32]) {
     if !m.is_wide() {
         return super::scalar::block8x4_i8(m, x, acc);

@@ -7,7 +7,9 @@
 //! scales of every kind: the same bits as the definition.
 
 use edgegru_runtime::fixed::{self, Mul};
-use edgegru_runtime::kernels::{self, scalar, wide, Block8x4};
+#[cfg(feature = "arm-dsp-layout")]
+use edgegru_runtime::kernels::wide;
+use edgegru_runtime::kernels::{self, scalar, Block8x4};
 use edgegru_runtime::Isa;
 
 /// A small linear congruential generator (reproducible inputs).
@@ -59,6 +61,7 @@ const W_BYTES: usize = if cfg!(fw_small_ram) { 1100 } else { 2400 };
 /// Blocks of the sparse shapes, likewise.
 const MAX_BLOCKS: usize = if cfg!(fw_small_ram) { 24 } else { 96 };
 /// Bytes of the widened dense shapes (3 more for the misaligned starts).
+#[cfg(feature = "arm-dsp-layout")]
 const WIDE_BYTES: usize = if cfg!(fw_small_ram) { 2400 } else { 6400 };
 
 /// Checks every available kernel set but scalar; returns the number of
@@ -104,6 +107,7 @@ pub fn run() -> Result<usize, (Isa, usize)> {
 /// The dense product of the int8 `q` (`rows` x `cols`) widened at byte
 /// `offset` of a buffer, by `isa`, equals the int8 sums `want` (shapes whose
 /// widened form does not fit are not checked).
+#[cfg(feature = "arm-dsp-layout")]
 fn wide_equal(isa: Isa, q: &[i8], rows: usize, cols: usize, offset: usize, x: &[i8], want: &[i32]) -> bool {
     let mut buf = [0u8; WIDE_BYTES];
     let Some(bytes) = wide::dense_bytes(rows, cols).filter(|&n| n + offset <= WIDE_BYTES) else {
@@ -142,20 +146,46 @@ fn sparse_equal(isa: Isa, rng: &mut Lcg, rows: usize, cols: usize, density: u32,
     let (mut got, mut want) = ([0i32; 24], [0i32; 24]);
     kernels::block8x4_i8(isa, &m, &x[..4 * groups], &mut got[..rows]);
     scalar::block8x4_i8(&m, &x[..4 * groups], &mut want[..rows]);
-    if got[..rows] != want[..rows] {
-        return false;
-    }
-    // The same blocks widened, one byte past an aligned start.
+    got[..rows] == want[..rows]
+        && wide_sparse_equal(
+            isa,
+            rows,
+            cols,
+            (&row_blocks[..4 * (row_block_count + 1)], &block_cols[..2 * count]),
+            &blocks[..32 * count],
+            &x[..4 * groups],
+            &want[..rows],
+        )
+}
+
+/// Without the arm-dsp layout there is nothing more to check.
+#[cfg(not(feature = "arm-dsp-layout"))]
+fn wide_equal(_: Isa, _: &[i8], _: usize, _: usize, _: usize, _: &[i8], _: &[i32]) -> bool {
+    true
+}
+
+/// Without the arm-dsp layout there is nothing more to check.
+#[cfg(not(feature = "arm-dsp-layout"))]
+fn wide_sparse_equal(_: Isa, _: usize, _: usize, _: (&[u8], &[u8]), _: &[i8], _: &[i8], _: &[i32]) -> bool {
+    true
+}
+
+/// The block-sparse product of the same blocks widened (one byte past an
+/// aligned start), by `isa`, equals the int8 sums `want`.
+#[cfg(feature = "arm-dsp-layout")]
+fn wide_sparse_equal(isa: Isa, rows: usize, cols: usize, tables: (&[u8], &[u8]), blocks: &[i8], x: &[i8], want: &[i32]) -> bool {
+    let count = blocks.len() / 32;
+    // The same blocks widened
     let mut wide_blocks = [0u8; wide::BLOCK_BYTES * MAX_BLOCKS + 1];
-    for (k, block) in blocks[..32 * count].chunks_exact(32).enumerate() {
+    for (k, block) in blocks.chunks_exact(32).enumerate() {
         wide_blocks[1 + 64 * k..1 + 64 * (k + 1)].copy_from_slice(&wide::widen_block(block));
     }
-    let tables = (&row_blocks[..4 * (row_block_count + 1)], &block_cols[..2 * count]);
     let Ok(mw) = Block8x4::new_wide(rows, cols, tables.0, tables.1, &wide_blocks[1..1 + 64 * count]) else {
         return false;
     };
-    kernels::block8x4_i8(isa, &mw, &x[..4 * groups], &mut got[..rows]);
-    got[..rows] == want[..rows]
+    let mut got = [0i32; 24];
+    kernels::block8x4_i8(isa, &mw, x, &mut got[..rows]);
+    got[..rows] == *want
 }
 
 /// Requantization trials (64 rows each).

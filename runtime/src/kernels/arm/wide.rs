@@ -1,0 +1,280 @@
+//! The DSP kernels of the arm-dsp layout ([`crate::kernels::wide`]): int8
+//! weights stored as i16 in `SMLAD` order, so a product loads two weights
+//! per word and unpacks only the inputs. Dense: one asm loop walks every
+//! quad of four rows (per column group, the input pair once, then per row
+//! two `LDR`s and two `SMLAD`s: 17 instructions per 16 MACs, and a loop
+//! branch per two groups). 8x4 blocks: one asm loop walks every row block
+//! (per block, its inputs loaded and unpacked once, then per row two `LDR`s
+//! and two `SMLAD`s: 39 instructions per 32 MACs).
+//!
+//! Every kernel gives the portable kernels' sums exactly; the firmware runs
+//! check this under QEMU.
+
+use core::arch::asm;
+
+use super::{unpack_groups, word_at, CHUNK_GROUPS};
+use crate::kernels::{wide, Block8x4};
+
+/// Dense product of a matrix in the wide layout ([`super::wide`]) with the
+/// DSP extension: per column group, the input pair once, then per row two
+/// `LDR`s and two `SMLAD`s; one pointer walks a quad of rows, and one asm
+/// loop all the quads of a pass.
+pub(crate) fn matvec(w: &[u8], cols: usize, x: &[i8], acc: &mut [i32]) {
+    let groups = cols.div_ceil(4);
+    let fits = wide::dense_bytes(acc.len(), cols).is_some_and(|n| n <= w.len());
+    if !fits || x.len() < 4 * groups || groups == 0 {
+        return wide::matvec(w, cols, x, acc);
+    }
+    acc.iter_mut().for_each(|a| *a = 0);
+    let mut xs = [0u32; 2 * CHUNK_GROUPS];
+    let quads = acc.len() / 4;
+    let mut g0 = 0;
+    while g0 < groups {
+        let n = (groups - g0).min(CHUNK_GROUPS);
+        unpack_groups(&x[4 * g0..4 * (g0 + n)], &mut xs[..2 * n]);
+        let p = w[32 * g0..].as_ptr();
+        let (full, rest) = acc.split_at_mut(4 * quads);
+        if n == groups {
+            // One pass: the quads' groups follow each other.
+            // SAFETY: `w` holds `groups` groups of 32 bytes per quad (checked above).
+            unsafe { dot_quads(p, &xs[..2 * n], full) };
+        } else {
+            for (k, quad) in full.chunks_exact_mut(4).enumerate() {
+                // SAFETY: as above; quad `k`'s groups `g0..g0 + n` lie inside it.
+                unsafe { dot_quads(p.add(32 * groups * k), &xs[..2 * n], quad) };
+            }
+        }
+        // The last 1-3 rows: their quad, padded with zero rows.
+        if !rest.is_empty() {
+            let mut sums = [0i32; 4];
+            sums[..rest.len()].copy_from_slice(rest);
+            // SAFETY: as above, for the padded last quad.
+            unsafe { dot_quads(p.add(32 * groups * quads), &xs[..2 * n], &mut sums) };
+            rest.copy_from_slice(&sums[..rest.len()]);
+        }
+        g0 += n;
+    }
+}
+
+/// The asm lines of one column group of a wide quad: the input pair, then
+/// the four rows' two words each (`{p}` advances 32 bytes).
+macro_rules! group_asm {
+    () => {
+        concat!(
+            "ldrd {xe}, {xo}, [{xp}], #8\n",
+            "ldr {w}, [{p}, #4]\n",
+            "smlad {a0}, {w}, {xo}, {a0}\n",
+            "ldr {w}, [{p}, #8]\n",
+            "smlad {a1}, {w}, {xe}, {a1}\n",
+            "ldr {w}, [{p}, #12]\n",
+            "smlad {a1}, {w}, {xo}, {a1}\n",
+            "ldr {w}, [{p}, #16]\n",
+            "smlad {a2}, {w}, {xe}, {a2}\n",
+            "ldr {w}, [{p}, #20]\n",
+            "smlad {a2}, {w}, {xo}, {a2}\n",
+            "ldr {w}, [{p}, #24]\n",
+            "smlad {a3}, {w}, {xe}, {a3}\n",
+            "ldr {w}, [{p}, #28]\n",
+            "smlad {a3}, {w}, {xo}, {a3}\n",
+            "ldr {w}, [{p}], #32\n",
+            "smlad {a0}, {w}, {xe}, {a0}"
+        )
+    };
+}
+
+/// Adds to `sums` the dot products of `sums.len() / 4` consecutive quads of
+/// wide rows at `p` with the unpacked input pairs `xs` (one group of 32
+/// bytes per pair and quad). Two groups per iteration; an odd count enters
+/// the loop at its second group.
+///
+/// # Safety
+/// `sums.len() / 4` quads of `xs.len() / 2` groups of 32 bytes must be
+/// readable at `p`; `xs.len()` is even and not zero; `sums.len()` is a
+/// multiple of 4.
+#[inline(always)]
+unsafe fn dot_quads(p: *const u8, xs: &[u32], sums: &mut [i32]) {
+    if sums.is_empty() || xs.is_empty() {
+        return;
+    }
+    // SAFETY: the caller guarantees the weights; each quad reads `xs` from
+    // its start to its end exactly, and reads and writes its four sums.
+    unsafe {
+        asm!(
+            "2:",
+            "ldrd {a0}, {a1}, [{d}]",
+            "ldrd {a2}, {a3}, [{d}, #8]",
+            "sub {xp}, {xend}, {n8}",
+            "tst {n8}, #8",
+            "bne 3f",
+            "4:",
+            group_asm!(),
+            "3:",
+            group_asm!(),
+            "cmp {xp}, {xend}",
+            "bne 4b",
+            "strd {a0}, {a1}, [{d}], #8",
+            "strd {a2}, {a3}, [{d}], #8",
+            "cmp {d}, {dend}",
+            "bne 2b",
+            a0 = out(reg) _,
+            a1 = out(reg) _,
+            a2 = out(reg) _,
+            a3 = out(reg) _,
+            xe = out(reg) _,
+            xo = out(reg) _,
+            w = out(reg) _,
+            xp = out(reg) _,
+            p = inout(reg) p => _,
+            xend = in(reg) xs.as_ptr().add(xs.len()),
+            n8 = in(reg) 4 * xs.len(),
+            d = inout(reg) sums.as_mut_ptr() => _,
+            dend = in(reg) sums.as_mut_ptr().add(sums.len()),
+            options(nostack),
+        );
+    }
+}
+
+/// Block-sparse product of a matrix in the wide layout with the DSP
+/// extension: each block's four inputs unpacked once, then per row two
+/// `LDR`s and two `SMLAD`s; one asm loop walks the row blocks.
+pub(crate) fn block8x4(m: &Block8x4<'_>, x: &[i8], acc: &mut [i32]) {
+    if x.len() < 4 * m.groups() {
+        return wide::block8x4(m, x, acc);
+    }
+    let (row_blocks, block_cols, blocks) = m.tables();
+    let count = m.row_block_count();
+    let full = (acc.len() / 8).min(count);
+    let (bp, cp, rb) = (blocks.as_ptr() as *const u8, block_cols.as_ptr(), row_blocks.as_ptr());
+    // SAFETY: `Block8x4::new_wide` checked that `row_blocks` holds `count + 1`
+    // non-decreasing u32 offsets from 0 up to the block count, that the
+    // blocks exist (64 bytes and 2 bytes of column group each) and that
+    // every column group is below `groups`, so `x[4g..4g+4]` lies inside `x`
+    // (length checked above). Row blocks `0..full` have their eight sums
+    // inside `acc`; the last, partial one goes through `sums`.
+    unsafe {
+        let acc_ptr = acc.as_mut_ptr();
+        if full > 0 {
+            row_blocks_wide(bp, cp, cp, rb.add(4), x.as_ptr(), acc_ptr, acc_ptr.add(8 * full));
+        }
+        if full < count && acc.len() > 8 * full {
+            let start = word_at(rb.add(4 * full) as *const i8) as usize;
+            let mut sums = [0i32; 8];
+            let (bp, cp_start) = (bp.add(wide::BLOCK_BYTES * start), cp.add(2 * start));
+            row_blocks_wide(bp, cp_start, cp, rb.add(4 * (full + 1)), x.as_ptr(), sums.as_mut_ptr(), sums.as_mut_ptr().add(8));
+            acc.iter_mut().skip(8 * full).zip(sums).for_each(|(a, s)| *a = s);
+        }
+    }
+}
+
+/// The asm lines of row `$i` of a wide block at `{bp}` (two words at byte
+/// `8 * $i`) into accumulator `$acc`, inputs in r7 (`[x0, x2]`) and `{xo}`.
+macro_rules! row_asm {
+    ($acc:literal, $even:literal, $odd:literal) => {
+        concat!(
+            "ldr {w}, [{bp}, #",
+            $even,
+            "]\n",
+            "smlad ",
+            $acc,
+            ", {w}, r7, ",
+            $acc,
+            "\n",
+            "ldr {w}, [{bp}, #",
+            $odd,
+            "]\n",
+            "smlad ",
+            $acc,
+            ", {w}, {xo}, ",
+            $acc
+        )
+    };
+}
+
+/// The sums of consecutive row blocks of wide blocks, eight per row block,
+/// written from `d` up to `dend`: blocks from `bp` (64 bytes each), column
+/// groups (u16 LE) from `cp`, the table of column groups starting at `cpb`,
+/// each row block's end (u32 LE block numbers) from `rb`, inputs at `x`.
+///
+/// # Safety
+/// `dend - d` is a positive multiple of 8; for each of its row blocks,
+/// `rb` holds the end, and the blocks up to it, their column groups and
+/// the four inputs of every group are readable; `d..dend` is writable and
+/// 4-aligned.
+#[inline(always)]
+unsafe fn row_blocks_wide(bp: *const u8, cp: *const u8, cpb: *const u8, rb: *const u8, x: *const i8, d: *mut i32, dend: *mut i32) {
+    // SAFETY: the caller guarantees the reads and the writes. r7 (the frame
+    // pointer, not available to operands) is saved on the stack and
+    // restored; the loop's other state lives on the stack: [sp] inputs,
+    // [sp, #4] the row-block ends, [sp, #8] the column-group table, [sp,
+    // #12] and [sp, #16] the destination and its end.
+    unsafe {
+        asm!(
+            "push {{r7}}",
+            "str {a0}, [sp, #-4]!",
+            "str {xo}, [sp, #-4]!",
+            "str {a1}, [sp, #-4]!",
+            "str {a2}, [sp, #-4]!",
+            "str {w}, [sp, #-4]!",
+            "5:",
+            "ldr {w}, [sp, #4]",
+            "ldr {t}, [{w}], #4",
+            "str {w}, [sp, #4]",
+            "ldr {w}, [sp, #8]",
+            "add {t}, {w}, {t}, lsl #1",
+            "movs {a0}, #0",
+            "movs {a1}, #0",
+            "movs {a2}, #0",
+            "movs {a3}, #0",
+            "movs {a4}, #0",
+            "movs {a5}, #0",
+            "movs {a6}, #0",
+            "movs {a7}, #0",
+            "cmp {cp}, {t}",
+            "beq 3f",
+            "2:",
+            "ldrh {w}, [{cp}], #2",
+            "ldr {xo}, [sp]",
+            "ldr {xo}, [{xo}, {w}, lsl #2]",
+            "sxtb16 r7, {xo}",
+            "sxtb16 {xo}, {xo}, ror #8",
+            row_asm!("{a1}", "8", "12"),
+            row_asm!("{a2}", "16", "20"),
+            row_asm!("{a3}", "24", "28"),
+            row_asm!("{a4}", "32", "36"),
+            row_asm!("{a5}", "40", "44"),
+            row_asm!("{a6}", "48", "52"),
+            row_asm!("{a7}", "56", "60"),
+            "ldr {w}, [{bp}, #4]",
+            "smlad {a0}, {w}, {xo}, {a0}",
+            "ldr {w}, [{bp}], #64",
+            "smlad {a0}, {w}, r7, {a0}",
+            "cmp {cp}, {t}",
+            "bne 2b",
+            "3:",
+            "ldr {w}, [sp, #12]",
+            "strd {a0}, {a1}, [{w}], #8",
+            "strd {a2}, {a3}, [{w}], #8",
+            "strd {a4}, {a5}, [{w}], #8",
+            "strd {a6}, {a7}, [{w}], #8",
+            "str {w}, [sp, #12]",
+            "ldr {t}, [sp, #16]",
+            "cmp {w}, {t}",
+            "bne 5b",
+            "add sp, sp, #20",
+            "pop {{r7}}",
+            a0 = inout(reg) dend => _,
+            a1 = inout(reg) cpb => _,
+            a2 = inout(reg) rb => _,
+            a3 = out(reg) _,
+            a4 = out(reg) _,
+            a5 = out(reg) _,
+            a6 = out(reg) _,
+            a7 = out(reg) _,
+            bp = inout(reg) bp => _,
+            cp = inout(reg) cp => _,
+            xo = inout(reg) d => _,
+            w = inout(reg) x => _,
+            t = out(reg) _,
+        );
+    }
+}
