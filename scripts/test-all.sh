@@ -90,10 +90,15 @@ gcc $CFLAGS -DEGRU_COUNT_MALLOC -Iffi/include tests/c/test_api.c target/release/
 # Every model kind: block-sparse int8 characters (with a feature classifier
 # beside it), words, integer-only characters.
 "$work/test_api_count" "$work/m.egru" models/basicmotions.egru
+# ...and both in the arm-dsp layout (format version 3).
+target/release/edgegru export --model "$work/m.egru" --layout arm-dsp --out "$work/m-dsp.egru" > /dev/null
+target/release/edgegru export --model models/basicmotions.egru --layout arm-dsp --out "$work/bm-dsp.egru" > /dev/null
 for m in models/fortunes-word.egru models/tiny.egru; do
     echo "C tests on $m:"
     "$work/test_api_count" "$m" models/japanesevowels.egru
 done
+echo "C tests on the arm-dsp layout:"
+"$work/test_api_count" "$work/m-dsp.egru" "$work/bm-dsp.egru"
 gcc $CFLAGS -g -Iffi/include tests/c/test_api.c target/release/libedgegru.a -lpthread -ldl -lm -o "$work/test_api"
 valgrind --error-exitcode=3 --leak-check=full --errors-for-leak-kinds=definite -q "$work/test_api" "$work/m.egru" models/basicmotions.egru
 gcc $CFLAGS -Iffi/include tests/c/test_api.c -Ltarget/release -ledgegru -o "$work/test_api_shared"
@@ -214,6 +219,19 @@ for board_model in mps2-an386:fortunes-char mps2-an505:tiny; do
     cmp "$work/c-fw-host.txt" "$work/c-fw-device.txt" || { echo "error: the C firmware on $board differs from the host"; exit 1; }
     echo "C firmware on $board ($model): the host's text, byte for byte"
 done
+# The same on the M4F with a model in the arm-dsp layout (the C library
+# built with the arm-dsp-layout feature); without it, a clear refusal.
+target/release/edgegru export --model models/tiny.egru --layout arm-dsp --out "$work/tiny-dsp.egru" --force
+target/release/edgegru generate --model models/tiny.egru --prompt "The meaning of life is" --greedy --max-tokens 80 > "$work/c-fw-host.txt"
+EDGEGRU_FEATURES=arm-dsp-layout timeout 300 bash examples/c-firmware/build.sh mps2-an386 "$work/tiny-dsp.egru" 80 > "$work/c-fw-device.txt"
+cmp "$work/c-fw-host.txt" "$work/c-fw-device.txt" || { echo "error: the C firmware with tiny in the arm-dsp layout differs from the host"; exit 1; }
+echo "C firmware on mps2-an386 (tiny, arm-dsp layout): the host's text of the portable file, byte for byte"
+if timeout 300 bash examples/c-firmware/build.sh mps2-an386 "$work/tiny-dsp.egru" 80 > "$work/c-fw-device.txt" 2>&1; then
+    echo "error: a C library without the arm-dsp-layout feature ran a model in that layout"
+    exit 1
+fi
+grep -q "arm-dsp" "$work/c-fw-device.txt" || { cat "$work/c-fw-device.txt"; echo "error: no clear refusal of the arm-dsp layout"; exit 1; }
+echo "without the arm-dsp-layout feature the C library refuses that layout, as it must"
 
 step "fuzzing: each target 30 s on the stable toolchain (libFuzzer), from the kept corpus"
 FUZZ_KEEP_CORPUS=1 bash scripts/fuzz.sh 30

@@ -11,6 +11,9 @@
 # to target/c-firmware/BOARD/, prints the flash and RAM it uses, then runs it
 # under qemu-system-arm: the program prints the prompt and the text it
 # generated greedily, as `edgegru generate --greedy` does.
+#
+# EDGEGRU_FEATURES adds features of the C library, e.g. `arm-dsp-layout` for
+# a model in that layout (`edgegru export --model M --layout arm-dsp`).
 set -euo pipefail
 board=$1
 model=$(realpath "$2")
@@ -34,7 +37,8 @@ mkdir -p "$out"
 
 # The C library for this core (-C target-cpu selects the DSP kernels).
 (cd "$root" && RUSTFLAGS="-C target-cpu=$cpu" cargo build -q -p edgegru-ffi --target "$target" \
-    --no-default-features --features panic-handler --profile firmware --target-dir target/c-firmware/lib-$cpu)
+    --no-default-features --features "panic-handler${EDGEGRU_FEATURES:+,$EDGEGRU_FEATURES}" --profile firmware \
+    --target-dir target/c-firmware/lib-$cpu)
 lib=$root/target/c-firmware/lib-$cpu/$target/firmware/libedgegru.a
 
 sed -e "s/FLASH_ORIGIN/$flash/; s/FLASH_LENGTH/$flash_len/; s/RAM_ORIGIN/$ram/; s/RAM_LENGTH/$ram_len/" \

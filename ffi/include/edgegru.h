@@ -142,6 +142,11 @@ typedef enum egru_status {
    * model: token input and a next-token head.
    */
   EGRU_ERR_NOT_A_LANGUAGE_MODEL = 19,
+  /**
+   * The model is in the arm-dsp layout and this library was built
+   * without the `arm-dsp-layout` feature.
+   */
+  EGRU_ERR_LAYOUT_NOT_BUILT_IN = 20,
 } egru_status;
 
 /**

@@ -63,6 +63,9 @@ pub enum egru_status {
     /// Text operations (feed, generate, top-k, tokenize) need a language
     /// model: token input and a next-token head.
     EGRU_ERR_NOT_A_LANGUAGE_MODEL = 19,
+    /// The model is in the arm-dsp layout and this library was built
+    /// without the `arm-dsp-layout` feature.
+    EGRU_ERR_LAYOUT_NOT_BUILT_IN = 20,
 }
 
 /// Why egru_session_generate() stopped.
@@ -294,6 +297,7 @@ fn status_of(e: Error) -> egru_status {
         Error::EmptyPrompt => EGRU_ERR_EMPTY_PROMPT,
         Error::WrongInput { .. } | Error::FeatureCount { .. } => EGRU_ERR_WRONG_INPUT,
         Error::NotALanguageModel => EGRU_ERR_NOT_A_LANGUAGE_MODEL,
+        Error::LayoutNotBuiltIn { .. } => EGRU_ERR_LAYOUT_NOT_BUILT_IN,
         _ => EGRU_ERR_BAD_MODEL,
     }
 }
@@ -450,7 +454,7 @@ unsafe fn session_mut<'a>(s: *mut egru_session) -> Result<&'a mut Session<'stati
 /// gives "unknown status"). Takes an int so that any value C passes is defined.
 #[no_mangle]
 pub extern "C" fn egru_status_str(status: i32) -> *const c_char {
-    const ALL: [egru_status; 20] = [
+    const ALL: [egru_status; 21] = [
         EGRU_OK,
         EGRU_ERR_NULL,
         EGRU_ERR_MISALIGNED,
@@ -471,6 +475,7 @@ pub extern "C" fn egru_status_str(status: i32) -> *const c_char {
         EGRU_ERR_BUSY,
         EGRU_ERR_WRONG_INPUT,
         EGRU_ERR_NOT_A_LANGUAGE_MODEL,
+        EGRU_ERR_LAYOUT_NOT_BUILT_IN,
     ];
     let Some(&status) = ALL.iter().find(|s| **s as i32 == status) else {
         return c"unknown status".as_ptr();
@@ -496,6 +501,7 @@ pub extern "C" fn egru_status_str(status: i32) -> *const c_char {
         EGRU_ERR_BUSY => c"the session is generating (called from its own callback)",
         EGRU_ERR_WRONG_INPUT => c"the model reads another kind or size of input",
         EGRU_ERR_NOT_A_LANGUAGE_MODEL => c"the model is not a language model",
+        EGRU_ERR_LAYOUT_NOT_BUILT_IN => c"the model is in the arm-dsp layout; build the library with the arm-dsp-layout feature",
     };
     s.as_ptr()
 }
