@@ -18,8 +18,9 @@
 #
 # On the DSP cores (M4F, M7, M33) it also runs tiny and fortunes-char in the
 # arm-dsp layout (`edgegru export --model M --layout arm-dsp`, written here as
-# M-dsp.egru): the host's output for that file must equal the portable
-# file's, and the device's must equal both.
+# M-dsp.egru), and tiny so on the M0 and the M55 (which run that layout with
+# portable and DSP kernels): the host's output for that file must equal the
+# portable file's, and the device's must equal both.
 #
 # It also builds the runtime as it was before the Cortex-M kernels (git
 # revision $EDGEGRU_BENCH_BASE, default below) with the same harness, for the
@@ -93,11 +94,11 @@ run_fw() {
 : > "$out/runs.txt"
 # core board target target-cpu models
 cores=(
-    "M0 microbit thumbv6m-none-eabi - tiny,basicmotions"
+    "M0 microbit thumbv6m-none-eabi - tiny,basicmotions,tiny-dsp"
     "M4F mps2-an386 thumbv7em-none-eabihf cortex-m4 tiny,fortunes-char,basicmotions,tiny-dsp,fortunes-char-dsp"
     "M7 mps2-an500 thumbv7em-none-eabihf cortex-m7 tiny,fortunes-char,basicmotions,tiny-dsp,fortunes-char-dsp"
     "M33 mps2-an505 thumbv8m.main-none-eabihf cortex-m33 tiny,fortunes-char,basicmotions,tiny-dsp,fortunes-char-dsp"
-    "M55 mps3-an547 thumbv8m.main-none-eabihf cortex-m55 tiny,fortunes-char,basicmotions"
+    "M55 mps3-an547 thumbv8m.main-none-eabihf cortex-m55 tiny,fortunes-char,basicmotions,tiny-dsp"
 )
 for line in "${cores[@]}"; do
     read -r core board target cpu models <<< "$line"
