@@ -2,7 +2,7 @@
 //! load (and then run) or give a precise error.
 
 use edgegru_runtime::format::{self, v1, AnyBody, Body, HeadKindDesc, InputDesc, TensorDesc};
-use edgegru_runtime::writer::{encode_file, relayout, ExportOptions, Layout, OwnedTensor, WeightKind};
+use edgegru_runtime::writer::{encode_file, relayout, ExportOptions, FloatModel, Layout, OwnedTensor, WeightKind};
 use edgegru_runtime::{Activation, Error, InputKind, Model, Rng, SamplingParams, Session, TensorName};
 use edgegru_tests::{char_model, feature_classifier, fix_checksum, v1_bytes, word_model, ToFile};
 
@@ -465,6 +465,8 @@ fn relayout_keeps_every_value_and_refuses_what_it_cannot_do() {
         }
         let wide = relayout(f, Layout::ArmDsp).unwrap();
         assert_eq!(output_bits(&wide), output_bits(f), "file {i}: the arm-dsp layout computes the same bits");
+        let float = |b: &[u8]| FloatModel::from_model(&Model::from_bytes(b).unwrap()).unwrap();
+        assert_eq!(float(&wide), float(f), "file {i}: the same weights, read back (inspect, ONNX export)");
         let back = relayout(&wide, Layout::Portable).unwrap();
         assert_eq!(relayout(&back, Layout::ArmDsp).unwrap(), wide, "file {i}: the layouts convert both ways without loss");
         assert_eq!(u16::from_le_bytes([wide[4], wide[5]]), 3);
