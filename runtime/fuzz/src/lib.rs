@@ -6,7 +6,7 @@
 
 use std::sync::OnceLock;
 
-use edgegru_runtime::format::{FORMAT_VERSION, MAGIC};
+use edgegru_runtime::format::{FORMAT_VERSION, MAGIC, WIDE_VERSION};
 use edgegru_runtime::{crc32::crc32, InputKind, Model, Rng, SamplingParams, Session};
 
 /// The integer-only character model (a v1 file) the state and tokenizer targets use.
@@ -24,11 +24,16 @@ fn shipped(bytes: &'static [u8]) -> &'static Model<'static> {
 }
 
 /// The loader behind the checksum: `body` becomes the body of a file whose
-/// prefix (magic, version from the first byte, CRC-32) is valid, so every
-/// input reaches the decoder and the validation. Whatever loads is run.
+/// prefix (magic, version from the first byte: odd 1, else 3 with bit 1
+/// set, else 2; CRC-32) is valid, so every input reaches the decoder and the
+/// validation. Whatever loads is run.
 pub fn load(data: &[u8]) {
     let Some((&v, body)) = data.split_first() else { return };
-    let version: u16 = if v & 1 == 0 { FORMAT_VERSION } else { 1 };
+    let version: u16 = match (v & 1, v & 2) {
+        (1, _) => 1,
+        (_, 2) => WIDE_VERSION,
+        _ => FORMAT_VERSION,
+    };
     let mut file = Vec::with_capacity(body.len() + 10);
     file.extend_from_slice(&MAGIC);
     file.extend_from_slice(&version.to_le_bytes());
