@@ -106,7 +106,8 @@ impl<'a> Matrix<'a> {
             }
             TensorDesc::Int8Block8x4 { scales, row_blocks, block_cols, blocks, .. } => {
                 check_scales(tensor, scales, rows)?;
-                let m = check_block8x4(tensor, rows, cols, row_blocks, block_cols, blocks)?;
+                let m =
+                    Block8x4::new(rows, cols, row_blocks, block_cols, bytemuck::cast_slice(blocks)).map_err(|e| block_error(tensor, e))?;
                 check_int8_range(tensor, blocks)?;
                 MatrixData::Block8x4 { scales, m }
             }
@@ -481,17 +482,6 @@ fn block_error(tensor: TensorName, e: Block8x4Error) -> Error {
         Block8x4Error::Overflow => Error::SizeOverflow { tensor },
         Block8x4Error::Index { row_block, value, limit } => Error::SparseIndex { tensor, row_block, value, limit },
     }
-}
-
-fn check_block8x4<'a>(
-    tensor: TensorName,
-    rows: usize,
-    cols: usize,
-    row_blocks: &'a [u8],
-    block_cols: &'a [u8],
-    blocks: &'a [u8],
-) -> Result<Block8x4<'a>> {
-    Block8x4::new(rows, cols, row_blocks, block_cols, bytemuck::cast_slice(blocks)).map_err(|e| block_error(tensor, e))
 }
 
 /// An f32 vector (a bias) borrowed from the model bytes.

@@ -274,7 +274,7 @@ impl<'a> Block8x4<'a> {
         row_blocks: &'a [u8],
         block_cols: &'a [u8],
         blocks: &'a [i8],
-        #[cfg_attr(not(feature = "arm-dsp-layout"), allow(unused_variables))] wide: bool,
+        wide: bool,
     ) -> Result<Self, Block8x4Error> {
         let row_block_count = rows.div_ceil(8);
         let groups = cols.div_ceil(4);
