@@ -212,7 +212,7 @@ fn relayout(a: &Args, model: &Path) -> Result<Status> {
     if same {
         bail!("--out is the --model file itself; write the new layout to a file of its own");
     }
-    let bytes = std::fs::read(model).map_err(|err| anyhow::anyhow!("cannot read {}: {err}", model.display()))?;
+    let bytes = super::read_file(model)?;
     let out = writer::relayout(&bytes, e.layout.into()).map_err(|err| anyhow::anyhow!("{}: {err}", model.display()))?;
     super::write_new_file(&a.out, &out, a.force)?;
     super::say(&format!(
