@@ -2,14 +2,14 @@
 //!
 //! Stable Rust reports no Arm target features (`dsp`, `mve`) to `cfg`, so the
 //! target and the `-C target-cpu` in the rustflags decide:
-//! - `edgegru_arm_dsp` (the DSP extension: `SXTB16`, `SMLAD`): every
+//! - `edgegru_dsp` (the DSP extension: `SXTB16`, `SMLAD`): every
 //!   `thumbv7em-*` target (Cortex-M4, M7), and `thumbv8m.main-*` built with
 //!   `-C target-cpu=cortex-m33`, `cortex-m35p`, `cortex-m55` or `cortex-m85`
 //!   (Armv8-M Mainline has the extension only as an option of the core);
-//! - `edgegru_arm_mve` (Helium, the M-profile vector extension, integer):
+//! - `edgegru_helium` (Helium, the M-profile vector extension, integer):
 //!   `thumbv8m.main-*` with `-C target-cpu=cortex-m55` or `cortex-m85`.
 //!
-//! - `edgegru_arm_thumb` (Cortex-M without DSP: M0, M0+, M3, M23): every
+//! - `edgegru_thumb` (Cortex-M without DSP: M0, M0+, M3, M23): every
 //!   `thumbv6m-*`, `thumbv7m-*` and `thumbv8m.base-*` target.
 //!
 //! Hosts get none of them and run their own kernel sets.
@@ -20,9 +20,9 @@
 use std::env;
 
 fn main() {
-    println!("cargo::rustc-check-cfg=cfg(edgegru_arm_dsp)");
-    println!("cargo::rustc-check-cfg=cfg(edgegru_arm_mve)");
-    println!("cargo::rustc-check-cfg=cfg(edgegru_arm_thumb)");
+    println!("cargo::rustc-check-cfg=cfg(edgegru_dsp)");
+    println!("cargo::rustc-check-cfg=cfg(edgegru_helium)");
+    println!("cargo::rustc-check-cfg=cfg(edgegru_thumb)");
     println!("cargo::rustc-check-cfg=cfg(edgegru_no_long_multiply)");
     let target = env::var("TARGET").unwrap_or_default();
     // Armv6-M and Armv8-M Baseline have no 32x32->64 multiply (not a kernel
@@ -40,13 +40,13 @@ fn main() {
     let mainline_dsp = matches!(cpu.as_deref(), Some("cortex-m33" | "cortex-m35p" | "cortex-m55" | "cortex-m85"));
     let mve = target.starts_with("thumbv8m.main") && matches!(cpu.as_deref(), Some("cortex-m55" | "cortex-m85"));
     if target.starts_with("thumbv7em") || (target.starts_with("thumbv8m.main") && mainline_dsp) {
-        println!("cargo::rustc-cfg=edgegru_arm_dsp");
+        println!("cargo::rustc-cfg=edgegru_dsp");
     }
     if mve {
-        println!("cargo::rustc-cfg=edgegru_arm_mve");
+        println!("cargo::rustc-cfg=edgegru_helium");
     }
     if ["thumbv6m", "thumbv7m", "thumbv8m.base"].iter().any(|t| target.starts_with(t)) {
-        println!("cargo::rustc-cfg=edgegru_arm_thumb");
+        println!("cargo::rustc-cfg=edgegru_thumb");
     }
 }
 

@@ -137,9 +137,9 @@ pub enum Error {
         /// Byte index of the value in the tensor's data.
         index: usize,
     },
-    /// A value of a wide (version 3) tensor is outside [-127, 127], or one
+    /// A value of a tensor in the arm-dsp layout (version 3) is outside [-127, 127], or one
     /// of its padding values is not zero.
-    WideValue {
+    ArmDspValue {
         /// Which tensor.
         tensor: TensorName,
         /// Index of the i16 value in the tensor's data (or blocks).
@@ -317,8 +317,8 @@ impl fmt::Display for Error {
             Error::Int8OutOfRange { tensor, index } => {
                 write!(f, "tensor {tensor}: int8 value {index} is -128, outside the symmetric range [-127, 127]")
             }
-            Error::WideValue { tensor, index } => {
-                write!(f, "tensor {tensor}: wide value {index} is outside [-127, 127] or is padding that is not zero")
+            Error::ArmDspValue { tensor, index } => {
+                write!(f, "tensor {tensor}: arm-dsp layout value {index} is outside [-127, 127] or is padding that is not zero")
             }
             Error::LayoutNotBuiltIn { tensor, kind } => {
                 write!(f, "tensor {tensor}: kind {kind} (the arm-dsp layout) needs a runtime built with the `arm-dsp-layout` feature")

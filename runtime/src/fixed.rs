@@ -92,7 +92,7 @@ impl Mul {
     }
 
     /// The 31-bit multiplier and the shift: the value is `m * 2^-shift`.
-    #[cfg_attr(not(edgegru_arm_dsp), allow(dead_code))]
+    #[cfg_attr(not(edgegru_dsp), allow(dead_code))]
     pub(crate) const fn parts(self) -> (u32, i32) {
         (self.m, self.shift)
     }
@@ -223,11 +223,11 @@ const fn mul_u32_by_halves(a: u32, b: u32) -> u64 {
 /// the DSP extension.
 #[inline(always)]
 fn mul_high_rounded(x: i32, m: u32) -> i32 {
-    #[cfg(edgegru_arm_dsp)]
+    #[cfg(edgegru_dsp)]
     {
         crate::kernels::arm::smmulr(x, m as i32)
     }
-    #[cfg(not(edgegru_arm_dsp))]
+    #[cfg(not(edgegru_dsp))]
     {
         if cfg!(edgegru_no_long_multiply) {
             mul_high_rounded_by_halves(x, m)
@@ -255,7 +255,7 @@ const fn scale_mantissa_by_halves(mant: u32, m: u32) -> u32 {
 /// `(x * m + 2^31) >> 32 = xh * mh + (xh * ml + xl * mh + (xl * ml >> 16) + 2^15) >> 16`,
 /// the inner sum taken as high and low halves so that nothing overflows.
 #[inline(always)]
-#[cfg_attr(edgegru_arm_dsp, allow(dead_code))]
+#[cfg_attr(edgegru_dsp, allow(dead_code))]
 const fn mul_high_rounded_by_halves(x: i32, m: u32) -> i32 {
     let (xh, xl) = (x >> 16, (x & 0xffff) as u32);
     let (mh, ml) = ((m >> 16) as i32, m & 0xffff);

@@ -2,7 +2,7 @@
 //!
 //! A file is a 10-byte prefix (magic, version, CRC-32) followed by the
 //! postcard encoding of [`Body`] (version 2, a network; version 3, the same
-//! network with tensors in a device layout such as [`TensorDesc::Int8Wide`])
+//! network with tensors in a device layout such as [`TensorDesc::Int8ArmDsp`])
 //! or [`v1::Body`] (version 1, the original Embedding -> GRU -> Dense(relu)
 //! -> Dense(vocab) model, still read). Byte sections are `&[u8]` borrowed from the caller's
 //! slice: nothing is copied when a model is loaded.
@@ -17,10 +17,10 @@ pub const MAGIC: [u8; 4] = *b"EGRU";
 /// The format version this runtime writes (a network of layers) when every
 /// tensor is in the portable layout.
 pub const FORMAT_VERSION: u16 = 2;
-/// The version of a network with tensors in a device layout (the wide kinds,
-/// [`TensorDesc::is_wide`]); its body is the version-2 [`Body`]. The newest
+/// The version of a network with tensors in a device layout (the arm-dsp layout kinds,
+/// [`TensorDesc::is_arm_dsp`]); its body is the version-2 [`Body`]. The newest
 /// version this runtime reads.
-pub const WIDE_VERSION: u16 = 3;
+pub const ARM_DSP_VERSION: u16 = 3;
 /// The oldest format version this runtime reads.
 pub const OLDEST_VERSION: u16 = 1;
 /// Length of the fixed prefix: magic (4), version (u16 LE), CRC-32 (u32 LE).
@@ -334,7 +334,7 @@ pub enum TensorDesc<'a> {
     /// as [`TensorDesc::Int8`]. Each row holds `ceil(cols/4)` groups of four
     /// i16 LE in `SMLAD` order `[q0, q2, q1, q3]` (columns `4g..4g+4`);
     /// columns past `cols` are zero.
-    Int8Wide {
+    Int8ArmDsp {
         /// Output rows.
         rows: u32,
         /// Input columns.
@@ -345,9 +345,9 @@ pub enum TensorDesc<'a> {
         data: &'a [u8],
     },
     /// [`TensorDesc::Int8Block8x4`] with its blocks widened as
-    /// [`TensorDesc::Int8Wide`] rows are (version 3): 64 bytes per block, 8
+    /// [`TensorDesc::Int8ArmDsp`] rows are (version 3): 64 bytes per block, 8
     /// rows of `[q0, q2, q1, q3]` i16 LE.
-    Int8WideBlock8x4 {
+    Int8ArmDspBlock8x4 {
         /// Output rows.
         rows: u32,
         /// Input columns.
@@ -371,14 +371,14 @@ impl TensorDesc<'_> {
             TensorDesc::F16 { .. } => "f16",
             TensorDesc::Int8 { .. } => "int8",
             TensorDesc::Int8Block8x4 { .. } => "int8-block8x4",
-            TensorDesc::Int8Wide { .. } => "int8-wide",
-            TensorDesc::Int8WideBlock8x4 { .. } => "int8-wide-block8x4",
+            TensorDesc::Int8ArmDsp { .. } => "int8-arm-dsp",
+            TensorDesc::Int8ArmDspBlock8x4 { .. } => "int8-arm-dsp-block8x4",
         }
     }
 
-    /// Whether the tensor is in a device layout (a wide kind: version 3 only).
-    pub const fn is_wide(&self) -> bool {
-        matches!(self, TensorDesc::Int8Wide { .. } | TensorDesc::Int8WideBlock8x4 { .. })
+    /// Whether the tensor is in a device layout (an arm-dsp layout kind: version 3 only).
+    pub const fn is_arm_dsp(&self) -> bool {
+        matches!(self, TensorDesc::Int8ArmDsp { .. } | TensorDesc::Int8ArmDspBlock8x4 { .. })
     }
 
     /// `(rows, cols)` as written in the file.
@@ -388,14 +388,14 @@ impl TensorDesc<'_> {
             | TensorDesc::F16 { rows, cols, .. }
             | TensorDesc::Int8 { rows, cols, .. }
             | TensorDesc::Int8Block8x4 { rows, cols, .. }
-            | TensorDesc::Int8Wide { rows, cols, .. }
-            | TensorDesc::Int8WideBlock8x4 { rows, cols, .. } => (rows, cols),
+            | TensorDesc::Int8ArmDsp { rows, cols, .. }
+            | TensorDesc::Int8ArmDspBlock8x4 { rows, cols, .. } => (rows, cols),
         }
     }
 }
 
 /// The wire names of the [`TensorDesc`] kinds, in variant order.
-const TENSOR_KINDS: [&str; 6] = ["F32", "F16", "Int8", "Int8Block8x4", "Int8Wide", "Int8WideBlock8x4"];
+const TENSOR_KINDS: [&str; 6] = ["F32", "F16", "Int8", "Int8Block8x4", "Int8ArmDsp", "Int8ArmDspBlock8x4"];
 /// The field names of the kinds with 1, 2 and 4 byte sections.
 const FIELDS_1: &[&str] = &["rows", "cols", "data"];
 const FIELDS_2: &[&str] = &["rows", "cols", "scales", "data"];
@@ -462,8 +462,8 @@ impl<'de> serde::de::Visitor<'de> for TensorVisitor {
             1 => TensorDesc::F16 { rows, cols, data: a },
             2 => TensorDesc::Int8 { rows, cols, scales: a, data: b },
             3 => TensorDesc::Int8Block8x4 { rows, cols, scales: a, row_blocks: b, block_cols: c, blocks: d },
-            4 => TensorDesc::Int8Wide { rows, cols, scales: a, data: b },
-            _ => TensorDesc::Int8WideBlock8x4 { rows, cols, scales: a, row_blocks: b, block_cols: c, blocks: d },
+            4 => TensorDesc::Int8ArmDsp { rows, cols, scales: a, data: b },
+            _ => TensorDesc::Int8ArmDspBlock8x4 { rows, cols, scales: a, row_blocks: b, block_cols: c, blocks: d },
         })
     }
 }
@@ -551,8 +551,8 @@ pub fn open(bytes: &[u8]) -> Result<(u16, &[u8], u32)> {
         return Err(Error::BadMagic { found: magic });
     }
     let version = u16::from_le_bytes([bytes[4], bytes[5]]);
-    if !(OLDEST_VERSION..=WIDE_VERSION).contains(&version) {
-        return Err(Error::UnsupportedVersion { found: version, supported: WIDE_VERSION });
+    if !(OLDEST_VERSION..=ARM_DSP_VERSION).contains(&version) {
+        return Err(Error::UnsupportedVersion { found: version, supported: ARM_DSP_VERSION });
     }
     let stored = u32::from_le_bytes([bytes[6], bytes[7], bytes[8], bytes[9]]);
     let computed = crc32(&bytes[PREFIX_LEN..]);

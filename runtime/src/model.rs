@@ -285,8 +285,8 @@ impl ArenaLayout {
 /// Builds a model layer by layer, checking each one against the one before.
 struct Builder {
     numerics: Numerics,
-    /// The file's version allows tensors in the wide layout (version 3).
-    wide: bool,
+    /// The file's version allows tensors in the arm-dsp layout (version 3).
+    arm_dsp: bool,
     /// Width of the vector the next layer reads.
     width: usize,
 }
@@ -326,7 +326,7 @@ impl Builder {
     }
 
     fn check_numerics(&self, tensor: TensorName, m: &Matrix<'_>) -> Result<()> {
-        if m.is_wide() && !self.wide {
+        if m.is_arm_dsp() && !self.arm_dsp {
             return Err(Error::UnsupportedTensorKind { tensor, kind: m.kind_name() });
         }
         if m.is_int8() != self.numerics.is_int8() {
@@ -337,7 +337,7 @@ impl Builder {
 }
 
 fn embedding<'a>(desc: &TensorDesc<'a>, numerics: Numerics, vocab: usize, emb: usize) -> Result<Matrix<'a>> {
-    if matches!(desc, TensorDesc::Int8Block8x4 { .. }) || desc.is_wide() {
+    if matches!(desc, TensorDesc::Int8Block8x4 { .. }) || desc.is_arm_dsp() {
         return Err(Error::UnsupportedTensorKind { tensor: TensorName::Embedding, kind: desc.kind_name() });
     }
     let m = Matrix::from_desc(desc, TensorName::Embedding, vocab, emb)?;
@@ -417,7 +417,7 @@ impl<'a> Model<'a> {
         expect(&t.dense, TensorName::Dense(0), dn, h)?;
         expect(&t.output, TensorName::Output, v, dn)?;
         let mut model = Model::empty(numerics, b.header.provenance.clone(), input, 1, checksum, file_len);
-        let mut builder = Builder { numerics, wide: false, width: e };
+        let mut builder = Builder { numerics, arm_dsp: false, width: e };
         let gru = GruDesc {
             input: t.gru_input.clone(),
             recurrent: t.gru_recurrent.clone(),
@@ -463,7 +463,7 @@ impl<'a> Model<'a> {
         };
         count_ok("GRU", b.grus.len(), 1, MAX_GRU_LAYERS)?;
         count_ok("dense", b.dense.len(), 0, MAX_DENSE_LAYERS)?;
-        let mut builder = Builder { numerics, wide: version >= format::WIDE_VERSION, width };
+        let mut builder = Builder { numerics, arm_dsp: version >= format::ARM_DSP_VERSION, width };
         for (n, g) in b.grus.iter().enumerate() {
             // Capacity is that of the wire list: the pushes cannot fail.
             let _ = model.grus.push(builder.gru(n as u8, g)?);

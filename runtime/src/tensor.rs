@@ -4,7 +4,7 @@
 use crate::error::{Error, Result, TensorName};
 use crate::fixed::{self, Mul};
 use crate::format::TensorDesc;
-use crate::kernels::{self, wide, Block8x4, Block8x4Error, Isa};
+use crate::kernels::{self, arm_dsp_layout, Block8x4, Block8x4Error, Isa};
 use crate::le::{f32_at, u32_at};
 
 /// How the input vector of an int8 product is quantized.
@@ -43,13 +43,13 @@ enum MatrixData<'a> {
         scales: &'a [u8],
         data: &'a [i8],
     },
-    /// int8 values in the wide layout ([`wide`], format version 3).
+    /// int8 values in the arm-dsp layout ([`arm_dsp_layout`], format version 3).
     #[cfg(feature = "arm-dsp-layout")]
-    Int8Wide {
+    Int8ArmDsp {
         scales: &'a [u8],
         data: &'a [u8],
     },
-    /// int8 8x4 blocks, portable or wide ([`Block8x4::is_wide`]).
+    /// int8 8x4 blocks, portable or arm-dsp layout ([`Block8x4::is_arm_dsp`]).
     Block8x4 {
         scales: &'a [u8],
         m: Block8x4<'a>,
@@ -112,22 +112,22 @@ impl<'a> Matrix<'a> {
                 MatrixData::Block8x4 { scales, m }
             }
             #[cfg(feature = "arm-dsp-layout")]
-            TensorDesc::Int8Wide { scales, data, .. } => {
+            TensorDesc::Int8ArmDsp { scales, data, .. } => {
                 check_scales(tensor, scales, rows)?;
-                let bytes = wide::dense_bytes(rows, cols).ok_or(Error::SizeOverflow { tensor })?;
+                let bytes = arm_dsp_layout::dense_bytes(rows, cols).ok_or(Error::SizeOverflow { tensor })?;
                 expect_len(tensor, "data", data.len(), bytes)?;
-                check_wide_dense(tensor, rows, cols, data)?;
-                MatrixData::Int8Wide { scales, data }
+                check_arm_dsp_dense(tensor, rows, cols, data)?;
+                MatrixData::Int8ArmDsp { scales, data }
             }
             #[cfg(feature = "arm-dsp-layout")]
-            TensorDesc::Int8WideBlock8x4 { scales, row_blocks, block_cols, blocks, .. } => {
+            TensorDesc::Int8ArmDspBlock8x4 { scales, row_blocks, block_cols, blocks, .. } => {
                 check_scales(tensor, scales, rows)?;
-                let m = Block8x4::new_wide(rows, cols, row_blocks, block_cols, blocks).map_err(|e| block_error(tensor, e))?;
-                check_wide_blocks(tensor, rows, cols, &m)?;
+                let m = Block8x4::new_arm_dsp(rows, cols, row_blocks, block_cols, blocks).map_err(|e| block_error(tensor, e))?;
+                check_arm_dsp_blocks(tensor, rows, cols, &m)?;
                 MatrixData::Block8x4 { scales, m }
             }
             #[cfg(not(feature = "arm-dsp-layout"))]
-            TensorDesc::Int8Wide { .. } | TensorDesc::Int8WideBlock8x4 { .. } => {
+            TensorDesc::Int8ArmDsp { .. } | TensorDesc::Int8ArmDspBlock8x4 { .. } => {
                 return Err(Error::LayoutNotBuiltIn { tensor, kind: desc.kind_name() });
             }
         };
@@ -144,15 +144,15 @@ impl<'a> Matrix<'a> {
         self.cols
     }
 
-    /// The encoding: `f32`, `f16`, `int8`, `int8-block8x4`, `int8-wide` or `int8-wide-block8x4`.
+    /// The encoding: `f32`, `f16`, `int8`, `int8-block8x4`, `int8-arm-dsp` or `int8-arm-dsp-block8x4`.
     pub fn kind_name(&self) -> &'static str {
         match self.data {
             MatrixData::F32(_) => "f32",
             MatrixData::F16(_) => "f16",
             MatrixData::Int8 { .. } => "int8",
             #[cfg(feature = "arm-dsp-layout")]
-            MatrixData::Int8Wide { .. } => "int8-wide",
-            MatrixData::Block8x4 { m, .. } if m.is_wide() => "int8-wide-block8x4",
+            MatrixData::Int8ArmDsp { .. } => "int8-arm-dsp",
+            MatrixData::Block8x4 { m, .. } if m.is_arm_dsp() => "int8-arm-dsp-block8x4",
             MatrixData::Block8x4 { .. } => "int8-block8x4",
         }
     }
@@ -162,12 +162,12 @@ impl<'a> Matrix<'a> {
         !matches!(self.data, MatrixData::F32(_) | MatrixData::F16(_))
     }
 
-    /// Whether the matrix is in the wide layout (format version 3).
-    pub fn is_wide(&self) -> bool {
+    /// Whether the matrix is in the arm-dsp layout (format version 3).
+    pub fn is_arm_dsp(&self) -> bool {
         match self.data {
             #[cfg(feature = "arm-dsp-layout")]
-            MatrixData::Int8Wide { .. } => true,
-            MatrixData::Block8x4 { m, .. } => m.is_wide(),
+            MatrixData::Int8ArmDsp { .. } => true,
+            MatrixData::Block8x4 { m, .. } => m.is_arm_dsp(),
             _ => false,
         }
     }
@@ -210,8 +210,8 @@ impl<'a> Matrix<'a> {
                 Some(scales)
             }
             #[cfg(feature = "arm-dsp-layout")]
-            MatrixData::Int8Wide { scales, data } => {
-                kernels::matvec_wide(isa, data, self.cols, q, acc);
+            MatrixData::Int8ArmDsp { scales, data } => {
+                kernels::matvec_arm_dsp(isa, data, self.cols, q, acc);
                 Some(scales)
             }
             MatrixData::Block8x4 { scales, m } => {
@@ -228,7 +228,7 @@ impl<'a> Matrix<'a> {
             MatrixData::F32(d) | MatrixData::F16(d) => d.len(),
             MatrixData::Int8 { scales, data } => scales.len() + data.len(),
             #[cfg(feature = "arm-dsp-layout")]
-            MatrixData::Int8Wide { scales, data } => scales.len() + data.len(),
+            MatrixData::Int8ArmDsp { scales, data } => scales.len() + data.len(),
             MatrixData::Block8x4 { scales, m } => scales.len() + m.stored_bytes(),
         }
     }
@@ -276,10 +276,10 @@ impl<'a> Matrix<'a> {
                 }
             }
             #[cfg(feature = "arm-dsp-layout")]
-            MatrixData::Int8Wide { scales, data } => {
+            MatrixData::Int8ArmDsp { scales, data } => {
                 let (s, groups) = (f32_at(scales, r), self.cols.div_ceil(4));
                 for (c, o) in out[..n].iter_mut().enumerate() {
-                    *o = wide::value_at(data, wide::dense_offset(groups, r, c)) as f32 * s;
+                    *o = arm_dsp_layout::value_at(data, arm_dsp_layout::dense_offset(groups, r, c)) as f32 * s;
                 }
             }
             MatrixData::Block8x4 { scales, m } => {
@@ -289,8 +289,8 @@ impl<'a> Matrix<'a> {
                 for (g, block) in m.row_block(r / 8) {
                     let c0 = g.saturating_mul(4);
                     for j in 0..4 {
-                        let q = if m.is_wide() {
-                            wide::value_at(bytemuck::cast_slice(block), wide::block_offset(i, j))
+                        let q = if m.is_arm_dsp() {
+                            arm_dsp_layout::value_at(bytemuck::cast_slice(block), arm_dsp_layout::block_offset(i, j))
                         } else {
                             block.get(i * 4 + j).map_or(0, |&q| q as i16)
                         };
@@ -434,31 +434,31 @@ fn check_int8_range(tensor: TensorName, data: &[u8]) -> Result<()> {
 }
 
 #[cfg(feature = "arm-dsp-layout")]
-/// A wide dense matrix holds values in [-127, 127] and zeros wherever its
+/// A dense arm-dsp layout matrix holds values in [-127, 127] and zeros wherever its
 /// quads and groups pad it (the kernels read the padding).
-fn check_wide_dense(tensor: TensorName, rows: usize, cols: usize, data: &[u8]) -> Result<()> {
+fn check_arm_dsp_dense(tensor: TensorName, rows: usize, cols: usize, data: &[u8]) -> Result<()> {
     let groups = cols.div_ceil(4);
     for r in 0..rows.div_ceil(4) * 4 {
         for c in 0..4 * groups {
-            let at = wide::dense_offset(groups, r, c);
-            check_wide_value(tensor, data, at, r < rows && c < cols)?;
+            let at = arm_dsp_layout::dense_offset(groups, r, c);
+            check_arm_dsp_value(tensor, data, at, r < rows && c < cols)?;
         }
     }
     Ok(())
 }
 
 #[cfg(feature = "arm-dsp-layout")]
-/// A wide block holds values in [-127, 127], and zeros in rows and columns
+/// An arm-dsp layout block holds values in [-127, 127], and zeros in rows and columns
 /// past the matrix.
-fn check_wide_blocks(tensor: TensorName, rows: usize, cols: usize, m: &Block8x4<'_>) -> Result<()> {
+fn check_arm_dsp_blocks(tensor: TensorName, rows: usize, cols: usize, m: &Block8x4<'_>) -> Result<()> {
     let mut first = 0;
     for b in 0..m.row_block_count() {
         for (k, (g, block)) in m.row_block(b).enumerate() {
             let block: &[u8] = bytemuck::cast_slice(block);
             for (i, j) in (0..8).flat_map(|i| (0..4).map(move |j| (i, j))) {
                 let inside = 8 * b + i < rows && 4 * g + j < cols;
-                check_wide_value(tensor, block, wide::block_offset(i, j), inside)
-                    .map_err(|_| Error::WideValue { tensor, index: (first + k) * 32 + wide::block_offset(i, j) / 2 })?;
+                check_arm_dsp_value(tensor, block, arm_dsp_layout::block_offset(i, j), inside)
+                    .map_err(|_| Error::ArmDspValue { tensor, index: (first + k) * 32 + arm_dsp_layout::block_offset(i, j) / 2 })?;
             }
         }
         first += m.blocks_of(b).len();
@@ -467,12 +467,12 @@ fn check_wide_blocks(tensor: TensorName, rows: usize, cols: usize, m: &Block8x4<
 }
 
 #[cfg(feature = "arm-dsp-layout")]
-fn check_wide_value(tensor: TensorName, data: &[u8], at: usize, inside: bool) -> Result<()> {
-    let v = wide::value_at(data, at);
+fn check_arm_dsp_value(tensor: TensorName, data: &[u8], at: usize, inside: bool) -> Result<()> {
+    let v = arm_dsp_layout::value_at(data, at);
     if (inside && (-127..=127).contains(&v)) || v == 0 {
         Ok(())
     } else {
-        Err(Error::WideValue { tensor, index: at / 2 })
+        Err(Error::ArmDspValue { tensor, index: at / 2 })
     }
 }
 

@@ -17,7 +17,7 @@ use crate::format::{
     self, v1, Activation, AnyBody, Body, DenseDesc, GruDesc, HeadDesc, HeadKindDesc, Header, InputDesc, Numerics, Provenance, ScaleRule,
     TensorDesc, TokenizerDesc, TokenizerKind,
 };
-use crate::kernels::wide;
+use crate::kernels::arm_dsp_layout;
 use crate::model::{Head, Input, Model};
 use crate::tokenizer::Tokenizer;
 
@@ -265,9 +265,9 @@ pub enum Layout {
     /// smallest file (format version 2).
     #[default]
     Portable,
-    /// The wide layout for Cortex-M cores with the DSP extension (M4, M7,
+    /// The arm-dsp layout for Cortex-M cores with the DSP extension (M4, M7,
     /// M33, M55): values stored as i16 in `SMLAD` order
-    /// ([`crate::kernels::wide`]), twice the flash of the int8 matrices for
+    /// ([`crate::kernels::arm_dsp_layout`]), twice the flash of the int8 matrices for
     /// faster products (format version 3). The same results on every core.
     ArmDsp,
 }
@@ -424,19 +424,19 @@ pub enum OwnedTensor {
         /// Block tables.
         tables: Block8x4Tables,
     },
-    /// int8 values in the wide layout ([`Layout::ArmDsp`]).
-    Int8Wide {
+    /// int8 values in the arm-dsp layout ([`Layout::ArmDsp`]).
+    Int8ArmDsp {
         /// Output rows.
         rows: u32,
         /// Input columns.
         cols: u32,
         /// f32 LE per-row scales.
         scales: Vec<u8>,
-        /// [`wide::dense_bytes`] bytes.
+        /// [`arm_dsp_layout::dense_bytes`] bytes.
         data: Vec<u8>,
     },
-    /// int8 8x4 block-sparse, blocks in the wide layout (64 bytes each).
-    WideBlock8x4 {
+    /// int8 8x4 block-sparse, blocks in the arm-dsp layout (64 bytes each).
+    ArmDspBlock8x4 {
         /// Output rows.
         rows: u32,
         /// Input columns.
@@ -482,8 +482,8 @@ impl OwnedTensor {
                 block_cols: &tables.block_cols,
                 blocks: &tables.blocks,
             },
-            OwnedTensor::Int8Wide { rows, cols, scales, data } => TensorDesc::Int8Wide { rows: *rows, cols: *cols, scales, data },
-            OwnedTensor::WideBlock8x4 { rows, cols, scales, tables } => TensorDesc::Int8WideBlock8x4 {
+            OwnedTensor::Int8ArmDsp { rows, cols, scales, data } => TensorDesc::Int8ArmDsp { rows: *rows, cols: *cols, scales, data },
+            OwnedTensor::ArmDspBlock8x4 { rows, cols, scales, tables } => TensorDesc::Int8ArmDspBlock8x4 {
                 rows: *rows,
                 cols: *cols,
                 scales,
@@ -510,34 +510,34 @@ impl OwnedTensor {
             (TensorDesc::Int8 { rows, cols, scales, data }, Layout::Portable) => {
                 OwnedTensor::Int8 { rows, cols, scales: owned(scales), data: owned(data) }
             }
-            (TensorDesc::Int8Wide { rows, cols, scales, data }, Layout::ArmDsp) => {
-                OwnedTensor::Int8Wide { rows, cols, scales: owned(scales), data: owned(data) }
+            (TensorDesc::Int8ArmDsp { rows, cols, scales, data }, Layout::ArmDsp) => {
+                OwnedTensor::Int8ArmDsp { rows, cols, scales: owned(scales), data: owned(data) }
             }
             (TensorDesc::Int8 { rows, cols, scales, data }, Layout::ArmDsp) => {
                 let (r, c) = (rows as usize, cols as usize);
-                let mut wide_data = alloc::vec![0u8; wide::dense_bytes(r, c).unwrap_or(0)];
-                wide::widen_dense(bytemuck::cast_slice(data), r, c, &mut wide_data);
-                OwnedTensor::Int8Wide { rows, cols, scales: owned(scales), data: wide_data }
+                let mut arm_dsp_data = alloc::vec![0u8; arm_dsp_layout::dense_bytes(r, c).unwrap_or(0)];
+                arm_dsp_layout::widen_dense(bytemuck::cast_slice(data), r, c, &mut arm_dsp_data);
+                OwnedTensor::Int8ArmDsp { rows, cols, scales: owned(scales), data: arm_dsp_data }
             }
-            (TensorDesc::Int8Wide { rows, cols, scales, data }, Layout::Portable) => {
+            (TensorDesc::Int8ArmDsp { rows, cols, scales, data }, Layout::Portable) => {
                 let (r, c, groups) = (rows as usize, cols as usize, (cols as usize).div_ceil(4));
-                let q = (0..r * c).map(|i| wide::value_at(data, wide::dense_offset(groups, i / c, i % c)) as u8).collect();
+                let q = (0..r * c).map(|i| arm_dsp_layout::value_at(data, arm_dsp_layout::dense_offset(groups, i / c, i % c)) as u8).collect();
                 OwnedTensor::Int8 { rows, cols, scales: owned(scales), data: q }
             }
             (TensorDesc::Int8Block8x4 { rows, cols, scales, row_blocks, block_cols, blocks }, Layout::Portable) => {
                 OwnedTensor::Block8x4 { rows, cols, scales: owned(scales), tables: tables(row_blocks, block_cols, owned(blocks)) }
             }
-            (TensorDesc::Int8WideBlock8x4 { rows, cols, scales, row_blocks, block_cols, blocks }, Layout::ArmDsp) => {
-                OwnedTensor::WideBlock8x4 { rows, cols, scales: owned(scales), tables: tables(row_blocks, block_cols, owned(blocks)) }
+            (TensorDesc::Int8ArmDspBlock8x4 { rows, cols, scales, row_blocks, block_cols, blocks }, Layout::ArmDsp) => {
+                OwnedTensor::ArmDspBlock8x4 { rows, cols, scales: owned(scales), tables: tables(row_blocks, block_cols, owned(blocks)) }
             }
             (TensorDesc::Int8Block8x4 { rows, cols, scales, row_blocks, block_cols, blocks }, Layout::ArmDsp) => {
-                let widened = blocks.chunks_exact(32).flat_map(|b| wide::widen_block(bytemuck::cast_slice(b))).collect();
-                OwnedTensor::WideBlock8x4 { rows, cols, scales: owned(scales), tables: tables(row_blocks, block_cols, widened) }
+                let widened = blocks.chunks_exact(32).flat_map(|b| arm_dsp_layout::widen_block(bytemuck::cast_slice(b))).collect();
+                OwnedTensor::ArmDspBlock8x4 { rows, cols, scales: owned(scales), tables: tables(row_blocks, block_cols, widened) }
             }
-            (TensorDesc::Int8WideBlock8x4 { rows, cols, scales, row_blocks, block_cols, blocks }, Layout::Portable) => {
+            (TensorDesc::Int8ArmDspBlock8x4 { rows, cols, scales, row_blocks, block_cols, blocks }, Layout::Portable) => {
                 let narrowed = blocks
-                    .chunks_exact(wide::BLOCK_BYTES)
-                    .flat_map(|b| (0..32).map(|k| wide::value_at(b, wide::block_offset(k / 4, k % 4)) as u8))
+                    .chunks_exact(arm_dsp_layout::BLOCK_BYTES)
+                    .flat_map(|b| (0..32).map(|k| arm_dsp_layout::value_at(b, arm_dsp_layout::block_offset(k / 4, k % 4)) as u8))
                     .collect();
                 OwnedTensor::Block8x4 { rows, cols, scales: owned(scales), tables: tables(row_blocks, block_cols, narrowed) }
             }
@@ -567,12 +567,12 @@ pub fn v1_as_network<'a>(b: &v1::Body<'a>) -> Body<'a> {
     }
 }
 
-/// The version a network body needs: [`format::WIDE_VERSION`] when a
-/// matrix is in the wide layout, else [`format::FORMAT_VERSION`].
+/// The version a network body needs: [`format::ARM_DSP_VERSION`] when a
+/// matrix is in the arm-dsp layout, else [`format::FORMAT_VERSION`].
 pub fn version_of(body: &Body<'_>) -> u16 {
     let matrices = body.grus.iter().flat_map(|g| [&g.input, &g.recurrent]).chain(body.dense.iter().map(|d| &d.weight));
-    if matrices.chain([&body.head.weight]).any(|t| t.is_wide()) {
-        format::WIDE_VERSION
+    if matrices.chain([&body.head.weight]).any(|t| t.is_arm_dsp()) {
+        format::ARM_DSP_VERSION
     } else {
         format::FORMAT_VERSION
     }

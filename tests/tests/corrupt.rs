@@ -308,7 +308,7 @@ fn inconsistent_networks_are_named() {
     assert_eq!(Model::from_bytes(&m).unwrap_err(), Error::LayerCount { kind: "GRU", count: 0, min: 1, max: 4 });
     // Five GRU layers on the wire (a list with a std Vec has the same encoding).
     #[derive(serde::Serialize)]
-    struct Wide<'a> {
+    struct ArmDspBody<'a> {
         header: format::Header<'a>,
         input: InputDesc<'a>,
         grus: Vec<format::GruDesc<'a>>,
@@ -316,14 +316,14 @@ fn inconsistent_networks_are_named() {
         head: format::HeadDesc<'a>,
     }
     let b = v2_body(float);
-    let wide = Wide {
+    let arm_dsp = ArmDspBody {
         header: b.header.clone(),
         input: b.input.clone(),
         grus: vec![b.grus[1].clone(); 5],
         dense: b.dense.to_vec(),
         head: b.head.clone(),
     };
-    let err = Model::from_bytes(&encode_file(2, &wide).unwrap()).unwrap_err();
+    let err = Model::from_bytes(&encode_file(2, &arm_dsp).unwrap()).unwrap_err();
     assert!(matches!(err, Error::Decode { reason } if reason.contains("more layers than the format allows")), "{err}");
     // A layer that does not read what the one below gives: the second GRU reads the first's 16 states.
     let m = rewrite_v2(float, |b| b.grus.swap(0, 1));
@@ -366,34 +366,34 @@ fn inconsistent_networks_are_named() {
 }
 
 /// The body of a version-3 file with `edit` applied, encoded as `version`.
-fn rewrite_wide<'a>(file: &'a [u8], version: u16, edit: impl FnOnce(&mut Body<'a>)) -> Vec<u8> {
+fn rewrite_arm_dsp<'a>(file: &'a [u8], version: u16, edit: impl FnOnce(&mut Body<'a>)) -> Vec<u8> {
     let mut body = v2_body(file);
     edit(&mut body);
     encode_file(version, &body).unwrap()
 }
 
-/// The wide data of a dense wide tensor, or the blocks of a sparse one.
-fn wide_bytes(t: &TensorDesc<'_>) -> Vec<u8> {
+/// The arm-dsp layout data of a dense tensor, or the blocks of a sparse one.
+fn arm_dsp_bytes(t: &TensorDesc<'_>) -> Vec<u8> {
     match t {
-        TensorDesc::Int8Wide { data, .. } => data.to_vec(),
-        TensorDesc::Int8WideBlock8x4 { blocks, .. } => blocks.to_vec(),
-        other => panic!("not a wide tensor: {}", other.kind_name()),
+        TensorDesc::Int8ArmDsp { data, .. } => data.to_vec(),
+        TensorDesc::Int8ArmDspBlock8x4 { blocks, .. } => blocks.to_vec(),
+        other => panic!("not an arm-dsp layout tensor: {}", other.kind_name()),
     }
 }
 
-/// `t` with its wide bytes replaced.
-fn with_wide_bytes<'a>(t: &TensorDesc<'a>, bytes: &'a [u8]) -> TensorDesc<'a> {
+/// `t` with its arm-dsp layout bytes replaced.
+fn with_arm_dsp_bytes<'a>(t: &TensorDesc<'a>, bytes: &'a [u8]) -> TensorDesc<'a> {
     match t.clone() {
-        TensorDesc::Int8Wide { rows, cols, scales, .. } => TensorDesc::Int8Wide { rows, cols, scales, data: bytes },
-        TensorDesc::Int8WideBlock8x4 { rows, cols, scales, row_blocks, block_cols, .. } => {
-            TensorDesc::Int8WideBlock8x4 { rows, cols, scales, row_blocks, block_cols, blocks: bytes }
+        TensorDesc::Int8ArmDsp { rows, cols, scales, .. } => TensorDesc::Int8ArmDsp { rows, cols, scales, data: bytes },
+        TensorDesc::Int8ArmDspBlock8x4 { rows, cols, scales, row_blocks, block_cols, .. } => {
+            TensorDesc::Int8ArmDspBlock8x4 { rows, cols, scales, row_blocks, block_cols, blocks: bytes }
         }
         other => other,
     }
 }
 
 #[test]
-fn wide_tensors_are_checked() {
+fn arm_dsp_layout_tensors_are_checked() {
     let files = valid_files();
     let (char_sparse, dense, sparse) = (&files[10], &files[11], &files[12]);
     for f in [char_sparse, dense, sparse] {
@@ -402,37 +402,37 @@ fn wide_tensors_are_checked() {
     }
     // GRU 0 of the feature model reads 5 features: one padding column per group of its last group.
     let b = v2_body(dense);
-    let mut bytes = wide_bytes(&b.grus[0].input);
+    let mut bytes = arm_dsp_bytes(&b.grus[0].input);
     bytes[0..2].copy_from_slice(&128i16.to_le_bytes());
-    let m = rewrite_wide(dense, 3, |b| b.grus[0].input = with_wide_bytes(&b.grus[0].input, &bytes));
-    assert_eq!(Model::from_bytes(&m).unwrap_err(), Error::WideValue { tensor: TensorName::GruInput(0), index: 0 });
+    let m = rewrite_arm_dsp(dense, 3, |b| b.grus[0].input = with_arm_dsp_bytes(&b.grus[0].input, &bytes));
+    assert_eq!(Model::from_bytes(&m).unwrap_err(), Error::ArmDspValue { tensor: TensorName::GruInput(0), index: 0 });
     // Column 5 of row 0 is padding (group 1, slot 2, as `[q4, q6, q5, q7]` stores it).
-    let mut bytes = wide_bytes(&b.grus[0].input);
-    let at = edgegru_runtime::kernels::wide::dense_offset(2, 0, 5);
+    let mut bytes = arm_dsp_bytes(&b.grus[0].input);
+    let at = edgegru_runtime::kernels::arm_dsp_layout::dense_offset(2, 0, 5);
     bytes[at..at + 2].copy_from_slice(&1i16.to_le_bytes());
-    let m = rewrite_wide(dense, 3, |b| b.grus[0].input = with_wide_bytes(&b.grus[0].input, &bytes));
-    assert_eq!(Model::from_bytes(&m).unwrap_err(), Error::WideValue { tensor: TensorName::GruInput(0), index: at / 2 });
+    let m = rewrite_arm_dsp(dense, 3, |b| b.grus[0].input = with_arm_dsp_bytes(&b.grus[0].input, &bytes));
+    assert_eq!(Model::from_bytes(&m).unwrap_err(), Error::ArmDspValue { tensor: TensorName::GruInput(0), index: at / 2 });
     // A sparse block's value out of range.
     let b = v2_body(sparse);
-    let mut blocks = wide_bytes(&b.grus[1].recurrent);
+    let mut blocks = arm_dsp_bytes(&b.grus[1].recurrent);
     blocks[2..4].copy_from_slice(&(-128i16).to_le_bytes());
-    let m = rewrite_wide(sparse, 3, |b| b.grus[1].recurrent = with_wide_bytes(&b.grus[1].recurrent, &blocks));
-    assert!(matches!(Model::from_bytes(&m).unwrap_err(), Error::WideValue { tensor: TensorName::GruRecurrent(1), .. }));
+    let m = rewrite_arm_dsp(sparse, 3, |b| b.grus[1].recurrent = with_arm_dsp_bytes(&b.grus[1].recurrent, &blocks));
+    assert!(matches!(Model::from_bytes(&m).unwrap_err(), Error::ArmDspValue { tensor: TensorName::GruRecurrent(1), .. }));
     // A wrong length.
-    let m = rewrite_wide(sparse, 3, |b| b.grus[1].recurrent = with_wide_bytes(&b.grus[1].recurrent, &blocks[..blocks.len() - 2]));
+    let m = rewrite_arm_dsp(sparse, 3, |b| b.grus[1].recurrent = with_arm_dsp_bytes(&b.grus[1].recurrent, &blocks[..blocks.len() - 2]));
     assert!(matches!(Model::from_bytes(&m).unwrap_err(), Error::TensorLength { tensor: TensorName::GruRecurrent(1), .. }));
-    // The wide kinds only in a version-3 file, and never as an embedding.
-    let m = rewrite_wide(dense, 2, |_| {});
-    assert_eq!(Model::from_bytes(&m).unwrap_err(), Error::UnsupportedTensorKind { tensor: TensorName::GruInput(0), kind: "int8-wide" });
+    // The arm-dsp layout kinds only in a version-3 file, and never as an embedding.
+    let m = rewrite_arm_dsp(dense, 2, |_| {});
+    assert_eq!(Model::from_bytes(&m).unwrap_err(), Error::UnsupportedTensorKind { tensor: TensorName::GruInput(0), kind: "int8-arm-dsp" });
     let b = v2_body(char_sparse);
     let InputDesc::Tokens { embedding, .. } = &b.input else { panic!("a token model") };
-    let wide_embedding = OwnedTensor::from_desc(embedding, Layout::ArmDsp);
-    let m = rewrite_wide(char_sparse, 3, |b| {
+    let arm_dsp_embedding = OwnedTensor::from_desc(embedding, Layout::ArmDsp);
+    let m = rewrite_arm_dsp(char_sparse, 3, |b| {
         if let InputDesc::Tokens { embedding, .. } = &mut b.input {
-            *embedding = wide_embedding.desc();
+            *embedding = arm_dsp_embedding.desc();
         }
     });
-    assert_eq!(Model::from_bytes(&m).unwrap_err(), Error::UnsupportedTensorKind { tensor: TensorName::Embedding, kind: "int8-wide" });
+    assert_eq!(Model::from_bytes(&m).unwrap_err(), Error::UnsupportedTensorKind { tensor: TensorName::Embedding, kind: "int8-arm-dsp" });
 }
 
 /// The bits of every output of a few steps.
@@ -463,13 +463,13 @@ fn relayout_keeps_every_value_and_refuses_what_it_cannot_do() {
             assert!(err.contains("int8"), "{err}");
             continue;
         }
-        let wide = relayout(f, Layout::ArmDsp).unwrap();
-        assert_eq!(output_bits(&wide), output_bits(f), "file {i}: the arm-dsp layout computes the same bits");
+        let arm_dsp = relayout(f, Layout::ArmDsp).unwrap();
+        assert_eq!(output_bits(&arm_dsp), output_bits(f), "file {i}: the arm-dsp layout computes the same bits");
         let float = |b: &[u8]| FloatModel::from_model(&Model::from_bytes(b).unwrap()).unwrap();
-        assert_eq!(float(&wide), float(f), "file {i}: the same weights, read back (inspect, ONNX export)");
-        let back = relayout(&wide, Layout::Portable).unwrap();
-        assert_eq!(relayout(&back, Layout::ArmDsp).unwrap(), wide, "file {i}: the layouts convert both ways without loss");
-        assert_eq!(u16::from_le_bytes([wide[4], wide[5]]), 3);
+        assert_eq!(float(&arm_dsp), float(f), "file {i}: the same weights, read back (inspect, ONNX export)");
+        let back = relayout(&arm_dsp, Layout::Portable).unwrap();
+        assert_eq!(relayout(&back, Layout::ArmDsp).unwrap(), arm_dsp, "file {i}: the layouts convert both ways without loss");
+        assert_eq!(u16::from_le_bytes([arm_dsp[4], arm_dsp[5]]), 3);
         assert_eq!(u16::from_le_bytes([back[4], back[5]]), 2);
         if f[4] == 2 {
             assert_eq!(&back, f, "file {i}: a version-2 file comes back byte for byte");

@@ -5,7 +5,7 @@
 //! Sparsity follows a cubic schedule from 0 at `start` to the target at
 //! `end`, updated every `every` steps. At each update the blocks with the
 //! least energy (sum of squares) among those still alive are removed until
-//! each part reaches its target; a removed block never comes back.
+//! each group reaches its target; a removed block never comes back.
 
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
@@ -22,10 +22,10 @@ pub enum PruneShape {
     Unstructured,
 }
 
-/// A part of a weight matrix that gets its own target: a gate's rows of a
+/// A group of weights that gets its own pruning target: a gate's rows of a
 /// GRU matrix, or a whole dense or output matrix.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Part {
+pub struct PruneGroup {
     /// Its name in `--prune-density`: `input.z`, `recurrent.n`, `dense`,
     /// `output` for the first layers; `gru1.input.z`, `dense1`, ... above them.
     pub name: String,
@@ -42,38 +42,39 @@ pub fn matrices(net: &NetSpec) -> Vec<Slot> {
     grus.chain((0..net.dense.len()).map(Slot::Dense)).chain([Slot::Output]).collect()
 }
 
-/// Every part of the network, with its name.
-pub fn parts(net: &NetSpec) -> Vec<Part> {
+/// Every pruning group of the network, with its name.
+pub fn groups(net: &NetSpec) -> Vec<PruneGroup> {
     let mut out = Vec::new();
     for k in 0..net.grus.len() {
         let prefix = if k == 0 { String::new() } else { format!("gru{k}.") };
         for (kind, slot) in [("input", Slot::GruInput(k)), ("recurrent", Slot::GruRecurrent(k))] {
             for (g, gate) in ["z", "r", "n"].iter().enumerate() {
-                out.push(Part { name: format!("{prefix}{kind}.{gate}"), slot, gate: Some(g) });
+                out.push(PruneGroup { name: format!("{prefix}{kind}.{gate}"), slot, gate: Some(g) });
             }
         }
     }
     for j in 0..net.dense.len() {
-        out.push(Part { name: if j == 0 { "dense".into() } else { format!("dense{j}") }, slot: Slot::Dense(j), gate: None });
+        out.push(PruneGroup { name: if j == 0 { "dense".into() } else { format!("dense{j}") }, slot: Slot::Dense(j), gate: None });
     }
-    out.push(Part { name: "output".into(), slot: Slot::Output, gate: None });
+    out.push(PruneGroup { name: "output".into(), slot: Slot::Output, gate: None });
     out
 }
 
-/// Part names of the version-1 network, in the order the first
+/// Group names of the version-1 network, in the order the first
 /// configurations stored their sparsities.
-const V1_PARTS: [&str; 8] = ["input.z", "input.r", "input.n", "recurrent.z", "recurrent.r", "recurrent.n", "dense", "output"];
+const V1_GROUPS: [&str; 8] = ["input.z", "input.r", "input.n", "recurrent.z", "recurrent.r", "recurrent.n", "dense", "output"];
 
 /// Pruning settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PruneConfig {
-    /// Final sparsity (fraction of weights removed) of every part not named in `parts`.
+    /// Final sparsity (fraction of weights removed) of every group not named in `groups`.
     #[serde(default)]
     pub target: f32,
-    /// Final sparsity of named parts.
+    /// Final sparsity of named groups.
     #[serde(default)]
-    pub parts: Vec<(String, f32)>,
-    /// Configurations before stacked layers: the sparsity of each version-1 part.
+    #[serde(rename = "parts")]
+    pub groups: Vec<(String, f32)>,
+    /// Configurations before stacked layers: the sparsity of each version-1 group.
     #[serde(default, skip_serializing)]
     sparsity: Option<[f32; 8]>,
     /// First step of the schedule.
@@ -89,8 +90,8 @@ pub struct PruneConfig {
 }
 
 impl PruneConfig {
-    /// One target for every part, overridden by `overrides` like
-    /// `recurrent.n=0.6,output=0.5` (densities: the fraction kept). Part names
+    /// One target for every group, overridden by `overrides` like
+    /// `recurrent.n=0.6,output=0.5` (densities: the fraction kept). Group names
     /// are checked against the network when pruning starts.
     pub fn new(target: f32, overrides: &str, start: u64, end: u64, every: u64, keep_diagonal: bool, shape: PruneShape) -> Result<Self> {
         if !(0.0..1.0).contains(&target) {
@@ -99,33 +100,33 @@ impl PruneConfig {
         if end <= start || every == 0 {
             bail!("pruning needs --prune-start < --prune-end and --prune-every >= 1");
         }
-        let mut parts = Vec::new();
+        let mut groups = Vec::new();
         for item in overrides.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             let Some((name, value)) = item.split_once('=') else { bail!("--prune-density takes NAME=DENSITY items, got {item:?}") };
             let density: f32 = value.trim().parse().map_err(|_| anyhow::anyhow!("density {value:?} is not a number"))?;
             if !(0.0..=1.0).contains(&density) || density == 0.0 {
                 bail!("density of {name} must be in (0, 1]");
             }
-            parts.push((name.trim().to_string(), 1.0 - density));
+            groups.push((name.trim().to_string(), 1.0 - density));
         }
-        Ok(PruneConfig { target, parts, sparsity: None, start, end, every, keep_diagonal, shape })
+        Ok(PruneConfig { target, groups, sparsity: None, start, end, every, keep_diagonal, shape })
     }
 
-    /// Final sparsity of the part named `name`.
+    /// Final sparsity of the group named `name`.
     pub fn sparsity_of(&self, name: &str) -> f32 {
         if let Some(legacy) = &self.sparsity {
-            return V1_PARTS.iter().position(|p| *p == name).map_or(0.0, |i| legacy[i]);
+            return V1_GROUPS.iter().position(|p| *p == name).map_or(0.0, |i| legacy[i]);
         }
-        self.parts.iter().rev().find(|(n, _)| n == name).map_or(self.target, |(_, s)| *s)
+        self.groups.iter().rev().find(|(n, _)| n == name).map_or(self.target, |(_, s)| *s)
     }
 
-    /// Checks that every named part exists in `net`.
-    pub fn check_parts(&self, net: &NetSpec) -> Result<()> {
-        let all = parts(net);
-        for (name, _) in &self.parts {
+    /// Checks that every named group exists in `net`.
+    pub fn check_groups(&self, net: &NetSpec) -> Result<()> {
+        let all = groups(net);
+        for (name, _) in &self.groups {
             if !all.iter().any(|p| &p.name == name) {
                 bail!(
-                    "unknown part {name:?}; this network's parts are {}",
+                    "unknown pruning group {name:?}; this network's groups are {}",
                     all.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
                 );
             }
@@ -133,7 +134,7 @@ impl PruneConfig {
         Ok(())
     }
 
-    /// Sparsity target at `step` for a part whose final sparsity is `target`:
+    /// Sparsity target at `step` for a group whose final sparsity is `target`:
     /// `target * (1 - (1 - (step - start) / (end - start))^3)`, clamped to the schedule.
     pub fn target_at(&self, step: u64, target: f32) -> f32 {
         if step <= self.start {
@@ -156,10 +157,10 @@ pub struct Masks {
     pub masks: Vec<Vec<u8>>,
 }
 
-/// Sparsity of one part after an update.
+/// Sparsity of one group after an update.
 #[derive(Debug, Clone, PartialEq)]
-pub struct PartSparsity {
-    /// Part name.
+pub struct GroupSparsity {
+    /// Group name.
     pub name: String,
     /// Scheduled target.
     pub target: f32,
@@ -184,27 +185,27 @@ impl Masks {
         }
     }
 
-    /// Raises every part to its scheduled sparsity at `step`.
-    pub fn update(&mut self, p: &Params, cfg: &PruneConfig, step: u64) -> Vec<PartSparsity> {
+    /// Raises every group to its scheduled sparsity at `step`.
+    pub fn update(&mut self, p: &Params, cfg: &PruneConfig, step: u64) -> Vec<GroupSparsity> {
         let mats = matrices(&p.net);
         let mut report = Vec::new();
-        for part in parts(&p.net) {
-            let mi = mats.iter().position(|&m| m == part.slot).unwrap_or(0);
-            let (rows, cols) = p.net.shape(part.slot);
+        for group in groups(&p.net) {
+            let mi = mats.iter().position(|&m| m == group.slot).unwrap_or(0);
+            let (rows, cols) = p.net.shape(group.slot);
             let h = rows / 3;
-            let (r0, r1) = match part.gate {
+            let (r0, r1) = match group.gate {
                 Some(g) => (g * h, (g + 1) * h),
                 None => (0, rows),
             };
-            let w = p.get(part.slot);
+            let w = p.get(group.slot);
             let mask = &mut self.masks[mi];
-            let target = cfg.target_at(step, cfg.sparsity_of(&part.name));
+            let target = cfg.target_at(step, cfg.sparsity_of(&group.name));
             let (bh, bw) = match cfg.shape {
                 PruneShape::Block => (8, 4),
                 PruneShape::Unstructured => (1, 1),
             };
-            let recurrent = matches!(part.slot, Slot::GruRecurrent(_));
-            // Units: blocks (clipped to this part's rows) with their energy.
+            let recurrent = matches!(group.slot, Slot::GruRecurrent(_));
+            // Units: blocks (clipped to this group's rows) with their energy.
             let mut units: Vec<(f64, usize, usize)> = Vec::new();
             let mut alive_weights = 0usize;
             let total = (r1 - r0) * cols;
@@ -240,7 +241,7 @@ impl Masks {
                 }
                 removed += (re - rb) * (ce - cb);
             }
-            report.push(PartSparsity { name: part.name, target, achieved: removed as f32 / total.max(1) as f32 });
+            report.push(GroupSparsity { name: group.name, target, achieved: removed as f32 / total.max(1) as f32 });
         }
         report
     }
@@ -308,7 +309,7 @@ mod tests {
             assert!(!(*b == 0 && *a == 1), "a removed weight came back");
         }
         masks.apply(&mut p);
-        let get = |r: &[PartSparsity], n: &str| r.iter().find(|x| x.name == n).unwrap().achieved;
+        let get = |r: &[GroupSparsity], n: &str| r.iter().find(|x| x.name == n).unwrap().achieved;
         assert!(get(&r1, "dense") > 0.0 && get(&r1, "dense") < 0.75);
         assert!((get(&r2, "dense") - 0.75).abs() < 0.01);
         assert!((get(&r2, "output") - 0.5).abs() < 0.01);
@@ -353,17 +354,17 @@ mod network_tests {
     use super::*;
 
     #[test]
-    fn stacked_layers_have_their_own_named_parts_and_old_configurations_read() {
+    fn stacked_layers_have_their_own_named_groups_and_old_configurations_read() {
         let net = NetSpec::language_model(10, 4, &[8, 8], 8);
-        let names: Vec<String> = parts(&net).into_iter().map(|p| p.name).collect();
+        let names: Vec<String> = groups(&net).into_iter().map(|p| p.name).collect();
         assert!(names.contains(&"gru1.recurrent.n".to_string()) && names.contains(&"input.z".to_string()));
         assert_eq!(matrices(&net).len(), 6);
         let c = PruneConfig::new(0.5, "gru1.recurrent.n=0.25", 0, 10, 1, false, PruneShape::Block).unwrap();
-        c.check_parts(&net).unwrap();
+        c.check_groups(&net).unwrap();
         assert_eq!(c.sparsity_of("gru1.recurrent.n"), 0.75);
         assert_eq!(c.sparsity_of("output"), 0.5);
-        assert!(PruneConfig::new(0.5, "gru3.input.z=0.5", 0, 10, 1, false, PruneShape::Block).unwrap().check_parts(&net).is_err());
-        // A configuration written before stacked layers: eight sparsities in the version-1 part order.
+        assert!(PruneConfig::new(0.5, "gru3.input.z=0.5", 0, 10, 1, false, PruneShape::Block).unwrap().check_groups(&net).is_err());
+        // A configuration written before stacked layers: eight sparsities in the version-1 group order.
         let old = r#"{"sparsity":[0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8],"start":0,"end":10,"every":1,"keep_diagonal":false,"shape":"Block"}"#;
         let c: PruneConfig = serde_json::from_str(old).unwrap();
         assert_eq!((c.sparsity_of("input.z"), c.sparsity_of("recurrent.n"), c.sparsity_of("output")), (0.1, 0.6, 0.8));

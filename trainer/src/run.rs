@@ -336,7 +336,7 @@ impl<'p> Run<'p> {
         };
         check_memory(&net, &config, seq.min(4096))?;
         if let Some(pc) = &config.prune {
-            pc.check_parts(&net)?;
+            pc.check_groups(&net)?;
         }
         let per_epoch = feed.steps_per_epoch();
         let total_steps = match (config.steps, config.epochs) {
@@ -441,9 +441,9 @@ impl<'p> Run<'p> {
             return Ok(());
         }
         let (params, _) = self.engine.state()?;
-        let parts = m.update(&params, pc, self.step);
+        let groups = m.update(&params, pc, self.step);
         self.engine.set_masks(m)?;
-        let line: Vec<String> = parts.iter().map(|p| format!("{} {:.1}%", p.name, p.achieved * 100.0)).collect();
+        let line: Vec<String> = groups.iter().map(|p| format!("{} {:.1}%", p.name, p.achieved * 100.0)).collect();
         self.progress.note(&format!("step {}: pruned to {:.1}% sparsity ({})", self.step, m.sparsity() * 100.0, line.join(", ")));
         Ok(())
     }

@@ -238,7 +238,7 @@ fn cli_relays_out_a_model(dir: &std::path::Path, model: &std::path::Path, run: &
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("arm-dsp layout"), "{out}");
     let (code, out, _) = edgegru(&["inspect", dsp.to_str().unwrap()]);
-    assert!(code == 0 && out.contains("format version 3") && out.contains("int8-wide"), "{out}");
+    assert!(code == 0 && out.contains("format version 3") && out.contains("int8-arm-dsp"), "{out}");
     let (code, out, _) = edgegru(&["generate", "--model", dsp.to_str().unwrap(), "--prompt", "the ", "--max-tokens", "30", "--seed", "3"]);
     assert_eq!((code, out.as_str()), (0, text), "the arm-dsp layout generates the same text");
     let (code, _, err) = edgegru(&["export", "--model", dsp.to_str().unwrap(), "--layout", "portable", "--out", back.to_str().unwrap()]);

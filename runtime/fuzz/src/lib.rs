@@ -6,7 +6,7 @@
 
 use std::sync::OnceLock;
 
-use edgegru_runtime::format::{FORMAT_VERSION, MAGIC, WIDE_VERSION};
+use edgegru_runtime::format::{FORMAT_VERSION, MAGIC, ARM_DSP_VERSION};
 use edgegru_runtime::{crc32::crc32, InputKind, Model, Rng, SamplingParams, Session};
 
 /// The integer-only character model (a v1 file) the state and tokenizer targets use.
@@ -31,7 +31,7 @@ pub fn load(data: &[u8]) {
     let Some((&v, body)) = data.split_first() else { return };
     let version: u16 = match (v & 1, v & 2) {
         (1, _) => 1,
-        (_, 2) => WIDE_VERSION,
+        (_, 2) => ARM_DSP_VERSION,
         _ => FORMAT_VERSION,
     };
     let mut file = Vec::with_capacity(body.len() + 10);

@@ -330,7 +330,7 @@ fn unpack_groups(x: &[i8], xs: &mut [u32]) {
 
 /// The DSP kernels of the arm-dsp layout.
 #[cfg(feature = "arm-dsp-layout")]
-pub(crate) mod wide;
+pub(crate) mod arm_dsp_layout;
 
 /// Requantization with the DSP extension (see [`super::requantize`]). A run
 /// of rows takes the short path in assembly while each row's scale is a
@@ -490,7 +490,7 @@ unsafe fn requantize_run(acc: *mut i32, scales: *const u8, bias: *const u8, rows
 /// of sixteen int8 products to a scalar accumulator. Loops use the
 /// Armv8.1-M low-overhead branches with tail predication (`DLSTP`/`LETP`),
 /// so a row of any length runs without a scalar tail.
-#[cfg(edgegru_arm_mve)]
+#[cfg(edgegru_helium)]
 pub(crate) mod helium {
     use core::arch::asm;
 

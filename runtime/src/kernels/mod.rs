@@ -11,7 +11,7 @@
 use crate::le::u32_at;
 
 pub mod scalar;
-pub mod wide;
+pub mod arm_dsp_layout;
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod x86;
@@ -19,10 +19,10 @@ pub(crate) mod x86;
 #[cfg(target_arch = "aarch64")]
 pub(crate) mod aarch64;
 
-#[cfg(edgegru_arm_dsp)]
+#[cfg(edgegru_dsp)]
 pub(crate) mod arm;
 
-#[cfg(edgegru_arm_thumb)]
+#[cfg(edgegru_thumb)]
 pub(crate) mod thumb;
 
 /// A set of kernels, named after the instructions they use.
@@ -42,11 +42,11 @@ pub enum Isa {
     /// Cortex-M without the DSP extension (M0, M0+, M3, M23): Thumb-1 loops
     /// that load each input once for three rows. Chosen at compile time (see
     /// `runtime/build.rs`).
-    ArmThumb,
+    Thumb,
     /// Cortex-M with the DSP extension (M4, M7, M33, M55): `SXTB16` + `SMLAD`,
     /// two 16-bit multiply-accumulates per instruction. Chosen at compile time
     /// (see `runtime/build.rs`).
-    ArmDsp,
+    Dsp,
     /// Cortex-M with Helium, the M-profile vector extension (M55, M85):
     /// `VMLADAVA.S8`, sixteen int8 multiply-accumulates per instruction.
     /// Chosen at compile time (see `runtime/build.rs`).
@@ -55,7 +55,7 @@ pub enum Isa {
 
 impl Isa {
     /// Every kernel set, from portable to most specialised.
-    pub const ALL: [Isa; 8] = [Isa::Scalar, Isa::Avx2, Isa::Vnni, Isa::Neon, Isa::NeonDot, Isa::ArmThumb, Isa::ArmDsp, Isa::Helium];
+    pub const ALL: [Isa; 8] = [Isa::Scalar, Isa::Avx2, Isa::Vnni, Isa::Neon, Isa::NeonDot, Isa::Thumb, Isa::Dsp, Isa::Helium];
 
     /// Name used by `EDGEGRU_KERNEL` and in reports.
     pub const fn name(self) -> &'static str {
@@ -65,8 +65,8 @@ impl Isa {
             Isa::Vnni => "vnni",
             Isa::Neon => "neon",
             Isa::NeonDot => "neon-dot",
-            Isa::ArmThumb => "arm-thumb",
-            Isa::ArmDsp => "arm-dsp",
+            Isa::Thumb => "thumb",
+            Isa::Dsp => "dsp",
             Isa::Helium => "helium",
         }
     }
@@ -88,11 +88,11 @@ impl Isa {
             Isa::Neon => true,
             #[cfg(target_arch = "aarch64")]
             Isa::NeonDot => aarch64::has_dotprod(),
-            #[cfg(edgegru_arm_thumb)]
-            Isa::ArmThumb => true,
-            #[cfg(edgegru_arm_dsp)]
-            Isa::ArmDsp => true,
-            #[cfg(edgegru_arm_mve)]
+            #[cfg(edgegru_thumb)]
+            Isa::Thumb => true,
+            #[cfg(edgegru_dsp)]
+            Isa::Dsp => true,
+            #[cfg(edgegru_helium)]
             Isa::Helium => true,
             #[allow(unreachable_patterns)]
             _ => false,
@@ -116,7 +116,7 @@ impl Isa {
 
     /// The fastest kernel set this CPU runs, ignoring the environment.
     pub fn best() -> Isa {
-        [Isa::Vnni, Isa::Avx2, Isa::NeonDot, Isa::Neon, Isa::Helium, Isa::ArmDsp, Isa::ArmThumb]
+        [Isa::Vnni, Isa::Avx2, Isa::NeonDot, Isa::Neon, Isa::Helium, Isa::Dsp, Isa::Thumb]
             .into_iter()
             .find(|isa| isa.is_available())
             .unwrap_or(Isa::Scalar)
@@ -130,8 +130,8 @@ impl Isa {
 /// table are left as they are.
 pub fn requantize(isa: Isa, acc: &mut [i32], scales: &[u8], bias: &[u8], to_act: crate::fixed::Mul, limit: i32) {
     match isa {
-        #[cfg(edgegru_arm_dsp)]
-        Isa::ArmDsp | Isa::Helium => arm::requantize(acc, scales, bias, to_act, limit),
+        #[cfg(edgegru_dsp)]
+        Isa::Dsp | Isa::Helium => arm::requantize(acc, scales, bias, to_act, limit),
         _ => scalar::requantize(acc, scales, bias, to_act, limit),
     }
 }
@@ -187,26 +187,26 @@ pub fn matvec_i8(isa: Isa, w: &[i8], cols: usize, x: &[i8], acc: &mut [i32]) {
         Isa::NeonDot if aarch64::has_dotprod() => aarch64::matvec_i8_dot(w, cols, x, acc),
         #[cfg(target_arch = "aarch64")]
         Isa::Neon | Isa::NeonDot => aarch64::matvec_i8(w, cols, x, acc),
-        #[cfg(edgegru_arm_mve)]
+        #[cfg(edgegru_helium)]
         Isa::Helium => arm::helium::matvec_i8(w, cols, x, acc),
-        #[cfg(edgegru_arm_dsp)]
-        Isa::ArmDsp => arm::matvec_i8_dsp(w, cols, x, acc),
-        #[cfg(edgegru_arm_thumb)]
-        Isa::ArmThumb => thumb::matvec_i8(w, cols, x, acc),
+        #[cfg(edgegru_dsp)]
+        Isa::Dsp => arm::matvec_i8_dsp(w, cols, x, acc),
+        #[cfg(edgegru_thumb)]
+        Isa::Thumb => thumb::matvec_i8(w, cols, x, acc),
         _ => scalar::matvec_i8(w, cols, x, acc),
     }
 }
 
 /// `acc[r] = sum_c w[r][c] * x[c]` in exact int32 arithmetic for a dense
-/// matrix of `cols` columns in the wide layout ([`wide`]; `acc.len()` rows,
-/// `w` at least [`wide::dense_bytes`] long). `x` is zero-padded to a multiple
+/// matrix of `cols` columns in the arm-dsp layout ([`arm_dsp_layout`]; `acc.len()` rows,
+/// `w` at least [`arm_dsp_layout::dense_bytes`] long). `x` is zero-padded to a multiple
 /// of 4 (inputs past it count as zero); values lie in [-127, 127].
 #[cfg(feature = "arm-dsp-layout")]
-pub fn matvec_wide(isa: Isa, w: &[u8], cols: usize, x: &[i8], acc: &mut [i32]) {
+pub fn matvec_arm_dsp(isa: Isa, w: &[u8], cols: usize, x: &[i8], acc: &mut [i32]) {
     match isa {
-        #[cfg(edgegru_arm_dsp)]
-        Isa::ArmDsp | Isa::Helium => arm::wide::matvec(w, cols, x, acc),
-        _ => wide::matvec(w, cols, x, acc),
+        #[cfg(edgegru_dsp)]
+        Isa::Dsp | Isa::Helium => arm::arm_dsp_layout::matvec(w, cols, x, acc),
+        _ => arm_dsp_layout::matvec(w, cols, x, acc),
     }
 }
 
@@ -217,7 +217,7 @@ pub fn matvec_wide(isa: Isa, w: &[u8], cols: usize, x: &[i8], acc: &mut [i32]) {
 /// `ceil(rows/8)+1` non-decreasing u32 LE offsets from 0 to the block count,
 /// `block_cols` holds one u16 LE column group per block, each below
 /// `ceil(cols/4)` and increasing within a row block, and `blocks` holds 32
-/// bytes per block (64 in the wide layout, [`wide`]).
+/// bytes per block (64 in the arm-dsp layout, [`arm_dsp_layout`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Block8x4<'a> {
     rows: usize,
@@ -225,9 +225,9 @@ pub struct Block8x4<'a> {
     row_blocks: &'a [u8],
     block_cols: &'a [u8],
     blocks: &'a [i8],
-    /// The blocks are widened (64 bytes of i16 each, [`wide`]).
+    /// The blocks are widened (64 bytes of i16 each, [`arm_dsp_layout`]).
     #[cfg(feature = "arm-dsp-layout")]
-    wide: bool,
+    arm_dsp: bool,
 }
 
 /// Why [`Block8x4::new`] refused its tables.
@@ -262,9 +262,9 @@ impl<'a> Block8x4<'a> {
         Block8x4::checked(rows, cols, row_blocks, block_cols, blocks, false)
     }
 
-    /// As [`Block8x4::new`], for blocks in the wide layout (64 bytes each).
+    /// As [`Block8x4::new`], for blocks in the arm-dsp layout (64 bytes each).
     #[cfg(feature = "arm-dsp-layout")]
-    pub fn new_wide(rows: usize, cols: usize, row_blocks: &'a [u8], block_cols: &'a [u8], blocks: &'a [u8]) -> Result<Self, Block8x4Error> {
+    pub fn new_arm_dsp(rows: usize, cols: usize, row_blocks: &'a [u8], block_cols: &'a [u8], blocks: &'a [u8]) -> Result<Self, Block8x4Error> {
         Block8x4::checked(rows, cols, row_blocks, block_cols, bytemuck::cast_slice(blocks), true)
     }
 
@@ -274,7 +274,7 @@ impl<'a> Block8x4<'a> {
         row_blocks: &'a [u8],
         block_cols: &'a [u8],
         blocks: &'a [i8],
-        wide: bool,
+        arm_dsp: bool,
     ) -> Result<Self, Block8x4Error> {
         let row_block_count = rows.div_ceil(8);
         let groups = cols.div_ceil(4);
@@ -286,7 +286,7 @@ impl<'a> Block8x4<'a> {
             return Err(Block8x4Error::Length { part: "block_cols", expected: block_cols.len() - 1, found: block_cols.len() });
         }
         let count = block_cols.len() / 2;
-        let expected = count.checked_mul(if wide { wide::BLOCK_BYTES } else { 32 }).ok_or(Block8x4Error::Overflow)?;
+        let expected = count.checked_mul(if arm_dsp { arm_dsp_layout::BLOCK_BYTES } else { 32 }).ok_or(Block8x4Error::Overflow)?;
         if blocks.len() != expected {
             return Err(Block8x4Error::Length { part: "blocks", expected, found: blocks.len() });
         }
@@ -301,7 +301,7 @@ impl<'a> Block8x4<'a> {
             block_cols,
             blocks,
             #[cfg(feature = "arm-dsp-layout")]
-            wide,
+            arm_dsp,
         };
         for b in 0..row_block_count {
             let (start, end) = (u32_at(row_blocks, b), u32_at(row_blocks, b + 1));
@@ -355,19 +355,19 @@ impl<'a> Block8x4<'a> {
         }
     }
 
-    /// Whether the blocks are in the wide layout ([`wide`]; never without
+    /// Whether the blocks are in the arm-dsp layout ([`arm_dsp_layout`]; never without
     /// the `arm-dsp-layout` feature).
-    pub fn is_wide(&self) -> bool {
+    pub fn is_arm_dsp(&self) -> bool {
         #[cfg(feature = "arm-dsp-layout")]
-        return self.wide;
+        return self.arm_dsp;
         #[cfg(not(feature = "arm-dsp-layout"))]
         false
     }
 
-    /// Bytes of one stored block: 32, or 64 in the wide layout.
+    /// Bytes of one stored block: 32, or 64 in the arm-dsp layout.
     pub fn block_bytes(&self) -> usize {
-        if self.is_wide() {
-            wide::BLOCK_BYTES
+        if self.is_arm_dsp() {
+            arm_dsp_layout::BLOCK_BYTES
         } else {
             32
         }
@@ -379,7 +379,7 @@ impl<'a> Block8x4<'a> {
     }
 
     /// The blocks of row block `b`, each as (column group, its
-    /// [`Block8x4::block_bytes`] bytes: 32 int8 values, row-major, or a wide block).
+    /// [`Block8x4::block_bytes`] bytes: 32 int8 values, row-major, or an arm-dsp layout block).
     pub fn row_block(&self, b: usize) -> impl Iterator<Item = (usize, &'a [i8])> + use<'a> {
         let range = self.blocks_of(b);
         let n = self.block_bytes();
@@ -390,7 +390,7 @@ impl<'a> Block8x4<'a> {
 
     /// The row-block offsets (u32 LE), the column-group table (u16 LE per
     /// block) and the block values.
-    #[cfg(any(target_arch = "x86_64", edgegru_arm_dsp))]
+    #[cfg(any(target_arch = "x86_64", edgegru_dsp))]
     pub(crate) fn tables(&self) -> (&'a [u8], &'a [u8], &'a [i8]) {
         (self.row_blocks, self.block_cols, self.blocks)
     }
@@ -415,11 +415,11 @@ pub fn block8x4_i8(isa: Isa, m: &Block8x4<'_>, x: &[i8], acc: &mut [i32]) {
     let rows = m.rows.min(acc.len());
     let acc = &mut acc[..rows];
     #[cfg(feature = "arm-dsp-layout")]
-    if m.wide {
+    if m.arm_dsp {
         return match isa {
-            #[cfg(edgegru_arm_dsp)]
-            Isa::ArmDsp | Isa::Helium => arm::wide::block8x4(m, x, acc),
-            _ => wide::block8x4(m, x, acc),
+            #[cfg(edgegru_dsp)]
+            Isa::Dsp | Isa::Helium => arm::arm_dsp_layout::block8x4(m, x, acc),
+            _ => arm_dsp_layout::block8x4(m, x, acc),
         };
     }
     match isa {
@@ -431,10 +431,10 @@ pub fn block8x4_i8(isa: Isa, m: &Block8x4<'_>, x: &[i8], acc: &mut [i32]) {
         Isa::NeonDot if aarch64::has_dotprod() => aarch64::block8x4_i8_dot(m, x, acc),
         #[cfg(target_arch = "aarch64")]
         Isa::Neon | Isa::NeonDot => aarch64::block8x4_i8(m, x, acc),
-        #[cfg(edgegru_arm_mve)]
+        #[cfg(edgegru_helium)]
         Isa::Helium => arm::helium::block8x4_i8(m, x, acc),
-        #[cfg(edgegru_arm_dsp)]
-        Isa::ArmDsp => arm::block8x4_i8_dsp(m, x, acc),
+        #[cfg(edgegru_dsp)]
+        Isa::Dsp => arm::block8x4_i8_dsp(m, x, acc),
         _ => scalar::block8x4_i8(m, x, acc),
     }
 }

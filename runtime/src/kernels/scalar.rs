@@ -57,11 +57,11 @@ pub fn matvec_i8(w: &[i8], cols: usize, x: &[i8], acc: &mut [i32]) {
     }
 }
 
-/// Block-sparse int8 weights times an int8 vector (see [`Block8x4`]; wide
-/// blocks go to [`super::wide::block8x4`]).
+/// Block-sparse int8 weights times an int8 vector (see [`Block8x4`]; arm-dsp layout
+/// blocks go to [`super::arm_dsp_layout::block8x4`]).
 pub fn block8x4_i8(m: &Block8x4<'_>, x: &[i8], acc: &mut [i32]) {
-    if m.is_wide() {
-        return super::wide::block8x4(m, x, acc);
+    if m.is_arm_dsp() {
+        return super::arm_dsp_layout::block8x4(m, x, acc);
     }
     for b in 0..m.row_block_count() {
         let mut sums = [0i32; 8];

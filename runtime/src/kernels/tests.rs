@@ -119,22 +119,22 @@ fn block_sparse_kernels_equal_scalar_and_the_dense_product() {
             // Padding weights (outside rows/cols) multiply zero inputs or are dropped.
             let mut expected = vec![0i32; rows];
             scalar::matvec_i8(&dense, cols, &x[..cols], &mut expected);
-            let widened: std::vec::Vec<u8> = blocks.chunks_exact(32).flat_map(wide::widen_block).collect();
-            let mw = Block8x4::new_wide(rows, cols, &rb, &bc, &widened).expect("valid wide tables");
+            let widened: std::vec::Vec<u8> = blocks.chunks_exact(32).flat_map(arm_dsp_layout::widen_block).collect();
+            let mw = Block8x4::new_arm_dsp(rows, cols, &rb, &bc, &widened).expect("valid arm-dsp layout tables");
             for isa in available() {
                 let mut got = vec![7i32; rows];
                 block8x4_i8(isa, &m, &x, &mut got);
                 assert_eq!(got, expected, "{} {rows}x{cols} density {density}", isa.name());
                 let mut got = vec![7i32; rows];
                 block8x4_i8(isa, &mw, &x, &mut got);
-                assert_eq!(got, expected, "wide {} {rows}x{cols} density {density}", isa.name());
+                assert_eq!(got, expected, "arm-dsp layout {} {rows}x{cols} density {density}", isa.name());
             }
         }
     }
 }
 
 #[test]
-fn wide_dense_products_equal_the_int8_products() {
+fn arm_dsp_layout_dense_products_equal_the_int8_products() {
     let mut rng = Rng::new(11);
     for (rows, cols) in SHAPES {
         let w = random_i8(&mut rng, rows * cols, -127, 127);
@@ -142,21 +142,21 @@ fn wide_dense_products_equal_the_int8_products() {
         x[cols..].iter_mut().for_each(|v| *v = 0);
         let mut expected = vec![0i32; rows];
         scalar::matvec_i8(&w, cols, &x[..cols], &mut expected);
-        let mut widened = vec![0u8; wide::dense_bytes(rows, cols).unwrap()];
-        wide::widen_dense(&w, rows, cols, &mut widened);
+        let mut widened = vec![0u8; arm_dsp_layout::dense_bytes(rows, cols).unwrap()];
+        arm_dsp_layout::widen_dense(&w, rows, cols, &mut widened);
         for r in 0..rows {
             for c in 0..cols {
-                assert_eq!(wide::value_at(&widened, wide::dense_offset(cols.div_ceil(4), r, c)), w[r * cols + c] as i16);
+                assert_eq!(arm_dsp_layout::value_at(&widened, arm_dsp_layout::dense_offset(cols.div_ceil(4), r, c)), w[r * cols + c] as i16);
             }
         }
         for isa in available() {
             let mut got = vec![7i32; rows];
-            matvec_wide(isa, &widened, cols, &x, &mut got);
+            matvec_arm_dsp(isa, &widened, cols, &x, &mut got);
             assert_eq!(got, expected, "{} {rows}x{cols}", isa.name());
         }
         // A short weight buffer or input never panics: missing values count as zero.
         let mut got = vec![0i32; rows];
-        matvec_wide(Isa::Scalar, &widened[..widened.len() / 2], cols, &x[..cols / 2], &mut got);
+        matvec_arm_dsp(Isa::Scalar, &widened[..widened.len() / 2], cols, &x[..cols / 2], &mut got);
     }
 }
 

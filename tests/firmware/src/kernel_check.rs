@@ -2,13 +2,13 @@
 //! pseudo-random int8 products of many shapes (dense and 8x4 block-sparse,
 //! weights at every alignment, rows and columns not multiples of the
 //! kernels' steps, empty and full row blocks): the sums must be equal; and
-//! the same products with the weights in the wide layout (format version 3)
+//! the same products with the weights in the arm-dsp layout (format version 3)
 //! against the int8 scalar sums; and the requantization of sums to Q.12 on sums, scales, biases and input
 //! scales of every kind: the same bits as the definition.
 
 use edgegru_runtime::fixed::{self, Mul};
 #[cfg(feature = "arm-dsp-layout")]
-use edgegru_runtime::kernels::wide;
+use edgegru_runtime::kernels::arm_dsp_layout;
 use edgegru_runtime::kernels::{self, scalar, Block8x4};
 use edgegru_runtime::Isa;
 
@@ -62,7 +62,7 @@ const W_BYTES: usize = if cfg!(fw_small_ram) { 1100 } else { 2400 };
 const MAX_BLOCKS: usize = if cfg!(fw_small_ram) { 24 } else { 96 };
 /// Bytes of the widened dense shapes (3 more for the misaligned starts).
 #[cfg(feature = "arm-dsp-layout")]
-const WIDE_BYTES: usize = if cfg!(fw_small_ram) { 2400 } else { 6400 };
+const ARM_DSP_BYTES: usize = if cfg!(fw_small_ram) { 2400 } else { 6400 };
 
 /// Checks every available kernel set but scalar; returns the number of
 /// products compared, or `Err((isa, shape index))` at the first difference.
@@ -81,7 +81,7 @@ pub fn run() -> Result<usize, (Isa, usize)> {
                 let wm = &w[offset..offset + rows * cols];
                 kernels::matvec_i8(isa, wm, cols, &x[..cols], &mut got[..rows]);
                 scalar::matvec_i8(wm, cols, &x[..cols], &mut want[..rows]);
-                if got[..rows] != want[..rows] || !wide_equal(isa, wm, rows, cols, offset, &x[..4 * cols.div_ceil(4)], &want[..rows]) {
+                if got[..rows] != want[..rows] || !arm_dsp_equal(isa, wm, rows, cols, offset, &x[..4 * cols.div_ceil(4)], &want[..rows]) {
                     return Err((isa, s));
                 }
                 n += 1;
@@ -108,15 +108,15 @@ pub fn run() -> Result<usize, (Isa, usize)> {
 /// `offset` of a buffer, by `isa`, equals the int8 sums `want` (shapes whose
 /// widened form does not fit are not checked).
 #[cfg(feature = "arm-dsp-layout")]
-fn wide_equal(isa: Isa, q: &[i8], rows: usize, cols: usize, offset: usize, x: &[i8], want: &[i32]) -> bool {
-    let mut buf = [0u8; WIDE_BYTES];
-    let Some(bytes) = wide::dense_bytes(rows, cols).filter(|&n| n + offset <= WIDE_BYTES) else {
+fn arm_dsp_equal(isa: Isa, q: &[i8], rows: usize, cols: usize, offset: usize, x: &[i8], want: &[i32]) -> bool {
+    let mut buf = [0u8; ARM_DSP_BYTES];
+    let Some(bytes) = arm_dsp_layout::dense_bytes(rows, cols).filter(|&n| n + offset <= ARM_DSP_BYTES) else {
         return true;
     };
     let w = &mut buf[offset..offset + bytes];
-    wide::widen_dense(q, rows, cols, w);
+    arm_dsp_layout::widen_dense(q, rows, cols, w);
     let mut got = [0i32; 32];
-    kernels::matvec_wide(isa, w, cols, x, &mut got[..rows]);
+    kernels::matvec_arm_dsp(isa, w, cols, x, &mut got[..rows]);
     got[..rows] == *want
 }
 
@@ -147,7 +147,7 @@ fn sparse_equal(isa: Isa, rng: &mut Lcg, rows: usize, cols: usize, density: u32,
     kernels::block8x4_i8(isa, &m, &x[..4 * groups], &mut got[..rows]);
     scalar::block8x4_i8(&m, &x[..4 * groups], &mut want[..rows]);
     got[..rows] == want[..rows]
-        && wide_sparse_equal(
+        && arm_dsp_sparse_equal(
             isa,
             rows,
             cols,
@@ -160,27 +160,27 @@ fn sparse_equal(isa: Isa, rng: &mut Lcg, rows: usize, cols: usize, density: u32,
 
 /// Without the arm-dsp layout there is nothing more to check.
 #[cfg(not(feature = "arm-dsp-layout"))]
-fn wide_equal(_: Isa, _: &[i8], _: usize, _: usize, _: usize, _: &[i8], _: &[i32]) -> bool {
+fn arm_dsp_equal(_: Isa, _: &[i8], _: usize, _: usize, _: usize, _: &[i8], _: &[i32]) -> bool {
     true
 }
 
 /// Without the arm-dsp layout there is nothing more to check.
 #[cfg(not(feature = "arm-dsp-layout"))]
-fn wide_sparse_equal(_: Isa, _: usize, _: usize, _: (&[u8], &[u8]), _: &[i8], _: &[i8], _: &[i32]) -> bool {
+fn arm_dsp_sparse_equal(_: Isa, _: usize, _: usize, _: (&[u8], &[u8]), _: &[i8], _: &[i8], _: &[i32]) -> bool {
     true
 }
 
 /// The block-sparse product of the same blocks widened (one byte past an
 /// aligned start), by `isa`, equals the int8 sums `want`.
 #[cfg(feature = "arm-dsp-layout")]
-fn wide_sparse_equal(isa: Isa, rows: usize, cols: usize, tables: (&[u8], &[u8]), blocks: &[i8], x: &[i8], want: &[i32]) -> bool {
+fn arm_dsp_sparse_equal(isa: Isa, rows: usize, cols: usize, tables: (&[u8], &[u8]), blocks: &[i8], x: &[i8], want: &[i32]) -> bool {
     let count = blocks.len() / 32;
     // The same blocks widened
-    let mut wide_blocks = [0u8; wide::BLOCK_BYTES * MAX_BLOCKS + 1];
+    let mut arm_dsp_blocks = [0u8; arm_dsp_layout::BLOCK_BYTES * MAX_BLOCKS + 1];
     for (k, block) in blocks.chunks_exact(32).enumerate() {
-        wide_blocks[1 + 64 * k..1 + 64 * (k + 1)].copy_from_slice(&wide::widen_block(block));
+        arm_dsp_blocks[1 + 64 * k..1 + 64 * (k + 1)].copy_from_slice(&arm_dsp_layout::widen_block(block));
     }
-    let Ok(mw) = Block8x4::new_wide(rows, cols, tables.0, tables.1, &wide_blocks[1..1 + 64 * count]) else {
+    let Ok(mw) = Block8x4::new_arm_dsp(rows, cols, tables.0, tables.1, &arm_dsp_blocks[1..1 + 64 * count]) else {
         return false;
     };
     let mut got = [0i32; 24];

@@ -269,7 +269,7 @@ pub struct PruneArgs {
     /// Update the masks every N steps.
     #[arg(long, default_value_t = 50)]
     pub prune_every: u64,
-    /// Per-part densities (fraction kept), overriding --prune-to: input.z, input.r,
+    /// Per-group densities (fraction kept), overriding --prune-to: input.z, input.r,
     /// input.n, recurrent.z, recurrent.r, recurrent.n, dense, output (layers above the
     /// first: gru1.input.z, ..., dense1); e.g. "recurrent.n=0.4,output=0.5".
     #[arg(long, default_value = "")]

@@ -57,8 +57,8 @@ pub fn report(bytes: &[u8]) -> Result<String> {
         s,
         "kernels     {}{}",
         model.isa().name(),
-        if model.matrices().any(|(_, m)| m.is_wide()) {
-            " (wide matrices: arm-dsp kernels on Cortex-M4, M7, M33, M55; portable ones elsewhere)"
+        if model.matrices().any(|(_, m)| m.is_arm_dsp()) {
+            " (matrices in the arm-dsp layout: DSP kernels on Cortex-M4, M7, M33, M55; portable ones elsewhere)"
         } else {
             ""
         }

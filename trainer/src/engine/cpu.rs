@@ -6,7 +6,7 @@ use anyhow::{bail, Result};
 use edgegru_runtime::math::{sigmoid, tanh};
 use edgegru_runtime::Activation;
 
-use super::graph::{self, Part, Workspace};
+use super::graph::{self, BatchSlice, Workspace};
 use super::ops::{Gemm, GruStep, GruStepGrad, IdSpan, Ops, RawStats, Span};
 use super::{Batch, BatchInput, BatchTarget, CpuParallelism, Engine, Regularization, Stats, StepResult};
 use crate::linalg;
@@ -391,11 +391,11 @@ impl Ops for CpuOps {
     }
 }
 
-/// The batch cut into `count` parts of consecutive windows, as equal as they
+/// The batch cut into `count` slices of consecutive windows, as equal as they
 /// can be (the first ones one window longer); fewer when there are fewer windows.
-pub fn shards<'a>(batch: &Batch<'a>, count: usize) -> Vec<(Batch<'a>, Part)> {
+pub fn shards<'a>(batch: &Batch<'a>, count: usize) -> Vec<(Batch<'a>, BatchSlice)> {
     let count = count.clamp(1, batch.batch.max(1));
-    let whole = Part::whole(batch);
+    let whole = BatchSlice::whole(batch);
     let (base, extra) = (batch.batch / count, batch.batch % count);
     let (seq, mut first) = (batch.seq, 0);
     (0..count)
@@ -419,9 +419,9 @@ pub fn shards<'a>(batch: &Batch<'a>, count: usize) -> Vec<(Batch<'a>, Part)> {
                     BatchTarget::Values { values: &values[w.start * per..w.end * per], lengths: &lengths[w.clone()] }
                 }
             };
-            let part = Part { first_window: first, ..whole };
+            let slice = BatchSlice { first_window: first, ..whole };
             first += n;
-            (Batch { input, target, batch: n, seq }, part)
+            (Batch { input, target, batch: n, seq }, slice)
         })
         .collect()
 }
@@ -442,13 +442,13 @@ impl Shard {
         Ok(Shard { ops, ws: None, params, grads })
     }
 
-    fn run(&mut self, p: &Params, batch: &Batch<'_>, part: Part, reg: &Regularization, seed: u64, with_grads: bool) -> Result<Stats> {
+    fn run(&mut self, p: &Params, batch: &Batch<'_>, slice: BatchSlice, reg: &Regularization, seed: u64, with_grads: bool) -> Result<Stats> {
         self.ops.upload(self.params, &p.data)?;
         if with_grads {
             self.ops.fill(self.grads, 0.0)?;
         }
         let grads = with_grads.then_some(self.grads);
-        graph::pass(&mut self.ops, &mut self.ws, &p.net, self.params, grads, batch, part, reg, seed)
+        graph::pass(&mut self.ops, &mut self.ws, &p.net, self.params, grads, batch, slice, reg, seed)
     }
 }
 
@@ -485,17 +485,17 @@ impl CpuEngine {
     }
 
     fn pass(&mut self, batch: &Batch<'_>, reg: &Regularization, mask_seed: u64, with_grads: bool) -> Result<Stats> {
-        let parts = shards(batch, self.parallelism.shards);
+        let slices = shards(batch, self.parallelism.shards);
         let n = self.params.data.len();
-        while self.shards.len() < parts.len() {
+        while self.shards.len() < slices.len() {
             self.shards.push(Shard::new(n, self.parallelism.gemm_threads)?);
         }
-        let workers = self.parallelism.workers.clamp(1, parts.len());
-        let per_worker = parts.len().div_ceil(workers);
+        let workers = self.parallelism.workers.clamp(1, slices.len());
+        let per_worker = slices.len().div_ceil(workers);
         let params = &self.params;
-        let jobs: Vec<(&mut Shard, &(Batch<'_>, Part))> = self.shards.iter_mut().zip(&parts).collect();
-        let run = |chunk: Vec<(&mut Shard, &(Batch<'_>, Part))>| -> Vec<Result<Stats>> {
-            chunk.into_iter().map(|(s, (b, part))| s.run(params, b, *part, reg, mask_seed, with_grads)).collect()
+        let jobs: Vec<(&mut Shard, &(Batch<'_>, BatchSlice))> = self.shards.iter_mut().zip(&slices).collect();
+        let run = |chunk: Vec<(&mut Shard, &(Batch<'_>, BatchSlice))>| -> Vec<Result<Stats>> {
+            chunk.into_iter().map(|(s, (b, slice))| s.run(params, b, *slice, reg, mask_seed, with_grads)).collect()
         };
         let results: Vec<Result<Stats>> = if workers == 1 {
             run(jobs)
@@ -519,7 +519,7 @@ impl CpuEngine {
         if with_grads {
             self.grads.iter_mut().for_each(|g| *g = 0.0);
             let mut shard_grads = vec![0.0f32; n];
-            for s in &mut self.shards[..parts.len()] {
+            for s in &mut self.shards[..slices.len()] {
                 s.ops.download(s.grads, &mut shard_grads)?;
                 self.grads.iter_mut().zip(&shard_grads).for_each(|(a, b)| *a += b);
             }

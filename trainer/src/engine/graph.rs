@@ -19,19 +19,19 @@ use crate::network::{HeadSpec, InputSpec, NetSpec, Slot};
 /// The windows of a batch that one pass computes (a shard, or all of them):
 /// dropout masks are indexed by the whole batch's window numbers, and the
 /// loss is averaged over the whole batch's scored positions, so the
-/// gradients of the parts add up to the gradient of the batch.
+/// gradients of the slices add up to the gradient of the batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Part {
-    /// Index of the part's first window in the whole batch.
+pub struct BatchSlice {
+    /// Index of the slice's first window in the whole batch.
     pub first_window: usize,
     /// Scored positions in the whole batch.
     pub batch_scored: usize,
 }
 
-impl Part {
+impl BatchSlice {
     /// All of `batch`.
     pub fn whole(batch: &Batch<'_>) -> Self {
-        Part { first_window: 0, batch_scored: batch.scored() }
+        BatchSlice { first_window: 0, batch_scored: batch.scored() }
     }
 }
 
@@ -260,11 +260,11 @@ struct Pass<'a> {
     seq: usize,
 }
 
-/// One forward pass over `batch` (a `part` of a larger batch) with the
+/// One forward pass over `batch` (a `slice` of a larger batch) with the
 /// parameters in `params`; with `grads`, also the backward pass, adding the
 /// gradients of the mean loss (over the whole batch) into `grads`, with
 /// dropout masks drawn from `mask_seed`; without, dropout is off. The
-/// penalties' gradients are added only by the part that starts the batch.
+/// penalties' gradients are added only by the slice that starts the batch.
 #[allow(clippy::too_many_arguments)]
 pub fn pass<O: Ops>(
     ops: &mut O,
@@ -273,7 +273,7 @@ pub fn pass<O: Ops>(
     params: Span,
     grads: Option<Span>,
     batch: &Batch<'_>,
-    part: Part,
+    slice: BatchSlice,
     reg: &Regularization,
     mask_seed: u64,
 ) -> Result<Stats> {
@@ -288,7 +288,7 @@ pub fn pass<O: Ops>(
     for (k, l) in ws.layers.iter().enumerate() {
         let (h, i) = (net.grus[k] as usize, net.gru_input(k));
         let (px, ph) = if training { (reg.dropout(k), reg.recurrent_dropout(k)) } else { (0.0, 0.0) };
-        let w0 = part.first_window;
+        let w0 = slice.first_window;
         ops.dropout_mask(l.mask_x.at(0, bsz * i), (w0 * i) as u64, px, mask_seed, 2 * k as u64)?;
         ops.dropout_mask(l.mask_h.at(0, bsz * h), (w0 * h) as u64, ph, mask_seed, 2 * k as u64 + 1)?;
     }
@@ -304,7 +304,7 @@ pub fn pass<O: Ops>(
     let logits = forward_head(ops, &cx)?;
     // The loss; the outputs become its gradient.
     ops.clear_stats()?;
-    let scale = 1.0 / part.batch_scored.max(1) as f32;
+    let scale = 1.0 / slice.batch_scored.max(1) as f32;
     let weights = match batch.target {
         BatchTarget::NextTokens(_) => None,
         _ => Some(ws.weights.at(0, rows)),
@@ -319,7 +319,7 @@ pub fn pass<O: Ops>(
     if let Some(g) = grads {
         let g = Tensors { net, base: g };
         backward(ops, &cx, &g, &inputs, reg)?;
-        if part.first_window == 0 && (reg.l1 != 0.0 || reg.l2 != 0.0) {
+        if slice.first_window == 0 && (reg.l1 != 0.0 || reg.l2 != 0.0) {
             for (slot, _, _) in net.slots().into_iter().filter(|(s, _, _)| s.is_kernel()) {
                 ops.penalty(cx.p.get(slot), g.get(slot), reg.l1, reg.l2)?;
             }

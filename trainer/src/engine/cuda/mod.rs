@@ -28,7 +28,7 @@ pub use kernels::{compile_kernels, KernelTarget, KERNELS_SOURCE, KERNEL_NAMES};
 use self::blas::Product;
 use self::device::{cu, Buf};
 use self::kernels::Kernels;
-use super::graph::{self, Part, Workspace};
+use super::graph::{self, BatchSlice, Workspace};
 use super::ops::{Gemm, GruStep, GruStepGrad, IdSpan, Ops, RawStats, Span};
 use super::{Batch, Engine, Precision, Regularization, Stats, StepResult};
 use crate::network::NetSpec;
@@ -405,7 +405,7 @@ impl CudaEngine {
         if let Some(g) = grads {
             self.ops.fill(g, 0.0)?;
         }
-        graph::pass(&mut self.ops, &mut self.ws, &self.net, self.p, grads, batch, Part::whole(batch), &reg, seed)
+        graph::pass(&mut self.ops, &mut self.ws, &self.net, self.p, grads, batch, BatchSlice::whole(batch), &reg, seed)
     }
 
     /// Loss and gradients of one batch without updating anything: what the

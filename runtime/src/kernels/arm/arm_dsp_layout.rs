@@ -1,4 +1,4 @@
-//! The DSP kernels of the arm-dsp layout ([`crate::kernels::wide`]): int8
+//! The DSP kernels of the arm-dsp layout ([`crate::kernels::arm_dsp_layout`]): int8
 //! weights stored as i16 in `SMLAD` order, so a product loads two weights
 //! per word and unpacks only the inputs. Dense: one asm loop walks every
 //! quad of four rows (per column group, the input pair once, then per row
@@ -13,17 +13,17 @@
 use core::arch::asm;
 
 use super::{unpack_groups, word_at, CHUNK_GROUPS};
-use crate::kernels::{wide, Block8x4};
+use crate::kernels::{arm_dsp_layout, Block8x4};
 
-/// Dense product of a matrix in the wide layout ([`super::wide`]) with the
+/// Dense product of a matrix in the arm-dsp layout ([`super::arm_dsp_layout`]) with the
 /// DSP extension: per column group, the input pair once, then per row two
 /// `LDR`s and two `SMLAD`s; one pointer walks a quad of rows, and one asm
 /// loop all the quads of a pass.
 pub(crate) fn matvec(w: &[u8], cols: usize, x: &[i8], acc: &mut [i32]) {
     let groups = cols.div_ceil(4);
-    let fits = wide::dense_bytes(acc.len(), cols).is_some_and(|n| n <= w.len());
+    let fits = arm_dsp_layout::dense_bytes(acc.len(), cols).is_some_and(|n| n <= w.len());
     if !fits || x.len() < 4 * groups || groups == 0 {
-        return wide::matvec(w, cols, x, acc);
+        return arm_dsp_layout::matvec(w, cols, x, acc);
     }
     acc.iter_mut().for_each(|a| *a = 0);
     let mut xs = [0u32; 2 * CHUNK_GROUPS];
@@ -56,7 +56,7 @@ pub(crate) fn matvec(w: &[u8], cols: usize, x: &[i8], acc: &mut [i32]) {
     }
 }
 
-/// The asm lines of one column group of a wide quad: the input pair, then
+/// The asm lines of one column group of a quad in the arm-dsp layout: the input pair, then
 /// the four rows' two words each (`{p}` advances 32 bytes).
 macro_rules! group_asm {
     () => {
@@ -83,7 +83,7 @@ macro_rules! group_asm {
 }
 
 /// Adds to `sums` the dot products of `sums.len() / 4` consecutive quads of
-/// wide rows at `p` with the unpacked input pairs `xs` (one group of 32
+/// rows (arm-dsp layout) at `p` with the unpacked input pairs `xs` (one group of 32
 /// bytes per pair and quad). Two groups per iteration; an odd count enters
 /// the loop at its second group.
 ///
@@ -134,18 +134,18 @@ unsafe fn dot_quads(p: *const u8, xs: &[u32], sums: &mut [i32]) {
     }
 }
 
-/// Block-sparse product of a matrix in the wide layout with the DSP
+/// Block-sparse product of a matrix in the arm-dsp layout with the DSP
 /// extension: each block's four inputs unpacked once, then per row two
 /// `LDR`s and two `SMLAD`s; one asm loop walks the row blocks.
 pub(crate) fn block8x4(m: &Block8x4<'_>, x: &[i8], acc: &mut [i32]) {
     if x.len() < 4 * m.groups() {
-        return wide::block8x4(m, x, acc);
+        return arm_dsp_layout::block8x4(m, x, acc);
     }
     let (row_blocks, block_cols, blocks) = m.tables();
     let count = m.row_block_count();
     let full = (acc.len() / 8).min(count);
     let (bp, cp, rb) = (blocks.as_ptr() as *const u8, block_cols.as_ptr(), row_blocks.as_ptr());
-    // SAFETY: `Block8x4::new_wide` checked that `row_blocks` holds `count + 1`
+    // SAFETY: `Block8x4::new_arm_dsp` checked that `row_blocks` holds `count + 1`
     // non-decreasing u32 offsets from 0 up to the block count, that the
     // blocks exist (64 bytes and 2 bytes of column group each) and that
     // every column group is below `groups`, so `x[4g..4g+4]` lies inside `x`
@@ -154,19 +154,19 @@ pub(crate) fn block8x4(m: &Block8x4<'_>, x: &[i8], acc: &mut [i32]) {
     unsafe {
         let acc_ptr = acc.as_mut_ptr();
         if full > 0 {
-            row_blocks_wide(bp, cp, cp, rb.add(4), x.as_ptr(), acc_ptr, acc_ptr.add(8 * full));
+            row_blocks_arm_dsp(bp, cp, cp, rb.add(4), x.as_ptr(), acc_ptr, acc_ptr.add(8 * full));
         }
         if full < count && acc.len() > 8 * full {
             let start = word_at(rb.add(4 * full) as *const i8) as usize;
             let mut sums = [0i32; 8];
-            let (bp, cp_start) = (bp.add(wide::BLOCK_BYTES * start), cp.add(2 * start));
-            row_blocks_wide(bp, cp_start, cp, rb.add(4 * (full + 1)), x.as_ptr(), sums.as_mut_ptr(), sums.as_mut_ptr().add(8));
+            let (bp, cp_start) = (bp.add(arm_dsp_layout::BLOCK_BYTES * start), cp.add(2 * start));
+            row_blocks_arm_dsp(bp, cp_start, cp, rb.add(4 * (full + 1)), x.as_ptr(), sums.as_mut_ptr(), sums.as_mut_ptr().add(8));
             acc.iter_mut().skip(8 * full).zip(sums).for_each(|(a, s)| *a = s);
         }
     }
 }
 
-/// The asm lines of row `$i` of a wide block at `{bp}` (two words at byte
+/// The asm lines of row `$i` of a block in the arm-dsp layout at `{bp}` (two words at byte
 /// `8 * $i`) into accumulator `$acc`, inputs in r7 (`[x0, x2]`) and `{xo}`.
 macro_rules! row_asm {
     ($acc:literal, $even:literal, $odd:literal) => {
@@ -190,7 +190,7 @@ macro_rules! row_asm {
     };
 }
 
-/// The sums of consecutive row blocks of wide blocks, eight per row block,
+/// The sums of consecutive row blocks of arm-dsp layout blocks, eight per row block,
 /// written from `d` up to `dend`: blocks from `bp` (64 bytes each), column
 /// groups (u16 LE) from `cp`, the table of column groups starting at `cpb`,
 /// each row block's end (u32 LE block numbers) from `rb`, inputs at `x`.
@@ -201,7 +201,7 @@ macro_rules! row_asm {
 /// the four inputs of every group are readable; `d..dend` is writable and
 /// 4-aligned.
 #[inline(always)]
-unsafe fn row_blocks_wide(bp: *const u8, cp: *const u8, cpb: *const u8, rb: *const u8, x: *const i8, d: *mut i32, dend: *mut i32) {
+unsafe fn row_blocks_arm_dsp(bp: *const u8, cp: *const u8, cpb: *const u8, rb: *const u8, x: *const i8, d: *mut i32, dend: *mut i32) {
     // SAFETY: the caller guarantees the reads and the writes. r7 (the frame
     // pointer, not available to operands) is saved on the stack and
     // restored; the loop's other state lives on the stack: [sp] inputs,

@@ -1,4 +1,4 @@
-//! The wide layout of int8 weights (format version 3, `--layout arm-dsp`):
+//! The arm-dsp layout of int8 weights (format version 3, `--layout arm-dsp`):
 //! each value stored as an i16, in the order the Cortex-M DSP extension's
 //! `SMLAD` multiplies them, so that a product loads two weights per word and
 //! unpacks nothing.
@@ -29,12 +29,12 @@ pub const BLOCK_BYTES: usize = 64;
 /// Bytes of one widened column group of one row.
 const GROUP_BYTES: usize = 8;
 
-/// Bytes of a dense `rows` x `cols` matrix in the wide layout (`None` on overflow).
+/// Bytes of a dense `rows` x `cols` matrix in the arm-dsp layout (`None` on overflow).
 pub fn dense_bytes(rows: usize, cols: usize) -> Option<usize> {
     rows.div_ceil(4).checked_mul(4)?.checked_mul(cols.div_ceil(4))?.checked_mul(GROUP_BYTES)
 }
 
-/// Byte offset of value `(r, c)` in a dense wide matrix of `groups` column groups.
+/// Byte offset of value `(r, c)` in a dense matrix in the arm-dsp layout of `groups` column groups.
 pub fn dense_offset(groups: usize, r: usize, c: usize) -> usize {
     (((r / 4) * groups + c / 4) * 4 + r % 4) * GROUP_BYTES + SLOT[c % 4] * 2
 }
@@ -53,7 +53,7 @@ pub fn value_at(w: &[u8], at: usize) -> i16 {
     }
 }
 
-/// Writes the wide layout of the row-major int8 `rows` x `cols` matrix `q`
+/// Writes the arm-dsp layout of the row-major int8 `rows` x `cols` matrix `q`
 /// into `out` ([`dense_bytes`] long; padding zeroed). Values past `q` are zero.
 pub fn widen_dense(q: &[i8], rows: usize, cols: usize, out: &mut [u8]) {
     out.iter_mut().for_each(|b| *b = 0);
@@ -95,7 +95,7 @@ fn inputs(x: &[i8], g: usize) -> [i32; 4] {
     core::array::from_fn(|j| x.get(4 * g + j).map_or(0, |&v| v as i32))
 }
 
-/// `acc[r] = sum_c w[r][c] * x[c]` for a dense wide matrix of `cols`
+/// `acc[r] = sum_c w[r][c] * x[c]` for a dense arm-dsp layout matrix of `cols`
 /// columns and `acc.len()` rows; inputs past `x` count as zero.
 #[inline(never)]
 pub fn matvec(w: &[u8], cols: usize, x: &[i8], acc: &mut [i32]) {
@@ -113,12 +113,12 @@ pub fn matvec(w: &[u8], cols: usize, x: &[i8], acc: &mut [i32]) {
     }
 }
 
-/// `acc[r] = sum_c w[r][c] * x[c]` for a wide block-sparse matrix (blocks
+/// `acc[r] = sum_c w[r][c] * x[c]` for a block-sparse arm-dsp layout matrix (blocks
 /// whose column group lies beyond `x` are skipped; portable blocks go to
 /// [`super::scalar::block8x4_i8`]).
 #[inline(never)]
 pub fn block8x4(m: &Block8x4<'_>, x: &[i8], acc: &mut [i32]) {
-    if !m.is_wide() {
+    if !m.is_arm_dsp() {
         return super::scalar::block8x4_i8(m, x, acc);
     }
     for b in 0..m.row_block_count() {
