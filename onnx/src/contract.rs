@@ -15,8 +15,8 @@
 //! Graphs of the version-1 network written before networks existed carry
 //! [`DIMS_KEY`] instead of [`NETWORK_KEY`]; they still read.
 
-use edgegru_runtime::writer::{FloatInput, FloatModel, HeadKind, TokenizerSpec};
-use edgegru_runtime::{Activation, Dims};
+use edgegru_runtime::writer::{FloatInput, FloatModel, TokenizerSpec};
+use edgegru_runtime::{Activation, Dims, HeadKind, InputKind};
 use serde::{Deserialize, Serialize};
 
 use crate::session::OnnxError;
@@ -103,58 +103,87 @@ pub fn state_output(k: usize) -> String {
 }
 
 /// The graph output of a head.
-pub fn head_output(kind: &HeadKind) -> &'static str {
+pub fn head_output(kind: HeadKind) -> &'static str {
     match kind {
         HeadKind::NextToken => OUTPUT_LOGITS,
-        HeadKind::Classes(_) => OUTPUT_PROBABILITIES,
-        HeadKind::Regression(_) => OUTPUT_VALUES,
+        HeadKind::Classes => OUTPUT_PROBABILITIES,
+        HeadKind::Regression => OUTPUT_VALUES,
     }
 }
 
-/// What one step reads.
+/// The network of a step graph, as its metadata describes it. In the file it
+/// is the JSON of [`NetworkWire`], the form every graph since the first
+/// networks has carried.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum InputInfo {
-    /// Token ids.
-    Tokens {
-        /// Vocabulary size.
-        vocab: usize,
-        /// Embedding width.
-        emb: usize,
-    },
-    /// Float features.
-    Features {
-        /// Features per step.
-        count: usize,
-    },
-}
-
-/// The network of a step graph, as its metadata describes it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(into = "NetworkWire", from = "NetworkWire")]
 pub struct NetworkInfo {
     /// The input.
-    pub input: InputInfo,
+    pub input: InputKind,
     /// State width of each GRU layer.
     pub grus: Vec<usize>,
     /// Each dense layer's width and activation.
     pub dense: Vec<(usize, Activation)>,
     /// What the outputs are.
     pub head: HeadKind,
+    /// Class or output names, in output order (none for a next-token head).
+    pub names: Vec<String>,
     /// Number of outputs.
     pub outputs: usize,
+}
+
+/// The metadata's JSON of a network: the head and its names in one enum
+/// (`"NextToken"`, `{"Classes": [names]}`, `{"Regression": [names]}`).
+#[derive(Serialize, Deserialize)]
+struct NetworkWire {
+    input: InputKind,
+    grus: Vec<usize>,
+    dense: Vec<(usize, Activation)>,
+    head: HeadWire,
+    outputs: usize,
+}
+
+#[derive(Serialize, Deserialize)]
+enum HeadWire {
+    NextToken,
+    Classes(Vec<String>),
+    Regression(Vec<String>),
+}
+
+impl From<NetworkInfo> for NetworkWire {
+    fn from(n: NetworkInfo) -> Self {
+        let head = match n.head {
+            HeadKind::NextToken => HeadWire::NextToken,
+            HeadKind::Classes => HeadWire::Classes(n.names),
+            HeadKind::Regression => HeadWire::Regression(n.names),
+        };
+        NetworkWire { input: n.input, grus: n.grus, dense: n.dense, head, outputs: n.outputs }
+    }
+}
+
+impl From<NetworkWire> for NetworkInfo {
+    fn from(w: NetworkWire) -> Self {
+        let (head, names) = match w.head {
+            HeadWire::NextToken => (HeadKind::NextToken, Vec::new()),
+            HeadWire::Classes(n) => (HeadKind::Classes, n),
+            HeadWire::Regression(n) => (HeadKind::Regression, n),
+        };
+        NetworkInfo { input: w.input, grus: w.grus, dense: w.dense, head, names, outputs: w.outputs }
+    }
 }
 
 impl NetworkInfo {
     /// The description of a network's weights.
     pub fn of(m: &FloatModel) -> Self {
         let input = match &m.input {
-            FloatInput::Tokens { tokenizer, emb, .. } => InputInfo::Tokens { vocab: tokenizer.tokens.len(), emb: *emb },
-            FloatInput::Features { mean, .. } => InputInfo::Features { count: mean.len() },
+            FloatInput::Tokens { tokenizer, emb, .. } => InputKind::Tokens { vocab: tokenizer.tokens.len(), emb: *emb },
+            FloatInput::Features { mean, .. } => InputKind::Features { count: mean.len() },
         };
         NetworkInfo {
             input,
             grus: m.grus.iter().map(|g| g.hidden).collect(),
             dense: m.dense.iter().map(|d| (d.bias.len(), d.activation)).collect(),
-            head: m.head.kind.clone(),
+            head: m.head.kind,
+            names: m.head.names.clone(),
             outputs: m.outputs(),
         }
     }
@@ -162,10 +191,11 @@ impl NetworkInfo {
     /// The version-1 network of `dims`.
     pub fn from_dims(d: Dims) -> Self {
         NetworkInfo {
-            input: InputInfo::Tokens { vocab: d.vocab as usize, emb: d.emb as usize },
+            input: InputKind::Tokens { vocab: d.vocab as usize, emb: d.emb as usize },
             grus: vec![d.hidden as usize],
             dense: vec![(d.dense as usize, Activation::Relu)],
             head: HeadKind::NextToken,
+            names: Vec::new(),
             outputs: d.vocab as usize,
         }
     }
@@ -198,13 +228,13 @@ impl StepInfo {
             return wrong(format!("a network needs GRU layers of non-zero width and outputs: {network:?}"));
         }
         match (&network.input, &tokenizer) {
-            (InputInfo::Tokens { vocab, .. }, Some(t)) if t.tokens.len() != *vocab => {
+            (InputKind::Tokens { vocab, .. }, Some(t)) if t.tokens.len() != *vocab => {
                 return wrong(format!("{} tokens for a vocabulary of {vocab}", t.tokens.len()));
             }
-            (InputInfo::Tokens { .. }, None) => return wrong(format!("a token model without {TOKENIZER_KEY} metadata")),
+            (InputKind::Tokens { .. }, None) => return wrong(format!("a token model without {TOKENIZER_KEY} metadata")),
             _ => {}
         }
-        if network.head == HeadKind::NextToken && !matches!(network.input, InputInfo::Tokens { vocab, .. } if vocab == network.outputs) {
+        if network.head == HeadKind::NextToken && !matches!(network.input, InputKind::Tokens { vocab, .. } if vocab == network.outputs) {
             return wrong("a next-token head needs token input and one output per token".into());
         }
         Ok(StepInfo { network, tokenizer })

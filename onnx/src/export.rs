@@ -14,7 +14,8 @@
 //! (the same values as in the `.egru` file) followed by `DequantizeLinear` (QDQ).
 
 use anyhow::{Context, Result};
-use edgegru_runtime::writer::{quantize_rows, FloatInput, FloatModel, HeadKind};
+use edgegru_runtime::writer::{quantize_rows, FloatInput, FloatModel};
+use edgegru_runtime::HeadKind;
 use edgegru_runtime::Activation;
 use prost::Message;
 use tract_onnx::pb::{
@@ -198,8 +199,8 @@ pub fn step_model(m: &FloatModel, weights: OnnxWeights) -> Result<ModelProto> {
     let n = m.outputs();
     let w = g.matrix("output_W", &m.head.weight, n, in_width, &[n as i64, in_width as i64], 0);
     let b = g.floats("output_B", &[n as i64], &m.head.bias);
-    let head = contract::head_output(&m.head.kind);
-    if matches!(m.head.kind, HeadKind::Classes(_)) {
+    let head = contract::head_output(m.head.kind);
+    if m.head.kind == HeadKind::Classes {
         g.node("Gemm", &[&x, &w, &b], &["class_logits"], vec![attr_int("transB", 1)]);
         g.node("Softmax", &["class_logits"], &[head], vec![attr_int("axis", -1)]);
     } else {

@@ -8,7 +8,8 @@ use ort::environment::Environment;
 use ort::session::Session;
 use ort::value::TensorRef;
 
-use crate::contract::{self, sequence_layout, InputInfo, StepInfo, INPUT_FEATURES, INPUT_TOKEN};
+use crate::contract::{self, sequence_layout, StepInfo, INPUT_FEATURES, INPUT_TOKEN};
+use edgegru_runtime::InputKind;
 use crate::session::{
     backend_error, copy_output, GraphInput, OnnxError, OnnxResult, SequenceData, SequenceGraph, SequenceInput, SequenceRun, StepGraph,
 };
@@ -108,7 +109,7 @@ pub(crate) fn load(bytes: &[u8], library: &OrtLibrary) -> OnnxResult<(StepInfo, 
     };
     let network = info.network.clone();
     if let Some(layout) = layout {
-        let head = network.head.clone();
+        let head = network.head;
         let run = OrtSequence { session };
         let graph = SequenceGraph { backend: NAME, run, layout, head, ids: Vec::new(), features: Vec::new(), steps: 0 };
         return Ok((info, Box::new(graph)));
@@ -148,8 +149,8 @@ impl StepGraph for OrtStep {
             }
             GraphInput::Features(f) => {
                 let count = match self.network.input {
-                    InputInfo::Features { count } => count,
-                    InputInfo::Tokens { .. } => f.len(),
+                    InputKind::Features { count } => count,
+                    InputKind::Tokens { .. } => f.len(),
                 };
                 inputs.push((INPUT_FEATURES.into(), TensorRef::from_array_view(([1usize, count], f)).map_err(err)?.into()));
             }
@@ -159,7 +160,7 @@ impl StepGraph for OrtStep {
         }
         let result = self.session.run(inputs).map_err(err)?;
         let output = |name: &str| result.get(name).ok_or_else(|| backend_error(NAME, format!("the graph has no output {name}")));
-        let head = contract::head_output(&self.network.head);
+        let head = contract::head_output(self.network.head);
         let (_, values) = output(head)?.try_extract_tensor::<f32>().map_err(err)?;
         copy_output(NAME, head, values, out)?;
         for (k, n) in next.iter_mut().enumerate() {

@@ -1,15 +1,16 @@
 //! Sessions over a step graph (see [`crate::contract`]), run by tract
-//! (feature `tract`) or ONNX Runtime (feature `ort`), with the native
-//! session's API: steps, and for language models text, sampling, suggestions
-//! and generation. The states of every GRU layer are carried across steps here.
+//! (feature `tract`) or ONNX Runtime (feature `ort`), behind the one session
+//! interface, [`StepSession`]: steps, and for language models text, sampling,
+//! suggestions and generation. The states of every GRU layer are carried
+//! across steps here.
 
 use std::fmt;
 
 use edgegru_runtime::text::{self, Generation, SamplingScratch, Stepper};
-use edgegru_runtime::writer::{HeadKind, TokenizerTables};
-use edgegru_runtime::{Error, Rng, SamplingParams, TokenProb, Tokenizer};
+use edgegru_runtime::writer::TokenizerTables;
+use edgegru_runtime::{Error, HeadKind, InputKind, Rng, SamplingParams, StepSession, TokenProb, Tokenizer};
 
-use crate::contract::{InputInfo, NetworkInfo, SequenceLayout, StepInfo};
+use crate::contract::{NetworkInfo, SequenceLayout, StepInfo};
 
 /// What can go wrong with an ONNX session.
 #[derive(Debug)]
@@ -26,6 +27,8 @@ pub enum OnnxError {
         /// The backend's message.
         message: String,
     },
+    /// The engine cannot do what was asked (it says why).
+    Unsupported(&'static str),
     /// ONNX Runtime's shared library could not be loaded.
     LibraryMissing {
         /// Where it was looked for.
@@ -49,6 +52,7 @@ impl fmt::Display for OnnxError {
             OnnxError::Runtime(e) => write!(f, "{e}"),
             OnnxError::NotAStepGraph(why) => write!(f, "not an edgegru ONNX step graph: {why}"),
             OnnxError::Backend { backend, message } => write!(f, "{backend}: {message}"),
+            OnnxError::Unsupported(why) => f.write_str(why),
             OnnxError::LibraryMissing { path, reason, minimum_minor } => write!(
                 f,
                 "cannot load ONNX Runtime from {path}: {reason} (the ort backend needs ONNX Runtime 1.{minimum_minor} or later; it \
@@ -81,6 +85,12 @@ pub(crate) trait StepGraph {
     /// Forgets what the graph keeps between steps besides the states (a
     /// sequence graph's inputs so far).
     fn reset(&mut self) {}
+
+    /// Whether the graph keeps every input so far (a user's whole-sequence
+    /// graph) rather than a state that can be saved.
+    fn is_sequence(&self) -> bool {
+        false
+    }
 }
 
 /// A user's whole-sequence graph input: its shape (`[1, T]` or `[T, 1]`,
@@ -167,7 +177,7 @@ impl<R: SequenceRun> StepGraph for SequenceGraph<R> {
         out.copy_from_slice(&values[values.len() - n..]);
         match self.head {
             HeadKind::NextToken if self.layout.softmax => out.iter_mut().for_each(|v| *v = v.ln()),
-            HeadKind::Classes { .. } if !self.layout.softmax => {
+            HeadKind::Classes if !self.layout.softmax => {
                 let max = out.iter().copied().fold(f32::MIN, f32::max);
                 out.iter_mut().for_each(|v| *v = (*v - max).exp());
                 let sum: f32 = out.iter().sum();
@@ -176,6 +186,10 @@ impl<R: SequenceRun> StepGraph for SequenceGraph<R> {
             _ => {}
         }
         Ok(())
+    }
+
+    fn is_sequence(&self) -> bool {
+        true
     }
 
     fn reset(&mut self) {
@@ -190,34 +204,48 @@ struct StepMachine {
     graph: Box<dyn StepGraph>,
     states: Vec<Vec<f32>>,
     next: Vec<Vec<f32>>,
+    /// The states concatenated (what [`StepSession::hidden`] returns).
+    hidden: Vec<f32>,
     out: Vec<f32>,
     has_output: bool,
-    input: InputInfo,
+    input: InputKind,
 }
 
 impl StepMachine {
-    fn step(&mut self, input: GraphInput<'_>) -> OnnxResult<()> {
+    /// Checks the input against the network; nothing changes on error.
+    fn check(&self, input: GraphInput<'_>) -> Result<(), Error> {
         match (input, &self.input) {
-            (GraphInput::Token(token), InputInfo::Tokens { vocab, .. }) => {
-                if token as usize >= *vocab {
-                    return Err(Error::TokenOutOfRange { token, vocab: *vocab as u32 }.into());
-                }
+            (GraphInput::Token(token), InputKind::Tokens { vocab, .. }) if token as usize >= *vocab => {
+                Err(Error::TokenOutOfRange { token, vocab: *vocab as u32 })
             }
-            (GraphInput::Features(f), InputInfo::Features { count }) => {
-                if f.len() != *count {
-                    return Err(Error::FeatureCount { expected: *count, found: f.len() }.into());
-                }
-                if let Some(index) = f.iter().position(|v| !v.is_finite()) {
-                    return Err(Error::NonFiniteInput { index }.into());
-                }
+            (GraphInput::Features(f), InputKind::Features { count }) if f.len() != *count => {
+                Err(Error::FeatureCount { expected: *count, found: f.len() })
             }
-            (GraphInput::Token(_), InputInfo::Features { .. }) => return Err(Error::WrongInput { expected: "features" }.into()),
-            (GraphInput::Features(_), InputInfo::Tokens { .. }) => return Err(Error::WrongInput { expected: "tokens" }.into()),
+            (GraphInput::Features(f), InputKind::Features { .. }) => match f.iter().position(|v| !v.is_finite()) {
+                Some(index) => Err(Error::NonFiniteInput { index }),
+                None => Ok(()),
+            },
+            (GraphInput::Token(_), InputKind::Features { .. }) => Err(Error::WrongInput { expected: "features" }),
+            (GraphInput::Features(_), InputKind::Tokens { .. }) => Err(Error::WrongInput { expected: "tokens" }),
+            (GraphInput::Token(_), InputKind::Tokens { .. }) => Ok(()),
         }
+    }
+
+    fn step(&mut self, input: GraphInput<'_>) -> OnnxResult<()> {
+        self.check(input)?;
         self.graph.run(input, &self.states, &mut self.out, &mut self.next)?;
         std::mem::swap(&mut self.states, &mut self.next);
+        self.sync_hidden();
         self.has_output = true;
         Ok(())
+    }
+
+    fn sync_hidden(&mut self) {
+        let mut at = 0;
+        for s in &self.states {
+            self.hidden[at..at + s.len()].copy_from_slice(s);
+            at += s.len();
+        }
     }
 }
 
@@ -233,10 +261,20 @@ impl Stepper for StepMachine {
     }
 }
 
-/// A stream of steps through an ONNX step graph.
+/// Magic at the start of an ONNX session's saved state.
+const STATE_MAGIC: [u8; 4] = *b"EGOS";
+/// Bytes before the values: magic, the network's CRC, flags.
+const STATE_HEADER: usize = 12;
+
+/// A stream of steps through an ONNX step graph, run by tract or ONNX
+/// Runtime; its API is [`StepSession`].
 pub struct OnnxSession {
     backend: &'static str,
     network: NetworkInfo,
+    /// CRC-32 of the network's metadata: what a saved state belongs to.
+    fingerprint: u32,
+    /// A user's whole-sequence graph (its state is every input so far).
+    sequence: bool,
     machine: StepMachine,
     tokenizer: Option<TokenizerTables>,
     probs: Vec<f32>,
@@ -249,15 +287,19 @@ impl OnnxSession {
         let n = info.network.outputs;
         let states: Vec<Vec<f32>> = info.network.grus.iter().map(|&h| vec![0.0; h]).collect();
         let tokenizer = info.tokenizer.map(TokenizerTables::new).transpose()?;
+        let json = serde_json::to_string(&info.network).map_err(|e| OnnxError::NotAStepGraph(e.to_string()))?;
         Ok(OnnxSession {
             backend,
+            fingerprint: edgegru_runtime::crc32::crc32(json.as_bytes()),
+            sequence: graph.is_sequence(),
             machine: StepMachine {
                 graph,
                 next: states.clone(),
+                hidden: vec![0.0; states.iter().map(Vec::len).sum()],
                 states,
                 out: vec![0.0; n],
                 has_output: false,
-                input: info.network.input.clone(),
+                input: info.network.input,
             },
             network: info.network,
             tokenizer,
@@ -290,88 +332,156 @@ impl OnnxSession {
         &self.network
     }
 
-    /// The tokenizer from the graph's metadata (token models).
-    pub fn tokenizer(&self) -> OnnxResult<Tokenizer<'_>> {
-        match &self.tokenizer {
-            Some(t) => Ok(t.tokenizer()?),
-            None => Err(Error::WrongInput { expected: "features" }.into()),
+    /// The tokenizer of a language model, and the sampling buffers.
+    fn language_model(&mut self) -> OnnxResult<(Tokenizer<'_>, &mut StepMachine, SamplingScratch<'_>)> {
+        match (&self.tokenizer, self.network.head) {
+            (Some(t), HeadKind::NextToken) => {
+                Ok((t.tokenizer()?, &mut self.machine, SamplingScratch { probs: &mut self.probs, order: &mut self.order }))
+            }
+            _ => Err(Error::NotALanguageModel.into()),
         }
     }
+}
 
-    /// Back to the initial state (every `h` = 0, no outputs).
-    pub fn reset(&mut self) {
-        self.machine.states.iter_mut().for_each(|s| s.iter_mut().for_each(|v| *v = 0.0));
-        self.machine.has_output = false;
-        self.machine.graph.reset();
+impl StepSession<OnnxError> for OnnxSession {
+    fn input(&self) -> InputKind {
+        self.network.input
     }
 
-    /// The GRU states of every layer, concatenated.
-    pub fn hidden(&self) -> Vec<f32> {
-        self.machine.states.concat()
+    fn head(&self) -> HeadKind {
+        self.network.head
     }
 
-    /// Outputs of the last step, if there was one.
-    pub fn output(&self) -> Option<&[f32]> {
-        self.machine.last_logits()
+    fn tokenizer(&self) -> Option<Tokenizer<'_>> {
+        self.tokenizer.as_ref().and_then(|t| t.tokenizer().ok())
     }
 
-    /// Feeds one token; returns the outputs (a language model's next-token logits).
-    pub fn step(&mut self, token: u32) -> OnnxResult<&[f32]> {
+    fn step(&mut self, token: u32) -> OnnxResult<&[f32]> {
         self.machine.step(GraphInput::Token(token))?;
         Ok(&self.machine.out)
     }
 
-    /// Feeds one feature vector; returns the outputs (class probabilities or regression outputs).
-    pub fn step_features(&mut self, features: &[f32]) -> OnnxResult<&[f32]> {
+    fn step_features(&mut self, features: &[f32]) -> OnnxResult<&[f32]> {
         self.machine.step(GraphInput::Features(features))?;
         Ok(&self.machine.out)
     }
 
-    /// Feeds every token of `text`; returns how many were fed.
-    pub fn feed(&mut self, text: &str) -> OnnxResult<usize> {
+    fn output(&self) -> Option<&[f32]> {
+        self.machine.last_logits()
+    }
+
+    fn reset(&mut self) {
+        self.machine.states.iter_mut().for_each(|s| s.iter_mut().for_each(|v| *v = 0.0));
+        self.machine.hidden.iter_mut().for_each(|v| *v = 0.0);
+        self.machine.has_output = false;
+        self.machine.graph.reset();
+    }
+
+    fn hidden(&self) -> &[f32] {
+        &self.machine.hidden
+    }
+
+    fn feed(&mut self, text: &str) -> OnnxResult<usize> {
         let tables = self.tokenizer.as_ref().ok_or(OnnxError::Runtime(Error::WrongInput { expected: "features" }))?;
-        let tok = tables.tokenizer()?;
-        text::feed(&mut self.machine, &tok, text)
+        text::feed(&mut self.machine, &tables.tokenizer()?, text)
     }
 
-    /// Picks the next token from the current logits.
-    pub fn sample(&mut self, params: &SamplingParams, rng: &mut Rng) -> OnnxResult<u32> {
-        let tok = language_model(&self.tokenizer, &self.network)?;
-        text::sample(&self.machine, &tok, params, rng, &mut SamplingScratch { probs: &mut self.probs, order: &mut self.order })
+    fn sample(&mut self, params: &SamplingParams, rng: &mut Rng) -> OnnxResult<u32> {
+        let (tok, machine, mut scratch) = self.language_model()?;
+        text::sample(machine, &tok, params, rng, &mut scratch)
     }
 
-    /// The `out.len()` most likely next tokens, most likely first.
-    pub fn top_k_next(&mut self, out: &mut [TokenProb], allow_oov: bool) -> OnnxResult<usize> {
-        let tok = language_model(&self.tokenizer, &self.network)?;
-        text::top_k(&self.machine, &tok, allow_oov, &mut SamplingScratch { probs: &mut self.probs, order: &mut self.order }, out)
+    fn top_k_next(&mut self, out: &mut [TokenProb], allow_oov: bool) -> OnnxResult<usize> {
+        let (tok, machine, mut scratch) = self.language_model()?;
+        text::top_k(machine, &tok, allow_oov, &mut scratch, out)
     }
 
-    /// Feeds `prompt`, then samples up to `max_tokens` tokens (see
-    /// `edgegru_runtime::Session::generate`); text goes to `out` unless it is empty.
-    pub fn generate<F>(
+    fn generate(
         &mut self,
         prompt: &str,
         max_tokens: usize,
         params: &SamplingParams,
         rng: &mut Rng,
         out: &mut [u8],
-        on_token: F,
-    ) -> OnnxResult<Generation>
-    where
-        F: FnMut(u32, &str) -> bool,
-    {
-        let tok = language_model(&self.tokenizer, &self.network)?;
-        let mut scratch = SamplingScratch { probs: &mut self.probs, order: &mut self.order };
-        text::generate(&mut self.machine, &tok, &mut scratch, prompt, max_tokens, params, rng, out, on_token)
+        on_token: &mut dyn FnMut(u32, &str) -> bool,
+    ) -> OnnxResult<Generation> {
+        let (tok, machine, mut scratch) = self.language_model()?;
+        text::generate(machine, &tok, &mut scratch, prompt, max_tokens, params, rng, out, on_token)
+    }
+
+    fn state_size(&self) -> usize {
+        if self.sequence {
+            return 0;
+        }
+        STATE_HEADER + 4 * (self.machine.hidden.len() + self.machine.out.len()) + 4
+    }
+
+    fn save_state(&self, out: &mut [u8]) -> OnnxResult<usize> {
+        if self.sequence {
+            return Err(OnnxError::Unsupported(
+                "a whole-sequence graph keeps every input so far, not a state to save; export an edgegru step graph",
+            ));
+        }
+        let needed = self.state_size();
+        let available = out.len();
+        let out = out.get_mut(..needed).ok_or(Error::BufferTooSmall { needed, available })?;
+        out[..4].copy_from_slice(&STATE_MAGIC);
+        out[4..8].copy_from_slice(&self.fingerprint.to_le_bytes());
+        out[8..12].copy_from_slice(&(self.machine.has_output as u32).to_le_bytes());
+        let values = self.machine.hidden.iter().chain(&self.machine.out);
+        for (dst, v) in out[STATE_HEADER..needed - 4].chunks_exact_mut(4).zip(values) {
+            dst.copy_from_slice(&v.to_le_bytes());
+        }
+        let crc = edgegru_runtime::crc32::crc32(&out[..needed - 4]);
+        out[needed - 4..].copy_from_slice(&crc.to_le_bytes());
+        Ok(needed)
+    }
+
+    fn restore_state(&mut self, state: &[u8]) -> OnnxResult<()> {
+        let size = self.state_size();
+        let values = check_state(state, size, self.fingerprint)?;
+        let (hidden, out) = values.split_at(self.machine.hidden.len());
+        self.machine.hidden.copy_from_slice(hidden);
+        self.machine.out.copy_from_slice(out);
+        let mut at = 0;
+        for s in &mut self.machine.states {
+            let n = s.len();
+            s.copy_from_slice(&hidden[at..at + n]);
+            at += n;
+        }
+        self.machine.has_output = state[8] == 1;
+        Ok(())
     }
 }
 
-/// The tokenizer of a language model (token input, next-token head).
-fn language_model<'t>(tables: &'t Option<TokenizerTables>, network: &NetworkInfo) -> OnnxResult<Tokenizer<'t>> {
-    match (tables, &network.head) {
-        (Some(t), HeadKind::NextToken) => Ok(t.tokenizer()?),
-        _ => Err(Error::NotALanguageModel.into()),
+/// The values of a saved state of `size` bytes (0: this session saves none)
+/// for the network with CRC `fingerprint`, checked whole.
+fn check_state(state: &[u8], size: usize, fingerprint: u32) -> OnnxResult<Vec<f32>> {
+    let damaged = |reason| OnnxError::Runtime(Error::StateDamaged { reason });
+    if size == 0 {
+        return Err(OnnxError::Unsupported("a whole-sequence graph has no state to restore"));
     }
+    if state.len() != size {
+        return Err(damaged("its length is not this model's state size"));
+    }
+    if state[..4] != STATE_MAGIC {
+        return Err(damaged("it does not start with the ONNX session's state magic"));
+    }
+    let word = |i: usize| u32::from_le_bytes([state[i], state[i + 1], state[i + 2], state[i + 3]]);
+    if edgegru_runtime::crc32::crc32(&state[..size - 4]) != word(size - 4) {
+        return Err(damaged("its CRC-32 does not match its contents"));
+    }
+    if word(4) != fingerprint {
+        return Err(OnnxError::Runtime(Error::StateMismatch { found: word(4), expected: fingerprint }));
+    }
+    if word(8) > 1 {
+        return Err(damaged("unknown flags"));
+    }
+    let values: Vec<f32> = state[STATE_HEADER..size - 4].chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    if values.iter().any(|v| !v.is_finite()) {
+        return Err(damaged("a value is NaN or infinite"));
+    }
+    Ok(values)
 }
 
 /// A backend's error as an [`OnnxError`].

@@ -2,7 +2,8 @@
 
 use tract_onnx::prelude::*;
 
-use crate::contract::{sequence_layout, InputInfo, StepInfo};
+use crate::contract::{sequence_layout, StepInfo};
+use edgegru_runtime::InputKind;
 use crate::session::{
     backend_error, copy_output, GraphInput, OnnxResult, SequenceData, SequenceGraph, SequenceInput, SequenceRun, StepGraph,
 };
@@ -24,13 +25,13 @@ pub(crate) fn load(bytes: &[u8]) -> OnnxResult<(StepInfo, Box<dyn StepGraph>)> {
     let info = StepInfo::read(get)?;
     if let Some(layout) = sequence_layout(get)? {
         let model = onnx.model_for_proto_model(&proto).map_err(err)?;
-        let head = info.network.head.clone();
+        let head = info.network.head;
         let mut run = TractSequence { model };
         // Tract plans the graph per length: a graph it cannot run (an
         // operator it lacks) is refused here, before any output.
         let width = match info.network.input {
-            InputInfo::Features { count } => count,
-            InputInfo::Tokens { .. } => 0,
+            InputKind::Features { count } => count,
+            InputKind::Tokens { .. } => 0,
         };
         let zeros = vec![0.0; width];
         let probe = SequenceInput::of(&layout, &[0], &zeros, width, 1);
@@ -41,8 +42,8 @@ pub(crate) fn load(bytes: &[u8]) -> OnnxResult<(StepInfo, Box<dyn StepGraph>)> {
     let plan = onnx.model_for_proto_model(&proto).map_err(err)?.into_optimized().map_err(err)?.into_runnable().map_err(err)?;
     let state = plan.spawn().map_err(err)?;
     let features = match info.network.input {
-        InputInfo::Features { count } => count,
-        InputInfo::Tokens { .. } => 0,
+        InputKind::Features { count } => count,
+        InputKind::Tokens { .. } => 0,
     };
     Ok((info, Box::new(TractStep { state, features })))
 }

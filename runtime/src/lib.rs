@@ -34,6 +34,7 @@ pub mod crc32;
 mod error;
 pub mod fixed;
 pub mod format;
+mod interface;
 pub mod kernels;
 mod le;
 pub mod math;
@@ -48,8 +49,9 @@ pub mod writer;
 
 pub use error::{Error, Result, TensorName};
 pub use format::{Activation, Dims, Numerics, TokenizerKind};
+pub use interface::StepSession;
 pub use kernels::Isa;
-pub use model::{Head, InputKind, Layer, Model, Names, MAX_VOCAB, MAX_WIDTH};
+pub use model::{Head, HeadKind, InputKind, Layer, Model, Names, MAX_VOCAB, MAX_WIDTH};
 pub use sampling::{Rng, SamplingParams, TokenProb};
 pub use session::Session;
 pub use tensor::{Matrix, Vector};

@@ -133,19 +133,57 @@ pub enum Head<'a> {
     Regression(Names<'a>),
 }
 
-impl Head<'_> {
+impl<'a> Head<'a> {
+    /// What the outputs are, without their names.
+    pub fn kind(&self) -> HeadKind {
+        match self {
+            Head::NextToken => HeadKind::NextToken,
+            Head::Classes(_) => HeadKind::Classes,
+            Head::Regression(_) => HeadKind::Regression,
+        }
+    }
+
     /// `next-token`, `classes` or `regression`.
     pub fn name(&self) -> &'static str {
+        self.kind().name()
+    }
+
+    /// The class or output names stored in the file (none for a next-token head).
+    pub fn names(&self) -> Option<Names<'a>> {
         match self {
-            Head::NextToken => "next-token",
-            Head::Classes(_) => "classes",
-            Head::Regression(_) => "regression",
+            Head::NextToken => None,
+            Head::Classes(n) | Head::Regression(n) => Some(*n),
         }
     }
 }
 
-/// What a model reads per step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a network's outputs are: the one description of a head everywhere
+/// (files, ONNX metadata, training runs, imports, the C API), without the
+/// output names (which travel beside it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum HeadKind {
+    /// Next-token logits (a language model; token input).
+    NextToken,
+    /// Class probabilities: a session returns the softmax of the output layer.
+    Classes,
+    /// Linear outputs (regression): a session returns the output layer as it is.
+    Regression,
+}
+
+impl HeadKind {
+    /// `next-token`, `classes` or `regression`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            HeadKind::NextToken => "next-token",
+            HeadKind::Classes => "classes",
+            HeadKind::Regression => "regression",
+        }
+    }
+}
+
+/// What a model reads per step: the one description of a network's input
+/// everywhere (files, ONNX metadata, training runs, the C API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum InputKind {
     /// Token ids of a vocabulary, each looked up in an embedding of `emb` values.
     Tokens {
@@ -561,14 +599,6 @@ impl<'a> Model<'a> {
         }
     }
 
-    /// Feature models: the per-feature normalization `(mean, scale)` of feature `i`.
-    pub fn feature_normalization(&self, i: usize) -> Option<(f32, f32)> {
-        match self.input {
-            Input::Features { mean, scale, .. } if i < mean.len() => Some((mean.get(i), scale.get(i))),
-            _ => None,
-        }
-    }
-
     /// Where the model came from.
     pub fn provenance(&self) -> &Provenance<'a> {
         &self.provenance
@@ -634,14 +664,6 @@ impl<'a> Model<'a> {
     /// Dense layer `n`'s activation.
     pub fn dense_activation(&self, n: usize) -> Option<Activation> {
         self.dense.get(n).map(|d| d.activation)
-    }
-
-    /// Integer numerics with feature input: the int8 scale of the normalized features.
-    pub fn feature_quant_scale(&self) -> Option<f32> {
-        match self.input {
-            Input::Features { quant_scale, .. } => Some(quant_scale),
-            Input::Tokens { .. } => None,
-        }
     }
 
     /// Number of parameters (weights, biases, normalization) of the dense model.

@@ -6,7 +6,8 @@ use crate::fixed::{self, Mul};
 use crate::format::{Activation, Numerics};
 use crate::kernels::Isa;
 use crate::math;
-use crate::model::{round_up, ArenaLayout, Head, Input, Model, ARENA_ALIGN};
+use crate::interface::StepSession;
+use crate::model::{round_up, ArenaLayout, Head, HeadKind, Input, InputKind, Model, ARENA_ALIGN};
 use crate::sampling::{self, Rng, SamplingParams, TokenProb};
 use crate::tensor::{InputScale, Scratch, STATE_SCALE};
 use crate::text::{self, Generation, SamplingScratch, Stepper};
@@ -630,6 +631,76 @@ impl<'s, 'a> Session<'s, 'a> {
         }
         self.machine.has_output = word(8) == 1;
         Ok(())
+    }
+}
+
+impl<E: From<Error>> StepSession<E> for Session<'_, '_> {
+    fn input(&self) -> InputKind {
+        self.machine.model.input()
+    }
+
+    fn head(&self) -> HeadKind {
+        self.machine.model.head().kind()
+    }
+
+    fn tokenizer(&self) -> Option<Tokenizer<'_>> {
+        self.machine.model.tokenizer().copied()
+    }
+
+    fn step(&mut self, token: u32) -> core::result::Result<&[f32], E> {
+        Ok(Session::step(self, token)?)
+    }
+
+    fn step_features(&mut self, features: &[f32]) -> core::result::Result<&[f32], E> {
+        Ok(Session::step_features(self, features)?)
+    }
+
+    fn output(&self) -> Option<&[f32]> {
+        Session::output(self)
+    }
+
+    fn reset(&mut self) {
+        Session::reset(self)
+    }
+
+    fn hidden(&self) -> &[f32] {
+        Session::hidden(self)
+    }
+
+    fn feed(&mut self, text: &str) -> core::result::Result<usize, E> {
+        Ok(Session::feed(self, text)?)
+    }
+
+    fn sample(&mut self, params: &SamplingParams, rng: &mut Rng) -> core::result::Result<u32, E> {
+        Ok(Session::sample(self, params, rng)?)
+    }
+
+    fn top_k_next(&mut self, out: &mut [TokenProb], allow_oov: bool) -> core::result::Result<usize, E> {
+        Ok(Session::top_k_next(self, out, allow_oov)?)
+    }
+
+    fn generate(
+        &mut self,
+        prompt: &str,
+        max_tokens: usize,
+        params: &SamplingParams,
+        rng: &mut Rng,
+        out: &mut [u8],
+        on_token: &mut dyn FnMut(u32, &str) -> bool,
+    ) -> core::result::Result<Generation, E> {
+        Ok(Session::generate(self, prompt, max_tokens, params, rng, out, on_token)?)
+    }
+
+    fn state_size(&self) -> usize {
+        Session::state_size(self)
+    }
+
+    fn save_state(&self, out: &mut [u8]) -> core::result::Result<usize, E> {
+        Ok(Session::save_state(self, out)?)
+    }
+
+    fn restore_state(&mut self, state: &[u8]) -> core::result::Result<(), E> {
+        Ok(Session::restore_state(self, state)?)
     }
 }
 

@@ -18,7 +18,7 @@ use crate::format::{
     TensorDesc, TokenizerDesc, TokenizerKind,
 };
 use crate::kernels::arm_dsp_layout;
-use crate::model::{Head, Input, Model};
+use crate::model::{HeadKind, Input, Model};
 use crate::tokenizer::Tokenizer;
 
 /// An owned tokenizer description; [`TokenizerSpec::tables`] makes the file's tables.
@@ -210,22 +210,14 @@ pub struct FloatDense {
     pub bias: Vec<f32>,
 }
 
-/// What the outputs of a network are.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum HeadKind {
-    /// Next-token logits (a language model).
-    NextToken,
-    /// Classes, with their names in output order.
-    Classes(Vec<String>),
-    /// Linear outputs, with their names (or none).
-    Regression(Vec<String>),
-}
-
 /// The output layer: `W x + b`, `W` row-major `[outputs, in]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FloatHead {
     /// What the outputs are.
     pub kind: HeadKind,
+    /// Class or output names in output order: one per output for classes,
+    /// one per output or none for regression, none for a next-token head.
+    pub names: Vec<String>,
     /// `[outputs, in]`.
     pub weight: Vec<f32>,
     /// `[outputs]`.
@@ -692,12 +684,7 @@ impl FloatModel {
                 FloatInput::Features { mean: vector_f32(&mean), scale: vector_f32(&scale), quant_scale }
             }
         };
-        let names = |n: &crate::model::Names<'_>| (0..n.len()).map(|i| String::from(n.get(i).unwrap_or(""))).collect();
-        let kind = match model.head {
-            Head::NextToken => HeadKind::NextToken,
-            Head::Classes(n) => HeadKind::Classes(names(&n)),
-            Head::Regression(n) => HeadKind::Regression(names(&n)),
-        };
+        let names = model.head.names().map_or_else(Vec::new, |n| (0..n.len()).map(|i| String::from(n.get(i).unwrap_or(""))).collect());
         Ok(FloatModel {
             input,
             grus: model
@@ -716,7 +703,12 @@ impl FloatModel {
                 .iter()
                 .map(|d| FloatDense { activation: d.activation, weight: matrix_f32(&d.weight), bias: vector_f32(&d.bias) })
                 .collect(),
-            head: FloatHead { kind, weight: matrix_f32(&model.output), bias: vector_f32(&model.output_bias) },
+            head: FloatHead {
+                kind: model.head.kind(),
+                names,
+                weight: matrix_f32(&model.output),
+                bias: vector_f32(&model.output_bias),
+            },
             provenance: ProvenanceSpec {
                 name: p.name.into(),
                 producer: p.producer.into(),
@@ -755,14 +747,16 @@ impl FloatModel {
             want(&format!("dense layer {n}"), d.weight.len(), d.bias.len() * widths[self.grus.len() + n])?;
         }
         want("the output layer", self.head.weight.len(), self.outputs() * widths[widths.len() - 1])?;
-        match &self.head.kind {
+        let names = self.head.names.len();
+        match self.head.kind {
             HeadKind::NextToken => {
                 let vocab = self.tokenizer().map_or(0, |t| t.tokens.len());
                 want("a next-token head", self.outputs(), vocab)?;
+                want("a next-token head's names", names, 0)?;
             }
-            HeadKind::Classes(names) => want("the class names", names.len(), self.outputs())?,
-            HeadKind::Regression(names) if !names.is_empty() => want("the output names", names.len(), self.outputs())?,
-            HeadKind::Regression(_) => {}
+            HeadKind::Classes => want("the class names", names, self.outputs())?,
+            HeadKind::Regression if names > 0 => want("the output names", names, self.outputs())?,
+            HeadKind::Regression => {}
         }
         Ok(())
     }
@@ -806,14 +800,11 @@ impl FloatModel {
                 InputDesc::Features { count: mean.len() as u32, mean: &mean_bytes, scale: &scale_bytes, quant_scale: *quant_scale }
             }
         };
-        let names = match &self.head.kind {
-            HeadKind::NextToken => (Vec::new(), Vec::new()),
-            HeadKind::Classes(n) | HeadKind::Regression(n) => names_table(n),
-        };
-        let kind = match &self.head.kind {
+        let names = names_table(&self.head.names);
+        let kind = match self.head.kind {
             HeadKind::NextToken => HeadKindDesc::NextToken,
-            HeadKind::Classes(_) => HeadKindDesc::Classes { names: &names.0, ends: &names.1 },
-            HeadKind::Regression(_) => HeadKindDesc::Regression { names: &names.0, ends: &names.1 },
+            HeadKind::Classes => HeadKindDesc::Classes { names: &names.0, ends: &names.1 },
+            HeadKind::Regression => HeadKindDesc::Regression { names: &names.0, ends: &names.1 },
         };
         let p = &self.provenance;
         let body = Body {
@@ -893,7 +884,7 @@ mod tests {
                 recurrent_bias: w(3 * h, 5)
             }],
             dense: alloc::vec![FloatDense { activation: Activation::Relu, weight: w(d * h, 6), bias: w(d, 7) }],
-            head: FloatHead { kind: HeadKind::NextToken, weight: w(v * d, 8), bias: w(v, 9) },
+            head: FloatHead { kind: HeadKind::NextToken, names: Vec::new(), weight: w(v * d, 8), bias: w(v, 9) },
             provenance: ProvenanceSpec::default(),
         }
     }
@@ -918,7 +909,8 @@ mod tests {
         let err = fm.to_checked_bytes(&ExportOptions::default()).unwrap_err().to_string();
         assert!(err.contains("dense layer 0"), "{err}");
         let mut fm = model();
-        fm.head.kind = HeadKind::Classes(alloc::vec!["x".into()]);
+        fm.head.kind = HeadKind::Classes;
+        fm.head.names = alloc::vec!["x".into()];
         assert!(fm.to_checked_bytes(&ExportOptions::default()).unwrap_err().to_string().contains("class names"));
     }
 }

@@ -4,10 +4,10 @@
 
 use edgegru_runtime::format::{self, v1, Dims, TokenizerKind};
 use edgegru_runtime::writer::{
-    encode_file, f32_bytes, ExportOptions, FloatDense, FloatGru, FloatHead, FloatInput, FloatModel, HeadKind, OwnedTensor, ProvenanceSpec,
+    encode_file, f32_bytes, ExportOptions, FloatDense, FloatGru, FloatHead, FloatInput, FloatModel, OwnedTensor, ProvenanceSpec,
     TokenizerSpec, WeightKind, KERAS_FILTERS,
 };
-use edgegru_runtime::{Activation, Rng};
+use edgegru_runtime::{Activation, HeadKind, Rng};
 
 /// Characters of the test vocabularies.
 pub const TEST_CHARS: &str = "abcdefghijklmnopqrstuvwxyz ,.'\n";
@@ -32,6 +32,8 @@ pub struct NetShape {
     pub dense: Vec<(usize, Activation)>,
     /// The head (`NextToken` takes its size from the tokenizer).
     pub head: HeadKind,
+    /// Its output names (classes: one per output).
+    pub names: Vec<String>,
     /// Outputs of a classes or regression head.
     pub outputs: usize,
 }
@@ -82,7 +84,8 @@ pub fn random_network(shape: &NetShape, seed: u64) -> FloatModel {
         _ => shape.outputs,
     };
     let head = FloatHead {
-        kind: shape.head.clone(),
+        kind: shape.head,
+        names: shape.names.clone(),
         weight: uniform(&mut rng, outputs * width, glorot(width, outputs) * 2.0),
         bias: uniform(&mut rng, outputs, 0.1),
     };
@@ -101,6 +104,7 @@ pub fn v1_shaped(tokenizer: TokenizerSpec, emb: u32, hidden: u32, dense: u32, se
         grus: vec![hidden as usize],
         dense: vec![(dense as usize, Activation::Relu)],
         head: HeadKind::NextToken,
+        names: Vec::new(),
         outputs: 0,
     };
     random_network(&shape, seed)
@@ -144,7 +148,8 @@ pub fn feature_classifier(features: usize, grus: &[usize], dense: &[(usize, Acti
         input: TestInput::Features(features),
         grus: grus.to_vec(),
         dense: dense.to_vec(),
-        head: HeadKind::Classes(names),
+        head: HeadKind::Classes,
+        names,
         outputs: classes,
     };
     random_network(&shape, seed)
@@ -265,7 +270,7 @@ impl<'m> Reference<'m> {
         let out: Vec<f64> =
             matvec(&self.m.head.weight, &x, self.m.outputs()).iter().zip(&self.m.head.bias).map(|(a, &b)| a + b as f64).collect();
         match self.m.head.kind {
-            HeadKind::Classes(_) => {
+            HeadKind::Classes => {
                 let max = out.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
                 let e: Vec<f64> = out.iter().map(|v| (v - max).exp()).collect();
                 let sum: f64 = e.iter().sum();

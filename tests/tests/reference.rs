@@ -94,27 +94,31 @@ fn int8_path_stays_within_tolerance_of_f32() {
 /// regression heads, against the reference, on every kernel set.
 #[test]
 fn networks_match_the_reference_on_every_kernel_set() {
-    use edgegru_runtime::writer::{HeadKind, TokenizerSpec};
+    use edgegru_runtime::writer::TokenizerSpec;
+    use edgegru_runtime::HeadKind;
     let shapes = [
         NetShape {
             input: TestInput::Tokens(TokenizerSpec::chars(TEST_CHARS), 12),
             grus: vec![24, 16, 8],
             dense: vec![(20, Activation::Tanh), (12, Activation::Sigmoid), (10, Activation::Linear)],
             head: HeadKind::NextToken,
+            names: vec![],
             outputs: 0,
         },
         NetShape {
             input: TestInput::Features(6),
             grus: vec![32, 32],
             dense: vec![],
-            head: HeadKind::Classes(vec!["a".into(), "b".into(), "c".into()]),
+            head: HeadKind::Classes,
+            names: vec!["a".into(), "b".into(), "c".into()],
             outputs: 3,
         },
         NetShape {
             input: TestInput::Features(3),
             grus: vec![9],
             dense: vec![(7, Activation::Relu)],
-            head: HeadKind::Regression(vec![]),
+            head: HeadKind::Regression,
+            names: vec![],
             outputs: 2,
         },
     ];
