@@ -15,8 +15,8 @@
 
 use anyhow::{Context, Result};
 use edgegru_runtime::writer::{quantize_rows, FloatInput, FloatModel};
-use edgegru_runtime::HeadKind;
 use edgegru_runtime::Activation;
+use edgegru_runtime::HeadKind;
 use prost::Message;
 use tract_onnx::pb::{
     attribute_proto::AttributeType, tensor_proto::DataType, tensor_shape_proto, type_proto, AttributeProto, GraphProto, ModelProto,

@@ -9,10 +9,10 @@ use ort::session::Session;
 use ort::value::TensorRef;
 
 use crate::contract::{self, sequence_layout, StepInfo, INPUT_FEATURES, INPUT_TOKEN};
-use edgegru_runtime::InputKind;
 use crate::session::{
     backend_error, copy_output, GraphInput, OnnxError, OnnxResult, SequenceData, SequenceGraph, SequenceInput, SequenceRun, StepGraph,
 };
+use edgegru_runtime::InputKind;
 
 const NAME: &str = "ort";
 

@@ -3,10 +3,10 @@
 use tract_onnx::prelude::*;
 
 use crate::contract::{sequence_layout, StepInfo};
-use edgegru_runtime::InputKind;
 use crate::session::{
     backend_error, copy_output, GraphInput, OnnxResult, SequenceData, SequenceGraph, SequenceInput, SequenceRun, StepGraph,
 };
+use edgegru_runtime::InputKind;
 
 const NAME: &str = "tract";
 

@@ -513,7 +513,8 @@ impl OwnedTensor {
             }
             (TensorDesc::Int8ArmDsp { rows, cols, scales, data }, Layout::Portable) => {
                 let (r, c, groups) = (rows as usize, cols as usize, (cols as usize).div_ceil(4));
-                let q = (0..r * c).map(|i| arm_dsp_layout::value_at(data, arm_dsp_layout::dense_offset(groups, i / c, i % c)) as u8).collect();
+                let q =
+                    (0..r * c).map(|i| arm_dsp_layout::value_at(data, arm_dsp_layout::dense_offset(groups, i / c, i % c)) as u8).collect();
                 OwnedTensor::Int8 { rows, cols, scales: owned(scales), data: q }
             }
             (TensorDesc::Int8Block8x4 { rows, cols, scales, row_blocks, block_cols, blocks }, Layout::Portable) => {
@@ -703,12 +704,7 @@ impl FloatModel {
                 .iter()
                 .map(|d| FloatDense { activation: d.activation, weight: matrix_f32(&d.weight), bias: vector_f32(&d.bias) })
                 .collect(),
-            head: FloatHead {
-                kind: model.head.kind(),
-                names,
-                weight: matrix_f32(&model.output),
-                bias: vector_f32(&model.output_bias),
-            },
+            head: FloatHead { kind: model.head.kind(), names, weight: matrix_f32(&model.output), bias: vector_f32(&model.output_bias) },
             provenance: ProvenanceSpec {
                 name: p.name.into(),
                 producer: p.producer.into(),

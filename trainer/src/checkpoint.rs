@@ -159,8 +159,8 @@ impl Checkpoint {
         let data = take(header.weights);
         let m = take(header.first_moments);
         let v = take(header.second_moments);
-        if let (Some(v), crate::network::InputSpec::Tokens { vocab, .. }) = (&header.vocab, net.input) {
-            if v.len() != vocab as usize {
+        if let (Some(v), edgegru_runtime::InputKind::Tokens { vocab, .. }) = (&header.vocab, net.input) {
+            if v.len() != vocab {
                 bail!("tokenizer has {} tokens, model vocab is {vocab}", v.len());
             }
         }

@@ -42,8 +42,8 @@ fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<Status> {
         Command::Generate(a) => commands::generate::run(a),
         Command::Next(a) => commands::next::run(a),
         Command::Predict(a) => commands::predict::run(a),
-        Command::Bench(a) => commands::bench::cli(a),
-        Command::Pipeline(a) => commands::pipeline::cli(a),
+        Command::Bench(a) => commands::bench::run(a),
+        Command::Pipeline(a) => commands::pipeline::run(a),
         Command::Inspect(a) => commands::inspect::run(a),
         Command::Models(a) => commands::models::run(a),
     }

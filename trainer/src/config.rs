@@ -9,13 +9,15 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::data::WindowOffsets;
 use crate::engine::{Device, Precision, Regularization};
-use crate::network::{DenseSpec, HeadSpec, InputSpec, NetSpec};
+use crate::network::{DenseSpec, HeadSpec, NetSpec};
 use crate::optim::OptimizerConfig;
 use crate::params::{EmbeddingInit, LayerInit};
 use crate::prune::PruneConfig;
+use edgegru_runtime::InputKind;
 
 /// Character or word tokens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum TokenizerChoice {
     /// One token per character.
     Char,
@@ -24,7 +26,8 @@ pub enum TokenizerChoice {
 }
 
 /// What a run learns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum Task {
     /// A language model: the next token of a text corpus.
     #[default]
@@ -135,18 +138,33 @@ impl TrainConfig {
         let dense = (self.dense > 0).then_some(DenseSpec { width: self.dense, activation: Activation::Relu }).into_iter().collect();
         match self.task {
             Task::Lm => NetSpec {
-                input: InputSpec::Tokens { vocab: vocab as u32, emb: self.emb },
+                input: InputKind::Tokens { vocab, emb: self.emb as usize },
                 grus: self.hidden.clone(),
                 dense,
                 head: HeadSpec::NextToken,
             },
             Task::Classify => NetSpec {
-                input: InputSpec::Features { count: features as u32 },
+                input: InputKind::Features { count: features },
                 grus: self.hidden.clone(),
                 dense,
                 head: HeadSpec::Classes { count: classes as u32 },
             },
         }
+    }
+
+    /// The configuration that fine-tunes `ck` for `steps` more optimizer steps
+    /// (pruning is the caller's to set): a constant learning rate, `lr` or
+    /// half the run's peak (at least its minimum; at a quarter, 75% block
+    /// pruning of config A lost +12.6% after 3000 steps, at half +7.9%), no warm-up.
+    pub fn fine_tune(ck: &crate::checkpoint::Checkpoint, steps: u64, lr: Option<f32>) -> TrainConfig {
+        let mut config = ck.config.clone();
+        config.steps = Some(ck.optimizer.step + steps);
+        config.epochs = None;
+        config.minutes = None;
+        config.optimizer.lr = lr.unwrap_or((config.optimizer.lr * 0.5).max(config.optimizer.min_lr));
+        config.optimizer.decay = crate::optim::Decay::None;
+        config.optimizer.warmup_steps = 0;
+        config
     }
 
     /// Checks ranges that would otherwise fail deep inside training.
@@ -205,7 +223,7 @@ mod tests {
 
     #[test]
     fn configurations_from_before_an_option_read_as_they_ran() {
-        let config = crate::commands::pipeline::Preset::A.train_config(std::path::Path::new("corpus.txt"), false, 2, 1);
+        let config = crate::pipeline::Preset::A.train_config(std::path::Path::new("corpus.txt"), false, 2, 1);
         let mut json = serde_json::to_value(&config).unwrap();
         let fields = json.as_object_mut().unwrap();
         for name in ["layer_init", "shards", "window_offsets", "task", "val_data", "data_fingerprint"] {

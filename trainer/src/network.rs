@@ -8,25 +8,8 @@
 
 use anyhow::{bail, Result};
 use edgegru_runtime::format::{MAX_DENSE_LAYERS, MAX_GRU_LAYERS};
-use edgegru_runtime::Activation;
+use edgegru_runtime::{Activation, HeadKind, InputKind};
 use serde::{Deserialize, Serialize};
-
-/// What one step reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum InputSpec {
-    /// Token ids, embedded in `emb` values.
-    Tokens {
-        /// Vocabulary size.
-        vocab: u32,
-        /// Embedding width.
-        emb: u32,
-    },
-    /// `count` float features (normalized before the first GRU).
-    Features {
-        /// Features per step.
-        count: u32,
-    },
-}
 
 /// One dense layer between the last GRU and the head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,11 +37,22 @@ pub enum HeadSpec {
     },
 }
 
+impl HeadSpec {
+    /// What the outputs are.
+    pub fn kind(self) -> HeadKind {
+        match self {
+            HeadSpec::NextToken => HeadKind::NextToken,
+            HeadSpec::Classes { .. } => HeadKind::Classes,
+            HeadSpec::Regression { .. } => HeadKind::Regression,
+        }
+    }
+}
+
 /// The network of a run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetSpec {
     /// The input.
-    pub input: InputSpec,
+    pub input: InputKind,
     /// State width of each GRU layer, first to last.
     pub grus: Vec<u32>,
     /// Dense layers after the last GRU.
@@ -116,7 +110,7 @@ impl NetSpec {
     /// The version-1 network: Embedding(vocab, emb) -> GRU(hidden) -> Dense(dense, relu) -> Dense(vocab).
     pub fn language_model(vocab: u32, emb: u32, grus: &[u32], dense: u32) -> Self {
         NetSpec {
-            input: InputSpec::Tokens { vocab, emb },
+            input: InputKind::Tokens { vocab: vocab as usize, emb: emb as usize },
             grus: grus.to_vec(),
             dense: vec![DenseSpec { width: dense, activation: Activation::Relu }],
             head: HeadSpec::NextToken,
@@ -132,8 +126,8 @@ impl NetSpec {
             bail!("a network has 0 to {MAX_DENSE_LAYERS} dense layers, not {}", self.dense.len());
         }
         let zero = match self.input {
-            InputSpec::Tokens { vocab, emb } => vocab == 0 || emb == 0,
-            InputSpec::Features { count } => count == 0,
+            InputKind::Tokens { vocab, emb } => vocab == 0 || emb == 0,
+            InputKind::Features { count } => count == 0,
         } || self.grus.contains(&0)
             || self.dense.iter().any(|d| d.width == 0)
             || self.outputs() == 0;
@@ -146,8 +140,8 @@ impl NetSpec {
     /// Width of the vector the first GRU reads.
     pub fn input_width(&self) -> usize {
         match self.input {
-            InputSpec::Tokens { emb, .. } => emb as usize,
-            InputSpec::Features { count } => count as usize,
+            InputKind::Tokens { emb, .. } => emb,
+            InputKind::Features { count } => count,
         }
     }
 
@@ -159,8 +153,8 @@ impl NetSpec {
     /// Number of outputs.
     pub fn outputs(&self) -> usize {
         match (self.head, self.input) {
-            (HeadSpec::NextToken, InputSpec::Tokens { vocab, .. }) => vocab as usize,
-            (HeadSpec::NextToken, InputSpec::Features { .. }) => 0,
+            (HeadSpec::NextToken, InputKind::Tokens { vocab, .. }) => vocab,
+            (HeadSpec::NextToken, InputKind::Features { .. }) => 0,
             (HeadSpec::Classes { count }, _) | (HeadSpec::Regression { count }, _) => count as usize,
         }
     }
@@ -191,8 +185,8 @@ impl NetSpec {
     /// Every tensor with its `(rows, cols)` (biases have one column), in buffer order.
     pub fn slots(&self) -> Vec<(Slot, usize, usize)> {
         let mut s = Vec::new();
-        if let InputSpec::Tokens { vocab, emb } = self.input {
-            s.push((Slot::Embedding, vocab as usize, emb as usize));
+        if let InputKind::Tokens { vocab, emb } = self.input {
+            s.push((Slot::Embedding, vocab, emb));
         }
         for (k, &h) in self.grus.iter().enumerate() {
             let h = h as usize;
@@ -235,8 +229,8 @@ impl NetSpec {
     /// A short description, e.g. `tokens 113x64 -> GRU 256 -> dense 256 relu -> next token`.
     pub fn describe(&self) -> String {
         let mut parts = vec![match self.input {
-            InputSpec::Tokens { vocab, emb } => format!("tokens {vocab}x{emb}"),
-            InputSpec::Features { count } => format!("{count} features"),
+            InputKind::Tokens { vocab, emb } => format!("tokens {vocab}x{emb}"),
+            InputKind::Features { count } => format!("{count} features"),
         }];
         parts.extend(self.grus.iter().map(|h| format!("GRU {h}")));
         parts.extend(self.dense.iter().map(|d| format!("dense {} {}", d.width, d.activation.name())));
@@ -268,6 +262,50 @@ impl From<LegacyShape> for NetSpec {
     }
 }
 
+impl NetSpec {
+    /// A Keras-style model summary: layers, output shapes, parameter counts.
+    pub fn summary(&self, seq_len: usize) -> String {
+        let net = self;
+        let count = |slots: &[Slot]| -> usize { slots.iter().map(|&s| net.range(s).len()).sum() };
+        let mut rows = Vec::new();
+        match net.input {
+            InputKind::Tokens { emb, .. } => rows.push(("embedding (Embedding)".to_string(), emb, count(&[Slot::Embedding]))),
+            InputKind::Features { count: f } => rows.push(("input (normalized features)".to_string(), f, 0)),
+        }
+        for (k, &h) in net.grus.iter().enumerate() {
+            let name = if k == 0 { "gru (GRU)".to_string() } else { format!("gru_{k} (GRU)") };
+            rows.push((
+                name,
+                h as usize,
+                count(&[Slot::GruInput(k), Slot::GruRecurrent(k), Slot::GruInputBias(k), Slot::GruRecurrentBias(k)]),
+            ));
+        }
+        for (j, d) in net.dense.iter().enumerate() {
+            let name = if j == 0 {
+                format!("dense (Dense, {})", d.activation.name())
+            } else {
+                format!("dense_{j} (Dense, {})", d.activation.name())
+            };
+            rows.push((name, d.width as usize, count(&[Slot::Dense(j), Slot::DenseBias(j)])));
+        }
+        let head = if net.dense.is_empty() { "dense" } else { "dense_out" };
+        rows.push((format!("{head} (Dense, softmax)"), net.outputs(), count(&[Slot::Output, Slot::OutputBias])));
+        let rule = "_".repeat(72);
+        let mut s =
+            format!("Model: \"edgegru\"\n{rule}\n {:<30}{:<26}{:>12}\n{}\n", "Layer (type)", "Output Shape", "Param #", "=".repeat(72));
+        for (name, width, n) in rows {
+            s.push_str(&format!(" {:<30}{:<26}{:>12}\n", name, format!("(None, {seq_len}, {width})"), n));
+        }
+        let total = net.count();
+        s.push_str(&format!(
+            "{}\nTotal params: {total} ({:.2} MB as f32)\nTrainable params: {total}\n{rule}\n",
+            "=".repeat(72),
+            total as f64 * 4.0 / 1e6
+        ));
+        s
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,7 +322,7 @@ mod tests {
     #[test]
     fn stacked_feature_networks_chain_their_widths() {
         let net = NetSpec {
-            input: InputSpec::Features { count: 6 },
+            input: InputKind::Features { count: 6 },
             grus: vec![32, 16],
             dense: vec![DenseSpec { width: 8, activation: Activation::Tanh }],
             head: HeadSpec::Classes { count: 4 },

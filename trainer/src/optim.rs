@@ -4,7 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 /// Which update rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum OptimizerKind {
     /// Adam (Kingma & Ba, 2015) with bias correction.
     Adam,
@@ -13,7 +14,8 @@ pub enum OptimizerKind {
 }
 
 /// Learning-rate decay after warm-up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum Decay {
     /// Constant.
     None,

@@ -2,16 +2,19 @@
 //! [`NetSpec`]), so that the optimizer, clipping and checkpoints treat them
 //! alike; their initialization; and their conversion to the runtime's writer.
 
-use edgegru_runtime::writer::{FloatDense, FloatGru, FloatHead, FloatInput, FloatModel, HeadKind, ProvenanceSpec};
+use edgegru_runtime::writer::{FloatDense, FloatGru, FloatHead, FloatInput, FloatModel, ProvenanceSpec};
+use edgegru_runtime::HeadKind;
 use edgegru_runtime::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::data::FeatureStats;
-use crate::network::{HeadSpec, InputSpec, NetSpec, Slot};
+use crate::network::{NetSpec, Slot};
 use crate::tokenize::Vocabulary;
+use edgegru_runtime::InputKind;
 
 /// How the embedding table starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum EmbeddingInit {
     /// Keras' `uniform(-0.05, 0.05)`.
     #[default]
@@ -32,7 +35,8 @@ impl EmbeddingInit {
 }
 
 /// How the GRU and dense layers start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum LayerInit {
     /// Keras' defaults: Glorot-uniform kernels, an orthogonal recurrent
     /// kernel per gate, zero biases.
@@ -160,21 +164,18 @@ impl Params {
     pub fn to_float_model(&self, data: &ModelData<'_>, provenance: ProvenanceSpec) -> anyhow::Result<FloatModel> {
         let net = &self.net;
         let input = match (net.input, data.vocab, data.features) {
-            (InputSpec::Tokens { emb, .. }, Some(v), _) => {
-                FloatInput::Tokens { tokenizer: v.to_spec(), emb: emb as usize, embedding: self.get(Slot::Embedding).to_vec() }
+            (InputKind::Tokens { emb, .. }, Some(v), _) => {
+                FloatInput::Tokens { tokenizer: v.to_spec(), emb, embedding: self.get(Slot::Embedding).to_vec() }
             }
-            (InputSpec::Features { .. }, _, Some(f)) => {
+            (InputKind::Features { .. }, _, Some(f)) => {
                 FloatInput::Features { mean: f.mean.clone(), scale: f.scale.clone(), quant_scale: f.quant_scale }
             }
             _ => {
                 anyhow::bail!("the checkpoint lacks its {} table", if data.vocab.is_none() { "tokenizer" } else { "feature normalization" })
             }
         };
-        let kind = match net.head {
-            HeadSpec::NextToken => HeadKind::NextToken,
-            HeadSpec::Classes { .. } => HeadKind::Classes(data.labels.to_vec()),
-            HeadSpec::Regression { .. } => HeadKind::Regression(data.labels.to_vec()),
-        };
+        let kind = net.head.kind();
+        let names = if kind == HeadKind::NextToken { Vec::new() } else { data.labels.to_vec() };
         Ok(FloatModel {
             input,
             grus: (0..net.grus.len())
@@ -196,7 +197,7 @@ impl Params {
                     bias: self.get(Slot::DenseBias(k)).to_vec(),
                 })
                 .collect(),
-            head: FloatHead { kind, weight: self.get(Slot::Output).to_vec(), bias: self.get(Slot::OutputBias).to_vec() },
+            head: FloatHead { kind, names, weight: self.get(Slot::Output).to_vec(), bias: self.get(Slot::OutputBias).to_vec() },
             provenance,
         })
     }

@@ -14,7 +14,8 @@ use crate::network::{NetSpec, Slot};
 use crate::params::Params;
 
 /// Block or element granularity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum PruneShape {
     /// 8x4 blocks (what the sparse kernel runs).
     Block,

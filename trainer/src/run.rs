@@ -106,6 +106,22 @@ pub struct Outcome {
     pub val_accuracy: Option<f64>,
 }
 
+impl Outcome {
+    /// One line saying how the run in `out` ended.
+    pub fn describe(&self, out: &Path) -> String {
+        match self.ending {
+            Ending::Interrupted => format!("interrupted at step {}: checkpoint written to {}", self.steps, out.display()),
+            Ending::Finished => format!(
+                "done: {} steps, val_loss {}{}; checkpoint, history.csv/json, loss.svg and tensorboard/ in {}",
+                self.steps,
+                self.val_loss.map_or("n/a".into(), |v| format!("{v:.4}")),
+                self.val_accuracy.map_or(String::new(), |a| format!(", val_acc {a:.4}")),
+                out.display()
+            ),
+        }
+    }
+}
+
 /// How the output folder may be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutMode {
@@ -615,7 +631,7 @@ mod tests {
 
     #[test]
     fn sizes_that_cannot_fit_are_refused_before_allocating() {
-        let mut config = crate::commands::pipeline::Preset::A.train_config(Path::new("c"), false, 1, 1);
+        let mut config = crate::pipeline::Preset::A.train_config(Path::new("c"), false, 1, 1);
         config.hidden = vec![60_000; 4];
         config.dense = 60_000;
         let net = config.network(5000, 0, 0);

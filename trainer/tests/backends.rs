@@ -8,7 +8,7 @@
 
 use edgegru_onnx::{self as onnx, OnnxError, OnnxSession, OnnxWeights, OrtLibrary};
 use edgegru_runtime::writer::{ExportOptions, FloatModel};
-use edgegru_runtime::{sampling, Model, Session};
+use edgegru_runtime::{sampling, Model, Session, StepSession};
 use edgegru_trainer::import::vocab::{self, ListRules};
 use edgegru_trainer::import::ImportOptions;
 
@@ -113,7 +113,7 @@ fn generate_gives_the_same_text_on_every_backend() {
     let mut tract = OnnxSession::tract(&onnx::to_bytes(&fm, OnnxWeights::Float).unwrap()).unwrap();
     let mut got = String::new();
     tract
-        .generate("the cat ", 100, &params, &mut edgegru_runtime::Rng::new(5), &mut [], |_, t| {
+        .generate("the cat ", 100, &params, &mut edgegru_runtime::Rng::new(5), &mut [], &mut |_, t| {
             got.push_str(t);
             true
         })
@@ -199,7 +199,7 @@ fn import_fixture(name: &str) -> anyhow::Result<Vec<u8>> {
     };
     let model =
         edgegru_trainer::import::onnx::import(&std::fs::read(fixture(&format!("{name}.onnx")))?, vocab, &ImportOptions::default(), name)?;
-    Ok(model.to_checked_bytes(&edgegru_trainer::commands::export::options(edgegru_runtime::writer::WeightKind::F32, false, false))?)
+    Ok(model.to_checked_bytes(&edgegru_trainer::export::options(edgegru_runtime::writer::WeightKind::F32, false, false))?)
 }
 
 #[test]
@@ -285,7 +285,7 @@ fn the_keras_source_model_with_dropout_imports_exactly() {
         let vocab = vocab::read(&std::fs::read(fixture(&format!("{name}.vocab.json"))).unwrap(), &ListRules::default()).unwrap();
         let bytes = std::fs::read(fixture(&format!("{name}.{ext}"))).unwrap();
         let model = edgegru_trainer::import::keras_file::import(&bytes, Some(vocab), &ImportOptions::default(), name).unwrap();
-        model.to_checked_bytes(&edgegru_trainer::commands::export::options(edgegru_runtime::writer::WeightKind::F32, false, false)).unwrap()
+        model.to_checked_bytes(&edgegru_trainer::export::options(edgegru_runtime::writer::WeightKind::F32, false, false)).unwrap()
     };
     let files = [("onnx", import_fixture(name).unwrap()), ("keras", keras_file("keras")), ("h5", keras_file("h5"))];
     for (source, file) in files {
@@ -412,7 +412,7 @@ fn users_own_onnx_files_run_on_tract_and_onnx_runtime_as_imported() {
     for name in models {
         let original = std::fs::read(fixture(&format!("{name}.onnx"))).unwrap();
         let vocab = std::fs::read(fixture(&format!("{name}.vocab.json"))).unwrap();
-        let annotated = edgegru_trainer::commands::backend::user_onnx(&original, Some(&vocab)).unwrap().into_owned();
+        let annotated = edgegru_trainer::backend::user_onnx(&original, Some(&vocab)).unwrap().into_owned();
         let native_file = import_fixture(name).unwrap();
         let native_model = Model::from_bytes(&native_file).unwrap();
         let mut arena = vec![0u8; native_model.arena_size()];
@@ -430,7 +430,7 @@ fn users_own_onnx_files_run_on_tract_and_onnx_runtime_as_imported() {
         }
         for (backend, mut session) in engines {
             let mut native = Session::new(&native_model, &mut arena).unwrap();
-            let a = edgegru_trainer::commands::backend::compare_greedy(&mut native, &mut session, &prompt, 20).unwrap();
+            let a = edgegru_trainer::backend::compare_greedy(&mut native, &mut session, &prompt, 20).unwrap();
             assert!(a.identical, "{name} on {backend}: {}/{} greedy tokens equal", a.equal_tokens, a.tokens);
             // Models ending in softmax give log-probabilities, the native ones logits:
             // equal up to a constant per step, so only plain logits are compared.
@@ -441,7 +441,7 @@ fn users_own_onnx_files_run_on_tract_and_onnx_runtime_as_imported() {
     }
     // A feature model (PyTorch classifier): every step's class probabilities.
     let original = std::fs::read(fixture("torch_features.onnx")).unwrap();
-    let annotated = edgegru_trainer::commands::backend::user_onnx(&original, None).unwrap().into_owned();
+    let annotated = edgegru_trainer::backend::user_onnx(&original, None).unwrap().into_owned();
     let expect: serde_json::Value = serde_json::from_slice(&std::fs::read(fixture("torch_features.expect.json")).unwrap()).unwrap();
     let mut sessions = vec![OnnxSession::tract(&annotated).unwrap()];
     if let Some(lib) = &ort {

@@ -14,13 +14,14 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use edgegru_runtime::Activation;
+use edgegru_runtime::InputKind;
 use edgegru_trainer::checkpoint::Checkpoint;
 use edgegru_trainer::config::{Task, TokenizerChoice, TrainConfig};
 use edgegru_trainer::data::WindowOffsets;
 use edgegru_trainer::engine::cpu::CpuEngine;
 use edgegru_trainer::engine::cuda::{self, CudaEngine, KernelTarget};
 use edgegru_trainer::engine::{self, Batch, BatchInput, BatchTarget, CpuParallelism, Device as DeviceChoice, Precision, Regularization};
-use edgegru_trainer::network::{DenseSpec, HeadSpec, InputSpec, NetSpec, Slot};
+use edgegru_trainer::network::{DenseSpec, HeadSpec, NetSpec, Slot};
 use edgegru_trainer::optim::{Optimizer, OptimizerConfig};
 use edgegru_trainer::params::{EmbeddingInit, LayerInit, Params};
 use edgegru_trainer::prune::Masks;
@@ -135,7 +136,7 @@ fn gpu_loss_and_every_gradient_match_the_cpu() {
     let inputs: Vec<u32> = (0..4 * 6).map(|i| (i * 7 % 11) as u32).collect();
     let targets: Vec<u32> = (0..4 * 6).map(|i| ((i * 7 + 3) % 11) as u32).collect();
     let net = NetSpec {
-        input: InputSpec::Features { count: 3 },
+        input: InputKind::Features { count: 3 },
         grus: vec![6, 5],
         dense: vec![DenseSpec { width: 4, activation: Activation::Tanh }],
         head: HeadSpec::Classes { count: 3 },

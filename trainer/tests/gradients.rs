@@ -5,10 +5,11 @@
 //! masks are fixed, so the loss is a smooth function of the weights. Also:
 //! splitting a batch into data-parallel shards changes only the rounding.
 
+use edgegru_runtime::InputKind;
 use edgegru_runtime::{Activation, Rng};
 use edgegru_trainer::engine::cpu::CpuEngine;
 use edgegru_trainer::engine::{Batch, BatchInput, BatchTarget, CpuParallelism, Regularization};
-use edgegru_trainer::network::{DenseSpec, HeadSpec, InputSpec, NetSpec};
+use edgegru_trainer::network::{DenseSpec, HeadSpec, NetSpec};
 use edgegru_trainer::optim::{Optimizer, OptimizerConfig};
 use edgegru_trainer::params::Params;
 
@@ -76,7 +77,7 @@ fn check_shards(name: &str, p: &Params, batch: &Batch<'_>, reg: &Regularization)
 #[test]
 fn stacked_language_model_with_dropout() {
     let net = NetSpec {
-        input: InputSpec::Tokens { vocab: 9, emb: 4 },
+        input: InputKind::Tokens { vocab: 9, emb: 4 },
         grus: vec![6, 5],
         dense: vec![DenseSpec { width: 5, activation: Activation::Relu }],
         head: HeadSpec::NextToken,
@@ -93,7 +94,7 @@ fn stacked_language_model_with_dropout() {
 #[test]
 fn stacked_feature_classifier_over_sequences_of_different_lengths() {
     let net = NetSpec {
-        input: InputSpec::Features { count: 3 },
+        input: InputKind::Features { count: 3 },
         grus: vec![5, 4],
         dense: vec![DenseSpec { width: 4, activation: Activation::Tanh }, DenseSpec { width: 3, activation: Activation::Sigmoid }],
         head: HeadSpec::Classes { count: 3 },
@@ -115,7 +116,7 @@ fn stacked_feature_classifier_over_sequences_of_different_lengths() {
 #[test]
 fn regression_network() {
     let net = NetSpec {
-        input: InputSpec::Features { count: 2 },
+        input: InputKind::Features { count: 2 },
         grus: vec![4],
         dense: vec![DenseSpec { width: 3, activation: Activation::Linear }],
         head: HeadSpec::Regression { count: 2 },

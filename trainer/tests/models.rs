@@ -7,9 +7,9 @@
 use std::path::Path;
 
 use edgegru_runtime::Model;
-use edgegru_trainer::commands::backend::Backend;
-use edgegru_trainer::commands::eval::{evaluate, evaluate_with};
+use edgegru_trainer::backend::Backend;
 use edgegru_trainer::data::{read_corpus, Utf8Policy};
+use edgegru_trainer::evaluate::{evaluate, evaluate_text};
 
 const CORPUS: &str = "/usr/share/games/fortunes";
 const SHIPPED: [&str; 3] = ["fortunes-char", "fortunes-word", "tiny"];
@@ -60,7 +60,7 @@ fn shipped_models_load_match_their_cards_and_their_commands_parse() {
         let onnx = std::fs::read(models_dir().join(format!("{name}.onnx"))).unwrap();
         assert_eq!(card_value(&card, &format!("ONNX step graph (float, `{name}.onnx`), bytes")) as usize, onnx.len(), "{name}: ONNX size");
         let want = card_value(&card, "held-out loss, f32 checkpoint");
-        let got = evaluate_with(Backend::Tract, &onnx, &text, 0.1).unwrap().loss;
+        let got = evaluate_text(Backend::Tract, &onnx, &text, 0.1, false).unwrap().loss;
         assert!(((got - want) / want).abs() < 0.01, "{name}.onnx on tract: held-out loss {got:.4}, card says {want:.4}");
         let commands = card_commands(&card);
         assert!(commands.len() >= 2, "{name}: card has no reproduction commands");
@@ -68,7 +68,7 @@ fn shipped_models_load_match_their_cards_and_their_commands_parse() {
             edgegru_trainer::cli::check_args(&cmd).unwrap_or_else(|e| panic!("{name}: card command {cmd:?} is refused: {e}"));
         }
     }
-    assert_eq!(edgegru_trainer::DEFAULT_MODEL, &std::fs::read(models_dir().join("fortunes-char.egru")).unwrap()[..]);
+    assert_eq!(edgegru_trainer::builtin::DEFAULT_MODEL, &std::fs::read(models_dir().join("fortunes-char.egru")).unwrap()[..]);
 }
 
 /// The UCR/UEA datasets (`bash scripts/fetch-ucr.sh`, which the test command
@@ -83,7 +83,7 @@ fn ucr_dir() -> std::path::PathBuf {
 /// checkpoint, and the float ONNX step graph on tract gives the f32 accuracy.
 #[test]
 fn shipped_classifiers_reach_their_accuracy_on_the_test_split() {
-    use edgegru_trainer::commands::eval::evaluate_sequences;
+    use edgegru_trainer::evaluate::evaluate_sequences;
     for (name, set, target) in [("basicmotions", "BasicMotions", 0.95), ("japanesevowels", "JapaneseVowels", 0.97)] {
         let test = ucr_dir().join(set).join(format!("{set}_TEST.ts"));
         assert!(test.exists(), "{} is missing: run `bash scripts/fetch-ucr.sh`", test.display());

@@ -6,7 +6,8 @@
 
 use std::path::Path;
 
-use edgegru_runtime::writer::{ExportOptions, HeadKind};
+use edgegru_runtime::writer::ExportOptions;
+use edgegru_runtime::HeadKind;
 use edgegru_runtime::Model;
 use edgegru_tests::{random_network, NetShape, TestInput, ToFile};
 use edgegru_trainer::data::{read_corpus, Utf8Policy};
@@ -22,6 +23,7 @@ fn device_ids(v: &Vocabulary, text: &str) -> Vec<u32> {
         grus: vec![4],
         dense: vec![],
         head: HeadKind::NextToken,
+        names: vec![],
         outputs: v.len(),
     };
     let file = random_network(&shape, 1).file(&ExportOptions::default());

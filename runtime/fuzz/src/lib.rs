@@ -6,7 +6,7 @@
 
 use std::sync::OnceLock;
 
-use edgegru_runtime::format::{FORMAT_VERSION, MAGIC, ARM_DSP_VERSION};
+use edgegru_runtime::format::{ARM_DSP_VERSION, FORMAT_VERSION, MAGIC};
 use edgegru_runtime::{crc32::crc32, InputKind, Model, Rng, SamplingParams, Session};
 
 /// The integer-only character model (a v1 file) the state and tokenizer targets use.

@@ -10,8 +10,8 @@
 
 use crate::le::u32_at;
 
-pub mod scalar;
 pub mod arm_dsp_layout;
+pub mod scalar;
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod x86;
@@ -264,7 +264,13 @@ impl<'a> Block8x4<'a> {
 
     /// As [`Block8x4::new`], for blocks in the arm-dsp layout (64 bytes each).
     #[cfg(feature = "arm-dsp-layout")]
-    pub fn new_arm_dsp(rows: usize, cols: usize, row_blocks: &'a [u8], block_cols: &'a [u8], blocks: &'a [u8]) -> Result<Self, Block8x4Error> {
+    pub fn new_arm_dsp(
+        rows: usize,
+        cols: usize,
+        row_blocks: &'a [u8],
+        block_cols: &'a [u8],
+        blocks: &'a [u8],
+    ) -> Result<Self, Block8x4Error> {
         Block8x4::checked(rows, cols, row_blocks, block_cols, bytemuck::cast_slice(blocks), true)
     }
 

@@ -146,7 +146,10 @@ fn arm_dsp_layout_dense_products_equal_the_int8_products() {
         arm_dsp_layout::widen_dense(&w, rows, cols, &mut widened);
         for r in 0..rows {
             for c in 0..cols {
-                assert_eq!(arm_dsp_layout::value_at(&widened, arm_dsp_layout::dense_offset(cols.div_ceil(4), r, c)), w[r * cols + c] as i16);
+                assert_eq!(
+                    arm_dsp_layout::value_at(&widened, arm_dsp_layout::dense_offset(cols.div_ceil(4), r, c)),
+                    w[r * cols + c] as i16
+                );
             }
         }
         for isa in available() {

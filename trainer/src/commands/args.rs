@@ -1,17 +1,22 @@
 //! Flag groups that several commands share (each defined once, so their
 //! help texts cannot drift apart): where a model comes from, the network's
-//! sizes, the optimizer and regularization, run control, pruning, sampling.
+//! sizes, the optimizer and regularization, run control, pruning, sampling,
+//! how weights are stored; and the parsers of flags whose values are the
+//! runtime's types (weights, layout, numerics, head, kernel set).
 
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::Args;
-use edgegru_runtime::SamplingParams;
+use edgegru_runtime::writer::{Layout, WeightKind};
+use edgegru_runtime::{HeadKind, Isa, SamplingParams};
 
 use crate::checkpoint::Checkpoint;
 use crate::config::{Task, TokenizerChoice};
 use crate::data::WindowOffsets;
 use crate::engine::{Device, Precision, Regularization};
+use crate::export::Encoding;
 use crate::optim::{Decay, OptimizerConfig, OptimizerKind};
 use crate::params::{EmbeddingInit, LayerInit};
 use crate::prune::{PruneConfig, PruneShape};
@@ -35,17 +40,14 @@ impl ModelSource {
     /// The model's bytes (a checkpoint exported as f32).
     pub fn bytes(&self) -> Result<Vec<u8>> {
         match (&self.checkpoint, &self.model) {
-            (Some(dir), _) => {
-                let ck = Checkpoint::load(dir)?;
-                super::export::to_egru(&ck, &super::export::options(edgegru_runtime::writer::WeightKind::F32, false, false), "checkpoint")
-            }
+            (Some(dir), _) => crate::export::to_f32_egru(&Checkpoint::load(dir)?, "checkpoint"),
             (None, Some(m)) => {
-                let bytes = super::models::resolve(m)?;
-                if super::backend::is_egru(&bytes) || edgegru_onnx::decode(&bytes).is_err() {
+                let bytes = crate::builtin::resolve(m)?;
+                if crate::backend::is_egru(&bytes) || edgegru_onnx::decode(&bytes).is_err() {
                     return Ok(bytes);
                 }
-                let vocab = self.vocab.as_deref().map(super::read_file).transpose()?;
-                Ok(super::backend::user_onnx(&bytes, vocab.as_deref())?.into_owned())
+                let vocab = self.vocab.as_deref().map(crate::files::read_file).transpose()?;
+                Ok(crate::backend::user_onnx(&bytes, vocab.as_deref())?.into_owned())
             }
             (None, None) => bail!("give --checkpoint DIR or --model FILE"),
         }
@@ -54,7 +56,7 @@ impl ModelSource {
     /// The model's bytes, or the built-in default model when none is named.
     pub fn bytes_or_default(&self) -> Result<Vec<u8>> {
         if self.checkpoint.is_none() && self.model.is_none() {
-            return Ok(crate::DEFAULT_MODEL.to_vec());
+            return Ok(crate::builtin::DEFAULT_MODEL.to_vec());
         }
         self.bytes()
     }
@@ -330,4 +332,77 @@ impl SamplingArgs {
         params.validate().map_err(|e| anyhow::anyhow!("{e} (--temperature, --top-p)"))?;
         Ok(params)
     }
+}
+
+/// The weight flags shared by `export` and `import`.
+#[derive(Args, Debug, Clone)]
+pub struct EncodingArgs {
+    /// Weight encoding (default: int8 for export, f32 for import).
+    #[arg(long, value_parser = weights_parser())]
+    pub weights: Option<WeightKind>,
+    /// Store int8 matrices as 8x4 block-sparse (blocks that are all zero are dropped).
+    #[arg(long)]
+    pub sparse: bool,
+    /// Arithmetic of an int8 model: hybrid (int8 products, f32 gates and biases) or
+    /// int (integer only, for cores without an FPU: int16 state, fixed-point gates).
+    #[arg(long = "numerics", value_name = "NUMERICS", default_value = "hybrid", value_parser = numerics_parser())]
+    pub integer: bool,
+    /// Layout of the int8 matrices: portable (one byte per weight, every core), or
+    /// arm-dsp for Cortex-M cores with the DSP extension (M4, M7, M33, M55: twice the
+    /// flash of the int8 matrices, faster products, the same results; format version 3).
+    #[arg(long, default_value = "portable", value_parser = layout_parser())]
+    pub layout: Layout,
+}
+
+impl EncodingArgs {
+    /// The library's description of these flags.
+    pub fn encoding(&self) -> Encoding {
+        Encoding { weights: self.weights, sparse: self.sparse, integer: self.integer, layout: self.layout }
+    }
+}
+
+/// `--weights f32|f16|int8`.
+fn weights_parser() -> impl TypedValueParser<Value = WeightKind> {
+    PossibleValuesParser::new([
+        PossibleValue::new("f32").help("32-bit float"),
+        PossibleValue::new("f16").help("16-bit float"),
+        PossibleValue::new("int8").help("int8, one scale per row"),
+    ])
+    .map(|s| match s.as_str() {
+        "f32" => WeightKind::F32,
+        "f16" => WeightKind::F16,
+        _ => WeightKind::Int8,
+    })
+}
+
+/// `--numerics hybrid|int`: whether an int8 model is integer-only.
+pub fn numerics_parser() -> impl TypedValueParser<Value = bool> {
+    PossibleValuesParser::new([
+        PossibleValue::new("hybrid").help("int8 products, f32 gates and biases"),
+        PossibleValue::new("int").help("integer only, for cores without an FPU (Cortex-M0)"),
+    ])
+    .map(|s| s == "int")
+}
+
+/// `--layout portable|arm-dsp`: the runtime's layouts by their names.
+fn layout_parser() -> impl TypedValueParser<Value = Layout> {
+    PossibleValuesParser::new([Layout::Portable.name(), Layout::ArmDsp.name()]).map(|s| {
+        if s == Layout::ArmDsp.name() {
+            Layout::ArmDsp
+        } else {
+            Layout::Portable
+        }
+    })
+}
+
+/// `--head next-token|classes|regression`: the runtime's head kinds by their names.
+pub fn head_parser() -> impl TypedValueParser<Value = HeadKind> {
+    const KINDS: [HeadKind; 3] = [HeadKind::NextToken, HeadKind::Classes, HeadKind::Regression];
+    PossibleValuesParser::new(KINDS.map(HeadKind::name)).map(|s| KINDS.into_iter().find(|k| k.name() == s).unwrap_or(HeadKind::NextToken))
+}
+
+/// A kernel set by its name (`scalar`, `avx2`, `vnni`, `neon`, `neon-dot`, ...).
+pub fn parse_isa(name: &str) -> Result<Isa, String> {
+    let names: Vec<&str> = Isa::ALL.iter().map(|i| i.name()).collect();
+    Isa::from_name(name.trim()).ok_or_else(|| format!("unknown kernel set {name:?} ({})", names.join(", ")))
 }

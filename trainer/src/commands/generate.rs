@@ -1,12 +1,13 @@
 //! `edgegru generate`: autoregressive text generation, token by token.
 
-use anyhow::{bail, Result};
-use edgegru_runtime::{Rng, SamplingParams};
+use std::io::Write as _;
+
+use anyhow::Result;
 
 use super::args::{ModelSource, SamplingArgs};
-use super::backend::{with_runner, Backend, Runner};
-use super::Status;
-use crate::tokenize::describe_unknown;
+use super::{say, Status};
+use crate::backend::{with_session, Backend};
+use crate::generation::{generate, GenerateOptions};
 
 /// Generate text from a prompt, token by token (without --model: the built-in fortunes-char model).
 #[derive(clap::Args, Debug)]
@@ -36,97 +37,28 @@ pub struct Args {
     pub backend: Backend,
 }
 
-/// Sampling and length settings of one generation.
-#[derive(Debug, Clone)]
-pub struct GenerateOptions {
-    /// Text fed before generating.
-    pub prompt: String,
-    /// Tokens to generate.
-    pub max_tokens: usize,
-    /// How to pick each token.
-    pub params: SamplingParams,
-    /// Seed of the sampler.
-    pub seed: u64,
-}
-
-/// `text` without the characters (or words) `session`'s tokenizer lacks.
-pub fn known_text(session: &dyn Runner, text: &str) -> Result<String> {
-    let tok = session.tokenizer()?;
-    let mut out = String::new();
-    for c in text.chars() {
-        let mut buf = [0u8; 4];
-        if tok.count_tokens(c.encode_utf8(&mut buf)).is_ok() || c.is_whitespace() {
-            out.push(c);
-        }
-    }
-    Ok(out)
-}
-
-/// Generates from a model's bytes with `backend`, the prompt first, then each
-/// token as it is produced, to `out`. The model and the prompt are checked
-/// before anything is written. Returns the generated text.
-pub fn generate(
-    backend: Backend,
-    bytes: &[u8],
-    opts: &GenerateOptions,
-    skip_unknown: bool,
-    out: &mut dyn std::io::Write,
-) -> Result<String> {
-    with_runner(backend, bytes, None, |session| {
-        let prompt = if skip_unknown { known_text(session, &opts.prompt)? } else { opts.prompt.clone() };
-        let tok = session.tokenizer()?;
-        match tok.count_tokens(&prompt) {
-            Ok(0) => bail!("the prompt holds no token of this model's vocabulary; give a non-empty --prompt"),
-            Ok(_) => {}
-            Err(e) => match describe_unknown(&prompt, &e) {
-                Some(what) => bail!("the prompt: {what} (--skip-unknown leaves such characters out)"),
-                None => return Err(e.into()),
-            },
-        }
-        let opts = GenerateOptions { prompt, ..opts.clone() };
-        generate_with(session, &opts, out)
-    })
-}
-
-fn generate_with(session: &mut dyn Runner, opts: &GenerateOptions, out: &mut dyn std::io::Write) -> Result<String> {
-    let sep = session.tokenizer()?.separator();
-    let mut text = String::new();
-    let mut io_error = None;
-    let mut write = |piece: &str| match write!(out, "{piece}").and_then(|_| out.flush()) {
-        Ok(()) => true,
-        Err(e) => {
-            io_error = Some(e);
-            false
-        }
-    };
-    if write(&opts.prompt) {
-        session.generate(&opts.prompt, opts.max_tokens, &opts.params, &mut Rng::new(opts.seed), &mut |_, piece| {
-            let mut s = String::new();
-            if let Some(c) = sep {
-                s.push(c);
-            }
-            s.push_str(piece);
-            text.push_str(&s);
-            write(&s)
-        })?;
-    }
-    if let Some(e) = io_error {
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            return Err(e.into());
-        }
-        // The reader went away (`| head`): stop quietly.
-        std::process::exit(0);
-    }
-    Ok(text)
-}
-
 /// Runs `edgegru generate`.
 pub fn run(a: Args) -> Result<Status> {
     let bytes = a.source.bytes_or_default()?;
     let params = a.sampling.params()?;
     let opts = GenerateOptions { prompt: a.prompt.clone(), max_tokens: a.max_tokens, params, seed: a.sampling.seed };
     let mut stdout = std::io::stdout();
-    generate(a.backend, &bytes, &opts, a.skip_unknown, &mut stdout)?;
-    super::say("");
+    let mut io_error = None;
+    with_session(a.backend, &bytes, None, |session| {
+        generate(session, &opts, a.skip_unknown, &mut |piece| match write!(stdout, "{piece}").and_then(|_| stdout.flush()) {
+            Ok(()) => true,
+            Err(e) => {
+                io_error = Some(e);
+                false
+            }
+        })
+    })?;
+    match io_error {
+        // The reader went away (`| head`): stop quietly.
+        Some(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Some(e) => return Err(e.into()),
+        None => {}
+    }
+    say("");
     Ok(Status::Done)
 }

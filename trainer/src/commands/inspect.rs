@@ -130,7 +130,7 @@ fn numerics_line(numerics: Numerics) -> String {
 
 /// Runs `edgegru inspect`.
 pub fn run(a: Args) -> Result<Status> {
-    let text = report(&super::models::resolve(&a.file)?)?;
+    let text = report(&crate::builtin::resolve(&a.file)?)?;
     print!("{text}");
     Ok(Status::Done)
 }

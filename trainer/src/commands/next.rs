@@ -1,14 +1,12 @@
 //! `edgegru next`: the most likely next tokens after a prompt, with their
 //! probabilities (the keyboard-suggestion view of a language model).
 
-use anyhow::{bail, Result};
-use edgegru_runtime::TokenProb;
-use serde::Serialize;
+use anyhow::Result;
 
 use super::args::ModelSource;
-use super::backend::{with_runner, Backend};
-use super::Status;
-use crate::tokenize::describe_unknown;
+use super::{say, Status};
+use crate::backend::{with_session, Backend};
+use crate::generation::suggest;
 
 /// The most likely next tokens after a prompt, with their probabilities.
 #[derive(clap::Args, Debug)]
@@ -36,46 +34,15 @@ pub struct Args {
     pub backend: Backend,
 }
 
-#[derive(Serialize)]
-struct Suggestion {
-    token: u32,
-    text: String,
-    probability: f32,
-}
-
 /// Runs `edgegru next`.
 pub fn run(a: Args) -> Result<Status> {
-    if a.top_k == 0 {
-        bail!("--top-k must be at least 1");
-    }
     let bytes = a.source.bytes_or_default()?;
-    let suggestions = with_runner(a.backend, &bytes, None, |session| {
-        let tok = session.tokenizer()?;
-        match tok.count_tokens(&a.prompt) {
-            Ok(0) => bail!("the prompt holds no token of this model's vocabulary; give a non-empty --prompt"),
-            Err(e) => match describe_unknown(&a.prompt, &e) {
-                Some(what) => bail!("the prompt: {what}"),
-                None => return Err(e.into()),
-            },
-            Ok(_) => {}
-        }
-        let ids: Vec<u32> = tok.encode_iter(&a.prompt).collect::<Result<_, _>>()?;
-        for &id in &ids {
-            session.step(id)?;
-        }
-        let mut out = vec![TokenProb::default(); a.top_k];
-        let n = session.top_k(&mut out, a.allow_oov)?;
-        let tok = session.tokenizer()?;
-        out[..n]
-            .iter()
-            .map(|t| Ok(Suggestion { token: t.token, text: tok.token_text(t.token)?.to_string(), probability: t.prob }))
-            .collect::<Result<Vec<_>>>()
-    })?;
+    let suggestions = with_session(a.backend, &bytes, None, |session| suggest(session, &a.prompt, a.top_k, a.allow_oov))?;
     if a.json {
-        super::say(&serde_json::json!({ "prompt": a.prompt, "next": suggestions }).to_string());
+        say(&serde_json::json!({ "prompt": a.prompt, "next": suggestions }).to_string());
     } else {
         for s in &suggestions {
-            super::say(&format!("{:>7.2}%  {:?}", s.probability * 100.0, s.text));
+            say(&format!("{:>7.2}%  {:?}", s.probability * 100.0, s.text));
         }
     }
     Ok(Status::Done)

@@ -8,10 +8,10 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::args::ModelSource;
-use super::backend::{with_runner, Backend};
-use super::eval::{class_names, stream};
-use super::Status;
+use super::{say, Status};
+use crate::backend::{bytes_for, with_session, Backend};
 use crate::data;
+use crate::evaluate::{class_names, stream};
 
 /// Classify every sequence of a .ts or CSV file, streaming it step by step.
 #[derive(clap::Args, Debug)]
@@ -56,26 +56,23 @@ pub fn run(a: Args) -> Result<Status> {
     let bytes = a.source.bytes()?;
     let classes = class_names(&bytes)?;
     let seqs = data::read_sequences(&a.data)?;
-    let model_bytes = match a.backend {
-        Backend::Native => std::borrow::Cow::Borrowed(&bytes[..]),
-        _ => super::backend::onnx_bytes(&bytes, None)?,
-    };
+    let model_bytes = bytes_for(a.backend, &bytes)?;
     let show = |i: usize, step: Option<usize>, p: &[f32]| {
         let best = p.iter().enumerate().fold((0, f32::NEG_INFINITY), |(bi, bp), (k, &v)| if v > bp { (k, v) } else { (bi, bp) }).0;
         let class = classes.get(best).map_or("", String::as_str);
         if a.exact {
             let bits: Vec<String> = p.iter().map(|v| format!("{:08x}", v.to_bits())).collect();
-            super::say(&format!("sequence {i} step {}: {}", step.unwrap_or(0), bits.join(" ")));
+            say(&format!("sequence {i} step {}: {}", step.unwrap_or(0), bits.join(" ")));
         } else if a.json {
             let line = Line { sequence: i, step, probabilities: p.to_vec(), class };
-            super::say(&serde_json::to_string(&line).unwrap_or_default());
+            say(&serde_json::to_string(&line).unwrap_or_default());
         } else {
             let probs: Vec<String> = classes.iter().zip(p).map(|(c, v)| format!("{c} {v:.4}")).collect();
             let at = step.map_or(String::new(), |s| format!(" step {s}"));
-            super::say(&format!("sequence {i}{at}: {class}  ({})", probs.join(", ")));
+            say(&format!("sequence {i}{at}: {class}  ({})", probs.join(", ")));
         }
     };
-    with_runner(a.backend, &model_bytes, None, |session| {
+    with_session(a.backend, &model_bytes, None, |session| {
         for (i, series) in seqs.series.iter().enumerate() {
             let mut t = 0;
             let last = stream(session, series, seqs.channels, |p| {

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 
 use super::args::PruneArgs;
-use super::Status;
+use super::{console, Status};
 use crate::checkpoint::Checkpoint;
+use crate::config::TrainConfig;
 use crate::run::{self, OutMode};
 
 /// Fine-tune a trained checkpoint while pruning it gradually (8x4 blocks).
@@ -49,8 +50,8 @@ pub fn run(a: Args) -> Result<Status> {
         bail!("--out is the checkpoint's own run; give the pruned run a folder of its own");
     }
     let ck = Checkpoint::load(&a.checkpoint)?;
-    let mut config = super::train::fine_tune_config(&ck, a.steps, a.lr);
+    let mut config = TrainConfig::fine_tune(&ck, a.steps, a.lr);
     config.prune = a.prune.config(ck.optimizer.step, config.steps)?;
     run::prepare_out(&a.out, if a.force { OutMode::Replace } else { OutMode::New })?;
-    super::train::execute(config, &a.out, Some(ck))
+    console::train(config, &a.out, Some(ck))
 }

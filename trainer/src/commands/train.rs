@@ -1,23 +1,18 @@
-//! `edgegru train`: its arguments, the Keras-style summary, the progress
-//! display, and stopping on Ctrl-C or SIGTERM (with a checkpoint).
+//! `edgegru train`: its arguments, the checks of a resumed run's flags, and
+//! the run with the console display.
 
-use std::io::{IsTerminal, Write as _};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::parser::ValueSource;
 use clap::ArgMatches;
 
 use super::args::{DataArgs, NetworkArgs, OptimArgs, PruneArgs, RunArgs, WindowArgs};
-use super::Status;
+use super::{console, Status};
 use crate::checkpoint::Checkpoint;
 use crate::config::{Task, TrainConfig};
-use crate::history::Record;
-use crate::network::{InputSpec, NetSpec, Slot};
-use crate::optim::Decay;
-use crate::run::{self, Ending, OutMode, Outcome, Plan, Progress};
+use crate::files::absolute;
+use crate::run::{self, OutMode};
 
 /// Train a model (a language model on a corpus, or a sequence classifier), or continue a run with --resume.
 #[derive(clap::Args, Debug)]
@@ -97,17 +92,12 @@ pub fn run(a: Args, matches: &ArgMatches) -> Result<Status> {
         }
         let out = a.out.clone().unwrap_or_else(|| dir.clone());
         run::prepare_out(&out, if out == *dir { OutMode::Continue } else { OutMode::New })?;
-        return execute(config, &out, Some(ck));
+        return console::train(config, &out, Some(ck));
     }
     let out = a.out.clone().context("--out is required")?;
     let config = config(&a)?;
     run::prepare_out(&out, if a.run.force { OutMode::Replace } else { OutMode::New })?;
-    execute(config, &out, None)
-}
-
-/// An absolute path (a resumed run finds its data from anywhere).
-pub fn absolute(path: &Path) -> Result<PathBuf> {
-    std::path::absolute(path).with_context(|| format!("cannot resolve {}", path.display()))
+    console::train(config, &out, None)
 }
 
 /// The run's configuration from the command line.
@@ -151,167 +141,4 @@ fn config(a: &Args) -> Result<TrainConfig> {
     };
     config.validate()?;
     Ok(config)
-}
-
-/// A Keras-style model summary: layers, output shapes, parameter counts.
-pub fn summary(net: &NetSpec, seq_len: usize) -> String {
-    let count = |slots: &[Slot]| -> usize { slots.iter().map(|&s| net.range(s).len()).sum() };
-    let mut rows = Vec::new();
-    match net.input {
-        InputSpec::Tokens { emb, .. } => rows.push(("embedding (Embedding)".to_string(), emb as usize, count(&[Slot::Embedding]))),
-        InputSpec::Features { count: f } => rows.push(("input (normalized features)".to_string(), f as usize, 0)),
-    }
-    for (k, &h) in net.grus.iter().enumerate() {
-        let name = if k == 0 { "gru (GRU)".to_string() } else { format!("gru_{k} (GRU)") };
-        rows.push((name, h as usize, count(&[Slot::GruInput(k), Slot::GruRecurrent(k), Slot::GruInputBias(k), Slot::GruRecurrentBias(k)])));
-    }
-    for (j, d) in net.dense.iter().enumerate() {
-        let name =
-            if j == 0 { format!("dense (Dense, {})", d.activation.name()) } else { format!("dense_{j} (Dense, {})", d.activation.name()) };
-        rows.push((name, d.width as usize, count(&[Slot::Dense(j), Slot::DenseBias(j)])));
-    }
-    let head = if net.dense.is_empty() { "dense" } else { "dense_out" };
-    rows.push((format!("{head} (Dense, softmax)"), net.outputs(), count(&[Slot::Output, Slot::OutputBias])));
-    let rule = "_".repeat(72);
-    let mut s = format!("Model: \"edgegru\"\n{rule}\n {:<30}{:<26}{:>12}\n{}\n", "Layer (type)", "Output Shape", "Param #", "=".repeat(72));
-    for (name, width, n) in rows {
-        s.push_str(&format!(" {:<30}{:<26}{:>12}\n", name, format!("(None, {seq_len}, {width})"), n));
-    }
-    let total = net.count();
-    s.push_str(&format!(
-        "{}\nTotal params: {total} ({:.2} MB as f32)\nTrainable params: {total}\n{rule}\n",
-        "=".repeat(72),
-        total as f64 * 4.0 / 1e6
-    ));
-    s
-}
-
-/// Progress as a bar on a terminal, or as plain lines every `every` steps.
-pub struct ConsoleProgress {
-    tty: bool,
-    every: u64,
-}
-
-impl ConsoleProgress {
-    /// Detects whether stdout is a terminal.
-    pub fn new(every: u64) -> Self {
-        ConsoleProgress { tty: std::io::stdout().is_terminal(), every: every.max(1) }
-    }
-}
-
-fn fmt_eta(eta: Option<f64>) -> String {
-    match eta {
-        Some(s) if s.is_finite() => format!("{:02}:{:02}:{:02}", (s / 3600.0) as u64, (s / 60.0) as u64 % 60, s as u64 % 60),
-        _ => "--:--:--".into(),
-    }
-}
-
-impl Progress for ConsoleProgress {
-    fn start(&mut self, net: &NetSpec, config: &TrainConfig, plan: &Plan) {
-        let seq = if config.task == Task::Lm { config.seq_len } else { 0 };
-        super::say(&summary(net, seq));
-        let unit = if config.task == Task::Lm { "tokens" } else { "sequences" };
-        super::say(&format!(
-            "data: {} training {unit}, {} validation {unit}; {} steps per epoch of {} windows; starting at step {}",
-            plan.train_tokens, plan.val_tokens, plan.steps_per_epoch, config.batch, plan.first_step
-        ));
-    }
-
-    fn step(&mut self, step: u64, total: Option<u64>, loss: f64, tps: f64, eta: Option<f64>) {
-        if self.tty {
-            let bar = match total {
-                Some(t) if t > 0 => {
-                    let filled = (30 * step / t) as usize;
-                    format!("[{}{}] {step}/{t}", "=".repeat(filled), " ".repeat(30 - filled.min(30)))
-                }
-                _ => format!("step {step}"),
-            };
-            let mut out = std::io::stdout();
-            let _ = write!(out, "\r{bar}  loss {loss:.4}  {tps:.0} tok/s  ETA {}   ", fmt_eta(eta));
-            let _ = out.flush();
-        } else if step.is_multiple_of(self.every) {
-            let of = total.map_or(String::new(), |t| format!("/{t}"));
-            super::say(&format!("step {step}{of}  loss {loss:.4}  {tps:.0} tok/s  ETA {}", fmt_eta(eta)));
-        }
-    }
-
-    fn note(&mut self, line: &str) {
-        if self.tty {
-            super::say("");
-        }
-        super::say(line);
-    }
-
-    fn record(&mut self, r: &Record) {
-        if let (Some(vl), Some(va)) = (r.val_loss, r.val_accuracy) {
-            if self.tty {
-                super::say("");
-            }
-            super::say(&format!(
-                "epoch {:.2}  step {}  loss {:.4}  acc {:.4}  val_loss {vl:.4}  val_acc {va:.4}  ppl {:.2}  lr {:.2e}",
-                r.epoch, r.step, r.loss, r.accuracy, r.perplexity, r.lr
-            ));
-        }
-    }
-}
-
-/// Set by Ctrl-C or SIGTERM: the run stops after its step, with a checkpoint.
-pub fn stop_flag() -> Arc<AtomicBool> {
-    static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
-    FLAG.get_or_init(|| {
-        let flag = Arc::new(AtomicBool::new(false));
-        let f = flag.clone();
-        // With the `termination` feature this handles SIGINT, SIGTERM and SIGHUP.
-        let _ = ctrlc::set_handler(move || f.store(true, Ordering::SeqCst));
-        flag
-    })
-    .clone()
-}
-
-/// Runs a configured training run with the console display and the stop handler.
-pub fn execute(config: TrainConfig, out: &Path, resume: Option<Checkpoint>) -> Result<Status> {
-    let outcome = train_console(config, out, resume)?;
-    Ok(match outcome.ending {
-        Ending::Interrupted => Status::Interrupted,
-        Ending::Finished => Status::Done,
-    })
-}
-
-/// [`execute`], returning the outcome.
-pub fn train_console(config: TrainConfig, out: &Path, resume: Option<Checkpoint>) -> Result<Outcome> {
-    let mut progress = ConsoleProgress::new(config.log_every);
-    let outcome = run::train(config, out, resume, stop_flag(), &mut progress)?;
-    if progress.tty {
-        super::say("");
-    }
-    match outcome.ending {
-        Ending::Interrupted => super::say(&format!(
-            "interrupted at step {}: checkpoint written to {}; continue with `edgegru train --resume {1}`",
-            outcome.steps,
-            out.display()
-        )),
-        Ending::Finished => super::say(&format!(
-            "done: {} steps, val_loss {}{}; checkpoint, history.csv/json, loss.svg and tensorboard/ in {}",
-            outcome.steps,
-            outcome.val_loss.map_or("n/a".into(), |v| format!("{v:.4}")),
-            outcome.val_accuracy.map_or(String::new(), |a| format!(", val_acc {a:.4}")),
-            out.display()
-        )),
-    }
-    Ok(outcome)
-}
-
-/// The configuration that fine-tunes `ck` for `steps` more optimizer steps
-/// (pruning is the caller's to set): a constant learning rate, `lr` or
-/// half the run's peak (at least its minimum; at a quarter, 75% block
-/// pruning of config A lost +12.6% after 3000 steps, at half +7.9%), no warm-up.
-pub fn fine_tune_config(ck: &Checkpoint, steps: u64, lr: Option<f32>) -> TrainConfig {
-    let mut config = ck.config.clone();
-    config.steps = Some(ck.optimizer.step + steps);
-    config.epochs = None;
-    config.minutes = None;
-    config.optimizer.lr = lr.unwrap_or((config.optimizer.lr * 0.5).max(config.optimizer.min_lr));
-    config.optimizer.decay = Decay::None;
-    config.optimizer.warmup_steps = 0;
-    config
 }

@@ -96,7 +96,8 @@ pub fn window_starts(len: usize, seq_len: usize) -> Vec<usize> {
 }
 
 /// Where an epoch cuts the training text into windows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum WindowOffsets {
     /// Every epoch cuts at the same places: 0, `seq_len`, `2 seq_len`, ...
     #[default]

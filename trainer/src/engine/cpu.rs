@@ -442,7 +442,15 @@ impl Shard {
         Ok(Shard { ops, ws: None, params, grads })
     }
 
-    fn run(&mut self, p: &Params, batch: &Batch<'_>, slice: BatchSlice, reg: &Regularization, seed: u64, with_grads: bool) -> Result<Stats> {
+    fn run(
+        &mut self,
+        p: &Params,
+        batch: &Batch<'_>,
+        slice: BatchSlice,
+        reg: &Regularization,
+        seed: u64,
+        with_grads: bool,
+    ) -> Result<Stats> {
         self.ops.upload(self.params, &p.data)?;
         if with_grads {
             self.ops.fill(self.grads, 0.0)?;

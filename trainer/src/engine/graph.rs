@@ -14,7 +14,8 @@ use edgegru_runtime::Activation;
 
 use super::ops::{Gemm, GruStep, GruStepGrad, IdSpan, Ops, RawStats, Span};
 use super::{Batch, BatchInput, BatchTarget, Regularization, Stats};
-use crate::network::{HeadSpec, InputSpec, NetSpec, Slot};
+use crate::network::{HeadSpec, NetSpec, Slot};
+use edgegru_runtime::InputKind;
 
 /// The windows of a batch that one pass computes (a shard, or all of them):
 /// dropout masks are indexed by the whole batch's window numbers, and the
@@ -163,18 +164,18 @@ fn upload_inputs<O: Ops>(ops: &mut O, net: &NetSpec, ws: &Workspace, b: &Batch<'
     let (bsz, seq) = (b.batch, b.seq);
     let rows = bsz * seq;
     match (b.input, net.input) {
-        (BatchInput::Tokens(ids), InputSpec::Tokens { vocab, .. }) => {
+        (BatchInput::Tokens(ids), InputKind::Tokens { vocab, .. }) => {
             if ids.len() != rows {
                 bail!("batch of {} tokens for {bsz} windows of {seq}", ids.len());
             }
-            if let Some(bad) = ids.iter().find(|&&t| t >= vocab) {
+            if let Some(bad) = ids.iter().find(|&&t| t as usize >= vocab) {
                 bail!("token id {bad} outside the vocabulary of {vocab}");
             }
             let t: Vec<u32> = (0..rows).map(|i| ids[window_major(i, bsz, seq)]).collect();
             ops.upload_ids(IdSpan(ws.ids.0.at(0, rows)), &t)
         }
-        (BatchInput::Features(x), InputSpec::Features { count }) => {
-            let f = count as usize;
+        (BatchInput::Features(x), InputKind::Features { count }) => {
+            let f = count;
             if x.len() != rows * f {
                 bail!("batch of {} feature values for {bsz} windows of {seq} steps of {f}", x.len());
             }
@@ -388,17 +389,17 @@ fn layer_inputs<O: Ops>(ops: &mut O, cx: &Pass<'_>, reg: &Regularization, traini
     let i0 = net.input_width();
     let dropped = |k: usize| training && reg.dropout(k) > 0.0;
     inputs.push(match net.input {
-        InputSpec::Tokens { .. } => {
+        InputKind::Tokens { .. } => {
             let out = first.xin.at(0, rows * i0);
             ops.embed(IdSpan(ws.ids.0.at(0, rows)), p.get(Slot::Embedding), first.mask_x.at(0, bsz * i0), i0, out)?;
             out
         }
-        InputSpec::Features { .. } if dropped(0) => {
+        InputKind::Features { .. } if dropped(0) => {
             let out = first.xin.at(0, rows * i0);
             ops.mask_rows(ws.x.at(0, rows * i0), first.mask_x.at(0, bsz * i0), i0, out)?;
             out
         }
-        InputSpec::Features { .. } => ws.x.at(0, rows * i0),
+        InputKind::Features { .. } => ws.x.at(0, rows * i0),
     });
     for k in 1..ws.layers.len() {
         let below = net.grus[k - 1] as usize;
@@ -462,8 +463,8 @@ fn backward_gru<O: Ops>(ops: &mut O, cx: &Pass<'_>, g: &Tensors<'_>, k: usize, i
     let w = cx.p.get(Slot::GruInput(k));
     let dxin = l.dxin.at(0, rows * i);
     match (k, net.input) {
-        (0, InputSpec::Features { .. }) => {}
-        (0, InputSpec::Tokens { .. }) => {
+        (0, InputKind::Features { .. }) => {}
+        (0, InputKind::Tokens { .. }) => {
             ops.gemm(&Gemm::a_b(rows, i, 3 * h, dgx, w, dxin))?;
             ops.embed_grad(IdSpan(ws.ids.0.at(0, rows)), dxin, l.mask_x.at(0, bsz * i), i, g.get(Slot::Embedding))?;
         }

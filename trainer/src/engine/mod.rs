@@ -24,7 +24,8 @@ pub mod graph;
 pub mod ops;
 
 /// The device that trains.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum Device {
     /// The CPU (matrixmultiply, multithreaded).
     #[default]
@@ -35,7 +36,8 @@ pub enum Device {
 
 /// Storage precision of matrix-product operands on the GPU. Accumulation,
 /// master weights, gate math and the optimizer stay f32.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum Precision {
     /// Everything in f32.
     #[default]

@@ -22,10 +22,10 @@ use std::collections::HashMap;
 use anyhow::{bail, ensure, Context, Result};
 use edgegru_onnx::decode;
 use edgegru_onnx::pb::{self, tensor_proto::DataType, NodeProto, TensorProto};
-use edgegru_runtime::writer::{FloatDense, FloatGru, FloatHead, FloatInput, FloatModel, HeadKind, ProvenanceSpec, TokenizerSpec};
-use edgegru_runtime::Activation;
+use edgegru_runtime::writer::{FloatDense, FloatGru, FloatHead, FloatInput, FloatModel, ProvenanceSpec, TokenizerSpec};
+use edgegru_runtime::{Activation, HeadKind};
 
-use super::{Head, ImportOptions};
+use super::ImportOptions;
 
 /// Operators that only move or reshape data; they carry no weights.
 const PLUMBING: &[&str] = &[
@@ -450,7 +450,7 @@ pub(crate) fn build(
         "a token model with a normalization at its input"
     );
     let input = float_input(layers.embedding, layers.mean, layers.scale, layers.grus[0].input, tokenizer, opts)?;
-    let head_kind = head_kind(&input, outputs, &head.node, opts)?;
+    let (kind, names) = head_kind(&input, outputs, &head.node, opts)?;
     let producer = if producer.is_empty() { "unknown".into() } else { format!("{producer} {version}") };
     Ok(FloatModel {
         input,
@@ -467,7 +467,7 @@ pub(crate) fn build(
                 weight: d.weight,
             })
             .collect(),
-        head: FloatHead { kind: head_kind, bias: head.bias.clone().unwrap_or_else(|| vec![0.0; head.out]), weight: head.weight },
+        head: FloatHead { kind, names, bias: head.bias.clone().unwrap_or_else(|| vec![0.0; head.out]), weight: head.weight },
         provenance: ProvenanceSpec {
             name: name.into(),
             producer: concat!("edgegru-trainer ", env!("CARGO_PKG_VERSION"), " import").into(),
@@ -518,16 +518,16 @@ fn float_input(
 
 /// What the outputs are: `--head`, or next-token for a token model and
 /// classes for a feature model; class names from `--classes`.
-fn head_kind(input: &FloatInput, outputs: usize, node: &str, opts: &ImportOptions) -> Result<HeadKind> {
+fn head_kind(input: &FloatInput, outputs: usize, node: &str, opts: &ImportOptions) -> Result<(HeadKind, Vec<String>)> {
     let token_model = matches!(input, FloatInput::Tokens { .. });
-    Ok(match opts.head.unwrap_or(if token_model { Head::NextToken } else { Head::Classes }) {
-        Head::NextToken => {
+    Ok(match opts.head.unwrap_or(if token_model { HeadKind::NextToken } else { HeadKind::Classes }) {
+        HeadKind::NextToken => {
             ensure!(token_model, "a next-token head needs token input (an embedding)");
             let vocab = if let FloatInput::Tokens { tokenizer, .. } = &input { tokenizer.tokens.len() } else { 0 };
             ensure!(outputs == vocab, "{node}: {outputs} outputs for a vocabulary of {vocab} (embedding rows)");
-            HeadKind::NextToken
+            (HeadKind::NextToken, Vec::new())
         }
-        Head::Classes => {
+        HeadKind::Classes => {
             let names = match &opts.classes {
                 Some(n) => {
                     ensure!(n.len() == outputs, "--classes names {} classes, the model has {outputs} outputs", n.len());
@@ -535,9 +535,13 @@ fn head_kind(input: &FloatInput, outputs: usize, node: &str, opts: &ImportOption
                 }
                 None => (0..outputs).map(|i| i.to_string()).collect(),
             };
-            HeadKind::Classes(names)
+            (HeadKind::Classes, names)
         }
-        Head::Regression => HeadKind::Regression(opts.classes.clone().unwrap_or_default()),
+        HeadKind::Regression => {
+            let names = opts.classes.clone().unwrap_or_default();
+            ensure!(names.is_empty() || names.len() == outputs, "--classes names {} outputs, the model has {outputs}", names.len());
+            (HeadKind::Regression, names)
+        }
     })
 }
 

@@ -1,15 +1,23 @@
-//! One interface over the engines that run a model: the native runtime on an
-//! `.egru` file, tract or ONNX Runtime on an ONNX step graph (edgegru's own,
-//! or a GRU language model's ONNX file that `import` accepts).
+//! The engines that run a model, behind the one session interface
+//! ([`StepSession`]): the native runtime on an `.egru` file, tract or ONNX
+//! Runtime on an ONNX step graph (edgegru's own, or a GRU network's ONNX
+//! file that [`crate::import`] accepts, run on its whole sequence).
+
+use std::borrow::Cow;
 
 use anyhow::{bail, Context, Result};
-use edgegru_onnx::{OnnxSession, OrtLibrary};
-use edgegru_runtime::text::Generation;
+use edgegru_onnx::{OnnxError, OnnxSession, OrtLibrary};
 use edgegru_runtime::writer::FloatModel;
-use edgegru_runtime::{format, sampling, Isa, Model, Rng, SamplingParams, Session, TokenProb, Tokenizer};
+use edgegru_runtime::{format, sampling, Isa, Model, Session, StepSession};
+
+/// A session of any engine: what commands, benchmarks and the Python
+/// package step through. Its errors are the ONNX sessions' (which wrap the
+/// runtime's).
+pub type DynSession<'a> = dyn StepSession<OnnxError> + 'a;
 
 /// The engine that runs a model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum Backend {
     /// edgegru's runtime (an .egru file).
     Native,
@@ -30,85 +38,6 @@ impl Backend {
     }
 }
 
-/// What the commands need from a running model.
-pub trait Runner {
-    /// The model's tokenizer (token models).
-    fn tokenizer(&self) -> Result<Tokenizer<'_>>;
-    /// Feeds one token; returns the outputs (next-token logits).
-    fn step(&mut self, token: u32) -> Result<&[f32]>;
-    /// Feeds one feature vector; returns the outputs (class probabilities).
-    fn step_features(&mut self, features: &[f32]) -> Result<&[f32]>;
-    /// Back to the initial state.
-    fn reset(&mut self);
-    /// The most likely next tokens.
-    fn top_k(&mut self, out: &mut [TokenProb], allow_oov: bool) -> Result<usize>;
-    /// Feeds the prompt, then generates (see `Session::generate`).
-    fn generate(
-        &mut self,
-        prompt: &str,
-        max: usize,
-        params: &SamplingParams,
-        rng: &mut Rng,
-        on: &mut dyn FnMut(u32, &str) -> bool,
-    ) -> Result<Generation>;
-}
-
-impl Runner for Session<'_, '_> {
-    fn tokenizer(&self) -> Result<Tokenizer<'_>> {
-        self.model().tokenizer().copied().context("this model reads features, not text")
-    }
-    fn step(&mut self, token: u32) -> Result<&[f32]> {
-        Ok(Session::step(self, token)?)
-    }
-    fn step_features(&mut self, features: &[f32]) -> Result<&[f32]> {
-        Ok(Session::step_features(self, features)?)
-    }
-    fn reset(&mut self) {
-        Session::reset(self)
-    }
-    fn top_k(&mut self, out: &mut [TokenProb], allow_oov: bool) -> Result<usize> {
-        Ok(Session::top_k_next(self, out, allow_oov)?)
-    }
-    fn generate(
-        &mut self,
-        prompt: &str,
-        max: usize,
-        params: &SamplingParams,
-        rng: &mut Rng,
-        on: &mut dyn FnMut(u32, &str) -> bool,
-    ) -> Result<Generation> {
-        Ok(Session::generate(self, prompt, max, params, rng, &mut [], on)?)
-    }
-}
-
-impl Runner for OnnxSession {
-    fn tokenizer(&self) -> Result<Tokenizer<'_>> {
-        Ok(OnnxSession::tokenizer(self)?)
-    }
-    fn step(&mut self, token: u32) -> Result<&[f32]> {
-        Ok(OnnxSession::step(self, token)?)
-    }
-    fn step_features(&mut self, features: &[f32]) -> Result<&[f32]> {
-        Ok(OnnxSession::step_features(self, features)?)
-    }
-    fn reset(&mut self) {
-        OnnxSession::reset(self)
-    }
-    fn top_k(&mut self, out: &mut [TokenProb], allow_oov: bool) -> Result<usize> {
-        Ok(OnnxSession::top_k_next(self, out, allow_oov)?)
-    }
-    fn generate(
-        &mut self,
-        prompt: &str,
-        max: usize,
-        params: &SamplingParams,
-        rng: &mut Rng,
-        on: &mut dyn FnMut(u32, &str) -> bool,
-    ) -> Result<Generation> {
-        Ok(OnnxSession::generate(self, prompt, max, params, rng, &mut [], on)?)
-    }
-}
-
 /// Whether the bytes are an `.egru` file (else they are taken for ONNX).
 pub fn is_egru(bytes: &[u8]) -> bool {
     bytes.starts_with(&format::MAGIC)
@@ -118,7 +47,7 @@ pub fn is_egru(bytes: &[u8]) -> bool {
 /// `.egru` file's weights dequantized to f32 and exported (the float step
 /// graph); an edgegru step graph as it is; any other ONNX file (a user's own
 /// PyTorch or Keras export) as it is, annotated by [`user_onnx`].
-pub fn onnx_bytes<'a>(bytes: &'a [u8], vocab: Option<&[u8]>) -> Result<std::borrow::Cow<'a, [u8]>> {
+pub fn onnx_bytes<'a>(bytes: &'a [u8], vocab: Option<&[u8]>) -> Result<Cow<'a, [u8]>> {
     if is_egru(bytes) {
         let model = Model::from_bytes(bytes)?;
         return Ok(edgegru_onnx::to_bytes(&FloatModel::from_model(&model)?, edgegru_onnx::OnnxWeights::Float)?.into());
@@ -126,12 +55,21 @@ pub fn onnx_bytes<'a>(bytes: &'a [u8], vocab: Option<&[u8]>) -> Result<std::borr
     user_onnx(bytes, vocab)
 }
 
+/// The bytes `backend` runs for a model file: the file itself for the
+/// native runtime, [`onnx_bytes`] for tract and ONNX Runtime.
+pub fn bytes_for(backend: Backend, bytes: &[u8]) -> Result<Cow<'_, [u8]>> {
+    match backend {
+        Backend::Native => Ok(Cow::Borrowed(bytes)),
+        Backend::Tract | Backend::Ort => onnx_bytes(bytes, None),
+    }
+}
+
 /// An ONNX file for the tract and ONNX Runtime backends: an edgegru step
-/// graph as it is; a user's own export (the networks `edgegru import`
+/// graph as it is; a user's own export (the networks [`crate::import`]
 /// accepts) with the metadata that lets a session run its original graph
 /// on the whole sequence at every step: the network and the tokenizer (read
 /// by importing it, with `vocab` for a token model) and the layout.
-pub fn user_onnx<'a>(bytes: &'a [u8], vocab: Option<&[u8]>) -> Result<std::borrow::Cow<'a, [u8]>> {
+pub fn user_onnx<'a>(bytes: &'a [u8], vocab: Option<&[u8]>) -> Result<Cow<'a, [u8]>> {
     let proto = edgegru_onnx::decode(bytes)?;
     let ours =
         proto.metadata_props.iter().any(|p| p.key == edgegru_onnx::contract::NETWORK_KEY || p.key == edgegru_onnx::contract::DIMS_KEY);
@@ -166,9 +104,10 @@ pub fn onnx_session(backend: Backend, onnx: &[u8]) -> Result<OnnxSession> {
     })
 }
 
-/// Runs `f` on a session of `backend` over the model `bytes`: an `.egru` file
-/// for the native runtime, an ONNX step graph for tract and ONNX Runtime.
-pub fn with_runner<T>(backend: Backend, bytes: &[u8], isa: Option<Isa>, f: impl FnOnce(&mut dyn Runner) -> Result<T>) -> Result<T> {
+/// Runs `f` on a session of `backend` over the model `bytes`: an `.egru`
+/// file for the native runtime (with kernel set `isa`, or the best), an ONNX
+/// step graph for tract and ONNX Runtime.
+pub fn with_session<T>(backend: Backend, bytes: &[u8], isa: Option<Isa>, f: impl FnOnce(&mut DynSession<'_>) -> Result<T>) -> Result<T> {
     match backend {
         Backend::Native => {
             if !is_egru(bytes) {
@@ -195,6 +134,11 @@ pub fn with_runner<T>(backend: Backend, bytes: &[u8], isa: Option<Isa>, f: impl 
     }
 }
 
+/// The tokenizer of a session, or an error saying the model reads features.
+pub fn tokenizer_of<'s>(session: &'s DynSession<'_>) -> Result<edgegru_runtime::Tokenizer<'s>> {
+    session.tokenizer().context("this model reads features, not text")
+}
+
 /// How closely two engines agree when decoding greedily in lockstep.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Agreement {
@@ -218,10 +162,15 @@ fn log_softmax(v: &[f32]) -> Vec<f32> {
     v.iter().map(|x| x - lse).collect()
 }
 
+/// The largest absolute difference of two vectors (infinite where one is NaN).
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, |m, d| if d.is_nan() { f32::INFINITY } else { m.max(d) })
+}
+
 /// Feeds `prompt` to both engines, then generates `n` tokens greedily from
 /// `reference`'s logits, feeding the same token to both; compares their
 /// logits at every step and their first choices after the prompt.
-pub fn compare_greedy(reference: &mut dyn Runner, other: &mut dyn Runner, prompt: &[u32], n: usize) -> Result<Agreement> {
+pub fn compare_greedy(reference: &mut DynSession<'_>, other: &mut DynSession<'_>, prompt: &[u32], n: usize) -> Result<Agreement> {
     let Some((&first, rest)) = prompt.split_first() else { bail!("the comparison needs a prompt of at least one token") };
     let mut agreement = Agreement { tokens: n, equal_tokens: 0, identical: true, max_logit_diff: 0.0, max_log_prob_diff: 0.0 };
     let mut token = first;
@@ -231,16 +180,8 @@ pub fn compare_greedy(reference: &mut dyn Runner, other: &mut dyn Runner, prompt
         if a.len() != b.len() {
             bail!("the engines give {} and {} logits", a.len(), b.len());
         }
-        let diff = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, |m, d| if d.is_nan() { f32::INFINITY } else { m.max(d) });
-        agreement.max_logit_diff = agreement.max_logit_diff.max(diff);
-        let lp = log_softmax(a).iter().zip(log_softmax(b)).map(|(x, y)| (x - y).abs()).fold(0.0f32, |m, d| {
-            if d.is_nan() {
-                f32::INFINITY
-            } else {
-                m.max(d)
-            }
-        });
-        agreement.max_log_prob_diff = agreement.max_log_prob_diff.max(lp);
+        agreement.max_logit_diff = agreement.max_logit_diff.max(max_diff(a, b));
+        agreement.max_log_prob_diff = agreement.max_log_prob_diff.max(max_diff(&log_softmax(a), &log_softmax(b)));
         let best = sampling::argmax(a);
         if i < rest.len() {
             token = rest[i];

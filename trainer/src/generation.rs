@@ -1,0 +1,104 @@
+//! Text from a language model: prompt checks that name what is wrong,
+//! generation streamed piece by piece, and next-token suggestions, on any
+//! engine ([`crate::backend`]).
+
+use anyhow::{bail, Result};
+use edgegru_runtime::{Rng, SamplingParams, TokenProb};
+use serde::Serialize;
+
+use crate::backend::{tokenizer_of, DynSession};
+use crate::tokenize::describe_unknown;
+
+/// Sampling and length settings of one generation.
+#[derive(Debug, Clone)]
+pub struct GenerateOptions {
+    /// Text fed before generating.
+    pub prompt: String,
+    /// Tokens to generate.
+    pub max_tokens: usize,
+    /// How to pick each token.
+    pub params: SamplingParams,
+    /// Seed of the sampler.
+    pub seed: u64,
+}
+
+/// `text` without the characters (or words) `session`'s tokenizer lacks.
+pub fn known_text(session: &DynSession<'_>, text: &str) -> Result<String> {
+    let tok = tokenizer_of(session)?;
+    let mut out = String::new();
+    for c in text.chars() {
+        let mut buf = [0u8; 4];
+        if tok.count_tokens(c.encode_utf8(&mut buf)).is_ok() || c.is_whitespace() {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
+/// The token ids of `prompt`; an empty prompt, or one the vocabulary cannot
+/// encode, is refused naming the first unknown character (`hint` is added to
+/// that message).
+pub fn prompt_ids(session: &DynSession<'_>, prompt: &str, hint: &str) -> Result<Vec<u32>> {
+    let tok = tokenizer_of(session)?;
+    match tok.count_tokens(prompt) {
+        Ok(0) => bail!("the prompt holds no token of this model's vocabulary; give a non-empty --prompt"),
+        Ok(_) => Ok(tok.encode_iter(prompt).collect::<Result<_, _>>()?),
+        Err(e) => match describe_unknown(prompt, &e) {
+            Some(what) => bail!("the prompt: {what}{hint}"),
+            None => Err(e.into()),
+        },
+    }
+}
+
+/// Generates from `opts.prompt` (left without unknown characters when
+/// `skip_unknown`), calling `on_piece` with the prompt and then each token's
+/// text (word tokens with their separator); `on_piece` returns `false` to
+/// stop. The prompt is checked before anything is passed on. Returns the
+/// generated text.
+pub fn generate(
+    session: &mut DynSession<'_>,
+    opts: &GenerateOptions,
+    skip_unknown: bool,
+    on_piece: &mut dyn FnMut(&str) -> bool,
+) -> Result<String> {
+    let prompt = if skip_unknown { known_text(session, &opts.prompt)? } else { opts.prompt.clone() };
+    prompt_ids(session, &prompt, " (--skip-unknown leaves such characters out)")?;
+    let sep = tokenizer_of(session)?.separator();
+    let mut text = String::new();
+    if on_piece(&prompt) {
+        let mut rng = Rng::new(opts.seed);
+        session.generate(&prompt, opts.max_tokens, &opts.params, &mut rng, &mut [], &mut |_, piece| {
+            let mut s = String::new();
+            s.extend(sep);
+            s.push_str(piece);
+            text.push_str(&s);
+            on_piece(&s)
+        })?;
+    }
+    Ok(text)
+}
+
+/// One next-token suggestion.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Suggestion {
+    /// Token id.
+    pub token: u32,
+    /// Its text.
+    pub text: String,
+    /// Its probability.
+    pub probability: f32,
+}
+
+/// The `k` most likely tokens after `prompt`, most likely first.
+pub fn suggest(session: &mut DynSession<'_>, prompt: &str, k: usize, allow_oov: bool) -> Result<Vec<Suggestion>> {
+    if k == 0 {
+        bail!("--top-k must be at least 1");
+    }
+    for id in prompt_ids(session, prompt, "")? {
+        session.step(id)?;
+    }
+    let mut out = vec![TokenProb::default(); k];
+    let n = session.top_k_next(&mut out, allow_oov)?;
+    let tok = tokenizer_of(session)?;
+    out[..n].iter().map(|t| Ok(Suggestion { token: t.token, text: tok.token_text(t.token)?.to_string(), probability: t.prob })).collect()
+}
