@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
-# Fetches the two UCR/UEA datasets edgegru's sensor models are trained and
+# Fetches the UCR/UEA datasets edgegru's sensor models are trained and
 # tested on, from the sktime wheel on PyPI (which bundles them as .ts files):
-# BasicMotions (accelerometer + gyroscope, 6 channels, 4 activities) and
-# JapaneseVowels (12 LPC channels, 9 speakers, variable length). The wheel
-# is only unpacked, never installed or imported.
+# BasicMotions (accelerometer + gyroscope, 6 channels, 4 activities),
+# JapaneseVowels (12 LPC channels, 9 speakers, variable length), and the
+# regression problems Tecator (100-point NIR spectra -> fat content) and
+# Covid3Month (84 days of cases -> the death rate). The wheel is only
+# unpacked, never installed or imported.
 #
 #   bash scripts/fetch-ucr.sh [DIR]     # default DIR: target/ucr
 #
 # Leaves DIR/BasicMotions/BasicMotions_{TRAIN,TEST}.ts and the same for
-# JapaneseVowels. Does nothing when they are already there.
+# the others. Does nothing when they are already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${1:-target/ucr}
 version=1.2.0
-sets=(BasicMotions JapaneseVowels)
+sets=(BasicMotions JapaneseVowels Tecator Covid3Month)
 have=1
 for s in "${sets[@]}"; do
     [ -f "$dir/$s/${s}_TRAIN.ts" ] && [ -f "$dir/$s/${s}_TEST.ts" ] || have=0

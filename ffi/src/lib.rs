@@ -123,6 +123,10 @@ pub const EGRU_MAX_GRU_LAYERS: usize = 4;
 /// Most dense layers a model has between its last GRU and its head.
 pub const EGRU_MAX_DENSE_LAYERS: usize = 3;
 
+// The header's limits are the runtime's (cbindgen needs the literals above).
+const _: () = assert!(EGRU_MAX_GRU_LAYERS == edgegru_runtime::format::MAX_GRU_LAYERS);
+const _: () = assert!(EGRU_MAX_DENSE_LAYERS == edgegru_runtime::format::MAX_DENSE_LAYERS);
+
 use egru_status::*;
 
 /// Storage of an [`egru_model`] in 64-bit words (the header defines it by
@@ -521,10 +525,11 @@ pub unsafe extern "C" fn egru_version(out: *mut *const c_char) -> egru_status {
 /// into `model`. The bytes are not copied: they must stay valid and
 /// unchanged while the model is used. Any alignment. `model` is only
 /// written, never read: its storage need not be initialised. On error
-/// `model` is left exactly as it was (an earlier model in it stays usable).
-/// On success, sessions made from an earlier model in the same storage
-/// become stale (EGRU_ERR_STALE_SESSION). Do not call it on a model whose
-/// session is generating (from a token callback).
+/// `model` (when it is a valid pointer) is marked not initialised: every
+/// later call on it but init answers EGRU_ERR_NOT_INITIALIZED. Sessions
+/// made from an earlier model in the same storage become stale
+/// (EGRU_ERR_STALE_SESSION) whether the init succeeds or fails. Do not call
+/// it on a model whose session is generating (from a token callback).
 ///
 /// # Safety
 /// `model` must point to writable egru_model storage; `bytes` to `len` readable bytes.
@@ -532,17 +537,19 @@ pub unsafe extern "C" fn egru_version(out: *mut *const c_char) -> egru_status {
 pub unsafe extern "C" fn egru_model_init(model: *mut egru_model, bytes: *const u8, len: usize) -> egru_status {
     guard(|| {
         check_ptr(model)?;
+        let slot = model as *mut ModelSlot;
+        // SAFETY: egru_model storage is large and aligned enough for ModelSlot
+        // (const asserts above); the field is written, not read. From here a
+        // failure leaves the handle refusing every call.
+        unsafe { core::ptr::addr_of_mut!((*slot).magic).write(0) };
         if bytes.is_null() {
             return Err(EGRU_ERR_NULL);
         }
         // SAFETY: the caller guarantees len bytes that outlive the model ('static here, by contract).
         let data: &'static [u8] = unsafe { bytes_in(bytes, len)? };
         let loaded = Model::from_bytes(data).map_err(status_of)?;
-        let slot = model as *mut ModelSlot;
-        // SAFETY: egru_model storage is large and aligned enough for ModelSlot;
-        // each field is written through the raw pointer, none is read.
+        // SAFETY: as above; each field is written through the raw pointer, none is read.
         unsafe {
-            core::ptr::addr_of_mut!((*slot).magic).write(0);
             core::ptr::addr_of_mut!((*slot).model).write(MaybeUninit::new(loaded));
             core::ptr::addr_of_mut!((*slot).generation).write(next_generation());
             core::ptr::addr_of_mut!((*slot).magic).write(MODEL_MAGIC);
@@ -661,8 +668,9 @@ pub unsafe extern "C" fn egru_model_arena_size(model: *const egru_model, out: *m
 /// Starts a session over `model` in the caller's `arena` (at least
 /// egru_model_arena_size() bytes, any alignment). `session` is only written,
 /// never read: its storage need not be initialised. The model storage and
-/// the arena must outlive the session and not move. On error `session` is
-/// left as it was.
+/// the arena must outlive the session and not move. On error `session`
+/// (when it is a valid pointer) is marked not initialised: every later call
+/// on it but init answers EGRU_ERR_NOT_INITIALIZED.
 ///
 /// # Safety
 /// `session` must point to writable egru_session storage, `model` to an
@@ -676,6 +684,10 @@ pub unsafe extern "C" fn egru_session_init(
 ) -> egru_status {
     guard(|| {
         check_ptr(session)?;
+        // SAFETY: egru_session storage is large and aligned enough for
+        // SessionSlot; the field is written, not read. From here a failure
+        // leaves the handle refusing every call.
+        unsafe { core::ptr::addr_of_mut!((*(session as *mut SessionSlot)).magic).write(0) };
         // SAFETY: forwarded contract; the model outlives the session by contract.
         let (mslot, m) = unsafe { model_ref(model)? };
         if arena.is_null() {
@@ -890,17 +902,18 @@ pub unsafe extern "C" fn egru_session_generate(
         let buf = unsafe { slice_out(out.cast::<u8>(), out_cap)? };
         // Room for the NUL: the text goes into all but the last byte.
         let text_cap = out_cap.saturating_sub(1);
-        // SAFETY: the slot is initialised and idle; `busy` makes re-entrant calls
-        // from the callback fail before they touch the session.
+        // SAFETY: the slot is initialised and idle.
         let mut rng = unsafe {
             if !(*slot).rng_live || (*slot).rng_seed != seed {
                 (*slot).rng = Rng::new(seed);
                 (*slot).rng_seed = seed;
                 (*slot).rng_live = true;
             }
-            (*slot).busy = true;
             (*slot).rng
         };
+        // SAFETY: as above; re-entrant calls from the callback fail before
+        // they touch the session until `busy` is dropped (also on a panic).
+        let busy = unsafe { Busy::enter(slot) };
         // SAFETY: as above; the session is borrowed only for this call.
         let s = unsafe { (*slot).session.assume_init_mut() };
         let (text, _) = buf.split_at_mut(text_cap.min(buf.len()));
@@ -914,11 +927,9 @@ pub unsafe extern "C" fn egru_session_generate(
             Some(cb) => unsafe { cb(id, piece.as_ptr().cast::<c_char>(), piece.len(), user) },
             None => true,
         });
+        drop(busy);
         // SAFETY: the slot is still ours; the generation is over.
-        unsafe {
-            (*slot).busy = false;
-            (*slot).rng = rng;
-        }
+        unsafe { (*slot).rng = rng };
         let g = result.map_err(status_of)?;
         if out_cap > 0 {
             buf[g.bytes] = 0;
@@ -935,6 +946,29 @@ pub unsafe extern "C" fn egru_session_generate(
             put_opt(stop, reason)
         }
     })
+}
+
+/// A session marked busy (a generation running) until this is dropped, on
+/// return or while a panic unwinds to [`guard`].
+struct Busy(*mut SessionSlot);
+
+impl Busy {
+    /// Marks the session busy.
+    ///
+    /// # Safety
+    /// `slot` must be an initialised session slot that stays valid while this lives.
+    unsafe fn enter(slot: *mut SessionSlot) -> Busy {
+        // SAFETY: forwarded contract.
+        unsafe { (*slot).busy = true };
+        Busy(slot)
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        // SAFETY: the slot is valid while this lives (contract of `enter`).
+        unsafe { (*self.0).busy = false };
+    }
 }
 
 /// Checks an optional pointer (NULL is fine; a misaligned one is not).
@@ -1084,5 +1118,58 @@ fn panic(_: &core::panic::PanicInfo) -> ! {
     // park the core so a watchdog can reset it.
     loop {
         core::hint::spin_loop();
+    }
+}
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    use super::*;
+
+    static TINY: &[u8] = include_bytes!("../../models/tiny.egru");
+
+    /// A model and a session over `arena`, in boxed storage.
+    fn open(arena: &mut [u8]) -> (Box<egru_model>, Box<egru_session>) {
+        let mut model = Box::new(egru_model { opaque: [0; EGRU_MODEL_WORDS] });
+        let mut session = Box::new(egru_session { opaque: [0; EGRU_SESSION_WORDS] });
+        // SAFETY: valid storage and bytes that outlive the handles (static).
+        unsafe {
+            assert_eq!(egru_model_init(&mut *model, TINY.as_ptr(), TINY.len()), EGRU_OK);
+            assert_eq!(egru_session_init(&mut *session, &*model, arena.as_mut_ptr(), arena.len()), EGRU_OK);
+        }
+        (model, session)
+    }
+
+    #[test]
+    fn a_panic_inside_a_generation_leaves_the_session_usable() {
+        let mut arena = vec![0u8; 16 * 1024];
+        let (_model, mut session) = open(&mut arena);
+        let slot = &mut *session as *mut egru_session as *mut SessionSlot;
+        // What egru_session_generate does around the runtime's generate, with a panic inside.
+        let status = guard(|| {
+            // SAFETY: an initialised slot that outlives the guard.
+            let _busy = unsafe { Busy::enter(slot) };
+            panic!("a bug inside a generation");
+        });
+        assert_eq!(status, EGRU_ERR_INTERNAL);
+        // SAFETY: an initialised session.
+        assert_eq!(unsafe { egru_session_reset(&mut *session) }, EGRU_OK, "the session is not left busy");
+    }
+
+    #[test]
+    fn a_failed_init_leaves_handles_that_every_call_refuses() {
+        let mut arena = vec![0u8; 16 * 1024];
+        let (mut model, mut session) = open(&mut arena);
+        let mut size = 0usize;
+        let corrupt = [0u8; 64];
+        // SAFETY: valid storage and buffers throughout.
+        unsafe {
+            assert_ne!(egru_model_init(&mut *model, corrupt.as_ptr(), corrupt.len()), EGRU_OK);
+            assert_eq!(egru_model_arena_size(&*model, &mut size), EGRU_ERR_NOT_INITIALIZED);
+            assert_eq!(egru_session_reset(&mut *session), EGRU_ERR_STALE_SESSION, "sessions of the earlier model are stale");
+            assert_eq!(egru_session_init(&mut *session, &*model, arena.as_mut_ptr(), arena.len()), EGRU_ERR_NOT_INITIALIZED);
+            assert_eq!(egru_session_reset(&mut *session), EGRU_ERR_NOT_INITIALIZED, "a failed session init marks the session");
+            assert_eq!(egru_model_init(&mut *model, TINY.as_ptr(), TINY.len()), EGRU_OK, "init works again on the same storage");
+            assert_eq!(egru_model_arena_size(&*model, &mut size), EGRU_OK);
+        }
     }
 }

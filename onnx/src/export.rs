@@ -126,88 +126,132 @@ fn layer_name(name: &str, k: usize) -> String {
     }
 }
 
+impl Graph {
+    /// The input (token embedding, or normalized features) as `x`; returns the graph input.
+    fn input(&mut self, m: &FloatModel) -> ValueInfoProto {
+        let width = m.input_width() as i64;
+        match &m.input {
+            FloatInput::Tokens { tokenizer, emb, embedding } => {
+                let v = tokenizer.tokens.len();
+                let table = self.matrix("embedding", embedding, v, *emb, &[v as i64, width], 0);
+                self.node("Gather", &[&table, INPUT_TOKEN], &["x"], vec![attr_int("axis", 0)]);
+                tensor_info(INPUT_TOKEN, DataType::Int64, &[1])
+            }
+            FloatInput::Features { mean, scale, .. } => {
+                let mean = self.floats("features_mean", &[1, width], mean);
+                let scale = self.floats("features_scale", &[1, width], scale);
+                self.node("Sub", &[INPUT_FEATURES, &mean], &["x_centered"], vec![]);
+                self.node("Mul", &["x_centered", &scale], &["x"], vec![]);
+                tensor_info(INPUT_FEATURES, DataType::Float, &[1, width])
+            }
+        }
+    }
+
+    /// The GRU layers from `x` (`[1, 1, in]`); pushes each layer's state input
+    /// and output; returns the last layer's new state.
+    fn grus(&mut self, m: &FloatModel, mut x: String, inputs: &mut Vec<ValueInfoProto>, outputs: &mut Vec<ValueInfoProto>) -> String {
+        let mut in_width = m.input_width();
+        for (k, gru) in m.grus.iter().enumerate() {
+            let h = gru.hidden;
+            let (hi, ii) = (h as i64, in_width as i64);
+            let w = self.matrix(&layer_name("gru_W", k), &gru.input, 3 * h, in_width, &[1, 3 * hi, ii], 1);
+            let r = self.matrix(&layer_name("gru_R", k), &gru.recurrent, 3 * h, h, &[1, 3 * hi, hi], 1);
+            let bias: Vec<f32> = gru.input_bias.iter().chain(&gru.recurrent_bias).copied().collect();
+            let b = self.floats(&layer_name("gru_B", k), &[1, 6 * hi], &bias);
+            let (state_in, state_out) = (contract::state_input(k), contract::state_output(k));
+            // Inputs X, W, R, B, sequence_lens (absent), initial_h; outputs Y (unused), Y_h.
+            self.node(
+                "GRU",
+                &[&x, &w, &r, &b, "", &state_in],
+                &["", &state_out],
+                vec![attr_int("hidden_size", hi), attr_int("linear_before_reset", 1)],
+            );
+            inputs.push(tensor_info(&state_in, DataType::Float, &[1, 1, hi]));
+            outputs.push(tensor_info(&state_out, DataType::Float, &[1, 1, hi]));
+            x = state_out;
+            in_width = h;
+        }
+        x
+    }
+
+    /// The dense layers from `x` (`[1, in]`); returns their output.
+    fn dense(&mut self, m: &FloatModel, mut x: String) -> String {
+        let mut in_width = m.grus.last().map_or(0, |g| g.hidden);
+        for (k, d) in m.dense.iter().enumerate() {
+            let (out, oi) = (d.bias.len(), d.bias.len() as i64);
+            let w = self.matrix(&layer_name("dense_W", k), &d.weight, out, in_width, &[oi, in_width as i64], 0);
+            let b = self.floats(&layer_name("dense_B", k), &[oi], &d.bias);
+            let pre = layer_name("dense_pre", k);
+            self.node("Gemm", &[&x, &w, &b], &[&pre], vec![attr_int("transB", 1)]);
+            let act = match d.activation {
+                Activation::Linear => None,
+                Activation::Relu => Some("Relu"),
+                Activation::Tanh => Some("Tanh"),
+                Activation::Sigmoid => Some("Sigmoid"),
+            };
+            x = match act {
+                Some(op) => {
+                    let o = layer_name("dense_out", k);
+                    self.node(op, &[&pre], &[&o], vec![]);
+                    o
+                }
+                None => pre,
+            };
+            in_width = out;
+        }
+        x
+    }
+
+    /// The output layer from `x` (a softmax for classes); returns the graph output.
+    fn head(&mut self, m: &FloatModel, x: &str) -> ValueInfoProto {
+        let n = m.outputs();
+        let in_width = m.head.weight.len() / n.max(1);
+        let w = self.matrix("output_W", &m.head.weight, n, in_width, &[n as i64, in_width as i64], 0);
+        let b = self.floats("output_B", &[n as i64], &m.head.bias);
+        let head = contract::head_output(m.head.kind);
+        if m.head.kind == HeadKind::Classes {
+            self.node("Gemm", &[x, &w, &b], &["class_logits"], vec![attr_int("transB", 1)]);
+            self.node("Softmax", &["class_logits"], &[head], vec![attr_int("axis", -1)]);
+        } else {
+            self.node("Gemm", &[x, &w, &b], &[head], vec![attr_int("transB", 1)]);
+        }
+        tensor_info(head, DataType::Float, &[1, n as i64])
+    }
+}
+
+/// The metadata of the step graph of `m`: the network, the tokenizer, where it came from.
+fn metadata(m: &FloatModel, weights: OnnxWeights) -> Result<Vec<StringStringEntryProto>> {
+    let p = &m.provenance;
+    let meta = |key: &str, value: String| StringStringEntryProto { key: key.into(), value };
+    let mut metadata = vec![meta(NETWORK_KEY, serde_json::to_string(&NetworkInfo::of(m)).context("cannot encode the network")?)];
+    if let Some(t) = m.tokenizer() {
+        metadata.push(meta(TOKENIZER_KEY, serde_json::to_string(t).context("cannot encode the tokenizer")?));
+    }
+    let weights = match weights {
+        OnnxWeights::Float => "f32",
+        OnnxWeights::Int8Qdq => "int8-qdq",
+    };
+    metadata.extend([
+        meta("edgegru.name", p.name.clone()),
+        meta("edgegru.corpus", p.corpus.clone()),
+        meta("edgegru.training", p.training.clone()),
+        meta("edgegru.weights", weights.into()),
+    ]);
+    Ok(metadata)
+}
+
 /// The step graph of `m` as an ONNX model.
 pub fn step_model(m: &FloatModel, weights: OnnxWeights) -> Result<ModelProto> {
     m.check_shapes().map_err(anyhow::Error::msg)?;
     let mut g = Graph { weights, nodes: Vec::new(), initializers: Vec::new() };
     let axis0 = g.int64s("axis0", &[1], &[0]);
-    let width = m.input_width() as i64;
-    let mut inputs = Vec::new();
-    match &m.input {
-        FloatInput::Tokens { tokenizer, emb, embedding } => {
-            let v = tokenizer.tokens.len();
-            let table = g.matrix("embedding", embedding, v, *emb, &[v as i64, width], 0);
-            g.node("Gather", &[&table, INPUT_TOKEN], &["x"], vec![attr_int("axis", 0)]);
-            inputs.push(tensor_info(INPUT_TOKEN, DataType::Int64, &[1]));
-        }
-        FloatInput::Features { mean, scale, .. } => {
-            let mean = g.floats("features_mean", &[1, width], mean);
-            let scale = g.floats("features_scale", &[1, width], scale);
-            g.node("Sub", &[INPUT_FEATURES, &mean], &["x_centered"], vec![]);
-            g.node("Mul", &["x_centered", &scale], &["x"], vec![]);
-            inputs.push(tensor_info(INPUT_FEATURES, DataType::Float, &[1, width]));
-        }
-    }
+    let mut inputs = vec![g.input(m)];
     g.node("Unsqueeze", &["x", &axis0], &["x_seq"], vec![]);
     let mut outputs = Vec::new();
-    let mut x = "x_seq".to_string();
-    let mut in_width = m.input_width();
-    for (k, gru) in m.grus.iter().enumerate() {
-        let h = gru.hidden;
-        let (hi, ii) = (h as i64, in_width as i64);
-        let w = g.matrix(&layer_name("gru_W", k), &gru.input, 3 * h, in_width, &[1, 3 * hi, ii], 1);
-        let r = g.matrix(&layer_name("gru_R", k), &gru.recurrent, 3 * h, h, &[1, 3 * hi, hi], 1);
-        let bias: Vec<f32> = gru.input_bias.iter().chain(&gru.recurrent_bias).copied().collect();
-        let b = g.floats(&layer_name("gru_B", k), &[1, 6 * hi], &bias);
-        let (state_in, state_out) = (contract::state_input(k), contract::state_output(k));
-        // Inputs X, W, R, B, sequence_lens (absent), initial_h; outputs Y (unused), Y_h.
-        g.node(
-            "GRU",
-            &[&x, &w, &r, &b, "", &state_in],
-            &["", &state_out],
-            vec![attr_int("hidden_size", hi), attr_int("linear_before_reset", 1)],
-        );
-        inputs.push(tensor_info(&state_in, DataType::Float, &[1, 1, hi]));
-        outputs.push(tensor_info(&state_out, DataType::Float, &[1, 1, hi]));
-        x = state_out;
-        in_width = h;
-    }
-    g.node("Squeeze", &[&x, &axis0], &["h_flat"], vec![]);
-    let mut x = "h_flat".to_string();
-    for (k, d) in m.dense.iter().enumerate() {
-        let (out, oi) = (d.bias.len(), d.bias.len() as i64);
-        let w = g.matrix(&layer_name("dense_W", k), &d.weight, out, in_width, &[oi, in_width as i64], 0);
-        let b = g.floats(&layer_name("dense_B", k), &[oi], &d.bias);
-        let pre = layer_name("dense_pre", k);
-        g.node("Gemm", &[&x, &w, &b], &[&pre], vec![attr_int("transB", 1)]);
-        let act = match d.activation {
-            Activation::Linear => None,
-            Activation::Relu => Some("Relu"),
-            Activation::Tanh => Some("Tanh"),
-            Activation::Sigmoid => Some("Sigmoid"),
-        };
-        x = match act {
-            Some(op) => {
-                let o = layer_name("dense_out", k);
-                g.node(op, &[&pre], &[&o], vec![]);
-                o
-            }
-            None => pre,
-        };
-        in_width = out;
-    }
-    let n = m.outputs();
-    let w = g.matrix("output_W", &m.head.weight, n, in_width, &[n as i64, in_width as i64], 0);
-    let b = g.floats("output_B", &[n as i64], &m.head.bias);
-    let head = contract::head_output(m.head.kind);
-    if m.head.kind == HeadKind::Classes {
-        g.node("Gemm", &[&x, &w, &b], &["class_logits"], vec![attr_int("transB", 1)]);
-        g.node("Softmax", &["class_logits"], &[head], vec![attr_int("axis", -1)]);
-    } else {
-        g.node("Gemm", &[&x, &w, &b], &[head], vec![attr_int("transB", 1)]);
-    }
-    outputs.insert(0, tensor_info(head, DataType::Float, &[1, n as i64]));
-
+    let h = g.grus(m, "x_seq".into(), &mut inputs, &mut outputs);
+    g.node("Squeeze", &[&h, &axis0], &["h_flat"], vec![]);
+    let x = g.dense(m, "h_flat".into());
+    outputs.insert(0, g.head(m, &x));
     let graph = GraphProto {
         name: "edgegru_step".into(),
         node: g.nodes,
@@ -219,23 +263,6 @@ pub fn step_model(m: &FloatModel, weights: OnnxWeights) -> Result<ModelProto> {
         ..Default::default()
     };
     let p = &m.provenance;
-    let meta = |key: &str, value: String| StringStringEntryProto { key: key.into(), value };
-    let mut metadata = vec![meta(NETWORK_KEY, serde_json::to_string(&NetworkInfo::of(m)).context("cannot encode the network")?)];
-    if let Some(t) = m.tokenizer() {
-        metadata.push(meta(TOKENIZER_KEY, serde_json::to_string(t).context("cannot encode the tokenizer")?));
-    }
-    metadata.extend([
-        meta("edgegru.name", p.name.clone()),
-        meta("edgegru.corpus", p.corpus.clone()),
-        meta("edgegru.training", p.training.clone()),
-        meta(
-            "edgegru.weights",
-            match weights {
-                OnnxWeights::Float => "f32".into(),
-                OnnxWeights::Int8Qdq => "int8-qdq".into(),
-            },
-        ),
-    ]);
     Ok(ModelProto {
         ir_version: IR_VERSION,
         opset_import: vec![OperatorSetIdProto { domain: String::new(), version: OPSET }],
@@ -243,7 +270,7 @@ pub fn step_model(m: &FloatModel, weights: OnnxWeights) -> Result<ModelProto> {
         producer_version: env!("CARGO_PKG_VERSION").into(),
         doc_string: format!("{}: {}", p.name, p.training),
         graph: Some(graph),
-        metadata_props: metadata,
+        metadata_props: metadata(m, weights)?,
         ..Default::default()
     })
 }

@@ -161,6 +161,32 @@ static int stack_handles(const unsigned char *bytes, size_t len, const char *exp
 }
 
 /*
+ * Handles on the stack that were never written, whose init fails: the failed
+ * init marks them, so every later call is refused (valgrind checks that no
+ * call reads storage the library did not write). Returns the number of
+ * failed checks.
+ */
+static int failed_init_handles(const unsigned char *bytes, size_t len) {
+    struct egru_model m;
+    struct egru_session s;
+    static unsigned char small_arena[16];
+    size_t size = 0;
+    int bad = 0;
+    bad += egru_model_init(&m, bytes, 7) != EGRU_ERR_BAD_MODEL;
+    bad += egru_model_arena_size(&m, &size) != EGRU_ERR_NOT_INITIALIZED;
+    bad += egru_session_init(&s, &m, small_arena, sizeof small_arena) != EGRU_ERR_NOT_INITIALIZED;
+    bad += egru_session_reset(&s) != EGRU_ERR_NOT_INITIALIZED;
+    bad += egru_session_step(&s, 0, NULL, 0) != EGRU_ERR_NOT_INITIALIZED;
+    /* A model that loads, and a session whose arena is too small. */
+    bad += egru_model_init(&m, bytes, len) != EGRU_OK;
+    bad += egru_session_init(&s, &m, small_arena, sizeof small_arena) != EGRU_ERR_ARENA_TOO_SMALL;
+    bad += egru_session_reset(&s) != EGRU_ERR_NOT_INITIALIZED;
+    checks += 8;
+    if (bad) fprintf(stderr, "failed init: %d checks failed\n", bad);
+    return bad;
+}
+
+/*
  * A feature model (sequence classifier): steps of feature vectors give class
  * probabilities; text functions and token steps are refused, and a token
  * model refuses feature steps. Returns the number of failed checks.
@@ -436,9 +462,16 @@ int main(int argc, char **argv) {
     ids[0] = info.vocab + 5;
     EXPECT(egru_detokenize(&model, ids, 1, out1, sizeof out1, &written), EGRU_ERR_TOKEN_OUT_OF_RANGE);
 
-    /* A failed re-init leaves the model and its sessions as they were. */
+    /* A failed re-init marks the model not initialised and its sessions stale;
+       a new init and session work again. */
     EXPECT(egru_model_init(&model, bad, len), EGRU_ERR_BAD_MODEL);
+    EXPECT(egru_model_arena_size(&model, &arena_size), EGRU_ERR_NOT_INITIALIZED);
+    EXPECT(egru_session_step(&session, 0, NULL, 0), EGRU_ERR_STALE_SESSION);
+    EXPECT(egru_model_init(&model, bytes, len), EGRU_OK);
+    EXPECT(egru_model_arena_size(&model, &arena_size), EGRU_OK);
+    EXPECT(egru_session_init(&session, &model, arena, arena_size), EGRU_OK);
     EXPECT(egru_session_step(&session, 0, NULL, 0), EGRU_OK);
+    failures += failed_init_handles(bytes, len);
 
     /* Handles on the stack that were never zeroed (valgrind checks that the
        library reads nothing it did not write), and a feature model. */

@@ -13,7 +13,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::config::TrainConfig;
-use crate::data::FeatureStats;
+use crate::data::{FeatureStats, TargetStats};
 use crate::network::{LegacyShape, NetSpec};
 use crate::optim::Optimizer;
 use crate::params::{ModelData, Params};
@@ -34,6 +34,8 @@ struct Header {
     features: Option<FeatureStats>,
     #[serde(default)]
     labels: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    targets: Option<TargetStats>,
     #[serde(default)]
     network: Option<NetSpec>,
     /// Checkpoints before networks: the version-1 layer sizes.
@@ -56,8 +58,10 @@ pub struct Checkpoint {
     pub vocab: Option<Vocabulary>,
     /// The feature normalization (feature models).
     pub features: Option<FeatureStats>,
-    /// Class names, in output order (classifiers).
+    /// Class names (classifiers) or output names (regression), in output order.
     pub labels: Vec<String>,
+    /// The normalization of the targets (regression).
+    pub targets: Option<TargetStats>,
     /// Weights.
     pub params: Params,
     /// Optimizer state (its step is the number of optimizer steps taken).
@@ -91,6 +95,7 @@ impl Checkpoint {
             vocab: self.vocab.clone(),
             features: self.features.clone(),
             labels: self.labels.clone(),
+            targets: self.targets,
             network: Some(self.params.net.clone()),
             shape: None,
             optimizer_step: self.optimizer.step,
@@ -175,6 +180,7 @@ impl Checkpoint {
             vocab: header.vocab,
             features: header.features,
             labels: header.labels,
+            targets: header.targets,
             params,
             optimizer,
             masks,
@@ -183,6 +189,6 @@ impl Checkpoint {
 
     /// The tables a model file needs beside the weights.
     pub fn model_data(&self) -> ModelData<'_> {
-        ModelData { vocab: self.vocab.as_ref(), features: self.features.as_ref(), labels: &self.labels }
+        ModelData { vocab: self.vocab.as_ref(), features: self.features.as_ref(), labels: &self.labels, targets: self.targets }
     }
 }

@@ -34,6 +34,16 @@ pub enum Task {
     Lm,
     /// A sequence classifier on float feature vectors (`.ts` or CSV files).
     Classify,
+    /// A sequence regressor: one value per sequence of float feature vectors
+    /// (`.ts` files with `@targetLabel true`, CSV with a `target` column).
+    Regress,
+}
+
+impl Task {
+    /// Whether the run learns from feature sequences (not a text corpus).
+    pub fn reads_sequences(self) -> bool {
+        matches!(self, Task::Classify | Task::Regress)
+    }
 }
 
 /// Widths that configurations before stacked layers stored as one number.
@@ -133,7 +143,7 @@ fn one_shard() -> usize {
 
 impl TrainConfig {
     /// The network for a vocabulary of `vocab` tokens (language models) or
-    /// `features` inputs and `classes` classes (classifiers).
+    /// `features` inputs and `classes` classes (classifiers) or outputs (regression).
     pub fn network(&self, vocab: usize, features: usize, classes: usize) -> NetSpec {
         let dense = (self.dense > 0).then_some(DenseSpec { width: self.dense, activation: Activation::Relu }).into_iter().collect();
         match self.task {
@@ -148,6 +158,12 @@ impl TrainConfig {
                 grus: self.hidden.clone(),
                 dense,
                 head: HeadSpec::Classes { count: classes as u32 },
+            },
+            Task::Regress => NetSpec {
+                input: InputKind::Features { count: features },
+                grus: self.hidden.clone(),
+                dense,
+                head: HeadSpec::Regression { count: classes as u32 },
             },
         }
     }

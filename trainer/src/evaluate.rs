@@ -1,7 +1,8 @@
 //! Evaluation, computed by a session stepping through the data as a device
 //! runs the model: a language model's held-out loss, perplexity, accuracy
 //! and macro precision/recall/F1; a classifier's accuracy, macro
-//! precision/recall/F1 and confusion matrix on labelled sequences.
+//! precision/recall/F1 and confusion matrix on labelled sequences; a
+//! regressor's RMSE, MAE and R².
 
 use std::path::Path;
 
@@ -11,7 +12,7 @@ use edgegru_runtime::HeadKind;
 use crate::backend::{bytes_for, is_egru, onnx_session, tokenizer_of, with_session, Backend, DynSession};
 use crate::data::{self, Sequences};
 use crate::generation::known_text;
-use crate::metrics::{score, ClassMetrics, ClassReport, Metrics, Report};
+use crate::metrics::{score, ClassMetrics, ClassReport, Metrics, RegressionMetrics, RegressionReport, Report};
 use crate::tokenize::describe_unknown;
 
 /// What a model's outputs are, with their names (classes or regression
@@ -93,6 +94,27 @@ pub fn evaluate_sequences(backend: Backend, bytes: &[u8], data: &Path) -> Result
         for (series, &label) in seqs.series.iter().zip(&seqs.labels) {
             let p = stream(session, series, seqs.channels, |_| {})?;
             m.add(label, &p);
+        }
+        Ok(m.report())
+    })
+}
+
+/// Evaluates a regressor on sequences with target values: RMSE, MAE and R²
+/// of its first output at each sequence's last step.
+pub fn evaluate_regression(backend: Backend, bytes: &[u8], data: &Path) -> Result<RegressionReport> {
+    let (head, _) = head_of(bytes)?;
+    if head != HeadKind::Regression {
+        bail!("this model is not a regressor (its head is {}); evaluate a classifier on its classes", head.name());
+    }
+    let seqs = data::read_sequences(data)?;
+    if !seqs.is_regression() {
+        bail!("{} holds class labels, not target values", data.display());
+    }
+    with_session(backend, &bytes_for(backend, bytes)?, None, |session| {
+        let mut m = RegressionMetrics::default();
+        for (series, &target) in seqs.series.iter().zip(&seqs.targets) {
+            let out = stream(session, series, seqs.channels, |_| {})?;
+            m.add(target, out.first().copied().unwrap_or(f32::NAN));
         }
         Ok(m.report())
     })

@@ -5,7 +5,7 @@
 use anyhow::{bail, Result};
 use edgegru_runtime::Rng;
 
-use crate::data::{self, FeatureStats, Sequences, WindowOffsets};
+use crate::data::{self, FeatureStats, Sequences, TargetStats, WindowOffsets};
 use crate::engine::{Batch, BatchInput, BatchTarget, Engine, Stats};
 
 /// Batches for one run.
@@ -138,43 +138,61 @@ pub struct SequenceFeed {
 struct PaddedBatch {
     features: Vec<f32>,
     labels: Vec<u32>,
+    values: Vec<f32>,
     lengths: Vec<usize>,
     seq: usize,
 }
 
 impl PaddedBatch {
+    /// Sequences `which` of `data` (its targets already normalized, for regression).
     fn fill(&mut self, data: &Sequences, which: &[usize]) {
         let c = data.channels;
         self.seq = which.iter().map(|&i| data.steps(i)).max().unwrap_or(1);
         self.features.clear();
         self.labels.clear();
+        self.values.clear();
         self.lengths.clear();
         for &i in which {
             let s = &data.series[i];
             self.features.extend_from_slice(s);
             self.features.resize(self.features.len() + self.seq * c - s.len(), 0.0);
-            self.labels.push(data.labels[i]);
+            match data.targets.get(i) {
+                Some(&y) => self.values.push(y),
+                None => self.labels.push(data.labels[i]),
+            }
             self.lengths.push(data.steps(i));
         }
     }
 
     fn batch(&self) -> Batch<'_> {
-        Batch {
-            input: BatchInput::Features(&self.features),
-            target: BatchTarget::Classes { labels: &self.labels, lengths: &self.lengths },
-            batch: self.labels.len(),
-            seq: self.seq,
-        }
+        let target = if self.values.is_empty() {
+            BatchTarget::Classes { labels: &self.labels, lengths: &self.lengths }
+        } else {
+            BatchTarget::Values { values: &self.values, lengths: &self.lengths }
+        };
+        Batch { input: BatchInput::Features(&self.features), target, batch: self.lengths.len(), seq: self.seq }
     }
 }
 
 impl SequenceFeed {
-    /// Batches of `batch` sequences of `train` (normalized with `stats`); `val` for validation.
-    pub fn new(train: &Sequences, val: &Sequences, stats: &FeatureStats, batch: usize, seed: u64) -> Result<Self> {
+    /// Batches of `batch` sequences of `train` (features normalized with
+    /// `stats`, regression targets with `targets`); `val` for validation.
+    pub fn new(
+        train: &Sequences,
+        val: &Sequences,
+        stats: &FeatureStats,
+        targets: Option<TargetStats>,
+        batch: usize,
+        seed: u64,
+    ) -> Result<Self> {
         if train.len() < batch {
             bail!("the training data holds {} sequences, fewer than one batch of {batch}; lower --batch", train.len());
         }
-        let normalize = |s: &Sequences| Sequences { series: s.series.iter().map(|x| stats.normalize(x)).collect(), ..s.clone() };
+        let normalize = |s: &Sequences| Sequences {
+            series: s.series.iter().map(|x| stats.normalize(x)).collect(),
+            targets: s.targets.iter().map(|&y| targets.map_or(y, |t| t.normalize(y))).collect(),
+            ..s.clone()
+        };
         Ok(SequenceFeed {
             train: normalize(train),
             val: normalize(val),

@@ -139,6 +139,50 @@ impl ClassMetrics {
     }
 }
 
+/// A regressor's figures over sequences, each scored at its last step, in
+/// the target's own units.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct RegressionReport {
+    /// Sequences evaluated.
+    pub sequences: u64,
+    /// Root mean squared error.
+    pub rmse: f64,
+    /// Mean absolute error.
+    pub mae: f64,
+    /// Coefficient of determination: 1 - squared error / the targets' variance
+    /// (1 is perfect; 0 is the mean of the targets; negative is worse).
+    pub r2: f64,
+}
+
+/// Accumulates a regressor's predictions (first output against the target).
+#[derive(Debug, Clone, Default)]
+pub struct RegressionMetrics {
+    /// (target, prediction) pairs.
+    pairs: Vec<(f64, f64)>,
+}
+
+impl RegressionMetrics {
+    /// Adds one sequence: its target and the prediction at its last step.
+    pub fn add(&mut self, target: f32, predicted: f32) {
+        self.pairs.push((target as f64, predicted as f64));
+    }
+
+    /// The figures so far.
+    pub fn report(&self) -> RegressionReport {
+        let n = self.pairs.len().max(1) as f64;
+        let se: f64 = self.pairs.iter().map(|(t, p)| (t - p).powi(2)).sum();
+        let ae: f64 = self.pairs.iter().map(|(t, p)| (t - p).abs()).sum();
+        let mean = self.pairs.iter().map(|(t, _)| t).sum::<f64>() / n;
+        let var: f64 = self.pairs.iter().map(|(t, _)| (t - mean).powi(2)).sum();
+        RegressionReport {
+            sequences: self.pairs.len() as u64,
+            rmse: (se / n).sqrt(),
+            mae: ae / n,
+            r2: if var > 0.0 { 1.0 - se / var } else { f64::NAN },
+        }
+    }
+}
+
 /// `(argmax, -ln softmax(logits)[target])`, computed in f64.
 pub fn score(logits: &[f32], target: u32) -> (u32, f64) {
     let (arg, max) =
@@ -181,6 +225,20 @@ mod tests {
         assert_eq!(r.confusion, vec![vec![1, 1, 0], vec![0, 0, 0], vec![0, 0, 1]]);
         assert!((r.accuracy - 2.0 / 3.0).abs() < 1e-12);
         assert!((r.loss - (-(0.7f32 as f64).ln() - (0.2f32 as f64).ln() - (0.8f32 as f64).ln()) / 3.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn regression_reports_rmse_mae_and_r2() {
+        let mut m = RegressionMetrics::default();
+        for (t, p) in [(1.0, 2.0), (2.0, 2.0), (3.0, 1.0)] {
+            m.add(t, p);
+        }
+        let r = m.report();
+        // Errors -1, 0, 2: squared 5 / 3, absolute 1; targets' variance sum 2.
+        assert!((r.rmse - (5.0f64 / 3.0).sqrt()).abs() < 1e-12);
+        assert!((r.mae - 1.0).abs() < 1e-12);
+        assert!((r.r2 - (1.0 - 5.0 / 2.0)).abs() < 1e-12);
+        assert_eq!(r.sequences, 3);
     }
 
     #[test]

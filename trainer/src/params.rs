@@ -3,11 +3,10 @@
 //! alike; their initialization; and their conversion to the runtime's writer.
 
 use edgegru_runtime::writer::{FloatDense, FloatGru, FloatHead, FloatInput, FloatModel, ProvenanceSpec};
-use edgegru_runtime::HeadKind;
-use edgegru_runtime::Rng;
+use edgegru_runtime::{HeadKind, Rng};
 use serde::{Deserialize, Serialize};
 
-use crate::data::FeatureStats;
+use crate::data::{FeatureStats, TargetStats};
 use crate::network::{NetSpec, Slot};
 use crate::tokenize::Vocabulary;
 use edgegru_runtime::InputKind;
@@ -67,6 +66,19 @@ pub struct ModelData<'a> {
     pub features: Option<&'a FeatureStats>,
     /// Class (or output) names, in output order.
     pub labels: &'a [String],
+    /// The normalization of a regression target, undone by the exported output layer.
+    pub targets: Option<TargetStats>,
+}
+
+/// The output layer as a file holds it: for regression with normalized
+/// targets, `W std` and `b std + mean`, so the file gives values in the
+/// data's units.
+fn output_layer(weight: &[f32], bias: &[f32], kind: HeadKind, names: Vec<String>, targets: Option<TargetStats>) -> FloatHead {
+    let (weight, bias) = match (kind, targets) {
+        (HeadKind::Regression, Some(t)) => (weight.iter().map(|w| w * t.std).collect(), bias.iter().map(|b| b * t.std + t.mean).collect()),
+        _ => (weight.to_vec(), bias.to_vec()),
+    };
+    FloatHead { kind, names, weight, bias }
 }
 
 impl Params {
@@ -197,7 +209,7 @@ impl Params {
                     bias: self.get(Slot::DenseBias(k)).to_vec(),
                 })
                 .collect(),
-            head: FloatHead { kind, names, weight: self.get(Slot::Output).to_vec(), bias: self.get(Slot::OutputBias).to_vec() },
+            head: output_layer(self.get(Slot::Output), self.get(Slot::OutputBias), kind, names, data.targets),
             provenance,
         })
     }

@@ -14,7 +14,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::checkpoint::{self, Checkpoint};
 use crate::config::{Task, TokenizerChoice, TrainConfig};
-use crate::data::{self, FeatureStats, Sequences, Utf8Policy};
+use crate::data::{self, FeatureStats, TargetStats, Utf8Policy};
 use crate::engine::{self, CpuParallelism, Engine, StepResult};
 use crate::feed::{Feed, SequenceFeed, TextFeed};
 use crate::history::{History, Record};
@@ -223,6 +223,7 @@ struct Prepared {
     vocab: Option<Vocabulary>,
     features: Option<FeatureStats>,
     labels: Vec<String>,
+    targets: Option<TargetStats>,
 }
 
 /// Size and CRC-32 of the training data (to check a corpus moved elsewhere).
@@ -232,53 +233,73 @@ fn fingerprint(bytes: &[u8]) -> String {
 
 fn prepare(config: &TrainConfig, resume: Option<&Checkpoint>) -> Result<(Prepared, String)> {
     match config.task {
-        Task::Lm => {
-            let text = data::read_corpus(&config.corpus, if config.lossy { Utf8Policy::Lossy } else { Utf8Policy::Strict })?;
-            let print = fingerprint(text.as_bytes());
-            let vocab = match resume.and_then(|c| c.vocab.clone()) {
-                Some(v) => v,
-                None => match config.tokenizer {
-                    TokenizerChoice::Char => Vocabulary::fit_chars(&text)?,
-                    TokenizerChoice::Word => {
-                        Vocabulary::fit_words(&text, &WordOptions { num_words: config.num_words, ..WordOptions::default() })?
-                    }
-                },
-            };
-            let ids = vocab.encode(&text)?;
-            let (train, val) = data::split_tail(&ids, config.val_split);
-            let net = config.network(vocab.len(), 0, 0);
-            let feed = TextFeed::new(train.to_vec(), val.to_vec(), config.seq_len, config.batch, config.window_offsets, config.seed)?;
-            Ok((Prepared { feed: Box::new(feed), net, vocab: Some(vocab), features: None, labels: Vec::new() }, print))
-        }
-        Task::Classify => {
-            let print = fingerprint(&std::fs::read(&config.corpus).with_context(|| format!("cannot read {}", config.corpus.display()))?);
-            let all = data::read_sequences(&config.corpus)?;
-            let (train, val) = match &config.val_data {
-                Some(path) => (all.clone(), data::read_sequences(path)?.relabel(&all.classes)?),
-                None => {
-                    let n_val = ((all.len() as f64) * config.val_split).round() as usize;
-                    let cut = all.len() - n_val.min(all.len().saturating_sub(1));
-                    let part = |r: std::ops::Range<usize>| Sequences {
-                        series: all.series[r.clone()].to_vec(),
-                        labels: all.labels[r].to_vec(),
-                        ..all.clone()
-                    };
-                    (part(0..cut), part(cut..all.len()))
-                }
-            };
-            if val.channels != train.channels {
-                bail!("the validation data has {} features per step, the training data {}", val.channels, train.channels);
-            }
-            let stats = match resume.and_then(|c| c.features.clone()) {
-                Some(s) => s,
-                None => FeatureStats::of(&train),
-            };
-            let labels = resume.map_or(train.classes.clone(), |c| c.labels.clone());
-            let net = config.network(0, train.channels, labels.len());
-            let feed = SequenceFeed::new(&train, &val, &stats, config.batch, config.seed)?;
-            Ok((Prepared { feed: Box::new(feed), net, vocab: None, features: Some(stats), labels }, print))
-        }
+        Task::Lm => prepare_text(config, resume),
+        Task::Classify | Task::Regress => prepare_sequences(config, resume),
     }
+}
+
+/// A language model's data: the corpus, its vocabulary (fitted, or the
+/// resumed run's), the tail held out.
+fn prepare_text(config: &TrainConfig, resume: Option<&Checkpoint>) -> Result<(Prepared, String)> {
+    let text = data::read_corpus(&config.corpus, if config.lossy { Utf8Policy::Lossy } else { Utf8Policy::Strict })?;
+    let print = fingerprint(text.as_bytes());
+    let vocab = match resume.and_then(|c| c.vocab.clone()) {
+        Some(v) => v,
+        None => match config.tokenizer {
+            TokenizerChoice::Char => Vocabulary::fit_chars(&text)?,
+            TokenizerChoice::Word => Vocabulary::fit_words(&text, &WordOptions { num_words: config.num_words, ..WordOptions::default() })?,
+        },
+    };
+    let ids = vocab.encode(&text)?;
+    let (train, val) = data::split_tail(&ids, config.val_split);
+    let net = config.network(vocab.len(), 0, 0);
+    let feed = TextFeed::new(train.to_vec(), val.to_vec(), config.seq_len, config.batch, config.window_offsets, config.seed)?;
+    let prepared = Prepared { feed: Box::new(feed), net, vocab: Some(vocab), features: None, labels: Vec::new(), targets: None };
+    Ok((prepared, print))
+}
+
+/// A classifier's or regressor's data: the training sequences, the
+/// validation ones (`--val-data`, or the last `--val-split`), the feature
+/// and target normalization (fitted, or the resumed run's).
+fn prepare_sequences(config: &TrainConfig, resume: Option<&Checkpoint>) -> Result<(Prepared, String)> {
+    let print = fingerprint(&std::fs::read(&config.corpus).with_context(|| format!("cannot read {}", config.corpus.display()))?);
+    let all = data::read_sequences(&config.corpus)?;
+    let regression = config.task == Task::Regress;
+    if all.is_regression() != regression {
+        let (has, want) = if all.is_regression() { ("target values", "regress") } else { ("class labels", "classify") };
+        bail!("{} holds {has}: train it with --task {want}", config.corpus.display());
+    }
+    let (train, val) = match &config.val_data {
+        Some(path) => {
+            let val = data::read_sequences(path)?;
+            if val.channels != all.channels {
+                bail!("{} has {} features per step, the training data {}", path.display(), val.channels, all.channels);
+            }
+            if val.is_regression() != regression {
+                bail!("{} and {} hold different kinds of labels (classes and target values)", path.display(), config.corpus.display());
+            }
+            (all.clone(), val.relabel(&all.classes)?)
+        }
+        None => {
+            let n_val = ((all.len() as f64) * config.val_split).round() as usize;
+            let cut = all.len() - n_val.min(all.len().saturating_sub(1));
+            let indices: Vec<usize> = (0..all.len()).collect();
+            (all.subset(&indices[..cut]), all.subset(&indices[cut..]))
+        }
+    };
+    let stats = match resume.and_then(|c| c.features.clone()) {
+        Some(s) => s,
+        None => FeatureStats::of(&train),
+    };
+    let targets = regression.then(|| resume.and_then(|c| c.targets).unwrap_or_else(|| TargetStats::of(&train.targets)));
+    let labels = match (resume, regression) {
+        (Some(c), _) => c.labels.clone(),
+        (None, true) => vec!["target".to_string()],
+        (None, false) => train.classes.clone(),
+    };
+    let net = config.network(0, train.channels, labels.len());
+    let feed = SequenceFeed::new(&train, &val, &stats, targets, config.batch, config.seed)?;
+    Ok((Prepared { feed: Box::new(feed), net, vocab: None, features: Some(stats), labels, targets }, print))
 }
 
 /// Loss, accuracy and tokens of the steps since the last history row.
@@ -310,6 +331,7 @@ pub struct Run<'p> {
     vocab: Option<Vocabulary>,
     features: Option<FeatureStats>,
     labels: Vec<String>,
+    targets: Option<TargetStats>,
     step: u64,
     first_step: u64,
     total_steps: Option<u64>,
@@ -344,12 +366,9 @@ impl<'p> Run<'p> {
             }
             _ => config.data_fingerprint = Some(print),
         }
-        let Prepared { feed, net, vocab, features, labels } = prepared;
+        let Prepared { feed, net, vocab, features, labels, targets } = prepared;
         net.validate()?;
-        let seq = match config.task {
-            Task::Lm => config.seq_len,
-            Task::Classify => 1024,
-        };
+        let seq = if config.task.reads_sequences() { 1024 } else { config.seq_len };
         check_memory(&net, &config, seq.min(4096))?;
         if let Some(pc) = &config.prune {
             pc.check_groups(&net)?;
@@ -381,6 +400,7 @@ impl<'p> Run<'p> {
             vocab,
             features,
             labels,
+            targets,
             step: first_step,
             first_step,
             total_steps,
@@ -501,6 +521,7 @@ impl<'p> Run<'p> {
             vocab: self.vocab.clone(),
             features: self.features.clone(),
             labels: self.labels.clone(),
+            targets: self.targets,
             params,
             optimizer,
             masks: self.masks.clone(),

@@ -65,16 +65,17 @@ impl ModelSource {
 /// The training data.
 #[derive(Args, Debug, Clone)]
 pub struct DataArgs {
-    /// What to learn: lm (the next token of a text corpus) or classify (sequences of float features).
+    /// What to learn: lm (the next token of a text corpus), classify (a class per sequence of float
+    /// features) or regress (a value per sequence).
     #[arg(long, value_enum, default_value = "lm")]
     pub task: Task,
     /// Text corpus (a UTF-8 file or a folder of them), for --task lm.
     #[arg(long, required_unless_present_any = ["resume", "data"])]
     pub corpus: Option<PathBuf>,
-    /// Training sequences (a .ts file, or CSV), for --task classify.
+    /// Training sequences (a .ts file, or CSV), for --task classify or regress.
     #[arg(long, conflicts_with = "corpus")]
     pub data: Option<PathBuf>,
-    /// Validation sequences (e.g. a dataset's TEST file), for --task classify; default: the last --val-split of --data.
+    /// Validation sequences (e.g. a dataset's TEST file), for --task classify or regress; default: the last --val-split of --data.
     #[arg(long)]
     pub val_data: Option<PathBuf>,
     /// Fraction of the data (its end) held out for validation.
@@ -343,13 +344,10 @@ pub struct EncodingArgs {
     /// Store int8 matrices as 8x4 block-sparse (blocks that are all zero are dropped).
     #[arg(long)]
     pub sparse: bool,
-    /// Arithmetic of an int8 model: hybrid (int8 products, f32 gates and biases) or
-    /// int (integer only, for cores without an FPU: int16 state, fixed-point gates).
-    #[arg(long = "numerics", value_name = "NUMERICS", default_value = "hybrid", value_parser = numerics_parser())]
+    /// Arithmetic of an int8 model.
+    #[arg(long = "numerics", value_name = "NUMERICS", default_value = "hybrid", value_parser = numerics_parser(), action = clap::ArgAction::Set)]
     pub integer: bool,
-    /// Layout of the int8 matrices: portable (one byte per weight, every core), or
-    /// arm-dsp for Cortex-M cores with the DSP extension (M4, M7, M33, M55: twice the
-    /// flash of the int8 matrices, faster products, the same results; format version 3).
+    /// Layout of the int8 matrices.
     #[arg(long, default_value = "portable", value_parser = layout_parser())]
     pub layout: Layout,
 }
@@ -379,20 +377,21 @@ fn weights_parser() -> impl TypedValueParser<Value = WeightKind> {
 pub fn numerics_parser() -> impl TypedValueParser<Value = bool> {
     PossibleValuesParser::new([
         PossibleValue::new("hybrid").help("int8 products, f32 gates and biases"),
-        PossibleValue::new("int").help("integer only, for cores without an FPU (Cortex-M0)"),
+        PossibleValue::new("int").help("integer only, for cores without an FPU (Cortex-M0): int16 state, fixed-point gates"),
     ])
     .map(|s| s == "int")
 }
 
 /// `--layout portable|arm-dsp`: the runtime's layouts by their names.
 fn layout_parser() -> impl TypedValueParser<Value = Layout> {
-    PossibleValuesParser::new([Layout::Portable.name(), Layout::ArmDsp.name()]).map(|s| {
-        if s == Layout::ArmDsp.name() {
-            Layout::ArmDsp
-        } else {
-            Layout::Portable
-        }
-    })
+    PossibleValuesParser::new([
+        PossibleValue::new(Layout::Portable.name()).help("one byte per int8 weight: every core, the smallest file"),
+        PossibleValue::new(Layout::ArmDsp.name()).help(
+            "int8 weights stored as 16-bit values in the order the Cortex-M DSP extension multiplies them \
+             (M4, M7, M33, M55): faster products for twice the flash of the int8 matrices (format version 3)",
+        ),
+    ])
+    .map(|s| if s == Layout::ArmDsp.name() { Layout::ArmDsp } else { Layout::Portable })
 }
 
 /// `--head next-token|classes|regression`: the runtime's head kinds by their names.

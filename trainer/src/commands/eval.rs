@@ -1,7 +1,8 @@
 //! `edgegru eval`: a language model's held-out loss, perplexity, accuracy and
 //! macro precision/recall/F1 of next-token prediction; a classifier's
 //! accuracy, macro precision/recall/F1 and confusion matrix on labelled
-//! sequences (the library's [`crate::evaluate`]), printed.
+//! sequences; a regressor's RMSE, MAE and R² (the library's
+//! [`crate::evaluate`]), printed.
 
 use std::path::PathBuf;
 
@@ -11,10 +12,13 @@ use super::args::ModelSource;
 use super::{say, Status};
 use crate::backend::Backend;
 use crate::data::{self, Utf8Policy};
-use crate::evaluate::{evaluate_sequences, evaluate_text};
+use crate::evaluate::{evaluate_regression, evaluate_sequences, evaluate_text, head_of};
+use crate::metrics::{ClassReport, RegressionReport};
+use edgegru_runtime::HeadKind;
 
 /// Held-out loss, perplexity, accuracy, macro precision/recall/F1 (language
-/// models); accuracy, macro precision/recall/F1 and the confusion matrix (classifiers).
+/// models); accuracy, macro precision/recall/F1 and the confusion matrix
+/// (classifiers); RMSE, MAE and R² (regressors).
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:
   edgegru eval --checkpoint runs/a --corpus /usr/share/games/fortunes
@@ -27,7 +31,7 @@ pub struct Args {
     /// Language models: a corpus file or folder; its last --val-split is evaluated.
     #[arg(long, required_unless_present = "data")]
     pub corpus: Option<PathBuf>,
-    /// Classifiers: labelled sequences (.ts or CSV), every one evaluated.
+    /// Classifiers and regressors: labelled sequences (.ts or CSV), every one evaluated.
     #[arg(long, conflicts_with = "corpus")]
     pub data: Option<PathBuf>,
     /// Fraction of the corpus (its end) that was held out.
@@ -51,28 +55,13 @@ pub struct Args {
 pub fn run(a: Args) -> Result<Status> {
     let bytes = a.source.bytes()?;
     if let Some(data) = &a.data {
-        let r = evaluate_sequences(a.backend, &bytes, data)?;
-        if a.json {
-            say(&serde_json::to_string(&r)?);
-        } else {
-            say(&format!("sequences   {}", r.sequences));
-            say(&format!("accuracy    {:.4}", r.accuracy));
-            say(&format!("precision   {:.4} (macro)", r.precision));
-            say(&format!("recall      {:.4} (macro)", r.recall));
-            say(&format!("f1          {:.4} (macro)", r.f1));
-            say(&format!("loss        {:.4} nats", r.loss));
-            say("confusion (rows: label, columns: predicted)");
-            let w = r.classes.iter().map(|c| c.chars().count()).max().unwrap_or(1).max(5);
-            let header: String = r.classes.iter().map(|c| format!(" {c:>w$}")).collect();
-            say(&format!("{:>w$}{header}", ""));
-            for (c, row) in r.classes.iter().zip(&r.confusion) {
-                let cells: String = row.iter().map(|n| format!(" {n:>w$}")).collect();
-                say(&format!("{c:>w$}{cells}"));
-            }
+        match head_of(&bytes)?.0 {
+            HeadKind::Regression => print_regression(&evaluate_regression(a.backend, &bytes, data)?, a.json)?,
+            _ => print_classes(&evaluate_sequences(a.backend, &bytes, data)?, a.json)?,
         }
         return Ok(Status::Done);
     }
-    let Some(corpus) = &a.corpus else { bail!("give --corpus (a language model) or --data (a classifier)") };
+    let Some(corpus) = &a.corpus else { bail!("give --corpus (a language model) or --data (a classifier or regressor)") };
     let text = data::read_corpus(corpus, if a.lossy { Utf8Policy::Lossy } else { Utf8Policy::Strict })?;
     let r = evaluate_text(a.backend, &bytes, &text, a.val_split, a.skip_unknown)?;
     if a.json {
@@ -87,4 +76,40 @@ pub fn run(a: Args) -> Result<Status> {
         say(&format!("f1          {:.4} (macro)", r.f1));
     }
     Ok(Status::Done)
+}
+
+/// A classifier's figures and confusion matrix.
+fn print_classes(r: &ClassReport, json: bool) -> Result<()> {
+    if json {
+        say(&serde_json::to_string(r)?);
+        return Ok(());
+    }
+    say(&format!("sequences   {}", r.sequences));
+    say(&format!("accuracy    {:.4}", r.accuracy));
+    say(&format!("precision   {:.4} (macro)", r.precision));
+    say(&format!("recall      {:.4} (macro)", r.recall));
+    say(&format!("f1          {:.4} (macro)", r.f1));
+    say(&format!("loss        {:.4} nats", r.loss));
+    say("confusion (rows: label, columns: predicted)");
+    let w = r.classes.iter().map(|c| c.chars().count()).max().unwrap_or(1).max(5);
+    let header: String = r.classes.iter().map(|c| format!(" {c:>w$}")).collect();
+    say(&format!("{:>w$}{header}", ""));
+    for (c, row) in r.classes.iter().zip(&r.confusion) {
+        let cells: String = row.iter().map(|n| format!(" {n:>w$}")).collect();
+        say(&format!("{c:>w$}{cells}"));
+    }
+    Ok(())
+}
+
+/// A regressor's figures.
+fn print_regression(r: &RegressionReport, json: bool) -> Result<()> {
+    if json {
+        say(&serde_json::to_string(r)?);
+        return Ok(());
+    }
+    say(&format!("sequences   {}", r.sequences));
+    say(&format!("rmse        {:.6}", r.rmse));
+    say(&format!("mae         {:.6}", r.mae));
+    say(&format!("r2          {:.4}", r.r2));
+    Ok(())
 }

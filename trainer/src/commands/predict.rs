@@ -1,19 +1,21 @@
 //! `edgegru predict`: runs every sequence of a `.ts` or CSV file through a
 //! feature model, step by step as a device streams it, and prints the class
-//! probabilities at the last step (or every step) and the predicted class.
+//! probabilities at the last step (or every step) and the predicted class,
+//! or a regressor's values.
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use serde::Serialize;
 
 use super::args::ModelSource;
 use super::{say, Status};
 use crate::backend::{bytes_for, with_session, Backend};
 use crate::data;
-use crate::evaluate::{class_names, stream};
+use crate::evaluate::{head_of, stream};
+use edgegru_runtime::HeadKind;
 
-/// Classify every sequence of a .ts or CSV file, streaming it step by step.
+/// Classify every sequence of a .ts or CSV file (or give a regressor's values), streaming it step by step.
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:
   edgegru predict --model basicmotions --data BasicMotions_TEST.ts
@@ -26,7 +28,8 @@ pub struct Args {
     /// The sequences: a .ts file or CSV (labels, if any, are ignored).
     #[arg(long)]
     pub data: PathBuf,
-    /// One JSON object per line: {"sequence": i, "probabilities": [...], "class": name} (with --per-step, "step" too).
+    /// One JSON object per line: {"sequence": i, "probabilities": [...], "class": name}, or a regressor's
+    /// {"sequence": i, "values": [...]} (with --per-step, "step" too).
     #[arg(long)]
     pub json: bool,
     /// Print every step's probabilities, not only the last step's.
@@ -47,42 +50,62 @@ struct Line<'c> {
     sequence: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     step: Option<usize>,
-    probabilities: Vec<f32>,
-    class: &'c str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    probabilities: Option<&'c [f32]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    class: Option<&'c str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    values: Option<&'c [f32]>,
+}
+
+/// One line of output: a sequence's (or step's) class probabilities, or a regressor's values.
+fn show(a: &Args, head: HeadKind, names: &[String], i: usize, step: Option<usize>, p: &[f32]) {
+    let at = step.map_or(String::new(), |s| format!(" step {s}"));
+    if a.exact {
+        let bits: Vec<String> = p.iter().map(|v| format!("{:08x}", v.to_bits())).collect();
+        say(&format!("sequence {i} step {}: {}", step.unwrap_or(0), bits.join(" ")));
+    } else if head == HeadKind::Regression {
+        if a.json {
+            let line = Line { sequence: i, step, probabilities: None, class: None, values: Some(p) };
+            say(&serde_json::to_string(&line).unwrap_or_default());
+        } else {
+            let values: Vec<String> =
+                p.iter().enumerate().map(|(k, v)| format!("{} {v}", names.get(k).map_or("", String::as_str))).collect();
+            say(&format!("sequence {i}{at}: {}", values.join(", ")));
+        }
+    } else {
+        let best = p.iter().enumerate().fold((0, f32::NEG_INFINITY), |(bi, bp), (k, &v)| if v > bp { (k, v) } else { (bi, bp) }).0;
+        let class = names.get(best).map_or("", String::as_str);
+        if a.json {
+            let line = Line { sequence: i, step, probabilities: Some(p), class: Some(class), values: None };
+            say(&serde_json::to_string(&line).unwrap_or_default());
+        } else {
+            let probs: Vec<String> = names.iter().zip(p).map(|(c, v)| format!("{c} {v:.4}")).collect();
+            say(&format!("sequence {i}{at}: {class}  ({})", probs.join(", ")));
+        }
+    }
 }
 
 /// Runs `edgegru predict`.
 pub fn run(a: Args) -> Result<Status> {
     let bytes = a.source.bytes()?;
-    let classes = class_names(&bytes)?;
+    let (head, names) = head_of(&bytes)?;
+    if head == HeadKind::NextToken {
+        bail!("this model reads text (its head is next-token); predict runs feature models: use `edgegru generate` or `edgegru next`");
+    }
     let seqs = data::read_sequences(&a.data)?;
     let model_bytes = bytes_for(a.backend, &bytes)?;
-    let show = |i: usize, step: Option<usize>, p: &[f32]| {
-        let best = p.iter().enumerate().fold((0, f32::NEG_INFINITY), |(bi, bp), (k, &v)| if v > bp { (k, v) } else { (bi, bp) }).0;
-        let class = classes.get(best).map_or("", String::as_str);
-        if a.exact {
-            let bits: Vec<String> = p.iter().map(|v| format!("{:08x}", v.to_bits())).collect();
-            say(&format!("sequence {i} step {}: {}", step.unwrap_or(0), bits.join(" ")));
-        } else if a.json {
-            let line = Line { sequence: i, step, probabilities: p.to_vec(), class };
-            say(&serde_json::to_string(&line).unwrap_or_default());
-        } else {
-            let probs: Vec<String> = classes.iter().zip(p).map(|(c, v)| format!("{c} {v:.4}")).collect();
-            let at = step.map_or(String::new(), |s| format!(" step {s}"));
-            say(&format!("sequence {i}{at}: {class}  ({})", probs.join(", ")));
-        }
-    };
     with_session(a.backend, &model_bytes, None, |session| {
         for (i, series) in seqs.series.iter().enumerate() {
             let mut t = 0;
             let last = stream(session, series, seqs.channels, |p| {
                 if a.per_step || a.exact {
-                    show(i, Some(t), p);
+                    show(&a, head, &names, i, Some(t), p);
                 }
                 t += 1;
             })?;
             if !a.per_step && !a.exact {
-                show(i, None, &last);
+                show(&a, head, &names, i, None, &last);
             }
         }
         Ok(())

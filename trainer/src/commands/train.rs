@@ -104,9 +104,10 @@ pub fn run(a: Args, matches: &ArgMatches) -> Result<Status> {
 fn config(a: &Args) -> Result<TrainConfig> {
     let corpus = match (a.data.task, &a.data.corpus, &a.data.data) {
         (Task::Lm, Some(c), _) => c,
-        (Task::Classify, _, Some(d)) => d,
+        (Task::Classify | Task::Regress, _, Some(d)) => d,
         (Task::Lm, None, _) => bail!("--task lm trains on a text --corpus"),
         (Task::Classify, _, None) => bail!("--task classify trains on labelled sequences: --data FILE.ts (or CSV)"),
+        (Task::Regress, _, None) => bail!("--task regress trains on sequences with target values: --data FILE.ts (or CSV)"),
     };
     let config = TrainConfig {
         corpus: absolute(corpus)?,

@@ -4,7 +4,7 @@
 
 pub mod sequences;
 
-pub use sequences::{read_sequences, FeatureStats, Sequences};
+pub use sequences::{read_sequences, FeatureStats, Sequences, TargetStats};
 
 use std::path::{Path, PathBuf};
 

@@ -3,31 +3,36 @@
 //! feature model stores.
 //!
 //! - `.ts` (sktime's format): `#` comments, `@` header lines (`@dimensions`,
-//!   `@classLabel true A B C`, ...), then after `@data` one case per line:
-//!   each dimension's values separated by `,`, dimensions separated by `:`,
-//!   the class label last. Cases may have different lengths (all dimensions
-//!   of a case have the same).
+//!   `@classLabel true A B C`, or `@targetLabel true` for a regression
+//!   target, ...), then after `@data` one case per line: each dimension's
+//!   values separated by `,`, dimensions separated by `:`, the class label
+//!   (or the target value) last. Cases may have different lengths (all
+//!   dimensions of a case have the same).
 //! - CSV, one step per row, with a header naming the columns `id` and
-//!   `label` (any order) and the feature columns: consecutive rows with the
-//!   same `id` form one sequence. Or, without such a header, the UCR layout:
-//!   one univariate sequence per row, the label first.
+//!   `label` (or `target`, a number, for regression; any order) and the
+//!   feature columns: consecutive rows with the same `id` form one
+//!   sequence. Or, without such a header, the UCR layout: one univariate
+//!   sequence per row, the label first.
 
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
-/// Labelled sequences.
-#[derive(Debug, Clone, PartialEq)]
+/// Labelled sequences: a class per sequence (classification) or a target
+/// value per sequence (regression).
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Sequences {
     /// Features per step.
     pub channels: usize,
     /// Each sequence, steps one after the other: `[len][channels]`.
     pub series: Vec<Vec<f32>>,
-    /// Each sequence's class, an index into `classes`.
+    /// Classification: each sequence's class, an index into `classes` (empty for regression).
     pub labels: Vec<u32>,
     /// Class names, in the file's order (`@classLabel`, or first appearance in CSV).
     pub classes: Vec<String>,
+    /// Regression: each sequence's target value (empty for classification).
+    pub targets: Vec<f32>,
 }
 
 impl Sequences {
@@ -51,9 +56,29 @@ impl Sequences {
         (0..self.len()).map(|i| self.steps(i)).max().unwrap_or(0)
     }
 
+    /// Whether the sequences carry regression targets (not classes).
+    pub fn is_regression(&self) -> bool {
+        !self.targets.is_empty()
+    }
+
+    /// The sequences at `indices`, in that order, with their labels or targets.
+    pub fn subset(&self, indices: &[usize]) -> Sequences {
+        Sequences {
+            channels: self.channels,
+            series: indices.iter().map(|&i| self.series[i].clone()).collect(),
+            labels: if self.labels.is_empty() { Vec::new() } else { indices.iter().map(|&i| self.labels[i]).collect() },
+            classes: self.classes.clone(),
+            targets: if self.targets.is_empty() { Vec::new() } else { indices.iter().map(|&i| self.targets[i]).collect() },
+        }
+    }
+
     /// The same sequences labelled with `classes`' indices (for a test file
-    /// read with the training file's class list); unknown labels are an error.
+    /// read with the training file's class list); unknown labels are an
+    /// error. Regression targets stay as they are.
     pub fn relabel(mut self, classes: &[String]) -> Result<Self> {
+        if self.is_regression() {
+            return Ok(self);
+        }
         for l in &mut self.labels {
             let name = &self.classes[*l as usize];
             *l = classes
@@ -93,8 +118,9 @@ fn number(v: &str, line: usize) -> Result<f32> {
 pub fn parse_ts(text: &str) -> Result<Sequences> {
     let mut dims: Option<usize> = None;
     let mut classes: Vec<String> = Vec::new();
+    let mut regression = false;
     let mut in_data = false;
-    let mut out = Sequences { channels: 0, series: Vec::new(), labels: Vec::new(), classes: Vec::new() };
+    let mut out = Sequences::default();
     for (n, raw) in text.lines().enumerate() {
         let line = raw.trim();
         let n = n + 1;
@@ -112,6 +138,12 @@ pub fn parse_ts(text: &str) -> Result<Sequences> {
                         bail!("line {n}: the file has no class labels (@classLabel false); edgegru trains classifiers on labelled data");
                     }
                     classes = words.map(str::to_string).collect();
+                }
+                Some("@targetlabel") => {
+                    if words.next() != Some("true") {
+                        bail!("line {n}: the file has no target values (@targetLabel false); edgegru trains regressors on labelled data");
+                    }
+                    regression = true;
                 }
                 Some("@missing") if words.next() == Some("true") => bail!("line {n}: files with missing values are not supported"),
                 Some("@data") => in_data = true,
@@ -140,11 +172,15 @@ pub fn parse_ts(text: &str) -> Result<Sequences> {
             series.extend(values.iter().map(|v| v[t]));
         }
         let label = label.trim();
-        let Some(index) = classes.iter().position(|c| c == label) else {
-            bail!("line {n}: label {label:?} is not one of @classLabel ({})", classes.join(" "));
-        };
+        if regression {
+            out.targets.push(number(label, n)?);
+        } else {
+            let Some(index) = classes.iter().position(|c| c == label) else {
+                bail!("line {n}: label {label:?} is not one of @classLabel ({})", classes.join(" "));
+            };
+            out.labels.push(index as u32);
+        }
         out.series.push(series);
-        out.labels.push(index as u32);
     }
     if !in_data {
         bail!("no @data line");
@@ -154,65 +190,96 @@ pub fn parse_ts(text: &str) -> Result<Sequences> {
     Ok(out)
 }
 
-/// Parses CSV: a long layout with `id` and `label` columns, one step per row;
-/// or the UCR layout, one univariate sequence per row, label first.
+/// Parses CSV: a long layout with `id` and `label` (or `target`) columns, one
+/// step per row; or the UCR layout, one univariate sequence per row, label first.
 pub fn parse_csv(text: &str) -> Result<Sequences> {
     let mut lines = text.lines().enumerate().map(|(n, l)| (n + 1, l.trim())).filter(|(_, l)| !l.is_empty());
     let Some((_, first)) = lines.clone().next() else { bail!("the CSV file is empty") };
     let header: Vec<String> = first.split(',').map(|h| h.trim().to_ascii_lowercase()).collect();
-    let mut out = Sequences { channels: 0, series: Vec::new(), labels: Vec::new(), classes: Vec::new() };
-    let class_of = |name: &str, out: &mut Sequences| -> u32 {
-        match out.classes.iter().position(|c| c == name) {
-            Some(i) => i as u32,
-            None => {
-                out.classes.push(name.to_string());
-                (out.classes.len() - 1) as u32
-            }
-        }
-    };
-    match (header.iter().position(|h| h == "id"), header.iter().position(|h| h == "label")) {
-        (Some(id_col), Some(label_col)) => {
+    let column = |name: &str| header.iter().position(|h| h == name);
+    match (column("id"), column("label"), column("target")) {
+        (Some(id), Some(label), _) => {
             lines.next();
-            let features: Vec<usize> = (0..header.len()).filter(|&c| c != id_col && c != label_col).collect();
-            if features.is_empty() {
-                bail!("the CSV header names no feature columns besides id and label");
-            }
-            out.channels = features.len();
-            let mut current: Option<String> = None;
-            for (n, line) in lines {
-                let cells: Vec<&str> = line.split(',').map(str::trim).collect();
-                if cells.len() != header.len() {
-                    bail!("line {n}: {} cells, the header has {}", cells.len(), header.len());
+            parse_long(&header, lines, id, label, false)
+        }
+        (Some(id), None, Some(target)) => {
+            lines.next();
+            parse_long(&header, lines, id, target, true)
+        }
+        _ => parse_ucr(lines),
+    }
+}
+
+/// The index of class `name`, added to the classes when new.
+fn class_of(name: &str, out: &mut Sequences) -> u32 {
+    match out.classes.iter().position(|c| c == name) {
+        Some(i) => i as u32,
+        None => {
+            out.classes.push(name.to_string());
+            (out.classes.len() - 1) as u32
+        }
+    }
+}
+
+/// The long CSV layout: consecutive rows with the same `id` form one
+/// sequence, whose label (or target value) is in column `label`.
+fn parse_long<'t>(
+    header: &[String],
+    lines: impl Iterator<Item = (usize, &'t str)>,
+    id_col: usize,
+    label_col: usize,
+    regression: bool,
+) -> Result<Sequences> {
+    let features: Vec<usize> = (0..header.len()).filter(|&c| c != id_col && c != label_col).collect();
+    if features.is_empty() {
+        bail!("the CSV header names no feature columns besides {} and {}", header[id_col], header[label_col]);
+    }
+    let mut out = Sequences { channels: features.len(), ..Sequences::default() };
+    let mut current: Option<(String, String)> = None;
+    for (n, line) in lines {
+        let cells: Vec<&str> = line.split(',').map(str::trim).collect();
+        if cells.len() != header.len() {
+            bail!("line {n}: {} cells, the header has {}", cells.len(), header.len());
+        }
+        let (id, label) = (cells[id_col], cells[label_col]);
+        match &current {
+            Some((cid, clabel)) if cid == id => {
+                if clabel != label {
+                    bail!("line {n}: sequence {id:?} changes its {}", header[label_col]);
                 }
-                let (id, label) = (cells[id_col], cells[label_col]);
-                if current.as_deref() != Some(id) {
-                    current = Some(id.to_string());
+            }
+            _ => {
+                current = Some((id.to_string(), label.to_string()));
+                if regression {
+                    out.targets.push(number(label, n)?);
+                } else {
                     let l = class_of(label, &mut out);
-                    out.series.push(Vec::new());
                     out.labels.push(l);
-                } else if out.classes[*out.labels.last().unwrap_or(&0) as usize] != label {
-                    bail!("line {n}: sequence {id:?} changes its label");
                 }
-                let row = features.iter().map(|&c| number(cells[c], n)).collect::<Result<Vec<f32>>>()?;
-                if let Some(s) = out.series.last_mut() {
-                    s.extend(row);
-                }
+                out.series.push(Vec::new());
             }
         }
-        _ => {
-            out.channels = 1;
-            for (n, line) in lines {
-                let mut cells = line.split(',');
-                let label = cells.next().unwrap_or("").trim();
-                let values = cells.map(|v| number(v, n)).collect::<Result<Vec<f32>>>()?;
-                if values.is_empty() {
-                    bail!("line {n}: no values after the label (without an id,label header, each row is one sequence: label first)");
-                }
-                let l = class_of(label, &mut out);
-                out.series.push(values);
-                out.labels.push(l);
-            }
+        let row = features.iter().map(|&c| number(cells[c], n)).collect::<Result<Vec<f32>>>()?;
+        if let Some(s) = out.series.last_mut() {
+            s.extend(row);
         }
+    }
+    Ok(out)
+}
+
+/// The UCR CSV layout: one univariate sequence per row, its label first.
+fn parse_ucr<'t>(lines: impl Iterator<Item = (usize, &'t str)>) -> Result<Sequences> {
+    let mut out = Sequences { channels: 1, ..Sequences::default() };
+    for (n, line) in lines {
+        let mut cells = line.split(',');
+        let label = cells.next().unwrap_or("").trim();
+        let values = cells.map(|v| number(v, n)).collect::<Result<Vec<f32>>>()?;
+        if values.is_empty() {
+            bail!("line {n}: no values after the label (without an id,label header, each row is one sequence: label first)");
+        }
+        let l = class_of(label, &mut out);
+        out.series.push(values);
+        out.labels.push(l);
     }
     Ok(out)
 }
@@ -268,6 +335,32 @@ impl FeatureStats {
     pub fn normalize(&self, series: &[f32]) -> Vec<f32> {
         let c = self.mean.len().max(1);
         series.iter().enumerate().map(|(i, &v)| (v - self.mean[i % c]) * self.scale[i % c]).collect()
+    }
+}
+
+/// The normalization of a regression target while training, `(y - mean) /
+/// std` from the training data; an exported model's output layer undoes it,
+/// so the file gives values in the data's own units.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TargetStats {
+    /// Mean of the training targets.
+    pub mean: f32,
+    /// Their standard deviation (1 when they are all equal).
+    pub std: f32,
+}
+
+impl TargetStats {
+    /// The statistics of `targets`.
+    pub fn of(targets: &[f32]) -> Self {
+        let n = targets.len().max(1) as f64;
+        let mean = targets.iter().map(|&v| v as f64).sum::<f64>() / n;
+        let var = targets.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
+        TargetStats { mean: mean as f32, std: if var > 1e-12 { var.sqrt() as f32 } else { 1.0 } }
+    }
+
+    /// A target as the network learns it.
+    pub fn normalize(&self, y: f32) -> f32 {
+        (y - self.mean) / self.std
     }
 }
 
