@@ -32,7 +32,7 @@
 # Writes target/device-bench.json (one object per core, model and kernel set)
 # and target/device-bench.md (the tables the README quotes).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd -P "$(dirname "$0")/.."
 root=$PWD
 out=$root/target/device-bench
 mkdir -p "$out"

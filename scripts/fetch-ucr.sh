@@ -12,7 +12,7 @@
 # Leaves DIR/BasicMotions/BasicMotions_{TRAIN,TEST}.ts and the same for
 # the others. Does nothing when they are already there.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd -P "$(dirname "$0")/.."
 dir=${1:-target/ucr}
 version=1.2.0
 sets=(BasicMotions JapaneseVowels Tecator Covid3Month)

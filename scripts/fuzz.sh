@@ -16,7 +16,7 @@
 # timeout (over 10 s for one input) or running out of memory; the failing
 # input is left in runtime/fuzz/artifacts/TARGET/.
 set -euo pipefail
-cd "$(dirname "$0")/../runtime/fuzz"
+cd -P "$(dirname "$0")/../runtime/fuzz"
 seconds=${1:-60}
 shift || true
 targets=("$@")

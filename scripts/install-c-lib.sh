@@ -3,7 +3,7 @@
 # lib/libedgegru.so, include/edgegru.h and lib/pkgconfig/edgegru.pc.
 #   bash scripts/install-c-lib.sh /usr/local
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd -P "$(dirname "$0")/.."
 prefix="${1:?usage: install-c-lib.sh PREFIX}"
 cargo build --release -p edgegru-ffi
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Every test of edgegru, on a fresh Debian machine. Installs what it needs
 # (Debian packages, rustup targets, PyPI wheels, the UCR/UEA data sets), then
-# runs: format and lint checks, the host test suite, the aarch64 suite under
-# qemu-user (NEON and SDOT kernels), the bare-metal builds, the C library's
-# tests, the Cortex-M firmware under qemu-system-arm, and the fuzz target's
-# build. Skips nothing: a missing tool is an error.
+# runs: format and lints, the code's shape, the host test suite (doc tests
+# included), the aarch64 suite under qemu-user (NEON and SDOT kernels), the
+# bare-metal builds, every command of the README and docs/, the regression
+# benchmark, the C library's tests, the Cortex-M firmware under
+# qemu-system-arm, and the fuzz targets. Skips nothing: a missing tool is an
+# error.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd -P "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -59,7 +61,15 @@ RUSTFLAGS="-C target-cpu=cortex-m55" cargo clippy -p edgegru-runtime --target th
 cargo clippy -p edgegru-ffi --target thumbv7em-none-eabihf --no-default-features --features panic-handler -- -D warnings
 cargo clippy -p edgegru-runtime --target aarch64-unknown-linux-gnu --features std --all-targets -- -D warnings
 
-step "host tests (x86-64: scalar, AVX2 and, where present, VNNI kernels; tract and ONNX Runtime backends; CUDA kernels through NVRTC)"
+step "code shape: no function over 80 lines in any crate; the trainer library builds without the command line (no clap)"
+python3 scripts/fn_lengths.py
+cargo check -q -p edgegru-trainer --no-default-features --features cuda --lib
+if cargo tree -q -p edgegru-trainer --no-default-features --features cuda -e normal | grep -q "clap"; then
+    echo "error: the trainer library without the cli feature depends on clap"
+    exit 1
+fi
+
+step "host tests (x86-64: scalar, AVX2 and, where present, VNNI kernels; tract and ONNX Runtime backends; CUDA kernels through NVRTC; doc tests)"
 EDGEGRU_EXPECT_KERNELS="$expect" cargo test --workspace --release
 # The CUDA tests that need a GPU say so here when there is none (tests/gpu/check.sh runs them on one).
 cargo test -q --release -p edgegru-trainer --test cuda -- --nocapture --test-threads=1 2>&1 | grep -E "SKIPPED|test result"
@@ -72,6 +82,13 @@ step "bare-metal builds without an allocator"
 for target in thumbv6m-none-eabi thumbv7em-none-eabihf; do
     cargo build --release -p edgegru-runtime --target "$target"
 done
+
+step "every command of the README and docs/, as written; their links and paths; the code map"
+cargo build --release -p edgegru-ffi -p edgegru-trainer
+python3 scripts/doc_commands.py
+
+step "regression on the TSER problems Tecator and Covid3Month: f32, int8, integer-only (int8 within 5% of f32's RMSE)"
+bash scripts/regression-bench.sh
 
 step "the main job: generate with the built-in model"
 # The C library is built with it: one feature set, one build of the runtime.

@@ -18,7 +18,7 @@ set -euo pipefail
 board=$1
 model=$(realpath "$2")
 tokens=${3:-80}
-root=$(cd "$(dirname "$0")/../.." && pwd)
+root=$(cd -P "$(dirname "$0")/../.." && pwd)
 here=$root/examples/c-firmware
 case $board in
 mps2-an386)

@@ -12,14 +12,16 @@
  * A call that fails changes nothing, except where its comment says so
  * (egru_session_generate keeps what it fed before the error).
  * EGRU_ERR_BUFFER_TOO_SMALL reports the size needed where a size out-parameter
- * exists (pass NULL and 0 to ask for it). A handle that was never initialised
- * must be zeroed for EGRU_ERR_NOT_INITIALIZED to be reported; uninitialised
- * storage may only be passed to the *_init functions.
+ * exists (pass NULL and 0 to ask for it).
+ * Handles: storage that no *_init call has written may be passed only to its
+ * *_init function (any other call would read indeterminate memory), unless
+ * it is zeroed: then every call but init answers EGRU_ERR_NOT_INITIALIZED.
+ * A failed *_init marks the handle not initialised, so every later call on
+ * it but init answers EGRU_ERR_NOT_INITIALIZED.
  * Lifetimes: the model bytes must outlive the egru_model; the egru_model and
  * the arena must outlive every egru_session made from them; none of them may
- * move in memory after init. Re-initialising an egru_model invalidates its
- * sessions (they answer EGRU_ERR_STALE_SESSION); a failed re-init leaves the
- * earlier model and its sessions as they were.
+ * move in memory after init. Re-initialising an egru_model, successfully or
+ * not, invalidates its sessions (they answer EGRU_ERR_STALE_SESSION).
  * Threads: an egru_session is used by one thread at a time; an egru_model may
  * be shared read-only by sessions on several threads, but must not be
  * re-initialised while any of them runs.
@@ -409,10 +411,11 @@ enum egru_status egru_version(const char **out);
  * into `model`. The bytes are not copied: they must stay valid and
  * unchanged while the model is used. Any alignment. `model` is only
  * written, never read: its storage need not be initialised. On error
- * `model` is left exactly as it was (an earlier model in it stays usable).
- * On success, sessions made from an earlier model in the same storage
- * become stale (EGRU_ERR_STALE_SESSION). Do not call it on a model whose
- * session is generating (from a token callback).
+ * `model` (when it is a valid pointer) is marked not initialised: every
+ * later call on it but init answers EGRU_ERR_NOT_INITIALIZED. Sessions
+ * made from an earlier model in the same storage become stale
+ * (EGRU_ERR_STALE_SESSION) whether the init succeeds or fails. Do not call
+ * it on a model whose session is generating (from a token callback).
  *
  * # Safety
  * `model` must point to writable egru_model storage; `bytes` to `len` readable bytes.
@@ -450,8 +453,9 @@ enum egru_status egru_model_arena_size(const struct egru_model *model, size_t *o
  * Starts a session over `model` in the caller's `arena` (at least
  * egru_model_arena_size() bytes, any alignment). `session` is only written,
  * never read: its storage need not be initialised. The model storage and
- * the arena must outlive the session and not move. On error `session` is
- * left as it was.
+ * the arena must outlive the session and not move. On error `session`
+ * (when it is a valid pointer) is marked not initialised: every later call
+ * on it but init answers EGRU_ERR_NOT_INITIALIZED.
  *
  * # Safety
  * `session` must point to writable egru_session storage, `model` to an

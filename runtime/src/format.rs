@@ -1,4 +1,4 @@
-//! The `.egru` wire types, exactly as FORMAT.md specifies them.
+//! The `.egru` wire types, exactly as docs/file-format.md specifies them.
 //!
 //! A file is a 10-byte prefix (magic, version, CRC-32) followed by the
 //! postcard encoding of [`Body`] (version 2, a network; version 3, the same
@@ -86,7 +86,7 @@ pub enum InputDesc<'a> {
     },
 }
 
-/// One GRU layer (the DESIGN convention: gates z, r, n; `linear_before_reset = 1`).
+/// One GRU layer (the ONNX convention: gates z, r, n; `linear_before_reset = 1`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GruDesc<'a> {
     /// `[3*hidden, in]`, gate rows in order z, r, n.

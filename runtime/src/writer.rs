@@ -70,7 +70,7 @@ impl TokenizerSpec {
         })
     }
 
-    /// The `text`, `ends` and `sorted` tables of FORMAT.md.
+    /// The `text`, `ends` and `sorted` tables of docs/file-format.md.
     pub fn tables(&self) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
         let mut text = Vec::new();
         let mut ends = Vec::new();

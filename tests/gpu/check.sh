@@ -11,7 +11,7 @@
 # nvidia-* packages that PyTorch installs: found automatically), python3
 # with torch. Writes the table to $OUT (default target/gpu/out) as well.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+cd -P "$(dirname "$0")/../.."
 bin=target/gpu
 out=${OUT:-$bin/out}
 mkdir -p "$out"

@@ -3,7 +3,7 @@
 # Rust (the GPU machine may have none): the edgegru binary, the CUDA test
 # binary (trainer/tests/cuda.rs) and a copy of the fortunes corpus.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+cd -P "$(dirname "$0")/../.."
 out=target/gpu
 mkdir -p "$out"
 cargo build --release -p edgegru-trainer

@@ -199,7 +199,7 @@ pub fn v1_bytes(m: &FloatModel, opts: &ExportOptions) -> Vec<u8> {
     encode_file(1, &body).expect("a version-1 body encodes")
 }
 
-/// A plain f64 implementation of the network, written from FORMAT.md's
+/// A plain f64 implementation of the network, written from docs/file-format.md's
 /// equations with nothing shared with the runtime.
 pub struct Reference<'m> {
     m: &'m FloatModel,

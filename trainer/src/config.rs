@@ -142,6 +142,46 @@ fn one_shard() -> usize {
 }
 
 impl TrainConfig {
+    /// A run of `task` on `data` (a text corpus, or `.ts` / CSV sequences)
+    /// with the command line's defaults: embedding 64, one GRU of 256, a relu
+    /// dense layer of 256, windows of 100, batch 64, Adam at 2e-3 clipped at
+    /// 5, 10% held out, two CPU shards. Set a limit (`steps`, `epochs` or
+    /// `minutes`) before training; a classifier or regressor usually wants
+    /// smaller layers and batches.
+    pub fn new(task: Task, data: impl Into<PathBuf>) -> TrainConfig {
+        TrainConfig {
+            corpus: data.into(),
+            task,
+            val_data: None,
+            lossy: false,
+            tokenizer: TokenizerChoice::Char,
+            num_words: 5002,
+            emb: 64,
+            hidden: vec![256],
+            dense: 256,
+            seq_len: 100,
+            batch: 64,
+            epochs: None,
+            steps: None,
+            minutes: None,
+            optimizer: OptimizerConfig::default(),
+            regularization: Regularization { dropout: vec![0.0], recurrent_dropout: vec![0.0], l1: 0.0, l2: 0.0 },
+            val_split: 0.1,
+            seed: 1,
+            threads: 0,
+            checkpoint_every: 500,
+            log_every: 50,
+            prune: None,
+            device: Device::Cpu,
+            precision: Precision::F32,
+            embedding_init: EmbeddingInit::Unit,
+            layer_init: LayerInit::Torch,
+            shards: 2,
+            window_offsets: WindowOffsets::Random,
+            data_fingerprint: None,
+        }
+    }
+
     /// The network for a vocabulary of `vocab` tokens (language models) or
     /// `features` inputs and `classes` classes (classifiers) or outputs (regression).
     pub fn network(&self, vocab: usize, features: usize, classes: usize) -> NetSpec {

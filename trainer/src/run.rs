@@ -82,6 +82,57 @@ pub trait Progress {
     fn note(&mut self, _line: &str) {}
 }
 
+/// What a training run reports, one event at a time (for [`ProgressFn`]).
+#[derive(Debug, Clone, Copy)]
+pub enum Event<'a> {
+    /// The network and the data are known; no step yet.
+    Start {
+        /// The network.
+        net: &'a NetSpec,
+        /// The run's size.
+        plan: &'a Plan,
+    },
+    /// An optimizer step was taken.
+    Step {
+        /// Steps taken in all.
+        step: u64,
+        /// The step limit, when there is one.
+        total: Option<u64>,
+        /// This step's training loss.
+        loss: f64,
+        /// Training throughput since the last history row.
+        tokens_per_sec: f64,
+        /// Estimated seconds left, when the limit is in steps.
+        eta_sec: Option<f64>,
+    },
+    /// A history row (with validation figures at epoch ends and checkpoints).
+    Record(&'a Record),
+    /// A line worth showing (pruning updates).
+    Note(&'a str),
+}
+
+/// [`Progress`] from a closure: what a face without a console (the Python
+/// package, a test) passes to [`train`].
+pub struct ProgressFn<F: FnMut(Event<'_>)>(pub F);
+
+impl<F: FnMut(Event<'_>)> Progress for ProgressFn<F> {
+    fn start(&mut self, net: &NetSpec, _: &TrainConfig, plan: &Plan) {
+        (self.0)(Event::Start { net, plan });
+    }
+
+    fn step(&mut self, step: u64, total: Option<u64>, loss: f64, tokens_per_sec: f64, eta_sec: Option<f64>) {
+        (self.0)(Event::Step { step, total, loss, tokens_per_sec, eta_sec });
+    }
+
+    fn record(&mut self, r: &Record) {
+        (self.0)(Event::Record(r));
+    }
+
+    fn note(&mut self, line: &str) {
+        (self.0)(Event::Note(line));
+    }
+}
+
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ending {

@@ -267,6 +267,45 @@ fn imported_feature_classifiers_give_onnx_runtimes_probabilities() {
     }
 }
 
+/// A Keras regressor (GRU, Dense tanh, Dense with no activation: linear
+/// outputs, no softmax), from tf2onnx's ONNX, `.keras` and `.h5`, imported
+/// with `--head regression`: every step's value is Keras' own
+/// `model.predict` output; without `--head regression` the import is a
+/// classifier, whose softmax of a single output is 1.
+#[test]
+fn a_keras_regressor_imports_with_a_linear_head() {
+    use edgegru_runtime::HeadKind;
+    let name = "keras_regressor";
+    let expect: serde_json::Value = serde_json::from_slice(&std::fs::read(fixture(&format!("{name}.expect.json"))).unwrap()).unwrap();
+    assert_eq!(expect["source"], "keras model.predict");
+    let opts = ImportOptions { head: Some(HeadKind::Regression), classes: Some(vec!["mean".into()]), ..ImportOptions::default() };
+    let f32_file = |m: FloatModel| {
+        m.to_checked_bytes(&edgegru_trainer::export::options(edgegru_runtime::writer::WeightKind::F32, false, false)).unwrap()
+    };
+    let read = |ext: &str| std::fs::read(fixture(&format!("{name}.{ext}"))).unwrap();
+    let files = [
+        ("onnx", f32_file(edgegru_trainer::import::onnx::import(&read("onnx"), None, &opts, name).unwrap())),
+        ("keras", f32_file(edgegru_trainer::import::keras_file::import(&read("keras"), None, &opts, name).unwrap())),
+        ("h5", f32_file(edgegru_trainer::import::keras_file::import(&read("h5"), None, &opts, name).unwrap())),
+    ];
+    for (source, file) in files {
+        let m = Model::from_bytes(&file).unwrap();
+        assert_eq!((m.head().kind(), m.outputs(), m.output_name(0)), (HeadKind::Regression, 1, Some("mean")), "{source}");
+        let mut arena = vec![0u8; m.arena_size()];
+        let mut s = Session::new(&m, &mut arena).unwrap();
+        let mut worst = 0f32;
+        for (x, want) in expect["features"].as_array().unwrap().iter().zip(expect["logits"].as_array().unwrap()) {
+            let x: Vec<f32> = x.as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+            let got = s.step_features(&x).unwrap()[0];
+            worst = worst.max((got - want[0].as_f64().unwrap() as f32).abs());
+        }
+        assert!(worst < 1e-4, "{source}: max difference from Keras {worst}");
+        println!("{name} from {source}: max |difference| from Keras' model.predict {worst:.2e}");
+    }
+    let classifier = edgegru_trainer::import::onnx::import(&read("onnx"), None, &ImportOptions::default(), name).unwrap();
+    assert_eq!(classifier.head.kind, HeadKind::Classes, "a feature model defaults to classes");
+}
+
 /// The Keras model the project started from, as a Keras user builds it:
 /// Tokenizer(num_words, oov_token), post-padded next-word sequences,
 /// Embedding -> GRU(return_sequences, dropout=0.2, recurrent_dropout=0.2) ->
@@ -483,4 +522,84 @@ fn unsupported_onnx_models_are_refused_naming_the_node() {
         gru.attribute.iter_mut().find(|a| a.name == "linear_before_reset").unwrap().i = 0;
     });
     assert!(err.contains("GRU \"/gru/GRU\": linear_before_reset = 0"), "{err}");
+}
+
+/// `model` with its graph's nodes in another order.
+fn reordered(model: &onnx::pb::ModelProto, order: impl Fn(&mut Vec<onnx::pb::NodeProto>)) -> Vec<u8> {
+    use prost::Message;
+    let mut m = model.clone();
+    order(&mut m.graph.as_mut().unwrap().node);
+    m.encode_to_vec()
+}
+
+/// The import follows the graph's edges, not the file's order: every
+/// fixture, with its nodes reversed (no longer a topological order) and in
+/// another topological order (each layer's shape plumbing moved to just
+/// before the node that reads it), imports to the same file.
+#[test]
+fn imports_follow_the_graphs_edges_not_the_file_order() {
+    let names =
+        ["torch_batch_first", "torch_seq_first_no_bias", "torch_two_layers", "torch_features", "keras_reset_after", "keras_stacked"];
+    for name in names.into_iter().chain(["keras_square_loop", "keras_source", "keras_features", "keras_regressor"]) {
+        let bytes = std::fs::read(fixture(&format!("{name}.onnx"))).unwrap();
+        let vocab = || {
+            let f = fixture(&format!("{name}.vocab.json"));
+            f.exists().then(|| vocab::read(&std::fs::read(&f).unwrap(), &ListRules::default()).unwrap())
+        };
+        let import = |b: &[u8]| {
+            let m = edgegru_trainer::import::onnx::import(b, vocab(), &ImportOptions::default(), name)
+                .unwrap_or_else(|e| panic!("{name}: {e:#}"));
+            m.to_checked_bytes(&ExportOptions::default()).unwrap()
+        };
+        let want = import(&bytes);
+        let model = onnx::decode(&bytes).unwrap();
+        assert_eq!(import(&reordered(&model, |n| n.reverse())), want, "{name}: nodes reversed");
+        // Plumbing (nodes without weights) as late as possible: each just before its first reader.
+        let later = reordered(&model, |nodes| {
+            let plumbing =
+                |n: &onnx::pb::NodeProto| ["Shape", "Unsqueeze", "Squeeze", "Transpose", "Constant", "Cast"].contains(&n.op_type.as_str());
+            let (moved, rest): (Vec<_>, Vec<_>) = nodes.drain(..).partition(plumbing);
+            nodes.extend(rest);
+            nodes.splice(0..0, moved.into_iter().rev());
+        });
+        assert_eq!(import(&later), want, "{name}: another order");
+    }
+}
+
+/// A node whose output nothing the network's outputs depend on uses is
+/// refused, named; so is a layer that does not read the layer before it.
+#[test]
+fn a_node_off_the_chain_is_named_in_the_refusal() {
+    use onnx::pb::NodeProto;
+    use prost::Message;
+    let model = onnx::decode(&std::fs::read(fixture("torch_features.onnx")).unwrap()).unwrap();
+    let graph = model.graph.as_ref().unwrap();
+    let gru = graph.node.iter().find(|n| n.op_type == "GRU").unwrap().clone();
+    let import = |m: &onnx::pb::ModelProto| edgegru_trainer::import::onnx::import(&m.encode_to_vec(), None, &ImportOptions::default(), "x");
+    let mut dangling = model.clone();
+    let side = NodeProto {
+        op_type: "Relu".into(),
+        name: "side_branch".into(),
+        input: vec![gru.output[1].clone()],
+        output: vec!["unused".into()],
+        ..Default::default()
+    };
+    dangling.graph.as_mut().unwrap().node.push(side);
+    let err = format!("{:#}", import(&dangling).unwrap_err());
+    assert!(err.contains("side_branch") && err.contains("feeds nothing"), "{err}");
+    // The same branch as a second graph output: it feeds an output, but not the chain.
+    let mut branch = dangling.clone();
+    let out = onnx::pb::ValueInfoProto { name: "unused".into(), ..Default::default() };
+    branch.graph.as_mut().unwrap().output.push(out);
+    let err = format!("{:#}", import(&branch).unwrap_err());
+    assert!(err.contains("side_branch"), "{err}");
+    // The output layer reading the GRU's output instead of the dense layer's,
+    // the dense layer kept as a second output.
+    let mut skip = model.clone();
+    let g = skip.graph.as_mut().unwrap();
+    let matmuls: Vec<usize> = g.node.iter().enumerate().filter(|(_, n)| n.op_type == "MatMul").map(|(i, _)| i).collect();
+    g.node[matmuls[1]].input[0] = g.node[matmuls[0]].input[0].clone();
+    g.output.push(onnx::pb::ValueInfoProto { name: "/Tanh_output_0".into(), ..Default::default() });
+    let err = format!("{:#}", import(&skip).unwrap_err());
+    assert!(err.contains("/out/MatMul") && err.contains("not the output of the layer before it"), "{err}");
 }

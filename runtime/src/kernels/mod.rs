@@ -210,7 +210,7 @@ pub fn matvec_arm_dsp(isa: Isa, w: &[u8], cols: usize, x: &[i8], acc: &mut [i32]
     }
 }
 
-/// A validated int8 8x4 block-sparse matrix (see FORMAT.md).
+/// A validated int8 8x4 block-sparse matrix (see docs/file-format.md).
 ///
 /// Only [`Block8x4::new`] makes one, and it checks every table, so the
 /// kernels rely on these facts without checking again: `row_blocks` holds

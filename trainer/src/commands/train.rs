@@ -143,3 +143,24 @@ fn config(a: &Args) -> Result<TrainConfig> {
     config.validate()?;
     Ok(config)
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Line {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    #[test]
+    fn the_command_line_defaults_are_the_library_s() {
+        let line = Line::try_parse_from(["train", "--corpus", "corpus.txt", "--out", "runs/x", "--steps", "5"]).unwrap();
+        let from_cli = config(&line.args).unwrap();
+        let library = TrainConfig { steps: Some(5), ..TrainConfig::new(Task::Lm, absolute(std::path::Path::new("corpus.txt")).unwrap()) };
+        assert_eq!(from_cli, library);
+    }
+}

@@ -4,11 +4,13 @@
 //! vocabularies ([`vocab`]), and the check of what was written ([`verify`]).
 //! [`import`] does all of it in one call.
 
+mod graph;
 pub mod keras_file;
 pub mod keras_loop;
 pub mod onnx;
 pub mod verify;
 pub mod vocab;
+mod walk;
 
 use anyhow::Result;
 use edgegru_runtime::writer::{ExportOptions, FloatModel, TokenizerSpec};

@@ -27,29 +27,6 @@ use edgegru_runtime::{Activation, HeadKind};
 
 use super::ImportOptions;
 
-/// Operators that only move or reshape data; they carry no weights.
-const PLUMBING: &[&str] = &[
-    "Transpose",
-    "Squeeze",
-    "Unsqueeze",
-    "Reshape",
-    "Flatten",
-    "Identity",
-    "Cast",
-    "Shape",
-    "Constant",
-    "ConstantOfShape",
-    "Slice",
-    "Concat",
-    "Expand",
-    "Dropout",
-    "Size",
-    "Range",
-];
-
-/// Operators that drive a traced loop (its trip count and condition).
-const LOOP_CONTROL: &[&str] = &["Less", "Greater", "LessOrEqual", "Equal", "Not", "And", "Max", "Min"];
-
 /// A float constant of the graph (initializer or `Constant` node).
 pub(crate) struct Constant {
     pub(crate) dims: Vec<usize>,
@@ -63,7 +40,7 @@ pub(crate) struct Linear {
     out: usize,
     input: usize,
     bias: Option<Vec<f32>>,
-    activation: Option<(Activation, String)>,
+    pub(crate) activation: Option<(Activation, String)>,
 }
 
 /// A GRU layer's weights in this project's layout (ONNX gate order z, r, n;
@@ -103,19 +80,19 @@ pub(crate) fn float_tensor(t: &TensorProto) -> Result<Option<Constant>> {
     Ok(Some(Constant { dims, data }))
 }
 
-fn attr<'a>(node: &'a NodeProto, name: &str) -> Option<&'a pb::AttributeProto> {
+pub(crate) fn attr<'a>(node: &'a NodeProto, name: &str) -> Option<&'a pb::AttributeProto> {
     node.attribute.iter().find(|a| a.name == name)
 }
 
-fn attr_i(node: &NodeProto, name: &str, default: i64) -> i64 {
+pub(crate) fn attr_i(node: &NodeProto, name: &str, default: i64) -> i64 {
     attr(node, name).map_or(default, |a| a.i)
 }
 
-fn attr_f(node: &NodeProto, name: &str, default: f32) -> f32 {
+pub(crate) fn attr_f(node: &NodeProto, name: &str, default: f32) -> f32 {
     attr(node, name).map_or(default, |a| a.f)
 }
 
-fn label(node: &NodeProto) -> String {
+pub(crate) fn label(node: &NodeProto) -> String {
     if node.name.is_empty() {
         format!("{} (unnamed, output {:?})", node.op_type, node.output.first().map_or("", String::as_str))
     } else {
@@ -142,21 +119,15 @@ pub(crate) struct Layers {
     /// Feature normalization before the first GRU: `(x - mean) * scale`.
     mean: Option<Vec<f32>>,
     scale: Option<Vec<f32>>,
-    grus: Vec<Gru>,
-    linears: Vec<Linear>,
+    pub(crate) grus: Vec<Gru>,
+    pub(crate) linears: Vec<Linear>,
     /// The network ends in a softmax.
     pub(crate) softmax: bool,
 }
 
 impl Layers {
-    /// Whether no embedding or GRU has been read yet: a feature model's
-    /// normalization comes here.
-    fn before_first_gru(&self) -> bool {
-        self.embedding.is_none() && self.grus.is_empty()
-    }
-
     /// `features - mean` at the input.
-    fn normalize_mean(&mut self, mean: Option<&Constant>, l: &str) -> Result<()> {
+    pub(crate) fn normalize_mean(&mut self, mean: Option<&Constant>, l: &str) -> Result<()> {
         let mean = mean.with_context(|| format!("{l}: a subtraction at the input that is not features minus a constant"))?;
         ensure!(self.mean.is_none() && self.scale.is_none(), "{l}: a second subtraction at the input, or one after the scaling");
         ensure!(
@@ -169,7 +140,7 @@ impl Layers {
     }
 
     /// `features * scale` (or `/ std`) at the input.
-    fn normalize_scale(&mut self, c: Option<&Constant>, divide: bool, l: &str) -> Result<()> {
+    pub(crate) fn normalize_scale(&mut self, c: Option<&Constant>, divide: bool, l: &str) -> Result<()> {
         let c = c.with_context(|| format!("{l}: a scaling at the input that is not by a constant"))?;
         ensure!(self.scale.is_none(), "{l}: a second scaling at the input");
         ensure!(c.dims.iter().rev().skip(1).all(|&d| d == 1), "{l}: the input scale has shape {:?}; want one value per feature", c.dims);
@@ -200,7 +171,7 @@ impl Layers {
     }
 
     /// An ONNX GRU node.
-    fn gru(&mut self, node: &NodeProto, consts: &HashMap<String, Constant>) -> Result<()> {
+    pub(crate) fn gru(&mut self, node: &NodeProto, consts: &HashMap<String, Constant>) -> Result<()> {
         let l = label(node);
         if attr_i(node, "linear_before_reset", 0) != 1 {
             bail!(
@@ -249,10 +220,6 @@ impl Layers {
         self.push_gru(Gru { node: l, hidden, input: width, w: w.data.clone(), r: r.data.clone(), wb, rb })
     }
 
-    fn linear(&mut self, node: &NodeProto, weight: &Constant, transposed: bool, bias: Option<&Constant>) -> Result<()> {
-        self.linear_named(label(node), weight, transposed, bias)
-    }
-
     /// A linear layer named `l` in messages: weight `[out, in]` when
     /// `transposed`, else `[in, out]`.
     pub(crate) fn linear_named(&mut self, l: String, weight: &Constant, transposed: bool, bias: Option<&Constant>) -> Result<()> {
@@ -275,10 +242,6 @@ impl Layers {
         Ok(())
     }
 
-    fn activation(&mut self, node: &NodeProto, act: Activation) -> Result<()> {
-        self.activation_named(label(node), act)
-    }
-
     /// The activation (named `l` in messages) after the last linear layer.
     pub(crate) fn activation_named(&mut self, l: String, act: Activation) -> Result<()> {
         let Some(layer) = self.linears.last_mut() else { bail!("{l}: an activation with no linear layer before it") };
@@ -291,7 +254,7 @@ impl Layers {
 }
 
 impl Linear {
-    fn set_bias(&mut self, b: &Constant, l: &str) -> Result<()> {
+    pub(crate) fn set_bias(&mut self, b: &Constant, l: &str) -> Result<()> {
         ensure!(self.bias.is_none(), "{l}: a second bias for the linear layer {}", self.node);
         ensure!(b.data.len() == self.out, "{l}: bias of {} values for a layer of {} outputs", b.data.len(), self.out);
         self.bias = Some(b.data.clone());
@@ -300,92 +263,40 @@ impl Linear {
 }
 
 /// Whether a constant holds only ones (a dropout mask at inference, or a scale of 1).
-fn all_ones(c: &Constant) -> bool {
+pub(crate) fn all_ones(c: &Constant) -> bool {
     c.data.iter().all(|&v| v == 1.0)
 }
 
 /// Reads an ONNX GRU network into f32 weights: a token model with the
-/// tokenizer `tokenizer`, or a feature model. Errors name the node that does
-/// not fit and why.
+/// tokenizer `tokenizer`, or a feature model. The graph is followed along its
+/// edges (its nodes may be listed in any topological order). Errors name the
+/// node that does not fit and why.
 pub fn import(onnx: &[u8], tokenizer: Option<TokenizerSpec>, opts: &ImportOptions, name: &str) -> Result<FloatModel> {
     let model = decode(onnx)?;
-    let graph = model.graph.context("the ONNX model has no graph")?;
+    let graph = model.graph.as_ref().context("the ONNX model has no graph")?;
     let mut consts: HashMap<String, Constant> = HashMap::new();
     for t in &graph.initializer {
         if let Some(c) = float_tensor(t)? {
             consts.insert(t.name.clone(), c);
         }
     }
-    let mut layers = Layers::default();
     // Recurrent layers written as loops (Keras GRUs with recurrent dropout,
-    // through tf2onnx) are traced first: the loop's condition and counter
-    // nodes come before it in the graph and may only be read as its control.
+    // through tf2onnx) are traced first.
     let mut loops: HashMap<String, Gru> = HashMap::new();
     for node in graph.node.iter().filter(|n| n.op_type == "Loop" || n.op_type == "Scan") {
         ensure!(node.op_type == "Loop", "{}: a Scan; edgegru reads GRU nodes and the loops tf2onnx writes for Keras GRUs", label(node));
         loops.insert(label(node), super::keras_loop::trace(node, &consts)?);
     }
-    for node in &graph.node {
-        let l = label(node);
-        let const_input = |i: usize| node.input.get(i).and_then(|n| consts.get(n));
-        match node.op_type.as_str() {
-            "Constant" => {
-                if let (Some(out), Some(t)) = (node.output.first(), attr(node, "value").and_then(|a| a.t.as_ref())) {
-                    if let Some(c) = float_tensor(t)? {
-                        consts.insert(out.clone(), c);
-                    }
-                }
-            }
-            "Gather" if const_input(0).is_some_and(|c| c.dims.len() == 2) => {
-                let table = const_input(0).context("checked")?;
-                if layers.embedding.is_some() || !layers.grus.is_empty() {
-                    bail!("{l}: a second embedding table, or one after a GRU");
-                }
-                ensure!(attr_i(node, "axis", 0) == 0, "{l}: embedding lookup along axis {}", attr_i(node, "axis", 0));
-                layers.embedding = Some((table.data.clone(), table.dims[0], table.dims[1]));
-            }
-            "GRU" => layers.gru(node, &consts)?,
-            "Loop" => layers.push_gru(loops.remove(&l).context("traced above")?)?,
-            op if !loops.is_empty() && LOOP_CONTROL.contains(&op) => {}
-            "Gemm" => {
-                ensure!(
-                    attr_f(node, "alpha", 1.0) == 1.0 && attr_f(node, "beta", 1.0) == 1.0 && attr_i(node, "transA", 0) == 0,
-                    "{l}: Gemm with alpha/beta other than 1 or transA"
-                );
-                let w = const_input(1).with_context(|| format!("{l}: the weight (input B) is not a constant"))?;
-                layers.linear(node, w, attr_i(node, "transB", 0) == 1, const_input(2))?;
-            }
-            "MatMul" => {
-                let w = const_input(1).with_context(|| format!("{l}: the weight (second input) is not a constant"))?;
-                layers.linear(node, w, false, None)?;
-            }
-            "Add" => {
-                let b = const_input(1).or_else(|| const_input(0)).with_context(|| format!("{l}: neither input is a constant bias"))?;
-                let layer = layers.linears.last_mut().with_context(|| format!("{l}: a bias with no linear layer before it"))?;
-                layer.set_bias(b, &l)?;
-            }
-            "Sub" if layers.before_first_gru() => layers.normalize_mean(const_input(1), &l)?,
-            "Mul" | "Div" if layers.before_first_gru() => {
-                let c = const_input(1).or_else(|| const_input(0).filter(|_| node.op_type == "Mul"));
-                layers.normalize_scale(c, node.op_type == "Div", &l)?
-            }
-            "Mul" => match (const_input(0), const_input(1)) {
-                (Some(c), _) | (_, Some(c)) if all_ones(c) => {}
-                (Some(_), _) | (_, Some(_)) => bail!("{l}: a multiplication by a constant that is not all ones (only dropout masks at inference, which are ones, can be folded)"),
-                _ => bail!("{l}: a multiplication of two computed values, which is not part of a GRU network edgegru runs"),
-            },
-            "Relu" => layers.activation(node, Activation::Relu)?,
-            "Tanh" => layers.activation(node, Activation::Tanh)?,
-            "Sigmoid" => layers.activation(node, Activation::Sigmoid)?,
-            "Softmax" | "LogSoftmax" => {
-                ensure!(!layers.linears.is_empty(), "{l}: a softmax before any linear layer");
-                layers.softmax = true;
-            }
-            op if PLUMBING.contains(&op) || op == "Gather" => {}
-            op => bail!("{l}: unsupported operator {op} (edgegru imports Embedding or features -> GRU layers -> Dense layers [-> Softmax])"),
-        }
+    let feeding = super::graph::feeding_outputs(graph);
+    if let Some((_, dead)) = graph.node.iter().enumerate().find(|(i, n)| !feeding.contains(i) && n.op_type != "Constant") {
+        bail!("{}: its output feeds nothing the network's outputs depend on; edgegru imports one chain of layers", label(dead));
     }
-    build(layers, tokenizer, opts, name, &model.producer_name, &model.producer_version)
+    let inputs = graph.input.iter().map(|i| i.name.as_str()).filter(|n| !graph.initializer.iter().any(|t| t.name == *n));
+    let mut walk = super::walk::Walk::new(inputs, consts, loops);
+    for node in super::graph::topological(graph)? {
+        walk.node(node)?;
+    }
+    build(walk.layers, tokenizer, opts, name, &model.producer_name, &model.producer_version)
 }
 
 /// How a user's export reads its whole sequence, for running the original
@@ -409,12 +320,27 @@ pub fn sequence_layout(model: &pb::ModelProto) -> Result<edgegru_onnx::SequenceL
         Ok(DataType::Float) => "float",
         _ => "int64",
     };
-    let first_gru = graph.node.iter().position(|n| n.op_type == "GRU" || n.op_type == "Loop").unwrap_or(graph.node.len());
-    let batch_first = graph.node[..first_gru]
-        .iter()
-        .any(|n| n.op_type == "Transpose" && attr(n, "perm").is_some_and(|p| p.ints.len() >= 2 && p.ints[0] == 1 && p.ints[1] == 0));
+    let batch_first = transposed_before_first_gru(graph)?;
     let softmax = graph.node.iter().any(|n| n.op_type == "Softmax");
     Ok(edgegru_onnx::SequenceLayout { input: input.name.clone(), batch_first, input_type: input_type.into(), softmax })
+}
+
+/// Whether a transpose of the first two axes lies on the way from the
+/// graph's input to its first GRU (or GRU loop), following the edges.
+fn transposed_before_first_gru(graph: &pb::GraphProto) -> Result<bool> {
+    let order = super::graph::topological(graph)?;
+    let Some(first) = order.iter().find(|n| n.op_type == "GRU" || n.op_type == "Loop") else { return Ok(false) };
+    let producer: HashMap<&str, &NodeProto> = graph.node.iter().flat_map(|n| n.output.iter().map(move |o| (o.as_str(), n))).collect();
+    let mut todo: Vec<&str> = super::graph::reads(first);
+    let mut seen = std::collections::HashSet::new();
+    while let Some(value) = todo.pop() {
+        let Some(node) = producer.get(value).filter(|n| seen.insert(n.output.first().cloned())) else { continue };
+        if node.op_type == "Transpose" && attr(node, "perm").is_some_and(|p| p.ints.len() >= 2 && p.ints[0] == 1 && p.ints[1] == 0) {
+            return Ok(true);
+        }
+        todo.extend(super::graph::reads(node));
+    }
+    Ok(false)
 }
 
 /// The network from the layers found.
