@@ -263,7 +263,7 @@ impl Stepper for StepMachine {
 
 /// Magic at the start of an ONNX session's saved state.
 const STATE_MAGIC: [u8; 4] = *b"EGOS";
-/// Bytes before the values: magic, the network's CRC, flags.
+/// Bytes before the values: magic, the ONNX file's CRC, flags.
 const STATE_HEADER: usize = 12;
 
 /// A stream of steps through an ONNX step graph, run by tract or ONNX
@@ -271,7 +271,7 @@ const STATE_HEADER: usize = 12;
 pub struct OnnxSession {
     backend: &'static str,
     network: NetworkInfo,
-    /// CRC-32 of the network's metadata: what a saved state belongs to.
+    /// CRC-32 of the ONNX file: what a saved state belongs to.
     fingerprint: u32,
     /// A user's whole-sequence graph (its state is every input so far).
     sequence: bool,
@@ -283,14 +283,13 @@ pub struct OnnxSession {
 
 impl OnnxSession {
     #[allow(dead_code)]
-    pub(crate) fn new(backend: &'static str, info: StepInfo, graph: Box<dyn StepGraph>) -> OnnxResult<Self> {
+    pub(crate) fn new(backend: &'static str, onnx: &[u8], info: StepInfo, graph: Box<dyn StepGraph>) -> OnnxResult<Self> {
         let n = info.network.outputs;
         let states: Vec<Vec<f32>> = info.network.grus.iter().map(|&h| vec![0.0; h]).collect();
         let tokenizer = info.tokenizer.map(TokenizerTables::new).transpose()?;
-        let json = serde_json::to_string(&info.network).map_err(|e| OnnxError::NotAStepGraph(e.to_string()))?;
         Ok(OnnxSession {
             backend,
-            fingerprint: edgegru_runtime::crc32::crc32(json.as_bytes()),
+            fingerprint: edgegru_runtime::crc32::crc32(onnx),
             sequence: graph.is_sequence(),
             machine: StepMachine {
                 graph,
@@ -312,14 +311,14 @@ impl OnnxSession {
     #[cfg(feature = "tract")]
     pub fn tract(onnx: &[u8]) -> OnnxResult<Self> {
         let (info, graph) = crate::tract::load(onnx)?;
-        OnnxSession::new("tract", info, graph)
+        OnnxSession::new("tract", onnx, info, graph)
     }
 
     /// A session run by ONNX Runtime (one thread), from the bytes of an ONNX step graph.
     #[cfg(feature = "ort")]
     pub fn ort(onnx: &[u8], library: &crate::OrtLibrary) -> OnnxResult<Self> {
         let (info, graph) = crate::ort::load(onnx, library)?;
-        OnnxSession::new("ort", info, graph)
+        OnnxSession::new("ort", onnx, info, graph)
     }
 
     /// `tract` or `ort`.
@@ -455,7 +454,7 @@ impl StepSession<OnnxError> for OnnxSession {
 }
 
 /// The values of a saved state of `size` bytes (0: this session saves none)
-/// for the network with CRC `fingerprint`, checked whole.
+/// for the ONNX file with CRC `fingerprint`, checked whole.
 fn check_state(state: &[u8], size: usize, fingerprint: u32) -> OnnxResult<Vec<f32>> {
     let damaged = |reason| OnnxError::Runtime(Error::StateDamaged { reason });
     if size == 0 {

@@ -245,33 +245,78 @@ fn rows_of(desc: &TensorDesc<'_>, name: &'static str, max: u32) -> Result<usize>
     check_dim(name, desc.shape().0, max)
 }
 
-/// Sizes (in elements) of the buffers a session carves from its arena.
-/// Float and hybrid numerics use the f32 buffers; integer numerics replace
-/// the f32 x, gx, gh and dense buffers by the integer ones.
+/// The buffers a session carves from its arena, in carving order: the one
+/// list both the arena's size and the session's carving come from. Float and
+/// hybrid numerics use the f32 buffers; integer numerics replace the f32
+/// input, gate and dense buffers by the integer ones (the others are empty).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Buffer {
+    /// f32: the state of every GRU layer, concatenated.
+    Hidden,
+    /// f32: the input vector, an embedding row or normalized features (float paths).
+    Input,
+    /// f32: gate pre-activations of `W x`, the widest layer's (float paths).
+    GatesInput,
+    /// f32: gate pre-activations of `U h` (float paths).
+    GatesState,
+    /// f32: dense outputs, the widest layer's (float paths).
+    Dense0,
+    /// f32: a second dense buffer when dense layers follow each other (float paths).
+    Dense1,
+    /// f32: the head's outputs.
+    Outputs,
+    /// i32: accumulators, the most rows of any product.
+    Acc,
+    /// i8: quantized inputs, the most columns of any product, rounded up to 32.
+    Quantized,
+    /// i16: the states (integer numerics).
+    IntHidden,
+    /// i32: gate pre-activations of `W x` (integer numerics; `U h` uses `Acc`).
+    IntGates,
+    /// i32: dense outputs (integer numerics).
+    IntDense0,
+    /// i32: a second dense buffer (integer numerics).
+    IntDense1,
+    /// f32: probabilities for sampling (language models only).
+    Probs,
+    /// u32: the sort order for sampling (language models only).
+    Order,
+}
+
+impl Buffer {
+    /// Every buffer, in carving order.
+    pub(crate) const ALL: [Buffer; 15] = [
+        Buffer::Hidden,
+        Buffer::Input,
+        Buffer::GatesInput,
+        Buffer::GatesState,
+        Buffer::Dense0,
+        Buffer::Dense1,
+        Buffer::Outputs,
+        Buffer::Acc,
+        Buffer::Quantized,
+        Buffer::IntHidden,
+        Buffer::IntGates,
+        Buffer::IntDense0,
+        Buffer::IntDense1,
+        Buffer::Probs,
+        Buffer::Order,
+    ];
+
+    /// Bytes of one element.
+    pub(crate) const fn element_bytes(self) -> usize {
+        match self {
+            Buffer::Quantized => 1,
+            Buffer::IntHidden => 2,
+            _ => 4,
+        }
+    }
+}
+
+/// Elements of each [`Buffer`] of a model's sessions.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ArenaLayout {
-    /// The state of every GRU layer, concatenated.
-    pub hidden: usize,
-    /// The input vector: embedding row or normalized features (float paths).
-    pub x: usize,
-    /// Gate pre-activations, for `W x` and `U h` each (float paths): the widest layer's.
-    pub gates: usize,
-    /// Dense outputs (float paths), the widest layer's, twice when layers follow each other.
-    pub dense: [usize; 2],
-    /// The head's outputs.
-    pub outputs: usize,
-    /// Probabilities and the sort order (language models only).
-    pub sampling: usize,
-    /// int32 accumulators: the most rows of any product.
-    pub acc: usize,
-    /// Quantized inputs: the most columns of any product, rounded up to 32.
-    pub q: usize,
-    /// int16 states (integer numerics).
-    pub int_hidden: usize,
-    /// int32 gate pre-activations of `W x` (integer numerics; `U h` uses `acc`).
-    pub int_gates: usize,
-    /// int32 dense outputs (integer numerics), as `dense`.
-    pub int_dense: [usize; 2],
+    len: [usize; Buffer::ALL.len()],
 }
 
 pub(crate) fn round_up(n: usize, to: usize) -> usize {
@@ -283,40 +328,39 @@ impl ArenaLayout {
         let hidden: usize = m.grus.iter().map(Gru::hidden).sum();
         let max_h = m.grus.iter().map(Gru::hidden).max().unwrap_or(0);
         let max_d = m.dense.iter().map(|d| d.weight.rows()).max().unwrap_or(0);
-        let dense = [max_d, if m.dense.len() > 1 { max_d } else { 0 }];
+        let second_dense = if m.dense.len() > 1 { max_d } else { 0 };
         let width = m.input_width();
         let outputs = m.output.rows();
         let integer = matches!(m.numerics, Numerics::Integer { .. });
         let (float, int) = if integer { (0, 1) } else { (1, 0) };
-        ArenaLayout {
-            hidden,
-            x: width * float,
-            gates: 3 * max_h * float,
-            dense: dense.map(|d| d * float),
-            outputs,
-            sampling: if matches!(m.head, Head::NextToken) { outputs } else { 0 },
-            acc: (3 * max_h).max(max_d).max(outputs),
-            q: round_up(width.max(max_h).max(max_d), 32),
-            int_hidden: hidden * int,
-            int_gates: 3 * max_h * int,
-            int_dense: dense.map(|d| d * int),
-        }
+        let sampling = if matches!(m.head, Head::NextToken) { outputs } else { 0 };
+        let len = Buffer::ALL.map(|b| match b {
+            Buffer::Hidden => hidden,
+            Buffer::Input => width * float,
+            Buffer::GatesInput | Buffer::GatesState => 3 * max_h * float,
+            Buffer::Dense0 => max_d * float,
+            Buffer::Dense1 => second_dense * float,
+            Buffer::Outputs => outputs,
+            Buffer::Acc => (3 * max_h).max(max_d).max(outputs),
+            Buffer::Quantized => round_up(width.max(max_h).max(max_d), 32),
+            Buffer::IntHidden => hidden * int,
+            Buffer::IntGates => 3 * max_h * int,
+            Buffer::IntDense0 => max_d * int,
+            Buffer::IntDense1 => second_dense * int,
+            Buffer::Probs | Buffer::Order => sampling,
+        });
+        ArenaLayout { len }
     }
 
-    /// Bytes of every buffer, each rounded up to `ARENA_ALIGN` (the session
-    /// carves them in its own order, each on an `ARENA_ALIGN` boundary).
+    /// Bytes of buffer `b`.
+    pub(crate) fn bytes_of(&self, b: Buffer) -> usize {
+        self.len[b as usize] * b.element_bytes()
+    }
+
+    /// Bytes of every buffer, each rounded up to `ARENA_ALIGN` (each is
+    /// carved on an `ARENA_ALIGN` boundary).
     pub(crate) fn bytes(&self) -> usize {
-        let f32s = [self.hidden, self.x, self.gates, self.gates, self.dense[0], self.dense[1], self.outputs, self.sampling];
-        let others = [
-            self.sampling * 4,
-            self.acc * 4,
-            self.q,
-            self.int_hidden * 2,
-            self.int_gates * 4,
-            self.int_dense[0] * 4,
-            self.int_dense[1] * 4,
-        ];
-        f32s.iter().map(|&n| n * 4).chain(others).map(|n| round_up(n, ARENA_ALIGN)).sum()
+        Buffer::ALL.iter().map(|&b| round_up(self.bytes_of(b), ARENA_ALIGN)).sum()
     }
 }
 

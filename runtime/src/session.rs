@@ -7,7 +7,7 @@ use crate::format::{Activation, Numerics};
 use crate::interface::StepSession;
 use crate::kernels::Isa;
 use crate::math;
-use crate::model::{round_up, ArenaLayout, Head, HeadKind, Input, InputKind, Model, ARENA_ALIGN};
+use crate::model::{round_up, ArenaLayout, Buffer, Head, HeadKind, Input, InputKind, Model, ARENA_ALIGN};
 use crate::sampling::{self, Rng, SamplingParams, TokenProb};
 use crate::tensor::{InputScale, Scratch, STATE_SCALE};
 use crate::text::{self, Generation, SamplingScratch, Stepper};
@@ -116,14 +116,29 @@ impl Stepper for StepMachine<'_, '_> {
     }
 }
 
-fn carve<'s, T: bytemuck::Pod>(rest: &mut &'s mut [u8], n: usize) -> Result<&'s mut [T]> {
-    let bytes = n * core::mem::size_of::<T>();
-    let taken = core::mem::take(rest);
-    let available = taken.len();
-    let short = || Error::ArenaTooSmall { needed: bytes, available };
-    let (head, tail) = taken.split_at_mut_checked(round_up(bytes, ARENA_ALIGN)).ok_or_else(short)?;
-    *rest = tail;
-    bytemuck::try_cast_slice_mut(&mut head[..bytes]).map_err(|_| short())
+/// Every [`Buffer`] of `layout`, carved from `arena` in carving order, each
+/// on an `ARENA_ALIGN` boundary.
+fn carve<'s>(arena: &'s mut [u8], layout: &ArenaLayout) -> Result<[&'s mut [u8]; Buffer::ALL.len()]> {
+    let available = arena.len();
+    let mut rest = arena;
+    let mut parts: [&'s mut [u8]; Buffer::ALL.len()] = Default::default();
+    for b in Buffer::ALL {
+        let bytes = layout.bytes_of(b);
+        let taken = core::mem::take(&mut rest);
+        let (head, tail) =
+            taken.split_at_mut_checked(round_up(bytes, ARENA_ALIGN)).ok_or(Error::ArenaTooSmall { needed: bytes, available })?;
+        parts[b as usize] = &mut head[..bytes];
+        rest = tail;
+    }
+    Ok(parts)
+}
+
+/// Buffer `b` of `parts` as a slice of `T` (its elements' type).
+fn typed<'s, T: bytemuck::Pod>(parts: &mut [&'s mut [u8]; Buffer::ALL.len()], b: Buffer) -> Result<&'s mut [T]> {
+    debug_assert_eq!(core::mem::size_of::<T>(), b.element_bytes());
+    let bytes = core::mem::take(&mut parts[b as usize]);
+    let needed = bytes.len();
+    bytemuck::try_cast_slice_mut(bytes).map_err(|_| Error::ArenaTooSmall { needed, available: 0 })
 }
 
 /// The buffers one step works in. Integer numerics leave `x`, `gx`, `gh`
@@ -400,30 +415,30 @@ impl<'s, 'a> Session<'s, 'a> {
             return Err(Error::ArenaTooSmall { needed, available: arena.len() });
         }
         let skip = arena.as_ptr().align_offset(ARENA_ALIGN).min(ARENA_ALIGN - 1);
-        let mut rest = &mut arena[skip..];
-        let l = ArenaLayout::of(model);
+        let mut parts = carve(&mut arena[skip..], &ArenaLayout::of(model))?;
+        let p = &mut parts;
         let mut s = Session {
             machine: StepMachine {
                 model,
                 isa: model.isa,
                 buf: StepBuffers {
-                    h: carve(&mut rest, l.hidden)?,
-                    x: carve(&mut rest, l.x)?,
-                    gx: carve(&mut rest, l.gates)?,
-                    gh: carve(&mut rest, l.gates)?,
-                    dense: [carve(&mut rest, l.dense[0])?, carve(&mut rest, l.dense[1])?],
-                    out: carve(&mut rest, l.outputs)?,
-                    scratch: Scratch { acc: carve(&mut rest, l.acc)?, q: carve(&mut rest, l.q)? },
+                    h: typed(p, Buffer::Hidden)?,
+                    x: typed(p, Buffer::Input)?,
+                    gx: typed(p, Buffer::GatesInput)?,
+                    gh: typed(p, Buffer::GatesState)?,
+                    dense: [typed(p, Buffer::Dense0)?, typed(p, Buffer::Dense1)?],
+                    out: typed(p, Buffer::Outputs)?,
+                    scratch: Scratch { acc: typed(p, Buffer::Acc)?, q: typed(p, Buffer::Quantized)? },
                     int: IntBuffers {
-                        h: carve(&mut rest, l.int_hidden)?,
-                        gx: carve(&mut rest, l.int_gates)?,
-                        dense: [carve(&mut rest, l.int_dense[0])?, carve(&mut rest, l.int_dense[1])?],
+                        h: typed(p, Buffer::IntHidden)?,
+                        gx: typed(p, Buffer::IntGates)?,
+                        dense: [typed(p, Buffer::IntDense0)?, typed(p, Buffer::IntDense1)?],
                     },
                 },
                 has_output: false,
             },
-            probs: carve(&mut rest, l.sampling)?,
-            order: carve(&mut rest, l.sampling)?,
+            probs: typed(p, Buffer::Probs)?,
+            order: typed(p, Buffer::Order)?,
         };
         s.reset();
         Ok(s)

@@ -8,7 +8,7 @@
 
 use anyhow::{bail, Result};
 use edgegru_runtime::format::{MAX_DENSE_LAYERS, MAX_GRU_LAYERS};
-use edgegru_runtime::{Activation, HeadKind, InputKind};
+use edgegru_runtime::{Activation, HeadKind, InputKind, TensorName};
 use serde::{Deserialize, Serialize};
 
 /// One dense layer between the last GRU and the head.
@@ -90,19 +90,25 @@ impl Slot {
         matches!(self, Slot::GruInput(_) | Slot::GruRecurrent(_) | Slot::Dense(_) | Slot::Output)
     }
 
-    /// A name for messages and tables.
-    pub fn name(self) -> String {
+    /// The runtime's name of this tensor (the same in files, errors, reports).
+    pub fn tensor(self) -> TensorName {
+        let n = |k: usize| k as u8;
         match self {
-            Slot::Embedding => "embedding".into(),
-            Slot::GruInput(k) => format!("gru{k}.input"),
-            Slot::GruRecurrent(k) => format!("gru{k}.recurrent"),
-            Slot::GruInputBias(k) => format!("gru{k}.input_bias"),
-            Slot::GruRecurrentBias(k) => format!("gru{k}.recurrent_bias"),
-            Slot::Dense(k) => format!("dense{k}"),
-            Slot::DenseBias(k) => format!("dense{k}.bias"),
-            Slot::Output => "output".into(),
-            Slot::OutputBias => "output.bias".into(),
+            Slot::Embedding => TensorName::Embedding,
+            Slot::GruInput(k) => TensorName::GruInput(n(k)),
+            Slot::GruRecurrent(k) => TensorName::GruRecurrent(n(k)),
+            Slot::GruInputBias(k) => TensorName::GruInputBias(n(k)),
+            Slot::GruRecurrentBias(k) => TensorName::GruRecurrentBias(n(k)),
+            Slot::Dense(k) => TensorName::Dense(n(k)),
+            Slot::DenseBias(k) => TensorName::DenseBias(n(k)),
+            Slot::Output => TensorName::Output,
+            Slot::OutputBias => TensorName::OutputBias,
         }
+    }
+
+    /// A name for messages and tables: the runtime's [`TensorName`].
+    pub fn name(self) -> String {
+        self.tensor().to_string()
     }
 }
 

@@ -603,3 +603,50 @@ fn a_node_off_the_chain_is_named_in_the_refusal() {
     let err = format!("{:#}", import(&skip).unwrap_err());
     assert!(err.contains("/out/MatMul") && err.contains("not the output of the layer before it"), "{err}");
 }
+
+/// The ONNX sessions keep the one session interface's promises about
+/// states: `hidden()` is every layer's state (the native session's values),
+/// a saved state restores the stream exactly, a damaged state or one of
+/// another network is refused and changes nothing, and a whole-sequence
+/// graph says it has no state to save.
+#[test]
+fn onnx_sessions_save_and_restore_their_states() {
+    let fm = model();
+    let native_file = bytes(&fm, &ExportOptions::default());
+    let native_model = Model::from_bytes(&native_file).unwrap();
+    let mut arena = vec![0u8; native_model.arena_size()];
+    let mut native = Session::new(&native_model, &mut arena).unwrap();
+    let mut s = OnnxSession::tract(&onnx::to_bytes(&fm, OnnxWeights::Float).unwrap()).unwrap();
+    s.feed("the cat").unwrap();
+    native.feed("the cat").unwrap();
+    assert_eq!(StepSession::<OnnxError>::hidden(&s).len(), native.hidden().len());
+    let diff = s.hidden().iter().zip(native.hidden()).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(diff < 1e-4, "hidden states differ by {diff}");
+    let mut state = vec![0u8; s.state_size()];
+    assert_eq!(s.save_state(&mut state).unwrap(), state.len());
+    let after = |s: &mut OnnxSession| -> Vec<f32> {
+        s.feed(" sat").unwrap();
+        s.output().unwrap().to_vec()
+    };
+    let first = after(&mut s);
+    s.restore_state(&state).unwrap();
+    assert_eq!(after(&mut s), first, "a restored state continues the stream exactly");
+    // Damaged, or of another network: refused, the session unchanged.
+    let before = s.output().unwrap().to_vec();
+    let mut damaged = state.clone();
+    damaged[20] ^= 1;
+    assert!(matches!(s.restore_state(&damaged), Err(OnnxError::Runtime(edgegru_runtime::Error::StateDamaged { .. }))));
+    let other = edgegru_tests::random_char("abcdefghijklmnopqrstuvwxyz .,'\n", 16, 64, 48, 22);
+    let mut o = OnnxSession::tract(&onnx::to_bytes(&other, OnnxWeights::Float).unwrap()).unwrap();
+    o.feed("x").unwrap();
+    let mut other_state = vec![0u8; o.state_size()];
+    o.save_state(&mut other_state).unwrap();
+    assert!(matches!(s.restore_state(&other_state), Err(OnnxError::Runtime(edgegru_runtime::Error::StateMismatch { .. }))));
+    assert_eq!(s.output().unwrap(), &before[..]);
+    // A user's whole-sequence graph keeps its inputs, not a state.
+    let original = std::fs::read(fixture("torch_features.onnx")).unwrap();
+    let annotated = edgegru_trainer::backend::user_onnx(&original, None).unwrap().into_owned();
+    let seq = OnnxSession::tract(&annotated).unwrap();
+    assert_eq!(seq.state_size(), 0);
+    assert!(matches!(seq.save_state(&mut [0u8; 64]), Err(OnnxError::Unsupported(_))));
+}
