@@ -402,6 +402,24 @@ mod tests {
     }
 
     #[test]
+    fn regression_targets_read_from_ts_and_csv() {
+        let ts = "@problemName Toy\n@dimensions 1\n@targetLabel true\n@data\n1,2,3:0.5\n4,5:-2.25\n";
+        let s = parse_ts(ts).unwrap();
+        assert!(s.is_regression() && s.labels.is_empty() && s.classes.is_empty());
+        assert_eq!((s.targets.clone(), s.series[1].clone()), (vec![0.5, -2.25], vec![4.0, 5.0]));
+        assert!(format!("{:#}", parse_ts(&ts.replace(":0.5", ":high")).unwrap_err()).contains("not a number"));
+        let csv = parse_csv("id,target,x\na,1.5,1\na,1.5,2\nb,-3,4\n").unwrap();
+        assert_eq!((csv.targets.clone(), csv.series.clone()), (vec![1.5, -3.0], vec![vec![1.0, 2.0], vec![4.0]]));
+        assert!(parse_csv("id,target,x\na,1,1\na,2,2\n").unwrap_err().to_string().contains("changes its target"));
+        // A subset keeps each sequence's target; relabelling leaves targets alone.
+        let sub = csv.subset(&[1]);
+        assert_eq!((sub.targets.clone(), sub.relabel(&["x".into()]).unwrap().targets), (vec![-3.0], vec![-3.0]));
+        let t = TargetStats::of(&[1.0, 3.0]);
+        assert_eq!((t.mean, t.std, t.normalize(3.0)), (2.0, 1.0, 1.0));
+        assert_eq!(TargetStats::of(&[4.0, 4.0]).std, 1.0, "constant targets are not divided by zero");
+    }
+
+    #[test]
     fn normalization_centres_and_scales_each_feature() {
         let s = parse_ts(TS).unwrap();
         let stats = FeatureStats::of(&s);
