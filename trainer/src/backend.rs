@@ -107,6 +107,19 @@ pub fn onnx_session(backend: Backend, onnx: &[u8]) -> Result<OnnxSession> {
 /// Runs `f` on a session of `backend` over the model `bytes`: an `.egru`
 /// file for the native runtime (with kernel set `isa`, or the best), an ONNX
 /// step graph for tract and ONNX Runtime.
+///
+/// ```
+/// use edgegru_trainer::backend::{bytes_for, with_session, Backend};
+///
+/// // The shipped sensor classifier, natively and on tract (its float step graph).
+/// let model = edgegru_trainer::builtin::resolve("basicmotions")?;
+/// let x = [0.1f32, -0.2, 9.8, 0.0, 0.01, 0.02];
+/// let native = with_session(Backend::Native, &model, None, |s| Ok(s.step_features(&x)?.to_vec()))?;
+/// let tract = with_session(Backend::Tract, &bytes_for(Backend::Tract, &model)?, None, |s| Ok(s.step_features(&x)?.to_vec()))?;
+/// assert_eq!(native.len(), 4);
+/// assert!(native.iter().zip(&tract).all(|(a, b)| (a - b).abs() < 0.05), "integer-only against float");
+/// # Ok::<(), anyhow::Error>(())
+/// ```
 pub fn with_session<T>(backend: Backend, bytes: &[u8], isa: Option<Isa>, f: impl FnOnce(&mut DynSession<'_>) -> Result<T>) -> Result<T> {
     match backend {
         Backend::Native => {

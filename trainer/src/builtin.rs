@@ -62,6 +62,14 @@ pub fn card_value(card: &str, label: &str) -> Option<f64> {
 }
 
 /// The bytes of a model given by name: a file, or a built-in model's name.
+///
+/// ```
+/// let tiny = edgegru_trainer::builtin::resolve("tiny")?;
+/// let model = edgegru_runtime::Model::from_bytes(&tiny)?;
+/// assert_eq!(model.arena_size(), 3711);
+/// assert!(edgegru_trainer::builtin::resolve("no-such-model").is_err());
+/// # Ok::<(), anyhow::Error>(())
+/// ```
 pub fn resolve(name: &str) -> Result<Vec<u8>> {
     let path = Path::new(name);
     if path.exists() {

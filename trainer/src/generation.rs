@@ -55,6 +55,19 @@ pub fn prompt_ids(session: &DynSession<'_>, prompt: &str, hint: &str) -> Result<
 /// text (word tokens with their separator); `on_piece` returns `false` to
 /// stop. The prompt is checked before anything is passed on. Returns the
 /// generated text.
+///
+/// ```
+/// use edgegru_runtime::SamplingParams;
+/// use edgegru_trainer::backend::{with_session, Backend};
+/// use edgegru_trainer::generation::{generate, GenerateOptions};
+///
+/// let model = edgegru_trainer::builtin::resolve("tiny")?;
+/// let opts = GenerateOptions { prompt: "The ".into(), max_tokens: 20, params: SamplingParams::GREEDY, seed: 0 };
+/// let mut pieces = 0;
+/// let text = with_session(Backend::Native, &model, None, |s| generate(s, &opts, false, &mut |_| { pieces += 1; true }))?;
+/// assert_eq!((text.chars().count(), pieces), (20, 21), "the prompt, then one piece per token");
+/// # Ok::<(), anyhow::Error>(())
+/// ```
 pub fn generate(
     session: &mut DynSession<'_>,
     opts: &GenerateOptions,
