@@ -105,17 +105,18 @@ pub fn onnx_session(backend: Backend, onnx: &[u8]) -> Result<OnnxSession> {
 }
 
 /// Runs `f` on a session of `backend` over the model `bytes`: an `.egru`
-/// file for the native runtime (with kernel set `isa`, or the best), an ONNX
-/// step graph for tract and ONNX Runtime.
+/// file for the native runtime (with kernel set `isa`, or the best); an ONNX
+/// step graph for tract and ONNX Runtime, or an `.egru` file, which they run
+/// as its float step graph (its weights dequantized).
 ///
 /// ```
-/// use edgegru_trainer::backend::{bytes_for, with_session, Backend};
+/// use edgegru_trainer::backend::{with_session, Backend};
 ///
 /// // The shipped sensor classifier, natively and on tract (its float step graph).
 /// let model = edgegru_trainer::builtin::resolve("basicmotions")?;
 /// let x = [0.1f32, -0.2, 9.8, 0.0, 0.01, 0.02];
 /// let native = with_session(Backend::Native, &model, None, |s| Ok(s.step_features(&x)?.to_vec()))?;
-/// let tract = with_session(Backend::Tract, &bytes_for(Backend::Tract, &model)?, None, |s| Ok(s.step_features(&x)?.to_vec()))?;
+/// let tract = with_session(Backend::Tract, &model, None, |s| Ok(s.step_features(&x)?.to_vec()))?;
 /// assert_eq!(native.len(), 4);
 /// assert!(native.iter().zip(&tract).all(|(a, b)| (a - b).abs() < 0.05), "integer-only against float");
 /// # Ok::<(), anyhow::Error>(())
@@ -138,10 +139,9 @@ pub fn with_session<T>(backend: Backend, bytes: &[u8], isa: Option<Isa>, f: impl
             f(&mut session)
         }
         Backend::Tract | Backend::Ort => {
-            if is_egru(bytes) {
-                bail!("--backend {} runs ONNX step graphs: export one with `edgegru export --format onnx`", backend.name());
-            }
-            let mut session = onnx_session(backend, bytes).with_context(|| format!("cannot open the model with {}", backend.name()))?;
+            // An .egru file runs as its float step graph.
+            let onnx = bytes_for(backend, bytes)?;
+            let mut session = onnx_session(backend, &onnx).with_context(|| format!("cannot open the model with {}", backend.name()))?;
             f(&mut session)
         }
     }

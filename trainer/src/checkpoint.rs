@@ -70,6 +70,27 @@ pub struct Checkpoint {
     pub masks: Option<Masks>,
 }
 
+/// Which checkpoint of a run folder to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    /// The one with the best validation loss (`best/`), when the run kept one; else the last.
+    Best,
+    /// The last one written.
+    Last,
+}
+
+/// The checkpoint to use of `path` (a run folder or a checkpoint file), and
+/// where it was read: a run folder's `best/` unless `which` is `Last` or the
+/// run kept none (runs from before best checkpoints, runs never validated).
+pub fn locate(path: &Path, which: Which) -> PathBuf {
+    let best = path_in(&path.join(crate::best::BEST_DIR));
+    if which == Which::Best && path.is_dir() && best.is_file() {
+        best
+    } else {
+        path_in(path)
+    }
+}
+
 /// Path of the checkpoint in a run folder (or the file itself).
 pub fn path_in(dir: &Path) -> PathBuf {
     if dir.is_file() {

@@ -113,6 +113,9 @@ pub struct TrainConfig {
     /// Gradual magnitude pruning, if any.
     #[serde(default)]
     pub prune: Option<PruneConfig>,
+    /// Stop after this many validations without a better validation loss.
+    #[serde(default)]
+    pub patience: Option<u32>,
     /// The device that trains (checkpoints are the same from either).
     #[serde(default)]
     pub device: Device,
@@ -172,6 +175,7 @@ impl TrainConfig {
             checkpoint_every: 500,
             log_every: 50,
             prune: None,
+            patience: None,
             device: Device::Cpu,
             precision: Precision::F32,
             embedding_init: EmbeddingInit::Unit,

@@ -93,6 +93,15 @@ pub fn to_onnx(ck: &Checkpoint, encoding: &Encoding, name: &str) -> Result<Vec<u
     edgegru_onnx::to_bytes(&float_model(ck, name)?, weights)
 }
 
+/// An `.egru` file (`bytes`) as an ONNX step graph with `encoding`'s
+/// weights: its values read back (int8 and f16 dequantized), then written
+/// as float or int8 QDQ.
+pub fn model_to_onnx(bytes: &[u8], encoding: &Encoding) -> Result<Vec<u8>> {
+    let weights = encoding.onnx_weights()?;
+    let model = edgegru_runtime::Model::from_bytes(bytes)?;
+    edgegru_onnx::to_bytes(&FloatModel::from_model(&model)?, weights)
+}
+
 /// The model's name from its output file.
 pub fn name_of(out: &Path) -> &str {
     out.file_stem().and_then(|s| s.to_str()).unwrap_or("model")

@@ -3,9 +3,8 @@
 //! seeded order; and the validation pass.
 
 use anyhow::{bail, Result};
-use edgegru_runtime::Rng;
 
-use crate::data::{self, FeatureStats, Sequences, TargetStats, WindowOffsets};
+use crate::data::{self, shuffled, FeatureStats, Sequences, TargetStats, WindowOffsets};
 use crate::engine::{Batch, BatchInput, BatchTarget, Engine, Stats};
 
 /// Batches for one run.
@@ -18,16 +17,6 @@ pub trait Feed {
     fn batch(&mut self, step: u64) -> Batch<'_>;
     /// Loss and accuracy of the engine's parameters on the validation data.
     fn validate(&mut self, engine: &mut dyn Engine) -> Result<Stats>;
-}
-
-/// `n` indices in a seeded order that changes every epoch.
-fn shuffled(n: usize, seed: u64, epoch: u64) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..n).collect();
-    let mut rng = Rng::new(seed ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03);
-    for i in (1..n).rev() {
-        order.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
-    }
-    order
 }
 
 /// Gathers the inputs and targets of the windows starting at `starts`.

@@ -2,7 +2,7 @@
 //! generation streamed piece by piece, and next-token suggestions, on any
 //! engine ([`crate::backend`]).
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use edgegru_runtime::{Rng, SamplingParams, TokenProb};
 use serde::Serialize;
 
@@ -35,19 +35,32 @@ pub fn known_text(session: &DynSession<'_>, text: &str) -> Result<String> {
     Ok(out)
 }
 
-/// The token ids of `prompt`; an empty prompt, or one the vocabulary cannot
-/// encode, is refused naming the first unknown character (`hint` is added to
-/// that message).
+/// The token ids of `prompt`; a prompt the vocabulary cannot encode is
+/// refused naming the first unknown character (`hint` is added to that
+/// message). An empty prompt is the start token alone ([`start_token`]): the
+/// model then begins from nothing.
 pub fn prompt_ids(session: &DynSession<'_>, prompt: &str, hint: &str) -> Result<Vec<u32>> {
     let tok = tokenizer_of(session)?;
     match tok.count_tokens(prompt) {
-        Ok(0) => bail!("the prompt holds no token of this model's vocabulary; give a non-empty --prompt"),
+        Ok(0) if prompt.is_empty() => Ok(vec![start_token(session)?]),
+        Ok(0) => {
+            bail!("the prompt holds no token of this model's vocabulary; give another --prompt, or an empty one to start from nothing")
+        }
         Ok(_) => Ok(tok.encode_iter(prompt).collect::<Result<_, _>>()?),
         Err(e) => match describe_unknown(prompt, &e) {
             Some(what) => bail!("the prompt: {what}{hint}"),
             None => Err(e.into()),
         },
     }
+}
+
+/// What a text starts from when there is no prompt: the padding token (the
+/// Keras convention) or, without one, the newline (text corpora separate
+/// their pieces with it).
+pub fn start_token(session: &DynSession<'_>) -> Result<u32> {
+    let tok = tokenizer_of(session)?;
+    let newline = tok.encode_iter("\n").next().and_then(|r| r.ok());
+    tok.pad().or(newline).context("this vocabulary has neither a padding nor a newline token to start from; give a --prompt")
 }
 
 /// Generates from `opts.prompt` (left without unknown characters when
@@ -75,7 +88,10 @@ pub fn generate(
     on_piece: &mut dyn FnMut(&str) -> bool,
 ) -> Result<String> {
     let prompt = if skip_unknown { known_text(session, &opts.prompt)? } else { opts.prompt.clone() };
-    prompt_ids(session, &prompt, " (--skip-unknown leaves such characters out)")?;
+    let ids = prompt_ids(session, &prompt, " (--skip-unknown leaves such characters out)")?;
+    if prompt.is_empty() {
+        session.step(ids[0])?;
+    }
     let sep = tokenizer_of(session)?.separator();
     let mut text = String::new();
     if on_piece(&prompt) {
@@ -102,12 +118,15 @@ pub struct Suggestion {
     pub probability: f32,
 }
 
-/// The `k` most likely tokens after `prompt`, most likely first.
-pub fn suggest(session: &mut DynSession<'_>, prompt: &str, k: usize, allow_oov: bool) -> Result<Vec<Suggestion>> {
+/// The `k` most likely tokens after `prompt` (left without unknown
+/// characters when `skip_unknown`; empty: the first token of a text), most
+/// likely first.
+pub fn suggest(session: &mut DynSession<'_>, prompt: &str, k: usize, allow_oov: bool, skip_unknown: bool) -> Result<Vec<Suggestion>> {
     if k == 0 {
         bail!("--top-k must be at least 1");
     }
-    for id in prompt_ids(session, prompt, "")? {
+    let prompt = if skip_unknown { known_text(session, prompt)? } else { prompt.to_string() };
+    for id in prompt_ids(session, &prompt, " (--skip-unknown leaves such characters out)")? {
         session.step(id)?;
     }
     let mut out = vec![TokenProb::default(); k];

@@ -51,11 +51,7 @@ impl History {
     /// Opens the history of a run folder, keeping rows up to `keep_until_step`
     /// (a resumed run drops rows written after its checkpoint).
     pub fn open(dir: &Path, keep_until_step: u64) -> Result<Self> {
-        let json = dir.join("history.json");
-        let mut records: Vec<Record> = match std::fs::read(&json) {
-            Ok(b) => serde_json::from_slice(&b).with_context(|| format!("unreadable {}", json.display()))?,
-            Err(_) => Vec::new(),
-        };
+        let mut records = History::read(dir)?;
         records.retain(|r| r.step <= keep_until_step);
         let tb = dir.join("tensorboard");
         std::fs::create_dir_all(&tb)?;
@@ -67,6 +63,15 @@ impl History {
         let mut events = std::fs::File::create(tb.join(name))?;
         events.write_all(&tfrecord(&event_file_version()))?;
         Ok(History { dir: dir.to_path_buf(), records, events: Some(events) })
+    }
+
+    /// The rows of a run folder's history (none when it has no history yet).
+    pub fn read(dir: &Path) -> Result<Vec<Record>> {
+        let json = dir.join("history.json");
+        match std::fs::read(&json) {
+            Ok(b) => serde_json::from_slice(&b).with_context(|| format!("unreadable {}", json.display())),
+            Err(_) => Ok(Vec::new()),
+        }
     }
 
     /// Adds a row and rewrites the tables and the plot.

@@ -68,6 +68,7 @@
 
 pub mod backend;
 pub mod bench;
+pub mod best;
 pub mod builtin;
 pub mod checkpoint;
 #[cfg(feature = "cli")]

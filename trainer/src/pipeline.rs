@@ -16,13 +16,14 @@ use edgegru_runtime::Model;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{compare_greedy, with_session, Agreement, Backend};
-use crate::checkpoint::{self, Checkpoint};
+use crate::checkpoint::{self, Checkpoint, Which};
 use crate::config::{Task, TokenizerChoice, TrainConfig};
 use crate::data::{self, Utf8Policy, WindowOffsets};
-use crate::engine::{Device, Precision, Regularization};
+use crate::engine::{Device, Regularization};
 use crate::files::{read_file, write_file};
+use crate::history::History;
 use crate::metrics::Report;
-use crate::optim::{Decay, OptimizerConfig};
+use crate::optim::Decay;
 use crate::params::{EmbeddingInit, LayerInit};
 use crate::prune::{PruneConfig, PruneShape};
 use crate::run::{self, Ending, OutMode, Progress};
@@ -66,35 +67,20 @@ impl Preset {
             Preset::W => (TokenizerChoice::Word, 128, 256, 256, 32),
         };
         TrainConfig {
-            corpus: corpus.to_path_buf(),
-            task: Task::Lm,
-            val_data: None,
-            lossy,
             tokenizer,
-            num_words: 5002,
             emb,
             hidden: vec![hidden],
             dense,
             seq_len,
-            batch: 64,
-            epochs: None,
-            steps: None,
-            minutes: None,
-            optimizer: OptimizerConfig::default(),
-            regularization: Regularization::default(),
-            val_split: 0.1,
             seed,
             threads,
-            checkpoint_every: 500,
+            lossy,
             log_every: 100,
-            prune: None,
-            device: Device::Cpu,
-            precision: Precision::F32,
-            embedding_init: EmbeddingInit::Unit,
             layer_init: LayerInit::Keras,
             shards: 1,
             window_offsets: WindowOffsets::Fixed,
-            data_fingerprint: None,
+            regularization: Regularization::default(),
+            ..TrainConfig::new(Task::Lm, corpus)
         }
     }
 }
@@ -194,6 +180,8 @@ pub struct Summary {
     pub parity: Agreement,
     /// Step latency: native on `model.egru`, tract on `model.onnx`.
     pub speed: Vec<Speed>,
+    /// The checkpoint that shipped (the best validation of the last stage) and its step.
+    pub shipped_from: String,
 }
 
 /// Greedy tokens compared between the native runtime and tract.
@@ -221,6 +209,10 @@ impl Running<'_> {
         let saved = checkpoint::path_in(dir);
         let (config, resume) = if self.cfg.resume && saved.is_file() {
             let ck = Checkpoint::load(dir)?;
+            if ck.config.steps.is_some_and(|s| ck.optimizer.step >= s) {
+                self.note(&format!("{} has finished its {} steps", dir.display(), ck.optimizer.step));
+                return Ok(Some(Checkpoint::load(&checkpoint::locate(dir, Which::Best))?));
+            }
             (ck.config.clone(), Some(ck))
         } else {
             run::prepare_out(dir, OutMode::Replace)?;
@@ -233,7 +225,7 @@ impl Running<'_> {
             self.note(&format!("continue the pipeline with `edgegru pipeline --resume --out {out}`"));
             return Ok(None);
         }
-        Ok(Some(Checkpoint::load(dir)?))
+        Ok(Some(Checkpoint::load(&checkpoint::locate(dir, Which::Best))?))
     }
 }
 
@@ -258,7 +250,9 @@ pub fn run(cfg: &PipelineConfig, stop: Arc<AtomicBool>, progress: &mut dyn Progr
     })?;
     let Some(trained) = trained else { return Ok(None) };
     let Some((last, prune_steps)) = prune_stage(&mut p, &trained, started)? else { return Ok(None) };
-    let train_seconds = started.elapsed().as_secs_f64();
+    // Training time in all, this invocation's and any before a --resume.
+    let elapsed = |dir: &str| -> Result<f64> { Ok(History::read(&cfg.out.join(dir))?.last().map_or(0.0, |r| r.elapsed_sec)) };
+    let train_seconds = elapsed("run")? + elapsed("run-pruned")?;
 
     p.note("\n==> 3/4 quantizing and exporting");
     let pruning = cfg.prune_to > 0.0;
@@ -434,6 +428,11 @@ fn verify(
         arena_bytes: model.arena_size(),
         parity,
         speed,
+        shipped_from: format!(
+            "{} (step {})",
+            checkpoint::locate(&cfg.out.join(if pruning { "run-pruned" } else { "run" }), Which::Best).display(),
+            last.optimizer.step
+        ),
     })
 }
 
@@ -484,6 +483,7 @@ fn render(s: &Summary, out: &Path) -> String {
         100.0 * s.onnx_bytes as f64 / f32_bytes.max(1) as f64
     );
     let _ = writeln!(t);
+    let _ = writeln!(t, "- shipped from {}, the checkpoint with the best validation loss", s.shipped_from);
     let _ = writeln!(t, "- arena (RAM for one session of model.egru): {} bytes", s.arena_bytes);
     let _ = writeln!(
         t,

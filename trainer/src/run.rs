@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 
+use crate::best::{Best, BestTracker, Verdict, BEST_DIR};
 use crate::checkpoint::{self, Checkpoint};
 use crate::config::{Task, TokenizerChoice, TrainConfig};
 use crate::data::{self, FeatureStats, TargetStats, Utf8Policy};
@@ -58,7 +59,7 @@ impl TimeSchedule {
 }
 
 /// What a run is about to do.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Plan {
     /// Training positions (tokens, or sequences).
     pub train_tokens: usize,
@@ -68,6 +69,11 @@ pub struct Plan {
     pub steps_per_epoch: u64,
     /// Step the run starts at (non-zero when resuming).
     pub first_step: u64,
+    /// Where the validation data comes from (a file, the corpus' tail, a stratified split).
+    pub validation: String,
+    /// Regression: the targets' standard deviation (validation RMSE in the data's units is
+    /// `sqrt(2 * val_loss) * target_std`).
+    pub target_std: Option<f32>,
 }
 
 /// Receives progress while training.
@@ -78,8 +84,10 @@ pub trait Progress {
     fn step(&mut self, step: u64, total: Option<u64>, loss: f64, tokens_per_sec: f64, eta_sec: Option<f64>);
     /// Called with each history row.
     fn record(&mut self, r: &Record);
-    /// A line worth showing (pruning updates).
+    /// A line worth showing (pruning updates, warnings).
     fn note(&mut self, _line: &str) {}
+    /// Called once the run is over, with its last history row.
+    fn end(&mut self, _last: Option<&Record>) {}
 }
 
 /// What a training run reports, one event at a time (for [`ProgressFn`]).
@@ -138,6 +146,8 @@ impl<F: FnMut(Event<'_>)> Progress for ProgressFn<F> {
 pub enum Ending {
     /// The step, epoch or time limit was reached.
     Finished,
+    /// Validation had not improved for `--patience` validations.
+    EarlyStopped,
     /// Stopped by the user (Ctrl-C or SIGTERM); a checkpoint was written.
     Interrupted,
 }
@@ -155,15 +165,22 @@ pub struct Outcome {
     pub val_loss: Option<f64>,
     /// Final validation accuracy.
     pub val_accuracy: Option<f64>,
+    /// The best validation, whose checkpoint is in `best/`.
+    pub best: Option<Best>,
 }
 
 impl Outcome {
-    /// One line saying how the run in `out` ended.
+    /// One line saying how the run in `out` ended, and where its best checkpoint is.
     pub fn describe(&self, out: &Path) -> String {
+        let best = match self.best {
+            Some(b) => format!("; the best val_loss, {:.4}, at step {}, is in {}", b.val_loss, b.step, out.join(BEST_DIR).display()),
+            None => String::new(),
+        };
         match self.ending {
-            Ending::Interrupted => format!("interrupted at step {}: checkpoint written to {}", self.steps, out.display()),
-            Ending::Finished => format!(
-                "done: {} steps, val_loss {}{}; checkpoint, history.csv/json, loss.svg and tensorboard/ in {}",
+            Ending::Interrupted => format!("interrupted at step {}: checkpoint written to {}{best}", self.steps, out.display()),
+            Ending::Finished | Ending::EarlyStopped => format!(
+                "{}: {} steps, val_loss {}{}; checkpoint, history.csv/json, loss.svg and tensorboard/ in {}{best}",
+                if self.ending == Ending::EarlyStopped { "stopped early" } else { "done" },
                 self.steps,
                 self.val_loss.map_or("n/a".into(), |v| format!("{v:.4}")),
                 self.val_accuracy.map_or(String::new(), |a| format!(", val_acc {a:.4}")),
@@ -186,7 +203,7 @@ pub enum OutMode {
 }
 
 /// Files a run writes into its folder.
-const RUN_FILES: [&str; 5] = [checkpoint::FILE_NAME, "history.csv", "history.json", "loss.svg", "tensorboard"];
+const RUN_FILES: [&str; 6] = [checkpoint::FILE_NAME, "history.csv", "history.json", "loss.svg", "tensorboard", BEST_DIR];
 
 /// Checks (and for `Replace`, clears) the output folder before anything is written.
 pub fn prepare_out(out: &Path, mode: OutMode) -> Result<()> {
@@ -275,6 +292,8 @@ struct Prepared {
     features: Option<FeatureStats>,
     labels: Vec<String>,
     targets: Option<TargetStats>,
+    /// Where the validation data comes from.
+    validation: String,
 }
 
 /// Size and CRC-32 of the training data (to check a corpus moved elsewhere).
@@ -301,11 +320,20 @@ fn prepare_text(config: &TrainConfig, resume: Option<&Checkpoint>) -> Result<(Pr
             TokenizerChoice::Word => Vocabulary::fit_words(&text, &WordOptions { num_words: config.num_words, ..WordOptions::default() })?,
         },
     };
-    let ids = vocab.encode(&text)?;
+    let ids = vocab.encode(&text).map_err(|e| {
+        let at = match vocab.tokenizer().count_tokens(&text) {
+            Err(edgegru_runtime::Error::UnknownToken { offset, .. }) => data::position(&config.corpus, &text, offset),
+            _ => config.corpus.display().to_string(),
+        };
+        let why = if resume.is_some() { " (a resumed run keeps its vocabulary; this corpus has characters it lacks)" } else { "" };
+        e.context(format!("{at}{why}"))
+    })?;
     let (train, val) = data::split_tail(&ids, config.val_split);
     let net = config.network(vocab.len(), 0, 0);
     let feed = TextFeed::new(train.to_vec(), val.to_vec(), config.seq_len, config.batch, config.window_offsets, config.seed)?;
-    let prepared = Prepared { feed: Box::new(feed), net, vocab: Some(vocab), features: None, labels: Vec::new(), targets: None };
+    let validation = format!("the last {:.0}% of the corpus (--val-split)", config.val_split * 100.0);
+    let prepared =
+        Prepared { feed: Box::new(feed), net, vocab: Some(vocab), features: None, labels: Vec::new(), targets: None, validation };
     Ok((prepared, print))
 }
 
@@ -331,12 +359,17 @@ fn prepare_sequences(config: &TrainConfig, resume: Option<&Checkpoint>) -> Resul
             }
             (all.clone(), val.relabel(&all.classes)?)
         }
-        None => {
-            let n_val = ((all.len() as f64) * config.val_split).round() as usize;
-            let cut = all.len() - n_val.min(all.len().saturating_sub(1));
-            let indices: Vec<usize> = (0..all.len()).collect();
-            (all.subset(&indices[..cut]), all.subset(&indices[cut..]))
-        }
+        None => all.split(config.val_split, config.seed),
+    };
+    let validation = match &config.val_data {
+        Some(path) => format!("{}", path.display()),
+        None => format!(
+            "{} {:.0}% of {} (--val-split, drawn by --seed {})",
+            if regression { "a shuffled" } else { "a stratified" },
+            config.val_split * 100.0,
+            config.corpus.display(),
+            config.seed
+        ),
     };
     let stats = match resume.and_then(|c| c.features.clone()) {
         Some(s) => s,
@@ -350,7 +383,7 @@ fn prepare_sequences(config: &TrainConfig, resume: Option<&Checkpoint>) -> Resul
     };
     let net = config.network(0, train.channels, labels.len());
     let feed = SequenceFeed::new(&train, &val, &stats, targets, config.batch, config.seed)?;
-    Ok((Prepared { feed: Box::new(feed), net, vocab: None, features: Some(stats), labels, targets }, print))
+    Ok((Prepared { feed: Box::new(feed), net, vocab: None, features: Some(stats), labels, targets, validation }, print))
 }
 
 /// Loss, accuracy and tokens of the steps since the last history row.
@@ -393,6 +426,7 @@ pub struct Run<'p> {
     window: Window,
     losses: Vec<f64>,
     last_update: Option<Update>,
+    best: BestTracker,
     ending: Ending,
     stop: Arc<AtomicBool>,
     progress: &'p mut dyn Progress,
@@ -417,7 +451,7 @@ impl<'p> Run<'p> {
             }
             _ => config.data_fingerprint = Some(print),
         }
-        let Prepared { feed, net, vocab, features, labels, targets } = prepared;
+        let Prepared { feed, net, vocab, features, labels, targets, validation } = prepared;
         net.validate()?;
         let seq = if config.task.reads_sequences() { 1024 } else { config.seq_len };
         check_memory(&net, &config, seq.min(4096))?;
@@ -429,6 +463,9 @@ impl<'p> Run<'p> {
             (Some(s), Some(e)) => Some(s.min(e * per_epoch)),
             (s, e) => s.or(e.map(|e| e * per_epoch)),
         };
+        if let Some(ck) = &resume {
+            at_its_end(&config, ck, total_steps)?;
+        }
         let mut opt_config = config.optimizer;
         opt_config.total_steps = total_steps;
         let (params, optimizer, masks) = initial_state(&config, &net, opt_config, resume)?;
@@ -436,10 +473,13 @@ impl<'p> Run<'p> {
         // The device first: a missing GPU is reported before anything is written.
         let engine = engine::create(config.device, config.precision, params, optimizer, masks.clone(), cpu_parallelism(&config))?;
         let (train_tokens, val_tokens) = feed.sizes();
-        progress.start(&net, &config, &Plan { train_tokens, val_tokens, steps_per_epoch: per_epoch, first_step });
+        let target_std = targets.map(|t| t.std);
+        progress.start(&net, &config, &Plan { train_tokens, val_tokens, steps_per_epoch: per_epoch, first_step, validation, target_std });
         std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
         let history = History::open(out, first_step)?;
         let elapsed_before = history.records.last().map_or(0.0, |r| r.elapsed_sec);
+        let has_best = checkpoint::path_in(&out.join(BEST_DIR)).is_file();
+        let best = BestTracker::new(config.patience, config.prune.as_ref().map_or(0, |p| p.end), &history.records, has_best);
         let schedule = TimeSchedule::new(config.minutes, opt_config.decay, total_steps, first_step, elapsed_before);
         Ok(Run {
             config,
@@ -462,6 +502,7 @@ impl<'p> Run<'p> {
             window: Window::new(),
             losses: Vec::new(),
             last_update: None,
+            best,
             ending: Ending::Finished,
             stop,
             progress,
@@ -477,6 +518,9 @@ impl<'p> Run<'p> {
     pub fn step(&mut self) -> Result<bool> {
         let c = &self.config;
         if self.total_steps.is_some_and(|t| self.step >= t) || c.minutes.is_some_and(|m| self.elapsed() >= m * 60.0) {
+            return Ok(false);
+        }
+        if self.ending == Ending::EarlyStopped {
             return Ok(false);
         }
         if self.stop.load(Ordering::SeqCst) {
@@ -509,7 +553,7 @@ impl<'p> Run<'p> {
         self.window.correct += stats.correct;
         self.window.tokens += stats.tokens;
         let tps = self.window.tokens_per_sec();
-        let eta = self.total_steps.map(|t| (t - self.step) as f64 * stats.tokens as f64 / tps.max(1e-9));
+        let eta = self.eta(stats.tokens as f64 / tps.max(1e-9));
         self.progress.step(self.step, self.total_steps, stats.loss, tps, eta);
         let epoch_end = self.step.is_multiple_of(self.per_epoch);
         let checkpoint_now = self.config.checkpoint_every > 0 && self.step.is_multiple_of(self.config.checkpoint_every);
@@ -561,11 +605,45 @@ impl<'p> Run<'p> {
         self.history.push(r)?;
         self.progress.record(&r);
         self.window = Window::new();
+        if let Some(v) = val {
+            self.judge(v.loss)?;
+        }
+        Ok(())
+    }
+
+    /// Seconds left: to the step limit at `step_sec` a step, or to the time limit, whichever comes first.
+    fn eta(&self, step_sec: f64) -> Option<f64> {
+        let by_steps = self.total_steps.map(|t| t.saturating_sub(self.step) as f64 * step_sec);
+        let by_time = self.config.minutes.map(|m| (m * 60.0 - self.elapsed()).max(0.0));
+        match (by_steps, by_time) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// What the validation loss of this step means: keep it in `best/`,
+    /// warn, or stop early.
+    fn judge(&mut self, val_loss: f64) -> Result<()> {
+        match self.best.update(self.step, val_loss) {
+            Verdict::Improved => self.checkpoint_into(&self.out.join(BEST_DIR))?,
+            Verdict::Stale(Some(warning)) => self.progress.note(&warning),
+            Verdict::Stop(why) => {
+                self.progress.note(&why);
+                self.ending = Ending::EarlyStopped;
+            }
+            Verdict::Stale(None) | Verdict::Ignored => {}
+        }
         Ok(())
     }
 
     /// Writes the checkpoint.
     pub fn checkpoint(&mut self) -> Result<()> {
+        let out = self.out.clone();
+        self.checkpoint_into(&out)
+    }
+
+    /// Writes the current state as a checkpoint in `dir`.
+    fn checkpoint_into(&mut self, dir: &Path) -> Result<()> {
         let (params, optimizer) = self.engine.state()?;
         Checkpoint {
             config: self.config.clone(),
@@ -577,7 +655,7 @@ impl<'p> Run<'p> {
             optimizer,
             masks: self.masks.clone(),
         }
-        .save(&self.out)
+        .save(dir)
     }
 
     /// Validates (unless the last row already did at this step), writes the
@@ -591,14 +669,12 @@ impl<'p> Run<'p> {
                     let val = self.feed.validate(self.engine.as_mut())?;
                     if val.tokens > 0 {
                         self.history.set_last_validation(val.loss, val.correct as f64 / val.tokens as f64)?;
+                        self.judge(val.loss)?;
                     }
                 } else {
                     self.log(true)?;
                 }
                 let r = self.history.records.last().copied();
-                if let Some(r) = &r {
-                    self.progress.record(r);
-                }
                 (r.and_then(|r| r.val_loss), r.and_then(|r| r.val_accuracy))
             }
             None => {
@@ -607,7 +683,9 @@ impl<'p> Run<'p> {
             }
         };
         self.checkpoint()?;
-        Ok(Outcome { ending: self.ending, steps: self.step, losses: self.losses, val_loss, val_accuracy })
+        self.progress.end(self.history.records.last());
+        let best = self.best.best();
+        Ok(Outcome { ending: self.ending, steps: self.step, losses: self.losses, val_loss, val_accuracy, best })
     }
 }
 
@@ -622,6 +700,24 @@ pub fn train(
     let mut run = Run::start(config, out, resume, stop, progress)?;
     while run.step()? {}
     run.finish()
+}
+
+/// Refuses to resume a run that has already reached its step or epoch
+/// limit (`total_steps`), saying which limit to raise.
+fn at_its_end(config: &TrainConfig, ck: &Checkpoint, total_steps: Option<u64>) -> Result<()> {
+    let step = ck.optimizer.step;
+    if let Some(total) = total_steps.filter(|&t| step >= t) {
+        let limits: Vec<String> = [("--steps", config.steps), ("--epochs", config.epochs)]
+            .iter()
+            .filter_map(|(flag, v)| v.map(|v| format!("{flag} {v}")))
+            .collect();
+        bail!(
+            "the run has already taken {step} steps, its limit ({}, {total} steps): raise it to continue, e.g. --steps {}",
+            limits.join(", "),
+            step + 1000
+        );
+    }
+    Ok(())
 }
 
 /// The weights, optimizer and pruning masks a run starts from: the resumed

@@ -210,6 +210,7 @@ fn config(dir: &std::path::Path, device: DeviceChoice, precision: Precision, ste
         checkpoint_every: 0,
         log_every: 1000,
         prune: None,
+        patience: None,
         device,
         precision,
         embedding_init: EmbeddingInit::Keras,

@@ -62,6 +62,7 @@ fn config(corpus: PathBuf, steps: u64) -> TrainConfig {
         checkpoint_every: 0,
         log_every: 5,
         prune: None,
+        patience: None,
         device: Device::Cpu,
         precision: Precision::F32,
         embedding_init: EmbeddingInit::Keras,
@@ -248,7 +249,6 @@ fn cli_relays_out_a_model(dir: &std::path::Path, model: &std::path::Path, run: &
     for args in [
         vec!["export", "--model", m, "--layout", "arm-dsp", "--out", m, "--force"],
         vec!["export", "--model", m, "--weights", "f32", "--out", "x.egru"],
-        vec!["export", "--model", m, "--format", "onnx", "--out", "x.onnx"],
         vec!["export", "--model", m, "--checkpoint", run, "--out", "x.egru"],
         vec!["export", "--model", m, "--layout", "arm-dsp", "--out", dsp.to_str().unwrap()],
         vec!["export", "--checkpoint", run, "--weights", "f32", "--layout", "arm-dsp", "--out", "x.egru"],
@@ -257,6 +257,16 @@ fn cli_relays_out_a_model(dir: &std::path::Path, model: &std::path::Path, run: &
         assert!(code != 0 && err.starts_with("error"), "{args:?}: {err}");
     }
     assert_eq!(std::fs::read(model).unwrap(), before, "a refused command leaves the model as it was");
+    // An .egru file's ONNX step graph: what tract runs for the .egru file itself.
+    let onnx = dir.join("m.onnx");
+    let (code, _, err) = edgegru(&["export", "--model", m, "--format", "onnx", "--weights", "f32", "--out", onnx.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let greedy = |model: &str, backend: &str| {
+        edgegru(&["generate", "--model", model, "--backend", backend, "--prompt", "the ", "--greedy", "--max-tokens", "30"])
+    };
+    let (code, text, _) = greedy(onnx.to_str().unwrap(), "tract");
+    assert_eq!(code, 0);
+    assert_eq!(text, greedy(m, "tract").1, "the exported graph is the one --backend tract runs for the .egru file");
     let f32_model = dir.join("m-f32.egru");
     let (code, _, err) = edgegru(&["export", "--checkpoint", run, "--weights", "f32", "--out", f32_model.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");

@@ -12,7 +12,7 @@ use clap::Args;
 use edgegru_runtime::writer::{Layout, WeightKind};
 use edgegru_runtime::{HeadKind, Isa, SamplingParams};
 
-use crate::checkpoint::Checkpoint;
+use crate::checkpoint::{locate, Checkpoint, Which};
 use crate::config::{Task, TokenizerChoice};
 use crate::data::WindowOffsets;
 use crate::engine::{Device, Precision, Regularization};
@@ -24,9 +24,12 @@ use crate::prune::{PruneConfig, PruneShape};
 /// Where a model comes from: a training checkpoint, an `.egru` file, or a built-in model.
 #[derive(Args, Debug, Clone)]
 pub struct ModelSource {
-    /// A training run folder (or its checkpoint file); run as f32.
+    /// A training run folder (its best checkpoint, in best/, unless --last) or a checkpoint file; run as f32.
     #[arg(long, conflicts_with = "model")]
     pub checkpoint: Option<PathBuf>,
+    /// With --checkpoint DIR: the run's last checkpoint instead of its best.
+    #[arg(long, requires = "checkpoint")]
+    pub last: bool,
     /// An .egru model file, an ONNX file (tract, ort), or a built-in model's name (`edgegru models` lists them).
     #[arg(long)]
     pub model: Option<String>,
@@ -40,7 +43,7 @@ impl ModelSource {
     /// The model's bytes (a checkpoint exported as f32).
     pub fn bytes(&self) -> Result<Vec<u8>> {
         match (&self.checkpoint, &self.model) {
-            (Some(dir), _) => crate::export::to_f32_egru(&Checkpoint::load(dir)?, "checkpoint"),
+            (Some(dir), _) => crate::export::to_f32_egru(&Checkpoint::load(&locate(dir, which(self.last)))?, "checkpoint"),
             (None, Some(m)) => {
                 let bytes = crate::builtin::resolve(m)?;
                 if crate::backend::is_egru(&bytes) || edgegru_onnx::decode(&bytes).is_err() {
@@ -96,19 +99,19 @@ pub struct NetworkArgs {
     #[arg(long, value_enum, default_value = "char")]
     pub tokenizer: TokenizerChoice,
     /// Word level: vocabulary size, padding and OOV included (Keras num_words, at least 3).
-    #[arg(long, default_value_t = 5002)]
+    #[arg(long, value_parser = whole::<usize>(3), default_value_t = 5002, allow_negative_numbers = true)]
     pub num_words: usize,
     /// Embedding width.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, value_parser = whole::<u32>(1), default_value_t = 64, allow_negative_numbers = true)]
     pub emb: u32,
     /// GRU width: one for every layer, or one per layer (e.g. 256,128).
-    #[arg(long, value_delimiter = ',', default_value = "256")]
+    #[arg(long, value_parser = whole::<u32>(1), value_delimiter = ',', default_value = "256", allow_negative_numbers = true)]
     pub hidden: Vec<u32>,
     /// Stacked GRU layers (1 to 4); --hidden gives one width for all or one per layer.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, value_parser = whole::<usize>(1), default_value_t = 1, allow_negative_numbers = true)]
     pub layers: usize,
     /// Width of the relu dense layer before the head (0: none; a language model needs one).
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, value_parser = whole::<u32>(0), default_value_t = 256, allow_negative_numbers = true)]
     pub dense: u32,
 }
 
@@ -147,7 +150,7 @@ pub struct OptimArgs {
     #[arg(long, default_value_t = 0.9, allow_negative_numbers = true)]
     pub momentum: f32,
     /// Linear learning-rate warm-up steps.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, value_parser = whole::<u64>(0), default_value_t = 0, allow_negative_numbers = true)]
     pub warmup_steps: u64,
     /// Learning-rate decay after warm-up, over --steps or --epochs; with only --minutes, over the time limit.
     #[arg(long, value_enum, default_value = "none")]
@@ -197,16 +200,16 @@ impl OptimArgs {
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
     /// Stop after N epochs.
-    #[arg(long)]
+    #[arg(long, value_parser = whole::<u64>(1), allow_negative_numbers = true)]
     pub epochs: Option<u64>,
     /// Stop after N optimizer steps in all (steps before a resume included).
-    #[arg(long)]
+    #[arg(long, value_parser = whole::<u64>(1), allow_negative_numbers = true)]
     pub steps: Option<u64>,
     /// Stop after M minutes of training in all.
     #[arg(long, allow_negative_numbers = true)]
     pub minutes: Option<f64>,
     /// Threads (0: all cores): up to --shards of them compute shards side by side, each shard's matrix products get the rest.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, value_parser = whole::<usize>(0), default_value_t = 0, allow_negative_numbers = true)]
     pub threads: usize,
     /// The device that trains: cpu, or cuda (an NVIDIA GPU; needs the driver, NVRTC and cuBLAS of CUDA 13).
     #[arg(long, value_enum, default_value = "cpu")]
@@ -217,17 +220,21 @@ pub struct RunArgs {
     /// CPU: cut every batch into N data-parallel shards computed side by side,
     /// one thread each, their gradients summed (1: the whole batch in one pass,
     /// its matrix products multithreaded). Results depend on N, never on --threads.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, value_parser = whole::<usize>(1), default_value_t = 2, allow_negative_numbers = true)]
     pub shards: usize,
     /// Seed of initialization, shuffling and dropout.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, value_parser = whole::<u64>(0), default_value_t = 1, allow_negative_numbers = true)]
     pub seed: u64,
     /// Write a checkpoint every N steps (0: only at the end).
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, value_parser = whole::<u64>(0), default_value_t = 500, allow_negative_numbers = true)]
     pub checkpoint_every: u64,
     /// Record history every N steps.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, value_parser = whole::<u64>(1), default_value_t = 50, allow_negative_numbers = true)]
     pub log_every: u64,
+    /// Stop after N validations without a better validation loss (the best
+    /// checkpoint is kept in RUN/best/ whether or not the run stops early).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub patience: Option<u32>,
     /// Replace a run that is already in --out (its checkpoint, history and TensorBoard files).
     #[arg(long)]
     pub force: bool,
@@ -237,10 +244,10 @@ pub struct RunArgs {
 #[derive(Args, Debug, Clone)]
 pub struct WindowArgs {
     /// Tokens per training window.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, value_parser = whole::<usize>(1), default_value_t = 100, allow_negative_numbers = true)]
     pub seq_len: usize,
     /// Windows (or sequences) per batch.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, value_parser = whole::<usize>(1), default_value_t = 64, allow_negative_numbers = true)]
     pub batch: usize,
     /// Embedding initialization: unit (variance 1, as PyTorch; learns faster) or keras (uniform ±0.05).
     #[arg(long, value_enum, default_value = "unit")]
@@ -264,13 +271,13 @@ pub struct PruneArgs {
     #[arg(long, allow_negative_numbers = true)]
     pub prune_to: Option<f32>,
     /// Step at which pruning starts (prune: default the checkpoint's step).
-    #[arg(long)]
+    #[arg(long, value_parser = whole::<u64>(0), allow_negative_numbers = true)]
     pub prune_start: Option<u64>,
     /// Step at which the final sparsity is reached (default: 70% into the run).
-    #[arg(long)]
+    #[arg(long, value_parser = whole::<u64>(1), allow_negative_numbers = true)]
     pub prune_end: Option<u64>,
     /// Update the masks every N steps.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, value_parser = whole::<u64>(1), default_value_t = 50, allow_negative_numbers = true)]
     pub prune_every: u64,
     /// Per-group densities (fraction kept), overriding --prune-to: input.z, input.r,
     /// input.n, recurrent.z, recurrent.r, recurrent.n, dense, output (layers above the
@@ -309,13 +316,13 @@ pub struct SamplingArgs {
     #[arg(long, default_value_t = 0.8, allow_negative_numbers = true)]
     pub temperature: f32,
     /// Sample among the K most likely tokens (0 = all).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, value_parser = whole::<u32>(0), default_value_t = 0, allow_negative_numbers = true)]
     pub top_k: u32,
     /// Sample among the most likely tokens holding this much probability, in (0, 1].
     #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     pub top_p: f32,
     /// Random seed of the sampler.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, value_parser = whole::<u64>(0), default_value_t = 0, allow_negative_numbers = true)]
     pub seed: u64,
     /// Let the out-of-vocabulary token be generated (with --greedy: the source framework's argmax).
     #[arg(long)]
@@ -332,6 +339,27 @@ impl SamplingArgs {
         };
         params.validate().map_err(|e| anyhow::anyhow!("{e} (--temperature, --top-p)"))?;
         Ok(params)
+    }
+}
+
+/// A whole number of at least `min` for a flag of type `T`: a negative
+/// value is a range error that names the flag, not an unknown flag.
+pub fn whole<T: TryFrom<i128>>(min: i128) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static {
+    move |s: &str| {
+        let v: i128 = s.trim().parse().map_err(|_| format!("{s:?} is not a whole number"))?;
+        if v < min {
+            return Err(format!("must be at least {min}, got {v}"));
+        }
+        T::try_from(v).map_err(|_| format!("{v} is too large"))
+    }
+}
+
+/// The checkpoint `--last` asks for.
+pub fn which(last: bool) -> Which {
+    if last {
+        Which::Last
+    } else {
+        Which::Best
     }
 }
 

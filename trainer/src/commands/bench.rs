@@ -27,10 +27,10 @@ pub struct Args {
     #[arg(long, value_delimiter = ',', value_parser = parse_isa)]
     pub kernels: Vec<Isa>,
     /// Steps per timed round (at least 1).
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, value_parser = super::args::whole::<usize>(1), default_value_t = 2000, allow_negative_numbers = true)]
     pub steps: usize,
     /// Timed rounds, at least 1 (their median and the fastest are reported).
-    #[arg(long, default_value_t = 7)]
+    #[arg(long, value_parser = super::args::whole::<usize>(1), default_value_t = 7, allow_negative_numbers = true)]
     pub rounds: usize,
     /// Print JSON.
     #[arg(long)]

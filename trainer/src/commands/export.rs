@@ -6,11 +6,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Result};
 use edgegru_runtime::writer::{Layout, WeightKind};
 
-use super::args::EncodingArgs;
+use super::args::{which, EncodingArgs};
 use super::{say, Status};
-use crate::checkpoint::Checkpoint;
+use crate::builtin::resolve;
+use crate::checkpoint::{locate, Checkpoint};
 use crate::export::{self, name_of};
-use crate::files::{read_file, same_file, write_new_file};
+use crate::files::{same_file, write_new_file};
 
 /// File format of `export`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -29,16 +30,20 @@ pub enum Format {
   edgegru export --checkpoint runs/a --weights f32 --format egru --out a-f32.egru
   edgegru export --checkpoint runs/t --weights int8 --numerics int --out t.egru
   edgegru export --checkpoint runs/a --weights int8 --format onnx --out a-qdq.onnx
-  edgegru export --model t.egru --layout arm-dsp --out t-m4.egru")]
+  edgegru export --model t.egru --layout arm-dsp --out t-m4.egru
+  edgegru export --model t.egru --format onnx --weights f32 --out t.onnx")]
 #[command(group(clap::ArgGroup::new("source").required(true).args(["checkpoint", "model"])))]
 pub struct Args {
-    /// Training run folder or checkpoint file.
+    /// Training run folder (its best checkpoint, in best/, unless --last) or checkpoint file.
     #[arg(long)]
     pub checkpoint: Option<PathBuf>,
-    /// An .egru file to rewrite with its int8 matrices in --layout (every
-    /// value kept: the same results, bit for bit).
+    /// With --checkpoint DIR: the run's last checkpoint instead of its best.
+    #[arg(long, requires = "checkpoint")]
+    pub last: bool,
+    /// An .egru file (or a built-in model's name) to rewrite with its int8 matrices in --layout (every
+    /// value kept: the same results, bit for bit), or to write as an ONNX step graph (--format onnx).
     #[arg(long)]
-    pub model: Option<PathBuf>,
+    pub model: Option<String>,
     /// How the weights are stored.
     #[command(flatten)]
     pub encoding: EncodingArgs,
@@ -61,27 +66,36 @@ pub fn run(a: Args) -> Result<Status> {
     let Some(checkpoint) = &a.checkpoint else { bail!("give --checkpoint or --model") };
     let encoding = a.encoding.encoding();
     let opts = encoding.options(WeightKind::Int8)?;
-    let ck = Checkpoint::load(checkpoint)?;
+    let from = locate(checkpoint, which(a.last));
+    let ck = Checkpoint::load(&from)?;
     let name = name_of(&a.out);
     let bytes = match a.format {
         Format::Egru => export::to_egru(&ck, &opts, name)?,
         Format::Onnx => export::to_onnx(&ck, &encoding, name)?,
     };
     write_new_file(&a.out, &bytes, a.force)?;
-    say(&format!("wrote {} ({} bytes)", a.out.display(), bytes.len()));
+    say(&format!("wrote {} ({} bytes) from {} (step {})", a.out.display(), bytes.len(), from.display(), ck.optimizer.step));
     Ok(Status::Done)
 }
 
-/// `export --model`: the file's int8 matrices in `--layout`, nothing else changed.
-fn relayout(a: &Args, model: &Path) -> Result<Status> {
+/// `export --model`: the file's int8 matrices in `--layout`, nothing else
+/// changed; or, with `--format onnx`, its step graph.
+fn relayout(a: &Args, name: &str) -> Result<Status> {
     let e = &a.encoding;
-    if e.weights.is_some() || e.sparse || e.integer || a.format != Format::Egru {
-        bail!("--model rewrites the layout of an .egru file and takes only --layout; re-encode from the checkpoint with --checkpoint");
+    let model = Path::new(name);
+    if a.format == Format::Onnx {
+        let onnx = export::model_to_onnx(&resolve(name)?, &e.encoding())?;
+        write_new_file(&a.out, &onnx, a.force)?;
+        say(&format!("wrote {} ({} bytes, the ONNX step graph of {name})", a.out.display(), onnx.len()));
+        return Ok(Status::Done);
+    }
+    if e.weights.is_some() || e.sparse || e.integer {
+        bail!("--model rewrites the layout of an .egru file (--layout) or writes its ONNX step graph (--format onnx); re-encode the weights from the checkpoint with --checkpoint");
     }
     if same_file(model, &a.out) {
         bail!("--out is the --model file itself; write the new layout to a file of its own");
     }
-    let bytes = read_file(model)?;
+    let bytes = resolve(name)?;
     let out = export::relayout(&bytes, model, e.layout)?;
     write_new_file(&a.out, &out, a.force)?;
     let layout: Layout = e.layout;

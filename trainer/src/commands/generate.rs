@@ -20,11 +20,11 @@ pub struct Args {
     /// Where the model comes from.
     #[command(flatten)]
     pub source: ModelSource,
-    /// Text to start from.
+    /// Text to start from (empty: generate from nothing, starting at the vocabulary's padding or newline token).
     #[arg(long)]
     pub prompt: String,
     /// Number of tokens to generate.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, value_parser = super::args::whole::<usize>(0), default_value_t = 200, allow_negative_numbers = true)]
     pub max_tokens: usize,
     /// How tokens are picked.
     #[command(flatten)]

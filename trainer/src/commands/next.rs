@@ -17,15 +17,18 @@ pub struct Args {
     /// Where the model comes from.
     #[command(flatten)]
     pub source: ModelSource,
-    /// The text so far.
+    /// The text so far (empty: the first token of a text).
     #[arg(long)]
     pub prompt: String,
     /// How many suggestions (at least 1).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, value_parser = super::args::whole::<usize>(1), default_value_t = 5, allow_negative_numbers = true)]
     pub top_k: usize,
     /// List the out-of-vocabulary token too.
     #[arg(long)]
     pub allow_oov: bool,
+    /// Leave characters (or words) the vocabulary lacks out of the prompt instead of refusing it.
+    #[arg(long)]
+    pub skip_unknown: bool,
     /// Print one JSON object: {"prompt": ..., "next": [{"token": id, "text": ..., "probability": p}, ...]}.
     #[arg(long)]
     pub json: bool,
@@ -37,7 +40,7 @@ pub struct Args {
 /// Runs `edgegru next`.
 pub fn run(a: Args) -> Result<Status> {
     let bytes = a.source.bytes_or_default()?;
-    let suggestions = with_session(a.backend, &bytes, None, |session| suggest(session, &a.prompt, a.top_k, a.allow_oov))?;
+    let suggestions = with_session(a.backend, &bytes, None, |session| suggest(session, &a.prompt, a.top_k, a.allow_oov, a.skip_unknown))?;
     if a.json {
         say(&serde_json::json!({ "prompt": a.prompt, "next": suggestions }).to_string());
     } else {

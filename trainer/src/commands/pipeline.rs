@@ -45,7 +45,7 @@ pub struct Args {
     #[arg(long, default_value_t = 20.0, conflicts_with = "steps", allow_negative_numbers = true)]
     pub minutes: f64,
     /// Training steps instead of minutes (pruning adds half as many), at least 1.
-    #[arg(long)]
+    #[arg(long, value_parser = super::args::whole::<u64>(1), allow_negative_numbers = true)]
     pub steps: Option<u64>,
     /// Block sparsity to prune to (default: 0.75 for configs a and w, 0 for t).
     #[arg(long, allow_negative_numbers = true)]
@@ -54,19 +54,19 @@ pub struct Args {
     #[arg(long = "numerics", value_name = "NUMERICS", value_parser = numerics_parser())]
     pub integer: Option<bool>,
     /// Threads for training (0: all cores).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, value_parser = super::args::whole::<usize>(0), default_value_t = 0, allow_negative_numbers = true)]
     pub threads: usize,
     /// Seed of initialization, shuffling and dropout.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, value_parser = super::args::whole::<u64>(0), default_value_t = 1, allow_negative_numbers = true)]
     pub seed: u64,
     /// Replace invalid UTF-8 instead of refusing the corpus.
     #[arg(long)]
     pub lossy: bool,
     /// Windows per batch (default: the config's, 64); lower it for a small corpus.
-    #[arg(long)]
+    #[arg(long, value_parser = super::args::whole::<usize>(1), allow_negative_numbers = true)]
     pub batch: Option<usize>,
     /// Tokens per training window (default: the config's).
-    #[arg(long)]
+    #[arg(long, value_parser = super::args::whole::<usize>(1), allow_negative_numbers = true)]
     pub seq_len: Option<usize>,
     /// The device that trains: cpu or cuda.
     #[arg(long, value_enum, default_value = "cpu")]
@@ -78,7 +78,7 @@ pub struct Args {
     #[arg(long, value_enum, default_value = "torch")]
     pub layer_init: LayerInit,
     /// CPU: data-parallel shards per batch, one thread each (1: the whole batch in one pass).
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, value_parser = super::args::whole::<usize>(1), default_value_t = 2, allow_negative_numbers = true)]
     pub shards: usize,
     /// Where each epoch cuts the text into windows: random (a new shift every epoch) or fixed.
     #[arg(long, value_enum, default_value = "random")]
@@ -125,6 +125,7 @@ pub fn run(a: Args) -> Result<Status> {
     let mut progress = ConsoleProgress::new(100);
     let summary = pipeline::run(&cfg, stop_flag(), &mut progress)?;
     progress.end_line();
+    progress.report_muted(&format!("its files are in {}", cfg.out.display()));
     Ok(match summary {
         Some(_) => Status::Done,
         None => Status::Interrupted,

@@ -4,9 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 
-use super::args::PruneArgs;
+use super::args::{which, PruneArgs};
 use super::{console, Status};
-use crate::checkpoint::Checkpoint;
+use crate::checkpoint::{locate, Checkpoint};
 use crate::config::TrainConfig;
 use crate::run::{self, OutMode};
 
@@ -14,14 +14,17 @@ use crate::run::{self, OutMode};
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Example:\n  edgegru prune --checkpoint runs/a --out runs/a-sparse --steps 1500 --prune-to 0.75 --keep-diagonal")]
 pub struct Args {
-    /// The trained run folder (or checkpoint file).
+    /// The trained run folder (its best checkpoint, in best/, unless --last) or checkpoint file.
     #[arg(long)]
     pub checkpoint: PathBuf,
+    /// The run's last checkpoint instead of its best.
+    #[arg(long)]
+    pub last: bool,
     /// New run folder for the pruned model (not the trained run's).
     #[arg(long)]
     pub out: PathBuf,
     /// Fine-tuning steps (added to the checkpoint's), at least 1.
-    #[arg(long)]
+    #[arg(long, value_parser = super::args::whole::<u64>(1), allow_negative_numbers = true)]
     pub steps: u64,
     /// Constant learning rate of the fine-tuning (default: half the run's peak, at least its --min-lr).
     #[arg(long, allow_negative_numbers = true)]
@@ -49,7 +52,7 @@ pub fn run(a: Args) -> Result<Status> {
     if same(&a.out, &a.checkpoint) {
         bail!("--out is the checkpoint's own run; give the pruned run a folder of its own");
     }
-    let ck = Checkpoint::load(&a.checkpoint)?;
+    let ck = Checkpoint::load(&locate(&a.checkpoint, which(a.last)))?;
     let mut config = TrainConfig::fine_tune(&ck, a.steps, a.lr);
     config.prune = a.prune.config(ck.optimizer.step, config.steps)?;
     run::prepare_out(&a.out, if a.force { OutMode::Replace } else { OutMode::New })?;

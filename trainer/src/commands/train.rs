@@ -100,11 +100,22 @@ pub fn run(a: Args, matches: &ArgMatches) -> Result<Status> {
     console::train(config, &out, None)
 }
 
+/// What to say when `--data` comes without `--task`: the task its labels call for.
+fn task_hint(data: &std::path::Path) -> String {
+    let task = match crate::data::read_sequences(data) {
+        Ok(s) if s.is_regression() => "--task regress (its sequences have target values)",
+        Ok(_) => "--task classify (its sequences have class labels)",
+        Err(_) => "--task classify (class labels) or --task regress (target values)",
+    };
+    format!("--data trains on labelled sequences: add {task}; a text corpus is --corpus")
+}
+
 /// The run's configuration from the command line.
 fn config(a: &Args) -> Result<TrainConfig> {
     let corpus = match (a.data.task, &a.data.corpus, &a.data.data) {
         (Task::Lm, Some(c), _) => c,
         (Task::Classify | Task::Regress, _, Some(d)) => d,
+        (Task::Lm, None, Some(d)) => bail!("{}", task_hint(d)),
         (Task::Lm, None, _) => bail!("--task lm trains on a text --corpus"),
         (Task::Classify, _, None) => bail!("--task classify trains on labelled sequences: --data FILE.ts (or CSV)"),
         (Task::Regress, _, None) => bail!("--task regress trains on sequences with target values: --data FILE.ts (or CSV)"),
@@ -138,6 +149,7 @@ fn config(a: &Args) -> Result<TrainConfig> {
         shards: a.run.shards,
         window_offsets: a.window.window_offsets,
         prune: a.prune.config(0, a.run.steps)?,
+        patience: a.run.patience,
         data_fingerprint: None,
     };
     config.validate()?;

@@ -12,6 +12,20 @@ use anyhow::{bail, Context, Result};
 use edgegru_runtime::Rng;
 use serde::{Deserialize, Serialize};
 
+/// `n` indices in a seeded order that changes with `round` (an epoch, or
+/// [`SPLIT_ROUND`] for the validation split).
+pub fn shuffled(n: usize, seed: u64, round: u64) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut rng = Rng::new(seed ^ round.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03);
+    for i in (1..n).rev() {
+        order.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
+    }
+    order
+}
+
+/// The `round` of [`shuffled`] that draws a validation split (no epoch's).
+pub const SPLIT_ROUND: u64 = u64::MAX;
+
 /// How to treat bytes that are not UTF-8.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Utf8Policy {
@@ -54,6 +68,23 @@ pub fn corpus_files(path: &Path) -> Result<Vec<PathBuf>> {
         bail!("corpus folder {} holds no files", path.display());
     }
     Ok(files)
+}
+
+/// Where byte `offset` of a corpus' concatenated `text` lies: `FILE:LINE:COLUMN`
+/// (columns count characters), for messages.
+pub fn position(path: &Path, text: &str, offset: usize) -> String {
+    let mut start = 0;
+    for file in corpus_files(path).unwrap_or_default() {
+        let len = std::fs::metadata(&file).map_or(0, |m| m.len() as usize);
+        if offset < start + len || len == 0 && offset == start {
+            let before = text.get(start..offset).unwrap_or("");
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            return format!("{}:{line}:{column}", file.display());
+        }
+        start += len;
+    }
+    format!("{} (byte {offset})", path.display())
 }
 
 /// The concatenated text of a corpus (files joined in path order).

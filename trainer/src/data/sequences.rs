@@ -72,6 +72,28 @@ impl Sequences {
         }
     }
 
+    /// A validation split of about `fraction` of the sequences, drawn by
+    /// `seed`: stratified by class for classifiers (each class keeps its
+    /// share, at least one sequence in training), shuffled for regression;
+    /// whole sequences, so no sequence is in both. Returns (train, validation).
+    pub fn split(&self, fraction: f64, seed: u64) -> (Sequences, Sequences) {
+        let order = super::shuffled(self.len(), seed, super::SPLIT_ROUND);
+        let groups: Vec<Vec<usize>> = if self.is_regression() || self.labels.is_empty() {
+            vec![order]
+        } else {
+            (0..self.classes.len() as u32).map(|c| order.iter().copied().filter(|&i| self.labels[i] == c).collect()).collect()
+        };
+        let (mut train, mut val) = (Vec::new(), Vec::new());
+        for g in groups {
+            let n_val = ((g.len() as f64 * fraction).round() as usize).min(g.len().saturating_sub(1));
+            val.extend_from_slice(&g[..n_val]);
+            train.extend_from_slice(&g[n_val..]);
+        }
+        train.sort_unstable();
+        val.sort_unstable();
+        (self.subset(&train), self.subset(&val))
+    }
+
     /// The same sequences labelled with `classes`' indices (for a test file
     /// read with the training file's class list); unknown labels are an
     /// error. Regression targets stay as they are.
