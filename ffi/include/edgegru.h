@@ -226,6 +226,28 @@ typedef enum egru_activation {
 } egru_activation;
 
 /**
+ * What a feature model does with a missing value (a NaN feature); infinities are always refused.
+ */
+typedef enum egru_fill {
+  /**
+   * Refused with EGRU_ERR_INVALID_PARAMETER (token models, and files before format version 4).
+   */
+  EGRU_FILL_REFUSE = 0,
+  /**
+   * 0, as the raw feature value.
+   */
+  EGRU_FILL_ZERO = 1,
+  /**
+   * The feature's training mean.
+   */
+  EGRU_FILL_MEAN = 2,
+  /**
+   * The feature's last value in this session (its training mean before any; kept in a saved state).
+   */
+  EGRU_FILL_PREVIOUS = 3,
+} egru_fill;
+
+/**
  * A loaded model. Opaque: declare one (static, global or on the stack; it
  * need not be zeroed) and pass its address to egru_model_init().
  */
@@ -307,7 +329,7 @@ typedef struct egru_model_info {
    */
   uint32_t outputs;
   /**
-   * The .egru format version of the file (1, 2 or 3).
+   * The .egru format version of the file (1 to 4).
    */
   uint32_t format_version;
 } egru_model_info;
@@ -442,6 +464,26 @@ enum egru_status egru_model_info_get(const struct egru_model *model, struct egru
 enum egru_status egru_model_output_name(const struct egru_model *model, size_t index, const char **name, size_t *len);
 
 /**
+ * The name of feature `index` (< egru_model_info.features) of a feature model
+ * trained on named columns: `*name` points into the model bytes (not
+ * NUL-terminated), `*len` gets its length; unnamed features (and files
+ * before format version 4) give length 0. EGRU_ERR_INVALID_PARAMETER for an
+ * index past the features (every index of a token model).
+ *
+ * # Safety
+ * `model` must point to egru_model storage; `name` and `len` to writable values.
+ */
+enum egru_status egru_model_feature_name(const struct egru_model *model, size_t index, const char **name, size_t *len);
+
+/**
+ * What the model does with a missing (NaN) feature: an egru_fill in `*fill`.
+ *
+ * # Safety
+ * `model` must point to egru_model storage; `fill` to a writable uint32_t.
+ */
+enum egru_status egru_model_fill(const struct egru_model *model, uint32_t *fill);
+
+/**
  * Bytes of arena a session over `model` needs (any alignment).
  *
  * # Safety
@@ -485,8 +527,9 @@ enum egru_status egru_session_step(struct egru_session *session, uint32_t token,
 
 /**
  * Feeds one feature vector (a feature model): `count` floats, exactly
- * egru_model_info.features of them, each finite (else EGRU_ERR_WRONG_INPUT
- * or EGRU_ERR_INVALID_PARAMETER, and nothing happens). If `out` is not
+ * egru_model_info.features of them, each finite or, when egru_model_fill()
+ * is not EGRU_FILL_REFUSE, NaN for a missing value, filled as it says (else
+ * EGRU_ERR_WRONG_INPUT or EGRU_ERR_INVALID_PARAMETER, and nothing happens). If `out` is not
  * NULL, copies the outputs into it: class probabilities in the file's class
  * order (EGRU_HEAD_CLASSES), or regression outputs (`capacity` floats, at
  * least egru_model_info.outputs, else EGRU_ERR_BUFFER_TOO_SMALL).

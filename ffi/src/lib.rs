@@ -14,7 +14,7 @@
 use core::ffi::{c_char, c_void};
 use core::mem::{align_of, size_of, MaybeUninit};
 
-use edgegru_runtime::{Activation, Error, Head, InputKind, Layer, Model, Rng, SamplingParams, Session, StopReason, TokenProb};
+use edgegru_runtime::{Activation, Error, Fill, Head, InputKind, Layer, Model, Rng, SamplingParams, Session, StopReason, TokenProb};
 
 /// Result of every call.
 #[repr(C)]
@@ -102,6 +102,20 @@ pub enum egru_head_kind {
     EGRU_HEAD_CLASSES = 1,
     /// Linear outputs (regression).
     EGRU_HEAD_REGRESSION = 2,
+}
+
+/// What a feature model does with a missing value (a NaN feature); infinities are always refused.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum egru_fill {
+    /// Refused with EGRU_ERR_INVALID_PARAMETER (token models, and files before format version 4).
+    EGRU_FILL_REFUSE = 0,
+    /// 0, as the raw feature value.
+    EGRU_FILL_ZERO = 1,
+    /// The feature's training mean.
+    EGRU_FILL_MEAN = 2,
+    /// The feature's last value in this session (its training mean before any; kept in a saved state).
+    EGRU_FILL_PREVIOUS = 3,
 }
 
 /// Activation of a dense layer.
@@ -198,7 +212,7 @@ pub struct egru_model_info {
     pub head_kind: u32,
     /// Number of outputs: tokens, classes or regression values; egru_model_output_name() names each.
     pub outputs: u32,
-    /// The .egru format version of the file (1, 2 or 3).
+    /// The .egru format version of the file (1 to 4).
     pub format_version: u32,
 }
 
@@ -651,6 +665,59 @@ pub unsafe extern "C" fn egru_model_output_name(
     })
 }
 
+/// The name of feature `index` (< egru_model_info.features) of a feature model
+/// trained on named columns: `*name` points into the model bytes (not
+/// NUL-terminated), `*len` gets its length; unnamed features (and files
+/// before format version 4) give length 0. EGRU_ERR_INVALID_PARAMETER for an
+/// index past the features (every index of a token model).
+///
+/// # Safety
+/// `model` must point to egru_model storage; `name` and `len` to writable values.
+#[no_mangle]
+pub unsafe extern "C" fn egru_model_feature_name(
+    model: *const egru_model,
+    index: usize,
+    name: *mut *const c_char,
+    len: *mut usize,
+) -> egru_status {
+    guard(|| {
+        check_ptr(name)?;
+        check_ptr(len)?;
+        // SAFETY: forwarded contract.
+        let (_, m) = unsafe { model_ref(model)? };
+        match m.input() {
+            InputKind::Features { count } if index < count => {}
+            _ => return Err(EGRU_ERR_INVALID_PARAMETER),
+        }
+        let text = m.feature_name(index).unwrap_or("");
+        // SAFETY: forwarded contract.
+        unsafe {
+            put(name, text.as_ptr().cast::<c_char>())?;
+            put(len, text.len())
+        }
+    })
+}
+
+/// What the model does with a missing (NaN) feature: an egru_fill in `*fill`.
+///
+/// # Safety
+/// `model` must point to egru_model storage; `fill` to a writable uint32_t.
+#[no_mangle]
+pub unsafe extern "C" fn egru_model_fill(model: *const egru_model, fill: *mut u32) -> egru_status {
+    guard(|| {
+        // SAFETY: forwarded contract.
+        let (_, m) = unsafe { model_ref(model)? };
+        let code = match m.fill() {
+            Fill::Refuse => egru_fill::EGRU_FILL_REFUSE,
+            Fill::Zero => egru_fill::EGRU_FILL_ZERO,
+            Fill::Mean => egru_fill::EGRU_FILL_MEAN,
+            Fill::Previous => egru_fill::EGRU_FILL_PREVIOUS,
+        };
+        // SAFETY: forwarded contract.
+        unsafe { put(fill, code as u32) }
+    })
+}
+
 /// Bytes of arena a session over `model` needs (any alignment).
 ///
 /// # Safety
@@ -777,8 +844,9 @@ pub unsafe extern "C" fn egru_session_step(session: *mut egru_session, token: u3
 }
 
 /// Feeds one feature vector (a feature model): `count` floats, exactly
-/// egru_model_info.features of them, each finite (else EGRU_ERR_WRONG_INPUT
-/// or EGRU_ERR_INVALID_PARAMETER, and nothing happens). If `out` is not
+/// egru_model_info.features of them, each finite or, when egru_model_fill()
+/// is not EGRU_FILL_REFUSE, NaN for a missing value, filled as it says (else
+/// EGRU_ERR_WRONG_INPUT or EGRU_ERR_INVALID_PARAMETER, and nothing happens). If `out` is not
 /// NULL, copies the outputs into it: class probabilities in the file's class
 /// order (EGRU_HEAD_CLASSES), or regression outputs (`capacity` floats, at
 /// least egru_model_info.outputs, else EGRU_ERR_BUFFER_TOO_SMALL).

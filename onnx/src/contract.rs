@@ -16,7 +16,7 @@
 //! [`DIMS_KEY`] instead of [`NETWORK_KEY`]; they still read.
 
 use edgegru_runtime::writer::{FloatInput, FloatModel, TokenizerSpec};
-use edgegru_runtime::{Activation, Dims, HeadKind, InputKind};
+use edgegru_runtime::{Activation, Dims, Fill, HeadKind, InputKind};
 use serde::{Deserialize, Serialize};
 
 use crate::session::OnnxError;
@@ -129,6 +129,14 @@ pub struct NetworkInfo {
     pub names: Vec<String>,
     /// Number of outputs.
     pub outputs: usize,
+    /// Feature models: the features' names, one per feature, or none.
+    pub feature_names: Vec<String>,
+    /// Feature models: what a missing value (NaN) becomes. The graph itself
+    /// takes complete features; a session fills them before each step.
+    pub fill: Fill,
+    /// The features' training means, for `Fill::Mean` and `Fill::Previous`
+    /// (the value before any was seen); empty otherwise.
+    pub feature_means: Vec<f32>,
 }
 
 /// The metadata's JSON of a network: the head and its names in one enum
@@ -140,6 +148,16 @@ struct NetworkWire {
     dense: Vec<(usize, Activation)>,
     head: HeadWire,
     outputs: usize,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    feature_names: Vec<String>,
+    #[serde(default, skip_serializing_if = "refuses")]
+    fill: Fill,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    feature_means: Vec<f32>,
+}
+
+fn refuses(fill: &Fill) -> bool {
+    *fill == Fill::Refuse
 }
 
 #[derive(Serialize, Deserialize)]
@@ -156,7 +174,16 @@ impl From<NetworkInfo> for NetworkWire {
             HeadKind::Classes => HeadWire::Classes(n.names),
             HeadKind::Regression => HeadWire::Regression(n.names),
         };
-        NetworkWire { input: n.input, grus: n.grus, dense: n.dense, head, outputs: n.outputs }
+        NetworkWire {
+            input: n.input,
+            grus: n.grus,
+            dense: n.dense,
+            head,
+            outputs: n.outputs,
+            feature_names: n.feature_names,
+            fill: n.fill,
+            feature_means: n.feature_means,
+        }
     }
 }
 
@@ -167,18 +194,36 @@ impl From<NetworkWire> for NetworkInfo {
             HeadWire::Classes(n) => (HeadKind::Classes, n),
             HeadWire::Regression(n) => (HeadKind::Regression, n),
         };
-        NetworkInfo { input: w.input, grus: w.grus, dense: w.dense, head, names, outputs: w.outputs }
+        NetworkInfo {
+            input: w.input,
+            grus: w.grus,
+            dense: w.dense,
+            head,
+            names,
+            outputs: w.outputs,
+            feature_names: w.feature_names,
+            fill: w.fill,
+            feature_means: w.feature_means,
+        }
     }
 }
 
 impl NetworkInfo {
     /// The description of a network's weights.
     pub fn of(m: &FloatModel) -> Self {
-        let input = match &m.input {
-            FloatInput::Tokens { tokenizer, emb, .. } => InputKind::Tokens { vocab: tokenizer.tokens.len(), emb: *emb },
-            FloatInput::Features { mean, .. } => InputKind::Features { count: mean.len() },
+        let (input, feature_names, fill, feature_means) = match &m.input {
+            FloatInput::Tokens { tokenizer, emb, .. } => {
+                (InputKind::Tokens { vocab: tokenizer.tokens.len(), emb: *emb }, Vec::new(), Fill::Refuse, Vec::new())
+            }
+            FloatInput::Features { mean, names, fill, .. } => {
+                let means = if *fill == Fill::Mean || *fill == Fill::Previous { mean.clone() } else { Vec::new() };
+                (InputKind::Features { count: mean.len() }, names.clone(), *fill, means)
+            }
         };
         NetworkInfo {
+            feature_names,
+            fill,
+            feature_means,
             input,
             grus: m.grus.iter().map(|g| g.hidden).collect(),
             dense: m.dense.iter().map(|d| (d.bias.len(), d.activation)).collect(),
@@ -197,6 +242,9 @@ impl NetworkInfo {
             head: HeadKind::NextToken,
             names: Vec::new(),
             outputs: d.vocab as usize,
+            feature_names: Vec::new(),
+            fill: Fill::Refuse,
+            feature_means: Vec::new(),
         }
     }
 }
@@ -233,6 +281,16 @@ impl StepInfo {
             }
             (InputKind::Tokens { .. }, None) => return wrong(format!("a token model without {TOKENIZER_KEY} metadata")),
             _ => {}
+        }
+        if let InputKind::Features { count } = network.input {
+            if !network.feature_names.is_empty() && network.feature_names.len() != count {
+                return wrong(format!("{} feature names for {count} features", network.feature_names.len()));
+            }
+            let means = network.feature_means.len();
+            if matches!(network.fill, Fill::Mean | Fill::Previous) && means != count || network.feature_means.iter().any(|v| !v.is_finite())
+            {
+                return wrong(format!("fill {} needs {count} finite feature means, the metadata has {means}", network.fill.name()));
+            }
         }
         if network.head == HeadKind::NextToken && !matches!(network.input, InputKind::Tokens { vocab, .. } if vocab == network.outputs) {
             return wrong("a next-token head needs token input and one output per token".into());

@@ -8,7 +8,7 @@ use std::fmt;
 
 use edgegru_runtime::text::{self, Generation, SamplingScratch, Stepper};
 use edgegru_runtime::writer::TokenizerTables;
-use edgegru_runtime::{Error, HeadKind, InputKind, Rng, SamplingParams, StepSession, TokenProb, Tokenizer};
+use edgegru_runtime::{Error, Fill, HeadKind, InputKind, Rng, SamplingParams, StepSession, TokenProb, Tokenizer};
 
 use crate::contract::{NetworkInfo, SequenceLayout, StepInfo};
 
@@ -209,6 +209,53 @@ struct StepMachine {
     out: Vec<f32>,
     has_output: bool,
     input: InputKind,
+    /// How missing feature values are filled, and the features as last filled.
+    fill: FeatureFill,
+}
+
+/// A feature model's fill policy on the host side, as the runtime applies it:
+/// each NaN becomes 0, the training mean, or the last value seen (the mean
+/// before any).
+struct FeatureFill {
+    fill: Fill,
+    means: Vec<f32>,
+    /// The last features filled (for `Fill::Previous`, what a NaN becomes).
+    filled: Vec<f32>,
+}
+
+impl FeatureFill {
+    fn of(network: &NetworkInfo) -> Self {
+        let means = network.feature_means.clone();
+        FeatureFill { fill: network.fill, filled: means.clone(), means }
+    }
+
+    /// Forgets the values seen.
+    fn reset(&mut self) {
+        self.filled.clone_from(&self.means);
+    }
+
+    /// The features with their missing values filled.
+    fn apply(&mut self, f: &[f32]) -> &[f32] {
+        self.filled.resize(f.len(), 0.0);
+        for (i, (dst, &v)) in self.filled.iter_mut().zip(f).enumerate() {
+            *dst = match (v.is_nan(), self.fill) {
+                (false, _) | (true, Fill::Refuse) => v,
+                (true, Fill::Zero) => 0.0,
+                (true, Fill::Mean) => self.means[i],
+                (true, Fill::Previous) => *dst,
+            };
+        }
+        &self.filled
+    }
+
+    /// Values a saved state keeps (the last features, for `Fill::Previous`).
+    fn remembered(&self) -> usize {
+        if self.fill == Fill::Previous {
+            self.means.len()
+        } else {
+            0
+        }
+    }
 }
 
 impl StepMachine {
@@ -221,10 +268,13 @@ impl StepMachine {
             (GraphInput::Features(f), InputKind::Features { count }) if f.len() != *count => {
                 Err(Error::FeatureCount { expected: *count, found: f.len() })
             }
-            (GraphInput::Features(f), InputKind::Features { .. }) => match f.iter().position(|v| !v.is_finite()) {
-                Some(index) => Err(Error::NonFiniteInput { index }),
-                None => Ok(()),
-            },
+            // A missing value (NaN) is filled when the model says how; infinities never are.
+            (GraphInput::Features(f), InputKind::Features { .. }) => {
+                match f.iter().position(|v| v.is_infinite() || (v.is_nan() && self.fill.fill == Fill::Refuse)) {
+                    Some(index) => Err(Error::NonFiniteInput { index }),
+                    None => Ok(()),
+                }
+            }
             (GraphInput::Token(_), InputKind::Features { .. }) => Err(Error::WrongInput { expected: "features" }),
             (GraphInput::Features(_), InputKind::Tokens { .. }) => Err(Error::WrongInput { expected: "tokens" }),
             (GraphInput::Token(_), InputKind::Tokens { .. }) => Ok(()),
@@ -233,6 +283,10 @@ impl StepMachine {
 
     fn step(&mut self, input: GraphInput<'_>) -> OnnxResult<()> {
         self.check(input)?;
+        let input = match input {
+            GraphInput::Features(f) if self.fill.fill != Fill::Refuse => GraphInput::Features(self.fill.apply(f)),
+            other => other,
+        };
         self.graph.run(input, &self.states, &mut self.out, &mut self.next)?;
         std::mem::swap(&mut self.states, &mut self.next);
         self.sync_hidden();
@@ -299,6 +353,7 @@ impl OnnxSession {
                 out: vec![0.0; n],
                 has_output: false,
                 input: info.network.input,
+                fill: FeatureFill::of(&info.network),
             },
             network: info.network,
             tokenizer,
@@ -373,6 +428,7 @@ impl StepSession<OnnxError> for OnnxSession {
         self.machine.states.iter_mut().for_each(|s| s.iter_mut().for_each(|v| *v = 0.0));
         self.machine.hidden.iter_mut().for_each(|v| *v = 0.0);
         self.machine.has_output = false;
+        self.machine.fill.reset();
         self.machine.graph.reset();
     }
 
@@ -412,7 +468,7 @@ impl StepSession<OnnxError> for OnnxSession {
         if self.sequence {
             return 0;
         }
-        STATE_HEADER + 4 * (self.machine.hidden.len() + self.machine.out.len()) + 4
+        STATE_HEADER + 4 * (self.machine.hidden.len() + self.machine.out.len() + self.machine.fill.remembered()) + 4
     }
 
     fn save_state(&self, out: &mut [u8]) -> OnnxResult<usize> {
@@ -427,7 +483,8 @@ impl StepSession<OnnxError> for OnnxSession {
         out[..4].copy_from_slice(&STATE_MAGIC);
         out[4..8].copy_from_slice(&self.fingerprint.to_le_bytes());
         out[8..12].copy_from_slice(&(self.machine.has_output as u32).to_le_bytes());
-        let values = self.machine.hidden.iter().chain(&self.machine.out);
+        let kept = self.machine.fill.remembered();
+        let values = self.machine.hidden.iter().chain(&self.machine.out).chain(&self.machine.fill.filled[..kept]);
         for (dst, v) in out[STATE_HEADER..needed - 4].chunks_exact_mut(4).zip(values) {
             dst.copy_from_slice(&v.to_le_bytes());
         }
@@ -439,9 +496,11 @@ impl StepSession<OnnxError> for OnnxSession {
     fn restore_state(&mut self, state: &[u8]) -> OnnxResult<()> {
         let size = self.state_size();
         let values = check_state(state, size, self.fingerprint)?;
-        let (hidden, out) = values.split_at(self.machine.hidden.len());
+        let (hidden, rest) = values.split_at(self.machine.hidden.len());
+        let (out, remembered) = rest.split_at(self.machine.out.len());
         self.machine.hidden.copy_from_slice(hidden);
         self.machine.out.copy_from_slice(out);
+        self.machine.fill.filled[..remembered.len()].copy_from_slice(remembered);
         let mut at = 0;
         for s in &mut self.machine.states {
             let n = s.len();

@@ -18,9 +18,12 @@ pub const MAGIC: [u8; 4] = *b"EGRU";
 /// tensor is in the portable layout.
 pub const FORMAT_VERSION: u16 = 2;
 /// The version of a network with tensors in a device layout (the arm-dsp layout kinds,
-/// [`TensorDesc::is_arm_dsp`]); its body is the version-2 [`Body`]. The newest
-/// version this runtime reads.
+/// [`TensorDesc::is_arm_dsp`]); its body is the version-2 [`Body`].
 pub const ARM_DSP_VERSION: u16 = 3;
+/// The version that adds an [`Extension`] after the body (a version-3 body:
+/// the arm-dsp layout kinds allowed): a feature model's feature names and
+/// what a missing value becomes. The newest version this runtime reads.
+pub const EXTENSION_VERSION: u16 = 4;
 /// The oldest format version this runtime reads.
 pub const OLDEST_VERSION: u16 = 1;
 /// Length of the fixed prefix: magic (4), version (u16 LE), CRC-32 (u32 LE).
@@ -529,6 +532,44 @@ pub mod v1 {
     }
 }
 
+/// What a missing feature value (NaN) becomes before a step; infinities are
+/// always refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Fill {
+    /// Refused: the step fails with `Error::NonFiniteInput` (files before version 4).
+    #[default]
+    Refuse,
+    /// 0, as the raw feature value.
+    Zero,
+    /// The feature's training mean (0 after normalization).
+    Mean,
+    /// The feature's last value seen in this stream (its mean before any).
+    Previous,
+}
+
+impl Fill {
+    /// `refuse`, `zero`, `mean` or `previous`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Fill::Refuse => "refuse",
+            Fill::Zero => "zero",
+            Fill::Mean => "mean",
+            Fill::Previous => "previous",
+        }
+    }
+}
+
+/// What version 4 adds after the body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Extension<'a> {
+    /// Feature names, UTF-8, back to back (empty: the features are unnamed).
+    pub feature_names: &'a [u8],
+    /// u32 LE end offset of each name in `feature_names`: one per feature, or none.
+    pub feature_ends: &'a [u8],
+    /// What a missing feature value becomes.
+    pub fill: Fill,
+}
+
 /// A decoded body of either version.
 #[derive(Debug, Clone)]
 // Only tools read a whole body this way (the device's loader decodes each
@@ -539,6 +580,8 @@ pub enum AnyBody<'a> {
     V1(v1::Body<'a>),
     /// A version-2 or version-3 file.
     V2(Body<'a>),
+    /// A version-4 file: a body and its extension.
+    V4(Body<'a>, Extension<'a>),
 }
 
 /// Checks the prefix and CRC; returns the version, the body bytes and the file's CRC.
@@ -551,8 +594,8 @@ pub fn open(bytes: &[u8]) -> Result<(u16, &[u8], u32)> {
         return Err(Error::BadMagic { found: magic });
     }
     let version = u16::from_le_bytes([bytes[4], bytes[5]]);
-    if !(OLDEST_VERSION..=ARM_DSP_VERSION).contains(&version) {
-        return Err(Error::UnsupportedVersion { found: version, supported: ARM_DSP_VERSION });
+    if !(OLDEST_VERSION..=EXTENSION_VERSION).contains(&version) {
+        return Err(Error::UnsupportedVersion { found: version, supported: EXTENSION_VERSION });
     }
     let stored = u32::from_le_bytes([bytes[6], bytes[7], bytes[8], bytes[9]]);
     let computed = crc32(&bytes[PREFIX_LEN..]);
@@ -577,7 +620,14 @@ pub(crate) fn decode_all<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T> {
 /// This checks the container only; [`crate::Model::from_bytes`] validates the contents.
 pub fn decode(bytes: &[u8]) -> Result<(AnyBody<'_>, u32)> {
     let (version, body, crc) = open(bytes)?;
-    let body = if version == 1 { AnyBody::V1(decode_all(body)?) } else { AnyBody::V2(decode_all(body)?) };
+    let body = match version {
+        1 => AnyBody::V1(decode_all(body)?),
+        EXTENSION_VERSION => {
+            let (b, e) = decode_all(body)?;
+            AnyBody::V4(b, e)
+        }
+        _ => AnyBody::V2(decode_all(body)?),
+    };
     Ok((body, crc))
 }
 

@@ -48,7 +48,7 @@ pub mod tokenizer;
 pub mod writer;
 
 pub use error::{Error, Result, TensorName};
-pub use format::{Activation, Dims, Numerics, TokenizerKind};
+pub use format::{Activation, Dims, Fill, Numerics, TokenizerKind};
 pub use interface::StepSession;
 pub use kernels::Isa;
 pub use model::{Head, HeadKind, InputKind, Layer, Model, Names, MAX_VOCAB, MAX_WIDTH};

@@ -8,8 +8,8 @@
 
 use crate::error::{Error, Result, TensorName};
 use crate::format::{
-    self, v1, Activation, DenseDesc, GruDesc, HeadDesc, HeadKindDesc, InputDesc, Numerics, Provenance, TensorDesc, MAX_DENSE_LAYERS,
-    MAX_GRU_LAYERS,
+    self, v1, Activation, DenseDesc, Extension, Fill, GruDesc, HeadDesc, HeadKindDesc, InputDesc, Numerics, Provenance, TensorDesc,
+    MAX_DENSE_LAYERS, MAX_GRU_LAYERS,
 };
 use crate::kernels::Isa;
 use crate::le::u32_at;
@@ -42,6 +42,10 @@ pub(crate) enum Input<'a> {
         scale: Vector<'a>,
         /// Integer numerics: the int8 scale of the normalized features.
         quant_scale: f32,
+        /// The features' names (none before version 4).
+        names: Names<'a>,
+        /// What a missing value becomes (refused before version 4).
+        fill: Fill,
     },
 }
 
@@ -86,7 +90,7 @@ impl<'a> Names<'a> {
             return Ok(names);
         }
         if ends.len() != count.checked_mul(4).ok_or(bad("too many names", count))? {
-            return Err(bad("`ends` must hold one u32 per output", ends.len() / 4));
+            return Err(bad("`ends` must hold one u32 per name", ends.len() / 4));
         }
         let mut start = 0usize;
         for i in 0..count {
@@ -102,7 +106,10 @@ impl<'a> Names<'a> {
         Ok(names)
     }
 
-    /// Number of names (0 when the outputs are unnamed).
+    /// No names.
+    pub(crate) const EMPTY: Names<'static> = Names { text: "", ends: &[] };
+
+    /// Number of names (0 when unnamed).
     pub fn len(&self) -> usize {
         self.ends.len() / 4
     }
@@ -281,11 +288,14 @@ pub(crate) enum Buffer {
     Probs,
     /// u32: the sort order for sampling (language models only).
     Order,
+    /// f32: the features as the step reads them, missing values filled (a
+    /// fill policy only; `previous` keeps the last values seen in it).
+    Filled,
 }
 
 impl Buffer {
     /// Every buffer, in carving order.
-    pub(crate) const ALL: [Buffer; 15] = [
+    pub(crate) const ALL: [Buffer; 16] = [
         Buffer::Hidden,
         Buffer::Input,
         Buffer::GatesInput,
@@ -301,6 +311,7 @@ impl Buffer {
         Buffer::IntDense1,
         Buffer::Probs,
         Buffer::Order,
+        Buffer::Filled,
     ];
 
     /// Bytes of one element.
@@ -348,6 +359,10 @@ impl ArenaLayout {
             Buffer::IntDense0 => max_d * int,
             Buffer::IntDense1 => second_dense * int,
             Buffer::Probs | Buffer::Order => sampling,
+            Buffer::Filled => match m.input {
+                Input::Features { fill: Fill::Zero | Fill::Mean | Fill::Previous, .. } => width,
+                _ => 0,
+            },
         });
         ArenaLayout { len }
     }
@@ -431,7 +446,7 @@ fn embedding<'a>(desc: &TensorDesc<'a>, numerics: Numerics, vocab: usize, emb: u
 }
 
 impl<'a> Model<'a> {
-    /// Loads a model from the bytes of an `.egru` file (version 1, 2 or 3),
+    /// Loads a model from the bytes of an `.egru` file (version 1 to 4),
     /// checking the CRC and every size, index and table. Never panics; any
     /// defect is an [`Error`].
     pub fn from_bytes(bytes: &'a [u8]) -> Result<Self> {
@@ -440,11 +455,28 @@ impl<'a> Model<'a> {
         // its return value: a version-1 file's load does not pay for the
         // larger version-2 description, and no extra copy of the model is
         // made here (loading is the deepest stack a device sees).
-        if version == 1 {
-            Model::load_v1(body, checksum, bytes.len())
-        } else {
-            Model::load_v2(body, version, checksum, bytes.len())
+        match version {
+            1 => Model::load_v1(body, checksum, bytes.len()),
+            format::EXTENSION_VERSION => Model::load_v4(body, checksum, bytes.len()),
+            _ => Model::load_v2(body, version, checksum, bytes.len()),
         }
+    }
+
+    #[inline(never)]
+    fn load_v4(body: &'a [u8], checksum: u32, file_len: usize) -> Result<Self> {
+        let (b, ext) = format::decode_all::<(format::Body<'a>, Extension<'a>)>(body)?;
+        let mut model = Model::from_v2(&b, format::EXTENSION_VERSION, checksum, file_len)?;
+        match &mut model.input {
+            Input::Features { mean, names, fill, .. } => {
+                *names = Names::from_bytes(ext.feature_names, ext.feature_ends, mean.len(), true)?;
+                *fill = ext.fill;
+            }
+            Input::Tokens { .. } if ext.fill != Fill::Refuse || !ext.feature_ends.is_empty() => {
+                return Err(Error::Names { reason: "feature names or a fill policy in a token model", index: 0 });
+            }
+            Input::Tokens { .. } => {}
+        }
+        Ok(model)
     }
 
     #[inline(never)]
@@ -532,7 +564,7 @@ impl<'a> Model<'a> {
                 if integer && !(quant_scale.is_finite() && *quant_scale > 0.0) {
                     return Err(Error::BadScale { tensor: TensorName::FeatureScale, row: f });
                 }
-                (Input::Features { mean, scale, quant_scale: *quant_scale }, f)
+                (Input::Features { mean, scale, quant_scale: *quant_scale, names: Names::EMPTY, fill: Fill::Refuse }, f)
             }
         };
         let mut model = Model::empty(numerics, b.header.provenance.clone(), input, version, checksum, file_len);
@@ -640,6 +672,23 @@ impl<'a> Model<'a> {
         match &self.input {
             Input::Tokens { tokenizer, .. } => Some(tokenizer),
             Input::Features { .. } => None,
+        }
+    }
+
+    /// Feature models: the name of feature `i`, when the file names its features (version 4).
+    pub fn feature_name(&self, i: usize) -> Option<&'a str> {
+        match self.input {
+            Input::Features { names, .. } => names.get(i),
+            Input::Tokens { .. } => None,
+        }
+    }
+
+    /// What a missing feature value (NaN) becomes (`Fill::Refuse` for token
+    /// models and files before version 4).
+    pub fn fill(&self) -> Fill {
+        match self.input {
+            Input::Features { fill, .. } => fill,
+            Input::Tokens { .. } => Fill::Refuse,
         }
     }
 

@@ -3,7 +3,7 @@
 use crate::crc32::crc32;
 use crate::error::{Error, Result};
 use crate::fixed::{self, Mul};
-use crate::format::{Activation, Numerics};
+use crate::format::{Activation, Fill, Numerics};
 use crate::interface::StepSession;
 use crate::kernels::Isa;
 use crate::math;
@@ -20,10 +20,19 @@ const STATE_HEADER: usize = 12;
 /// Bytes after the values: the CRC-32 of everything before it.
 const STATE_TRAILER: usize = 4;
 
-/// Bytes of a saved state of `m`.
+/// Bytes of a saved state of `m`: the states, the outputs and, for a model
+/// that fills a missing value with the previous one, the last features seen.
 pub(crate) fn state_size(m: &Model<'_>) -> usize {
     let hidden: usize = m.gru_widths().sum();
-    STATE_HEADER + 4 * (hidden + m.outputs()) + STATE_TRAILER
+    STATE_HEADER + 4 * (hidden + m.outputs() + remembered(m)) + STATE_TRAILER
+}
+
+/// Features a session of `m` remembers between steps (`Fill::Previous`).
+fn remembered(m: &Model<'_>) -> usize {
+    match m.input {
+        Input::Features { fill: Fill::Previous, mean, .. } => mean.len(),
+        _ => 0,
+    }
 }
 
 /// The recurrent state and scratch buffers of one stream, carved from an
@@ -54,6 +63,10 @@ impl StepMachine<'_, '_> {
         self.buf.h.iter_mut().for_each(|v| *v = 0.0);
         self.buf.int.h.iter_mut().for_each(|v| *v = 0);
         self.buf.out.iter_mut().for_each(|v| *v = 0.0);
+        // Before any value is seen, a missing one is the mean.
+        if let Input::Features { mean, .. } = &self.model.input {
+            self.buf.filled.iter_mut().enumerate().for_each(|(i, v)| *v = mean.get(i));
+        }
         self.has_output = false;
     }
 
@@ -66,11 +79,13 @@ impl StepMachine<'_, '_> {
                     return Err(Error::TokenOutOfRange { token, vocab });
                 }
             }
-            (StepInput::Features(f), Input::Features { mean, .. }) => {
+            (StepInput::Features(f), Input::Features { mean, fill, .. }) => {
                 if f.len() != mean.len() {
                     return Err(Error::FeatureCount { expected: mean.len(), found: f.len() });
                 }
-                if let Some(index) = f.iter().position(|v| !v.is_finite()) {
+                // A missing value (NaN) is filled when the model says how; infinities never are.
+                let refuse_nan = *fill == Fill::Refuse;
+                if let Some(index) = f.iter().position(|v| v.is_infinite() || (refuse_nan && v.is_nan())) {
                     return Err(Error::NonFiniteInput { index });
                 }
             }
@@ -83,6 +98,10 @@ impl StepMachine<'_, '_> {
     fn step(&mut self, input: StepInput<'_>) -> Result<()> {
         self.check(input)?;
         let (m, isa, b) = (self.model, self.isa, &mut self.buf);
+        let input = match input {
+            StepInput::Features(f) if !b.filled.is_empty() => StepInput::Features(fill_missing(m, f, b.filled)),
+            other => other,
+        };
         if matches!(m.numerics, Numerics::Integer { .. }) {
             let x_mul = load_input_int(m, input, b.scratch.q);
             forward_integer(m, isa, x_mul, b);
@@ -154,6 +173,8 @@ struct StepBuffers<'b> {
     out: &'b mut [f32],
     scratch: Scratch<'b>,
     int: IntBuffers<'b>,
+    /// The features with missing values filled (a model with a fill policy).
+    filled: &'b mut [f32],
 }
 
 /// Integer numerics: the states in Q15, pre-activations and dense outputs in
@@ -162,6 +183,22 @@ struct IntBuffers<'b> {
     h: &'b mut [i16],
     gx: &'b mut [i32],
     dense: [&'b mut [i32]; 2],
+}
+
+/// The features `f` with each missing value (NaN) filled as the model says,
+/// in `filled` (which, for `Fill::Previous`, holds the last values seen).
+fn fill_missing<'f>(m: &Model<'_>, f: &[f32], filled: &'f mut [f32]) -> &'f [f32] {
+    if let Input::Features { mean, fill, .. } = &m.input {
+        for (i, (dst, &v)) in filled.iter_mut().zip(f).enumerate() {
+            *dst = match (v.is_nan(), fill) {
+                (false, _) | (true, Fill::Refuse) => v,
+                (true, Fill::Zero) => 0.0,
+                (true, Fill::Mean) => mean.get(i),
+                (true, Fill::Previous) => *dst,
+            };
+        }
+    }
+    filled
 }
 
 /// Float paths: the input vector into `x` (an embedding row, or the
@@ -189,7 +226,7 @@ fn load_input_int(m: &Model<'_>, input: StepInput<'_>, q: &mut [i8]) -> Mul {
             q[..e].copy_from_slice(&row[..e]);
             Mul::from_f32_bits(scale)
         }
-        (StepInput::Features(f), Input::Features { mean, scale, quant_scale }) => {
+        (StepInput::Features(f), Input::Features { mean, scale, quant_scale, .. }) => {
             let inv = 1.0 / *quant_scale;
             for (i, (qi, &v)) in q.iter_mut().zip(f).enumerate() {
                 *qi = math::round_half_even_i32((v - mean.get(i)) * scale.get(i) * inv, 127.0) as i8;
@@ -434,12 +471,14 @@ impl<'s, 'a> Session<'s, 'a> {
                         gx: typed(p, Buffer::IntGates)?,
                         dense: [typed(p, Buffer::IntDense0)?, typed(p, Buffer::IntDense1)?],
                     },
+                    filled: &mut [],
                 },
                 has_output: false,
             },
             probs: typed(p, Buffer::Probs)?,
             order: typed(p, Buffer::Order)?,
         };
+        s.machine.buf.filled = typed(p, Buffer::Filled)?;
         s.reset();
         Ok(s)
     }
@@ -596,7 +635,8 @@ impl<'s, 'a> Session<'s, 'a> {
         out[..4].copy_from_slice(&STATE_MAGIC);
         out[4..8].copy_from_slice(&self.machine.model.checksum.to_le_bytes());
         out[8..12].copy_from_slice(&(self.machine.has_output as u32).to_le_bytes());
-        let values = self.machine.buf.h.iter().chain(self.machine.buf.out.iter());
+        let kept = remembered(self.machine.model);
+        let values = self.machine.buf.h.iter().chain(self.machine.buf.out.iter()).chain(self.machine.buf.filled.iter().take(kept));
         for (dst, v) in out[STATE_HEADER..needed - STATE_TRAILER].chunks_exact_mut(4).zip(values) {
             dst.copy_from_slice(&v.to_le_bytes());
         }
@@ -641,7 +681,9 @@ impl<'s, 'a> Session<'s, 'a> {
         for (dst, v) in self.machine.buf.int.h.iter_mut().zip(int_state) {
             *dst = v as i16;
         }
-        for (dst, v) in self.machine.buf.h.iter_mut().chain(self.machine.buf.out.iter_mut()).zip(values) {
+        let kept = remembered(self.machine.model);
+        let b = &mut self.machine.buf;
+        for (dst, v) in b.h.iter_mut().chain(b.out.iter_mut()).chain(b.filled.iter_mut().take(kept)).zip(values) {
             *dst = v;
         }
         self.machine.has_output = word(8) == 1;

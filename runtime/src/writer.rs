@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use crate::crc32::crc32;
 use crate::error::{Error, Result};
 use crate::format::{
-    self, v1, Activation, AnyBody, Body, DenseDesc, GruDesc, HeadDesc, HeadKindDesc, Header, InputDesc, Numerics, Provenance, ScaleRule,
-    TensorDesc, TokenizerDesc, TokenizerKind,
+    self, v1, Activation, AnyBody, Body, DenseDesc, Extension, Fill, GruDesc, HeadDesc, HeadKindDesc, Header, InputDesc, Numerics,
+    Provenance, ScaleRule, TensorDesc, TokenizerDesc, TokenizerKind,
 };
 use crate::kernels::arm_dsp_layout;
 use crate::model::{HeadKind, Input, Model};
@@ -181,6 +181,10 @@ pub enum FloatInput {
         scale: Vec<f32>,
         /// Integer numerics: the int8 scale of the normalized features.
         quant_scale: f32,
+        /// The features' names, one per feature, or none (written in version 4).
+        names: Vec<String>,
+        /// What a missing value becomes (other than `Refuse`: written in version 4).
+        fill: Fill,
     },
 }
 
@@ -586,9 +590,10 @@ pub fn relayout(bytes: &[u8], layout: Layout) -> core::result::Result<Vec<u8>, W
         )));
     }
     let (body, _) = format::decode(bytes).map_err(WriteError::Load)?;
-    let body = match body {
-        AnyBody::V1(b) => v1_as_network(&b),
-        AnyBody::V2(b) => b,
+    let (body, ext) = match body {
+        AnyBody::V1(b) => (v1_as_network(&b), None),
+        AnyBody::V2(b) => (b, None),
+        AnyBody::V4(b, e) => (b, Some(e)),
     };
     let mat = |t: &TensorDesc<'_>| OwnedTensor::from_desc(t, layout);
     let grus: Vec<_> = body.grus.iter().map(|g| (mat(&g.input), mat(&g.recurrent))).collect();
@@ -601,7 +606,10 @@ pub fn relayout(bytes: &[u8], layout: Layout) -> core::result::Result<Vec<u8>, W
         dense: body.dense.iter().zip(&dense).map(|(d, w)| DenseDesc { weight: w.desc(), ..d.clone() }).collect(),
         head: HeadDesc { weight: head.desc(), ..body.head.clone() },
     };
-    let file = encode_file(version_of(&out), &out)?;
+    let file = match ext {
+        Some(e) => encode_file(format::EXTENSION_VERSION, &(&out, &e))?,
+        None => encode_file(version_of(&out), &out)?,
+    };
     Model::from_bytes(&file).map_err(WriteError::Load)?;
     Ok(file)
 }
@@ -681,9 +689,13 @@ impl FloatModel {
                 emb: embedding.cols(),
                 embedding: matrix_f32(&embedding),
             },
-            Input::Features { mean, scale, quant_scale } => {
-                FloatInput::Features { mean: vector_f32(&mean), scale: vector_f32(&scale), quant_scale }
-            }
+            Input::Features { mean, scale, quant_scale, names, fill } => FloatInput::Features {
+                mean: vector_f32(&mean),
+                scale: vector_f32(&scale),
+                quant_scale,
+                names: (0..names.len()).map(|i| String::from(names.get(i).unwrap_or(""))).collect(),
+                fill,
+            },
         };
         let names = model.head.names().map_or_else(Vec::new, |n| (0..n.len()).map(|i| String::from(n.get(i).unwrap_or(""))).collect());
         Ok(FloatModel {
@@ -728,8 +740,11 @@ impl FloatModel {
         if let FloatInput::Tokens { tokenizer, emb, embedding } = &self.input {
             want("the embedding", embedding.len(), tokenizer.tokens.len() * emb)?;
         }
-        if let FloatInput::Features { mean, scale, .. } = &self.input {
+        if let FloatInput::Features { mean, scale, names, .. } = &self.input {
             want("the feature scales", scale.len(), mean.len())?;
+            if !names.is_empty() {
+                want("the feature names", names.len(), mean.len())?;
+            }
         }
         let widths = self.layer_inputs();
         for (n, g) in self.grus.iter().enumerate() {
@@ -791,7 +806,7 @@ impl FloatModel {
                 embedding = OwnedTensor::encode(table, t.tokens.len(), *emb, opts.embedding, false);
                 InputDesc::Tokens { tokenizer: t.desc(&tables), embedding: embedding.desc() }
             }
-            FloatInput::Features { mean, scale, quant_scale } => {
+            FloatInput::Features { mean, scale, quant_scale, .. } => {
                 (mean_bytes, scale_bytes) = (f32_bytes(mean), f32_bytes(scale));
                 InputDesc::Features { count: mean.len() as u32, mean: &mean_bytes, scale: &scale_bytes, quant_scale: *quant_scale }
             }
@@ -816,7 +831,24 @@ impl FloatModel {
             dense: dense.iter().map(|(a, w, b)| DenseDesc { activation: *a, weight: w.desc(), bias: b }).collect(),
             head: HeadDesc { kind, weight: head_w.desc(), bias: &head_b },
         };
-        encode_file(version_of(&body), &body)
+        match self.extension() {
+            Some((names, ends, fill)) => {
+                let ext = Extension { feature_names: &names, feature_ends: &ends, fill };
+                encode_file(format::EXTENSION_VERSION, &(&body, &ext))
+            }
+            None => encode_file(version_of(&body), &body),
+        }
+    }
+
+    /// What version 4 adds for this model (feature names, a fill policy), if anything.
+    fn extension(&self) -> Option<(Vec<u8>, Vec<u8>, Fill)> {
+        match &self.input {
+            FloatInput::Features { names, fill, .. } if !names.is_empty() || *fill != Fill::Refuse => {
+                let (text, ends) = names_table(names);
+                Some((text, ends, *fill))
+            }
+            _ => None,
+        }
     }
 
     /// Checks the shapes, writes the model and checks that the runtime loads it.

@@ -199,6 +199,8 @@ static int feature_model(const char *path, const unsigned char *text_bytes, size
     float x[64], probs[64], sum = 0.0f;
     const char *name = NULL;
     size_t flen = 0, n = 0, j, name_len = 0, k;
+    uint32_t fill = 99;
+    int named = 0;
     char text[16];
     unsigned char *fbytes;
     int before = failures;
@@ -216,6 +218,21 @@ static int feature_model(const char *path, const unsigned char *text_bytes, size
         CHECK(name != NULL && name_len > 0);
     }
     EXPECT(egru_model_output_name(&fm, fi.outputs, &name, &name_len), EGRU_ERR_INVALID_PARAMETER);
+    /* Feature names: all named or none; past the features, refused. */
+    for (j = 0; j < fi.features; j++) {
+        EXPECT(egru_model_feature_name(&fm, j, &name, &name_len), EGRU_OK);
+        CHECK(name != NULL);
+        if (j == 0) named = name_len > 0;
+        CHECK((name_len > 0) == named);
+    }
+    EXPECT(egru_model_feature_name(&fm, fi.features, &name, &name_len), EGRU_ERR_INVALID_PARAMETER);
+    EXPECT(egru_model_feature_name(&fm, 0, NULL, &name_len), EGRU_ERR_NULL);
+    EXPECT(egru_model_fill(&fm, &fill), EGRU_OK);
+    CHECK(fill <= EGRU_FILL_PREVIOUS);
+    CHECK(fi.format_version == 4 || (fill == EGRU_FILL_REFUSE && !named));
+    COUNT_STOP(); /* printing is the test's own heap use */
+    printf("feature model: format %u, features %s, fill %u\n", (unsigned)fi.format_version, named ? "named" : "unnamed", (unsigned)fill);
+    COUNT_START();
     EXPECT(egru_session_init(&fs, &fm, farena, sizeof farena), EGRU_OK);
     for (j = 0; j < fi.features; j++) x[j] = 0.25f * (float)j - 0.5f;
     for (k = 0; k < 20; k++) EXPECT(egru_session_step_features(&fs, x, fi.features, probs, 64), EGRU_OK);
@@ -225,7 +242,16 @@ static int feature_model(const char *path, const unsigned char *text_bytes, size
     }
     CHECK(sum > 0.999f && sum < 1.001f);
     EXPECT(egru_session_step_features(&fs, x, fi.features - 1, probs, 64), EGRU_ERR_WRONG_INPUT);
+    /* A missing value (NaN) is filled when the model says how, else refused;
+       an infinity is always refused. */
     x[0] = 0.0f / 0.0f;
+    EXPECT(egru_session_step_features(&fs, x, fi.features, probs, 64), fill == EGRU_FILL_REFUSE ? EGRU_ERR_INVALID_PARAMETER : EGRU_OK);
+    if (fill != EGRU_FILL_REFUSE) {
+        sum = 0.0f;
+        for (j = 0; j < fi.outputs; j++) sum += probs[j];
+        CHECK(sum > 0.999f && sum < 1.001f);
+    }
+    x[0] = 1.0f / 0.0f;
     EXPECT(egru_session_step_features(&fs, x, fi.features, probs, 64), EGRU_ERR_INVALID_PARAMETER);
     x[0] = 0.0f;
     EXPECT(egru_session_step_features(&fs, x, fi.features, probs, fi.outputs - 1), EGRU_ERR_BUFFER_TOO_SMALL);

@@ -7,7 +7,7 @@ use edgegru_runtime::writer::{
     encode_file, f32_bytes, ExportOptions, FloatDense, FloatGru, FloatHead, FloatInput, FloatModel, OwnedTensor, ProvenanceSpec,
     TokenizerSpec, WeightKind, KERAS_FILTERS,
 };
-use edgegru_runtime::{Activation, HeadKind, Rng};
+use edgegru_runtime::{Activation, Fill, HeadKind, Rng};
 
 /// Characters of the test vocabularies.
 pub const TEST_CHARS: &str = "abcdefghijklmnopqrstuvwxyz ,.'\n";
@@ -56,7 +56,7 @@ pub fn random_network(shape: &NetShape, seed: u64) -> FloatModel {
         TestInput::Features(n) => {
             let mean = uniform(&mut rng, *n, 2.0);
             let scale = (0..*n).map(|_| 0.5 + rng.next_f32()).collect();
-            (FloatInput::Features { mean, scale, quant_scale: 4.0 / 127.0 }, *n)
+            (FloatInput::Features { mean, scale, quant_scale: 4.0 / 127.0, names: Vec::new(), fill: Fill::Refuse }, *n)
         }
     };
     let mut grus = Vec::new();

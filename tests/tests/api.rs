@@ -1,8 +1,8 @@
 //! The runtime API as a user drives it: sessions, tokenizers, sampling,
 //! generation and saved states.
 
-use edgegru_runtime::writer::ExportOptions;
-use edgegru_runtime::{Activation, Error, InputKind, Model, Rng, SamplingParams, Session, StopReason, TokenProb};
+use edgegru_runtime::writer::{ExportOptions, FloatInput};
+use edgegru_runtime::{Activation, Error, Fill, InputKind, Model, Rng, SamplingParams, Session, StopReason, TokenProb};
 use edgegru_tests::{char_model, feature_classifier, word_model, ToFile};
 
 fn vocab(model: &Model<'_>) -> u32 {
@@ -266,6 +266,61 @@ fn feature_models_step_on_feature_vectors_only() {
     s.restore_state(&state).unwrap();
     assert_eq!(s.hidden(), &before[..]);
     assert_eq!(s.output(), Some(&p[..]));
+}
+
+/// Every numerics: a step with missing values (NaN) gives the bits of the
+/// step with the values the model's fill policy puts there; `Previous`
+/// remembers the last values through save/restore and reset; infinities and
+/// (with `Refuse`) NaNs are refused.
+#[test]
+fn missing_features_are_filled_as_the_file_says() {
+    let mut fm = feature_classifier(3, &[12], &[], 2, 5);
+    let FloatInput::Features { mean, .. } = &fm.input else { panic!("a feature model") };
+    let mean = mean.clone();
+    let nan = f32::NAN;
+    for opts in [ExportOptions::default(), ExportOptions::int8(true), ExportOptions::integer(true)] {
+        for fill in [Fill::Zero, Fill::Mean, Fill::Previous] {
+            if let FloatInput::Features { fill: f, names, .. } = &mut fm.input {
+                (*f, *names) = (fill, vec!["ax".into(), "ay".into(), "az".into()]);
+            }
+            let file = fm.file(&opts);
+            let model = Model::from_bytes(&file).unwrap();
+            assert_eq!((model.fill(), model.feature_name(1), model.format_version()), (fill, Some("ay"), 4));
+            let (mut a1, mut a2) = (vec![0u8; model.arena_size()], vec![0u8; model.arena_size()]);
+            let (mut gappy, mut full) = (Session::new(&model, &mut a1).unwrap(), Session::new(&model, &mut a2).unwrap());
+            let first = [1.0, 2.0, 3.0];
+            let second_missing = [nan, -1.0, nan];
+            let second_filled = match fill {
+                Fill::Zero => [0.0, -1.0, 0.0],
+                Fill::Mean => [mean[0], -1.0, mean[2]],
+                _ => [1.0, -1.0, 3.0],
+            };
+            // Before any value, `Previous` is the mean.
+            let at_start = if fill == Fill::Zero { [0.0, 0.5, 0.0] } else { [mean[0], 0.5, mean[2]] };
+            let bits = |p: &[f32]| p.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(
+                bits(gappy.step_features(&[nan, 0.5, nan]).unwrap()),
+                bits(full.step_features(&at_start).unwrap()),
+                "{fill:?} {opts:?}"
+            );
+            gappy.step_features(&first).unwrap();
+            full.step_features(&first).unwrap();
+            let mut state = vec![0u8; gappy.state_size()];
+            gappy.save_state(&mut state).unwrap();
+            gappy.reset();
+            gappy.step_features(&[7.0, 7.0, 7.0]).unwrap();
+            gappy.restore_state(&state).unwrap();
+            let want = bits(full.step_features(&second_filled).unwrap());
+            assert_eq!(bits(gappy.step_features(&second_missing).unwrap()), want, "{fill:?} {opts:?}: after a restore");
+            assert_eq!(gappy.step_features(&[1.0, f32::INFINITY, 0.0]).err(), Some(Error::NonFiniteInput { index: 1 }));
+        }
+    }
+    // The state of a `Previous` model holds the features too.
+    let refuse = feature_classifier(3, &[12], &[], 2, 5).file(&ExportOptions::default());
+    let previous = fm.file(&ExportOptions::default());
+    let (r, p) = (Model::from_bytes(&refuse).unwrap(), Model::from_bytes(&previous).unwrap());
+    assert_eq!(p.state_size(), r.state_size() + 3 * 4);
+    assert_eq!((r.fill(), r.feature_name(0), r.format_version()), (Fill::Refuse, None, 2));
 }
 
 #[test]

@@ -1,17 +1,28 @@
 //! Loading never panics and never reads out of bounds: mutated files either
 //! load (and then run) or give a precise error.
 
-use edgegru_runtime::format::{self, v1, AnyBody, Body, HeadKindDesc, InputDesc, TensorDesc};
-use edgegru_runtime::writer::{encode_file, relayout, ExportOptions, FloatModel, Layout, OwnedTensor, WeightKind};
-use edgegru_runtime::{Activation, Error, InputKind, Model, Rng, SamplingParams, Session, TensorName};
+use edgegru_runtime::format::{self, v1, AnyBody, Body, Extension, HeadKindDesc, InputDesc, TensorDesc};
+use edgegru_runtime::writer::{encode_file, relayout, ExportOptions, FloatInput, FloatModel, Layout, OwnedTensor, WeightKind};
+use edgegru_runtime::{Activation, Error, Fill, InputKind, Model, Rng, SamplingParams, Session, TensorName};
 use edgegru_tests::{char_model, feature_classifier, fix_checksum, v1_bytes, word_model, ToFile};
 
+/// A feature model with named features and a fill policy (a version-4 file).
+fn named(mut m: FloatModel, fill: Fill) -> FloatModel {
+    if let FloatInput::Features { mean, names, fill: f, .. } = &mut m.input {
+        *names = (0..mean.len()).map(|i| format!("sensor {i}")).collect();
+        *f = fill;
+    }
+    m
+}
+
 /// Version-1 files (the format before networks), then version-2 networks,
-/// then version-3 networks (the arm-dsp layout).
+/// then version-3 networks (the arm-dsp layout), then version-4 ones
+/// (feature names and a fill policy).
 fn valid_files() -> Vec<Vec<u8>> {
     let c = char_model(8, 16, 16, 1);
     let w = word_model(&["the", "cat", "sat", "on", "mat"], 8, 16, 8, 2);
     let stacked = feature_classifier(5, &[16, 8], &[(12, Activation::Tanh), (8, Activation::Sigmoid)], 3, 4);
+    let previous = named(stacked.clone(), Fill::Previous);
     vec![
         v1_bytes(&c, &ExportOptions::default()),
         v1_bytes(&c, &ExportOptions::int8(false)),
@@ -26,6 +37,8 @@ fn valid_files() -> Vec<Vec<u8>> {
         c.file(&ExportOptions { layout: Layout::ArmDsp, ..ExportOptions::int8(true) }),
         stacked.file(&ExportOptions { layout: Layout::ArmDsp, ..ExportOptions::integer(false) }),
         stacked.file(&ExportOptions { layout: Layout::ArmDsp, ..ExportOptions::integer(true) }),
+        previous.file(&ExportOptions::int8(true)),
+        named(stacked.clone(), Fill::Mean).file(&ExportOptions { layout: Layout::ArmDsp, ..ExportOptions::integer(true) }),
     ]
 }
 
@@ -44,8 +57,10 @@ fn exercise(bytes: &[u8]) -> Result<(), Error> {
         }
         InputKind::Features { count } => {
             for i in 0..4 {
-                let f: Vec<f32> = (0..count).map(|j| (i * count + j) as f32 * 0.3 - 1.0).collect();
-                s.step_features(&f)?;
+                let mut f: Vec<f32> = (0..count).map(|j| (i * count + j) as f32 * 0.3 - 1.0).collect();
+                f[i % count] = if i == 1 { f32::NAN } else { f[i % count] };
+                // A NaN is filled or refused, as the file says; either way nothing panics.
+                let _ = s.step_features(&f);
             }
         }
     }
@@ -116,7 +131,7 @@ fn thousands_of_mutants_never_panic() {
 fn v1_body(file: &[u8]) -> v1::Body<'_> {
     match format::decode(file).unwrap().0 {
         AnyBody::V1(b) => b,
-        AnyBody::V2(_) => panic!("a version-1 file"),
+        AnyBody::V2(_) | AnyBody::V4(..) => panic!("a version-1 file"),
     }
 }
 
@@ -124,7 +139,7 @@ fn v1_body(file: &[u8]) -> v1::Body<'_> {
 fn v2_body(file: &[u8]) -> Body<'_> {
     match format::decode(file).unwrap().0 {
         AnyBody::V2(b) => b,
-        AnyBody::V1(_) => panic!("a version-2 file"),
+        AnyBody::V1(_) | AnyBody::V4(..) => panic!("a version-2 file"),
     }
 }
 
@@ -157,13 +172,13 @@ fn container_errors_are_precise() {
     assert_eq!(Model::from_bytes(&m).unwrap_err(), Error::BadMagic { found: *b"XGRU" });
     let mut m = file.clone();
     m[4] = 9;
-    assert_eq!(Model::from_bytes(&m).unwrap_err(), Error::UnsupportedVersion { found: 9, supported: 3 });
+    assert_eq!(Model::from_bytes(&m).unwrap_err(), Error::UnsupportedVersion { found: 9, supported: 4 });
     let mut m = file.clone();
-    m[4] = 4;
-    assert_eq!(Model::from_bytes(&m).unwrap_err(), Error::UnsupportedVersion { found: 4, supported: 3 });
+    m[4] = 5;
+    assert_eq!(Model::from_bytes(&m).unwrap_err(), Error::UnsupportedVersion { found: 5, supported: 4 });
     let mut m = file.clone();
     m[4] = 0;
-    assert_eq!(Model::from_bytes(&m).unwrap_err(), Error::UnsupportedVersion { found: 0, supported: 3 });
+    assert_eq!(Model::from_bytes(&m).unwrap_err(), Error::UnsupportedVersion { found: 0, supported: 4 });
     let mut m = file.clone();
     let last = m.len() - 1;
     m[last] ^= 0x40;
@@ -469,11 +484,62 @@ fn relayout_keeps_every_value_and_refuses_what_it_cannot_do() {
         assert_eq!(float(&arm_dsp), float(f), "file {i}: the same weights, read back (inspect, ONNX export)");
         let back = relayout(&arm_dsp, Layout::Portable).unwrap();
         assert_eq!(relayout(&back, Layout::ArmDsp).unwrap(), arm_dsp, "file {i}: the layouts convert both ways without loss");
-        assert_eq!(u16::from_le_bytes([arm_dsp[4], arm_dsp[5]]), 3);
-        assert_eq!(u16::from_le_bytes([back[4], back[5]]), 2);
-        if f[4] == 2 {
-            assert_eq!(&back, f, "file {i}: a version-2 file comes back byte for byte");
+        // Versions 2 and 3 go to 3 and back to 2; version 4 (its extension kept) stays 4.
+        let (dsp_version, back_version) = if f[4] == 4 { (4, 4) } else { (3, 2) };
+        assert_eq!(u16::from_le_bytes([arm_dsp[4], arm_dsp[5]]), dsp_version, "file {i}");
+        assert_eq!(u16::from_le_bytes([back[4], back[5]]), back_version, "file {i}");
+        // (valid_files()' second-last file is a portable version-4 one.)
+        if f[4] == 2 || i == files.len() - 2 {
+            assert_eq!(&back, f, "file {i}: a portable file comes back byte for byte");
         }
     }
     assert!(matches!(relayout(&files[0][..20], Layout::ArmDsp), Err(edgegru_runtime::writer::WriteError::Load(_))));
+}
+
+/// A version-4 file's body and extension.
+fn v4_parts(file: &[u8]) -> (Body<'_>, Extension<'_>) {
+    match format::decode(file).unwrap().0 {
+        AnyBody::V4(b, e) => (b, e),
+        _ => panic!("a version-4 file"),
+    }
+}
+
+#[test]
+fn version_4_names_and_fill_are_checked() {
+    let m = named(feature_classifier(3, &[8], &[], 2, 7), Fill::Previous);
+    let file = m.file(&ExportOptions::int8(true));
+    let model = Model::from_bytes(&file).unwrap();
+    assert_eq!((model.format_version(), model.fill(), model.feature_name(2)), (4, Fill::Previous, Some("sensor 2")));
+    assert_eq!(model.feature_name(3), None);
+    let (body, ext) = v4_parts(&file);
+    let write = |b: &Body<'_>, e: &Extension<'_>| encode_file(format::EXTENSION_VERSION, &(b, e)).unwrap();
+    // Two names for three features.
+    let ends: Vec<u8> = ext.feature_ends[..8].to_vec();
+    let err = Model::from_bytes(&write(&body, &Extension { feature_ends: &ends, ..ext.clone() })).unwrap_err();
+    assert!(matches!(err, Error::Names { .. }), "{err:?}");
+    // An end past the text.
+    let mut ends = ext.feature_ends.to_vec();
+    ends[8..12].copy_from_slice(&1000u32.to_le_bytes());
+    let err = Model::from_bytes(&write(&body, &Extension { feature_ends: &ends, ..ext.clone() })).unwrap_err();
+    assert!(matches!(err, Error::Names { .. }), "{err:?}");
+    // Names are not UTF-8.
+    let text = vec![0xffu8; ext.feature_names.len()];
+    let err = Model::from_bytes(&write(&body, &Extension { feature_names: &text, ..ext.clone() })).unwrap_err();
+    assert!(matches!(err, Error::Names { .. }), "{err:?}");
+    // A token model with a fill policy.
+    let c = char_model(8, 16, 16, 1).file(&ExportOptions::int8(true));
+    let token_body = v2_body(&c);
+    let fill_only = Extension { feature_names: &[], feature_ends: &[], fill: Fill::Zero };
+    let err = Model::from_bytes(&write(&token_body, &fill_only)).unwrap_err();
+    assert_eq!(err, Error::Names { reason: "feature names or a fill policy in a token model", index: 0 });
+    // An unknown fill: a decode error, not a model.
+    let mut bad = write(&body, &ext);
+    let last = bad.len() - 1;
+    bad[last] = 9;
+    fix_checksum(&mut bad);
+    assert!(matches!(Model::from_bytes(&bad).unwrap_err(), Error::Decode { .. }));
+    // Relayout keeps the extension.
+    let moved = relayout(&file, Layout::ArmDsp).unwrap();
+    let model = Model::from_bytes(&moved).unwrap();
+    assert_eq!((model.format_version(), model.fill(), model.feature_name(0)), (4, Fill::Previous, Some("sensor 0")));
 }

@@ -4,10 +4,10 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
-use edgegru_runtime::Activation;
+use edgegru_runtime::{Activation, Fill};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::data::WindowOffsets;
+use crate::data::{Columns, WindowOffsets};
 use crate::engine::{Device, Precision, Regularization};
 use crate::network::{DenseSpec, HeadSpec, NetSpec};
 use crate::optim::OptimizerConfig;
@@ -138,6 +138,12 @@ pub struct TrainConfig {
     /// (so that a resume can check a corpus given at another path).
     #[serde(default)]
     pub data_fingerprint: Option<String>,
+    /// CSV data: which columns are the sequence id, label and time (runs from before this option: the defaults).
+    #[serde(default)]
+    pub columns: Columns,
+    /// What a missing feature value becomes, in training and in the model (runs from before this option: refused).
+    #[serde(default)]
+    pub fill: Fill,
 }
 
 fn one_shard() -> usize {
@@ -183,6 +189,8 @@ impl TrainConfig {
             shards: 2,
             window_offsets: WindowOffsets::Random,
             data_fingerprint: None,
+            columns: Columns::default(),
+            fill: Fill::Refuse,
         }
     }
 
@@ -286,7 +294,7 @@ mod tests {
         let config = crate::pipeline::Preset::A.train_config(std::path::Path::new("corpus.txt"), false, 2, 1);
         let mut json = serde_json::to_value(&config).unwrap();
         let fields = json.as_object_mut().unwrap();
-        for name in ["layer_init", "shards", "window_offsets", "task", "val_data", "data_fingerprint"] {
+        for name in ["layer_init", "shards", "window_offsets", "task", "val_data", "data_fingerprint", "columns", "fill"] {
             assert!(fields.remove(name).is_some(), "{name} is a field");
         }
         // Before stacked layers: one hidden width and one dropout rate.

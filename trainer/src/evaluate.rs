@@ -7,10 +7,10 @@
 use std::path::Path;
 
 use anyhow::{bail, Result};
-use edgegru_runtime::HeadKind;
+use edgegru_runtime::{Fill, HeadKind, InputKind};
 
 use crate::backend::{bytes_for, is_egru, onnx_session, tokenizer_of, with_session, Backend, DynSession};
-use crate::data::{self, Sequences};
+use crate::data::{self, Columns, LabelKind, ReadOptions, Sequences};
 use crate::generation::known_text;
 use crate::metrics::{score, ClassMetrics, ClassReport, Metrics, RegressionMetrics, RegressionReport, Report};
 use crate::tokenize::describe_unknown;
@@ -85,10 +85,76 @@ pub fn stream(session: &mut DynSession<'_>, series: &[f32], channels: usize, mut
     Ok(last)
 }
 
-/// Evaluates a classifier on labelled sequences (relabelled to the model's classes).
-pub fn evaluate_sequences(backend: Backend, bytes: &[u8], data: &Path) -> Result<ClassReport> {
+/// What a feature model reads: its feature count, their names (none: CSV
+/// columns are taken by position) and what a missing value becomes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeatureInput {
+    /// Features per step.
+    pub count: usize,
+    /// The features' names, or none.
+    pub names: Vec<String>,
+    /// What a missing value (NaN) becomes.
+    pub fill: Fill,
+}
+
+/// The features a model reads, from an `.egru` file or an edgegru ONNX step
+/// graph's metadata; a token model is refused.
+pub fn features_of(bytes: &[u8]) -> Result<FeatureInput> {
+    let (input, names, fill) = if is_egru(bytes) {
+        let model = edgegru_runtime::Model::from_bytes(bytes)?;
+        let count = match model.input() {
+            InputKind::Features { count } => count,
+            InputKind::Tokens { .. } => 0,
+        };
+        let names = (0..count).map_while(|i| model.feature_name(i).map(str::to_string)).collect();
+        (model.input(), names, model.fill())
+    } else {
+        let session = onnx_session(Backend::Tract, bytes).map_err(|e| e.context("cannot read the ONNX model's network description"))?;
+        let net = session.network();
+        (net.input, net.feature_names.clone(), net.fill)
+    };
+    match input {
+        InputKind::Features { count } => Ok(FeatureInput { count, names, fill }),
+        InputKind::Tokens { .. } => bail!("this model reads tokens, not feature sequences"),
+    }
+}
+
+/// Reads a `.ts` or CSV file for a feature model: CSV columns by the
+/// model's feature names (by position when it names none), labels as
+/// `labels` says. Returns the sequences and notes for the user (columns
+/// left out, columns taken by position).
+pub fn read_for_model(bytes: &[u8], path: &Path, labels: LabelKind, columns: &Columns) -> Result<(Sequences, Vec<String>)> {
+    let model = features_of(bytes)?;
+    let options = ReadOptions { labels, columns, features: Some(&model.names) };
+    let seqs = data::read_sequences(path, &options)?;
+    if seqs.channels != model.count {
+        bail!("{} has {} features per step, the model reads {}", path.display(), seqs.channels, model.count);
+    }
+    let mut notes = Vec::new();
+    if model.names.is_empty() && !seqs.names.is_empty() {
+        notes.push(format!("the model names no features: the columns {} are read by position", seqs.names.join(", ")));
+    }
+    if !seqs.unused.is_empty() {
+        notes.push(format!("columns the model does not read, left out: {}", seqs.unused.join(", ")));
+    }
+    if seqs.missing() > 0 && model.fill == Fill::Refuse {
+        bail!(
+            "{} has {} missing values and the model refuses them (train with --fill, or import with --fill, to fill them)",
+            path.display(),
+            seqs.missing()
+        );
+    }
+    Ok((seqs, notes))
+}
+
+/// Evaluates a classifier on labelled sequences (relabelled to the model's
+/// classes; read them with [`read_for_model`]).
+pub fn evaluate_sequences(backend: Backend, bytes: &[u8], seqs: &Sequences) -> Result<ClassReport> {
     let classes = class_names(bytes)?;
-    let seqs: Sequences = data::read_sequences(data)?.relabel(&classes)?;
+    let seqs = seqs.clone().relabel(&classes)?;
+    if seqs.labels.is_empty() {
+        bail!("the sequences have no class labels; `edgegru predict` runs unlabelled data");
+    }
     with_session(backend, &bytes_for(backend, bytes)?, None, |session| {
         let mut m = ClassMetrics::new(&classes);
         for (series, &label) in seqs.series.iter().zip(&seqs.labels) {
@@ -101,14 +167,13 @@ pub fn evaluate_sequences(backend: Backend, bytes: &[u8], data: &Path) -> Result
 
 /// Evaluates a regressor on sequences with target values: RMSE, MAE and R²
 /// of its first output at each sequence's last step.
-pub fn evaluate_regression(backend: Backend, bytes: &[u8], data: &Path) -> Result<RegressionReport> {
+pub fn evaluate_regression(backend: Backend, bytes: &[u8], seqs: &Sequences) -> Result<RegressionReport> {
     let (head, _) = head_of(bytes)?;
     if head != HeadKind::Regression {
         bail!("this model is not a regressor (its head is {}); evaluate a classifier on its classes", head.name());
     }
-    let seqs = data::read_sequences(data)?;
     if !seqs.is_regression() {
-        bail!("{} holds class labels, not target values", data.display());
+        bail!("the sequences hold no target values");
     }
     with_session(backend, &bytes_for(backend, bytes)?, None, |session| {
         let mut m = RegressionMetrics::default();

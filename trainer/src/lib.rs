@@ -42,6 +42,7 @@
 //! use edgegru_trainer::config::{Task, TrainConfig};
 //! use edgegru_trainer::run::{self, Event, ProgressFn};
 //! use edgegru_trainer::{checkpoint::Checkpoint, evaluate, export, backend::Backend};
+//! use edgegru_trainer::data::{Columns, LabelKind};
 //! use edgegru_runtime::writer::WeightKind;
 //!
 //! // Four short two-feature sequences of two classes, in the UCR/UEA `.ts` format.
@@ -59,7 +60,8 @@
 //!
 //! let ck = Checkpoint::load(&dir.join("run"))?;
 //! let file = export::to_egru(&ck, &export::options(WeightKind::Int8, false, true), "toy")?;
-//! let report = evaluate::evaluate_sequences(Backend::Native, &file, &data)?;
+//! let (sequences, _notes) = evaluate::read_for_model(&file, &data, LabelKind::Classes, &Columns::default())?;
+//! let report = evaluate::evaluate_sequences(Backend::Native, &file, &sequences)?;
 //! assert_eq!(report.sequences, 4);
 //! # std::fs::remove_dir_all(&dir)?;
 //! # Ok::<(), anyhow::Error>(())

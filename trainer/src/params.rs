@@ -179,9 +179,13 @@ impl Params {
             (InputKind::Tokens { emb, .. }, Some(v), _) => {
                 FloatInput::Tokens { tokenizer: v.to_spec(), emb, embedding: self.get(Slot::Embedding).to_vec() }
             }
-            (InputKind::Features { .. }, _, Some(f)) => {
-                FloatInput::Features { mean: f.mean.clone(), scale: f.scale.clone(), quant_scale: f.quant_scale }
-            }
+            (InputKind::Features { .. }, _, Some(f)) => FloatInput::Features {
+                mean: f.mean.clone(),
+                scale: f.scale.clone(),
+                quant_scale: f.quant_scale,
+                names: f.names.clone(),
+                fill: f.fill,
+            },
             _ => {
                 anyhow::bail!("the checkpoint lacks its {} table", if data.vocab.is_none() { "tokenizer" } else { "feature normalization" })
             }

@@ -11,11 +11,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
+use edgegru_runtime::Fill;
 
 use crate::best::{Best, BestTracker, Verdict, BEST_DIR};
 use crate::checkpoint::{self, Checkpoint};
 use crate::config::{Task, TokenizerChoice, TrainConfig};
-use crate::data::{self, FeatureStats, TargetStats, Utf8Policy};
+use crate::data::{self, Columns, FeatureStats, LabelKind, ReadOptions, Sequences, TargetStats, Utf8Policy};
 use crate::engine::{self, CpuParallelism, Engine, StepResult};
 use crate::feed::{Feed, SequenceFeed, TextFeed};
 use crate::history::{History, Record};
@@ -342,23 +343,15 @@ fn prepare_text(config: &TrainConfig, resume: Option<&Checkpoint>) -> Result<(Pr
 /// and target normalization (fitted, or the resumed run's).
 fn prepare_sequences(config: &TrainConfig, resume: Option<&Checkpoint>) -> Result<(Prepared, String)> {
     let print = fingerprint(&std::fs::read(&config.corpus).with_context(|| format!("cannot read {}", config.corpus.display()))?);
-    let all = data::read_sequences(&config.corpus)?;
     let regression = config.task == Task::Regress;
-    if all.is_regression() != regression {
-        let (has, want) = if all.is_regression() { ("target values", "regress") } else { ("class labels", "classify") };
-        bail!("{} holds {has}: train it with --task {want}", config.corpus.display());
-    }
-    let (train, val) = match &config.val_data {
-        Some(path) => {
-            let val = data::read_sequences(path)?;
-            if val.channels != all.channels {
-                bail!("{} has {} features per step, the training data {}", path.display(), val.channels, all.channels);
-            }
-            if val.is_regression() != regression {
-                bail!("{} and {} hold different kinds of labels (classes and target values)", path.display(), config.corpus.display());
-            }
-            (all.clone(), val.relabel(&all.classes)?)
-        }
+    let resumed = resume.and_then(|c| c.features.clone());
+    let names = resumed.as_ref().map(|s| s.names.clone());
+    let labels = if regression { LabelKind::Targets } else { LabelKind::Classes };
+    let options = ReadOptions { labels, columns: &config.columns, features: names.as_deref() };
+    let all = data::read_sequences(&config.corpus, &options)?;
+    check_labels(&all, &config.corpus, regression)?;
+    let (mut train, mut val) = match &config.val_data {
+        Some(path) => (all.clone(), read_validation(path, &all, &config.columns, labels, &config.corpus)?),
         None => all.split(config.val_split, config.seed),
     };
     let validation = match &config.val_data {
@@ -371,10 +364,11 @@ fn prepare_sequences(config: &TrainConfig, resume: Option<&Checkpoint>) -> Resul
             config.seed
         ),
     };
-    let stats = match resume.and_then(|c| c.features.clone()) {
-        Some(s) => s,
-        None => FeatureStats::of(&train),
-    };
+    let stats = resumed.unwrap_or_else(|| FeatureStats::of(&train, config.fill));
+    for (s, path) in [(&mut train, &config.corpus), (&mut val, config.val_data.as_ref().unwrap_or(&config.corpus))] {
+        refuse_missing(s, path, stats.fill)?;
+        s.fill_missing(stats.fill, &stats.mean);
+    }
     let targets = regression.then(|| resume.and_then(|c| c.targets).unwrap_or_else(|| TargetStats::of(&train.targets)));
     let labels = match (resume, regression) {
         (Some(c), _) => c.labels.clone(),
@@ -384,6 +378,61 @@ fn prepare_sequences(config: &TrainConfig, resume: Option<&Checkpoint>) -> Resul
     let net = config.network(0, train.channels, labels.len());
     let feed = SequenceFeed::new(&train, &val, &stats, targets, config.batch, config.seed)?;
     Ok((Prepared { feed: Box::new(feed), net, vocab: None, features: Some(stats), labels, targets, validation }, print))
+}
+
+/// Refuses training data without the labels the task needs.
+fn check_labels(all: &Sequences, path: &Path, regression: bool) -> Result<()> {
+    if !all.is_labelled() {
+        bail!(
+            "{} has no labels (@classLabel false, or no label column); training needs them (`edgegru predict` reads unlabelled data)",
+            path.display()
+        );
+    }
+    if all.is_regression() != regression {
+        let (has, want) = if all.is_regression() { ("target values", "regress") } else { ("class labels", "classify") };
+        bail!("{} holds {has}: train it with --task {want}", path.display());
+    }
+    Ok(())
+}
+
+/// `--val-data`, read with the training data's feature names and checked against it.
+fn read_validation(path: &Path, all: &Sequences, columns: &Columns, labels: LabelKind, corpus: &Path) -> Result<Sequences> {
+    let by_name = !all.names.is_empty() && !data::sequences::is_ts(path);
+    let options = ReadOptions { labels, columns, features: by_name.then_some(&all.names[..]) };
+    let val = data::read_sequences(path, &options)?;
+    if val.channels != all.channels {
+        bail!("{} has {} features per step, the training data {} has {}", path.display(), val.channels, corpus.display(), all.channels);
+    }
+    if val.is_regression() != all.is_regression() || !val.is_labelled() {
+        bail!(
+            "{} does not hold the labels {} holds ({})",
+            path.display(),
+            corpus.display(),
+            if all.is_regression() { "target values" } else { "classes" }
+        );
+    }
+    val.relabel(&all.classes)
+}
+
+/// Refuses missing values when the run does not fill them, naming the first.
+fn refuse_missing(s: &Sequences, path: &Path, fill: Fill) -> Result<()> {
+    if fill != Fill::Refuse {
+        return Ok(());
+    }
+    let c = s.channels.max(1);
+    for (k, series) in s.series.iter().enumerate() {
+        if let Some(at) = series.iter().position(|v| v.is_nan()) {
+            let name = s.names.get(at % c).map_or(format!("feature {}", at % c), |n| format!("feature {n:?}"));
+            let id = s.ids.get(k).map_or(format!("sequence {k}"), |i| format!("sequence {i:?}"));
+            bail!(
+                "{}: {} missing values, the first in {id}, step {}, {name}; pass --fill zero, mean or previous to fill them (the model then fills them the same way on the device)",
+                path.display(),
+                s.missing(),
+                at / c
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Loss, accuracy and tokens of the steps since the last history row.

@@ -650,3 +650,45 @@ fn onnx_sessions_save_and_restore_their_states() {
     assert_eq!(seq.state_size(), 0);
     assert!(matches!(seq.save_state(&mut [0u8; 64]), Err(OnnxError::Unsupported(_))));
 }
+
+/// A feature model that fills missing values: the ONNX sessions fill them as
+/// the runtime does (its metadata carries the names, the fill and the means),
+/// through a saved state too; a NaN is refused by a model that refuses.
+#[test]
+fn onnx_sessions_fill_missing_features_as_the_runtime_does() {
+    use edgegru_runtime::writer::FloatInput;
+    use edgegru_runtime::Fill;
+    let nan = f32::NAN;
+    for fill in [Fill::Refuse, Fill::Zero, Fill::Mean, Fill::Previous] {
+        let mut fm = edgegru_tests::feature_classifier(3, &[12], &[], 2, 9);
+        if let FloatInput::Features { fill: f, names, .. } = &mut fm.input {
+            (*f, *names) = (fill, vec!["ax".into(), "ay".into(), "az".into()]);
+        }
+        let file = bytes(&fm, &ExportOptions::default());
+        let model = Model::from_bytes(&file).unwrap();
+        let mut arena = vec![0u8; model.arena_size()];
+        let mut native = Session::new(&model, &mut arena).unwrap();
+        let mut tract = OnnxSession::tract(&onnx::to_bytes(&fm, OnnxWeights::Float).unwrap()).unwrap();
+        assert_eq!((tract.network().fill, tract.network().feature_names.len()), (fill, 3));
+        let steps = [[nan, 0.5, 1.0], [1.0, 2.0, 3.0], [nan, nan, -1.0]];
+        let mut state = vec![0u8; tract.state_size()];
+        for (k, x) in steps.iter().enumerate() {
+            let want = native.step_features(x).map(<[f32]>::to_vec);
+            let got = tract.step_features(x).map(<[f32]>::to_vec);
+            match (want, got) {
+                (Ok(w), Ok(g)) => {
+                    let diff = w.iter().zip(&g).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+                    assert!(diff < 1e-5, "{fill:?} step {k}: {w:?} vs {g:?}");
+                }
+                (Err(w), Err(OnnxError::Runtime(g))) => assert_eq!(w, g, "{fill:?} step {k}"),
+                (w, g) => panic!("{fill:?} step {k}: native {w:?}, tract {g:?}"),
+            }
+            if k == 1 {
+                tract.save_state(&mut state).unwrap();
+                tract.reset();
+                tract.step_features(&[5.0, 5.0, 5.0]).unwrap();
+                tract.restore_state(&state).unwrap();
+            }
+        }
+    }
+}

@@ -216,6 +216,8 @@ fn config(dir: &std::path::Path, device: DeviceChoice, precision: Precision, ste
         embedding_init: EmbeddingInit::Keras,
         layer_init: LayerInit::Keras,
         shards: 1,
+        columns: Default::default(),
+        fill: Default::default(),
         window_offsets: WindowOffsets::Fixed,
         data_fingerprint: None,
     }

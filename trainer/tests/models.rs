@@ -83,7 +83,8 @@ fn ucr_dir() -> std::path::PathBuf {
 /// checkpoint, and the float ONNX step graph on tract gives the f32 accuracy.
 #[test]
 fn shipped_classifiers_reach_their_accuracy_on_the_test_split() {
-    use edgegru_trainer::evaluate::evaluate_sequences;
+    use edgegru_trainer::data::{Columns, LabelKind};
+    use edgegru_trainer::evaluate::{evaluate_sequences, read_for_model};
     for (name, set, target) in [("basicmotions", "BasicMotions", 0.95), ("japanesevowels", "JapaneseVowels", 0.97)] {
         let test = ucr_dir().join(set).join(format!("{set}_TEST.ts"));
         assert!(test.exists(), "{} is missing: run `bash scripts/fetch-ucr.sh`", test.display());
@@ -92,7 +93,9 @@ fn shipped_classifiers_reach_their_accuracy_on_the_test_split() {
         let card = std::fs::read_to_string(models_dir().join(format!("{name}.md"))).unwrap();
         assert_eq!(card_value(&card, "file size, bytes") as usize, bytes.len(), "{name}: card file size");
         assert_eq!(card_value(&card, "arena, bytes") as usize, model.arena_size(), "{name}: card arena size");
-        let r = evaluate_sequences(Backend::Native, &bytes, &test).unwrap();
+        let (seqs, notes) = read_for_model(&bytes, &test, LabelKind::Classes, &Columns::default()).unwrap();
+        assert!(notes.is_empty(), "{notes:?}");
+        let r = evaluate_sequences(Backend::Native, &bytes, &seqs).unwrap();
         let want = card_value(&card, "test accuracy, shipped file");
         assert!((r.accuracy - want).abs() < 5e-5, "{name}: test accuracy {:.4}, card says {want:.4}", r.accuracy);
         assert!(r.accuracy >= target, "{name}: test accuracy {:.4} is below the target {target}", r.accuracy);
@@ -100,7 +103,7 @@ fn shipped_classifiers_reach_their_accuracy_on_the_test_split() {
         assert!(float - r.accuracy <= 0.01 + 1e-9, "{name}: int8 {:.4} vs f32 {float:.4}", r.accuracy);
         let onnx = std::fs::read(models_dir().join(format!("{name}.onnx"))).unwrap();
         assert_eq!(card_value(&card, &format!("ONNX step graph (float, `{name}.onnx`), bytes")) as usize, onnx.len(), "{name}: ONNX size");
-        let on_tract = evaluate_sequences(Backend::Tract, &onnx, &test).unwrap();
+        let on_tract = evaluate_sequences(Backend::Tract, &onnx, &seqs).unwrap();
         assert!((on_tract.accuracy - float).abs() < 5e-5, "{name}.onnx on tract: {:.4}, card's f32 {float:.4}", on_tract.accuracy);
         for cmd in card_commands(&card) {
             edgegru_trainer::cli::check_args(&cmd).unwrap_or_else(|e| panic!("{name}: card command {cmd:?} is refused: {e}"));

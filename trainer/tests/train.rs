@@ -68,6 +68,8 @@ fn config(corpus: PathBuf, steps: u64) -> TrainConfig {
         embedding_init: EmbeddingInit::Keras,
         layer_init: LayerInit::Keras,
         shards: 2,
+        columns: Default::default(),
+        fill: Default::default(),
         window_offsets: WindowOffsets::Random,
         data_fingerprint: None,
     }

@@ -10,11 +10,11 @@ use anyhow::{bail, Result};
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::Args;
 use edgegru_runtime::writer::{Layout, WeightKind};
-use edgegru_runtime::{HeadKind, Isa, SamplingParams};
+use edgegru_runtime::{Fill, HeadKind, Isa, SamplingParams};
 
 use crate::checkpoint::{locate, Checkpoint, Which};
 use crate::config::{Task, TokenizerChoice};
-use crate::data::WindowOffsets;
+use crate::data::{Columns, WindowOffsets};
 use crate::engine::{Device, Precision, Regularization};
 use crate::export::Encoding;
 use crate::optim::{Decay, OptimizerConfig, OptimizerKind};
@@ -81,15 +81,47 @@ pub struct DataArgs {
     /// Validation sequences (e.g. a dataset's TEST file), for --task classify or regress; default: the last --val-split of --data.
     #[arg(long)]
     pub val_data: Option<PathBuf>,
-    /// Fraction of the data (its end) held out for validation.
+    /// Fraction held out for validation: a corpus' end; sequences drawn by --seed (stratified by class).
     #[arg(long, default_value_t = 0.1)]
     pub val_split: f64,
+    /// Missing feature values (empty CSV cells, ?, NA, NaN): refused, or filled with 0, the training mean,
+    /// or the feature's previous value; the model fills them the same way on the device.
+    #[arg(long, value_parser = fill_parser(), default_value = "refuse")]
+    pub fill: Fill,
+    /// CSV columns.
+    #[command(flatten)]
+    pub columns: ColumnArgs,
     /// Replace invalid UTF-8 instead of refusing the corpus.
     #[arg(long)]
     pub lossy: bool,
     /// Continue the run in this folder (its settings are kept; limits may be raised).
     #[arg(long)]
     pub resume: Option<PathBuf>,
+}
+
+/// How CSV sequences are laid out (a header names the columns; see `docs/training.md`).
+#[derive(Args, Debug, Clone, Default)]
+pub struct ColumnArgs {
+    /// CSV: the column naming each row's sequence (default: id, sequence, sequence_id or series_id;
+    /// without one, a run of rows with the same label is one sequence).
+    #[arg(long)]
+    pub id_column: Option<String>,
+    /// CSV: the column of the class name, or the target value (default: label, class, target or y).
+    #[arg(long)]
+    pub label_column: Option<String>,
+    /// CSV: a time column, not a feature; it must not go back within a sequence (default: time or timestamp).
+    #[arg(long)]
+    pub time_column: Option<String>,
+    /// CSV: gather the rows of a sequence id wherever they are (default: an id that comes back is refused).
+    #[arg(long)]
+    pub group_ids: bool,
+}
+
+impl ColumnArgs {
+    /// The columns as the data readers take them.
+    pub fn columns(&self) -> Columns {
+        Columns { id: self.id_column.clone(), label: self.label_column.clone(), time: self.time_column.clone(), group_ids: self.group_ids }
+    }
 }
 
 /// The network's sizes.
@@ -426,6 +458,12 @@ fn layout_parser() -> impl TypedValueParser<Value = Layout> {
 pub fn head_parser() -> impl TypedValueParser<Value = HeadKind> {
     const KINDS: [HeadKind; 3] = [HeadKind::NextToken, HeadKind::Classes, HeadKind::Regression];
     PossibleValuesParser::new(KINDS.map(HeadKind::name)).map(|s| KINDS.into_iter().find(|k| k.name() == s).unwrap_or(HeadKind::NextToken))
+}
+
+/// A fill policy by its name: `refuse`, `zero`, `mean` or `previous`.
+pub fn fill_parser() -> impl TypedValueParser<Value = Fill> {
+    const FILLS: [Fill; 4] = [Fill::Refuse, Fill::Zero, Fill::Mean, Fill::Previous];
+    PossibleValuesParser::new(FILLS.map(Fill::name)).map(|s| FILLS.into_iter().find(|f| f.name() == s).unwrap_or(Fill::Refuse))
 }
 
 /// A kernel set by its name (`scalar`, `avx2`, `vnni`, `neon`, `neon-dot`, ...).

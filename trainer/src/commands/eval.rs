@@ -8,11 +8,11 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 
-use super::args::ModelSource;
+use super::args::{ColumnArgs, ModelSource};
 use super::{say, Status};
 use crate::backend::Backend;
-use crate::data::{self, Utf8Policy};
-use crate::evaluate::{evaluate_regression, evaluate_sequences, evaluate_text, head_of};
+use crate::data::{self, LabelKind, Utf8Policy};
+use crate::evaluate::{evaluate_regression, evaluate_sequences, evaluate_text, head_of, read_for_model};
 use crate::metrics::{ClassReport, RegressionReport};
 use edgegru_runtime::HeadKind;
 
@@ -31,9 +31,13 @@ pub struct Args {
     /// Language models: a corpus file or folder; its last --val-split is evaluated.
     #[arg(long, required_unless_present = "data")]
     pub corpus: Option<PathBuf>,
-    /// Classifiers and regressors: labelled sequences (.ts or CSV), every one evaluated.
+    /// Classifiers and regressors: labelled sequences (.ts or CSV, its columns by the model's feature
+    /// names), every one evaluated.
     #[arg(long, conflicts_with = "corpus")]
     pub data: Option<PathBuf>,
+    /// CSV columns.
+    #[command(flatten)]
+    pub columns: ColumnArgs,
     /// Fraction of the corpus (its end) that was held out.
     #[arg(long, default_value_t = 0.1)]
     pub val_split: f64,
@@ -55,9 +59,13 @@ pub struct Args {
 pub fn run(a: Args) -> Result<Status> {
     let bytes = a.source.bytes()?;
     if let Some(data) = &a.data {
-        match head_of(&bytes)?.0 {
-            HeadKind::Regression => print_regression(&evaluate_regression(a.backend, &bytes, data)?, a.json)?,
-            _ => print_classes(&evaluate_sequences(a.backend, &bytes, data)?, a.json)?,
+        let head = head_of(&bytes)?.0;
+        let labels = if head == HeadKind::Regression { LabelKind::Targets } else { LabelKind::Classes };
+        let (seqs, notes) = read_for_model(&bytes, data, labels, &a.columns.columns())?;
+        notes.iter().for_each(|n| eprintln!("note: {n}"));
+        match head {
+            HeadKind::Regression => print_regression(&evaluate_regression(a.backend, &bytes, &seqs)?, a.json)?,
+            _ => print_classes(&evaluate_sequences(a.backend, &bytes, &seqs)?, a.json)?,
         }
         return Ok(Status::Done);
     }

@@ -4,9 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use edgegru_runtime::writer::{TokenizerSpec, WeightKind};
-use edgegru_runtime::{HeadKind, TokenizerKind};
+use edgegru_runtime::{Fill, HeadKind, TokenizerKind};
 
-use super::args::{head_parser, EncodingArgs};
+use super::args::{fill_parser, head_parser, EncodingArgs};
 use super::{say, Status};
 use crate::export::name_of;
 use crate::files::{read_file, write_new_file};
@@ -55,6 +55,13 @@ pub struct Args {
     /// Feature models, integer-only numerics: the largest magnitude of the (normalized) features.
     #[arg(long, default_value_t = 4.0)]
     pub input_range: f32,
+    /// Feature models: the features' names in input order, comma-separated, so that `eval` and
+    /// `predict` read CSV columns by name (default: unnamed, read by position).
+    #[arg(long, value_delimiter = ',')]
+    pub feature_names: Vec<String>,
+    /// Feature models: what a missing value (NaN) becomes on the device.
+    #[arg(long, value_parser = fill_parser(), default_value = "refuse")]
+    pub fill: Fill,
     /// How the weights are stored.
     #[command(flatten)]
     pub encoding: EncodingArgs,
@@ -80,7 +87,13 @@ pub fn run(a: Args) -> Result<Status> {
         }
         None => None,
     };
-    let options = ImportOptions { head: a.head, classes: a.classes.clone(), input_range: a.input_range };
+    let options = ImportOptions {
+        head: a.head,
+        classes: a.classes.clone(),
+        input_range: a.input_range,
+        feature_names: a.feature_names.clone(),
+        fill: a.fill,
+    };
     let (path, kind) = match (&a.onnx, &a.keras) {
         (Some(p), _) => (p, SourceKind::Onnx),
         (None, Some(p)) => (p, SourceKind::Keras),

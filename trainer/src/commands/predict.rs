@@ -8,11 +8,11 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use serde::Serialize;
 
-use super::args::ModelSource;
+use super::args::{ColumnArgs, ModelSource};
 use super::{say, Status};
 use crate::backend::{bytes_for, with_session, Backend};
-use crate::data;
-use crate::evaluate::{head_of, stream};
+use crate::data::LabelKind;
+use crate::evaluate::{head_of, read_for_model, stream};
 use edgegru_runtime::HeadKind;
 
 /// Classify every sequence of a .ts or CSV file (or give a regressor's values), streaming it step by step.
@@ -20,14 +20,23 @@ use edgegru_runtime::HeadKind;
 #[command(after_help = "Examples:
   edgegru predict --model basicmotions --data BasicMotions_TEST.ts
   edgegru predict --model gesture.egru --data recording.csv --json --per-step
-  edgegru predict --model basicmotions --data BasicMotions_TEST.ts --exact > host-bits.txt")]
+  edgegru predict --model basicmotions --data BasicMotions_TEST.ts --exact > host-bits.txt
+  edgegru predict --model walks.egru --data today.csv --id-column session
+
+CSV columns are matched by the names the model was trained on, in any order; other columns are left out
+(a model that names no features reads them by position, with a note). Missing values (empty cell, ?, NA,
+NaN) are filled as the model says (train --fill), or refused. See `edgegru train --help` for the layouts.")]
 pub struct Args {
     /// Where the model comes from.
     #[command(flatten)]
     pub source: ModelSource,
-    /// The sequences: a .ts file or CSV (labels, if any, are ignored).
+    /// The sequences: a .ts file or CSV, its columns by the model's feature names; labels, if any, are
+    /// ignored (unlabelled files, @classLabel false, and unseen labels are read).
     #[arg(long)]
     pub data: PathBuf,
+    /// CSV columns.
+    #[command(flatten)]
+    pub columns: ColumnArgs,
     /// One JSON object per line: {"sequence": i, "probabilities": [...], "class": name}, or a regressor's
     /// {"sequence": i, "values": [...]} (with --per-step, "step" too).
     #[arg(long)]
@@ -93,7 +102,8 @@ pub fn run(a: Args) -> Result<Status> {
     if head == HeadKind::NextToken {
         bail!("this model reads text (its head is next-token); predict runs feature models: use `edgegru generate` or `edgegru next`");
     }
-    let seqs = data::read_sequences(&a.data)?;
+    let (seqs, notes) = read_for_model(&bytes, &a.data, LabelKind::Ignore, &a.columns.columns())?;
+    notes.iter().for_each(|n| eprintln!("note: {n}"));
     let model_bytes = bytes_for(a.backend, &bytes)?;
     with_session(a.backend, &model_bytes, None, |session| {
         for (i, series) in seqs.series.iter().enumerate() {

@@ -21,7 +21,18 @@ use crate::run::{self, OutMode};
   edgegru train --corpus notes.txt --out runs/w --tokenizer word --emb 128 --seq-len 32 --epochs 5
   edgegru train --corpus notes.txt --out runs/2 --layers 2 --hidden 192 --dropout 0.1 --steps 3000
   edgegru train --task classify --data BasicMotions_TRAIN.ts --val-data BasicMotions_TEST.ts --out runs/bm --hidden 32 --dense 0 --batch 8 --epochs 200
-  edgegru train --resume runs/a --minutes 40")]
+  edgegru train --task classify --data walks.csv --label-column activity --fill previous --out runs/w --epochs 100
+  edgegru train --resume runs/a --minutes 40
+
+Sequence data (--data, --val-data):
+  .ts     the UCR/UEA format: @classLabel true A B C (or @targetLabel true), then after @data one case per
+          line, dimensions separated by ':', values by ',', the label last. ? or NaN is a missing value.
+  CSV     a header, then one step per row. The id column (--id-column) names each row's sequence, the
+          label column (--label-column) its class or target; a time column (--time-column) is left out;
+          every other column is a feature, stored in the model by name. Quoted cells are read; an empty
+          cell, ?, NA or NaN is missing. Without a header: one sequence per row, the label first.
+  The run keeps its best checkpoint by validation loss in OUT/best/ (export and eval use it; --last for
+  OUT's own), and says what it validates on.")]
 pub struct Args {
     /// Run folder: checkpoint, history.csv/json, loss.svg, tensorboard/ (default with --resume: the resumed folder).
     #[arg(long, required_unless_present = "resume")]
@@ -102,7 +113,7 @@ pub fn run(a: Args, matches: &ArgMatches) -> Result<Status> {
 
 /// What to say when `--data` comes without `--task`: the task its labels call for.
 fn task_hint(data: &std::path::Path) -> String {
-    let task = match crate::data::read_sequences(data) {
+    let task = match crate::data::read_sequences(data, &crate::data::ReadOptions::any()) {
         Ok(s) if s.is_regression() => "--task regress (its sequences have target values)",
         Ok(_) => "--task classify (its sequences have class labels)",
         Err(_) => "--task classify (class labels) or --task regress (target values)",
@@ -124,6 +135,8 @@ fn config(a: &Args) -> Result<TrainConfig> {
         corpus: absolute(corpus)?,
         task: a.data.task,
         val_data: a.data.val_data.as_deref().map(absolute).transpose()?,
+        columns: a.data.columns.columns(),
+        fill: a.data.fill,
         lossy: a.data.lossy,
         tokenizer: a.network.tokenizer,
         num_words: a.network.num_words,

@@ -3,8 +3,10 @@
 //! ([`sequences`]).
 
 pub mod sequences;
+pub mod table;
 
-pub use sequences::{read_sequences, FeatureStats, Sequences, TargetStats};
+pub use sequences::{read_sequences, FeatureStats, LabelKind, ReadOptions, Sequences, TargetStats};
+pub use table::Columns;
 
 use std::path::{Path, PathBuf};
 

@@ -1,30 +1,70 @@
-//! Labelled sequences of float feature vectors (sensor and audio features):
-//! the UCR/UEA `.ts` format and CSV, and the per-feature normalization a
-//! feature model stores.
+//! Sequences of float feature vectors (sensor and audio features), with a
+//! class or a target value each, or none (data to predict): the UCR/UEA
+//! `.ts` format, CSV ([`super::table`]), and the per-feature normalization
+//! and missing-value fill a feature model stores.
 //!
-//! - `.ts` (sktime's format): `#` comments, `@` header lines (`@dimensions`,
-//!   `@classLabel true A B C`, or `@targetLabel true` for a regression
-//!   target, ...), then after `@data` one case per line: each dimension's
-//!   values separated by `,`, dimensions separated by `:`, the class label
-//!   (or the target value) last. Cases may have different lengths (all
-//!   dimensions of a case have the same).
-//! - CSV, one step per row, with a header naming the columns `id` and
-//!   `label` (or `target`, a number, for regression; any order) and the
-//!   feature columns: consecutive rows with the same `id` form one
-//!   sequence. Or, without such a header, the UCR layout: one univariate
-//!   sequence per row, the label first.
+//! `.ts` (sktime's format): `#` comments, `@` header lines (`@dimensions`,
+//! `@classLabel true A B C`, `@targetLabel true` for a regression target,
+//! `@classLabel false` for none, ...), then after `@data` one case per
+//! line: each dimension's values separated by `,`, dimensions separated by
+//! `:`, the class label (or the target value) last. Cases may have
+//! different lengths (all dimensions of a case have the same). `?` or
+//! `NaN` is a missing value. Its features are unnamed: they are read by
+//! position.
 
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
+use edgegru_runtime::Fill;
 use serde::{Deserialize, Serialize};
 
-/// Labelled sequences: a class per sequence (classification) or a target
-/// value per sequence (regression).
+use super::table::{self, Columns};
+
+/// What the labels of a file are read as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LabelKind {
+    /// As the file says (`.ts` headers; a CSV `target` column holds targets, other label columns classes).
+    Any,
+    /// Class names.
+    Classes,
+    /// Regression target values.
+    Targets,
+    /// Left out: a file with or without labels reads the same (prediction).
+    Ignore,
+}
+
+/// How to read a sequence file.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadOptions<'a> {
+    /// What the labels are.
+    pub labels: LabelKind,
+    /// CSV: which columns are the id, label and time.
+    pub columns: &'a Columns,
+    /// CSV: the features to read, by name, in this order (a model's); `None`
+    /// or empty: every feature column, in the file's order.
+    pub features: Option<&'a [String]>,
+}
+
+impl ReadOptions<'static> {
+    /// Labels as the file says, CSV columns by their default names, every feature.
+    pub fn any() -> Self {
+        static DEFAULT: Columns = Columns { id: None, label: None, time: None, group_ids: false };
+        ReadOptions { labels: LabelKind::Any, columns: &DEFAULT, features: None }
+    }
+}
+
+/// Sequences with a class each (classification), a target value each
+/// (regression), or neither (unlabelled).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Sequences {
     /// Features per step.
     pub channels: usize,
+    /// The features' names (a CSV header's; empty for `.ts` files).
+    pub names: Vec<String>,
+    /// Each sequence's id: a CSV id, or the line where it starts.
+    pub ids: Vec<String>,
+    /// CSV columns that were not read (not features the model takes).
+    pub unused: Vec<String>,
     /// Each sequence, steps one after the other: `[len][channels]`.
     pub series: Vec<Vec<f32>>,
     /// Classification: each sequence's class, an index into `classes` (empty for regression).
@@ -61,10 +101,46 @@ impl Sequences {
         !self.targets.is_empty()
     }
 
+    /// Whether each sequence has a class or a target.
+    pub fn is_labelled(&self) -> bool {
+        !self.labels.is_empty() || !self.targets.is_empty()
+    }
+
+    /// Number of missing values (NaN) in all sequences.
+    pub fn missing(&self) -> usize {
+        self.series.iter().flatten().filter(|v| v.is_nan()).count()
+    }
+
+    /// Each missing value filled as a device fills it with `fill` (`Previous`:
+    /// the last value of the feature in the same sequence, its `mean` before
+    /// any); `Fill::Refuse` leaves them.
+    pub fn fill_missing(&mut self, fill: Fill, mean: &[f32]) {
+        let c = self.channels.max(1);
+        for s in &mut self.series {
+            let mut previous = mean.to_vec();
+            for step in s.chunks_exact_mut(c) {
+                for (i, v) in step.iter_mut().enumerate() {
+                    if v.is_nan() {
+                        *v = match fill {
+                            Fill::Refuse => *v,
+                            Fill::Zero => 0.0,
+                            Fill::Mean => mean[i],
+                            Fill::Previous => previous[i],
+                        };
+                    }
+                    previous[i] = *v;
+                }
+            }
+        }
+    }
+
     /// The sequences at `indices`, in that order, with their labels or targets.
     pub fn subset(&self, indices: &[usize]) -> Sequences {
         Sequences {
             channels: self.channels,
+            names: self.names.clone(),
+            ids: indices.iter().filter_map(|&i| self.ids.get(i).cloned()).collect(),
+            unused: self.unused.clone(),
             series: indices.iter().map(|&i| self.series[i].clone()).collect(),
             labels: if self.labels.is_empty() { Vec::new() } else { indices.iter().map(|&i| self.labels[i]).collect() },
             classes: self.classes.clone(),
@@ -113,14 +189,15 @@ impl Sequences {
     }
 }
 
-/// Reads a `.ts` or CSV file (by extension: `.ts`, else CSV).
-pub fn read_sequences(path: &Path) -> Result<Sequences> {
+/// Whether a path names a `.ts` file (else it is read as CSV).
+pub fn is_ts(path: &Path) -> bool {
+    path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("ts"))
+}
+
+/// Reads a `.ts` or CSV file (by extension: `.ts`, else CSV) as `options` say.
+pub fn read_sequences(path: &Path, options: &ReadOptions<'_>) -> Result<Sequences> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let parsed = if path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("ts")) {
-        parse_ts(&text)
-    } else {
-        parse_csv(&text)
-    };
+    let parsed = if is_ts(path) { parse_ts(&text, options.labels) } else { table::parse_csv(&text, options) };
     let s = parsed.with_context(|| format!("{}", path.display()))?;
     if s.is_empty() {
         bail!("{} holds no sequences", path.display());
@@ -128,112 +205,122 @@ pub fn read_sequences(path: &Path) -> Result<Sequences> {
     Ok(s)
 }
 
+/// A `.ts` value: a number, or NaN for a missing one (`?`, `NaN`).
 fn number(v: &str, line: usize) -> Result<f32> {
-    let x: f32 = v.trim().parse().with_context(|| format!("line {line}: {v:?} is not a number"))?;
-    if !x.is_finite() {
-        bail!("line {line}: {v:?} is not a finite number (missing values are not supported)");
+    table::cell_value(v.trim(), &|| format!("line {line}"))
+}
+
+/// A `.ts` label or target: never missing.
+fn label_value(v: &str, line: usize) -> Result<f32> {
+    let x = number(v, line)?;
+    if x.is_nan() {
+        bail!("line {line}: the target value is missing");
     }
     Ok(x)
 }
 
-/// Parses the UCR/UEA `.ts` format.
-pub fn parse_ts(text: &str) -> Result<Sequences> {
-    let mut dims: Option<usize> = None;
-    let mut classes: Vec<String> = Vec::new();
-    let mut regression = false;
+/// What a `.ts` header says of its labels.
+#[derive(Debug, Clone, PartialEq)]
+enum TsLabels {
+    /// `@classLabel true A B C`.
+    Classes(Vec<String>),
+    /// `@targetLabel true`.
+    Targets,
+    /// `@classLabel false` (or no label line): the cases carry no label.
+    None,
+}
+
+/// Reads one `.ts` header line into `dims` and `labels`; returns whether it is `@data`.
+fn ts_header_line(line: &str, n: usize, dims: &mut Option<usize>, labels: &mut TsLabels) -> Result<bool> {
+    let mut words = line.split_whitespace();
+    match words.next().map(str::to_ascii_lowercase).as_deref() {
+        Some("@dimensions") => {
+            *dims =
+                Some(words.next().context("@dimensions without a number")?.parse().with_context(|| format!("line {n}: bad @dimensions"))?)
+        }
+        Some("@classlabel") => {
+            *labels = match words.next() {
+                Some("true") => TsLabels::Classes(words.map(str::to_string).collect()),
+                _ => TsLabels::None,
+            }
+        }
+        Some("@targetlabel") if words.next() == Some("true") => *labels = TsLabels::Targets,
+        Some("@data") => return Ok(true),
+        Some(h) if h.starts_with('@') => {}
+        _ => bail!("line {n}: expected a header line starting with @ before @data"),
+    }
+    Ok(false)
+}
+
+/// One `.ts` case's dimensions (`a,b,c:d,e,f`) as interleaved steps.
+fn ts_case(channels: &[&str], n: usize, dims: &mut Option<usize>) -> Result<Vec<f32>> {
+    if channels.is_empty() {
+        bail!("line {n}: no values before the label");
+    }
+    let d = *dims.get_or_insert(channels.len());
+    if channels.len() != d {
+        bail!("line {n}: {} dimensions, the header says {d}", channels.len());
+    }
+    let values: Vec<Vec<f32>> =
+        channels.iter().map(|c| c.split(',').map(|v| number(v, n)).collect::<Result<Vec<f32>>>()).collect::<Result<_>>()?;
+    let len = values[0].len();
+    if values.iter().any(|v| v.len() != len) || len == 0 {
+        bail!("line {n}: the dimensions of a case must have the same, non-zero length");
+    }
+    let mut series = Vec::with_capacity(len * d);
+    for t in 0..len {
+        series.extend(values.iter().map(|v| v[t]));
+    }
+    Ok(series)
+}
+
+/// Parses the UCR/UEA `.ts` format, its labels read as `labels` says
+/// (`LabelKind::Ignore`: left out, unseen ones included).
+pub fn parse_ts(text: &str, labels: LabelKind) -> Result<Sequences> {
+    let (mut dims, mut header) = (None, TsLabels::None);
     let mut in_data = false;
     let mut out = Sequences::default();
     for (n, raw) in text.lines().enumerate() {
-        let line = raw.trim();
-        let n = n + 1;
+        let (line, n) = (raw.trim(), n + 1);
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
         if !in_data {
-            let mut words = line.split_whitespace();
-            match words.next().map(str::to_ascii_lowercase).as_deref() {
-                Some("@dimensions") => {
-                    dims = Some(words.next().context("@dimensions without a number")?.parse().context("bad @dimensions")?)
-                }
-                Some("@classlabel") => {
-                    if words.next() != Some("true") {
-                        bail!("line {n}: the file has no class labels (@classLabel false); edgegru trains classifiers on labelled data");
-                    }
-                    classes = words.map(str::to_string).collect();
-                }
-                Some("@targetlabel") => {
-                    if words.next() != Some("true") {
-                        bail!("line {n}: the file has no target values (@targetLabel false); edgegru trains regressors on labelled data");
-                    }
-                    regression = true;
-                }
-                Some("@missing") if words.next() == Some("true") => bail!("line {n}: files with missing values are not supported"),
-                Some("@data") => in_data = true,
-                Some(h) if h.starts_with('@') => {}
-                _ => bail!("line {n}: expected a header line starting with @ before @data"),
-            }
+            in_data = ts_header_line(line, n, &mut dims, &mut header)?;
             continue;
         }
         let fields: Vec<&str> = line.split(':').collect();
-        let Some((label, channels)) = fields.split_last() else { continue };
-        if channels.is_empty() {
-            bail!("line {n}: no values before the label");
+        let (label, channels) = match (&header, fields.split_last()) {
+            (TsLabels::None, _) => (None, &fields[..]),
+            (_, Some((label, channels))) => (Some(label.trim()), channels),
+            (_, None) => continue,
+        };
+        out.series.push(ts_case(channels, n, &mut dims)?);
+        out.ids.push(format!("line {n}"));
+        match (&header, label) {
+            _ if labels == LabelKind::Ignore => {}
+            (TsLabels::Targets, Some(label)) => out.targets.push(label_value(label, n)?),
+            (TsLabels::Classes(classes), Some(label)) => {
+                let Some(index) = classes.iter().position(|c| c == label) else {
+                    bail!("line {n}: label {label:?} is not one of @classLabel ({})", classes.join(" "));
+                };
+                out.labels.push(index as u32);
+            }
+            _ => {}
         }
-        let d = *dims.get_or_insert(channels.len());
-        if channels.len() != d {
-            bail!("line {n}: {} dimensions, the header says {d}", channels.len());
-        }
-        let values: Vec<Vec<f32>> =
-            channels.iter().map(|c| c.split(',').map(|v| number(v, n)).collect::<Result<Vec<f32>>>()).collect::<Result<_>>()?;
-        let len = values[0].len();
-        if values.iter().any(|v| v.len() != len) || len == 0 {
-            bail!("line {n}: the dimensions of a case must have the same, non-zero length");
-        }
-        let mut series = Vec::with_capacity(len * d);
-        for t in 0..len {
-            series.extend(values.iter().map(|v| v[t]));
-        }
-        let label = label.trim();
-        if regression {
-            out.targets.push(number(label, n)?);
-        } else {
-            let Some(index) = classes.iter().position(|c| c == label) else {
-                bail!("line {n}: label {label:?} is not one of @classLabel ({})", classes.join(" "));
-            };
-            out.labels.push(index as u32);
-        }
-        out.series.push(series);
     }
     if !in_data {
         bail!("no @data line");
     }
     out.channels = dims.unwrap_or(0);
-    out.classes = classes;
+    if let (TsLabels::Classes(classes), false) = (header, labels == LabelKind::Ignore) {
+        out.classes = classes;
+    }
     Ok(out)
 }
 
-/// Parses CSV: a long layout with `id` and `label` (or `target`) columns, one
-/// step per row; or the UCR layout, one univariate sequence per row, label first.
-pub fn parse_csv(text: &str) -> Result<Sequences> {
-    let mut lines = text.lines().enumerate().map(|(n, l)| (n + 1, l.trim())).filter(|(_, l)| !l.is_empty());
-    let Some((_, first)) = lines.clone().next() else { bail!("the CSV file is empty") };
-    let header: Vec<String> = first.split(',').map(|h| h.trim().to_ascii_lowercase()).collect();
-    let column = |name: &str| header.iter().position(|h| h == name);
-    match (column("id"), column("label"), column("target")) {
-        (Some(id), Some(label), _) => {
-            lines.next();
-            parse_long(&header, lines, id, label, false)
-        }
-        (Some(id), None, Some(target)) => {
-            lines.next();
-            parse_long(&header, lines, id, target, true)
-        }
-        _ => parse_ucr(lines),
-    }
-}
-
 /// The index of class `name`, added to the classes when new.
-fn class_of(name: &str, out: &mut Sequences) -> u32 {
+pub(super) fn class_of(name: &str, out: &mut Sequences) -> u32 {
     match out.classes.iter().position(|c| c == name) {
         Some(i) => i as u32,
         None => {
@@ -243,72 +330,9 @@ fn class_of(name: &str, out: &mut Sequences) -> u32 {
     }
 }
 
-/// The long CSV layout: consecutive rows with the same `id` form one
-/// sequence, whose label (or target value) is in column `label`.
-fn parse_long<'t>(
-    header: &[String],
-    lines: impl Iterator<Item = (usize, &'t str)>,
-    id_col: usize,
-    label_col: usize,
-    regression: bool,
-) -> Result<Sequences> {
-    let features: Vec<usize> = (0..header.len()).filter(|&c| c != id_col && c != label_col).collect();
-    if features.is_empty() {
-        bail!("the CSV header names no feature columns besides {} and {}", header[id_col], header[label_col]);
-    }
-    let mut out = Sequences { channels: features.len(), ..Sequences::default() };
-    let mut current: Option<(String, String)> = None;
-    for (n, line) in lines {
-        let cells: Vec<&str> = line.split(',').map(str::trim).collect();
-        if cells.len() != header.len() {
-            bail!("line {n}: {} cells, the header has {}", cells.len(), header.len());
-        }
-        let (id, label) = (cells[id_col], cells[label_col]);
-        match &current {
-            Some((cid, clabel)) if cid == id => {
-                if clabel != label {
-                    bail!("line {n}: sequence {id:?} changes its {}", header[label_col]);
-                }
-            }
-            _ => {
-                current = Some((id.to_string(), label.to_string()));
-                if regression {
-                    out.targets.push(number(label, n)?);
-                } else {
-                    let l = class_of(label, &mut out);
-                    out.labels.push(l);
-                }
-                out.series.push(Vec::new());
-            }
-        }
-        let row = features.iter().map(|&c| number(cells[c], n)).collect::<Result<Vec<f32>>>()?;
-        if let Some(s) = out.series.last_mut() {
-            s.extend(row);
-        }
-    }
-    Ok(out)
-}
-
-/// The UCR CSV layout: one univariate sequence per row, its label first.
-fn parse_ucr<'t>(lines: impl Iterator<Item = (usize, &'t str)>) -> Result<Sequences> {
-    let mut out = Sequences { channels: 1, ..Sequences::default() };
-    for (n, line) in lines {
-        let mut cells = line.split(',');
-        let label = cells.next().unwrap_or("").trim();
-        let values = cells.map(|v| number(v, n)).collect::<Result<Vec<f32>>>()?;
-        if values.is_empty() {
-            bail!("line {n}: no values after the label (without an id,label header, each row is one sequence: label first)");
-        }
-        let l = class_of(label, &mut out);
-        out.series.push(values);
-        out.labels.push(l);
-    }
-    Ok(out)
-}
-
 /// The normalization of a feature model: `(x - mean) * scale` per feature,
-/// from the training data; and the int8 scale of the normalized features
-/// for integer-only numerics.
+/// from the training data; the int8 scale of the normalized features for
+/// integer-only numerics; the features' names; and what a missing value becomes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FeatureStats {
     /// Per-feature means.
@@ -317,29 +341,34 @@ pub struct FeatureStats {
     pub scale: Vec<f32>,
     /// Largest normalized magnitude in the training data (at most 8) / 127.
     pub quant_scale: f32,
+    /// The features' names (a CSV header's; runs from before names, and `.ts` data: none).
+    #[serde(default)]
+    pub names: Vec<String>,
+    /// What a missing value becomes (runs from before this option: refused).
+    #[serde(default)]
+    pub fill: Fill,
 }
 
 impl FeatureStats {
-    /// Statistics of every step of every training sequence.
-    pub fn of(data: &Sequences) -> Self {
+    /// Statistics of every present value of every training sequence (missing
+    /// values are left out), with the data's feature names and `fill`.
+    pub fn of(data: &Sequences, fill: Fill) -> Self {
         let c = data.channels;
-        let (mut sum, mut sq, mut n) = (vec![0.0f64; c], vec![0.0f64; c], 0usize);
+        let (mut sum, mut sq, mut n) = (vec![0.0f64; c], vec![0.0f64; c], vec![0usize; c]);
         for s in &data.series {
             for step in s.chunks_exact(c) {
-                for (i, &v) in step.iter().enumerate() {
+                for (i, &v) in step.iter().enumerate().filter(|(_, v)| !v.is_nan()) {
                     sum[i] += v as f64;
                     sq[i] += v as f64 * v as f64;
+                    n[i] += 1;
                 }
-                n += 1;
             }
         }
-        let n = n.max(1) as f64;
-        let mean: Vec<f32> = sum.iter().map(|s| (s / n) as f32).collect();
-        let scale: Vec<f32> = sq
-            .iter()
-            .zip(&sum)
-            .map(|(q, s)| {
-                let var = (q / n - (s / n) * (s / n)).max(0.0);
+        let mean: Vec<f32> = sum.iter().zip(&n).map(|(s, &k)| (s / k.max(1) as f64) as f32).collect();
+        let scale: Vec<f32> = (0..c)
+            .map(|i| {
+                let k = n[i].max(1) as f64;
+                let var = (sq[i] / k - (sum[i] / k) * (sum[i] / k)).max(0.0);
                 if var > 1e-12 {
                     (1.0 / var.sqrt()) as f32
                 } else {
@@ -347,8 +376,8 @@ impl FeatureStats {
                 }
             })
             .collect();
-        let mut stats = FeatureStats { mean, scale, quant_scale: 1.0 };
-        let max = data.series.iter().flat_map(|s| stats.normalize(s)).fold(0.0f32, |m, v| m.max(v.abs()));
+        let mut stats = FeatureStats { mean, scale, quant_scale: 1.0, names: data.names.clone(), fill };
+        let max = data.series.iter().flat_map(|s| stats.normalize(s)).filter(|v| !v.is_nan()).fold(0.0f32, |m, v| m.max(v.abs()));
         stats.quant_scale = max.clamp(1.0, 8.0) / 127.0;
         stats
     }
@@ -392,59 +421,83 @@ mod tests {
 
     const TS: &str = "# a comment\n@problemName Toy\n@dimensions 2\n@equalLength false\n@classLabel true up down\n@data\n1,2,3:4,5,6:down\n0.5,1.5:2,2:up\n";
 
+    fn ts(text: &str) -> Result<Sequences> {
+        parse_ts(text, LabelKind::Any)
+    }
+
     #[test]
     fn ts_files_read_case_by_case_with_the_header_s_class_order() {
-        let s = parse_ts(TS).unwrap();
+        let s = ts(TS).unwrap();
         assert_eq!((s.channels, s.len(), s.classes.clone()), (2, 2, vec!["up".to_string(), "down".to_string()]));
         assert_eq!(s.series[0], vec![1.0, 4.0, 2.0, 5.0, 3.0, 6.0], "steps interleave the dimensions");
-        assert_eq!(s.labels, vec![1, 0]);
+        assert_eq!((s.labels.clone(), s.ids.clone()), (vec![1, 0], vec!["line 7".to_string(), "line 8".to_string()]));
         assert_eq!((s.steps(0), s.steps(1), s.max_steps()), (3, 2, 3));
         for (bad, why) in [
             (TS.replace("4,5,6", "4,5"), "same, non-zero length"),
             (TS.replace(":down", ":left"), "not one of @classLabel"),
-            (TS.replace("0.5", "?"), "not a number"),
-            (TS.replace("@classLabel true", "@classLabel false"), "no class labels"),
+            (TS.replace("0.5", "x"), "not a number"),
+            (TS.replace("0.5", "inf"), "infinite"),
             (TS.replace("@data\n", ""), "header line"),
         ] {
-            let err = format!("{:#}", parse_ts(&bad).unwrap_err());
+            let err = format!("{:#}", ts(&bad).unwrap_err());
             assert!(err.contains(why), "{why}: {err}");
         }
     }
 
     #[test]
-    fn csv_files_read_in_both_layouts() {
-        let long = "id,label,x,y\na,walk,1,2\na,walk,3,4\nb,run,5,6\n";
-        let s = parse_csv(long).unwrap();
-        assert_eq!((s.channels, s.len(), s.labels.clone()), (2, 2, vec![0, 1]));
-        assert_eq!(s.series[0], vec![1.0, 2.0, 3.0, 4.0]);
-        let ucr = "1,0.1,0.2,0.3\n2,0.4,0.5\n";
-        let s = parse_csv(ucr).unwrap();
-        assert_eq!((s.channels, s.classes.clone(), s.series[1].clone()), (1, vec!["1".to_string(), "2".to_string()], vec![0.4, 0.5]));
-        assert!(parse_csv("id,label,x\na,walk,1\na,run,2\n").unwrap_err().to_string().contains("changes its label"));
+    fn ts_missing_values_and_unlabelled_files_read() {
+        let s = ts(&TS.replace("0.5", "?").replace("2,3:", "NaN,3:")).unwrap();
+        assert_eq!(s.missing(), 2);
+        assert!(s.series[1][0].is_nan() && s.series[0][2].is_nan());
+        // @classLabel false: no label field; every field is a dimension.
+        let unlabelled = "@dimensions 2\n@classLabel false\n@data\n1,2:3,4\n5:6\n";
+        let s = ts(unlabelled).unwrap();
+        assert!(!s.is_labelled());
+        assert_eq!((s.len(), s.series[0].clone()), (2, vec![1.0, 3.0, 2.0, 4.0]));
+        assert_eq!(parse_ts(unlabelled, LabelKind::Ignore).unwrap().series, s.series);
+        // Prediction leaves labels out, unseen ones included.
+        let p = parse_ts(&TS.replace(":down", ":left"), LabelKind::Ignore).unwrap();
+        assert!(!p.is_labelled() && p.classes.is_empty());
+        assert_eq!(p.series, ts(TS).unwrap().series);
+    }
+
+    #[test]
+    fn missing_values_fill_as_the_device_fills_them() {
+        let mut s = Sequences { channels: 2, series: vec![vec![f32::NAN, 1.0, 5.0, f32::NAN, f32::NAN, f32::NAN]], ..Default::default() };
+        let mean = [10.0, 20.0];
+        let mut zero = s.clone();
+        zero.fill_missing(Fill::Zero, &mean);
+        assert_eq!(zero.series[0], vec![0.0, 1.0, 5.0, 0.0, 0.0, 0.0]);
+        let mut m = s.clone();
+        m.fill_missing(Fill::Mean, &mean);
+        assert_eq!(m.series[0], vec![10.0, 1.0, 5.0, 20.0, 10.0, 20.0]);
+        s.fill_missing(Fill::Previous, &mean);
+        assert_eq!(s.series[0], vec![10.0, 1.0, 5.0, 1.0, 5.0, 1.0], "the mean before any value, then the last one");
     }
 
     #[test]
     fn regression_targets_read_from_ts_and_csv() {
-        let ts = "@problemName Toy\n@dimensions 1\n@targetLabel true\n@data\n1,2,3:0.5\n4,5:-2.25\n";
-        let s = parse_ts(ts).unwrap();
+        let text = "@problemName Toy\n@dimensions 1\n@targetLabel true\n@data\n1,2,3:0.5\n4,5:-2.25\n";
+        let s = ts(text).unwrap();
         assert!(s.is_regression() && s.labels.is_empty() && s.classes.is_empty());
         assert_eq!((s.targets.clone(), s.series[1].clone()), (vec![0.5, -2.25], vec![4.0, 5.0]));
-        assert!(format!("{:#}", parse_ts(&ts.replace(":0.5", ":high")).unwrap_err()).contains("not a number"));
-        let csv = parse_csv("id,target,x\na,1.5,1\na,1.5,2\nb,-3,4\n").unwrap();
+        assert!(format!("{:#}", ts(&text.replace(":0.5", ":high")).unwrap_err()).contains("not a number"));
+        assert!(format!("{:#}", ts(&text.replace(":0.5", ":?")).unwrap_err()).contains("target value is missing"));
+        let csv = super::super::table::parse_csv("id,target,x\na,1.5,1\na,1.5,2\nb,-3,4\n", &ReadOptions::any()).unwrap();
         assert_eq!((csv.targets.clone(), csv.series.clone()), (vec![1.5, -3.0], vec![vec![1.0, 2.0], vec![4.0]]));
-        assert!(parse_csv("id,target,x\na,1,1\na,2,2\n").unwrap_err().to_string().contains("changes its target"));
         // A subset keeps each sequence's target; relabelling leaves targets alone.
         let sub = csv.subset(&[1]);
-        assert_eq!((sub.targets.clone(), sub.relabel(&["x".into()]).unwrap().targets), (vec![-3.0], vec![-3.0]));
+        assert_eq!((sub.targets.clone(), sub.ids.clone()), (vec![-3.0], vec!["b".to_string()]));
+        assert_eq!(sub.relabel(&["x".into()]).unwrap().targets, vec![-3.0]);
         let t = TargetStats::of(&[1.0, 3.0]);
         assert_eq!((t.mean, t.std, t.normalize(3.0)), (2.0, 1.0, 1.0));
         assert_eq!(TargetStats::of(&[4.0, 4.0]).std, 1.0, "constant targets are not divided by zero");
     }
 
     #[test]
-    fn normalization_centres_and_scales_each_feature() {
-        let s = parse_ts(TS).unwrap();
-        let stats = FeatureStats::of(&s);
+    fn normalization_centres_and_scales_each_feature_and_skips_missing_values() {
+        let s = ts(TS).unwrap();
+        let stats = FeatureStats::of(&s, Fill::Refuse);
         let all: Vec<f32> = s.series.iter().flat_map(|x| stats.normalize(x)).collect();
         for c in 0..2 {
             let v: Vec<f64> = all.iter().skip(c).step_by(2).map(|&x| x as f64).collect();
@@ -453,5 +506,9 @@ mod tests {
             assert!(mean.abs() < 1e-5 && (var - 1.0).abs() < 1e-4, "feature {c}: mean {mean}, variance {var}");
         }
         assert!(stats.quant_scale > 0.0 && stats.quant_scale <= 8.0 / 127.0);
+        let gappy = ts(&TS.replace("0.5", "?")).unwrap();
+        let g = FeatureStats::of(&gappy, Fill::Mean);
+        assert_eq!((g.mean[0], g.fill), (1.875, Fill::Mean), "the mean of 1, 2, 3 and 1.5, the ? left out");
+        assert!(g.mean.iter().chain(&g.scale).all(|v| v.is_finite()) && g.quant_scale.is_finite());
     }
 }

@@ -14,7 +14,7 @@ mod walk;
 
 use anyhow::Result;
 use edgegru_runtime::writer::{ExportOptions, FloatModel, TokenizerSpec};
-use edgegru_runtime::HeadKind;
+use edgegru_runtime::{Fill, HeadKind};
 
 pub use verify::Verification;
 
@@ -74,10 +74,15 @@ pub struct ImportOptions {
     /// Feature models with integer-only numerics: the largest magnitude of
     /// the (already normalized) features the model expects.
     pub input_range: f32,
+    /// Feature models: the features' names, in input order (none: unnamed,
+    /// so CSV columns are matched by position).
+    pub feature_names: Vec<String>,
+    /// Feature models: what a missing value becomes on the device.
+    pub fill: Fill,
 }
 
 impl Default for ImportOptions {
     fn default() -> Self {
-        ImportOptions { head: None, classes: None, input_range: 4.0 }
+        ImportOptions { head: None, classes: None, input_range: 4.0, feature_names: Vec::new(), fill: Fill::Refuse }
     }
 }

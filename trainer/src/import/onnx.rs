@@ -437,7 +437,7 @@ fn float_input(
             };
             let mean = per_feature(mean, 0.0, "mean")?;
             let scale = per_feature(scale, 1.0, "scale")?;
-            FloatInput::Features { mean, scale, quant_scale: opts.input_range / 127.0 }
+            FloatInput::Features { mean, scale, quant_scale: opts.input_range / 127.0, names: opts.feature_names.clone(), fill: opts.fill }
         }
     })
 }
