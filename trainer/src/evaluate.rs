@@ -46,14 +46,36 @@ pub fn evaluate(bytes: &[u8], text: &str, val_split: f64) -> Result<Report> {
 /// `text`, optionally leaving out the characters the vocabulary lacks (else
 /// they are an error naming the first).
 pub fn evaluate_text(backend: Backend, bytes: &[u8], text: &str, val_split: f64, skip_unknown: bool) -> Result<Report> {
+    evaluate_located(backend, bytes, text, val_split, skip_unknown, None)
+}
+
+/// [`evaluate_text`] on the text of `corpus` (a file or folder, as
+/// [`data::read_corpus`] joins it): an unknown character is named with its
+/// file, line and column.
+pub fn evaluate_corpus(backend: Backend, bytes: &[u8], corpus: &Path, text: &str, val_split: f64, skip_unknown: bool) -> Result<Report> {
+    evaluate_located(backend, bytes, text, val_split, skip_unknown, Some(corpus))
+}
+
+fn evaluate_located(
+    backend: Backend,
+    bytes: &[u8],
+    text: &str,
+    val_split: f64,
+    skip_unknown: bool,
+    corpus: Option<&Path>,
+) -> Result<Report> {
     with_session(backend, bytes, None, |session| {
         let known = if skip_unknown { known_text(session, text)? } else { String::new() };
         let text = if skip_unknown { known.as_str() } else { text };
-        let ids: Vec<u32> =
-            tokenizer_of(session)?.encode_iter(text).collect::<Result<_, _>>().map_err(|e| match describe_unknown(text, &e) {
-                Some(what) => anyhow::anyhow!("{what}; pass --skip-unknown to leave such characters out"),
-                None => e.into(),
-            })?;
+        let ids: Vec<u32> = tokenizer_of(session)?.encode_iter(text).collect::<Result<_, _>>().map_err(|e| {
+            match (describe_unknown(text, &e), &e, corpus) {
+                (Some(what), edgegru_runtime::Error::UnknownToken { offset, .. }, Some(path)) => {
+                    anyhow::anyhow!("{}: {what}; pass --skip-unknown to leave such characters out", data::position(path, text, *offset))
+                }
+                (Some(what), _, _) => anyhow::anyhow!("{what}; pass --skip-unknown to leave such characters out"),
+                (None, _, _) => e.into(),
+            }
+        })?;
         score_held_out(session, &ids, val_split)
     })
 }

@@ -102,7 +102,7 @@ pub struct DataArgs {
 /// How CSV sequences are laid out (a header names the columns; see `docs/training.md`).
 #[derive(Args, Debug, Clone, Default)]
 pub struct ColumnArgs {
-    /// CSV: the column naming each row's sequence (default: id, sequence, sequence_id or series_id;
+    /// CSV: the column naming each row's sequence (default: id, sequence, sequence_id, series_id or session;
     /// without one, a run of rows with the same label is one sequence).
     #[arg(long)]
     pub id_column: Option<String>,

@@ -12,7 +12,7 @@ use super::args::{ColumnArgs, ModelSource};
 use super::{say, Status};
 use crate::backend::Backend;
 use crate::data::{self, LabelKind, Utf8Policy};
-use crate::evaluate::{evaluate_regression, evaluate_sequences, evaluate_text, head_of, read_for_model};
+use crate::evaluate::{evaluate_corpus, evaluate_regression, evaluate_sequences, head_of, read_for_model};
 use crate::metrics::{ClassReport, RegressionReport};
 use edgegru_runtime::HeadKind;
 
@@ -71,7 +71,7 @@ pub fn run(a: Args) -> Result<Status> {
     }
     let Some(corpus) = &a.corpus else { bail!("give --corpus (a language model) or --data (a classifier or regressor)") };
     let text = data::read_corpus(corpus, if a.lossy { Utf8Policy::Lossy } else { Utf8Policy::Strict })?;
-    let r = evaluate_text(a.backend, &bytes, &text, a.val_split, a.skip_unknown)?;
+    let r = evaluate_corpus(a.backend, &bytes, corpus, &text, a.val_split, a.skip_unknown)?;
     if a.json {
         say(&serde_json::to_string(&r)?);
     } else {

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use anyhow::Result;
-use edgegru_runtime::{Head, InputKind, Layer, Model, Numerics, TokenizerKind};
+use edgegru_runtime::{Fill, Head, InputKind, Layer, Model, Numerics, TokenizerKind};
 
 use super::Status;
 
@@ -40,6 +40,11 @@ pub fn report(bytes: &[u8]) -> Result<String> {
         InputKind::Features { count } => format!("{count} features per step, normalized (x - mean) * scale"),
     };
     writeln!(s, "input       {input}")?;
+    if let InputKind::Features { count } = model.input() {
+        let names: Vec<&str> = (0..count).map_while(|i| model.feature_name(i)).collect();
+        let names = if names.is_empty() { "unnamed (CSV columns read by position)".to_string() } else { names.join(", ") };
+        writeln!(s, "features    {names}; a missing value (NaN) is {}", fill_words(model.fill()))?;
+    }
     let layers: Vec<String> = model
         .layers()
         .map(|l| match l {
@@ -133,4 +138,14 @@ pub fn run(a: Args) -> Result<Status> {
     let text = report(&crate::builtin::resolve(&a.file)?)?;
     print!("{text}");
     Ok(Status::Done)
+}
+
+/// What a fill policy does, in words.
+fn fill_words(fill: Fill) -> &'static str {
+    match fill {
+        Fill::Refuse => "refused",
+        Fill::Zero => "filled with 0",
+        Fill::Mean => "filled with the training mean",
+        Fill::Previous => "filled with the feature's previous value",
+    }
 }

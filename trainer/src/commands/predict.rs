@@ -37,8 +37,9 @@ pub struct Args {
     /// CSV columns.
     #[command(flatten)]
     pub columns: ColumnArgs,
-    /// One JSON object per line: {"sequence": i, "probabilities": [...], "class": name}, or a regressor's
-    /// {"sequence": i, "values": [...]} (with --per-step, "step" too).
+    /// One JSON object per line: {"sequence": i, "id": ..., "probabilities": [...], "class": name}, or a
+    /// regressor's {"sequence": i, "id": ..., "values": [...]} (with --per-step, "step" too). The id is the
+    /// CSV id column's value, or the line where the sequence starts.
     #[arg(long)]
     pub json: bool,
     /// Print every step's probabilities, not only the last step's.
@@ -58,6 +59,8 @@ pub struct Args {
 struct Line<'c> {
     sequence: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'c str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     step: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     probabilities: Option<&'c [f32]>,
@@ -68,14 +71,14 @@ struct Line<'c> {
 }
 
 /// One line of output: a sequence's (or step's) class probabilities, or a regressor's values.
-fn show(a: &Args, head: HeadKind, names: &[String], i: usize, step: Option<usize>, p: &[f32]) {
+fn show(a: &Args, head: HeadKind, names: &[String], (i, id): (usize, Option<&str>), step: Option<usize>, p: &[f32]) {
     let at = step.map_or(String::new(), |s| format!(" step {s}"));
     if a.exact {
         let bits: Vec<String> = p.iter().map(|v| format!("{:08x}", v.to_bits())).collect();
         say(&format!("sequence {i} step {}: {}", step.unwrap_or(0), bits.join(" ")));
     } else if head == HeadKind::Regression {
         if a.json {
-            let line = Line { sequence: i, step, probabilities: None, class: None, values: Some(p) };
+            let line = Line { sequence: i, id, step, probabilities: None, class: None, values: Some(p) };
             say(&serde_json::to_string(&line).unwrap_or_default());
         } else {
             let values: Vec<String> =
@@ -86,7 +89,7 @@ fn show(a: &Args, head: HeadKind, names: &[String], i: usize, step: Option<usize
         let best = p.iter().enumerate().fold((0, f32::NEG_INFINITY), |(bi, bp), (k, &v)| if v > bp { (k, v) } else { (bi, bp) }).0;
         let class = names.get(best).map_or("", String::as_str);
         if a.json {
-            let line = Line { sequence: i, step, probabilities: Some(p), class: Some(class), values: None };
+            let line = Line { sequence: i, id, step, probabilities: Some(p), class: Some(class), values: None };
             say(&serde_json::to_string(&line).unwrap_or_default());
         } else {
             let probs: Vec<String> = names.iter().zip(p).map(|(c, v)| format!("{c} {v:.4}")).collect();
@@ -110,12 +113,12 @@ pub fn run(a: Args) -> Result<Status> {
             let mut t = 0;
             let last = stream(session, series, seqs.channels, |p| {
                 if a.per_step || a.exact {
-                    show(&a, head, &names, i, Some(t), p);
+                    show(&a, head, &names, (i, seqs.ids.get(i).map(String::as_str)), Some(t), p);
                 }
                 t += 1;
             })?;
             if !a.per_step && !a.exact {
-                show(&a, head, &names, i, None, &last);
+                show(&a, head, &names, (i, seqs.ids.get(i).map(String::as_str)), None, &last);
             }
         }
         Ok(())

@@ -3,7 +3,7 @@
 //! With a header (a first row that is not all numbers), one row is one step:
 //!
 //! - the **id** column (`--id-column`, default the first of `id`,
-//!   `sequence`, `sequence_id`, `series_id`) names each row's sequence; a
+//!   `sequence`, `sequence_id`, `series_id`, `session`) names each row's sequence; a
 //!   sequence's rows are consecutive (an id that comes back after another is
 //!   refused, or gathered with `--group-ids`). Without an id column, a run
 //!   of rows with the same label is one sequence, and an unlabelled file is
@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use super::sequences::{LabelKind, ReadOptions, Sequences};
 
 /// Default names of the id column, in the order they are looked for.
-pub const ID_NAMES: [&str; 4] = ["id", "sequence", "sequence_id", "series_id"];
+pub const ID_NAMES: [&str; 5] = ["id", "sequence", "sequence_id", "series_id", "session"];
 /// Default names of the label column.
 pub const LABEL_NAMES: [&str; 4] = ["label", "class", "target", "y"];
 /// Default names of the time column.
@@ -156,12 +156,16 @@ impl Header {
         if let Some(l) = self.label {
             return Ok(l);
         }
-        let text_column = self
-            .features
-            .iter()
-            .find(|&&c| rows.iter().any(|(_, r)| r.get(c).is_some_and(|v| v.parse::<f32>().is_err() && !is_missing(v))));
-        let hint = text_column
-            .map_or(String::new(), |&c| format!("; column {:?} holds text: if it is the label, pass --label-column {0}", self.names[c]));
+        let holds_text = |c: usize| rows.iter().any(|(_, r)| r.get(c).is_some_and(|v| v.parse::<f32>().is_err() && !is_missing(v)));
+        let text: Vec<String> = self.features.iter().filter(|&&c| holds_text(c)).map(|&c| format!("{:?}", self.names[c])).collect();
+        let hint = match text.len() {
+            0 => String::new(),
+            1 => format!("; column {} holds text: if it is the label, pass --label-column {}", text[0], text[0].trim_matches('"')),
+            _ => format!(
+                "; columns {} hold text: name the label with --label-column (and the sequence id with --id-column)",
+                text.join(", ")
+            ),
+        };
         bail!("no label column (looked for {}){hint}", LABEL_NAMES.join(", "))
     }
 }
