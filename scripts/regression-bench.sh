@@ -24,7 +24,7 @@ for spec in "Tecator:64:1000" "Covid3Month:64:300"; do
         --hidden "$hidden" --dense 0 --batch 8 --epochs "$epochs" --seed 1 --log-every 1000000 > "$run.log"
     for enc in f32:"--weights f32" int8:"--weights int8" int:"--weights int8 --numerics int"; do
         # shellcheck disable=SC2086
-        "$edgegru" export --checkpoint "$run" ${enc#*:} --out "$run-${enc%%:*}.egru" --force > /dev/null
+        "$edgegru" export --checkpoint "$run" --last ${enc#*:} --out "$run-${enc%%:*}.egru" --force > /dev/null
     done
     f=$(rmse "$run-f32.egru" "${data}_TEST.ts") i=$(rmse "$run-int8.egru" "${data}_TEST.ts") n=$(rmse "$run-int.egru" "${data}_TEST.ts")
     python3 - "$name" "$hidden" "$epochs" "$f" "$i" "$n" <<'PY'

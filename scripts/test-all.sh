@@ -116,6 +116,13 @@ for m in models/fortunes-word.egru models/tiny.egru; do
 done
 echo "C tests on the arm-dsp layout:"
 "$work/test_api_count" "$work/m-dsp.egru" "$work/bm-dsp.egru"
+# A version-4 feature model: named CSV columns, missing values filled with the previous value.
+target/release/edgegru train --task classify --data tests/fixtures/motion.csv --label-column activity --fill previous \
+    --out "$work/motion" --hidden 16 --dense 0 --batch 4 --epochs 5 --threads 1 > /dev/null
+target/release/edgegru export --checkpoint "$work/motion" --weights int8 --out "$work/motion.egru" > /dev/null
+echo "C tests on a version-4 feature model (names, fill):"
+"$work/test_api_count" "$work/m.egru" "$work/motion.egru" | tee "$work/v4.log"
+grep -q "feature model: format 4, features named, fill 3" "$work/v4.log" || { echo "error: the C library does not see the model's names and fill"; exit 1; }
 gcc $CFLAGS -g -Iffi/include tests/c/test_api.c target/release/libedgegru.a -lpthread -ldl -lm -o "$work/test_api"
 valgrind --error-exitcode=3 --leak-check=full --errors-for-leak-kinds=definite -q "$work/test_api" "$work/m.egru" models/basicmotions.egru
 gcc $CFLAGS -Iffi/include tests/c/test_api.c -Ltarget/release -ledgegru -o "$work/test_api_shared"
@@ -125,6 +132,7 @@ aarch64-linux-gnu-gcc $CFLAGS -DEGRU_COUNT_MALLOC -Iffi/include tests/c/test_api
     target/aarch64-unknown-linux-gnu/release/libedgegru.a -lpthread -ldl -lm -o "$work/test_api_aarch64"
 echo "C tests on aarch64 under qemu-aarch64 -cpu max:"
 qemu-aarch64 -cpu max -L /usr/aarch64-linux-gnu "$work/test_api_aarch64" "$work/m.egru" models/basicmotions.egru
+qemu-aarch64 -cpu max -L /usr/aarch64-linux-gnu "$work/test_api_aarch64" "$work/m.egru" "$work/motion.egru"
 bash scripts/install-c-lib.sh "$work/prefix" > /dev/null
 gcc $CFLAGS examples/c/generate.c $(PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig" pkg-config --cflags --libs --static edgegru) -o "$work/generate"
 LD_LIBRARY_PATH="$work/prefix/lib" "$work/generate" "$work/m.egru" "The " 20 > /dev/null

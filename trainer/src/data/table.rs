@@ -185,77 +185,125 @@ fn parse_long(header: &Header, rows: &[(u64, Vec<String>)], options: &ReadOption
         LabelKind::Ignore => header.label,
         _ => Some(header.label_column(rows)?),
     };
-    let regression = match options.labels {
-        LabelKind::Targets => true,
-        LabelKind::Any => label.is_some_and(|l| header.names[l].eq_ignore_ascii_case("target")),
-        _ => false,
+    let mut reader = LongReader {
+        header,
+        label,
+        read_labels: options.labels != LabelKind::Ignore,
+        regression: match options.labels {
+            LabelKind::Targets => true,
+            LabelKind::Any => label.is_some_and(|l| header.names[l].eq_ignore_ascii_case("target")),
+            _ => false,
+        },
+        group_ids: options.columns.group_ids,
+        out: Sequences {
+            channels: header.features.len(),
+            names: header.features.iter().map(|&c| header.names[c].clone()).collect(),
+            unused: header.unused.clone(),
+            ..Sequences::default()
+        },
+        keys: Vec::new(),
+        seen: HashMap::new(),
+        current: None,
+        last_time: Vec::new(),
     };
-    let mut out = Sequences {
-        channels: header.features.len(),
-        names: header.features.iter().map(|&c| header.names[c].clone()).collect(),
-        unused: header.unused.clone(),
-        ..Sequences::default()
-    };
-    // Each sequence's key (its id, or its label without an id column) and index.
-    let mut keys: Vec<String> = Vec::new();
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    let mut current: Option<usize> = None;
-    let mut last_time: Vec<f32> = Vec::new();
     for (line, row) in rows {
-        let at = || format!("line {line}");
         if row.len() != header.names.len() {
             bail!("line {line}: {} cells, the header has {}", row.len(), header.names.len());
         }
-        let key = key_of(header, row, label);
-        let continues = current.is_some_and(|s| keys[s] == key);
-        let seq = if continues {
-            current.unwrap_or_default()
-        } else if let Some(&s) = seen.get(&key).filter(|_| header.id.is_some()) {
-            if !options.columns.group_ids {
-                bail!("line {line}: sequence {key:?} comes back after other rows; a sequence's rows must be consecutive (or pass --group-ids to gather them)");
-            }
-            s
-        } else {
-            let s = out.series.len();
-            out.series.push(Vec::new());
-            out.ids.push(if header.id.is_some() { key.clone() } else { at() });
-            keys.push(key.clone());
-            last_time.push(f32::NEG_INFINITY);
-            if let Some(l) = label.filter(|_| options.labels != LabelKind::Ignore) {
-                if is_missing(&row[l]) {
-                    bail!("line {line}: no {} for sequence {:?}", header.names[l], out.ids[s]);
-                }
-                if regression {
-                    out.targets.push(cell_value(&row[l], &|| format!("line {line}, column {:?}", header.names[l]))?);
-                } else {
-                    let c = super::sequences::class_of(&row[l], &mut out);
-                    out.labels.push(c);
-                }
-            }
-            seen.insert(key.clone(), s);
-            s
-        };
-        current = Some(seq);
-        if let (Some(l), Some(id)) = (label.filter(|_| options.labels != LabelKind::Ignore), header.id) {
-            let first = if regression { out.targets[seq].to_string() } else { out.classes[out.labels[seq] as usize].clone() };
-            let same = if regression { row[l].parse::<f32>().ok() == Some(out.targets[seq]) } else { row[l] == first };
-            if !same {
-                bail!("line {line}: sequence {:?} changes its {} from {first:?} to {:?}", row[id], header.names[l], row[l]);
-            }
-        }
-        if let Some(t) = header.time {
-            let now = cell_value(&row[t], &|| format!("line {line}, column {:?}", header.names[t]))?;
-            if now < last_time[seq] {
-                bail!("line {line}: {} goes back ({now} after {}); sort each sequence's rows by time", header.names[t], last_time[seq]);
-            }
-            last_time[seq] = now;
-        }
+        let seq = reader.sequence_of(*line, row)?;
+        reader.check_label(*line, row, seq)?;
+        reader.check_time(*line, row, seq)?;
         for &c in &header.features {
-            let v = cell_value(&row[c], &|| format!("{}, column {:?}", at(), header.names[c]))?;
-            out.series[seq].push(v);
+            let v = cell_value(&row[c], &|| format!("line {line}, column {:?}", header.names[c]))?;
+            reader.out.series[seq].push(v);
         }
     }
-    Ok(out)
+    Ok(reader.out)
+}
+
+/// The long layout's reading state.
+struct LongReader<'h> {
+    header: &'h Header,
+    /// The label column (also with labels ignored: it still ends a sequence without an id column).
+    label: Option<usize>,
+    read_labels: bool,
+    regression: bool,
+    group_ids: bool,
+    out: Sequences,
+    /// Each sequence's key (its id, or its label without an id column).
+    keys: Vec<String>,
+    seen: HashMap<String, usize>,
+    current: Option<usize>,
+    /// Each sequence's last time.
+    last_time: Vec<f32>,
+}
+
+impl LongReader<'_> {
+    /// The sequence row `row` belongs to (a new one, or one already read).
+    fn sequence_of(&mut self, line: u64, row: &[String]) -> Result<usize> {
+        let key = key_of(self.header, row, self.label);
+        if let Some(s) = self.current.filter(|&s| self.keys[s] == key) {
+            return Ok(s);
+        }
+        let seq = match self.seen.get(&key).filter(|_| self.header.id.is_some()) {
+            Some(_) if !self.group_ids => {
+                bail!("line {line}: sequence {key:?} comes back after other rows; a sequence's rows must be consecutive (or pass --group-ids to gather them)")
+            }
+            Some(&s) => s,
+            None => self.new_sequence(line, row, key)?,
+        };
+        self.current = Some(seq);
+        Ok(seq)
+    }
+
+    fn new_sequence(&mut self, line: u64, row: &[String], key: String) -> Result<usize> {
+        let (h, s) = (self.header, self.out.series.len());
+        self.out.series.push(Vec::new());
+        self.out.ids.push(if h.id.is_some() { key.clone() } else { format!("line {line}") });
+        self.last_time.push(f32::NEG_INFINITY);
+        if let Some(l) = self.label.filter(|_| self.read_labels) {
+            if is_missing(&row[l]) {
+                bail!("line {line}: no {} for sequence {:?}", h.names[l], self.out.ids[s]);
+            }
+            if self.regression {
+                self.out.targets.push(cell_value(&row[l], &|| format!("line {line}, column {:?}", h.names[l]))?);
+            } else {
+                let c = super::sequences::class_of(&row[l], &mut self.out);
+                self.out.labels.push(c);
+            }
+        }
+        self.seen.insert(key.clone(), s);
+        self.keys.push(key);
+        Ok(s)
+    }
+
+    /// Every row of a sequence with an id repeats its label.
+    fn check_label(&self, line: u64, row: &[String], seq: usize) -> Result<()> {
+        let (Some(l), Some(id)) = (self.label.filter(|_| self.read_labels), self.header.id) else { return Ok(()) };
+        let out = &self.out;
+        let (first, same) = if self.regression {
+            (out.targets[seq].to_string(), row[l].parse::<f32>().ok() == Some(out.targets[seq]))
+        } else {
+            let first = &out.classes[out.labels[seq] as usize];
+            (first.clone(), &row[l] == first)
+        };
+        if !same {
+            bail!("line {line}: sequence {:?} changes its {} from {first:?} to {:?}", row[id], self.header.names[l], row[l]);
+        }
+        Ok(())
+    }
+
+    /// Time does not go back within a sequence.
+    fn check_time(&mut self, line: u64, row: &[String], seq: usize) -> Result<()> {
+        let Some(t) = self.header.time else { return Ok(()) };
+        let name = &self.header.names[t];
+        let now = cell_value(&row[t], &|| format!("line {line}, column {name:?}"))?;
+        if now < self.last_time[seq] {
+            bail!("line {line}: {name} goes back ({now} after {}); sort each sequence's rows by time", self.last_time[seq]);
+        }
+        self.last_time[seq] = now;
+        Ok(())
+    }
 }
 
 /// The UCR CSV layout: one univariate sequence per row, its label first
