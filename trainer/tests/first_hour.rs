@@ -59,6 +59,17 @@ fn models() -> PathBuf {
 /// The small network flags of a classifier run on the motion data.
 const SMALL: [&str; 10] = ["--hidden", "16", "--dense", "0", "--batch", "4", "--threads", "1", "--seed", "3"];
 
+/// The small network flags of a text run.
+const TEXT_NET: [&str; 12] = ["--emb", "8", "--hidden", "16", "--dense", "16", "--seq-len", "16", "--batch", "4", "--threads", "1"];
+
+/// `edgegru train` on a text corpus with the small network, and `extra`; returns stdout.
+fn text_run(corpus: &Path, out: &Path, extra: &[&str]) -> String {
+    let mut args = vec!["train", "--corpus", s(corpus), "--out", s(out)];
+    args.extend(TEXT_NET);
+    args.extend(extra);
+    ok(&args)
+}
+
 /// Trains a classifier on motion.csv (named columns, missing values filled).
 fn motion_run(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
     let run = dir.join(name);
@@ -88,9 +99,8 @@ fn a_closed_stdout_never_stops_a_run() {
     let dir = temp_dir("pipe");
     let c = corpus(&dir);
     let run = dir.join("run");
-    let net = ["--emb", "8", "--hidden", "16", "--dense", "16", "--seq-len", "16", "--batch", "4", "--threads", "1"];
     let mut args = vec!["train", "--corpus", s(&c), "--out", s(&run), "--steps", "300", "--log-every", "10"];
-    args.extend(net);
+    args.extend(TEXT_NET);
     let (status, err) = with_head_1(&args);
     assert!(status.success(), "{err}");
     assert!(err.contains("stdout was closed") && err.contains("done: 300 steps"), "{err}");
@@ -195,52 +205,10 @@ fn validation_is_stated_and_the_console_fits_the_task() {
     assert_eq!(classes, vec![0, 1, 2], "one validation sequence of each class");
     // A text corpus: the tail, said so.
     let c = corpus(&dir);
-    let text = ok(&[
-        "train",
-        "--corpus",
-        s(&c),
-        "--out",
-        s(&dir.join("t")),
-        "--emb",
-        "8",
-        "--hidden",
-        "16",
-        "--dense",
-        "16",
-        "--seq-len",
-        "16",
-        "--batch",
-        "4",
-        "--steps",
-        "20",
-        "--threads",
-        "1",
-    ]);
+    let text = text_run(&c, &dir.join("t"), &["--steps", "20"]);
     assert!(text.contains("the last 10% of the corpus"), "{text}");
     // Under --minutes the ETA is a time, not --:--:--.
-    let timed = ok(&[
-        "train",
-        "--corpus",
-        s(&c),
-        "--out",
-        s(&dir.join("m")),
-        "--emb",
-        "8",
-        "--hidden",
-        "16",
-        "--dense",
-        "16",
-        "--seq-len",
-        "16",
-        "--batch",
-        "4",
-        "--minutes",
-        "0.02",
-        "--log-every",
-        "20",
-        "--threads",
-        "1",
-    ]);
+    let timed = text_run(&c, &dir.join("m"), &["--minutes", "0.02", "--log-every", "20"]);
     let eta: Vec<&str> = timed.lines().filter(|l| l.contains("ETA")).collect();
     assert!(!eta.is_empty() && eta.iter().all(|l| !l.contains("--:--:--")), "{eta:?}");
     std::fs::remove_dir_all(&dir).unwrap();
@@ -473,27 +441,7 @@ fn errors_say_where_and_what() {
     assert!(err.contains("--task classify"), "{err}");
     // A resume past its limit says so.
     let run = dir.join("r");
-    ok(&[
-        "train",
-        "--corpus",
-        s(&c),
-        "--out",
-        s(&run),
-        "--emb",
-        "8",
-        "--hidden",
-        "16",
-        "--dense",
-        "16",
-        "--seq-len",
-        "16",
-        "--batch",
-        "4",
-        "--steps",
-        "10",
-        "--threads",
-        "1",
-    ]);
+    text_run(&c, &run, &["--steps", "10"]);
     let err = refused(&["train", "--resume", s(&run)]);
     assert!(err.contains("10") && err.contains("--steps"), "{err}");
     // An unknown character in a folder corpus: the file, line and column.
