@@ -314,6 +314,14 @@ fn predict_reads_unlabelled_data_and_fills_missing_values() {
     std::fs::write(&gappy, "@dimensions 6\n@classLabel false\n@data\n1,2:1,2:1,2:1,2:1,?:1,2\n").unwrap();
     let err = refused(&["predict", "--model", s(&basic), "--data", s(&gappy)]);
     assert!(err.contains("1 missing values") && err.contains("--fill"), "{err}");
+    let imported = dir.join("imported.egru");
+    let onnx = models().join("basicmotions.onnx");
+    let import = ["import", "--onnx", s(&onnx), "--classes", "Badminton,Running,Standing,Walking", "--out", s(&imported)];
+    ok(&[&import[..], &["--fill", "mean", "--feature-names", "ax,ay,az,gx,gy,gz"]].concat());
+    assert_eq!(ok(&["predict", "--model", s(&imported), "--data", s(&gappy)]).lines().count(), 1, "import --fill: the advice works");
+    assert!(ok(&["inspect", s(&imported)]).contains("ax, ay, az, gx, gy, gz; a missing value (NaN) is filled with the training mean"));
+    let err = refused(&["import", "--onnx", s(&onnx), "--vocab", "vocab.json", "--out", s(&dir.join("t.egru")), "--fill", "zero"]);
+    assert!(err.contains("for feature models"), "{err}");
     let x = dir.join("x");
     let train_err =
         refused(&["train", "--task", "classify", "--data", s(&motion()), "--label-column", "activity", "--out", s(&x), "--steps", "5"]);

@@ -79,6 +79,9 @@ pub struct Args {
 
 /// Runs `edgegru import`.
 pub fn run(a: Args) -> Result<Status> {
+    if a.vocab.is_some() && (!a.feature_names.is_empty() || a.fill != Fill::Refuse) {
+        anyhow::bail!("--feature-names and --fill are for feature models; a model with --vocab reads tokens");
+    }
     let opts = a.encoding.encoding().options(WeightKind::F32)?;
     let tokenizer = match &a.vocab {
         Some(path) => {
