@@ -237,14 +237,8 @@ impl FeatureFill {
     /// The features with their missing values filled.
     fn apply(&mut self, f: &[f32]) -> &[f32] {
         self.filled.resize(f.len(), 0.0);
-        for (i, (dst, &v)) in self.filled.iter_mut().zip(f).enumerate() {
-            *dst = match (v.is_nan(), self.fill) {
-                (false, _) | (true, Fill::Refuse) => v,
-                (true, Fill::Zero) => 0.0,
-                (true, Fill::Mean) => self.means[i],
-                (true, Fill::Previous) => *dst,
-            };
-        }
+        let means = &self.means;
+        self.fill.apply(f, |i| means[i], &mut self.filled);
         &self.filled
     }
 
@@ -269,12 +263,10 @@ impl StepMachine {
                 Err(Error::FeatureCount { expected: *count, found: f.len() })
             }
             // A missing value (NaN) is filled when the model says how; infinities never are.
-            (GraphInput::Features(f), InputKind::Features { .. }) => {
-                match f.iter().position(|v| v.is_infinite() || (v.is_nan() && self.fill.fill == Fill::Refuse)) {
-                    Some(index) => Err(Error::NonFiniteInput { index }),
-                    None => Ok(()),
-                }
-            }
+            (GraphInput::Features(f), InputKind::Features { .. }) => match self.fill.fill.refused(f) {
+                Some(index) => Err(Error::NonFiniteInput { index }),
+                None => Ok(()),
+            },
             (GraphInput::Token(_), InputKind::Features { .. }) => Err(Error::WrongInput { expected: "features" }),
             (GraphInput::Features(_), InputKind::Tokens { .. }) => Err(Error::WrongInput { expected: "tokens" }),
             (GraphInput::Token(_), InputKind::Tokens { .. }) => Ok(()),

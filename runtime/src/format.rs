@@ -548,6 +548,27 @@ pub enum Fill {
 }
 
 impl Fill {
+    /// The index of the first value of one step's features `x` this policy
+    /// refuses: an infinity always, a NaN only with `Refuse`.
+    pub fn refused(self, x: &[f32]) -> Option<usize> {
+        x.iter().position(|v| v.is_infinite() || (v.is_nan() && self == Fill::Refuse))
+    }
+
+    /// One step's features `x` into `out`, each missing value (NaN) filled:
+    /// 0, `mean(i)`, or what `out` held (the last step's filled values, the
+    /// means before any step). The one rule the runtime, the ONNX sessions
+    /// and training use. `Refuse` copies NaN through (refused before).
+    pub fn apply(self, x: &[f32], mean: impl Fn(usize) -> f32, out: &mut [f32]) {
+        for (i, (dst, &v)) in out.iter_mut().zip(x).enumerate() {
+            *dst = match (v.is_nan(), self) {
+                (false, _) | (true, Fill::Refuse) => v,
+                (true, Fill::Zero) => 0.0,
+                (true, Fill::Mean) => mean(i),
+                (true, Fill::Previous) => *dst,
+            };
+        }
+    }
+
     /// `refuse`, `zero`, `mean` or `previous`.
     pub const fn name(self) -> &'static str {
         match self {

@@ -84,8 +84,7 @@ impl StepMachine<'_, '_> {
                     return Err(Error::FeatureCount { expected: mean.len(), found: f.len() });
                 }
                 // A missing value (NaN) is filled when the model says how; infinities never are.
-                let refuse_nan = *fill == Fill::Refuse;
-                if let Some(index) = f.iter().position(|v| v.is_infinite() || (refuse_nan && v.is_nan())) {
+                if let Some(index) = fill.refused(f) {
                     return Err(Error::NonFiniteInput { index });
                 }
             }
@@ -189,14 +188,7 @@ struct IntBuffers<'b> {
 /// in `filled` (which, for `Fill::Previous`, holds the last values seen).
 fn fill_missing<'f>(m: &Model<'_>, f: &[f32], filled: &'f mut [f32]) -> &'f [f32] {
     if let Input::Features { mean, fill, .. } = &m.input {
-        for (i, (dst, &v)) in filled.iter_mut().zip(f).enumerate() {
-            *dst = match (v.is_nan(), fill) {
-                (false, _) | (true, Fill::Refuse) => v,
-                (true, Fill::Zero) => 0.0,
-                (true, Fill::Mean) => mean.get(i),
-                (true, Fill::Previous) => *dst,
-            };
-        }
+        fill.apply(f, |i| mean.get(i), filled);
     }
     filled
 }

@@ -314,6 +314,13 @@ fn predict_reads_unlabelled_data_and_fills_missing_values() {
     std::fs::write(&gappy, "@dimensions 6\n@classLabel false\n@data\n1,2:1,2:1,2:1,2:1,?:1,2\n").unwrap();
     let err = refused(&["predict", "--model", s(&basic), "--data", s(&gappy)]);
     assert!(err.contains("1 missing values") && err.contains("--fill"), "{err}");
+    // A model without feature names reads CSV columns by position, and says so.
+    let positional = dir.join("positional.csv");
+    std::fs::write(&positional, "session,a,b,c,d,e,f\ns1,1,2,3,4,5,6\ns1,2,3,4,5,6,7\n").unwrap();
+    let (code, out, note) = edgegru(&["predict", "--model", s(&basic), "--data", s(&positional), "--json"]);
+    assert_eq!(code, 0, "{note}");
+    assert!(note.contains("the model names no features: the columns a, b, c, d, e, f are read by position"), "{note}");
+    assert!(out.starts_with("{\"sequence\":0,\"id\":\"s1\","), "the sequence's id: {out}");
     let imported = dir.join("imported.egru");
     let onnx = models().join("basicmotions.onnx");
     let import = ["import", "--onnx", s(&onnx), "--classes", "Badminton,Running,Standing,Walking", "--out", s(&imported)];

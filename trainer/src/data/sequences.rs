@@ -117,19 +117,11 @@ impl Sequences {
     pub fn fill_missing(&mut self, fill: Fill, mean: &[f32]) {
         let c = self.channels.max(1);
         for s in &mut self.series {
-            let mut previous = mean.to_vec();
+            // The filled step before (the means before the first), as a session keeps it.
+            let mut filled = mean.to_vec();
             for step in s.chunks_exact_mut(c) {
-                for (i, v) in step.iter_mut().enumerate() {
-                    if v.is_nan() {
-                        *v = match fill {
-                            Fill::Refuse => *v,
-                            Fill::Zero => 0.0,
-                            Fill::Mean => mean[i],
-                            Fill::Previous => previous[i],
-                        };
-                    }
-                    previous[i] = *v;
-                }
+                fill.apply(step, |i| mean[i], &mut filled);
+                step.copy_from_slice(&filled);
             }
         }
     }

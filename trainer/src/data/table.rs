@@ -422,6 +422,23 @@ mod tests {
     }
 
     #[test]
+    fn every_default_column_name_is_found() {
+        for id in ID_NAMES {
+            for label in LABEL_NAMES {
+                for time in TIME_NAMES {
+                    let text = format!("{time},{},x,{}\n0,a,1,u\n1,a,2,u\n0,b,3,v\n", id.to_uppercase(), label);
+                    let s = read(&text, LabelKind::Classes, &Columns::default(), None).unwrap();
+                    assert_eq!(
+                        (s.names.clone(), s.ids.clone()),
+                        (vec!["x".to_string()], vec!["a".to_string(), "b".to_string()]),
+                        "{id} {label} {time}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn prediction_ignores_labels_and_headerless_files_are_the_ucr_layout() {
         let p = read(&LONG.replace("run", "swim"), LabelKind::Ignore, &Columns::default(), None).unwrap();
         assert!(!p.is_labelled());
