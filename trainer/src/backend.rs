@@ -124,12 +124,7 @@ pub fn onnx_session(backend: Backend, onnx: &[u8]) -> Result<OnnxSession> {
 pub fn with_session<T>(backend: Backend, bytes: &[u8], isa: Option<Isa>, f: impl FnOnce(&mut DynSession<'_>) -> Result<T>) -> Result<T> {
     match backend {
         Backend::Native => {
-            if !is_egru(bytes) {
-                if edgegru_onnx::decode(bytes).is_ok() {
-                    bail!("the native backend runs .egru files; this is an ONNX file: use --backend tract or ort, or `edgegru import` it");
-                }
-                bail!("not an .egru model file (it does not start with \"EGRU\")");
-            }
+            refuse_non_egru(bytes)?;
             let mut model = Model::from_bytes(bytes)?;
             if let Some(isa) = isa {
                 model.set_isa(isa)?;
@@ -145,6 +140,128 @@ pub fn with_session<T>(backend: Backend, bytes: &[u8], isa: Option<Isa>, f: impl
             f(&mut session)
         }
     }
+}
+
+/// A session that owns what it runs: the model file's bytes and, for the
+/// native runtime, the parsed model and its arena. For faces that keep a
+/// session between calls (the Python package's `Session`), where
+/// [`with_session`]'s borrow of the bytes cannot outlive one call.
+pub struct OwnedSession {
+    engine: OwnedEngine,
+}
+
+enum OwnedEngine {
+    Native(OwnedNative),
+    Onnx(Box<OnnxSession>),
+}
+
+/// A native session with the model and arena it borrows, freed after it.
+struct OwnedNative {
+    session: std::mem::ManuallyDrop<Session<'static, 'static>>,
+    model: *mut Model<'static>,
+    arena: *mut [u8],
+    /// The file the model reads in place; never mutated while the session lives.
+    _bytes: std::sync::Arc<[u8]>,
+}
+
+// SAFETY: the raw pointers are owned (made by `Box::into_raw` and freed
+// only in `drop`), and the session only borrows them and the bytes; nothing
+// in them is tied to the creating thread, so the whole moves between
+// threads as one value, as a `Session` over owned buffers would.
+unsafe impl Send for OwnedNative {}
+
+impl OwnedNative {
+    fn open(bytes: std::sync::Arc<[u8]>, isa: Option<Isa>) -> Result<Self> {
+        // SAFETY: `bytes` lives in an `Arc` kept in the returned value, its
+        // data never moves and is never written, and it outlives the model
+        // and session (dropped last); extending the borrow to 'static is
+        // therefore sound for as long as this value exists.
+        let data: &'static [u8] = unsafe { &*(&*bytes as *const [u8]) };
+        let mut model = Model::from_bytes(data)?;
+        if let Some(isa) = isa {
+            model.set_isa(isa)?;
+        }
+        let arena_len = model.arena_size();
+        let model = Box::into_raw(Box::new(model));
+        let arena = Box::into_raw(vec![0u8; arena_len].into_boxed_slice());
+        // SAFETY: both pointers come from `Box::into_raw` just above, are
+        // valid and unaliased; they are freed only in `drop`, after the
+        // session that borrows them.
+        let made = unsafe { Session::new(&*model, &mut *arena) };
+        match made {
+            Ok(session) => Ok(OwnedNative { session: std::mem::ManuallyDrop::new(session), model, arena, _bytes: bytes }),
+            Err(e) => {
+                // SAFETY: the failed `Session::new` holds no borrow; the
+                // pointers are freed once, here.
+                unsafe {
+                    drop(Box::from_raw(model));
+                    drop(Box::from_raw(arena));
+                }
+                Err(e.into())
+            }
+        }
+    }
+}
+
+impl Drop for OwnedNative {
+    fn drop(&mut self) {
+        // SAFETY: the session is dropped first and never used again; then the
+        // model and arena it borrowed are freed, each once (they came from
+        // `Box::into_raw` in `open`).
+        unsafe {
+            std::mem::ManuallyDrop::drop(&mut self.session);
+            drop(Box::from_raw(self.model));
+            drop(Box::from_raw(self.arena));
+        }
+    }
+}
+
+impl OwnedSession {
+    /// Opens a session of `backend` over `bytes`, as [`with_session`] does
+    /// (an `.egru` file for the native runtime with kernel set `isa`, or the
+    /// best; tract and ONNX Runtime run ONNX step graphs, or an `.egru`
+    /// file's float step graph).
+    pub fn open(backend: Backend, bytes: std::sync::Arc<[u8]>, isa: Option<Isa>) -> Result<Self> {
+        let engine = match backend {
+            Backend::Native => {
+                refuse_non_egru(&bytes)?;
+                OwnedEngine::Native(OwnedNative::open(bytes, isa)?)
+            }
+            Backend::Tract | Backend::Ort => {
+                let onnx = bytes_for(backend, &bytes)?;
+                let session = onnx_session(backend, &onnx).with_context(|| format!("cannot open the model with {}", backend.name()))?;
+                OwnedEngine::Onnx(Box::new(session))
+            }
+        };
+        Ok(OwnedSession { engine })
+    }
+
+    /// The session, to step.
+    pub fn get(&mut self) -> &mut DynSession<'_> {
+        match &mut self.engine {
+            OwnedEngine::Native(n) => &mut *n.session,
+            OwnedEngine::Onnx(s) => &mut **s,
+        }
+    }
+
+    /// The session, to read.
+    pub fn get_ref(&self) -> &DynSession<'_> {
+        match &self.engine {
+            OwnedEngine::Native(n) => &*n.session,
+            OwnedEngine::Onnx(s) => &**s,
+        }
+    }
+}
+
+/// Refuses bytes that are not an `.egru` file, naming an ONNX file as such.
+fn refuse_non_egru(bytes: &[u8]) -> Result<()> {
+    if !is_egru(bytes) {
+        if edgegru_onnx::decode(bytes).is_ok() {
+            bail!("the native backend runs .egru files; this is an ONNX file: use --backend tract or ort, or `edgegru import` it");
+        }
+        bail!("not an .egru model file (it does not start with \"EGRU\")");
+    }
+    Ok(())
 }
 
 /// The tokenizer of a session, or an error saying the model reads features.

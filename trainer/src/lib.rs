@@ -19,7 +19,7 @@
 //!   forward and backward pass, written once, on the CPU or a GPU),
 //!   [`optim`], [`prune`], [`checkpoint`], [`history`], [`metrics`],
 //!   [`pipeline`] (corpus to device model in one call).
-//! - Files: [`files`].
+//! - Files: [`files`]; what a model file holds: [`info`].
 //!
 //! The public API a face calls, one line each:
 //!
@@ -87,6 +87,7 @@ pub mod files;
 pub mod generation;
 pub mod history;
 pub mod import;
+pub mod info;
 pub mod linalg;
 pub mod metrics;
 pub mod network;

@@ -181,6 +181,53 @@ impl Sequences {
     }
 }
 
+impl Sequences {
+    /// The sequences in the `.ts` format, as [`parse_ts`] reads them back
+    /// bit for bit (each value in its shortest exact decimal form, a missing
+    /// value as `NaN`): how data given as arrays becomes a run's training
+    /// file. Class names with white space, `:` or `,` are refused (the
+    /// format cannot hold them), and so are infinite values.
+    pub fn to_ts(&self) -> Result<String> {
+        use std::fmt::Write;
+        let c = self.channels;
+        if c == 0 {
+            bail!("sequences with no features per step");
+        }
+        if let Some(bad) = self.classes.iter().find(|n| n.is_empty() || n.contains(|ch: char| ch.is_whitespace() || ch == ':' || ch == ',')) {
+            bail!("class name {bad:?} cannot be written to a .ts file (no white space, ':' or ',')");
+        }
+        let mut out = format!("@dimensions {c}\n");
+        out += &match (self.labels.is_empty(), self.targets.is_empty()) {
+            (false, _) => format!("@classLabel true {}\n", self.classes.join(" ")),
+            (true, false) => "@targetLabel true\n".to_string(),
+            (true, true) => "@classLabel false\n".to_string(),
+        };
+        out += "@data\n";
+        for (i, series) in self.series.iter().enumerate() {
+            if series.is_empty() || series.len() % c != 0 {
+                bail!("sequence {i} has {} values, not a whole number of steps of {c} features", series.len());
+            }
+            if series.iter().any(|v| v.is_infinite()) {
+                bail!("sequence {i} holds an infinite value");
+            }
+            let dims: Vec<String> = (0..c)
+                .map(|d| {
+                    let values: Vec<String> = series.iter().skip(d).step_by(c).map(|v| if v.is_nan() { "NaN".into() } else { v.to_string() }).collect();
+                    values.join(",")
+                })
+                .collect();
+            out += &dims.join(":");
+            match (self.labels.get(i), self.targets.get(i)) {
+                (Some(&l), _) => write!(out, ":{}", self.classes[l as usize])?,
+                (None, Some(t)) => write!(out, ":{t}")?,
+                (None, None) => {}
+            }
+            out.push('\n');
+        }
+        Ok(out)
+    }
+}
+
 /// Whether a path names a `.ts` file (else it is read as CSV).
 pub fn is_ts(path: &Path) -> bool {
     path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("ts"))
@@ -502,5 +549,26 @@ mod tests {
         let g = FeatureStats::of(&gappy, Fill::Mean);
         assert_eq!((g.mean[0], g.fill), (1.875, Fill::Mean), "the mean of 1, 2, 3 and 1.5, the ? left out");
         assert!(g.mean.iter().chain(&g.scale).all(|v| v.is_finite()) && g.quant_scale.is_finite());
+    }
+
+    #[test]
+    fn sequences_written_as_ts_read_back_bit_for_bit() {
+        let tricky = [0.1f32, -1.0e-7, 3.4028235e38, f32::MIN_POSITIVE, 1.0 / 3.0, f32::NAN];
+        let s = Sequences {
+            channels: 2,
+            series: vec![tricky.to_vec(), vec![5.5, -2.0]],
+            labels: vec![1, 0],
+            classes: vec!["walk".into(), "run".into()],
+            ..Sequences::default()
+        };
+        let back = parse_ts(&s.to_ts().unwrap(), LabelKind::Any).unwrap();
+        let bits = |x: &Sequences| x.series.iter().flatten().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!((bits(&back), back.labels.clone(), back.classes.clone()), (bits(&s), s.labels.clone(), s.classes.clone()));
+        let targets = Sequences { labels: vec![], classes: vec![], targets: vec![0.25, -7.0], ..s.clone() };
+        assert_eq!(parse_ts(&targets.to_ts().unwrap(), LabelKind::Any).unwrap().targets, vec![0.25, -7.0]);
+        let spaced = Sequences { classes: vec!["slow walk".into(), "run".into()], ..s.clone() };
+        assert!(spaced.to_ts().unwrap_err().to_string().contains("cannot be written"));
+        let infinite = Sequences { series: vec![vec![f32::INFINITY, 0.0]], labels: vec![0], ..s };
+        assert!(infinite.to_ts().unwrap_err().to_string().contains("infinite"));
     }
 }
