@@ -78,7 +78,7 @@ pub(crate) enum GraphInput<'i> {
 }
 
 /// One step of the graph in some backend: `(input, states) -> (outputs, new states)`.
-pub(crate) trait StepGraph {
+pub(crate) trait StepGraph: Send {
     /// Runs the graph; writes the outputs and the new state of every layer.
     fn run(&mut self, input: GraphInput<'_>, states: &[Vec<f32>], out: &mut [f32], next: &mut [Vec<f32>]) -> OnnxResult<()>;
 
@@ -131,7 +131,7 @@ pub(crate) enum SequenceData<'a> {
 }
 
 /// A backend running a user's whole-sequence graph ([`SequenceLayout`]).
-pub(crate) trait SequenceRun {
+pub(crate) trait SequenceRun: Send {
     /// Runs the graph on `input`; returns the first output's values and shape.
     fn run_sequence(&mut self, input: &SequenceInput<'_>) -> OnnxResult<(Vec<f32>, Vec<usize>)>;
 }

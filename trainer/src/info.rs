@@ -76,11 +76,7 @@ pub fn describe(bytes: &[u8]) -> Result<ModelInfo> {
             weights.push(kind);
         }
     }
-    let head = match model.head() {
-        Head::NextToken => "next-token",
-        Head::Classes(_) => "classes",
-        Head::Regression(_) => "regression",
-    };
+    let head = model.head().name();
     let output_names = match model.head() {
         Head::NextToken => Vec::new(),
         _ => (0..model.outputs()).map(|i| model.output_name(i).unwrap_or("").to_string()).collect(),
@@ -96,7 +92,7 @@ pub fn describe(bytes: &[u8]) -> Result<ModelInfo> {
         embedding,
         features,
         feature_names: (0..features).map_while(|i| model.feature_name(i).map(str::to_string)).collect(),
-        fill: if features > 0 { fill_name(model.fill()) } else { "refuse" },
+        fill: if features > 0 { model.fill().name() } else { Fill::Refuse.name() },
         gru,
         dense,
         head,
@@ -117,16 +113,6 @@ pub fn describe(bytes: &[u8]) -> Result<ModelInfo> {
         arena_bytes: model.arena_size(),
         state_bytes: model.state_size(),
     })
-}
-
-/// The fill policy's name, as `--fill` takes it.
-pub fn fill_name(fill: Fill) -> &'static str {
-    match fill {
-        Fill::Refuse => "refuse",
-        Fill::Zero => "zero",
-        Fill::Mean => "mean",
-        Fill::Previous => "previous",
-    }
 }
 
 #[cfg(test)]
