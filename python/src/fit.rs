@@ -171,7 +171,13 @@ pub fn fit_text(
 ) -> PyResult<Trained> {
     let out = files::absolute(&out).or_py(Kind::Training)?;
     let corpus = match (corpus, text) {
-        (Some(path), None) => files::absolute(&path).or_py(Kind::Training)?,
+        (Some(path), None) => {
+            if !path.exists() {
+                return Err(pyo3::exceptions::PyFileNotFoundError::new_err(format!("{} does not exist", path.display())));
+            }
+            run::prepare_out(&out, if overwrite { OutMode::Replace } else { OutMode::New }).or_py(Kind::Training)?;
+            files::absolute(&path).or_py(Kind::Training)?
+        }
         (None, Some(text)) => {
             run::prepare_out(&out, if overwrite { OutMode::Replace } else { OutMode::New }).or_py(Kind::Training)?;
             let path = out.join("data").join("corpus.txt");
@@ -181,10 +187,6 @@ pub fn fit_text(
         }
         _ => return Err(PyValueError::new_err("give a corpus path or a text, one of them")),
     };
-    if !corpus.exists() {
-        return Err(pyo3::exceptions::PyFileNotFoundError::new_err(format!("{} does not exist", corpus.display())));
-    }
-    run::prepare_out(&out, if overwrite { OutMode::Replace } else { OutMode::Continue }).or_py(Kind::Training)?;
     let config = settings.config(Task::Lm, corpus)?;
     train_in(py, config, out, temporary, progress)
 }
