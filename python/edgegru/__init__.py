@@ -36,6 +36,7 @@ from ._edgegru import (
     __version__,
     builtin_models,
     load,
+    read_sequences,
 )
 from ._convert import convert
 from ._fit import fit_classifier, fit_regressor, fit_text
@@ -56,4 +57,5 @@ __all__ = [
     "fit_regressor",
     "fit_text",
     "load",
+    "read_sequences",
 ]

@@ -7,10 +7,11 @@
 //! - [`session`]: `Session` (step by step: tokens, features, text, states).
 //! - [`convert`]: `convert_bytes` (PyTorch/Keras files in).
 //! - [`fit`]: `fit_sequences`, `fit_text` and `Trained` (training from arrays or text).
-//! - [`arrays`]: numpy arrays in, checked; [`errors`]: the exceptions.
+//! - [`data`]: `.ts` and CSV files in as arrays; [`arrays`]: numpy arrays in, checked; [`errors`]: the exceptions.
 
 mod arrays;
 mod convert;
+mod data;
 mod errors;
 mod fit;
 mod model;
@@ -30,6 +31,7 @@ fn _edgegru(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(model::load, m)?)?;
     m.add_function(wrap_pyfunction!(model::builtin_models, m)?)?;
     m.add_function(wrap_pyfunction!(convert::convert_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(data::read_sequences, m)?)?;
     m.add_function(wrap_pyfunction!(fit::fit_sequences, m)?)?;
     m.add_function(wrap_pyfunction!(fit::fit_text, m)?)?;
     Ok(())
