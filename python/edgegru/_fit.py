@@ -65,7 +65,20 @@ def _run_dir(out: Optional[Union[str, os.PathLike]]) -> "tuple[str, bool]":
     return tempfile.mkdtemp(prefix="edgegru-run-"), True
 
 
+_WHOLE = ("hidden", "layers", "dense", "epochs", "steps", "batch", "seed", "threads", "patience", "emb", "seq_len")
+
+
 def _settings(**kw: Any) -> Dict[str, Any]:
+    """The run's settings, each checked (a clear ValueError, not a failed conversion)."""
+    for name in _WHOLE:
+        v = kw[name]
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+            raise ValueError(f"{name} must be a whole number >= 0, not {v!r}")
+    lr = kw["lr"]
+    if not isinstance(lr, (int, float)) or not (0 < lr < float("inf")):
+        raise ValueError(f"lr must be a positive number, not {lr!r}")
+    if not isinstance(kw["val_split"], (int, float)) or not 0 <= kw["val_split"] < 1:
+        raise ValueError(f"val_split must be in [0, 1), not {kw['val_split']!r}")
     return kw
 
 

@@ -73,7 +73,14 @@ fn writable(path: &std::path::Path, overwrite: bool) -> PyResult<()> {
 #[pyfunction]
 pub fn load(path_or_name: PathBuf) -> PyResult<Model> {
     let name = path_or_name.to_string_lossy();
-    Model::new(builtin::resolve(&name).or_py(Kind::Model)?, None)
+    match builtin::resolve(&name) {
+        Ok(bytes) => Model::new(bytes, None),
+        // A path (a folder or an extension in it) that is not there: Python's own error.
+        Err(e) if !path_or_name.exists() && (path_or_name.components().count() > 1 || path_or_name.extension().is_some()) => {
+            Err(pyo3::exceptions::PyFileNotFoundError::new_err(format!("{e:#}")))
+        }
+        Err(e) => Err(crate::errors::to_py(e, Kind::Model)),
+    }
 }
 
 /// The names of the models built into the package.
