@@ -125,7 +125,8 @@ fn listed<'py>(y: &Bound<'py, PyAny>, what: &str) -> PyResult<Vec<Bound<'py, PyA
     if y.cast::<PyString>().is_ok() {
         return Err(PyTypeError::new_err(format!("{what} must be a sequence of labels, not a str")));
     }
-    let items: Vec<_> = y.try_iter().map_err(|_| PyTypeError::new_err(format!("{what} must be a list or a 1-D array")))?.collect::<PyResult<_>>()?;
+    let items: Vec<_> =
+        y.try_iter().map_err(|_| PyTypeError::new_err(format!("{what} must be a list or a 1-D array")))?.collect::<PyResult<_>>()?;
     if items.iter().any(|i| i.cast::<PyList>().is_ok()) {
         return Err(PyValueError::new_err(format!("{what} must be one-dimensional: one label per sequence")));
     }

@@ -107,8 +107,7 @@ pub fn convert_bytes(
         ),
     };
     let options = ImportOptions { head, classes, input_range, feature_names, fill };
-    let imported =
-        py.detach(|| import(&source, kind, tokenizer, &options, &opts, name, check_prompt.as_deref())).or_py(Kind::Convert)?;
+    let imported = py.detach(|| import(&source, kind, tokenizer, &options, &opts, name, check_prompt.as_deref())).or_py(Kind::Convert)?;
     let verification = pyjson::to_py(py, &imported.verification)?.unbind();
     Model::new(imported.bytes, Some(verification))
 }

@@ -7,9 +7,24 @@ use pyo3::exceptions::{PyFileNotFoundError, PyValueError};
 use pyo3::prelude::*;
 
 create_exception!(edgegru, Error, PyValueError, "Base of edgegru's errors (a ValueError); the message is the library's, with its causes.");
-create_exception!(edgegru, ModelError, Error, "A model file that cannot be used: corrupt, truncated, of another format, or not the kind of model asked for.");
-create_exception!(edgegru, DataError, Error, "Data a model or a training run cannot take: wrong sizes, refused missing values, unknown labels or tokens.");
-create_exception!(edgegru, ConvertError, Error, "A PyTorch or Keras model that cannot be converted (an unsupported graph, a vocabulary that does not fit).");
+create_exception!(
+    edgegru,
+    ModelError,
+    Error,
+    "A model file that cannot be used: corrupt, truncated, of another format, or not the kind of model asked for."
+);
+create_exception!(
+    edgegru,
+    DataError,
+    Error,
+    "Data a model or a training run cannot take: wrong sizes, refused missing values, unknown labels or tokens."
+);
+create_exception!(
+    edgegru,
+    ConvertError,
+    Error,
+    "A PyTorch or Keras model that cannot be converted (an unsupported graph, a vocabulary that does not fit)."
+);
 create_exception!(edgegru, TrainingError, Error, "A training run that cannot start or go on (bad settings, a folder holding another run).");
 
 /// Which exception an error of the library becomes.

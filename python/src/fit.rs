@@ -52,7 +52,10 @@ impl Settings {
     /// The run's configuration for `task` on `data`.
     fn config(&self, task: Task, data: PathBuf) -> PyResult<TrainConfig> {
         if self.layers == 0 || self.layers > 4 || self.hidden == 0 {
-            return Err(PyValueError::new_err(format!("layers must be 1 to 4 and hidden at least 1 (got layers={}, hidden={})", self.layers, self.hidden)));
+            return Err(PyValueError::new_err(format!(
+                "layers must be 1 to 4 and hidden at least 1 (got layers={}, hidden={})",
+                self.layers, self.hidden
+            )));
         }
         if self.epochs.is_none() && self.steps.is_none() {
             return Err(PyValueError::new_err("give epochs= or steps= (how long to train)"));
@@ -61,7 +64,8 @@ impl Settings {
         c.hidden = vec![self.hidden; self.layers];
         c.regularization.dropout = vec![0.0; self.layers];
         c.regularization.recurrent_dropout = vec![0.0; self.layers];
-        (c.dense, c.epochs, c.steps, c.batch, c.seed, c.threads) = (self.dense, self.epochs, self.steps, self.batch, self.seed, self.threads);
+        (c.dense, c.epochs, c.steps, c.batch, c.seed, c.threads) =
+            (self.dense, self.epochs, self.steps, self.batch, self.seed, self.threads);
         (c.patience, c.val_split, c.emb, c.seq_len) = (self.patience, self.val_split, self.emb, self.seq_len);
         c.optimizer.lr = self.lr;
         c.fill = fill(&self.fill)?;
@@ -159,6 +163,7 @@ pub fn fit_sequences(
 /// Trains a text model on `corpus` (a file or folder) or on `text`.
 #[pyfunction]
 #[pyo3(signature = (corpus, text, settings, out, *, temporary, overwrite = false, progress = None))]
+#[allow(clippy::too_many_arguments)]
 pub fn fit_text(
     py: Python<'_>,
     corpus: Option<PathBuf>,
@@ -390,7 +395,8 @@ impl Trained {
         prune_steps: Option<u64>,
         progress: Option<Py<PyAny>>,
     ) -> PyResult<Model> {
-        let encoding = EncodingIn { weights: weights.into(), sparse: sparse || prune_to.is_some(), numerics: numerics.into(), layout: layout.into() };
+        let encoding =
+            EncodingIn { weights: weights.into(), sparse: sparse || prune_to.is_some(), numerics: numerics.into(), layout: layout.into() };
         let opts = encoding.encoding()?.options(WeightKind::Int8).or_py(Kind::Training)?;
         let mut from = locate(&self.run_dir, crate::fit::which(which)?);
         if let Some(target) = prune_to {

@@ -289,7 +289,12 @@ pub fn index_labels(names: Vec<String>) -> (Vec<u32>, Vec<String>) {
 }
 
 /// The outputs as numpy: `[n, C]`, `[n, T, C]`, or a list of `[T_i, C]`.
-fn outputs_array<'py>(py: Python<'py>, results: Vec<(Vec<f32>, usize)>, input: &arrays::SeriesIn, per_step: bool) -> PyResult<Bound<'py, PyAny>> {
+fn outputs_array<'py>(
+    py: Python<'py>,
+    results: Vec<(Vec<f32>, usize)>,
+    input: &arrays::SeriesIn,
+    per_step: bool,
+) -> PyResult<Bound<'py, PyAny>> {
     let width = results.first().map_or(0, |r| r.1);
     let n = results.len();
     if !per_step {

@@ -35,7 +35,9 @@ impl Session {
         match self.inner.try_lock() {
             Ok(g) => Ok(g),
             Err(TryLockError::Poisoned(p)) => Ok(p.into_inner()),
-            Err(TryLockError::WouldBlock) => Err(PyRuntimeError::new_err("this session is in use by another thread; give each thread its own session")),
+            Err(TryLockError::WouldBlock) => {
+                Err(PyRuntimeError::new_err("this session is in use by another thread; give each thread its own session"))
+            }
         }
     }
 
@@ -58,7 +60,10 @@ impl Session {
         let s = g.get();
         let vocab = s.tokenizer().map_or(0, |t| t.vocab_size()) as i64;
         if !(0..vocab).contains(&token) {
-            return Err(PyValueError::new_err(format!("token {token} is out of range: the vocabulary has {vocab} tokens (0..{})", vocab - 1)));
+            return Err(PyValueError::new_err(format!(
+                "token {token} is out of range: the vocabulary has {vocab} tokens (0..{})",
+                vocab - 1
+            )));
         }
         let out = s.step(token as u32).or_py(Kind::Data)?;
         Ok(PyArray1::from_slice(py, out))
@@ -138,7 +143,12 @@ impl Session {
         if max_tokens > 10_000_000 {
             return Err(PyValueError::new_err(format!("max_tokens {max_tokens} is more than 10,000,000")));
         }
-        let opts = GenerateOptions { prompt: prompt.to_string(), max_tokens, params: SamplingParams { temperature, top_k, top_p, allow_oov }, seed };
+        let opts = GenerateOptions {
+            prompt: prompt.to_string(),
+            max_tokens,
+            params: SamplingParams { temperature, top_k, top_p, allow_oov },
+            seed,
+        };
         let s = &mut *g;
         py.detach(|| generation::generate(s.get(), &opts, false, &mut |_| true)).or_py(Kind::Data)
     }

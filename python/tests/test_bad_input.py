@@ -159,7 +159,6 @@ def test_fit_refuses_bad_settings_and_data(tmp_path):
         (dict(epochs=None), ValueError, "epochs= or steps="),
         (dict(device="tpu"), ValueError, "device"),
         (dict(fill="guess"), ValueError, "fill"),
-        (dict(hidden=200_000, epochs=1), edgegru.TrainingError, ""),
         (dict(epochs=-1), ValueError, "epochs must be a whole number"),
         (dict(batch=2.5), ValueError, "batch must be a whole number"),
         (dict(lr=float("nan")), ValueError, "lr must be"),
@@ -167,7 +166,11 @@ def test_fit_refuses_bad_settings_and_data(tmp_path):
     ]
     for kwargs, error, match in cases:
         with pytest.raises(error, match=match):
-            edgegru.fit_classifier(X, y, progress=None, threads=1, **kwargs)
+            edgegru.fit_classifier(X, y, progress=None, threads=1, **{"epochs": 1, **kwargs})
+    with pytest.raises(edgegru.TrainingError, match="fewer than one batch"):
+        edgegru.fit_classifier(X, y, epochs=1, progress=None)
+    with pytest.raises(edgegru.TrainingError, match=r"GiB\), the machine has"):
+        edgegru.fit_classifier(np.zeros((32, 5, 6), np.float32), ["a", "b"] * 16, hidden=200_000, epochs=1, progress=None)
     with pytest.raises(ValueError, match="3 labels for 2 sequences"):
         edgegru.fit_classifier(X, ["a", "b", "c"], epochs=1, progress=None)
     with pytest.raises(ValueError, match="both x_val and y_val"):

@@ -151,7 +151,7 @@ pub struct OwnedSession {
 }
 
 enum OwnedEngine {
-    Native(OwnedNative),
+    Native(Box<OwnedNative>),
     Onnx(Box<OnnxSession>),
 }
 
@@ -225,7 +225,7 @@ impl OwnedSession {
         let engine = match backend {
             Backend::Native => {
                 refuse_non_egru(&bytes)?;
-                OwnedEngine::Native(OwnedNative::open(bytes, isa)?)
+                OwnedEngine::Native(Box::new(OwnedNative::open(bytes, isa)?))
             }
             Backend::Tract | Backend::Ort => {
                 let onnx = bytes_for(backend, &bytes)?;

@@ -692,3 +692,36 @@ fn onnx_sessions_fill_missing_features_as_the_runtime_does() {
         }
     }
 }
+
+/// A session that owns its model (what the Python package keeps between
+/// calls) steps as `with_session` does, on every engine, from another thread
+/// too; what it cannot open is refused.
+#[test]
+fn an_owned_session_steps_as_with_session_does_from_any_thread() {
+    use edgegru_trainer::backend::{with_session, Backend, OwnedSession};
+    let file: std::sync::Arc<[u8]> = edgegru_trainer::builtin::resolve("basicmotions").unwrap().into();
+    let x = [0.5f32, -1.0, 9.0, 0.1, 0.0, 0.2];
+    let mut backends = vec![Backend::Native, Backend::Tract];
+    if ort_library().is_some() {
+        backends.push(Backend::Ort);
+    }
+    for backend in backends {
+        let want = with_session(backend, &file, None, |s| {
+            s.step_features(&x)?;
+            Ok(s.step_features(&x)?.to_vec())
+        })
+        .unwrap();
+        let mut owned = OwnedSession::open(backend, file.clone(), None).unwrap();
+        owned.get().step_features(&x).unwrap();
+        let got = std::thread::spawn(move || owned.get().step_features(&x).unwrap().to_vec()).join().unwrap();
+        assert_eq!(
+            got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            want.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            "{backend:?}"
+        );
+    }
+    let err = OwnedSession::open(Backend::Native, std::sync::Arc::from(&b"ONNX?"[..]), None).err().unwrap();
+    assert!(err.to_string().contains("not an .egru model file"), "{err}");
+    let damaged: Vec<u8> = file.iter().enumerate().map(|(i, &b)| if i == file.len() / 2 { b ^ 1 } else { b }).collect();
+    assert!(OwnedSession::open(Backend::Native, damaged.into(), None).is_err());
+}

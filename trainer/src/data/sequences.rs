@@ -193,7 +193,8 @@ impl Sequences {
         if c == 0 {
             bail!("sequences with no features per step");
         }
-        if let Some(bad) = self.classes.iter().find(|n| n.is_empty() || n.contains(|ch: char| ch.is_whitespace() || ch == ':' || ch == ',')) {
+        if let Some(bad) = self.classes.iter().find(|n| n.is_empty() || n.contains(|ch: char| ch.is_whitespace() || ch == ':' || ch == ','))
+        {
             bail!("class name {bad:?} cannot be written to a .ts file (no white space, ':' or ',')");
         }
         let mut out = format!("@dimensions {c}\n");
@@ -212,7 +213,8 @@ impl Sequences {
             }
             let dims: Vec<String> = (0..c)
                 .map(|d| {
-                    let values: Vec<String> = series.iter().skip(d).step_by(c).map(|v| if v.is_nan() { "NaN".into() } else { v.to_string() }).collect();
+                    let values: Vec<String> =
+                        series.iter().skip(d).step_by(c).map(|v| if v.is_nan() { "NaN".into() } else { v.to_string() }).collect();
                     values.join(",")
                 })
                 .collect();
