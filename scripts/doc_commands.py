@@ -16,6 +16,9 @@ finds the workspace above it):
   run (it is what runs this);
 - every ```c block compiles against ffi/include (gcc -fsyntax-only, C99,
   warnings as errors);
+- the ```python blocks of a file run in order in one interpreter (the
+  project's .venv, where the test command installed the edgegru wheel),
+  as cells of a notebook;
 - every relative link, and every inline `path/like/this.ext` naming a file
   of the repository, must exist;
 - docs/architecture.md's map must name every source file of the crates (or
@@ -36,7 +39,7 @@ TEST_COMMAND = "bash scripts/test-all.sh"
 BLOCK = re.compile(r"^```([^\n`]*)\n(.*?)^```\s*$", re.S | re.M)
 LINK = re.compile(r"\]\(([^)#\s]+)(#[^)]*)?\)")
 CODE_PATH = re.compile(r"`([A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)+\.(?:rs|md|sh|py|toml|c|h|json|egru|onnx|in|ld))`")
-CRATE_SOURCES = ["runtime/src", "onnx/src", "trainer/src", "ffi/src", "tests/src"]
+CRATE_SOURCES = ["runtime/src", "onnx/src", "trainer/src", "ffi/src", "tests/src", "python/src"]
 
 
 def fail(msg):
@@ -93,6 +96,33 @@ def compile_c(path, line, code):
     print(f"  {path}:{line}: C compiles")
 
 
+PYTHON_DRIVER = """
+import sys, traceback
+g = {"__name__": "__main__"}
+for line, code in BLOCKS:
+    try:
+        exec(compile(code, f"{PATH}:{line}", "exec"), g)
+    except BaseException:
+        traceback.print_exc()
+        print(f"python block at line {line} failed")
+        sys.exit(1)
+    print(f"  {PATH}:{line}: ran", flush=True)
+"""
+
+
+def run_python(path, blocks, cwd):
+    """Runs a file's Python blocks in order in one interpreter, as notebook cells."""
+    if not blocks:
+        return
+    python = os.path.join(ROOT, ".venv", "bin", "python")
+    script = f"BLOCKS = {blocks!r}\nPATH = {path!r}\n" + PYTHON_DRIVER
+    r = subprocess.run([python, "-c", script], cwd=cwd, capture_output=True, text=True, timeout=1800)
+    print(r.stdout.rstrip())
+    if r.returncode != 0:
+        print(r.stderr[-4000:])
+        fail(f"{path}: a python block failed")
+
+
 def check_references(path, text):
     here = os.path.dirname(os.path.join(ROOT, path))
     n = 0
@@ -137,11 +167,12 @@ def check_map(text):
 def main():
     files = sys.argv[1:] or ["README.md"] + sorted(os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, "docs", "*.md")))
     gpu = has_gpu()
-    counts = {"sh": 0, "c": 0, "refs": 0, "gpu-not-run": 0}
+    counts = {"sh": 0, "c": 0, "python": 0, "refs": 0, "gpu-not-run": 0}
     for path in files:
         text = open(os.path.join(ROOT, path), encoding="utf-8").read()
         print(f"{path}:")
         cwd = scratch(os.path.splitext(os.path.basename(path))[0])
+        python_blocks = []
         for m in BLOCK.finditer(text):
             info, code, line = m.group(1).split(), m.group(2), line_of(text, m.start())
             kind = info[0] if info else ""
@@ -154,16 +185,21 @@ def main():
             elif kind == "c":
                 compile_c(path, line, code)
                 counts["c"] += 1
+            elif kind == "python":
+                python_blocks.append((line, code))
+                counts["python"] += 1
+        run_python(path, python_blocks, cwd)
         counts["refs"] += check_references(path, text)
         if path == "docs/architecture.md":
             check_map(text)
     for md in glob.glob(os.path.join(ROOT, "models", "*.md")) + [os.path.join(ROOT, "tests/firmware/README.md")]:
         counts["refs"] += check_references(os.path.relpath(md, ROOT), open(md, encoding="utf-8").read())
     print(
-        f"docs: {counts['sh']} shell blocks ran, {counts['c']} C blocks compiled, {counts['refs']} references exist, "
+        f"docs: {counts['sh']} shell blocks ran, {counts['c']} C blocks compiled, {counts['python']} Python blocks ran, "
+        f"{counts['refs']} references exist, "
         f"{counts['gpu-not-run']} GPU blocks not run (no GPU)"
     )
-    print(f"{counts['sh'] + counts['c']} passed, 0 failed")
+    print(f"{counts['sh'] + counts['c'] + counts['python']} passed, 0 failed")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 # (Debian packages, rustup targets, PyPI wheels, the UCR/UEA data sets), then
 # runs: format and lints, the code's shape, the host test suite (doc tests
 # included), the aarch64 suite under qemu-user (NEON and SDOT kernels), the
+# Python package (its pytest suite, its wheel in a fresh environment), the
 # bare-metal builds, every command of the README and docs/, the regression
 # benchmark, the C library's tests, the Cortex-M firmware under
 # qemu-system-arm, and the fuzz targets. Skips nothing: a missing tool is an
@@ -77,6 +78,30 @@ cargo test -q --release -p edgegru-trainer --test cuda -- --nocapture --test-thr
 step "aarch64 tests under qemu-aarch64 -cpu max (scalar, NEON and SDOT kernels)"
 EDGEGRU_EXPECT_KERNELS="neon,neon-dot" cargo test --release --target aarch64-unknown-linux-gnu \
     -p edgegru-runtime -p edgegru-tests --features edgegru-runtime/std
+
+step "the Python package: pip install ./python into .venv, its pytest suite, the built wheel imported in a fresh virtual environment, the example"
+# The command line and the C library the package's tests compare against.
+cargo build --release -p edgegru-ffi -p edgegru-trainer
+.venv/bin/pip install -q "maturin>=1.7,<2" "pytest>=7" tqdm
+.venv/bin/pip install -q --force-reinstall --no-deps ./python
+.venv/bin/python -m pytest -q python/tests
+wheel_start=$(date +%s)
+rm -f target/wheels/edgegru-*.whl
+.venv/bin/maturin build -q --release -m python/Cargo.toml --out target/wheels
+wheel=$(ls target/wheels/edgegru-*-abi3-*.whl)
+echo "wheel: $(basename "$wheel"), $(stat -c %s "$wheel") bytes, built in $(( $(date +%s) - wheel_start )) s (the crates already compiled)"
+rm -rf target/wheel-venv
+python3 -m venv target/wheel-venv
+target/wheel-venv/bin/pip install -q "$wheel"
+(cd target/wheel-venv && bin/python -c '
+import edgegru, numpy as np, os
+assert "wheel-venv" in edgegru.__file__, edgegru.__file__
+m = edgegru.load("basicmotions")
+p = m.predict(np.zeros((2, 10, 6), dtype=np.float32))
+assert p.shape == (2, 4) and abs(float(p.sum()) - 2.0) < 1e-4
+print("the wheel imports and predicts in a fresh virtual environment:", edgegru.__version__, os.path.dirname(edgegru.__file__))
+')
+.venv/bin/python examples/python/basicmotions.py --out target/basicmotions-py.egru
 
 step "bare-metal builds without an allocator"
 for target in thumbv6m-none-eabi thumbv7em-none-eabihf; do
