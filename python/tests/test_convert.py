@@ -22,6 +22,7 @@ CASES = [
     ("keras_source.h5", "keras_source.vocab.json", {}, []),
     ("torch_features.onnx", None, {"classes": ["a", "b", "c", "d"]}, ["--classes", "a,b,c,d"]),
     ("keras_features.onnx", None, {}, []),
+    ("keras_named.keras", None, {}, []),
     ("keras_regressor.onnx", None, {"head": "regression", "classes": ["mean"]}, ["--head", "regression", "--classes", "mean"]),
     ("keras_regressor.keras", None, {"head": "regression", "classes": ["mean"]}, ["--head", "regression", "--classes", "mean"]),
     ("keras_regressor.h5", None, {"head": "regression", "classes": ["mean"]}, ["--head", "regression", "--classes", "mean"]),

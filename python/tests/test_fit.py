@@ -106,3 +106,25 @@ def test_fit_text_from_a_string_and_from_a_path(tmp_path, cli):
     assert from_path.steps == 10
     with pytest.raises(FileNotFoundError):
         edgegru.fit_text(str(tmp_path / "missing.txt"), steps=1)
+
+
+def test_progress_true_draws_a_tqdm_bar(motions, capsys):
+    import tqdm  # noqa: F401
+
+    X, y, _, _ = motions
+    trained = edgegru.fit_classifier(X, y, **SMALL, progress=True)
+    err = capsys.readouterr().err
+    assert "training" in err and f"{trained.steps}/{trained.steps}" in err and "100%" in err, err[-500:]
+
+
+def test_cuda_trains_where_a_gpu_is_and_is_refused_clearly_where_none_is(motions):
+    import shutil
+    import subprocess
+
+    X, y, _, _ = motions
+    gpu = shutil.which("nvidia-smi") is not None and subprocess.run(["nvidia-smi", "-L"], capture_output=True).returncode == 0
+    if gpu:
+        assert edgegru.fit_classifier(X, y, **SMALL, device="cuda", progress=None).ending == "finished"
+    else:
+        with pytest.raises(edgegru.TrainingError, match="CUDA|GPU|driver|cuda"):
+            edgegru.fit_classifier(X, y, **SMALL, device="cuda", progress=None)

@@ -725,3 +725,27 @@ fn an_owned_session_steps_as_with_session_does_from_any_thread() {
     let damaged: Vec<u8> = file.iter().enumerate().map(|(i, &b)| if i == file.len() / 2 { b ^ 1 } else { b }).collect();
     assert!(OwnedSession::open(Backend::Native, damaged.into(), None).is_err());
 }
+
+/// A `.keras` file keeps each layer's weights under its class in snake case
+/// (gru, gru_1, dense, dense_1), not under the layer's name: layers named
+/// "encoder", "gru", "dense_1" and "probs" import with the right weights,
+/// giving Keras' own probabilities at every step.
+#[test]
+fn keras_layers_named_unlike_their_saved_keys_import_exactly() {
+    let expect: serde_json::Value = serde_json::from_slice(&std::fs::read(fixture("keras_named.expect.json")).unwrap()).unwrap();
+    let keras = std::fs::read(fixture("keras_named.keras")).unwrap();
+    let model = edgegru_trainer::import::keras_file::import(&keras, None, &ImportOptions::default(), "named").unwrap();
+    let file = model.to_checked_bytes(&edgegru_trainer::export::options(edgegru_runtime::writer::WeightKind::F32, false, false)).unwrap();
+    let m = Model::from_bytes(&file).unwrap();
+    let mut arena = vec![0u8; m.arena_size()];
+    let mut s = Session::new(&m, &mut arena).unwrap();
+    let mut worst = 0f32;
+    for (x, want) in expect["features"].as_array().unwrap().iter().zip(expect["logits"].as_array().unwrap()) {
+        let x: Vec<f32> = x.as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+        let got = s.step_features(&x).unwrap();
+        for (g, w) in got.iter().zip(want.as_array().unwrap()) {
+            worst = worst.max((g - w.as_f64().unwrap() as f32).abs());
+        }
+    }
+    assert!(worst < 1e-5, "largest difference from Keras: {worst}");
+}

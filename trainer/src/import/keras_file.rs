@@ -23,7 +23,10 @@ use super::ImportOptions;
 
 /// Where a layer's weights are, in one of the two file layouts.
 enum Weights {
-    /// `.keras`: `layers/NAME/vars/I` (a recurrent layer's under `cell/`).
+    /// `.keras`: `layers/KEY/vars/I` (a recurrent layer's under `cell/`),
+    /// where KEY is not the layer's name but its class in snake case,
+    /// numbered from the second layer of a class on (`dense`, `dense_1`):
+    /// how Keras' saving library names what it saves.
     Keras3(Hdf5File),
     /// `.h5`: datasets named `...:0` under `model_weights/NAME/`.
     Legacy(Hdf5File),
@@ -32,12 +35,17 @@ enum Weights {
 impl Weights {
     /// Weight `index` of layer `name` (`kernel`, `recurrent_kernel`, `bias`,
     /// `embeddings` are indices 0, 1, 2, 0 as Keras orders them).
-    fn get(&self, name: &str, index: usize, legacy_name: &str) -> Result<Constant> {
+    fn get(&self, layer: &LayerKey<'_>, index: usize, legacy_name: &str) -> Result<Constant> {
+        let name = layer.name;
         let (file, path) = match self {
             Weights::Keras3(f) => {
-                let direct = format!("layers/{name}/vars/{index}");
-                let cell = format!("layers/{name}/cell/vars/{index}");
-                (f, if f.dataset(&direct).is_ok() { direct } else { cell })
+                // The key Keras saves under; a file whose paths follow the layer names instead is read too.
+                let candidates: Vec<String> = [layer.key.as_str(), name]
+                    .iter()
+                    .flat_map(|k| [format!("layers/{k}/vars/{index}"), format!("layers/{k}/cell/vars/{index}")])
+                    .collect();
+                let found = candidates.iter().find(|p| f.dataset(p).is_ok()).unwrap_or(&candidates[0]).clone();
+                (f, found)
             }
             Weights::Legacy(f) => (f, find_legacy(f, name, legacy_name)?),
         };
@@ -47,6 +55,38 @@ impl Weights {
         ensure!(data.len() == dims.iter().product::<usize>(), "{path:?}: {} values for shape {dims:?}", data.len());
         Ok(Constant { dims, data })
     }
+}
+
+/// A layer of the configuration: its name, and the key its weights are
+/// saved under in a `.keras` file.
+struct LayerKey<'a> {
+    name: &'a str,
+    key: String,
+}
+
+/// The keys Keras' saving library gives `layers` in a `.keras` file: each
+/// layer's class in snake case (`GRU` -> `gru`, `InputLayer` ->
+/// `input_layer`, `Dense` -> `dense`), `_1`, `_2`, ... from the second
+/// layer of the same class on.
+fn keras_keys(layers: &[Value]) -> Vec<String> {
+    let mut used: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    layers
+        .iter()
+        .map(|layer| {
+            let class = layer.get("class_name").and_then(Value::as_str).unwrap_or("");
+            let base = match class {
+                "GRU" => "gru".to_string(),
+                "InputLayer" => "input_layer".to_string(),
+                other => other.to_lowercase(),
+            };
+            let n = used.entry(base.clone()).and_modify(|n| *n += 1).or_insert(0);
+            if *n == 0 {
+                base
+            } else {
+                format!("{base}_{n}")
+            }
+        })
+        .collect()
 }
 
 /// The legacy file's dataset for `legacy_name` (e.g. `kernel:0`) of layer `name`.
@@ -83,17 +123,18 @@ pub fn import(bytes: &[u8], tokenizer: Option<TokenizerSpec>, opts: &ImportOptio
     };
     let layers = config.pointer("/config/layers").and_then(Value::as_array).context("the configuration lists no layers")?;
     let mut found = Layers::default();
-    for layer in layers {
-        read_layer(layer, &weights, &mut found)?;
+    for (layer, key) in layers.iter().zip(keras_keys(layers)) {
+        read_layer(layer, key, &weights, &mut found)?;
     }
     build(found, tokenizer, opts, name, "keras", config.get("keras_version").and_then(Value::as_str).unwrap_or(""))
 }
 
 /// One layer of the configuration into `found`.
-fn read_layer(layer: &Value, weights: &Weights, found: &mut Layers) -> Result<()> {
+fn read_layer(layer: &Value, key: String, weights: &Weights, found: &mut Layers) -> Result<()> {
     let class = layer.get("class_name").and_then(Value::as_str).unwrap_or("?");
     let cfg = layer.get("config").context("a layer without config")?;
     let name = cfg.get("name").and_then(Value::as_str).context("a layer without a name")?;
+    let at = LayerKey { name, key };
     let l = format!("{class} {name:?}");
     let text = |key: &str| cfg.get(key).and_then(Value::as_str);
     let flag = |key: &str| cfg.get(key).and_then(Value::as_bool);
@@ -101,7 +142,7 @@ fn read_layer(layer: &Value, weights: &Weights, found: &mut Layers) -> Result<()
         "InputLayer" | "Dropout" => {}
         "Embedding" => {
             ensure!(found.embedding.is_none(), "{l}: a second embedding");
-            let t = weights.get(name, 0, "embeddings:0")?;
+            let t = weights.get(&at, 0, "embeddings:0")?;
             ensure!(t.dims.len() == 2, "{l}: embeddings of shape {:?}", t.dims);
             found.embedding = Some((t.data, t.dims[0], t.dims[1]));
         }
@@ -112,15 +153,15 @@ fn read_layer(layer: &Value, weights: &Weights, found: &mut Layers) -> Result<()
                 text("activation").unwrap_or("tanh") == "tanh" && text("recurrent_activation").unwrap_or("sigmoid") == "sigmoid",
                 "{l}: activations other than tanh and sigmoid"
             );
-            let kernel = weights.get(name, 0, "kernel:0")?;
-            let recurrent = weights.get(name, 1, "recurrent_kernel:0")?;
+            let kernel = weights.get(&at, 0, "kernel:0")?;
+            let recurrent = weights.get(&at, 1, "recurrent_kernel:0")?;
             ensure!(kernel.dims.len() == 2 && kernel.dims[1] % 3 == 0, "{l}: kernel of shape {:?}", kernel.dims);
             let (input, hidden) = (kernel.dims[0], kernel.dims[1] / 3);
             ensure!(recurrent.dims == [hidden, 3 * hidden], "{l}: recurrent kernel of shape {:?}", recurrent.dims);
             let (wb, rb) = if flag("use_bias") == Some(false) {
                 (vec![0.0; 3 * hidden], vec![0.0; 3 * hidden])
             } else {
-                let b = weights.get(name, 2, "bias:0")?;
+                let b = weights.get(&at, 2, "bias:0")?;
                 ensure!(b.dims == [2, 3 * hidden], "{l}: bias of shape {:?}; want [2, {}]", b.dims, 3 * hidden);
                 (b.data[..3 * hidden].to_vec(), b.data[3 * hidden..].to_vec())
             };
@@ -130,8 +171,8 @@ fn read_layer(layer: &Value, weights: &Weights, found: &mut Layers) -> Result<()
             found.push_gru(Gru { node: l, hidden, input, w: rows(&kernel), r: rows(&recurrent), wb, rb })?;
         }
         "Dense" => {
-            let kernel = weights.get(name, 0, "kernel:0")?;
-            let bias = if flag("use_bias") == Some(false) { None } else { Some(weights.get(name, 1, "bias:0")?) };
+            let kernel = weights.get(&at, 0, "kernel:0")?;
+            let bias = if flag("use_bias") == Some(false) { None } else { Some(weights.get(&at, 1, "bias:0")?) };
             found.linear_named(l.clone(), &kernel, false, bias.as_ref())?;
             match text("activation").unwrap_or("linear") {
                 "linear" => {}
