@@ -42,12 +42,11 @@ def convert_bytes(source: bytes, kind: str, encoding: Dict[str, Any], **options:
     """The conversion behind edgegru.convert (use that)."""
 
 def fit_sequences(task: str, x: Features, y: Labels, x_val: Optional[Features], y_val: Optional[Labels], settings: Dict[str, Any],
-                  out: PathLike, *, temporary: bool, overwrite: bool = False,
-                  progress: Optional[Callable[[Dict[str, Any]], None]] = None) -> Trained:
+                  place: Dict[str, Any], progress: Optional[Callable[[Dict[str, Any]], None]] = None) -> Trained:
     """The training behind edgegru.fit_classifier and fit_regressor (use those)."""
 
-def fit_text(corpus: Optional[PathLike], text: Optional[str], settings: Dict[str, Any], out: PathLike, *, temporary: bool,
-             overwrite: bool = False, progress: Optional[Callable[[Dict[str, Any]], None]] = None) -> Trained:
+def fit_text(corpus: Optional[PathLike], text: Optional[str], settings: Dict[str, Any], place: Dict[str, Any],
+             progress: Optional[Callable[[Dict[str, Any]], None]] = None) -> Trained:
     """The training behind edgegru.fit_text (use that)."""
 
 class Model:

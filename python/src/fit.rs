@@ -84,6 +84,25 @@ impl Settings {
     }
 }
 
+/// Where a run goes: its folder, whether it is temporary (removed with the
+/// result), and whether a run already there may be replaced.
+#[derive(FromPyObject)]
+#[pyo3(from_item_all)]
+pub struct RunPlace {
+    out: PathBuf,
+    temporary: bool,
+    overwrite: bool,
+}
+
+impl RunPlace {
+    /// The folder, absolute, made ready for a new run (or a replaced one).
+    fn prepare(&self) -> PyResult<PathBuf> {
+        let out = files::absolute(&self.out).or_py(Kind::Training)?;
+        run::prepare_out(&out, if self.overwrite { OutMode::Replace } else { OutMode::New }).or_py(Kind::Training)?;
+        Ok(out)
+    }
+}
+
 /// Sequences from arrays: `y` class labels (`classify`) or targets (`regress`).
 fn sequences(task: Task, x: &Bound<'_, PyAny>, y: &Bound<'_, PyAny>, features: usize, classes: &[String]) -> PyResult<Sequences> {
     let input = arrays::series(x, features)?;
@@ -123,9 +142,9 @@ fn write_ts(dir: &Path, name: &str, s: &Sequences) -> PyResult<PathBuf> {
 }
 
 /// Trains a classifier (`task="classify"`) or regressor (`"regress"`) on
-/// arrays, in the run folder `out` (`temporary`: removed with the result).
+/// arrays, in the run folder `place` says.
 #[pyfunction]
-#[pyo3(signature = (task, x, y, x_val, y_val, settings, out, *, temporary, overwrite = false, progress = None))]
+#[pyo3(signature = (task, x, y, x_val, y_val, settings, place, progress = None))]
 #[allow(clippy::too_many_arguments)]
 pub fn fit_sequences(
     py: Python<'_>,
@@ -135,9 +154,7 @@ pub fn fit_sequences(
     x_val: Option<&Bound<'_, PyAny>>,
     y_val: Option<&Bound<'_, PyAny>>,
     settings: Settings,
-    out: PathBuf,
-    temporary: bool,
-    overwrite: bool,
+    place: RunPlace,
     progress: Option<Py<PyAny>>,
 ) -> PyResult<Trained> {
     let task = match task {
@@ -151,40 +168,35 @@ pub fn fit_sequences(
         (None, None) => None,
         _ => return Err(PyValueError::new_err("give both x_val and y_val, or neither")),
     };
-    let out = files::absolute(&out).or_py(Kind::Training)?;
-    run::prepare_out(&out, if overwrite { OutMode::Replace } else { OutMode::New }).or_py(Kind::Training)?;
+    let out = place.prepare()?;
     let mut config = settings.config(task, write_ts(&out, "train.ts", &train)?)?;
     if let Some(v) = &val {
         config.val_data = Some(write_ts(&out, "val.ts", v)?);
     }
-    train_in(py, config, out, temporary, progress)
+    train_in(py, config, out, place.temporary, progress)
 }
 
 /// Trains a text model on `corpus` (a file or folder) or on `text`.
 #[pyfunction]
-#[pyo3(signature = (corpus, text, settings, out, *, temporary, overwrite = false, progress = None))]
-#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (corpus, text, settings, place, progress = None))]
 pub fn fit_text(
     py: Python<'_>,
     corpus: Option<PathBuf>,
     text: Option<String>,
     settings: Settings,
-    out: PathBuf,
-    temporary: bool,
-    overwrite: bool,
+    place: RunPlace,
     progress: Option<Py<PyAny>>,
 ) -> PyResult<Trained> {
-    let out = files::absolute(&out).or_py(Kind::Training)?;
     let corpus = match (corpus, text) {
         (Some(path), None) => {
             if !path.exists() {
                 return Err(pyo3::exceptions::PyFileNotFoundError::new_err(format!("{} does not exist", path.display())));
             }
-            run::prepare_out(&out, if overwrite { OutMode::Replace } else { OutMode::New }).or_py(Kind::Training)?;
+            place.prepare()?;
             files::absolute(&path).or_py(Kind::Training)?
         }
         (None, Some(text)) => {
-            run::prepare_out(&out, if overwrite { OutMode::Replace } else { OutMode::New }).or_py(Kind::Training)?;
+            let out = place.prepare()?;
             let path = out.join("data").join("corpus.txt");
             std::fs::create_dir_all(out.join("data")).or_py(Kind::Training)?;
             files::write_file(&path, text.as_bytes()).or_py(Kind::Training)?;
@@ -193,7 +205,7 @@ pub fn fit_text(
         _ => return Err(PyValueError::new_err("give a corpus path or a text, one of them")),
     };
     let config = settings.config(Task::Lm, corpus)?;
-    train_in(py, config, out, temporary, progress)
+    train_in(py, config, files::absolute(&place.out).or_py(Kind::Training)?, place.temporary, progress)
 }
 
 /// Runs `config` in `out` with the GIL released; events go to `progress`

@@ -179,6 +179,8 @@ def test_fit_refuses_bad_settings_and_data(tmp_path):
         edgegru.fit_classifier(X, y, X, ["a", "zebra"], epochs=1, progress=None)
     with pytest.raises(edgegru.DataError, match="cannot be written"):
         edgegru.fit_classifier(X, ["slow walk", "run"], epochs=1, progress=None)
+    with pytest.raises(TypeError, match="unexpected option.*hiden"):
+        edgegru.fit_classifier(X, y, hiden=8, epochs=1, progress=None)
     with pytest.raises(ValueError, match="progress"):
         edgegru.fit_classifier(X, y, epochs=1, progress="loud")
     (tmp_path / "run").mkdir()
