@@ -68,6 +68,8 @@ class Model:
         """Writes the .egru file (an existing file only with overwrite=True)."""
     def to_onnx(self, path: PathLike, *, weights: str = "f32", overwrite: bool = False) -> None:
         """Writes the ONNX step graph: weights "f32" (dequantized) or "int8" (QDQ)."""
+    def to_c(self, path: PathLike, name: str, *, overwrite: bool = False) -> None:
+        """Writes the model as C source (path and the .h beside it): the array `name` and its sizes as macros."""
     def with_layout(self, layout: str) -> Model:
         """The same model in the "portable" or "arm-dsp" layout (the same output bits)."""
     def session(self, *, backend: str = "native") -> Session:

@@ -151,6 +151,22 @@ impl Model {
         files::write_new_file(&path, &onnx, overwrite).or_py(Kind::Model)
     }
 
+    /// Writes the model as C source for firmware: `path` (e.g. `gesture.c`)
+    /// and the header beside it (`gesture.h`), the array `name` (a C
+    /// identifier) aligned to 16 bytes with its sizes as macros
+    /// (`NAME_SIZE`, `NAME_ARENA_SIZE`, ...), as `edgegru export --format c` writes them.
+    #[pyo3(signature = (path, name, *, overwrite = false))]
+    fn to_c(&self, path: PathBuf, name: &str, overwrite: bool) -> PyResult<()> {
+        let header = path.with_extension("h");
+        let header_name = header.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let (h, c) =
+            edgegru_trainer::embed::c_source(&self.bytes, name, &header_name).map_err(|e| PyValueError::new_err(format!("{e:#}")))?;
+        writable(&path, overwrite)?;
+        writable(&header, overwrite)?;
+        files::write_new_file(&header, h.as_bytes(), overwrite).or_py(Kind::Model)?;
+        files::write_new_file(&path, c.as_bytes(), overwrite).or_py(Kind::Model)
+    }
+
     /// The same model with its int8 matrices in another layout
     /// (`"portable"` or `"arm-dsp"`); every output bit stays the same.
     fn with_layout(&self, layout: &str) -> PyResult<Model> {

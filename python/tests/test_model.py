@@ -101,6 +101,18 @@ def test_files_round_trip_and_are_never_overwritten_silently(tmp_path):
     assert edgegru.load(path).info["input"] == "tokens"
 
 
+def test_to_c_writes_what_edgegru_export_format_c_writes(cli, tmp_path):
+    edgegru.load("basicmotions").to_c(tmp_path / "py/gesture.c", "gesture")
+    run_cli(cli, "export", "--model", "basicmotions", "--format", "c", "--name", "gesture", "--out", tmp_path / "cli/gesture.c")
+    for f in ("gesture.c", "gesture.h"):
+        assert (tmp_path / "py" / f).read_text() == (tmp_path / "cli" / f).read_text()
+    assert "#define GESTURE_ARENA_SIZE 1055u" in (tmp_path / "py/gesture.h").read_text()
+    with pytest.raises(FileExistsError):
+        edgegru.load("basicmotions").to_c(tmp_path / "py/gesture.c", "gesture")
+    with pytest.raises(ValueError, match="not a C identifier"):
+        edgegru.load("basicmotions").to_c(tmp_path / "x.c", "3d-model")
+
+
 def test_info_says_what_the_device_needs():
     info = edgegru.load("tiny").info
     assert info["input"] == "tokens" and info["tokenizer"] == "char" and info["head"] == "next-token"

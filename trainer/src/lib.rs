@@ -10,7 +10,7 @@
 //!   of any engine: the native runtime, tract, ONNX Runtime),
 //!   [`generation`], [`evaluate`], [`bench`].
 //! - Models in and out: [`export`] (a checkpoint to `.egru` or ONNX, a file
-//!   to another layout), [`import`] (PyTorch and Keras models through ONNX
+//!   to another layout), [`embed`] (a file as C or Rust source), [`import`] (PyTorch and Keras models through ONNX
 //!   or Keras files).
 //! - Data: [`data`] (corpora, `.ts` and CSV sequences), [`tokenize`]
 //!   (fitting a vocabulary; encoding is the runtime's), [`feed`] (batches).
@@ -79,6 +79,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod data;
+pub mod embed;
 pub mod engine;
 pub mod evaluate;
 pub mod export;
