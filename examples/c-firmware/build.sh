@@ -41,13 +41,17 @@ mkdir -p "$out"
     --target-dir target/c-firmware/lib-$cpu)
 lib=$root/target/c-firmware/lib-$cpu/$target/firmware/libedgegru.a
 
+# The model as C source: firmware_model.c (the array) and firmware_model.h (its sizes).
+[ -x "$root/target/release/edgegru" ] || (cd "$root" && cargo build -q --release -p edgegru-trainer)
+"$root/target/release/edgegru" export --model "$model" --format c --name firmware_model --out "$out/firmware_model.c" --force > /dev/null
+
 sed -e "s/FLASH_ORIGIN/$flash/; s/FLASH_LENGTH/$flash_len/; s/RAM_ORIGIN/$ram/; s/RAM_LENGTH/$ram_len/" \
     "$here/link.ld.in" > "$out/link.ld"
 # shellcheck disable=SC2086
 arm-none-eabi-gcc $cflags -mthumb -std=c99 -Os -Wall -Wextra -Werror -ffunction-sections -fdata-sections \
-    -nostdlib -I "$root/ffi/include" -DTOKENS="$tokens" -DEDGEGRU_MODEL="\"$model\"" \
+    -nostdlib -I "$root/ffi/include" -I "$out" -DTOKENS="$tokens" \
     -T "$out/link.ld" -Wl,--gc-sections -Wl,-z,noexecstack -Wl,-Map="$out/firmware.map" \
-    "$here/startup.c" "$here/main.c" "$here/model.S" "$lib" -lgcc -o "$out/firmware.elf"
+    "$here/startup.c" "$here/main.c" "$out/firmware_model.c" "$lib" -lgcc -o "$out/firmware.elf"
 arm-none-eabi-size -A "$out/firmware.elf" | awk -v m="$(stat -c %s "$model")" '
     $1==".text"{t=$2} $1==".rodata"{r=$2} $1==".data"{d=$2} $1==".bss"{b=$2}
     END{printf "flash: .text %d + .rodata %d bytes (the model %d of them) + .data %d; RAM: .data + .bss %d bytes (arena buffer included)\n", t, r, m, d, d+b}' >&2

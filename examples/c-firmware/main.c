@@ -1,7 +1,9 @@
 /*
  * edgegru on a Cortex-M microcontroller, from C: the model lies in flash
- * (model.S puts the .egru file there with .incbin), the session arena is a
- * static buffer, and the text goes out over semihosting (QEMU prints it).
+ * (firmware_model.c, written by `edgegru export --format c --name firmware_model`),
+ * the session arena is a static buffer of exactly the size the model needs
+ * (FIRMWARE_MODEL_ARENA_SIZE, from firmware_model.h), and the text goes out over
+ * semihosting (QEMU prints it).
  * Prints the prompt and the generated text exactly as
  * `edgegru generate --greedy` does on the host, so the two can be compared.
  */
@@ -9,6 +11,7 @@
 #include <stdint.h>
 
 #include "edgegru.h"
+#include "firmware_model.h"
 #include "semihosting.h"
 
 #ifndef PROMPT
@@ -17,15 +20,8 @@
 #ifndef TOKENS
 #define TOKENS 80
 #endif
-#ifndef ARENA_BYTES
-#define ARENA_BYTES (64 * 1024)
-#endif
-
-/* The .egru file in flash, from model.S. */
-extern const uint8_t egru_model_start[];
-extern const uint8_t egru_model_end[];
-
-static uint8_t arena[ARENA_BYTES];
+/* The session's memory: the model's own figure, aligned for the runtime. */
+static uint8_t arena[FIRMWARE_MODEL_ARENA_SIZE] __attribute__((aligned(16)));
 static char text[4 * TOKENS + 1];
 
 static size_t length(const char *s) {
@@ -52,7 +48,7 @@ int main(void) {
     egru_sampling greedy = {0}; /* temperature 0: greedy; OOV never */
     enum egru_status st;
 
-    st = egru_model_init(&model, egru_model_start, (size_t)(egru_model_end - egru_model_start));
+    st = egru_model_init(&model, firmware_model, FIRMWARE_MODEL_SIZE);
     if (st != EGRU_OK) fail("model", st);
     st = egru_model_arena_size(&model, &need);
     if (st != EGRU_OK) fail("arena size", st);

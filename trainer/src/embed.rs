@@ -21,6 +21,9 @@ pub fn check_name(name: &str) -> Result<()> {
     if !ok {
         bail!("--name {name:?} is not a C identifier (letters, digits and _, not starting with a digit)");
     }
+    if name.to_ascii_lowercase().starts_with("egru_") {
+        bail!("--name {name:?}: the prefix egru_ is the C library's (egru_model is its model type); choose another name");
+    }
     Ok(())
 }
 
@@ -163,6 +166,7 @@ mod tests {
 
     #[test]
     fn names_must_be_identifiers_and_the_sources_carry_the_sizes() {
+        assert!(check_name("egru_model").unwrap_err().to_string().contains("the C library's"));
         for bad in ["", "1model", "my-model", "m odel", "é"] {
             assert!(check_name(bad).is_err(), "{bad:?}");
             assert!(check_name(&identifier(bad)).is_ok(), "{bad:?} -> {:?}", identifier(bad));
