@@ -37,6 +37,31 @@ build_core() {
     arm-none-eabi-strip --strip-debug -o "$out/lib/$name/libedgegru.a" "target/c-sdk/$name/$target/firmware/libedgegru.a"
 }
 
+# code NAME CFLAGS: bytes of library code a text-generation firmware links
+# (examples/c-firmware's main.c with tiny: the ELF's .text less its own objects').
+edgegru=target/release/edgegru
+[ -x "$edgegru" ] || cargo build -q --release -p edgegru-trainer
+probe=target/c-sdk/probe
+mkdir -p "$probe"
+"$edgegru" export --model models/tiny.egru --format c --name firmware_model --out "$probe/firmware_model.c" --force > /dev/null
+sed -e "s/@FLASH_ORIGIN@/0x00000000/; s/@FLASH_LENGTH@/4M/; s/@RAM_ORIGIN@/0x20000000/; s/@RAM_LENGTH@/4M/" \
+    examples/c-firmware/link.ld.in > "$probe/link.ld"
+code() {
+    local lib=$1 flags=${2//|/ } own=0 f
+    for f in startup main; do
+        # shellcheck disable=SC2086
+        arm-none-eabi-gcc $flags -std=c99 -Os -ffunction-sections -fdata-sections -I "$probe" -Iffi/include \
+            -c "examples/c-firmware/$f.c" -o "$probe/$f.o"
+        own=$((own + $(arm-none-eabi-size -A "$probe/$f.o" | awk '$1 ~ /^\.text/ {s += $2} END {print s + 0}')))
+    done
+    # shellcheck disable=SC2086
+    arm-none-eabi-gcc $flags -std=c99 -Os -c -I "$probe" "$probe/firmware_model.c" -o "$probe/model.o"
+    # shellcheck disable=SC2086
+    arm-none-eabi-gcc $flags -nostdlib -T "$probe/link.ld" -Wl,--gc-sections -Wl,-z,noexecstack "$probe/startup.o" "$probe/main.o" "$probe/model.o" \
+        "$lib" -lgcc -o "$probe/probe.elf"
+    echo $(($(arm-none-eabi-size -A "$probe/probe.elf" | awk '$1 == ".text" {print $2}') - own))
+}
+
 rows=""
 while read -r name target cpu cflags abi dsp; do
     build_core "$name" "$target" "$cpu" panic-handler
@@ -45,8 +70,7 @@ while read -r name target cpu cflags abi dsp; do
         build_core "$name-arm-dsp" "$target" "$cpu" panic-handler,arm-dsp-layout
         variants="$name, $name-arm-dsp"
     fi
-    size=$(stat -c %s "$out/lib/$name/libedgegru.a")
-    rows="$rows| $name | \`$variants\` | \`$target\`, \`-C target-cpu=$cpu\` | \`${cflags//|/ }\` | $abi | $size |
+    rows="$rows| $name | \`$variants\` | \`$target\`, \`-C target-cpu=$cpu\` | \`${cflags//|/ }\` | $abi | $(code "$out/lib/$name/libedgegru.a" "$cflags") |
 "
 done <<< "$cores"
 

@@ -15,7 +15,7 @@ step() { printf '\n==> %s\n' "$*"; }
 
 step "installing system packages"
 need_apt=()
-for pkg in fortunes qemu-user qemu-system-arm gcc-aarch64-linux-gnu libc6-dev-arm64-cross valgrind pkg-config binutils-arm-none-eabi gcc-arm-none-eabi; do
+for pkg in fortunes qemu-user qemu-system-arm gcc-aarch64-linux-gnu libc6-dev-arm64-cross valgrind pkg-config binutils-arm-none-eabi gcc-arm-none-eabi cmake; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -261,27 +261,75 @@ step "Cortex-M cost per token: every core and kernel set under qemu -icount (scr
 # kernels and requires the host's outputs from every kernel set.
 bash scripts/device-bench.sh
 
-step "the C library on a device: examples/c-firmware (gcc-arm-none-eabi) on mps2-an386 and mps2-an505"
-for board_model in mps2-an386:fortunes-char mps2-an505:tiny; do
-    board=${board_model%%:*} model=${board_model#*:}
-    target/release/edgegru generate --model "models/$model.egru" --prompt "The meaning of life is" --greedy --max-tokens 80 > "$work/c-fw-host.txt"
-    timeout 300 bash examples/c-firmware/build.sh "$board" "models/$model.egru" 80 > "$work/c-fw-device.txt"
-    cmp "$work/c-fw-host.txt" "$work/c-fw-device.txt" || { echo "error: the C firmware on $board differs from the host"; exit 1; }
-    echo "C firmware on $board ($model): the host's text, byte for byte"
-done
-# The same on the M4F with a model in the arm-dsp layout (the C library
-# built with the arm-dsp-layout feature); without it, a clear refusal.
+step "the C SDK (scripts/c-sdk.sh), then with no cargo or rustc on PATH: the C firmware on the M0, M4F, M33 and M55, the C++ wrapper on the M4F, the host example on x86-64 and aarch64"
+sdk=$PWD/dist/edgegru-c-sdk-test
+bash scripts/c-sdk.sh "$sdk"
+(cd "$sdk" && sha256sum --quiet -c SHA256SUMS)
+cat "$sdk/README.md" | sed -n '/^| core /,/^$/p'
+fw_prompt="The meaning of life is"
+target/release/edgegru generate --model models/tiny.egru --prompt "$fw_prompt" --greedy --max-tokens 80 > "$work/c-fw-host.txt"
+target/release/edgegru generate --model models/fortunes-char.egru --prompt "$fw_prompt" --greedy --max-tokens 80 > "$work/c-fw-host-char.txt"
 target/release/edgegru export --model models/tiny.egru --layout arm-dsp --out "$work/tiny-dsp.egru" --force
-target/release/edgegru generate --model models/tiny.egru --prompt "The meaning of life is" --greedy --max-tokens 80 > "$work/c-fw-host.txt"
-EDGEGRU_FEATURES=arm-dsp-layout timeout 300 bash examples/c-firmware/build.sh mps2-an386 "$work/tiny-dsp.egru" 80 > "$work/c-fw-device.txt"
-cmp "$work/c-fw-host.txt" "$work/c-fw-device.txt" || { echo "error: the C firmware with tiny in the arm-dsp layout differs from the host"; exit 1; }
-echo "C firmware on mps2-an386 (tiny, arm-dsp layout): the host's text of the portable file, byte for byte"
-if timeout 300 bash examples/c-firmware/build.sh mps2-an386 "$work/tiny-dsp.egru" 80 > "$work/c-fw-device.txt" 2>&1; then
-    echo "error: a C library without the arm-dsp-layout feature ran a model in that layout"
-    exit 1
-fi
-grep -q "arm-dsp" "$work/c-fw-device.txt" || { cat "$work/c-fw-device.txt"; echo "error: no clear refusal of the arm-dsp layout"; exit 1; }
-echo "without the arm-dsp-layout feature the C library refuses that layout, as it must"
+target/release/edgegru export --model models/basicmotions.egru --format c --name cpp_model --out "$work/cpp/cpp_model.c" --force
+# The C++ wrapper's test on the host (g++, C++11, no exceptions or RTTI); its
+# outputs equal `edgegru predict --exact` on the sequence it prints.
+gcc -std=c99 -c -I"$work/cpp" "$work/cpp/cpp_model.c" -o "$work/cpp/model.o"
+gcc -std=c99 -c tests/c/host_semihosting.c -o "$work/cpp/host_io.o"
+g++ -std=c++11 -Wall -Wextra -Werror -pedantic -fno-exceptions -fno-rtti -I"$sdk/include" -I"$work/cpp" tests/c/test_cpp.cpp \
+    "$work/cpp/model.o" "$work/cpp/host_io.o" "$sdk/lib/x86_64-linux/libedgegru.a" -lpthread -ldl -lm -o "$work/cpp/test_cpp"
+"$work/cpp/test_cpp" > "$work/cpp/host.txt"
+(printf '@dimensions 6\n@classLabel false\n@data\n'; sed -n 's/^ts: //p' "$work/cpp/host.txt") > "$work/cpp/seq.ts"
+target/release/edgegru predict --model basicmotions --data "$work/cpp/seq.ts" --exact > "$work/cpp/want.txt"
+grep "^sequence" "$work/cpp/host.txt" | cmp - "$work/cpp/want.txt" || { echo "error: the C++ wrapper's outputs differ from predict --exact"; exit 1; }
+echo "C++ wrapper on the host: every check passed; $(grep -c '^sequence' "$work/cpp/host.txt") steps equal edgegru predict --exact, bit for bit"
+nocargo=$(echo "$PATH" | tr ':' '\n' | grep -v -e '\.cargo' -e rustup | paste -sd:)
+export sdk work fw_prompt
+env PATH="$nocargo" EDGEGRU_SDK="$sdk" bash -euo pipefail -c '
+    if command -v cargo || command -v rustc; then echo "error: cargo or rustc still on PATH"; exit 1; fi
+    for board_model in microbit:tiny mps2-an386:fortunes-char mps2-an505:tiny mps3-an547:tiny; do
+        board=${board_model%%:*} model=${board_model#*:}
+        host=$work/c-fw-host.txt
+        [ "$model" = tiny ] || host=$work/c-fw-host-char.txt
+        timeout 300 bash examples/c-firmware/build.sh "$board" "models/$model.egru" 80 > "$work/c-fw-device.txt"
+        cmp "$host" "$work/c-fw-device.txt" || { echo "error: the C firmware on $board differs from the host"; exit 1; }
+        echo "C firmware from the SDK on $board ($model): the host text, byte for byte"
+    done
+    # The M4F with a model in the arm-dsp layout: the arm-dsp library; the portable one refuses it.
+    EDGEGRU_LAYOUT=arm-dsp timeout 300 bash examples/c-firmware/build.sh mps2-an386 "$work/tiny-dsp.egru" 80 > "$work/c-fw-device.txt"
+    cmp "$work/c-fw-host.txt" "$work/c-fw-device.txt" || { echo "error: the C firmware with tiny in the arm-dsp layout differs from the host"; exit 1; }
+    echo "C firmware from the SDK on mps2-an386 (tiny, arm-dsp layout, the cortex-m4-arm-dsp library): the host text of the portable file"
+    if timeout 300 bash examples/c-firmware/build.sh mps2-an386 "$work/tiny-dsp.egru" 80 > "$work/c-fw-device.txt" 2>&1; then
+        echo "error: the portable library ran a model in the arm-dsp layout"; exit 1
+    fi
+    grep -q "arm-dsp" "$work/c-fw-device.txt" || { cat "$work/c-fw-device.txt"; echo "error: no clear refusal of the arm-dsp layout"; exit 1; }
+    echo "the portable library refuses the arm-dsp layout, as it must"
+    # The C++ wrapper on the M4F (arm-none-eabi-g++ -fno-exceptions -fno-rtti): the host output.
+    EDGEGRU_CMAKE_ARGS="-DCPP_CHECK=$PWD/tests/c/test_cpp.cpp -DCPP_MODEL_SOURCE=$work/cpp/cpp_model.c" \
+        timeout 300 bash examples/c-firmware/build.sh mps2-an386 models/tiny.egru 80 > /dev/null
+    timeout 120 qemu-system-arm -machine mps2-an386 -nographic -monitor none -serial none -semihosting-config enable=on,target=native \
+        -kernel target/c-firmware/mps2-an386/cpp_check.elf > "$work/cpp/m4.txt"
+    cmp "$work/cpp/host.txt" "$work/cpp/m4.txt" || { echo "error: the C++ wrapper on the M4F differs from the host"; exit 1; }
+    echo "C++ wrapper on the M4F: the host output, byte for byte"
+    # An unknown core is refused when configuring.
+    if cmake -S examples/c -B "$work/cmake-m3" -DCMAKE_PREFIX_PATH="$sdk" -DEDGEGRU_CORE=cortex-m3 > "$work/cmake-m3.log" 2>&1; then
+        echo "error: CMake accepted an unknown core"; exit 1
+    fi
+    grep -q "no library for the core \"cortex-m3\"" "$work/cmake-m3.log" || { cat "$work/cmake-m3.log"; exit 1; }
+    echo "find_package(edgegru) refuses an unknown core, naming the known ones"
+    # The host example with find_package(edgegru): x86-64 (static, shared) and aarch64 under qemu-user, the same output.
+    cmake -S examples/c -B "$work/host-x86" -DCMAKE_PREFIX_PATH="$sdk" > /dev/null && cmake --build "$work/host-x86" > /dev/null
+    cmake -S examples/c -B "$work/host-a64" -DCMAKE_PREFIX_PATH="$sdk" -DCMAKE_TOOLCHAIN_FILE="$PWD/examples/c/aarch64-linux-gnu.cmake" > /dev/null
+    cmake --build "$work/host-a64" > /dev/null
+    "$work/host-x86/generate" models/tiny.egru "The " 40 > "$work/host-x86.txt"
+    LD_LIBRARY_PATH="$sdk/lib/x86_64-linux" "$work/host-x86/generate_shared" models/tiny.egru "The " 40 > "$work/host-x86-shared.txt"
+    qemu-aarch64 -cpu max -L /usr/aarch64-linux-gnu "$work/host-a64/generate" models/tiny.egru "The " 40 > "$work/host-a64.txt"
+    cmp "$work/host-x86.txt" "$work/host-x86-shared.txt" && cmp "$work/host-x86.txt" "$work/host-a64.txt"
+    echo "examples/c with find_package(edgegru): x86-64 static and shared and aarch64 print the same"
+    # pkg-config from the SDK.
+    gcc -std=c99 examples/c/generate.c $(PKG_CONFIG_PATH="$sdk/lib/pkgconfig" pkg-config --cflags --libs --static edgegru) -o "$work/generate-pc"
+    LD_LIBRARY_PATH="$sdk/lib/x86_64-linux" "$work/generate-pc" models/tiny.egru "The " 40 | cmp - "$work/host-x86.txt"
+    echo "pkg-config from the SDK: the same"
+'
 
 step "fuzzing: each target 30 s on the stable toolchain (libFuzzer), from the kept corpus"
 FUZZ_KEEP_CORPUS=1 bash scripts/fuzz.sh 30

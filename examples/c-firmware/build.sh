@@ -25,9 +25,10 @@ edgegru=${EDGEGRU:-$root/target/release/edgegru}
 [ -x "$edgegru" ] || (cd "$root" && cargo build -q --release -p edgegru-trainer)
 out=$root/target/c-firmware/$board
 mkdir -p "$out/model"
+rm -f "$out/CMakeCache.txt" # a clean configure: this SDK, these options
 "$edgegru" export --model "$model" --format c --name firmware_model --out "$out/model/firmware_model.c" --force > /dev/null
 cmake -S "$root/examples/c-firmware" -B "$out" -DCMAKE_TOOLCHAIN_FILE="$root/examples/c-firmware/arm-none-eabi.cmake" \
-    -DBOARD="$board" -DCMAKE_PREFIX_PATH="$sdk" -DEDGEGRU_LAYOUT="${EDGEGRU_LAYOUT:-portable}" \
+    -DBOARD="$board" -Dedgegru_DIR="$sdk/lib/cmake/edgegru" -DEDGEGRU_LAYOUT="${EDGEGRU_LAYOUT:-portable}" \
     -DMODEL_SOURCE="$out/model/firmware_model.c" -DTOKENS="$tokens" ${EDGEGRU_CMAKE_ARGS:-} > "$out/configure.log"
 cmake --build "$out" > "$out/build.log"
 arm-none-eabi-size -A "$out/firmware.elf" | awk -v m="$(stat -c %s "$model")" '
