@@ -165,7 +165,9 @@ def check_map(text):
 
 
 def main():
-    files = sys.argv[1:] or ["README.md"] + sorted(os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, "docs", "*.md")))
+    files = sys.argv[1:] or ["README.md"] + sorted(os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, "docs", "*.md"))) + [
+        "examples/c-firmware/README.md"
+    ]
     gpu = has_gpu()
     counts = {"sh": 0, "c": 0, "python": 0, "refs": 0, "gpu-not-run": 0}
     for path in files:
