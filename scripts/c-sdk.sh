@@ -31,8 +31,11 @@ cortex-m55 thumbv8m.main-none-eabihf cortex-m55 -mcpu=cortex-m55|-mthumb|-mfloat
 # build_core NAME TARGET CPU FEATURES: libedgegru.a for one core into lib/NAME/.
 build_core() {
     local name=$1 target=$2 cpu=$3 features=$4
-    RUSTFLAGS="-C target-cpu=$cpu" cargo build -q -p edgegru-ffi --target "$target" --no-default-features \
-        --features "$features" --profile firmware --target-dir "target/c-sdk/$name" 2> >(grep -v "dropping unsupported crate type" >&2)
+    # The static library alone (not with the rlib and cdylib of the crate's
+    # manifest): link-time optimization then sees that nothing reads a panic's
+    # message, and the formatting machinery goes (3.6 KB on the M4F).
+    RUSTFLAGS="-C target-cpu=$cpu" cargo rustc -q -p edgegru-ffi --target "$target" --no-default-features \
+        --features "$features" --profile firmware --target-dir "target/c-sdk/$name" --crate-type staticlib
     mkdir -p "$out/lib/$name"
     arm-none-eabi-strip --strip-debug -o "$out/lib/$name/libedgegru.a" "target/c-sdk/$name/$target/firmware/libedgegru.a"
 }
