@@ -303,6 +303,13 @@ env PATH="$nocargo" EDGEGRU_SDK="$sdk" bash -euo pipefail -c '
     fi
     grep -q "arm-dsp" "$work/c-fw-device.txt" || { cat "$work/c-fw-device.txt"; echo "error: no clear refusal of the arm-dsp layout"; exit 1; }
     echo "the portable library refuses the arm-dsp layout, as it must"
+    # A version-1 file: the SDK libraries leave that format out (feature format-v1) and say so.
+    if timeout 300 bash examples/c-firmware/build.sh mps2-an386 tests/fixtures/v1/fortunes-word.egru 10 > "$work/c-fw-device.txt" 2>&1; then
+        echo "error: an SDK library without format-v1 ran a version-1 file"; exit 1
+    fi
+    grep -q "format version is not supported (version 1 on a device: build with format-v1" "$work/c-fw-device.txt" ||
+        { cat "$work/c-fw-device.txt"; echo "error: no clear refusal of a version-1 file"; exit 1; }
+    echo "a version-1 file is refused by the SDK libraries, naming the feature and the rewrite"
     # The C++ wrapper on the M4F (arm-none-eabi-g++ -fno-exceptions -fno-rtti): the host output.
     EDGEGRU_CMAKE_ARGS="-DCPP_CHECK=$PWD/tests/c/test_cpp.cpp -DCPP_MODEL_SOURCE=$work/cpp/cpp_model.c" \
         timeout 300 bash examples/c-firmware/build.sh mps2-an386 models/tiny.egru 80 > /dev/null

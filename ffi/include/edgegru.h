@@ -82,7 +82,8 @@ typedef enum egru_status {
    */
   EGRU_ERR_BAD_MODEL = 4,
   /**
-   * The .egru format version is not supported by this library.
+   * The .egru format version is not supported by this library: newer than it, or version 1 in a
+   * device build without the `format-v1` feature (`edgegru export --model OLD --out NEW` rewrites it as version 2).
    */
   EGRU_ERR_UNSUPPORTED_VERSION = 5,
   /**

@@ -30,7 +30,8 @@ pub enum egru_status {
     EGRU_ERR_BUFFER_TOO_SMALL = 3,
     /// The model bytes are not a valid .egru file (corrupt, truncated, inconsistent).
     EGRU_ERR_BAD_MODEL = 4,
-    /// The .egru format version is not supported by this library.
+    /// The .egru format version is not supported by this library: newer than it, or version 1 in a
+    /// device build without the `format-v1` feature (`edgegru export --model OLD --out NEW` rewrites it as version 2).
     EGRU_ERR_UNSUPPORTED_VERSION = 5,
     /// The model bytes fail their CRC-32.
     EGRU_ERR_CHECKSUM = 6,
@@ -304,7 +305,7 @@ type Result<T> = core::result::Result<T, egru_status>;
 
 fn status_of(e: Error) -> egru_status {
     match e {
-        Error::UnsupportedVersion { .. } => EGRU_ERR_UNSUPPORTED_VERSION,
+        Error::UnsupportedVersion { .. } | Error::VersionNotBuiltIn { .. } => EGRU_ERR_UNSUPPORTED_VERSION,
         Error::ChecksumMismatch { .. } => EGRU_ERR_CHECKSUM,
         Error::ArenaTooSmall { .. } => EGRU_ERR_ARENA_TOO_SMALL,
         Error::BufferTooSmall { .. } => EGRU_ERR_BUFFER_TOO_SMALL,
@@ -504,7 +505,7 @@ pub extern "C" fn egru_status_str(status: i32) -> *const c_char {
         EGRU_ERR_MISALIGNED => c"a pointer is misaligned for its type",
         EGRU_ERR_BUFFER_TOO_SMALL => c"an output buffer is too small (nothing was changed)",
         EGRU_ERR_BAD_MODEL => c"the model bytes are not a valid .egru file",
-        EGRU_ERR_UNSUPPORTED_VERSION => c"the .egru format version is not supported",
+        EGRU_ERR_UNSUPPORTED_VERSION => c"the .egru format version is not supported (version 1 on a device: build with format-v1, or rewrite the file with edgegru export --model)",
         EGRU_ERR_CHECKSUM => c"the model bytes fail their CRC-32 (corrupted or truncated)",
         EGRU_ERR_ARENA_TOO_SMALL => c"the session arena is smaller than egru_model_arena_size()",
         EGRU_ERR_TOKEN_OUT_OF_RANGE => c"a token id is out of range",

@@ -72,6 +72,12 @@ pub enum Error {
         /// The newest version this runtime reads (it reads every version from 1).
         supported: u16,
     },
+    /// The file's format version is one this runtime was built without
+    /// (version 1 needs the `format-v1` feature).
+    VersionNotBuiltIn {
+        /// Version in the file.
+        found: u16,
+    },
     /// The CRC-32 stored in the file does not match its contents.
     ChecksumMismatch {
         /// CRC stored in the file.
@@ -300,6 +306,10 @@ impl fmt::Display for Error {
             Error::UnsupportedVersion { found, supported } => {
                 write!(f, "format version {found} is not supported (this runtime reads versions 1 to {supported})")
             }
+            Error::VersionNotBuiltIn { found } => write!(
+                f,
+                "format version {found} needs a runtime built with the `format-v1` feature; `edgegru export --model OLD --out NEW` rewrites the file as version 2"
+            ),
             Error::ChecksumMismatch { stored, computed } => {
                 write!(f, "checksum mismatch: file says {stored:#010x}, contents give {computed:#010x} (corrupted or truncated file)")
             }

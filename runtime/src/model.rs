@@ -7,8 +7,10 @@
 //! Version-1 files, which hold one fixed network, load into the same shape.
 
 use crate::error::{Error, Result, TensorName};
+#[cfg(feature = "format-v1")]
+use crate::format::v1;
 use crate::format::{
-    self, v1, Activation, DenseDesc, Extension, Fill, GruDesc, HeadDesc, HeadKindDesc, InputDesc, Numerics, Provenance, TensorDesc,
+    self, Activation, DenseDesc, Extension, Fill, GruDesc, HeadDesc, HeadKindDesc, InputDesc, Numerics, Provenance, TensorDesc,
     MAX_DENSE_LAYERS, MAX_GRU_LAYERS,
 };
 use crate::kernels::Isa;
@@ -456,7 +458,10 @@ impl<'a> Model<'a> {
         // larger version-2 description, and no extra copy of the model is
         // made here (loading is the deepest stack a device sees).
         match version {
+            #[cfg(feature = "format-v1")]
             1 => Model::load_v1(body, checksum, bytes.len()),
+            #[cfg(not(feature = "format-v1"))]
+            1 => Err(Error::VersionNotBuiltIn { found: 1 }),
             format::EXTENSION_VERSION => Model::load_v4(body, checksum, bytes.len()),
             _ => Model::load_v2(body, version, checksum, bytes.len()),
         }
@@ -480,6 +485,7 @@ impl<'a> Model<'a> {
     }
 
     #[inline(never)]
+    #[cfg(feature = "format-v1")]
     fn load_v1(body: &'a [u8], checksum: u32, file_len: usize) -> Result<Self> {
         Model::from_v1(&format::decode_all::<v1::Body<'a>>(body)?, checksum, file_len)
     }
@@ -506,6 +512,7 @@ impl<'a> Model<'a> {
         }
     }
 
+    #[cfg(feature = "format-v1")]
     fn from_v1(b: &v1::Body<'a>, checksum: u32, file_len: usize) -> Result<Self> {
         let (d, t) = (b.header.dims, &b.tensors);
         let v = check_dim("vocab", d.vocab, MAX_VOCAB)?;
