@@ -67,10 +67,11 @@ code() {
 
 rows=""
 while read -r name target cpu cflags abi dsp; do
-    build_core "$name" "$target" "$cpu" panic-handler
+    # format-v1: the shipped tiny and fortunes-char are version-1 files.
+    build_core "$name" "$target" "$cpu" panic-handler,format-v1
     variants="$name"
     if [ "$dsp" = yes ]; then
-        build_core "$name-arm-dsp" "$target" "$cpu" panic-handler,arm-dsp-layout
+        build_core "$name-arm-dsp" "$target" "$cpu" panic-handler,format-v1,arm-dsp-layout
         variants="$name, $name-arm-dsp"
     fi
     rows="$rows| $name | \`$variants\` | \`$target\`, \`-C target-cpu=$cpu\` | \`${cflags//|/ }\` | $abi | $(code "$out/lib/$name/libedgegru.a" "$cflags") |
