@@ -66,18 +66,7 @@ pub fn c_source(bytes: &[u8], name: &str, header_file: &str) -> Result<(String, 
     let guard = format!("{up}_EGRU_H");
     let mut h = String::new();
     writeln!(h, "/* The edgegru model {:?} as a C array, written by `edgegru export --format c`: do not edit.", info.name)?;
-    writeln!(
-        h,
-        " * {} bytes, format version {}, CRC-32 0x{:08x}; {} -> GRU {:?} -> {} {}, {} numerics. */",
-        info.file_bytes,
-        info.format_version,
-        info.crc32,
-        input_words(&info),
-        info.gru,
-        info.outputs,
-        info.head,
-        info.numerics
-    )?;
+    writeln!(h, " * {}. */", summary(&info))?;
     writeln!(h, "#ifndef {guard}\n#define {guard}\n\n#include <stdint.h>\n\n#ifdef __cplusplus\nextern \"C\" {{\n#endif\n")?;
     for (suffix, value, comment) in figures(&info) {
         writeln!(h, "/** {comment}. */\n#define {up}_{suffix} {value}")?;
@@ -108,18 +97,7 @@ pub fn rust_source(bytes: &[u8], name: &str) -> Result<String> {
     let info = describe(bytes)?;
     let mut r = String::new();
     writeln!(r, "//! The edgegru model {:?} ({name}), written by `edgegru export --format rust`: do not edit.", info.name)?;
-    writeln!(
-        r,
-        "//! {} bytes, format version {}, CRC-32 0x{:08x}; {} -> GRU {:?} -> {} {}, {} numerics.",
-        info.file_bytes,
-        info.format_version,
-        info.crc32,
-        input_words(&info),
-        info.gru,
-        info.outputs,
-        info.head,
-        info.numerics
-    )?;
+    writeln!(r, "//! {}.", summary(&info))?;
     writeln!(r, "//! Use it with `mod {name};` and `edgegru_runtime::Model::from_bytes({name}::bytes())`.\n")?;
     writeln!(r, "// Every figure of the model is here, whether the firmware uses it or not.\n#![allow(dead_code)]\n")?;
     for (suffix, value, comment) in figures(&info) {
@@ -141,12 +119,13 @@ pub fn rust_source(bytes: &[u8], name: &str) -> Result<String> {
     Ok(r)
 }
 
-fn input_words(info: &ModelInfo) -> String {
-    if info.input == "tokens" {
-        format!("{} tokens", info.vocab)
-    } else {
-        format!("{} features", info.features)
-    }
+/// One line on the model: size, version, CRC, shape, numerics.
+fn summary(info: &ModelInfo) -> String {
+    let input = if info.input == "tokens" { format!("{} tokens", info.vocab) } else { format!("{} features", info.features) };
+    format!(
+        "{} bytes, format version {}, CRC-32 0x{:08x}; {input} -> GRU {:?} -> {} {}, {} numerics",
+        info.file_bytes, info.format_version, info.crc32, info.gru, info.outputs, info.head, info.numerics
+    )
 }
 
 /// The bytes as hexadecimal literals, 16 to a line.
