@@ -261,7 +261,7 @@ step "Cortex-M cost per token: every core and kernel set under qemu -icount (scr
 # kernels and requires the host's outputs from every kernel set.
 bash scripts/device-bench.sh
 
-step "the C SDK (scripts/c-sdk.sh), then with no cargo or rustc on PATH: the C firmware on the M0, M4F, M33 and M55, the C++ wrapper on the M4F, the host example on x86-64 and aarch64"
+step "the C SDK (scripts/c-sdk.sh), then with no cargo or rustc on PATH: the C firmware on the M0, M4F, M7, M33 and M55, the C++ wrapper on the M4F, the host example on x86-64 and aarch64"
 sdk=$PWD/dist/edgegru-c-sdk-test
 bash scripts/c-sdk.sh "$sdk"
 (cd "$sdk" && sha256sum --quiet -c SHA256SUMS)
@@ -291,7 +291,7 @@ nocargo=$(echo "$PATH" | tr ':' '\n' | grep -v -e '\.cargo' -e rustup | paste -s
 export sdk work fw_prompt
 env PATH="$nocargo" EDGEGRU_SDK="$sdk" bash -euo pipefail -c '
     if command -v cargo || command -v rustc; then echo "error: cargo or rustc still on PATH"; exit 1; fi
-    for board_model in microbit:tiny mps2-an386:fortunes-char mps2-an505:tiny mps3-an547:tiny; do
+    for board_model in microbit:tiny mps2-an386:fortunes-char mps2-an500:tiny mps2-an505:tiny mps3-an547:tiny; do
         board=${board_model%%:*} model=${board_model#*:}
         host=$work/c-fw-host.txt
         [ "$model" = tiny ] || host=$work/c-fw-host-char.txt
