@@ -40,29 +40,36 @@ build_core() {
     arm-none-eabi-strip --strip-debug -o "$out/lib/$name/libedgegru.a" "target/c-sdk/$name/$target/firmware/libedgegru.a"
 }
 
-# code NAME CFLAGS: bytes of library code a text-generation firmware links
-# (examples/c-firmware's main.c with tiny: the ELF's .text less its own objects').
+# code LIB CFLAGS MAIN MODEL: bytes of library code a firmware links: MAIN
+# (with examples/c-firmware/startup.c) and MODEL as C source, the ELF's
+# .text less the program's own objects'. The text firmware is
+# examples/c-firmware/main.c with tiny; the classifier sdk/classifier_probe.c
+# with basicmotions.
 edgegru=target/release/edgegru
 [ -x "$edgegru" ] || cargo build -q --release -p edgegru-trainer
 probe=target/c-sdk/probe
-mkdir -p "$probe"
-"$edgegru" export --model models/tiny.egru --format c --name firmware_model --out "$probe/firmware_model.c" --force > /dev/null
+mkdir -p "$probe/text" "$probe/classifier"
+"$edgegru" export --model models/tiny.egru --format c --name firmware_model --out "$probe/text/firmware_model.c" --force > /dev/null
+"$edgegru" export --model models/basicmotions.egru --format c --name firmware_model --out "$probe/classifier/firmware_model.c" \
+    --force > /dev/null
 sed -e "s/@FLASH_ORIGIN@/0x00000000/; s/@FLASH_LENGTH@/4M/; s/@RAM_ORIGIN@/0x20000000/; s/@RAM_LENGTH@/4M/" \
     examples/c-firmware/link.ld.in > "$probe/link.ld"
 code() {
-    local lib=$1 flags=${2//|/ } own=0 f
-    for f in startup main; do
+    local lib=$1 flags=${2//|/ } main=$3 model=$4 own=0 f
+    local dir
+    dir=$(dirname "$model")
+    for f in examples/c-firmware/startup.c "$main"; do
         # shellcheck disable=SC2086
-        arm-none-eabi-gcc $flags -std=c99 -Os -ffunction-sections -fdata-sections -I "$probe" -Iffi/include \
-            -c "examples/c-firmware/$f.c" -o "$probe/$f.o"
-        own=$((own + $(arm-none-eabi-size -A "$probe/$f.o" | awk '$1 ~ /^\.text/ {s += $2} END {print s + 0}')))
+        arm-none-eabi-gcc $flags -std=c99 -Os -ffunction-sections -fdata-sections -I "$dir" -Iffi/include -Iexamples/c-firmware \
+            -c "$f" -o "$dir/$(basename "$f" .c).o"
+        own=$((own + $(arm-none-eabi-size -A "$dir/$(basename "$f" .c).o" | awk '$1 ~ /^\.text/ {s += $2} END {print s + 0}')))
     done
     # shellcheck disable=SC2086
-    arm-none-eabi-gcc $flags -std=c99 -Os -c -I "$probe" "$probe/firmware_model.c" -o "$probe/model.o"
+    arm-none-eabi-gcc $flags -std=c99 -Os -c -I "$dir" "$model" -o "$dir/model.o"
     # shellcheck disable=SC2086
-    arm-none-eabi-gcc $flags -nostdlib -T "$probe/link.ld" -Wl,--gc-sections -Wl,-z,noexecstack "$probe/startup.o" "$probe/main.o" "$probe/model.o" \
-        "$lib" -lgcc -o "$probe/probe.elf"
-    echo $(($(arm-none-eabi-size -A "$probe/probe.elf" | awk '$1 == ".text" {print $2}') - own))
+    arm-none-eabi-gcc $flags -nostdlib -T "$probe/link.ld" -Wl,--gc-sections -Wl,-z,noexecstack "$dir/startup.o" \
+        "$dir/$(basename "$main" .c).o" "$dir/model.o" "$lib" -lgcc -o "$dir/probe.elf"
+    echo $(($(arm-none-eabi-size -A "$dir/probe.elf" | awk '$1 == ".text" {print $2}') - own))
 }
 
 rows=""
@@ -74,7 +81,7 @@ while read -r name target cpu cflags abi dsp; do
         build_core "$name-arm-dsp" "$target" "$cpu" panic-handler,format-v1,arm-dsp-layout
         variants="$name, $name-arm-dsp"
     fi
-    rows="$rows| $name | \`$variants\` | \`$target\`, \`-C target-cpu=$cpu\` | \`${cflags//|/ }\` | $abi | $(code "$out/lib/$name/libedgegru.a" "$cflags") |
+    rows="$rows| $name | \`$variants\` | \`$target\`, \`-C target-cpu=$cpu\` | \`${cflags//|/ }\` | $abi | $(code "$out/lib/$name/libedgegru.a" "$cflags" examples/c-firmware/main.c "$probe/text/firmware_model.c") | $(code "$out/lib/$name/libedgegru.a" "$cflags" sdk/classifier_probe.c "$probe/classifier/firmware_model.c") |
 "
 done <<< "$cores"
 
