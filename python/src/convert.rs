@@ -37,21 +37,23 @@ impl EncodingIn {
             "int" | "integer" => true,
             other => return Err(PyValueError::new_err(format!("numerics {other:?}: use \"hybrid\" or \"int\""))),
         };
-        let layout = match self.layout.as_str() {
-            "portable" => Layout::Portable,
-            "arm-dsp" => Layout::ArmDsp,
-            other => return Err(PyValueError::new_err(format!("layout {other:?}: use \"portable\" or \"arm-dsp\""))),
-        };
+        let layout = layout(&self.layout)?;
         Ok(Encoding { weights: Some(weight_kind(&self.weights)?), sparse: self.sparse, integer, layout })
+    }
+}
+
+/// A layout by name: `portable` or `arm-dsp`.
+pub fn layout(name: &str) -> PyResult<Layout> {
+    match name {
+        "portable" => Ok(Layout::Portable),
+        "arm-dsp" => Ok(Layout::ArmDsp),
+        other => Err(PyValueError::new_err(format!("layout {other:?}: use \"portable\" or \"arm-dsp\""))),
     }
 }
 
 /// A fill policy by name.
 pub fn fill(name: &str) -> PyResult<Fill> {
-    [Fill::Refuse, Fill::Zero, Fill::Mean, Fill::Previous]
-        .into_iter()
-        .find(|f| f.name() == name)
-        .ok_or_else(|| PyValueError::new_err(format!("fill {name:?}: use \"refuse\", \"zero\", \"mean\" or \"previous\"")))
+    Fill::from_name(name).ok_or_else(|| PyValueError::new_err(format!("fill {name:?}: use \"refuse\", \"zero\", \"mean\" or \"previous\"")))
 }
 
 /// Converts the bytes of an ONNX export (`kind="onnx"`) or a Keras file
@@ -100,9 +102,7 @@ pub fn convert_bytes(
     let head = match head {
         None => None,
         Some(h) => Some(
-            [HeadKind::NextToken, HeadKind::Classes, HeadKind::Regression]
-                .into_iter()
-                .find(|k| k.name() == h)
+            HeadKind::from_name(h)
                 .ok_or_else(|| PyValueError::new_err(format!("head {h:?}: use \"next-token\", \"classes\" or \"regression\"")))?,
         ),
     };

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use edgegru_runtime::writer::{Layout, WeightKind};
+use edgegru_runtime::writer::WeightKind;
 use edgegru_runtime::{Fill, HeadKind};
 use edgegru_trainer::backend::{bytes_for, with_session, Backend};
 use edgegru_trainer::data::Sequences;
@@ -170,12 +170,7 @@ impl Model {
     /// The same model with its int8 matrices in another layout
     /// (`"portable"` or `"arm-dsp"`); every output bit stays the same.
     fn with_layout(&self, layout: &str) -> PyResult<Model> {
-        let layout = match layout {
-            "portable" => Layout::Portable,
-            "arm-dsp" => Layout::ArmDsp,
-            _ => return Err(PyValueError::new_err(format!("layout {layout:?}: use \"portable\" or \"arm-dsp\""))),
-        };
-        let out = export::relayout(&self.bytes, std::path::Path::new("the model"), layout).or_py(Kind::Model)?;
+        let out = export::relayout(&self.bytes, std::path::Path::new("the model"), crate::convert::layout(layout)?).or_py(Kind::Model)?;
         Model::new(out, None)
     }
 

@@ -548,6 +548,14 @@ pub enum Fill {
 }
 
 impl Fill {
+    /// Every policy, in `--fill`'s order.
+    pub const ALL: [Fill; 4] = [Fill::Refuse, Fill::Zero, Fill::Mean, Fill::Previous];
+
+    /// The policy named `name` (`refuse`, `zero`, `mean`, `previous`).
+    pub fn from_name(name: &str) -> Option<Fill> {
+        Fill::ALL.into_iter().find(|f| f.name() == name)
+    }
+
     /// The index of the first value of one step's features `x` this policy
     /// refuses: an infinity always, a NaN only with `Refuse`.
     pub fn refused(self, x: &[f32]) -> Option<usize> {

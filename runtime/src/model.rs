@@ -180,6 +180,14 @@ pub enum HeadKind {
 }
 
 impl HeadKind {
+    /// Every kind of head.
+    pub const ALL: [HeadKind; 3] = [HeadKind::NextToken, HeadKind::Classes, HeadKind::Regression];
+
+    /// The kind named `name` (`next-token`, `classes`, `regression`).
+    pub fn from_name(name: &str) -> Option<HeadKind> {
+        HeadKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
     /// `next-token`, `classes` or `regression`.
     pub const fn name(self) -> &'static str {
         match self {

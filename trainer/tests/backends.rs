@@ -659,7 +659,7 @@ fn onnx_sessions_fill_missing_features_as_the_runtime_does() {
     use edgegru_runtime::writer::FloatInput;
     use edgegru_runtime::Fill;
     let nan = f32::NAN;
-    for fill in [Fill::Refuse, Fill::Zero, Fill::Mean, Fill::Previous] {
+    for fill in Fill::ALL {
         let mut fm = edgegru_tests::feature_classifier(3, &[12], &[], 2, 9);
         if let FloatInput::Features { fill: f, names, .. } = &mut fm.input {
             (*f, *names) = (fill, vec!["ax".into(), "ay".into(), "az".into()]);

@@ -456,14 +456,12 @@ fn layout_parser() -> impl TypedValueParser<Value = Layout> {
 
 /// `--head next-token|classes|regression`: the runtime's head kinds by their names.
 pub fn head_parser() -> impl TypedValueParser<Value = HeadKind> {
-    const KINDS: [HeadKind; 3] = [HeadKind::NextToken, HeadKind::Classes, HeadKind::Regression];
-    PossibleValuesParser::new(KINDS.map(HeadKind::name)).map(|s| KINDS.into_iter().find(|k| k.name() == s).unwrap_or(HeadKind::NextToken))
+    PossibleValuesParser::new(HeadKind::ALL.map(HeadKind::name)).map(|s| HeadKind::from_name(&s).unwrap_or(HeadKind::NextToken))
 }
 
 /// A fill policy by its name: `refuse`, `zero`, `mean` or `previous`.
 pub fn fill_parser() -> impl TypedValueParser<Value = Fill> {
-    const FILLS: [Fill; 4] = [Fill::Refuse, Fill::Zero, Fill::Mean, Fill::Previous];
-    PossibleValuesParser::new(FILLS.map(Fill::name)).map(|s| FILLS.into_iter().find(|f| f.name() == s).unwrap_or(Fill::Refuse))
+    PossibleValuesParser::new(Fill::ALL.map(Fill::name)).map(|s| Fill::from_name(&s).unwrap_or(Fill::Refuse))
 }
 
 /// A kernel set by its name (`scalar`, `avx2`, `vnni`, `neon`, `neon-dot`, ...).
