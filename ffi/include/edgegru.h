@@ -411,6 +411,10 @@ typedef bool (*egru_token_callback)(uint32_t token, const char *text, size_t len
 
 
 
+
+
+
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
