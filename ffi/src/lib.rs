@@ -67,6 +67,9 @@ pub enum egru_status {
     /// The model is in the arm-dsp layout and this library was built
     /// without the `arm-dsp-layout` feature.
     EGRU_ERR_LAYOUT_NOT_BUILT_IN = 20,
+    /// The model has float or hybrid-int8 numerics and this library was
+    /// built for integer-only models (without the `float-numerics` feature).
+    EGRU_ERR_NUMERICS_NOT_BUILT_IN = 21,
 }
 
 /// Why egru_session_generate() stopped.
@@ -317,6 +320,7 @@ fn status_of(e: Error) -> egru_status {
         Error::WrongInput { .. } | Error::FeatureCount { .. } => EGRU_ERR_WRONG_INPUT,
         Error::NotALanguageModel => EGRU_ERR_NOT_A_LANGUAGE_MODEL,
         Error::LayoutNotBuiltIn { .. } => EGRU_ERR_LAYOUT_NOT_BUILT_IN,
+        Error::NumericsNotBuiltIn { .. } => EGRU_ERR_NUMERICS_NOT_BUILT_IN,
         _ => EGRU_ERR_BAD_MODEL,
     }
 }
@@ -473,7 +477,7 @@ unsafe fn session_mut<'a>(s: *mut egru_session) -> Result<&'a mut Session<'stati
 /// gives "unknown status"). Takes an int so that any value C passes is defined.
 #[no_mangle]
 pub extern "C" fn egru_status_str(status: i32) -> *const c_char {
-    const ALL: [egru_status; 21] = [
+    const ALL: [egru_status; 22] = [
         EGRU_OK,
         EGRU_ERR_NULL,
         EGRU_ERR_MISALIGNED,
@@ -495,6 +499,7 @@ pub extern "C" fn egru_status_str(status: i32) -> *const c_char {
         EGRU_ERR_WRONG_INPUT,
         EGRU_ERR_NOT_A_LANGUAGE_MODEL,
         EGRU_ERR_LAYOUT_NOT_BUILT_IN,
+        EGRU_ERR_NUMERICS_NOT_BUILT_IN,
     ];
     let Some(&status) = ALL.iter().find(|s| **s as i32 == status) else {
         return c"unknown status".as_ptr();
@@ -521,6 +526,9 @@ pub extern "C" fn egru_status_str(status: i32) -> *const c_char {
         EGRU_ERR_WRONG_INPUT => c"the model reads another kind or size of input",
         EGRU_ERR_NOT_A_LANGUAGE_MODEL => c"the model is not a language model",
         EGRU_ERR_LAYOUT_NOT_BUILT_IN => c"the model is in the arm-dsp layout; build the library with the arm-dsp-layout feature",
+        EGRU_ERR_NUMERICS_NOT_BUILT_IN => {
+            c"the model has float or hybrid-int8 numerics; this library runs integer-only models (build it with float-numerics)"
+        }
     };
     s.as_ptr()
 }

@@ -159,6 +159,12 @@ pub enum Error {
         /// Its kind.
         kind: &'static str,
     },
+    /// The file's numerics (float or hybrid-int8) are ones this runtime was
+    /// built without (they need the `float-numerics` feature).
+    NumericsNotBuiltIn {
+        /// The numerics the file asks for.
+        numerics: &'static str,
+    },
     /// A bias value is NaN or infinite.
     NonFinite {
         /// Which tensor.
@@ -333,6 +339,10 @@ impl fmt::Display for Error {
             Error::LayoutNotBuiltIn { tensor, kind } => {
                 write!(f, "tensor {tensor}: kind {kind} (the arm-dsp layout) needs a runtime built with the `arm-dsp-layout` feature")
             }
+            Error::NumericsNotBuiltIn { numerics } => write!(
+                f,
+                "{numerics} numerics need a runtime built with the `float-numerics` feature (this build runs integer-only models)"
+            ),
             Error::NonFinite { tensor, index } => write!(f, "tensor {tensor}: value {index} is NaN or infinite"),
             Error::SparseIndex { tensor, row_block, value, limit } => {
                 write!(f, "tensor {tensor}: row block {row_block} has index {value}, which breaks the bound {limit}")

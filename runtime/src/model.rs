@@ -455,6 +455,17 @@ fn embedding<'a>(desc: &TensorDesc<'a>, numerics: Numerics, vocab: usize, emb: u
     Ok(m)
 }
 
+/// `numerics`, if this build runs them (float and hybrid-int8 numerics need
+/// the `float-numerics` feature).
+fn built_in(numerics: Numerics) -> Result<Numerics> {
+    match numerics {
+        Numerics::Float | Numerics::HybridInt8 { .. } if !cfg!(feature = "float-numerics") => {
+            Err(Error::NumericsNotBuiltIn { numerics: numerics.name() })
+        }
+        _ => Ok(numerics),
+    }
+}
+
 impl<'a> Model<'a> {
     /// Loads a model from the bytes of an `.egru` file (version 1 to 4),
     /// checking the CRC and every size, index and table. Never panics; any
@@ -522,6 +533,7 @@ impl<'a> Model<'a> {
 
     #[cfg(feature = "format-v1")]
     fn from_v1(b: &v1::Body<'a>, checksum: u32, file_len: usize) -> Result<Self> {
+        built_in(b.header.numerics)?;
         let (d, t) = (b.header.dims, &b.tensors);
         let v = check_dim("vocab", d.vocab, MAX_VOCAB)?;
         let e = check_dim("emb", d.emb, MAX_WIDTH)?;
@@ -561,7 +573,7 @@ impl<'a> Model<'a> {
     }
 
     fn from_v2(b: &format::Body<'a>, version: u16, checksum: u32, file_len: usize) -> Result<Self> {
-        let numerics = b.header.numerics;
+        let numerics = built_in(b.header.numerics)?;
         let (input, width) = match &b.input {
             InputDesc::Tokens { tokenizer, embedding: table } => {
                 let (vocab, emb) = table.shape();

@@ -317,7 +317,7 @@ int main(int argc, char **argv) {
     CHECK(strcmp(egru_status_str(EGRU_OK), "ok") == 0);
     CHECK(strcmp(egru_status_str(9999), "unknown status") == 0);
     CHECK(strcmp(egru_status_str(-1), "unknown status") == 0);
-    for (i = 0; i <= (size_t)EGRU_ERR_LAYOUT_NOT_BUILT_IN; i++) CHECK(strcmp(egru_status_str((int)i), "unknown status") != 0);
+    for (i = 0; i <= (size_t)EGRU_ERR_NUMERICS_NOT_BUILT_IN; i++) CHECK(strcmp(egru_status_str((int)i), "unknown status") != 0);
 
     /* Use before init. */
     EXPECT(egru_model_arena_size(&model, &arena_size), EGRU_ERR_NOT_INITIALIZED);

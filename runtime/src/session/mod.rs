@@ -2,16 +2,19 @@
 
 use crate::crc32::crc32;
 use crate::error::{Error, Result};
-use crate::fixed::{self, Mul};
-use crate::format::{Activation, Fill, Numerics};
+use crate::fixed;
+use crate::format::{Fill, Numerics};
 use crate::interface::StepSession;
 use crate::kernels::Isa;
-use crate::math;
 use crate::model::{round_up, ArenaLayout, Buffer, Head, HeadKind, Input, InputKind, Model, ARENA_ALIGN};
 use crate::sampling::{self, Rng, SamplingParams, TokenProb};
-use crate::tensor::{InputScale, Scratch, STATE_SCALE};
+use crate::tensor::Scratch;
 use crate::text::{self, Generation, SamplingScratch, Stepper};
 use crate::tokenizer::Tokenizer;
+
+#[cfg(feature = "float-numerics")]
+mod float;
+mod integer;
 
 /// Magic at the start of a saved state (version 2: all layers, with a CRC).
 const STATE_MAGIC: [u8; 4] = *b"EGS2";
@@ -101,18 +104,19 @@ impl StepMachine<'_, '_> {
             StepInput::Features(f) if !b.filled.is_empty() => StepInput::Features(fill_missing(m, f, b.filled)),
             other => other,
         };
-        if matches!(m.numerics, Numerics::Integer { .. }) {
-            let x_mul = load_input_int(m, input, b.scratch.q);
-            forward_integer(m, isa, x_mul, b);
-        } else {
-            load_input(m, input, b.x);
-            match isa {
-                #[cfg(target_arch = "x86_64")]
-                // SAFETY: a session's kernel set is one the CPU has (Model::from_bytes
-                // detects it, Model::set_isa checks it), and Avx2/Vnni imply AVX2.
-                Isa::Avx2 | Isa::Vnni => unsafe { forward_avx2(m, isa, b) },
-                _ => forward(m, isa, b),
+        match m.numerics {
+            Numerics::Integer { .. } => {
+                let x_mul = integer::load_input(m, input, b.scratch.q);
+                integer::forward(m, isa, x_mul, b);
             }
+            #[cfg(feature = "float-numerics")]
+            Numerics::Float | Numerics::HybridInt8 { .. } => {
+                float::load_input(m, input, b.float.x);
+                float::forward(m, isa, b);
+            }
+            // Without the feature the loader refuses these numerics.
+            #[cfg(not(feature = "float-numerics"))]
+            Numerics::Float | Numerics::HybridInt8 { .. } => {}
         }
         if matches!(m.head, Head::Classes(_)) {
             sampling::softmax_in_place(b.out);
@@ -159,21 +163,29 @@ fn typed<'s, T: bytemuck::Pod>(parts: &mut [&'s mut [u8]; Buffer::ALL.len()], b:
     bytemuck::try_cast_slice_mut(bytes).map_err(|_| Error::ArenaTooSmall { needed, available: 0 })
 }
 
-/// The buffers one step works in. Integer numerics leave `x`, `gx`, `gh`
-/// and `dense` empty and use `int` instead; float paths leave `int` empty.
+/// The buffers one step works in. Integer numerics leave `float` empty and
+/// use `int`; float paths leave `int` empty.
 struct StepBuffers<'b> {
     /// Every GRU layer's state, concatenated (integer numerics: its exact
     /// f32 value, kept for [`Session::hidden`] and saved states).
     h: &'b mut [f32],
+    out: &'b mut [f32],
+    scratch: Scratch<'b>,
+    #[cfg(feature = "float-numerics")]
+    float: FloatBuffers<'b>,
+    int: IntBuffers<'b>,
+    /// The features with missing values filled (a model with a fill policy).
+    filled: &'b mut [f32],
+}
+
+/// Float and hybrid numerics: the input vector, gate pre-activations of
+/// `W x` and `U h`, dense outputs.
+#[cfg(feature = "float-numerics")]
+struct FloatBuffers<'b> {
     x: &'b mut [f32],
     gx: &'b mut [f32],
     gh: &'b mut [f32],
     dense: [&'b mut [f32]; 2],
-    out: &'b mut [f32],
-    scratch: Scratch<'b>,
-    int: IntBuffers<'b>,
-    /// The features with missing values filled (a model with a fill policy).
-    filled: &'b mut [f32],
 }
 
 /// Integer numerics: the states in Q15, pre-activations and dense outputs in
@@ -193,249 +205,6 @@ fn fill_missing<'f>(m: &Model<'_>, f: &[f32], filled: &'f mut [f32]) -> &'f [f32
     filled
 }
 
-/// Float paths: the input vector into `x` (an embedding row, or the
-/// normalized features). The input was checked.
-#[inline(always)]
-fn load_input(m: &Model<'_>, input: StepInput<'_>, x: &mut [f32]) {
-    match (input, &m.input) {
-        (StepInput::Token(t), Input::Tokens { embedding, .. }) => embedding.row_into(t as usize, x),
-        (StepInput::Features(f), Input::Features { mean, scale, .. }) => {
-            for (i, (xi, &v)) in x.iter_mut().zip(f).enumerate() {
-                *xi = (v - mean.get(i)) * scale.get(i);
-            }
-        }
-        _ => {}
-    }
-}
-
-/// Integer numerics: the int8 input vector into `q` (the embedding row, or
-/// the normalized features quantized with the file's scale); returns its scale.
-fn load_input_int(m: &Model<'_>, input: StepInput<'_>, q: &mut [i8]) -> Mul {
-    match (input, &m.input) {
-        (StepInput::Token(t), Input::Tokens { embedding, .. }) => {
-            let Some((row, scale)) = embedding.int8_row(t as usize) else { return Mul::ZERO };
-            let e = row.len().min(q.len());
-            q[..e].copy_from_slice(&row[..e]);
-            Mul::from_f32_bits(scale)
-        }
-        (StepInput::Features(f), Input::Features { mean, scale, quant_scale, .. }) => {
-            let inv = 1.0 / *quant_scale;
-            for (i, (qi, &v)) in q.iter_mut().zip(f).enumerate() {
-                *qi = math::round_half_even_i32((v - mean.get(i)) * scale.get(i) * inv, 127.0) as i8;
-            }
-            Mul::from_f32_bits(quant_scale.to_bits())
-        }
-        _ => Mul::ZERO,
-    }
-}
-
-/// `v = act(v)` in f32.
-#[inline(always)]
-fn activate(v: &mut [f32], act: Activation) {
-    match act {
-        // `max` (vmaxps) rather than a select, which LLVM turns into a masked store; NaN gives 0 either way.
-        Activation::Relu => v.iter_mut().for_each(|x| *x = x.max(0.0)),
-        Activation::Linear => {}
-        Activation::Tanh => v.iter_mut().for_each(|x| *x = math::tanh(*x)),
-        Activation::Sigmoid => v.iter_mut().for_each(|x| *x = math::sigmoid(*x)),
-    }
-}
-
-/// One step of the network (float and hybrid numerics): each GRU layer reads
-/// the one before (the first reads `x`), then the dense layers, then the
-/// output layer. Inlined into each instruction-set variant below, so the
-/// element-wise loops (quantization, gates, biases) are vectorized for that
-/// set; the arithmetic is the same IEEE operations in the same order (no FMA).
-///
-/// Inputs of int8 products are quantized with a dynamic scale, except GRU
-/// states, whose values lie in (-1, 1) and use the fixed [`STATE_SCALE`].
-#[inline(always)]
-fn forward(m: &Model<'_>, isa: Isa, b: &mut StepBuffers<'_>) {
-    let mut start = 0;
-    for (k, g) in m.grus.iter().enumerate() {
-        let width = g.hidden();
-        let (before, rest) = b.h.split_at_mut(start);
-        let h = &mut rest[..width];
-        let (gx, gh) = (&mut b.gx[..3 * width], &mut b.gh[..3 * width]);
-        if k == 0 {
-            g.input.matvec(isa, b.x, InputScale::Dynamic, &g.input_bias, &mut b.scratch, gx);
-        } else {
-            let below = &before[start - m.grus[k - 1].hidden()..];
-            g.input.matvec(isa, below, InputScale::Fixed(STATE_SCALE), &g.input_bias, &mut b.scratch, gx);
-        }
-        g.recurrent.matvec(isa, h, InputScale::Fixed(STATE_SCALE), &g.recurrent_bias, &mut b.scratch, gh);
-        gru_update(h, gx, gh);
-        start += width;
-    }
-    let last = &b.h[start - m.grus.last().map_or(0, |g| g.hidden())..start];
-    let [da, db] = &mut b.dense;
-    // A function, not a closure: a closure would not inherit the AVX2 target
-    // feature of `forward_avx2`, and its loops would not vectorize. One
-    // out-of-line copy where there is nothing to vectorize (Cortex-M).
-    #[cfg_attr(any(target_arch = "x86_64", target_arch = "aarch64"), inline(always))]
-    fn dense(m: &Model<'_>, isa: Isa, n: usize, x: &[f32], scale: InputScale, scratch: &mut Scratch<'_>, out: &mut [f32]) {
-        let d = &m.dense[n];
-        let out = &mut out[..d.weight.rows()];
-        d.weight.matvec(isa, x, scale, &d.bias, scratch, out);
-        activate(out, d.activation);
-    }
-    let state = InputScale::Fixed(STATE_SCALE);
-    let (x, scale): (&[f32], InputScale) = match m.dense.len() {
-        0 => (last, state),
-        n => {
-            dense(m, isa, 0, last, state, &mut b.scratch, da);
-            if n >= 2 {
-                dense(m, isa, 1, &da[..m.dense[0].weight.rows()], InputScale::Dynamic, &mut b.scratch, db);
-            }
-            if n >= 3 {
-                dense(m, isa, 2, &db[..m.dense[1].weight.rows()], InputScale::Dynamic, &mut b.scratch, da);
-            }
-            let out = if n == 2 { &**db } else { &**da };
-            (&out[..m.dense[n - 1].weight.rows()], InputScale::Dynamic)
-        }
-    };
-    m.output.matvec(isa, x, scale, &m.output_bias, &mut b.scratch, b.out);
-}
-
-/// [`forward`] compiled for AVX2 (8-wide element-wise loops).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn forward_avx2(m: &Model<'_>, isa: Isa, b: &mut StepBuffers<'_>) {
-    forward(m, isa, b)
-}
-
-/// `v = act(v)` in Q.12 (tanh and sigmoid by the Q15 tables, rounded back to Q.12).
-fn activate_int(v: &mut [i32], act: Activation) {
-    let down = fixed::STATE_FRAC - fixed::ACT_FRAC;
-    let to_q12 = |y: i32| (y + (1 << (down - 1))) >> down;
-    match act {
-        Activation::Relu => v.iter_mut().for_each(|x| *x = (*x).max(0)),
-        Activation::Linear => {}
-        Activation::Tanh => v.iter_mut().for_each(|x| *x = to_q12(fixed::tanh_q15(*x, fixed::ACT_FRAC))),
-        Activation::Sigmoid => v.iter_mut().for_each(|x| *x = to_q12(fixed::sigmoid_q15(*x, fixed::ACT_FRAC))),
-    }
-}
-
-/// Q.12 values `d` as int8 scaled so that the largest magnitude is 127 (at
-/// least 1 in Q.12); returns the int8 vector and its scale.
-fn quantize_q12<'q>(d: &[i32], q: &'q mut [i8]) -> (&'q [i8], Mul) {
-    let max = d.iter().map(|v| v.unsigned_abs()).max().unwrap_or(0).max(1);
-    let to_q = Mul::from_ratio(127, max);
-    for (qi, &v) in q.iter_mut().zip(d) {
-        *qi = to_q.apply(v, 127) as i8;
-    }
-    let scale = Mul::from_ratio(max, 127).times(Mul::pow2(-(fixed::ACT_FRAC as i32)));
-    (padded(q, d.len()), scale)
-}
-
-/// One step with integer-only numerics; the input is already in the scratch
-/// `q` with scale `x_mul`. Every value is an integer until the outputs (Q.12)
-/// are written out as f32, exactly.
-fn forward_integer(m: &Model<'_>, isa: Isa, x_mul: Mul, b: &mut StepBuffers<'_>) {
-    let IntBuffers { h, gx, dense } = &mut b.int;
-    let (q, acc) = (&mut *b.scratch.q, &mut *b.scratch.acc);
-    let state_mul = Mul::pow2(-(fixed::STATE_INPUT_FRAC as i32));
-    let mut start = 0;
-    for (k, g) in m.grus.iter().enumerate() {
-        let width = g.hidden();
-        let (before, rest) = h.split_at_mut(start);
-        let hk = &mut rest[..width];
-        let gxk = &mut gx[..3 * width];
-        if k == 0 {
-            let x = padded(q, m.input_width());
-            g.input.matvec_fixed(isa, x, x_mul, &g.input_bias, fixed::PRE_ACT_LIMIT, gxk);
-        } else {
-            let below = quantize_state(&before[start - m.grus[k - 1].hidden()..], q);
-            g.input.matvec_fixed(isa, below, state_mul, &g.input_bias, fixed::PRE_ACT_LIMIT, gxk);
-        }
-        let hq = quantize_state(hk, q);
-        g.recurrent.matvec_fixed(isa, hq, state_mul, &g.recurrent_bias, fixed::PRE_ACT_LIMIT, acc);
-        gru_update_fixed(hk, gxk, acc);
-        start += width;
-    }
-    let last = &h[start - m.grus.last().map_or(0, |g| g.hidden())..start];
-    let [da, db] = dense;
-    // The first consumer of the last state reads it as int8 with a fixed scale.
-    let mut x_mul = state_mul;
-    let mut x = quantize_state(last, q);
-    for (n, d) in m.dense.iter().enumerate() {
-        let out = if n % 2 == 0 { &mut **da } else { &mut **db };
-        let out = &mut out[..d.weight.rows()];
-        d.weight.matvec_fixed(isa, x, x_mul, &d.bias, fixed::LOGIT_LIMIT, out);
-        activate_int(out, d.activation);
-        (x, x_mul) = quantize_q12(out, q);
-    }
-    m.output.matvec_fixed(isa, x, x_mul, &m.output_bias, fixed::LOGIT_LIMIT, acc);
-    for (o, &a) in b.out.iter_mut().zip(acc.iter()) {
-        *o = fixed::fixed_to_f32(a, fixed::ACT_FRAC);
-    }
-    for (hf, &hv) in b.h.iter_mut().zip(h.iter()) {
-        *hf = fixed::fixed_to_f32(hv as i32, fixed::STATE_FRAC);
-    }
-}
-
-/// Zeroes `q[len..]` up to a multiple of 4 and returns `q[..that]`.
-fn padded(q: &mut [i8], len: usize) -> &[i8] {
-    let end = len.div_ceil(4).saturating_mul(4).min(q.len());
-    let len = len.min(end);
-    q[len..end].iter_mut().for_each(|v| *v = 0);
-    &q[..end]
-}
-
-/// The Q15 state as int8 with [`fixed::STATE_INPUT_FRAC`] fraction bits, rounded.
-fn quantize_state<'q>(h: &[i16], q: &'q mut [i8]) -> &'q [i8] {
-    let shift = fixed::STATE_FRAC - fixed::STATE_INPUT_FRAC;
-    for (qi, &v) in q.iter_mut().zip(h) {
-        *qi = ((v as i32 + (1 << (shift - 1))) >> shift).clamp(-127, 127) as i8;
-    }
-    padded(q, h.len())
-}
-
-/// The GRU update in fixed point: `gx`, `gh` in Q.12 (within
-/// [`fixed::PRE_ACT_LIMIT`]), gates and state in Q15.
-fn gru_update_fixed(h: &mut [i16], gx: &[i32], gh: &[i32]) {
-    let n = h.len();
-    let half = 1 << (fixed::STATE_FRAC - 1);
-    // Both hold 3n values (the session's buffers); shorter ones leave the state as it is.
-    let (Some(gx), Some(gh)) = (gx.get(..3 * n), gh.get(..3 * n)) else { return };
-    let (xz, xr, xn) = (&gx[..n], &gx[n..2 * n], &gx[2 * n..]);
-    let (hz, hr, hn) = (&gh[..n], &gh[n..2 * n], &gh[2 * n..]);
-    let gates = xz.iter().zip(hz).zip(xr.iter().zip(hr)).zip(xn.iter().zip(hn));
-    for (hv, (((xz, hz), (xr, hr)), (xn, hn))) in h.iter_mut().zip(gates) {
-        let z = fixed::sigmoid_q15(xz + hz, fixed::ACT_FRAC);
-        let r = fixed::sigmoid_q15(xr + hr, fixed::ACT_FRAC);
-        let pre = xn + ((r * hn + half) >> fixed::STATE_FRAC);
-        let cand = fixed::tanh_q15(pre, fixed::ACT_FRAC);
-        let next = cand + ((z * (*hv as i32 - cand) + half) >> fixed::STATE_FRAC);
-        *hv = next.clamp(-32767, 32767) as i16;
-    }
-}
-
-/// The GRU update, gates z, r, n (ONNX, `linear_before_reset = 1`), given
-/// `gx = W x + b_w` and `gh = U h + b_u`. Overwrites `gx` and `gh`. The same
-/// bits as [`math::sigmoid`] and [`math::tanh`] value by value; the
-/// exponentials go through [`math::map_exp`] (`gh` is its scratch).
-#[inline(always)]
-fn gru_update(h: &mut [f32], gx: &mut [f32], gh: &mut [f32]) {
-    let n = h.len();
-    let (zr, xn) = gx.split_at_mut(2 * n);
-    let (hzr, hn) = gh.split_at_mut(2 * n);
-    // z, r = sigmoid(gx + gh) = 1 / (1 + e^-(gx + gh)).
-    for (g, &u) in zr.iter_mut().zip(hzr.iter()) {
-        *g = -(*g + u);
-    }
-    math::map_exp(zr, hzr, |e| 1.0 / (1.0 + e));
-    let (z, r) = zr.split_at(n);
-    // Candidate tanh(xn + r * hn) = 1 - 2 / (e^(2 (xn + r * hn)) + 1).
-    for ((x, &r), &hn) in xn.iter_mut().zip(r).zip(hn.iter()) {
-        *x = 2.0 * (*x + r * hn);
-    }
-    math::map_exp(xn, hn, |e| 1.0 - 2.0 / (e + 1.0));
-    for ((hv, &z), &cand) in h.iter_mut().zip(z).zip(xn.iter()) {
-        *hv = (1.0 - z) * cand + z * *hv;
-    }
-}
-
 impl<'s, 'a> Session<'s, 'a> {
     /// A session over `arena`, which must hold at least `model.arena_size()` bytes.
     pub fn new(model: &'s Model<'a>, arena: &'s mut [u8]) -> Result<Self> {
@@ -452,12 +221,15 @@ impl<'s, 'a> Session<'s, 'a> {
                 isa: model.isa,
                 buf: StepBuffers {
                     h: typed(p, Buffer::Hidden)?,
-                    x: typed(p, Buffer::Input)?,
-                    gx: typed(p, Buffer::GatesInput)?,
-                    gh: typed(p, Buffer::GatesState)?,
-                    dense: [typed(p, Buffer::Dense0)?, typed(p, Buffer::Dense1)?],
                     out: typed(p, Buffer::Outputs)?,
                     scratch: Scratch { acc: typed(p, Buffer::Acc)?, q: typed(p, Buffer::Quantized)? },
+                    #[cfg(feature = "float-numerics")]
+                    float: FloatBuffers {
+                        x: typed(p, Buffer::Input)?,
+                        gx: typed(p, Buffer::GatesInput)?,
+                        gh: typed(p, Buffer::GatesState)?,
+                        dense: [typed(p, Buffer::Dense0)?, typed(p, Buffer::Dense1)?],
+                    },
                     int: IntBuffers {
                         h: typed(p, Buffer::IntHidden)?,
                         gx: typed(p, Buffer::IntGates)?,
@@ -750,46 +522,5 @@ impl<E: From<Error>> StepSession<E> for Session<'_, '_> {
 
     fn restore_state(&mut self, state: &[u8]) -> core::result::Result<(), E> {
         Ok(Session::restore_state(self, state)?)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn gru_update_gives_the_bits_of_the_gate_formulas() {
-        let mut rng = Rng::new(11);
-        for n in [1usize, 7, 37, 256] {
-            let mut value = |scale: f32| (rng.next_f32() * 2.0 - 1.0) * scale;
-            let mut gx: Vec<f32> = (0..3 * n).map(|_| value(12.0)).collect();
-            let mut gh: Vec<f32> = (0..3 * n).map(|_| value(12.0)).collect();
-            let mut h: Vec<f32> = (0..n).map(|_| value(1.0)).collect();
-            let want: Vec<f32> = (0..n)
-                .map(|i| {
-                    let z = math::sigmoid(gx[i] + gh[i]);
-                    let r = math::sigmoid(gx[n + i] + gh[n + i]);
-                    let cand = math::tanh(gx[2 * n + i] + r * gh[2 * n + i]);
-                    (1.0 - z) * cand + z * h[i]
-                })
-                .collect();
-            gru_update(&mut h, &mut gx, &mut gh);
-            for (i, (got, want)) in h.iter().zip(&want).enumerate() {
-                assert_eq!(got.to_bits(), want.to_bits(), "n {n} unit {i}: {got} vs {want}");
-            }
-        }
-    }
-
-    #[test]
-    fn q12_quantization_of_relu_outputs_is_the_version_1_rule() {
-        // Version 1 scaled relu outputs by 127 / max(d), max at least 1.
-        let d = [0, 5, 4096, 123_456, 7];
-        let mut q = [0i8; 8];
-        let (x, _) = quantize_q12(&d, &mut q);
-        let max = 123_456u32;
-        let to_q = Mul::from_ratio(127, max);
-        let want: Vec<i8> = d.iter().map(|&v| to_q.apply(v, 127) as i8).collect();
-        assert_eq!(&x[..5], &want[..]);
-        assert_eq!(x.len(), 8);
     }
 }

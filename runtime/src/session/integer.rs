@@ -1,0 +1,155 @@
+//! The step with integer-only numerics: int8 products, fixed-point
+//! requantization, Q15 state, table sigmoid and tanh.
+
+use super::{IntBuffers, StepBuffers, StepInput};
+use crate::fixed::{self, Mul};
+use crate::format::Activation;
+use crate::kernels::Isa;
+use crate::math;
+use crate::model::{Input, Model};
+
+/// Integer numerics: the int8 input vector into `q` (the embedding row, or
+/// the normalized features quantized with the file's scale); returns its scale.
+pub(super) fn load_input(m: &Model<'_>, input: StepInput<'_>, q: &mut [i8]) -> Mul {
+    match (input, &m.input) {
+        (StepInput::Token(t), Input::Tokens { embedding, .. }) => {
+            let Some((row, scale)) = embedding.int8_row(t as usize) else { return Mul::ZERO };
+            let e = row.len().min(q.len());
+            q[..e].copy_from_slice(&row[..e]);
+            Mul::from_f32_bits(scale)
+        }
+        (StepInput::Features(f), Input::Features { mean, scale, quant_scale, .. }) => {
+            let inv = 1.0 / *quant_scale;
+            for (i, (qi, &v)) in q.iter_mut().zip(f).enumerate() {
+                *qi = math::round_half_even_i32((v - mean.get(i)) * scale.get(i) * inv, 127.0) as i8;
+            }
+            Mul::from_f32_bits(quant_scale.to_bits())
+        }
+        _ => Mul::ZERO,
+    }
+}
+
+/// `v = act(v)` in Q.12 (tanh and sigmoid by the Q15 tables, rounded back to Q.12).
+fn activate_int(v: &mut [i32], act: Activation) {
+    let down = fixed::STATE_FRAC - fixed::ACT_FRAC;
+    let to_q12 = |y: i32| (y + (1 << (down - 1))) >> down;
+    match act {
+        Activation::Relu => v.iter_mut().for_each(|x| *x = (*x).max(0)),
+        Activation::Linear => {}
+        Activation::Tanh => v.iter_mut().for_each(|x| *x = to_q12(fixed::tanh_q15(*x, fixed::ACT_FRAC))),
+        Activation::Sigmoid => v.iter_mut().for_each(|x| *x = to_q12(fixed::sigmoid_q15(*x, fixed::ACT_FRAC))),
+    }
+}
+
+/// Q.12 values `d` as int8 scaled so that the largest magnitude is 127 (at
+/// least 1 in Q.12); returns the int8 vector and its scale.
+fn quantize_q12<'q>(d: &[i32], q: &'q mut [i8]) -> (&'q [i8], Mul) {
+    let max = d.iter().map(|v| v.unsigned_abs()).max().unwrap_or(0).max(1);
+    let to_q = Mul::from_ratio(127, max);
+    for (qi, &v) in q.iter_mut().zip(d) {
+        *qi = to_q.apply(v, 127) as i8;
+    }
+    let scale = Mul::from_ratio(max, 127).times(Mul::pow2(-(fixed::ACT_FRAC as i32)));
+    (padded(q, d.len()), scale)
+}
+
+/// One step with integer-only numerics; the input is already in the scratch
+/// `q` with scale `x_mul`. Every value is an integer until the outputs (Q.12)
+/// are written out as f32, exactly.
+pub(super) fn forward(m: &Model<'_>, isa: Isa, x_mul: Mul, b: &mut StepBuffers<'_>) {
+    let IntBuffers { h, gx, dense } = &mut b.int;
+    let (q, acc) = (&mut *b.scratch.q, &mut *b.scratch.acc);
+    let state_mul = Mul::pow2(-(fixed::STATE_INPUT_FRAC as i32));
+    let mut start = 0;
+    for (k, g) in m.grus.iter().enumerate() {
+        let width = g.hidden();
+        let (before, rest) = h.split_at_mut(start);
+        let hk = &mut rest[..width];
+        let gxk = &mut gx[..3 * width];
+        if k == 0 {
+            let x = padded(q, m.input_width());
+            g.input.matvec_fixed(isa, x, x_mul, &g.input_bias, fixed::PRE_ACT_LIMIT, gxk);
+        } else {
+            let below = quantize_state(&before[start - m.grus[k - 1].hidden()..], q);
+            g.input.matvec_fixed(isa, below, state_mul, &g.input_bias, fixed::PRE_ACT_LIMIT, gxk);
+        }
+        let hq = quantize_state(hk, q);
+        g.recurrent.matvec_fixed(isa, hq, state_mul, &g.recurrent_bias, fixed::PRE_ACT_LIMIT, acc);
+        gru_update_fixed(hk, gxk, acc);
+        start += width;
+    }
+    let last = &h[start - m.grus.last().map_or(0, |g| g.hidden())..start];
+    let [da, db] = dense;
+    // The first consumer of the last state reads it as int8 with a fixed scale.
+    let mut x_mul = state_mul;
+    let mut x = quantize_state(last, q);
+    for (n, d) in m.dense.iter().enumerate() {
+        let out = if n % 2 == 0 { &mut **da } else { &mut **db };
+        let out = &mut out[..d.weight.rows()];
+        d.weight.matvec_fixed(isa, x, x_mul, &d.bias, fixed::LOGIT_LIMIT, out);
+        activate_int(out, d.activation);
+        (x, x_mul) = quantize_q12(out, q);
+    }
+    m.output.matvec_fixed(isa, x, x_mul, &m.output_bias, fixed::LOGIT_LIMIT, acc);
+    for (o, &a) in b.out.iter_mut().zip(acc.iter()) {
+        *o = fixed::fixed_to_f32(a, fixed::ACT_FRAC);
+    }
+    for (hf, &hv) in b.h.iter_mut().zip(h.iter()) {
+        *hf = fixed::fixed_to_f32(hv as i32, fixed::STATE_FRAC);
+    }
+}
+
+/// Zeroes `q[len..]` up to a multiple of 4 and returns `q[..that]`.
+fn padded(q: &mut [i8], len: usize) -> &[i8] {
+    let end = len.div_ceil(4).saturating_mul(4).min(q.len());
+    let len = len.min(end);
+    q[len..end].iter_mut().for_each(|v| *v = 0);
+    &q[..end]
+}
+
+/// The Q15 state as int8 with [`fixed::STATE_INPUT_FRAC`] fraction bits, rounded.
+fn quantize_state<'q>(h: &[i16], q: &'q mut [i8]) -> &'q [i8] {
+    let shift = fixed::STATE_FRAC - fixed::STATE_INPUT_FRAC;
+    for (qi, &v) in q.iter_mut().zip(h) {
+        *qi = ((v as i32 + (1 << (shift - 1))) >> shift).clamp(-127, 127) as i8;
+    }
+    padded(q, h.len())
+}
+
+/// The GRU update in fixed point: `gx`, `gh` in Q.12 (within
+/// [`fixed::PRE_ACT_LIMIT`]), gates and state in Q15.
+fn gru_update_fixed(h: &mut [i16], gx: &[i32], gh: &[i32]) {
+    let n = h.len();
+    let half = 1 << (fixed::STATE_FRAC - 1);
+    // Both hold 3n values (the session's buffers); shorter ones leave the state as it is.
+    let (Some(gx), Some(gh)) = (gx.get(..3 * n), gh.get(..3 * n)) else { return };
+    let (xz, xr, xn) = (&gx[..n], &gx[n..2 * n], &gx[2 * n..]);
+    let (hz, hr, hn) = (&gh[..n], &gh[n..2 * n], &gh[2 * n..]);
+    let gates = xz.iter().zip(hz).zip(xr.iter().zip(hr)).zip(xn.iter().zip(hn));
+    for (hv, (((xz, hz), (xr, hr)), (xn, hn))) in h.iter_mut().zip(gates) {
+        let z = fixed::sigmoid_q15(xz + hz, fixed::ACT_FRAC);
+        let r = fixed::sigmoid_q15(xr + hr, fixed::ACT_FRAC);
+        let pre = xn + ((r * hn + half) >> fixed::STATE_FRAC);
+        let cand = fixed::tanh_q15(pre, fixed::ACT_FRAC);
+        let next = cand + ((z * (*hv as i32 - cand) + half) >> fixed::STATE_FRAC);
+        *hv = next.clamp(-32767, 32767) as i16;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn q12_quantization_of_relu_outputs_is_the_version_1_rule() {
+        // Version 1 scaled relu outputs by 127 / max(d), max at least 1.
+        let d = [0, 5, 4096, 123_456, 7];
+        let mut q = [0i8; 8];
+        let (x, _) = quantize_q12(&d, &mut q);
+        let max = 123_456u32;
+        let to_q = Mul::from_ratio(127, max);
+        let want: Vec<i8> = d.iter().map(|&v| to_q.apply(v, 127) as i8).collect();
+        assert_eq!(&x[..5], &want[..]);
+        assert_eq!(x.len(), 8);
+    }
+}
