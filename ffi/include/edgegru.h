@@ -146,10 +146,16 @@ typedef enum egru_status {
    */
   EGRU_ERR_NOT_A_LANGUAGE_MODEL = 19,
   /**
-   * The model is in the arm-dsp layout and this library was built
-   * without the `arm-dsp-layout` feature.
+   * The model has tensors in the arm-dsp layout or in 8x4 blocks, and this
+   * library was built without that layout (the `arm-dsp-layout` or
+   * `block-sparse` feature).
    */
   EGRU_ERR_LAYOUT_NOT_BUILT_IN = 20,
+  /**
+   * The model has float or hybrid-int8 numerics and this library was
+   * built for integer-only models (without the `float-numerics` feature).
+   */
+  EGRU_ERR_NUMERICS_NOT_BUILT_IN = 21,
 } egru_status;
 
 /**

@@ -64,8 +64,9 @@ pub enum egru_status {
     /// Text operations (feed, generate, top-k, tokenize) need a language
     /// model: token input and a next-token head.
     EGRU_ERR_NOT_A_LANGUAGE_MODEL = 19,
-    /// The model is in the arm-dsp layout and this library was built
-    /// without the `arm-dsp-layout` feature.
+    /// The model has tensors in the arm-dsp layout or in 8x4 blocks, and this
+    /// library was built without that layout (the `arm-dsp-layout` or
+    /// `block-sparse` feature).
     EGRU_ERR_LAYOUT_NOT_BUILT_IN = 20,
     /// The model has float or hybrid-int8 numerics and this library was
     /// built for integer-only models (without the `float-numerics` feature).
@@ -525,7 +526,9 @@ pub extern "C" fn egru_status_str(status: i32) -> *const c_char {
         EGRU_ERR_BUSY => c"the session is generating (called from its own callback)",
         EGRU_ERR_WRONG_INPUT => c"the model reads another kind or size of input",
         EGRU_ERR_NOT_A_LANGUAGE_MODEL => c"the model is not a language model",
-        EGRU_ERR_LAYOUT_NOT_BUILT_IN => c"the model is in the arm-dsp layout; build the library with the arm-dsp-layout feature",
+        EGRU_ERR_LAYOUT_NOT_BUILT_IN => {
+            c"the model's layout (arm-dsp, or block-sparse) is not built into this library: build it with arm-dsp-layout or block-sparse"
+        }
         EGRU_ERR_NUMERICS_NOT_BUILT_IN => {
             c"the model has float or hybrid-int8 numerics; this library runs integer-only models (build it with float-numerics)"
         }

@@ -151,13 +151,15 @@ pub enum Error {
         /// Index of the i16 value in the tensor's data (or blocks).
         index: usize,
     },
-    /// The tensor is in the arm-dsp layout, and this runtime was built
-    /// without the `arm-dsp-layout` feature.
+    /// The tensor's layout (the arm-dsp layout, or 8x4 blocks) is one this
+    /// runtime was built without.
     LayoutNotBuiltIn {
         /// Which tensor.
         tensor: TensorName,
         /// Its kind.
         kind: &'static str,
+        /// The feature that builds it in: `arm-dsp-layout` or `block-sparse`.
+        feature: &'static str,
     },
     /// The file's numerics (float or hybrid-int8) are ones this runtime was
     /// built without (they need the `float-numerics` feature).
@@ -336,8 +338,8 @@ impl fmt::Display for Error {
             Error::ArmDspValue { tensor, index } => {
                 write!(f, "tensor {tensor}: arm-dsp layout value {index} is outside [-127, 127] or is padding that is not zero")
             }
-            Error::LayoutNotBuiltIn { tensor, kind } => {
-                write!(f, "tensor {tensor}: kind {kind} (the arm-dsp layout) needs a runtime built with the `arm-dsp-layout` feature")
+            Error::LayoutNotBuiltIn { tensor, kind, feature } => {
+                write!(f, "tensor {tensor}: kind {kind} needs a runtime built with the `{feature}` feature")
             }
             Error::NumericsNotBuiltIn { numerics } => write!(
                 f,

@@ -3,7 +3,7 @@
 //! per call). Built with the `float-numerics` feature (hosts always).
 
 use super::{Matrix, MatrixData, Scratch, Vector};
-use crate::kernels::{self, arm_dsp_layout, Isa};
+use crate::kernels::{self, Isa};
 use crate::le::f32_at;
 
 /// How the input vector of an int8 product is quantized.
@@ -50,9 +50,10 @@ impl Matrix<'_> {
             MatrixData::Int8ArmDsp { scales, data } => {
                 let (s, groups) = (f32_at(scales, r), self.cols.div_ceil(4));
                 for (c, o) in out[..n].iter_mut().enumerate() {
-                    *o = arm_dsp_layout::value_at(data, arm_dsp_layout::dense_offset(groups, r, c)) as f32 * s;
+                    *o = kernels::arm_dsp_layout::value_at(data, kernels::arm_dsp_layout::dense_offset(groups, r, c)) as f32 * s;
                 }
             }
+            #[cfg(feature = "block-sparse")]
             MatrixData::Block8x4 { scales, m } => {
                 let s = f32_at(scales, r);
                 out[..n].iter_mut().for_each(|o| *o = 0.0);
@@ -61,7 +62,7 @@ impl Matrix<'_> {
                     let c0 = g.saturating_mul(4);
                     for j in 0..4 {
                         let q = if m.is_arm_dsp() {
-                            arm_dsp_layout::value_at(bytemuck::cast_slice(block), arm_dsp_layout::block_offset(i, j))
+                            kernels::arm_dsp_layout::value_at(bytemuck::cast_slice(block), kernels::arm_dsp_layout::block_offset(i, j))
                         } else {
                             block.get(i * 4 + j).map_or(0, |&q| q as i16)
                         };

@@ -6,7 +6,9 @@ use crate::fixed::{self, Mul};
 use crate::format::TensorDesc;
 #[cfg(feature = "arm-dsp-layout")]
 use crate::kernels::arm_dsp_layout;
-use crate::kernels::{self, Block8x4, Block8x4Error, Isa};
+use crate::kernels::{self, Isa};
+#[cfg(feature = "block-sparse")]
+use crate::kernels::{Block8x4, Block8x4Error};
 use crate::le::{f32_at, u32_at};
 
 #[cfg(feature = "float-numerics")]
@@ -49,6 +51,7 @@ enum MatrixData<'a> {
         data: &'a [u8],
     },
     /// int8 8x4 blocks, portable or arm-dsp layout ([`Block8x4::is_arm_dsp`]).
+    #[cfg(feature = "block-sparse")]
     Block8x4 {
         scales: &'a [u8],
         m: Block8x4<'a>,
@@ -105,6 +108,7 @@ impl<'a> Matrix<'a> {
                 check_int8_range(tensor, data)?;
                 MatrixData::Int8 { scales, data: bytemuck::cast_slice(data) }
             }
+            #[cfg(feature = "block-sparse")]
             TensorDesc::Int8Block8x4 { scales, row_blocks, block_cols, blocks, .. } => {
                 check_scales(tensor, scales, rows)?;
                 let m =
@@ -120,7 +124,7 @@ impl<'a> Matrix<'a> {
                 check_arm_dsp_dense(tensor, rows, cols, data)?;
                 MatrixData::Int8ArmDsp { scales, data }
             }
-            #[cfg(feature = "arm-dsp-layout")]
+            #[cfg(all(feature = "arm-dsp-layout", feature = "block-sparse"))]
             TensorDesc::Int8ArmDspBlock8x4 { scales, row_blocks, block_cols, blocks, .. } => {
                 check_scales(tensor, scales, rows)?;
                 let m = Block8x4::new_arm_dsp(rows, cols, row_blocks, block_cols, blocks).map_err(|e| block_error(tensor, e))?;
@@ -131,7 +135,15 @@ impl<'a> Matrix<'a> {
             TensorDesc::F32 { .. } | TensorDesc::F16 { .. } => return Err(Error::NumericsNotBuiltIn { numerics: "float" }),
             #[cfg(not(feature = "arm-dsp-layout"))]
             TensorDesc::Int8ArmDsp { .. } | TensorDesc::Int8ArmDspBlock8x4 { .. } => {
-                return Err(Error::LayoutNotBuiltIn { tensor, kind: desc.kind_name() });
+                return Err(Error::LayoutNotBuiltIn { tensor, kind: desc.kind_name(), feature: "arm-dsp-layout" });
+            }
+            #[cfg(not(feature = "block-sparse"))]
+            TensorDesc::Int8Block8x4 { .. } => {
+                return Err(Error::LayoutNotBuiltIn { tensor, kind: desc.kind_name(), feature: "block-sparse" });
+            }
+            #[cfg(all(feature = "arm-dsp-layout", not(feature = "block-sparse")))]
+            TensorDesc::Int8ArmDspBlock8x4 { .. } => {
+                return Err(Error::LayoutNotBuiltIn { tensor, kind: desc.kind_name(), feature: "block-sparse" });
             }
         };
         Ok(Matrix { rows, cols, data })
@@ -157,7 +169,9 @@ impl<'a> Matrix<'a> {
             MatrixData::Int8 { .. } => "int8",
             #[cfg(feature = "arm-dsp-layout")]
             MatrixData::Int8ArmDsp { .. } => "int8-arm-dsp",
+            #[cfg(feature = "block-sparse")]
             MatrixData::Block8x4 { m, .. } if m.is_arm_dsp() => "int8-arm-dsp-block8x4",
+            #[cfg(feature = "block-sparse")]
             MatrixData::Block8x4 { .. } => "int8-block8x4",
         }
     }
@@ -176,6 +190,7 @@ impl<'a> Matrix<'a> {
         match self.data {
             #[cfg(feature = "arm-dsp-layout")]
             MatrixData::Int8ArmDsp { .. } => true,
+            #[cfg(feature = "block-sparse")]
             MatrixData::Block8x4 { m, .. } => m.is_arm_dsp(),
             _ => false,
         }
@@ -183,13 +198,18 @@ impl<'a> Matrix<'a> {
 
     /// Whether the matrix is stored block-sparse.
     pub fn is_sparse(&self) -> bool {
-        matches!(self.data, MatrixData::Block8x4 { .. })
+        match self.data {
+            #[cfg(feature = "block-sparse")]
+            MatrixData::Block8x4 { .. } => true,
+            _ => false,
+        }
     }
 
     /// Multiply-accumulates of one product with this matrix: `rows * cols`
     /// dense, 32 per stored 8x4 block sparse.
     pub fn macs(&self) -> usize {
         match self.data {
+            #[cfg(feature = "block-sparse")]
             MatrixData::Block8x4 { m, .. } => m.block_count() * 32,
             _ => self.rows * self.cols,
         }
@@ -223,6 +243,7 @@ impl<'a> Matrix<'a> {
                 kernels::matvec_arm_dsp(isa, data, self.cols, q, acc);
                 Some(scales)
             }
+            #[cfg(feature = "block-sparse")]
             MatrixData::Block8x4 { scales, m } => {
                 kernels::block8x4_i8(isa, &m, q, acc);
                 Some(scales)
@@ -240,6 +261,7 @@ impl<'a> Matrix<'a> {
             MatrixData::Int8 { scales, data } => scales.len() + data.len(),
             #[cfg(feature = "arm-dsp-layout")]
             MatrixData::Int8ArmDsp { scales, data } => scales.len() + data.len(),
+            #[cfg(feature = "block-sparse")]
             MatrixData::Block8x4 { scales, m } => scales.len() + m.stored_bytes(),
         }
     }
@@ -247,6 +269,7 @@ impl<'a> Matrix<'a> {
     /// Fraction of weights stored (1.0 for dense; stored blocks / all blocks for sparse).
     pub fn density(&self) -> f32 {
         match self.data {
+            #[cfg(feature = "block-sparse")]
             MatrixData::Block8x4 { m, .. } => {
                 let all = m.row_block_count() * self.cols.div_ceil(4);
                 if all == 0 {
@@ -269,6 +292,8 @@ impl Matrix<'_> {
                 let row = data.get(r.checked_mul(self.cols)?..)?.get(..self.cols)?;
                 Some((row, u32_at(scales, r)))
             }
+            // Unreachable in a build with no other encoding.
+            #[allow(unreachable_patterns)]
             _ => None,
         }
     }
@@ -312,7 +337,7 @@ fn check_arm_dsp_dense(tensor: TensorName, rows: usize, cols: usize, data: &[u8]
     Ok(())
 }
 
-#[cfg(feature = "arm-dsp-layout")]
+#[cfg(all(feature = "arm-dsp-layout", feature = "block-sparse"))]
 /// An arm-dsp layout block holds values in [-127, 127], and zeros in rows and columns
 /// past the matrix.
 fn check_arm_dsp_blocks(tensor: TensorName, rows: usize, cols: usize, m: &Block8x4<'_>) -> Result<()> {
@@ -341,6 +366,7 @@ fn check_arm_dsp_value(tensor: TensorName, data: &[u8], at: usize, inside: bool)
     }
 }
 
+#[cfg(feature = "block-sparse")]
 fn block_error(tensor: TensorName, e: Block8x4Error) -> Error {
     match e {
         Block8x4Error::Length { part, expected, found } => Error::TensorLength { tensor, part, expected, found },

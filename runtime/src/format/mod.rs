@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 use crate::crc32::crc32;
 use crate::error::{Error, Result};
 
+mod read;
+use read::{Decode, Reader};
+
 /// The four bytes every `.egru` file starts with.
 pub const MAGIC: [u8; 4] = *b"EGRU";
 /// The format version this runtime writes (a network of layers) when every
@@ -34,45 +37,37 @@ pub const MAX_GRU_LAYERS: usize = 4;
 pub const MAX_DENSE_LAYERS: usize = 3;
 
 /// Everything after the prefix of a version-2 file: a network.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Body<'a> {
     /// Numerics and provenance.
-    #[serde(borrow)]
     pub header: Header<'a>,
     /// What one step reads: a token or a feature vector.
-    #[serde(borrow)]
     pub input: InputDesc<'a>,
     /// The stacked GRU layers, first (reading the input) to last.
-    #[serde(borrow)]
     pub grus: heapless::Vec<GruDesc<'a>, MAX_GRU_LAYERS>,
     /// Dense layers after the last GRU, in order.
-    #[serde(borrow)]
     pub dense: heapless::Vec<DenseDesc<'a>, MAX_DENSE_LAYERS>,
     /// The output layer and what its outputs mean.
-    #[serde(borrow)]
     pub head: HeadDesc<'a>,
 }
 
 /// How the network computes and where it came from.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Header<'a> {
     /// How the matrix products are computed.
     pub numerics: Numerics,
     /// Where the model came from.
-    #[serde(borrow)]
     pub provenance: Provenance<'a>,
 }
 
 /// The input of one step.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub enum InputDesc<'a> {
     /// A token id, looked up in an embedding table; the tokenizer travels with it.
     Tokens {
         /// The tokenizer, so that a device needs nothing else.
-        #[serde(borrow)]
         tokenizer: TokenizerDesc<'a>,
         /// `[vocab, emb]`, row `t` is token `t`'s vector.
-        #[serde(borrow)]
         embedding: TensorDesc<'a>,
     },
     /// `count` float features per step, normalized as `(x - mean) * scale`.
@@ -90,13 +85,11 @@ pub enum InputDesc<'a> {
 }
 
 /// One GRU layer (the ONNX convention: gates z, r, n; `linear_before_reset = 1`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct GruDesc<'a> {
     /// `[3*hidden, in]`, gate rows in order z, r, n.
-    #[serde(borrow)]
     pub input: TensorDesc<'a>,
     /// `[3*hidden, hidden]`, gate rows in order z, r, n.
-    #[serde(borrow)]
     pub recurrent: TensorDesc<'a>,
     /// f32 LE `[3*hidden]`.
     pub input_bias: &'a [u8],
@@ -105,12 +98,11 @@ pub struct GruDesc<'a> {
 }
 
 /// A dense layer: `act(W x + b)`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct DenseDesc<'a> {
     /// The activation applied to every output.
     pub activation: Activation,
     /// `[out, in]`.
-    #[serde(borrow)]
     pub weight: TensorDesc<'a>,
     /// f32 LE `[out]`.
     pub bias: &'a [u8],
@@ -145,13 +137,11 @@ impl Activation {
 }
 
 /// The output layer (`W x + b`, no activation of its own) and what it means.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct HeadDesc<'a> {
     /// What the outputs are.
-    #[serde(borrow)]
     pub kind: HeadKindDesc<'a>,
     /// `[outputs, in]`.
-    #[serde(borrow)]
     pub weight: TensorDesc<'a>,
     /// f32 LE `[outputs]`.
     pub bias: &'a [u8],
@@ -159,7 +149,7 @@ pub struct HeadDesc<'a> {
 
 /// What the head's outputs mean. Names use the tokenizer's table layout:
 /// name `i` is `text[ends[i-1]..ends[i]]`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub enum HeadKindDesc<'a> {
     /// Logits of the next token (a language model): one per vocabulary entry.
     NextToken,
@@ -237,7 +227,7 @@ pub enum ScaleRule {
 }
 
 /// Tokenizer tables. Token `i`'s text is `text[ends[i-1]..ends[i]]` (with `ends[-1] = 0`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct TokenizerDesc<'a> {
     /// Character or word level.
     pub kind: TokenizerKind,
@@ -269,7 +259,7 @@ pub enum TokenizerKind {
 }
 
 /// Where a model came from. Free text, for people and tools.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Provenance<'a> {
     /// Model name.
     pub name: &'a str,
@@ -283,9 +273,6 @@ pub struct Provenance<'a> {
 
 /// One weight matrix and its encoding. Matrices are row-major `[out, in]`:
 /// row `r` produces output `r`.
-///
-/// Its `Deserialize` is written by hand (below): one reader for the fields
-/// every kind shares, which is half the code of the derived one on a device.
 #[derive(Debug, Clone, Serialize)]
 pub enum TensorDesc<'a> {
     /// f32 LE, `rows*cols*4` bytes.
@@ -397,135 +384,52 @@ impl TensorDesc<'_> {
     }
 }
 
-/// The wire names of the [`TensorDesc`] kinds, in variant order.
-const TENSOR_KINDS: [&str; 6] = ["F32", "F16", "Int8", "Int8Block8x4", "Int8ArmDsp", "Int8ArmDspBlock8x4"];
-/// The field names of the kinds with 1, 2 and 4 byte sections.
-const FIELDS_1: &[&str] = &["rows", "cols", "data"];
-const FIELDS_2: &[&str] = &["rows", "cols", "scales", "data"];
-const FIELDS_4: &[&str] = &["rows", "cols", "scales", "row_blocks", "block_cols", "blocks"];
-
-impl<'de: 'a, 'a> Deserialize<'de> for TensorDesc<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> core::result::Result<Self, D::Error> {
-        d.deserialize_enum("TensorDesc", &TENSOR_KINDS, TensorVisitor)
-    }
-}
-
-/// Reads a [`TensorDesc`]: the kind, then `rows`, `cols` and the kind's byte sections.
-struct TensorVisitor;
-
-/// The fields of a tensor: its shape and up to four byte sections.
-struct TensorFields<'a> {
-    rows: u32,
-    cols: u32,
-    bytes: [&'a [u8]; 4],
-}
-
-/// Reads `rows`, `cols` and this many byte sections.
-struct FieldsVisitor(usize);
-
-impl<'de> serde::de::Visitor<'de> for FieldsVisitor {
-    type Value = TensorFields<'de>;
-
-    fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("a tensor's shape and byte sections")
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> core::result::Result<Self::Value, A::Error> {
-        let missing = |i| serde::de::Error::invalid_length(i, &self);
-        let rows = seq.next_element()?.ok_or_else(|| missing(0))?;
-        let cols = seq.next_element()?.ok_or_else(|| missing(1))?;
-        let mut bytes: [&[u8]; 4] = [&[]; 4];
-        for (i, b) in bytes.iter_mut().enumerate().take(self.0) {
-            *b = seq.next_element()?.ok_or_else(|| missing(2 + i))?;
-        }
-        Ok(TensorFields { rows, cols, bytes })
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for TensorVisitor {
-    type Value = TensorDesc<'de>;
-
-    fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("a tensor")
-    }
-
-    fn visit_enum<A: serde::de::EnumAccess<'de>>(self, data: A) -> core::result::Result<Self::Value, A::Error> {
-        use serde::de::VariantAccess;
-        let (kind, fields): (u32, _) = data.variant()?;
-        let names = match kind {
-            0 | 1 => FIELDS_1,
-            2 | 4 => FIELDS_2,
-            3 | 5 => FIELDS_4,
-            _ => return Err(serde::de::Error::invalid_value(serde::de::Unexpected::Unsigned(kind.into()), &"a tensor kind 0..=5")),
-        };
-        let f = fields.struct_variant(names, FieldsVisitor(names.len() - 2))?;
-        let (rows, cols, [a, b, c, d]) = (f.rows, f.cols, f.bytes);
-        Ok(match kind {
-            0 => TensorDesc::F32 { rows, cols, data: a },
-            1 => TensorDesc::F16 { rows, cols, data: a },
-            2 => TensorDesc::Int8 { rows, cols, scales: a, data: b },
-            3 => TensorDesc::Int8Block8x4 { rows, cols, scales: a, row_blocks: b, block_cols: c, blocks: d },
-            4 => TensorDesc::Int8ArmDsp { rows, cols, scales: a, data: b },
-            _ => TensorDesc::Int8ArmDspBlock8x4 { rows, cols, scales: a, row_blocks: b, block_cols: c, blocks: d },
-        })
-    }
-}
-
 /// The wire types of version 1: one fixed model.
 pub mod v1 {
-    use serde::{Deserialize, Serialize};
+    use serde::Serialize;
 
     use super::{Dims, Numerics, Provenance, TensorDesc, TokenizerDesc};
 
     /// Everything after the prefix of a version-1 file.
-    #[derive(Debug, Clone, Serialize, Deserialize)]
+    #[derive(Debug, Clone, Serialize)]
     pub struct Body<'a> {
         /// Dimensions, tokenizer, numerics and provenance.
-        #[serde(borrow)]
         pub header: Header<'a>,
         /// The weights.
-        #[serde(borrow)]
         pub tensors: Tensors<'a>,
     }
 
     /// The version-1 header.
-    #[derive(Debug, Clone, Serialize, Deserialize)]
+    #[derive(Debug, Clone, Serialize)]
     pub struct Header<'a> {
         /// Layer sizes.
         pub dims: Dims,
         /// The tokenizer.
-        #[serde(borrow)]
         pub tokenizer: TokenizerDesc<'a>,
         /// How the matrix products are computed.
         pub numerics: Numerics,
         /// Where the model came from.
-        #[serde(borrow)]
         pub provenance: Provenance<'a>,
     }
 
     /// All version-1 weights.
-    #[derive(Debug, Clone, Serialize, Deserialize)]
+    #[derive(Debug, Clone, Serialize)]
     pub struct Tensors<'a> {
         /// `[vocab, emb]`.
-        #[serde(borrow)]
         pub embedding: TensorDesc<'a>,
         /// `[3*hidden, emb]`, gate rows in order z, r, n.
-        #[serde(borrow)]
         pub gru_input: TensorDesc<'a>,
         /// `[3*hidden, hidden]`, gate rows in order z, r, n.
-        #[serde(borrow)]
         pub gru_recurrent: TensorDesc<'a>,
         /// f32 LE `[3*hidden]`.
         pub gru_input_bias: &'a [u8],
         /// f32 LE `[3*hidden]`.
         pub gru_recurrent_bias: &'a [u8],
         /// `[dense, hidden]`.
-        #[serde(borrow)]
         pub dense: TensorDesc<'a>,
         /// f32 LE `[dense]`.
         pub dense_bias: &'a [u8],
         /// `[vocab, dense]`.
-        #[serde(borrow)]
         pub output: TensorDesc<'a>,
         /// f32 LE `[vocab]`.
         pub output_bias: &'a [u8],
@@ -589,7 +493,7 @@ impl Fill {
 }
 
 /// What version 4 adds after the body.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Extension<'a> {
     /// Feature names, UTF-8, back to back (empty: the features are unnamed).
     pub feature_names: &'a [u8],
@@ -634,13 +538,14 @@ pub fn open(bytes: &[u8]) -> Result<(u16, &[u8], u32)> {
     Ok((version, &bytes[PREFIX_LEN..], stored))
 }
 
-/// Decodes one postcard value that must use every byte.
-pub(crate) fn decode_all<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T> {
-    let (value, rest) = postcard::take_from_bytes::<T>(body).map_err(|e| Error::Decode { reason: postcard_reason(e) })?;
-    if !rest.is_empty() {
-        return Err(Error::TrailingBytes { count: rest.len() });
+/// Decodes one value that must use every byte.
+pub(crate) fn decode_all<'a, T: Decode<'a>>(body: &'a [u8]) -> Result<T> {
+    let mut r = Reader::new(body);
+    let value = T::decode(&mut r).map_err(|reason| Error::Decode { reason })?;
+    match r.remaining() {
+        0 => Ok(value),
+        count => Err(Error::TrailingBytes { count }),
     }
-    Ok(value)
 }
 
 /// Checks the prefix and CRC, decodes the body of either version, and returns
@@ -658,20 +563,4 @@ pub fn decode(bytes: &[u8]) -> Result<(AnyBody<'_>, u32)> {
         _ => AnyBody::V2(decode_all(body)?),
     };
     Ok((body, crc))
-}
-
-fn postcard_reason(e: postcard::Error) -> &'static str {
-    use postcard::Error as P;
-    match e {
-        P::DeserializeUnexpectedEnd => "unexpected end of data",
-        P::DeserializeBadVarint => "bad varint",
-        P::DeserializeBadBool => "bad bool",
-        P::DeserializeBadChar => "bad char",
-        P::DeserializeBadUtf8 => "string is not UTF-8",
-        P::DeserializeBadOption => "bad option tag",
-        P::DeserializeBadEnum => "unknown enum variant",
-        P::DeserializeBadEncoding => "bad encoding",
-        P::SerdeDeCustom => "a value out of range (an unknown variant, or more layers than the format allows)",
-        _ => "undecodable body",
-    }
 }
