@@ -124,7 +124,7 @@ if git cat-file -e "$base_rev^{commit}" 2>/dev/null; then
     cp -r tests/firmware/Cargo.toml tests/firmware/Cargo.lock tests/firmware/build.rs tests/firmware/qemu.sh tests/firmware/src tests/firmware/.cargo "$wt/tests/firmware/"
     # That runtime has no arm-dsp layout to forward the feature to, and reads
     # version-1 files and runs every numerics without features.
-    sed -i -e '/^arm-dsp-layout = /d' -e 's/, features = \[[^]]*\]//' "$wt/tests/firmware/Cargo.toml"
+    sed -i -e '/^arm-dsp-layout = /d' -e '/^full = /d' -e 's/^default = \["full"\]/default = []/' "$wt/tests/firmware/Cargo.toml"
     run_fw "$wt/tests/firmware" M0 microbit thumbv6m-none-eabi "" tiny baseline before
     for model in tiny fortunes-char basicmotions; do
         run_fw "$wt/tests/firmware" M4F mps2-an386 thumbv7em-none-eabihf cortex-m4 $model baseline before

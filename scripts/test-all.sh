@@ -261,7 +261,7 @@ step "Cortex-M cost per token: every core and kernel set under qemu -icount (scr
 # kernels and requires the host's outputs from every kernel set.
 bash scripts/device-bench.sh
 
-step "the C SDK (scripts/c-sdk.sh), then with no cargo or rustc on PATH: the C firmware on the M0, M4F, M7, M33 and M55, the C++ wrapper on the M4F, the host example on x86-64 and aarch64"
+step "the C SDK (scripts/c-sdk.sh), then with no cargo or rustc on PATH: the C firmware on the M0, M4F, M7, M33 and M55 (full, lean and arm-dsp libraries), the C++ wrapper on the M4F, the host example on x86-64 and aarch64"
 sdk=$PWD/dist/edgegru-c-sdk-test
 bash scripts/c-sdk.sh "$sdk"
 (cd "$sdk" && sha256sum --quiet -c SHA256SUMS)
@@ -282,11 +282,11 @@ g++ -std=c++11 -Wall -Wextra -Werror -pedantic -fno-exceptions -fno-rtti -I"$sdk
 target/release/edgegru predict --model basicmotions --data "$work/cpp/seq.ts" --exact > "$work/cpp/want.txt"
 grep "^sequence" "$work/cpp/host.txt" | cmp - "$work/cpp/want.txt" || { echo "error: the C++ wrapper's outputs differ from predict --exact"; exit 1; }
 echo "C++ wrapper on the host: every check passed; $(grep -c '^sequence' "$work/cpp/host.txt") steps equal edgegru predict --exact, bit for bit"
-# A copy of the SDK whose M4F library leaves version-1 files out (feature format-v1 off).
-cp -r "$sdk" "$work/sdk-lean"
-RUSTFLAGS="-C target-cpu=cortex-m4" cargo rustc -q -p edgegru-ffi --target thumbv7em-none-eabihf --no-default-features \
-    --features panic-handler --profile firmware --target-dir target/c-sdk/lean-cortex-m4 --crate-type staticlib
-cp target/c-sdk/lean-cortex-m4/thumbv7em-none-eabihf/firmware/libedgegru.a "$work/sdk-lean/lib/cortex-m4/"
+# Models for the lean libraries: tiny rewritten as version 2 (the same
+# outputs), and three they must refuse: version 1, hybrid numerics, block-sparse weights.
+target/release/edgegru export --model models/tiny.egru --out "$work/tiny-v2.egru" --force > /dev/null
+target/release/edgegru export --model models/fortunes-char.egru --out "$work/char-v2.egru" --force > /dev/null
+target/release/edgegru export --checkpoint "$work/run" --weights int8 --numerics int --sparse --out "$work/int-sparse.egru" --force > /dev/null
 nocargo=$(echo "$PATH" | tr ':' '\n' | grep -v -e '\.cargo' -e rustup | paste -sd:)
 export sdk work fw_prompt
 env PATH="$nocargo" EDGEGRU_SDK="$sdk" bash -euo pipefail -c '
@@ -308,15 +308,23 @@ env PATH="$nocargo" EDGEGRU_SDK="$sdk" bash -euo pipefail -c '
     fi
     grep -q "arm-dsp" "$work/c-fw-device.txt" || { cat "$work/c-fw-device.txt"; echo "error: no clear refusal of the arm-dsp layout"; exit 1; }
     echo "the portable library refuses the arm-dsp layout, as it must"
-    # A version-1 file with a library built without format-v1 (the SDK copy
-    # made above): refused, naming the feature and the rewrite.
-    if EDGEGRU_SDK="$work/sdk-lean" timeout 300 bash examples/c-firmware/build.sh mps2-an386 tests/fixtures/v1/fortunes-word.egru 10 \
-        > "$work/c-fw-device.txt" 2>&1; then
-        echo "error: a library without format-v1 ran a version-1 file"; exit 1
-    fi
-    grep -q "format version is not supported (version 1 on a device: build with format-v1" "$work/c-fw-device.txt" ||
-        { cat "$work/c-fw-device.txt"; echo "error: no clear refusal of a version-1 file"; exit 1; }
-    echo "a library built without format-v1 refuses a version-1 file, naming the feature and the rewrite"
+    # The lean libraries (integer-only, dense, format 2 to 4) on the M0 and the M4F: the host text.
+    for board in microbit mps2-an386; do
+        EDGEGRU_VARIANT=lean timeout 300 bash examples/c-firmware/build.sh "$board" "$work/tiny-v2.egru" 80 > "$work/c-fw-device.txt"
+        cmp "$work/c-fw-host.txt" "$work/c-fw-device.txt" || { echo "error: the lean library on $board differs from the host"; exit 1; }
+        echo "C firmware from the SDK on $board (tiny as version 2, the lean library): the host text, byte for byte"
+    done
+    # What the lean library leaves out is refused at egru_model_init, naming it.
+    for refusal in "models/tiny.egru:format version is not supported (version 1 on a device: build with format-v1" \
+        "$work/char-v2.egru:float or hybrid-int8 numerics; this library runs integer-only models" \
+        "$work/int-sparse.egru:layout (arm-dsp, or block-sparse) is not built into this library"; do
+        model=${refusal%%:*} why=${refusal#*:}
+        if EDGEGRU_VARIANT=lean timeout 300 bash examples/c-firmware/build.sh mps2-an386 "$model" 10 > "$work/c-fw-device.txt" 2>&1; then
+            echo "error: the lean library ran $model"; exit 1
+        fi
+        grep -qF "$why" "$work/c-fw-device.txt" || { cat "$work/c-fw-device.txt"; echo "error: no clear refusal of $model"; exit 1; }
+        echo "the lean library refuses $(basename "$model"): $why"
+    done
     # The C++ wrapper on the M4F (arm-none-eabi-g++ -fno-exceptions -fno-rtti): the host output.
     EDGEGRU_CMAKE_ARGS="-DCPP_CHECK=$PWD/tests/c/test_cpp.cpp -DCPP_MODEL_SOURCE=$work/cpp/cpp_model.c" \
         timeout 300 bash examples/c-firmware/build.sh mps2-an386 models/tiny.egru 80 > /dev/null
@@ -330,6 +338,11 @@ env PATH="$nocargo" EDGEGRU_SDK="$sdk" bash -euo pipefail -c '
     fi
     grep -q "no library for the core \"cortex-m3\"" "$work/cmake-m3.log" || { cat "$work/cmake-m3.log"; exit 1; }
     echo "find_package(edgegru) refuses an unknown core, naming the known ones"
+    if cmake -S examples/c -B "$work/cmake-variant" -DCMAKE_PREFIX_PATH="$sdk" -DEDGEGRU_VARIANT=small > "$work/cmake-variant.log" 2>&1; then
+        echo "error: CMake accepted an unknown variant"; exit 1
+    fi
+    grep -q "EDGEGRU_VARIANT is \"small\"; use full or lean" "$work/cmake-variant.log" || { cat "$work/cmake-variant.log"; exit 1; }
+    echo "find_package(edgegru) refuses an unknown variant"
     # The host example with find_package(edgegru): x86-64 (static, shared) and aarch64 under qemu-user, the same output.
     cmake -S examples/c -B "$work/host-x86" -DCMAKE_PREFIX_PATH="$sdk" > /dev/null && cmake --build "$work/host-x86" > /dev/null
     cmake -S examples/c -B "$work/host-a64" -DCMAKE_PREFIX_PATH="$sdk" -DCMAKE_TOOLCHAIN_FILE="$PWD/examples/c/aarch64-linux-gnu.cmake" > /dev/null

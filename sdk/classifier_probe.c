@@ -3,7 +3,8 @@
  * `edgegru export --format c --name firmware_model`), a session, steps of
  * feature vectors; no text. scripts/c-sdk.sh links it against each core's
  * library to measure the library code a classifier needs (the SDK README's
- * table); it is not run.
+ * table); it is not run. With PROBE_SAVED_STATE it also saves and restores
+ * the session's state, to measure what that costs.
  */
 #include <stdint.h>
 
@@ -22,6 +23,14 @@ int main(void) {
     for (int t = 0; t < 10; t++) {
         if (egru_session_step_features(&session, x, FIRMWARE_MODEL_FEATURES, p, FIRMWARE_MODEL_OUTPUTS) != EGRU_OK) return 1;
     }
+#ifdef PROBE_SAVED_STATE
+    {
+        static uint8_t state[FIRMWARE_MODEL_STATE_SIZE];
+        size_t len = 0;
+        if (egru_session_save_state(&session, state, sizeof state, &len) != EGRU_OK) return 1;
+        if (egru_session_restore_state(&session, state, len) != EGRU_OK) return 1;
+    }
+#endif
     sh_write0(p[0] > p[1] ? "0\n" : "1\n");
     return 0;
 }

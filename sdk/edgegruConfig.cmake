@@ -8,11 +8,14 @@
 # CMAKE_C_FLAGS (or CMAKE_SYSTEM_PROCESSOR naming a Cortex-M core) for
 # bare-metal builds, CMAKE_SYSTEM_PROCESSOR on Linux. EDGEGRU_LAYOUT=arm-dsp
 # takes the library that also reads models in the arm-dsp layout (M4, M7,
-# M33, M55). On hosts, edgegru::edgegru_shared is the shared library.
+# M33, M55); EDGEGRU_VARIANT=lean the library for integer-only, dense
+# models of format versions 2 to 4, in the least code (Cortex-M cores). On
+# hosts, edgegru::edgegru_shared is the shared library.
 
 get_filename_component(_edgegru_prefix "${CMAKE_CURRENT_LIST_DIR}/../../.." ABSOLUTE)
 set(EDGEGRU_CORE "" CACHE STRING "edgegru: the core to link for (cortex-m0, cortex-m4, cortex-m7, cortex-m33, cortex-m55, x86_64-linux, aarch64-linux); empty: from the toolchain")
 set(EDGEGRU_LAYOUT "portable" CACHE STRING "edgegru: portable, or arm-dsp (models in the arm-dsp layout too; M4, M7, M33, M55)")
+set(EDGEGRU_VARIANT "full" CACHE STRING "edgegru: full (every model), or lean (integer-only, dense models of format 2 to 4; Cortex-M)")
 set(_edgegru_cores cortex-m0 cortex-m4 cortex-m7 cortex-m33 cortex-m55 x86_64-linux aarch64-linux)
 
 set(_edgegru_core "${EDGEGRU_CORE}")
@@ -43,9 +46,14 @@ if(EDGEGRU_LAYOUT STREQUAL "arm-dsp")
 elseif(NOT EDGEGRU_LAYOUT STREQUAL "portable")
   message(FATAL_ERROR "edgegru: EDGEGRU_LAYOUT is \"${EDGEGRU_LAYOUT}\"; use portable or arm-dsp")
 endif()
+if(EDGEGRU_VARIANT STREQUAL "lean")
+  set(_edgegru_dir "${_edgegru_dir}-lean")
+elseif(NOT EDGEGRU_VARIANT STREQUAL "full")
+  message(FATAL_ERROR "edgegru: EDGEGRU_VARIANT is \"${EDGEGRU_VARIANT}\"; use full or lean")
+endif()
 set(_edgegru_lib "${_edgegru_prefix}/lib/${_edgegru_dir}/libedgegru.a")
 if(NOT EXISTS "${_edgegru_lib}")
-  message(FATAL_ERROR "edgegru: this SDK has no ${EDGEGRU_LAYOUT} library for ${_edgegru_core} (${_edgegru_lib})")
+  message(FATAL_ERROR "edgegru: this SDK has no ${EDGEGRU_VARIANT} ${EDGEGRU_LAYOUT} library for ${_edgegru_core} (${_edgegru_lib})")
 endif()
 
 if(NOT TARGET edgegru::edgegru)

@@ -9,7 +9,9 @@
 # The SDK is EDGEGRU_SDK, else dist/edgegru-c-VERSION (made by
 # scripts/c-sdk.sh when missing: that step needs cargo; the rest needs only
 # cmake, arm-none-eabi-gcc and qemu-system-arm). EDGEGRU_LAYOUT=arm-dsp
-# links the library that reads models in the arm-dsp layout. Writes the ELF
+# links the library that reads models in the arm-dsp layout;
+# EDGEGRU_VARIANT=lean the lean library (integer-only, dense models of format
+# versions 2 to 4). Writes the ELF
 # and its map to target/c-firmware/BOARD/, prints the flash and RAM it uses,
 # then runs it: it prints the prompt and the greedy text, as
 # `edgegru generate --greedy` does.
@@ -29,6 +31,7 @@ rm -f "$out/CMakeCache.txt" # a clean configure: this SDK, these options
 "$edgegru" export --model "$model" --format c --name firmware_model --out "$out/model/firmware_model.c" --force > /dev/null
 cmake -S "$root/examples/c-firmware" -B "$out" -DCMAKE_TOOLCHAIN_FILE="$root/examples/c-firmware/arm-none-eabi.cmake" \
     -DBOARD="$board" -Dedgegru_DIR="$sdk/lib/cmake/edgegru" -DEDGEGRU_LAYOUT="${EDGEGRU_LAYOUT:-portable}" \
+    -DEDGEGRU_VARIANT="${EDGEGRU_VARIANT:-full}" \
     -DMODEL_SOURCE="$out/model/firmware_model.c" -DTOKENS="$tokens" ${EDGEGRU_CMAKE_ARGS:-} > "$out/configure.log"
 cmake --build "$out" > "$out/build.log"
 arm-none-eabi-size -A "$out/firmware.elf" | awk -v m="$(stat -c %s "$model")" '
