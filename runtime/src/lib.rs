@@ -37,6 +37,7 @@ pub mod format;
 mod interface;
 pub mod kernels;
 mod le;
+mod lowercase;
 pub mod math;
 mod model;
 pub mod sampling;

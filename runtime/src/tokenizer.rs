@@ -325,8 +325,8 @@ pub struct Chars<'t> {
     text: &'t str,
     pos: usize,
     lowercase: bool,
-    /// The rest of a character that lower-cases to several.
-    pending: Option<core::char::ToLowercase>,
+    /// The second char of a character that lower-cases to two.
+    pending: Option<char>,
     at: usize,
 }
 
@@ -341,7 +341,7 @@ impl Iterator for Chars<'_> {
     type Item = (char, usize);
 
     fn next(&mut self) -> Option<(char, usize)> {
-        if let Some(l) = self.pending.as_mut().and_then(Iterator::next) {
+        if let Some(l) = self.pending.take() {
             return Some((l, self.at));
         }
         let c = self.text.get(self.pos..)?.chars().next()?;
@@ -350,10 +350,9 @@ impl Iterator for Chars<'_> {
         if !self.lowercase {
             return Some((c, at));
         }
-        let mut lower = c.to_lowercase();
-        let first = lower.next().unwrap_or(c);
+        let (first, second) = crate::lowercase::lowercase(c);
         self.at = at;
-        self.pending = Some(lower);
+        self.pending = second;
         Some((first, at))
     }
 }
