@@ -54,12 +54,19 @@ fi
 step "format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
-cargo clippy -p edgegru-runtime --target thumbv7em-none-eabihf -- -D warnings
-cargo clippy -p edgegru-runtime --target thumbv6m-none-eabi -- -D warnings
+# Device builds: the lean runtime (no features) and every device feature.
+device_features=format-v1,float-numerics,block-sparse,arm-dsp-layout
+for target in thumbv7em-none-eabihf thumbv6m-none-eabi; do
+    cargo clippy -p edgegru-runtime --target "$target" -- -D warnings
+    cargo clippy -p edgegru-runtime --target "$target" --features "$device_features" -- -D warnings
+done
 # The Cortex-M55 build (Helium kernels), in its own target folder (other rustflags).
-RUSTFLAGS="-C target-cpu=cortex-m55" cargo clippy -p edgegru-runtime --target thumbv8m.main-none-eabihf \
-    --target-dir target/clippy-cortex-m55 -- -D warnings
+for features in "" "$device_features"; do
+    RUSTFLAGS="-C target-cpu=cortex-m55" cargo clippy -p edgegru-runtime --target thumbv8m.main-none-eabihf \
+        --target-dir target/clippy-cortex-m55 --features "$features" -- -D warnings
+done
 cargo clippy -p edgegru-ffi --target thumbv7em-none-eabihf --no-default-features --features panic-handler -- -D warnings
+cargo clippy -p edgegru-ffi --target thumbv7em-none-eabihf --no-default-features --features "panic-handler,$device_features" -- -D warnings
 cargo clippy -p edgegru-runtime --target aarch64-unknown-linux-gnu --features std --all-targets -- -D warnings
 
 step "code shape: no function over 80 lines in any crate; the trainer library builds without the command line (no clap)"
