@@ -15,6 +15,8 @@ pub mod scalar;
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod x86;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod x86_fixed;
 
 #[cfg(target_arch = "aarch64")]
 pub(crate) mod aarch64;
@@ -132,7 +134,20 @@ pub fn requantize(isa: Isa, acc: &mut [i32], scales: &[u8], bias: &[u8], to_act:
     match isa {
         #[cfg(edgegru_dsp)]
         Isa::Dsp | Isa::Helium => arm::requantize(acc, scales, bias, to_act, limit),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 | Isa::Vnni => x86_fixed::requantize(acc, scales, bias, to_act, limit),
         _ => scalar::requantize(acc, scales, bias, to_act, limit),
+    }
+}
+
+/// The GRU update of the integer-only numerics (gates z, r, n; see
+/// [`scalar::gru_update_fixed`], the definition): `gx = W x + b_w` and
+/// `gh = U h + b_u` in Q.12 hold `3 * h.len()` values each, `h` the state in Q15.
+pub fn gru_update_fixed(isa: Isa, h: &mut [i16], gx: &[i32], gh: &[i32]) {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 | Isa::Vnni => x86_fixed::gru_update(h, gx, gh),
+        _ => scalar::gru_update_fixed(h, gx, gh),
     }
 }
 

@@ -1,7 +1,7 @@
 //! Portable reference kernels.
 
 use super::{x_group, Block8x4};
-use crate::fixed::{requantize_row, Mul};
+use crate::fixed::{self, requantize_row, Mul};
 
 fn f32_at(w: &[u8], i: usize) -> f32 {
     f32::from_le_bytes([w[4 * i], w[4 * i + 1], w[4 * i + 2], w[4 * i + 3]])
@@ -91,5 +91,25 @@ pub fn requantize(acc: &mut [i32], scales: &[u8], bias: &[u8], to_act: Mul, limi
     let word = |b: &[u8]| u32::from_le_bytes(*<&[u8; 4]>::try_from(b).unwrap_or(&[0; 4]));
     for ((a, scale), b) in acc.iter_mut().zip(scales.chunks_exact(4)).zip(bias.chunks_exact(4)) {
         *a = requantize_row(to_act, *a, word(scale), word(b), limit);
+    }
+}
+
+/// The GRU update in fixed point: `gx`, `gh` in Q.12 (within
+/// [`fixed::PRE_ACT_LIMIT`]), gates and state in Q15.
+pub fn gru_update_fixed(h: &mut [i16], gx: &[i32], gh: &[i32]) {
+    let n = h.len();
+    let half = 1 << (fixed::STATE_FRAC - 1);
+    // Both hold 3n values (the session's buffers); shorter ones leave the state as it is.
+    let (Some(gx), Some(gh)) = (gx.get(..3 * n), gh.get(..3 * n)) else { return };
+    let (xz, xr, xn) = (&gx[..n], &gx[n..2 * n], &gx[2 * n..]);
+    let (hz, hr, hn) = (&gh[..n], &gh[n..2 * n], &gh[2 * n..]);
+    let gates = xz.iter().zip(hz).zip(xr.iter().zip(hr)).zip(xn.iter().zip(hn));
+    for (hv, (((xz, hz), (xr, hr)), (xn, hn))) in h.iter_mut().zip(gates) {
+        let z = fixed::sigmoid_q15(xz + hz, fixed::ACT_FRAC);
+        let r = fixed::sigmoid_q15(xr + hr, fixed::ACT_FRAC);
+        let pre = xn + ((r * hn + half) >> fixed::STATE_FRAC);
+        let cand = fixed::tanh_q15(pre, fixed::ACT_FRAC);
+        let next = cand + ((z * (*hv as i32 - cand) + half) >> fixed::STATE_FRAC);
+        *hv = next.clamp(-32767, 32767) as i16;
     }
 }

@@ -293,3 +293,71 @@ fn requantization_is_the_row_definition_and_leaves_rows_past_the_tables() {
         }
     }
 }
+
+#[test]
+fn requantization_of_every_kind_of_row_is_the_definition() {
+    use crate::fixed::{requantize_row, Mul, ACT_FRAC, LOGIT_LIMIT, PRE_ACT_LIMIT};
+    let mut rng = Rng::new(17);
+    // Scales and biases of every kind: zero, negative zero, subnormal, tiny,
+    // usual, huge; sums up to the i32 extremes; products of several sizes.
+    let special = [0.0f32, -0.0, 1e-40, 1e-30, 1e-5, 6e-5, 0.003, 0.5, 1.0, 2047.9, 2048.0, 1e9, -1e-5, -0.7, -3000.0];
+    let pick = |rng: &mut Rng| -> f32 {
+        let r = rng.next_u64();
+        if r.is_multiple_of(3) {
+            special[(r >> 8) as usize % special.len()]
+        } else {
+            (rng.next_f32() - 0.5) * 2f32.powi((r >> 16) as i32 % 24 - 14)
+        }
+    };
+    for (n, to_act) in [Mul::from_ratio(3, 1000), Mul::pow2(-7), Mul::from_ratio(1, 3), Mul::pow2(20), Mul::ZERO].into_iter().enumerate() {
+        let to_act = to_act.times(Mul::pow2(ACT_FRAC as i32));
+        let rows = 61;
+        let scales: std::vec::Vec<u8> = (0..rows).flat_map(|_| pick(&mut rng).abs().to_le_bytes()).collect();
+        let bias: std::vec::Vec<u8> = (0..rows).flat_map(|_| pick(&mut rng).to_le_bytes()).collect();
+        let sums: std::vec::Vec<i32> = (0..rows)
+            .map(|r| match r % 7 {
+                0 => i32::MAX,
+                1 => i32::MIN,
+                2 => 0,
+                _ => (rng.next_u64() as i32) >> (rng.next_u64() % 24),
+            })
+            .collect();
+        for limit in [PRE_ACT_LIMIT, LOGIT_LIMIT, 1, 1 << 30] {
+            for isa in available() {
+                let mut acc = sums.clone();
+                requantize(isa, &mut acc, &scales, &bias, to_act, limit);
+                for (r, (&got, &sum)) in acc.iter().zip(&sums).enumerate() {
+                    let word = |t: &[u8]| u32::from_le_bytes([t[4 * r], t[4 * r + 1], t[4 * r + 2], t[4 * r + 3]]);
+                    let want = requantize_row(to_act, sum, word(&scales), word(&bias), limit);
+                    assert_eq!(got, want, "{} multiplier {n} limit {limit} row {r}", isa.name());
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_gru_update_of_every_kernel_set_is_the_definition() {
+    use crate::fixed::PRE_ACT_LIMIT;
+    let mut rng = Rng::new(23);
+    for n in [1usize, 7, 8, 9, 16, 64, 67] {
+        // Pre-activations over the whole allowed range, the extremes and 0 often.
+        let value = |rng: &mut Rng| match rng.next_u64() % 8 {
+            0 => PRE_ACT_LIMIT,
+            1 => -PRE_ACT_LIMIT,
+            2 => 0,
+            3 => (rng.next_u64() % 4096) as i32 - 2048,
+            _ => (rng.next_u64() % (2 * PRE_ACT_LIMIT as u64 + 1)) as i32 - PRE_ACT_LIMIT,
+        };
+        let gx: std::vec::Vec<i32> = (0..3 * n).map(|_| value(&mut rng)).collect();
+        let gh: std::vec::Vec<i32> = (0..3 * n).map(|_| value(&mut rng)).collect();
+        let h0: std::vec::Vec<i16> = (0..n).map(|i| if i % 5 == 0 { 32767 } else { (rng.next_u64() % 65535) as i16 }).collect();
+        let mut want = h0.clone();
+        scalar::gru_update_fixed(&mut want, &gx, &gh);
+        for isa in available() {
+            let mut h = h0.clone();
+            gru_update_fixed(isa, &mut h, &gx, &gh);
+            assert_eq!(h, want, "{} with {n} units", isa.name());
+        }
+    }
+}

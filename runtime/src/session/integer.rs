@@ -4,7 +4,7 @@
 use super::{IntBuffers, StepBuffers, StepInput};
 use crate::fixed::{self, Mul};
 use crate::format::Activation;
-use crate::kernels::Isa;
+use crate::kernels::{self, Isa};
 use crate::math;
 use crate::model::{Input, Model};
 
@@ -75,7 +75,7 @@ pub(super) fn forward(m: &Model<'_>, isa: Isa, x_mul: Mul, b: &mut StepBuffers<'
         }
         let hq = quantize_state(hk, q);
         g.recurrent.matvec_fixed(isa, hq, state_mul, &g.recurrent_bias, fixed::PRE_ACT_LIMIT, acc);
-        gru_update_fixed(hk, gxk, acc);
+        kernels::gru_update_fixed(isa, hk, gxk, acc);
         start += width;
     }
     let last = &h[start - m.grus.last().map_or(0, |g| g.hidden())..start];
@@ -114,26 +114,6 @@ fn quantize_state<'q>(h: &[i16], q: &'q mut [i8]) -> &'q [i8] {
         *qi = ((v as i32 + (1 << (shift - 1))) >> shift).clamp(-127, 127) as i8;
     }
     padded(q, h.len())
-}
-
-/// The GRU update in fixed point: `gx`, `gh` in Q.12 (within
-/// [`fixed::PRE_ACT_LIMIT`]), gates and state in Q15.
-fn gru_update_fixed(h: &mut [i16], gx: &[i32], gh: &[i32]) {
-    let n = h.len();
-    let half = 1 << (fixed::STATE_FRAC - 1);
-    // Both hold 3n values (the session's buffers); shorter ones leave the state as it is.
-    let (Some(gx), Some(gh)) = (gx.get(..3 * n), gh.get(..3 * n)) else { return };
-    let (xz, xr, xn) = (&gx[..n], &gx[n..2 * n], &gx[2 * n..]);
-    let (hz, hr, hn) = (&gh[..n], &gh[n..2 * n], &gh[2 * n..]);
-    let gates = xz.iter().zip(hz).zip(xr.iter().zip(hr)).zip(xn.iter().zip(hn));
-    for (hv, (((xz, hz), (xr, hr)), (xn, hn))) in h.iter_mut().zip(gates) {
-        let z = fixed::sigmoid_q15(xz + hz, fixed::ACT_FRAC);
-        let r = fixed::sigmoid_q15(xr + hr, fixed::ACT_FRAC);
-        let pre = xn + ((r * hn + half) >> fixed::STATE_FRAC);
-        let cand = fixed::tanh_q15(pre, fixed::ACT_FRAC);
-        let next = cand + ((z * (*hv as i32 - cand) + half) >> fixed::STATE_FRAC);
-        *hv = next.clamp(-32767, 32767) as i16;
-    }
 }
 
 #[cfg(test)]

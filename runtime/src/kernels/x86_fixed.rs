@@ -1,0 +1,213 @@
+//! x86-64 kernels for the element-wise work of the integer-only numerics,
+//! eight rows or units at a time with AVX2: requantization, bit for bit
+//! [`crate::fixed::requantize_row`], and the GRU update, bit for bit
+//! [`scalar::gru_update_fixed`] (table tanh and sigmoid by one gather per
+//! eight values: each gathered word holds a table entry and the next).
+//!
+//! Requantization:
+//! Per row the definition decodes the row's scale (f32 bits) into a 24-bit
+//! mantissa and an exponent, makes the row's multiplier
+//! `(mant * m + 2^23) >> 24` with shift `s - exp - 24` from the product's
+//! multiplier `m * 2^-s`, rounds `acc * multiplier * 2^-shift` to nearest
+//! (ties toward +infinity) and saturates it, then adds the bias (f32 bits
+//! rounded to Q.12, ties away from zero, saturated) and saturates again.
+//! Here every step runs on eight lanes; the 64-bit products and the
+//! rounding shifts on four lanes at a time (even and odd rows). A lane
+//! outside the usual ranges (a multiplier shift outside 1..=62, a bias that
+//! is not zero and not within `[2^-14, 2^11)` in magnitude) is recomputed by
+//! the definition.
+
+use core::arch::x86_64::*;
+
+use super::scalar;
+use crate::fixed::{self, requantize_row, Mul, TANH_Q15};
+
+/// `acc[r] = requantize_row(to_act, acc[r], scales[r], bias[r], limit)` for
+/// the rows all three hold; rows past the tables are left as they are.
+pub fn requantize(acc: &mut [i32], scales: &[u8], bias: &[u8], to_act: Mul, limit: i32) {
+    let rows = acc.len().min(scales.len() / 4).min(bias.len() / 4);
+    if !(1..=1 << 30).contains(&limit) || !super::x86::has_avx2() {
+        // Outside the lanes' contract (a sum could wrap): the definition.
+        return scalar::requantize(acc, scales, bias, to_act, limit);
+    }
+    let main = rows / 8 * 8;
+    // SAFETY: AVX2 is available (checked above).
+    unsafe { requantize_avx2(&mut acc[..main], &scales[..4 * main], &bias[..4 * main], to_act, limit) };
+    scalar::requantize(&mut acc[main..rows], &scales[4 * main..4 * rows], &bias[4 * main..4 * rows], to_act, limit);
+}
+
+/// Eight rows at a time; `acc.len()` is a multiple of 8 and the tables hold
+/// 4 bytes per row.
+#[target_feature(enable = "avx2")]
+fn requantize_avx2(acc: &mut [i32], scales: &[u8], bias: &[u8], to_act: Mul, limit: i32) {
+    let (m, shift) = to_act.parts();
+    for ((a, s), b) in acc.chunks_exact_mut(8).zip(scales.chunks_exact(32)).zip(bias.chunks_exact(32)) {
+        // SAFETY: each chunk holds 32 bytes (unaligned loads and stores).
+        let (sums, scale_bits, bias_bits) = unsafe {
+            (_mm256_loadu_si256(a.as_ptr().cast()), _mm256_loadu_si256(s.as_ptr().cast()), _mm256_loadu_si256(b.as_ptr().cast()))
+        };
+        let (scaled, scaled_ok) = scale_rows(sums, scale_bits, m, shift, limit);
+        let (bias_q, bias_ok) = bias_q12(bias_bits, limit);
+        let lim = _mm256_set1_epi32(limit);
+        let out = _mm256_max_epi32(_mm256_min_epi32(_mm256_add_epi32(scaled, bias_q), lim), _mm256_sub_epi32(_mm256_setzero_si256(), lim));
+        let ok = _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_and_si256(scaled_ok, bias_ok))) as u32;
+        let before: [i32; 8] = a.try_into().unwrap_or([0; 8]);
+        // SAFETY: `a` holds 8 i32 (unaligned store).
+        unsafe { _mm256_storeu_si256(a.as_mut_ptr().cast(), out) };
+        if ok != 0xFF {
+            for i in (0..8).filter(|i| ok >> i & 1 == 0) {
+                let word = |t: &[u8]| u32::from_le_bytes([t[4 * i], t[4 * i + 1], t[4 * i + 2], t[4 * i + 3]]);
+                a[i] = requantize_row(to_act, before[i], word(s), word(b), limit);
+            }
+        }
+    }
+}
+
+/// Mantissas (with the implicit bit) and exponents (`value = mant * 2^exp`)
+/// of eight f32s, as the definition splits them.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn split(bits: __m256i) -> (__m256i, __m256i) {
+    let field = _mm256_and_si256(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(0xFF));
+    let subnormal = _mm256_cmpeq_epi32(field, _mm256_setzero_si256());
+    let implicit = _mm256_andnot_si256(subnormal, _mm256_set1_epi32(0x80_0000));
+    let mant = _mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi32(0x7F_FFFF)), implicit);
+    let exp = _mm256_blendv_epi8(_mm256_sub_epi32(field, _mm256_set1_epi32(150)), _mm256_set1_epi32(-149), subnormal);
+    (mant, exp)
+}
+
+/// Each row's `acc * (mant * m + 2^23 >> 24) * 2^-(shift - exp - 24)`,
+/// rounded and saturated to `±limit`, and which lanes had a shift in 1..=62
+/// (or a zero scale, whose rows are 0): the rest are the definition's.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn scale_rows(sums: __m256i, scale_bits: __m256i, m: u32, shift: i32, limit: i32) -> (__m256i, __m256i) {
+    let (mant, exp) = split(scale_bits);
+    let mv = _mm256_set1_epi64x(m as i64);
+    let half = _mm256_set1_epi64x(1 << 23);
+    let even = _mm256_srli_epi64(_mm256_add_epi64(_mm256_mul_epu32(mant, mv), half), 24);
+    let odd = _mm256_srli_epi64(_mm256_add_epi64(_mm256_mul_epu32(_mm256_srli_epi64(mant, 32), mv), half), 24);
+    let row_m = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0b1010_1010);
+    let row_shift = _mm256_sub_epi32(_mm256_set1_epi32(shift - 24), exp);
+    let lo_half = _mm256_set1_epi64x(0xFFFF_FFFF);
+    let r_even = round_shift(_mm256_mul_epi32(sums, row_m), _mm256_and_si256(row_shift, lo_half), limit);
+    let r_odd =
+        round_shift(_mm256_mul_epi32(_mm256_srli_epi64(sums, 32), _mm256_srli_epi64(row_m, 32)), _mm256_srli_epi64(row_shift, 32), limit);
+    let scaled = _mm256_blend_epi32(r_even, _mm256_slli_epi64(r_odd, 32), 0b1010_1010);
+    let zero_scale = _mm256_cmpeq_epi32(_mm256_and_si256(scale_bits, _mm256_set1_epi32(0x7FFF_FFFF)), _mm256_setzero_si256());
+    let in_range =
+        _mm256_and_si256(_mm256_cmpgt_epi32(row_shift, _mm256_setzero_si256()), _mm256_cmpgt_epi32(_mm256_set1_epi32(63), row_shift));
+    (_mm256_andnot_si256(zero_scale, scaled), _mm256_or_si256(in_range, zero_scale))
+}
+
+/// `(p + 2^(k-1)) >> k` (arithmetic) for four i64 `p` and shifts `k` in
+/// 1..=62, saturated to `±limit`; other shifts give some value (their lanes
+/// are recomputed).
+#[inline]
+#[target_feature(enable = "avx2")]
+fn round_shift(p: __m256i, k: __m256i, limit: i32) -> __m256i {
+    let one = _mm256_set1_epi64x(1);
+    let t = _mm256_add_epi64(p, _mm256_sllv_epi64(one, _mm256_sub_epi64(k, one)));
+    // An arithmetic shift from a logical one: flip a negative value, shift, flip back.
+    let sign = _mm256_cmpgt_epi64(_mm256_setzero_si256(), t);
+    let r = _mm256_xor_si256(_mm256_srlv_epi64(_mm256_xor_si256(t, sign), k), sign);
+    let (hi, lo) = (_mm256_set1_epi64x(limit as i64), _mm256_set1_epi64x(-(limit as i64)));
+    let r = _mm256_blendv_epi8(r, hi, _mm256_cmpgt_epi64(r, hi));
+    _mm256_blendv_epi8(r, lo, _mm256_cmpgt_epi64(lo, r))
+}
+
+/// Eight biases (f32 bits) in Q.12: the magnitude rounded to nearest (ties
+/// away from zero), at most `limit`, then the sign; and which lanes were in
+/// the usual range (zero, or a magnitude in `[2^-14, 2^11)`).
+#[inline]
+#[target_feature(enable = "avx2")]
+fn bias_q12(bits: __m256i, limit: i32) -> (__m256i, __m256i) {
+    let (mant, exp) = split(bits);
+    // down = -(exp + 12): the definition's usual case is 1..=25.
+    let down = _mm256_sub_epi32(_mm256_set1_epi32(-12), exp);
+    let one = _mm256_set1_epi32(1);
+    let rounded = _mm256_srlv_epi32(_mm256_add_epi32(mant, _mm256_sllv_epi32(one, _mm256_sub_epi32(down, one))), down);
+    let magnitude = _mm256_min_epi32(rounded, _mm256_set1_epi32(limit));
+    let negative = _mm256_srai_epi32(bits, 31);
+    let signed = _mm256_sub_epi32(_mm256_xor_si256(magnitude, negative), negative);
+    let zero = _mm256_cmpeq_epi32(_mm256_and_si256(bits, _mm256_set1_epi32(0x7FFF_FFFF)), _mm256_setzero_si256());
+    let usual = _mm256_and_si256(_mm256_cmpgt_epi32(down, _mm256_setzero_si256()), _mm256_cmpgt_epi32(_mm256_set1_epi32(26), down));
+    (_mm256_andnot_si256(zero, signed), _mm256_or_si256(usual, zero))
+}
+
+/// The GRU update ([`scalar::gru_update_fixed`]): `gx` and `gh` hold
+/// `3 * h.len()` values within `±PRE_ACT_LIMIT` (shorter ones leave `h` as
+/// it is).
+pub fn gru_update(h: &mut [i16], gx: &[i32], gh: &[i32]) {
+    let n = h.len();
+    if gx.len() < 3 * n || gh.len() < 3 * n || !super::x86::has_avx2() {
+        return scalar::gru_update_fixed(h, gx, gh);
+    }
+    let main = n / 8 * 8;
+    // SAFETY: AVX2 is available (checked above).
+    unsafe { gru_update_avx2(&mut h[..main], n, gx, gh) };
+    for i in main..n {
+        let (x, u) = ([gx[i], gx[n + i], gx[2 * n + i]], [gh[i], gh[n + i], gh[2 * n + i]]);
+        scalar::gru_update_fixed(&mut h[i..i + 1], &x, &u);
+    }
+}
+
+/// Units `0..h.len()` (a multiple of 8) of a layer of `n` units.
+#[target_feature(enable = "avx2")]
+fn gru_update_avx2(h: &mut [i16], n: usize, gx: &[i32], gh: &[i32]) {
+    let half = _mm256_set1_epi32(1 << (fixed::STATE_FRAC - 1));
+    let load = |v: &[i32], at: usize| -> __m256i {
+        let chunk: &[i32; 8] = v[at..at + 8].try_into().unwrap_or(&[0; 8]);
+        // SAFETY: `chunk` holds 8 i32 (unaligned load).
+        unsafe { _mm256_loadu_si256(chunk.as_ptr().cast()) }
+    };
+    for (b, hv) in h.chunks_exact_mut(8).enumerate() {
+        let i = 8 * b;
+        let z = sigmoid_q15(_mm256_add_epi32(load(gx, i), load(gh, i)));
+        let r = sigmoid_q15(_mm256_add_epi32(load(gx, n + i), load(gh, n + i)));
+        let reset = _mm256_srai_epi32(_mm256_add_epi32(_mm256_mullo_epi32(r, load(gh, 2 * n + i)), half), fixed::STATE_FRAC as i32);
+        let cand = tanh_q15::<{ fixed::ACT_FRAC as i32 - 5 }>(_mm256_add_epi32(load(gx, 2 * n + i), reset));
+        // SAFETY: `hv` holds 8 i16 (unaligned load).
+        let state = _mm256_cvtepi16_epi32(unsafe { _mm_loadu_si128(hv.as_ptr().cast()) });
+        let keep =
+            _mm256_srai_epi32(_mm256_add_epi32(_mm256_mullo_epi32(z, _mm256_sub_epi32(state, cand)), half), fixed::STATE_FRAC as i32);
+        let limit = _mm256_set1_epi32(32767);
+        let next = _mm256_max_epi32(_mm256_min_epi32(_mm256_add_epi32(cand, keep), limit), _mm256_sub_epi32(_mm256_setzero_si256(), limit));
+        let packed = _mm_packs_epi32(_mm256_castsi256_si128(next), _mm256_extracti128_si256(next, 1));
+        // SAFETY: `hv` holds 8 i16 (unaligned store).
+        unsafe { _mm_storeu_si128(hv.as_mut_ptr().cast(), packed) };
+    }
+}
+
+/// [`fixed::sigmoid_q15`] of eight Q.12 values: `(32768 + tanh(x / 2) + 1) >> 1`.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn sigmoid_q15(x: __m256i) -> __m256i {
+    let t = tanh_q15::<{ fixed::ACT_FRAC as i32 + 1 - 5 }>(x);
+    _mm256_srai_epi32(_mm256_add_epi32(t, _mm256_set1_epi32(32769)), 1)
+}
+
+/// [`fixed::tanh_q15`] of eight values with `BELOW + 5` fraction bits:
+/// entry `|x| >> BELOW` of [`TANH_Q15`] and the next, interpolated, 32767
+/// past the table, then the sign of `x`.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn tanh_q15<const BELOW: i32>(x: __m256i) -> __m256i {
+    let a = _mm256_abs_epi32(x);
+    let i = _mm256_srli_epi32(a, BELOW);
+    let last = _mm256_set1_epi32(TANH_Q15.len() as i32 - 2);
+    // Indices up to the next-to-last entry: each read is 4 bytes inside the table.
+    let at = _mm256_min_epu32(i, last);
+    // SAFETY: the table holds `len` i16; a read at entry `at <= len - 2` with
+    // scale 2 covers entries `at` and `at + 1`, both inside it.
+    let pair = unsafe { _mm256_i32gather_epi32::<2>(TANH_Q15.as_ptr().cast(), at) };
+    let lo = _mm256_srai_epi32(_mm256_slli_epi32(pair, 16), 16);
+    let hi = _mm256_srai_epi32(pair, 16);
+    let rem = _mm256_and_si256(a, _mm256_set1_epi32((1 << BELOW) - 1));
+    let step =
+        _mm256_srai_epi32(_mm256_add_epi32(_mm256_mullo_epi32(_mm256_sub_epi32(hi, lo), rem), _mm256_set1_epi32(1 << (BELOW - 1))), BELOW);
+    // Past the table (|x| >> BELOW beyond the next-to-last entry, or |i32::MIN|): 32767.
+    let past = _mm256_or_si256(_mm256_cmpgt_epi32(i, last), _mm256_cmpgt_epi32(_mm256_setzero_si256(), a));
+    let y = _mm256_blendv_epi8(_mm256_add_epi32(lo, step), _mm256_set1_epi32(32767), past);
+    _mm256_sign_epi32(y, x)
+}
