@@ -20,6 +20,8 @@ pub(crate) mod x86_fixed;
 
 #[cfg(target_arch = "aarch64")]
 pub(crate) mod aarch64;
+#[cfg(target_arch = "aarch64")]
+pub(crate) mod aarch64_fixed;
 
 #[cfg(edgegru_dsp)]
 pub(crate) mod arm;
@@ -136,6 +138,8 @@ pub fn requantize(isa: Isa, acc: &mut [i32], scales: &[u8], bias: &[u8], to_act:
         Isa::Dsp | Isa::Helium => arm::requantize(acc, scales, bias, to_act, limit),
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 | Isa::Vnni => x86_fixed::requantize(acc, scales, bias, to_act, limit),
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon | Isa::NeonDot => aarch64_fixed::requantize(acc, scales, bias, to_act, limit),
         _ => scalar::requantize(acc, scales, bias, to_act, limit),
     }
 }
