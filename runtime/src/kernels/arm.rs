@@ -331,6 +331,9 @@ fn unpack_groups(x: &[i8], xs: &mut [u32]) {
 /// The DSP kernels of the arm-dsp layout.
 #[cfg(feature = "arm-dsp-layout")]
 pub(crate) mod arm_dsp_layout;
+/// Helium requantization.
+#[cfg(edgegru_helium)]
+pub(crate) mod helium_fixed;
 
 /// Requantization with the DSP extension (see [`super::requantize`]). A run
 /// of rows takes the short path in assembly while each row's scale is a

@@ -1,0 +1,164 @@
+//! Helium requantization: four rows per group of vector instructions, bit
+//! for bit [`crate::fixed::requantize_row`].
+//!
+//! For a row whose multiplier shift lies in 1..=62 the definition is: the
+//! row multiplier `(mant * m + 2^23) >> 24`, which is `VRMULH.U32` of
+//! `mant << 8` by `m`; the product with the sum rounded at the shift: above
+//! 32, the high word of the sum times the multiplier (`VMULH.S32`), rounded
+//! and shifted right by `shift - 32` (`VRSHL.S32` by a negative amount adds
+//! `2^(k-1)` before shifting); up to 32, the sum shifted up by `32 - shift`
+//! times the multiplier, its rounded high word (`VRMULH.S32`), exact while
+//! the shifted sum fits (`VQSHL` flags it when not); the saturations
+//! (`VMIN`/`VMAX`); the bias in Q.12, `(mant + 2^(down-1)) >> down`
+//! (`VRSHL.U32`) with its sign. A group with a row outside those ranges (a
+//! subnormal scale, another shift, a sum too large to shift up, a bias that
+//! is zero or not within `[2^-14, 2^11)` in magnitude) goes row by row
+//! through the DSP kernel.
+
+use core::arch::asm;
+
+use crate::fixed::Mul;
+
+/// `acc[r] = requantize_row(to_act, acc[r], scales[r], bias[r], limit)` for
+/// the rows all three tables hold; rows past the tables are left as they are.
+pub(crate) fn requantize(acc: &mut [i32], scales: &[u8], bias: &[u8], to_act: Mul, limit: i32) {
+    let rows = acc.len().min(scales.len() / 4).min(bias.len() / 4);
+    if !(1..=1 << 30).contains(&limit) {
+        return super::requantize(acc, scales, bias, to_act, limit);
+    }
+    let (m, shift) = to_act.parts();
+    // A row whose scale has exponent field `e` gets the multiplier shift `c - e`.
+    let c = shift.wrapping_add(126);
+    let groups = rows / 4;
+    for g in 0..groups {
+        let r = 4 * g;
+        // SAFETY: rows r..r+4 exist in `acc` and both tables (`rows` is clamped to each).
+        let done = unsafe { group(acc.as_mut_ptr().add(r), scales.as_ptr().add(4 * r), bias.as_ptr().add(4 * r), m, c, limit) };
+        if !done {
+            super::requantize(&mut acc[r..r + 4], &scales[4 * r..4 * r + 16], &bias[4 * r..4 * r + 16], to_act, limit);
+        }
+    }
+    let main = 4 * groups;
+    super::requantize(&mut acc[main..rows], &scales[4 * main..4 * rows], &bias[4 * main..4 * rows], to_act, limit);
+}
+
+/// Four rows; returns `false`, writing nothing, when a row is outside the
+/// usual ranges.
+///
+/// # Safety
+/// `acc` must be readable and writable for 4 i32, `scales` and `bias`
+/// readable for 16 bytes each; `limit` in `1..=2^30`.
+#[inline(always)]
+unsafe fn group(acc: *mut i32, scales: *const u8, bias: *const u8, m: u32, c: i32, limit: i32) -> bool {
+    let done: u32;
+    // SAFETY: the caller guarantees the reads and the write; q0-q7 are
+    // declared clobbered (the compiler saves q4-q7); only FPSCR.QC is
+    // changed in FPSCR, and it is sticky state no code reads.
+    unsafe {
+        asm!(
+            // The row multipliers and their shifts.
+            "vldrb.u8 q0, [{sc}]",
+            "vldrw.u32 q1, [{acc}]",
+            "vshr.u32 q2, q0, #23",
+            "vmov.i32 q3, #0xff",
+            "vand q2, q2, q3",
+            "movs {t}, #255",
+            "vminv.u32 {t}, q2",
+            "cmp {t}, #0",
+            "beq 8f",
+            "vdup.32 q3, {c}",
+            "vsub.i32 q3, q3, q2",
+            "movs {t}, #100",
+            "vminv.s32 {t}, q3",
+            "cmp {t}, #1",
+            "blt 8f",
+            "mvn {t}, #99",
+            "vmaxv.s32 {t}, q3",
+            "cmp {t}, #62",
+            "bgt 8f",
+            "vshl.i32 q2, q0, #9",
+            "vshr.u32 q2, q2, #1",
+            "vmov.i32 q5, #0x80000000",
+            "vorr q2, q2, q5",
+            "vdup.32 q5, {m}",
+            "vrmulh.u32 q2, q2, q5",
+            "vmov.i32 q6, #32",
+            "vsub.i32 q6, q6, q3",
+            // Shifts above 32: the high word of the sum times the
+            // multiplier, rounded and shifted right by shift - 32.
+            "vmulh.s32 q7, q1, q2",
+            "vrshl.s32 q7, q7, q6",
+            // Shifts up to 32: the sum shifted up by 32 - shift (a
+            // saturation, flagged in FPSCR.QC, sends the group to the DSP
+            // kernel), times the multiplier, rounded high word.
+            "vmrs {t}, fpscr",
+            "bic {t}, {t}, #0x08000000",
+            "vmsr fpscr, {t}",
+            "vqshl.s32 q0, q1, q6",
+            "vmrs {t}, fpscr",
+            "tst {t}, #0x08000000",
+            "bne 8f",
+            "vrmulh.s32 q0, q0, q2",
+            "movs {t}, #32",
+            "vcmp.s32 gt, q3, {t}",
+            "vpsel q1, q7, q0",
+            "vdup.32 q4, {limit}",
+            "vneg.s32 q5, q4",
+            "vmin.s32 q1, q1, q4",
+            "vmax.s32 q1, q1, q5",
+            // The biases in Q.12.
+            "vldrb.u8 q0, [{bp}]",
+            "vshr.u32 q2, q0, #23",
+            "vmov.i32 q3, #0xff",
+            "vand q2, q2, q3",
+            "vmov.i32 q3, #138",
+            "vsub.i32 q2, q3, q2",
+            "movs {t}, #100",
+            "vminv.s32 {t}, q2",
+            "cmp {t}, #1",
+            "blt 8f",
+            "mvn {t}, #99",
+            "vmaxv.s32 {t}, q2",
+            "cmp {t}, #25",
+            "bgt 8f",
+            "vshl.i32 q3, q0, #9",
+            "vshr.u32 q3, q3, #9",
+            "vmov.i32 q5, #0x800000",
+            "vorr q3, q3, q5",
+            "vneg.s32 q2, q2",
+            "vrshl.u32 q3, q3, q2",
+            "vmin.u32 q3, q3, q4",
+            "vshr.s32 q2, q0, #31",
+            "veor q3, q3, q2",
+            "vsub.i32 q3, q3, q2",
+            // Their sum, saturated.
+            "vneg.s32 q5, q4",
+            "vadd.i32 q1, q1, q3",
+            "vmin.s32 q1, q1, q4",
+            "vmax.s32 q1, q1, q5",
+            "vstrw.32 q1, [{acc}]",
+            "movs {t}, #1",
+            "b 9f",
+            "8:",
+            "movs {t}, #0",
+            "9:",
+            acc = in(reg) acc,
+            sc = in(reg) scales,
+            bp = in(reg) bias,
+            m = in(reg) m,
+            c = in(reg) c,
+            limit = in(reg) limit,
+            t = out(reg) done,
+            out("q0") _,
+            out("q1") _,
+            out("q2") _,
+            out("q3") _,
+            out("q4") _,
+            out("q5") _,
+            out("q6") _,
+            out("q7") _,
+            options(nostack),
+        );
+    }
+    done != 0
+}
