@@ -153,6 +153,8 @@ pub fn gru_update_fixed(isa: Isa, h: &mut [i16], gx: &[i32], gh: &[i32]) {
     match isa {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 | Isa::Vnni => x86_fixed::gru_update(h, gx, gh),
+        #[cfg(edgegru_helium)]
+        Isa::Helium => arm::helium_fixed::gru_update(h, gx, gh),
         _ => scalar::gru_update_fixed(h, gx, gh),
     }
 }

@@ -3,8 +3,8 @@
 //! weights at every alignment, rows and columns not multiples of the
 //! kernels' steps, empty and full row blocks): the sums must be equal; and
 //! the same products with the weights in the arm-dsp layout (format version 3)
-//! against the int8 scalar sums; and the requantization of sums to Q.12 on sums, scales, biases and input
-//! scales of every kind: the same bits as the definition.
+//! against the int8 scalar sums; the requantization of sums to Q.12 on sums, scales, biases and input
+//! scales of every kind; and the integer GRU update: the same bits as the definitions.
 
 use edgegru_runtime::fixed::{self, Mul};
 #[cfg(feature = "arm-dsp-layout")]
@@ -90,6 +90,12 @@ pub fn run() -> Result<usize, (Isa, usize)> {
         for trial in 0..REQUANT_TRIALS {
             if !requantize_equal(isa, &mut rng, trial) {
                 return Err((isa, DENSE.len() + SPARSE.len() + trial));
+            }
+            n += 1;
+        }
+        for trial in 0..GRU_TRIALS {
+            if !gru_update_equal(isa, &mut rng, trial) {
+                return Err((isa, DENSE.len() + SPARSE.len() + REQUANT_TRIALS + trial));
             }
             n += 1;
         }
@@ -221,6 +227,32 @@ fn sum(rng: &mut Lcg) -> i32 {
         2 => v >> 20,
         _ => v >> (8 + rng.next() % 12),
     }
+}
+
+/// GRU updates compared per kernel set.
+const GRU_TRIALS: usize = 12;
+
+/// One GRU update of up to 23 units by `isa` and by the definition, on
+/// pre-activations over the whole allowed range (the extremes and 0 often).
+fn gru_update_equal(isa: Isa, rng: &mut Lcg, trial: usize) -> bool {
+    let n = 1 + trial * 2 % 23;
+    let (mut gx, mut gh) = ([0i32; 69], [0i32; 69]);
+    for v in gx.iter_mut().chain(gh.iter_mut()) {
+        let limit = fixed::PRE_ACT_LIMIT;
+        *v = match rng.next() % 8 {
+            0 => limit,
+            1 => -limit,
+            2 => 0,
+            3 => (rng.next() % 4096) as i32 - 2048,
+            _ => (rng.next() % (2 * limit as u32 + 1)) as i32 - limit,
+        };
+    }
+    let mut h = [0i16; 23];
+    h.iter_mut().for_each(|v| *v = ((rng.next() % 65535) as i32 - 32767) as i16);
+    let mut want = h;
+    kernels::gru_update_fixed(isa, &mut h[..n], &gx[..3 * n], &gh[..3 * n]);
+    scalar::gru_update_fixed(&mut want[..n], &gx[..3 * n], &gh[..3 * n]);
+    h == want
 }
 
 /// One requantization of 64 rows by `isa` and by the definition.

@@ -162,3 +162,135 @@ unsafe fn group(acc: *mut i32, scales: *const u8, bias: *const u8, m: u32, c: i3
     }
     done != 0
 }
+
+/// The asm lines of [`crate::fixed::tanh_q15`] for the four values in q0
+/// with `$below + 5` fraction bits, result in q0 (q1-q5 scratch): entries
+/// `|x| >> below` and the next gathered from the table (`VLDRH.S32` with
+/// offsets), interpolated with a rounding shift, 32767 past the table, then
+/// the sign of `x`.
+macro_rules! tanh_asm {
+    ($below:literal, $mask:literal) => {
+        concat!(
+            "vabs.s32 q1, q0\n",
+            "vshr.u32 q2, q1, #",
+            $below,
+            "\n",
+            "vmov.i32 q3, #255\n",
+            "vmin.u32 q3, q2, q3\n",
+            "vldrh.s32 q4, [{tbl}, q3, uxtw #1]\n",
+            "vldrh.s32 q5, [{next}, q3, uxtw #1]\n",
+            "vsub.i32 q5, q5, q4\n",
+            "vmov.i32 q3, #",
+            $mask,
+            "\n",
+            "vand q1, q1, q3\n",
+            "vmul.i32 q5, q5, q1\n",
+            "vrshr.s32 q5, q5, #",
+            $below,
+            "\n",
+            "vadd.i32 q4, q4, q5\n",
+            "vmov.i32 q3, #255\n",
+            "vcmp.u32 hi, q2, q3\n",
+            "vdup.32 q5, {top}\n",
+            "vpsel q4, q5, q4\n",
+            "vshr.s32 q1, q0, #31\n",
+            "veor q4, q4, q1\n",
+            "vsub.i32 q0, q4, q1\n"
+        )
+    };
+}
+
+/// [`crate::fixed::sigmoid_q15`] of q0 (Q.12), in q0: `(32768 + tanh(x / 2) + 1) >> 1`.
+macro_rules! sigmoid_asm {
+    () => {
+        concat!(tanh_asm!("8", "0xff"), "vdup.32 q1, {bias}\n", "vadd.i32 q0, q0, q1\n", "vshr.s32 q0, q0, #1\n")
+    };
+}
+
+/// The GRU update ([`super::super::scalar::gru_update_fixed`]), four units
+/// per group of MVE instructions, the table lookups gathered; the last
+/// `n % 4` units by the definition.
+pub(crate) fn gru_update(h: &mut [i16], gx: &[i32], gh: &[i32]) {
+    let n = h.len();
+    if gx.len() < 3 * n || gh.len() < 3 * n {
+        return super::scalar::gru_update_fixed(h, gx, gh);
+    }
+    let main = n / 4 * 4;
+    for i in (0..main).step_by(4) {
+        // SAFETY: units i..i+4 exist in `h` and in each third of `gx` and `gh` (checked above).
+        unsafe { units4(h.as_mut_ptr().add(i), gx.as_ptr().add(i), gh.as_ptr().add(i), n) };
+    }
+    for i in main..n {
+        let (x, u) = ([gx[i], gx[n + i], gx[2 * n + i]], [gh[i], gh[n + i], gh[2 * n + i]]);
+        super::scalar::gru_update_fixed(&mut h[i..i + 1], &x, &u);
+    }
+}
+
+/// Four units at `h`, their pre-activations at `gx` and `gh` (z, then r
+/// `n` further, then n `2n` further).
+///
+/// # Safety
+/// `h` must be readable and writable for 4 i16; `gx` and `gh` readable for
+/// 4 i32 at offsets 0, `n` and `2n`.
+#[inline(always)]
+unsafe fn units4(h: *mut i16, gx: *const i32, gh: *const i32, n: usize) {
+    let table = crate::fixed::TANH_Q15.as_ptr();
+    // SAFETY: the caller guarantees the reads and the write; gathers read
+    // table entries `min(i, 255)` and the next, inside its 257 entries; q0-q7
+    // are declared clobbered (the compiler saves q4-q7).
+    unsafe {
+        asm!(
+            // z = sigmoid(xz + hz), kept in q7.
+            "vldrw.u32 q0, [{gx}]",
+            "vldrw.u32 q1, [{gh}]",
+            "vadd.i32 q0, q0, q1",
+            sigmoid_asm!(),
+            "vmov q7, q0",
+            // r = sigmoid(xr + hr), kept in q6.
+            "add {gx}, {gx}, {off}",
+            "add {gh}, {gh}, {off}",
+            "vldrw.u32 q0, [{gx}]",
+            "vldrw.u32 q1, [{gh}]",
+            "vadd.i32 q0, q0, q1",
+            sigmoid_asm!(),
+            "vmov q6, q0",
+            // The candidate tanh(xn + (r * hn + 2^14) >> 15).
+            "add {gx}, {gx}, {off}",
+            "add {gh}, {gh}, {off}",
+            "vldrw.u32 q0, [{gx}]",
+            "vldrw.u32 q1, [{gh}]",
+            "vmul.i32 q1, q6, q1",
+            "vrshr.s32 q1, q1, #15",
+            "vadd.i32 q0, q0, q1",
+            tanh_asm!("7", "0x7f"),
+            // h = cand + (z * (h - cand) + 2^14) >> 15, within ±32767.
+            "vldrh.s32 q1, [{h}]",
+            "vsub.i32 q1, q1, q0",
+            "vmul.i32 q1, q7, q1",
+            "vrshr.s32 q1, q1, #15",
+            "vadd.i32 q0, q0, q1",
+            "vdup.32 q1, {top}",
+            "vmin.s32 q0, q0, q1",
+            "vneg.s32 q1, q1",
+            "vmax.s32 q0, q0, q1",
+            "vstrh.32 q0, [{h}]",
+            h = in(reg) h,
+            gx = inout(reg) gx => _,
+            gh = inout(reg) gh => _,
+            off = in(reg) 4 * n,
+            tbl = in(reg) table,
+            next = in(reg) table.add(1),
+            top = in(reg) 32767,
+            bias = in(reg) 32769,
+            out("q0") _,
+            out("q1") _,
+            out("q2") _,
+            out("q3") _,
+            out("q4") _,
+            out("q5") _,
+            out("q6") _,
+            out("q7") _,
+            options(nostack),
+        );
+    }
+}
