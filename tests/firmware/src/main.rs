@@ -311,7 +311,11 @@ fn kernels_equal_scalar() -> bool {
     }
     match kernel_check::run() {
         Ok(n) => {
-            say!("PASS: kernels {:?} give the scalar kernels' results on {} random products, requantizations and GRU updates", Isa::best().name(), n);
+            say!(
+                "PASS: kernels {:?} give the scalar kernels' results on {} random products, requantizations and GRU updates",
+                Isa::best().name(),
+                n
+            );
             true
         }
         Err((isa, shape)) => {
