@@ -42,6 +42,104 @@ pub(crate) fn requantize(acc: &mut [i32], scales: &[u8], bias: &[u8], to_act: Mu
     super::requantize(&mut acc[main..rows], &scales[4 * main..4 * rows], &bias[4 * main..4 * rows], to_act, limit);
 }
 
+/// The asm lines that load four sums (`{acc}`) and scales (`{sc}`) and leave
+/// in q1 each sum times its row multiplier, rounded at the row's shift and
+/// saturated to `±{limit}` (q4 = limit); a row outside the usual ranges
+/// branches to `8f`.
+macro_rules! products_asm {
+    () => {
+        concat!(
+            "vldrb.u8 q0, [{sc}]\n",
+            "vldrw.u32 q1, [{acc}]\n",
+            "vshr.u32 q2, q0, #23\n",
+            "vmov.i32 q3, #0xff\n",
+            "vand q2, q2, q3\n",
+            "movs {t}, #255\n",
+            "vminv.u32 {t}, q2\n",
+            "cmp {t}, #0\n",
+            "beq 8f\n",
+            "vdup.32 q3, {c}\n",
+            "vsub.i32 q3, q3, q2\n",
+            "movs {t}, #100\n",
+            "vminv.s32 {t}, q3\n",
+            "cmp {t}, #1\n",
+            "blt 8f\n",
+            "mvn {t}, #99\n",
+            "vmaxv.s32 {t}, q3\n",
+            "cmp {t}, #62\n",
+            "bgt 8f\n",
+            "vshl.i32 q2, q0, #9\n",
+            "vshr.u32 q2, q2, #1\n",
+            "vmov.i32 q5, #0x80000000\n",
+            "vorr q2, q2, q5\n",
+            "vdup.32 q5, {m}\n",
+            "vrmulh.u32 q2, q2, q5\n",
+            "vmov.i32 q6, #32\n",
+            "vsub.i32 q6, q6, q3\n",
+            // Shifts above 32: the high word of the sum times the
+            // multiplier, rounded and shifted right by shift - 32.
+            "vmulh.s32 q7, q1, q2\n",
+            "vrshl.s32 q7, q7, q6\n",
+            // Shifts up to 32: the sum shifted up by 32 - shift (a
+            // saturation, flagged in FPSCR.QC, sends the group to the DSP
+            // kernel), times the multiplier, rounded high word.
+            "vmrs {t}, fpscr\n",
+            "bic {t}, {t}, #0x08000000\n",
+            "vmsr fpscr, {t}\n",
+            "vqshl.s32 q0, q1, q6\n",
+            "vmrs {t}, fpscr\n",
+            "tst {t}, #0x08000000\n",
+            "bne 8f\n",
+            "vrmulh.s32 q0, q0, q2\n",
+            "movs {t}, #32\n",
+            "vcmp.s32 gt, q3, {t}\n",
+            "vpsel q1, q7, q0\n",
+            "vdup.32 q4, {limit}\n",
+            "vneg.s32 q5, q4\n",
+            "vmin.s32 q1, q1, q4\n",
+            "vmax.s32 q1, q1, q5\n"
+        )
+    };
+}
+
+/// The asm lines that add four biases (`{bp}`) in Q.12 to q1 and saturate
+/// the sums to `±limit` (q4); a bias outside the usual range branches to `8f`.
+macro_rules! bias_asm {
+    () => {
+        concat!(
+            "vldrb.u8 q0, [{bp}]\n",
+            "vshr.u32 q2, q0, #23\n",
+            "vmov.i32 q3, #0xff\n",
+            "vand q2, q2, q3\n",
+            "vmov.i32 q3, #138\n",
+            "vsub.i32 q2, q3, q2\n",
+            "movs {t}, #100\n",
+            "vminv.s32 {t}, q2\n",
+            "cmp {t}, #1\n",
+            "blt 8f\n",
+            "mvn {t}, #99\n",
+            "vmaxv.s32 {t}, q2\n",
+            "cmp {t}, #25\n",
+            "bgt 8f\n",
+            "vshl.i32 q3, q0, #9\n",
+            "vshr.u32 q3, q3, #9\n",
+            "vmov.i32 q5, #0x800000\n",
+            "vorr q3, q3, q5\n",
+            "vneg.s32 q2, q2\n",
+            "vrshl.u32 q3, q3, q2\n",
+            "vmin.u32 q3, q3, q4\n",
+            "vshr.s32 q2, q0, #31\n",
+            "veor q3, q3, q2\n",
+            "vsub.i32 q3, q3, q2\n",
+            // The sum of both, saturated.
+            "vneg.s32 q5, q4\n",
+            "vadd.i32 q1, q1, q3\n",
+            "vmin.s32 q1, q1, q4\n",
+            "vmax.s32 q1, q1, q5\n"
+        )
+    };
+}
+
 /// Four rows; returns `false`, writing nothing, when a row is outside the
 /// usual ranges.
 ///
@@ -56,86 +154,8 @@ unsafe fn group(acc: *mut i32, scales: *const u8, bias: *const u8, m: u32, c: i3
     // changed in FPSCR, and it is sticky state no code reads.
     unsafe {
         asm!(
-            // The row multipliers and their shifts.
-            "vldrb.u8 q0, [{sc}]",
-            "vldrw.u32 q1, [{acc}]",
-            "vshr.u32 q2, q0, #23",
-            "vmov.i32 q3, #0xff",
-            "vand q2, q2, q3",
-            "movs {t}, #255",
-            "vminv.u32 {t}, q2",
-            "cmp {t}, #0",
-            "beq 8f",
-            "vdup.32 q3, {c}",
-            "vsub.i32 q3, q3, q2",
-            "movs {t}, #100",
-            "vminv.s32 {t}, q3",
-            "cmp {t}, #1",
-            "blt 8f",
-            "mvn {t}, #99",
-            "vmaxv.s32 {t}, q3",
-            "cmp {t}, #62",
-            "bgt 8f",
-            "vshl.i32 q2, q0, #9",
-            "vshr.u32 q2, q2, #1",
-            "vmov.i32 q5, #0x80000000",
-            "vorr q2, q2, q5",
-            "vdup.32 q5, {m}",
-            "vrmulh.u32 q2, q2, q5",
-            "vmov.i32 q6, #32",
-            "vsub.i32 q6, q6, q3",
-            // Shifts above 32: the high word of the sum times the
-            // multiplier, rounded and shifted right by shift - 32.
-            "vmulh.s32 q7, q1, q2",
-            "vrshl.s32 q7, q7, q6",
-            // Shifts up to 32: the sum shifted up by 32 - shift (a
-            // saturation, flagged in FPSCR.QC, sends the group to the DSP
-            // kernel), times the multiplier, rounded high word.
-            "vmrs {t}, fpscr",
-            "bic {t}, {t}, #0x08000000",
-            "vmsr fpscr, {t}",
-            "vqshl.s32 q0, q1, q6",
-            "vmrs {t}, fpscr",
-            "tst {t}, #0x08000000",
-            "bne 8f",
-            "vrmulh.s32 q0, q0, q2",
-            "movs {t}, #32",
-            "vcmp.s32 gt, q3, {t}",
-            "vpsel q1, q7, q0",
-            "vdup.32 q4, {limit}",
-            "vneg.s32 q5, q4",
-            "vmin.s32 q1, q1, q4",
-            "vmax.s32 q1, q1, q5",
-            // The biases in Q.12.
-            "vldrb.u8 q0, [{bp}]",
-            "vshr.u32 q2, q0, #23",
-            "vmov.i32 q3, #0xff",
-            "vand q2, q2, q3",
-            "vmov.i32 q3, #138",
-            "vsub.i32 q2, q3, q2",
-            "movs {t}, #100",
-            "vminv.s32 {t}, q2",
-            "cmp {t}, #1",
-            "blt 8f",
-            "mvn {t}, #99",
-            "vmaxv.s32 {t}, q2",
-            "cmp {t}, #25",
-            "bgt 8f",
-            "vshl.i32 q3, q0, #9",
-            "vshr.u32 q3, q3, #9",
-            "vmov.i32 q5, #0x800000",
-            "vorr q3, q3, q5",
-            "vneg.s32 q2, q2",
-            "vrshl.u32 q3, q3, q2",
-            "vmin.u32 q3, q3, q4",
-            "vshr.s32 q2, q0, #31",
-            "veor q3, q3, q2",
-            "vsub.i32 q3, q3, q2",
-            // Their sum, saturated.
-            "vneg.s32 q5, q4",
-            "vadd.i32 q1, q1, q3",
-            "vmin.s32 q1, q1, q4",
-            "vmax.s32 q1, q1, q5",
+            products_asm!(),
+            bias_asm!(),
             "vstrw.32 q1, [{acc}]",
             "movs {t}, #1",
             "b 9f",
