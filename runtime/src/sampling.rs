@@ -139,41 +139,30 @@ fn order(v: f32) -> i32 {
     }
 }
 
-/// The first index of the largest logit of `logits` and its [`order`].
-fn first_max(logits: &[f32]) -> Option<(usize, i32)> {
-    // Every order is above i32::MIN, so the first logit always takes the lead.
+/// Index of the largest logit that is not banned (the first one on ties);
+/// when every token is banned, the largest of all.
+pub fn argmax_allowed(logits: &[f32], banned: &Banned) -> u32 {
+    // Every order is above i32::MIN, so the first allowed logit takes the lead.
     let (mut best, mut best_order) = (usize::MAX, i32::MIN);
     for (i, &v) in logits.iter().enumerate() {
         let k = order(v);
-        if k > best_order {
+        // A new lead is rare after the first logits: only then is the id
+        // checked (out of line, so that the loop stays a compare and a branch).
+        if k > best_order && allowed(banned, i) {
             (best, best_order) = (i, k);
         }
     }
-    (best != usize::MAX).then_some((best, best_order))
+    match best {
+        usize::MAX if banned.any() => argmax(logits),
+        usize::MAX => 0,
+        b => b as u32,
+    }
 }
 
-/// Index of the largest logit that is not banned (the first one on ties);
-/// when every token is banned, the largest of all. The stretches between
-/// banned ids are scanned with no check per element.
-pub fn argmax_allowed(logits: &[f32], banned: &Banned) -> u32 {
-    let mut cuts = banned.ids.map(|id| id.map_or(usize::MAX, |i| i as usize));
-    cuts.sort_unstable();
-    let mut best: Option<(usize, i32)> = None;
-    let mut start = 0;
-    for cut in cuts.into_iter().chain([logits.len()]) {
-        let end = cut.min(logits.len());
-        if let Some((i, k)) = logits.get(start..end).and_then(first_max) {
-            if best.is_none_or(|(_, b)| k > b) {
-                best = Some((start + i, k));
-            }
-        }
-        start = start.max(end.saturating_add(1));
-    }
-    match best {
-        Some((b, _)) => b as u32,
-        None if banned.any() => argmax(logits),
-        None => 0,
-    }
+/// Whether token `i` may be picked.
+#[inline(never)]
+fn allowed(banned: &Banned, i: usize) -> bool {
+    u32::try_from(i).map_or(true, |i| !banned.contains(i))
 }
 
 /// `probs = softmax(logits / temperature)`, banned tokens at probability 0
