@@ -12,7 +12,7 @@
 use core::arch::aarch64::*;
 
 use super::scalar;
-use crate::fixed::{requantize_row, Mul};
+use crate::fixed::Mul;
 
 /// `acc[r] = requantize_row(to_act, acc[r], scales[r], bias[r], limit)` for
 /// the rows all three hold; rows past the tables are left as they are.
@@ -38,8 +38,8 @@ pub fn requantize(acc: &mut [i32], scales: &[u8], bias: &[u8], to_act: Mul, limi
             ok
         };
         for i in (0..4).filter(|&i| ok[i] == 0) {
-            let word = |t: &[u8]| u32::from_le_bytes([t[4 * i], t[4 * i + 1], t[4 * i + 2], t[4 * i + 3]]);
-            a[i] = requantize_row(to_act, before[i], word(s), word(b), limit);
+            a[i] = before[i];
+            scalar::requantize(&mut a[i..=i], &s[4 * i..4 * i + 4], &b[4 * i..4 * i + 4], to_act, limit);
         }
     }
     scalar::requantize(&mut acc[main..rows], &scales[4 * main..4 * rows], &bias[4 * main..4 * rows], to_act, limit);

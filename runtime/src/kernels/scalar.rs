@@ -97,14 +97,21 @@ pub fn requantize(acc: &mut [i32], scales: &[u8], bias: &[u8], to_act: Mul, limi
 /// The GRU update in fixed point: `gx`, `gh` in Q.12 (within
 /// [`fixed::PRE_ACT_LIMIT`]), gates and state in Q15.
 pub fn gru_update_fixed(h: &mut [i16], gx: &[i32], gh: &[i32]) {
+    gru_update_fixed_from(h, gx, gh, 0)
+}
+
+/// [`gru_update_fixed`] of units `from..h.len()` only (the tail a vector
+/// kernel leaves).
+pub fn gru_update_fixed_from(h: &mut [i16], gx: &[i32], gh: &[i32], from: usize) {
     let n = h.len();
     let half = 1 << (fixed::STATE_FRAC - 1);
     // Both hold 3n values (the session's buffers); shorter ones leave the state as it is.
     let (Some(gx), Some(gh)) = (gx.get(..3 * n), gh.get(..3 * n)) else { return };
-    let (xz, xr, xn) = (&gx[..n], &gx[n..2 * n], &gx[2 * n..]);
-    let (hz, hr, hn) = (&gh[..n], &gh[n..2 * n], &gh[2 * n..]);
+    let from = from.min(n);
+    let (xz, xr, xn) = (&gx[from..n], &gx[n + from..2 * n], &gx[2 * n + from..]);
+    let (hz, hr, hn) = (&gh[from..n], &gh[n + from..2 * n], &gh[2 * n + from..]);
     let gates = xz.iter().zip(hz).zip(xr.iter().zip(hr)).zip(xn.iter().zip(hn));
-    for (hv, (((xz, hz), (xr, hr)), (xn, hn))) in h.iter_mut().zip(gates) {
+    for (hv, (((xz, hz), (xr, hr)), (xn, hn))) in h[from..].iter_mut().zip(gates) {
         let z = fixed::sigmoid_q15(xz + hz, fixed::ACT_FRAC);
         let r = fixed::sigmoid_q15(xr + hr, fixed::ACT_FRAC);
         let pre = xn + ((r * hn + half) >> fixed::STATE_FRAC);

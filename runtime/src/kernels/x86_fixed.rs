@@ -20,7 +20,7 @@
 use core::arch::x86_64::*;
 
 use super::scalar;
-use crate::fixed::{self, requantize_row, Mul, TANH_Q15};
+use crate::fixed::{self, Mul, TANH_Q15};
 
 /// `acc[r] = requantize_row(to_act, acc[r], scales[r], bias[r], limit)` for
 /// the rows all three hold; rows past the tables are left as they are.
@@ -54,11 +54,9 @@ fn requantize_avx2(acc: &mut [i32], scales: &[u8], bias: &[u8], to_act: Mul, lim
         let before: [i32; 8] = a.try_into().unwrap_or([0; 8]);
         // SAFETY: `a` holds 8 i32 (unaligned store).
         unsafe { _mm256_storeu_si256(a.as_mut_ptr().cast(), out) };
-        if ok != 0xFF {
-            for i in (0..8).filter(|i| ok >> i & 1 == 0) {
-                let word = |t: &[u8]| u32::from_le_bytes([t[4 * i], t[4 * i + 1], t[4 * i + 2], t[4 * i + 3]]);
-                a[i] = requantize_row(to_act, before[i], word(s), word(b), limit);
-            }
+        for i in (0..8).filter(|i| ok >> i & 1 == 0) {
+            a[i] = before[i];
+            scalar::requantize(&mut a[i..=i], &s[4 * i..4 * i + 4], &b[4 * i..4 * i + 4], to_act, limit);
         }
     }
 }
@@ -146,10 +144,7 @@ pub fn gru_update(h: &mut [i16], gx: &[i32], gh: &[i32]) {
     let main = n / 8 * 8;
     // SAFETY: AVX2 is available (checked above).
     unsafe { gru_update_avx2(&mut h[..main], n, gx, gh) };
-    for i in main..n {
-        let (x, u) = ([gx[i], gx[n + i], gx[2 * n + i]], [gh[i], gh[n + i], gh[2 * n + i]]);
-        scalar::gru_update_fixed(&mut h[i..i + 1], &x, &u);
-    }
+    scalar::gru_update_fixed_from(h, gx, gh, main);
 }
 
 /// Units `0..h.len()` (a multiple of 8) of a layer of `n` units.

@@ -240,10 +240,7 @@ pub(crate) fn gru_update(h: &mut [i16], gx: &[i32], gh: &[i32]) {
         // SAFETY: units i..i+4 exist in `h` and in each third of `gx` and `gh` (checked above).
         unsafe { units4(h.as_mut_ptr().add(i), gx.as_ptr().add(i), gh.as_ptr().add(i), n) };
     }
-    for i in main..n {
-        let (x, u) = ([gx[i], gx[n + i], gx[2 * n + i]], [gh[i], gh[n + i], gh[2 * n + i]]);
-        super::scalar::gru_update_fixed(&mut h[i..i + 1], &x, &u);
-    }
+    super::scalar::gru_update_fixed_from(h, gx, gh, main);
 }
 
 /// Four units at `h`, their pre-activations at `gx` and `gh` (z, then r
