@@ -136,6 +136,14 @@ pub enum Error {
         /// Row of the bad scale.
         row: usize,
     },
+    /// An entry of a product's row table (format version 5) is not the one
+    /// its matrix's scale and bias give.
+    RowTable {
+        /// Which tensor.
+        tensor: TensorName,
+        /// Row of the entry.
+        row: usize,
+    },
     /// An int8 weight is -128; weights must lie in [-127, 127].
     Int8OutOfRange {
         /// Which tensor.
@@ -332,6 +340,9 @@ impl fmt::Display for Error {
             }
             Error::SizeOverflow { tensor } => write!(f, "tensor {tensor}: size overflows this machine's address space"),
             Error::BadScale { tensor, row } => write!(f, "tensor {tensor}: scale of row {row} is negative or not finite"),
+            Error::RowTable { tensor, row } => {
+                write!(f, "tensor {tensor}: row {row} of the row table is not what the row's scale and bias give")
+            }
             Error::Int8OutOfRange { tensor, index } => {
                 write!(f, "tensor {tensor}: int8 value {index} is -128, outside the symmetric range [-127, 127]")
             }

@@ -64,12 +64,26 @@ impl Mul {
     /// the per-row scales of every product).
     pub const fn scaled_by_f32_bits(self, bits: u32) -> Mul {
         let (mant, exp) = split_f32(bits);
+        self.scaled_by_significand(mant, -exp - 24)
+    }
+
+    /// [`Mul::scaled_by_f32_bits`] of an f32 already split: its significand
+    /// `mant < 2^24` and `offset = -exponent - 24` (what a row table stores
+    /// for an input scale set per step).
+    #[inline(always)]
+    pub const fn scaled_by_significand(self, mant: u32, offset: i32) -> Mul {
         let m = if cfg!(edgegru_no_long_multiply) {
             scale_mantissa_by_halves(mant, self.m)
         } else {
             ((mant as u64 * self.m as u64 + (1 << 23)) >> 24) as u32
         };
-        Mul { m, shift: self.shift - exp - 24 }
+        Mul { m, shift: self.shift + offset }
+    }
+
+    /// The multiplier `m * 2^-shift` (`m < 2^31`, as a row table stores it).
+    #[inline(always)]
+    pub const fn from_parts(m: u32, shift: i32) -> Mul {
+        Mul { m: m & 0x7fff_ffff, shift }
     }
 
     /// `num / den`, rounded to 31 significant bits; zero when `den` is 0.
@@ -92,7 +106,6 @@ impl Mul {
     }
 
     /// The 31-bit multiplier and the shift: the value is `m * 2^-shift`.
-    #[cfg_attr(not(edgegru_dsp), allow(dead_code))]
     pub(crate) const fn parts(self) -> (u32, i32) {
         (self.m, self.shift)
     }
@@ -161,6 +174,16 @@ impl Mul {
     }
 }
 
+/// What a product's sums are multiplied by (before each row's scale) when
+/// its int8 input is worth `x_mul` each: the outputs are in Q.[`ACT_FRAC`].
+pub const fn to_act(x_mul: Mul) -> Mul {
+    x_mul.times(Mul::pow2(ACT_FRAC as i32))
+}
+
+/// The worth of one unit of the state as a product reads it (int8 with
+/// [`STATE_INPUT_FRAC`] fraction bits).
+pub const STATE_INPUT_MUL: Mul = Mul::pow2(-(STATE_INPUT_FRAC as i32));
+
 /// One output of an integer product in Q.[`ACT_FRAC`]: the sum `acc` of
 /// int8 inputs worth `to_act * 2^-ACT_FRAC` each, times the row's scale (f32
 /// bits), saturated to `[-limit, limit]`; plus the row's bias (f32 bits) in
@@ -170,6 +193,14 @@ impl Mul {
 pub fn requantize_row(to_act: Mul, acc: i32, scale_bits: u32, bias_bits: u32, limit: i32) -> i32 {
     let b = f32_bits_to_fixed(bias_bits, ACT_FRAC, limit);
     clamp(to_act.scaled_by_f32_bits(scale_bits).apply(acc, limit).saturating_add(b), limit)
+}
+
+/// One output of an integer product by a row table's entry (format version
+/// 5): [`requantize_row`] with the row's multiplier `mul` (from the table)
+/// and its bias `bias` already in Q.12 within `[-limit, limit]`.
+#[inline(always)]
+pub fn requantize_by_table(mul: Mul, acc: i32, bias: i32, limit: i32) -> i32 {
+    clamp(mul.apply(acc, limit).saturating_add(bias), limit)
 }
 
 /// `v` saturated to `[-limit, limit]`.
@@ -330,7 +361,7 @@ const fn div_u64_u32(n: u64, d: u32) -> u64 {
 }
 
 /// An f32's bits as `(mantissa, exponent)`, its magnitude being `mantissa * 2^exponent`.
-const fn split_f32(bits: u32) -> (u32, i32) {
+pub(crate) const fn split_f32(bits: u32) -> (u32, i32) {
     let exp = ((bits >> 23) & 0xff) as i32;
     let frac = bits & 0x7f_ffff;
     if exp == 0 {

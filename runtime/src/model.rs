@@ -10,12 +10,13 @@ use crate::error::{Error, Result, TensorName};
 #[cfg(feature = "format-v1")]
 use crate::format::v1;
 use crate::format::{
-    self, Activation, DenseDesc, Extension, Fill, GruDesc, HeadDesc, HeadKindDesc, InputDesc, Numerics, Provenance, TensorDesc,
-    MAX_DENSE_LAYERS, MAX_GRU_LAYERS,
+    self, Activation, DenseDesc, Extension, Fill, GruDesc, HeadDesc, HeadKindDesc, InputDesc, Numerics, Provenance, RowTables, TensorDesc,
+    MAX_DENSE_LAYERS, MAX_GRU_LAYERS, MAX_PRODUCTS,
 };
 use crate::kernels::Isa;
 use crate::le::u32_at;
-use crate::tensor::{Matrix, Vector};
+use crate::fixed::{self, Mul};
+use crate::tensor::{Matrix, RowInput, RowTable, Vector};
 use crate::tokenizer::Tokenizer;
 
 /// Largest vocabulary (and number of outputs) a file may declare.
@@ -244,6 +245,11 @@ pub struct Model<'a> {
     pub(crate) head: Head<'a>,
     pub(crate) output: Matrix<'a>,
     pub(crate) output_bias: Vector<'a>,
+    /// Integer numerics, version 5: the row tables of every product, in
+    /// step order (see [`Model::products`]); `None` before version 5.
+    pub(crate) rows: Option<RowTable<'a>>,
+    /// Bit `i`: product `i`'s input scale is set per step ([`RowInput::PerStep`]).
+    pub(crate) per_step_inputs: u16,
     pub(crate) version: u16,
     pub(crate) checksum: u32,
     pub(crate) file_len: usize,
@@ -389,6 +395,54 @@ impl ArenaLayout {
     }
 }
 
+/// One int8 product of the integer numerics and what its requantization
+/// needs: the one list of a step's products, in step order, that row tables
+/// follow (each GRU layer's input then recurrent matrix, the dense layers,
+/// the head).
+pub(crate) struct Product<'m, 'a> {
+    /// Which matrix.
+    pub tensor: TensorName,
+    /// The matrix.
+    pub matrix: &'m Matrix<'a>,
+    /// Its bias.
+    pub bias: &'m Vector<'a>,
+    /// Its outputs' saturation limit.
+    pub limit: i32,
+    /// Where the scale of its input comes from.
+    pub input: RowInput,
+}
+
+impl<'a> Model<'a> {
+    /// The int8 products of a step with integer numerics (none for other numerics).
+    pub(crate) fn products(&self) -> heapless::Vec<Product<'_, 'a>, MAX_PRODUCTS> {
+        let mut out = heapless::Vec::new();
+        if !matches!(self.numerics, Numerics::Integer { .. }) {
+            return out;
+        }
+        let state = RowInput::Fixed(fixed::to_act(fixed::STATE_INPUT_MUL));
+        let first = match self.input {
+            Input::Tokens { .. } => RowInput::PerStep,
+            Input::Features { quant_scale, .. } => RowInput::Fixed(fixed::to_act(Mul::from_f32_bits(quant_scale.to_bits()))),
+        };
+        let (gates, logits) = (fixed::PRE_ACT_LIMIT, fixed::LOGIT_LIMIT);
+        let mut push = |tensor, matrix, bias, limit, input| {
+            // At most MAX_PRODUCTS: the layer counts are bounded by the wire lists.
+            let _ = out.push(Product { tensor, matrix, bias, limit, input });
+        };
+        for (k, g) in self.grus.iter().enumerate() {
+            let input = if k == 0 { first } else { state };
+            push(TensorName::GruInput(k as u8), &g.input, &g.input_bias, gates, input);
+            push(TensorName::GruRecurrent(k as u8), &g.recurrent, &g.recurrent_bias, gates, state);
+        }
+        for (n, d) in self.dense.iter().enumerate() {
+            push(TensorName::Dense(n as u8), &d.weight, &d.bias, logits, if n == 0 { state } else { RowInput::PerStep });
+        }
+        let head_input = if self.dense.is_empty() { state } else { RowInput::PerStep };
+        push(TensorName::Output, &self.output, &self.output_bias, logits, head_input);
+        out
+    }
+}
+
 /// Builds a model layer by layer, checking each one against the one before.
 struct Builder {
     numerics: Numerics,
@@ -482,6 +536,7 @@ impl<'a> Model<'a> {
             #[cfg(not(feature = "format-v1"))]
             1 => Err(Error::VersionNotBuiltIn { found: 1 }),
             format::EXTENSION_VERSION => Model::load_v4(body, checksum, bytes.len()),
+            format::ROW_TABLES_VERSION => Model::load_v5(body, checksum, bytes.len()),
             _ => Model::load_v2(body, version, checksum, bytes.len()),
         }
     }
@@ -489,7 +544,35 @@ impl<'a> Model<'a> {
     #[inline(never)]
     fn load_v4(body: &'a [u8], checksum: u32, file_len: usize) -> Result<Self> {
         let (b, ext) = format::decode_all::<(format::Body<'a>, Extension<'a>)>(body)?;
-        let mut model = Model::from_v2(&b, format::EXTENSION_VERSION, checksum, file_len)?;
+        Model::from_v4(&b, &ext, format::EXTENSION_VERSION, checksum, file_len)
+    }
+
+    #[inline(never)]
+    fn load_v5(body: &'a [u8], checksum: u32, file_len: usize) -> Result<Self> {
+        let (b, ext, tables) = format::decode_all::<(format::Body<'a>, Extension<'a>, RowTables<'a>)>(body)?;
+        let mut model = Model::from_v4(&b, &ext, format::ROW_TABLES_VERSION, checksum, file_len)?;
+        model.attach_rows(&tables)?;
+        Ok(model)
+    }
+
+    /// Checks the row tables against the int8 products of the integer
+    /// numerics (the tables must be empty for other numerics) and keeps them
+    /// for the step.
+    fn attach_rows(&mut self, tables: &RowTables<'a>) -> Result<()> {
+        let products = self.products();
+        let table = RowTable::check(tables, &products)?;
+        let per_step = products.iter().enumerate().filter(|(_, p)| p.input == RowInput::PerStep);
+        let per_step_inputs = per_step.fold(0u16, |bits, (i, _)| bits | 1 << i);
+        let integer = !products.is_empty();
+        drop(products);
+        if integer {
+            (self.rows, self.per_step_inputs) = (Some(table), per_step_inputs);
+        }
+        Ok(())
+    }
+
+    fn from_v4(b: &format::Body<'a>, ext: &Extension<'a>, version: u16, checksum: u32, file_len: usize) -> Result<Self> {
+        let mut model = Model::from_v2(b, version, checksum, file_len)?;
         match &mut model.input {
             Input::Features { mean, names, fill, .. } => {
                 *names = Names::from_bytes(ext.feature_names, ext.feature_ends, mean.len(), true)?;
@@ -524,6 +607,8 @@ impl<'a> Model<'a> {
             head: Head::NextToken,
             output: Matrix::EMPTY,
             output_bias: Vector::EMPTY,
+            rows: None,
+            per_step_inputs: 0,
             version,
             checksum,
             file_len,

@@ -593,7 +593,7 @@ pub fn relayout(bytes: &[u8], layout: Layout) -> core::result::Result<Vec<u8>, W
     let (body, ext) = match body {
         AnyBody::V1(b) => (v1_as_network(&b), None),
         AnyBody::V2(b) => (b, None),
-        AnyBody::V4(b, e) => (b, Some(e)),
+        AnyBody::V4(b, e) | AnyBody::V5(b, e, _) => (b, Some(e)),
     };
     let mat = |t: &TensorDesc<'_>| OwnedTensor::from_desc(t, layout);
     let grus: Vec<_> = body.grus.iter().map(|g| (mat(&g.input), mat(&g.recurrent))).collect();
@@ -610,8 +610,49 @@ pub fn relayout(bytes: &[u8], layout: Layout) -> core::result::Result<Vec<u8>, W
         Some(e) => encode_file(format::EXTENSION_VERSION, &(&out, &e))?,
         None => encode_file(version_of(&out), &out)?,
     };
+    let file = with_row_tables(file)?;
     Model::from_bytes(&file).map_err(WriteError::Load)?;
     Ok(file)
+}
+
+/// A valid version-2 to 4 file with integer numerics rewritten as version 5:
+/// the same body and extension, then each product's row table
+/// ([`crate::Model`]'s products in step order, each row by
+/// [`crate::tensor::row_entry`]). Other numerics have no tables: the file
+/// comes back as it is.
+pub fn with_row_tables(file: Vec<u8>) -> core::result::Result<Vec<u8>, WriteError> {
+    let Some([m, s, b]) = row_tables_of(&Model::from_bytes(&file).map_err(WriteError::Load)?) else {
+        return Ok(file);
+    };
+    let tables = format::RowTables { multipliers: &m, shifts: &s, biases: &b };
+    let (body, _) = format::decode(&file).map_err(WriteError::Load)?;
+    let (body, ext) = match body {
+        AnyBody::V2(b) => (b, Extension { feature_names: &[], feature_ends: &[], fill: Fill::Refuse }),
+        AnyBody::V4(b, e) => (b, e),
+        AnyBody::V1(_) | AnyBody::V5(..) => return Err(WriteError::Encode("row tables are added to a version 2 to 4 file".into())),
+    };
+    encode_file(format::ROW_TABLES_VERSION, &(&body, &ext, &tables))
+}
+
+/// A model's row tables: the multipliers, shifts and biases of every
+/// product's rows, in step order (`None` for numerics other than integer).
+fn row_tables_of(model: &Model<'_>) -> Option<[Vec<u8>; 3]> {
+    let products = model.products();
+    if products.is_empty() {
+        return None;
+    }
+    let mut t: [Vec<u8>; 3] = Default::default();
+    for p in &products {
+        let (scales, bias) = (p.matrix.scales().unwrap_or(&[]), p.bias.bytes());
+        for (s, b) in scales.chunks_exact(4).zip(bias.chunks_exact(4)) {
+            let word = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            let (m, shift, bias) = crate::tensor::row_entry(word(s), word(b), p.input, p.limit);
+            t[0].extend_from_slice(&m.to_le_bytes());
+            t[1].push(shift as u8);
+            t[2].extend_from_slice(&bias.to_le_bytes());
+        }
+    }
+    Some(t)
 }
 
 /// Serializes a body and prepends the prefix: magic, `version` and CRC-32.
@@ -831,12 +872,17 @@ impl FloatModel {
             dense: dense.iter().map(|(a, w, b)| DenseDesc { activation: *a, weight: w.desc(), bias: b }).collect(),
             head: HeadDesc { kind, weight: head_w.desc(), bias: &head_b },
         };
-        match self.extension() {
+        let file = match self.extension() {
             Some((names, ends, fill)) => {
                 let ext = Extension { feature_names: &names, feature_ends: &ends, fill };
-                encode_file(format::EXTENSION_VERSION, &(&body, &ext))
+                encode_file(format::EXTENSION_VERSION, &(&body, &ext))?
             }
-            None => encode_file(version_of(&body), &body),
+            None => encode_file(version_of(&body), &body)?,
+        };
+        if opts.numerics().is_integer() {
+            with_row_tables(file)
+        } else {
+            Ok(file)
         }
     }
 

@@ -25,8 +25,12 @@ pub const FORMAT_VERSION: u16 = 2;
 pub const ARM_DSP_VERSION: u16 = 3;
 /// The version that adds an [`Extension`] after the body (a version-3 body:
 /// the arm-dsp layout kinds allowed): a feature model's feature names and
-/// what a missing value becomes. The newest version this runtime reads.
+/// what a missing value becomes.
 pub const EXTENSION_VERSION: u16 = 4;
+/// The version that adds, after a version-4 body and extension, the
+/// integer numerics' [`RowTables`]: each product's requantization per row,
+/// ready to use. The newest version this runtime reads.
+pub const ROW_TABLES_VERSION: u16 = 5;
 /// The oldest format version this runtime reads.
 pub const OLDEST_VERSION: u16 = 1;
 /// Length of the fixed prefix: magic (4), version (u16 LE), CRC-32 (u32 LE).
@@ -35,6 +39,8 @@ pub const PREFIX_LEN: usize = 10;
 pub const MAX_GRU_LAYERS: usize = 4;
 /// Most dense layers between the last GRU and the head.
 pub const MAX_DENSE_LAYERS: usize = 3;
+/// Most int8 products of a network (two per GRU layer, one per dense layer, the head).
+pub const MAX_PRODUCTS: usize = 2 * MAX_GRU_LAYERS + MAX_DENSE_LAYERS + 1;
 
 /// Everything after the prefix of a version-2 file: a network.
 #[derive(Debug, Clone, Serialize)]
@@ -216,6 +222,11 @@ impl Numerics {
     /// Whether the GRU and dense products use int8 weights.
     pub const fn is_int8(&self) -> bool {
         matches!(self, Numerics::HybridInt8 { .. } | Numerics::Integer { .. })
+    }
+
+    /// Whether every value of a step is an integer (the integer-only numerics).
+    pub const fn is_integer(&self) -> bool {
+        matches!(self, Numerics::Integer { .. })
     }
 }
 
@@ -503,7 +514,25 @@ pub struct Extension<'a> {
     pub fill: Fill,
 }
 
-/// A decoded body of either version.
+/// What version 5 adds after the extension: the integer numerics' row
+/// tables (docs/file-format.md, "Row tables"), each product's requantization
+/// per output row, ready to use. Each section holds the rows of every int8
+/// product back to back, in step order (each GRU layer's input then
+/// recurrent matrix, the dense layers, the head). Derived from the
+/// matrices' scales and the biases, which stay in the body.
+#[derive(Debug, Clone, Serialize)]
+pub struct RowTables<'a> {
+    /// u32 LE per row: the multiplier (a product whose input scale the file
+    /// fixes) or the scale's 24-bit significand (an input scale set per step).
+    pub multipliers: &'a [u8],
+    /// i8 per row: the multiplier's right shift (fixed input scale), or what
+    /// the step's shift adds (input scale set per step).
+    pub shifts: &'a [u8],
+    /// i32 LE per row: the bias in Q.12, saturated to the layer's limit.
+    pub biases: &'a [u8],
+}
+
+/// A decoded body of any version.
 #[derive(Debug, Clone)]
 // Only tools read a whole body this way (the device's loader decodes each
 // version in its own function), so the size difference does not matter.
@@ -515,6 +544,8 @@ pub enum AnyBody<'a> {
     V2(Body<'a>),
     /// A version-4 file: a body and its extension.
     V4(Body<'a>, Extension<'a>),
+    /// A version-5 file: a body, its extension and the row tables.
+    V5(Body<'a>, Extension<'a>, RowTables<'a>),
 }
 
 /// Checks the prefix and CRC; returns the version, the body bytes and the file's CRC.
@@ -527,8 +558,8 @@ pub fn open(bytes: &[u8]) -> Result<(u16, &[u8], u32)> {
         return Err(Error::BadMagic { found: magic });
     }
     let version = u16::from_le_bytes([bytes[4], bytes[5]]);
-    if !(OLDEST_VERSION..=EXTENSION_VERSION).contains(&version) {
-        return Err(Error::UnsupportedVersion { found: version, supported: EXTENSION_VERSION });
+    if !(OLDEST_VERSION..=ROW_TABLES_VERSION).contains(&version) {
+        return Err(Error::UnsupportedVersion { found: version, supported: ROW_TABLES_VERSION });
     }
     let stored = u32::from_le_bytes([bytes[6], bytes[7], bytes[8], bytes[9]]);
     let computed = crc32(&bytes[PREFIX_LEN..]);
@@ -559,6 +590,10 @@ pub fn decode(bytes: &[u8]) -> Result<(AnyBody<'_>, u32)> {
         EXTENSION_VERSION => {
             let (b, e) = decode_all(body)?;
             AnyBody::V4(b, e)
+        }
+        ROW_TABLES_VERSION => {
+            let (b, e, t) = decode_all(body)?;
+            AnyBody::V5(b, e, t)
         }
         _ => AnyBody::V2(decode_all(body)?),
     };

@@ -9,7 +9,7 @@
 use super::v1;
 use super::{
     Activation, Body, DenseDesc, Dims, Extension, Fill, GruDesc, HeadDesc, HeadKindDesc, Header, InputDesc, Numerics, Provenance,
-    ScaleRule, TensorDesc, TokenizerDesc, TokenizerKind, MAX_DENSE_LAYERS, MAX_GRU_LAYERS,
+    RowTables, ScaleRule, TensorDesc, TokenizerDesc, TokenizerKind, MAX_DENSE_LAYERS, MAX_GRU_LAYERS,
 };
 /// A decoded value, or why the body does not decode (postcard's reason,
 /// which [`super::decode_all`] turns into [`crate::Error::Decode`]). A bare
@@ -158,6 +158,13 @@ impl<'a> Decode<'a> for (Body<'a>, Extension<'a>) {
         let body = Body::decode(r)?;
         let ext = Extension { feature_names: r.bytes()?, feature_ends: r.bytes()?, fill: Fill::ALL[r.variant(4)? as usize] };
         Ok((body, ext))
+    }
+}
+
+impl<'a> Decode<'a> for (Body<'a>, Extension<'a>, RowTables<'a>) {
+    fn decode(r: &mut Reader<'a>) -> Result<Self> {
+        let (body, ext) = <(Body<'a>, Extension<'a>)>::decode(r)?;
+        Ok((body, ext, RowTables { multipliers: r.bytes()?, shifts: r.bytes()?, biases: r.bytes()? }))
     }
 }
 

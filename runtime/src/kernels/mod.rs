@@ -146,6 +146,20 @@ pub fn requantize(isa: Isa, acc: &mut [i32], scales: &[u8], bias: &[u8], to_act:
     }
 }
 
+pub use crate::tensor::RowsRef;
+
+/// Requantizes product sums by a product's row table (format version 5;
+/// see [`scalar::requantize_table`], the definition): the same bits as
+/// [`requantize`] with the scales and bias the table was derived from.
+/// `to_act` is the step's input multiplier, used by a table whose input
+/// scale is set per step.
+pub fn requantize_table(isa: Isa, acc: &mut [i32], t: RowsRef<'_>, to_act: crate::fixed::Mul, limit: i32) {
+    let step = if t.per_step { Some(to_act) } else { None };
+    match isa {
+        _ => scalar::requantize_table(acc, t, step, limit),
+    }
+}
+
 /// The GRU update of the integer-only numerics (gates z, r, n; see
 /// [`scalar::gru_update_fixed`], the definition): `gx = W x + b_w` and
 /// `gh = U h + b_u` in Q.12 hold `3 * h.len()` values each, `h` the state in Q15.

@@ -1,7 +1,7 @@
 //! Portable reference kernels.
 
-use super::{x_group, Block8x4};
-use crate::fixed::{self, requantize_row, Mul};
+use super::{x_group, Block8x4, RowsRef};
+use crate::fixed::{self, requantize_by_table, requantize_row, Mul};
 
 fn f32_at(w: &[u8], i: usize) -> f32 {
     f32::from_le_bytes([w[4 * i], w[4 * i + 1], w[4 * i + 2], w[4 * i + 3]])
@@ -91,6 +91,25 @@ pub fn requantize(acc: &mut [i32], scales: &[u8], bias: &[u8], to_act: Mul, limi
     let word = |b: &[u8]| u32::from_le_bytes(*<&[u8; 4]>::try_from(b).unwrap_or(&[0; 4]));
     for ((a, scale), b) in acc.iter_mut().zip(scales.chunks_exact(4)).zip(bias.chunks_exact(4)) {
         *a = requantize_row(to_act, *a, word(scale), word(b), limit);
+    }
+}
+
+/// Requantizes product sums in place by a row table (the definition of
+/// [`super::requantize_table`]): row `r`'s multiplier is its table entry
+/// (`step` is `None`: the input scale is fixed) or the step's multiplier
+/// scaled by the entry's significand (see [`Mul::scaled_by_significand`]),
+/// and its bias is the entry's. Rows past the table are left as they are.
+#[inline(never)]
+pub fn requantize_table(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul>, limit: i32) {
+    let word = |b: &[u8]| u32::from_le_bytes(*<&[u8; 4]>::try_from(b).unwrap_or(&[0; 4]));
+    let rows = t.multipliers.chunks_exact(4).zip(t.shifts).zip(t.biases.chunks_exact(4));
+    for (a, ((m, &s), b)) in acc.iter_mut().zip(rows) {
+        let (m, s) = (word(m), s as i8 as i32);
+        let mul = match step {
+            None => Mul::from_parts(m, s),
+            Some(to_act) => to_act.scaled_by_significand(m, s),
+        };
+        *a = requantize_by_table(mul, *a, word(b) as i32, limit);
     }
 }
 

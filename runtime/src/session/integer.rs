@@ -7,6 +7,7 @@ use crate::format::Activation;
 use crate::kernels::{self, Isa};
 use crate::math;
 use crate::model::{Input, Model};
+use crate::tensor::Requant;
 
 /// Integer numerics: the int8 input vector into `q` (the embedding row, or
 /// the normalized features quantized with the file's scale); returns its scale.
@@ -59,7 +60,15 @@ fn quantize_q12<'q>(d: &[i32], q: &'q mut [i8]) -> (&'q [i8], Mul) {
 pub(super) fn forward(m: &Model<'_>, isa: Isa, x_mul: Mul, b: &mut StepBuffers<'_>) {
     let IntBuffers { h, gx, dense } = &mut b.int;
     let (q, acc) = (&mut *b.scratch.q, &mut *b.scratch.acc);
-    let state_mul = Mul::pow2(-(fixed::STATE_INPUT_FRAC as i32));
+    let state_mul = fixed::STATE_INPUT_MUL;
+    // Each product (in step order) requantizes by its part of the row
+    // tables if the file has them; `row` counts the rows before it.
+    let mut row = 0;
+    let mut requant = |i: usize, rows: usize, bias| {
+        let part = m.rows.map(|t| t.part(row, rows, m.per_step_inputs >> i & 1 != 0));
+        row += rows;
+        part.map_or(Requant::Bias(bias), Requant::Table)
+    };
     let mut start = 0;
     for (k, g) in m.grus.iter().enumerate() {
         let width = g.hidden();
@@ -68,13 +77,13 @@ pub(super) fn forward(m: &Model<'_>, isa: Isa, x_mul: Mul, b: &mut StepBuffers<'
         let gxk = &mut gx[..3 * width];
         if k == 0 {
             let x = padded(q, m.input_width());
-            g.input.matvec_fixed(isa, x, x_mul, &g.input_bias, fixed::PRE_ACT_LIMIT, gxk);
+            g.input.matvec_fixed(isa, x, x_mul, requant(2 * k, 3 * width, &g.input_bias), fixed::PRE_ACT_LIMIT, gxk);
         } else {
             let below = quantize_state(&before[start - m.grus[k - 1].hidden()..], q);
-            g.input.matvec_fixed(isa, below, state_mul, &g.input_bias, fixed::PRE_ACT_LIMIT, gxk);
+            g.input.matvec_fixed(isa, below, state_mul, requant(2 * k, 3 * width, &g.input_bias), fixed::PRE_ACT_LIMIT, gxk);
         }
         let hq = quantize_state(hk, q);
-        g.recurrent.matvec_fixed(isa, hq, state_mul, &g.recurrent_bias, fixed::PRE_ACT_LIMIT, acc);
+        g.recurrent.matvec_fixed(isa, hq, state_mul, requant(2 * k + 1, 3 * width, &g.recurrent_bias), fixed::PRE_ACT_LIMIT, acc);
         kernels::gru_update_fixed(isa, hk, gxk, acc);
         start += width;
     }
@@ -86,11 +95,12 @@ pub(super) fn forward(m: &Model<'_>, isa: Isa, x_mul: Mul, b: &mut StepBuffers<'
     for (n, d) in m.dense.iter().enumerate() {
         let out = if n % 2 == 0 { &mut **da } else { &mut **db };
         let out = &mut out[..d.weight.rows()];
-        d.weight.matvec_fixed(isa, x, x_mul, &d.bias, fixed::LOGIT_LIMIT, out);
+        d.weight.matvec_fixed(isa, x, x_mul, requant(2 * m.grus.len() + n, d.weight.rows(), &d.bias), fixed::LOGIT_LIMIT, out);
         activate_int(out, d.activation);
         (x, x_mul) = quantize_q12(out, q);
     }
-    m.output.matvec_fixed(isa, x, x_mul, &m.output_bias, fixed::LOGIT_LIMIT, acc);
+    let head = 2 * m.grus.len() + m.dense.len();
+    m.output.matvec_fixed(isa, x, x_mul, requant(head, m.output.rows(), &m.output_bias), fixed::LOGIT_LIMIT, acc);
     for (o, &a) in b.out.iter_mut().zip(acc.iter()) {
         *o = fixed::fixed_to_f32(a, fixed::ACT_FRAC);
     }

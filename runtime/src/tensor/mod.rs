@@ -13,6 +13,11 @@ use crate::le::{f32_at, u32_at};
 
 #[cfg(feature = "float-numerics")]
 mod float;
+mod rows;
+pub use rows::RowsRef;
+pub(crate) use rows::{RowInput, RowTable};
+#[cfg(feature = "writer")]
+pub(crate) use rows::row_entry;
 #[cfg(feature = "float-numerics")]
 pub(crate) use float::{InputScale, STATE_SCALE};
 
@@ -283,7 +288,7 @@ impl<'a> Matrix<'a> {
     }
 }
 
-impl Matrix<'_> {
+impl<'a> Matrix<'a> {
     /// Row `r` of a dense int8 matrix and the bits of its f32 scale; `None`
     /// for other encodings or a row out of range.
     pub(crate) fn int8_row(&self, r: usize) -> Option<(&[i8], u32)> {
@@ -298,21 +303,50 @@ impl Matrix<'_> {
         }
     }
 
+    /// The f32 LE scales of an int8 matrix, one per row (`None` for a float matrix).
+    pub(crate) fn scales(&self) -> Option<&'a [u8]> {
+        match self.data {
+            MatrixData::Int8 { scales, .. } => Some(scales),
+            #[cfg(feature = "arm-dsp-layout")]
+            MatrixData::Int8ArmDsp { scales, .. } => Some(scales),
+            #[cfg(feature = "block-sparse")]
+            MatrixData::Block8x4 { scales, .. } => Some(scales),
+            #[cfg(feature = "float-numerics")]
+            MatrixData::F32(_) | MatrixData::F16(_) => None,
+        }
+    }
+
     /// Integer numerics: `out = W q * scale + bias` in Q.[`fixed::ACT_FRAC`],
     /// each value saturated to `[-limit, limit]`. `q` is an int8 input (zero-padded
     /// to a multiple of 4) whose real value is `q * x_mul`. Float matrices give zeros
     /// (the loader never pairs them with integer numerics).
-    pub(crate) fn matvec_fixed(&self, isa: Isa, q: &[i8], x_mul: Mul, bias: &Vector<'_>, limit: i32, out: &mut [i32]) {
+    ///
+    /// With the product's row table (format version 5) the rows are
+    /// requantized from it: the same bits, without decoding f32 values.
+    pub(crate) fn matvec_fixed(&self, isa: Isa, q: &[i8], x_mul: Mul, requant: Requant<'_, '_>, limit: i32, out: &mut [i32]) {
         let out_len = self.rows.min(out.len());
         let out = &mut out[..out_len];
         let Some(scales) = self.int8_product(isa, q, out) else {
             out.iter_mut().for_each(|o| *o = 0);
             return;
         };
-        // The loader checked that `scales` and `bias` hold a value per row.
-        let to_act = x_mul.times(Mul::pow2(fixed::ACT_FRAC as i32));
-        kernels::requantize(isa, out, scales, bias.bytes(), to_act, limit);
+        // The loader checked that `scales`, `bias` and a table hold a value per row.
+        let to_act = fixed::to_act(x_mul);
+        match requant {
+            Requant::Table(t) => kernels::requantize_table(isa, out, t, to_act, limit),
+            Requant::Bias(bias) => kernels::requantize(isa, out, scales, bias.bytes(), to_act, limit),
+        }
     }
+}
+
+/// How a product's sums become outputs: by the matrix's scales and the
+/// f32 bias, or by its row table (format version 5).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Requant<'t, 'a> {
+    /// The f32 bias (and the matrix's f32 scales).
+    Bias(&'t Vector<'a>),
+    /// The product's part of the row tables.
+    Table(RowsRef<'a>),
 }
 
 /// int8 weights are symmetric: -128 never occurs (the SIMD kernels rely on it).
