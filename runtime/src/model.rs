@@ -7,6 +7,7 @@
 //! Version-1 files, which hold one fixed network, load into the same shape.
 
 use crate::error::{Error, Result, TensorName};
+use crate::fixed::{self, Mul};
 #[cfg(feature = "format-v1")]
 use crate::format::v1;
 use crate::format::{
@@ -15,7 +16,6 @@ use crate::format::{
 };
 use crate::kernels::Isa;
 use crate::le::u32_at;
-use crate::fixed::{self, Mul};
 use crate::tensor::{Matrix, RowInput, RowTable, Vector};
 use crate::tokenizer::Tokenizer;
 
@@ -256,6 +256,8 @@ pub struct Model<'a> {
     pub(crate) isa: Isa,
 }
 
+const _: () = assert!(MAX_PRODUCTS <= u16::BITS as usize, "a bit of `per_step_inputs` per product");
+
 fn check_dim(name: &'static str, value: u32, max: u32) -> Result<usize> {
     if value == 0 || value > max {
         return Err(Error::BadDimension { name, value, max });
@@ -399,6 +401,7 @@ impl ArenaLayout {
 /// needs: the one list of a step's products, in step order, that row tables
 /// follow (each GRU layer's input then recurrent matrix, the dense layers,
 /// the head).
+#[derive(Clone, Copy)]
 pub(crate) struct Product<'m, 'a> {
     /// Which matrix.
     pub tensor: TensorName,
@@ -413,33 +416,44 @@ pub(crate) struct Product<'m, 'a> {
 }
 
 impl<'a> Model<'a> {
-    /// The int8 products of a step with integer numerics (none for other numerics).
-    pub(crate) fn products(&self) -> heapless::Vec<Product<'_, 'a>, MAX_PRODUCTS> {
-        let mut out = heapless::Vec::new();
+    /// The int8 products of a step with integer numerics, in step order
+    /// (none for other numerics).
+    pub(crate) fn products(&self) -> impl Iterator<Item = Product<'_, 'a>> + Clone {
+        (0..).map_while(|i| self.product(i))
+    }
+
+    /// Product `i` of [`Model::products`].
+    pub(crate) fn product(&self, i: usize) -> Option<Product<'_, 'a>> {
         if !matches!(self.numerics, Numerics::Integer { .. }) {
-            return out;
+            return None;
         }
         let state = RowInput::Fixed(fixed::to_act(fixed::STATE_INPUT_MUL));
-        let first = match self.input {
-            Input::Tokens { .. } => RowInput::PerStep,
-            Input::Features { quant_scale, .. } => RowInput::Fixed(fixed::to_act(Mul::from_f32_bits(quant_scale.to_bits()))),
-        };
         let (gates, logits) = (fixed::PRE_ACT_LIMIT, fixed::LOGIT_LIMIT);
-        let mut push = |tensor, matrix, bias, limit, input| {
-            // At most MAX_PRODUCTS: the layer counts are bounded by the wire lists.
-            let _ = out.push(Product { tensor, matrix, bias, limit, input });
-        };
-        for (k, g) in self.grus.iter().enumerate() {
-            let input = if k == 0 { first } else { state };
-            push(TensorName::GruInput(k as u8), &g.input, &g.input_bias, gates, input);
-            push(TensorName::GruRecurrent(k as u8), &g.recurrent, &g.recurrent_bias, gates, state);
+        let grus = 2 * self.grus.len();
+        if let Some(g) = self.grus.get(i / 2).filter(|_| i < grus) {
+            let k = (i / 2) as u8;
+            return Some(if i % 2 == 1 {
+                Product { tensor: TensorName::GruRecurrent(k), matrix: &g.recurrent, bias: &g.recurrent_bias, limit: gates, input: state }
+            } else {
+                let input = match self.input {
+                    _ if k > 0 => state,
+                    Input::Tokens { .. } => RowInput::PerStep,
+                    Input::Features { quant_scale, .. } => RowInput::Fixed(fixed::to_act(Mul::from_f32_bits(quant_scale.to_bits()))),
+                };
+                Product { tensor: TensorName::GruInput(k), matrix: &g.input, bias: &g.input_bias, limit: gates, input }
+            });
         }
-        for (n, d) in self.dense.iter().enumerate() {
-            push(TensorName::Dense(n as u8), &d.weight, &d.bias, logits, if n == 0 { state } else { RowInput::PerStep });
+        // The first consumer of the last state reads it with the state's
+        // fixed scale; the layers after a dense layer, with a scale set per step.
+        let n = i - grus;
+        let input = if n == 0 { state } else { RowInput::PerStep };
+        match self.dense.get(n) {
+            Some(d) => Some(Product { tensor: TensorName::Dense(n as u8), matrix: &d.weight, bias: &d.bias, limit: logits, input }),
+            None if n == self.dense.len() => {
+                Some(Product { tensor: TensorName::Output, matrix: &self.output, bias: &self.output_bias, limit: logits, input })
+            }
+            None => None,
         }
-        let head_input = if self.dense.is_empty() { state } else { RowInput::PerStep };
-        push(TensorName::Output, &self.output, &self.output_bias, logits, head_input);
-        out
     }
 }
 
@@ -535,45 +549,48 @@ impl<'a> Model<'a> {
             1 => Model::load_v1(body, checksum, bytes.len()),
             #[cfg(not(feature = "format-v1"))]
             1 => Err(Error::VersionNotBuiltIn { found: 1 }),
-            format::EXTENSION_VERSION => Model::load_v4(body, checksum, bytes.len()),
-            format::ROW_TABLES_VERSION => Model::load_v5(body, checksum, bytes.len()),
-            _ => Model::load_v2(body, version, checksum, bytes.len()),
+            _ => Model::load_network(body, version, checksum, bytes.len()),
         }
     }
 
+    /// A version-2 to 5 file: (version 5) the row tables, the network's
+    /// body, (versions 4 and 5) its extension; read part by part and each
+    /// layer checked as it is read, so that one layer's description is held
+    /// at a time.
     #[inline(never)]
-    fn load_v4(body: &'a [u8], checksum: u32, file_len: usize) -> Result<Self> {
-        let (b, ext) = format::decode_all::<(format::Body<'a>, Extension<'a>)>(body)?;
-        Model::from_v4(&b, &ext, format::EXTENSION_VERSION, checksum, file_len)
-    }
-
-    #[inline(never)]
-    fn load_v5(body: &'a [u8], checksum: u32, file_len: usize) -> Result<Self> {
-        let (b, ext, tables) = format::decode_all::<(format::Body<'a>, Extension<'a>, RowTables<'a>)>(body)?;
-        let mut model = Model::from_v4(&b, &ext, format::ROW_TABLES_VERSION, checksum, file_len)?;
-        model.attach_rows(&tables)?;
+    fn load_network(body: &'a [u8], version: u16, checksum: u32, file_len: usize) -> Result<Self> {
+        let mut p = format::Parts::new(body);
+        let tables = if version >= format::ROW_TABLES_VERSION { Some(p.next::<RowTables<'a>>()?) } else { None };
+        let header = p.next::<format::Header<'a>>()?;
+        let numerics = built_in(header.numerics)?;
+        let (input, width) = Model::input_of(&p.next::<InputDesc<'a>>()?, numerics)?;
+        let mut model = Model::empty(numerics, header.provenance, input, version, checksum, file_len);
+        let mut builder = Builder { numerics, arm_dsp: version >= format::ARM_DSP_VERSION, width };
+        let grus = p.count(MAX_GRU_LAYERS)?;
+        if grus == 0 {
+            return Err(Error::LayerCount { kind: "GRU", count: 0, min: 1, max: MAX_GRU_LAYERS });
+        }
+        for n in 0..grus {
+            // Capacity is that of the wire list: the pushes cannot fail.
+            let _ = model.grus.push(builder.gru(n as u8, &p.next::<GruDesc<'a>>()?)?);
+        }
+        for n in 0..p.count(MAX_DENSE_LAYERS)? {
+            let _ = model.dense.push(builder.dense(n as u8, &p.next::<DenseDesc<'a>>()?)?);
+        }
+        model.set_head(&p.next::<HeadDesc<'a>>()?, &builder)?;
+        if version >= format::EXTENSION_VERSION {
+            model.apply_extension(&p.next::<Extension<'a>>()?)?;
+        }
+        p.finish()?;
+        if let Some(t) = tables {
+            model.attach_rows(&t)?;
+        }
         Ok(model)
     }
 
-    /// Checks the row tables against the int8 products of the integer
-    /// numerics (the tables must be empty for other numerics) and keeps them
-    /// for the step.
-    fn attach_rows(&mut self, tables: &RowTables<'a>) -> Result<()> {
-        let products = self.products();
-        let table = RowTable::check(tables, &products)?;
-        let per_step = products.iter().enumerate().filter(|(_, p)| p.input == RowInput::PerStep);
-        let per_step_inputs = per_step.fold(0u16, |bits, (i, _)| bits | 1 << i);
-        let integer = !products.is_empty();
-        drop(products);
-        if integer {
-            (self.rows, self.per_step_inputs) = (Some(table), per_step_inputs);
-        }
-        Ok(())
-    }
-
-    fn from_v4(b: &format::Body<'a>, ext: &Extension<'a>, version: u16, checksum: u32, file_len: usize) -> Result<Self> {
-        let mut model = Model::from_v2(b, version, checksum, file_len)?;
-        match &mut model.input {
+    /// What version 4 adds: the features' names and what a missing value becomes.
+    fn apply_extension(&mut self, ext: &Extension<'a>) -> Result<()> {
+        match &mut self.input {
             Input::Features { mean, names, fill, .. } => {
                 *names = Names::from_bytes(ext.feature_names, ext.feature_ends, mean.len(), true)?;
                 *fill = ext.fill;
@@ -583,18 +600,29 @@ impl<'a> Model<'a> {
             }
             Input::Tokens { .. } => {}
         }
-        Ok(model)
+        Ok(())
+    }
+
+    /// Checks the row tables against the int8 products of the integer
+    /// numerics (the tables must be empty for other numerics) and keeps them
+    /// for the step.
+    #[inline(never)]
+    fn attach_rows(&mut self, tables: &RowTables<'a>) -> Result<()> {
+        let table = RowTable::check(tables, self)?;
+        let mut per_step_inputs = 0u16;
+        for (i, p) in self.products().enumerate() {
+            per_step_inputs |= ((p.input == RowInput::PerStep) as u16) << i;
+        }
+        if self.product(0).is_some() {
+            (self.rows, self.per_step_inputs) = (Some(table), per_step_inputs);
+        }
+        Ok(())
     }
 
     #[inline(never)]
     #[cfg(feature = "format-v1")]
     fn load_v1(body: &'a [u8], checksum: u32, file_len: usize) -> Result<Self> {
         Model::from_v1(&format::decode_all::<v1::Body<'a>>(body)?, checksum, file_len)
-    }
-
-    #[inline(never)]
-    fn load_v2(body: &'a [u8], version: u16, checksum: u32, file_len: usize) -> Result<Self> {
-        Model::from_v2(&format::decode_all::<format::Body<'a>>(body)?, version, checksum, file_len)
     }
 
     fn empty(numerics: Numerics, provenance: Provenance<'a>, input: Input<'a>, version: u16, checksum: u32, file_len: usize) -> Self {
@@ -657,9 +685,9 @@ impl<'a> Model<'a> {
         Ok(model)
     }
 
-    fn from_v2(b: &format::Body<'a>, version: u16, checksum: u32, file_len: usize) -> Result<Self> {
-        let numerics = built_in(b.header.numerics)?;
-        let (input, width) = match &b.input {
+    /// The input a body describes, checked, and its width.
+    fn input_of(desc: &InputDesc<'a>, numerics: Numerics) -> Result<(Input<'a>, usize)> {
+        Ok(match desc {
             InputDesc::Tokens { tokenizer, embedding: table } => {
                 let (vocab, emb) = table.shape();
                 let v = check_dim("vocab", vocab, MAX_VOCAB)?;
@@ -678,30 +706,16 @@ impl<'a> Model<'a> {
                 }
                 (Input::Features { mean, scale, quant_scale: *quant_scale, names: Names::EMPTY, fill: Fill::Refuse }, f)
             }
-        };
-        let mut model = Model::empty(numerics, b.header.provenance.clone(), input, version, checksum, file_len);
-        let count_ok = |kind, count: usize, min, max| {
-            if (min..=max).contains(&count) {
-                Ok(())
-            } else {
-                Err(Error::LayerCount { kind, count, min, max })
-            }
-        };
-        count_ok("GRU", b.grus.len(), 1, MAX_GRU_LAYERS)?;
-        count_ok("dense", b.dense.len(), 0, MAX_DENSE_LAYERS)?;
-        let mut builder = Builder { numerics, arm_dsp: version >= format::ARM_DSP_VERSION, width };
-        for (n, g) in b.grus.iter().enumerate() {
-            // Capacity is that of the wire list: the pushes cannot fail.
-            let _ = model.grus.push(builder.gru(n as u8, g)?);
-        }
-        for (n, d) in b.dense.iter().enumerate() {
-            let _ = model.dense.push(builder.dense(n as u8, d)?);
-        }
-        let HeadDesc { kind, weight, bias } = &b.head;
-        (model.output, model.output_bias) = builder.output(weight, bias)?;
-        let outputs = model.output.rows();
-        model.head = match *kind {
-            HeadKindDesc::NextToken => match model.input {
+        })
+    }
+
+    /// The output layer and what its outputs mean, checked against the layers before.
+    fn set_head(&mut self, head: &HeadDesc<'a>, builder: &Builder) -> Result<()> {
+        let HeadDesc { kind, weight, bias } = head;
+        (self.output, self.output_bias) = builder.output(weight, bias)?;
+        let outputs = self.output.rows();
+        self.head = match *kind {
+            HeadKindDesc::NextToken => match self.input {
                 Input::Tokens { embedding, .. } if embedding.rows() == outputs => Head::NextToken,
                 Input::Tokens { .. } => return Err(Error::HeadMismatch { reason: "a next-token head needs one output per token" }),
                 Input::Features { .. } => return Err(Error::HeadMismatch { reason: "a next-token head needs token input" }),
@@ -709,7 +723,7 @@ impl<'a> Model<'a> {
             HeadKindDesc::Classes { names, ends } => Head::Classes(Names::from_bytes(names, ends, outputs, false)?),
             HeadKindDesc::Regression { names, ends } => Head::Regression(Names::from_bytes(names, ends, outputs, true)?),
         };
-        Ok(model)
+        Ok(())
     }
 
     /// Width of the vector the first GRU reads.

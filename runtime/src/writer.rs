@@ -631,18 +631,15 @@ pub fn with_row_tables(file: Vec<u8>) -> core::result::Result<Vec<u8>, WriteErro
         AnyBody::V4(b, e) => (b, e),
         AnyBody::V1(_) | AnyBody::V5(..) => return Err(WriteError::Encode("row tables are added to a version 2 to 4 file".into())),
     };
-    encode_file(format::ROW_TABLES_VERSION, &(&body, &ext, &tables))
+    encode_file(format::ROW_TABLES_VERSION, &(&tables, &body, &ext))
 }
 
 /// A model's row tables: the multipliers, shifts and biases of every
 /// product's rows, in step order (`None` for numerics other than integer).
 fn row_tables_of(model: &Model<'_>) -> Option<[Vec<u8>; 3]> {
-    let products = model.products();
-    if products.is_empty() {
-        return None;
-    }
+    model.products().next()?;
     let mut t: [Vec<u8>; 3] = Default::default();
-    for p in &products {
+    for p in model.products() {
         let (scales, bias) = (p.matrix.scales().unwrap_or(&[]), p.bias.bytes());
         for (s, b) in scales.chunks_exact(4).zip(bias.chunks_exact(4)) {
             let word = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);

@@ -27,8 +27,8 @@ pub const ARM_DSP_VERSION: u16 = 3;
 /// the arm-dsp layout kinds allowed): a feature model's feature names and
 /// what a missing value becomes.
 pub const EXTENSION_VERSION: u16 = 4;
-/// The version that adds, after a version-4 body and extension, the
-/// integer numerics' [`RowTables`]: each product's requantization per row,
+/// The version that puts the integer numerics' [`RowTables`] before a
+/// version-4 body and extension: each product's requantization per row,
 /// ready to use. The newest version this runtime reads.
 pub const ROW_TABLES_VERSION: u16 = 5;
 /// The oldest format version this runtime reads.
@@ -514,8 +514,8 @@ pub struct Extension<'a> {
     pub fill: Fill,
 }
 
-/// What version 5 adds after the extension: the integer numerics' row
-/// tables (docs/file-format.md, "Row tables"), each product's requantization
+/// What version 5 puts before a version-4 body and extension: the integer
+/// numerics' row tables (docs/file-format.md, "Row tables"), each product's requantization
 /// per output row, ready to use. Each section holds the rows of every int8
 /// product back to back, in step order (each GRU layer's input then
 /// recurrent matrix, the dense layers, the head). Derived from the
@@ -579,6 +579,62 @@ pub(crate) fn decode_all<'a, T: Decode<'a>>(body: &'a [u8]) -> Result<T> {
     }
 }
 
+/// A version-2 to 5 body read part by part, in file order, so that a loader
+/// holds one layer's description at a time (loading is the deepest stack a
+/// device sees).
+pub(crate) struct Parts<'a>(Reader<'a>);
+
+impl<'a> Parts<'a> {
+    /// A reader at the start of the body.
+    pub(crate) fn new(body: &'a [u8]) -> Self {
+        Parts(Reader::new(body))
+    }
+
+    /// The next part.
+    pub(crate) fn next<T: Decode<'a>>(&mut self) -> Result<T> {
+        T::decode(&mut self.0).map_err(|reason| Error::Decode { reason })
+    }
+
+    /// The length of the list that comes next; more than `max` is a decode error.
+    pub(crate) fn count(&mut self, max: usize) -> Result<usize> {
+        self.0.list_len(max).map_err(|reason| Error::Decode { reason })
+    }
+
+    /// Checks that every byte was read.
+    pub(crate) fn finish(self) -> Result<()> {
+        match self.0.remaining() {
+            0 => Ok(()),
+            count => Err(Error::TrailingBytes { count }),
+        }
+    }
+}
+
+/// Everything after the prefix of a version-2 to 5 file.
+#[derive(Debug, Clone)]
+pub struct Network<'a> {
+    /// Version 5: the row tables.
+    pub tables: Option<RowTables<'a>>,
+    /// The network.
+    pub body: Body<'a>,
+    /// Versions 4 and 5: the extension.
+    pub extension: Option<Extension<'a>>,
+}
+
+impl<'a> Network<'a> {
+    /// Decodes the body of a version-2 to 5 file, which must use every byte.
+    pub fn decode(body: &'a [u8], version: u16) -> Result<Self> {
+        let mut r = Reader::new(body);
+        let bad = |reason| Error::Decode { reason };
+        let tables = if version >= ROW_TABLES_VERSION { Some(RowTables::decode(&mut r).map_err(bad)?) } else { None };
+        let body = Body::decode(&mut r).map_err(bad)?;
+        let extension = if version >= EXTENSION_VERSION { Some(Extension::decode(&mut r).map_err(bad)?) } else { None };
+        match r.remaining() {
+            0 => Ok(Network { tables, body, extension }),
+            count => Err(Error::TrailingBytes { count }),
+        }
+    }
+}
+
 /// Checks the prefix and CRC, decodes the body of either version, and returns
 /// it with the file's CRC.
 ///
@@ -587,15 +643,11 @@ pub fn decode(bytes: &[u8]) -> Result<(AnyBody<'_>, u32)> {
     let (version, body, crc) = open(bytes)?;
     let body = match version {
         1 => AnyBody::V1(decode_all(body)?),
-        EXTENSION_VERSION => {
-            let (b, e) = decode_all(body)?;
-            AnyBody::V4(b, e)
-        }
-        ROW_TABLES_VERSION => {
-            let (b, e, t) = decode_all(body)?;
-            AnyBody::V5(b, e, t)
-        }
-        _ => AnyBody::V2(decode_all(body)?),
+        _ => match Network::decode(body, version)? {
+            Network { tables: Some(t), body: b, extension: Some(e) } => AnyBody::V5(b, e, t),
+            Network { body: b, extension: Some(e), .. } => AnyBody::V4(b, e),
+            Network { body: b, .. } => AnyBody::V2(b),
+        },
     };
     Ok((body, crc))
 }

@@ -124,6 +124,14 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// The length of a list of at most `max` values.
+    pub(crate) fn list_len(&mut self, max: usize) -> Result<usize> {
+        match self.len()? {
+            n if n <= max => Ok(n),
+            _ => fail(RANGE),
+        }
+    }
+
     /// A list of at most `N` values.
     fn list<T, const N: usize>(&mut self, item: impl Fn(&mut Self) -> Result<T>) -> Result<heapless::Vec<T, N>> {
         let n = self.len()?;
@@ -141,10 +149,16 @@ pub(crate) trait Decode<'a>: Sized {
     fn decode(r: &mut Reader<'a>) -> Result<Self>;
 }
 
+impl<'a> Decode<'a> for Header<'a> {
+    fn decode(r: &mut Reader<'a>) -> Result<Self> {
+        Ok(Header { numerics: Numerics::decode(r)?, provenance: Provenance::decode(r)? })
+    }
+}
+
 impl<'a> Decode<'a> for Body<'a> {
     fn decode(r: &mut Reader<'a>) -> Result<Self> {
         Ok(Body {
-            header: Header { numerics: Numerics::decode(r)?, provenance: Provenance::decode(r)? },
+            header: Header::decode(r)?,
             input: InputDesc::decode(r)?,
             grus: r.list::<_, MAX_GRU_LAYERS>(GruDesc::decode)?,
             dense: r.list::<_, MAX_DENSE_LAYERS>(DenseDesc::decode)?,
@@ -153,18 +167,15 @@ impl<'a> Decode<'a> for Body<'a> {
     }
 }
 
-impl<'a> Decode<'a> for (Body<'a>, Extension<'a>) {
+impl<'a> Decode<'a> for Extension<'a> {
     fn decode(r: &mut Reader<'a>) -> Result<Self> {
-        let body = Body::decode(r)?;
-        let ext = Extension { feature_names: r.bytes()?, feature_ends: r.bytes()?, fill: Fill::ALL[r.variant(4)? as usize] };
-        Ok((body, ext))
+        Ok(Extension { feature_names: r.bytes()?, feature_ends: r.bytes()?, fill: Fill::ALL[r.variant(4)? as usize] })
     }
 }
 
-impl<'a> Decode<'a> for (Body<'a>, Extension<'a>, RowTables<'a>) {
+impl<'a> Decode<'a> for RowTables<'a> {
     fn decode(r: &mut Reader<'a>) -> Result<Self> {
-        let (body, ext) = <(Body<'a>, Extension<'a>)>::decode(r)?;
-        Ok((body, ext, RowTables { multipliers: r.bytes()?, shifts: r.bytes()?, biases: r.bytes()? }))
+        Ok(RowTables { multipliers: r.bytes()?, shifts: r.bytes()?, biases: r.bytes()? })
     }
 }
 

@@ -146,7 +146,7 @@ pub fn requantize(isa: Isa, acc: &mut [i32], scales: &[u8], bias: &[u8], to_act:
     }
 }
 
-pub use crate::tensor::RowsRef;
+pub use crate::tensor::{row_entry, RowInput, RowsRef};
 
 /// Requantizes product sums by a product's row table (format version 5;
 /// see [`scalar::requantize_table`], the definition): the same bits as
@@ -156,6 +156,8 @@ pub use crate::tensor::RowsRef;
 pub fn requantize_table(isa: Isa, acc: &mut [i32], t: RowsRef<'_>, to_act: crate::fixed::Mul, limit: i32) {
     let step = if t.per_step { Some(to_act) } else { None };
     match isa {
+        #[cfg(edgegru_dsp)]
+        Isa::Dsp | Isa::Helium => arm::dsp_rows::requantize_table(acc, t, step, limit),
         _ => scalar::requantize_table(acc, t, step, limit),
     }
 }

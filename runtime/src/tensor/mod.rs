@@ -14,12 +14,10 @@ use crate::le::{f32_at, u32_at};
 #[cfg(feature = "float-numerics")]
 mod float;
 mod rows;
-pub use rows::RowsRef;
-pub(crate) use rows::{RowInput, RowTable};
-#[cfg(feature = "writer")]
-pub(crate) use rows::row_entry;
 #[cfg(feature = "float-numerics")]
 pub(crate) use float::{InputScale, STATE_SCALE};
+pub(crate) use rows::RowTable;
+pub use rows::{row_entry, RowInput, RowsRef};
 
 /// Scratch memory an int8 product needs.
 pub(crate) struct Scratch<'s> {

@@ -8,7 +8,7 @@ use crate::error::{Error, Result, TensorName};
 use crate::fixed::{self, Mul};
 use crate::format::RowTables;
 use crate::le::u32_at;
-use crate::model::Product;
+use crate::model::Model;
 
 /// Where the scale of the int8 vector a product reads comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,14 +25,14 @@ pub enum RowInput {
 /// Row `r` of a table for a scale and bias given by their f32 bits: the
 /// multiplier word, the shift and the bias in Q.12 (saturated to
 /// `[-limit, limit]`). `Fixed`: the row's [`Mul`] with its shift kept within
-/// `0..=63` (outside, the result is the same: saturated, or zero). `PerStep`:
+/// `-33..=63` (outside, [`Mul::apply`] gives the same: saturated, or zero). `PerStep`:
 /// the significand and `-exponent - 24` (see [`Mul::scaled_by_significand`]).
 pub fn row_entry(scale_bits: u32, bias_bits: u32, input: RowInput, limit: i32) -> (u32, i8, i32) {
     let bias = fixed::f32_bits_to_fixed(bias_bits, fixed::ACT_FRAC, limit);
     match input {
         RowInput::Fixed(to_act) => {
             let (m, shift) = to_act.scaled_by_f32_bits(scale_bits).parts();
-            (m, shift.clamp(0, 63) as i8, bias)
+            (m, shift.clamp(-33, 63) as i8, bias)
         }
         RowInput::PerStep => {
             let (mant, exp) = fixed::split_f32(scale_bits);
@@ -70,11 +70,11 @@ pub struct RowsRef<'a> {
 impl<'a> RowTable<'a> {
     /// Checks `desc` against the products, in step order: one entry per
     /// row of each, equal to [`row_entry`] of the row's scale and bias.
-    pub(crate) fn check(desc: &RowTables<'a>, products: &[Product<'_, '_>]) -> Result<Self> {
-        let rows: usize = products.iter().map(|p| p.matrix.rows()).sum();
+    pub(crate) fn check(desc: &RowTables<'a>, model: &Model<'_>) -> Result<Self> {
+        let rows: usize = model.products().map(|p| p.matrix.rows()).sum();
         let table = RowTable { multipliers: desc.multipliers, shifts: desc.shifts, biases: desc.biases };
         let lengths = [("multipliers", desc.multipliers.len(), 4), ("shifts", desc.shifts.len(), 1), ("biases", desc.biases.len(), 4)];
-        let tensor = products.first().map_or(TensorName::Output, |p| p.tensor);
+        let tensor = model.product(0).map_or(TensorName::Output, |p| p.tensor);
         for (part, found, width) in lengths {
             let expected = rows.saturating_mul(width);
             if found != expected {
@@ -82,7 +82,7 @@ impl<'a> RowTable<'a> {
             }
         }
         let mut at = 0;
-        for p in products {
+        for p in model.products() {
             let (scales, bias) = (p.matrix.scales().unwrap_or(&[]), p.bias.bytes());
             for r in 0..p.matrix.rows() {
                 if table.entry(at + r) != row_entry(u32_at(scales, r), u32_at(bias, r), p.input, p.limit) {
@@ -137,10 +137,11 @@ mod tests {
 
     #[test]
     fn a_table_entry_gives_the_bits_of_the_f32_scale_and_bias() {
-        let accs = [0, 1, -1, 77, -4096, 123_456, -987_654, 2_000_000, -16_129 * 64, i32::MAX / 3, i32::MIN / 3];
+        let accs = [0, 1, -1, 2, 77, -4096, 123_456, -987_654, 2_000_000, -16_129 * 64, i32::MAX / 3, i32::MIN / 3];
         let biases = [0.0f32, 0.4, -1.7, 15.99, -3000.0, 1e-6, 1e9];
-        let inputs = [Mul::pow2(5), Mul::from_f32_bits(0.0371f32.to_bits()).times(Mul::pow2(12)), Mul::pow2(-40), Mul::pow2(70)];
-        for limit in [fixed::PRE_ACT_LIMIT, fixed::LOGIT_LIMIT] {
+        let inputs =
+            [Mul::pow2(5), Mul::from_f32_bits(0.0371f32.to_bits()).times(Mul::pow2(12)), Mul::pow2(-40), Mul::pow2(31), Mul::pow2(70)];
+        for limit in [fixed::PRE_ACT_LIMIT, fixed::LOGIT_LIMIT, 127, 1 << 30] {
             for &s in &scales() {
                 for b in biases {
                     for to_act in inputs {

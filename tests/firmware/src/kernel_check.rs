@@ -9,7 +9,7 @@
 use edgegru_runtime::fixed::{self, Mul};
 #[cfg(feature = "arm-dsp-layout")]
 use edgegru_runtime::kernels::arm_dsp_layout;
-use edgegru_runtime::kernels::{self, scalar, Block8x4};
+use edgegru_runtime::kernels::{self, scalar, Block8x4, RowInput, RowsRef};
 use edgegru_runtime::Isa;
 
 /// A small linear congruential generator (reproducible inputs).
@@ -255,7 +255,32 @@ fn gru_update_equal(isa: Isa, rng: &mut Lcg, trial: usize) -> bool {
     h == want
 }
 
-/// One requantization of 64 rows by `isa` and by the definition.
+/// The first row where `isa`'s requantization of `acc` by a row table
+/// (format version 5) made from `scales` and `bias`, for an input scale fixed
+/// by the file and for one set per step, differs from `want` (the definition
+/// by the f32 scales and biases).
+fn table_differs(isa: Isa, acc: &[i32; 64], want: &[i32; 64], (scales, bias): (&[u8; 256], &[u8; 256]), to_act: Mul, limit: i32) -> Option<usize> {
+    let (mut mult, mut shifts, mut biases) = ([0u8; 256], [0u8; 64], [0u8; 256]);
+    let w = |t: &[u8], r: usize| u32::from_le_bytes([t[4 * r], t[4 * r + 1], t[4 * r + 2], t[4 * r + 3]]);
+    for input in [RowInput::Fixed(to_act), RowInput::PerStep] {
+        for r in 0..64 {
+            let (m, s, b) = kernels::row_entry(w(scales, r), w(bias, r), input, limit);
+            mult[4 * r..4 * r + 4].copy_from_slice(&m.to_le_bytes());
+            shifts[r] = s as u8;
+            biases[4 * r..4 * r + 4].copy_from_slice(&b.to_le_bytes());
+        }
+        let rows = RowsRef { multipliers: &mult, shifts: &shifts, biases: &biases, per_step: input == RowInput::PerStep };
+        let mut got = *acc;
+        kernels::requantize_table(isa, &mut got, rows, to_act, limit);
+        if let Some(r) = (0..64).find(|&r| got[r] != want[r]) {
+            return Some(r);
+        }
+    }
+    None
+}
+
+/// One requantization of 64 rows by `isa` and by the definition, by the
+/// f32 scales and biases and by row tables made from them.
 fn requantize_equal(isa: Isa, rng: &mut Lcg, trial: usize) -> bool {
     let (mut scales, mut bias) = ([0u8; 256], [0u8; 256]);
     let mut acc = [0i32; 64];
@@ -285,8 +310,12 @@ fn requantize_equal(isa: Isa, rng: &mut Lcg, trial: usize) -> bool {
     let limit = [fixed::PRE_ACT_LIMIT, fixed::LOGIT_LIMIT, 127, 1 << 30][trial / 2 % 4];
     let mut want = acc;
     let input = acc;
-    kernels::requantize(isa, &mut acc, &scales, &bias, to_act, limit);
     scalar::requantize(&mut want, &scales, &bias, to_act, limit);
+    if let Some(r) = table_differs(isa, &acc, &want, (&scales, &bias), to_act, limit) {
+        say!("row {}: the row table kernel of {} differs from the definition", r, isa.name());
+        return false;
+    }
+    kernels::requantize(isa, &mut acc, &scales, &bias, to_act, limit);
     // The first row that differs, for the log.
     if let Some(r) = (0..64).find(|&r| acc[r] != want[r]) {
         let w = |t: &[u8]| u32::from_le_bytes([t[4 * r], t[4 * r + 1], t[4 * r + 2], t[4 * r + 3]]);

@@ -1,0 +1,173 @@
+//! Requantization by row tables (format version 5) with the DSP extension:
+//! each row's multiplier, shift and Q.12 bias are read as they are, so a
+//! row costs a multiply-high, a rounding shift and two clamps.
+
+use core::arch::asm;
+
+use super::super::scalar;
+use crate::fixed::Mul;
+use crate::tensor::RowsRef;
+
+/// Requantization by a product's row table (see
+/// [`crate::kernels::requantize_table`]). A run of rows takes the short path
+/// in assembly while each row's shift is in `0..=63`, a shift of at most 32
+/// leaves the sum shifted up inside an i32, and neither the product nor the
+/// sum saturates; the first row that does not is done by the definition,
+/// and a new run starts after it.
+pub(crate) fn requantize_table(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul>, limit: i32) {
+    if !(1..=1 << 30).contains(&limit) {
+        // Outside the kernel's contract (a sum could wrap): the definition.
+        return scalar::requantize_table(acc, t, step, limit);
+    }
+    let rows = acc.len().min(t.multipliers.len() / 4).min(t.shifts.len()).min(t.biases.len() / 4);
+    let mut r = 0;
+    while r < rows {
+        // SAFETY: rows r..rows exist in all four tables (`rows` is clamped
+        // to each) and there is at least one.
+        r += unsafe {
+            let op = acc.as_mut_ptr().add(r);
+            let tables = [t.multipliers.as_ptr().add(4 * r), t.shifts.as_ptr().add(r), t.biases.as_ptr().add(4 * r)];
+            match step {
+                None => fixed_run(op, tables, rows - r, limit),
+                Some(to_act) => per_step_run(op, tables, rows - r, to_act, limit),
+            }
+        };
+        // The row that left the short path (none past the end: `get` is empty there).
+        let one = RowsRef {
+            multipliers: t.multipliers.get(4 * r..4 * r + 4).unwrap_or(&[]),
+            shifts: t.shifts.get(r..r + 1).unwrap_or(&[]),
+            biases: t.biases.get(4 * r..4 * r + 4).unwrap_or(&[]),
+            per_step: t.per_step,
+        };
+        if let Some(a) = acc.get_mut(r..r + 1) {
+            scalar::requantize_table(a, one, step, limit);
+        }
+        r += 1;
+    }
+}
+
+/// The asm lines that apply the multiplier `{x}` with right shift `{y}`
+/// (in `0..=63`) to the sum `{a}`, rounding to nearest: `SMMULR` on the sum
+/// shifted up by `32 - shift` (a sum that does not fit shifted branches to
+/// `9f`), or `SMMUL` and a rounding shift by `shift - 32`. Then `{a}` is
+/// checked against `[-{l}, {l}]` (outside: `9f`), the row's bias (at `{bp}`,
+/// post-incremented) added and checked again, and `{a}` stored at `{op}`
+/// (post-incremented); the loop goes on to `2b` until `{end}`.
+macro_rules! apply_row_asm {
+    () => {
+        concat!(
+            "subs {z}, {y}, #32\n",
+            "bgt 3f\n",
+            "rsbs {z}, {z}, #0\n",
+            "lsl {y}, {a}, {z}\n",
+            "asr {z}, {y}, {z}\n",
+            "cmp {z}, {a}\n",
+            "bne 9f\n",
+            "smmulr {a}, {y}, {x}\n",
+            "b 4f\n",
+            "3:\n",
+            "smmul {a}, {a}, {x}\n",
+            "subs {y}, {z}, #1\n",
+            "movs {x}, #1\n",
+            "lsls {x}, {x}, {y}\n",
+            "add {a}, {a}, {x}\n",
+            "asrs {a}, {a}, {z}\n",
+            "4:\n",
+            "cmp {a}, {l}\n",
+            "bgt 9f\n",
+            "cmn {a}, {l}\n",
+            "blt 9f\n",
+            "ldr {x}, [{bp}], #4\n",
+            "add {a}, {a}, {x}\n",
+            "cmp {a}, {l}\n",
+            "bgt 9f\n",
+            "cmn {a}, {l}\n",
+            "blt 9f\n",
+            "str {a}, [{op}], #4\n",
+            "cmp {op}, {end}\n",
+            "bne 2b\n",
+            "9:"
+        )
+    };
+}
+
+/// Rows whose input scale the file fixes: the table's multiplier and shift
+/// as they are. Returns how many rows took the short path.
+///
+/// # Safety
+/// `rows >= 1`; `rows` entries must be readable at each table pointer
+/// (multipliers, shifts, biases) and writable at `acc`.
+#[inline(always)]
+unsafe fn fixed_run(acc: *mut i32, [mp, sp, bp]: [*const u8; 3], rows: usize, limit: i32) -> usize {
+    let end = acc.wrapping_add(rows);
+    let done: *mut i32;
+    // SAFETY: the loop reads and writes rows `acc..end` only, one per
+    // iteration, and stops at `end` (at least one row, per the caller).
+    unsafe {
+        asm!(
+            "2:",
+            "ldr {a}, [{op}]",
+            "ldr {x}, [{mp}], #4",
+            "ldrsb {y}, [{sp}], #1",
+            apply_row_asm!(),
+            a = out(reg) _,
+            x = out(reg) _,
+            y = out(reg) _,
+            z = out(reg) _,
+            op = inout(reg) acc => done,
+            mp = inout(reg) mp => _,
+            sp = inout(reg) sp => _,
+            bp = inout(reg) bp => _,
+            end = in(reg) end,
+            l = in(reg) limit,
+            options(nostack),
+        );
+    }
+    (done as usize - acc as usize) / 4
+}
+
+/// Rows whose input scale is set per step: each multiplier is the step's
+/// `(significand * m + 2^23) >> 24` and each shift the step's plus the
+/// table's (one outside `0..=63` leaves the short path). Returns how many
+/// rows took the short path.
+///
+/// # Safety
+/// As [`fixed_run`].
+#[inline(always)]
+unsafe fn per_step_run(acc: *mut i32, [mp, sp, bp]: [*const u8; 3], rows: usize, to_act: Mul, limit: i32) -> usize {
+    let end = acc.wrapping_add(rows);
+    let (m, c) = to_act.parts();
+    let done: *mut i32;
+    // SAFETY: as in `fixed_run`.
+    unsafe {
+        asm!(
+            "2:",
+            "ldr {x}, [{mp}], #4",
+            "umull {x}, {z}, {x}, {m}",
+            "adds {x}, {x}, #0x800000",
+            "adc {z}, {z}, #0",
+            "lsrs {x}, {x}, #24",
+            "orr {x}, {x}, {z}, lsl #8",
+            "ldrsb {y}, [{sp}], #1",
+            "add {y}, {y}, {c}",
+            "cmp {y}, #63",
+            "bhi 9f",
+            "ldr {a}, [{op}]",
+            apply_row_asm!(),
+            a = out(reg) _,
+            x = out(reg) _,
+            y = out(reg) _,
+            z = out(reg) _,
+            op = inout(reg) acc => done,
+            mp = inout(reg) mp => _,
+            sp = inout(reg) sp => _,
+            bp = inout(reg) bp => _,
+            end = in(reg) end,
+            m = in(reg) m,
+            c = in(reg) c,
+            l = in(reg) limit,
+            options(nostack),
+        );
+    }
+    (done as usize - acc as usize) / 4
+}
