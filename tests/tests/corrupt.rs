@@ -131,15 +131,17 @@ fn thousands_of_mutants_never_panic() {
 fn v1_body(file: &[u8]) -> v1::Body<'_> {
     match format::decode(file).unwrap().0 {
         AnyBody::V1(b) => b,
-        AnyBody::V2(_) | AnyBody::V4(..) => panic!("a version-1 file"),
+        AnyBody::V2(_) | AnyBody::V4(..) | AnyBody::V5(..) => panic!("a version-1 file"),
     }
 }
 
-/// The body of a version-2 file.
+/// The body of a version-2 or 3 file, or of a version-5 file whose
+/// extension is empty (an integer-numerics model with no feature names).
 fn v2_body(file: &[u8]) -> Body<'_> {
     match format::decode(file).unwrap().0 {
         AnyBody::V2(b) => b,
-        AnyBody::V1(_) | AnyBody::V4(..) => panic!("a version-2 file"),
+        AnyBody::V5(b, e, _) if e.feature_ends.is_empty() && e.fill == Fill::Refuse => b,
+        AnyBody::V1(_) | AnyBody::V4(..) | AnyBody::V5(..) => panic!("a version-2 file"),
     }
 }
 
@@ -172,13 +174,13 @@ fn container_errors_are_precise() {
     assert_eq!(Model::from_bytes(&m).unwrap_err(), Error::BadMagic { found: *b"XGRU" });
     let mut m = file.clone();
     m[4] = 9;
-    assert_eq!(Model::from_bytes(&m).unwrap_err(), Error::UnsupportedVersion { found: 9, supported: 4 });
+    assert_eq!(Model::from_bytes(&m).unwrap_err(), Error::UnsupportedVersion { found: 9, supported: 5 });
     let mut m = file.clone();
-    m[4] = 5;
-    assert_eq!(Model::from_bytes(&m).unwrap_err(), Error::UnsupportedVersion { found: 5, supported: 4 });
+    m[4] = 6;
+    assert_eq!(Model::from_bytes(&m).unwrap_err(), Error::UnsupportedVersion { found: 6, supported: 5 });
     let mut m = file.clone();
     m[4] = 0;
-    assert_eq!(Model::from_bytes(&m).unwrap_err(), Error::UnsupportedVersion { found: 0, supported: 4 });
+    assert_eq!(Model::from_bytes(&m).unwrap_err(), Error::UnsupportedVersion { found: 0, supported: 5 });
     let mut m = file.clone();
     let last = m.len() - 1;
     m[last] ^= 0x40;
@@ -411,8 +413,9 @@ fn with_arm_dsp_bytes<'a>(t: &TensorDesc<'a>, bytes: &'a [u8]) -> TensorDesc<'a>
 fn arm_dsp_layout_tensors_are_checked() {
     let files = valid_files();
     let (char_sparse, dense, sparse) = (&files[10], &files[11], &files[12]);
-    for f in [char_sparse, dense, sparse] {
-        assert_eq!(u16::from_le_bytes([f[4], f[5]]), 3, "the arm-dsp layout is version 3");
+    // The arm-dsp layout is version 3; with integer numerics' row tables, 5.
+    for (f, version) in [(char_sparse, 3), (dense, 5), (sparse, 5)] {
+        assert_eq!(u16::from_le_bytes([f[4], f[5]]), version);
         exercise(f).unwrap();
     }
     // GRU 0 of the feature model reads 5 features: one padding column per group of its last group.
@@ -484,12 +487,17 @@ fn relayout_keeps_every_value_and_refuses_what_it_cannot_do() {
         assert_eq!(float(&arm_dsp), float(f), "file {i}: the same weights, read back (inspect, ONNX export)");
         let back = relayout(&arm_dsp, Layout::Portable).unwrap();
         assert_eq!(relayout(&back, Layout::ArmDsp).unwrap(), arm_dsp, "file {i}: the layouts convert both ways without loss");
-        // Versions 2 and 3 go to 3 and back to 2; version 4 (its extension kept) stays 4.
-        let (dsp_version, back_version) = if f[4] == 4 { (4, 4) } else { (3, 2) };
+        // Versions 2 and 3 go to 3 and back to 2; version 4 (its extension
+        // kept) stays 4; integer numerics (row tables) are version 5.
+        let (dsp_version, back_version) = match f[4] {
+            _ if model.numerics().is_integer() => (5, 5),
+            4 => (4, 4),
+            _ => (3, 2),
+        };
         assert_eq!(u16::from_le_bytes([arm_dsp[4], arm_dsp[5]]), dsp_version, "file {i}");
         assert_eq!(u16::from_le_bytes([back[4], back[5]]), back_version, "file {i}");
-        // (valid_files()' second-last file is a portable version-4 one.)
-        if f[4] == 2 || i == files.len() - 2 {
+        // (valid_files()' files 6, 9 and 13 are portable ones of versions 4 and 5.)
+        if f[4] == 2 || [6, 9, 13].contains(&i) {
             assert_eq!(&back, f, "file {i}: a portable file comes back byte for byte");
         }
     }
@@ -542,4 +550,58 @@ fn version_4_names_and_fill_are_checked() {
     let moved = relayout(&file, Layout::ArmDsp).unwrap();
     let model = Model::from_bytes(&moved).unwrap();
     assert_eq!((model.format_version(), model.fill(), model.feature_name(0)), (4, Fill::Previous, Some("sensor 0")));
+}
+
+/// A version-5 file's row tables, body and extension.
+fn v5_parts(file: &[u8]) -> (format::RowTables<'_>, Body<'_>, Extension<'_>) {
+    match format::decode(file).unwrap().0 {
+        AnyBody::V5(b, e, t) => (t, b, e),
+        _ => panic!("a version-5 file"),
+    }
+}
+
+#[test]
+fn version_5_row_tables_give_the_same_bits_and_are_checked() {
+    let files = valid_files();
+    // Every integer-numerics file is written with row tables; without them
+    // (as version 2 or 4) it computes the same bits, and adding them back
+    // (`with_row_tables`, what `edgegru export --model` does) restores the file.
+    let integer: Vec<&Vec<u8>> = files.iter().filter(|f| f[4] == 5).collect();
+    assert_eq!(integer.len(), 5, "the integer-numerics files of valid_files()");
+    for f in integer {
+        let (tables, body, ext) = v5_parts(f);
+        let rows = tables.shifts.len();
+        assert!(rows > 0 && tables.multipliers.len() == 4 * rows && tables.biases.len() == 4 * rows);
+        let without = encode_file(format::EXTENSION_VERSION, &(&body, &ext)).unwrap();
+        assert_eq!(output_bits(&without), output_bits(f), "the row tables change no output bit");
+        assert_eq!(&edgegru_runtime::writer::with_row_tables(without).unwrap(), f);
+        // Each kind of damage (the CRC fixed, so that it reaches the checks).
+        let write = |t: &format::RowTables<'_>| encode_file(format::ROW_TABLES_VERSION, &(t, &body, &ext)).unwrap();
+        for (section, at) in [(0usize, 4 * (rows - 1)), (1, rows / 2), (2, 0)] {
+            let mut bytes = [tables.multipliers.to_vec(), tables.shifts.to_vec(), tables.biases.to_vec()];
+            bytes[section][at] ^= 1;
+            let t = format::RowTables { multipliers: &bytes[0], shifts: &bytes[1], biases: &bytes[2] };
+            assert!(matches!(Model::from_bytes(&write(&t)).unwrap_err(), Error::RowTable { .. }), "section {section}");
+        }
+        let short = format::RowTables { shifts: &tables.shifts[1..], ..tables.clone() };
+        assert!(matches!(Model::from_bytes(&write(&short)).unwrap_err(), Error::TensorLength { part: "shifts", .. }));
+    }
+    // The first entry of the head's table names the head.
+    let f = &files[6];
+    let (tables, body, ext) = v5_parts(f);
+    let head_rows = Model::from_bytes(f).unwrap().outputs();
+    let mut biases = tables.biases.to_vec();
+    let at = biases.len() - 4 * head_rows;
+    biases[at] ^= 1;
+    let t = format::RowTables { biases: &biases, ..tables.clone() };
+    let m = encode_file(format::ROW_TABLES_VERSION, &(&t, &body, &ext)).unwrap();
+    assert_eq!(Model::from_bytes(&m).unwrap_err(), Error::RowTable { tensor: TensorName::Output, row: 0 });
+    // Numerics other than integer have no products to requantize: their tables must be empty.
+    let (hybrid, empty) = (&files[5], format::RowTables { multipliers: &[], shifts: &[], biases: &[] });
+    let body = v2_body(hybrid);
+    let no_ext = Extension { feature_names: &[], feature_ends: &[], fill: Fill::Refuse };
+    exercise(&encode_file(format::ROW_TABLES_VERSION, &(&empty, &body, &no_ext)).unwrap()).unwrap();
+    let (t, ..) = v5_parts(&files[6]);
+    let err = Model::from_bytes(&encode_file(format::ROW_TABLES_VERSION, &(&t, &body, &no_ext)).unwrap()).unwrap_err();
+    assert!(matches!(err, Error::TensorLength { part: "multipliers", expected: 0, .. }), "{err:?}");
 }
