@@ -156,8 +156,12 @@ pub use crate::tensor::{row_entry, RowInput, RowsRef};
 pub fn requantize_table(isa: Isa, acc: &mut [i32], t: RowsRef<'_>, to_act: crate::fixed::Mul, limit: i32) {
     let step = if t.per_step { Some(to_act) } else { None };
     match isa {
+        #[cfg(edgegru_helium)]
+        Isa::Helium => arm::helium_fixed::requantize_table(acc, t, step, limit),
         #[cfg(edgegru_dsp)]
-        Isa::Dsp | Isa::Helium => arm::dsp_rows::requantize_table(acc, t, step, limit),
+        Isa::Dsp => arm::dsp_rows::requantize_table(acc, t, step, limit),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 | Isa::Vnni => x86_fixed::requantize_table(acc, t, step, limit),
         _ => scalar::requantize_table(acc, t, step, limit),
     }
 }

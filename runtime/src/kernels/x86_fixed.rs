@@ -19,7 +19,7 @@
 
 use core::arch::x86_64::*;
 
-use super::scalar;
+use super::{scalar, RowsRef};
 use crate::fixed::{self, Mul, TANH_Q15};
 
 /// `acc[r] = requantize_row(to_act, acc[r], scales[r], bias[r], limit)` for
@@ -61,6 +61,82 @@ fn requantize_avx2(acc: &mut [i32], scales: &[u8], bias: &[u8], to_act: Mul, lim
     }
 }
 
+/// Requantization by a product's row table (see
+/// [`super::requantize_table`]): the same lanes as [`requantize`] without
+/// decoding f32 values. Rows past the tables are left as they are.
+pub fn requantize_table(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul>, limit: i32) {
+    let rows = acc.len().min(t.multipliers.len() / 4).min(t.shifts.len()).min(t.biases.len() / 4);
+    if !(1..=1 << 30).contains(&limit) || !super::x86::has_avx2() {
+        return scalar::requantize_table(acc, t, step, limit);
+    }
+    let main = rows / 8 * 8;
+    let part = |from: usize, to: usize| RowsRef {
+        multipliers: &t.multipliers[4 * from..4 * to],
+        shifts: &t.shifts[from..to],
+        biases: &t.biases[4 * from..4 * to],
+        per_step: t.per_step,
+    };
+    // SAFETY: AVX2 is available (checked above).
+    unsafe { requantize_table_avx2(&mut acc[..main], part(0, main), step, limit) };
+    scalar::requantize_table(&mut acc[main..rows], part(main, rows), step, limit);
+}
+
+/// Eight rows at a time; `acc.len()` is a multiple of 8 and the table holds
+/// as many rows.
+#[target_feature(enable = "avx2")]
+fn requantize_table_avx2(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul>, limit: i32) {
+    let rows = t.multipliers.chunks_exact(32).zip(t.shifts.chunks_exact(8)).zip(t.biases.chunks_exact(32));
+    for (a, ((m, s), b)) in acc.chunks_exact_mut(8).zip(rows) {
+        // SAFETY: each chunk holds 32 bytes (8 for the shifts; unaligned loads).
+        let (sums, words, shifts, bias) = unsafe {
+            let shifts = _mm256_cvtepi8_epi32(_mm_loadl_epi64(s.as_ptr().cast()));
+            (_mm256_loadu_si256(a.as_ptr().cast()), _mm256_loadu_si256(m.as_ptr().cast()), shifts, _mm256_loadu_si256(b.as_ptr().cast()))
+        };
+        let (row_m, row_shift) = match step {
+            None => (words, shifts),
+            Some(to_act) => {
+                let (m, shift) = to_act.parts();
+                (scale_significands(words, m), _mm256_add_epi32(shifts, _mm256_set1_epi32(shift)))
+            }
+        };
+        let lo_half = _mm256_set1_epi64x(0xFFFF_FFFF);
+        let r_even = round_shift(_mm256_mul_epi32(sums, row_m), _mm256_and_si256(row_shift, lo_half), limit);
+        let r_odd =
+            round_shift(_mm256_mul_epi32(_mm256_srli_epi64(sums, 32), _mm256_srli_epi64(row_m, 32)), _mm256_srli_epi64(row_shift, 32), limit);
+        let scaled = _mm256_blend_epi32(r_even, _mm256_slli_epi64(r_odd, 32), 0b1010_1010);
+        let lim = _mm256_set1_epi32(limit);
+        let out = _mm256_max_epi32(_mm256_min_epi32(_mm256_add_epi32(scaled, bias), lim), _mm256_sub_epi32(_mm256_setzero_si256(), lim));
+        let in_range =
+            _mm256_and_si256(_mm256_cmpgt_epi32(row_shift, _mm256_setzero_si256()), _mm256_cmpgt_epi32(_mm256_set1_epi32(63), row_shift));
+        let ok = _mm256_movemask_ps(_mm256_castsi256_ps(in_range)) as u32;
+        let before: [i32; 8] = a.try_into().unwrap_or([0; 8]);
+        // SAFETY: `a` holds 8 i32 (unaligned store).
+        unsafe { _mm256_storeu_si256(a.as_mut_ptr().cast(), out) };
+        for i in (0..8).filter(|i| ok >> i & 1 == 0) {
+            let one = RowsRef {
+                multipliers: &m[4 * i..4 * i + 4],
+                shifts: &s[i..=i],
+                biases: &b[4 * i..4 * i + 4],
+                per_step: t.per_step,
+            };
+            a[i] = before[i];
+            scalar::requantize_table(&mut a[i..=i], one, step, limit);
+        }
+    }
+}
+
+/// `(mant * m + 2^23) >> 24` for eight significands (below 2^24): the
+/// per-step multipliers of [`Mul::scaled_by_significand`].
+#[inline]
+#[target_feature(enable = "avx2")]
+fn scale_significands(mant: __m256i, m: u32) -> __m256i {
+    let mv = _mm256_set1_epi64x(m as i64);
+    let half = _mm256_set1_epi64x(1 << 23);
+    let even = _mm256_srli_epi64(_mm256_add_epi64(_mm256_mul_epu32(mant, mv), half), 24);
+    let odd = _mm256_srli_epi64(_mm256_add_epi64(_mm256_mul_epu32(_mm256_srli_epi64(mant, 32), mv), half), 24);
+    _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0b1010_1010)
+}
+
 /// Mantissas (with the implicit bit) and exponents (`value = mant * 2^exp`)
 /// of eight f32s, as the definition splits them.
 #[inline]
@@ -81,11 +157,7 @@ fn split(bits: __m256i) -> (__m256i, __m256i) {
 #[target_feature(enable = "avx2")]
 fn scale_rows(sums: __m256i, scale_bits: __m256i, m: u32, shift: i32, limit: i32) -> (__m256i, __m256i) {
     let (mant, exp) = split(scale_bits);
-    let mv = _mm256_set1_epi64x(m as i64);
-    let half = _mm256_set1_epi64x(1 << 23);
-    let even = _mm256_srli_epi64(_mm256_add_epi64(_mm256_mul_epu32(mant, mv), half), 24);
-    let odd = _mm256_srli_epi64(_mm256_add_epi64(_mm256_mul_epu32(_mm256_srli_epi64(mant, 32), mv), half), 24);
-    let row_m = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0b1010_1010);
+    let row_m = scale_significands(mant, m);
     let row_shift = _mm256_sub_epi32(_mm256_set1_epi32(shift - 24), exp);
     let lo_half = _mm256_set1_epi64x(0xFFFF_FFFF);
     let r_even = round_shift(_mm256_mul_epi32(sums, row_m), _mm256_and_si256(row_shift, lo_half), limit);

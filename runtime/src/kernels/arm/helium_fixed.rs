@@ -18,6 +18,7 @@
 use core::arch::asm;
 
 use crate::fixed::Mul;
+use crate::tensor::RowsRef;
 
 /// `acc[r] = requantize_row(to_act, acc[r], scales[r], bias[r], limit)` for
 /// the rows all three tables hold; rows past the tables are left as they are.
@@ -165,6 +166,126 @@ unsafe fn group(acc: *mut i32, scales: *const u8, bias: *const u8, m: u32, c: i3
             acc = in(reg) acc,
             sc = in(reg) scales,
             bp = in(reg) bias,
+            m = in(reg) m,
+            c = in(reg) c,
+            limit = in(reg) limit,
+            t = out(reg) done,
+            out("q0") _,
+            out("q1") _,
+            out("q2") _,
+            out("q3") _,
+            out("q4") _,
+            out("q5") _,
+            out("q6") _,
+            out("q7") _,
+            options(nostack),
+        );
+    }
+    done != 0
+}
+
+/// Requantization by a product's row table (see
+/// [`crate::kernels::requantize_table`]): four rows per group, the row's
+/// multiplier and shift read as they are (or, for an input scale set per
+/// step, its multiplier `VRMULH.U32` of the significand shifted up by 8 and
+/// the step's multiplier, its shift the step's plus the table's), then the
+/// products as in [`requantize`] and the Q.12 bias added. A group with a
+/// shift outside 1..=62 or a sum too large to shift up goes row by row
+/// through the DSP kernel.
+pub(crate) fn requantize_table(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul>, limit: i32) {
+    let rows = acc.len().min(t.multipliers.len() / 4).min(t.shifts.len()).min(t.biases.len() / 4);
+    if !(1..=1 << 30).contains(&limit) {
+        return super::dsp_rows::requantize_table(acc, t, step, limit);
+    }
+    // (m, c): the step's multiplier and shift; m = 0 marks a fixed input scale.
+    let (m, c) = step.map_or((0, 0), |s| s.parts());
+    let part = |from: usize, to: usize| RowsRef {
+        multipliers: t.multipliers.get(4 * from..4 * to).unwrap_or(&[]),
+        shifts: t.shifts.get(from..to).unwrap_or(&[]),
+        biases: t.biases.get(4 * from..4 * to).unwrap_or(&[]),
+        per_step: t.per_step,
+    };
+    let groups = rows / 4;
+    for g in 0..groups {
+        let r = 4 * g;
+        // SAFETY: rows r..r+4 exist in `acc` and the three tables (`rows` is clamped to each).
+        let done = unsafe {
+            let tables = [t.multipliers.as_ptr().add(4 * r), t.shifts.as_ptr().add(r), t.biases.as_ptr().add(4 * r)];
+            table_group(acc.as_mut_ptr().add(r), tables, (m, c), limit)
+        };
+        if !done {
+            super::dsp_rows::requantize_table(&mut acc[r..r + 4], part(r, r + 4), step, limit);
+        }
+    }
+    let main = 4 * groups;
+    super::dsp_rows::requantize_table(&mut acc[main..rows], part(main, rows), step, limit);
+}
+
+/// Four rows by their table entries; returns `false`, writing nothing, when
+/// a row is outside the usual ranges.
+///
+/// # Safety
+/// `acc` must be readable and writable for 4 i32, the multipliers and biases
+/// readable for 16 bytes and the shifts for 4; `limit` in `1..=2^30`.
+#[inline(always)]
+unsafe fn table_group(acc: *mut i32, [mp, sp, bp]: [*const u8; 3], (m, c): (u32, i32), limit: i32) -> bool {
+    let done: u32;
+    // SAFETY: as in `group`.
+    unsafe {
+        asm!(
+            "vldrw.u32 q1, [{acc}]",
+            "vldrb.u8 q2, [{mp}]",
+            "vldrb.s32 q3, [{sp}]",
+            "cmp {m}, #0",
+            "beq 2f",
+            // An input scale set per step: (mant * m + 2^23) >> 24 and c + shift.
+            "vshl.i32 q2, q2, #8",
+            "vdup.32 q5, {m}",
+            "vrmulh.u32 q2, q2, q5",
+            "vdup.32 q5, {c}",
+            "vadd.i32 q3, q3, q5",
+            "2:",
+            "movs {t}, #100",
+            "vminv.s32 {t}, q3",
+            "cmp {t}, #1",
+            "blt 8f",
+            "mvn {t}, #99",
+            "vmaxv.s32 {t}, q3",
+            "cmp {t}, #62",
+            "bgt 8f",
+            "vmov.i32 q6, #32",
+            "vsub.i32 q6, q6, q3",
+            "vmulh.s32 q7, q1, q2",
+            "vrshl.s32 q7, q7, q6",
+            "vmrs {t}, fpscr",
+            "bic {t}, {t}, #0x08000000",
+            "vmsr fpscr, {t}",
+            "vqshl.s32 q0, q1, q6",
+            "vmrs {t}, fpscr",
+            "tst {t}, #0x08000000",
+            "bne 8f",
+            "vrmulh.s32 q0, q0, q2",
+            "movs {t}, #32",
+            "vcmp.s32 gt, q3, {t}",
+            "vpsel q1, q7, q0",
+            "vdup.32 q4, {limit}",
+            "vneg.s32 q5, q4",
+            "vmin.s32 q1, q1, q4",
+            "vmax.s32 q1, q1, q5",
+            "vldrb.u8 q3, [{bp}]",
+            "vadd.i32 q1, q1, q3",
+            "vmin.s32 q1, q1, q4",
+            "vmax.s32 q1, q1, q5",
+            "vstrw.32 q1, [{acc}]",
+            "movs {t}, #1",
+            "b 9f",
+            "8:",
+            "movs {t}, #0",
+            "9:",
+            acc = in(reg) acc,
+            mp = in(reg) mp,
+            sp = in(reg) sp,
+            bp = in(reg) bp,
             m = in(reg) m,
             c = in(reg) c,
             limit = in(reg) limit,
