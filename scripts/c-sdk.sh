@@ -52,14 +52,13 @@ build_core() {
 # code LIB CFLAGS MAIN MODEL [CPPFLAGS]: bytes of library code a firmware
 # links: MAIN (with examples/c-firmware/startup.c) and MODEL as C source,
 # the ELF's .text less the program's own objects'. The text firmware is
-# examples/c-firmware/main.c with tiny (rewritten as version 2, which every
-# variant reads); the classifier sdk/classifier_probe.c with basicmotions.
+# examples/c-firmware/main.c with tiny (version 5, which every variant
+# reads); the classifier sdk/classifier_probe.c with basicmotions.
 edgegru=target/release/edgegru
 [ -x "$edgegru" ] || cargo build -q --release -p edgegru-trainer
 probe=target/c-sdk/probe
 mkdir -p "$probe/text" "$probe/classifier"
-"$edgegru" export --model models/tiny.egru --out "$probe/tiny-v2.egru" --force > /dev/null
-"$edgegru" export --model "$probe/tiny-v2.egru" --format c --name firmware_model --out "$probe/text/firmware_model.c" --force > /dev/null
+"$edgegru" export --model models/tiny.egru --format c --name firmware_model --out "$probe/text/firmware_model.c" --force > /dev/null
 "$edgegru" export --model models/basicmotions.egru --format c --name firmware_model --out "$probe/classifier/firmware_model.c" \
     --force > /dev/null
 sed -e "s/@FLASH_ORIGIN@/0x00000000/; s/@FLASH_LENGTH@/4M/; s/@RAM_ORIGIN@/0x20000000/; s/@RAM_LENGTH@/4M/" \

@@ -1,10 +1,12 @@
 //! Version-1 files run as they did before format version 2 existed: the
-//! version-1 models (`fortunes-char` and `tiny` as shipped, and the dense
-//! word model shipped before `fortunes-word` became block-sparse, kept in
+//! version-1 models (`fortunes-char` as shipped, `tiny` as it shipped
+//! before its row tables (format version 5), and the dense word model
+//! shipped before `fortunes-word` became block-sparse, the last two kept in
 //! `tests/fixtures/v1/`) give, through the `edgegru` command, exactly the
 //! text and the held-out evaluation that the last version-1 build printed
-//! (`tests/fixtures/v1/`, captured from that build with the same commands).
-//! Needs the `fortunes` package for the evaluation.
+//! (`tests/fixtures/v1/`, captured from that build with the same commands);
+//! and the shipped `tiny`, that file rewritten as version 5, gives the same
+//! text. Needs the `fortunes` package for the evaluation.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -19,11 +21,11 @@ fn edgegru(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// Where version-1 model `name` is: the shipped file, or the version-1 word
-/// model kept beside the fixtures.
+/// Where version-1 model `name` is: the shipped file, or the version-1
+/// file kept beside the fixtures.
 fn model_path(name: &str) -> String {
     match name {
-        "fortunes-word" => "tests/fixtures/v1/fortunes-word.egru".into(),
+        "fortunes-word" | "tiny" => format!("tests/fixtures/v1/{name}.egru"),
         _ => format!("models/{name}.egru"),
     }
 }
@@ -41,16 +43,21 @@ fn shipped_version_1_models_generate_the_text_of_the_version_1_build() {
             "fortunes-char.sampled.txt",
             &["--model", "models/fortunes-char.egru", "--temperature", "0.8", "--top-k", "40", "--seed", "7", "--max-tokens", "200"],
         ),
-        ("tiny.greedy.txt", &["--model", "models/tiny.egru", "--greedy", "--max-tokens", "200"]),
+        ("tiny.greedy.txt", &["--model", "tests/fixtures/v1/tiny.egru", "--greedy", "--max-tokens", "200"]),
         (
             "tiny.sampled.txt",
-            &["--model", "models/tiny.egru", "--temperature", "0.8", "--top-p", "0.9", "--seed", "3", "--max-tokens", "200"],
+            &["--model", "tests/fixtures/v1/tiny.egru", "--temperature", "0.8", "--top-p", "0.9", "--seed", "3", "--max-tokens", "200"],
         ),
     ];
     for (name, args) in cases {
         let mut all = vec!["generate", "--prompt", prompt];
         all.extend_from_slice(args);
         assert_eq!(edgegru(&all), fixture(name), "{name}");
+        // The shipped tiny is the version-1 file with row tables (version 5): the same text.
+        if let Some(at) = all.iter().position(|a| *a == "tests/fixtures/v1/tiny.egru") {
+            all[at] = "models/tiny.egru";
+            assert_eq!(edgegru(&all), fixture(name), "{name}, the shipped (version 5) tiny");
+        }
     }
     // The version-1 build's greedy word decoding could pick <OOV>; with
     // --allow-oov the argmax sequence is the same.

@@ -134,10 +134,6 @@ impl Isa {
 /// table are left as they are.
 pub fn requantize(isa: Isa, acc: &mut [i32], scales: &[u8], bias: &[u8], to_act: crate::fixed::Mul, limit: i32) {
     match isa {
-        #[cfg(edgegru_helium)]
-        Isa::Helium => arm::helium_fixed::requantize(acc, scales, bias, to_act, limit),
-        #[cfg(edgegru_dsp)]
-        Isa::Dsp => arm::requantize(acc, scales, bias, to_act, limit),
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 | Isa::Vnni => x86_fixed::requantize(acc, scales, bias, to_act, limit),
         #[cfg(target_arch = "aarch64")]

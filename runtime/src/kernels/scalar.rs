@@ -1,7 +1,8 @@
 //! Portable reference kernels.
 
 use super::{x_group, Block8x4, RowsRef};
-use crate::fixed::{self, requantize_by_table, requantize_row, Mul};
+use crate::fixed::{self, requantize_by_table, Mul};
+use crate::tensor::{row_entry, RowInput};
 
 fn f32_at(w: &[u8], i: usize) -> f32 {
     f32::from_le_bytes([w[4 * i], w[4 * i + 1], w[4 * i + 2], w[4 * i + 3]])
@@ -86,11 +87,15 @@ pub fn block8x4_i8(m: &Block8x4<'_>, x: &[i8], acc: &mut [i32]) {
 /// `acc[r]` with the f32 LE `scales[r]` and `bias[r]`. Rows past either
 /// table are left as they are. Not inlined: the DSP kernel calls it for its
 /// rare rows too.
+///
+/// Each row goes through its row table entry ([`crate::tensor::row_entry`],
+/// which gives the same bits): one copy of the f32 decoding in a build.
 #[inline(never)]
 pub fn requantize(acc: &mut [i32], scales: &[u8], bias: &[u8], to_act: Mul, limit: i32) {
     let word = |b: &[u8]| u32::from_le_bytes(*<&[u8; 4]>::try_from(b).unwrap_or(&[0; 4]));
     for ((a, scale), b) in acc.iter_mut().zip(scales.chunks_exact(4)).zip(bias.chunks_exact(4)) {
-        *a = requantize_row(to_act, *a, word(scale), word(b), limit);
+        let (m, shift, bias) = row_entry(word(scale), word(b), RowInput::Fixed(to_act), limit);
+        *a = requantize_by_table(Mul::from_parts(m, shift as i32), *a, bias, limit);
     }
 }
 

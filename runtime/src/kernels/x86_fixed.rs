@@ -101,8 +101,11 @@ fn requantize_table_avx2(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul>, lim
         };
         let lo_half = _mm256_set1_epi64x(0xFFFF_FFFF);
         let r_even = round_shift(_mm256_mul_epi32(sums, row_m), _mm256_and_si256(row_shift, lo_half), limit);
-        let r_odd =
-            round_shift(_mm256_mul_epi32(_mm256_srli_epi64(sums, 32), _mm256_srli_epi64(row_m, 32)), _mm256_srli_epi64(row_shift, 32), limit);
+        let r_odd = round_shift(
+            _mm256_mul_epi32(_mm256_srli_epi64(sums, 32), _mm256_srli_epi64(row_m, 32)),
+            _mm256_srli_epi64(row_shift, 32),
+            limit,
+        );
         let scaled = _mm256_blend_epi32(r_even, _mm256_slli_epi64(r_odd, 32), 0b1010_1010);
         let lim = _mm256_set1_epi32(limit);
         let out = _mm256_max_epi32(_mm256_min_epi32(_mm256_add_epi32(scaled, bias), lim), _mm256_sub_epi32(_mm256_setzero_si256(), lim));
@@ -113,12 +116,7 @@ fn requantize_table_avx2(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul>, lim
         // SAFETY: `a` holds 8 i32 (unaligned store).
         unsafe { _mm256_storeu_si256(a.as_mut_ptr().cast(), out) };
         for i in (0..8).filter(|i| ok >> i & 1 == 0) {
-            let one = RowsRef {
-                multipliers: &m[4 * i..4 * i + 4],
-                shifts: &s[i..=i],
-                biases: &b[4 * i..4 * i + 4],
-                per_step: t.per_step,
-            };
+            let one = RowsRef { multipliers: &m[4 * i..4 * i + 4], shifts: &s[i..=i], biases: &b[4 * i..4 * i + 4], per_step: t.per_step };
             a[i] = before[i];
             scalar::requantize_table(&mut a[i..=i], one, step, limit);
         }

@@ -65,9 +65,9 @@ pub(super) fn forward(m: &Model<'_>, isa: Isa, x_mul: Mul, b: &mut StepBuffers<'
     // tables if the file has them; `row` counts the rows before it.
     let mut row = 0;
     let mut requant = |i: usize, rows: usize, bias| {
-        let part = m.rows.map(|t| t.part(row, rows, m.per_step_inputs >> i & 1 != 0));
+        let r = Requant { bias, table: m.rows.as_ref().map(|t| (t, row, m.per_step_inputs >> i & 1 != 0)) };
         row += rows;
-        part.map_or(Requant::Bias(bias), Requant::Table)
+        r
     };
     let mut start = 0;
     for (k, g) in m.grus.iter().enumerate() {

@@ -321,6 +321,7 @@ impl<'a> Matrix<'a> {
     ///
     /// With the product's row table (format version 5) the rows are
     /// requantized from it: the same bits, without decoding f32 values.
+    #[inline(never)]
     pub(crate) fn matvec_fixed(&self, isa: Isa, q: &[i8], x_mul: Mul, requant: Requant<'_, '_>, limit: i32, out: &mut [i32]) {
         let out_len = self.rows.min(out.len());
         let out = &mut out[..out_len];
@@ -330,21 +331,22 @@ impl<'a> Matrix<'a> {
         };
         // The loader checked that `scales`, `bias` and a table hold a value per row.
         let to_act = fixed::to_act(x_mul);
-        match requant {
-            Requant::Table(t) => kernels::requantize_table(isa, out, t, to_act, limit),
-            Requant::Bias(bias) => kernels::requantize(isa, out, scales, bias.bytes(), to_act, limit),
+        match requant.table {
+            Some((t, from, per_step)) => kernels::requantize_table(isa, out, t.part(from, out_len, per_step), to_act, limit),
+            None => kernels::requantize(isa, out, scales, requant.bias.bytes(), to_act, limit),
         }
     }
 }
 
 /// How a product's sums become outputs: by the matrix's scales and the
-/// f32 bias, or by its row table (format version 5).
+/// f32 bias, or by its part of the row tables (format version 5).
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Requant<'t, 'a> {
-    /// The f32 bias (and the matrix's f32 scales).
-    Bias(&'t Vector<'a>),
-    /// The product's part of the row tables.
-    Table(RowsRef<'a>),
+pub(crate) struct Requant<'t, 'a> {
+    /// The f32 bias (used with the matrix's f32 scales when there are no tables).
+    pub bias: &'t Vector<'a>,
+    /// The model's row tables, the product's first row in them, and whether
+    /// its input scale is set per step.
+    pub table: Option<(&'t RowTable<'a>, usize, bool)>,
 }
 
 /// int8 weights are symmetric: -128 never occurs (the SIMD kernels rely on it).

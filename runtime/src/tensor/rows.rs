@@ -27,6 +27,7 @@ pub enum RowInput {
 /// `[-limit, limit]`). `Fixed`: the row's [`Mul`] with its shift kept within
 /// `-33..=63` (outside, [`Mul::apply`] gives the same: saturated, or zero). `PerStep`:
 /// the significand and `-exponent - 24` (see [`Mul::scaled_by_significand`]).
+#[inline(never)]
 pub fn row_entry(scale_bits: u32, bias_bits: u32, input: RowInput, limit: i32) -> (u32, i8, i32) {
     let bias = fixed::f32_bits_to_fixed(bias_bits, fixed::ACT_FRAC, limit);
     match input {

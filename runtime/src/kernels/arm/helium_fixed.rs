@@ -1,197 +1,28 @@
-//! Helium requantization: four rows per group of vector instructions, bit
-//! for bit [`crate::fixed::requantize_row`].
+//! Helium kernels of the integer-only numerics: requantization by row
+//! tables, four rows per group of vector instructions, and the GRU update,
+//! four units at a time, bit for bit the definitions.
 //!
-//! For a row whose multiplier shift lies in 1..=62 the definition is: the
-//! row multiplier `(mant * m + 2^23) >> 24`, which is `VRMULH.U32` of
-//! `mant << 8` by `m`; the product with the sum rounded at the shift: above
-//! 32, the high word of the sum times the multiplier (`VMULH.S32`), rounded
-//! and shifted right by `shift - 32` (`VRSHL.S32` by a negative amount adds
-//! `2^(k-1)` before shifting); up to 32, the sum shifted up by `32 - shift`
-//! times the multiplier, its rounded high word (`VRMULH.S32`), exact while
-//! the shifted sum fits (`VQSHL` flags it when not); the saturations
-//! (`VMIN`/`VMAX`); the bias in Q.12, `(mant + 2^(down-1)) >> down`
-//! (`VRSHL.U32`) with its sign. A group with a row outside those ranges (a
-//! subnormal scale, another shift, a sum too large to shift up, a bias that
-//! is zero or not within `[2^-14, 2^11)` in magnitude) goes row by row
-//! through the DSP kernel.
+//! Requantization of a row whose shift lies in 1..=62: for an input scale
+//! set per step, the row multiplier `(mant * m + 2^23) >> 24` is
+//! `VRMULH.U32` of `mant << 8` by `m`. The product with the sum rounded at
+//! the shift: above 32, the high word of the sum times the multiplier
+//! (`VMULH.S32`), rounded and shifted right by `shift - 32` (`VRSHL.S32` by
+//! a negative amount adds `2^(k-1)` before shifting); up to 32, the sum
+//! shifted up by `32 - shift` times the multiplier, its rounded high word
+//! (`VRMULH.S32`), exact while the shifted sum fits (`VQSHL` flags it when
+//! not); the saturations (`VMIN`/`VMAX`), the Q.12 bias added, saturated
+//! again. A group with a row outside those ranges goes row by row through
+//! the DSP kernel. (Files without row tables requantize by the portable
+//! kernel.)
 
 use core::arch::asm;
 
 use crate::fixed::Mul;
 use crate::tensor::RowsRef;
 
-/// `acc[r] = requantize_row(to_act, acc[r], scales[r], bias[r], limit)` for
-/// the rows all three tables hold; rows past the tables are left as they are.
-pub(crate) fn requantize(acc: &mut [i32], scales: &[u8], bias: &[u8], to_act: Mul, limit: i32) {
-    let rows = acc.len().min(scales.len() / 4).min(bias.len() / 4);
-    if !(1..=1 << 30).contains(&limit) {
-        return super::requantize(acc, scales, bias, to_act, limit);
-    }
-    let (m, shift) = to_act.parts();
-    // A row whose scale has exponent field `e` gets the multiplier shift `c - e`.
-    let c = shift.wrapping_add(126);
-    let groups = rows / 4;
-    for g in 0..groups {
-        let r = 4 * g;
-        // SAFETY: rows r..r+4 exist in `acc` and both tables (`rows` is clamped to each).
-        let done = unsafe { group(acc.as_mut_ptr().add(r), scales.as_ptr().add(4 * r), bias.as_ptr().add(4 * r), m, c, limit) };
-        if !done {
-            super::requantize(&mut acc[r..r + 4], &scales[4 * r..4 * r + 16], &bias[4 * r..4 * r + 16], to_act, limit);
-        }
-    }
-    let main = 4 * groups;
-    super::requantize(&mut acc[main..rows], &scales[4 * main..4 * rows], &bias[4 * main..4 * rows], to_act, limit);
-}
-
-/// The asm lines that load four sums (`{acc}`) and scales (`{sc}`) and leave
-/// in q1 each sum times its row multiplier, rounded at the row's shift and
-/// saturated to `±{limit}` (q4 = limit); a row outside the usual ranges
-/// branches to `8f`.
-macro_rules! products_asm {
-    () => {
-        concat!(
-            "vldrb.u8 q0, [{sc}]\n",
-            "vldrw.u32 q1, [{acc}]\n",
-            "vshr.u32 q2, q0, #23\n",
-            "vmov.i32 q3, #0xff\n",
-            "vand q2, q2, q3\n",
-            "movs {t}, #255\n",
-            "vminv.u32 {t}, q2\n",
-            "cmp {t}, #0\n",
-            "beq 8f\n",
-            "vdup.32 q3, {c}\n",
-            "vsub.i32 q3, q3, q2\n",
-            "movs {t}, #100\n",
-            "vminv.s32 {t}, q3\n",
-            "cmp {t}, #1\n",
-            "blt 8f\n",
-            "mvn {t}, #99\n",
-            "vmaxv.s32 {t}, q3\n",
-            "cmp {t}, #62\n",
-            "bgt 8f\n",
-            "vshl.i32 q2, q0, #9\n",
-            "vshr.u32 q2, q2, #1\n",
-            "vmov.i32 q5, #0x80000000\n",
-            "vorr q2, q2, q5\n",
-            "vdup.32 q5, {m}\n",
-            "vrmulh.u32 q2, q2, q5\n",
-            "vmov.i32 q6, #32\n",
-            "vsub.i32 q6, q6, q3\n",
-            // Shifts above 32: the high word of the sum times the
-            // multiplier, rounded and shifted right by shift - 32.
-            "vmulh.s32 q7, q1, q2\n",
-            "vrshl.s32 q7, q7, q6\n",
-            // Shifts up to 32: the sum shifted up by 32 - shift (a
-            // saturation, flagged in FPSCR.QC, sends the group to the DSP
-            // kernel), times the multiplier, rounded high word.
-            "vmrs {t}, fpscr\n",
-            "bic {t}, {t}, #0x08000000\n",
-            "vmsr fpscr, {t}\n",
-            "vqshl.s32 q0, q1, q6\n",
-            "vmrs {t}, fpscr\n",
-            "tst {t}, #0x08000000\n",
-            "bne 8f\n",
-            "vrmulh.s32 q0, q0, q2\n",
-            "movs {t}, #32\n",
-            "vcmp.s32 gt, q3, {t}\n",
-            "vpsel q1, q7, q0\n",
-            "vdup.32 q4, {limit}\n",
-            "vneg.s32 q5, q4\n",
-            "vmin.s32 q1, q1, q4\n",
-            "vmax.s32 q1, q1, q5\n"
-        )
-    };
-}
-
-/// The asm lines that add four biases (`{bp}`) in Q.12 to q1 and saturate
-/// the sums to `±limit` (q4); a bias outside the usual range branches to `8f`.
-macro_rules! bias_asm {
-    () => {
-        concat!(
-            "vldrb.u8 q0, [{bp}]\n",
-            "vshr.u32 q2, q0, #23\n",
-            "vmov.i32 q3, #0xff\n",
-            "vand q2, q2, q3\n",
-            "vmov.i32 q3, #138\n",
-            "vsub.i32 q2, q3, q2\n",
-            "movs {t}, #100\n",
-            "vminv.s32 {t}, q2\n",
-            "cmp {t}, #1\n",
-            "blt 8f\n",
-            "mvn {t}, #99\n",
-            "vmaxv.s32 {t}, q2\n",
-            "cmp {t}, #25\n",
-            "bgt 8f\n",
-            "vshl.i32 q3, q0, #9\n",
-            "vshr.u32 q3, q3, #9\n",
-            "vmov.i32 q5, #0x800000\n",
-            "vorr q3, q3, q5\n",
-            "vneg.s32 q2, q2\n",
-            "vrshl.u32 q3, q3, q2\n",
-            "vmin.u32 q3, q3, q4\n",
-            "vshr.s32 q2, q0, #31\n",
-            "veor q3, q3, q2\n",
-            "vsub.i32 q3, q3, q2\n",
-            // The sum of both, saturated.
-            "vneg.s32 q5, q4\n",
-            "vadd.i32 q1, q1, q3\n",
-            "vmin.s32 q1, q1, q4\n",
-            "vmax.s32 q1, q1, q5\n"
-        )
-    };
-}
-
-/// Four rows; returns `false`, writing nothing, when a row is outside the
-/// usual ranges.
-///
-/// # Safety
-/// `acc` must be readable and writable for 4 i32, `scales` and `bias`
-/// readable for 16 bytes each; `limit` in `1..=2^30`.
-#[inline(always)]
-unsafe fn group(acc: *mut i32, scales: *const u8, bias: *const u8, m: u32, c: i32, limit: i32) -> bool {
-    let done: u32;
-    // SAFETY: the caller guarantees the reads and the write; q0-q7 are
-    // declared clobbered (the compiler saves q4-q7); only FPSCR.QC is
-    // changed in FPSCR, and it is sticky state no code reads.
-    unsafe {
-        asm!(
-            products_asm!(),
-            bias_asm!(),
-            "vstrw.32 q1, [{acc}]",
-            "movs {t}, #1",
-            "b 9f",
-            "8:",
-            "movs {t}, #0",
-            "9:",
-            acc = in(reg) acc,
-            sc = in(reg) scales,
-            bp = in(reg) bias,
-            m = in(reg) m,
-            c = in(reg) c,
-            limit = in(reg) limit,
-            t = out(reg) done,
-            out("q0") _,
-            out("q1") _,
-            out("q2") _,
-            out("q3") _,
-            out("q4") _,
-            out("q5") _,
-            out("q6") _,
-            out("q7") _,
-            options(nostack),
-        );
-    }
-    done != 0
-}
-
 /// Requantization by a product's row table (see
-/// [`crate::kernels::requantize_table`]): four rows per group, the row's
-/// multiplier and shift read as they are (or, for an input scale set per
-/// step, its multiplier `VRMULH.U32` of the significand shifted up by 8 and
-/// the step's multiplier, its shift the step's plus the table's), then the
-/// products as in [`requantize`] and the Q.12 bias added. A group with a
-/// shift outside 1..=62 or a sum too large to shift up goes row by row
-/// through the DSP kernel.
+/// [`crate::kernels::requantize_table`] and the module's notes): four rows
+/// per group.
 pub(crate) fn requantize_table(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul>, limit: i32) {
     let rows = acc.len().min(t.multipliers.len() / 4).min(t.shifts.len()).min(t.biases.len() / 4);
     if !(1..=1 << 30).contains(&limit) {
@@ -230,7 +61,9 @@ pub(crate) fn requantize_table(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul
 #[inline(always)]
 unsafe fn table_group(acc: *mut i32, [mp, sp, bp]: [*const u8; 3], (m, c): (u32, i32), limit: i32) -> bool {
     let done: u32;
-    // SAFETY: as in `group`.
+    // SAFETY: the caller guarantees the reads and the write; q0-q7 are
+    // declared clobbered (the compiler saves q4-q7); only FPSCR.QC is
+    // changed in FPSCR, and it is sticky state no code reads.
     unsafe {
         asm!(
             "vldrw.u32 q1, [{acc}]",
