@@ -337,11 +337,22 @@ fn fixed_to_f32_by_exponent(v: i32, frac: u32) -> f32 {
     f32::from_bits((v as f32).to_bits() - (frac << 23))
 }
 
-/// `n / d` (`d` not 0): the high word by one 32-bit division, then
-/// restoring division of the remainder and the low word, one quotient bit
-/// per round (32 rounds): small code on microcontrollers, which would
-/// otherwise link a 64-bit division routine for the few divisions of a step.
+/// `n / d` (`d` not 0). On 32-bit cores: the high word by one 32-bit
+/// division, then restoring division of the remainder and the low word, one
+/// quotient bit per round (32 rounds): small code on microcontrollers, which
+/// would otherwise link a 64-bit division routine for the few divisions of a
+/// step.
 const fn div_u64_u32(n: u64, d: u32) -> u64 {
+    if cfg!(target_pointer_width = "64") {
+        // A 64-bit core divides in one instruction.
+        n / d as u64
+    } else {
+        div_u64_u32_by_bits(n, d)
+    }
+}
+
+/// [`div_u64_u32`] on 32-bit cores, one quotient bit per round.
+const fn div_u64_u32_by_bits(n: u64, d: u32) -> u64 {
     let (hi, lo) = ((n >> 32) as u32, n as u32);
     let q_hi = hi / d;
     // r < d stays below 2^33 after the shift, so it is kept in 64 bits.
@@ -639,6 +650,7 @@ mod tests {
             }
             .max(1);
             assert_eq!(div_u64_u32(n, d), n / d as u64, "{n} / {d}");
+            assert_eq!(div_u64_u32_by_bits(n, d), n / d as u64, "{n} / {d}, bit by bit");
         }
     }
 

@@ -11,8 +11,10 @@ fn random_i8(rng: &mut Rng, n: usize, lo: i32, hi: i32) -> std::vec::Vec<i8> {
     (0..n).map(|_| (lo + (rng.next_u64() % (hi - lo + 1) as u64) as i32) as i8).collect()
 }
 
-/// Shapes that cover the SIMD main loops, their tails and the 4-row groups.
-const SHAPES: [(usize, usize); 9] = [(1, 1), (3, 7), (4, 32), (5, 33), (8, 64), (13, 100), (768, 64), (100, 256), (9, 31)];
+/// Shapes that cover the SIMD main loops, their tails (of 16 columns and
+/// fewer) and the 4-row groups.
+const SHAPES: [(usize, usize); 12] =
+    [(1, 1), (3, 7), (4, 32), (5, 33), (8, 64), (13, 100), (768, 64), (100, 256), (9, 31), (6, 16), (7, 48), (5, 50)];
 
 #[test]
 fn int8_dense_kernels_equal_scalar_exactly() {

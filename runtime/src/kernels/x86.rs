@@ -119,7 +119,7 @@ fn hsum_ps(v: __m256) -> f32 {
 }
 
 /// Dense int8 rows, `N` at a time (so the `N` sums stay in registers), 32
-/// columns per instruction.
+/// columns per instruction, then 16, then the last few one by one.
 #[inline(always)]
 fn matvec_i8_rows<D: DotI8, const N: usize>(w: &[i8], cols: usize, x: &[i8], r: usize, acc: &mut [i32]) {
     let main = cols - cols % 32;
@@ -139,6 +139,20 @@ fn matvec_i8_rows<D: DotI8, const N: usize>(w: &[i8], cols: usize, x: &[i8], r: 
         }
         c += 32;
     }
+    // Sixteen more columns in the low lanes (the high lanes zero), so that
+    // rows of 16 + 32k inputs (an embedding of 16) have no scalar tail.
+    if cols - main >= 16 {
+        // SAFETY: main + 16 <= cols == x.len(), and likewise inside each row.
+        unsafe {
+            let xv = _mm256_zextsi128_si256(_mm_loadu_si128(x.as_ptr().add(main) as *const __m128i));
+            let xabs = _mm256_abs_epi8(xv);
+            for (i, s) in sums.iter_mut().enumerate() {
+                let wv = _mm256_zextsi128_si256(_mm_loadu_si128(w.as_ptr().add((r + i) * cols + main) as *const __m128i));
+                *s = D::dot(*s, wv, xv, xabs);
+            }
+        }
+    }
+    let main = if cols - main >= 16 { main + 16 } else { main };
     let mut totals = [0i32; N];
     if N == 4 {
         // SAFETY: only inlined into functions compiled with `avx2`; `totals` has 4 lanes.
