@@ -346,9 +346,49 @@ const fn div_u64_u32(n: u64, d: u32) -> u64 {
     if cfg!(target_pointer_width = "64") {
         // A 64-bit core divides in one instruction.
         n / d as u64
-    } else {
+    } else if cfg!(edgegru_no_long_multiply) {
+        // No divide instruction either (Armv6-M, Armv8-M Baseline).
         div_u64_u32_by_bits(n, d)
+    } else {
+        let (hi, lo) = ((n >> 32) as u32, n as u32);
+        ((hi / d) as u64) << 32 | div_by_digits(hi % d, lo, d) as u64
     }
+}
+
+/// `(u1 * 2^32 + u0) / v` for `u1 < v` (so the quotient fits 32 bits) by
+/// two 32-bit divisions: long division in 16-bit digits with the divisor
+/// normalized, each digit estimated from the divisor's high half and
+/// corrected (Knuth's algorithm D, as in Hacker's Delight's `divlu`).
+const fn div_by_digits(u1: u32, u0: u32, v: u32) -> u32 {
+    const B: u64 = 1 << 16;
+    let s = v.leading_zeros();
+    let v = (v as u64) << s;
+    let (vn1, vn0) = (v >> 16, v & 0xffff);
+    // The dividend shifted by `s`: its top 32 bits and its two low digits.
+    let un32 = (((u1 as u64) << 32 | u0 as u64) << s >> 32) & 0xffff_ffff;
+    let un10 = ((u0 as u64) << s) & 0xffff_ffff;
+    let (un1, un0) = (un10 >> 16, un10 & 0xffff);
+    let q1 = digit(un32, un1, vn1, vn0);
+    let un21 = ((un32 << 16) + un1 - q1 * v) & 0xffff_ffff;
+    let q0 = digit(un21, un0, vn1, vn0);
+    (q1 * B + q0) as u32
+}
+
+/// One quotient digit of [`div_by_digits`]: `(top * 2^16 + next) / (vn1 *
+/// 2^16 + vn0)`, estimated as `top / vn1` and lowered while too large.
+const fn digit(top: u64, next: u64, vn1: u64, vn0: u64) -> u64 {
+    const B: u64 = 1 << 16;
+    // Both fit 32 bits: one 32-bit division (no 64-bit division routine).
+    let mut q = (top as u32 / vn1 as u32) as u64;
+    let mut rhat = top - q * vn1;
+    while q >= B || q * vn0 > B * rhat + next {
+        q -= 1;
+        rhat += vn1;
+        if rhat >= B {
+            break;
+        }
+    }
+    q
 }
 
 /// [`div_u64_u32`] on 32-bit cores, one quotient bit per round.
@@ -651,6 +691,9 @@ mod tests {
             .max(1);
             assert_eq!(div_u64_u32(n, d), n / d as u64, "{n} / {d}");
             assert_eq!(div_u64_u32_by_bits(n, d), n / d as u64, "{n} / {d}, bit by bit");
+            let (hi, lo) = ((n >> 32) as u32, n as u32);
+            let rest = ((hi % d) as u64) << 32 | lo as u64;
+            assert_eq!(div_by_digits(hi % d, lo, d) as u64, rest / d as u64, "{n} / {d}, by digits");
         }
     }
 

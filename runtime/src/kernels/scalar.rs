@@ -112,7 +112,7 @@ pub fn requantize_table(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul>, limi
         let (m, s) = (word(m), s as i8 as i32);
         let mul = match step {
             None => Mul::from_parts(m, s),
-            Some(to_act) => to_act.scaled_by_significand(m, s),
+            Some(to_act) => to_act.scaled_by_significand(m >> 8, s),
         };
         *a = requantize_by_table(mul, *a, word(b) as i32, limit);
     }

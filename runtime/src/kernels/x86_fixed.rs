@@ -96,7 +96,7 @@ fn requantize_table_avx2(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul>, lim
             None => (words, shifts),
             Some(to_act) => {
                 let (m, shift) = to_act.parts();
-                (scale_significands(words, m), _mm256_add_epi32(shifts, _mm256_set1_epi32(shift)))
+                (round_high_words(words, m), _mm256_add_epi32(shifts, _mm256_set1_epi32(shift)))
             }
         };
         let lo_half = _mm256_set1_epi64x(0xFFFF_FFFF);
@@ -123,8 +123,21 @@ fn requantize_table_avx2(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul>, lim
     }
 }
 
-/// `(mant * m + 2^23) >> 24` for eight significands (below 2^24): the
-/// per-step multipliers of [`Mul::scaled_by_significand`].
+/// `(w * m + 2^31) >> 32` for eight words: the per-step multipliers of a
+/// row table, whose words are significands shifted up by 8
+/// ([`Mul::scaled_by_significand`]).
+#[inline]
+#[target_feature(enable = "avx2")]
+fn round_high_words(w: __m256i, m: u32) -> __m256i {
+    let mv = _mm256_set1_epi64x(m as i64);
+    let half = _mm256_set1_epi64x(1 << 31);
+    let even = _mm256_srli_epi64(_mm256_add_epi64(_mm256_mul_epu32(w, mv), half), 32);
+    let odd = _mm256_add_epi64(_mm256_mul_epu32(_mm256_srli_epi64(w, 32), mv), half);
+    _mm256_blend_epi32(even, odd, 0b1010_1010)
+}
+
+/// `(mant * m + 2^23) >> 24` for eight significands (below 2^24), as
+/// [`Mul::scaled_by_f32_bits`] makes a row's multiplier.
 #[inline]
 #[target_feature(enable = "avx2")]
 fn scale_significands(mant: __m256i, m: u32) -> __m256i {

@@ -18,7 +18,8 @@ pub enum RowInput {
     /// into each row's multiplier.
     Fixed(Mul),
     /// Set per step (an embedding row's scale, the scale of a dense layer's
-    /// outputs): the table holds each scale's significand and exponent.
+    /// outputs): the table holds each scale's significand (shifted up by 8,
+    /// to the top of the word) and exponent.
     PerStep,
 }
 
@@ -26,7 +27,9 @@ pub enum RowInput {
 /// multiplier word, the shift and the bias in Q.12 (saturated to
 /// `[-limit, limit]`). `Fixed`: the row's [`Mul`] with its shift kept within
 /// `-33..=63` (outside, [`Mul::apply`] gives the same: saturated, or zero). `PerStep`:
-/// the significand and `-exponent - 24` (see [`Mul::scaled_by_significand`]).
+/// the significand shifted up by 8 (a step's multiplier `m` then gives the
+/// row's as the rounded high word of `word * m`) and `-exponent - 24` (see
+/// [`Mul::scaled_by_significand`]).
 #[inline(never)]
 pub fn row_entry(scale_bits: u32, bias_bits: u32, input: RowInput, limit: i32) -> (u32, i8, i32) {
     let bias = fixed::f32_bits_to_fixed(bias_bits, fixed::ACT_FRAC, limit);
@@ -38,7 +41,7 @@ pub fn row_entry(scale_bits: u32, bias_bits: u32, input: RowInput, limit: i32) -
         RowInput::PerStep => {
             let (mant, exp) = fixed::split_f32(scale_bits);
             // exp lies in -149..=104, so the offset fits an i8.
-            (mant, (-exp - 24) as i8, bias)
+            (mant << 8, (-exp - 24) as i8, bias)
         }
     }
 }
@@ -154,7 +157,7 @@ mod tests {
                             let got = fixed::requantize_by_table(Mul::from_parts(m, shift as i32), acc, bias, limit);
                             assert_eq!(got, want, "fixed: scale {s:#x}, bias {b}, acc {acc}, to_act {to_act:?}");
                             let (mant, offset, bias) = step_row;
-                            let mul = to_act.scaled_by_significand(mant, offset as i32);
+                            let mul = to_act.scaled_by_significand(mant >> 8, offset as i32);
                             let got = fixed::requantize_by_table(mul, acc, bias, limit);
                             assert_eq!(got, want, "per step: scale {s:#x}, bias {b}, acc {acc}, to_act {to_act:?}");
                         }

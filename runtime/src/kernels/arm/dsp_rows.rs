@@ -50,11 +50,11 @@ pub(crate) fn requantize_table(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul
 /// (in `0..=63`) to the sum `{a}`, rounding to nearest: `SMMULR` on the sum
 /// shifted up by `32 - shift` (a sum that does not fit shifted branches to
 /// `9f`), or `SMMUL` and a rounding shift by `shift - 32`. Then `{a}` is
-/// checked against `[-{l}, {l}]` (outside: `9f`), the row's bias (at `{bp}`,
+/// checked against `[-{l}, {l}]` by `$check` (outside: `9f`), the row's bias (at `{bp}`,
 /// post-incremented) added and checked again, and `{a}` stored at `{op}`
 /// (post-incremented); the loop goes on to `2b` until `{end}`.
 macro_rules! apply_row_asm {
-    () => {
+    ($check:expr) => {
         concat!(
             "subs {z}, {y}, #32\n",
             "bgt 3f\n",
@@ -73,21 +73,30 @@ macro_rules! apply_row_asm {
             "add {a}, {a}, {x}\n",
             "asrs {a}, {a}, {z}\n",
             "4:\n",
-            "cmp {a}, {l}\n",
-            "bgt 9f\n",
-            "cmn {a}, {l}\n",
-            "blt 9f\n",
+            $check,
             "ldr {x}, [{bp}], #4\n",
             "add {a}, {a}, {x}\n",
-            "cmp {a}, {l}\n",
-            "bgt 9f\n",
-            "cmn {a}, {l}\n",
-            "blt 9f\n",
+            $check,
             "str {a}, [{op}], #4\n",
             "cmp {op}, {end}\n",
             "bne 2b\n",
             "9:"
         )
+    };
+}
+
+/// `{a}` within `[-{l}, {l}]`, else a branch to `9f`: two compares.
+macro_rules! check_limit_asm {
+    () => {
+        "cmp {a}, {l}\nbgt 9f\ncmn {a}, {l}\nblt 9f\n"
+    };
+}
+
+/// The same check in one unsigned compare, `{a} + {l} <= {l2}` (`{l2}` =
+/// 2 * `{l}`; a sum that wraps lands outside and takes the branch too).
+macro_rules! check_limit_unsigned_asm {
+    () => {
+        "add {y}, {a}, {l}\ncmp {y}, {l2}\nbhi 9f\n"
     };
 }
 
@@ -109,7 +118,7 @@ unsafe fn fixed_run(acc: *mut i32, [mp, sp, bp]: [*const u8; 3], rows: usize, li
             "ldr {a}, [{op}]",
             "ldr {x}, [{mp}], #4",
             "ldrsb {y}, [{sp}], #1",
-            apply_row_asm!(),
+            apply_row_asm!(check_limit_unsigned_asm!()),
             a = out(reg) _,
             x = out(reg) _,
             y = out(reg) _,
@@ -120,13 +129,15 @@ unsafe fn fixed_run(acc: *mut i32, [mp, sp, bp]: [*const u8; 3], rows: usize, li
             bp = inout(reg) bp => _,
             end = in(reg) end,
             l = in(reg) limit,
+            l2 = in(reg) 2 * limit as u32,
             options(nostack),
         );
     }
     (done as usize - acc as usize) / 4
 }
 
-/// Rows whose input scale is set per step: each multiplier is the step's
+/// Rows whose input scale is set per step: each multiplier is the rounded
+/// high word of the table's word (the significand shifted up by 8) times `m`,
 /// `(significand * m + 2^23) >> 24` and each shift the step's plus the
 /// table's (one outside `0..=63` leaves the short path). Returns how many
 /// rows took the short path.
@@ -143,17 +154,15 @@ unsafe fn per_step_run(acc: *mut i32, [mp, sp, bp]: [*const u8; 3], rows: usize,
         asm!(
             "2:",
             "ldr {x}, [{mp}], #4",
-            "umull {x}, {z}, {x}, {m}",
-            "adds {x}, {x}, #0x800000",
-            "adc {z}, {z}, #0",
-            "lsrs {x}, {x}, #24",
-            "orr {x}, {x}, {z}, lsl #8",
+            "umull {z}, {x}, {x}, {m}",
+            "adds {z}, {z}, #0x80000000",
+            "adc {x}, {x}, #0",
             "ldrsb {y}, [{sp}], #1",
             "add {y}, {y}, {c}",
             "cmp {y}, #63",
             "bhi 9f",
             "ldr {a}, [{op}]",
-            apply_row_asm!(),
+            apply_row_asm!(check_limit_asm!()),
             a = out(reg) _,
             x = out(reg) _,
             y = out(reg) _,

@@ -4,7 +4,7 @@
 //!
 //! Requantization of a row whose shift lies in 1..=62: for an input scale
 //! set per step, the row multiplier `(mant * m + 2^23) >> 24` is
-//! `VRMULH.U32` of `mant << 8` by `m`. The product with the sum rounded at
+//! `VRMULH.U32` of the table's word (`mant << 8`) by `m`. The product with the sum rounded at
 //! the shift: above 32, the high word of the sum times the multiplier
 //! (`VMULH.S32`), rounded and shifted right by `shift - 32` (`VRSHL.S32` by
 //! a negative amount adds `2^(k-1)` before shifting); up to 32, the sum
@@ -71,8 +71,8 @@ unsafe fn table_group(acc: *mut i32, [mp, sp, bp]: [*const u8; 3], (m, c): (u32,
             "vldrb.s32 q3, [{sp}]",
             "cmp {m}, #0",
             "beq 2f",
-            // An input scale set per step: (mant * m + 2^23) >> 24 and c + shift.
-            "vshl.i32 q2, q2, #8",
+            // An input scale set per step: the rounded high word of
+            // (mant << 8) * m, which is (mant * m + 2^23) >> 24, and c + shift.
             "vdup.32 q5, {m}",
             "vrmulh.u32 q2, q2, q5",
             "vdup.32 q5, {c}",
