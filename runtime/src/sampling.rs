@@ -126,7 +126,7 @@ pub fn argmax(logits: &[f32]) -> u32 {
 /// first index on ties) in integer instructions: no soft-float calls on
 /// cores without an FPU, no per-element NaN branch elsewhere.
 #[inline(always)]
-fn order(v: f32) -> i32 {
+pub fn order_key(v: f32) -> i32 {
     const INFINITY: i32 = 0x7F80_0000;
     let bits = v.to_bits();
     let magnitude = (bits & 0x7FFF_FFFF) as i32;
@@ -142,10 +142,16 @@ fn order(v: f32) -> i32 {
 /// Index of the largest logit that is not banned (the first one on ties);
 /// when every token is banned, the largest of all.
 pub fn argmax_allowed(logits: &[f32], banned: &Banned) -> u32 {
+    // With Helium, the first largest of all four logits at a time; it is
+    // the answer unless banned.
+    #[cfg(edgegru_helium)]
+    if let Some(i) = crate::kernels::arm::helium_fixed::first_max(logits).filter(|&i| allowed(banned, i)) {
+        return i as u32;
+    }
     // Every order is above i32::MIN, so the first allowed logit takes the lead.
     let (mut best, mut best_order) = (usize::MAX, i32::MIN);
     for (i, &v) in logits.iter().enumerate() {
-        let k = order(v);
+        let k = order_key(v);
         // A new lead is rare after the first logits: only then is the id
         // checked (out of line, so that the loop stays a compare and a branch).
         if k > best_order && allowed(banned, i) {

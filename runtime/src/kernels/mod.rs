@@ -162,6 +162,16 @@ pub fn requantize_table(isa: Isa, acc: &mut [i32], t: RowsRef<'_>, to_act: crate
     }
 }
 
+/// The Q15 state as the int8 input of a product (see
+/// [`scalar::quantize_state`], the definition), for the values both hold.
+pub fn quantize_state(isa: Isa, h: &[i16], q: &mut [i8]) {
+    match isa {
+        #[cfg(edgegru_helium)]
+        Isa::Helium => arm::helium_fixed::quantize_state(h, q),
+        _ => scalar::quantize_state(h, q),
+    }
+}
+
 /// The GRU update of the integer-only numerics (gates z, r, n; see
 /// [`scalar::gru_update_fixed`], the definition): `gx = W x + b_w` and
 /// `gh = U h + b_u` in Q.12 hold `3 * h.len()` values each, `h` the state in Q15.

@@ -118,6 +118,15 @@ pub fn requantize_table(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul>, limi
     }
 }
 
+/// The Q15 state `h` as int8 with [`fixed::STATE_INPUT_FRAC`] fraction
+/// bits: `(v + 2^7) >> 8`, clamped to ±127 (the values both hold).
+pub fn quantize_state(h: &[i16], q: &mut [i8]) {
+    let shift = fixed::STATE_FRAC - fixed::STATE_INPUT_FRAC;
+    for (qi, &v) in q.iter_mut().zip(h) {
+        *qi = ((v as i32 + (1 << (shift - 1))) >> shift).clamp(-127, 127) as i8;
+    }
+}
+
 /// The GRU update in fixed point: `gx`, `gh` in Q.12 (within
 /// [`fixed::PRE_ACT_LIMIT`]), gates and state in Q15.
 pub fn gru_update_fixed(h: &mut [i16], gx: &[i32], gh: &[i32]) {

@@ -389,6 +389,31 @@ fn requantization_by_row_tables_is_the_definition_for_every_kind_of_row() {
 }
 
 #[test]
+fn the_state_quantization_of_every_kernel_set_is_the_definition() {
+    let mut rng = Rng::new(31);
+    let h: std::vec::Vec<i16> = (0..77)
+        .map(|i| match i % 5 {
+            0 => 32767,
+            1 => -32767,
+            _ => ((rng.next_u64() % 65535) as i32 - 32767) as i16,
+        })
+        .collect();
+    for n in [1usize, 7, 8, 9, 16, 64, 77] {
+        let mut want = [0i8; 80];
+        scalar::quantize_state(&h[..n], &mut want[..n]);
+        for (v, w) in h[..n].iter().zip(&want) {
+            assert_eq!(*w as i32, ((*v as i32 + 128) >> 8).clamp(-127, 127));
+        }
+        for isa in available() {
+            let mut got = [0x55i8; 80];
+            quantize_state(isa, &h[..n], &mut got[..n]);
+            assert_eq!(got[..n], want[..n], "{} n {n}", isa.name());
+            assert!(got[n..].iter().all(|&b| b == 0x55), "{}: bytes past the state", isa.name());
+        }
+    }
+}
+
+#[test]
 fn the_gru_update_of_every_kernel_set_is_the_definition() {
     use crate::fixed::PRE_ACT_LIMIT;
     let mut rng = Rng::new(23);

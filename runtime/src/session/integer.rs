@@ -79,10 +79,10 @@ pub(super) fn forward(m: &Model<'_>, isa: Isa, x_mul: Mul, b: &mut StepBuffers<'
             let x = padded(q, m.input_width());
             g.input.matvec_fixed(isa, x, x_mul, requant(2 * k, 3 * width, &g.input_bias), fixed::PRE_ACT_LIMIT, gxk);
         } else {
-            let below = quantize_state(&before[start - m.grus[k - 1].hidden()..], q);
+            let below = quantize_state(isa, &before[start - m.grus[k - 1].hidden()..], q);
             g.input.matvec_fixed(isa, below, state_mul, requant(2 * k, 3 * width, &g.input_bias), fixed::PRE_ACT_LIMIT, gxk);
         }
-        let hq = quantize_state(hk, q);
+        let hq = quantize_state(isa, hk, q);
         g.recurrent.matvec_fixed(isa, hq, state_mul, requant(2 * k + 1, 3 * width, &g.recurrent_bias), fixed::PRE_ACT_LIMIT, acc);
         kernels::gru_update_fixed(isa, hk, gxk, acc);
         start += width;
@@ -91,7 +91,7 @@ pub(super) fn forward(m: &Model<'_>, isa: Isa, x_mul: Mul, b: &mut StepBuffers<'
     let [da, db] = dense;
     // The first consumer of the last state reads it as int8 with a fixed scale.
     let mut x_mul = state_mul;
-    let mut x = quantize_state(last, q);
+    let mut x = quantize_state(isa, last, q);
     for (n, d) in m.dense.iter().enumerate() {
         let out = if n % 2 == 0 { &mut **da } else { &mut **db };
         let out = &mut out[..d.weight.rows()];
@@ -117,12 +117,11 @@ fn padded(q: &mut [i8], len: usize) -> &[i8] {
     &q[..end]
 }
 
-/// The Q15 state as int8 with [`fixed::STATE_INPUT_FRAC`] fraction bits, rounded.
-fn quantize_state<'q>(h: &[i16], q: &'q mut [i8]) -> &'q [i8] {
-    let shift = fixed::STATE_FRAC - fixed::STATE_INPUT_FRAC;
-    for (qi, &v) in q.iter_mut().zip(h) {
-        *qi = ((v as i32 + (1 << (shift - 1))) >> shift).clamp(-127, 127) as i8;
-    }
+/// The Q15 state as int8 with [`fixed::STATE_INPUT_FRAC`] fraction bits
+/// (see [`crate::kernels::scalar::quantize_state`]), zero-padded to a multiple of 4.
+fn quantize_state<'q>(isa: Isa, h: &[i16], q: &'q mut [i8]) -> &'q [i8] {
+    let n = h.len().min(q.len());
+    kernels::quantize_state(isa, &h[..n], &mut q[..n]);
     padded(q, h.len())
 }
 

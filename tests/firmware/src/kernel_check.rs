@@ -4,13 +4,14 @@
 //! kernels' steps, empty and full row blocks): the sums must be equal; and
 //! the same products with the weights in the arm-dsp layout (format version 3)
 //! against the int8 scalar sums; the requantization of sums to Q.12 on sums, scales, biases and input
-//! scales of every kind; and the integer GRU update: the same bits as the definitions.
+//! scales of every kind; the integer GRU update and the state's
+//! quantization: the same bits as the definitions.
 
 use edgegru_runtime::fixed::{self, Mul};
 #[cfg(feature = "arm-dsp-layout")]
 use edgegru_runtime::kernels::arm_dsp_layout;
 use edgegru_runtime::kernels::{self, scalar, Block8x4, RowInput, RowsRef};
-use edgegru_runtime::Isa;
+use edgegru_runtime::{sampling, Isa};
 
 /// A small linear congruential generator (reproducible inputs).
 struct Lcg(u32);
@@ -97,7 +98,15 @@ pub fn run() -> Result<usize, (Isa, usize)> {
             if !gru_update_equal(isa, &mut rng, trial) {
                 return Err((isa, DENSE.len() + SPARSE.len() + REQUANT_TRIALS + trial));
             }
-            n += 1;
+            if !quantize_state_equal(isa, &mut rng, trial) {
+                say!("the state quantization of {} differs from the definition", isa.name());
+                return Err((isa, DENSE.len() + SPARSE.len() + REQUANT_TRIALS + trial));
+            }
+            if !argmax_is_the_first_largest(&mut rng, trial) {
+                say!("the greedy pick differs from the first largest logit");
+                return Err((isa, DENSE.len() + SPARSE.len() + REQUANT_TRIALS + trial));
+            }
+            n += 3;
         }
         let fits = |&(_, &(r, c, _)): &(usize, &(usize, usize, u32))| r.div_ceil(8) * c.div_ceil(4) <= MAX_BLOCKS;
         for (s, &(rows, cols, density)) in SPARSE.iter().enumerate().filter(fits) {
@@ -259,7 +268,14 @@ fn gru_update_equal(isa: Isa, rng: &mut Lcg, trial: usize) -> bool {
 /// (format version 5) made from `scales` and `bias`, for an input scale fixed
 /// by the file and for one set per step, differs from `want` (the definition
 /// by the f32 scales and biases).
-fn table_differs(isa: Isa, acc: &[i32; 64], want: &[i32; 64], (scales, bias): (&[u8; 256], &[u8; 256]), to_act: Mul, limit: i32) -> Option<usize> {
+fn table_differs(
+    isa: Isa,
+    acc: &[i32; 64],
+    want: &[i32; 64],
+    (scales, bias): (&[u8; 256], &[u8; 256]),
+    to_act: Mul,
+    limit: i32,
+) -> Option<usize> {
     let (mut mult, mut shifts, mut biases) = ([0u8; 256], [0u8; 64], [0u8; 256]);
     let w = |t: &[u8], r: usize| u32::from_le_bytes([t[4 * r], t[4 * r + 1], t[4 * r + 2], t[4 * r + 3]]);
     for input in [RowInput::Fixed(to_act), RowInput::PerStep] {
@@ -277,6 +293,47 @@ fn table_differs(isa: Isa, acc: &[i32; 64], want: &[i32; 64], (scales, bias): (&
         }
     }
     None
+}
+
+/// The greedy pick (the build's argmax: Helium's where it has it) of
+/// `3 * trial + 1` logits with ties, signed zeros, infinities and NaNs is the
+/// first logit of the largest order key.
+fn argmax_is_the_first_largest(rng: &mut Lcg, trial: usize) -> bool {
+    let n = 3 * trial + 1;
+    let mut logits = [0f32; 40];
+    for v in logits.iter_mut() {
+        *v = match rng.next() % 9 {
+            0 => f32::NAN,
+            1 => -0.0,
+            2 => 0.0,
+            3 => f32::INFINITY,
+            4 => f32::NEG_INFINITY,
+            5 => 2.5,
+            _ => (rng.next() % 2001) as f32 / 100.0 - 10.0,
+        };
+    }
+    let logits = &logits[..n];
+    let want = (0..n).fold(0, |best, i| if sampling::order_key(logits[i]) > sampling::order_key(logits[best]) { i } else { best });
+    sampling::argmax(logits) as usize == want
+}
+
+/// The state of `trial + 1` units quantized to int8 by `isa` and by the
+/// definition (the extremes often); the bytes past it untouched.
+fn quantize_state_equal(isa: Isa, rng: &mut Lcg, trial: usize) -> bool {
+    let n = 1 + trial * 3;
+    let mut h = [0i16; 40];
+    for v in h.iter_mut() {
+        *v = match rng.next() % 6 {
+            0 => 32767,
+            1 => -32767,
+            2 => ((rng.next() % 512) as i32 - 256) as i16,
+            _ => ((rng.next() % 65535) as i32 - 32767) as i16,
+        };
+    }
+    let (mut got, mut want) = ([0x55i8; 40], [0x55i8; 40]);
+    kernels::quantize_state(isa, &h[..n], &mut got[..n]);
+    scalar::quantize_state(&h[..n], &mut want[..n]);
+    got == want
 }
 
 /// One requantization of 64 rows by `isa` and by the definition, by the

@@ -137,6 +137,106 @@ unsafe fn table_group(acc: *mut i32, [mp, sp, bp]: [*const u8; 3], (m, c): (u32,
     done != 0
 }
 
+/// The index of the first logit with the largest order key (see
+/// [`crate::sampling::order_key`]: -0 and +0 equal, NaN as -infinity), four
+/// logits per vector: each lane keeps its largest key and where it first
+/// was (a strictly greater key takes over), then the largest of the lanes'
+/// and the smallest index among the lanes that hold it. `None` for no logits.
+pub(crate) fn first_max(logits: &[f32]) -> Option<usize> {
+    let n = logits.len();
+    if n == 0 || n > i32::MAX as usize {
+        return None;
+    }
+    let index: u32;
+    // SAFETY: tail predication limits the loads to the `n` logits; q0-q7 and
+    // lr are declared clobbered (the compiler saves q4-q7).
+    unsafe {
+        asm!(
+            "vmvn.i32 q2, #0x80000000",
+            "vmov.i32 q3, #0x7f000000",
+            "vorr.i32 q3, #0x800000",
+            "vneg.s32 q4, q3",
+            "vmov.i32 q5, #0x80000000",
+            "vmov.i32 q6, #0",
+            "movs {zero}, #0",
+            "dlstp.32 lr, {n}",
+            "2:",
+            "vldrw.u32 q0, [{p}], #16",
+            // The key: the magnitude, negated for a negative sign, -infinity for NaN.
+            "vand q1, q0, q2",
+            "vneg.s32 q7, q1",
+            "vcmp.s32 lt, q0, {zero}",
+            "vpsel q7, q7, q1",
+            "vcmp.s32 gt, q1, q3",
+            "vpsel q1, q4, q7",
+            // A strictly greater key takes the lane's lead, with its index.
+            "vidup.u32 q7, r0, #1",
+            "vcmp.s32 gt, q1, q5",
+            "vpsel q5, q1, q5",
+            "vpsel q6, q7, q6",
+            "letp lr, 2b",
+            "mov {best}, #0x80000000",
+            "vmaxv.s32 {best}, q5",
+            "vcmp.s32 eq, q5, {best}",
+            "vmvn.i32 q7, #0",
+            "vpsel q7, q6, q7",
+            "mvn {index}, #0",
+            "vminv.u32 {index}, q7",
+            n = in(reg) n,
+            p = inout(reg) logits.as_ptr() => _,
+            inout("r0") 0u32 => _,
+            zero = out(reg) _,
+            best = out(reg) _,
+            index = out(reg) index,
+            out("q0") _,
+            out("q1") _,
+            out("q2") _,
+            out("q3") _,
+            out("q4") _,
+            out("q5") _,
+            out("q6") _,
+            out("q7") _,
+            out("lr") _,
+            options(nostack),
+        );
+    }
+    Some(index as usize).filter(|&i| i < n)
+}
+
+/// [`crate::kernels::scalar::quantize_state`] eight values per vector:
+/// `VRSHR.S16` by 8 (the rounding shift, computed without overflow),
+/// clamped to ±127, each stored as a byte (`VSTRB.16`), tail-predicated.
+pub(crate) fn quantize_state(h: &[i16], q: &mut [i8]) {
+    let n = h.len().min(q.len());
+    if n == 0 {
+        return;
+    }
+    // SAFETY: tail predication limits the loads to the `n` values of `h` and
+    // the stores to the `n` bytes of `q`; q0-q2 and lr are declared clobbered.
+    unsafe {
+        asm!(
+            "vmov.i16 q1, #127",
+            "vneg.s16 q2, q1",
+            "dlstp.16 lr, {n}",
+            "2:",
+            "vldrh.s16 q0, [{h}], #16",
+            "vrshr.s16 q0, q0, #8",
+            "vmin.s16 q0, q0, q1",
+            "vmax.s16 q0, q0, q2",
+            "vstrb.16 q0, [{q}], #8",
+            "letp lr, 2b",
+            n = in(reg) n,
+            h = inout(reg) h.as_ptr() => _,
+            q = inout(reg) q.as_mut_ptr() => _,
+            out("q0") _,
+            out("q1") _,
+            out("q2") _,
+            out("lr") _,
+            options(nostack),
+        );
+    }
+}
+
 /// The asm lines of [`crate::fixed::tanh_q15`] for the four values in q0
 /// with `$below + 5` fraction bits, result in q0 (q1-q5 scratch): entries
 /// `|x| >> below` and the next gathered from the table (`VLDRH.S32` with
