@@ -69,7 +69,15 @@ run_fw() {
     local dir=$1 core=$2 board=$3 target=$4 cpu=$5 model=$6 features=$7 label=$8
     local flags="-C link-arg=-Tlink.x"
     [ -n "$cpu" ] && flags="$flags -C target-cpu=$cpu"
-    local env=(EDGEGRU_FW_BOARD="$board" EDGEGRU_FW_ICOUNT=1 EDGEGRU_FW_MODEL="$(model_file "$model")"
+    local file
+    file=$(model_file "$model")
+    if [ "$label" = before ]; then
+        # That runtime reads the files as they shipped then (versions 1 and
+        # 2: the same outputs, bit for bit, as today's version-5 files).
+        file="$out/$model-before.egru"
+        git show "$base_rev:models/$model.egru" > "$file"
+    fi
+    local env=(EDGEGRU_FW_BOARD="$board" EDGEGRU_FW_ICOUNT=1 EDGEGRU_FW_MODEL="$file"
         EDGEGRU_FW_EXPECTED="$out/$model.host.txt" RUSTFLAGS="$flags")
     if [ "$model" = basicmotions ]; then
         env+=(EDGEGRU_FW_FEATURES="$ts" EDGEGRU_FW_SEQUENCES=0,10,20,30)
@@ -87,7 +95,7 @@ run_fw() {
     local elf="$tdir/$target/release/edgegru-firmware-test"
     local sizes
     sizes=$(arm-none-eabi-size -A "$elf" | awk '$1==".text"{t=$2} $1==".rodata"{r=$2} END{print t, r}')
-    echo "run label=$label core=$core board=$board model=$model model_bytes=$(stat -c %s "$(model_file "$model")") sizes=${sizes/ /,}" >> "$out/runs.txt"
+    echo "run label=$label core=$core board=$board model=$model model_bytes=$(stat -c %s "$file") sizes=${sizes/ /,}" >> "$out/runs.txt"
     cat "$log" >> "$out/runs.txt"
 }
 
