@@ -296,14 +296,12 @@ fn requantization_is_the_row_definition_and_leaves_rows_past_the_tables() {
     }
 }
 
-#[test]
-fn requantization_of_every_kind_of_row_is_the_definition() {
-    use crate::fixed::{requantize_row, Mul, ACT_FRAC, LOGIT_LIMIT, PRE_ACT_LIMIT};
-    let mut rng = Rng::new(17);
-    // Scales and biases of every kind: zero, negative zero, subnormal, tiny,
-    // usual, huge; sums up to the i32 extremes; products of several sizes.
-    let special = [0.0f32, -0.0, 1e-40, 1e-30, 1e-5, 6e-5, 0.003, 0.5, 1.0, 2047.9, 2048.0, 1e9, -1e-5, -0.7, -3000.0];
-    let pick = |rng: &mut Rng| -> f32 {
+/// Rows of every kind for the requantization tests: scales and biases
+/// (f32 LE) of every kind (zero, negative zero, subnormal, tiny, usual,
+/// huge) and sums up to the i32 extremes.
+fn rows_of_every_kind(rng: &mut Rng, rows: usize) -> (std::vec::Vec<u8>, std::vec::Vec<u8>, std::vec::Vec<i32>) {
+    let special = [0.0f32, -0.0, 1e-40, 1e-30, 1e-5, 6e-5, 0.003, 0.0078, 0.0157, 0.5, 1.0, 2047.9, 2048.0, 1e9, -1e-5, -0.7, -3000.0];
+    let mut pick = || -> f32 {
         let r = rng.next_u64();
         if r.is_multiple_of(3) {
             special[(r >> 8) as usize % special.len()]
@@ -311,19 +309,26 @@ fn requantization_of_every_kind_of_row_is_the_definition() {
             (rng.next_f32() - 0.5) * 2f32.powi((r >> 16) as i32 % 24 - 14)
         }
     };
+    let scales = (0..rows).flat_map(|_| pick().abs().to_le_bytes()).collect();
+    let bias = (0..rows).flat_map(|_| pick().to_le_bytes()).collect();
+    let sums = (0..rows)
+        .map(|r| match r % 7 {
+            0 => i32::MAX,
+            1 => i32::MIN,
+            2 => 0,
+            _ => (rng.next_u64() as i32) >> (rng.next_u64() % 24),
+        })
+        .collect();
+    (scales, bias, sums)
+}
+
+#[test]
+fn requantization_of_every_kind_of_row_is_the_definition() {
+    use crate::fixed::{requantize_row, Mul, ACT_FRAC, LOGIT_LIMIT, PRE_ACT_LIMIT};
+    let mut rng = Rng::new(17);
     for (n, to_act) in [Mul::from_ratio(3, 1000), Mul::pow2(-7), Mul::from_ratio(1, 3), Mul::pow2(20), Mul::ZERO].into_iter().enumerate() {
         let to_act = to_act.times(Mul::pow2(ACT_FRAC as i32));
-        let rows = 61;
-        let scales: std::vec::Vec<u8> = (0..rows).flat_map(|_| pick(&mut rng).abs().to_le_bytes()).collect();
-        let bias: std::vec::Vec<u8> = (0..rows).flat_map(|_| pick(&mut rng).to_le_bytes()).collect();
-        let sums: std::vec::Vec<i32> = (0..rows)
-            .map(|r| match r % 7 {
-                0 => i32::MAX,
-                1 => i32::MIN,
-                2 => 0,
-                _ => (rng.next_u64() as i32) >> (rng.next_u64() % 24),
-            })
-            .collect();
+        let (scales, bias, sums) = rows_of_every_kind(&mut rng, 61);
         for limit in [PRE_ACT_LIMIT, LOGIT_LIMIT, 1, 1 << 30] {
             for isa in available() {
                 let mut acc = sums.clone();
@@ -342,29 +347,11 @@ fn requantization_of_every_kind_of_row_is_the_definition() {
 fn requantization_by_row_tables_is_the_definition_for_every_kind_of_row() {
     use crate::fixed::{requantize_row, Mul, ACT_FRAC, LOGIT_LIMIT, PRE_ACT_LIMIT};
     let mut rng = Rng::new(29);
-    let special = [0.0f32, -0.0, 1e-40, 1e-30, 1e-5, 0.003, 0.0078, 0.0157, 0.5, 1.0, 2047.9, 1e9, -0.7, -3000.0];
-    let pick = |rng: &mut Rng| -> f32 {
-        let r = rng.next_u64();
-        if r.is_multiple_of(3) {
-            special[(r >> 8) as usize % special.len()]
-        } else {
-            (rng.next_f32() - 0.5) * 2f32.powi((r >> 16) as i32 % 24 - 14)
-        }
-    };
     let word = |t: &[u8], r: usize| u32::from_le_bytes([t[4 * r], t[4 * r + 1], t[4 * r + 2], t[4 * r + 3]]);
     for to_act in [Mul::from_ratio(3, 1000), Mul::pow2(-7), Mul::from_ratio(1, 3), Mul::pow2(20), Mul::ZERO] {
         let to_act = to_act.times(Mul::pow2(ACT_FRAC as i32));
         let rows = 67;
-        let scales: std::vec::Vec<u8> = (0..rows).flat_map(|_| pick(&mut rng).abs().to_le_bytes()).collect();
-        let bias: std::vec::Vec<u8> = (0..rows).flat_map(|_| pick(&mut rng).to_le_bytes()).collect();
-        let sums: std::vec::Vec<i32> = (0..rows)
-            .map(|r| match r % 7 {
-                0 => i32::MAX,
-                1 => i32::MIN,
-                2 => 0,
-                _ => (rng.next_u64() as i32) >> (rng.next_u64() % 24),
-            })
-            .collect();
+        let (scales, bias, sums) = rows_of_every_kind(&mut rng, rows);
         for limit in [PRE_ACT_LIMIT, LOGIT_LIMIT, 1, 1 << 30] {
             for input in [RowInput::Fixed(to_act), RowInput::PerStep] {
                 let mut t: [std::vec::Vec<u8>; 3] = Default::default();

@@ -96,7 +96,7 @@ fn requantize_table_avx2(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul>, lim
             None => (words, shifts),
             Some(to_act) => {
                 let (m, shift) = to_act.parts();
-                (round_high_words(words, m), _mm256_add_epi32(shifts, _mm256_set1_epi32(shift)))
+                (scale_lanes::<32>(words, m), _mm256_add_epi32(shifts, _mm256_set1_epi32(shift)))
             }
         };
         let lo_half = _mm256_set1_epi64x(0xFFFF_FFFF);
@@ -123,28 +123,18 @@ fn requantize_table_avx2(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul>, lim
     }
 }
 
-/// `(w * m + 2^31) >> 32` for eight words: the per-step multipliers of a
-/// row table, whose words are significands shifted up by 8
+/// `(v * m + 2^(SHIFT-1)) >> SHIFT` for eight u32 lanes whose result fits 32
+/// bits: with `SHIFT = 24` the row multipliers of [`Mul::scaled_by_f32_bits`]
+/// from significands (below 2^24); with `SHIFT = 32` those of a row table's
+/// per-step entries, whose words are the significands shifted up by 8
 /// ([`Mul::scaled_by_significand`]).
 #[inline]
 #[target_feature(enable = "avx2")]
-fn round_high_words(w: __m256i, m: u32) -> __m256i {
+fn scale_lanes<const SHIFT: i32>(v: __m256i, m: u32) -> __m256i {
     let mv = _mm256_set1_epi64x(m as i64);
-    let half = _mm256_set1_epi64x(1 << 31);
-    let even = _mm256_srli_epi64(_mm256_add_epi64(_mm256_mul_epu32(w, mv), half), 32);
-    let odd = _mm256_add_epi64(_mm256_mul_epu32(_mm256_srli_epi64(w, 32), mv), half);
-    _mm256_blend_epi32(even, odd, 0b1010_1010)
-}
-
-/// `(mant * m + 2^23) >> 24` for eight significands (below 2^24), as
-/// [`Mul::scaled_by_f32_bits`] makes a row's multiplier.
-#[inline]
-#[target_feature(enable = "avx2")]
-fn scale_significands(mant: __m256i, m: u32) -> __m256i {
-    let mv = _mm256_set1_epi64x(m as i64);
-    let half = _mm256_set1_epi64x(1 << 23);
-    let even = _mm256_srli_epi64(_mm256_add_epi64(_mm256_mul_epu32(mant, mv), half), 24);
-    let odd = _mm256_srli_epi64(_mm256_add_epi64(_mm256_mul_epu32(_mm256_srli_epi64(mant, 32), mv), half), 24);
+    let half = _mm256_set1_epi64x(1 << (SHIFT - 1));
+    let even = _mm256_srli_epi64::<SHIFT>(_mm256_add_epi64(_mm256_mul_epu32(v, mv), half));
+    let odd = _mm256_srli_epi64::<SHIFT>(_mm256_add_epi64(_mm256_mul_epu32(_mm256_srli_epi64(v, 32), mv), half));
     _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0b1010_1010)
 }
 
@@ -168,7 +158,7 @@ fn split(bits: __m256i) -> (__m256i, __m256i) {
 #[target_feature(enable = "avx2")]
 fn scale_rows(sums: __m256i, scale_bits: __m256i, m: u32, shift: i32, limit: i32) -> (__m256i, __m256i) {
     let (mant, exp) = split(scale_bits);
-    let row_m = scale_significands(mant, m);
+    let row_m = scale_lanes::<24>(mant, m);
     let row_shift = _mm256_sub_epi32(_mm256_set1_epi32(shift - 24), exp);
     let lo_half = _mm256_set1_epi64x(0xFFFF_FFFF);
     let r_even = round_shift(_mm256_mul_epi32(sums, row_m), _mm256_and_si256(row_shift, lo_half), limit);
