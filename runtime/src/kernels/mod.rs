@@ -147,10 +147,9 @@ pub use crate::tensor::{row_entry, RowInput, RowsRef};
 /// Requantizes product sums by a product's row table (format version 5;
 /// see [`scalar::requantize_table`], the definition): the same bits as
 /// [`requantize`] with the scales and bias the table was derived from.
-/// `to_act` is the step's input multiplier, used by a table whose input
-/// scale is set per step.
-pub fn requantize_table(isa: Isa, acc: &mut [i32], t: RowsRef<'_>, to_act: crate::fixed::Mul, limit: i32) {
-    let step = if t.per_step { Some(to_act) } else { None };
+/// `step` is the step's input multiplier for a table whose input scale is
+/// set per step, `None` for one whose input scale the file fixes.
+pub fn requantize_table(isa: Isa, acc: &mut [i32], t: RowsRef<'_>, step: Option<crate::fixed::Mul>, limit: i32) {
     match isa {
         #[cfg(edgegru_helium)]
         Isa::Helium => arm::helium_fixed::requantize_table(acc, t, step, limit),

@@ -361,10 +361,11 @@ fn requantization_by_row_tables_is_the_definition_for_every_kind_of_row() {
                     t[1].push(shift as u8);
                     t[2].extend_from_slice(&b.to_le_bytes());
                 }
-                let table = RowsRef { multipliers: &t[0], shifts: &t[1], biases: &t[2], per_step: input == RowInput::PerStep };
+                let table = RowsRef { multipliers: &t[0], shifts: &t[1], biases: &t[2] };
+                let step = (input == RowInput::PerStep).then_some(to_act);
                 for isa in available() {
                     let mut acc = sums.clone();
-                    requantize_table(isa, &mut acc, table, to_act, limit);
+                    requantize_table(isa, &mut acc, table, step, limit);
                     for (r, (&got, &sum)) in acc.iter().zip(&sums).enumerate() {
                         let want = requantize_row(to_act, sum, word(&scales, r), word(&bias, r), limit);
                         assert_eq!(got, want, "{} {input:?} limit {limit} row {r}", isa.name());

@@ -74,7 +74,6 @@ pub fn requantize_table(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul>, limi
         multipliers: &t.multipliers[4 * from..4 * to],
         shifts: &t.shifts[from..to],
         biases: &t.biases[4 * from..4 * to],
-        per_step: t.per_step,
     };
     // SAFETY: AVX2 is available (checked above).
     unsafe { requantize_table_avx2(&mut acc[..main], part(0, main), step, limit) };
@@ -116,7 +115,7 @@ fn requantize_table_avx2(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul>, lim
         // SAFETY: `a` holds 8 i32 (unaligned store).
         unsafe { _mm256_storeu_si256(a.as_mut_ptr().cast(), out) };
         for i in (0..8).filter(|i| ok >> i & 1 == 0) {
-            let one = RowsRef { multipliers: &m[4 * i..4 * i + 4], shifts: &s[i..=i], biases: &b[4 * i..4 * i + 4], per_step: t.per_step };
+            let one = RowsRef { multipliers: &m[4 * i..4 * i + 4], shifts: &s[i..=i], biases: &b[4 * i..4 * i + 4] };
             a[i] = before[i];
             scalar::requantize_table(&mut a[i..=i], one, step, limit);
         }

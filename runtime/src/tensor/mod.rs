@@ -332,7 +332,7 @@ impl<'a> Matrix<'a> {
         // The loader checked that `scales`, `bias` and a table hold a value per row.
         let to_act = fixed::to_act(x_mul);
         match requant.table {
-            Some((t, from, per_step)) => kernels::requantize_table(isa, out, t.part(from, out_len, per_step), to_act, limit),
+            Some((t, from, per_step)) => kernels::requantize_table(isa, out, t.part(from, out_len), per_step.then_some(to_act), limit),
             None => kernels::requantize(isa, out, scales, requant.bias.bytes(), to_act, limit),
         }
     }

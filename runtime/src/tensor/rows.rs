@@ -67,8 +67,6 @@ pub struct RowsRef<'a> {
     pub shifts: &'a [u8],
     /// i32 LE per row.
     pub biases: &'a [u8],
-    /// The input scale is set per step ([`RowInput::PerStep`]).
-    pub per_step: bool,
 }
 
 impl<'a> RowTable<'a> {
@@ -106,10 +104,10 @@ impl<'a> RowTable<'a> {
     }
 
     /// Rows `from..from + rows` (empty where the tables are shorter).
-    pub(crate) fn part(&self, from: usize, rows: usize, per_step: bool) -> RowsRef<'a> {
+    pub(crate) fn part(&self, from: usize, rows: usize) -> RowsRef<'a> {
         let end = from.saturating_add(rows);
         let bytes = |s: &'a [u8], w: usize| s.get(from * w..end * w).unwrap_or(&[]);
-        RowsRef { multipliers: bytes(self.multipliers, 4), shifts: bytes(self.shifts, 1), biases: bytes(self.biases, 4), per_step }
+        RowsRef { multipliers: bytes(self.multipliers, 4), shifts: bytes(self.shifts, 1), biases: bytes(self.biases, 4) }
     }
 }
 

@@ -289,10 +289,11 @@ fn table_differs(
                 shifts[i] = s as u8;
                 biases[4 * i..4 * i + 4].copy_from_slice(&b.to_le_bytes());
             }
-            let rows = RowsRef { multipliers: &mult, shifts: &shifts, biases: &biases, per_step: input == RowInput::PerStep };
+            let rows = RowsRef { multipliers: &mult, shifts: &shifts, biases: &biases };
+            let step = (input == RowInput::PerStep).then_some(to_act);
             let mut got = [0i32; N];
             got.copy_from_slice(&acc[first..first + N]);
-            kernels::requantize_table(isa, &mut got, rows, to_act, limit);
+            kernels::requantize_table(isa, &mut got, rows, step, limit);
             if let Some(i) = (0..N).find(|&i| got[i] != want[first + i]) {
                 return Some(first + i);
             }

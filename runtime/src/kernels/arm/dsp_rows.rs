@@ -37,7 +37,6 @@ pub(crate) fn requantize_table(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul
             multipliers: t.multipliers.get(4 * r..4 * r + 4).unwrap_or(&[]),
             shifts: t.shifts.get(r..r + 1).unwrap_or(&[]),
             biases: t.biases.get(4 * r..4 * r + 4).unwrap_or(&[]),
-            per_step: t.per_step,
         };
         if let Some(a) = acc.get_mut(r..r + 1) {
             scalar::requantize_table(a, one, step, limit);

@@ -34,7 +34,6 @@ pub(crate) fn requantize_table(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul
         multipliers: t.multipliers.get(4 * from..4 * to).unwrap_or(&[]),
         shifts: t.shifts.get(from..to).unwrap_or(&[]),
         biases: t.biases.get(4 * from..4 * to).unwrap_or(&[]),
-        per_step: t.per_step,
     };
     let groups = rows / 4;
     for g in 0..groups {
