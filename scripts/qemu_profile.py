@@ -3,14 +3,15 @@ qemu-system-arm with an execution trace and attributes every instruction
 executed to the parts of a step, by the inlined function names the ELF's
 debug info gives each address (arm-none-eabi-addr2line -i).
 
-    python3 scripts/qemu_profile.py BOARD ELF STEPS
+    python3 scripts/qemu_profile.py BOARD ELF STEPS [--functions N]
 
 BOARD is the qemu machine (microbit, mps2-an386, mps3-an547, ...), ELF a
 firmware of tests/firmware (best built with --features quiet: no kernel
 check, no cost harness), STEPS the number of steps it runs (prompt length
 plus generated tokens), by which the totals are divided. Prints
 instructions per step for each part; the load and the harness are listed
-once, not per step.
+once, not per step. With --functions N, also the N innermost functions
+that execute the most instructions per step, each with its part.
 """
 
 import collections
@@ -77,18 +78,23 @@ def frames(elf, addresses):
 
 def main():
     board, elf, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    top = int(sys.argv[5]) if len(sys.argv) > 5 and sys.argv[4] == "--functions" else 0
     with tempfile.NamedTemporaryFile(suffix=".log") as log:
         trace(board, elf, log.name)
         executed = counts(log.name)
     names = frames(elf, sorted(executed))
-    parts = collections.Counter()
+    parts, functions = collections.Counter(), collections.Counter()
     for address, n in executed.items():
         chain = " | ".join(names.get(address, ["?"]))
         part = next((p for p, keys in PARTS if any(k in chain for k in keys)), "other")
         parts[part] += n
+        functions[(names.get(address, ["?"])[0], part)] += n
     for part, n in parts.most_common():
         once = "(once)" in part
         print(f"{n if once else n / steps:>12,.0f}  {part}{'' if once else ' (per step)'}")
+    step_functions = [(f, n) for f, n in functions.most_common() if "(once)" not in f[1]]
+    for (function, part), n in step_functions[:top]:
+        print(f"{n / steps:>12,.0f}  {function[:100]}  [{part}]")
 
 
 if __name__ == "__main__":

@@ -2,13 +2,13 @@
 //! that loops over them vectorize, and giving the same bits on every target.
 //! The trainer uses the same functions, so training and inference agree.
 
-const LOG2E: f32 = core::f32::consts::LOG2_E;
+pub(crate) const LOG2E: f32 = core::f32::consts::LOG2_E;
 /// ln 2 split in a part with few significant bits (exact when multiplied by
 /// a small integer) and the rest (Cody-Waite reduction).
-const LN2_HI: f32 = 0.693_359_4;
-const LN2_LO: f32 = -2.121_944_4e-4;
+pub(crate) const LN2_HI: f32 = 0.693_359_4;
+pub(crate) const LN2_LO: f32 = -2.121_944_4e-4;
 /// Adding and subtracting 1.5 * 2^23 rounds an f32 below 2^22 to an integer.
-const ROUND_MAGIC: f32 = 12_582_912.0;
+pub(crate) const ROUND_MAGIC: f32 = 12_582_912.0;
 
 /// `e^x` with a relative error below 4e-7 (about 3 ulp) over the f32 range; inputs are
 /// clamped to [-87, 88] (results from 1.6e-38 to 1.6e38); NaN gives NaN.

@@ -336,6 +336,9 @@ pub(crate) mod dsp_rows;
 /// Helium requantization.
 #[cfg(edgegru_helium)]
 pub(crate) mod helium_fixed;
+/// Helium kernels of the float and hybrid numerics.
+#[cfg(edgegru_helium)]
+pub(crate) mod helium_float;
 
 /// Helium (M-profile vector extension) kernels: `VMLADAVA.S8` adds the sum
 /// of sixteen int8 products to a scalar accumulator. Loops use the

@@ -184,6 +184,52 @@ pub fn gru_update_fixed(isa: Isa, h: &mut [i16], gx: &[i32], gh: &[i32]) {
     }
 }
 
+/// The GRU update of the float and hybrid numerics (see
+/// [`scalar::gru_update_float`], the definition): `gx` and `gh` hold
+/// `3 * h.len()` values each and are overwritten.
+#[inline(always)]
+pub fn gru_update_float(isa: Isa, h: &mut [f32], gx: &mut [f32], gh: &mut [f32]) {
+    match isa {
+        #[cfg(edgegru_helium)]
+        Isa::Helium => arm::helium_float::gru_update(h, gx, gh),
+        _ => scalar::gru_update_float(h, gx, gh),
+    }
+}
+
+/// The largest `|v|` of `x` that is not NaN, 0 if none (see
+/// [`scalar::max_abs`], the definition).
+#[inline(always)]
+pub fn max_abs(isa: Isa, x: &[f32]) -> f32 {
+    match isa {
+        #[cfg(edgegru_helium)]
+        Isa::Helium => arm::helium_float::max_abs(x),
+        _ => scalar::max_abs(x),
+    }
+}
+
+/// An int8 product's input from f32 values: `x * inv` clamped to ±127 and
+/// rounded half to even, NaN to 0 (see [`scalar::quantize_f32`], the
+/// definition), for the values both hold.
+#[inline(always)]
+pub fn quantize_f32(isa: Isa, x: &[f32], inv: f32, q: &mut [i8]) {
+    match isa {
+        #[cfg(edgegru_helium)]
+        Isa::Helium => arm::helium_float::quantize_f32(x, inv, q),
+        _ => scalar::quantize_f32(x, inv, q),
+    }
+}
+
+/// An int8 product's sums back to f32, `acc[r] * (scale[r] * sx) + bias[r]`
+/// (see [`scalar::dequantize_add`], the definition).
+#[inline(always)]
+pub fn dequantize_add(isa: Isa, acc: &[i32], scales: &[u8], sx: f32, bias: &[u8], out: &mut [f32]) {
+    match isa {
+        #[cfg(edgegru_helium)]
+        Isa::Helium => arm::helium_float::dequantize_add(acc, scales, sx, bias, out),
+        _ => scalar::dequantize_add(acc, scales, sx, bias, out),
+    }
+}
+
 /// `out[r] = sum_c w[r][c] * x[c]` for f32 LE weights in `w` (row-major).
 pub fn matvec_f32(isa: Isa, w: &[u8], cols: usize, x: &[f32], out: &mut [f32]) {
     let cols = cols.min(x.len());

@@ -2,6 +2,7 @@
 
 use super::{x_group, Block8x4, RowsRef};
 use crate::fixed::{self, requantize_by_table, Mul};
+use crate::math;
 use crate::tensor::{row_entry, RowInput};
 
 fn f32_at(w: &[u8], i: usize) -> f32 {
@@ -151,5 +152,99 @@ pub fn gru_update_fixed_from(h: &mut [i16], gx: &[i32], gh: &[i32], from: usize)
         let cand = fixed::tanh_q15(pre, fixed::ACT_FRAC);
         let next = cand + ((z * (*hv as i32 - cand) + half) >> fixed::STATE_FRAC);
         *hv = next.clamp(-32767, 32767) as i16;
+    }
+}
+
+/// `out[r] = acc[r] * (scale[r] * sx) + bias[r]` (the int8 product of the
+/// float and hybrid numerics, back to f32): `scales` and `bias` hold f32
+/// little-endian per row; two roundings as two separate steps would make (no
+/// fused multiply-add), in one pass. Rows past the shortest operand are left
+/// as they are.
+#[inline(always)]
+pub fn dequantize_add(acc: &[i32], scales: &[u8], sx: f32, bias: &[u8], out: &mut [f32]) {
+    let rows = out.len().min(acc.len()).min(scales.len() / 4).min(bias.len() / 4);
+    for (((o, &a), s), b) in out[..rows].iter_mut().zip(acc).zip(scales.chunks_exact(4)).zip(bias.chunks_exact(4)) {
+        *o = a as f32 * (f32::from_le_bytes([s[0], s[1], s[2], s[3]]) * sx) + f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    }
+}
+
+/// The GRU update of the float and hybrid numerics, gates z, r, n (ONNX,
+/// `linear_before_reset = 1`), given `gx = W x + b_w` and `gh = U h + b_u`
+/// (`3 * h.len()` values each; shorter ones leave the state as it is).
+/// Overwrites `gx` and `gh`. The same bits as [`math::sigmoid`] and
+/// [`math::tanh`] value by value (see [`gru_unit_float`]); the exponentials
+/// go through [`math::map_exp`] (`gh` is its scratch).
+#[inline(always)]
+pub fn gru_update_float(h: &mut [f32], gx: &mut [f32], gh: &mut [f32]) {
+    let n = h.len();
+    let (Some(gx), Some(gh)) = (gx.get_mut(..3 * n), gh.get_mut(..3 * n)) else { return };
+    let (zr, xn) = gx.split_at_mut(2 * n);
+    let (hzr, hn) = gh.split_at_mut(2 * n);
+    // z, r = sigmoid(gx + gh) = 1 / (1 + e^-(gx + gh)).
+    for (g, &u) in zr.iter_mut().zip(hzr.iter()) {
+        *g = -(*g + u);
+    }
+    math::map_exp(zr, hzr, |e| 1.0 / (1.0 + e));
+    let (z, r) = zr.split_at(n);
+    // Candidate tanh(xn + r * hn) = 1 - 2 / (e^(2 (xn + r * hn)) + 1).
+    for ((x, &r), &hn) in xn.iter_mut().zip(r).zip(hn.iter()) {
+        *x = 2.0 * (*x + r * hn);
+    }
+    math::map_exp(xn, hn, |e| 1.0 - 2.0 / (e + 1.0));
+    for ((hv, &z), &cand) in h.iter_mut().zip(z).zip(xn.iter()) {
+        *hv = (1.0 - z) * cand + z * *hv;
+    }
+}
+
+/// One unit of [`gru_update_float`], from the unit's six pre-activations
+/// `[xz, hz, xr, hr, xn, hn]`: the definition, value by value.
+#[inline(always)]
+pub fn gru_unit_float(h: f32, [xz, hz, xr, hr, xn, hn]: [f32; 6]) -> f32 {
+    let z = math::sigmoid(xz + hz);
+    let r = math::sigmoid(xr + hr);
+    let cand = math::tanh(xn + r * hn);
+    (1.0 - z) * cand + z * h
+}
+
+/// [`gru_update_float`] of units `from..h.len()` only (the tail a vector
+/// kernel leaves), unit by unit.
+pub fn gru_update_float_from(h: &mut [f32], gx: &[f32], gh: &[f32], from: usize) {
+    let n = h.len();
+    if gx.len() < 3 * n || gh.len() < 3 * n {
+        return;
+    }
+    for i in from.min(n)..n {
+        h[i] = gru_unit_float(h[i], [gx[i], gh[i], gx[n + i], gh[n + i], gx[2 * n + i], gh[2 * n + i]]);
+    }
+}
+
+/// The largest `|v|` of `x` that is not NaN (0 if none). On targets with
+/// SIMD, eight running maxima combined at the end: the same value as one
+/// sequential fold (a maximum does not depend on the order), but the loop
+/// vectorizes; elsewhere (Cortex-M) the fold itself, which is smaller code.
+#[inline(always)]
+pub fn max_abs(x: &[f32]) -> f32 {
+    let keep_larger = |m: f32, v: f32| if v > m { v } else { m };
+    if !cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) {
+        return x.iter().fold(0.0f32, |m, &v| keep_larger(m, v.abs()));
+    }
+    let mut lanes = [0.0f32; 8];
+    let chunks = x.chunks_exact(8);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for (m, &v) in lanes.iter_mut().zip(chunk) {
+            *m = keep_larger(*m, v.abs());
+        }
+    }
+    let lanes_max = lanes.iter().fold(0.0f32, |m, &v| keep_larger(m, v));
+    rest.iter().fold(lanes_max, |m, &v| keep_larger(m, v.abs()))
+}
+
+/// `q[i] = x[i] * inv`, clamped to `[-127, 127]` and rounded half to even
+/// (NaN gives 0), for the values both hold: an int8 product's input.
+#[inline(always)]
+pub fn quantize_f32(x: &[f32], inv: f32, q: &mut [i8]) {
+    for (qi, &v) in q.iter_mut().zip(x) {
+        *qi = math::round_half_even_i32(v * inv, 127.0) as i8;
     }
 }

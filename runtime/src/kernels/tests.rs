@@ -426,3 +426,63 @@ fn the_gru_update_of_every_kernel_set_is_the_definition() {
         }
     }
 }
+
+/// A float pre-activation: mostly within the gates' working range, at times
+/// far outside it (the exponential's clamp), a NaN, an infinity or a
+/// subnormal.
+fn float_pre_activation(rng: &mut Rng) -> f32 {
+    match rng.next_u64() % 16 {
+        0 => f32::NAN,
+        1 => f32::INFINITY,
+        2 => f32::NEG_INFINITY,
+        3 => f32::from_bits(1 + (rng.next_u64() % 0x7f_ffff) as u32) * if rng.next_u64().is_multiple_of(2) { 1.0 } else { -1.0 },
+        4 => (rng.next_f32() - 0.5) * 400.0,
+        5 => -0.0,
+        _ => (rng.next_f32() * 2.0 - 1.0) * 12.0,
+    }
+}
+
+#[test]
+fn the_float_gru_update_of_every_kernel_set_gives_the_bits_of_the_gate_formulas() {
+    let mut rng = Rng::new(11);
+    for n in [1usize, 4, 7, 37, 256] {
+        let gx: std::vec::Vec<f32> = (0..3 * n).map(|_| float_pre_activation(&mut rng)).collect();
+        let gh: std::vec::Vec<f32> = (0..3 * n).map(|_| float_pre_activation(&mut rng)).collect();
+        let h0: std::vec::Vec<f32> = (0..n).map(|_| rng.next_f32() * 2.0 - 1.0).collect();
+        let want: std::vec::Vec<u32> = (0..n)
+            .map(|i| {
+                let z = crate::math::sigmoid(gx[i] + gh[i]);
+                let r = crate::math::sigmoid(gx[n + i] + gh[n + i]);
+                let cand = crate::math::tanh(gx[2 * n + i] + r * gh[2 * n + i]);
+                ((1.0 - z) * cand + z * h0[i]).to_bits()
+            })
+            .collect();
+        let mut by_unit = h0.clone();
+        scalar::gru_update_float_from(&mut by_unit, &gx, &gh, 0);
+        assert_eq!(by_unit.iter().map(|v| v.to_bits()).collect::<std::vec::Vec<_>>(), want, "unit by unit, {n} units");
+        for isa in available() {
+            let (mut h, mut x, mut u) = (h0.clone(), gx.clone(), gh.clone());
+            gru_update_float(isa, &mut h, &mut x, &mut u);
+            assert_eq!(h.iter().map(|v| v.to_bits()).collect::<std::vec::Vec<_>>(), want, "{} with {n} units", isa.name());
+        }
+    }
+}
+
+#[test]
+fn max_abs_of_every_kernel_set_equals_a_sequential_fold() {
+    let mut rng = Rng::new(9);
+    for len in [0usize, 1, 7, 8, 9, 64, 113, 256, 257] {
+        for special in [None, Some(f32::NAN), Some(f32::INFINITY), Some(f32::NEG_INFINITY), Some(-0.0)] {
+            let mut x: [f32; 257] = core::array::from_fn(|_| (rng.next_f32() - 0.5) * 8.0);
+            if let (Some(v), true) = (special, len > 0) {
+                x[len / 2] = v;
+                x[len - 1] = v;
+            }
+            let x = &x[..len];
+            let want = x.iter().fold(0.0f32, |m, v| if v.abs() > m { v.abs() } else { m });
+            for isa in available() {
+                assert_eq!(max_abs(isa, x).to_bits(), want.to_bits(), "{} len {len}, {special:?}", isa.name());
+            }
+        }
+    }
+}

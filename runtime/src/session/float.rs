@@ -58,7 +58,7 @@ fn network(m: &Model<'_>, isa: Isa, b: &mut StepBuffers<'_>) {
             g.input.matvec(isa, below, InputScale::Fixed(STATE_SCALE), &g.input_bias, &mut b.scratch, gx);
         }
         g.recurrent.matvec(isa, h, InputScale::Fixed(STATE_SCALE), &g.recurrent_bias, &mut b.scratch, gh);
-        gru_update(h, gx, gh);
+        crate::kernels::gru_update_float(isa, h, gx, gh);
         start += width;
     }
     let last = &b.h[start - m.grus.last().map_or(0, |g| g.hidden())..start];
@@ -98,31 +98,6 @@ fn network_avx2(m: &Model<'_>, isa: Isa, b: &mut StepBuffers<'_>) {
     network(m, isa, b)
 }
 
-/// The GRU update, gates z, r, n (ONNX, `linear_before_reset = 1`), given
-/// `gx = W x + b_w` and `gh = U h + b_u`. Overwrites `gx` and `gh`. The same
-/// bits as [`math::sigmoid`] and [`math::tanh`] value by value; the
-/// exponentials go through [`math::map_exp`] (`gh` is its scratch).
-#[inline(always)]
-fn gru_update(h: &mut [f32], gx: &mut [f32], gh: &mut [f32]) {
-    let n = h.len();
-    let (zr, xn) = gx.split_at_mut(2 * n);
-    let (hzr, hn) = gh.split_at_mut(2 * n);
-    // z, r = sigmoid(gx + gh) = 1 / (1 + e^-(gx + gh)).
-    for (g, &u) in zr.iter_mut().zip(hzr.iter()) {
-        *g = -(*g + u);
-    }
-    math::map_exp(zr, hzr, |e| 1.0 / (1.0 + e));
-    let (z, r) = zr.split_at(n);
-    // Candidate tanh(xn + r * hn) = 1 - 2 / (e^(2 (xn + r * hn)) + 1).
-    for ((x, &r), &hn) in xn.iter_mut().zip(r).zip(hn.iter()) {
-        *x = 2.0 * (*x + r * hn);
-    }
-    math::map_exp(xn, hn, |e| 1.0 - 2.0 / (e + 1.0));
-    for ((hv, &z), &cand) in h.iter_mut().zip(z).zip(xn.iter()) {
-        *hv = (1.0 - z) * cand + z * *hv;
-    }
-}
-
 /// One step of the network over the input in `b.float.x`, its element-wise loops
 /// compiled for the session's instruction set.
 pub(super) fn forward(m: &Model<'_>, isa: Isa, b: &mut StepBuffers<'_>) {
@@ -132,34 +107,5 @@ pub(super) fn forward(m: &Model<'_>, isa: Isa, b: &mut StepBuffers<'_>) {
         // detects it, Model::set_isa checks it), and Avx2/Vnni imply AVX2.
         Isa::Avx2 | Isa::Vnni => unsafe { network_avx2(m, isa, b) },
         _ => network(m, isa, b),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::sampling::Rng;
-
-    #[test]
-    fn gru_update_gives_the_bits_of_the_gate_formulas() {
-        let mut rng = Rng::new(11);
-        for n in [1usize, 7, 37, 256] {
-            let mut value = |scale: f32| (rng.next_f32() * 2.0 - 1.0) * scale;
-            let mut gx: Vec<f32> = (0..3 * n).map(|_| value(12.0)).collect();
-            let mut gh: Vec<f32> = (0..3 * n).map(|_| value(12.0)).collect();
-            let mut h: Vec<f32> = (0..n).map(|_| value(1.0)).collect();
-            let want: Vec<f32> = (0..n)
-                .map(|i| {
-                    let z = math::sigmoid(gx[i] + gh[i]);
-                    let r = math::sigmoid(gx[n + i] + gh[n + i]);
-                    let cand = math::tanh(gx[2 * n + i] + r * gh[2 * n + i]);
-                    (1.0 - z) * cand + z * h[i]
-                })
-                .collect();
-            gru_update(&mut h, &mut gx, &mut gh);
-            for (i, (got, want)) in h.iter().zip(&want).enumerate() {
-                assert_eq!(got.to_bits(), want.to_bits(), "n {n} unit {i}: {got} vs {want}");
-            }
-        }
     }
 }

@@ -95,58 +95,26 @@ impl Matrix<'_> {
                 bias.add_to(out);
             }
             _ => {
-                let sx = quantize_into(x, scale, scratch.q);
+                let sx = quantize_into(isa, x, scale, scratch.q);
                 let padded = (x.len().div_ceil(4) * 4).min(scratch.q.len());
                 let acc_len = out_len.min(scratch.acc.len());
                 let acc = &mut scratch.acc[..acc_len];
                 if let Some(scales) = self.int8_product(isa, &scratch.q[..padded], acc) {
-                    dequantize_add(acc, scales, sx, bias, out);
+                    kernels::dequantize_add(isa, acc, scales, sx, bias.0, out);
                 }
             }
         }
     }
 }
 
-/// `out[r] = acc[r] * (scale[r] * sx) + bias[r]`, two roundings as two
-/// separate steps would make (no fused multiply-add), in one pass.
-#[inline(always)]
-fn dequantize_add(acc: &[i32], scales: &[u8], sx: f32, bias: &Vector<'_>, out: &mut [f32]) {
-    let rows = out.len().min(acc.len()).min(scales.len() / 4).min(bias.0.len() / 4);
-    for (((o, &a), s), b) in out[..rows].iter_mut().zip(acc).zip(scales.chunks_exact(4)).zip(bias.0.chunks_exact(4)) {
-        *o = a as f32 * (f32::from_le_bytes([s[0], s[1], s[2], s[3]]) * sx) + f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-    }
-}
-
-/// The largest `|v|` of `x` that is not NaN (0 if none). On targets with
-/// SIMD, eight running maxima combined at the end: the same value as one
-/// sequential fold (a maximum does not depend on the order), but the loop
-/// vectorizes; elsewhere (Cortex-M) the fold itself, which is smaller code.
-#[inline(always)]
-fn max_abs(x: &[f32]) -> f32 {
-    let keep_larger = |m: f32, v: f32| if v > m { v } else { m };
-    if !cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) {
-        return x.iter().fold(0.0f32, |m, &v| keep_larger(m, v.abs()));
-    }
-    let mut lanes = [0.0f32; 8];
-    let chunks = x.chunks_exact(8);
-    let rest = chunks.remainder();
-    for chunk in chunks {
-        for (m, &v) in lanes.iter_mut().zip(chunk) {
-            *m = keep_larger(*m, v.abs());
-        }
-    }
-    let lanes_max = lanes.iter().fold(0.0f32, |m, &v| keep_larger(m, v));
-    rest.iter().fold(lanes_max, |m, &v| keep_larger(m, v.abs()))
-}
-
 /// Quantizes `x` into `q` (values in [-127, 127], the rest of `q` up to a
 /// multiple of 4 zeroed) and returns the scale: `x[i] ~= q[i] * scale`.
 #[inline(always)]
-pub(crate) fn quantize_into(x: &[f32], scale: InputScale, q: &mut [i8]) -> f32 {
+pub(crate) fn quantize_into(isa: Isa, x: &[f32], scale: InputScale, q: &mut [i8]) -> f32 {
     let s = match scale {
         InputScale::Fixed(s) => s,
         InputScale::Dynamic => {
-            let max = max_abs(x);
+            let max = kernels::max_abs(isa, x);
             // NaN inputs leave max untouched; an infinite input gives scale 1.
             if max > 0.0 && max.is_finite() {
                 max / 127.0
@@ -155,11 +123,7 @@ pub(crate) fn quantize_into(x: &[f32], scale: InputScale, q: &mut [i8]) -> f32 {
             }
         }
     };
-    let inv = 1.0 / s;
-    for (qi, &v) in q.iter_mut().zip(x) {
-        // Clamp, then round half to even; NaN gives 0.
-        *qi = crate::math::round_half_even_i32(v * inv, 127.0) as i8;
-    }
+    kernels::quantize_f32(isa, x, 1.0 / s, q);
     let padded = x.len().div_ceil(4) * 4;
     if let Some(pad) = q.get_mut(x.len()..padded.min(q.len())) {
         pad.iter_mut().for_each(|v| *v = 0);
@@ -172,30 +136,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn max_abs_equals_a_sequential_fold() {
-        let mut rng = crate::sampling::Rng::new(9);
-        for len in [0usize, 1, 7, 8, 9, 64, 113, 256, 257] {
-            for special in [None, Some(f32::NAN), Some(f32::INFINITY), Some(f32::NEG_INFINITY), Some(-0.0)] {
-                let mut x: [f32; 257] = core::array::from_fn(|_| (rng.next_f32() - 0.5) * 8.0);
-                if let (Some(v), true) = (special, len > 0) {
-                    x[len / 2] = v;
-                    x[len - 1] = v;
-                }
-                let x = &x[..len];
-                let want = x.iter().fold(0.0f32, |m, v| if v.abs() > m { v.abs() } else { m });
-                assert_eq!(max_abs(x).to_bits(), want.to_bits(), "len {len}, {special:?}");
-            }
-        }
-    }
-
-    #[test]
     fn quantized_inputs_never_hold_minus_128() {
         let x = [-1.0, 1.0, -0.999, f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 0.0];
         let mut q = [99i8; 8];
-        let s = quantize_into(&x, InputScale::Fixed(STATE_SCALE), &mut q);
+        let s = quantize_into(Isa::Scalar, &x, InputScale::Fixed(STATE_SCALE), &mut q);
         assert_eq!(s, STATE_SCALE);
         assert_eq!(q, [-127, 127, -127, 0, 127, -127, 0, 0]);
-        let s = quantize_into(&[0.5, -2.0, 1.0], InputScale::Dynamic, &mut q);
+        let s = quantize_into(Isa::Scalar, &[0.5, -2.0, 1.0], InputScale::Dynamic, &mut q);
         assert_eq!(s, 2.0 / 127.0);
         assert_eq!(&q[..4], &[32, -127, 64, 0]);
     }

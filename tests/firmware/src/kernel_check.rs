@@ -5,7 +5,8 @@
 //! the same products with the weights in the arm-dsp layout (format version 3)
 //! against the int8 scalar sums; the requantization of sums to Q.12 on sums, scales, biases and input
 //! scales of every kind; the integer GRU update and the state's
-//! quantization: the same bits as the definitions.
+//! quantization; the float GRU update and the int8 sums back to f32 (the
+//! hybrid numerics): the same bits as the definitions.
 
 use edgegru_runtime::fixed::{self, Mul};
 #[cfg(feature = "arm-dsp-layout")]
@@ -106,7 +107,19 @@ pub fn run() -> Result<usize, (Isa, usize)> {
                 say!("the greedy pick differs from the first largest logit");
                 return Err((isa, DENSE.len() + SPARSE.len() + REQUANT_TRIALS + trial));
             }
-            n += 3;
+            if !float_gru_update_equal(isa, &mut rng, trial) {
+                say!("the float GRU update of {} differs from the definition", isa.name());
+                return Err((isa, DENSE.len() + SPARSE.len() + REQUANT_TRIALS + trial));
+            }
+            if !dequantize_add_equal(isa, &mut rng, trial) {
+                say!("the int8 sums to f32 of {} differ from the definition", isa.name());
+                return Err((isa, DENSE.len() + SPARSE.len() + REQUANT_TRIALS + trial));
+            }
+            if !float_quantization_equal(isa, &mut rng, trial) {
+                say!("the f32 inputs to int8 of {} differ from the definition", isa.name());
+                return Err((isa, DENSE.len() + SPARSE.len() + REQUANT_TRIALS + trial));
+            }
+            n += 6;
         }
         let fits = |&(_, &(r, c, _)): &(usize, &(usize, usize, u32))| r.div_ceil(8) * c.div_ceil(4) <= MAX_BLOCKS;
         for (s, &(rows, cols, density)) in SPARSE.iter().enumerate().filter(fits) {
@@ -262,6 +275,82 @@ fn gru_update_equal(isa: Isa, rng: &mut Lcg, trial: usize) -> bool {
     kernels::gru_update_fixed(isa, &mut h[..n], &gx[..3 * n], &gh[..3 * n]);
     scalar::gru_update_fixed(&mut want[..n], &gx[..3 * n], &gh[..3 * n]);
     h == want
+}
+
+/// A float pre-activation: mostly within the gates' working range, at times
+/// far outside it (the exponential's clamp) or zero, and unless `plain`, at
+/// times a NaN, an infinity or a subnormal (the vector kernels leave calls
+/// with those to the definition: `plain` trials check their own arithmetic).
+fn float_pre_activation(rng: &mut Lcg, plain: bool) -> f32 {
+    let unit = (rng.next() % 65536) as f32 / 32768.0 - 1.0;
+    match rng.next() % 16 + if plain { 4 } else { 0 } {
+        0 => f32::NAN,
+        1 => f32::INFINITY,
+        2 => f32::NEG_INFINITY,
+        3 => f32::from_bits((rng.next() & 1) << 31 | (1 + rng.next() % 0x7f_ffff)),
+        4 => unit * 200.0,
+        5 => -0.0,
+        _ => unit * 12.0,
+    }
+}
+
+/// One float GRU update (the hybrid numerics) of up to 23 units by `isa` and
+/// by the definition.
+fn float_gru_update_equal(isa: Isa, rng: &mut Lcg, trial: usize) -> bool {
+    let n = 1 + trial * 2 % 23;
+    let (mut gx, mut gh) = ([0f32; 69], [0f32; 69]);
+    gx.iter_mut().chain(gh.iter_mut()).for_each(|v| *v = float_pre_activation(rng, trial % 2 == 1));
+    let mut h = [0f32; 23];
+    h.iter_mut().for_each(|v| *v = (rng.next() % 65536) as f32 / 32768.0 - 1.0);
+    let (mut want, mut wx, mut wh) = (h, gx, gh);
+    kernels::gru_update_float(isa, &mut h[..n], &mut gx[..3 * n], &mut gh[..3 * n]);
+    scalar::gru_update_float(&mut want[..n], &mut wx[..3 * n], &mut wh[..3 * n]);
+    h.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits())
+}
+
+/// Up to 37 f32 values to int8 (the hybrid numerics' product inputs) by
+/// `isa` and by the definition, with their largest magnitude, at scales from
+/// tiny to huge (and the scale of their largest magnitude).
+fn float_quantization_equal(isa: Isa, rng: &mut Lcg, trial: usize) -> bool {
+    let n = 1 + trial * 3 % 37;
+    let mut x = [0f32; 37];
+    x.iter_mut().for_each(|v| *v = float_pre_activation(rng, trial % 2 == 1));
+    let max = kernels::max_abs(isa, &x[..n]);
+    let inv = match trial % 4 {
+        0 => 127.0,
+        1 => 127.0 / max,
+        2 => f32::from_bits(float_bits(rng)),
+        _ => f32::from_bits((rng.next() % 255) << 23),
+    };
+    let (mut got, mut want) = ([0i8; 37], [0i8; 37]);
+    kernels::quantize_f32(isa, &x[..n], inv, &mut got[..n]);
+    scalar::quantize_f32(&x[..n], inv, &mut want[..n]);
+    max.to_bits() == scalar::max_abs(&x[..n]).to_bits() && got == want
+}
+
+/// Int8 sums of up to 37 rows back to f32 by `isa` and by the definition,
+/// on sums, scales, biases and input scales of every kind, the tables at
+/// any byte alignment.
+fn dequantize_add_equal(isa: Isa, rng: &mut Lcg, trial: usize) -> bool {
+    let (rows, offset) = (1 + trial * 3 % 37, trial % 4);
+    let (mut acc, mut scales, mut bias) = ([0i32; 37], [0u8; 4 * 37 + 3], [0u8; 4 * 37 + 3]);
+    acc.iter_mut().for_each(|v| *v = sum(rng));
+    // Odd trials: every operand a trained model's magnitude (2^-20 to 2^12) or zero.
+    let operand = |rng: &mut Lcg| match trial % 2 {
+        0 => float_bits(rng),
+        _ if rng.next().is_multiple_of(8) => 0,
+        _ => (rng.next() & 1) << 31 | (107 + rng.next() % 33) << 23 | (rng.next() & 0x7f_ffff),
+    };
+    for r in 0..rows {
+        scales[offset + 4 * r..offset + 4 * r + 4].copy_from_slice(&operand(rng).to_le_bytes());
+        bias[offset + 4 * r..offset + 4 * r + 4].copy_from_slice(&operand(rng).to_le_bytes());
+    }
+    let sx = f32::from_bits(operand(rng));
+    let (mut got, mut want) = ([0f32; 37], [0f32; 37]);
+    let (s, b) = (&scales[offset..offset + 4 * rows], &bias[offset..offset + 4 * rows]);
+    kernels::dequantize_add(isa, &acc[..rows], s, sx, b, &mut got[..rows]);
+    scalar::dequantize_add(&acc[..rows], s, sx, b, &mut want[..rows]);
+    got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits())
 }
 
 /// The first row where `isa`'s requantization of `acc` by a row table
