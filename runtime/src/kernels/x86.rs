@@ -24,6 +24,18 @@ pub fn has_avx2() -> bool {
     }
 }
 
+/// Whether AVX-512 Foundation is usable (sixteen-wide f32 loops).
+pub fn has_avx512f() -> bool {
+    #[cfg(feature = "std")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        cfg!(target_feature = "avx512f")
+    }
+}
+
 /// Whether AVX-512 VNNI (with VL) is usable.
 fn has_avx512_vnni() -> bool {
     #[cfg(feature = "std")]

@@ -105,7 +105,20 @@ pub(super) fn forward(m: &Model<'_>, isa: Isa, b: &mut StepBuffers<'_>) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: a session's kernel set is one the CPU has (Model::from_bytes
         // detects it, Model::set_isa checks it), and Avx2/Vnni imply AVX2.
-        Isa::Avx2 | Isa::Vnni => unsafe { network_avx2(m, isa, b) },
+        Isa::Avx2 | Isa::Vnni => unsafe {
+            if crate::kernels::x86::has_avx512f() {
+                network_avx512(m, isa, b)
+            } else {
+                network_avx2(m, isa, b)
+            }
+        },
         _ => network(m, isa, b),
     }
+}
+
+/// [`network`] compiled for AVX-512 (sixteen-wide element-wise loops).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,avx512f")]
+fn network_avx512(m: &Model<'_>, isa: Isa, b: &mut StepBuffers<'_>) {
+    network(m, isa, b)
 }
