@@ -31,7 +31,7 @@ pub(crate) fn dequantize_add(acc: &[i32], scales: &[u8], sx: f32, bias: &[u8], o
     let rows = out.len().min(acc.len()).min(scales.len() / 4).min(bias.len() / 4);
     let groups = rows / 4;
     if groups == 0 || !zero_or_within(sx.to_bits(), OPERAND_RANGE) {
-        return scalar::dequantize_add(acc, scales, sx, bias, out);
+        return dequantize_add_by_definition(acc, scales, sx, bias, out);
     }
     let (mut least, mut most) = (u32::MAX, 0u32);
     // SAFETY: groups * 4 <= rows values of `acc` and `out` and rows * 4
@@ -86,10 +86,17 @@ pub(crate) fn dequantize_add(acc: &[i32], scales: &[u8], sx: f32, bias: &[u8], o
     let done = 4 * groups;
     let tail_plain = |t: &[u8]| t[4 * done..4 * rows].chunks_exact(4).all(|w| zero_or_within(word(w), OPERAND_RANGE));
     if least >= OPERAND_RANGE.0 - 1 && most <= OPERAND_RANGE.1 && tail_plain(scales) && tail_plain(bias) {
-        scalar::dequantize_add(&acc[done..rows], &scales[4 * done..], sx, &bias[4 * done..], &mut out[done..rows]);
+        dequantize_add_by_definition(&acc[done..rows], &scales[4 * done..], sx, &bias[4 * done..], &mut out[done..rows]);
     } else {
-        scalar::dequantize_add(acc, scales, sx, bias, out);
+        dequantize_add_by_definition(acc, scales, sx, bias, out);
     }
+}
+
+/// [`scalar::dequantize_add`], one copy (the definition is inlined where
+/// it is called, for the hosts' vector loops).
+#[inline(never)]
+fn dequantize_add_by_definition(acc: &[i32], scales: &[u8], sx: f32, bias: &[u8], out: &mut [f32]) {
+    scalar::dequantize_add(acc, scales, sx, bias, out)
 }
 
 /// [`scalar::max_abs`] on the bits: for values that are not NaN the order
@@ -145,7 +152,7 @@ pub(crate) fn quantize_f32(x: &[f32], inv: f32, q: &mut [i8]) {
     let n = x.len().min(q.len());
     let groups = n / 4;
     if groups == 0 || !zero_or_within(inv.to_bits(), (1 << 23, 227 << 23)) {
-        return scalar::quantize_f32(x, inv, q);
+        return quantize_by_definition(x, inv, q);
     }
     // SAFETY: reads `4 * groups <= n` values of `x` and writes as many bytes
     // of `q`, `groups` >= 1.
@@ -180,7 +187,13 @@ pub(crate) fn quantize_f32(x: &[f32], inv: f32, q: &mut [i8]) {
             options(nostack),
         );
     }
-    scalar::quantize_f32(&x[4 * groups..n], inv, &mut q[4 * groups..n]);
+    quantize_by_definition(&x[4 * groups..n], inv, &mut q[4 * groups..n]);
+}
+
+/// [`scalar::quantize_f32`], one copy.
+#[inline(never)]
+fn quantize_by_definition(x: &[f32], inv: f32, q: &mut [i8]) {
+    scalar::quantize_f32(x, inv, q)
 }
 
 /// The little-endian word of four bytes.
@@ -332,7 +345,8 @@ macro_rules! sigmoid_finish_asm {
 }
 
 /// [`scalar::gru_update_float`], four units per group of MVE instructions;
-/// the last `n % 4` units by the definition. Leaves `gx` and `gh` as they
+/// the last `n % 4` units by the definition (unit by unit, as the whole
+/// call where an operand is outside [`GATE_RANGE`]). Leaves `gx` and `gh` as they
 /// were (the definition overwrites them; callers hold them as scratch).
 pub(crate) fn gru_update(h: &mut [f32], gx: &mut [f32], gh: &mut [f32]) {
     let n = h.len();
@@ -345,7 +359,7 @@ pub(crate) fn gru_update(h: &mut [f32], gx: &mut [f32], gh: &mut [f32]) {
         all_zero_or_within(b, GATE_RANGE)
     };
     if !(plain(h) && plain(&gx[..3 * n]) && plain(&gh[..3 * n])) {
-        return scalar::gru_update_float(h, gx, gh);
+        return scalar::gru_update_float_from(h, gx, gh, 0);
     }
     let main = n / 4 * 4;
     for i in (0..main).step_by(4) {
