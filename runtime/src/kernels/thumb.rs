@@ -7,10 +7,17 @@
 //! `ADD`), 4 instructions per multiply-accumulate against the 8 or more the
 //! compiler's code takes. The index counts up from `-cols` to 0, so the loop
 //! ends on the flags of its increment. Equal to the scalar kernel bit for bit.
+//!
+//! Requantization by row tables: one asm loop over the rows, each row's
+//! 64-bit product built from four `MULS` (these cores have no long
+//! multiply) and rounded on its high word, where the definition's general
+//! code takes about twice the instructions.
 
 use core::arch::asm;
 
 use super::scalar;
+use crate::fixed::Mul;
+use crate::tensor::RowsRef;
 
 /// Dense int8 product. `w.len() == acc.len() * cols`, `x.len() == cols`
 /// (the dispatcher has clamped both).
@@ -81,4 +88,263 @@ unsafe fn rows3(p: *const i8, cols: usize, x: *const i8) -> [i32; 3] {
         );
     }
     [a0, a1, a2]
+}
+
+/// Requantization by a product's row table (see
+/// [`crate::kernels::requantize_table`]). A run of rows takes the asm loop
+/// while each row's shift is in `1..=62` (for shifts up to 32, while the sum
+/// shifted up by `32 - shift` still fits an i32) and neither the scaled sum
+/// nor the sum with the bias leaves `[-limit, limit]`; the first row that
+/// does not is done by the definition, and a new run starts after it.
+pub(crate) fn requantize_table(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul>, limit: i32) {
+    if !(1..=1 << 30).contains(&limit) {
+        // Outside the loop's contract (a sum could wrap): the definition.
+        return scalar::requantize_table(acc, t, step, limit);
+    }
+    let rows = acc.len().min(t.multipliers.len() / 4).min(t.shifts.len()).min(t.biases.len() / 4);
+    let mut r = 0;
+    while r < rows {
+        // SAFETY: rows r..rows exist in all four tables (`rows` is clamped
+        // to each) and there is at least one.
+        r += unsafe {
+            let tables = [t.multipliers.as_ptr().add(4 * r), t.shifts.as_ptr().add(r), t.biases.as_ptr().add(4 * r)];
+            rows_run(acc.as_mut_ptr().add(r), tables, rows - r, step, limit)
+        };
+        if r < rows {
+            let one =
+                RowsRef { multipliers: &t.multipliers[4 * r..4 * r + 4], shifts: &t.shifts[r..r + 1], biases: &t.biases[4 * r..4 * r + 4] };
+            scalar::requantize_table(&mut acc[r..r + 1], one, step, limit);
+            r += 1;
+        }
+    }
+}
+
+/// `r0` = the little-endian word at the byte pointer in the high register
+/// `$ptr`, which advances by 4 (the tables need not be word-aligned, and
+/// these cores have no unaligned word loads); `r6` and `$tmp` clobbered.
+macro_rules! load_word_asm {
+    ($ptr:literal, $tmp:literal) => {
+        concat!(
+            "mov r6, ",
+            $ptr,
+            "\n",
+            "ldrb r0, [r6, #0]\n",
+            "ldrb ",
+            $tmp,
+            ", [r6, #1]\n",
+            "lsls ",
+            $tmp,
+            ", ",
+            $tmp,
+            ", #8\n",
+            "orrs r0, ",
+            $tmp,
+            "\n",
+            "ldrb ",
+            $tmp,
+            ", [r6, #2]\n",
+            "lsls ",
+            $tmp,
+            ", ",
+            $tmp,
+            ", #16\n",
+            "orrs r0, ",
+            $tmp,
+            "\n",
+            "ldrb ",
+            $tmp,
+            ", [r6, #3]\n",
+            "lsls ",
+            $tmp,
+            ", ",
+            $tmp,
+            ", #24\n",
+            "orrs r0, ",
+            $tmp,
+            "\n",
+            "adds r6, #4\n",
+            "mov ",
+            $ptr,
+            ", r6\n",
+        )
+    };
+}
+
+/// The 64-bit product of the signed `$x` and the unsigned `$m` (below
+/// 2^31): high word in `$x`, low word in `$lo`; `$m`, `$xl`, `$ml`
+/// clobbered. With `x = xh 2^16 + xl` and `m = mh 2^16 + ml` (low halves
+/// unsigned): `xl ml`, then `xh ml` and `xl mh` shifted up by 16, each
+/// carried into `xh mh`.
+macro_rules! mul_wide_asm {
+    ($x:literal, $m:literal, $xl:literal, $ml:literal, $lo:literal) => {
+        concat!(
+            "uxth ", $xl, ", ", $x, "\n", "asrs ", $x, ", ", $x, ", #16\n", "uxth ", $ml, ", ", $m, "\n", "lsrs ", $m, ", ", $m, ", #16\n",
+            "movs ", $lo, ", ", $xl, "\n", "muls ", $lo, ", ", $ml, ", ", $lo, "\n", "muls ", $xl, ", ", $m, ", ", $xl, "\n", "muls ", $ml,
+            ", ", $x, ", ", $ml, "\n", "muls ", $x, ", ", $m, ", ", $x, "\n", "lsls ", $m, ", ", $ml, ", #16\n", "asrs ", $ml, ", ", $ml,
+            ", #16\n", "adds ", $lo, ", ", $lo, ", ", $m, "\n", "adcs ", $x, ", ", $ml, "\n", "lsls ", $m, ", ", $xl, ", #16\n", "lsrs ",
+            $xl, ", ", $xl, ", #16\n", "adds ", $lo, ", ", $lo, ", ", $m, "\n", "adcs ", $x, ", ", $xl, "\n",
+        )
+    };
+}
+
+/// The per-step row's multiplier and shift from the table's entry (`r0` the
+/// significand shifted up by 8, `r2` the shift's offset) and the step's
+/// multiplier `M` and shift `C` (on the stack at 8 and 12):
+/// `(significand * M + 2^23) >> 24` and `offset + C`, as
+/// [`Mul::scaled_by_significand`].
+macro_rules! per_step_row_asm {
+    () => {
+        concat!(
+            "lsrs r0, r0, #8\n",
+            "ldr r1, [sp, #8]\n",
+            mul_wide_asm!("r0", "r1", "r3", "r4", "r6"),
+            "movs r4, #1\n",
+            "lsls r4, r4, #23\n",
+            "adds r6, r6, r4\n",
+            "movs r4, #0\n",
+            "adcs r0, r4\n",
+            "lsls r0, r0, #8\n",
+            "lsrs r6, r6, #24\n",
+            "orrs r0, r6\n",
+            "ldr r4, [sp, #12]\n",
+            "adds r2, r2, r4\n",
+        )
+    };
+}
+
+/// `r1` within `[-limit, limit]` (limit and twice it on the stack at 0 and
+/// 4), else a branch to `9f`: `r1 + limit <= 2 limit`, unsigned.
+macro_rules! check_limit_thumb_asm {
+    () => {
+        concat!("ldr r4, [sp, #0]\n", "adds r4, r4, r1\n", "ldr r6, [sp, #4]\n", "cmp r4, r6\n", "bhi 9f\n")
+    };
+}
+
+/// The row loop: `$multiplier` turns the table's word in `r0` and shift in
+/// `r2` into the row's multiplier and shift; then the sum at `r5` is scaled
+/// (shift 33 to 62: the high word of the product, rounded by a shift;
+/// 1 to 32: the sum shifted up first, the high word rounded by the low
+/// word's top bit), checked, the bias added, checked, and stored. Any other
+/// case branches to `9f` with `r5` at the row.
+macro_rules! table_rows_asm {
+    ($multiplier:expr) => {
+        concat!(
+            // The constants to the stack, the table pointers and the end to
+            // high registers (Thumb-1 operands must be low registers).
+            "push {{r6}}\n",
+            "sub sp, #16\n",
+            "ldm r0!, {{r1, r2, r3, r4}}\n",
+            "mov r6, sp\n",
+            "stm r6!, {{r1, r2, r3, r4}}\n",
+            "ldm r0!, {{r1, r2, r3, r4}}\n",
+            "mov r8, r1\n",
+            "mov r9, r2\n",
+            "mov r10, r3\n",
+            "mov r12, r4\n",
+            "2:\n",
+            load_word_asm!("r8", "r1"),
+            "mov r6, r9\n",
+            "ldrb r2, [r6]\n",
+            "sxtb r2, r2\n",
+            "adds r6, #1\n",
+            "mov r9, r6\n",
+            $multiplier,
+            "ldr r1, [r5]\n",
+            "movs r3, r2\n",
+            "subs r3, #33\n",
+            "cmp r3, #29\n",
+            "bls 3f\n",
+            // Shift 1 to 32: the sum shifted up by t = 32 - shift, if it fits.
+            "movs r3, #32\n",
+            "subs r3, r3, r2\n",
+            "cmp r3, #31\n",
+            "bhi 9f\n",
+            "movs r4, r1\n",
+            "lsls r4, r3\n",
+            "movs r6, r4\n",
+            "asrs r6, r3\n",
+            "cmp r6, r1\n",
+            "bne 9f\n",
+            "movs r1, r4\n",
+            mul_wide_asm!("r1", "r0", "r2", "r4", "r6"),
+            "lsrs r6, r6, #31\n",
+            "adds r1, r1, r6\n",
+            "b 4f\n",
+            // Shift 33 to 62 (r3 = shift - 33): (hi + 2^(k-1)) >> k, k = shift - 32.
+            "3:\n",
+            mul_wide_asm!("r1", "r0", "r2", "r4", "r6"),
+            "movs r4, #1\n",
+            "lsls r4, r3\n",
+            "adds r1, r1, r4\n",
+            "adds r3, #1\n",
+            "asrs r1, r3\n",
+            "4:\n",
+            check_limit_thumb_asm!(),
+            load_word_asm!("r10", "r2"),
+            "adds r1, r1, r0\n",
+            check_limit_thumb_asm!(),
+            "str r1, [r5]\n",
+            "adds r5, #4\n",
+            "cmp r5, r12\n",
+            // (The loop is longer than a conditional branch reaches.)
+            "beq 9f\n",
+            "b 2b\n",
+            "9:\n",
+            "add sp, #16\n",
+            "pop {{r6}}\n",
+        )
+    };
+}
+
+/// Rows `acc..acc + rows` by their table entries (`[multipliers, shifts,
+/// biases]` at the first row) until one leaves the loop's cases; returns
+/// how many rows it did (`rows` if all).
+///
+/// # Safety
+/// `rows >= 1`; `rows` entries must be readable at each table pointer and
+/// `rows` sums readable and writable at `acc`; `limit` in `1..=2^30`.
+#[inline(always)]
+unsafe fn rows_run(acc: *mut i32, [mp, sp, bp]: [*const u8; 3], rows: usize, step: Option<Mul>, limit: i32) -> usize {
+    let end = acc.wrapping_add(rows);
+    let (m, c) = step.map_or((0, 0), |s| s.parts());
+    // The loop's constants (limit, twice it, the step's multiplier and
+    // shift), then the table pointers and the end of the sums.
+    let args = [limit as u32, 2 * limit as u32, m, c as u32, mp as u32, sp as u32, bp as u32, end as u32];
+    let done: *mut i32;
+    // SAFETY: the loop reads the entries of rows `acc..end` and reads and
+    // writes those sums, one row per iteration, and stops at `end` (at least
+    // one row, per the caller); it reads `args`; r6, which the compiler
+    // reserves, is saved and restored; the stack holds 20 bytes meanwhile.
+    unsafe {
+        if step.is_none() {
+            asm!(
+                table_rows_asm!(concat!("lsls r0, r0, #1\n", "lsrs r0, r0, #1\n")),
+                inout("r0") args.as_ptr() => _,
+                out("r1") _,
+                out("r2") _,
+                out("r3") _,
+                out("r4") _,
+                inout("r5") acc => done,
+                out("r8") _,
+                out("r9") _,
+                out("r10") _,
+                out("r12") _,
+            );
+        } else {
+            asm!(
+                table_rows_asm!(per_step_row_asm!()),
+                inout("r0") args.as_ptr() => _,
+                out("r1") _,
+                out("r2") _,
+                out("r3") _,
+                out("r4") _,
+                inout("r5") acc => done,
+                out("r8") _,
+                out("r9") _,
+                out("r10") _,
+                out("r12") _,
+            );
+        }
+    }
+    (done as usize - acc as usize) / 4
 }
