@@ -29,9 +29,9 @@ cortex-m33 thumbv8m.main-none-eabihf cortex-m33 -mcpu=cortex-m33|-mthumb|-mfpu=f
 cortex-m55 thumbv8m.main-none-eabihf cortex-m55 -mcpu=cortex-m55|-mthumb|-mfloat-abi=hard hard yes"
 
 # The features of the two variants: full reads every model (format
-# versions 1 to 4 -- the shipped tiny and fortunes-char are version-1 files
-# -- float and hybrid numerics, block-sparse weights); lean runs
-# integer-only, dense models of format versions 2 to 4, in the least code.
+# versions 1 to 5 -- the shipped fortunes-char is a version-1 file -- float
+# and hybrid numerics, block-sparse weights); lean runs integer-only, dense
+# models of format versions 2 to 5, in the least code.
 full=panic-handler,format-v1,float-numerics,block-sparse
 lean=panic-handler
 
