@@ -573,6 +573,15 @@ mod tests {
     }
 
     #[test]
+    fn the_tanh_table_ends_in_two_saturated_steps() {
+        // The DSP GRU kernel saturates its table index at 255 and relies on
+        // entries 255 and 256 both being the definition's value past the table.
+        assert_eq!((TANH_Q15[255], TANH_Q15[256]), (32767, 32767));
+        assert_eq!(tanh_q15(255 << 7, 12), 32767);
+        assert_eq!(tanh_q15(i32::MAX, 12), 32767);
+    }
+
+    #[test]
     fn multipliers_keep_31_bits() {
         for v in [1.0f32, 0.5, 3.0, 1.0 / 127.0, 0.001_234_5, 1e-30, 1e30, f32::MIN_POSITIVE, 1e-45, 7.5e-42] {
             let m = Mul::from_f32_bits(v.to_bits());

@@ -182,6 +182,8 @@ pub fn gru_update_fixed(isa: Isa, h: &mut [i16], gx: &[i32], gh: &[i32]) {
         Isa::Avx2 | Isa::Vnni => x86_fixed::gru_update(h, gx, gh),
         #[cfg(edgegru_helium)]
         Isa::Helium => arm::helium_fixed::gru_update(h, gx, gh),
+        #[cfg(edgegru_dsp)]
+        Isa::Dsp => arm::dsp_gru::gru_update(h, gx, gh),
         _ => scalar::gru_update_fixed(h, gx, gh),
     }
 }

@@ -1,0 +1,138 @@
+//! The GRU update of the integer-only numerics on the DSP cores (M4, M7,
+//! M33): one asm loop over the units, each gate's table lookup and
+//! interpolation in straight-line code (a word load gives both neighbouring
+//! entries; the index saturates at the table's last step, whose two entries
+//! are both 32767, which is the definition's value past the table).
+
+use core::arch::asm;
+
+use super::super::scalar;
+use crate::fixed::TANH_Q15;
+
+/// `{y}` = `tanh_q15({x}, frac)` with `frac - 5` = `$below` and `$round` =
+/// `2^($below - 1)`, `{x}` kept; `{a}`, `{i}`, `{l}` clobbered. As the
+/// definition: `|x|` splits into a table index and a remainder; the two
+/// entries around it, interpolated and rounded; the sign put back.
+macro_rules! tanh_asm {
+    ($x:literal, $y:literal, $below:literal, $round:literal) => {
+        concat!(
+            "eor {a}, ",
+            $x,
+            ", ",
+            $x,
+            ", asr #31\n",
+            "sub {a}, {a}, ",
+            $x,
+            ", asr #31\n",
+            "lsr {i}, {a}, #",
+            $below,
+            "\n",
+            "usat {i}, #8, {i}\n",
+            "ldr {l}, [{tbl}, {i}, lsl #1]\n",
+            "sxth ",
+            $y,
+            ", {l}\n",
+            "rsb {l}, ",
+            $y,
+            ", {l}, asr #16\n",
+            "ubfx {i}, {a}, #0, #",
+            $below,
+            "\n",
+            "mul {l}, {l}, {i}\n",
+            "add {l}, {l}, #",
+            $round,
+            "\n",
+            "add ",
+            $y,
+            ", ",
+            $y,
+            ", {l}, asr #",
+            $below,
+            "\n",
+            "eor ",
+            $y,
+            ", ",
+            $y,
+            ", ",
+            $x,
+            ", asr #31\n",
+            "sub ",
+            $y,
+            ", ",
+            $y,
+            ", ",
+            $x,
+            ", asr #31\n",
+        )
+    };
+}
+
+/// The GRU update ([`scalar::gru_update_fixed`], the definition): every unit
+/// in one asm loop.
+pub(crate) fn gru_update(h: &mut [i16], gx: &[i32], gh: &[i32]) {
+    let n = h.len();
+    if n == 0 || gx.len() < 3 * n || gh.len() < 3 * n || 4 * n > i32::MAX as usize {
+        return scalar::gru_update_fixed(h, gx, gh);
+    }
+    // SAFETY: the loop runs once per unit of `h` (at least one), reading
+    // `gx` and `gh` at the unit, `n` and `2n` further (both hold `3n`
+    // values), the table at indices up to 256 (the index saturates at 255,
+    // and the word load reads entries 255 and 256 of its 257), and writing
+    // the unit's state.
+    unsafe {
+        asm!(
+            "2:",
+            // z = (32768 + tanh((xz + hz) / 2) + 1) >> 1, kept in {z}.
+            "ldr {x}, [{gx}]",
+            "ldr {y}, [{gh}]",
+            "add {x}, {x}, {y}",
+            tanh_asm!("{x}", "{y}", "8", "128"),
+            "add {z}, {y}, #32768",
+            "add {z}, {z}, #1",
+            "asr {z}, {z}, #1",
+            // r likewise, into {y}.
+            "ldr {x}, [{gx}, {off}]",
+            "ldr {y}, [{gh}, {off}]",
+            "add {x}, {x}, {y}",
+            tanh_asm!("{x}", "{y}", "8", "128"),
+            "add {y}, {y}, #32768",
+            "add {y}, {y}, #1",
+            "asr {y}, {y}, #1",
+            // The candidate tanh(xn + (r * hn + 2^14) >> 15), into {y}.
+            "ldr {x}, [{gh}, {off}, lsl #1]",
+            "mul {y}, {y}, {x}",
+            "add {y}, {y}, #16384",
+            "ldr {x}, [{gx}, {off}, lsl #1]",
+            "add {x}, {x}, {y}, asr #15",
+            tanh_asm!("{x}", "{y}", "7", "64"),
+            // h = cand + (z (h - cand) + 2^14) >> 15, within ±32767.
+            "ldrsh {x}, [{h}]",
+            "sub {x}, {x}, {y}",
+            "mul {x}, {z}, {x}",
+            "add {x}, {x}, #16384",
+            "add {x}, {y}, {x}, asr #15",
+            "ssat {x}, #16, {x}",
+            "cmn {x}, #32768",
+            "it eq",
+            "addeq {x}, {x}, #1",
+            "strh {x}, [{h}], #2",
+            "add {gx}, {gx}, #4",
+            "add {gh}, {gh}, #4",
+            "cmp {h}, {end}",
+            "bne 2b",
+            h = inout(reg) h.as_mut_ptr() => _,
+            end = in(reg) h.as_mut_ptr().add(n),
+            gx = inout(reg) gx.as_ptr() => _,
+            gh = inout(reg) gh.as_ptr() => _,
+            off = in(reg) 4 * n,
+            tbl = in(reg) TANH_Q15.as_ptr(),
+            x = out(reg) _,
+            y = out(reg) _,
+            z = out(reg) _,
+            a = out(reg) _,
+            i = out(reg) _,
+            l = out(reg) _,
+            options(nostack),
+        );
+    }
+}
