@@ -48,12 +48,12 @@ pub(crate) fn requantize_table(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul
 /// The asm lines that apply the multiplier `{x}` with right shift `{y}`
 /// (in `0..=63`) to the sum `{a}`, rounding to nearest: `SMMULR` on the sum
 /// shifted up by `32 - shift` (a sum that does not fit shifted branches to
-/// `9f`), or `SMMUL` and a rounding shift by `shift - 32`. Then `{a}` is
-/// checked against `[-{l}, {l}]` by `$check` (outside: `9f`), the row's bias (at `{bp}`,
-/// post-incremented) added and checked again, and `{a}` stored at `{op}`
-/// (post-incremented); the loop goes on to `2b` until `{end}`.
+/// `9f`), or `SMMLA` adding `2^(shift - 33)` (made by `$half`, from `{z}` =
+/// `shift - 32`, into `{y}`) and an arithmetic shift by `shift - 32`. Each
+/// path then has its own copy of `$tail` (the bias, the checks, the store
+/// and the loop), so that neither branches to the other's.
 macro_rules! apply_row_asm {
-    ($check:expr) => {
+    ($half:expr, $tail:expr) => {
         concat!(
             "subs {z}, {y}, #32\n",
             "bgt 3f\n",
@@ -63,39 +63,38 @@ macro_rules! apply_row_asm {
             "cmp {z}, {a}\n",
             "bne 9f\n",
             "smmulr {a}, {y}, {x}\n",
-            "b 4f\n",
+            $tail,
+            "b 9f\n",
             "3:\n",
-            "smmul {a}, {a}, {x}\n",
-            "subs {y}, {z}, #1\n",
-            "movs {x}, #1\n",
-            "lsls {x}, {x}, {y}\n",
-            "add {a}, {a}, {x}\n",
+            $half,
+            "smmla {a}, {a}, {x}, {y}\n",
             "asrs {a}, {a}, {z}\n",
-            "4:\n",
-            $check,
-            "ldr {x}, [{bp}], #4\n",
-            "add {a}, {a}, {x}\n",
-            $check,
-            "str {a}, [{op}], #4\n",
-            "cmp {op}, {end}\n",
-            "bne 2b\n",
+            $tail,
             "9:"
         )
     };
 }
 
-/// `{a}` within `[-{l}, {l}]`, else a branch to `9f`: two compares.
-macro_rules! check_limit_asm {
+/// The end of a row: `{a}` checked against `[-{l}, {l}]` (outside: `9f`),
+/// the row's bias (at `{bp}`, post-incremented) added and checked again,
+/// `{a}` stored at `{op}` (post-incremented); the loop goes on to `2b`
+/// until `{end}`. The check: `{a} + {l} <= {l2}` (`{l2}` = 2 `{l}`),
+/// unsigned, in one compare (a sum that wraps lands outside too).
+macro_rules! row_tail_asm {
     () => {
-        "cmp {a}, {l}\nbgt 9f\ncmn {a}, {l}\nblt 9f\n"
-    };
-}
-
-/// The same check in one unsigned compare, `{a} + {l} <= {l2}` (`{l2}` =
-/// 2 * `{l}`; a sum that wraps lands outside and takes the branch too).
-macro_rules! check_limit_unsigned_asm {
-    () => {
-        "add {y}, {a}, {l}\ncmp {y}, {l2}\nbhi 9f\n"
+        concat!(
+            "add {y}, {a}, {l}\n",
+            "cmp {y}, {l2}\n",
+            "bhi 9f\n",
+            "ldr {x}, [{bp}], #4\n",
+            "add {a}, {a}, {x}\n",
+            "add {y}, {a}, {l}\n",
+            "cmp {y}, {l2}\n",
+            "bhi 9f\n",
+            "str {a}, [{op}], #4\n",
+            "cmp {op}, {end}\n",
+            "bne 2b\n",
+        )
     };
 }
 
@@ -117,7 +116,7 @@ unsafe fn fixed_run(acc: *mut i32, [mp, sp, bp]: [*const u8; 3], rows: usize, li
             "ldr {a}, [{op}]",
             "ldr {x}, [{mp}], #4",
             "ldrsb {y}, [{sp}], #1",
-            apply_row_asm!(check_limit_unsigned_asm!()),
+            apply_row_asm!(concat!("sub {y}, {z}, #1\n", "lsl {y}, {one}, {y}\n"), row_tail_asm!()),
             a = out(reg) _,
             x = out(reg) _,
             y = out(reg) _,
@@ -129,6 +128,7 @@ unsafe fn fixed_run(acc: *mut i32, [mp, sp, bp]: [*const u8; 3], rows: usize, li
             end = in(reg) end,
             l = in(reg) limit,
             l2 = in(reg) 2 * limit as u32,
+            one = in(reg) 1u32,
             options(nostack),
         );
     }
@@ -138,8 +138,9 @@ unsafe fn fixed_run(acc: *mut i32, [mp, sp, bp]: [*const u8; 3], rows: usize, li
 /// Rows whose input scale is set per step: each multiplier is the rounded
 /// high word of the table's word (the significand shifted up by 8) times `m`,
 /// `(significand * m + 2^23) >> 24` and each shift the step's plus the
-/// table's (one outside `0..=63` leaves the short path). Returns how many
-/// rows took the short path.
+/// table's (one outside `0..=63` leaves the short path). The step's shift
+/// waits on the stack, so that a register holds twice the limit. Returns
+/// how many rows took the short path.
 ///
 /// # Safety
 /// As [`fixed_run`].
@@ -148,33 +149,38 @@ unsafe fn per_step_run(acc: *mut i32, [mp, sp, bp]: [*const u8; 3], rows: usize,
     let end = acc.wrapping_add(rows);
     let (m, c) = to_act.parts();
     let done: *mut i32;
-    // SAFETY: as in `fixed_run`.
+    // SAFETY: as in `fixed_run`; the stack holds the step's shift (8 bytes,
+    // keeping its alignment) until the loop ends.
     unsafe {
         asm!(
+            "sub sp, sp, #8",
+            "str {z}, [sp]",
             "2:",
             "ldr {x}, [{mp}], #4",
             "umull {z}, {x}, {x}, {m}",
             "adds {z}, {z}, #0x80000000",
             "adc {x}, {x}, #0",
-            "ldrsb {y}, [{sp}], #1",
-            "add {y}, {y}, {c}",
+            "ldrsb {y}, [{sh}], #1",
+            "ldr {z}, [sp]",
+            "add {y}, {y}, {z}",
             "cmp {y}, #63",
             "bhi 9f",
             "ldr {a}, [{op}]",
-            apply_row_asm!(check_limit_asm!()),
+            apply_row_asm!(concat!("movs {y}, #1\n", "lsls {y}, {y}, {z}\n", "lsrs {y}, {y}, #1\n"), row_tail_asm!()),
+            "\n",
+            "add sp, sp, #8",
             a = out(reg) _,
             x = out(reg) _,
             y = out(reg) _,
-            z = out(reg) _,
+            z = inout(reg) c => _,
             op = inout(reg) acc => done,
             mp = inout(reg) mp => _,
-            sp = inout(reg) sp => _,
+            sh = inout(reg) sp => _,
             bp = inout(reg) bp => _,
             end = in(reg) end,
             m = in(reg) m,
-            c = in(reg) c,
             l = in(reg) limit,
-            options(nostack),
+            l2 = in(reg) 2 * limit as u32,
         );
     }
     (done as usize - acc as usize) / 4
