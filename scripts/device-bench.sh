@@ -4,7 +4,11 @@
 #   bash scripts/device-bench.sh
 #
 # For each core (M0, M4F, M7, M33, M55) and shipped model (tiny, fortunes-char,
-# basicmotions; fortunes-char needs more RAM than the M0 board has) it builds
+# basicmotions; fortunes-char needs more RAM than the M0 board has), and on
+# the M4F an integer-only dense model of config A's size (config-a-int:
+# vocabulary 113, embedding 64, GRU 256, dense 256; 340 K MACs a token, in
+# both layouts; a few training steps from a fixed seed: its cost, not its
+# quality, is what is measured), it builds
 # the test firmware with its cost harness (tests/firmware, `--features
 # products`) and runs it under `-icount shift=0`, where QEMU's virtual clock
 # advances one nanosecond per instruction retired, so SysTick measures
@@ -56,8 +60,10 @@ host_outputs() {
     *) "$edgegru" generate --model "$(model_file "$1")" --prompt "$prompt" --greedy --max-tokens $tokens > "$out/$1.host.txt" ;;
     esac
 }
-for model in tiny fortunes-char basicmotions; do host_outputs $model; done
-for model in tiny fortunes-char; do
+"$edgegru" train --corpus /usr/share/games/fortunes --out "$out/config-a-run" --steps 3 --seed 1 --threads 2 --force > /dev/null
+"$edgegru" export --checkpoint "$out/config-a-run" --last --numerics int --out "$out/config-a-int.egru" --force > /dev/null
+for model in tiny fortunes-char basicmotions config-a-int; do host_outputs $model; done
+for model in tiny fortunes-char config-a-int; do
     "$edgegru" export --model "models/$model.egru" --layout arm-dsp --out "$out/$model-dsp.egru" --force > /dev/null
     host_outputs "$model-dsp"
     cmp "$out/$model.host.txt" "$out/$model-dsp.host.txt" || { echo "error: $model in the arm-dsp layout generates other text"; exit 1; }
@@ -103,7 +109,7 @@ run_fw() {
 # core board target target-cpu models
 cores=(
     "M0 microbit thumbv6m-none-eabi - tiny,basicmotions,tiny-dsp"
-    "M4F mps2-an386 thumbv7em-none-eabihf cortex-m4 tiny,fortunes-char,basicmotions,tiny-dsp,fortunes-char-dsp"
+    "M4F mps2-an386 thumbv7em-none-eabihf cortex-m4 tiny,fortunes-char,basicmotions,tiny-dsp,fortunes-char-dsp,config-a-int,config-a-int-dsp"
     "M7 mps2-an500 thumbv7em-none-eabihf cortex-m7 tiny,fortunes-char,basicmotions,tiny-dsp,fortunes-char-dsp"
     "M33 mps2-an505 thumbv8m.main-none-eabihf cortex-m33 tiny,fortunes-char,basicmotions,tiny-dsp,fortunes-char-dsp"
     "M55 mps3-an547 thumbv8m.main-none-eabihf cortex-m55 tiny,fortunes-char,basicmotions,tiny-dsp"
