@@ -64,7 +64,7 @@ host_outputs() {
 "$edgegru" export --checkpoint "$out/config-a-run" --last --numerics int --out "$out/config-a-int.egru" --force > /dev/null
 for model in tiny fortunes-char basicmotions config-a-int; do host_outputs $model; done
 for model in tiny fortunes-char config-a-int; do
-    "$edgegru" export --model "models/$model.egru" --layout arm-dsp --out "$out/$model-dsp.egru" --force > /dev/null
+    "$edgegru" export --model "$(model_file "$model")" --layout arm-dsp --out "$out/$model-dsp.egru" --force > /dev/null
     host_outputs "$model-dsp"
     cmp "$out/$model.host.txt" "$out/$model-dsp.host.txt" || { echo "error: $model in the arm-dsp layout generates other text"; exit 1; }
 done
