@@ -97,26 +97,7 @@ unsafe fn rows3(p: *const i8, cols: usize, x: *const i8) -> [i32; 3] {
 /// nor the sum with the bias leaves `[-limit, limit]`; the first row that
 /// does not is done by the definition, and a new run starts after it.
 pub(crate) fn requantize_table(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul>, limit: i32) {
-    if !(1..=1 << 30).contains(&limit) {
-        // Outside the loop's contract (a sum could wrap): the definition.
-        return scalar::requantize_table(acc, t, step, limit);
-    }
-    let rows = acc.len().min(t.multipliers.len() / 4).min(t.shifts.len()).min(t.biases.len() / 4);
-    let mut r = 0;
-    while r < rows {
-        // SAFETY: rows r..rows exist in all four tables (`rows` is clamped
-        // to each) and there is at least one.
-        r += unsafe {
-            let tables = [t.multipliers.as_ptr().add(4 * r), t.shifts.as_ptr().add(r), t.biases.as_ptr().add(4 * r)];
-            rows_run(acc.as_mut_ptr().add(r), tables, rows - r, step, limit)
-        };
-        if r < rows {
-            let one =
-                RowsRef { multipliers: &t.multipliers[4 * r..4 * r + 4], shifts: &t.shifts[r..r + 1], biases: &t.biases[4 * r..4 * r + 4] };
-            scalar::requantize_table(&mut acc[r..r + 1], one, step, limit);
-            r += 1;
-        }
-    }
+    scalar::requantize_table_in_runs(acc, t, step, limit, rows_run)
 }
 
 /// `r0` = the little-endian word at the byte pointer in the high register
@@ -296,14 +277,12 @@ macro_rules! table_rows_asm {
     };
 }
 
-/// Rows `acc..acc + rows` by their table entries (`[multipliers, shifts,
-/// biases]` at the first row) until one leaves the loop's cases; returns
-/// how many rows it did (`rows` if all).
+/// One run of rows ([`super::scalar::TableRun`]): rows `acc..acc + rows` by
+/// their table entries until one leaves the loop's cases; returns how many
+/// it did (`rows` if all).
 ///
 /// # Safety
-/// `rows >= 1`; `rows` entries must be readable at each table pointer and
-/// `rows` sums readable and writable at `acc`; `limit` in `1..=2^30`.
-#[inline(always)]
+/// As [`super::scalar::TableRun`].
 unsafe fn rows_run(acc: *mut i32, [mp, sp, bp]: [*const u8; 3], rows: usize, step: Option<Mul>, limit: i32) -> usize {
     let end = acc.wrapping_add(rows);
     let (m, c) = step.map_or((0, 0), |s| s.parts());
@@ -311,39 +290,32 @@ unsafe fn rows_run(acc: *mut i32, [mp, sp, bp]: [*const u8; 3], rows: usize, ste
     // shift), then the table pointers and the end of the sums.
     let args = [limit as u32, 2 * limit as u32, m, c as u32, mp as u32, sp as u32, bp as u32, end as u32];
     let done: *mut i32;
+    // The loop with its operands, for one way to make a row's multiplier.
+    macro_rules! rows_loop {
+        ($multiplier:expr) => {
+            asm!(
+                table_rows_asm!($multiplier),
+                inout("r0") args.as_ptr() => _,
+                out("r1") _,
+                out("r2") _,
+                out("r3") _,
+                out("r4") _,
+                inout("r5") acc => done,
+                out("r8") _,
+                out("r9") _,
+                out("r10") _,
+                out("r12") _,
+            )
+        };
+    }
     // SAFETY: the loop reads the entries of rows `acc..end` and reads and
     // writes those sums, one row per iteration, and stops at `end` (at least
     // one row, per the caller); it reads `args`; r6, which the compiler
     // reserves, is saved and restored; the stack holds 20 bytes meanwhile.
     unsafe {
-        if step.is_none() {
-            asm!(
-                table_rows_asm!(concat!("lsls r0, r0, #1\n", "lsrs r0, r0, #1\n")),
-                inout("r0") args.as_ptr() => _,
-                out("r1") _,
-                out("r2") _,
-                out("r3") _,
-                out("r4") _,
-                inout("r5") acc => done,
-                out("r8") _,
-                out("r9") _,
-                out("r10") _,
-                out("r12") _,
-            );
-        } else {
-            asm!(
-                table_rows_asm!(per_step_row_asm!()),
-                inout("r0") args.as_ptr() => _,
-                out("r1") _,
-                out("r2") _,
-                out("r3") _,
-                out("r4") _,
-                inout("r5") acc => done,
-                out("r8") _,
-                out("r9") _,
-                out("r10") _,
-                out("r12") _,
-            );
+        match step {
+            None => rows_loop!(concat!("lsls r0, r0, #1\n", "lsrs r0, r0, #1\n")),
+            Some(_) => rows_loop!(per_step_row_asm!()),
         }
     }
     (done as usize - acc as usize) / 4

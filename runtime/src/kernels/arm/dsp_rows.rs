@@ -15,33 +15,21 @@ use crate::tensor::RowsRef;
 /// sum saturates; the first row that does not is done by the definition,
 /// and a new run starts after it.
 pub(crate) fn requantize_table(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul>, limit: i32) {
-    if !(1..=1 << 30).contains(&limit) {
-        // Outside the kernel's contract (a sum could wrap): the definition.
-        return scalar::requantize_table(acc, t, step, limit);
-    }
-    let rows = acc.len().min(t.multipliers.len() / 4).min(t.shifts.len()).min(t.biases.len() / 4);
-    let mut r = 0;
-    while r < rows {
-        // SAFETY: rows r..rows exist in all four tables (`rows` is clamped
-        // to each) and there is at least one.
-        r += unsafe {
-            let op = acc.as_mut_ptr().add(r);
-            let tables = [t.multipliers.as_ptr().add(4 * r), t.shifts.as_ptr().add(r), t.biases.as_ptr().add(4 * r)];
-            match step {
-                None => fixed_run(op, tables, rows - r, limit),
-                Some(to_act) => per_step_run(op, tables, rows - r, to_act, limit),
-            }
-        };
-        // The row that left the short path (none past the end: `get` is empty there).
-        let one = RowsRef {
-            multipliers: t.multipliers.get(4 * r..4 * r + 4).unwrap_or(&[]),
-            shifts: t.shifts.get(r..r + 1).unwrap_or(&[]),
-            biases: t.biases.get(4 * r..4 * r + 4).unwrap_or(&[]),
-        };
-        if let Some(a) = acc.get_mut(r..r + 1) {
-            scalar::requantize_table(a, one, step, limit);
+    scalar::requantize_table_in_runs(acc, t, step, limit, rows_run)
+}
+
+/// One run of rows ([`scalar::TableRun`]): the loop for rows whose input
+/// scale the file fixes, or the one for rows whose input scale is set per step.
+///
+/// # Safety
+/// As [`scalar::TableRun`].
+unsafe fn rows_run(acc: *mut i32, tables: [*const u8; 3], rows: usize, step: Option<Mul>, limit: i32) -> usize {
+    // SAFETY: the caller's promise is each loop's.
+    unsafe {
+        match step {
+            None => fixed_run(acc, tables, rows, limit),
+            Some(to_act) => per_step_run(acc, tables, rows, to_act, limit),
         }
-        r += 1;
     }
 }
 
