@@ -120,7 +120,9 @@ pub(crate) fn matvec_i8_dsp(w: &[i8], cols: usize, x: &[i8], acc: &mut [i32]) {
         return scalar::matvec_i8(w, cols, x, acc);
     }
     let groups = cols / 4;
-    acc.iter_mut().for_each(|a| *a = 0);
+    if groups == 0 {
+        acc.iter_mut().for_each(|a| *a = 0);
+    }
     let mut xs = [0u32; 2 * CHUNK_GROUPS];
     let mut g0 = 0;
     while g0 < groups {
@@ -146,6 +148,11 @@ fn chunk_rows(w: &[i8], cols: usize, c0: usize, xs: &[u32], acc: &mut [i32]) {
     let mut p = w[c0..].as_ptr();
     for a in acc.chunks_exact_mut(4) {
         if let Ok(a) = <&mut [i32; 4]>::try_from(a) {
+            if c0 == 0 {
+                // The first chunk starts the sums (here, not by a memset
+                // of the whole vector before: fewer instructions).
+                *a = [0; 4];
+            }
             // SAFETY: rows r..r+4 exist (`acc.len() * cols <= w.len()`, checked by
             // the caller), columns c0..c0 + 4n lie inside each row, and `xs`
             // holds the n pairs the loop reads.
@@ -156,7 +163,8 @@ fn chunk_rows(w: &[i8], cols: usize, c0: usize, xs: &[u32], acc: &mut [i32]) {
     }
     for (r, a) in acc.iter_mut().enumerate().skip(4 * quads) {
         let row = &w[r * cols + c0..r * cols + c0 + 4 * n];
-        *a += row.chunks_exact(4).zip(xs.chunks_exact(2)).fold(0, |s, (wv, pair)| dot4(word(wv), pair[0], pair[1], s));
+        let start = if c0 == 0 { 0 } else { *a };
+        *a = row.chunks_exact(4).zip(xs.chunks_exact(2)).fold(start, |s, (wv, pair)| dot4(word(wv), pair[0], pair[1], s));
     }
 }
 
