@@ -338,7 +338,7 @@ fn unpack_groups(x: &[i8], xs: &mut [u32]) {
 /// The DSP kernels of the arm-dsp layout.
 #[cfg(feature = "arm-dsp-layout")]
 pub(crate) mod arm_dsp_layout;
-/// The integer GRU update with the DSP extension.
+/// The integer GRU update and the state's int8 form with the DSP extension.
 #[cfg(edgegru_dsp)]
 pub(crate) mod dsp_gru;
 /// Requantization by row tables with the DSP extension.

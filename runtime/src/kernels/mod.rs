@@ -169,6 +169,8 @@ pub fn quantize_state(isa: Isa, h: &[i16], q: &mut [i8]) {
     match isa {
         #[cfg(edgegru_helium)]
         Isa::Helium => arm::helium_fixed::quantize_state(h, q),
+        #[cfg(edgegru_dsp)]
+        Isa::Dsp => arm::dsp_gru::quantize_state(h, q),
         _ => scalar::quantize_state(h, q),
     }
 }

@@ -418,19 +418,22 @@ fn argmax_is_the_first_largest(rng: &mut Lcg, trial: usize) -> bool {
 /// The state of `trial + 1` units quantized to int8 by `isa` and by the
 /// definition (the extremes often); the bytes past it untouched.
 fn quantize_state_equal(isa: Isa, rng: &mut Lcg, trial: usize) -> bool {
-    let n = 1 + trial * 3;
-    let mut h = [0i16; 40];
+    // Values and bytes at every alignment (the state and the int8 buffer
+    // start anywhere a kernel may be handed them).
+    let (n, at) = (1 + trial * 3, trial % 4);
+    let mut h = [0i16; 44];
     for v in h.iter_mut() {
-        *v = match rng.next() % 6 {
+        *v = match rng.next() % 7 {
             0 => 32767,
             1 => -32767,
-            2 => ((rng.next() % 512) as i32 - 256) as i16,
+            2 => i16::MIN,
+            3 => ((rng.next() % 512) as i32 - 256) as i16,
             _ => ((rng.next() % 65535) as i32 - 32767) as i16,
         };
     }
-    let (mut got, mut want) = ([0x55i8; 40], [0x55i8; 40]);
-    kernels::quantize_state(isa, &h[..n], &mut got[..n]);
-    scalar::quantize_state(&h[..n], &mut want[..n]);
+    let (mut got, mut want) = ([0x55i8; 44], [0x55i8; 44]);
+    kernels::quantize_state(isa, &h[at..at + n], &mut got[at..at + n]);
+    scalar::quantize_state(&h[at..at + n], &mut want[at..at + n]);
     got == want
 }
 

@@ -2,7 +2,9 @@
 //! M33): one asm loop over the units, each gate's table lookup and
 //! interpolation in straight-line code (a word load gives both neighbouring
 //! entries; the index saturates at the table's last step, whose two entries
-//! are both 32767, which is the definition's value past the table).
+//! are both 32767, which is the definition's value past the table). And the
+//! state's int8 form, four values per group of packed 16- and 8-bit
+//! instructions.
 
 use core::arch::asm;
 
@@ -135,4 +137,48 @@ pub(crate) fn gru_update(h: &mut [i16], gx: &[i32], gh: &[i32]) {
             options(nostack),
         );
     }
+}
+
+/// [`scalar::quantize_state`], four values per group: `QADD16` adds the
+/// rounding 2^7 to two values at once (saturating, where the definition's
+/// clamp would bring them back anyway), the high byte of each is the value
+/// shifted down by 8, and `SSUB8`/`SEL` raise a -128 to -127; the last
+/// `n % 4` by the definition.
+pub(crate) fn quantize_state(h: &[i16], q: &mut [i8]) {
+    let n = h.len().min(q.len());
+    let groups = n / 4;
+    if groups > 0 {
+        // SAFETY: reads `4 * groups <= n` values of `h` and writes as many
+        // bytes of `q` (word loads and stores at any alignment: these cores
+        // allow them for LDR and STR).
+        unsafe {
+            asm!(
+                "2:",
+                "ldr {a}, [{h}], #4",
+                "ldr {b}, [{h}], #4",
+                "qadd16 {a}, {a}, {round}",
+                "qadd16 {b}, {b}, {round}",
+                "uxtb16 {a}, {a}, ror #8",
+                "uxtb16 {b}, {b}, ror #8",
+                "orr {a}, {a}, {a}, lsr #8",
+                "orr {b}, {b}, {b}, lsr #8",
+                "pkhbt {a}, {a}, {b}, lsl #16",
+                "ssub8 {b}, {a}, {least}",
+                "sel {a}, {a}, {least}",
+                "str {a}, [{q}], #4",
+                "subs {n}, {n}, #1",
+                "bne 2b",
+                h = inout(reg) h.as_ptr() => _,
+                q = inout(reg) q.as_mut_ptr() => _,
+                n = inout(reg) groups => _,
+                a = out(reg) _,
+                b = out(reg) _,
+                round = in(reg) 0x0080_0080u32,
+                least = in(reg) 0x8181_8181u32,
+                options(nostack),
+            );
+        }
+    }
+    let done = 4 * groups;
+    scalar::quantize_state(&h[done..n], &mut q[done..n]);
 }
