@@ -175,6 +175,16 @@ pub fn quantize_state(isa: Isa, h: &[i16], q: &mut [i8]) {
     }
 }
 
+/// `q[i] = mul * d[i]`, rounded and clamped to ±127 (see
+/// [`scalar::scale_to_int8`], the definition), for the values both hold.
+pub fn scale_to_int8(isa: Isa, d: &[i32], mul: crate::fixed::Mul, q: &mut [i8]) {
+    match isa {
+        #[cfg(edgegru_dsp)]
+        Isa::Dsp => arm::dsp_gru::scale_to_int8(d, mul, q),
+        _ => scalar::scale_to_int8(d, mul, q),
+    }
+}
+
 /// The GRU update of the integer-only numerics (gates z, r, n; see
 /// [`scalar::gru_update_fixed`], the definition): `gx = W x + b_w` and
 /// `gh = U h + b_u` in Q.12 hold `3 * h.len()` values each, `h` the state in Q15.

@@ -157,6 +157,14 @@ pub(crate) fn requantize_table_in_runs(acc: &mut [i32], t: RowsRef<'_>, step: Op
     }
 }
 
+/// `q[i] = mul * d[i]`, rounded and clamped to ±127 ([`Mul::apply`]), for
+/// the values both hold: Q.12 values (a dense layer's outputs) as int8.
+pub fn scale_to_int8(d: &[i32], mul: Mul, q: &mut [i8]) {
+    for (qi, &v) in q.iter_mut().zip(d) {
+        *qi = mul.apply(v, 127) as i8;
+    }
+}
+
 /// The Q15 state `h` as int8 with [`fixed::STATE_INPUT_FRAC`] fraction
 /// bits: `(v + 2^7) >> 8`, clamped to ±127 (the values both hold).
 pub fn quantize_state(h: &[i16], q: &mut [i8]) {

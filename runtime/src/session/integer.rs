@@ -44,12 +44,10 @@ fn activate_int(v: &mut [i32], act: Activation) {
 
 /// Q.12 values `d` as int8 scaled so that the largest magnitude is 127 (at
 /// least 1 in Q.12); returns the int8 vector and its scale.
-fn quantize_q12<'q>(d: &[i32], q: &'q mut [i8]) -> (&'q [i8], Mul) {
+fn quantize_q12<'q>(isa: Isa, d: &[i32], q: &'q mut [i8]) -> (&'q [i8], Mul) {
     let max = d.iter().map(|v| v.unsigned_abs()).max().unwrap_or(0).max(1);
     let to_q = Mul::from_ratio(127, max);
-    for (qi, &v) in q.iter_mut().zip(d) {
-        *qi = to_q.apply(v, 127) as i8;
-    }
+    kernels::scale_to_int8(isa, d, to_q, q);
     let scale = Mul::from_ratio(max, 127).times(Mul::pow2(-(fixed::ACT_FRAC as i32)));
     (padded(q, d.len()), scale)
 }
@@ -97,7 +95,7 @@ pub(super) fn forward(m: &Model<'_>, isa: Isa, x_mul: Mul, b: &mut StepBuffers<'
         let out = &mut out[..d.weight.rows()];
         d.weight.matvec_fixed(isa, x, x_mul, requant(2 * m.grus.len() + n, d.weight.rows(), &d.bias), fixed::LOGIT_LIMIT, out);
         activate_int(out, d.activation);
-        (x, x_mul) = quantize_q12(out, q);
+        (x, x_mul) = quantize_q12(isa, out, q);
     }
     let head = 2 * m.grus.len() + m.dense.len();
     m.output.matvec_fixed(isa, x, x_mul, requant(head, m.output.rows(), &m.output_bias), fixed::LOGIT_LIMIT, acc);
@@ -134,7 +132,7 @@ mod tests {
         // Version 1 scaled relu outputs by 127 / max(d), max at least 1.
         let d = [0, 5, 4096, 123_456, 7];
         let mut q = [0i8; 8];
-        let (x, _) = quantize_q12(&d, &mut q);
+        let (x, _) = quantize_q12(Isa::Scalar, &d, &mut q);
         let max = 123_456u32;
         let to_q = Mul::from_ratio(127, max);
         let want: Vec<i8> = d.iter().map(|&v| to_q.apply(v, 127) as i8).collect();

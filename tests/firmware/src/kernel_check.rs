@@ -103,6 +103,10 @@ pub fn run() -> Result<usize, (Isa, usize)> {
                 say!("the state quantization of {} differs from the definition", isa.name());
                 return Err((isa, DENSE.len() + SPARSE.len() + REQUANT_TRIALS + trial));
             }
+            if !scale_to_int8_equal(isa, &mut rng, trial) {
+                say!("the int8 form of a dense layer's outputs of {} differs from the definition", isa.name());
+                return Err((isa, DENSE.len() + SPARSE.len() + REQUANT_TRIALS + trial));
+            }
             if !argmax_is_the_first_largest(&mut rng, trial) {
                 say!("the greedy pick differs from the first largest logit");
                 return Err((isa, DENSE.len() + SPARSE.len() + REQUANT_TRIALS + trial));
@@ -119,7 +123,7 @@ pub fn run() -> Result<usize, (Isa, usize)> {
                 say!("the f32 inputs to int8 of {} differ from the definition", isa.name());
                 return Err((isa, DENSE.len() + SPARSE.len() + REQUANT_TRIALS + trial));
             }
-            n += 6;
+            n += 7;
         }
         let fits = |&(_, &(r, c, _)): &(usize, &(usize, usize, u32))| r.div_ceil(8) * c.div_ceil(4) <= MAX_BLOCKS;
         for (s, &(rows, cols, density)) in SPARSE.iter().enumerate().filter(fits) {
@@ -434,6 +438,24 @@ fn quantize_state_equal(isa: Isa, rng: &mut Lcg, trial: usize) -> bool {
     let (mut got, mut want) = ([0x55i8; 44], [0x55i8; 44]);
     kernels::quantize_state(isa, &h[at..at + n], &mut got[at..at + n]);
     scalar::quantize_state(&h[at..at + n], &mut want[at..at + n]);
+    got == want
+}
+
+/// Up to 37 Q.12 values to int8 by `isa` and by the definition: by the
+/// multiplier the session derives from their largest magnitude, and by
+/// multipliers of every shift (the kernels' fast ranges and beyond).
+fn scale_to_int8_equal(isa: Isa, rng: &mut Lcg, trial: usize) -> bool {
+    let n = 1 + trial * 3 % 37;
+    let mut d = [0i32; 37];
+    d.iter_mut().for_each(|v| *v = sum(rng));
+    let max = d[..n].iter().map(|v| v.unsigned_abs()).max().unwrap_or(0).max(1);
+    let mul = match trial % 3 {
+        0 => Mul::from_ratio(127, max),
+        _ => Mul::from_parts(rng.next() << 8 | 1 << 30, (rng.next() % 70) as i32 - 3),
+    };
+    let (mut got, mut want) = ([0i8; 37], [0i8; 37]);
+    kernels::scale_to_int8(isa, &d[..n], mul, &mut got[..n]);
+    scalar::scale_to_int8(&d[..n], mul, &mut want[..n]);
     got == want
 }
 

@@ -4,12 +4,12 @@
 //! entries; the index saturates at the table's last step, whose two entries
 //! are both 32767, which is the definition's value past the table). And the
 //! state's int8 form, four values per group of packed 16- and 8-bit
-//! instructions.
+//! instructions, and a dense layer's outputs as int8.
 
 use core::arch::asm;
 
 use super::super::scalar;
-use crate::fixed::TANH_Q15;
+use crate::fixed::{Mul, TANH_Q15};
 
 /// `{y}` = `tanh_q15({x}, frac)` with `frac - 5` = `$below` and `$round` =
 /// `2^($below - 1)`, `{x}` kept; `{a}`, `{i}`, `{l}` clobbered. As the
@@ -181,4 +181,41 @@ pub(crate) fn quantize_state(h: &[i16], q: &mut [i8]) {
     }
     let done = 4 * groups;
     scalar::quantize_state(&h[done..n], &mut q[done..n]);
+}
+
+/// [`scalar::scale_to_int8`] for a multiplier whose shift is in `33..=62`
+/// (a dense layer's outputs whose largest magnitude is above about a
+/// thousandth in Q.12: every trained model's), one value per `SMMLA` (the
+/// rounding added to the high word) and shift; the definition otherwise.
+pub(crate) fn scale_to_int8(d: &[i32], mul: Mul, q: &mut [i8]) {
+    let (m, shift) = mul.parts();
+    let n = d.len().min(q.len());
+    if n == 0 || !(33..=62).contains(&shift) {
+        return scalar::scale_to_int8(d, mul, q);
+    }
+    let k = shift - 32;
+    // SAFETY: reads `n` (at least 1) values of `d` and writes `n` bytes of `q`.
+    unsafe {
+        asm!(
+            "2:",
+            "ldr {v}, [{d}], #4",
+            "smmla {v}, {v}, {m}, {round}",
+            "asr {v}, {v}, {k}",
+            "ssat {v}, #8, {v}",
+            "cmn {v}, #128",
+            "it eq",
+            "addeq {v}, {v}, #1",
+            "strb {v}, [{q}], #1",
+            "subs {n}, {n}, #1",
+            "bne 2b",
+            d = inout(reg) d.as_ptr() => _,
+            q = inout(reg) q.as_mut_ptr() => _,
+            n = inout(reg) n => _,
+            v = out(reg) _,
+            m = in(reg) m,
+            round = in(reg) 1u32 << (k - 1),
+            k = in(reg) k,
+            options(nostack),
+        );
+    }
 }
