@@ -181,6 +181,8 @@ pub fn scale_to_int8(isa: Isa, d: &[i32], mul: crate::fixed::Mul, q: &mut [i8]) 
     match isa {
         #[cfg(edgegru_dsp)]
         Isa::Dsp => arm::dsp_gru::scale_to_int8(d, mul, q),
+        #[cfg(edgegru_thumb)]
+        Isa::Thumb => thumb::scale_to_int8(d, mul, q),
         _ => scalar::scale_to_int8(d, mul, q),
     }
 }

@@ -320,3 +320,32 @@ unsafe fn rows_run(acc: *mut i32, [mp, sp, bp]: [*const u8; 3], rows: usize, ste
     }
     (done as usize - acc as usize) / 4
 }
+
+/// [`scalar::scale_to_int8`] for a multiplier whose shift is in `33..=62`
+/// (see the DSP kernel's note): each value's high word of the product from
+/// [`mul_wide_asm`]'s four `MULS`, rounded and shifted; the definition
+/// otherwise.
+pub(crate) fn scale_to_int8(d: &[i32], mul: Mul, q: &mut [i8]) {
+    let (m, shift) = mul.parts();
+    if !(33..=62).contains(&shift) {
+        return scalar::scale_to_int8(d, mul, q);
+    }
+    let (k, round) = (shift - 32, 1i32 << (shift - 33));
+    for (qi, &v) in q.iter_mut().zip(d) {
+        let hi: i32;
+        // SAFETY: register arithmetic only.
+        unsafe {
+            asm!(
+                mul_wide_asm!("{x}", "{m}", "{xl}", "{ml}", "{lo}"),
+                x = inout(reg) v => hi,
+                m = inout(reg) m => _,
+                xl = out(reg) _,
+                ml = out(reg) _,
+                lo = out(reg) _,
+                options(pure, nomem, nostack),
+            );
+        }
+        // |hi| < 2^30: the sum cannot overflow.
+        *qi = ((hi + round) >> k).clamp(-127, 127) as i8;
+    }
+}
