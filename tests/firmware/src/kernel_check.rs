@@ -96,34 +96,13 @@ pub fn run() -> Result<usize, (Isa, usize)> {
             n += 1;
         }
         for trial in 0..GRU_TRIALS {
-            if !gru_update_equal(isa, &mut rng, trial) {
-                return Err((isa, DENSE.len() + SPARSE.len() + REQUANT_TRIALS + trial));
+            for (check, what) in ELEMENT_WISE {
+                if !check(isa, &mut rng, trial) {
+                    say!("{} of {} differs from the definition", what, isa.name());
+                    return Err((isa, DENSE.len() + SPARSE.len() + REQUANT_TRIALS + trial));
+                }
+                n += 1;
             }
-            if !quantize_state_equal(isa, &mut rng, trial) {
-                say!("the state quantization of {} differs from the definition", isa.name());
-                return Err((isa, DENSE.len() + SPARSE.len() + REQUANT_TRIALS + trial));
-            }
-            if !scale_to_int8_equal(isa, &mut rng, trial) {
-                say!("the int8 form of a dense layer's outputs of {} differs from the definition", isa.name());
-                return Err((isa, DENSE.len() + SPARSE.len() + REQUANT_TRIALS + trial));
-            }
-            if !argmax_is_the_first_largest(&mut rng, trial) {
-                say!("the greedy pick differs from the first largest logit");
-                return Err((isa, DENSE.len() + SPARSE.len() + REQUANT_TRIALS + trial));
-            }
-            if !float_gru_update_equal(isa, &mut rng, trial) {
-                say!("the float GRU update of {} differs from the definition", isa.name());
-                return Err((isa, DENSE.len() + SPARSE.len() + REQUANT_TRIALS + trial));
-            }
-            if !dequantize_add_equal(isa, &mut rng, trial) {
-                say!("the int8 sums to f32 of {} differ from the definition", isa.name());
-                return Err((isa, DENSE.len() + SPARSE.len() + REQUANT_TRIALS + trial));
-            }
-            if !float_quantization_equal(isa, &mut rng, trial) {
-                say!("the f32 inputs to int8 of {} differ from the definition", isa.name());
-                return Err((isa, DENSE.len() + SPARSE.len() + REQUANT_TRIALS + trial));
-            }
-            n += 7;
         }
         let fits = |&(_, &(r, c, _)): &(usize, &(usize, usize, u32))| r.div_ceil(8) * c.div_ceil(4) <= MAX_BLOCKS;
         for (s, &(rows, cols, density)) in SPARSE.iter().enumerate().filter(fits) {
@@ -254,6 +233,20 @@ fn sum(rng: &mut Lcg) -> i32 {
         _ => v >> (8 + rng.next() % 12),
     }
 }
+
+/// One trial of an element-wise kernel against its definition.
+type Check = fn(Isa, &mut Lcg, usize) -> bool;
+
+/// The element-wise kernels' checks, each run `GRU_TRIALS` times per kernel set.
+const ELEMENT_WISE: [(Check, &str); 7] = [
+    (gru_update_equal, "the integer GRU update"),
+    (quantize_state_equal, "the state's int8 form"),
+    (scale_to_int8_equal, "the int8 form of a dense layer's outputs"),
+    (greedy_pick_equal, "the greedy pick"),
+    (float_gru_update_equal, "the float GRU update"),
+    (dequantize_add_equal, "the int8 sums to f32"),
+    (float_quantization_equal, "the f32 inputs to int8"),
+];
 
 /// GRU updates compared per kernel set.
 const GRU_TRIALS: usize = 12;
@@ -400,7 +393,7 @@ fn table_differs(
 /// The greedy pick (the build's argmax: Helium's where it has it) of
 /// `3 * trial + 1` logits with ties, signed zeros, infinities and NaNs is the
 /// first logit of the largest order key.
-fn argmax_is_the_first_largest(rng: &mut Lcg, trial: usize) -> bool {
+fn greedy_pick_equal(_: Isa, rng: &mut Lcg, trial: usize) -> bool {
     let n = 3 * trial + 1;
     let mut logits = [0f32; 40];
     for v in logits.iter_mut() {

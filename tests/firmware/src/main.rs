@@ -312,7 +312,7 @@ fn kernels_equal_scalar() -> bool {
     match kernel_check::run() {
         Ok(n) => {
             say!(
-                "PASS: kernels {:?} give the scalar kernels' results on {} random products, requantizations and GRU updates",
+                "PASS: kernels {:?} give the scalar kernels' results on {} random products, requantizations and element-wise steps (gates, int8 forms, f32 conversions, the greedy pick)",
                 Isa::best().name(),
                 n
             );
