@@ -1,16 +1,20 @@
-//! Helium kernels of the float and hybrid numerics: an int8 product's sums
-//! back to f32, and the GRU update with its exponentials, four values per
-//! vector. The same IEEE operations in the same order as the definitions
-//! (no fused multiply-add); the divisions of the gate formulas, which MVE
-//! lacks, are the FPU's, one lane at a time.
+//! Helium kernels of the float and hybrid numerics, four values per vector:
+//! an int8 product's sums back to f32, the f32 inputs of a product to int8
+//! and their largest magnitude, and the GRU update with its exponentials.
+//! The same IEEE operations in the same order as the definitions (no fused
+//! multiply-add); the divisions of the gate formulas, which MVE lacks, are
+//! the FPU's, one lane at a time.
 //!
 //! MVE's float arithmetic flushes subnormals to zero and gives the default
-//! NaN, where the FPU (and every other core) keeps them. So a kernel runs
-//! only on operands that cannot lead there: each checks first (one pass,
-//! about one instruction per value) that every operand is zero or of a
-//! magnitude whose operations stay normal and finite, and leaves the call to
-//! the definition otherwise (NaNs, infinities, values near the ends of the
-//! f32 range: never in a trained model's step).
+//! NaN, where the FPU (and every other core) keeps them. So each kernel
+//! makes sure its operands cannot lead there, and leaves the call to the
+//! definition otherwise (NaNs, infinities, values near the ends of the f32
+//! range: never in a trained model's step): the sums-to-f32 loop tracks its
+//! operands' magnitudes as it goes (the definition redoes a call with one
+//! out of range); the GRU update checks its operands in one pass first
+//! (about one instruction a value); the inputs-to-int8 loop needs only its
+//! multiplier in range (a flushed input or product rounds to the same 0);
+//! the largest magnitude is an integer maximum on the bits.
 
 use core::arch::asm;
 
