@@ -15,6 +15,7 @@
 //! not depend on their order); the firmware runs check this under QEMU.
 
 use core::arch::asm;
+use core::mem::MaybeUninit;
 
 use super::{scalar, Block8x4};
 
@@ -123,12 +124,12 @@ pub(crate) fn matvec_i8_dsp(w: &[i8], cols: usize, x: &[i8], acc: &mut [i32]) {
     if groups == 0 {
         acc.iter_mut().for_each(|a| *a = 0);
     }
-    let mut xs = [0u32; 2 * CHUNK_GROUPS];
+    let mut buffer = [MaybeUninit::uninit(); 2 * CHUNK_GROUPS];
     let mut g0 = 0;
     while g0 < groups {
         let n = (groups - g0).min(CHUNK_GROUPS);
-        unpack_groups(&x[4 * g0..4 * (g0 + n)], &mut xs[..2 * n]);
-        chunk_rows(w, cols, 4 * g0, &xs[..2 * n], acc);
+        let xs = unpack_groups(&x[4 * g0..4 * (g0 + n)], &mut buffer[..2 * n]);
+        chunk_rows(w, cols, 4 * g0, xs, acc);
         g0 += n;
     }
     // The last 1-3 columns, when `cols` is not a multiple of 4.
@@ -323,16 +324,23 @@ unsafe fn row_block(bp: *const i8, cp: *const u8, count: usize, x: *const i8) ->
     s
 }
 
-/// Unpacks the inputs `x[4g..4g+4]` of `xs.len() / 2` column groups into
-/// the pairs `[x0, x2]`, `[x1, x3]` that `SMLAD` multiplies.
+/// Unpacks the inputs `x[4g..4g+4]` of `out.len() / 2` column groups (`x`
+/// holds `2 * out.len()` values) into the pairs `[x0, x2]`, `[x1, x3]` that
+/// `SMLAD` multiplies, and returns them. `out` need not be initialized: the
+/// per-call buffer of up to 512 bytes is not zeroed first (a memset that
+/// cost more than the unpacking on small products).
 #[inline(always)]
-fn unpack_groups(x: &[i8], xs: &mut [u32]) {
-    for (pair, xg) in xs.chunks_exact_mut(2).zip(x.chunks_exact(4)) {
+fn unpack_groups<'o>(x: &[i8], out: &'o mut [MaybeUninit<u32>]) -> &'o [u32] {
+    let n = out.len().min(x.len() / 2) / 2;
+    for (pair, xg) in out[..2 * n].chunks_exact_mut(2).zip(x.chunks_exact(4)) {
         // SAFETY: `xg` holds 4 values.
         let v = unsafe { word_at(xg.as_ptr()) };
-        pair[0] = sxtb16(v);
-        pair[1] = sxtb16_ror8(v);
+        pair[0].write(sxtb16(v));
+        pair[1].write(sxtb16_ror8(v));
     }
+    // SAFETY: the loop wrote all `2n` values of `out[..2n]` (`n` pairs from
+    // `n` groups of `x`); `MaybeUninit<u32>` has the layout of `u32`.
+    unsafe { core::slice::from_raw_parts(out.as_ptr().cast::<u32>(), 2 * n) }
 }
 
 /// The DSP kernels of the arm-dsp layout.

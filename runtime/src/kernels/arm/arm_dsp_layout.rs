@@ -11,6 +11,7 @@
 //! check this under QEMU.
 
 use core::arch::asm;
+use core::mem::MaybeUninit;
 
 use super::{unpack_groups, word_at, CHUNK_GROUPS};
 use crate::kernels::{arm_dsp_layout, Block8x4};
@@ -26,22 +27,22 @@ pub(crate) fn matvec(w: &[u8], cols: usize, x: &[i8], acc: &mut [i32]) {
         return arm_dsp_layout::matvec(w, cols, x, acc);
     }
     acc.iter_mut().for_each(|a| *a = 0);
-    let mut xs = [0u32; 2 * CHUNK_GROUPS];
+    let mut buffer = [MaybeUninit::uninit(); 2 * CHUNK_GROUPS];
     let quads = acc.len() / 4;
     let mut g0 = 0;
     while g0 < groups {
         let n = (groups - g0).min(CHUNK_GROUPS);
-        unpack_groups(&x[4 * g0..4 * (g0 + n)], &mut xs[..2 * n]);
+        let xs = unpack_groups(&x[4 * g0..4 * (g0 + n)], &mut buffer[..2 * n]);
         let p = w[32 * g0..].as_ptr();
         let (full, rest) = acc.split_at_mut(4 * quads);
         if n == groups {
             // One pass: the quads' groups follow each other.
             // SAFETY: `w` holds `groups` groups of 32 bytes per quad (checked above).
-            unsafe { dot_quads(p, &xs[..2 * n], full) };
+            unsafe { dot_quads(p, xs, full) };
         } else {
             for (k, quad) in full.chunks_exact_mut(4).enumerate() {
                 // SAFETY: as above; quad `k`'s groups `g0..g0 + n` lie inside it.
-                unsafe { dot_quads(p.add(32 * groups * k), &xs[..2 * n], quad) };
+                unsafe { dot_quads(p.add(32 * groups * k), xs, quad) };
             }
         }
         // The last 1-3 rows: their quad, padded with zero rows.
@@ -49,7 +50,7 @@ pub(crate) fn matvec(w: &[u8], cols: usize, x: &[i8], acc: &mut [i32]) {
             let mut sums = [0i32; 4];
             sums[..rest.len()].copy_from_slice(rest);
             // SAFETY: as above, for the padded last quad.
-            unsafe { dot_quads(p.add(32 * groups * quads), &xs[..2 * n], &mut sums) };
+            unsafe { dot_quads(p.add(32 * groups * quads), xs, &mut sums) };
             rest.copy_from_slice(&sums[..rest.len()]);
         }
         g0 += n;
