@@ -149,9 +149,7 @@ pub(crate) fn requantize_table_in_runs(acc: &mut [i32], t: RowsRef<'_>, step: Op
             run(acc.as_mut_ptr().add(r), tables, rows - r, step, limit)
         };
         if r < rows {
-            let one =
-                RowsRef { multipliers: &t.multipliers[4 * r..4 * r + 4], shifts: &t.shifts[r..r + 1], biases: &t.biases[4 * r..4 * r + 4] };
-            requantize_table(&mut acc[r..r + 1], one, step, limit);
+            requantize_table(&mut acc[r..r + 1], t.rows(r, r + 1), step, limit);
             r += 1;
         }
     }

@@ -361,7 +361,7 @@ fn requantization_by_row_tables_is_the_definition_for_every_kind_of_row() {
                     t[1].push(shift as u8);
                     t[2].extend_from_slice(&b.to_le_bytes());
                 }
-                let table = RowsRef { multipliers: &t[0], shifts: &t[1], biases: &t[2] };
+                let table = RowsRef::new(&t[0], &t[1], &t[2]);
                 let step = (input == RowInput::PerStep).then_some(to_act);
                 for isa in available() {
                     let mut acc = sums.clone();

@@ -70,14 +70,9 @@ pub fn requantize_table(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul>, limi
         return scalar::requantize_table(acc, t, step, limit);
     }
     let main = rows / 8 * 8;
-    let part = |from: usize, to: usize| RowsRef {
-        multipliers: &t.multipliers[4 * from..4 * to],
-        shifts: &t.shifts[from..to],
-        biases: &t.biases[4 * from..4 * to],
-    };
     // SAFETY: AVX2 is available (checked above).
-    unsafe { requantize_table_avx2(&mut acc[..main], part(0, main), step, limit) };
-    scalar::requantize_table(&mut acc[main..rows], part(main, rows), step, limit);
+    unsafe { requantize_table_avx2(&mut acc[..main], t.rows(0, main), step, limit) };
+    scalar::requantize_table(&mut acc[main..rows], t.rows(main, rows), step, limit);
 }
 
 /// Eight rows at a time; `acc.len()` is a multiple of 8 and the table holds
@@ -85,7 +80,7 @@ pub fn requantize_table(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul>, limi
 #[target_feature(enable = "avx2")]
 fn requantize_table_avx2(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul>, limit: i32) {
     let rows = t.multipliers.chunks_exact(32).zip(t.shifts.chunks_exact(8)).zip(t.biases.chunks_exact(32));
-    for (a, ((m, s), b)) in acc.chunks_exact_mut(8).zip(rows) {
+    for (k, (a, ((m, s), b))) in acc.chunks_exact_mut(8).zip(rows).enumerate() {
         // SAFETY: each chunk holds 32 bytes (8 for the shifts; unaligned loads).
         let (sums, words, shifts, bias) = unsafe {
             let shifts = _mm256_cvtepi8_epi32(_mm_loadl_epi64(s.as_ptr().cast()));
@@ -115,9 +110,8 @@ fn requantize_table_avx2(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul>, lim
         // SAFETY: `a` holds 8 i32 (unaligned store).
         unsafe { _mm256_storeu_si256(a.as_mut_ptr().cast(), out) };
         for i in (0..8).filter(|i| ok >> i & 1 == 0) {
-            let one = RowsRef { multipliers: &m[4 * i..4 * i + 4], shifts: &s[i..=i], biases: &b[4 * i..4 * i + 4] };
             a[i] = before[i];
-            scalar::requantize_table(&mut a[i..=i], one, step, limit);
+            scalar::requantize_table(&mut a[i..=i], t.rows(8 * k + i, 8 * k + i + 1), step, limit);
         }
     }
 }

@@ -7,7 +7,7 @@ use crate::format::Activation;
 use crate::kernels::{self, Isa};
 use crate::math;
 use crate::model::{Input, Model};
-use crate::tensor::Requant;
+use crate::tensor::{Requant, TableRows};
 
 /// Integer numerics: the int8 input vector into `q` (the embedding row, or
 /// the normalized features quantized with the file's scale); returns its scale.
@@ -63,7 +63,8 @@ pub(super) fn forward(m: &Model<'_>, isa: Isa, x_mul: Mul, b: &mut StepBuffers<'
     // tables if the file has them; `row` counts the rows before it.
     let mut row = 0;
     let mut requant = |i: usize, rows: usize, bias| {
-        let r = Requant { bias, table: m.rows.as_ref().map(|t| (t, row, m.per_step_inputs >> i & 1 != 0)) };
+        let per_step = m.per_step_inputs >> i & 1 != 0;
+        let r = Requant { bias, table: m.rows.as_ref().map(|table| TableRows { table, product: i, from: row, per_step }) };
         row += rows;
         r
     };

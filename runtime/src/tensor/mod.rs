@@ -256,6 +256,14 @@ impl<'a> Matrix<'a> {
         }
     }
 
+    /// Every sum of an int8 product with the matrix is below `2^bits` in
+    /// magnitude: a row has at most `4 * ceil(cols / 4)` weights (padding
+    /// and sparse column groups included), each in [-127, 127] (the loader
+    /// checks), and a weight times an int8 input is below `2^14`.
+    pub(crate) fn sum_bits(&self) -> u32 {
+        14 + (self.cols.div_ceil(4) * 4).next_power_of_two().trailing_zeros()
+    }
+
     /// Bytes the tensor occupies in the file (values, scales and indices).
     pub fn stored_bytes(&self) -> usize {
         match self.data {
@@ -332,7 +340,9 @@ impl<'a> Matrix<'a> {
         // The loader checked that `scales`, `bias` and a table hold a value per row.
         let to_act = fixed::to_act(x_mul);
         match requant.table {
-            Some((t, from, per_step)) => kernels::requantize_table(isa, out, t.part(from, out_len), per_step.then_some(to_act), limit),
+            Some(TableRows { table, product, from, per_step }) => {
+                kernels::requantize_table(isa, out, table.part(product, from, out_len), per_step.then_some(to_act), limit)
+            }
             None => kernels::requantize(isa, out, scales, requant.bias.bytes(), to_act, limit),
         }
     }
@@ -344,9 +354,21 @@ impl<'a> Matrix<'a> {
 pub(crate) struct Requant<'t, 'a> {
     /// The f32 bias (used with the matrix's f32 scales when there are no tables).
     pub bias: &'t Vector<'a>,
-    /// The model's row tables, the product's first row in them, and whether
-    /// its input scale is set per step.
-    pub table: Option<(&'t RowTable<'a>, usize, bool)>,
+    /// The product's rows in the model's row tables.
+    pub table: Option<TableRows<'t, 'a>>,
+}
+
+/// A product's rows in a model's row tables.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TableRows<'t, 'a> {
+    /// The model's tables.
+    pub table: &'t RowTable<'a>,
+    /// Which product (in step order).
+    pub product: usize,
+    /// Its first row in the tables.
+    pub from: usize,
+    /// Whether its input scale is set per step.
+    pub per_step: bool,
 }
 
 /// int8 weights are symmetric: -128 never occurs (the SIMD kernels rely on it).
@@ -459,6 +481,17 @@ impl<'a> Vector<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sums_of_a_product_are_within_its_bound() {
+        for cols in [1usize, 3, 4, 5, 16, 17, 64, 100, 256, 1000, 4096] {
+            let m = Matrix { rows: 1, cols, data: MatrixData::Int8 { scales: &[], data: &[] } };
+            // The largest sum: every padded column a weight of 127 times an input of -128.
+            let worst = (cols.div_ceil(4) * 4) as u64 * 127 * 128;
+            assert!(worst < 1 << m.sum_bits(), "cols {cols}: {worst} reaches 2^{}", m.sum_bits());
+            assert!(m.sum_bits() <= 14 + 1 + cols.ilog2() + 2, "cols {cols}: a loose bound");
+        }
+    }
 
     #[test]
     fn sizes_that_overflow_are_errors() {

@@ -6,7 +6,7 @@
 
 use crate::error::{Error, Result, TensorName};
 use crate::fixed::{self, Mul};
-use crate::format::RowTables;
+use crate::format::{RowTables, MAX_PRODUCTS};
 use crate::le::u32_at;
 use crate::model::Model;
 
@@ -56,9 +56,15 @@ pub struct RowTable<'a> {
     shifts: &'a [u8],
     /// i32 LE per row.
     biases: &'a [u8],
+    /// Each product's least and greatest shift (found by the loader), and
+    /// its bound on its sums (see `Matrix::sum_bits`).
+    known: [((i8, i8), u8); MAX_PRODUCTS],
 }
 
-/// One product's part of the tables: what its requantization kernel reads.
+/// One product's part of the tables: what its requantization kernel reads,
+/// and what is known of its rows, so that a kernel may choose a loop
+/// without a per-row check: the least and greatest shift, and a bound on
+/// the sums.
 #[derive(Debug, Clone, Copy)]
 pub struct RowsRef<'a> {
     /// u32 LE per row.
@@ -67,6 +73,48 @@ pub struct RowsRef<'a> {
     pub shifts: &'a [u8],
     /// i32 LE per row.
     pub biases: &'a [u8],
+    /// No shift is outside this range (the loader's, or [`RowsRef::new`]'s, finding).
+    #[cfg_attr(not(edgegru_dsp), allow(dead_code))]
+    pub(crate) shift_range: (i8, i8),
+    /// Every sum is below `2^sum_bits` in magnitude (32: nothing is known).
+    #[cfg_attr(not(edgegru_dsp), allow(dead_code))]
+    pub(crate) sum_bits: u32,
+}
+
+impl<'a> RowsRef<'a> {
+    /// Tables as they are (four bytes per row of multipliers and biases, one
+    /// of shifts), their shift range found by looking, nothing known of the sums.
+    pub fn new(multipliers: &'a [u8], shifts: &'a [u8], biases: &'a [u8]) -> Self {
+        let shift_range = shifts.iter().fold((i8::MAX, i8::MIN), |(lo, hi), &s| (lo.min(s as i8), hi.max(s as i8)));
+        RowsRef { multipliers, shifts, biases, shift_range, sum_bits: 32 }
+    }
+
+    /// The same rows, with the promise that every sum requantized with them
+    /// is below `2^bits` in magnitude (the sums of `n` products of int8
+    /// pairs are, for `n * 2^14 <= 2^bits`). A kernel may then leave out
+    /// its per-row overflow check: a sum that breaks the promise gets a
+    /// wrong output (never a read or write outside the slices).
+    pub fn with_sum_bits(self, bits: u32) -> Self {
+        RowsRef { sum_bits: bits.min(32), ..self }
+    }
+
+    /// Rows `from..to` (empty parts where the tables are shorter), with
+    /// what is known of these rows.
+    pub(crate) fn rows(&self, from: usize, to: usize) -> RowsRef<'a> {
+        let bytes = |s: &'a [u8], w: usize| s.get(from.saturating_mul(w)..to.saturating_mul(w)).unwrap_or(&[]);
+        RowsRef { multipliers: bytes(self.multipliers, 4), shifts: bytes(self.shifts, 1), biases: bytes(self.biases, 4), ..*self }
+    }
+
+    /// Whether each row's shift (plus the shift of `step`, the input's
+    /// multiplier when it is set per step) lies in `sum_bits + 1..=63`:
+    /// then a sum shifted up by `32 - shift` (when that is positive) still
+    /// fits an i32, and a shift above 32 leaves a rounding term below
+    /// `2^31`, so the DSP kernel's short loop may run the rows.
+    pub fn within_reach(&self, step: Option<Mul>) -> bool {
+        let c = step.map_or(0, |s| s.parts().1);
+        let (lo, hi) = (self.shift_range.0 as i32 + c, self.shift_range.1 as i32 + c);
+        lo > self.sum_bits as i32 && hi <= 63
+    }
 }
 
 impl<'a> RowTable<'a> {
@@ -74,7 +122,12 @@ impl<'a> RowTable<'a> {
     /// row of each, equal to [`row_entry`] of the row's scale and bias.
     pub(crate) fn check(desc: &RowTables<'a>, model: &Model<'_>) -> Result<Self> {
         let rows: usize = model.products().map(|p| p.matrix.rows()).sum();
-        let table = RowTable { multipliers: desc.multipliers, shifts: desc.shifts, biases: desc.biases };
+        let table = RowTable {
+            multipliers: desc.multipliers,
+            shifts: desc.shifts,
+            biases: desc.biases,
+            known: [((i8::MIN, i8::MAX), 32); MAX_PRODUCTS],
+        };
         let lengths = [("multipliers", desc.multipliers.len(), 4), ("shifts", desc.shifts.len(), 1), ("biases", desc.biases.len(), 4)];
         let tensor = model.product(0).map_or(TensorName::Output, |p| p.tensor);
         for (part, found, width) in lengths {
@@ -83,13 +136,20 @@ impl<'a> RowTable<'a> {
                 return Err(Error::TensorLength { tensor, part, expected, found });
             }
         }
+        let mut table = table;
         let mut at = 0;
-        for p in model.products() {
+        for (i, p) in model.products().enumerate() {
             let (scales, bias) = (p.matrix.scales().unwrap_or(&[]), p.bias.bytes());
+            let mut range = (i8::MAX, i8::MIN);
             for r in 0..p.matrix.rows() {
-                if table.entry(at + r) != row_entry(u32_at(scales, r), u32_at(bias, r), p.input, p.limit) {
+                let entry = table.entry(at + r);
+                if entry != row_entry(u32_at(scales, r), u32_at(bias, r), p.input, p.limit) {
                     return Err(Error::RowTable { tensor: p.tensor, row: r });
                 }
+                range = (range.0.min(entry.1), range.1.max(entry.1));
+            }
+            if let Some(k) = table.known.get_mut(i) {
+                *k = (range, p.matrix.sum_bits() as u8);
             }
             at += p.matrix.rows();
         }
@@ -103,11 +163,19 @@ impl<'a> RowTable<'a> {
         (u32_at(self.multipliers, r), shift, u32_at(self.biases, r) as i32)
     }
 
-    /// Rows `from..from + rows` (empty where the tables are shorter).
-    pub(crate) fn part(&self, from: usize, rows: usize) -> RowsRef<'a> {
+    /// Rows `from..from + rows` (empty where the tables are shorter), the
+    /// rows of product `product`: with its shift range and its bound on its sums.
+    pub(crate) fn part(&self, product: usize, from: usize, rows: usize) -> RowsRef<'a> {
         let end = from.saturating_add(rows);
         let bytes = |s: &'a [u8], w: usize| s.get(from * w..end * w).unwrap_or(&[]);
-        RowsRef { multipliers: bytes(self.multipliers, 4), shifts: bytes(self.shifts, 1), biases: bytes(self.biases, 4) }
+        let (shift_range, sum_bits) = self.known.get(product).copied().unwrap_or(((i8::MIN, i8::MAX), 32));
+        RowsRef {
+            multipliers: bytes(self.multipliers, 4),
+            shifts: bytes(self.shifts, 1),
+            biases: bytes(self.biases, 4),
+            shift_range,
+            sum_bits: sum_bits as u32,
+        }
     }
 }
 
@@ -135,6 +203,29 @@ mod tests {
             }
         }
         v
+    }
+
+    #[test]
+    fn rows_are_within_reach_only_where_every_shift_is() {
+        let shifts = [30u8, 33, 25, (-3i8) as u8, 40];
+        let rows = RowsRef::new(&[], &shifts, &[]);
+        assert_eq!(rows.shift_range, (-3, 40));
+        // Nothing known of the sums: never.
+        assert!(!rows.within_reach(None));
+        // Without the negative shift: the least shift must exceed the sums' bits.
+        let rows = RowsRef::new(&[], &shifts[..3], &[]);
+        assert_eq!(rows.shift_range, (25, 33));
+        assert!(rows.with_sum_bits(24).within_reach(None));
+        assert!(!rows.with_sum_bits(25).within_reach(None));
+        // A step's shift moves the range: 2^-1 is 2^30 with shift 31, so 33 + 31 > 63.
+        assert!(!rows.with_sum_bits(20).within_reach(Some(Mul::pow2(-1))));
+        assert!(rows.with_sum_bits(20).within_reach(Some(Mul::pow2(29))));
+        assert!(!rows.with_sum_bits(20).within_reach(Some(Mul::pow2(35))));
+        // A part of the rows keeps what is known of them.
+        assert_eq!(rows.with_sum_bits(20).rows(1, 2).shifts, &shifts[1..2]);
+        assert!(rows.with_sum_bits(20).rows(1, 2).within_reach(None));
+        // No rows: nothing to check.
+        assert!(RowsRef::new(&[], &[], &[]).with_sum_bits(0).within_reach(None));
     }
 
     #[test]

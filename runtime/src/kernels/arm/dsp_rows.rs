@@ -1,6 +1,8 @@
 //! Requantization by row tables (format version 5) with the DSP extension:
 //! each row's multiplier, shift and Q.12 bias are read as they are, so a
-//! row costs a multiply-high, a rounding shift and two clamps.
+//! row costs a multiply-high, a rounding shift and two clamps (the
+//! loader's shift ranges and the product's bound on its sums spare the
+//! check that a sum shifted up still fits).
 
 use core::arch::asm;
 
@@ -9,17 +11,24 @@ use crate::fixed::Mul;
 use crate::tensor::RowsRef;
 
 /// Requantization by a product's row table (see
-/// [`crate::kernels::requantize_table`]). A run of rows takes the short path
-/// in assembly while each row's shift is in `0..=63`, a shift of at most 32
-/// leaves the sum shifted up inside an i32, and neither the product nor the
-/// sum saturates; the first row that does not is done by the definition,
-/// and a new run starts after it.
+/// [`crate::kernels::requantize_table`]). When every row's shift (plus
+/// the step's) lies in `sum_bits + 1..=63` ([`RowsRef::within_reach`],
+/// from the loader's shift ranges and the product's bound on its sums), a
+/// run of rows takes the short path in assembly while neither the product
+/// nor the sum saturates; the first row that does is done by the
+/// definition, and a new run starts after it. Otherwise every row is the
+/// definition's.
 pub(crate) fn requantize_table(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul>, limit: i32) {
-    scalar::requantize_table_in_runs(acc, t, step, limit, rows_run)
+    if t.within_reach(step) {
+        scalar::requantize_table_in_runs(acc, t, step, limit, rows_run)
+    } else {
+        scalar::requantize_table(acc, t, step, limit)
+    }
 }
 
 /// One run of rows ([`scalar::TableRun`]): the loop for rows whose input
-/// scale the file fixes, or the one for rows whose input scale is set per step.
+/// scale the file fixes, or the one for rows whose input scale is set per
+/// step. Every row's shift is within reach (see [`requantize_table`]).
 ///
 /// # Safety
 /// As [`scalar::TableRun`].
@@ -33,30 +42,29 @@ unsafe fn rows_run(acc: *mut i32, tables: [*const u8; 3], rows: usize, step: Opt
     }
 }
 
-/// The asm lines that apply the multiplier `{x}` with right shift `{y}`
-/// (in `0..=63`) to the sum `{a}`, rounding to nearest: `SMMULR` on the sum
-/// shifted up by `32 - shift` (a sum that does not fit shifted branches to
-/// `9f`), or `SMMLA` adding `2^(shift - 33)` (made by `$half`, from `{z}` =
-/// `shift - 32`, into `{y}`) and an arithmetic shift by `shift - 32`. Each
-/// path then has its own copy of `$tail` (the bias, the checks, the store
-/// and the loop), so that neither branches to the other's.
+/// The asm lines that apply the multiplier `{x}` with right shift `s` (in
+/// `1..=63`, given as `{z}` = `32 - s`, flags set by the instruction that
+/// made it) to the sum `{a}`, rounding to nearest: for `s <= 32`, `SMMULR`
+/// on the sum shifted up by `32 - s` (it fits: the shift is within reach);
+/// otherwise the high word `h` of the product by `SMMUL`, then
+/// `((h >> (s - 33)) + 1) >> 1`, which is `(h + 2^(s - 33)) >> (s - 32)`
+/// (`s - 33` is `!{z}`). Each path then has its own copy of `$tail`
+/// (the bias, the checks, the store and the loop), so that neither
+/// branches to the other's.
 macro_rules! apply_row_asm {
-    ($half:expr, $tail:expr) => {
+    ($tail:expr) => {
         concat!(
-            "subs {z}, {y}, #32\n",
-            "bgt 3f\n",
-            "rsbs {z}, {z}, #0\n",
-            "lsl {y}, {a}, {z}\n",
-            "asr {z}, {y}, {z}\n",
-            "cmp {z}, {a}\n",
-            "bne 9f\n",
-            "smmulr {a}, {y}, {x}\n",
+            "bmi 3f\n",
+            "lsl {a}, {a}, {z}\n",
+            "smmulr {a}, {a}, {x}\n",
             $tail,
             "b 9f\n",
             "3:\n",
-            $half,
-            "smmla {a}, {a}, {x}, {y}\n",
-            "asrs {a}, {a}, {z}\n",
+            "mvn {y}, {z}\n",
+            "smmul {a}, {a}, {x}\n",
+            "asr {a}, {a}, {y}\n",
+            "add {a}, {a}, #1\n",
+            "asr {a}, {a}, #1\n",
             $tail,
             "9:"
         )
@@ -104,7 +112,8 @@ unsafe fn fixed_run(acc: *mut i32, [mp, sp, bp]: [*const u8; 3], rows: usize, li
             "ldr {a}, [{op}]",
             "ldr {x}, [{mp}], #4",
             "ldrsb {y}, [{sp}], #1",
-            apply_row_asm!(concat!("sub {y}, {z}, #1\n", "lsl {y}, {one}, {y}\n"), row_tail_asm!()),
+            "rsbs {z}, {y}, #32",
+            apply_row_asm!(row_tail_asm!()),
             a = out(reg) _,
             x = out(reg) _,
             y = out(reg) _,
@@ -116,7 +125,6 @@ unsafe fn fixed_run(acc: *mut i32, [mp, sp, bp]: [*const u8; 3], rows: usize, li
             end = in(reg) end,
             l = in(reg) limit,
             l2 = in(reg) 2 * limit as u32,
-            one = in(reg) 1u32,
             options(nostack),
         );
     }
@@ -125,10 +133,10 @@ unsafe fn fixed_run(acc: *mut i32, [mp, sp, bp]: [*const u8; 3], rows: usize, li
 
 /// Rows whose input scale is set per step: each multiplier is the rounded
 /// high word of the table's word (the significand shifted up by 8) times `m`,
-/// `(significand * m + 2^23) >> 24` and each shift the step's plus the
-/// table's (one outside `0..=63` leaves the short path). The step's shift
-/// waits on the stack, so that a register holds twice the limit. Returns
-/// how many rows took the short path.
+/// `(significand * m + 2^23) >> 24` (the high word plus the low word's top
+/// bit), and each shift the step's plus the table's. `32 -` the step's
+/// shift waits on the stack, so that a register holds twice the limit.
+/// Returns how many rows took the short path.
 ///
 /// # Safety
 /// As [`fixed_run`].
@@ -137,7 +145,7 @@ unsafe fn per_step_run(acc: *mut i32, [mp, sp, bp]: [*const u8; 3], rows: usize,
     let end = acc.wrapping_add(rows);
     let (m, c) = to_act.parts();
     let done: *mut i32;
-    // SAFETY: as in `fixed_run`; the stack holds the step's shift (8 bytes,
+    // SAFETY: as in `fixed_run`; the stack holds `32 - c` (8 bytes,
     // keeping its alignment) until the loop ends.
     unsafe {
         asm!(
@@ -146,21 +154,18 @@ unsafe fn per_step_run(acc: *mut i32, [mp, sp, bp]: [*const u8; 3], rows: usize,
             "2:",
             "ldr {x}, [{mp}], #4",
             "umull {z}, {x}, {x}, {m}",
-            "adds {z}, {z}, #0x80000000",
-            "adc {x}, {x}, #0",
+            "add {x}, {x}, {z}, lsr #31",
             "ldrsb {y}, [{sh}], #1",
             "ldr {z}, [sp]",
-            "add {y}, {y}, {z}",
-            "cmp {y}, #63",
-            "bhi 9f",
             "ldr {a}, [{op}]",
-            apply_row_asm!(concat!("movs {y}, #1\n", "lsls {y}, {y}, {z}\n", "lsrs {y}, {y}, #1\n"), row_tail_asm!()),
+            "subs {z}, {z}, {y}",
+            apply_row_asm!(row_tail_asm!()),
             "\n",
             "add sp, sp, #8",
             a = out(reg) _,
             x = out(reg) _,
             y = out(reg) _,
-            z = inout(reg) c => _,
+            z = inout(reg) 32i32.wrapping_sub(c) => _,
             op = inout(reg) acc => done,
             mp = inout(reg) mp => _,
             sh = inout(reg) sp => _,

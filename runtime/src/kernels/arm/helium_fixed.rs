@@ -30,11 +30,6 @@ pub(crate) fn requantize_table(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul
     }
     // (m, c): the step's multiplier and shift; m = 0 marks a fixed input scale.
     let (m, c) = step.map_or((0, 0), |s| s.parts());
-    let part = |from: usize, to: usize| RowsRef {
-        multipliers: t.multipliers.get(4 * from..4 * to).unwrap_or(&[]),
-        shifts: t.shifts.get(from..to).unwrap_or(&[]),
-        biases: t.biases.get(4 * from..4 * to).unwrap_or(&[]),
-    };
     let groups = rows / 4;
     for g in 0..groups {
         let r = 4 * g;
@@ -44,11 +39,11 @@ pub(crate) fn requantize_table(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul
             table_group(acc.as_mut_ptr().add(r), tables, (m, c), limit)
         };
         if !done {
-            super::dsp_rows::requantize_table(&mut acc[r..r + 4], part(r, r + 4), step, limit);
+            super::dsp_rows::requantize_table(&mut acc[r..r + 4], t.rows(r, r + 4), step, limit);
         }
     }
     let main = 4 * groups;
-    super::dsp_rows::requantize_table(&mut acc[main..rows], part(main, rows), step, limit);
+    super::dsp_rows::requantize_table(&mut acc[main..rows], t.rows(main, rows), step, limit);
 }
 
 /// Four rows by their table entries; returns `false`, writing nothing, when
