@@ -8,12 +8,12 @@
 //! quantization; the float GRU update and the int8 sums back to f32 (the
 //! hybrid numerics): the same bits as the definitions.
 
+use core::sync::atomic::{AtomicU32, Ordering};
 use edgegru_runtime::fixed::{self, Mul};
 #[cfg(feature = "arm-dsp-layout")]
 use edgegru_runtime::kernels::arm_dsp_layout;
 use edgegru_runtime::kernels::{self, scalar, Block8x4, RowInput, RowsRef};
 use edgegru_runtime::{sampling, Isa};
-use core::sync::atomic::{AtomicU32, Ordering};
 
 /// A small linear congruential generator (reproducible inputs).
 struct Lcg(u32);
