@@ -393,7 +393,7 @@ fn table_differs(
             let bound = 32 - acc[first..first + N].iter().map(|a| a.unsigned_abs()).max().unwrap_or(0).leading_zeros();
             for rows in [RowsRef::new(&mult, &shifts, &biases), RowsRef::new(&mult, &shifts, &biases).with_sum_bits(bound)] {
                 if rows.within_reach(step) {
-                    IN_REACH.fetch_add(1, Ordering::Relaxed);
+                    IN_REACH.store(IN_REACH.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
                 }
                 let mut got = [0i32; N];
                 got.copy_from_slice(&acc[first..first + N]);
