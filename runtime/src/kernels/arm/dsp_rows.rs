@@ -74,18 +74,18 @@ macro_rules! apply_row_asm {
 /// The end of a row: `{a}` checked against `[-{l}, {l}]` (outside: `9f`),
 /// the row's bias (at `{bp}`, post-incremented) added and checked again,
 /// `{a}` stored at `{op}` (post-incremented); the loop goes on to `2b`
-/// until `{end}`. The check: `{a} + {l} <= {l2}` (`{l2}` = 2 `{l}`),
-/// unsigned, in one compare (a sum that wraps lands outside too).
+/// until `{end}`. The check: `{a} + {l} <= 2 {l}`, unsigned, in one
+/// compare (a sum that wraps lands outside too).
 macro_rules! row_tail_asm {
     () => {
         concat!(
             "add {y}, {a}, {l}\n",
-            "cmp {y}, {l2}\n",
+            "cmp {y}, {l}, lsl #1\n",
             "bhi 9f\n",
             "ldr {x}, [{bp}], #4\n",
             "add {a}, {a}, {x}\n",
             "add {y}, {a}, {l}\n",
-            "cmp {y}, {l2}\n",
+            "cmp {y}, {l}, lsl #1\n",
             "bhi 9f\n",
             "str {a}, [{op}], #4\n",
             "cmp {op}, {end}\n",
@@ -124,7 +124,6 @@ unsafe fn fixed_run(acc: *mut i32, [mp, sp, bp]: [*const u8; 3], rows: usize, li
             bp = inout(reg) bp => _,
             end = in(reg) end,
             l = in(reg) limit,
-            l2 = in(reg) 2 * limit as u32,
             options(nostack),
         );
     }
@@ -134,9 +133,9 @@ unsafe fn fixed_run(acc: *mut i32, [mp, sp, bp]: [*const u8; 3], rows: usize, li
 /// Rows whose input scale is set per step: each multiplier is the rounded
 /// high word of the table's word (the significand shifted up by 8) times `m`,
 /// `(significand * m + 2^23) >> 24` (the high word plus the low word's top
-/// bit), and each shift the step's plus the table's. `32 -` the step's
-/// shift waits on the stack, so that a register holds twice the limit.
-/// Returns how many rows took the short path.
+/// bit), and each shift the step's plus the table's (`32 - shift` is
+/// `{k}` = `32 -` the step's, less the table's). Returns how many rows took
+/// the short path.
 ///
 /// # Safety
 /// As [`fixed_run`].
@@ -145,35 +144,30 @@ unsafe fn per_step_run(acc: *mut i32, [mp, sp, bp]: [*const u8; 3], rows: usize,
     let end = acc.wrapping_add(rows);
     let (m, c) = to_act.parts();
     let done: *mut i32;
-    // SAFETY: as in `fixed_run`; the stack holds `32 - c` (8 bytes,
-    // keeping its alignment) until the loop ends.
+    // SAFETY: as in `fixed_run`.
     unsafe {
         asm!(
-            "sub sp, sp, #8",
-            "str {z}, [sp]",
             "2:",
             "ldr {x}, [{mp}], #4",
             "umull {z}, {x}, {x}, {m}",
             "add {x}, {x}, {z}, lsr #31",
             "ldrsb {y}, [{sh}], #1",
-            "ldr {z}, [sp]",
             "ldr {a}, [{op}]",
-            "subs {z}, {z}, {y}",
+            "subs {z}, {k}, {y}",
             apply_row_asm!(row_tail_asm!()),
-            "\n",
-            "add sp, sp, #8",
             a = out(reg) _,
             x = out(reg) _,
             y = out(reg) _,
-            z = inout(reg) 32i32.wrapping_sub(c) => _,
+            z = out(reg) _,
             op = inout(reg) acc => done,
             mp = inout(reg) mp => _,
             sh = inout(reg) sp => _,
             bp = inout(reg) bp => _,
             end = in(reg) end,
             m = in(reg) m,
+            k = in(reg) 32i32.wrapping_sub(c),
             l = in(reg) limit,
-            l2 = in(reg) 2 * limit as u32,
+            options(nostack),
         );
     }
     (done as usize - acc as usize) / 4
