@@ -91,13 +91,18 @@ unsafe fn rows3(p: *const i8, cols: usize, x: *const i8) -> [i32; 3] {
 }
 
 /// Requantization by a product's row table (see
-/// [`crate::kernels::requantize_table`]). A run of rows takes the asm loop
-/// while each row's shift is in `1..=62` (for shifts up to 32, while the sum
-/// shifted up by `32 - shift` still fits an i32) and neither the scaled sum
+/// [`crate::kernels::requantize_table`]). When every row's shift is within
+/// reach ([`RowsRef::within_reach`]: a sum shifted up by `32 - shift` fits
+/// an i32), a run of rows takes the asm loop while neither the scaled sum
 /// nor the sum with the bias leaves `[-limit, limit]`; the first row that
-/// does not is done by the definition, and a new run starts after it.
+/// does is done by the definition, and a new run starts after it.
+/// Otherwise every row is the definition's.
 pub(crate) fn requantize_table(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul>, limit: i32) {
-    scalar::requantize_table_in_runs(acc, t, step, limit, rows_run)
+    if t.within_reach(step) {
+        scalar::requantize_table_in_runs(acc, t, step, limit, rows_run)
+    } else {
+        scalar::requantize_table(acc, t, step, limit)
+    }
 }
 
 /// `r0` = the little-endian word at the byte pointer in the high register
@@ -203,10 +208,10 @@ macro_rules! check_limit_thumb_asm {
 
 /// The row loop: `$multiplier` turns the table's word in `r0` and shift in
 /// `r2` into the row's multiplier and shift; then the sum at `r5` is scaled
-/// (shift 33 to 62: the high word of the product, rounded by a shift;
-/// 1 to 32: the sum shifted up first, the high word rounded by the low
-/// word's top bit), checked, the bias added, checked, and stored. Any other
-/// case branches to `9f` with `r5` at the row.
+/// (shift 33 to 63: the high word of the product, rounded by shifts; 1 to
+/// 32: the sum shifted up first, the high word rounded by the low word's
+/// top bit), checked, the bias added, checked, and stored. A sum outside
+/// the limit branches to `9f` with `r5` at the row.
 macro_rules! table_rows_asm {
     ($multiplier:expr) => {
         concat!(
@@ -231,34 +236,23 @@ macro_rules! table_rows_asm {
             "mov r9, r6\n",
             $multiplier,
             "ldr r1, [r5]\n",
-            "movs r3, r2\n",
-            "subs r3, #33\n",
-            "cmp r3, #29\n",
-            "bls 3f\n",
-            // Shift 1 to 32: the sum shifted up by t = 32 - shift, if it fits.
             "movs r3, #32\n",
             "subs r3, r3, r2\n",
-            "cmp r3, #31\n",
-            "bhi 9f\n",
-            "movs r4, r1\n",
-            "lsls r4, r3\n",
-            "movs r6, r4\n",
-            "asrs r6, r3\n",
-            "cmp r6, r1\n",
-            "bne 9f\n",
-            "movs r1, r4\n",
+            "bmi 3f\n",
+            // Shift 1 to 32: the sum shifted up by 32 - shift (it fits: within reach).
+            "lsls r1, r3\n",
             mul_wide_asm!("r1", "r0", "r2", "r4", "r6"),
             "lsrs r6, r6, #31\n",
             "adds r1, r1, r6\n",
             "b 4f\n",
-            // Shift 33 to 62 (r3 = shift - 33): (hi + 2^(k-1)) >> k, k = shift - 32.
+            // Shift 33 to 63 (r3 = 32 - shift): ((hi >> (shift - 33)) + 1) >> 1,
+            // which is (hi + 2^(k-1)) >> k for k = shift - 32; shift - 33 = !r3.
             "3:\n",
             mul_wide_asm!("r1", "r0", "r2", "r4", "r6"),
-            "movs r4, #1\n",
-            "lsls r4, r3\n",
-            "adds r1, r1, r4\n",
-            "adds r3, #1\n",
+            "mvns r3, r3\n",
             "asrs r1, r3\n",
+            "adds r1, #1\n",
+            "asrs r1, r1, #1\n",
             "4:\n",
             check_limit_thumb_asm!(),
             load_word_asm!("r10", "r2"),

@@ -74,10 +74,8 @@ pub struct RowsRef<'a> {
     /// i32 LE per row.
     pub biases: &'a [u8],
     /// No shift is outside this range (the loader's, or [`RowsRef::new`]'s, finding).
-    #[cfg_attr(not(edgegru_dsp), allow(dead_code))]
     pub(crate) shift_range: (i8, i8),
     /// Every sum is below `2^sum_bits` in magnitude (32: nothing is known).
-    #[cfg_attr(not(edgegru_dsp), allow(dead_code))]
     pub(crate) sum_bits: u32,
 }
 
