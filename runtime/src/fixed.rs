@@ -327,9 +327,10 @@ pub fn fixed_to_f32(v: i32, frac: u32) -> f32 {
 }
 
 /// [`fixed_to_f32`] by building the bits: for `|v| < 2^24` (every logit and
-/// state; exact in 24 bits) the top bit's position found by halving steps,
-/// the value shifted up to it; larger magnitudes by lowering the exponent of
-/// `v as f32` (software floats' conversion, with its rounding).
+/// state; exact in 24 bits) the top bit's position from [`TOP_BIT`] of the
+/// highest non-zero byte, the value shifted up to it; larger magnitudes by
+/// lowering the exponent of `v as f32` (software floats' conversion, with
+/// its rounding).
 #[inline(always)]
 fn fixed_to_f32_by_exponent(v: i32, frac: u32) -> f32 {
     if v == 0 {
@@ -341,26 +342,29 @@ fn fixed_to_f32_by_exponent(v: i32, frac: u32) -> f32 {
         // least 127, and 127 - frac >= 1 keeps the result normal.
         return f32::from_bits((v as f32).to_bits() - (frac << 23));
     }
-    let (mut top, mut x) = (0u32, a);
-    if x >> 16 != 0 {
-        (x, top) = (x >> 16, 16);
-    }
-    if x >> 8 != 0 {
-        (x, top) = (x >> 8, top + 8);
-    }
-    if x >> 4 != 0 {
-        (x, top) = (x >> 4, top + 4);
-    }
-    if x >> 2 != 0 {
-        (x, top) = (x >> 2, top + 2);
-    }
-    if x >> 1 != 0 {
-        top += 1;
-    }
+    let byte = |b: u32| TOP_BIT[(b & 0xff) as usize] as u32;
+    let top = if a >> 16 != 0 {
+        16 + byte(a >> 16)
+    } else if a >> 8 != 0 {
+        8 + byte(a >> 8)
+    } else {
+        byte(a)
+    };
     let mantissa = (a << (23 - top)) & 0x7f_ffff;
     let sign = (v as u32) & 0x8000_0000;
     f32::from_bits(sign | (top + 127 - frac) << 23 | mantissa)
 }
+
+/// The position of the top set bit of each byte value (0 for 0 and 1).
+static TOP_BIT: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 2;
+    while i < 256 {
+        t[i] = t[i / 2] + 1;
+        i += 1;
+    }
+    t
+};
 
 /// `n / d` (`d` not 0). On 32-bit cores: the high word by one 32-bit
 /// division, then restoring division of the remainder and the low word, one
