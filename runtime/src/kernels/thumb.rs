@@ -156,6 +156,29 @@ macro_rules! load_word_asm {
     };
 }
 
+/// [`load_word_asm`] with a word load where the byte pointer is 4-aligned
+/// (a table in a model that starts 4-aligned in memory, and at an aligned
+/// offset in it: the multipliers, first in the file's body, usually are).
+macro_rules! load_word_aligned_or_bytes_asm {
+    ($ptr:literal, $tmp:literal) => {
+        concat!(
+            "mov r6, ",
+            $ptr,
+            "\n",
+            "lsls r0, r6, #30\n",
+            "bne 7f\n",
+            "ldm r6!, {{r0}}\n",
+            "mov ",
+            $ptr,
+            ", r6\n",
+            "b 8f\n",
+            "7:\n",
+            load_word_asm!($ptr, $tmp),
+            "8:\n",
+        )
+    };
+}
+
 /// The 64-bit product of the signed `$x` and the unsigned `$m` (below
 /// 2^31): high word in `$x`, low word in `$lo`; `$m`, `$xl`, `$ml`
 /// clobbered. With `x = xh 2^16 + xl` and `m = mh 2^16 + ml` (low halves
@@ -228,7 +251,7 @@ macro_rules! table_rows_asm {
             "mov r10, r3\n",
             "mov r12, r4\n",
             "2:\n",
-            load_word_asm!("r8", "r1"),
+            load_word_aligned_or_bytes_asm!("r8", "r1"),
             "mov r6, r9\n",
             "ldrb r2, [r6]\n",
             "sxtb r2, r2\n",

@@ -377,10 +377,15 @@ fn table_differs(
     limit: i32,
 ) -> Option<usize> {
     const N: usize = 16;
-    let (mut mult, mut shifts, mut biases) = ([0u8; 4 * N], [0u8; N], [0u8; 4 * N]);
+    // The multipliers at every alignment (some kernels load aligned words).
+    #[repr(C, align(4))]
+    struct Words([u8; 4 * N + 3]);
+    let (mut words, mut shifts, mut biases) = (Words([0; 4 * N + 3]), [0u8; N], [0u8; 4 * N]);
     let w = |t: &[u8], r: usize| u32::from_le_bytes([t[4 * r], t[4 * r + 1], t[4 * r + 2], t[4 * r + 3]]);
     for input in [RowInput::Fixed(to_act), RowInput::PerStep] {
         for first in (0..64).step_by(N) {
+            let at = first / N % 4;
+            let mult = &mut words.0[at..at + 4 * N];
             for i in 0..N {
                 let (m, s, b) = kernels::row_entry(w(scales, first + i), w(bias, first + i), input, limit);
                 mult[4 * i..4 * i + 4].copy_from_slice(&m.to_le_bytes());
@@ -391,7 +396,7 @@ fn table_differs(
             // With nothing known of the sums, and with their true bound
             // (the kernels' short loops, where the shifts are within reach).
             let bound = 32 - acc[first..first + N].iter().map(|a| a.unsigned_abs()).max().unwrap_or(0).leading_zeros();
-            for rows in [RowsRef::new(&mult, &shifts, &biases), RowsRef::new(&mult, &shifts, &biases).with_sum_bits(bound)] {
+            for rows in [RowsRef::new(mult, &shifts, &biases), RowsRef::new(mult, &shifts, &biases).with_sum_bits(bound)] {
                 if rows.within_reach(step) {
                     IN_REACH.store(IN_REACH.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
                 }

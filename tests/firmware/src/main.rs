@@ -14,7 +14,12 @@ use cortex_m_rt::{entry, exception, ExceptionFrame};
 use cortex_m_semihosting::debug;
 use edgegru_runtime::{InputKind, Model, Rng, SamplingParams, Session};
 
-static MODEL: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/model.egru"));
+/// The model's bytes, 4-aligned as a model in flash should be (some
+/// kernels then read its row tables by words).
+static MODEL: &[u8] = &ALIGNED.0;
+#[repr(C, align(4))]
+struct Aligned<T: ?Sized>(T);
+static ALIGNED: &Aligned<[u8]> = &Aligned(*include_bytes!(concat!(env!("OUT_DIR"), "/model.egru")));
 const PROMPT: &str = include_str!(concat!(env!("OUT_DIR"), "/prompt.txt"));
 const EXPECTED: &str = include_str!(concat!(env!("OUT_DIR"), "/expected.txt"));
 const TOKENS: usize = include!(concat!(env!("OUT_DIR"), "/tokens.rs"));
