@@ -22,9 +22,10 @@
 #
 # On the DSP cores (M4F, M7, M33) it also runs tiny and fortunes-char in the
 # arm-dsp layout (`edgegru export --model M --layout arm-dsp`, written here as
-# M-dsp.egru), and tiny so on the M0 and the M55 (which run that layout with
-# portable and DSP kernels): the host's output for that file must equal the
-# portable file's, and the device's must equal both.
+# M-dsp.egru), basicmotions and config-a-int so on the M4F, and tiny so on
+# the M0 and the M55 (which run that layout with portable and DSP kernels):
+# the host's output for that file must equal the portable file's, and the
+# device's must equal both.
 #
 # It also builds the runtime as it was before the Cortex-M kernels (git
 # revision $EDGEGRU_BENCH_BASE, default below) with the same harness, for the
@@ -56,17 +57,17 @@ model_file() {
 # host_outputs MODEL: what the firmware must reproduce.
 host_outputs() {
     case $1 in
-    basicmotions) "$edgegru" predict --model "$(model_file "$1")" --data "$ts" --exact > "$out/$1.host.txt" ;;
+    basicmotions*) "$edgegru" predict --model "$(model_file "$1")" --data "$ts" --exact > "$out/$1.host.txt" ;;
     *) "$edgegru" generate --model "$(model_file "$1")" --prompt "$prompt" --greedy --max-tokens $tokens > "$out/$1.host.txt" ;;
     esac
 }
 "$edgegru" train --corpus /usr/share/games/fortunes --out "$out/config-a-run" --steps 3 --seed 1 --threads 2 --force > /dev/null
 "$edgegru" export --checkpoint "$out/config-a-run" --last --numerics int --out "$out/config-a-int.egru" --force > /dev/null
 for model in tiny fortunes-char basicmotions config-a-int; do host_outputs $model; done
-for model in tiny fortunes-char config-a-int; do
+for model in tiny fortunes-char basicmotions config-a-int; do
     "$edgegru" export --model "$(model_file "$model")" --layout arm-dsp --out "$out/$model-dsp.egru" --force > /dev/null
     host_outputs "$model-dsp"
-    cmp "$out/$model.host.txt" "$out/$model-dsp.host.txt" || { echo "error: $model in the arm-dsp layout generates other text"; exit 1; }
+    cmp "$out/$model.host.txt" "$out/$model-dsp.host.txt" || { echo "error: $model in the arm-dsp layout gives other outputs"; exit 1; }
 done
 
 # run_fw DIR CORE BOARD TARGET CPU MODEL FEATURES LABEL: builds and runs one
@@ -85,7 +86,7 @@ run_fw() {
     fi
     local env=(EDGEGRU_FW_BOARD="$board" EDGEGRU_FW_ICOUNT=1 EDGEGRU_FW_MODEL="$file"
         EDGEGRU_FW_EXPECTED="$out/$model.host.txt" RUSTFLAGS="$flags")
-    if [ "$model" = basicmotions ]; then
+    if [ "${model%-dsp}" = basicmotions ]; then
         env+=(EDGEGRU_FW_FEATURES="$ts" EDGEGRU_FW_SEQUENCES=0,10,20,30)
     else
         env+=(EDGEGRU_FW_PROMPT="$prompt" EDGEGRU_FW_TOKENS=$tokens)
@@ -109,7 +110,7 @@ run_fw() {
 # core board target target-cpu models
 cores=(
     "M0 microbit thumbv6m-none-eabi - tiny,basicmotions,tiny-dsp"
-    "M4F mps2-an386 thumbv7em-none-eabihf cortex-m4 tiny,fortunes-char,basicmotions,tiny-dsp,fortunes-char-dsp,config-a-int,config-a-int-dsp"
+    "M4F mps2-an386 thumbv7em-none-eabihf cortex-m4 tiny,fortunes-char,basicmotions,tiny-dsp,fortunes-char-dsp,basicmotions-dsp,config-a-int,config-a-int-dsp"
     "M7 mps2-an500 thumbv7em-none-eabihf cortex-m7 tiny,fortunes-char,basicmotions,tiny-dsp,fortunes-char-dsp"
     "M33 mps2-an505 thumbv8m.main-none-eabihf cortex-m33 tiny,fortunes-char,basicmotions,tiny-dsp,fortunes-char-dsp"
     "M55 mps3-an547 thumbv8m.main-none-eabihf cortex-m55 tiny,fortunes-char,basicmotions,tiny-dsp"
