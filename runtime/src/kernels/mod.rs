@@ -156,7 +156,9 @@ pub fn requantize_table(isa: Isa, acc: &mut [i32], t: RowsRef<'_>, step: Option<
         #[cfg(edgegru_dsp)]
         Isa::Dsp => arm::dsp_rows::requantize_table(acc, t, step, limit),
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 | Isa::Vnni => x86_fixed::requantize_table(acc, t, step, limit),
+        Isa::Avx2 => x86_fixed::requantize_table(acc, t, step, limit, false),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Vnni => x86_fixed::requantize_table(acc, t, step, limit, true),
         #[cfg(edgegru_thumb)]
         Isa::Thumb => thumb::requantize_table(acc, t, step, limit),
         _ => scalar::requantize_table(acc, t, step, limit),

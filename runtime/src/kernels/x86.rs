@@ -24,8 +24,7 @@ pub fn has_avx2() -> bool {
     }
 }
 
-/// Whether AVX-512 Foundation is usable (sixteen-wide f32 loops).
-#[cfg(feature = "float-numerics")]
+/// Whether AVX-512 Foundation is usable (sixteen-wide loops).
 pub fn has_avx512f() -> bool {
     #[cfg(feature = "std")]
     {

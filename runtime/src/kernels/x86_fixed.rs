@@ -11,8 +11,9 @@
 //! multiplier `m * 2^-s`, rounds `acc * multiplier * 2^-shift` to nearest
 //! (ties toward +infinity) and saturates it, then adds the bias (f32 bits
 //! rounded to Q.12, ties away from zero, saturated) and saturates again.
-//! Here every step runs on eight lanes; the 64-bit products and the
-//! rounding shifts on four lanes at a time (even and odd rows). A lane
+//! Here every step runs on eight lanes (sixteen with AVX-512F, for the row
+//! tables); the 64-bit products and the rounding shifts on half as many
+//! lanes at a time (even and odd rows). A lane
 //! outside the usual ranges (a multiplier shift outside 1..=62, a bias that
 //! is not zero and not within `[2^-14, 2^11)` in magnitude) is recomputed by
 //! the definition.
@@ -51,28 +52,113 @@ fn requantize_avx2(acc: &mut [i32], scales: &[u8], bias: &[u8], to_act: Mul, lim
         let lim = _mm256_set1_epi32(limit);
         let out = _mm256_max_epi32(_mm256_min_epi32(_mm256_add_epi32(scaled, bias_q), lim), _mm256_sub_epi32(_mm256_setzero_si256(), lim));
         let ok = _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_and_si256(scaled_ok, bias_ok))) as u32;
-        let before: [i32; 8] = a.try_into().unwrap_or([0; 8]);
         // SAFETY: `a` holds 8 i32 (unaligned store).
         unsafe { _mm256_storeu_si256(a.as_mut_ptr().cast(), out) };
-        for i in (0..8).filter(|i| ok >> i & 1 == 0) {
-            a[i] = before[i];
-            scalar::requantize(&mut a[i..=i], &s[4 * i..4 * i + 4], &b[4 * i..4 * i + 4], to_act, limit);
+        if ok != 0xff {
+            let before = lanes(sums);
+            for i in (0..8).filter(|i| ok >> i & 1 == 0) {
+                a[i] = before[i];
+                scalar::requantize(&mut a[i..=i], &s[4 * i..4 * i + 4], &b[4 * i..4 * i + 4], to_act, limit);
+            }
         }
     }
 }
 
 /// Requantization by a product's row table (see
 /// [`super::requantize_table`]): the same lanes as [`requantize`] without
-/// decoding f32 values. Rows past the tables are left as they are.
-pub fn requantize_table(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul>, limit: i32) {
+/// decoding f32 values; with `wide` and AVX-512F, sixteen rows at a time
+/// first. Rows past the tables are left as they are.
+pub fn requantize_table(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul>, limit: i32, wide: bool) {
     let rows = acc.len().min(t.multipliers.len() / 4).min(t.shifts.len()).min(t.biases.len() / 4);
     if !(1..=1 << 30).contains(&limit) || !super::x86::has_avx2() {
         return scalar::requantize_table(acc, t, step, limit);
     }
+    let wide = if wide && super::x86::has_avx512f() { rows / 16 * 16 } else { 0 };
+    if wide > 0 {
+        // SAFETY: AVX-512F is available (checked above).
+        unsafe { requantize_table_avx512(&mut acc[..wide], t.rows(0, wide), step, limit) };
+    }
     let main = rows / 8 * 8;
     // SAFETY: AVX2 is available (checked above).
-    unsafe { requantize_table_avx2(&mut acc[..main], t.rows(0, main), step, limit) };
+    unsafe { requantize_table_avx2(&mut acc[wide..main], t.rows(wide, main), step, limit) };
     scalar::requantize_table(&mut acc[main..rows], t.rows(main, rows), step, limit);
+}
+
+/// The eight lanes of `v`.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn lanes(v: __m256i) -> [i32; 8] {
+    let mut out = [0i32; 8];
+    // SAFETY: `out` holds 8 i32 (unaligned store).
+    unsafe { _mm256_storeu_si256(out.as_mut_ptr().cast(), v) };
+    out
+}
+
+/// Sixteen rows at a time with AVX-512F (its 64-bit arithmetic shifts and
+/// minimum and maximum spare AVX2's sign flips and blends); `acc.len()` is
+/// a multiple of 16 and the table holds as many rows.
+#[target_feature(enable = "avx512f")]
+fn requantize_table_avx512(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul>, limit: i32) {
+    let rows = t.multipliers.chunks_exact(64).zip(t.shifts.chunks_exact(16)).zip(t.biases.chunks_exact(64));
+    let lim = _mm512_set1_epi32(limit);
+    for (k, (a, ((m, s), b))) in acc.chunks_exact_mut(16).zip(rows).enumerate() {
+        // SAFETY: each chunk holds 64 bytes (16 for the shifts; unaligned loads).
+        let (sums, words, shifts, bias) = unsafe {
+            let shifts = _mm512_cvtepi8_epi32(_mm_loadu_si128(s.as_ptr().cast()));
+            (_mm512_loadu_si512(a.as_ptr().cast()), _mm512_loadu_si512(m.as_ptr().cast()), shifts, _mm512_loadu_si512(b.as_ptr().cast()))
+        };
+        let (row_m, row_shift) = match step {
+            None => (words, shifts),
+            Some(to_act) => {
+                let (m, shift) = to_act.parts();
+                (scale_lanes_wide(words, m), _mm512_add_epi32(shifts, _mm512_set1_epi32(shift)))
+            }
+        };
+        let lo_half = _mm512_set1_epi64(0xFFFF_FFFF);
+        let r_even = round_shift_wide(_mm512_mul_epi32(sums, row_m), _mm512_and_si512(row_shift, lo_half), limit);
+        let r_odd = round_shift_wide(
+            _mm512_mul_epi32(_mm512_srli_epi64(sums, 32), _mm512_srli_epi64(row_m, 32)),
+            _mm512_srli_epi64(row_shift, 32),
+            limit,
+        );
+        let scaled = _mm512_mask_blend_epi32(0xAAAA, r_even, _mm512_slli_epi64(r_odd, 32));
+        let out = _mm512_max_epi32(_mm512_min_epi32(_mm512_add_epi32(scaled, bias), lim), _mm512_sub_epi32(_mm512_setzero_si512(), lim));
+        let ok = _mm512_cmpgt_epi32_mask(row_shift, _mm512_setzero_si512()) & _mm512_cmplt_epi32_mask(row_shift, _mm512_set1_epi32(63));
+        // SAFETY: `a` holds 16 i32 (unaligned store).
+        unsafe { _mm512_storeu_si512(a.as_mut_ptr().cast(), out) };
+        if ok != 0xffff {
+            // Rows with a shift outside 1..=62: the definition, from the sums.
+            let mut before = [0i32; 16];
+            // SAFETY: `before` holds 16 i32 (unaligned store).
+            unsafe { _mm512_storeu_si512(before.as_mut_ptr().cast(), sums) };
+            for i in (0..16).filter(|i| ok >> i & 1 == 0) {
+                a[i] = before[i];
+                scalar::requantize_table(&mut a[i..=i], t.rows(16 * k + i, 16 * k + i + 1), step, limit);
+            }
+        }
+    }
+}
+
+/// [`scale_lanes`] with `SHIFT = 32` on sixteen lanes.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn scale_lanes_wide(v: __m512i, m: u32) -> __m512i {
+    let mv = _mm512_set1_epi64(m as i64);
+    let half = _mm512_set1_epi64(1 << 31);
+    let even = _mm512_srli_epi64::<32>(_mm512_add_epi64(_mm512_mul_epu32(v, mv), half));
+    let odd = _mm512_srli_epi64::<32>(_mm512_add_epi64(_mm512_mul_epu32(_mm512_srli_epi64(v, 32), mv), half));
+    _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32))
+}
+
+/// [`round_shift`] on eight i64 lanes: an arithmetic shift and a 64-bit
+/// minimum and maximum.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn round_shift_wide(p: __m512i, k: __m512i, limit: i32) -> __m512i {
+    let one = _mm512_set1_epi64(1);
+    let t = _mm512_add_epi64(p, _mm512_sllv_epi64(one, _mm512_sub_epi64(k, one)));
+    let r = _mm512_srav_epi64(t, k);
+    _mm512_max_epi64(_mm512_min_epi64(r, _mm512_set1_epi64(limit as i64)), _mm512_set1_epi64(-(limit as i64)))
 }
 
 /// Eight rows at a time; `acc.len()` is a multiple of 8 and the table holds
@@ -106,12 +192,15 @@ fn requantize_table_avx2(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul>, lim
         let in_range =
             _mm256_and_si256(_mm256_cmpgt_epi32(row_shift, _mm256_setzero_si256()), _mm256_cmpgt_epi32(_mm256_set1_epi32(63), row_shift));
         let ok = _mm256_movemask_ps(_mm256_castsi256_ps(in_range)) as u32;
-        let before: [i32; 8] = a.try_into().unwrap_or([0; 8]);
         // SAFETY: `a` holds 8 i32 (unaligned store).
         unsafe { _mm256_storeu_si256(a.as_mut_ptr().cast(), out) };
-        for i in (0..8).filter(|i| ok >> i & 1 == 0) {
-            a[i] = before[i];
-            scalar::requantize_table(&mut a[i..=i], t.rows(8 * k + i, 8 * k + i + 1), step, limit);
+        if ok != 0xff {
+            // Rows with a shift outside 1..=62: the definition, from the sums.
+            let before = lanes(sums);
+            for i in (0..8).filter(|i| ok >> i & 1 == 0) {
+                a[i] = before[i];
+                scalar::requantize_table(&mut a[i..=i], t.rows(8 * k + i, 8 * k + i + 1), step, limit);
+            }
         }
     }
 }
