@@ -18,7 +18,7 @@ use crate::fixed::Mul;
 /// the rows all three hold; rows past the tables are left as they are.
 pub fn requantize(acc: &mut [i32], scales: &[u8], bias: &[u8], to_act: Mul, limit: i32) {
     let rows = acc.len().min(scales.len() / 4).min(bias.len() / 4);
-    if !(1..=1 << 30).contains(&limit) {
+    if !(1..1 << 30).contains(&limit) {
         // Outside the lanes' contract (a sum could wrap): the definition.
         return scalar::requantize(acc, scales, bias, to_act, limit);
     }

@@ -130,7 +130,8 @@ impl Isa {
 /// Requantizes the sums of an integer product in place, row by row as
 /// [`crate::fixed::requantize_row`] defines: `acc[r]` (int8 inputs worth
 /// `to_act * 2^-ACT_FRAC` each) with the f32 LE `scales[r]` and `bias[r]`,
-/// saturated to `[-limit, limit]` (`limit` in `1..=2^30`). Rows past either
+/// saturated to `[-limit, limit]` (a limit outside `1..2^30` is the
+/// definition's throughout). Rows past either
 /// table are left as they are.
 pub fn requantize(isa: Isa, acc: &mut [i32], scales: &[u8], bias: &[u8], to_act: crate::fixed::Mul, limit: i32) {
     match isa {

@@ -125,18 +125,18 @@ pub fn requantize_table(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul>, limi
 ///
 /// # Safety (of calling one)
 /// `rows >= 1`; `rows` entries readable at each table pointer, `rows` sums
-/// readable and writable at `acc`; `limit` in `1..=2^30`.
+/// readable and writable at `acc`; `limit` in `1..2^30`.
 #[cfg(any(edgegru_dsp, edgegru_thumb))]
 pub(crate) type TableRun = unsafe fn(*mut i32, [*const u8; 3], usize, Option<Mul>, i32) -> usize;
 
 /// [`requantize_table`] by a kernel's runs (see [`TableRun`]): each row a
 /// run leaves its short path at is done by the definition, and the next run
-/// starts after it. A limit outside `1..=2^30` (where a kernel's sums could
+/// starts after it. A limit outside `1..2^30` (where a kernel's sums could
 /// wrap) is the definition's throughout.
 #[cfg(any(edgegru_dsp, edgegru_thumb))]
 #[inline(always)]
 pub(crate) fn requantize_table_in_runs(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul>, limit: i32, run: TableRun) {
-    if !(1..=1 << 30).contains(&limit) {
+    if !(1..1 << 30).contains(&limit) {
         return requantize_table(acc, t, step, limit);
     }
     let rows = acc.len().min(t.multipliers.len() / 4).min(t.shifts.len()).min(t.biases.len() / 4);

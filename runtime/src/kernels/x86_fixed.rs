@@ -27,7 +27,7 @@ use crate::fixed::{self, Mul, TANH_Q15};
 /// the rows all three hold; rows past the tables are left as they are.
 pub fn requantize(acc: &mut [i32], scales: &[u8], bias: &[u8], to_act: Mul, limit: i32) {
     let rows = acc.len().min(scales.len() / 4).min(bias.len() / 4);
-    if !(1..=1 << 30).contains(&limit) || !super::x86::has_avx2() {
+    if !(1..1 << 30).contains(&limit) || !super::x86::has_avx2() {
         // Outside the lanes' contract (a sum could wrap): the definition.
         return scalar::requantize(acc, scales, bias, to_act, limit);
     }
@@ -70,7 +70,7 @@ fn requantize_avx2(acc: &mut [i32], scales: &[u8], bias: &[u8], to_act: Mul, lim
 /// first. Rows past the tables are left as they are.
 pub fn requantize_table(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul>, limit: i32, wide: bool) {
     let rows = acc.len().min(t.multipliers.len() / 4).min(t.shifts.len()).min(t.biases.len() / 4);
-    if !(1..=1 << 30).contains(&limit) || !super::x86::has_avx2() {
+    if !(1..1 << 30).contains(&limit) || !super::x86::has_avx2() {
         return scalar::requantize_table(acc, t, step, limit);
     }
     let wide = if wide && super::x86::has_avx512f() { rows / 16 * 16 } else { 0 };

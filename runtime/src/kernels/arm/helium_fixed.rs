@@ -25,7 +25,7 @@ use crate::tensor::RowsRef;
 /// per group.
 pub(crate) fn requantize_table(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul>, limit: i32) {
     let rows = acc.len().min(t.multipliers.len() / 4).min(t.shifts.len()).min(t.biases.len() / 4);
-    if !(1..=1 << 30).contains(&limit) {
+    if !(1..1 << 30).contains(&limit) {
         return super::dsp_rows::requantize_table(acc, t, step, limit);
     }
     // (m, c): the step's multiplier and shift; m = 0 marks a fixed input scale.
@@ -51,7 +51,7 @@ pub(crate) fn requantize_table(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul
 ///
 /// # Safety
 /// `acc` must be readable and writable for 4 i32, the multipliers and biases
-/// readable for 16 bytes and the shifts for 4; `limit` in `1..=2^30`.
+/// readable for 16 bytes and the shifts for 4; `limit` in `1..2^30`.
 #[inline(always)]
 unsafe fn table_group(acc: *mut i32, [mp, sp, bp]: [*const u8; 3], (m, c): (u32, i32), limit: i32) -> bool {
     let done: u32;
