@@ -43,8 +43,13 @@ pub(crate) enum Input<'a> {
         mean: Vector<'a>,
         /// Per-feature scales.
         scale: Vector<'a>,
-        /// Integer numerics: the int8 scale of the normalized features.
+        /// Integer numerics: the int8 scale of the normalized features (as
+        /// the file holds it, for the writer).
+        #[cfg_attr(not(feature = "writer"), allow(dead_code))]
         quant_scale: f32,
+        /// `1 / quant_scale` and `quant_scale` as a multiplier, derived once
+        /// at load (a core without an FPU would divide in software every step).
+        quant: (f32, Mul),
         /// The features' names (none before version 4).
         names: Names<'a>,
         /// What a missing value becomes (refused before version 4).
@@ -438,7 +443,7 @@ impl<'a> Model<'a> {
                 let input = match self.input {
                     _ if k > 0 => state,
                     Input::Tokens { .. } => RowInput::PerStep,
-                    Input::Features { quant_scale, .. } => RowInput::Fixed(fixed::to_act(Mul::from_f32_bits(quant_scale.to_bits()))),
+                    Input::Features { quant: (_, x_mul), .. } => RowInput::Fixed(fixed::to_act(x_mul)),
                 };
                 Product { tensor: TensorName::GruInput(k), matrix: &g.input, bias: &g.input_bias, limit: gates, input }
             });
@@ -704,7 +709,8 @@ impl<'a> Model<'a> {
                 if integer && !(quant_scale.is_finite() && *quant_scale > 0.0) {
                     return Err(Error::BadScale { tensor: TensorName::FeatureScale, row: f });
                 }
-                (Input::Features { mean, scale, quant_scale: *quant_scale, names: Names::EMPTY, fill: Fill::Refuse }, f)
+                let quant = (1.0 / *quant_scale, Mul::from_f32_bits(quant_scale.to_bits()));
+                (Input::Features { mean, scale, quant_scale: *quant_scale, quant, names: Names::EMPTY, fill: Fill::Refuse }, f)
             }
         })
     }

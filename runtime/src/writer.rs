@@ -727,7 +727,7 @@ impl FloatModel {
                 emb: embedding.cols(),
                 embedding: matrix_f32(&embedding),
             },
-            Input::Features { mean, scale, quant_scale, names, fill } => FloatInput::Features {
+            Input::Features { mean, scale, quant_scale, names, fill, .. } => FloatInput::Features {
                 mean: vector_f32(&mean),
                 scale: vector_f32(&scale),
                 quant_scale,

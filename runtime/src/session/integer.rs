@@ -19,12 +19,11 @@ pub(super) fn load_input(m: &Model<'_>, input: StepInput<'_>, q: &mut [i8]) -> M
             q[..e].copy_from_slice(&row[..e]);
             Mul::from_f32_bits(scale)
         }
-        (StepInput::Features(f), Input::Features { mean, scale, quant_scale, .. }) => {
-            let inv = 1.0 / *quant_scale;
+        (StepInput::Features(f), Input::Features { mean, scale, quant: (inv, x_mul), .. }) => {
             for (i, (qi, &v)) in q.iter_mut().zip(f).enumerate() {
                 *qi = math::round_half_even_i32((v - mean.get(i)) * scale.get(i) * inv, 127.0) as i8;
             }
-            Mul::from_f32_bits(quant_scale.to_bits())
+            *x_mul
         }
         _ => Mul::ZERO,
     }
