@@ -63,9 +63,10 @@ const SPARSE: [(usize, usize, u32); 7] = [(8, 4, 16), (13, 17, 8), (24, 64, 4), 
 const W_BYTES: usize = if cfg!(fw_small_ram) { 1100 } else { 2400 };
 /// Blocks of the sparse shapes, likewise.
 const MAX_BLOCKS: usize = if cfg!(fw_small_ram) { 24 } else { 96 };
-/// Bytes of the widened dense shapes (3 more for the misaligned starts).
+/// Bytes of the widened dense shapes (3 more for the misaligned starts);
+/// on the Cortex-M0 board, what its stack leaves beside the model's own.
 #[cfg(feature = "arm-dsp-layout")]
-const ARM_DSP_BYTES: usize = if cfg!(fw_small_ram) { 2400 } else { 6400 };
+const ARM_DSP_BYTES: usize = if cfg!(fw_small_ram) { 1600 } else { 6400 };
 
 /// Checks every available kernel set but scalar; returns the number of
 /// products compared, or `Err((isa, shape index))` at the first difference.
@@ -365,7 +366,7 @@ static IN_REACH: AtomicU32 = AtomicU32::new(0);
 /// The first row where `isa`'s requantization of `acc` by a row table
 /// (format version 5) made from `scales` and `bias`, for an input scale fixed
 /// by the file and for one set per step, differs from `want` (the definition
-/// by the f32 scales and biases). Sixteen rows at a time, in little stack
+/// by the f32 scales and biases). Eight rows at a time, in little stack
 /// (the Cortex-M0 board has 16 KB of RAM).
 #[inline(never)]
 fn table_differs(
@@ -376,7 +377,7 @@ fn table_differs(
     to_act: Mul,
     limit: i32,
 ) -> Option<usize> {
-    const N: usize = 16;
+    const N: usize = 8;
     // The multipliers at every alignment (some kernels load aligned words).
     #[repr(C, align(4))]
     struct Words([u8; 4 * N + 3]);
