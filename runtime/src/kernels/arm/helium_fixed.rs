@@ -25,11 +25,13 @@ use crate::tensor::RowsRef;
 /// per group.
 pub(crate) fn requantize_table(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul>, limit: i32) {
     let rows = acc.len().min(t.multipliers.len() / 4).min(t.shifts.len()).min(t.biases.len() / 4);
-    if !(1..1 << 30).contains(&limit) {
-        return super::dsp_rows::requantize_table(acc, t, step, limit);
-    }
     // (m, c): the step's multiplier and shift; m = 0 marks a fixed input scale.
     let (m, c) = step.map_or((0, 0), |s| s.parts());
+    // A step multiplier of zero (an embedding row of scale 0) is not a fixed
+    // input scale: the DSP kernel's rows (every product 0, the bias alone).
+    if !(1..1 << 30).contains(&limit) || (step.is_some() && m == 0) {
+        return super::dsp_rows::requantize_table(acc, t, step, limit);
+    }
     let groups = rows / 4;
     for g in 0..groups {
         let r = 4 * g;
