@@ -127,14 +127,10 @@ fn requantize_table_avx512(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul>, l
         // SAFETY: `a` holds 16 i32 (unaligned store).
         unsafe { _mm512_storeu_si512(a.as_mut_ptr().cast(), out) };
         if ok != 0xffff {
-            // Rows with a shift outside 1..=62: the definition, from the sums.
             let mut before = [0i32; 16];
             // SAFETY: `before` holds 16 i32 (unaligned store).
             unsafe { _mm512_storeu_si512(before.as_mut_ptr().cast(), sums) };
-            for i in (0..16).filter(|i| ok >> i & 1 == 0) {
-                a[i] = before[i];
-                scalar::requantize_table(&mut a[i..=i], t.rows(16 * k + i, 16 * k + i + 1), step, limit);
-            }
+            table_rows_by_definition(a, &before, ok as u32, t.rows(16 * k, 16 * k + 16), step, limit);
         }
     }
 }
@@ -195,12 +191,19 @@ fn requantize_table_avx2(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul>, lim
         // SAFETY: `a` holds 8 i32 (unaligned store).
         unsafe { _mm256_storeu_si256(a.as_mut_ptr().cast(), out) };
         if ok != 0xff {
-            // Rows with a shift outside 1..=62: the definition, from the sums.
-            let before = lanes(sums);
-            for i in (0..8).filter(|i| ok >> i & 1 == 0) {
-                a[i] = before[i];
-                scalar::requantize_table(&mut a[i..=i], t.rows(8 * k + i, 8 * k + i + 1), step, limit);
-            }
+            table_rows_by_definition(a, &lanes(sums), ok, t.rows(8 * k, 8 * k + 8), step, limit);
+        }
+    }
+}
+
+/// The rows of a group whose bit in `ok` is clear (a shift outside
+/// 1..=62): their sums `before` back, then the definition by the group's
+/// table rows `t`.
+fn table_rows_by_definition(a: &mut [i32], before: &[i32], ok: u32, t: RowsRef<'_>, step: Option<Mul>, limit: i32) {
+    for (i, &sum) in before.iter().enumerate().filter(|&(i, _)| ok >> i & 1 == 0) {
+        if let Some(out) = a.get_mut(i..=i) {
+            out[0] = sum;
+            scalar::requantize_table(out, t.rows(i, i + 1), step, limit);
         }
     }
 }
