@@ -98,7 +98,7 @@ impl<'a> RowsRef<'a> {
 
     /// Rows `from..to` (empty parts where the tables are shorter), with
     /// what is known of these rows.
-    pub(crate) fn rows(&self, from: usize, to: usize) -> RowsRef<'a> {
+    pub fn rows(&self, from: usize, to: usize) -> RowsRef<'a> {
         let bytes = |s: &'a [u8], w: usize| s.get(from.saturating_mul(w)..to.saturating_mul(w)).unwrap_or(&[]);
         RowsRef { multipliers: bytes(self.multipliers, 4), shifts: bytes(self.shifts, 1), biases: bytes(self.biases, 4), ..*self }
     }
