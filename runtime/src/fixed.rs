@@ -567,10 +567,166 @@ pub fn sigmoid_q15(x: i32, frac: u32) -> i32 {
     (32768 + tanh_q15(x, frac + 1) + 1) >> 1
 }
 
+/// `2^(-k/64)` in Q.31 for `k` in `0..64`, rounded to nearest; computed
+/// by the compiler, the same bits for every target.
+static EXP2_Q31: [u32; 64] = {
+    let mut t = [0u32; 64];
+    let mut k = 0;
+    while k < 64 {
+        t[k] = (const_exp(-(k as f64) * core::f64::consts::LN_2 / 64.0) * 2_147_483_648.0 + 0.5) as u32;
+        k += 1;
+    }
+    t
+};
+
+/// `round(a * b / 2^31)` for `a, b <= 2^31`.
+#[inline(always)]
+const fn mul_q31(a: u32, b: u32) -> u32 {
+    ((mul_u32(a, b) + (1 << 30)) >> 31) as u32
+}
+
+/// `e^(-d / 2^12)` in Q.31 (`2^31` for `d = 0`), relative error below 3e-7:
+/// `d * log2(e) = n + k/64 + f` with `f < 1/64`; `2^(-k/64)` from
+/// [`EXP2_Q31`], `2^-f = e^-x` (`x = f ln 2 < 0.011`) by the cubic
+/// `1 - x(1 - x(1/2 - x/6))`, the product shifted down by `n` with rounding.
+/// Every step is a 32x32->64 multiply and a rounding shift.
+fn exp_neg_q12(d: u32) -> u32 {
+    /// `log2(e) * 2^31` and `ln(2) * 2^32`, rounded; `2^31 / 6`, rounded.
+    const LOG2E_Q31: u32 = 3_098_164_009;
+    const LN2_Q32: u32 = 2_977_044_472;
+    const SIXTH_Q31: u32 = 357_913_941;
+    if d >= 1 << 20 {
+        // e^-256: zero in Q.31.
+        return 0;
+    }
+    // `d * log2(e)` with 43 fraction bits (below 2^53).
+    let t = mul_u32(d, LOG2E_Q31);
+    let n = (t >> 43) as u32;
+    if n >= 32 {
+        return 0;
+    }
+    let k = ((t >> 37) & 63) as usize;
+    // The rest below 1/64 (37 bits, the low 5 dropped) times ln 2, in Q.31.
+    let x = (mul_u32(((t & ((1 << 37) - 1)) >> 5) as u32, LN2_Q32) >> 39) as u32;
+    let c = (1 << 30) - mul_q31(x, SIXTH_Q31);
+    let b = (1 << 31) - mul_q31(x, c);
+    let p = (1 << 31) - mul_q31(x, b);
+    let v = mul_q31(EXP2_Q31[k], p);
+    (v + ((1u32 << n) >> 1)) >> n
+}
+
+/// Class probabilities from Q.12 logits, integer arithmetic only (the
+/// same bits on every core, no float library on cores without an FPU):
+/// `e_i = exp_neg_q12(max - logit_i)` (Q.31, see [`exp_neg_q12`]),
+/// `S = sum e_i`; `S` shifted down by `s` bits to fit 32 (`s = 0` for a
+/// few classes) gives the reciprocal `R = floor(2^62 / (S >> s))`, and
+/// `p_i = (e_i * R + 2^(31+s)) >> (32+s)` in Q.30, written out as
+/// `p_i / 2^30` in f32 (rounded to nearest even). `v` is scratch: it holds
+/// the logits on entry and the `e_i` (as bits) on return. Writes
+/// `min(v.len(), out.len())` probabilities.
+pub fn softmax_q12(v: &mut [i32], out: &mut [f32]) {
+    let n = v.len().min(out.len());
+    let (v, out) = (&mut v[..n], &mut out[..n]);
+    let max = v.iter().copied().max().unwrap_or(0);
+    let mut sum = 0u64;
+    for x in v.iter_mut() {
+        let e = exp_neg_q12(max.abs_diff(*x));
+        sum += e as u64;
+        // The bits of `e` (at most 2^31): read back `as u32`.
+        *x = e as i32;
+    }
+    // The largest logit's own term is 2^31: the shifted sum is in [2^31, 2^32).
+    let s = (64 - sum.leading_zeros()).saturating_sub(32);
+    let top = ((sum >> s) as u32).max(1 << 31);
+    let recip = div_u64_u32(1 << 62, top) as u32;
+    for (o, &e) in out.iter_mut().zip(v.iter()) {
+        let p = (mul_u32(e as u32, recip) + (1u64 << (31 + s))).checked_shr(32 + s).unwrap_or(0);
+        // p <= 2^30: the largest e is 2^31 and R at most 2^31.
+        *o = fixed_to_f32(p as i32, 30);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;
     use super::*;
+
+    #[test]
+    fn integer_exp_is_within_three_tenths_of_a_millionth_of_exp() {
+        let mut worst = 0f64;
+        // Every d up to 2^14 (e^-4), then a sparse sweep to where it is 0.
+        for d in (0..1 << 14).chain((1 << 14..1 << 18).step_by(37)) {
+            let want = (-(d as f64) / 4096.0).exp() * 2f64.powi(31);
+            let got = exp_neg_q12(d) as f64;
+            // Below one unit of Q.31 the rounding is the error.
+            let err = (got - want).abs() - 0.5;
+            worst = worst.max(err / want.max(1.0));
+        }
+        assert!(worst < 3e-7, "worst relative error {worst}");
+        for (k, &t) in EXP2_Q31.iter().enumerate() {
+            assert_eq!(t as f64, (2f64.powf(-(k as f64) / 64.0) * 2f64.powi(31)).round(), "entry {k}");
+        }
+        assert_eq!(exp_neg_q12(0), 1 << 31);
+        assert_eq!(exp_neg_q12(1 << 20), 0);
+        assert_eq!(exp_neg_q12(u32::MAX), 0);
+    }
+
+    fn softmax_f64(logits: &[i32]) -> std::vec::Vec<f64> {
+        let max = logits.iter().copied().max().unwrap() as f64;
+        let e: std::vec::Vec<f64> = logits.iter().map(|&a| ((a as f64 - max) / 4096.0).exp()).collect();
+        let sum: f64 = e.iter().sum();
+        e.iter().map(|v| v / sum).collect()
+    }
+
+    #[test]
+    fn integer_softmax_is_the_softmax_to_a_few_units_of_2_to_the_minus_30() {
+        let mut state = 12345u32;
+        let mut next = || {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            state
+        };
+        for trial in 0..2000 {
+            let n = 1 + trial % 40;
+            // Logits spread over a few units to tens of units (Q.12).
+            let spread = 1 << (10 + trial % 8);
+            let logits: std::vec::Vec<i32> = (0..n).map(|_| (next() % (2 * spread)) as i32 - spread as i32).collect();
+            let mut v = logits.clone();
+            let mut out = std::vec![0f32; n];
+            softmax_q12(&mut v, &mut out);
+            let want = softmax_f64(&logits);
+            let sum: f64 = out.iter().map(|&p| p as f64).sum();
+            assert!((sum - 1.0).abs() < 2e-6, "sum {sum}");
+            for (i, (&p, &w)) in out.iter().zip(&want).enumerate() {
+                // f32 rounding of p (half an ulp, 6e-8 relative) plus a few 2^-30.
+                assert!((p as f64 - w).abs() <= w * 4e-7 + 4.0 / 2f64.powi(30), "class {i} of {logits:?}: {p} vs {w}");
+                for (j, &q) in out.iter().enumerate() {
+                    if logits[i] > logits[j] {
+                        assert!(p >= q, "a larger logit got a smaller probability");
+                    }
+                    if logits[i] == logits[j] {
+                        assert_eq!(p.to_bits(), q.to_bits());
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn integer_softmax_edges() {
+        let mut out = [0f32; 3];
+        softmax_q12(&mut [LOGIT_LIMIT, 0, 0][..], &mut out[..1]);
+        assert_eq!(out[0], 1.0, "one class is certain");
+        softmax_q12(&mut [LOGIT_LIMIT, -LOGIT_LIMIT, 0], &mut out);
+        assert_eq!(out, [1.0, 0.0, 0.0]);
+        softmax_q12(&mut [7, 7], &mut out[..2]);
+        assert_eq!(out[..2], [0.5, 0.5]);
+        softmax_q12(&mut [i32::MIN, i32::MAX, 0], &mut out);
+        assert_eq!(out, [0.0, 1.0, 0.0]);
+        // Nothing to do: no panic, nothing written.
+        softmax_q12(&mut [], &mut out);
+        softmax_q12(&mut [1, 2], &mut []);
+        assert_eq!(out, [0.0, 1.0, 0.0]);
+    }
 
     fn value(m: Mul) -> f64 {
         m.m as f64 * 2f64.powi(-m.shift)

@@ -187,7 +187,9 @@ pub(crate) fn softmax(logits: &[f32], temperature: f32, banned: &Banned, probs: 
     probs.iter_mut().for_each(|p| *p *= inv);
 }
 
-/// `v = softmax(v)` in place (class probabilities from logits).
+/// `v = softmax(v)` in place (class probabilities from logits, float and
+/// hybrid numerics; integer-only numerics use [`crate::fixed::softmax_q12`]).
+#[cfg(feature = "float-numerics")]
 pub(crate) fn softmax_in_place(v: &mut [f32]) {
     let max = v.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(key(x)));
     let mut sum = 0.0;

@@ -6,7 +6,7 @@ use crate::fixed::{self, Mul};
 use crate::format::Activation;
 use crate::kernels::{self, Isa};
 use crate::math;
-use crate::model::{Input, Model};
+use crate::model::{Head, Input, Model};
 use crate::tensor::{Requant, TableRows};
 
 /// Integer numerics: the int8 input vector into `q` (the embedding row, or
@@ -52,8 +52,9 @@ fn quantize_q12<'q>(isa: Isa, d: &[i32], q: &'q mut [i8]) -> (&'q [i8], Mul) {
 }
 
 /// One step with integer-only numerics; the input is already in the scratch
-/// `q` with scale `x_mul`. Every value is an integer until the outputs (Q.12)
-/// are written out as f32, exactly.
+/// `q` with scale `x_mul`. Every value is an integer until the outputs (Q.12
+/// logits, or a classifier's Q.30 probabilities by [`fixed::softmax_q12`])
+/// are written out as f32.
 pub(super) fn forward(m: &Model<'_>, isa: Isa, x_mul: Mul, b: &mut StepBuffers<'_>) {
     let IntBuffers { h, gx, dense } = &mut b.int;
     let (q, acc) = (&mut *b.scratch.q, &mut *b.scratch.acc);
@@ -99,8 +100,13 @@ pub(super) fn forward(m: &Model<'_>, isa: Isa, x_mul: Mul, b: &mut StepBuffers<'
     }
     let head = 2 * m.grus.len() + m.dense.len();
     m.output.matvec_fixed(isa, x, x_mul, requant(head, m.output.rows(), &m.output_bias), fixed::LOGIT_LIMIT, acc);
-    for (o, &a) in b.out.iter_mut().zip(acc.iter()) {
-        *o = fixed::fixed_to_f32(a, fixed::ACT_FRAC);
+    let outputs = m.output.rows().min(acc.len());
+    if let Head::Classes(_) = m.head {
+        fixed::softmax_q12(&mut acc[..outputs], b.out);
+    } else {
+        for (o, &a) in b.out.iter_mut().zip(&acc[..outputs]) {
+            *o = fixed::fixed_to_f32(a, fixed::ACT_FRAC);
+        }
     }
     for (hf, &hv) in b.h.iter_mut().zip(h.iter()) {
         *hf = fixed::fixed_to_f32(hv as i32, fixed::STATE_FRAC);

@@ -6,8 +6,8 @@ use crate::fixed;
 use crate::format::{Fill, Numerics};
 use crate::interface::StepSession;
 use crate::kernels::Isa;
-use crate::model::{round_up, ArenaLayout, Buffer, Head, HeadKind, Input, InputKind, Model, ARENA_ALIGN};
-use crate::sampling::{self, Rng, SamplingParams, TokenProb};
+use crate::model::{round_up, ArenaLayout, Buffer, HeadKind, Input, InputKind, Model, ARENA_ALIGN};
+use crate::sampling::{Rng, SamplingParams, TokenProb};
 use crate::tensor::Scratch;
 use crate::text::{self, Generation, SamplingScratch, Stepper};
 use crate::tokenizer::Tokenizer;
@@ -113,13 +113,13 @@ impl StepMachine<'_, '_> {
             Numerics::Float | Numerics::HybridInt8 { .. } => {
                 float::load_input(m, input, b.float.x);
                 float::forward(m, isa, b);
+                if matches!(m.head, crate::model::Head::Classes(_)) {
+                    crate::sampling::softmax_in_place(b.out);
+                }
             }
             // Without the feature the loader refuses these numerics.
             #[cfg(not(feature = "float-numerics"))]
             Numerics::Float | Numerics::HybridInt8 { .. } => {}
-        }
-        if matches!(m.head, Head::Classes(_)) {
-            sampling::softmax_in_place(b.out);
         }
         self.has_output = true;
         Ok(())
