@@ -117,7 +117,7 @@ unsafe fn rows4(p: *const i8, cols: usize, x: *const i8) -> [i32; 4] {
     // sums live in r8-r10 and r12 (declared clobbered) and come back through
     // low registers.
     unsafe {
-        if cols % 2 == 0 {
+        if cols.is_multiple_of(2) {
             rows4_loop!(concat!(rows4_column_asm!(), rows4_column_asm!()));
         } else {
             rows4_loop!(rows4_column_asm!());
