@@ -287,24 +287,32 @@ macro_rules! mul_wide_asm {
 
 /// The per-step row's multiplier and shift from the table's entry (`r0` the
 /// significand shifted up by 8, `r2` the shift's offset) and the step's
-/// multiplier `M` and shift `C` (on the stack at 8 and 12):
-/// `(significand * M + 2^23) >> 24` and `offset + C`, as
-/// [`Mul::scaled_by_significand`].
+/// multiplier `M = mh 2^16 + ml` and shift `C` (on the stack at 8, 12 and
+/// 16): `(significand * M + 2^23) >> 24` and `offset + C`, as
+/// [`Mul::scaled_by_significand`]. With the significand `a 2^16 + b`:
+/// `a mh 2^8 + ((a ml + b mh + (b ml >> 16) + 2^7) >> 8)`, every partial sum
+/// below 2^32 (`a < 2^8`, `mh < 2^15`): four `MULS`, no carries.
 macro_rules! per_step_row_asm {
     () => {
         concat!(
             "lsrs r0, r0, #8\n",
+            "uxth r3, r0\n",
+            "lsrs r0, r0, #16\n",
             "ldr r1, [sp, #8]\n",
-            mul_wide_asm!("r0", "r1", "r3", "r4", "r6"),
-            "movs r4, #1\n",
-            "lsls r4, r4, #23\n",
-            "adds r6, r6, r4\n",
-            "movs r4, #0\n",
-            "adcs r0, r4\n",
-            "lsls r0, r0, #8\n",
-            "lsrs r6, r6, #24\n",
-            "orrs r0, r6\n",
             "ldr r4, [sp, #12]\n",
+            "movs r6, r0\n",
+            "muls r6, r1, r6\n",
+            "muls r0, r4, r0\n",
+            "muls r1, r3, r1\n",
+            "muls r3, r4, r3\n",
+            "lsrs r3, r3, #16\n",
+            "adds r0, r0, r1\n",
+            "adds r0, r0, r3\n",
+            "adds r0, #128\n",
+            "lsrs r0, r0, #8\n",
+            "lsls r6, r6, #8\n",
+            "adds r0, r0, r6\n",
+            "ldr r4, [sp, #16]\n",
             "adds r2, r2, r4\n",
         )
     };
@@ -330,10 +338,12 @@ macro_rules! table_rows_asm {
             // The constants to the stack, the table pointers and the end to
             // high registers (Thumb-1 operands must be low registers).
             "push {{r6}}\n",
-            "sub sp, #16\n",
+            "sub sp, #20\n",
             "ldm r0!, {{r1, r2, r3, r4}}\n",
             "mov r6, sp\n",
             "stm r6!, {{r1, r2, r3, r4}}\n",
+            "ldm r0!, {{r1}}\n",
+            "str r1, [r6]\n",
             "ldm r0!, {{r1, r2, r3, r4}}\n",
             "mov r8, r1\n",
             "mov r9, r2\n",
@@ -377,7 +387,7 @@ macro_rules! table_rows_asm {
             "beq 9f\n",
             "b 2b\n",
             "9:\n",
-            "add sp, #16\n",
+            "add sp, #20\n",
             "pop {{r6}}\n",
         )
     };
@@ -392,9 +402,9 @@ macro_rules! table_rows_asm {
 unsafe fn rows_run(acc: *mut i32, [mp, sp, bp]: [*const u8; 3], rows: usize, step: Option<Mul>, limit: i32) -> usize {
     let end = acc.wrapping_add(rows);
     let (m, c) = step.map_or((0, 0), |s| s.parts());
-    // The loop's constants (limit, twice it, the step's multiplier and
-    // shift), then the table pointers and the end of the sums.
-    let args = [limit as u32, 2 * limit as u32, m, c as u32, mp as u32, sp as u32, bp as u32, end as u32];
+    // The loop's constants (limit, twice it, the step's multiplier in
+    // halves and its shift), then the table pointers and the end of the sums.
+    let args = [limit as u32, 2 * limit as u32, m >> 16, m & 0xffff, c as u32, mp as u32, sp as u32, bp as u32, end as u32];
     let done: *mut i32;
     // The loop with its operands, for one way to make a row's multiplier.
     macro_rules! rows_loop {
@@ -417,7 +427,7 @@ unsafe fn rows_run(acc: *mut i32, [mp, sp, bp]: [*const u8; 3], rows: usize, ste
     // SAFETY: the loop reads the entries of rows `acc..end` and reads and
     // writes those sums, one row per iteration, and stops at `end` (at least
     // one row, per the caller); it reads `args`; r6, which the compiler
-    // reserves, is saved and restored; the stack holds 20 bytes meanwhile.
+    // reserves, is saved and restored; the stack holds 24 bytes meanwhile.
     unsafe {
         match step {
             None => rows_loop!(concat!("lsls r0, r0, #1\n", "lsrs r0, r0, #1\n")),
