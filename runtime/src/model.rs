@@ -250,8 +250,8 @@ pub struct Model<'a> {
     pub(crate) head: Head<'a>,
     pub(crate) output: Matrix<'a>,
     pub(crate) output_bias: Vector<'a>,
-    /// Integer numerics, version 5: the row tables of every product, in
-    /// step order (see [`Model::products`]); `None` before version 5.
+    /// Integer numerics, versions 5 and 6: the row tables of every product,
+    /// in step order (see [`Model::products`]); `None` before version 5.
     pub(crate) rows: Option<RowTable<'a>>,
     /// Bit `i`: product `i`'s input scale is set per step ([`RowInput::PerStep`]).
     pub(crate) per_step_inputs: u16,
@@ -558,14 +558,18 @@ impl<'a> Model<'a> {
         }
     }
 
-    /// A version-2 to 5 file: (version 5) the row tables, the network's
-    /// body, (versions 4 and 5) its extension; read part by part and each
+    /// A version-2 to 6 file: (versions 5 and 6) the row tables, the
+    /// network's body, (versions 4 to 6) its extension; read part by part and each
     /// layer checked as it is read, so that one layer's description is held
     /// at a time.
     #[inline(never)]
     fn load_network(body: &'a [u8], version: u16, checksum: u32, file_len: usize) -> Result<Self> {
         let mut p = format::Parts::new(body);
-        let tables = if version >= format::ROW_TABLES_VERSION { Some(p.next::<RowTables<'a>>()?) } else { None };
+        let tables = match version {
+            format::ALIGNED_TABLES_VERSION.. => Some(p.next::<format::AlignedRowTables<'a>>()?.tables()),
+            format::ROW_TABLES_VERSION => Some(p.next::<RowTables<'a>>()?),
+            _ => None,
+        };
         let header = p.next::<format::Header<'a>>()?;
         let numerics = built_in(header.numerics)?;
         let (input, width) = Model::input_of(&p.next::<InputDesc<'a>>()?, numerics)?;

@@ -615,8 +615,8 @@ pub fn relayout(bytes: &[u8], layout: Layout) -> core::result::Result<Vec<u8>, W
     Ok(file)
 }
 
-/// A valid version-2 to 4 file with integer numerics rewritten as version 5:
-/// the same body and extension, then each product's row table
+/// A valid version-2 to 4 file with integer numerics rewritten as version 6:
+/// the same body and extension, after each product's row table
 /// ([`crate::Model`]'s products in step order, each row by
 /// [`crate::tensor::row_entry`]). Other numerics have no tables: the file
 /// comes back as it is.
@@ -631,7 +631,8 @@ pub fn with_row_tables(file: Vec<u8>) -> core::result::Result<Vec<u8>, WriteErro
         AnyBody::V4(b, e) => (b, e),
         AnyBody::V1(_) | AnyBody::V5(..) => return Err(WriteError::Encode("row tables are added to a version 2 to 4 file".into())),
     };
-    encode_file(format::ROW_TABLES_VERSION, &(&tables, &body, &ext))
+    let tables = format::AlignedRowTables::new(&tables, format::PREFIX_LEN);
+    encode_file(format::ALIGNED_TABLES_VERSION, &(&tables, &body, &ext))
 }
 
 /// A model's row tables: the multipliers, shifts and biases of every

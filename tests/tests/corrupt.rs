@@ -174,13 +174,13 @@ fn container_errors_are_precise() {
     assert_eq!(Model::from_bytes(&m).unwrap_err(), Error::BadMagic { found: *b"XGRU" });
     let mut m = file.clone();
     m[4] = 9;
-    assert_eq!(Model::from_bytes(&m).unwrap_err(), Error::UnsupportedVersion { found: 9, supported: 5 });
+    assert_eq!(Model::from_bytes(&m).unwrap_err(), Error::UnsupportedVersion { found: 9, supported: 6 });
     let mut m = file.clone();
-    m[4] = 6;
-    assert_eq!(Model::from_bytes(&m).unwrap_err(), Error::UnsupportedVersion { found: 6, supported: 5 });
+    m[4] = 7;
+    assert_eq!(Model::from_bytes(&m).unwrap_err(), Error::UnsupportedVersion { found: 7, supported: 6 });
     let mut m = file.clone();
     m[4] = 0;
-    assert_eq!(Model::from_bytes(&m).unwrap_err(), Error::UnsupportedVersion { found: 0, supported: 5 });
+    assert_eq!(Model::from_bytes(&m).unwrap_err(), Error::UnsupportedVersion { found: 0, supported: 6 });
     let mut m = file.clone();
     let last = m.len() - 1;
     m[last] ^= 0x40;
@@ -413,8 +413,8 @@ fn with_arm_dsp_bytes<'a>(t: &TensorDesc<'a>, bytes: &'a [u8]) -> TensorDesc<'a>
 fn arm_dsp_layout_tensors_are_checked() {
     let files = valid_files();
     let (char_sparse, dense, sparse) = (&files[10], &files[11], &files[12]);
-    // The arm-dsp layout is version 3; with integer numerics' row tables, 5.
-    for (f, version) in [(char_sparse, 3), (dense, 5), (sparse, 5)] {
+    // The arm-dsp layout is version 3; with integer numerics' row tables, 6.
+    for (f, version) in [(char_sparse, 3), (dense, 6), (sparse, 6)] {
         assert_eq!(u16::from_le_bytes([f[4], f[5]]), version);
         exercise(f).unwrap();
     }
@@ -488,15 +488,15 @@ fn relayout_keeps_every_value_and_refuses_what_it_cannot_do() {
         let back = relayout(&arm_dsp, Layout::Portable).unwrap();
         assert_eq!(relayout(&back, Layout::ArmDsp).unwrap(), arm_dsp, "file {i}: the layouts convert both ways without loss");
         // Versions 2 and 3 go to 3 and back to 2; version 4 (its extension
-        // kept) stays 4; integer numerics (row tables) are version 5.
+        // kept) stays 4; integer numerics (row tables) are version 6.
         let (dsp_version, back_version) = match f[4] {
-            _ if model.numerics().is_integer() => (5, 5),
+            _ if model.numerics().is_integer() => (6, 6),
             4 => (4, 4),
             _ => (3, 2),
         };
         assert_eq!(u16::from_le_bytes([arm_dsp[4], arm_dsp[5]]), dsp_version, "file {i}");
         assert_eq!(u16::from_le_bytes([back[4], back[5]]), back_version, "file {i}");
-        // (valid_files()' files 6, 9 and 13 are portable ones of versions 4 and 5.)
+        // (valid_files()' files 6, 9 and 13 are portable ones of versions 4 and 6.)
         if f[4] == 2 || [6, 9, 13].contains(&i) {
             assert_eq!(&back, f, "file {i}: a portable file comes back byte for byte");
         }
@@ -552,43 +552,66 @@ fn version_4_names_and_fill_are_checked() {
     assert_eq!((model.format_version(), model.fill(), model.feature_name(0)), (4, Fill::Previous, Some("sensor 0")));
 }
 
-/// A version-5 file's row tables, body and extension.
-fn v5_parts(file: &[u8]) -> (format::RowTables<'_>, Body<'_>, Extension<'_>) {
+/// A version-5 or 6 file's row tables, body and extension.
+fn table_parts(file: &[u8]) -> (format::RowTables<'_>, Body<'_>, Extension<'_>) {
     match format::decode(file).unwrap().0 {
         AnyBody::V5(b, e, t) => (t, b, e),
-        _ => panic!("a version-5 file"),
+        _ => panic!("a file with row tables"),
     }
 }
 
+/// Where `part` starts in `file`.
+fn offset_in(file: &[u8], part: &[u8]) -> usize {
+    part.as_ptr() as usize - file.as_ptr() as usize
+}
+
 #[test]
-fn version_5_row_tables_give_the_same_bits_and_are_checked() {
+fn row_tables_give_the_same_bits_and_are_checked() {
     let files = valid_files();
-    // Every integer-numerics file is written with row tables; without them
-    // (as version 2 or 4) it computes the same bits, and adding them back
-    // (`with_row_tables`, what `edgegru export --model` does) restores the file.
-    let integer: Vec<&Vec<u8>> = files.iter().filter(|f| f[4] == 5).collect();
+    // Every integer-numerics file is written with row tables (version 6);
+    // without them (as version 2 or 4) it computes the same bits, and adding
+    // them back (`with_row_tables`, what `edgegru export --model` does)
+    // restores the file; so does the version-5 file of the same tables.
+    let integer: Vec<&Vec<u8>> = files.iter().filter(|f| f[4] == 6).collect();
     assert_eq!(integer.len(), 5, "the integer-numerics files of valid_files()");
     for f in integer {
-        let (tables, body, ext) = v5_parts(f);
+        let (tables, body, ext) = table_parts(f);
         let rows = tables.shifts.len();
         assert!(rows > 0 && tables.multipliers.len() == 4 * rows && tables.biases.len() == 4 * rows);
+        // Version 6 puts both word sections at multiples of 4 from the file's start.
+        assert_eq!((offset_in(f, tables.multipliers) % 4, offset_in(f, tables.biases) % 4), (0, 0), "{rows} rows");
         let without = encode_file(format::EXTENSION_VERSION, &(&body, &ext)).unwrap();
         assert_eq!(output_bits(&without), output_bits(f), "the row tables change no output bit");
         assert_eq!(&edgegru_runtime::writer::with_row_tables(without).unwrap(), f);
-        // Each kind of damage (the CRC fixed, so that it reaches the checks).
-        let write = |t: &format::RowTables<'_>| encode_file(format::ROW_TABLES_VERSION, &(t, &body, &ext)).unwrap();
-        for (section, at) in [(0usize, 4 * (rows - 1)), (1, rows / 2), (2, 0)] {
-            let mut bytes = [tables.multipliers.to_vec(), tables.shifts.to_vec(), tables.biases.to_vec()];
-            bytes[section][at] ^= 1;
-            let t = format::RowTables { multipliers: &bytes[0], shifts: &bytes[1], biases: &bytes[2] };
-            assert!(matches!(Model::from_bytes(&write(&t)).unwrap_err(), Error::RowTable { .. }), "section {section}");
+        let v5 = encode_file(format::ROW_TABLES_VERSION, &(&tables, &body, &ext)).unwrap();
+        assert_eq!(output_bits(&v5), output_bits(f), "a version-5 file of the same tables");
+        // Each kind of damage (the CRC fixed, so that it reaches the checks), in either version.
+        let v5_of = |t: &format::RowTables<'_>| encode_file(format::ROW_TABLES_VERSION, &(t, &body, &ext)).unwrap();
+        let v6_of = |t: &format::RowTables<'_>| {
+            encode_file(format::ALIGNED_TABLES_VERSION, &(&format::AlignedRowTables::new(t, format::PREFIX_LEN), &body, &ext)).unwrap()
+        };
+        for write in [&v5_of as &dyn Fn(&format::RowTables<'_>) -> Vec<u8>, &v6_of] {
+            for (section, at) in [(0usize, 4 * (rows - 1)), (1, rows / 2), (2, 0)] {
+                let mut bytes = [tables.multipliers.to_vec(), tables.shifts.to_vec(), tables.biases.to_vec()];
+                bytes[section][at] ^= 1;
+                let t = format::RowTables { multipliers: &bytes[0], shifts: &bytes[1], biases: &bytes[2] };
+                assert!(matches!(Model::from_bytes(&write(&t)).unwrap_err(), Error::RowTable { .. }), "section {section}");
+            }
+            let short = format::RowTables { shifts: &tables.shifts[1..], ..tables.clone() };
+            assert!(matches!(Model::from_bytes(&write(&short)).unwrap_err(), Error::TensorLength { part: "shifts", .. }));
         }
-        let short = format::RowTables { shifts: &tables.shifts[1..], ..tables.clone() };
-        assert!(matches!(Model::from_bytes(&write(&short)).unwrap_err(), Error::TensorLength { part: "shifts", .. }));
+        // Padding must be 0 to 3 zero bytes.
+        let aligned = format::AlignedRowTables::new(&tables, format::PREFIX_LEN);
+        for (lead, gap) in [(&[1u8][..], aligned.gap), (aligned.lead, &[0u8; 4][..])] {
+            let t = format::AlignedRowTables { lead, gap, ..aligned.clone() };
+            let file = encode_file(format::ALIGNED_TABLES_VERSION, &(&t, &body, &ext)).unwrap();
+            assert!(matches!(Model::from_bytes(&file).unwrap_err(), Error::Decode { reason } if reason.contains("padding")));
+            assert!(format::decode(&file).is_err());
+        }
     }
     // The first entry of the head's table names the head.
     let f = &files[6];
-    let (tables, body, ext) = v5_parts(f);
+    let (tables, body, ext) = table_parts(f);
     let head_rows = Model::from_bytes(f).unwrap().outputs();
     let mut biases = tables.biases.to_vec();
     let at = biases.len() - 4 * head_rows;
@@ -601,7 +624,7 @@ fn version_5_row_tables_give_the_same_bits_and_are_checked() {
     let body = v2_body(hybrid);
     let no_ext = Extension { feature_names: &[], feature_ends: &[], fill: Fill::Refuse };
     exercise(&encode_file(format::ROW_TABLES_VERSION, &(&empty, &body, &no_ext)).unwrap()).unwrap();
-    let (t, ..) = v5_parts(&files[6]);
+    let (t, ..) = table_parts(&files[6]);
     let err = Model::from_bytes(&encode_file(format::ROW_TABLES_VERSION, &(&t, &body, &no_ext)).unwrap()).unwrap_err();
     assert!(matches!(err, Error::TensorLength { part: "multipliers", expected: 0, .. }), "{err:?}");
 }

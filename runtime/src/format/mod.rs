@@ -29,8 +29,13 @@ pub const ARM_DSP_VERSION: u16 = 3;
 pub const EXTENSION_VERSION: u16 = 4;
 /// The version that puts the integer numerics' [`RowTables`] before a
 /// version-4 body and extension: each product's requantization per row,
-/// ready to use. The newest version this runtime reads.
+/// ready to use.
 pub const ROW_TABLES_VERSION: u16 = 5;
+/// The version whose row tables are [`AlignedRowTables`]: the same tables,
+/// padded so that the multipliers and biases start at multiples of 4 from
+/// the file's start. The version writers write for integer numerics, and
+/// the newest this runtime reads.
+pub const ALIGNED_TABLES_VERSION: u16 = 6;
 /// The oldest format version this runtime reads.
 pub const OLDEST_VERSION: u16 = 1;
 /// Length of the fixed prefix: magic (4), version (u16 LE), CRC-32 (u32 LE).
@@ -532,6 +537,58 @@ pub struct RowTables<'a> {
     pub biases: &'a [u8],
 }
 
+/// What version 6 puts where version 5 has its [`RowTables`]: the same
+/// three sections, with zero padding before the multipliers (`lead`) and
+/// before the biases (`gap`), 0 to 3 bytes each, chosen by the writer so
+/// that both sections start at offsets from the file's start that are
+/// multiples of 4: a core without unaligned loads (the Cortex-M0) then reads
+/// an entry with one load when the file lies 4-aligned in memory.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlignedRowTables<'a> {
+    /// 0 to 3 zero bytes.
+    pub lead: &'a [u8],
+    /// As [`RowTables::multipliers`].
+    pub multipliers: &'a [u8],
+    /// As [`RowTables::shifts`].
+    pub shifts: &'a [u8],
+    /// 0 to 3 zero bytes.
+    pub gap: &'a [u8],
+    /// As [`RowTables::biases`].
+    pub biases: &'a [u8],
+}
+
+impl<'a> AlignedRowTables<'a> {
+    /// `tables` padded for a file whose encoding of this value starts `at`
+    /// bytes from the file's start (the prefix's length, in version 6).
+    pub fn new(tables: &RowTables<'a>, at: usize) -> Self {
+        const ZEROS: [u8; 3] = [0; 3];
+        // The padding that brings `offset` to a multiple of 4.
+        let pad = |offset: usize| &ZEROS[..(4 - offset % 4) % 4];
+        let (m, s, b) = (tables.multipliers, tables.shifts, tables.biases);
+        // Each section is a varint length, then its bytes; a pad's length takes one byte.
+        let lead = pad(at + 1 + varint_len(m.len()));
+        let shifts_end = at + 1 + lead.len() + varint_len(m.len()) + m.len() + varint_len(s.len()) + s.len();
+        let gap = pad(shifts_end + 1 + varint_len(b.len()));
+        AlignedRowTables { lead, multipliers: m, shifts: s, gap, biases: b }
+    }
+
+    /// The tables without their padding.
+    pub fn tables(&self) -> RowTables<'a> {
+        RowTables { multipliers: self.multipliers, shifts: self.shifts, biases: self.biases }
+    }
+}
+
+/// Bytes of `n` as a postcard varint.
+const fn varint_len(n: usize) -> usize {
+    let mut len = 1;
+    let mut n = n >> 7;
+    while n != 0 {
+        len += 1;
+        n >>= 7;
+    }
+    len
+}
+
 /// A decoded body of any version.
 #[derive(Debug, Clone)]
 // Only tools read a whole body this way (the device's loader decodes each
@@ -544,7 +601,8 @@ pub enum AnyBody<'a> {
     V2(Body<'a>),
     /// A version-4 file: a body and its extension.
     V4(Body<'a>, Extension<'a>),
-    /// A version-5 file: a body, its extension and the row tables.
+    /// A version-5 or 6 file: a body, its extension and the row tables
+    /// (version 6 pads them; the padding is not kept).
     V5(Body<'a>, Extension<'a>, RowTables<'a>),
 }
 
@@ -558,8 +616,8 @@ pub fn open(bytes: &[u8]) -> Result<(u16, &[u8], u32)> {
         return Err(Error::BadMagic { found: magic });
     }
     let version = u16::from_le_bytes([bytes[4], bytes[5]]);
-    if !(OLDEST_VERSION..=ROW_TABLES_VERSION).contains(&version) {
-        return Err(Error::UnsupportedVersion { found: version, supported: ROW_TABLES_VERSION });
+    if !(OLDEST_VERSION..=ALIGNED_TABLES_VERSION).contains(&version) {
+        return Err(Error::UnsupportedVersion { found: version, supported: ALIGNED_TABLES_VERSION });
     }
     let stored = u32::from_le_bytes([bytes[6], bytes[7], bytes[8], bytes[9]]);
     let computed = crc32(&bytes[PREFIX_LEN..]);
@@ -609,23 +667,27 @@ impl<'a> Parts<'a> {
     }
 }
 
-/// Everything after the prefix of a version-2 to 5 file.
+/// Everything after the prefix of a version-2 to 6 file.
 #[derive(Debug, Clone)]
 pub struct Network<'a> {
-    /// Version 5: the row tables.
+    /// Versions 5 and 6: the row tables.
     pub tables: Option<RowTables<'a>>,
     /// The network.
     pub body: Body<'a>,
-    /// Versions 4 and 5: the extension.
+    /// Versions 4 to 6: the extension.
     pub extension: Option<Extension<'a>>,
 }
 
 impl<'a> Network<'a> {
-    /// Decodes the body of a version-2 to 5 file, which must use every byte.
+    /// Decodes the body of a version-2 to 6 file, which must use every byte.
     pub fn decode(body: &'a [u8], version: u16) -> Result<Self> {
         let mut r = Reader::new(body);
         let bad = |reason| Error::Decode { reason };
-        let tables = if version >= ROW_TABLES_VERSION { Some(RowTables::decode(&mut r).map_err(bad)?) } else { None };
+        let tables = match version {
+            ALIGNED_TABLES_VERSION.. => Some(AlignedRowTables::decode(&mut r).map_err(bad)?.tables()),
+            ROW_TABLES_VERSION => Some(RowTables::decode(&mut r).map_err(bad)?),
+            _ => None,
+        };
         let body = Body::decode(&mut r).map_err(bad)?;
         let extension = if version >= EXTENSION_VERSION { Some(Extension::decode(&mut r).map_err(bad)?) } else { None };
         match r.remaining() {

@@ -8,8 +8,8 @@
 
 use super::v1;
 use super::{
-    Activation, Body, DenseDesc, Dims, Extension, Fill, GruDesc, HeadDesc, HeadKindDesc, Header, InputDesc, Numerics, Provenance,
-    RowTables, ScaleRule, TensorDesc, TokenizerDesc, TokenizerKind, MAX_DENSE_LAYERS, MAX_GRU_LAYERS,
+    Activation, AlignedRowTables, Body, DenseDesc, Dims, Extension, Fill, GruDesc, HeadDesc, HeadKindDesc, Header, InputDesc, Numerics,
+    Provenance, RowTables, ScaleRule, TensorDesc, TokenizerDesc, TokenizerKind, MAX_DENSE_LAYERS, MAX_GRU_LAYERS,
 };
 /// A decoded value, or why the body does not decode (postcard's reason,
 /// which [`super::decode_all`] turns into [`crate::Error::Decode`]). A bare
@@ -23,6 +23,7 @@ const BOOL: &str = "bad bool";
 const CHAR: &str = "bad char";
 const UTF8: &str = "string is not UTF-8";
 const OPTION: &str = "bad option tag";
+const PADDING: &str = "row table padding that is not 0 to 3 zero bytes";
 const RANGE: &str = "a value out of range (an unknown variant, or more layers than the format allows)";
 
 fn fail<T>(reason: &'static str) -> Result<T> {
@@ -176,6 +177,16 @@ impl<'a> Decode<'a> for Extension<'a> {
 impl<'a> Decode<'a> for RowTables<'a> {
     fn decode(r: &mut Reader<'a>) -> Result<Self> {
         Ok(RowTables { multipliers: r.bytes()?, shifts: r.bytes()?, biases: r.bytes()? })
+    }
+}
+
+impl<'a> Decode<'a> for AlignedRowTables<'a> {
+    fn decode(r: &mut Reader<'a>) -> Result<Self> {
+        let pad = |r: &mut Reader<'a>| match r.bytes()? {
+            p if p.len() <= 3 && p.iter().all(|&b| b == 0) => Ok(p),
+            _ => fail(PADDING),
+        };
+        Ok(AlignedRowTables { lead: pad(r)?, multipliers: r.bytes()?, shifts: r.bytes()?, gap: pad(r)?, biases: r.bytes()? })
     }
 }
 

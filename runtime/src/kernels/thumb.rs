@@ -245,26 +245,12 @@ macro_rules! load_word_asm {
     };
 }
 
-/// [`load_word_asm`] with a word load where the byte pointer is 4-aligned
-/// (a table in a model that starts 4-aligned in memory, and at an aligned
-/// offset in it: the multipliers, first in the file's body, usually are).
-macro_rules! load_word_aligned_or_bytes_asm {
+/// [`load_word_asm`] for a 4-aligned pointer: one word load (a table of a
+/// model that lies 4-aligned in memory, at an aligned offset in it: format
+/// version 6 puts the multipliers and biases there).
+macro_rules! load_word_aligned_asm {
     ($ptr:literal, $tmp:literal) => {
-        concat!(
-            "mov r6, ",
-            $ptr,
-            "\n",
-            "lsls r0, r6, #30\n",
-            "bne 7f\n",
-            "ldm r6!, {{r0}}\n",
-            "mov ",
-            $ptr,
-            ", r6\n",
-            "b 8f\n",
-            "7:\n",
-            load_word_asm!($ptr, $tmp),
-            "8:\n",
-        )
+        concat!("mov r6, ", $ptr, "\n", "ldm r6!, {{r0}}\n", "mov ", $ptr, ", r6\n")
     };
 }
 
@@ -333,7 +319,7 @@ macro_rules! check_limit_thumb_asm {
 /// top bit), checked, the bias added, checked, and stored. A sum outside
 /// the limit branches to `9f` with `r5` at the row.
 macro_rules! table_rows_asm {
-    ($multiplier:expr) => {
+    ($multiplier:expr, $load_word:ident) => {
         concat!(
             // The constants to the stack, the table pointers and the end to
             // high registers (Thumb-1 operands must be low registers).
@@ -350,7 +336,7 @@ macro_rules! table_rows_asm {
             "mov r10, r3\n",
             "mov r12, r4\n",
             "2:\n",
-            load_word_aligned_or_bytes_asm!("r8", "r1"),
+            $load_word!("r8", "r1"),
             "mov r6, r9\n",
             "ldrb r2, [r6]\n",
             "sxtb r2, r2\n",
@@ -377,7 +363,7 @@ macro_rules! table_rows_asm {
             "asrs r1, r1, #1\n",
             "4:\n",
             check_limit_thumb_asm!(),
-            load_word_asm!("r10", "r2"),
+            $load_word!("r10", "r2"),
             "adds r1, r1, r0\n",
             check_limit_thumb_asm!(),
             "str r1, [r5]\n",
@@ -406,11 +392,12 @@ unsafe fn rows_run(acc: *mut i32, [mp, sp, bp]: [*const u8; 3], rows: usize, ste
     // halves and its shift), then the table pointers and the end of the sums.
     let args = [limit as u32, 2 * limit as u32, m >> 16, m & 0xffff, c as u32, mp as u32, sp as u32, bp as u32, end as u32];
     let done: *mut i32;
-    // The loop with its operands, for one way to make a row's multiplier.
+    // The loop with its operands, for one way to make a row's multiplier and
+    // one way to read the tables' words.
     macro_rules! rows_loop {
-        ($multiplier:expr) => {
+        ($multiplier:expr, $load_word:ident) => {
             asm!(
-                table_rows_asm!($multiplier),
+                table_rows_asm!($multiplier, $load_word),
                 inout("r0") args.as_ptr() => _,
                 out("r1") _,
                 out("r2") _,
@@ -424,14 +411,20 @@ unsafe fn rows_run(acc: *mut i32, [mp, sp, bp]: [*const u8; 3], rows: usize, ste
             )
         };
     }
+    // Word loads need both word tables 4-aligned (each entry is 4 bytes, so
+    // every row's are then); otherwise each word is read byte by byte.
+    let aligned = (mp as usize | bp as usize).is_multiple_of(4);
     // SAFETY: the loop reads the entries of rows `acc..end` and reads and
     // writes those sums, one row per iteration, and stops at `end` (at least
     // one row, per the caller); it reads `args`; r6, which the compiler
     // reserves, is saved and restored; the stack holds 24 bytes meanwhile.
+    // Word loads only at 4-aligned addresses (`aligned`).
     unsafe {
-        match step {
-            None => rows_loop!(concat!("lsls r0, r0, #1\n", "lsrs r0, r0, #1\n")),
-            Some(_) => rows_loop!(per_step_row_asm!()),
+        match (step, aligned) {
+            (None, true) => rows_loop!(concat!("lsls r0, r0, #1\n", "lsrs r0, r0, #1\n"), load_word_aligned_asm),
+            (None, false) => rows_loop!(concat!("lsls r0, r0, #1\n", "lsrs r0, r0, #1\n"), load_word_asm),
+            (Some(_), true) => rows_loop!(per_step_row_asm!(), load_word_aligned_asm),
+            (Some(_), false) => rows_loop!(per_step_row_asm!(), load_word_asm),
         }
     }
     (done as usize - acc as usize) / 4

@@ -364,7 +364,7 @@ fn dequantize_add_equal(isa: Isa, rng: &mut Lcg, trial: usize) -> bool {
 static IN_REACH: AtomicU32 = AtomicU32::new(0);
 
 /// The first row where `isa`'s requantization of `acc` by a row table
-/// (format version 5) made from `scales` and `bias`, for an input scale fixed
+/// (format versions 5 and 6) made from `scales` and `bias`, for an input scale fixed
 /// by the file and for one set per step, differs from `want` (the definition
 /// by the f32 scales and biases). Eight rows at a time, in little stack
 /// (the Cortex-M0 board has 16 KB of RAM).
@@ -378,15 +378,17 @@ fn table_differs(
     limit: i32,
 ) -> Option<usize> {
     const N: usize = 8;
-    // The multipliers at every alignment (some kernels load aligned words).
+    // The multipliers and biases at every alignment, each with the other
+    // aligned or not (some kernels load aligned words when both are).
     #[repr(C, align(4))]
     struct Words([u8; 4 * N + 3]);
-    let (mut words, mut shifts, mut biases) = (Words([0; 4 * N + 3]), [0u8; N], [0u8; 4 * N]);
+    let (mut words, mut shifts, mut bias_words) = (Words([0; 4 * N + 3]), [0u8; N], Words([0; 4 * N + 3]));
     let w = |t: &[u8], r: usize| u32::from_le_bytes([t[4 * r], t[4 * r + 1], t[4 * r + 2], t[4 * r + 3]]);
     for input in [RowInput::Fixed(to_act), RowInput::PerStep] {
         for first in (0..64).step_by(N) {
-            let at = first / N % 4;
+            let (at, bias_at) = (first / N % 4, first / N / 2 % 4);
             let mult = &mut words.0[at..at + 4 * N];
+            let biases = &mut bias_words.0[bias_at..bias_at + 4 * N];
             for i in 0..N {
                 let (m, s, b) = kernels::row_entry(w(scales, first + i), w(bias, first + i), input, limit);
                 mult[4 * i..4 * i + 4].copy_from_slice(&m.to_le_bytes());
@@ -397,7 +399,7 @@ fn table_differs(
             // With nothing known of the sums, and with their true bound
             // (the kernels' short loops, where the shifts are within reach).
             let bound = 32 - acc[first..first + N].iter().map(|a| a.unsigned_abs()).max().unwrap_or(0).leading_zeros();
-            for rows in [RowsRef::new(mult, &shifts, &biases), RowsRef::new(mult, &shifts, &biases).with_sum_bits(bound)] {
+            for rows in [RowsRef::new(mult, &shifts, biases), RowsRef::new(mult, &shifts, biases).with_sum_bits(bound)] {
                 if rows.within_reach(step) {
                     IN_REACH.store(IN_REACH.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
                 }
