@@ -615,6 +615,25 @@ fn exp_neg_q12(d: u32) -> u32 {
     (v + ((1u32 << n) >> 1)) >> n
 }
 
+/// `floor(2^62 / d)` for `d >= 2^31` (so below 2^31 + 1): restoring
+/// division, one quotient bit per round, in 32-bit words (the numerator's
+/// low bits are zero, so each round shifts in a 0).
+fn reciprocal_2_62(d: u32) -> u32 {
+    // 2^62 = 2^30 * 2^32: the high word, below `d`, is the first remainder.
+    let (mut r, mut q) = (1u32 << 30, 0u32);
+    for _ in 0..32 {
+        // `r < d`, so `2r` fits 33 bits: its top bit, then the rest.
+        let carry = r >> 31;
+        r <<= 1;
+        q <<= 1;
+        if carry == 1 || r >= d {
+            r = r.wrapping_sub(d);
+            q |= 1;
+        }
+    }
+    q
+}
+
 /// Class probabilities from Q.12 logits, integer arithmetic only (the
 /// same bits on every core, no float library on cores without an FPU):
 /// `e_i = exp_neg_q12(max - logit_i)` (Q.31, see [`exp_neg_q12`]),
@@ -638,7 +657,8 @@ pub fn softmax_q12(v: &mut [i32], out: &mut [f32]) {
     // The largest logit's own term is 2^31: the shifted sum is in [2^31, 2^32).
     let s = (64 - sum.leading_zeros()).saturating_sub(32);
     let top = ((sum >> s) as u32).max(1 << 31);
-    let recip = div_u64_u32(1 << 62, top) as u32;
+    // (Cores without a divide instruction: 32 rounds of shifts and subtracts.)
+    let recip = if cfg!(edgegru_no_long_multiply) { reciprocal_2_62(top) } else { div_u64_u32(1 << 62, top) as u32 };
     for (o, &e) in out.iter_mut().zip(v.iter()) {
         let p = (mul_u32(e as u32, recip) + (1u64 << (31 + s))).checked_shr(32 + s).unwrap_or(0);
         // p <= 2^30: the largest e is 2^31 and R at most 2^31.
@@ -708,6 +728,18 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn reciprocal_is_the_floor_of_the_quotient() {
+        let mut d = 1u32 << 31;
+        while d >= 1 << 31 {
+            assert_eq!(reciprocal_2_62(d) as u64, (1u64 << 62) / d as u64, "{d}");
+            d = d.wrapping_add(40_503);
+        }
+        for d in [1u32 << 31, (1 << 31) + 1, u32::MAX, u32::MAX - 1, 3 << 30] {
+            assert_eq!(reciprocal_2_62(d) as u64, (1u64 << 62) / d as u64, "{d}");
         }
     }
 

@@ -107,6 +107,42 @@ pub fn round_half_even_i32(x: f32, limit: f32) -> i32 {
     rounded_bits(x.clamp(-limit, limit))
 }
 
+/// `round_half_even_i32(x, 127.0)`: `x` clamped to [-127, 127], rounded to
+/// the nearest integer, ties to even; NaN gives 0. Where floats are done in
+/// software (Arm without an FPU), by [`round_half_even_i8_by_bits`].
+#[inline(always)]
+pub fn round_half_even_i8(x: f32) -> i8 {
+    if cfg!(all(target_arch = "arm", not(target_abi = "eabihf"))) {
+        round_half_even_i8_by_bits(x)
+    } else {
+        round_half_even_i32(x, 127.0) as i8
+    }
+}
+
+/// [`round_half_even_i8`] from the bits of `x`, integer operations only (no
+/// float compare or add routine).
+#[inline(always)]
+fn round_half_even_i8_by_bits(x: f32) -> i8 {
+    let mag = x.to_bits() & 0x7fff_ffff;
+    let exp = mag >> 23;
+    let q = if mag > 0x7f80_0000 || exp < 126 {
+        // NaN, or below one half.
+        0
+    } else if mag >= 127f32.to_bits() {
+        127
+    } else {
+        // 0.5 <= |x| < 127: the significand over 2^(150 - exp), 17 to 24 bits down.
+        let (mant, shift) = ((mag & 0x7f_ffff) | 0x80_0000, 150 - exp);
+        let (q, rem, half) = (mant >> shift, mant & ((1 << shift) - 1), 1 << (shift - 1));
+        q + (rem > half || (rem == half && q & 1 == 1)) as u32
+    } as i8;
+    if x.is_sign_negative() {
+        -q
+    } else {
+        q
+    }
+}
+
 /// Clamps `x` to [-limit, limit] (limit below 2^22) and rounds it to the
 /// nearest integer, ties to even. Branch-free, so loops over it vectorize.
 #[inline(always)]
@@ -117,6 +153,24 @@ pub fn round_half_even(x: f32, limit: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn int8_rounding_by_bits_is_the_float_rounding() {
+        // Every f32 from 0 to past 2^8 (all exponents the function treats
+        // apart), both signs, and the special values.
+        let mut checked = 0;
+        for bits in (0..0x4400_0000u32).step_by(61).chain(0x7f7f_fff0..=0x7fc0_0010) {
+            for x in [f32::from_bits(bits), -f32::from_bits(bits)] {
+                assert_eq!(round_half_even_i8_by_bits(x), round_half_even_i32(x, 127.0) as i8, "{x} ({bits:#x})");
+                checked += 1;
+            }
+        }
+        for x in [0.5f32, 1.5, 2.5, 126.5, 125.5, 127.0, 127.49, 0.49999997, f32::INFINITY, f32::NAN, f32::MIN_POSITIVE] {
+            assert_eq!(round_half_even_i8_by_bits(x), round_half_even_i32(x, 127.0) as i8, "{x}");
+            assert_eq!(round_half_even_i8_by_bits(-x), round_half_even_i32(-x, 127.0) as i8, "-{x}");
+        }
+        assert!(checked > 1_000_000);
+    }
 
     #[test]
     fn integer_rounding_matches_the_float_rounding_and_cast() {

@@ -291,7 +291,12 @@ pub fn matvec_i8(isa: Isa, w: &[i8], cols: usize, x: &[i8], acc: &mut [i32]) {
         acc.iter_mut().for_each(|a| *a = 0);
         return;
     }
-    let rows = acc.len().min(w.len() / cols);
+    // (A division only for a short `w`: cores without a divide instruction
+    // call a routine for it.)
+    let rows = match acc.len().checked_mul(cols) {
+        Some(n) if n <= w.len() => acc.len(),
+        _ => acc.len().min(w.len() / cols),
+    };
     let (w, acc, x) = (&w[..rows * cols], &mut acc[..rows], &x[..cols]);
     match isa {
         #[cfg(target_arch = "x86_64")]

@@ -39,7 +39,9 @@ pub(crate) fn matvec_i8(w: &[i8], cols: usize, x: &[i8], acc: &mut [i32]) {
         acc[done..].copy_from_slice(&sums);
         done = rows;
     }
-    scalar::matvec_i8(&w[done * cols..], cols, x, &mut acc[done..]);
+    if done < rows {
+        scalar::matvec_i8(&w[done * cols..], cols, x, &mut acc[done..]);
+    }
 }
 
 /// One column of [`rows4`]: `x[i]` times each row's `w[i]` into r8, r9,

@@ -21,7 +21,7 @@ pub(super) fn load_input(m: &Model<'_>, input: StepInput<'_>, q: &mut [i8]) -> M
         }
         (StepInput::Features(f), Input::Features { mean, scale, quant: (inv, x_mul), .. }) => {
             for (i, (qi, &v)) in q.iter_mut().zip(f).enumerate() {
-                *qi = math::round_half_even_i32((v - mean.get(i)) * scale.get(i) * inv, 127.0) as i8;
+                *qi = math::round_half_even_i8((v - mean.get(i)) * scale.get(i) * inv);
             }
             *x_mul
         }
