@@ -29,9 +29,9 @@ cortex-m33 thumbv8m.main-none-eabihf cortex-m33 -mcpu=cortex-m33|-mthumb|-mfpu=f
 cortex-m55 thumbv8m.main-none-eabihf cortex-m55 -mcpu=cortex-m55|-mthumb|-mfloat-abi=hard hard yes"
 
 # The features of the two variants: full reads every model (format
-# versions 1 to 5 -- the shipped fortunes-char is a version-1 file -- float
+# versions 1 to 6 -- the shipped fortunes-char is a version-1 file -- float
 # and hybrid numerics, block-sparse weights); lean runs integer-only, dense
-# models of format versions 2 to 5, in the least code.
+# models of format versions 2 to 6, in the least code.
 full=panic-handler,format-v1,float-numerics,block-sparse
 lean=panic-handler
 
@@ -52,7 +52,7 @@ build_core() {
 # code LIB CFLAGS MAIN MODEL [CPPFLAGS]: bytes of library code a firmware
 # links: MAIN (with examples/c-firmware/startup.c) and MODEL as C source,
 # the ELF's .text less the program's own objects'. The text firmware is
-# examples/c-firmware/main.c with tiny (version 5, which every variant
+# examples/c-firmware/main.c with tiny (version 6, which every variant
 # reads); the classifier sdk/classifier_probe.c with basicmotions.
 edgegru=target/release/edgegru
 [ -x "$edgegru" ] || cargo build -q --release -p edgegru-trainer

@@ -80,7 +80,7 @@ run_fw() {
     file=$(model_file "$model")
     if [ "$label" = before ]; then
         # That runtime reads the files as they shipped then (versions 1 and
-        # 2: the same outputs, bit for bit, as today's version-5 files).
+        # 2: the same outputs, bit for bit, as today's version-6 files).
         file="$out/$model-before.egru"
         git show "$base_rev:models/$model.egru" > "$file"
     fi

@@ -292,7 +292,7 @@ g++ -std=c++11 -Wall -Wextra -Werror -pedantic -fno-exceptions -fno-rtti -I"$sdk
 target/release/edgegru predict --model basicmotions --data "$work/cpp/seq.ts" --exact > "$work/cpp/want.txt"
 grep "^sequence" "$work/cpp/host.txt" | cmp - "$work/cpp/want.txt" || { echo "error: the C++ wrapper's outputs differ from predict --exact"; exit 1; }
 echo "C++ wrapper on the host: every check passed; $(grep -c '^sequence' "$work/cpp/host.txt") steps equal edgegru predict --exact, bit for bit"
-# Models for the lean libraries: tiny (version 5), and three they must
+# Models for the lean libraries: tiny (version 6), and three they must
 # refuse: version 1 (tiny as it shipped before its row tables), hybrid
 # numerics, block-sparse weights.
 target/release/edgegru export --model models/fortunes-char.egru --out "$work/char-v2.egru" --force > /dev/null
@@ -318,7 +318,7 @@ env PATH="$nocargo" EDGEGRU_SDK="$sdk" bash -euo pipefail -c '
     fi
     grep -q "arm-dsp" "$work/c-fw-device.txt" || { cat "$work/c-fw-device.txt"; echo "error: no clear refusal of the arm-dsp layout"; exit 1; }
     echo "the portable library refuses the arm-dsp layout, as it must"
-    # The lean libraries (integer-only, dense, format 2 to 5) on the M0 and the M4F: the host text.
+    # The lean libraries (integer-only, dense, format 2 to 6) on the M0 and the M4F: the host text.
     for board in microbit mps2-an386; do
         EDGEGRU_VARIANT=lean timeout 300 bash examples/c-firmware/build.sh "$board" models/tiny.egru 80 > "$work/c-fw-device.txt"
         cmp "$work/c-fw-host.txt" "$work/c-fw-device.txt" || { echo "error: the lean library on $board differs from the host"; exit 1; }

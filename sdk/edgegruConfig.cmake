@@ -9,13 +9,13 @@
 # bare-metal builds, CMAKE_SYSTEM_PROCESSOR on Linux. EDGEGRU_LAYOUT=arm-dsp
 # takes the library that also reads models in the arm-dsp layout (M4, M7,
 # M33, M55); EDGEGRU_VARIANT=lean the library for integer-only, dense
-# models of format versions 2 to 5, in the least code (Cortex-M cores). On
+# models of format versions 2 to 6, in the least code (Cortex-M cores). On
 # hosts, edgegru::edgegru_shared is the shared library.
 
 get_filename_component(_edgegru_prefix "${CMAKE_CURRENT_LIST_DIR}/../../.." ABSOLUTE)
 set(EDGEGRU_CORE "" CACHE STRING "edgegru: the core to link for (cortex-m0, cortex-m4, cortex-m7, cortex-m33, cortex-m55, x86_64-linux, aarch64-linux); empty: from the toolchain")
 set(EDGEGRU_LAYOUT "portable" CACHE STRING "edgegru: portable, or arm-dsp (models in the arm-dsp layout too; M4, M7, M33, M55)")
-set(EDGEGRU_VARIANT "full" CACHE STRING "edgegru: full (every model), or lean (integer-only, dense models of format 2 to 5; Cortex-M)")
+set(EDGEGRU_VARIANT "full" CACHE STRING "edgegru: full (every model), or lean (integer-only, dense models of format 2 to 6; Cortex-M)")
 set(_edgegru_cores cortex-m0 cortex-m4 cortex-m7 cortex-m33 cortex-m55 x86_64-linux aarch64-linux)
 
 set(_edgegru_core "${EDGEGRU_CORE}")

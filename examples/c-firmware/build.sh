@@ -11,7 +11,7 @@
 # cmake, arm-none-eabi-gcc and qemu-system-arm). EDGEGRU_LAYOUT=arm-dsp
 # links the library that reads models in the arm-dsp layout;
 # EDGEGRU_VARIANT=lean the lean library (integer-only, dense models of format
-# versions 2 to 5). Writes the ELF
+# versions 2 to 6). Writes the ELF
 # and its map to target/c-firmware/BOARD/, prints the flash and RAM it uses,
 # then runs it: it prints the prompt and the greedy text, as
 # `edgegru generate --greedy` does.

@@ -336,7 +336,7 @@ typedef struct egru_model_info {
    */
   uint32_t outputs;
   /**
-   * The .egru format version of the file (1 to 5).
+   * The .egru format version of the file (1 to 6).
    */
   uint32_t format_version;
 } egru_model_info;

@@ -217,7 +217,7 @@ pub struct egru_model_info {
     pub head_kind: u32,
     /// Number of outputs: tokens, classes or regression values; egru_model_output_name() names each.
     pub outputs: u32,
-    /// The .egru format version of the file (1 to 5).
+    /// The .egru format version of the file (1 to 6).
     pub format_version: u32,
 }
 

@@ -136,7 +136,7 @@ pub enum Error {
         /// Row of the bad scale.
         row: usize,
     },
-    /// An entry of a product's row table (format version 5) is not the one
+    /// An entry of a product's row table (format versions 5 and 6) is not the one
     /// its matrix's scale and bias give.
     RowTable {
         /// Which tensor.

@@ -540,7 +540,7 @@ fn built_in(numerics: Numerics) -> Result<Numerics> {
 }
 
 impl<'a> Model<'a> {
-    /// Loads a model from the bytes of an `.egru` file (version 1 to 5),
+    /// Loads a model from the bytes of an `.egru` file (version 1 to 6),
     /// checking the CRC and every size, index and table. Never panics; any
     /// defect is an [`Error`].
     pub fn from_bytes(bytes: &'a [u8]) -> Result<Self> {

@@ -5,7 +5,7 @@
 //! `tests/fixtures/v1/`) give, through the `edgegru` command, exactly the
 //! text and the held-out evaluation that the last version-1 build printed
 //! (`tests/fixtures/v1/`, captured from that build with the same commands);
-//! and the shipped `tiny`, that file rewritten as version 5, gives the same
+//! and the shipped `tiny`, that file rewritten as version 6, gives the same
 //! text. Needs the `fortunes` package for the evaluation.
 
 use std::path::{Path, PathBuf};
@@ -53,10 +53,10 @@ fn shipped_version_1_models_generate_the_text_of_the_version_1_build() {
         let mut all = vec!["generate", "--prompt", prompt];
         all.extend_from_slice(args);
         assert_eq!(edgegru(&all), fixture(name), "{name}");
-        // The shipped tiny is the version-1 file with row tables (version 5): the same text.
+        // The shipped tiny is the version-1 file with (aligned) row tables (version 6): the same text.
         if let Some(at) = all.iter().position(|a| *a == "tests/fixtures/v1/tiny.egru") {
             all[at] = "models/tiny.egru";
-            assert_eq!(edgegru(&all), fixture(name), "{name}, the shipped (version 5) tiny");
+            assert_eq!(edgegru(&all), fixture(name), "{name}, the shipped (version 6) tiny");
         }
     }
     // The version-1 build's greedy word decoding could pick <OOV>; with

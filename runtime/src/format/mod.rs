@@ -637,7 +637,7 @@ pub(crate) fn decode_all<'a, T: Decode<'a>>(body: &'a [u8]) -> Result<T> {
     }
 }
 
-/// A version-2 to 5 body read part by part, in file order, so that a loader
+/// A version-2 to 6 body read part by part, in file order, so that a loader
 /// holds one layer's description at a time (loading is the deepest stack a
 /// device sees).
 pub(crate) struct Parts<'a>(Reader<'a>);

@@ -145,7 +145,7 @@ pub fn requantize(isa: Isa, acc: &mut [i32], scales: &[u8], bias: &[u8], to_act:
 
 pub use crate::tensor::{row_entry, RowInput, RowsRef};
 
-/// Requantizes product sums by a product's row table (format version 5;
+/// Requantizes product sums by a product's row table (format versions 5 and 6;
 /// see [`scalar::requantize_table`], the definition): the same bits as
 /// [`requantize`] with the scales and bias the table was derived from.
 /// `step` is the step's input multiplier for a table whose input scale is

@@ -327,7 +327,7 @@ impl<'a> Matrix<'a> {
     /// to a multiple of 4) whose real value is `q * x_mul`. Float matrices give zeros
     /// (the loader never pairs them with integer numerics).
     ///
-    /// With the product's row table (format version 5) the rows are
+    /// With the product's row table (format versions 5 and 6) the rows are
     /// requantized from it: the same bits, without decoding f32 values.
     #[inline(never)]
     pub(crate) fn matvec_fixed(&self, isa: Isa, q: &[i8], x_mul: Mul, requant: Requant<'_, '_>, limit: i32, out: &mut [i32]) {
@@ -349,7 +349,7 @@ impl<'a> Matrix<'a> {
 }
 
 /// How a product's sums become outputs: by the matrix's scales and the
-/// f32 bias, or by its part of the row tables (format version 5).
+/// f32 bias, or by its part of the row tables (format versions 5 and 6).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Requant<'t, 'a> {
     /// The f32 bias (used with the matrix's f32 scales when there are no tables).

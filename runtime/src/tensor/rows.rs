@@ -1,4 +1,4 @@
-//! Row tables (format version 5): each integer product's requantization per
+//! Row tables (format versions 5 and 6): each integer product's requantization per
 //! output row, ready to use, so that a step does not decode f32 scales and
 //! biases row by row. A table is derived from the matrix's scales and bias
 //! (which stay in the file) by one rule, [`row_entry`]; the loader checks

@@ -1,4 +1,4 @@
-//! Requantization by row tables (format version 5) with the DSP extension:
+//! Requantization by row tables (format versions 5 and 6) with the DSP extension:
 //! each row's multiplier, shift and Q.12 bias are read as they are, so a
 //! row costs a multiply-high, a rounding shift and two clamps (the
 //! loader's shift ranges and the product's bound on its sums spare the
