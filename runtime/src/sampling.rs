@@ -142,10 +142,9 @@ pub fn order_key(v: f32) -> i32 {
 /// Index of the largest logit that is not banned (the first one on ties);
 /// when every token is banned, the largest of all.
 pub fn argmax_allowed(logits: &[f32], banned: &Banned) -> u32 {
-    // With Helium, the first largest of all four logits at a time; it is
-    // the answer unless banned.
-    #[cfg(edgegru_helium)]
-    if let Some(i) = crate::kernels::arm::helium_fixed::first_max(logits).filter(|&i| allowed(banned, i)) {
+    // The first largest of all, where vectors find it; it is the answer
+    // unless banned.
+    if let Some(i) = first_max(logits).filter(|&i| allowed(banned, i)) {
         return i as u32;
     }
     // Every order is above i32::MIN, so the first allowed logit takes the lead.
@@ -165,26 +164,167 @@ pub fn argmax_allowed(logits: &[f32], banned: &Banned) -> u32 {
     }
 }
 
+/// Values per block of the vector searches: a block's largest
+/// [`order_key`] is one pass that vectorizes; only the blocks that can change
+/// the answer are then read value by value.
+const BLOCK: usize = 64;
+
+/// The largest [`order_key`] of `v` (`i32::MIN` when empty), in AVX2 where
+/// the core has it.
+#[inline(always)]
+fn max_key(v: &[f32]) -> i32 {
+    #[cfg(target_arch = "x86_64")]
+    if crate::kernels::x86::has_avx2() {
+        // SAFETY: the core has AVX2 (checked above).
+        return unsafe { max_key_avx2(v) };
+    }
+    max_key_portable(v)
+}
+
+/// [`max_key_portable`] compiled for AVX2 (eight keys per instruction).
+///
+/// # Safety
+/// The core must have AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn max_key_avx2(v: &[f32]) -> i32 {
+    max_key_portable(v)
+}
+
+/// [`max_key`] in plain code (auto-vectorized for the target's baseline).
+#[inline(always)]
+fn max_key_portable(v: &[f32]) -> i32 {
+    v.iter().fold(i32::MIN, |m, &x| m.max(order_key(x)))
+}
+
+/// Index of the first largest logit of all (by [`order_key`]) where the core
+/// has vectors (Helium: four at a time; x86-64 and aarch64: each block's
+/// largest key, then the first index of the best block's); `None` on
+/// scalar cores, where one pass over the logits is the cheapest.
+fn first_max(logits: &[f32]) -> Option<usize> {
+    #[cfg(edgegru_helium)]
+    {
+        crate::kernels::arm::helium_fixed::first_max(logits)
+    }
+    #[cfg(not(edgegru_helium))]
+    {
+        if !cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) {
+            return None;
+        }
+        let (mut best, mut at) = (i32::MIN, None);
+        for (b, block) in logits.chunks(BLOCK).enumerate() {
+            let m = max_key(block);
+            if at.is_none() || m > best {
+                (best, at) = (m, Some(b * BLOCK));
+            }
+        }
+        let start = at?;
+        logits[start..].iter().position(|&v| order_key(v) == best).map(|i| start + i)
+    }
+}
+
 /// Whether token `i` may be picked.
 #[inline(never)]
 fn allowed(banned: &Banned, i: usize) -> bool {
     u32::try_from(i).map_or(true, |i| !banned.contains(i))
 }
 
-/// `probs = softmax(logits / temperature)`, banned tokens at probability 0
-/// (unless every token is banned).
+/// `probs = softmax(logits / temperature)`, banned tokens (and NaN logits)
+/// at probability 0 (unless every token is banned). Each `e^((v - max) /
+/// temperature)` has the bits of [`crate::math::exp`] (by
+/// [`crate::math::map_exp`], in blocks); their sum is [`lane_sum`]'s.
 pub(crate) fn softmax(logits: &[f32], temperature: f32, banned: &Banned, probs: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::kernels::x86::has_avx2() {
+        // SAFETY: the core has AVX2 (checked above).
+        return unsafe { softmax_avx2(logits, temperature, banned, probs) };
+    }
+    softmax_portable(logits, temperature, banned, probs)
+}
+
+/// [`softmax_portable`] compiled for AVX2: the same operations (no fused
+/// multiply-adds), so the same bits, eight values at a time.
+///
+/// # Safety
+/// The core must have AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn softmax_avx2(logits: &[f32], temperature: f32, banned: &Banned, probs: &mut [f32]) {
+    softmax_portable(logits, temperature, banned, probs)
+}
+
+/// [`softmax`] in plain code.
+#[inline(always)]
+fn softmax_portable(logits: &[f32], temperature: f32, banned: &Banned, probs: &mut [f32]) {
     let all_banned = banned.any() && (0..logits.len() as u32).all(|i| banned.contains(i));
     let banned = if all_banned { &Banned::NONE } else { banned };
-    let max = logits.iter().enumerate().filter(|(i, _)| !banned.contains(*i as u32)).fold(f32::NEG_INFINITY, |m, (_, &v)| m.max(key(v)));
-    let mut sum = 0.0;
-    for (i, (p, &v)) in probs.iter_mut().zip(logits).enumerate() {
-        let out = v.is_nan() || max == f32::NEG_INFINITY || banned.contains(i as u32);
-        *p = if out { 0.0 } else { crate::math::exp((v - max) / temperature) };
-        sum += *p;
+    let max = max_allowed(logits, banned);
+    let n = logits.len().min(probs.len());
+    let probs = &mut probs[..n];
+    if max == f32::NEG_INFINITY {
+        // No allowed logit is a number above -infinity.
+        probs.iter_mut().for_each(|p| *p = 0.0);
+        return;
     }
+    let mut scratch = [0f32; BLOCK];
+    for (p, l) in probs.chunks_mut(BLOCK).zip(logits.chunks(BLOCK)) {
+        p.iter_mut().zip(l).for_each(|(p, &v)| *p = (v - max) / temperature);
+        // A NaN logit (or +infinity's NaN difference) gets 0.
+        crate::math::map_exp(p, &mut scratch, |e| if e.is_nan() { 0.0 } else { e });
+    }
+    for id in banned.ids.iter().flatten() {
+        if let Some(p) = probs.get_mut(*id as usize) {
+            *p = 0.0;
+        }
+    }
+    let sum = lane_sum(probs);
     let inv = if sum > 0.0 && sum.is_finite() { 1.0 / sum } else { 0.0 };
     probs.iter_mut().for_each(|p| *p *= inv);
+}
+
+/// The largest logit that is not banned, NaN counting as -infinity (by
+/// [`order_key`], over the runs of logits between the banned ids).
+fn max_allowed(logits: &[f32], banned: &Banned) -> f32 {
+    let mut cuts = banned.ids.map(|id| id.map_or(usize::MAX, |i| i as usize));
+    cuts.sort_unstable();
+    let (mut best, mut from) = (i32::MIN, 0);
+    for cut in cuts.into_iter().chain([usize::MAX]) {
+        let to = cut.min(logits.len());
+        if from < to {
+            best = best.max(max_key(&logits[from..to]));
+        }
+        from = to.saturating_add(1).max(from);
+    }
+    // (`i32::MIN`: nothing allowed, or only NaN and -infinity.)
+    key_value(best)
+}
+
+/// The float whose [`order_key`] is `key` (+0 for either zero); -infinity
+/// for keys below -infinity's.
+fn key_value(key: i32) -> f32 {
+    match key {
+        k if k >= 0 => f32::from_bits(k as u32),
+        k if k <= -0x7F80_0000 => f32::NEG_INFINITY,
+        k => f32::from_bits(k.unsigned_abs() | 0x8000_0000),
+    }
+}
+
+/// The sum of `v` in a fixed order, the same on every target: value `i`
+/// into partial sum `i % 8` (each in index order), then `((s0 + s1) + (s2 +
+/// s3)) + ((s4 + s5) + (s6 + s7))`. Eight independent chains, where one
+/// running sum waits on each add.
+fn lane_sum(v: &[f32]) -> f32 {
+    let mut s = [0f32; 8];
+    let mut blocks = v.chunks_exact(8);
+    for b in &mut blocks {
+        for (s, &x) in s.iter_mut().zip(b) {
+            *s += x;
+        }
+    }
+    for (s, &x) in s.iter_mut().zip(blocks.remainder()) {
+        *s += x;
+    }
+    ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))
 }
 
 /// `v = softmax(v)` in place (class probabilities from logits, float and
@@ -201,38 +341,212 @@ pub(crate) fn softmax_in_place(v: &mut [f32]) {
     v.iter_mut().for_each(|x| *x *= inv);
 }
 
-/// Orders `order[..]` (token ids) so that the `k` most probable come first,
-/// sorted (banned tokens last, then by probability, then by id: a total
-/// order, so the result is the same however it is computed). A heap of the
-/// `k` best so far, then a heapsort of it: O(n log k), no recursion, and a
-/// few hundred bytes of code where the library's select-and-sort took
-/// kilobytes on a microcontroller. `order[k..]` is left unspecified.
-fn rank(probs: &[f32], banned: &Banned, order: &mut [u32], k: usize) {
-    // `a` ranks after `b`.
-    let after = |a: u32, b: u32| {
-        let (pa, pb) = (probs.get(a as usize).copied().unwrap_or(0.0), probs.get(b as usize).copied().unwrap_or(0.0));
-        banned.contains(a).cmp(&banned.contains(b)).then(pb.total_cmp(&pa)).then(a.cmp(&b)) == core::cmp::Ordering::Greater
-    };
+/// Orders `order[..]` (token ids) so that the `k` best come first, sorted:
+/// banned tokens last, then by the [`order_key`] of their value in `vals`
+/// (probabilities, or logits), largest first, then by id (a total order,
+/// so the result is the same however it is computed). Where the core has
+/// vectors and `k` is small, one filtering pass ([`rank_by_filter`]);
+/// elsewhere a heap of the `k` best so far, then a heapsort of it: O(n log
+/// k), no recursion, and a few hundred bytes of code where the library's
+/// select-and-sort took kilobytes on a microcontroller. `order[k..]` is left
+/// unspecified.
+fn rank(vals: &[f32], banned: &Banned, order: &mut [u32], k: usize) {
     let n = order.len();
     let k = if k == 0 { n } else { k.min(n) };
-    for (i, o) in order.iter_mut().enumerate() {
-        *o = i as u32;
+    if VECTOR_RANK && k <= MAX_FILTER_K && vals.len() >= n && rank_by_filter(&vals[..n], banned, order, k) {
+        return;
     }
-    let heap = &mut order[..k];
-    // A max-heap by `after`: its root is the worst of the best k so far.
-    for root in (0..k / 2).rev() {
-        sift_down(heap, root, k, &after);
-    }
-    for id in k..n {
-        if k > 0 && after(heap[0], id as u32) {
-            heap[0] = id as u32;
-            sift_down(heap, 0, k, &after);
+    let key = |i: u32| order_key(vals.get(i as usize).copied().unwrap_or(0.0));
+    // `a` ranks after `b` (both allowed).
+    let after = |a: u32, b: u32| (key(a), b) < (key(b), a);
+    // The first k allowed tokens fill the heap (a max-heap by `after`: its
+    // root is the worst of the best k so far); a later token enters only
+    // with a greater key than the root's (an equal one has the greater id).
+    let (mut len, mut worst) = (0, i32::MAX);
+    for i in 0..n as u32 {
+        let r = key(i);
+        if (len == k && r <= worst) || banned.contains(i) {
+            continue;
+        }
+        if len < k {
+            order[len] = i;
+            len += 1;
+            if len == k {
+                for root in (0..k / 2).rev() {
+                    sift_down(&mut order[..k], root, k, &after);
+                }
+                worst = key(order[0]);
+            }
+        } else {
+            order[0] = i;
+            sift_down(&mut order[..k], 0, k, &after);
+            worst = key(order[0]);
         }
     }
-    for end in (1..k).rev() {
+    let heap = &mut order[..len];
+    if len < k {
+        // Fewer than k allowed tokens: not yet a heap.
+        for root in (0..len / 2).rev() {
+            sift_down(heap, root, len, &after);
+        }
+    }
+    for end in (1..len).rev() {
         heap.swap(0, end);
         sift_down(heap, 0, end, &after);
     }
+    // Fewer than k allowed tokens: the banned ones after them, in order.
+    let mut last = banned.ids.map(|b| b.filter(|&b| (b as usize) < n));
+    if last[1].is_some_and(|b1| last[0].is_none_or(|b0| after(b0, b1))) {
+        last.swap(0, 1);
+    }
+    for b in last.into_iter().flatten() {
+        if len < k {
+            order[len] = b;
+            len += 1;
+        }
+    }
+}
+
+/// Whether [`rank`] filters with vectors (cores that have them; elsewhere
+/// the heap, and no candidate table takes stack).
+const VECTOR_RANK: bool = cfg!(any(target_arch = "x86_64", target_arch = "aarch64"));
+
+/// Largest `k` that [`rank_by_filter`] ranks (top-k sampling, suggestions,
+/// the first step of top-p); larger ones take the heap.
+const MAX_FILTER_K: usize = if VECTOR_RANK { 128 } else { 0 };
+
+/// Candidates [`Filter`] holds at most.
+const FILTER_CAP: usize = if VECTOR_RANK { FILTER_SPAN * MAX_FILTER_K } else { 2 };
+
+/// [`Filter`] keeps only the best `k` when it holds this many times `k`.
+const FILTER_SPAN: usize = 2;
+
+/// The best `k` tokens of those seen so far, among others: tokens are
+/// offered in id order, and one whose key is not above `threshold` (the
+/// `k`-th best key kept, once there are `k`) has `k` tokens ranking before
+/// it already, so it is never kept.
+struct Filter {
+    /// Key and id in one integer, larger for the token that ranks first:
+    /// the key (offset to unsigned), then the complement of the id.
+    kept: [u64; FILTER_CAP],
+    len: usize,
+    k: usize,
+    /// How many are kept before only the best `k` are: a few times `k`,
+    /// so that the threshold rises early.
+    cap: usize,
+    threshold: i32,
+}
+
+impl Filter {
+    fn new(k: usize) -> Self {
+        Filter { kept: [0; FILTER_CAP], len: 0, k, cap: (FILTER_SPAN * k).clamp(k + 1, FILTER_CAP), threshold: i32::MIN }
+    }
+
+    /// Keeps token `id` with key `key` (the caller checked `key > threshold`).
+    #[inline(always)]
+    fn offer(&mut self, key: i32, id: u32, banned: &Banned) {
+        if banned.contains(id) {
+            return;
+        }
+        self.kept[self.len] = u64::from(key as u32 ^ 0x8000_0000) << 32 | u64::from(!id);
+        self.len += 1;
+        if self.len >= self.cap {
+            self.keep_best();
+            // The k-th best is the least of those kept.
+            let least = self.kept[..self.k].iter().min().copied().unwrap_or(0);
+            self.threshold = (least >> 32) as i32 ^ i32::MIN;
+        }
+    }
+
+    /// Only the best `k` kept, at the front (not sorted).
+    fn keep_best(&mut self) {
+        if self.len > self.k {
+            let worse = self.len - self.k;
+            self.kept[..self.len].select_nth_unstable(worse);
+            self.kept.copy_within(worse..self.len, 0);
+            self.len = self.k;
+        }
+    }
+}
+
+/// [`rank`] by one pass that offers [`Filter`] only the tokens above its
+/// threshold (which rises quickly: after the first few hundred tokens, few
+/// pass), then a sort of the `k` kept. Returns false, leaving `order` to the
+/// heap, when fewer than `k` tokens are allowed. `0 < k <= MAX_FILTER_K`.
+fn rank_by_filter(vals: &[f32], banned: &Banned, order: &mut [u32], k: usize) -> bool {
+    let mut filter = Filter::new(k);
+    #[cfg(target_arch = "x86_64")]
+    if crate::kernels::x86::has_avx2() {
+        // SAFETY: the core has AVX2 (checked above).
+        unsafe { filter_avx2(vals, banned, &mut filter) };
+    } else {
+        filter_portable(vals, 0, banned, &mut filter);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    filter_portable(vals, 0, banned, &mut filter);
+    if filter.len < k {
+        return false;
+    }
+    // Sorted, the best last.
+    let kept = &mut filter.kept[..filter.len];
+    kept.sort_unstable();
+    for (o, &c) in order.iter_mut().zip(kept.iter().rev()) {
+        *o = !(c as u32);
+    }
+    true
+}
+
+/// Offers `filter` the tokens of `vals` (ids from `first`) above its threshold.
+#[inline(always)]
+fn filter_portable(vals: &[f32], first: usize, banned: &Banned, filter: &mut Filter) {
+    for (i, &v) in vals.iter().enumerate() {
+        let key = order_key(v);
+        if key > filter.threshold {
+            filter.offer(key, (first + i) as u32, banned);
+        }
+    }
+}
+
+/// [`filter_portable`] 32 values at a time: once the filter has a
+/// threshold, the values are compared with the float whose key it is (the
+/// same answer for numbers; NaN is never above it) four vectors at once, and
+/// only a group with a value above it is looked at value by value.
+///
+/// # Safety
+/// The core must have AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn filter_avx2(vals: &[f32], banned: &Banned, filter: &mut Filter) {
+    use core::arch::x86_64::*;
+    // Until the filter first keeps only its best, every token is offered.
+    let mut start = 0;
+    while filter.threshold == i32::MIN && start < vals.len() {
+        let end = (start + 8).min(vals.len());
+        filter_portable(&vals[start..end], start, banned, filter);
+        start = end;
+    }
+    let (groups, rest) = vals[start..].as_chunks::<32>();
+    let mut threshold = _mm256_set1_ps(key_value(filter.threshold));
+    for (g, group) in groups.iter().enumerate() {
+        // SAFETY: `group` holds 32 f32, four unaligned loads of eight.
+        let above = unsafe { [0, 8, 16, 24].map(|i| _mm256_cmp_ps::<_CMP_GT_OQ>(_mm256_loadu_ps(group.as_ptr().add(i)), threshold)) };
+        if _mm256_movemask_ps(_mm256_or_ps(_mm256_or_ps(above[0], above[1]), _mm256_or_ps(above[2], above[3]))) == 0 {
+            continue;
+        }
+        // The values above it, one bit each.
+        let mut mask = above.iter().enumerate().fold(0u32, |m, (j, &a)| m | (_mm256_movemask_ps(a) as u32) << (8 * j));
+        while mask != 0 {
+            let lane = mask.trailing_zeros() as usize;
+            let key = order_key(group[lane]);
+            // (The threshold may have risen since the compare.)
+            if key > filter.threshold {
+                filter.offer(key, (start + g * 32 + lane) as u32, banned);
+            }
+            mask &= mask - 1;
+        }
+        threshold = _mm256_set1_ps(key_value(filter.threshold));
+    }
+    filter_portable(rest, vals.len() - rest.len(), banned, filter);
 }
 
 /// Moves `heap[root]` down to its place in the max-heap `heap[..len]`.
@@ -260,6 +574,9 @@ pub(crate) fn sample(logits: &[f32], params: &SamplingParams, banned: &Banned, r
     }
     let n = logits.len().min(probs.len()).min(order.len());
     let (logits, probs, order) = (&logits[..n], &mut probs[..n], &mut order[..n]);
+    if params.top_k != 0 && (params.top_k as usize) < n && params.top_p >= 1.0 {
+        return sample_top_k(logits, params, banned, rng.next_f32(), probs, order);
+    }
     softmax(logits, params.temperature, banned, probs);
     let u = rng.next_f32();
     if params.top_k == 0 && params.top_p >= 1.0 {
@@ -273,17 +590,19 @@ pub(crate) fn sample(logits: &[f32], params: &SamplingParams, banned: &Banned, r
         return argmax_allowed(logits, banned);
     }
     let k = if params.top_k == 0 { n } else { (params.top_k as usize).min(n) };
-    rank(probs, banned, order, k);
-    // Smallest prefix of the ranking that reaches top_p (at least one token).
-    let mut kept = 0;
-    let mut mass = 0.0;
-    for &t in order[..k].iter() {
-        mass += probs[t as usize];
-        kept += 1;
-        if mass >= params.top_p {
-            break;
+    // The smallest prefix of the ranking's first k that reaches top_p (at
+    // least one token). The nucleus is usually far shorter than k: the
+    // first 64 are ranked, then 4 times as many while they do not reach it
+    // (each ranking is a prefix of the full one, so the result is the same).
+    let mut ranked = if params.top_p >= 1.0 { k } else { k.min(64) };
+    let (kept, mass) = loop {
+        rank(probs, banned, order, ranked);
+        let (kept, mass) = nucleus(probs, &order[..ranked], params.top_p);
+        if mass >= params.top_p || ranked == k {
+            break (kept, mass);
         }
-    }
+        ranked = ranked.saturating_mul(4).min(k);
+    };
     let target = u * mass;
     let mut cum = 0.0;
     for &t in &order[..kept] {
@@ -293,6 +612,48 @@ pub(crate) fn sample(logits: &[f32], params: &SamplingParams, banned: &Banned, r
         }
     }
     order[0]
+}
+
+/// Top-k sampling without a softmax over the vocabulary: the `top_k` best
+/// logits (ranked as [`rank`] ranks probabilities, which have their order),
+/// then `e^((v - max) / temperature)` of those only, and `u` times their
+/// sum picked by the running sum in rank order: the distribution of the
+/// softmax restricted to the `top_k` and renormalized. `0 < top_k < n`.
+fn sample_top_k(logits: &[f32], params: &SamplingParams, banned: &Banned, u: f32, weights: &mut [f32], order: &mut [u32]) -> u32 {
+    let all_banned = banned.any() && (0..logits.len() as u32).all(|i| banned.contains(i));
+    let banned = if all_banned { &Banned::NONE } else { banned };
+    let k = params.top_k as usize;
+    rank(logits, banned, order, k);
+    let max = key(logits[order[0] as usize]);
+    let mut mass = 0.0;
+    for (w, &t) in weights.iter_mut().zip(&order[..k]) {
+        let v = logits[t as usize];
+        let out = v.is_nan() || max == f32::NEG_INFINITY || banned.contains(t);
+        *w = if out { 0.0 } else { crate::math::exp((v - max) / params.temperature) };
+        mass += *w;
+    }
+    let target = u * mass;
+    let mut cum = 0.0;
+    for (&w, &t) in weights.iter().zip(&order[..k]) {
+        cum += w;
+        if target < cum {
+            return t;
+        }
+    }
+    order[0]
+}
+
+/// The smallest prefix of `ranked` whose probabilities, summed in order,
+/// reach `top_p` (all of it if none does): its length and its mass.
+fn nucleus(probs: &[f32], ranked: &[u32], top_p: f32) -> (usize, f32) {
+    let mut mass = 0.0;
+    for (i, &t) in ranked.iter().enumerate() {
+        mass += probs[t as usize];
+        if mass >= top_p {
+            return (i + 1, mass);
+        }
+    }
+    (ranked.len(), mass)
 }
 
 /// The `out.len()` most likely tokens that are not banned (at most
@@ -451,22 +812,142 @@ mod tests {
     }
 
     /// The ranking is the full sort's prefix for every k, with ties,
-    /// NaN-free equal probabilities, banned tokens and k beyond n.
+    /// NaN-free equal probabilities, banned tokens (the largest values in
+    /// the larger cases, so that the blocks' floor must allow for them) and
+    /// k beyond n.
     #[test]
     fn rank_is_the_sorted_prefix() {
         let mut rng = Rng::new(11);
-        for n in [1usize, 2, 3, 7, 64, 300] {
-            let probs: std::vec::Vec<f32> = (0..n).map(|_| (rng.next_f32() * 8.0).floor() / 8.0).collect();
+        for n in [1usize, 2, 3, 7, 64, 300, 5000, 20_000] {
+            let levels = if n > 1000 { 4096.0 } else { 8.0 };
+            let mut probs: std::vec::Vec<f32> = (0..n).map(|_| (rng.next_f32() * levels).floor() / levels).collect();
             let banned = Banned { ids: [Some(1), Some(5)] };
+            if n > 1000 {
+                (probs[1], probs[5]) = (1.0, 1.0);
+            }
             let mut want: std::vec::Vec<u32> = (0..n as u32).collect();
             want.sort_by(|&a, &b| {
                 banned.contains(a).cmp(&banned.contains(b)).then(probs[b as usize].total_cmp(&probs[a as usize])).then(a.cmp(&b))
             });
-            for k in [0usize, 1, 2, 5, n / 2, n, n + 3] {
+            for k in [0usize, 1, 2, 5, 40, 126, 127, 300, n / 2, n, n + 3] {
                 let mut order = std::vec![0u32; n];
                 rank(&probs, &banned, &mut order, k);
                 let m = if k == 0 { n } else { k.min(n) };
                 assert_eq!(&order[..m], &want[..m], "n {n}, k {k}");
+            }
+        }
+    }
+
+    /// Logits like a word model's: a few likely words, a long flat tail,
+    /// NaN and infinities sprinkled in when `damaged`.
+    fn word_logits(n: usize, seed: u64, damaged: bool) -> std::vec::Vec<f32> {
+        let mut rng = Rng::new(seed);
+        (0..n)
+            .map(|i| {
+                let r = rng.next_u64();
+                match r % 97 {
+                    0 if damaged => f32::NAN,
+                    1 if damaged => f32::NEG_INFINITY,
+                    2 if damaged => -0.0,
+                    _ if i % 211 == 3 => 6.0 + rng.next_f32() * 4.0,
+                    _ => rng.next_f32() * 3.0 - 1.5,
+                }
+            })
+            .collect()
+    }
+
+    /// The vector searches against the plain ones, wherever the core has
+    /// them: the same key, the same first maximum, the same probability
+    /// bits from the AVX2 softmax as from the portable one.
+    #[test]
+    fn vector_searches_match_the_plain_ones() {
+        for (n, seed) in [(0usize, 1u64), (1, 2), (63, 3), (64, 4), (65, 5), (1000, 6), (5002, 7)] {
+            let logits = word_logits(n, seed, true);
+            let plain = logits.iter().fold(i32::MIN, |m, &x| m.max(order_key(x)));
+            assert_eq!(max_key(&logits), plain, "n {n}");
+            assert_eq!(max_key_portable(&logits), plain, "n {n}");
+            if let Some(i) = first_max(&logits) {
+                assert_eq!(i as u32, float_argmax(&logits, &Banned::NONE), "n {n}");
+            }
+            let banned = Banned { ids: [Some(0), Some(3)] };
+            let (mut a, mut b) = (std::vec![0f32; n], std::vec![0f32; n]);
+            softmax(&logits, 0.8, &banned, &mut a);
+            softmax_portable(&logits, 0.8, &banned, &mut b);
+            assert_eq!(
+                a.iter().map(|p| p.to_bits()).collect::<std::vec::Vec<_>>(),
+                b.iter().map(|p| p.to_bits()).collect::<std::vec::Vec<_>>()
+            );
+            assert!(a.iter().all(|p| p.is_finite() && *p >= 0.0), "n {n}");
+            // (With one token, every token is banned: it keeps its probability.)
+            let zeroed = banned.ids.iter().flatten().all(|&t| a.get(t as usize).is_none_or(|&p| p == 0.0));
+            assert!(n < 2 || zeroed, "n {n}: a banned token has a probability");
+        }
+    }
+
+    /// Pure top-k draws from the softmax restricted to the k most likely
+    /// allowed tokens and renormalized; never a banned token or a NaN logit.
+    #[test]
+    fn top_k_draws_from_the_renormalized_top_k() {
+        let logits = [f32::NAN, 3.0, 0.0, (2.0f32).ln() + 3.0, 9.0, 1.0, 3.0 + (5.0f32).ln(), f32::INFINITY - f32::INFINITY];
+        // Token 4 is banned; the best three allowed are 6, 3, 1 with
+        // weights 5 : 2 : 1.
+        let banned = Banned { ids: [Some(4), None] };
+        let params = SamplingParams { temperature: 1.0, top_k: 3, top_p: 1.0, allow_oov: false };
+        let (mut p, mut o) = ([0.0; 8], [0u32; 8]);
+        let mut rng = Rng::new(9);
+        let mut counts = [0u32; 8];
+        for _ in 0..40_000 {
+            counts[sample(&logits, &params, &banned, &mut rng, &mut p, &mut o) as usize] += 1;
+        }
+        for (t, want) in [(6usize, 5.0 / 8.0), (3, 2.0 / 8.0), (1, 1.0 / 8.0)] {
+            let got = counts[t] as f32 / 40_000.0;
+            assert!((got - want).abs() < 0.01, "token {t}: {got} against {want}; {counts:?}");
+        }
+        assert_eq!(counts[6] + counts[3] + counts[1], 40_000, "only the top 3 allowed tokens: {counts:?}");
+        // Temperature sharpens within the top k: at 0.5 the weights are
+        // squared (25 : 4 : 1).
+        let cold = SamplingParams { temperature: 0.5, ..params };
+        let mut six = 0;
+        for _ in 0..30_000 {
+            six += u32::from(sample(&logits, &cold, &banned, &mut rng, &mut p, &mut o) == 6);
+        }
+        assert!((six as f32 / 30_000.0 - 25.0 / 30.0).abs() < 0.01, "{six}");
+    }
+
+    /// Top-p ranks only as far as the nucleus reaches (64 tokens, then 4
+    /// times as many): the token drawn is the one the full sort gives, for
+    /// nuclei of one token up to most of a flat vocabulary.
+    #[test]
+    fn top_p_draws_what_the_full_sort_draws() {
+        for (n, seed, top_p, top_k) in [
+            (5002usize, 1u64, 0.9f32, 0u32),
+            (5002, 2, 0.999, 0),
+            (5002, 3, 0.2, 0),
+            (5002, 4, 0.95, 40),
+            (300, 5, 0.5, 0),
+            (70, 6, 0.99, 0),
+        ] {
+            let logits = word_logits(n, seed, seed % 2 == 0);
+            let banned = Banned { ids: [Some(0), Some(1)] };
+            let params = SamplingParams { temperature: 1.3, top_k, top_p, allow_oov: false };
+            let (mut p, mut o) = (std::vec![0f32; n], std::vec![0u32; n]);
+            let (mut rng, mut reference_rng) = (Rng::new(seed), Rng::new(seed));
+            for _ in 0..50 {
+                let got = sample(&logits, &params, &banned, &mut rng, &mut p, &mut o);
+                // The reference: softmax, every token sorted, the nucleus, the draw.
+                let mut probs = std::vec![0f32; n];
+                softmax(&logits, params.temperature, &banned, &mut probs);
+                let u = reference_rng.next_f32();
+                let mut sorted: std::vec::Vec<u32> = (0..n as u32).filter(|&t| !banned.contains(t)).collect();
+                sorted.sort_by(|&a, &b| probs[b as usize].total_cmp(&probs[a as usize]).then(a.cmp(&b)));
+                sorted.truncate(if top_k == 0 { n } else { top_k as usize });
+                let (kept, mass) = nucleus(&probs, &sorted, top_p);
+                let mut cum = 0.0;
+                let want = sorted[..kept].iter().copied().find(|&t| {
+                    cum += probs[t as usize];
+                    u * mass < cum
+                });
+                assert_eq!(got, want.unwrap_or(sorted[0]), "n {n}, top_p {top_p}, top_k {top_k}");
             }
         }
     }
