@@ -413,7 +413,7 @@ const VECTOR_RANK: bool = cfg!(any(target_arch = "x86_64", target_arch = "aarch6
 
 /// Largest `k` that [`rank_by_filter`] ranks (top-k sampling, suggestions,
 /// the first step of top-p); larger ones take the heap.
-const MAX_FILTER_K: usize = if VECTOR_RANK { 128 } else { 0 };
+const MAX_FILTER_K: usize = 128;
 
 /// Candidates [`Filter`] holds at most.
 const FILTER_CAP: usize = if VECTOR_RANK { FILTER_SPAN * MAX_FILTER_K } else { 2 };
