@@ -412,8 +412,9 @@ fn rank(vals: &[f32], banned: &Banned, order: &mut [u32], k: usize) {
 const VECTOR_RANK: bool = cfg!(any(target_arch = "x86_64", target_arch = "aarch64"));
 
 /// Largest `k` that [`rank_by_filter`] ranks (top-k sampling, suggestions,
-/// the first step of top-p); larger ones take the heap.
-const MAX_FILTER_K: usize = 128;
+/// the first two rounds of top-p); larger ones take the heap. Its table of
+/// candidates takes `2 * 8 * MAX_FILTER_K` bytes of stack (4 KB).
+const MAX_FILTER_K: usize = 256;
 
 /// Candidates [`Filter`] holds at most.
 const FILTER_CAP: usize = if VECTOR_RANK { FILTER_SPAN * MAX_FILTER_K } else { 2 };
