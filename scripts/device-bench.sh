@@ -14,7 +14,9 @@
 # advances one nanosecond per instruction retired, so SysTick measures
 # instructions (calibrated by the firmware against a loop of known length).
 # Every kernel set the core has runs the same tokens (or feature steps), and
-# each must equal the host's output bit for bit, or the script fails.
+# each must equal the host's output bit for bit, or the script fails; the
+# language models' firmware also generates with seeded sampling (top-k 40,
+# then top-p 0.9) and must give the host's text.
 #
 # The figures are instructions retired, not cycles: QEMU is not
 # cycle-accurate. The estimated milliseconds assume one cycle per
@@ -58,7 +60,12 @@ model_file() {
 host_outputs() {
     case $1 in
     basicmotions*) "$edgegru" predict --model "$(model_file "$1")" --data "$ts" --exact > "$out/$1.host.txt" ;;
-    *) "$edgegru" generate --model "$(model_file "$1")" --prompt "$prompt" --greedy --max-tokens $tokens > "$out/$1.host.txt" ;;
+    *)
+        "$edgegru" generate --model "$(model_file "$1")" --prompt "$prompt" --greedy --max-tokens $tokens > "$out/$1.host.txt"
+        # Seeded sampling, which the firmware checks too.
+        "$edgegru" generate --model "$(model_file "$1")" --prompt "$prompt" --temperature 0.8 --top-k 40 --seed 7 --max-tokens $tokens > "$out/$1.top-k.txt"
+        "$edgegru" generate --model "$(model_file "$1")" --prompt "$prompt" --temperature 0.8 --top-p 0.9 --seed 7 --max-tokens $tokens > "$out/$1.top-p.txt"
+        ;;
     esac
 }
 "$edgegru" train --corpus /usr/share/games/fortunes --out "$out/config-a-run" --steps 3 --seed 1 --threads 2 --force > /dev/null
@@ -95,6 +102,7 @@ run_fw() {
         env+=(EDGEGRU_FW_FEATURES="$ts" EDGEGRU_FW_SEQUENCES=0,10,20,30)
     else
         env+=(EDGEGRU_FW_PROMPT="$prompt" EDGEGRU_FW_TOKENS=$tokens)
+        [ "$label" = now ] && env+=(EDGEGRU_FW_EXPECTED_TOP_K="$out/$model.top-k.txt" EDGEGRU_FW_EXPECTED_TOP_P="$out/$model.top-p.txt")
     fi
     local tdir="$root/target/device-bench/build-$label-$core"
     local log="$out/$label-$core-$model.log"

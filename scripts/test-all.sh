@@ -206,10 +206,16 @@ RAM_BUDGET_T=8192      # arena + runtime stack for config T on the Cortex-M0, by
 fw_prompt="The meaning of life is"
 # fw_env MODEL TOKENS [EXPECTED]: the firmware's inputs; EXPECTED defaults to
 # what the host's `edgegru generate` prints for MODEL.
+# The firmware also generates with seeded sampling (top-k, then top-p) and
+# must give the host's text for those (fw_sampled checks that it said so).
 fw_env() {
     local expected=${3:-$work/fw-host.txt}
     [ -n "${3:-}" ] || target/release/edgegru generate --model "$1" --prompt "$fw_prompt" --greedy --max-tokens "$2" > "$expected"
-    export EDGEGRU_FW_MODEL="$(realpath "$1")" EDGEGRU_FW_PROMPT="$fw_prompt" EDGEGRU_FW_EXPECTED="$expected" EDGEGRU_FW_TOKENS="$2"
+    local seeded=(--model "$1" --prompt "$fw_prompt" --temperature 0.8 --seed 7 --max-tokens "$2")
+    target/release/edgegru generate "${seeded[@]}" --top-k 40 > "$work/fw-host-top-k.txt"
+    target/release/edgegru generate "${seeded[@]}" --top-p 0.9 > "$work/fw-host-top-p.txt"
+    export EDGEGRU_FW_MODEL="$(realpath "$1")" EDGEGRU_FW_PROMPT="$fw_prompt" EDGEGRU_FW_EXPECTED="$expected" EDGEGRU_FW_TOKENS="$2" \
+        EDGEGRU_FW_EXPECTED_TOP_K="$work/fw-host-top-k.txt" EDGEGRU_FW_EXPECTED_TOP_P="$work/fw-host-top-p.txt"
 }
 # fw TARGET [cargo args]: builds and runs the firmware (under a timeout, so a
 # hang cannot stall the run); its report goes to $work/fw.log too.
@@ -219,13 +225,18 @@ fw() {
     (cd tests/firmware && cargo build -q --release --target "$target" "$@" && timeout 300 cargo run -q --release --target "$target" "$@") |
         tee "$work/fw.log"
 }
+# fw_sampled TARGET [cargo args]: fw, and the run checked seeded sampling.
+fw_sampled() {
+    fw "$@"
+    grep -q "PASS: seeded sampling" "$work/fw.log" || { echo "error: the firmware did not check seeded sampling"; exit 1; }
+}
 (cd tests/firmware && cargo fmt -- --check)
 fw_env models/tiny.egru 100
 for target in thumbv7em-none-eabihf thumbv6m-none-eabi; do
     (cd tests/firmware && cargo clippy -q --release --target "$target" -- -D warnings)
 done
-fw thumbv7em-none-eabihf
-fw thumbv6m-none-eabi
+fw_sampled thumbv7em-none-eabihf
+fw_sampled thumbv6m-none-eabi
 ram=$(sed -n 's/.*arena + stack \([0-9]*\) bytes.*/\1/p' "$work/fw.log")
 echo "config T on the Cortex-M0: arena + runtime stack = $ram bytes (budget $RAM_BUDGET_T)"
 [ "$ram" -le "$RAM_BUDGET_T" ] || { echo "error: config T needs more than $RAM_BUDGET_T bytes of RAM"; exit 1; }
@@ -234,14 +245,14 @@ text=$(python3 scripts/runtime_text.py tests/firmware/target/thumbv7em-none-eabi
 echo "runtime code on thumbv7em (the quiet firmware's .text less the test harness; model in .rodata): $text bytes (budget $CODE_BUDGET)"
 [ "$text" -le "$CODE_BUDGET" ] || { echo "error: runtime code grew past $CODE_BUDGET bytes"; exit 1; }
 # EDGEGRU_CORTEX_M_KERNELS=portable keeps only the scalar kernels (the README's promise).
-EDGEGRU_CORTEX_M_KERNELS=portable fw thumbv7em-none-eabihf
+EDGEGRU_CORTEX_M_KERNELS=portable fw_sampled thumbv7em-none-eabihf
 grep -q "kernels scalar)" "$work/fw.log" || { echo "error: EDGEGRU_CORTEX_M_KERNELS=portable still chose other kernels"; exit 1; }
 fw_env models/fortunes-char.egru 80
-fw thumbv7em-none-eabihf
+fw_sampled thumbv7em-none-eabihf
 # A feature model: four test sequences (one per activity), every step's
 # output bits equal to the host's, on the Cortex-M4F and the Cortex-M0.
 fw_features() {
-    unset EDGEGRU_FW_PROMPT EDGEGRU_FW_TOKENS
+    unset EDGEGRU_FW_PROMPT EDGEGRU_FW_TOKENS EDGEGRU_FW_EXPECTED_TOP_K EDGEGRU_FW_EXPECTED_TOP_P
     local expected=${2:-$work/fw-host-bits.txt}
     [ -n "${2:-}" ] || target/release/edgegru predict --model "$1" --data target/ucr/BasicMotions/BasicMotions_TEST.ts --exact > "$expected"
     export EDGEGRU_FW_MODEL="$(realpath "$1")" EDGEGRU_FW_FEATURES="$PWD/target/ucr/BasicMotions/BasicMotions_TEST.ts" \

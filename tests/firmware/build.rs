@@ -7,6 +7,11 @@
 //! - `EDGEGRU_FW_EXPECTED`: what `edgegru generate --model M --prompt P --greedy
 //!   --max-tokens N` printed on the host (the prompt, the N tokens, a newline).
 //! - `EDGEGRU_FW_TOKENS`: N.
+//! - `EDGEGRU_FW_EXPECTED_TOP_K` and `EDGEGRU_FW_EXPECTED_TOP_P` (optional,
+//!   both or neither): what `edgegru generate` printed with `--temperature
+//!   0.8 --seed 7` and `--top-k 40`, then `--top-p 0.9`, instead of
+//!   `--greedy`; the firmware then checks seeded sampling too, and says
+//!   whether it did.
 //!
 //! A feature model (sequence classifier) reads sequences instead of a prompt:
 //! - `EDGEGRU_FW_FEATURES`: a UCR/UEA `.ts` file; the sequences listed in
@@ -96,17 +101,27 @@ fn text(out: &std::path::Path) {
     )
     .unwrap();
     let prompt = var("EDGEGRU_FW_PROMPT");
-    let expected_path = var("EDGEGRU_FW_EXPECTED");
-    println!("cargo:rerun-if-changed={expected_path}");
-    let printed = fs::read_to_string(&expected_path).unwrap_or_else(|e| panic!("cannot read {expected_path}: {e}"));
-    let generated = printed
-        .strip_prefix(prompt.as_str())
-        .and_then(|rest| rest.strip_suffix('\n'))
-        .unwrap_or_else(|| panic!("{expected_path} is not `edgegru generate` output for prompt {prompt:?}"));
+    fs::write(out.join("expected.txt"), generated_text(&var("EDGEGRU_FW_EXPECTED"), &prompt)).unwrap();
+    println!("cargo:rerun-if-env-changed=EDGEGRU_FW_EXPECTED_TOP_K");
+    println!("cargo:rerun-if-env-changed=EDGEGRU_FW_EXPECTED_TOP_P");
+    let sampled = match (env::var("EDGEGRU_FW_EXPECTED_TOP_K"), env::var("EDGEGRU_FW_EXPECTED_TOP_P")) {
+        (Ok(k), Ok(p)) => Some((generated_text(&k, &prompt), generated_text(&p, &prompt))),
+        (Err(_), Err(_)) => None,
+        _ => panic!("set both EDGEGRU_FW_EXPECTED_TOP_K and EDGEGRU_FW_EXPECTED_TOP_P, or neither"),
+    };
+    fs::write(out.join("sampled.rs"), format!("{sampled:?}")).unwrap();
     fs::write(out.join("prompt.txt"), &prompt).unwrap();
-    fs::write(out.join("expected.txt"), generated).unwrap();
     let tokens: usize = var("EDGEGRU_FW_TOKENS").parse().expect("EDGEGRU_FW_TOKENS is a number");
     fs::write(out.join("tokens.rs"), format!("{tokens}")).unwrap();
+}
+
+/// The text `edgegru generate` printed to `path` after `prompt` (without
+/// the prompt and the final newline).
+fn generated_text(path: &str, prompt: &str) -> String {
+    println!("cargo:rerun-if-changed={path}");
+    let printed = fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"));
+    let generated = printed.strip_prefix(prompt).and_then(|rest| rest.strip_suffix('\n'));
+    generated.unwrap_or_else(|| panic!("{path} is not `edgegru generate` output for prompt {prompt:?}")).to_string()
 }
 
 /// A feature model's inputs: the chosen sequences of a `.ts` file (as f32
@@ -161,4 +176,5 @@ fn features(out: &std::path::Path, path: &str) {
     fs::write(out.join("expected.txt"), expected).unwrap();
     fs::write(out.join("prompt.txt"), "").unwrap();
     fs::write(out.join("tokens.rs"), "0").unwrap();
+    fs::write(out.join("sampled.rs"), "None").unwrap();
 }

@@ -23,6 +23,9 @@ static ALIGNED: &Aligned<[u8]> = &Aligned(*include_bytes!(concat!(env!("OUT_DIR"
 const PROMPT: &str = include_str!(concat!(env!("OUT_DIR"), "/prompt.txt"));
 const EXPECTED: &str = include_str!(concat!(env!("OUT_DIR"), "/expected.txt"));
 const TOKENS: usize = include!(concat!(env!("OUT_DIR"), "/tokens.rs"));
+/// The host's text with seeded sampling (top-k, then top-p), when given.
+#[cfg(not(feature = "quiet"))]
+const SAMPLED: Option<(&str, &str)> = include!(concat!(env!("OUT_DIR"), "/sampled.rs"));
 const ARENA_BYTES: usize = include!(concat!(env!("OUT_DIR"), "/arena.rs"));
 // CHANNELS, FEATURES (f32 bits, time-major), STEPS and SEQUENCES of a feature model's inputs.
 include!(concat!(env!("OUT_DIR"), "/features.rs"));
@@ -232,6 +235,36 @@ fn fixed_capacity_api(_: &Model<'_>, _: &mut Session<'_, '_>) -> bool {
     true
 }
 
+/// Seeded sampling against the host's (`edgegru generate --temperature 0.8
+/// --seed 7` with `--top-k 40`, then with `--top-p 0.9`): the same text, so
+/// the same probabilities and draws, bit for bit. Not in the `quiet` build.
+#[cfg(not(feature = "quiet"))]
+fn sampling_equal(session: &mut Session<'_, '_>, out: &mut [u8]) -> bool {
+    let Some((top_k, top_p)) = SAMPLED else {
+        say!("seeded sampling not checked (EDGEGRU_FW_EXPECTED_TOP_K and EDGEGRU_FW_EXPECTED_TOP_P unset)");
+        return true;
+    };
+    let warm = SamplingParams { temperature: 0.8, top_k: 0, top_p: 1.0, allow_oov: false };
+    for (name, params, expected) in
+        [("top-k 40", SamplingParams { top_k: 40, ..warm }, top_k), ("top-p 0.9", SamplingParams { top_p: 0.9, ..warm }, top_p)]
+    {
+        session.reset();
+        let n = session.generate_into(PROMPT, TOKENS, &params, &mut Rng::new(7), out);
+        let text = n.ok().and_then(|n| core::str::from_utf8(&out[..n]).ok());
+        if text != Some(expected) {
+            say!("FAIL: seeded sampling, {}: device {:?}, host {:?}", name, text, expected);
+            return false;
+        }
+    }
+    say!("PASS: seeded sampling (temperature 0.8, seed 7; top-k 40, then top-p 0.9) gives the host's text");
+    true
+}
+
+#[cfg(feature = "quiet")]
+fn sampling_equal(_: &mut Session<'_, '_>, _: &mut [u8]) -> bool {
+    true
+}
+
 fn run() -> bool {
     let base = cortex_m::register::msp::read() as usize;
     let model = match load() {
@@ -272,7 +305,7 @@ fn run() -> bool {
             if text != EXPECTED {
                 say!("host   {:?}", EXPECTED);
             }
-            text == EXPECTED && fixed_capacity_api(&model, &mut session)
+            text == EXPECTED && fixed_capacity_api(&model, &mut session) && sampling_equal(&mut session, out)
         }
         Ok(Outcome::Lines(_lines)) => {
             say!(
