@@ -41,6 +41,9 @@
 set -euo pipefail
 cd -P "$(dirname "$0")/.."
 root=$PWD
+# Each run's firmware inputs are set below, run by run (the seeded-sampling
+# texts for this build's language models only): none from the caller.
+unset EDGEGRU_FW_EXPECTED_TOP_K EDGEGRU_FW_EXPECTED_TOP_P EDGEGRU_FW_FEATURES EDGEGRU_FW_SEQUENCES
 out=$root/target/device-bench
 mkdir -p "$out"
 base_rev=${EDGEGRU_BENCH_BASE:-f6eb433}
