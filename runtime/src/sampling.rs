@@ -95,6 +95,17 @@ impl Banned {
     fn any(&self) -> bool {
         self.ids.iter().any(Option::is_some)
     }
+
+    /// These bans over a vocabulary of `n` tokens, or none when they ban
+    /// every token (a choice is still made).
+    fn unless_all(&self, n: usize) -> &Banned {
+        let all = self.any() && (0..n as u32).all(|i| self.contains(i));
+        if all {
+            &Banned::NONE
+        } else {
+            self
+        }
+    }
 }
 
 /// A token and its probability.
@@ -256,8 +267,7 @@ unsafe fn softmax_avx2(logits: &[f32], temperature: f32, banned: &Banned, probs:
 /// [`softmax`] in plain code.
 #[inline(always)]
 fn softmax_portable(logits: &[f32], temperature: f32, banned: &Banned, probs: &mut [f32]) {
-    let all_banned = banned.any() && (0..logits.len() as u32).all(|i| banned.contains(i));
-    let banned = if all_banned { &Banned::NONE } else { banned };
+    let banned = banned.unless_all(logits.len());
     let max = max_allowed(logits, banned);
     let n = logits.len().min(probs.len());
     let probs = &mut probs[..n];
@@ -621,8 +631,7 @@ pub(crate) fn sample(logits: &[f32], params: &SamplingParams, banned: &Banned, r
 /// sum picked by the running sum in rank order: the distribution of the
 /// softmax restricted to the `top_k` and renormalized. `0 < top_k < n`.
 fn sample_top_k(logits: &[f32], params: &SamplingParams, banned: &Banned, u: f32, weights: &mut [f32], order: &mut [u32]) -> u32 {
-    let all_banned = banned.any() && (0..logits.len() as u32).all(|i| banned.contains(i));
-    let banned = if all_banned { &Banned::NONE } else { banned };
+    let banned = banned.unless_all(logits.len());
     let k = params.top_k as usize;
     rank(logits, banned, order, k);
     let max = key(logits[order[0] as usize]);
