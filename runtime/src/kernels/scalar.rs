@@ -120,25 +120,29 @@ pub fn requantize_table(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul>, limi
 }
 
 /// A run of rows of a row-table kernel: `(acc, [multipliers, shifts,
-/// biases], rows, step, limit)`, the pointers at the run's first row, does
-/// rows until one leaves the kernel's short path and returns how many it did.
+/// biases], rows, step, reach)`, the pointers at the run's first row, does
+/// rows until one leaves the kernel's short path and returns how many it
+/// did. A row's output is its scaled sum plus its bias where the scaled
+/// sum lies within `[-reach, reach]` (see [`RowsRef::unclamped_reach`]: no
+/// clamp changes it there); a row outside leaves the short path.
 ///
 /// # Safety (of calling one)
 /// `rows >= 1`; `rows` entries readable at each table pointer, `rows` sums
-/// readable and writable at `acc`; `limit` in `1..2^30`.
+/// readable and writable at `acc`; `reach` in `0..2^30`.
 #[cfg(any(edgegru_dsp, edgegru_thumb))]
 pub(crate) type TableRun = unsafe fn(*mut i32, [*const u8; 3], usize, Option<Mul>, i32) -> usize;
 
 /// [`requantize_table`] by a kernel's runs (see [`TableRun`]): each row a
 /// run leaves its short path at is done by the definition, and the next run
 /// starts after it. A limit outside `1..2^30` (where a kernel's sums could
-/// wrap) is the definition's throughout.
+/// wrap), or a bias beyond it, is the definition's throughout.
 #[cfg(any(edgegru_dsp, edgegru_thumb))]
 #[inline(always)]
 pub(crate) fn requantize_table_in_runs(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul>, limit: i32, run: TableRun) {
-    if !(1..1 << 30).contains(&limit) {
+    let reach = t.unclamped_reach(limit);
+    let Some(reach) = reach.filter(|_| (1..1 << 30).contains(&limit)) else {
         return requantize_table(acc, t, step, limit);
-    }
+    };
     let rows = acc.len().min(t.multipliers.len() / 4).min(t.shifts.len()).min(t.biases.len() / 4);
     let mut r = 0;
     while r < rows {
@@ -146,7 +150,7 @@ pub(crate) fn requantize_table_in_runs(acc: &mut [i32], t: RowsRef<'_>, step: Op
         // to each), there is at least one, and `limit` is in range.
         r += unsafe {
             let tables = [t.multipliers.as_ptr().add(4 * r), t.shifts.as_ptr().add(r), t.biases.as_ptr().add(4 * r)];
-            run(acc.as_mut_ptr().add(r), tables, rows - r, step, limit)
+            run(acc.as_mut_ptr().add(r), tables, rows - r, step, reach)
         };
         if r < rows {
             requantize_table(&mut acc[r..r + 1], t.rows(r, r + 1), step, limit);

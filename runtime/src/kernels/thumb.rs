@@ -184,10 +184,11 @@ unsafe fn rows3(p: *const i8, cols: usize, x: *const i8) -> [i32; 3] {
 /// Requantization by a product's row table (see
 /// [`crate::kernels::requantize_table`]). When every row's shift is within
 /// reach ([`RowsRef::within_reach`]: a sum shifted up by `32 - shift` fits
-/// an i32), a run of rows takes the asm loop while neither the scaled sum
-/// nor the sum with the bias leaves `[-limit, limit]`; the first row that
-/// does is done by the definition, and a new run starts after it.
-/// Otherwise every row is the definition's.
+/// an i32), a run of rows takes the asm loop while each scaled sum lies
+/// within the reach where no clamp changes it
+/// ([`RowsRef::unclamped_reach`]); the first row that does not is done by
+/// the definition, and a new run starts after it. Otherwise every row is
+/// the definition's.
 pub(crate) fn requantize_table(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul>, limit: i32) {
     if t.within_reach(step) {
         scalar::requantize_table_in_runs(acc, t, step, limit, rows_run)
@@ -306,9 +307,9 @@ macro_rules! per_step_row_asm {
     };
 }
 
-/// `r1` within `[-limit, limit]` (limit and twice it on the stack at 0 and
-/// 4), else a branch to `9f`: `r1 + limit <= 2 limit`, unsigned.
-macro_rules! check_limit_thumb_asm {
+/// `r1` within `[-reach, reach]` (reach and twice it on the stack at 0 and
+/// 4), else a branch to `9f`: `r1 + reach <= 2 reach`, unsigned.
+macro_rules! check_reach_thumb_asm {
     () => {
         concat!("ldr r4, [sp, #0]\n", "adds r4, r4, r1\n", "ldr r6, [sp, #4]\n", "cmp r4, r6\n", "bhi 9f\n")
     };
@@ -318,8 +319,8 @@ macro_rules! check_limit_thumb_asm {
 /// `r2` into the row's multiplier and shift; then the sum at `r5` is scaled
 /// (shift 33 to 63: the high word of the product, rounded by shifts; 1 to
 /// 32: the sum shifted up first, the high word rounded by the low word's
-/// top bit), checked, the bias added, checked, and stored. A sum outside
-/// the limit branches to `9f` with `r5` at the row.
+/// top bit), checked against the reach, the bias added, and stored. A sum
+/// outside the reach branches to `9f` with `r5` at the row.
 macro_rules! table_rows_asm {
     ($multiplier:expr, $load_word:ident) => {
         concat!(
@@ -364,10 +365,9 @@ macro_rules! table_rows_asm {
             "adds r1, #1\n",
             "asrs r1, r1, #1\n",
             "4:\n",
-            check_limit_thumb_asm!(),
+            check_reach_thumb_asm!(),
             $load_word!("r10", "r2"),
             "adds r1, r1, r0\n",
-            check_limit_thumb_asm!(),
             "str r1, [r5]\n",
             "adds r5, #4\n",
             "cmp r5, r12\n",
@@ -387,12 +387,12 @@ macro_rules! table_rows_asm {
 ///
 /// # Safety
 /// As [`super::scalar::TableRun`].
-unsafe fn rows_run(acc: *mut i32, [mp, sp, bp]: [*const u8; 3], rows: usize, step: Option<Mul>, limit: i32) -> usize {
+unsafe fn rows_run(acc: *mut i32, [mp, sp, bp]: [*const u8; 3], rows: usize, step: Option<Mul>, reach: i32) -> usize {
     let end = acc.wrapping_add(rows);
     let (m, c) = step.map_or((0, 0), |s| s.parts());
-    // The loop's constants (limit, twice it, the step's multiplier in
+    // The loop's constants (reach, twice it, the step's multiplier in
     // halves and its shift), then the table pointers and the end of the sums.
-    let args = [limit as u32, 2 * limit as u32, m >> 16, m & 0xffff, c as u32, mp as u32, sp as u32, bp as u32, end as u32];
+    let args = [reach as u32, 2 * reach as u32, m >> 16, m & 0xffff, c as u32, mp as u32, sp as u32, bp as u32, end as u32];
     let done: *mut i32;
     // The loop with its operands, for one way to make a row's multiplier and
     // one way to read the tables' words.

@@ -56,9 +56,22 @@ pub struct RowTable<'a> {
     shifts: &'a [u8],
     /// i32 LE per row.
     biases: &'a [u8],
-    /// Each product's least and greatest shift (found by the loader), and
-    /// its bound on its sums (see `Matrix::sum_bits`).
-    known: [((i8, i8), u8); MAX_PRODUCTS],
+    /// What the loader found of each product's rows (see [`Known`]).
+    known: [Known; MAX_PRODUCTS],
+}
+
+/// What is known of a product's rows: the least and greatest shift, the
+/// bound on its sums (see `Matrix::sum_bits`) and the largest bias magnitude.
+#[derive(Debug, Clone, Copy)]
+struct Known {
+    shift_range: (i8, i8),
+    sum_bits: u8,
+    bias_max: u32,
+}
+
+impl Known {
+    /// Nothing known.
+    const NOTHING: Known = Known { shift_range: (i8::MIN, i8::MAX), sum_bits: 32, bias_max: u32::MAX };
 }
 
 /// One product's part of the tables: what its requantization kernel reads,
@@ -77,14 +90,27 @@ pub struct RowsRef<'a> {
     pub(crate) shift_range: (i8, i8),
     /// Every sum is below `2^sum_bits` in magnitude (32: nothing is known).
     pub(crate) sum_bits: u32,
+    /// No bias is larger than this in magnitude.
+    pub(crate) bias_max: u32,
 }
 
 impl<'a> RowsRef<'a> {
     /// Tables as they are (four bytes per row of multipliers and biases, one
-    /// of shifts), their shift range found by looking, nothing known of the sums.
+    /// of shifts), their shift range and largest bias found by looking,
+    /// nothing known of the sums.
     pub fn new(multipliers: &'a [u8], shifts: &'a [u8], biases: &'a [u8]) -> Self {
         let shift_range = shifts.iter().fold((i8::MAX, i8::MIN), |(lo, hi), &s| (lo.min(s as i8), hi.max(s as i8)));
-        RowsRef { multipliers, shifts, biases, shift_range, sum_bits: 32 }
+        let bias_max = biases.chunks_exact(4).map(|b| u32_at(b, 0) as i32).fold(0, |m, b| m.max(b.unsigned_abs()));
+        RowsRef { multipliers, shifts, biases, shift_range, sum_bits: 32, bias_max }
+    }
+
+    /// How far a scaled sum may reach (in magnitude) with no clamp of the
+    /// requantization changing it: within `[-reach, reach]`, neither the
+    /// scaled sum nor it plus its row's bias leaves `[-limit, limit]`, so
+    /// the output is their plain sum. `None` where a bias is beyond the
+    /// limit (or the limit negative).
+    pub fn unclamped_reach(&self, limit: i32) -> Option<i32> {
+        (limit as u32).checked_sub(self.bias_max).filter(|_| limit >= 0).map(|r| r as i32)
     }
 
     /// The same rows, with the promise that every sum requantized with them
@@ -120,12 +146,8 @@ impl<'a> RowTable<'a> {
     /// row of each, equal to [`row_entry`] of the row's scale and bias.
     pub(crate) fn check(desc: &RowTables<'a>, model: &Model<'_>) -> Result<Self> {
         let rows: usize = model.products().map(|p| p.matrix.rows()).sum();
-        let table = RowTable {
-            multipliers: desc.multipliers,
-            shifts: desc.shifts,
-            biases: desc.biases,
-            known: [((i8::MIN, i8::MAX), 32); MAX_PRODUCTS],
-        };
+        let table =
+            RowTable { multipliers: desc.multipliers, shifts: desc.shifts, biases: desc.biases, known: [Known::NOTHING; MAX_PRODUCTS] };
         let lengths = [("multipliers", desc.multipliers.len(), 4), ("shifts", desc.shifts.len(), 1), ("biases", desc.biases.len(), 4)];
         let tensor = model.product(0).map_or(TensorName::Output, |p| p.tensor);
         for (part, found, width) in lengths {
@@ -138,16 +160,18 @@ impl<'a> RowTable<'a> {
         let mut at = 0;
         for (i, p) in model.products().enumerate() {
             let (scales, bias) = (p.matrix.scales().unwrap_or(&[]), p.bias.bytes());
-            let mut range = (i8::MAX, i8::MIN);
+            let mut known = Known { shift_range: (i8::MAX, i8::MIN), sum_bits: p.matrix.sum_bits() as u8, bias_max: 0 };
             for r in 0..p.matrix.rows() {
                 let entry = table.entry(at + r);
                 if entry != row_entry(u32_at(scales, r), u32_at(bias, r), p.input, p.limit) {
                     return Err(Error::RowTable { tensor: p.tensor, row: r });
                 }
-                range = (range.0.min(entry.1), range.1.max(entry.1));
+                let (lo, hi) = known.shift_range;
+                known.shift_range = (lo.min(entry.1), hi.max(entry.1));
+                known.bias_max = known.bias_max.max(entry.2.unsigned_abs());
             }
             if let Some(k) = table.known.get_mut(i) {
-                *k = (range, p.matrix.sum_bits() as u8);
+                *k = known;
             }
             at += p.matrix.rows();
         }
@@ -166,13 +190,14 @@ impl<'a> RowTable<'a> {
     pub(crate) fn part(&self, product: usize, from: usize, rows: usize) -> RowsRef<'a> {
         let end = from.saturating_add(rows);
         let bytes = |s: &'a [u8], w: usize| s.get(from * w..end * w).unwrap_or(&[]);
-        let (shift_range, sum_bits) = self.known.get(product).copied().unwrap_or(((i8::MIN, i8::MAX), 32));
+        let known = self.known.get(product).copied().unwrap_or(Known::NOTHING);
         RowsRef {
             multipliers: bytes(self.multipliers, 4),
             shifts: bytes(self.shifts, 1),
             biases: bytes(self.biases, 4),
-            shift_range,
-            sum_bits: sum_bits as u32,
+            shift_range: known.shift_range,
+            sum_bits: known.sum_bits as u32,
+            bias_max: known.bias_max,
         }
     }
 }
@@ -224,6 +249,29 @@ mod tests {
         assert!(rows.with_sum_bits(20).rows(1, 2).within_reach(None));
         // No rows: nothing to check.
         assert!(RowsRef::new(&[], &[], &[]).with_sum_bits(0).within_reach(None));
+    }
+
+    #[test]
+    fn within_the_unclamped_reach_a_row_is_its_scaled_sum_plus_its_bias() {
+        let limit = fixed::PRE_ACT_LIMIT;
+        let biases: Vec<u8> = [-9000i32, 120, 4321, -17].iter().flat_map(|b| b.to_le_bytes()).collect();
+        let rows = RowsRef::new(&[], &[], &biases);
+        let reach = rows.unclamped_reach(limit).unwrap();
+        assert_eq!(reach, limit - 9000);
+        // Just past the reach a clamp changes the row (the definition's
+        // output is not the plain sum), within it none does.
+        let one = Mul::pow2(0);
+        for b in [-9000, 120, 4321, -17] {
+            for scaled in [-reach, -1, 0, 1, reach] {
+                assert_eq!(fixed::requantize_by_table(one, scaled, b, limit), scaled + b);
+            }
+        }
+        assert_ne!(fixed::requantize_by_table(one, reach + 1, 9000, limit), reach + 1 + 9000);
+        // A bias beyond the limit: no reach (the definition clamps every row).
+        let far: Vec<u8> = (limit + 1).to_le_bytes().to_vec();
+        assert_eq!(RowsRef::new(&[], &[], &far).unclamped_reach(limit), None);
+        assert_eq!(RowsRef::new(&[], &[], &far).unclamped_reach(limit + 1), Some(0));
+        assert_eq!(rows.unclamped_reach(-1), None);
     }
 
     #[test]

@@ -26,7 +26,6 @@ pub(crate) fn matvec(w: &[u8], cols: usize, x: &[i8], acc: &mut [i32]) {
     if !fits || x.len() < 4 * groups || groups == 0 {
         return arm_dsp_layout::matvec(w, cols, x, acc);
     }
-    acc.iter_mut().for_each(|a| *a = 0);
     let mut buffer = [MaybeUninit::uninit(); 2 * CHUNK_GROUPS];
     let quads = acc.len() / 4;
     let mut g0 = 0;
@@ -35,26 +34,52 @@ pub(crate) fn matvec(w: &[u8], cols: usize, x: &[i8], acc: &mut [i32]) {
         let xs = unpack_groups(&x[4 * g0..4 * (g0 + n)], &mut buffer[..2 * n]);
         let p = w[32 * g0..].as_ptr();
         let (full, rest) = acc.split_at_mut(4 * quads);
+        // The first chunk starts the sums (a chunk of one group from zeros),
+        // the others add to them.
+        let start = match (g0, n) {
+            (0, 1) => {
+                full.iter_mut().for_each(|a| *a = 0);
+                Start::Add
+            }
+            (0, _) if n % 4 == 0 && n >= 8 => Start::FreshByFour,
+            (0, _) => Start::Fresh,
+            _ => Start::Add,
+        };
         if n == groups {
             // One pass: the quads' groups follow each other.
             // SAFETY: `w` holds `groups` groups of 32 bytes per quad (checked above).
-            unsafe { dot_quads(p, xs, full) };
+            unsafe { dot_quads(p, xs, full, start) };
         } else {
             for (k, quad) in full.chunks_exact_mut(4).enumerate() {
                 // SAFETY: as above; quad `k`'s groups `g0..g0 + n` lie inside it.
-                unsafe { dot_quads(p.add(32 * groups * k), xs, quad) };
+                unsafe { dot_quads(p.add(32 * groups * k), xs, quad, start) };
             }
         }
         // The last 1-3 rows: their quad, padded with zero rows.
         if !rest.is_empty() {
             let mut sums = [0i32; 4];
-            sums[..rest.len()].copy_from_slice(rest);
+            if g0 > 0 {
+                sums[..rest.len()].copy_from_slice(rest);
+            }
             // SAFETY: as above, for the padded last quad.
-            unsafe { dot_quads(p.add(32 * groups * quads), xs, &mut sums) };
+            unsafe { dot_quads(p.add(32 * groups * quads), xs, &mut sums, Start::Add) };
             rest.copy_from_slice(&sums[..rest.len()]);
         }
         g0 += n;
     }
+}
+
+/// How [`dot_quads`] starts each quad's sums and walks its groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// Adds to the sums there, two groups per loop iteration.
+    Add,
+    /// Writes the sums: the first group sets them (`SMUAD`), then two
+    /// groups per iteration; at least two groups.
+    Fresh,
+    /// As `Fresh`, four groups per iteration; a multiple of four groups,
+    /// at least eight.
+    FreshByFour,
 }
 
 /// The asm lines of one column group of a quad in the arm-dsp layout: the input pair, then
@@ -83,55 +108,97 @@ macro_rules! group_asm {
     };
 }
 
-/// Adds to `sums` the dot products of `sums.len() / 4` consecutive quads of
-/// rows (arm-dsp layout) at `p` with the unpacked input pairs `xs` (one group of 32
-/// bytes per pair and quad). Two groups per iteration; an odd count enters
-/// the loop at its second group.
+/// [`group_asm`] for a quad's first group: `SMUAD` sets each sum.
+macro_rules! first_group_asm {
+    () => {
+        concat!(
+            "ldrd {xe}, {xo}, [{xp}], #8\n",
+            "ldr {w}, [{p}, #4]\n",
+            "smuad {a0}, {w}, {xo}\n",
+            "ldr {w}, [{p}, #8]\n",
+            "smuad {a1}, {w}, {xe}\n",
+            "ldr {w}, [{p}, #12]\n",
+            "smlad {a1}, {w}, {xo}, {a1}\n",
+            "ldr {w}, [{p}, #16]\n",
+            "smuad {a2}, {w}, {xe}\n",
+            "ldr {w}, [{p}, #20]\n",
+            "smlad {a2}, {w}, {xo}, {a2}\n",
+            "ldr {w}, [{p}, #24]\n",
+            "smuad {a3}, {w}, {xe}\n",
+            "ldr {w}, [{p}, #28]\n",
+            "smlad {a3}, {w}, {xo}, {a3}\n",
+            "ldr {w}, [{p}], #32\n",
+            "smlad {a0}, {w}, {xe}, {a0}"
+        )
+    };
+}
+
+/// The dot products of `sums.len() / 4` consecutive quads of rows
+/// (arm-dsp layout) at `p` with the unpacked input pairs `xs` (one group of
+/// 32 bytes per pair and quad), added to `sums` or written there as `start`
+/// says. An odd count of groups left for the two-group loop enters it at
+/// its second group.
 ///
 /// # Safety
 /// `sums.len() / 4` quads of `xs.len() / 2` groups of 32 bytes must be
-/// readable at `p`; `xs.len()` is even and not zero; `sums.len()` is a
-/// multiple of 4.
+/// readable at `p`; `xs.len()` is even and not zero, and holds as many
+/// groups as `start` needs; `sums.len()` is a multiple of 4.
 #[inline(always)]
-unsafe fn dot_quads(p: *const u8, xs: &[u32], sums: &mut [i32]) {
+unsafe fn dot_quads(p: *const u8, xs: &[u32], sums: &mut [i32], start: Start) {
     if sums.is_empty() || xs.is_empty() {
         return;
     }
-    // SAFETY: the caller guarantees the weights; each quad reads `xs` from
-    // its start to its end exactly, and reads and writes its four sums.
+    // The quad loop: `$head` starts a quad's sums and walks into `$body`,
+    // whose iterations end at `cmp`.
+    macro_rules! quads {
+        ($head:expr, $body:expr) => {
+            asm!(
+                "2:",
+                "sub {xp}, {xend}, {n8}",
+                $head,
+                "4:",
+                $body,
+                "cmp {xp}, {xend}",
+                "bne 4b",
+                "strd {a0}, {a1}, [{d}], #8",
+                "strd {a2}, {a3}, [{d}], #8",
+                "cmp {d}, {dend}",
+                "bne 2b",
+                a0 = out(reg) _,
+                a1 = out(reg) _,
+                a2 = out(reg) _,
+                a3 = out(reg) _,
+                xe = out(reg) _,
+                xo = out(reg) _,
+                w = out(reg) _,
+                xp = out(reg) _,
+                p = inout(reg) p => _,
+                xend = in(reg) xs.as_ptr().add(xs.len()),
+                n8 = in(reg) 4 * xs.len(),
+                d = inout(reg) sums.as_mut_ptr() => _,
+                dend = in(reg) sums.as_mut_ptr().add(sums.len()),
+                options(nostack),
+            )
+        };
+    }
+    // SAFETY: the caller guarantees the weights and the group counts; each
+    // quad reads `xs` from its start to its end exactly, and reads (`Add`)
+    // and writes its four sums.
     unsafe {
-        asm!(
-            "2:",
-            "ldrd {a0}, {a1}, [{d}]",
-            "ldrd {a2}, {a3}, [{d}, #8]",
-            "sub {xp}, {xend}, {n8}",
-            "tst {n8}, #8",
-            "bne 3f",
-            "4:",
-            group_asm!(),
-            "3:",
-            group_asm!(),
-            "cmp {xp}, {xend}",
-            "bne 4b",
-            "strd {a0}, {a1}, [{d}], #8",
-            "strd {a2}, {a3}, [{d}], #8",
-            "cmp {d}, {dend}",
-            "bne 2b",
-            a0 = out(reg) _,
-            a1 = out(reg) _,
-            a2 = out(reg) _,
-            a3 = out(reg) _,
-            xe = out(reg) _,
-            xo = out(reg) _,
-            w = out(reg) _,
-            xp = out(reg) _,
-            p = inout(reg) p => _,
-            xend = in(reg) xs.as_ptr().add(xs.len()),
-            n8 = in(reg) 4 * xs.len(),
-            d = inout(reg) sums.as_mut_ptr() => _,
-            dend = in(reg) sums.as_mut_ptr().add(sums.len()),
-            options(nostack),
-        );
+        match start {
+            Start::Add => quads!(
+                concat!("ldrd {a0}, {a1}, [{d}]\n", "ldrd {a2}, {a3}, [{d}, #8]\n", "tst {n8}, #8\n", "bne 3f"),
+                concat!(group_asm!(), "\n3:\n", group_asm!())
+            ),
+            // Odd groups (bit 3 of `{n8}`, 8 bytes a group) leave an even count after the first.
+            Start::Fresh => {
+                quads!(concat!(first_group_asm!(), "\ntst {n8}, #8\n", "beq 3f"), concat!(group_asm!(), "\n3:\n", group_asm!()))
+            }
+            Start::FreshByFour => quads!(
+                concat!(first_group_asm!(), "\n", group_asm!(), "\n", group_asm!(), "\n", group_asm!()),
+                concat!(group_asm!(), "\n", group_asm!(), "\n", group_asm!(), "\n", group_asm!())
+            ),
+        }
     }
 }
 

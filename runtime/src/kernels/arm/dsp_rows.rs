@@ -1,8 +1,9 @@
 //! Requantization by row tables (format versions 5 and 6) with the DSP extension:
 //! each row's multiplier, shift and Q.12 bias are read as they are, so a
-//! row costs a multiply-high, a rounding shift and two clamps (the
-//! loader's shift ranges and the product's bound on its sums spare the
-//! check that a sum shifted up still fits).
+//! row costs a multiply-high, a rounding shift, one range check and the
+//! bias (the loader's shift ranges and the product's bound on its sums
+//! spare the check that a sum shifted up still fits; its largest bias, the
+//! second clamp).
 
 use core::arch::asm;
 
@@ -14,10 +15,11 @@ use crate::tensor::RowsRef;
 /// [`crate::kernels::requantize_table`]). When every row's shift (plus
 /// the step's) lies in `sum_bits + 1..=63` ([`RowsRef::within_reach`],
 /// from the loader's shift ranges and the product's bound on its sums), a
-/// run of rows takes the short path in assembly while neither the product
-/// nor the sum saturates; the first row that does is done by the
-/// definition, and a new run starts after it. Otherwise every row is the
-/// definition's.
+/// run of rows takes the short path in assembly while each scaled sum lies
+/// within the reach where no clamp changes it
+/// ([`RowsRef::unclamped_reach`]); the first row that does not is done by
+/// the definition, and a new run starts after it. Otherwise every row is
+/// the definition's.
 pub(crate) fn requantize_table(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul>, limit: i32) {
     if t.within_reach(step) {
         scalar::requantize_table_in_runs(acc, t, step, limit, rows_run)
@@ -32,12 +34,12 @@ pub(crate) fn requantize_table(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul
 ///
 /// # Safety
 /// As [`scalar::TableRun`].
-unsafe fn rows_run(acc: *mut i32, tables: [*const u8; 3], rows: usize, step: Option<Mul>, limit: i32) -> usize {
+unsafe fn rows_run(acc: *mut i32, tables: [*const u8; 3], rows: usize, step: Option<Mul>, reach: i32) -> usize {
     // SAFETY: the caller's promise is each loop's.
     unsafe {
         match step {
-            None => fixed_run(acc, tables, rows, limit),
-            Some(to_act) => per_step_run(acc, tables, rows, to_act, limit),
+            None => fixed_run(acc, tables, rows, reach),
+            Some(to_act) => per_step_run(acc, tables, rows, to_act, reach),
         }
     }
 }
@@ -71,11 +73,12 @@ macro_rules! apply_row_asm {
     };
 }
 
-/// The end of a row: `{a}` checked against `[-{l}, {l}]` (outside: `9f`),
-/// the row's bias (at `{bp}`, post-incremented) added and checked again,
-/// `{a}` stored at `{op}` (post-incremented); the loop goes on to `2b`
-/// until `{end}`. The check: `{a} + {l} <= 2 {l}`, unsigned, in one
-/// compare (a sum that wraps lands outside too).
+/// The end of a row: `{a}` checked against `[-{l}, {l}]` (`{l}` the
+/// run's reach: within it no clamp changes the row; outside: `9f`), the
+/// row's bias (at `{bp}`, post-incremented) added, `{a}` stored at `{op}`
+/// (post-incremented); the loop goes on to `2b` until `{end}`. The check:
+/// `{a} + {l} <= 2 {l}`, unsigned, in one compare (a sum that wraps lands
+/// outside too).
 macro_rules! row_tail_asm {
     () => {
         concat!(
@@ -84,9 +87,6 @@ macro_rules! row_tail_asm {
             "bhi 9f\n",
             "ldr {x}, [{bp}], #4\n",
             "add {a}, {a}, {x}\n",
-            "add {y}, {a}, {l}\n",
-            "cmp {y}, {l}, lsl #1\n",
-            "bhi 9f\n",
             "str {a}, [{op}], #4\n",
             "cmp {op}, {end}\n",
             "bne 2b\n",
@@ -101,7 +101,7 @@ macro_rules! row_tail_asm {
 /// `rows >= 1`; `rows` entries must be readable at each table pointer
 /// (multipliers, shifts, biases) and writable at `acc`.
 #[inline(always)]
-unsafe fn fixed_run(acc: *mut i32, [mp, sp, bp]: [*const u8; 3], rows: usize, limit: i32) -> usize {
+unsafe fn fixed_run(acc: *mut i32, [mp, sp, bp]: [*const u8; 3], rows: usize, reach: i32) -> usize {
     let end = acc.wrapping_add(rows);
     let done: *mut i32;
     // SAFETY: the loop reads and writes rows `acc..end` only, one per
@@ -123,7 +123,7 @@ unsafe fn fixed_run(acc: *mut i32, [mp, sp, bp]: [*const u8; 3], rows: usize, li
             sp = inout(reg) sp => _,
             bp = inout(reg) bp => _,
             end = in(reg) end,
-            l = in(reg) limit,
+            l = in(reg) reach,
             options(nostack),
         );
     }
@@ -140,7 +140,7 @@ unsafe fn fixed_run(acc: *mut i32, [mp, sp, bp]: [*const u8; 3], rows: usize, li
 /// # Safety
 /// As [`fixed_run`].
 #[inline(always)]
-unsafe fn per_step_run(acc: *mut i32, [mp, sp, bp]: [*const u8; 3], rows: usize, to_act: Mul, limit: i32) -> usize {
+unsafe fn per_step_run(acc: *mut i32, [mp, sp, bp]: [*const u8; 3], rows: usize, to_act: Mul, reach: i32) -> usize {
     let end = acc.wrapping_add(rows);
     let (m, c) = to_act.parts();
     let done: *mut i32;
@@ -166,7 +166,7 @@ unsafe fn per_step_run(acc: *mut i32, [mp, sp, bp]: [*const u8; 3], rows: usize,
             end = in(reg) end,
             m = in(reg) m,
             k = in(reg) 32i32.wrapping_sub(c),
-            l = in(reg) limit,
+            l = in(reg) reach,
             options(nostack),
         );
     }
