@@ -9,19 +9,23 @@
 //! - `edgegru_helium` (Helium, the M-profile vector extension, integer):
 //!   `thumbv8m.main-*` with `-C target-cpu=cortex-m55` or `cortex-m85`.
 //!
+//! - `edgegru_fpu` (with `edgegru_dsp`, on `*-eabihf` targets: the
+//!   single-precision FPU of the M4F, M7, M33, M55): the float numerics'
+//!   element-wise kernels in FPU instructions;
 //! - `edgegru_thumb` (Cortex-M without DSP: M0, M0+, M3, M23): every
 //!   `thumbv6m-*`, `thumbv7m-*` and `thumbv8m.base-*` target.
 //!
 //! Hosts get none of them and run their own kernel sets.
 //!
-//! `EDGEGRU_CORTEX_M_KERNELS=portable` in the build's environment turns all
-//! three off (only the portable scalar kernels: the smallest code).
+//! `EDGEGRU_CORTEX_M_KERNELS=portable` in the build's environment turns them
+//! all off (only the portable scalar kernels: the smallest code).
 
 use std::env;
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(edgegru_dsp)");
     println!("cargo::rustc-check-cfg=cfg(edgegru_helium)");
+    println!("cargo::rustc-check-cfg=cfg(edgegru_fpu)");
     println!("cargo::rustc-check-cfg=cfg(edgegru_thumb)");
     println!("cargo::rustc-check-cfg=cfg(edgegru_no_long_multiply)");
     let target = env::var("TARGET").unwrap_or_default();
@@ -41,6 +45,9 @@ fn main() {
     let mve = target.starts_with("thumbv8m.main") && matches!(cpu.as_deref(), Some("cortex-m55" | "cortex-m85"));
     if target.starts_with("thumbv7em") || (target.starts_with("thumbv8m.main") && mainline_dsp) {
         println!("cargo::rustc-cfg=edgegru_dsp");
+        if target.ends_with("eabihf") {
+            println!("cargo::rustc-cfg=edgegru_fpu");
+        }
     }
     if mve {
         println!("cargo::rustc-cfg=edgegru_helium");

@@ -22,16 +22,21 @@ pub fn exp(x: f32) -> f32 {
 /// Returns `r` and `x log2(e) + 1.5 * 2^23`, whose low bits hold `n`.
 #[inline(always)]
 fn exp_reduce(x: f32) -> (f32, f32) {
-    let x = x.clamp(-87.0, 88.0);
+    let x = clamp(x, -87.0, 88.0);
     let t = x * LOG2E + ROUND_MAGIC;
     let n = t - ROUND_MAGIC;
     ((x - n * LN2_HI) - n * LN2_LO, t)
 }
 
+/// The coefficients of [`exp_series`] past `1 + r + r^2 / 2`: 1/3!, 1/4!,
+/// 1/5!, 1/6! (each rounded to f32).
+pub(crate) const EXP_TERMS: [f32; 4] = [1.0 / 6.0, 1.0 / 24.0, 1.0 / 120.0, 1.0 / 720.0];
+
 /// Taylor series of e^r for |r| <= ln2/2: the next term is below 1.2e-7.
 #[inline(always)]
 fn exp_series(r: f32) -> f32 {
-    1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))))
+    let [c3, c4, c5, c6] = EXP_TERMS;
+    1.0 + r * (1.0 + r * (0.5 + r * (c3 + r * (c4 + r * (c5 + r * c6)))))
 }
 
 /// `p * 2^n`, with `n` read from the low bits of `t` (see [`exp_reduce`]); no
@@ -84,6 +89,19 @@ pub fn tanh(x: f32) -> f32 {
     1.0 - 2.0 / (exp(2.0 * x) + 1.0)
 }
 
+/// `x` within `[lo, hi]` (`lo <= hi`), NaN kept: [`f32::clamp`] without
+/// its check of the bounds, which keeps it from being inlined where code
+/// is built for size (Cortex-M), where each call cost about 8 instructions.
+#[inline(always)]
+pub fn clamp(x: f32, lo: f32, hi: f32) -> f32 {
+    let x = if x < lo { lo } else { x };
+    if x > hi {
+        hi
+    } else {
+        x
+    }
+}
+
 /// `x` (|x| below 2^22) rounded to the nearest integer, ties to even, read
 /// from the low bits of `x + 1.5 * 2^23` (whose unit in the last place is 1).
 #[inline(always)]
@@ -104,7 +122,7 @@ fn magic_rounded_bits(t: f32) -> i32 {
 #[inline(always)]
 pub fn round_half_even_i32(x: f32, limit: f32) -> i32 {
     let x = if x.is_nan() { 0.0 } else { x };
-    rounded_bits(x.clamp(-limit, limit))
+    rounded_bits(clamp(x, -limit, limit))
 }
 
 /// `round_half_even_i32(x, 127.0)`: `x` clamped to [-127, 127], rounded to
@@ -147,7 +165,7 @@ fn round_half_even_i8_by_bits(x: f32) -> i8 {
 /// nearest integer, ties to even. Branch-free, so loops over it vectorize.
 #[inline(always)]
 pub fn round_half_even(x: f32, limit: f32) -> f32 {
-    (x.clamp(-limit, limit) + ROUND_MAGIC) - ROUND_MAGIC
+    (clamp(x, -limit, limit) + ROUND_MAGIC) - ROUND_MAGIC
 }
 
 #[cfg(test)]

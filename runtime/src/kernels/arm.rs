@@ -353,6 +353,9 @@ pub(crate) mod dsp_gru;
 #[cfg(edgegru_dsp)]
 pub(crate) mod dsp_rows;
 /// Helium requantization.
+#[cfg(all(edgegru_fpu, feature = "float-numerics"))]
+pub(crate) mod fpu_float;
+
 #[cfg(edgegru_helium)]
 pub(crate) mod helium_fixed;
 /// Helium kernels of the float and hybrid numerics.

@@ -213,6 +213,8 @@ pub fn gru_update_float(isa: Isa, h: &mut [f32], gx: &mut [f32], gh: &mut [f32])
     match isa {
         #[cfg(edgegru_helium)]
         Isa::Helium => arm::helium_float::gru_update(h, gx, gh),
+        #[cfg(all(edgegru_fpu, feature = "float-numerics"))]
+        Isa::Dsp => arm::fpu_float::gru_update(h, gx, gh),
         _ => scalar::gru_update_float(h, gx, gh),
     }
 }
@@ -236,6 +238,8 @@ pub fn quantize_f32(isa: Isa, x: &[f32], inv: f32, q: &mut [i8]) {
     match isa {
         #[cfg(edgegru_helium)]
         Isa::Helium => arm::helium_float::quantize_f32(x, inv, q),
+        #[cfg(all(edgegru_fpu, feature = "float-numerics"))]
+        Isa::Dsp => arm::fpu_float::quantize_f32(x, inv, q),
         _ => scalar::quantize_f32(x, inv, q),
     }
 }
@@ -247,6 +251,8 @@ pub fn dequantize_add(isa: Isa, acc: &[i32], scales: &[u8], sx: f32, bias: &[u8]
     match isa {
         #[cfg(edgegru_helium)]
         Isa::Helium => arm::helium_float::dequantize_add(acc, scales, sx, bias, out),
+        #[cfg(all(edgegru_fpu, feature = "float-numerics"))]
+        Isa::Dsp => arm::fpu_float::dequantize_add(acc, scales, sx, bias, out),
         _ => scalar::dequantize_add(acc, scales, sx, bias, out),
     }
 }

@@ -27,8 +27,12 @@ pub(super) fn load_input(m: &Model<'_>, input: StepInput<'_>, x: &mut [f32]) {
 #[inline(always)]
 fn activate(v: &mut [f32], act: Activation) {
     match act {
-        // `max` (vmaxps) rather than a select, which LLVM turns into a masked store; NaN gives 0 either way.
-        Activation::Relu => v.iter_mut().for_each(|x| *x = x.max(0.0)),
+        // `max` (vmaxps) rather than a select, which LLVM turns into a masked
+        // store; elsewhere a select (Cortex-M has no float maximum and calls a
+        // routine for `max`). NaN gives 0 either way; -0 stays -0 or becomes
+        // +0, which quantize alike (the outputs are only products' inputs).
+        Activation::Relu if cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) => v.iter_mut().for_each(|x| *x = x.max(0.0)),
+        Activation::Relu => v.iter_mut().for_each(|x| *x = if *x > 0.0 { *x } else { 0.0 }),
         Activation::Linear => {}
         Activation::Tanh => v.iter_mut().for_each(|x| *x = math::tanh(*x)),
         Activation::Sigmoid => v.iter_mut().for_each(|x| *x = math::sigmoid(*x)),

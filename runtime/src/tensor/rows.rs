@@ -61,17 +61,50 @@ pub struct RowTable<'a> {
 }
 
 /// What is known of a product's rows: the least and greatest shift, the
-/// bound on its sums (see `Matrix::sum_bits`) and the largest bias magnitude.
+/// bound on its sums (see `Matrix::sum_bits`) and a bound on its biases'
+/// magnitudes (see [`BiasBound`]). Five bytes: the C library's model
+/// storage holds a [`Model`].
 #[derive(Debug, Clone, Copy)]
 struct Known {
     shift_range: (i8, i8),
     sum_bits: u8,
-    bias_max: u32,
+    bias_bound: BiasBound,
 }
 
 impl Known {
     /// Nothing known.
-    const NOTHING: Known = Known { shift_range: (i8::MIN, i8::MAX), sum_bits: 32, bias_max: u32::MAX };
+    const NOTHING: Known = Known { shift_range: (i8::MIN, i8::MAX), sum_bits: 32, bias_bound: BiasBound::NONE };
+}
+
+/// A bound on a product's bias magnitudes in two bytes: `units << shift`,
+/// rounded up from the largest magnitude (at most 1/128 above it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct BiasBound {
+    units: u8,
+    shift: u8,
+}
+
+impl BiasBound {
+    /// No bound.
+    const NONE: BiasBound = BiasBound { units: u8::MAX, shift: u8::MAX };
+
+    /// The least bound of this form at or above `max`.
+    fn at_least(max: u32) -> Self {
+        let mut shift = (u32::BITS - max.leading_zeros()).saturating_sub(8);
+        if max.div_ceil(1 << shift) > u8::MAX as u32 {
+            shift += 1;
+        }
+        BiasBound { units: max.div_ceil(1 << shift) as u8, shift: shift as u8 }
+    }
+
+    /// The bound (`u32::MAX`: none).
+    fn value(self) -> u32 {
+        if self == Self::NONE {
+            u32::MAX
+        } else {
+            ((self.units as u64) << self.shift).min(u32::MAX as u64) as u32
+        }
+    }
 }
 
 /// One product's part of the tables: what its requantization kernel reads,
@@ -90,7 +123,8 @@ pub struct RowsRef<'a> {
     pub(crate) shift_range: (i8, i8),
     /// Every sum is below `2^sum_bits` in magnitude (32: nothing is known).
     pub(crate) sum_bits: u32,
-    /// No bias is larger than this in magnitude.
+    /// No bias is larger than this in magnitude (a bound the loader
+    /// rounds up, or the largest one).
     pub(crate) bias_max: u32,
 }
 
@@ -160,18 +194,17 @@ impl<'a> RowTable<'a> {
         let mut at = 0;
         for (i, p) in model.products().enumerate() {
             let (scales, bias) = (p.matrix.scales().unwrap_or(&[]), p.bias.bytes());
-            let mut known = Known { shift_range: (i8::MAX, i8::MIN), sum_bits: p.matrix.sum_bits() as u8, bias_max: 0 };
+            let (mut range, mut bias_max) = ((i8::MAX, i8::MIN), 0u32);
             for r in 0..p.matrix.rows() {
                 let entry = table.entry(at + r);
                 if entry != row_entry(u32_at(scales, r), u32_at(bias, r), p.input, p.limit) {
                     return Err(Error::RowTable { tensor: p.tensor, row: r });
                 }
-                let (lo, hi) = known.shift_range;
-                known.shift_range = (lo.min(entry.1), hi.max(entry.1));
-                known.bias_max = known.bias_max.max(entry.2.unsigned_abs());
+                range = (range.0.min(entry.1), range.1.max(entry.1));
+                bias_max = bias_max.max(entry.2.unsigned_abs());
             }
             if let Some(k) = table.known.get_mut(i) {
-                *k = known;
+                *k = Known { shift_range: range, sum_bits: p.matrix.sum_bits() as u8, bias_bound: BiasBound::at_least(bias_max) };
             }
             at += p.matrix.rows();
         }
@@ -197,7 +230,7 @@ impl<'a> RowTable<'a> {
             biases: bytes(self.biases, 4),
             shift_range: known.shift_range,
             sum_bits: known.sum_bits as u32,
-            bias_max: known.bias_max,
+            bias_max: known.bias_bound.value(),
         }
     }
 }
@@ -249,6 +282,16 @@ mod tests {
         assert!(rows.with_sum_bits(20).rows(1, 2).within_reach(None));
         // No rows: nothing to check.
         assert!(RowsRef::new(&[], &[], &[]).with_sum_bits(0).within_reach(None));
+    }
+
+    #[test]
+    fn a_bias_bound_is_at_least_the_largest_bias_and_close_to_it() {
+        for v in (0..70_000).chain([1 << 23, (1 << 24) - 1, 0x7fff_ffff, 0x8000_0000, u32::MAX]) {
+            let bound = BiasBound::at_least(v).value();
+            assert!(bound >= v && bound - v <= v / 128, "{v}: {bound}");
+        }
+        assert_eq!(BiasBound::at_least(0).value(), 0);
+        assert_eq!(BiasBound::NONE.value(), u32::MAX);
     }
 
     #[test]

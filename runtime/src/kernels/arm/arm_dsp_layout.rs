@@ -41,7 +41,7 @@ pub(crate) fn matvec(w: &[u8], cols: usize, x: &[i8], acc: &mut [i32]) {
                 full.iter_mut().for_each(|a| *a = 0);
                 Start::Add
             }
-            (0, _) if n % 4 == 0 && n >= 8 => Start::FreshByFour,
+            (0, _) if n.is_multiple_of(4) && n >= 8 => Start::FreshByFour,
             (0, _) => Start::Fresh,
             _ => Start::Add,
         };
