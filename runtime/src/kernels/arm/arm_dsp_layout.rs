@@ -143,7 +143,8 @@ macro_rules! first_group_asm {
 /// `sums.len() / 4` quads of `xs.len() / 2` groups of 32 bytes must be
 /// readable at `p`; `xs.len()` is even and not zero, and holds as many
 /// groups as `start` needs; `sums.len()` is a multiple of 4.
-#[inline(always)]
+// One copy of the three loops (each call site would otherwise hold all three).
+#[inline(never)]
 unsafe fn dot_quads(p: *const u8, xs: &[u32], sums: &mut [i32], start: Start) {
     if sums.is_empty() || xs.is_empty() {
         return;
