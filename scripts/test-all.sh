@@ -202,7 +202,7 @@ CODE_BUDGET=29696      # the runtime's .text on thumbv7em (quiet firmware with t
                        # 26 KB until the DSP GRU update's asm loop and the requantization paths' own row ends (+520 B),
                        # 26.5 KB until the products' shift ranges found at load and the loops that trust them (+304 B),
                        # 26.75 KB until the integer-only classifiers' fixed-point softmax and the version-6 loader's checks (+812 B),
-                       # 27.75 KB until the float numerics' FPU kernels (+1,458 B: the build's default features include float-numerics)
+                       # 27.75 KB until the float numerics' FPU kernels (+1,456 B: the build's default features include float-numerics)
 RAM_BUDGET_T=8192      # arena + runtime stack for config T on the Cortex-M0, bytes
 fw_prompt="The meaning of life is"
 # fw_env MODEL TOKENS [EXPECTED]: the firmware's inputs; EXPECTED defaults to
