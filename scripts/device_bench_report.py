@@ -150,8 +150,8 @@ def table(rows):
     }
     before = {(r["core"], r["model"]): r["instructions_per_token"] for r in rows if r["build"] == "before"}
     out = [
-        "| core | model | kernels | instructions/token | MACs/token | MACs/instr. (products) | MACs/instr. (step) | fewer than scalar | fewer than before | flash (B) | arena (B) | stack (B) | est. ms/token |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| core | model | kernels | instructions/token | of which products | the rest | MACs/token | MACs/instr. (products) | MACs/instr. (step) | fewer than scalar | fewer than before | flash (B) | arena (B) | stack (B) | est. ms/token |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         key = (r["core"], r["model"])
@@ -160,8 +160,10 @@ def table(rows):
         label = r["kernels"] if r["build"] == "now" else f"{r['kernels']} (before)"
         model = r["model"] if r["layout"] == "portable" else f"{r['model']} (arm-dsp layout)"
         product = r["product_macs_per_instruction"]
+        split = lambda v: f"{v:,}" if v is not None else ""
         out.append(
-            f"| {r['core']} | {model} | {label} | {n:,} | {r['macs_per_token']:,} | "
+            f"| {r['core']} | {model} | {label} | {n:,} | {split(r['product_instructions_per_token'])} | "
+            f"{split(r['rest_instructions_per_token'])} | {r['macs_per_token']:,} | "
             f"{product if product is not None else ''} | {r['step_macs_per_instruction']} | "
             f"{ratio(scalar) if r['build'] == 'now' else ''} | {ratio(before) if r['build'] == 'now' else ''} | "
             f"{r['flash_bytes_without_model']:,} | {r['arena_bytes']:,} | {r['peak_stack_bytes']:,} | "
@@ -172,6 +174,8 @@ def table(rows):
     out.append(
         "Instructions retired under QEMU 7.2 (`-icount shift=0`, SysTick calibrated against a loop of known length), "
         "not cycles. A token is one greedy sample plus one step (language models) or one step (basicmotions). "
+        "The products are the step's matrix products timed alone (`Matrix::product_i8`, each with a fixed input); "
+        "the rest is everything else a token costs (requantization, gates, state update, outputs, sampling). "
         "MACs count stored weights (32 per 8x4 block). Flash is the firmware's .text + .rodata without the model "
         "(runtime, harness, printing, test inputs). Estimated ms assume one cycle per instruction: " + parts + "."
     )
