@@ -236,26 +236,58 @@ pub(crate) fn block8x4(m: &Block8x4<'_>, x: &[i8], acc: &mut [i32]) {
 }
 
 /// The asm lines of row `$i` of a block in the arm-dsp layout at `{bp}` (two words at byte
-/// `8 * $i`) into accumulator `$acc`, inputs in r7 (`[x0, x2]`) and `{xo}`.
+/// `8 * $i`) into accumulator `$acc`, inputs in r7 (`[x0, x2]`) and `{xo}`:
+/// added to it, or (`first`) setting it (`SMUAD`).
 macro_rules! row_asm {
     ($acc:literal, $even:literal, $odd:literal) => {
+        concat!("ldr {w}, [{bp}, #", $even, "]\n", "smlad ", $acc, ", {w}, r7, ", $acc, "\n", row_odd_asm!($acc, $odd))
+    };
+    (first $acc:literal, $even:literal, $odd:literal) => {
+        concat!("ldr {w}, [{bp}, #", $even, "]\n", "smuad ", $acc, ", {w}, r7\n", row_odd_asm!($acc, $odd))
+    };
+}
+
+/// The second word of a row of a block (see [`row_asm`]), added to `$acc`.
+macro_rules! row_odd_asm {
+    ($acc:literal, $odd:literal) => {
+        concat!("ldr {w}, [{bp}, #", $odd, "]\n", "smlad ", $acc, ", {w}, {xo}, ", $acc)
+    };
+}
+
+/// The asm lines of one block: its column group's four inputs loaded and
+/// unpacked into r7 and `{xo}`, then its eight rows into `{a0}`..`{a7}`
+/// (`$first`: `first`, the row block's first block, setting them, or
+/// nothing); `{bp}` advances 64 bytes, `{cp}` 2.
+macro_rules! block_asm {
+    ($($first:ident)?) => {
         concat!(
-            "ldr {w}, [{bp}, #",
-            $even,
-            "]\n",
-            "smlad ",
-            $acc,
-            ", {w}, r7, ",
-            $acc,
-            "\n",
-            "ldr {w}, [{bp}, #",
-            $odd,
-            "]\n",
-            "smlad ",
-            $acc,
-            ", {w}, {xo}, ",
-            $acc
+            "ldrh {w}, [{cp}], #2\n",
+            "ldr {xo}, [sp]\n",
+            "ldr {xo}, [{xo}, {w}, lsl #2]\n",
+            "sxtb16 r7, {xo}\n",
+            "sxtb16 {xo}, {xo}, ror #8\n",
+            row_asm!($($first)? "{a1}", "8", "12"), "\n",
+            row_asm!($($first)? "{a2}", "16", "20"), "\n",
+            row_asm!($($first)? "{a3}", "24", "28"), "\n",
+            row_asm!($($first)? "{a4}", "32", "36"), "\n",
+            row_asm!($($first)? "{a5}", "40", "44"), "\n",
+            row_asm!($($first)? "{a6}", "48", "52"), "\n",
+            row_asm!($($first)? "{a7}", "56", "60"), "\n",
+            "ldr {w}, [{bp}, #4]\n",
+            row_a0_asm!($($first)?),
+            "ldr {w}, [{bp}], #64\n",
+            "smlad {a0}, {w}, r7, {a0}\n",
         )
+    };
+}
+
+/// Row 0's first word of a block (its second advances `{bp}`), into `{a0}`.
+macro_rules! row_a0_asm {
+    () => {
+        "smlad {a0}, {w}, {xo}, {a0}\n"
+    };
+    (first) => {
+        "smuad {a0}, {w}, {xo}\n"
     };
 }
 
@@ -269,7 +301,8 @@ macro_rules! row_asm {
 /// `rb` holds the end, and the blocks up to it, their column groups and
 /// the four inputs of every group are readable; `d..dend` is writable and
 /// 4-aligned.
-#[inline(always)]
+// One copy for both call sites.
+#[inline(never)]
 unsafe fn row_blocks_arm_dsp(bp: *const u8, cp: *const u8, cpb: *const u8, rb: *const u8, x: *const i8, d: *mut i32, dend: *mut i32) {
     // SAFETY: the caller guarantees the reads and the writes. r7 (the frame
     // pointer, not available to operands) is saved on the stack and
@@ -290,33 +323,15 @@ unsafe fn row_blocks_arm_dsp(bp: *const u8, cp: *const u8, cpb: *const u8, rb: *
             "str {w}, [sp, #4]",
             "ldr {w}, [sp, #8]",
             "add {t}, {w}, {t}, lsl #1",
-            "movs {a0}, #0",
-            "movs {a1}, #0",
-            "movs {a2}, #0",
-            "movs {a3}, #0",
-            "movs {a4}, #0",
-            "movs {a5}, #0",
-            "movs {a6}, #0",
-            "movs {a7}, #0",
+            // A row block's first block sets its sums; one without blocks
+            // is zero (6:).
+            "cmp {cp}, {t}",
+            "beq 6f",
+            block_asm!(first),
             "cmp {cp}, {t}",
             "beq 3f",
             "2:",
-            "ldrh {w}, [{cp}], #2",
-            "ldr {xo}, [sp]",
-            "ldr {xo}, [{xo}, {w}, lsl #2]",
-            "sxtb16 r7, {xo}",
-            "sxtb16 {xo}, {xo}, ror #8",
-            row_asm!("{a1}", "8", "12"),
-            row_asm!("{a2}", "16", "20"),
-            row_asm!("{a3}", "24", "28"),
-            row_asm!("{a4}", "32", "36"),
-            row_asm!("{a5}", "40", "44"),
-            row_asm!("{a6}", "48", "52"),
-            row_asm!("{a7}", "56", "60"),
-            "ldr {w}, [{bp}, #4]",
-            "smlad {a0}, {w}, {xo}, {a0}",
-            "ldr {w}, [{bp}], #64",
-            "smlad {a0}, {w}, r7, {a0}",
+            block_asm!(),
             "cmp {cp}, {t}",
             "bne 2b",
             "3:",
@@ -329,6 +344,18 @@ unsafe fn row_blocks_arm_dsp(bp: *const u8, cp: *const u8, cpb: *const u8, rb: *
             "ldr {t}, [sp, #16]",
             "cmp {w}, {t}",
             "bne 5b",
+            "b 7f",
+            "6:",
+            "movs {a0}, #0",
+            "movs {a1}, #0",
+            "movs {a2}, #0",
+            "movs {a3}, #0",
+            "movs {a4}, #0",
+            "movs {a5}, #0",
+            "movs {a6}, #0",
+            "movs {a7}, #0",
+            "b 3b",
+            "7:",
             "add sp, sp, #20",
             "pop {{r7}}",
             a0 = inout(reg) dend => _,
