@@ -139,8 +139,7 @@ pub(crate) type TableRun = unsafe fn(*mut i32, [*const u8; 3], usize, Option<Mul
 #[cfg(any(edgegru_dsp, edgegru_thumb))]
 #[inline(always)]
 pub(crate) fn requantize_table_in_runs(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul>, limit: i32, run: TableRun) {
-    let reach = t.unclamped_reach(limit);
-    let Some(reach) = reach.filter(|_| (1..1 << 30).contains(&limit)) else {
+    let Some(reach) = t.unclamped_reach(limit).filter(|_| (1..1 << 30).contains(&limit)) else {
         return requantize_table(acc, t, step, limit);
     };
     let rows = acc.len().min(t.multipliers.len() / 4).min(t.shifts.len()).min(t.biases.len() / 4);
