@@ -610,9 +610,85 @@ pub fn relayout(bytes: &[u8], layout: Layout) -> core::result::Result<Vec<u8>, W
         Some(e) => encode_file(format::EXTENSION_VERSION, &(&out, &e))?,
         None => encode_file(version_of(&out), &out)?,
     };
-    let file = with_row_tables(file)?;
+    let file = align_device_data(with_row_tables(file)?)?;
     Model::from_bytes(&file).map_err(WriteError::Load)?;
     Ok(file)
+}
+
+/// A valid file with the data of each arm-dsp layout tensor moved to a
+/// multiple of 4 bytes from the file's start, where a DSP core loads a
+/// row's two words with one instruction when the file lies 4-aligned in
+/// memory. The bytes move by writing the length prefixes of the tensor's
+/// last two byte sections in more bytes than they need (a varint with
+/// continuation bytes that add nothing, up to the 5 bytes a u32 may take):
+/// the same values in the same version, which every runtime reads. A
+/// tensor whose prefixes have no room (sections of hundreds of megabytes)
+/// stays where it is.
+pub fn align_device_data(file: Vec<u8>) -> core::result::Result<Vec<u8>, WriteError> {
+    let edits = {
+        let (body, _) = format::decode(&file).map_err(WriteError::Load)?;
+        match &body {
+            AnyBody::V1(_) => Vec::new(),
+            AnyBody::V2(b) | AnyBody::V4(b, _) | AnyBody::V5(b, _, _) => length_edits(&file, b),
+        }
+    };
+    if edits.is_empty() {
+        return Ok(file);
+    }
+    let mut out = Vec::with_capacity(file.len() + 3 * edits.len());
+    let mut cursor = 0;
+    for e in &edits {
+        out.extend_from_slice(&file[cursor..e.at]);
+        let mut v = e.value;
+        for i in 0..e.width {
+            out.push((v & 0x7F) as u8 | if i + 1 < e.width { 0x80 } else { 0 });
+            v >>= 7;
+        }
+        cursor = e.at + format::varint_len(e.value as usize);
+    }
+    out.extend_from_slice(&file[cursor..]);
+    let crc = crc32(&out[format::PREFIX_LEN..]);
+    out[6..10].copy_from_slice(&crc.to_le_bytes());
+    Ok(out)
+}
+
+/// A length prefix rewritten by [`align_device_data`]: at byte `at`, the
+/// length `value`, now `width` bytes long.
+struct LengthEdit {
+    at: usize,
+    value: u32,
+    width: usize,
+}
+
+/// The length prefixes to widen so that every arm-dsp tensor's data of
+/// `body` (decoded from `file`) lands 4-aligned, in file order.
+fn length_edits(file: &[u8], body: &Body<'_>) -> Vec<LengthEdit> {
+    let matrices = body.grus.iter().flat_map(|g| [&g.input, &g.recurrent]).chain(body.dense.iter().map(|d| &d.weight));
+    let mut sections: Vec<[&[u8]; 2]> = matrices
+        .chain([&body.head.weight])
+        .filter_map(|t| match *t {
+            TensorDesc::Int8ArmDsp { scales, data, .. } => Some([scales, data]),
+            TensorDesc::Int8ArmDspBlock8x4 { block_cols, blocks, .. } => Some([block_cols, blocks]),
+            _ => None,
+        })
+        .collect();
+    let offset = |s: &[u8]| s.as_ptr() as usize - file.as_ptr() as usize;
+    sections.sort_by_key(|[_, data]| offset(data));
+    let (mut edits, mut shift) = (Vec::new(), 0);
+    for pair in sections {
+        let pad = (4 - (offset(pair[1]) + shift) % 4) % 4;
+        let room = pair.map(|s| 5 - format::varint_len(s.len()));
+        if pad == 0 || room[0] + room[1] < pad {
+            continue;
+        }
+        let first = pad.min(room[0]);
+        for (s, extra) in pair.into_iter().zip([first, pad - first]) {
+            let width = format::varint_len(s.len()) + extra;
+            edits.push(LengthEdit { at: offset(s) - format::varint_len(s.len()), value: s.len() as u32, width });
+        }
+        shift += pad;
+    }
+    edits
 }
 
 /// A valid version-2 to 4 file with integer numerics rewritten as version 6:

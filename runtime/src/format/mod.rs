@@ -579,7 +579,7 @@ impl<'a> AlignedRowTables<'a> {
 }
 
 /// Bytes of `n` as a postcard varint.
-const fn varint_len(n: usize) -> usize {
+pub(crate) const fn varint_len(n: usize) -> usize {
     let mut len = 1;
     let mut n = n >> 7;
     while n != 0 {

@@ -127,11 +127,12 @@ pub fn run() -> Result<usize, (Isa, usize)> {
 /// widened form does not fit are not checked).
 #[cfg(feature = "arm-dsp-layout")]
 fn arm_dsp_equal(isa: Isa, q: &[i8], rows: usize, cols: usize, offset: usize, x: &[i8], want: &[i32]) -> bool {
-    let mut buf = [0u8; ARM_DSP_BYTES];
+    // 4-aligned, so that `offset` 0 takes the kernels' paired loads.
+    let mut buf = Aligned([0u8; ARM_DSP_BYTES]);
     let Some(bytes) = arm_dsp_layout::dense_bytes(rows, cols).filter(|&n| n + offset <= ARM_DSP_BYTES) else {
         return true;
     };
-    let w = &mut buf[offset..offset + bytes];
+    let w = &mut buf.0[offset..offset + bytes];
     arm_dsp_layout::widen_dense(q, rows, cols, w);
     let mut got = [0i32; 32];
     kernels::matvec_arm_dsp(isa, w, cols, x, &mut got[..rows]);
@@ -188,23 +189,30 @@ fn arm_dsp_sparse_equal(_: Isa, _: usize, _: usize, _: (&[u8], &[u8]), _: &[i8],
     true
 }
 
-/// The block-sparse product of the same blocks widened (one byte past an
-/// aligned start), by `isa`, equals the int8 sums `want`.
+/// The block-sparse product of the same blocks widened (at an aligned
+/// start, where the kernels load a row's two words at once, and one to
+/// three bytes past it), by `isa`, equals the int8 sums `want`.
 #[cfg(feature = "arm-dsp-layout")]
 fn arm_dsp_sparse_equal(isa: Isa, rows: usize, cols: usize, tables: (&[u8], &[u8]), blocks: &[i8], x: &[i8], want: &[i32]) -> bool {
     let count = blocks.len() / 32;
-    // The same blocks widened
-    let mut arm_dsp_blocks = [0u8; arm_dsp_layout::BLOCK_BYTES * MAX_BLOCKS + 1];
-    for (k, block) in blocks.chunks_exact(32).enumerate() {
-        arm_dsp_blocks[1 + 64 * k..1 + 64 * (k + 1)].copy_from_slice(&arm_dsp_layout::widen_block(block));
-    }
-    let Ok(mw) = Block8x4::new_arm_dsp(rows, cols, tables.0, tables.1, &arm_dsp_blocks[1..1 + 64 * count]) else {
-        return false;
-    };
-    let mut got = [0i32; 24];
-    kernels::block8x4_i8(isa, &mw, x, &mut got[..rows]);
-    got[..rows] == *want
+    let mut arm_dsp_blocks = Aligned([0u8; arm_dsp_layout::BLOCK_BYTES * MAX_BLOCKS + 3]);
+    (0..4).all(|at| {
+        for (k, block) in blocks.chunks_exact(32).enumerate() {
+            arm_dsp_blocks.0[at + 64 * k..at + 64 * (k + 1)].copy_from_slice(&arm_dsp_layout::widen_block(block));
+        }
+        let Ok(mw) = Block8x4::new_arm_dsp(rows, cols, tables.0, tables.1, &arm_dsp_blocks.0[at..at + 64 * count]) else {
+            return false;
+        };
+        let mut got = [0i32; 24];
+        kernels::block8x4_i8(isa, &mw, x, &mut got[..rows]);
+        got[..rows] == *want
+    })
 }
+
+/// A buffer at a 4-aligned address.
+#[cfg(feature = "arm-dsp-layout")]
+#[repr(C, align(4))]
+struct Aligned<T>(T);
 
 /// Requantization trials (64 rows each).
 const REQUANT_TRIALS: usize = 48;

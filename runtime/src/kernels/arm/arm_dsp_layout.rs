@@ -149,6 +149,10 @@ unsafe fn dot_quads(p: *const u8, xs: &[u32], sums: &mut [i32], start: Start) {
     if sums.is_empty() || xs.is_empty() {
         return;
     }
+    if (p as usize).is_multiple_of(4) {
+        // SAFETY: the caller's promise, and `p` is 4-aligned.
+        return unsafe { dot_quads_paired(p, xs, sums, start) };
+    }
     // The quad loop: `$head` starts a quad's sums and walks into `$body`,
     // whose iterations end at `cmp`.
     macro_rules! quads {
@@ -203,6 +207,114 @@ unsafe fn dot_quads(p: *const u8, xs: &[u32], sums: &mut [i32], start: Start) {
     }
 }
 
+/// The asm lines of one row's two words (4-aligned at `$addr`) times the
+/// input pair in `$xe` and `$xo`, by one `LDRD` into `{w}` and `{t}`:
+/// added to `$acc`, or (`first`) setting it (`SMUAD`).
+macro_rules! pair_row_asm {
+    ($acc:literal, $addr:literal, $xe:literal, $xo:literal) => {
+        concat!(
+            "ldrd {w}, {t}, ",
+            $addr,
+            "\n",
+            "smlad ",
+            $acc,
+            ", {w}, ",
+            $xe,
+            ", ",
+            $acc,
+            "\n",
+            "smlad ",
+            $acc,
+            ", {t}, ",
+            $xo,
+            ", ",
+            $acc,
+            "\n"
+        )
+    };
+    (first $acc:literal, $addr:literal, $xe:literal, $xo:literal) => {
+        concat!("ldrd {w}, {t}, ", $addr, "\n", "smuad ", $acc, ", {w}, ", $xe, "\n", "smlad ", $acc, ", {t}, ", $xo, ", ", $acc, "\n")
+    };
+}
+
+/// [`group_asm`] (`first`: [`first_group_asm`]) for 4-aligned weights: each
+/// row's two words by one `LDRD` (13 instructions per 16 MACs).
+macro_rules! pair_group_asm {
+    ($($first:ident)?) => {
+        concat!(
+            "ldrd {xe}, {xo}, [{xp}], #8\n",
+            pair_row_asm!($($first)? "{a1}", "[{p}, #8]", "{xe}", "{xo}"),
+            pair_row_asm!($($first)? "{a2}", "[{p}, #16]", "{xe}", "{xo}"),
+            pair_row_asm!($($first)? "{a3}", "[{p}, #24]", "{xe}", "{xo}"),
+            pair_row_asm!($($first)? "{a0}", "[{p}], #32", "{xe}", "{xo}"),
+        )
+    };
+}
+
+/// [`dot_quads`] for weights at a 4-aligned address (`LDRD` needs it on
+/// these cores): the same loops with each row's two words loaded at once.
+/// The second load register costs the loop its registers for the group
+/// count and the sums' end, which live on the stack (two loads a quad).
+///
+/// # Safety
+/// As [`dot_quads`], and `p` is 4-aligned.
+#[inline(never)]
+unsafe fn dot_quads_paired(p: *const u8, xs: &[u32], sums: &mut [i32], start: Start) {
+    // The quad loop, as in `dot_quads`: [sp] holds 8 bytes per group,
+    // [sp, #4] the sums' end; the flags of `tst` (an odd count of groups)
+    // survive the head's loads and multiplies.
+    macro_rules! quads {
+        ($head:expr, $body:expr) => {
+            asm!(
+                "strd {a0}, {a1}, [sp, #-8]!",
+                "2:",
+                "ldr {w}, [sp]",
+                "sub {xp}, {xend}, {w}",
+                "tst {w}, #8",
+                $head,
+                "4:",
+                $body,
+                "cmp {xp}, {xend}",
+                "bne 4b",
+                "strd {a0}, {a1}, [{d}], #8",
+                "strd {a2}, {a3}, [{d}], #8",
+                "ldr {w}, [sp, #4]",
+                "cmp {d}, {w}",
+                "bne 2b",
+                "add sp, sp, #8",
+                a0 = inout(reg) 4 * xs.len() => _,
+                a1 = inout(reg) sums.as_mut_ptr().add(sums.len()) => _,
+                a2 = out(reg) _,
+                a3 = out(reg) _,
+                xe = out(reg) _,
+                xo = out(reg) _,
+                w = out(reg) _,
+                t = out(reg) _,
+                xp = out(reg) _,
+                p = inout(reg) p => _,
+                xend = in(reg) xs.as_ptr().add(xs.len()),
+                d = inout(reg) sums.as_mut_ptr() => _,
+            )
+        };
+    }
+    // SAFETY: as in `dot_quads`; `LDRD` reads weights at 4-aligned
+    // addresses only (`p` is, and every offset is a multiple of 8); the two
+    // words pushed are popped before the end.
+    unsafe {
+        match start {
+            Start::Add => quads!(
+                concat!("ldrd {a0}, {a1}, [{d}]\n", "ldrd {a2}, {a3}, [{d}, #8]\n", "bne 3f"),
+                concat!(pair_group_asm!(), "\n3:\n", pair_group_asm!())
+            ),
+            Start::Fresh => quads!(concat!(pair_group_asm!(first), "beq 3f"), concat!(pair_group_asm!(), "\n3:\n", pair_group_asm!())),
+            Start::FreshByFour => quads!(
+                concat!(pair_group_asm!(first), pair_group_asm!(), pair_group_asm!(), pair_group_asm!()),
+                concat!(pair_group_asm!(), pair_group_asm!(), pair_group_asm!(), pair_group_asm!())
+            ),
+        }
+    }
+}
+
 /// Block-sparse product of a matrix in the arm-dsp layout with the DSP
 /// extension: each block's four inputs unpacked once, then per row two
 /// `LDR`s and two `SMLAD`s; one asm loop walks the row blocks.
@@ -214,6 +326,8 @@ pub(crate) fn block8x4(m: &Block8x4<'_>, x: &[i8], acc: &mut [i32]) {
     let count = m.row_block_count();
     let full = (acc.len() / 8).min(count);
     let (bp, cp, rb) = (blocks.as_ptr() as *const u8, block_cols.as_ptr(), row_blocks.as_ptr());
+    // 64-byte blocks: all 4-aligned when the first is.
+    let rows = if (bp as usize).is_multiple_of(4) { row_blocks_arm_dsp_paired } else { row_blocks_arm_dsp };
     // SAFETY: `Block8x4::new_arm_dsp` checked that `row_blocks` holds `count + 1`
     // non-decreasing u32 offsets from 0 up to the block count, that the
     // blocks exist (64 bytes and 2 bytes of column group each) and that
@@ -223,13 +337,13 @@ pub(crate) fn block8x4(m: &Block8x4<'_>, x: &[i8], acc: &mut [i32]) {
     unsafe {
         let acc_ptr = acc.as_mut_ptr();
         if full > 0 {
-            row_blocks_arm_dsp(bp, cp, cp, rb.add(4), x.as_ptr(), acc_ptr, acc_ptr.add(8 * full));
+            rows(bp, cp, cp, rb.add(4), x.as_ptr(), acc_ptr, acc_ptr.add(8 * full));
         }
         if full < count && acc.len() > 8 * full {
             let start = word_at(rb.add(4 * full) as *const i8) as usize;
             let mut sums = [0i32; 8];
             let (bp, cp_start) = (bp.add(arm_dsp_layout::BLOCK_BYTES * start), cp.add(2 * start));
-            row_blocks_arm_dsp(bp, cp_start, cp, rb.add(4 * (full + 1)), x.as_ptr(), sums.as_mut_ptr(), sums.as_mut_ptr().add(8));
+            rows(bp, cp_start, cp, rb.add(4 * (full + 1)), x.as_ptr(), sums.as_mut_ptr(), sums.as_mut_ptr().add(8));
             acc.iter_mut().skip(8 * full).zip(sums).for_each(|(a, s)| *a = s);
         }
     }
@@ -291,27 +405,20 @@ macro_rules! row_a0_asm {
     };
 }
 
-/// The sums of consecutive row blocks of arm-dsp layout blocks, eight per row block,
-/// written from `d` up to `dend`: blocks from `bp` (64 bytes each), column
-/// groups (u16 LE) from `cp`, the table of column groups starting at `cpb`,
-/// each row block's end (u32 LE block numbers) from `rb`, inputs at `x`.
-///
-/// # Safety
-/// `dend - d` is a positive multiple of 8; for each of its row blocks,
-/// `rb` holds the end, and the blocks up to it, their column groups and
-/// the four inputs of every group are readable; `d..dend` is writable and
-/// 4-aligned.
-// One copy for both call sites.
-#[inline(never)]
-unsafe fn row_blocks_arm_dsp(bp: *const u8, cp: *const u8, cpb: *const u8, rb: *const u8, x: *const i8, d: *mut i32, dend: *mut i32) {
-    // SAFETY: the caller guarantees the reads and the writes. r7 (the frame
-    // pointer, not available to operands) is saved on the stack and
-    // restored; the loop's other state lives on the stack: [sp] inputs,
-    // [sp, #4] the row-block ends, [sp, #8] the column-group table, [sp,
-    // #12] and [sp, #16] the destination and its end.
-    unsafe {
+/// The asm loop over row blocks of [`row_blocks_arm_dsp`] and
+/// [`row_blocks_arm_dsp_paired`]: `$first` and `$block` are a row block's
+/// first block and the others; `$keep_end` keeps the end of the row
+/// block's column groups (`{t}`) where `$at_end` compares `{cp}` with it.
+/// r7 (the frame pointer, not available to operands) is saved on the
+/// stack and restored; the loop's other state lives on the stack: [sp]
+/// inputs, [sp, #4] the row-block ends, [sp, #8] the column-group table,
+/// [sp, #12] and [sp, #16] the destination and its end, [sp, #20] a slot
+/// for `$keep_end`.
+macro_rules! row_blocks_loop {
+    ($bp:expr, $cp:expr, $cpb:expr, $rb:expr, $x:expr, $d:expr, $dend:expr; $first:expr, $block:expr, $keep_end:expr, $at_end:expr) => {
         asm!(
             "push {{r7}}",
+            "sub sp, sp, #4",
             "str {a0}, [sp, #-4]!",
             "str {xo}, [sp, #-4]!",
             "str {a1}, [sp, #-4]!",
@@ -323,16 +430,17 @@ unsafe fn row_blocks_arm_dsp(bp: *const u8, cp: *const u8, cpb: *const u8, rb: *
             "str {w}, [sp, #4]",
             "ldr {w}, [sp, #8]",
             "add {t}, {w}, {t}, lsl #1",
+            $keep_end,
             // A row block's first block sets its sums; one without blocks
             // is zero (6:).
             "cmp {cp}, {t}",
             "beq 6f",
-            block_asm!(first),
-            "cmp {cp}, {t}",
+            $first,
+            $at_end,
             "beq 3f",
             "2:",
-            block_asm!(),
-            "cmp {cp}, {t}",
+            $block,
+            $at_end,
             "bne 2b",
             "3:",
             "ldr {w}, [sp, #12]",
@@ -356,21 +464,86 @@ unsafe fn row_blocks_arm_dsp(bp: *const u8, cp: *const u8, cpb: *const u8, rb: *
             "movs {a7}, #0",
             "b 3b",
             "7:",
-            "add sp, sp, #20",
+            "add sp, sp, #24",
             "pop {{r7}}",
-            a0 = inout(reg) dend => _,
-            a1 = inout(reg) cpb => _,
-            a2 = inout(reg) rb => _,
+            a0 = inout(reg) $dend => _,
+            a1 = inout(reg) $cpb => _,
+            a2 = inout(reg) $rb => _,
             a3 = out(reg) _,
             a4 = out(reg) _,
             a5 = out(reg) _,
             a6 = out(reg) _,
             a7 = out(reg) _,
-            bp = inout(reg) bp => _,
-            cp = inout(reg) cp => _,
-            xo = inout(reg) d => _,
-            w = inout(reg) x => _,
+            bp = inout(reg) $bp => _,
+            cp = inout(reg) $cp => _,
+            xo = inout(reg) $d => _,
+            w = inout(reg) $x => _,
             t = out(reg) _,
-        );
+        )
+    };
+}
+
+/// The sums of consecutive row blocks of arm-dsp layout blocks, eight per row block,
+/// written from `d` up to `dend`: blocks from `bp` (64 bytes each), column
+/// groups (u16 LE) from `cp`, the table of column groups starting at `cpb`,
+/// each row block's end (u32 LE block numbers) from `rb`, inputs at `x`.
+///
+/// # Safety
+/// `dend - d` is a positive multiple of 8; for each of its row blocks,
+/// `rb` holds the end, and the blocks up to it, their column groups and
+/// the four inputs of every group are readable; `d..dend` is writable and
+/// 4-aligned.
+// One copy for both call sites.
+#[inline(never)]
+unsafe fn row_blocks_arm_dsp(bp: *const u8, cp: *const u8, cpb: *const u8, rb: *const u8, x: *const i8, d: *mut i32, dend: *mut i32) {
+    // SAFETY: the caller guarantees the reads and the writes; the stack
+    // words the loop pushes are popped before it ends.
+    unsafe { row_blocks_loop!(bp, cp, cpb, rb, x, d, dend; block_asm!(first), block_asm!(), "", "cmp {cp}, {t}") }
+}
+
+/// [`block_asm`] for 4-aligned blocks: each row's two words by one `LDRD`
+/// into `{w}` and `{t}` (29 instructions per 32 MACs).
+macro_rules! pair_block_asm {
+    ($($first:ident)?) => {
+        concat!(
+            "ldrh {w}, [{cp}], #2\n",
+            "ldr {xo}, [sp]\n",
+            "ldr {xo}, [{xo}, {w}, lsl #2]\n",
+            "sxtb16 r7, {xo}\n",
+            "sxtb16 {xo}, {xo}, ror #8\n",
+            pair_row_asm!($($first)? "{a1}", "[{bp}, #8]", "r7", "{xo}"),
+            pair_row_asm!($($first)? "{a2}", "[{bp}, #16]", "r7", "{xo}"),
+            pair_row_asm!($($first)? "{a3}", "[{bp}, #24]", "r7", "{xo}"),
+            pair_row_asm!($($first)? "{a4}", "[{bp}, #32]", "r7", "{xo}"),
+            pair_row_asm!($($first)? "{a5}", "[{bp}, #40]", "r7", "{xo}"),
+            pair_row_asm!($($first)? "{a6}", "[{bp}, #48]", "r7", "{xo}"),
+            pair_row_asm!($($first)? "{a7}", "[{bp}, #56]", "r7", "{xo}"),
+            pair_row_asm!($($first)? "{a0}", "[{bp}], #64", "r7", "{xo}"),
+        )
+    };
+}
+
+/// [`row_blocks_arm_dsp`] for blocks at a 4-aligned address (`LDRD` needs
+/// it on these cores): each row's two words loaded at once. `{t}` is the
+/// second load register, so the end of a row block's column groups is
+/// kept on the stack (one load a block).
+///
+/// # Safety
+/// As [`row_blocks_arm_dsp`], and `bp` is 4-aligned.
+#[inline(never)]
+unsafe fn row_blocks_arm_dsp_paired(
+    bp: *const u8,
+    cp: *const u8,
+    cpb: *const u8,
+    rb: *const u8,
+    x: *const i8,
+    d: *mut i32,
+    dend: *mut i32,
+) {
+    // SAFETY: as in `row_blocks_arm_dsp`; `LDRD` reads blocks at 4-aligned
+    // addresses only (`bp` is, and blocks are 64 bytes).
+    unsafe {
+        row_blocks_loop!(bp, cp, cpb, rb, x, d, dend;
+            pair_block_asm!(first), pair_block_asm!(), "str {t}, [sp, #20]", "ldr {w}, [sp, #20]\ncmp {cp}, {w}")
     }
 }
