@@ -122,9 +122,11 @@ pub fn requantize_table(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul>, limi
 /// A run of rows of a row-table kernel: `(acc, [multipliers, shifts,
 /// biases], rows, step, reach)`, the pointers at the run's first row, does
 /// rows until one leaves the kernel's short path and returns how many it
-/// did. A row's output is its scaled sum plus its bias where the scaled
-/// sum lies within `[-reach, reach]` (see [`RowsRef::unclamped_reach`]: no
-/// clamp changes it there); a row outside leaves the short path.
+/// did. A row's output is its scaled sum plus its bias where that sum (or
+/// the scaled sum alone, as the kernel checks) lies within `[-reach,
+/// reach]` (see [`RowsRef::unclamped_reach`] and
+/// [`RowsRef::unclamped_reach_with_bias`]: no clamp changes it there); a
+/// row outside leaves the short path.
 ///
 /// # Safety (of calling one)
 /// `rows >= 1`; `rows` entries readable at each table pointer, `rows` sums
@@ -132,14 +134,15 @@ pub fn requantize_table(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul>, limi
 #[cfg(any(edgegru_dsp, edgegru_thumb))]
 pub(crate) type TableRun = unsafe fn(*mut i32, [*const u8; 3], usize, Option<Mul>, i32) -> usize;
 
-/// [`requantize_table`] by a kernel's runs (see [`TableRun`]): each row a
-/// run leaves its short path at is done by the definition, and the next run
-/// starts after it. A limit outside `1..2^30` (where a kernel's sums could
-/// wrap), or a bias beyond it, is the definition's throughout.
+/// [`requantize_table`] by a kernel's runs (see [`TableRun`]) within
+/// `reach` (the kernel's, for `limit`): each row a run leaves its short
+/// path at is done by the definition, and the next run starts after it. A
+/// limit outside `1..2^30` (where a kernel's sums could wrap), or no reach
+/// (a bias beyond the limit), is the definition's throughout.
 #[cfg(any(edgegru_dsp, edgegru_thumb))]
 #[inline(always)]
-pub(crate) fn requantize_table_in_runs(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul>, limit: i32, run: TableRun) {
-    let Some(reach) = t.unclamped_reach(limit).filter(|_| (1..1 << 30).contains(&limit)) else {
+pub(crate) fn requantize_table_in_runs(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul>, limit: i32, reach: Option<i32>, run: TableRun) {
+    let Some(reach) = reach.filter(|_| (1..1 << 30).contains(&limit)) else {
         return requantize_table(acc, t, step, limit);
     };
     let rows = acc.len().min(t.multipliers.len() / 4).min(t.shifts.len()).min(t.biases.len() / 4);

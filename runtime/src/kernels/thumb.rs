@@ -191,7 +191,7 @@ unsafe fn rows3(p: *const i8, cols: usize, x: *const i8) -> [i32; 3] {
 /// the definition's.
 pub(crate) fn requantize_table(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul>, limit: i32) {
     if t.within_reach(step) {
-        scalar::requantize_table_in_runs(acc, t, step, limit, rows_run)
+        scalar::requantize_table_in_runs(acc, t, step, limit, t.unclamped_reach(limit), rows_run)
     } else {
         scalar::requantize_table(acc, t, step, limit)
     }

@@ -147,6 +147,15 @@ impl<'a> RowsRef<'a> {
         (limit as u32).checked_sub(self.bias_max).filter(|_| limit >= 0).map(|r| r as i32)
     }
 
+    /// [`RowsRef::unclamped_reach`] for a check after the bias is added:
+    /// where a scaled sum plus its bias lies within `[-reach, reach]` (this
+    /// reach, less the largest bias again), the scaled sum lies within the
+    /// unclamped reach, so the output is that plain sum. `None` where it
+    /// would be negative.
+    pub fn unclamped_reach_with_bias(&self, limit: i32) -> Option<i32> {
+        self.unclamped_reach(limit)?.checked_sub_unsigned(self.bias_max).filter(|r| *r >= 0)
+    }
+
     /// The same rows, with the promise that every sum requantized with them
     /// is below `2^bits` in magnitude (the sums of `n` products of int8
     /// pairs are, for `n * 2^14 <= 2^bits`). A kernel may then leave out

@@ -84,21 +84,12 @@ pub(crate) fn gru_update(h: &mut [i16], gx: &[i32], gh: &[i32]) {
     unsafe {
         asm!(
             "2:",
-            // z = (32768 + tanh((xz + hz) / 2) + 1) >> 1, kept in {z}.
-            "ldr {x}, [{gx}]",
-            "ldr {y}, [{gh}]",
-            "add {x}, {x}, {y}",
-            tanh_asm!("{x}", "{y}", "8", "128"),
-            "add {z}, {y}, #32768",
-            "add {z}, {z}, #1",
-            "asr {z}, {z}, #1",
-            // r likewise, into {y}.
+            // r = (32768 + tanh((xr + hr) / 2) + 1) >> 1, into {y}.
             "ldr {x}, [{gx}, {off}]",
             "ldr {y}, [{gh}, {off}]",
             "add {x}, {x}, {y}",
             tanh_asm!("{x}", "{y}", "8", "128"),
-            "add {y}, {y}, #32768",
-            "add {y}, {y}, #1",
+            "add {y}, {y}, {half}",
             "asr {y}, {y}, #1",
             // The candidate tanh(xn + (r * hn + 2^14) >> 15), into {y}.
             "ldr {x}, [{gh}, {off}, lsl #1]",
@@ -107,6 +98,13 @@ pub(crate) fn gru_update(h: &mut [i16], gx: &[i32], gh: &[i32]) {
             "ldr {x}, [{gx}, {off}, lsl #1]",
             "add {x}, {x}, {y}, asr #15",
             tanh_asm!("{x}", "{y}", "7", "64"),
+            // z likewise, into {z}; its loads move on to the next unit.
+            "ldr {x}, [{gx}], #4",
+            "ldr {z}, [{gh}], #4",
+            "add {x}, {x}, {z}",
+            tanh_asm!("{x}", "{z}", "8", "128"),
+            "add {z}, {z}, {half}",
+            "asr {z}, {z}, #1",
             // h = cand + (z (h - cand) + 2^14) >> 15, within ±32767.
             "ldrsh {x}, [{h}]",
             "sub {x}, {x}, {y}",
@@ -118,8 +116,6 @@ pub(crate) fn gru_update(h: &mut [i16], gx: &[i32], gh: &[i32]) {
             "it eq",
             "addeq {x}, {x}, #1",
             "strh {x}, [{h}], #2",
-            "add {gx}, {gx}, #4",
-            "add {gh}, {gh}, #4",
             "cmp {h}, {end}",
             "bne 2b",
             h = inout(reg) h.as_mut_ptr() => _,
@@ -128,6 +124,7 @@ pub(crate) fn gru_update(h: &mut [i16], gx: &[i32], gh: &[i32]) {
             gh = inout(reg) gh.as_ptr() => _,
             off = in(reg) 4 * n,
             tbl = in(reg) TANH_Q15.as_ptr(),
+            half = in(reg) 32769,
             x = out(reg) _,
             y = out(reg) _,
             z = out(reg) _,

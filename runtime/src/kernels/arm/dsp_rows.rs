@@ -1,9 +1,10 @@
 //! Requantization by row tables (format versions 5 and 6) with the DSP extension:
 //! each row's multiplier, shift and Q.12 bias are read as they are, so a
-//! row costs a multiply-high, a rounding shift, one range check and the
-//! bias (the loader's shift ranges and the product's bound on its sums
-//! spare the check that a sum shifted up still fits; its largest bias, the
-//! second clamp).
+//! row costs a multiply-high (with the bias as its high word where the
+//! shift is at most 32), a rounding shift and one range check (the
+//! loader's shift ranges and the product's bound on its sums spare the
+//! check that a sum shifted up still fits; its largest bias, the second
+//! clamp).
 
 use core::arch::asm;
 
@@ -15,14 +16,14 @@ use crate::tensor::RowsRef;
 /// [`crate::kernels::requantize_table`]). When every row's shift (plus
 /// the step's) lies in `sum_bits + 1..=63` ([`RowsRef::within_reach`],
 /// from the loader's shift ranges and the product's bound on its sums), a
-/// run of rows takes the short path in assembly while each scaled sum lies
-/// within the reach where no clamp changes it
-/// ([`RowsRef::unclamped_reach`]); the first row that does not is done by
+/// run of rows takes the short path in assembly while each scaled sum plus
+/// its bias lies within the reach where no clamp changes it
+/// ([`RowsRef::unclamped_reach_with_bias`]); the first row that does not is done by
 /// the definition, and a new run starts after it. Otherwise every row is
 /// the definition's.
 pub(crate) fn requantize_table(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul>, limit: i32) {
     if t.within_reach(step) {
-        scalar::requantize_table_in_runs(acc, t, step, limit, rows_run)
+        scalar::requantize_table_in_runs(acc, t, step, limit, t.unclamped_reach_with_bias(limit), rows_run)
     } else {
         scalar::requantize_table(acc, t, step, limit)
     }
@@ -46,19 +47,22 @@ unsafe fn rows_run(acc: *mut i32, tables: [*const u8; 3], rows: usize, step: Opt
 
 /// The asm lines that apply the multiplier `{x}` with right shift `s` (in
 /// `1..=63`, given as `{z}` = `32 - s`, flags set by the instruction that
-/// made it) to the sum `{a}`, rounding to nearest: for `s <= 32`, `SMMULR`
-/// on the sum shifted up by `32 - s` (it fits: the shift is within reach);
+/// made it) to the sum `{a}`, rounding to nearest, and add the row's bias
+/// (at `{bp}`, post-incremented): for `s <= 32`, `SMMLAR` on the sum
+/// shifted up by `32 - s` (it fits: the shift is within reach) with the
+/// bias as its high word (exact: the bias has no low bits to round);
 /// otherwise the high word `h` of the product by `SMMUL`, then
 /// `((h >> (s - 33)) + 1) >> 1`, which is `(h + 2^(s - 33)) >> (s - 32)`
-/// (`s - 33` is `!{z}`). Each path then has its own copy of `$tail`
-/// (the bias, the checks, the store and the loop), so that neither
-/// branches to the other's.
+/// (`s - 33` is `!{z}`), plus the bias. Each path then has its own copy of
+/// `$tail` (the check, the store and the loop), so that neither branches
+/// to the other's.
 macro_rules! apply_row_asm {
     ($tail:expr) => {
         concat!(
             "bmi 3f\n",
             "lsl {a}, {a}, {z}\n",
-            "smmulr {a}, {a}, {x}\n",
+            "ldr {y}, [{bp}], #4\n",
+            "smmlar {a}, {a}, {x}, {y}\n",
             $tail,
             "b 9f\n",
             "3:\n",
@@ -67,30 +71,24 @@ macro_rules! apply_row_asm {
             "asr {a}, {a}, {y}\n",
             "add {a}, {a}, #1\n",
             "asr {a}, {a}, #1\n",
+            "ldr {x}, [{bp}], #4\n",
+            "add {a}, {a}, {x}\n",
             $tail,
             "9:"
         )
     };
 }
 
-/// The end of a row: `{a}` checked against `[-{l}, {l}]` (`{l}` the
-/// run's reach: within it no clamp changes the row; outside: `9f`), the
-/// row's bias (at `{bp}`, post-incremented) added, `{a}` stored at `{op}`
+/// The end of a row: `{a}` (the scaled sum plus its bias) checked against
+/// `[-{l}, {l}]` (`{l}` the run's reach with the bias,
+/// [`RowsRef::unclamped_reach_with_bias`]: within it no clamp changes the
+/// row; outside: `9f`, the row not stored), stored at `{op}`
 /// (post-incremented); the loop goes on to `2b` until `{end}`. The check:
 /// `{a} + {l} <= 2 {l}`, unsigned, in one compare (a sum that wraps lands
 /// outside too).
 macro_rules! row_tail_asm {
     () => {
-        concat!(
-            "add {y}, {a}, {l}\n",
-            "cmp {y}, {l}, lsl #1\n",
-            "bhi 9f\n",
-            "ldr {x}, [{bp}], #4\n",
-            "add {a}, {a}, {x}\n",
-            "str {a}, [{op}], #4\n",
-            "cmp {op}, {end}\n",
-            "bne 2b\n",
-        )
+        concat!("add {y}, {a}, {l}\n", "cmp {y}, {l}, lsl #1\n", "bhi 9f\n", "str {a}, [{op}], #4\n", "cmp {op}, {end}\n", "bne 2b\n",)
     };
 }
 
