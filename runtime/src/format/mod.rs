@@ -479,7 +479,13 @@ impl Fill {
     /// The index of the first value of one step's features `x` this policy
     /// refuses: an infinity always, a NaN only with `Refuse`.
     pub fn refused(self, x: &[f32]) -> Option<usize> {
-        x.iter().position(|v| v.is_infinite() || (v.is_nan() && self == Fill::Refuse))
+        // By the bits: every exponent bit set is an infinity or a NaN, a
+        // NaN when the significand is not zero.
+        let nan_too = self == Fill::Refuse;
+        x.iter().position(|v| {
+            let mag = v.to_bits() & 0x7fff_ffff;
+            mag == 0x7f80_0000 || (nan_too && mag > 0x7f80_0000)
+        })
     }
 
     /// One step's features `x` into `out`, each missing value (NaN) filled:

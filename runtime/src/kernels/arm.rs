@@ -329,14 +329,33 @@ unsafe fn row_block(bp: *const i8, cp: *const u8, count: usize, x: *const i8) ->
 /// `SMLAD` multiplies, and returns them. `out` need not be initialized: the
 /// per-call buffer of up to 512 bytes is not zeroed first (a memset that
 /// cost more than the unpacking on small products).
+/// One asm loop: per group a word load, two `SXTB16` and one `STRD`.
 #[inline(always)]
 fn unpack_groups<'o>(x: &[i8], out: &'o mut [MaybeUninit<u32>]) -> &'o [u32] {
     let n = out.len().min(x.len() / 2) / 2;
-    for (pair, xg) in out[..2 * n].chunks_exact_mut(2).zip(x.chunks_exact(4)) {
-        // SAFETY: `xg` holds 4 values.
-        let v = unsafe { word_at(xg.as_ptr()) };
-        pair[0].write(sxtb16(v));
-        pair[1].write(sxtb16_ror8(v));
+    if n > 0 {
+        // SAFETY: reads `4n` bytes of `x` (word loads at any address: these
+        // cores allow them for LDR) and writes `2n` words of `out` (a `u32`
+        // buffer: 4-aligned, as `STRD` needs); the loop runs `n` (at least
+        // 1) times.
+        unsafe {
+            asm!(
+                "2:",
+                "ldr {v}, [{x}], #4",
+                "sxtb16 {e}, {v}",
+                "sxtb16 {o}, {v}, ror #8",
+                "strd {e}, {o}, [{out}], #8",
+                "cmp {x}, {end}",
+                "bne 2b",
+                x = inout(reg) x.as_ptr() => _,
+                end = in(reg) x.as_ptr().add(4 * n),
+                out = inout(reg) out.as_mut_ptr() => _,
+                v = out(reg) _,
+                e = out(reg) _,
+                o = out(reg) _,
+                options(nostack),
+            );
+        }
     }
     // SAFETY: the loop wrote all `2n` values of `out[..2n]` (`n` pairs from
     // `n` groups of `x`); `MaybeUninit<u32>` has the layout of `u32`.

@@ -178,6 +178,16 @@ pub fn quantize_state(isa: Isa, h: &[i16], q: &mut [i8]) {
     }
 }
 
+/// The Q15 state as f32 (see [`scalar::state_to_f32`], the definition),
+/// for the values both hold.
+pub fn state_to_f32(isa: Isa, h: &[i16], out: &mut [f32]) {
+    match isa {
+        #[cfg(edgegru_fpu)]
+        Isa::Dsp => arm::dsp_gru::state_to_f32(h, out),
+        _ => scalar::state_to_f32(h, out),
+    }
+}
+
 /// `q[i] = mul * d[i]`, rounded and clamped to ±127 (see
 /// [`scalar::scale_to_int8`], the definition), for the values both hold.
 pub fn scale_to_int8(isa: Isa, d: &[i32], mul: crate::fixed::Mul, q: &mut [i8]) {

@@ -169,6 +169,14 @@ pub fn scale_to_int8(d: &[i32], mul: Mul, q: &mut [i8]) {
     }
 }
 
+/// The Q15 state `h` as f32, `v / 2^15` (exact), for the values both hold:
+/// what a session with integer numerics shows as its state.
+pub fn state_to_f32(h: &[i16], out: &mut [f32]) {
+    for (o, &v) in out.iter_mut().zip(h) {
+        *o = fixed::fixed_to_f32(v as i32, fixed::STATE_FRAC);
+    }
+}
+
 /// The Q15 state `h` as int8 with [`fixed::STATE_INPUT_FRAC`] fraction
 /// bits: `(v + 2^7) >> 8`, clamped to ±127 (the values both hold).
 pub fn quantize_state(h: &[i16], q: &mut [i8]) {

@@ -20,8 +20,10 @@ pub(super) fn load_input(m: &Model<'_>, input: StepInput<'_>, q: &mut [i8]) -> M
             Mul::from_f32_bits(scale)
         }
         (StepInput::Features(f), Input::Features { mean, scale, quant: (inv, x_mul), .. }) => {
-            for (i, (qi, &v)) in q.iter_mut().zip(f).enumerate() {
-                *qi = math::round_half_even_i8((v - mean.get(i)) * scale.get(i) * inv);
+            let word = |b: &[u8]| f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            let stats = mean.bytes().chunks_exact(4).zip(scale.bytes().chunks_exact(4));
+            for ((qi, &v), (mean, scale)) in q.iter_mut().zip(f).zip(stats) {
+                *qi = math::round_half_even_i8((v - word(mean)) * word(scale) * inv);
             }
             *x_mul
         }
@@ -108,9 +110,7 @@ pub(super) fn forward(m: &Model<'_>, isa: Isa, x_mul: Mul, b: &mut StepBuffers<'
             *o = fixed::fixed_to_f32(a, fixed::ACT_FRAC);
         }
     }
-    for (hf, &hv) in b.h.iter_mut().zip(h.iter()) {
-        *hf = fixed::fixed_to_f32(hv as i32, fixed::STATE_FRAC);
-    }
+    kernels::state_to_f32(isa, h, b.h);
 }
 
 /// Zeroes `q[len..]` up to a multiple of 4 and returns `q[..that]`.

@@ -253,9 +253,10 @@ fn sum(rng: &mut Lcg) -> i32 {
 type Check = fn(Isa, &mut Lcg, usize) -> bool;
 
 /// The element-wise kernels' checks, each run `GRU_TRIALS` times per kernel set.
-const ELEMENT_WISE: [(Check, &str); 7] = [
+const ELEMENT_WISE: [(Check, &str); 8] = [
     (gru_update_equal, "the integer GRU update"),
     (quantize_state_equal, "the state's int8 form"),
+    (state_to_f32_equal, "the state's f32 form"),
     (scale_to_int8_equal, "the int8 form of a dense layer's outputs"),
     (greedy_pick_equal, "the greedy pick"),
     (float_gru_update_equal, "the float GRU update"),
@@ -465,6 +466,23 @@ fn quantize_state_equal(isa: Isa, rng: &mut Lcg, trial: usize) -> bool {
     kernels::quantize_state(isa, &h[at..at + n], &mut got[at..at + n]);
     scalar::quantize_state(&h[at..at + n], &mut want[at..at + n]);
     got == want
+}
+
+/// Up to 34 Q15 state values (every i16 among them) to f32 by `isa` and
+/// by the definition, at every alignment: the same bits.
+fn state_to_f32_equal(isa: Isa, rng: &mut Lcg, trial: usize) -> bool {
+    let (n, at) = (1 + trial * 3, trial % 4);
+    let mut h = [0i16; 44];
+    for v in h.iter_mut() {
+        *v = match rng.next() % 5 {
+            0 => [32767, -32767, i16::MIN, 0, 1, -1][(rng.next() % 6) as usize],
+            _ => rng.next() as i16,
+        };
+    }
+    let (mut got, mut want) = ([f32::NAN; 44], [f32::NAN; 44]);
+    kernels::state_to_f32(isa, &h[at..at + n], &mut got[at..at + n]);
+    scalar::state_to_f32(&h[at..at + n], &mut want[at..at + n]);
+    got.iter().zip(&want).all(|(g, w)| g.to_bits() == w.to_bits())
 }
 
 /// Up to 37 Q.12 values to int8 by `isa` and by the definition: by the

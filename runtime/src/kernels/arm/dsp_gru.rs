@@ -180,6 +180,53 @@ pub(crate) fn quantize_state(h: &[i16], q: &mut [i8]) {
     scalar::quantize_state(&h[done..n], &mut q[done..n]);
 }
 
+/// [`scalar::state_to_f32`] on a core with an FPU, four values per
+/// iteration: each pair of values one word, split by `SXTH` and a shift,
+/// and converted by the fixed-point form of `VCVT` (15 fraction bits: the
+/// division by 2^15, exact for every i16); the last `n % 4` by the
+/// definition.
+#[cfg(edgegru_fpu)]
+pub(crate) fn state_to_f32(h: &[i16], out: &mut [f32]) {
+    let n = h.len().min(out.len());
+    let done = n / 4 * 4;
+    if done > 0 {
+        // SAFETY: reads `done` values of `h` (word loads at any even
+        // address: these cores allow them for LDR) and writes as many of
+        // `out`; the loop runs `done / 4` (at least 1) times; the FPU
+        // registers it uses are declared clobbered.
+        unsafe {
+            asm!(
+                "2:",
+                "ldr {a}, [{h}], #4",
+                "ldr {c}, [{h}], #4",
+                "sxth {b}, {a}",
+                "asr {a}, {a}, #16",
+                "sxth {d}, {c}",
+                "asr {c}, {c}, #16",
+                "vmov s0, s1, {b}, {a}",
+                "vmov s2, s3, {d}, {c}",
+                "vcvt.f32.s32 s0, s0, #15",
+                "vcvt.f32.s32 s1, s1, #15",
+                "vcvt.f32.s32 s2, s2, #15",
+                "vcvt.f32.s32 s3, s3, #15",
+                "vstmia {o}!, {{s0-s3}}",
+                "cmp {o}, {end}",
+                "bne 2b",
+                h = inout(reg) h.as_ptr() => _,
+                o = inout(reg) out.as_mut_ptr() => _,
+                end = in(reg) out.as_mut_ptr().add(done),
+                a = out(reg) _,
+                b = out(reg) _,
+                c = out(reg) _,
+                d = out(reg) _,
+                out("s0") _, out("s1") _, out("s2") _, out("s3") _,
+                options(nostack),
+            );
+        }
+    }
+    scalar::state_to_f32(&h[done..n], &mut out[done..n]);
+}
+
 /// [`scalar::scale_to_int8`] for a multiplier whose shift is in `33..=62`
 /// (a dense layer's outputs whose largest magnitude is above about a
 /// thousandth in Q.12: every trained model's), one value per `SMMLA` (the
