@@ -610,19 +610,21 @@ pub fn relayout(bytes: &[u8], layout: Layout) -> core::result::Result<Vec<u8>, W
         Some(e) => encode_file(format::EXTENSION_VERSION, &(&out, &e))?,
         None => encode_file(version_of(&out), &out)?,
     };
-    let file = align_device_data(with_row_tables(file)?)?;
+    let file = with_row_tables(file)?;
+    let file = if layout == Layout::ArmDsp { align_device_data(file)? } else { file };
     Model::from_bytes(&file).map_err(WriteError::Load)?;
     Ok(file)
 }
 
-/// A valid file with the data of each arm-dsp layout tensor moved to a
-/// multiple of 4 bytes from the file's start, where a DSP core loads a
-/// row's two words with one instruction when the file lies 4-aligned in
-/// memory. The bytes move by writing the length prefixes of the tensor's
-/// last two byte sections in more bytes than they need (a varint with
-/// continuation bytes that add nothing, up to the 5 bytes a u32 may take):
-/// the same values in the same version, which every runtime reads. A
-/// tensor whose prefixes have no room (sections of hundreds of megabytes)
+/// A valid file with its f32 sections (scales, biases, feature statistics,
+/// f32 weights) and the data of each arm-dsp layout tensor moved to
+/// multiples of 4 bytes from the file's start: where the file lies
+/// 4-aligned in memory, a core then loads them by whole words (a DSP core
+/// a row's two weight words with one `LDRD`, an FPU several scales with
+/// one `VLDM`). The bytes move by writing length prefixes in more bytes
+/// than they need (a varint with continuation bytes that add nothing, up
+/// to the 5 bytes a u32 may take): the same values in the same version,
+/// which every runtime reads. A section whose prefixes have no room left
 /// stays where it is.
 pub fn align_device_data(file: Vec<u8>) -> core::result::Result<Vec<u8>, WriteError> {
     let edits = {
@@ -660,34 +662,62 @@ struct LengthEdit {
     width: usize,
 }
 
-/// The length prefixes to widen so that every arm-dsp tensor's data of
-/// `body` (decoded from `file`) lands 4-aligned, in file order.
+/// The byte sections of a tensor, each with whether it is to be aligned
+/// (f32 values, and the weights of the arm-dsp layout kinds).
+fn tensor_sections<'a>(t: &TensorDesc<'a>) -> Vec<(&'a [u8], bool)> {
+    match *t {
+        TensorDesc::F32 { data, .. } => alloc::vec![(data, true)],
+        TensorDesc::F16 { data, .. } => alloc::vec![(data, false)],
+        TensorDesc::Int8 { scales, data, .. } => alloc::vec![(scales, true), (data, false)],
+        TensorDesc::Int8ArmDsp { scales, data, .. } => alloc::vec![(scales, true), (data, true)],
+        TensorDesc::Int8Block8x4 { scales, row_blocks, block_cols, blocks, .. } => {
+            alloc::vec![(scales, true), (row_blocks, false), (block_cols, false), (blocks, false)]
+        }
+        TensorDesc::Int8ArmDspBlock8x4 { scales, row_blocks, block_cols, blocks, .. } => {
+            alloc::vec![(scales, true), (row_blocks, false), (block_cols, false), (blocks, true)]
+        }
+    }
+}
+
+/// The length prefixes to widen so that the sections [`align_device_data`]
+/// aligns land 4-aligned, in file order: a section's padding goes into its
+/// own prefix and those of the sections before it back to the last
+/// aligned one (whose place must not move again).
 fn length_edits(file: &[u8], body: &Body<'_>) -> Vec<LengthEdit> {
-    let matrices = body.grus.iter().flat_map(|g| [&g.input, &g.recurrent]).chain(body.dense.iter().map(|d| &d.weight));
-    let mut sections: Vec<[&[u8]; 2]> = matrices
-        .chain([&body.head.weight])
-        .filter_map(|t| match *t {
-            TensorDesc::Int8ArmDsp { scales, data, .. } => Some([scales, data]),
-            TensorDesc::Int8ArmDspBlock8x4 { block_cols, blocks, .. } => Some([block_cols, blocks]),
-            _ => None,
-        })
-        .collect();
+    let mut sections: Vec<(&[u8], bool)> = Vec::new();
+    match &body.input {
+        InputDesc::Tokens { embedding, .. } => sections.extend(tensor_sections(embedding)),
+        InputDesc::Features { mean, scale, .. } => sections.extend([(*mean, true), (*scale, true)]),
+    }
+    for g in &body.grus {
+        sections.extend(tensor_sections(&g.input).into_iter().chain(tensor_sections(&g.recurrent)));
+        sections.extend([(g.input_bias, true), (g.recurrent_bias, true)]);
+    }
+    for d in &body.dense {
+        sections.extend(tensor_sections(&d.weight).into_iter().chain([(d.bias, true)]));
+    }
+    sections.extend(tensor_sections(&body.head.weight).into_iter().chain([(body.head.bias, true)]));
     let offset = |s: &[u8]| s.as_ptr() as usize - file.as_ptr() as usize;
-    sections.sort_by_key(|[_, data]| offset(data));
-    let (mut edits, mut shift) = (Vec::new(), 0);
-    for pair in sections {
-        let pad = (4 - (offset(pair[1]) + shift) % 4) % 4;
-        let room = pair.map(|s| 5 - format::varint_len(s.len()));
-        if pad == 0 || room[0] + room[1] < pad {
+    sections.sort_by_key(|(s, _)| offset(s));
+    let (mut edits, mut pending, mut shift) = (Vec::<LengthEdit>::new(), Vec::new(), 0);
+    for (s, align) in sections {
+        let canonical = format::varint_len(s.len());
+        pending.push(edits.len());
+        edits.push(LengthEdit { at: offset(s) - canonical, value: s.len() as u32, width: canonical });
+        let pad = (4 - (offset(s) + shift) % 4) % 4;
+        if !align || pending.iter().map(|&i| 5 - edits[i].width).sum::<usize>() < pad {
             continue;
         }
-        let first = pad.min(room[0]);
-        for (s, extra) in pair.into_iter().zip([first, pad - first]) {
-            let width = format::varint_len(s.len()) + extra;
-            edits.push(LengthEdit { at: offset(s) - format::varint_len(s.len()), value: s.len() as u32, width });
+        let mut left = pad;
+        for &i in pending.iter().rev() {
+            let more = left.min(5 - edits[i].width);
+            edits[i].width += more;
+            left -= more;
         }
         shift += pad;
+        pending.clear();
     }
+    edits.retain(|e| e.width > format::varint_len(e.value as usize));
     edits
 }
 
@@ -953,10 +983,12 @@ impl FloatModel {
             }
             None => encode_file(version_of(&body), &body)?,
         };
-        if opts.numerics().is_integer() {
-            with_row_tables(file)
-        } else {
-            Ok(file)
+        let file = if opts.numerics().is_integer() { with_row_tables(file)? } else { file };
+        // A device layout's file also gets its sections aligned; a portable
+        // one keeps the canonical encoding (the shipped files' bytes).
+        match opts.layout {
+            Layout::Portable => Ok(file),
+            _ => align_device_data(file),
         }
     }
 
@@ -1048,6 +1080,49 @@ mod tests {
         let want: Vec<f32> = q.iter().enumerate().map(|(i, &v)| v as f32 * scales[i / 8]).collect();
         assert_eq!(back.dense[0].weight, want, "dequantized int8, the same values the runtime multiplies");
         assert_eq!(back.tokenizer(), fm.tokenizer());
+    }
+
+    /// Offsets from the file's start of the sections a device reads by
+    /// words: every tensor's f32 scales, the arm-dsp weights, the biases.
+    fn word_sections(file: &[u8]) -> Vec<usize> {
+        let (body, _) = format::decode(file).unwrap();
+        let (AnyBody::V2(b) | AnyBody::V4(b, _) | AnyBody::V5(b, _, _)) = &body else { panic!("a network") };
+        let mut s: Vec<&[u8]> = Vec::new();
+        let tensors = b.grus.iter().flat_map(|g| [&g.input, &g.recurrent]).chain(b.dense.iter().map(|d| &d.weight)).chain([&b.head.weight]);
+        for t in tensors {
+            match *t {
+                TensorDesc::Int8ArmDsp { scales, data, .. } => s.extend([scales, data]),
+                TensorDesc::Int8ArmDspBlock8x4 { scales, blocks, .. } => s.extend([scales, blocks]),
+                _ => panic!("not in the arm-dsp layout: {}", t.kind_name()),
+            }
+        }
+        s.extend(b.grus.iter().flat_map(|g| [g.input_bias, g.recurrent_bias]).chain(b.dense.iter().map(|d| d.bias)).chain([b.head.bias]));
+        s.iter().map(|x| x.as_ptr() as usize - file.as_ptr() as usize).collect()
+    }
+
+    /// Logits of a few steps, as bits.
+    fn outputs(file: &[u8]) -> Vec<u32> {
+        let model = Model::from_bytes(file).unwrap();
+        let mut arena = alloc::vec![0u8; model.arena_size()];
+        let mut session = crate::Session::new(&model, &mut arena).unwrap();
+        [1, 4, 2, 5].iter().flat_map(|&t| session.step(t).unwrap().iter().map(|v| v.to_bits()).collect::<Vec<_>>()).collect()
+    }
+
+    #[test]
+    fn device_layout_files_hold_their_word_sections_4_aligned_with_the_same_values() {
+        let fm = model();
+        for opts in [ExportOptions::int8(false), ExportOptions::int8(true), ExportOptions::integer(false), ExportOptions::integer(true)] {
+            let portable = fm.to_checked_bytes(&opts).unwrap();
+            let exported = fm.to_checked_bytes(&ExportOptions { layout: Layout::ArmDsp, ..opts }).unwrap();
+            let relaid = relayout(&portable, Layout::ArmDsp).unwrap();
+            for file in [&exported, &relaid] {
+                let offsets = word_sections(file);
+                assert!(offsets.iter().all(|o| o % 4 == 0), "{offsets:?}");
+                assert_eq!(outputs(file), outputs(&portable));
+            }
+            // Back to the portable layout: the canonical encoding again.
+            assert_eq!(relayout(&relaid, Layout::Portable).unwrap(), relayout(&portable, Layout::Portable).unwrap());
+        }
     }
 
     #[test]

@@ -210,7 +210,6 @@ fn arm_dsp_sparse_equal(isa: Isa, rows: usize, cols: usize, tables: (&[u8], &[u8
 }
 
 /// A buffer at a 4-aligned address.
-#[cfg(feature = "arm-dsp-layout")]
 #[repr(C, align(4))]
 struct Aligned<T>(T);
 
@@ -345,10 +344,11 @@ fn float_quantization_equal(isa: Isa, rng: &mut Lcg, trial: usize) -> bool {
 
 /// Int8 sums of up to 37 rows back to f32 by `isa` and by the definition,
 /// on sums, scales, biases and input scales of every kind, the tables at
-/// any byte alignment.
+/// any byte alignment (4-aligned ones take the kernels' word loads).
 fn dequantize_add_equal(isa: Isa, rng: &mut Lcg, trial: usize) -> bool {
     let (rows, offset) = (1 + trial * 3 % 37, trial % 4);
-    let (mut acc, mut scales, mut bias) = ([0i32; 37], [0u8; 4 * 37 + 3], [0u8; 4 * 37 + 3]);
+    let (mut acc, mut scales, mut bias) = ([0i32; 37], Aligned([0u8; 4 * 37 + 3]), Aligned([0u8; 4 * 37 + 3]));
+    let (scales, bias) = (&mut scales.0, &mut bias.0);
     acc.iter_mut().for_each(|v| *v = sum(rng));
     // Odd trials: every operand a trained model's magnitude (2^-20 to 2^12) or zero.
     let operand = |rng: &mut Lcg| match trial % 2 {
