@@ -220,41 +220,77 @@ pub(crate) fn quantize_f32(x: &[f32], inv: f32, q: &mut [i8]) {
     scalar::quantize_f32(&x[done..len], inv, &mut q[done..len]);
 }
 
-/// The constants of [`gru_update`], loaded into s16-s28 in this order.
+/// The constants of [`gru_update`], loaded into s16-s31 in this order.
 #[repr(C, align(4))]
-struct GruConstants([f32; 13]);
+struct GruConstants([f32; 16]);
 
-static GRU_CONSTANTS: GruConstants =
-    GruConstants([LOG2E, ROUND_MAGIC, LN2_HI, LN2_LO, EXP_TERMS[3], EXP_TERMS[2], EXP_TERMS[1], EXP_TERMS[0], 0.5, 1.0, -87.0, 88.0, 2.0]);
+static GRU_CONSTANTS: GruConstants = GruConstants([
+    LOG2E,
+    ROUND_MAGIC,
+    LN2_HI,
+    LN2_LO,
+    EXP_TERMS[3],
+    EXP_TERMS[2],
+    EXP_TERMS[1],
+    EXP_TERMS[0],
+    0.5,
+    1.0,
+    -87.0,
+    88.0,
+    2.0,
+    -LOG2E,
+    -88.0,
+    87.0,
+]);
 
 /// The asm lines of `s0 = exp(s0)` as [`crate::math::exp`] (s1-s3 and `{t}`
-/// clobbered; the constants in s16-s28, `{kb}` = `127 - bits(ROUND_MAGIC)`):
-/// the clamp to [-87, 88] (skipped when `|x| <= 64`, one integer compare;
-/// otherwise each bound by a compare that NaN fails), the reduction, the
-/// series by Horner's rule, the scaling by `2^n` built in the exponent bits.
+/// clobbered; the constants in s16-s31, `{kb}` = `127 - bits(ROUND_MAGIC)`),
+/// or with `neg`, `s0 = exp(-s0)` (the definition's argument is the
+/// negation of s0): the clamp to [-87, 88] (skipped when `|x| <= 64`, one
+/// integer compare; otherwise each bound by a compare that NaN fails; with
+/// `neg`, s0 to [-88, 87]), the reduction (`n` from `x log2(e)`, which is
+/// `s0 (-log2(e))` with `neg`; then `x - n ln2_hi - n ln2_lo` by `VMLS`,
+/// whose product is rounded before the subtraction, the first by `VNMLA`
+/// with `neg`: `-s0 - n ln2_hi` is `x - n ln2_hi` exactly), the series by
+/// Horner's rule, the scaling by `2^n` built in the exponent bits.
 macro_rules! exp_asm {
     () => {
+        exp_asm!("s26", "s27", "s16", "vmls.f32")
+    };
+    (neg) => {
+        exp_asm!("s30", "s31", "s29", "vnmla.f32")
+    };
+    ($lo:literal, $hi:literal, $log2e:literal, $first:literal) => {
         concat!(
             "vmov {t}, s0\n",
             "bic {t}, {t}, #0x80000000\n",
             "cmp {t}, #0x42800000\n",
             "bls 5f\n",
-            "vcmp.f32 s0, s26\n",
+            "vcmp.f32 s0, ",
+            $lo,
+            "\n",
             "vmrs APSR_nzcv, fpscr\n",
             "it mi\n",
-            "vmovmi.f32 s0, s26\n",
-            "vcmp.f32 s0, s27\n",
+            "vmovmi.f32 s0, ",
+            $lo,
+            "\n",
+            "vcmp.f32 s0, ",
+            $hi,
+            "\n",
             "vmrs APSR_nzcv, fpscr\n",
             "it gt\n",
-            "vmovgt.f32 s0, s27\n",
+            "vmovgt.f32 s0, ",
+            $hi,
+            "\n",
             "5:\n",
-            "vmul.f32 s1, s0, s16\n",
+            "vmul.f32 s1, s0, ",
+            $log2e,
+            "\n",
             "vadd.f32 s1, s1, s17\n",
             "vsub.f32 s2, s1, s17\n",
-            "vmul.f32 s3, s2, s18\n",
-            "vsub.f32 s0, s0, s3\n",
-            "vmul.f32 s3, s2, s19\n",
-            "vsub.f32 s0, s0, s3\n",
+            $first,
+            " s0, s2, s18\n",
+            "vmls.f32 s0, s2, s19\n",
             "vmul.f32 s2, s0, s20\n",
             "vadd.f32 s2, s2, s21\n",
             "vmul.f32 s2, s2, s0\n",
@@ -276,8 +312,8 @@ macro_rules! exp_asm {
     };
 }
 
-/// The asm lines of a sigmoid gate into `$dst`: `s0 = -(gx + gh)` from the
-/// gate's two pointers, then `1 / (1 + exp(s0))`.
+/// The asm lines of a sigmoid gate into `$dst`: `s0 = gx + gh` from the
+/// gate's two pointers, then `1 / (1 + exp(-s0))`.
 macro_rules! sigmoid_gate_asm {
     ($gx:literal, $gh:literal, $dst:literal) => {
         concat!(
@@ -288,8 +324,7 @@ macro_rules! sigmoid_gate_asm {
             $gh,
             "!, {{s1}}\n",
             "vadd.f32 s0, s0, s1\n",
-            "vneg.f32 s0, s0\n",
-            exp_asm!(),
+            exp_asm!(neg),
             "vadd.f32 s0, s0, s25\n",
             "vdiv.f32 ",
             $dst,
@@ -312,11 +347,11 @@ pub(crate) fn gru_update(h: &mut [f32], gx: &[f32], gh: &[f32]) {
     // SAFETY: the loop runs once per unit of `h` (at least one), reading
     // `gx` and `gh` at the unit, `n` and `2n` further (both hold `3n`
     // values), and reading and writing the unit's state; the constants are
-    // 13 aligned f32. The FPU registers it uses are declared clobbered
-    // (the compiler saves s16-s28, which calls must keep).
+    // 16 aligned f32. The FPU registers it uses are declared clobbered
+    // (the compiler saves s16-s31, which calls must keep).
     unsafe {
         asm!(
-            "vldmia {t}, {{s16-s28}}",
+            "vldmia {t}, {{s16-s31}}",
             "2:",
             sigmoid_gate_asm!("{gxz}", "{ghz}", "s8"),
             sigmoid_gate_asm!("{gxr}", "{ghr}", "s9"),
@@ -351,7 +386,8 @@ pub(crate) fn gru_update(h: &mut [f32], gx: &[f32], gh: &[f32]) {
             ghn = inout(reg) gh.add(2 * n) => _,
             out("s0") _, out("s1") _, out("s2") _, out("s3") _, out("s8") _, out("s9") _,
             out("s16") _, out("s17") _, out("s18") _, out("s19") _, out("s20") _, out("s21") _, out("s22") _,
-            out("s23") _, out("s24") _, out("s25") _, out("s26") _, out("s27") _, out("s28") _,
+            out("s23") _, out("s24") _, out("s25") _, out("s26") _, out("s27") _, out("s28") _, out("s29") _, out("s30") _,
+            out("s31") _,
             options(nostack),
         );
     }
