@@ -27,12 +27,12 @@ PARTS = [
     ("GRU update", ["gru_update"]),
     ("state to int8", ["quantize_state"]),
     ("dense activation and its int8 scale", ["activate_int", "quantize_q12", "from_ratio", "div_by_digits", "div_u64"]),
-    ("matrix products", ["matvec", "dot_quads", "block8x4", "unpack_groups", "pairs_x"]),
+    ("matrix products", ["matvec", "dot_quads", "two_group_quads", "row_blocks", "block8x4", "unpack_groups", "pairs_x"]),
     ("sampling", ["sampling::"]),
-    ("outputs to f32", ["fixed_to_f32"]),
+    ("outputs to f32", ["fixed_to_f32", "state_to_f32"]),
     ("load (once)", ["Model::from_bytes", "load_network", "load_v1", "crc32", "check_arm_dsp", "attach_rows", "row_entry", "from_desc"]),
     ("harness (once)", ["stack_low_water", "paint_stack", "Reset", "hprint", "semihosting"]),
-    ("the rest of the step", ["integer::forward", "StepMachine::step"]),
+    ("the rest of the step", ["integer::forward", "float::network", "StepMachine::step"]),
 ]
 
 

@@ -236,7 +236,19 @@ pub fn max_abs(isa: Isa, x: &[f32]) -> f32 {
     match isa {
         #[cfg(edgegru_helium)]
         Isa::Helium => arm::helium_float::max_abs(x),
+        #[cfg(all(edgegru_fpu, feature = "float-numerics"))]
+        Isa::Dsp => arm::fpu_float::max_abs(x),
         _ => scalar::max_abs(x),
+    }
+}
+
+/// `v = max(v, 0)` in place, NaN to +0 (see [`scalar::relu`], the definition).
+#[inline(always)]
+pub fn relu(isa: Isa, v: &mut [f32]) {
+    match isa {
+        #[cfg(all(edgegru_fpu, feature = "float-numerics"))]
+        Isa::Dsp => arm::fpu_float::relu(v),
+        _ => scalar::relu(v),
     }
 }
 

@@ -298,6 +298,13 @@ pub fn max_abs(x: &[f32]) -> f32 {
     rest.iter().fold(lanes_max, |m, &v| keep_larger(m, v.abs()))
 }
 
+/// `v = max(v, 0)` in place for the float and hybrid numerics' dense
+/// layers: a value that is not above 0 (negative, -0, NaN) becomes +0.
+#[inline(always)]
+pub fn relu(v: &mut [f32]) {
+    v.iter_mut().for_each(|x| *x = if *x > 0.0 { *x } else { 0.0 });
+}
+
 /// `q[i] = x[i] * inv`, clamped to `[-127, 127]` and rounded half to even
 /// (NaN gives 0), for the values both hold: an int8 product's input.
 #[inline(always)]

@@ -25,14 +25,14 @@ pub(super) fn load_input(m: &Model<'_>, input: StepInput<'_>, x: &mut [f32]) {
 
 /// `v = act(v)` in f32.
 #[inline(always)]
-fn activate(v: &mut [f32], act: Activation) {
+fn activate(isa: Isa, v: &mut [f32], act: Activation) {
     match act {
         // `max` (vmaxps) rather than a select, which LLVM turns into a masked
-        // store; elsewhere a select (Cortex-M has no float maximum and calls a
+        // store; elsewhere the kernel (Cortex-M has no float maximum and calls a
         // routine for `max`). NaN gives 0 either way; -0 stays -0 or becomes
         // +0, which quantize alike (the outputs are only products' inputs).
         Activation::Relu if cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) => v.iter_mut().for_each(|x| *x = x.max(0.0)),
-        Activation::Relu => v.iter_mut().for_each(|x| *x = if *x > 0.0 { *x } else { 0.0 }),
+        Activation::Relu => crate::kernels::relu(isa, v),
         Activation::Linear => {}
         Activation::Tanh => v.iter_mut().for_each(|x| *x = math::tanh(*x)),
         Activation::Sigmoid => v.iter_mut().for_each(|x| *x = math::sigmoid(*x)),
@@ -75,7 +75,7 @@ fn network(m: &Model<'_>, isa: Isa, b: &mut StepBuffers<'_>) {
         let d = &m.dense[n];
         let out = &mut out[..d.weight.rows()];
         d.weight.matvec(isa, x, scale, &d.bias, scratch, out);
-        activate(out, d.activation);
+        activate(isa, out, d.activation);
     }
     let state = InputScale::Fixed(STATE_SCALE);
     let (x, scale): (&[f32], InputScale) = match m.dense.len() {

@@ -252,7 +252,7 @@ fn sum(rng: &mut Lcg) -> i32 {
 type Check = fn(Isa, &mut Lcg, usize) -> bool;
 
 /// The element-wise kernels' checks, each run `GRU_TRIALS` times per kernel set.
-const ELEMENT_WISE: [(Check, &str); 8] = [
+const ELEMENT_WISE: [(Check, &str); 9] = [
     (gru_update_equal, "the integer GRU update"),
     (quantize_state_equal, "the state's int8 form"),
     (state_to_f32_equal, "the state's f32 form"),
@@ -261,6 +261,7 @@ const ELEMENT_WISE: [(Check, &str); 8] = [
     (float_gru_update_equal, "the float GRU update"),
     (dequantize_add_equal, "the int8 sums to f32"),
     (float_quantization_equal, "the f32 inputs to int8"),
+    (relu_and_max_abs_equal, "the f32 relu or largest magnitude"),
 ];
 
 /// GRU updates compared per kernel set.
@@ -320,6 +321,20 @@ fn float_gru_update_equal(isa: Isa, rng: &mut Lcg, trial: usize) -> bool {
     // The same bits, every NaN counting as one (which NaN an operation on
     // two passes on depends on the order the compiler gave its operands).
     h.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()))
+}
+
+/// Up to 37 f32 values of every kind (NaN and infinities in odd trials)
+/// by `isa` and by the definition: their relu in place and their largest
+/// magnitude, the same bits.
+fn relu_and_max_abs_equal(isa: Isa, rng: &mut Lcg, trial: usize) -> bool {
+    let n = 1 + trial * 3 % 37;
+    let mut x = [0f32; 37];
+    x.iter_mut().for_each(|v| *v = float_pre_activation(rng, trial % 2 == 0));
+    let (mut got, mut want) = (x, x);
+    kernels::relu(isa, &mut got[..n]);
+    scalar::relu(&mut want[..n]);
+    let same = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(a, b)| a.to_bits() == b.to_bits());
+    same(&got, &want) && kernels::max_abs(isa, &x[..n]).to_bits() == scalar::max_abs(&x[..n]).to_bits()
 }
 
 /// Up to 37 f32 values to int8 (the hybrid numerics' product inputs) by

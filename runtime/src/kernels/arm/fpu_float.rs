@@ -162,6 +162,113 @@ fn dequantize_add_words(acc: &[i32], scales: &[u8], sx: f32, bias: &[u8], out: &
     }
 }
 
+/// [`scalar::max_abs`] on the bits, four values per iteration: for values
+/// that are not NaN the order of the magnitudes is the order of their bits
+/// with the sign cleared (an unsigned compare and a conditional move keep
+/// the largest). A NaN's bits are above every other value's: when the
+/// largest is one, the definition does the whole slice again.
+pub(crate) fn max_abs(x: &[f32]) -> f32 {
+    let done = x.len() / 4 * 4;
+    let mut most = 0u32;
+    if done > 0 {
+        // SAFETY: reads `done` values of `x` (an f32 slice: 4-aligned, as
+        // `LDRD` needs); the loop runs `done / 4` (at least 1) times.
+        unsafe {
+            asm!(
+                "2:",
+                "ldrd {a}, {b}, [{p}], #8",
+                "bic {a}, {a}, #0x80000000",
+                "cmp {a}, {m}",
+                "it hi",
+                "movhi {m}, {a}",
+                "bic {b}, {b}, #0x80000000",
+                "cmp {b}, {m}",
+                "it hi",
+                "movhi {m}, {b}",
+                "ldrd {a}, {b}, [{p}], #8",
+                "bic {a}, {a}, #0x80000000",
+                "cmp {a}, {m}",
+                "it hi",
+                "movhi {m}, {a}",
+                "bic {b}, {b}, #0x80000000",
+                "cmp {b}, {m}",
+                "it hi",
+                "movhi {m}, {b}",
+                "cmp {p}, {end}",
+                "bne 2b",
+                p = inout(reg) x.as_ptr() => _,
+                end = in(reg) x.as_ptr().add(done),
+                m = inout(reg) most,
+                a = out(reg) _,
+                b = out(reg) _,
+                options(nostack, readonly),
+            );
+        }
+    }
+    if most > f32::INFINITY.to_bits() {
+        return scalar::max_abs(x);
+    }
+    let rest = scalar::max_abs(&x[done..]);
+    let most = f32::from_bits(most);
+    if rest > most {
+        rest
+    } else {
+        most
+    }
+}
+
+/// [`scalar::relu`] on the bits, four values per iteration: a value with
+/// its sign set (negative, -0) becomes +0 by clearing it with its own sign
+/// spread over the word (`BIC` with `ASR #31`), and each result's bits
+/// plus `2^23 - 1` carry into the top bit only for a positive NaN, which
+/// the loop ORs together: if one was there, the definition runs over the
+/// whole slice again (it keeps the other values as they are).
+pub(crate) fn relu(v: &mut [f32]) {
+    let done = v.len() / 4 * 4;
+    let mut nan = 0u32;
+    if done > 0 {
+        // SAFETY: reads and writes `done` values of `v` (an f32 slice:
+        // 4-aligned, as `LDRD` and `STRD` need); the loop runs `done / 4`
+        // (at least 1) times.
+        unsafe {
+            asm!(
+                "2:",
+                "ldrd {a}, {b}, [{p}]",
+                "ldrd {c}, {d}, [{p}, #8]",
+                "bic {a}, {a}, {a}, asr #31",
+                "bic {b}, {b}, {b}, asr #31",
+                "bic {c}, {c}, {c}, asr #31",
+                "bic {d}, {d}, {d}, asr #31",
+                "strd {a}, {b}, [{p}], #8",
+                "strd {c}, {d}, [{p}], #8",
+                "add {a}, {a}, {k}",
+                "add {b}, {b}, {k}",
+                "add {c}, {c}, {k}",
+                "add {d}, {d}, {k}",
+                "orr {a}, {a}, {b}",
+                "orr {c}, {c}, {d}",
+                "orr {n}, {n}, {a}",
+                "orr {n}, {n}, {c}",
+                "cmp {p}, {end}",
+                "bne 2b",
+                p = inout(reg) v.as_mut_ptr() => _,
+                end = in(reg) v.as_ptr().add(done),
+                k = in(reg) 0x007f_ffffu32,
+                n = inout(reg) nan,
+                a = out(reg) _,
+                b = out(reg) _,
+                c = out(reg) _,
+                d = out(reg) _,
+                options(nostack),
+            );
+        }
+    }
+    if nan & 0x8000_0000 != 0 {
+        scalar::relu(&mut v[..done]);
+    }
+    scalar::relu(&mut v[done..]);
+}
+
 /// [`scalar::quantize_f32`], four values per iteration (`len % 4` by the
 /// definition): each `x * inv` rounded to the nearest integer, ties to
 /// even, by `VCVTR` (saturating; NaN gives 0), saturated to a byte by
