@@ -610,8 +610,7 @@ pub fn relayout(bytes: &[u8], layout: Layout) -> core::result::Result<Vec<u8>, W
         Some(e) => encode_file(format::EXTENSION_VERSION, &(&out, &e))?,
         None => encode_file(version_of(&out), &out)?,
     };
-    let file = with_row_tables(file)?;
-    let file = if layout == Layout::ArmDsp { align_device_data(file)? } else { file };
+    let file = align_sections(with_row_tables(file)?)?;
     Model::from_bytes(&file).map_err(WriteError::Load)?;
     Ok(file)
 }
@@ -626,7 +625,7 @@ pub fn relayout(bytes: &[u8], layout: Layout) -> core::result::Result<Vec<u8>, W
 /// to the 5 bytes a u32 may take): the same values in the same version,
 /// which every runtime reads. A section whose prefixes have no room left
 /// stays where it is.
-pub fn align_device_data(file: Vec<u8>) -> core::result::Result<Vec<u8>, WriteError> {
+pub fn align_sections(file: Vec<u8>) -> core::result::Result<Vec<u8>, WriteError> {
     let edits = {
         let (body, _) = format::decode(&file).map_err(WriteError::Load)?;
         match &body {
@@ -654,7 +653,7 @@ pub fn align_device_data(file: Vec<u8>) -> core::result::Result<Vec<u8>, WriteEr
     Ok(out)
 }
 
-/// A length prefix rewritten by [`align_device_data`]: at byte `at`, the
+/// A length prefix rewritten by [`align_sections`]: at byte `at`, the
 /// length `value`, now `width` bytes long.
 struct LengthEdit {
     at: usize,
@@ -679,7 +678,7 @@ fn tensor_sections<'a>(t: &TensorDesc<'a>) -> Vec<(&'a [u8], bool)> {
     }
 }
 
-/// The length prefixes to widen so that the sections [`align_device_data`]
+/// The length prefixes to widen so that the sections [`align_sections`]
 /// aligns land 4-aligned, in file order: a section's padding goes into its
 /// own prefix and those of the sections before it back to the last
 /// aligned one (whose place must not move again).
@@ -984,12 +983,7 @@ impl FloatModel {
             None => encode_file(version_of(&body), &body)?,
         };
         let file = if opts.numerics().is_integer() { with_row_tables(file)? } else { file };
-        // A device layout's file also gets its sections aligned; a portable
-        // one keeps the canonical encoding (the shipped files' bytes).
-        match opts.layout {
-            Layout::Portable => Ok(file),
-            _ => align_device_data(file),
-        }
+        align_sections(file)
     }
 
     /// What version 4 adds for this model (feature names, a fill policy), if anything.
@@ -1083,7 +1077,8 @@ mod tests {
     }
 
     /// Offsets from the file's start of the sections a device reads by
-    /// words: every tensor's f32 scales, the arm-dsp weights, the biases.
+    /// words: every tensor's f32 scales (and f32 weights), the arm-dsp
+    /// weights, the biases.
     fn word_sections(file: &[u8]) -> Vec<usize> {
         let (body, _) = format::decode(file).unwrap();
         let (AnyBody::V2(b) | AnyBody::V4(b, _) | AnyBody::V5(b, _, _)) = &body else { panic!("a network") };
@@ -1093,7 +1088,9 @@ mod tests {
             match *t {
                 TensorDesc::Int8ArmDsp { scales, data, .. } => s.extend([scales, data]),
                 TensorDesc::Int8ArmDspBlock8x4 { scales, blocks, .. } => s.extend([scales, blocks]),
-                _ => panic!("not in the arm-dsp layout: {}", t.kind_name()),
+                TensorDesc::Int8 { scales, .. } | TensorDesc::Int8Block8x4 { scales, .. } => s.push(scales),
+                TensorDesc::F32 { data, .. } => s.push(data),
+                TensorDesc::F16 { .. } => {}
             }
         }
         s.extend(b.grus.iter().flat_map(|g| [g.input_bias, g.recurrent_bias]).chain(b.dense.iter().map(|d| d.bias)).chain([b.head.bias]));
@@ -1109,19 +1106,21 @@ mod tests {
     }
 
     #[test]
-    fn device_layout_files_hold_their_word_sections_4_aligned_with_the_same_values() {
+    fn written_files_hold_their_word_sections_4_aligned_with_the_same_values() {
         let fm = model();
-        for opts in [ExportOptions::int8(false), ExportOptions::int8(true), ExportOptions::integer(false), ExportOptions::integer(true)] {
+        let all = [ExportOptions::default(), ExportOptions::int8(false), ExportOptions::int8(true), ExportOptions::integer(false), ExportOptions::integer(true)];
+        for opts in all {
             let portable = fm.to_checked_bytes(&opts).unwrap();
-            let exported = fm.to_checked_bytes(&ExportOptions { layout: Layout::ArmDsp, ..opts }).unwrap();
-            let relaid = relayout(&portable, Layout::ArmDsp).unwrap();
-            for file in [&exported, &relaid] {
+            let mut files = alloc::vec![portable.clone(), relayout(&portable, Layout::Portable).unwrap()];
+            if opts.weights == WeightKind::Int8 {
+                let exported = fm.to_checked_bytes(&ExportOptions { layout: Layout::ArmDsp, ..opts }).unwrap();
+                files.extend([relayout(&portable, Layout::ArmDsp).unwrap(), relayout(&exported, Layout::Portable).unwrap(), exported]);
+            }
+            for file in &files {
                 let offsets = word_sections(file);
                 assert!(offsets.iter().all(|o| o % 4 == 0), "{offsets:?}");
                 assert_eq!(outputs(file), outputs(&portable));
             }
-            // Back to the portable layout: the canonical encoding again.
-            assert_eq!(relayout(&relaid, Layout::Portable).unwrap(), relayout(&portable, Layout::Portable).unwrap());
         }
     }
 
