@@ -1108,7 +1108,13 @@ mod tests {
     #[test]
     fn written_files_hold_their_word_sections_4_aligned_with_the_same_values() {
         let fm = model();
-        let all = [ExportOptions::default(), ExportOptions::int8(false), ExportOptions::int8(true), ExportOptions::integer(false), ExportOptions::integer(true)];
+        let all = [
+            ExportOptions::default(),
+            ExportOptions::int8(false),
+            ExportOptions::int8(true),
+            ExportOptions::integer(false),
+            ExportOptions::integer(true),
+        ];
         for opts in all {
             let portable = fm.to_checked_bytes(&opts).unwrap();
             let mut files = alloc::vec![portable.clone(), relayout(&portable, Layout::Portable).unwrap()];
