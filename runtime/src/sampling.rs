@@ -635,11 +635,21 @@ fn sample_top_k(logits: &[f32], params: &SamplingParams, banned: &Banned, u: f32
     let k = params.top_k as usize;
     rank(logits, banned, order, k);
     let max = key(logits[order[0] as usize]);
+    let weights = &mut weights[..k];
+    #[cfg(target_arch = "x86_64")]
+    if crate::kernels::x86::has_avx2() {
+        // SAFETY: the core has AVX2 (checked above).
+        unsafe { top_k_weights_avx2(logits, &order[..k], max, params.temperature, weights) };
+    } else {
+        top_k_weights(logits, &order[..k], max, params.temperature, weights);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    top_k_weights(logits, &order[..k], max, params.temperature, weights);
     let mut mass = 0.0;
     for (w, &t) in weights.iter_mut().zip(&order[..k]) {
-        let v = logits[t as usize];
-        let out = v.is_nan() || max == f32::NEG_INFINITY || banned.contains(t);
-        *w = if out { 0.0 } else { crate::math::exp((v - max) / params.temperature) };
+        if logits[t as usize].is_nan() || max == f32::NEG_INFINITY || banned.contains(t) {
+            *w = 0.0;
+        }
         mass += *w;
     }
     let target = u * mass;
@@ -651,6 +661,27 @@ fn sample_top_k(logits: &[f32], params: &SamplingParams, banned: &Banned, u: f32
         }
     }
     order[0]
+}
+
+/// `weights[i] = e^((logits[ranked[i]] - max) / temperature)`, each the
+/// bits of [`crate::math::exp`] (by [`crate::math::map_exp`], in blocks).
+#[inline(always)]
+fn top_k_weights(logits: &[f32], ranked: &[u32], max: f32, temperature: f32, weights: &mut [f32]) {
+    let mut scratch = [0f32; BLOCK];
+    for (w, r) in weights.chunks_mut(BLOCK).zip(ranked.chunks(BLOCK)) {
+        w.iter_mut().zip(r).for_each(|(w, &t)| *w = (logits[t as usize] - max) / temperature);
+        crate::math::map_exp(w, &mut scratch, |e| e);
+    }
+}
+
+/// [`top_k_weights`] compiled for AVX2: the same operations, eight at a time.
+///
+/// # Safety
+/// The core must have AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn top_k_weights_avx2(logits: &[f32], ranked: &[u32], max: f32, temperature: f32, weights: &mut [f32]) {
+    top_k_weights(logits, ranked, max, temperature, weights)
 }
 
 /// The smallest prefix of `ranked` whose probabilities, summed in order,
@@ -823,17 +854,19 @@ mod tests {
 
     /// The ranking is the full sort's prefix for every k, with ties,
     /// NaN-free equal probabilities, banned tokens (the largest values in
-    /// the larger cases, so that the blocks' floor must allow for them) and
-    /// k beyond n.
+    /// the larger cases, in two groups of 32, so that the blocks' floor must
+    /// allow for them; once with values too fine for ties to hide a
+    /// threshold one too high) and k beyond n.
     #[test]
     fn rank_is_the_sorted_prefix() {
         let mut rng = Rng::new(11);
-        for n in [1usize, 2, 3, 7, 64, 300, 5000, 20_000] {
-            let levels = if n > 1000 { 4096.0 } else { 8.0 };
+        for (n, levels) in
+            [(1usize, 8.0), (2, 8.0), (3, 8.0), (7, 8.0), (64, 8.0), (300, 8.0), (5000, 4096.0), (5000, 1048576.0), (20_000, 4096.0)]
+        {
             let mut probs: std::vec::Vec<f32> = (0..n).map(|_| (rng.next_f32() * levels).floor() / levels).collect();
-            let banned = Banned { ids: [Some(1), Some(5)] };
+            let banned = if n > 1000 { Banned { ids: [Some(1), Some(37)] } } else { Banned { ids: [Some(1), Some(5)] } };
             if n > 1000 {
-                (probs[1], probs[5]) = (1.0, 1.0);
+                (probs[1], probs[37]) = (1.0, 1.0);
             }
             let mut want: std::vec::Vec<u32> = (0..n as u32).collect();
             want.sort_by(|&a, &b| {
@@ -845,6 +878,26 @@ mod tests {
                 let m = if k == 0 { n } else { k.min(n) };
                 assert_eq!(&order[..m], &want[..m], "n {n}, k {k}");
             }
+        }
+    }
+
+    /// One large value per group of 32 (the rest small), the two largest
+    /// banned: the best `k` allowed are exactly `k` values, each the largest
+    /// of its group, below two banned ones.
+    #[test]
+    fn the_first_threshold_allows_for_banned_tokens() {
+        let mut rng = Rng::new(5);
+        let n = 4096;
+        let mut vals: std::vec::Vec<f32> = (0..n).map(|_| rng.next_f32() * 0.5).collect();
+        for g in 0..n / 32 {
+            vals[32 * g + 3] = 1.0 + g as f32 / 1024.0;
+        }
+        let banned = Banned { ids: [Some(32 * 127 + 3), Some(32 * 126 + 3)] };
+        for k in [1usize, 2, 40, 100] {
+            let mut order = std::vec![0u32; n];
+            rank(&vals, &banned, &mut order, k);
+            let want: std::vec::Vec<u32> = (0..k as u32).map(|i| 32 * (125 - i) + 3).collect();
+            assert_eq!(&order[..k], &want[..], "k {k}");
         }
     }
 
