@@ -197,12 +197,14 @@ cargo build -p edgegru-ffi --target thumbv7em-none-eabihf --no-default-features 
 
 step "Cortex-M firmware under qemu-system-arm: device output must equal host output"
 # Budgets of issue-level targets, checked here because they are deterministic.
-CODE_BUDGET=29696      # the runtime's .text on thumbv7em (quiet firmware with tiny, less the harness; opt-level s, DSP kernels in), bytes:
+CODE_BUDGET=30720      # the runtime's .text on thumbv7em (quiet firmware with tiny, less the harness; opt-level s, DSP kernels in), bytes:
                        # 24 KB until tiny became a version-5 file (the general loader of versions 2 to 5 and the row tables' code),
                        # 26 KB until the DSP GRU update's asm loop and the requantization paths' own row ends (+520 B),
                        # 26.5 KB until the products' shift ranges found at load and the loops that trust them (+304 B),
                        # 26.75 KB until the integer-only classifiers' fixed-point softmax and the version-6 loader's checks (+812 B),
-                       # 27.75 KB until the float numerics' FPU kernels (+1,456 B: the build's default features include float-numerics)
+                       # 27.75 KB until the float numerics' FPU kernels (+1,456 B: the build's default features include float-numerics),
+                       # 29 KB until the word-load loops of the whole step (+696 B: the sums to f32 by VLDM, relu and the largest
+                       # magnitude on the bits, the state's f32 form by VCVT, the requantization's bias in SMMLAR)
 RAM_BUDGET_T=8192      # arena + runtime stack for config T on the Cortex-M0, bytes
 fw_prompt="The meaning of life is"
 # fw_env MODEL TOKENS [EXPECTED]: the firmware's inputs; EXPECTED defaults to

@@ -1,9 +1,11 @@
 //! FPU kernels of the float and hybrid numerics on the DSP cores with a
 //! single-precision FPU (M4F, M7, M33): an int8 product's sums back to f32,
 //! the f32 inputs of a product to int8, and the GRU update with its
-//! exponentials, each one asm loop. The same IEEE operations in the same
-//! order as the definitions (no fused multiply-add; the FPU keeps
-//! subnormals and NaNs as the definitions' code does), so the same bits.
+//! exponentials, each one asm loop; relu and the largest magnitude on the
+//! bits. The same IEEE operations in the same order as the definitions (no
+//! fused multiply-add: `VMLA` and `VMLS` round their product before they
+//! add it, as the definitions' two operations do; the FPU keeps subnormals
+//! and NaNs as the definitions' code does), so the same bits.
 //!
 //! What the compiler made of the definitions cost about twice as much:
 //! these cores have no float minimum or maximum, so each clamp was two
@@ -20,15 +22,21 @@ use core::arch::asm;
 use super::super::scalar;
 use crate::math::{EXP_TERMS, LN2_HI, LN2_LO, LOG2E, ROUND_MAGIC};
 
-/// [`scalar::dequantize_add`], four rows per iteration (`rows % 4` by the
-/// definition): per row the sum converted, the scale times the input scale,
-/// their product, plus the bias. The scales and biases may lie at any byte
-/// address (word loads allow it on these cores).
+/// [`scalar::dequantize_add`]: where the scales and biases lie 4-aligned,
+/// the first `rows / 8 * 8` rows by [`dequantize_add_words`]; then four
+/// rows per iteration (the last `rows % 4` by the definition): per row the
+/// sum converted, the scale times the input scale, their product, plus the
+/// bias, the scales and biases at any byte address (word loads allow it on
+/// these cores).
 pub(crate) fn dequantize_add(acc: &[i32], scales: &[u8], sx: f32, bias: &[u8], out: &mut [f32]) {
     let rows = out.len().min(acc.len()).min(scales.len() / 4).min(bias.len() / 4);
-    if rows >= 8 && (scales.as_ptr() as usize | bias.as_ptr() as usize).is_multiple_of(4) {
-        return dequantize_add_words(acc, scales, sx, bias, out);
-    }
+    let start = if (scales.as_ptr() as usize | bias.as_ptr() as usize).is_multiple_of(4) {
+        dequantize_add_words(&acc[..rows], &scales[..4 * rows], sx, &bias[..4 * rows], &mut out[..rows])
+    } else {
+        0
+    };
+    let (acc, scales, bias, out) = (&acc[start..rows], &scales[4 * start..4 * rows], &bias[4 * start..4 * rows], &mut out[start..rows]);
+    let rows = rows - start;
     let done = rows / 4 * 4;
     if done > 0 {
         // SAFETY: `done` values of `acc` and `out` and `4 * done` bytes of
@@ -97,8 +105,9 @@ pub(crate) fn dequantize_add(acc: &[i32], scales: &[u8], sx: f32, bias: &[u8], o
 /// per iteration, the sums, the scales and the biases each by one `VLDM`,
 /// and each row's product added to its bias by `VMLA` (whose product is
 /// rounded before the addition: the definition's two roundings, and the
-/// same sum in either order). The last `rows % 8` by the four-row loop.
-fn dequantize_add_words(acc: &[i32], scales: &[u8], sx: f32, bias: &[u8], out: &mut [f32]) {
+/// same sum in either order). Returns how many rows it did (`rows / 8 *
+/// 8`; the caller's loop does the rest).
+fn dequantize_add_words(acc: &[i32], scales: &[u8], sx: f32, bias: &[u8], out: &mut [f32]) -> usize {
     let rows = out.len().min(acc.len()).min(scales.len() / 4).min(bias.len() / 4);
     let done = rows / 8 * 8;
     if done > 0 {
@@ -157,9 +166,7 @@ fn dequantize_add_words(acc: &[i32], scales: &[u8], sx: f32, bias: &[u8], out: &
             );
         }
     }
-    if done < rows {
-        dequantize_add(&acc[done..rows], &scales[4 * done..4 * rows], sx, &bias[4 * done..4 * rows], &mut out[done..rows]);
-    }
+    done
 }
 
 /// [`scalar::max_abs`] on the bits, four values per iteration: for values
@@ -205,11 +212,9 @@ pub(crate) fn max_abs(x: &[f32]) -> f32 {
             );
         }
     }
-    if most > f32::INFINITY.to_bits() {
-        return scalar::max_abs(x);
-    }
-    let rest = scalar::max_abs(&x[done..]);
-    let most = f32::from_bits(most);
+    // A NaN seen: the definition over all; else over the rest.
+    let (most, from) = if most > f32::INFINITY.to_bits() { (0.0, 0) } else { (f32::from_bits(most), done) };
+    let rest = scalar::max_abs(&x[from..]);
     if rest > most {
         rest
     } else {
@@ -263,10 +268,9 @@ pub(crate) fn relu(v: &mut [f32]) {
             );
         }
     }
-    if nan & 0x8000_0000 != 0 {
-        scalar::relu(&mut v[..done]);
-    }
-    scalar::relu(&mut v[done..]);
+    // A NaN seen: the definition over all (it keeps the values done); else over the rest.
+    let from = if nan & 0x8000_0000 != 0 { 0 } else { done };
+    scalar::relu(&mut v[from..]);
 }
 
 /// [`scalar::quantize_f32`], four values per iteration (`len % 4` by the
@@ -464,9 +468,8 @@ pub(crate) fn gru_update(h: &mut [f32], gx: &[f32], gh: &[f32]) {
             sigmoid_gate_asm!("{gxr}", "{ghr}", "s9"),
             // The candidate: s0 = 2 (xn + r hn), then 1 - 2 / (exp(s0) + 1).
             "vldmia {ghn}!, {{s1}}",
-            "vmul.f32 s1, s9, s1",
             "vldmia {gxn}!, {{s0}}",
-            "vadd.f32 s0, s0, s1",
+            "vmla.f32 s0, s9, s1",
             "vmul.f32 s0, s0, s28",
             exp_asm!(),
             "vadd.f32 s0, s0, s25",
@@ -476,9 +479,8 @@ pub(crate) fn gru_update(h: &mut [f32], gx: &[f32], gh: &[f32]) {
             "vldr s1, [{h}]",
             "vsub.f32 s2, s25, s8",
             "vmul.f32 s2, s2, s0",
-            "vmul.f32 s1, s8, s1",
-            "vadd.f32 s1, s2, s1",
-            "vstmia {h}!, {{s1}}",
+            "vmla.f32 s2, s8, s1",
+            "vstmia {h}!, {{s2}}",
             "cmp {h}, {end}",
             "bne 2b",
             t = inout(reg) GRU_CONSTANTS.0.as_ptr() => _,
