@@ -4,7 +4,8 @@
 //! entries; the index saturates at the table's last step, whose two entries
 //! are both 32767, which is the definition's value past the table). And the
 //! state's int8 form, four values per group of packed 16- and 8-bit
-//! instructions, and a dense layer's outputs as int8.
+//! instructions, and a dense layer's outputs as int8; on cores with an FPU,
+//! the state's f32 form.
 
 use core::arch::asm;
 
