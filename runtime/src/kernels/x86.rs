@@ -195,6 +195,9 @@ fn matvec_i8_rows<D: DotI8, const N: usize>(w: &[i8], cols: usize, x: &[i8], r: 
 fn matvec_i8_body<D: DotI8>(w: &[i8], cols: usize, x: &[i8], acc: &mut [i32]) {
     let rows = acc.len();
     let mut r = 0;
+    if cols == 16 {
+        r = rows_of_16::<D>(w, x, acc);
+    }
     while r + 4 <= rows {
         matvec_i8_rows::<D, 4>(w, cols, x, r, acc);
         r += 4;
@@ -203,6 +206,36 @@ fn matvec_i8_body<D: DotI8>(w: &[i8], cols: usize, x: &[i8], acc: &mut [i32]) {
         matvec_i8_rows::<D, 1>(w, cols, x, r, acc);
         r += 1;
     }
+}
+
+/// Rows of 16 inputs (an embedding's width), eight at a time: two
+/// consecutive rows are one 32-byte load against the inputs in both
+/// halves, and three horizontal adds and a permutation give the eight
+/// sums in row order. Returns how many rows it did (a multiple of 8).
+#[inline(always)]
+fn rows_of_16<D: DotI8>(w: &[i8], x: &[i8], acc: &mut [i32]) -> usize {
+    let done = (acc.len() / 8 * 8).min(w.len() / 16 / 8 * 8);
+    if x.len() < 16 || done == 0 {
+        return 0;
+    }
+    // SAFETY: only inlined into functions compiled with `avx2`; `x` holds
+    // 16 bytes, and rows `r..r + 8` of 16 bytes each lie inside `w` and
+    // their sums inside `acc` for every `r < done` (`done` is clamped to both).
+    unsafe {
+        let xv = _mm256_broadcastsi128_si256(_mm_loadu_si128(x.as_ptr() as *const __m128i));
+        let xabs = _mm256_abs_epi8(xv);
+        let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+        let zero = _mm256_setzero_si256();
+        for r in (0..done).step_by(8) {
+            let pair = |k: usize| D::dot(zero, _mm256_loadu_si256(w.as_ptr().add(16 * (r + 2 * k)) as *const __m256i), xv, xabs);
+            // [r0 r0 r2 r2 | r1 r1 r3 r3], then [r4 r4 r6 r6 | r5 r5 r7 r7], then [r0 r2 r4 r6 | r1 r3 r5 r7].
+            let low = _mm256_hadd_epi32(pair(0), pair(1));
+            let high = _mm256_hadd_epi32(pair(2), pair(3));
+            let sums = _mm256_permutevar8x32_epi32(_mm256_hadd_epi32(low, high), order);
+            _mm256_storeu_si256(acc.as_mut_ptr().add(r) as *mut __m256i, sums);
+        }
+    }
+    done
 }
 
 /// The u16 LE at `p + OFFSET` (any alignment), loaded straight into a general
