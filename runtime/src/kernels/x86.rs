@@ -197,6 +197,8 @@ fn matvec_i8_body<D: DotI8>(w: &[i8], cols: usize, x: &[i8], acc: &mut [i32]) {
     let mut r = 0;
     if cols == 16 {
         r = rows_of_16::<D>(w, x, acc);
+    } else if cols == 64 {
+        r = rows_of_64::<D>(w, x, acc);
     }
     while r + 4 <= rows {
         matvec_i8_rows::<D, 4>(w, cols, x, r, acc);
@@ -227,15 +229,78 @@ fn rows_of_16<D: DotI8>(w: &[i8], x: &[i8], acc: &mut [i32]) -> usize {
         let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
         let zero = _mm256_setzero_si256();
         for r in (0..done).step_by(8) {
-            let pair = |k: usize| D::dot(zero, _mm256_loadu_si256(w.as_ptr().add(16 * (r + 2 * k)) as *const __m256i), xv, xabs);
+            // (No closure: it would not inherit the caller's target features.)
+            let p = w.as_ptr().add(16 * r);
+            let load = |at: usize| p.add(at) as *const __m256i;
+            let pair =
+                [_mm256_loadu_si256(load(0)), _mm256_loadu_si256(load(32)), _mm256_loadu_si256(load(64)), _mm256_loadu_si256(load(96))];
             // [r0 r0 r2 r2 | r1 r1 r3 r3], then [r4 r4 r6 r6 | r5 r5 r7 r7], then [r0 r2 r4 r6 | r1 r3 r5 r7].
-            let low = _mm256_hadd_epi32(pair(0), pair(1));
-            let high = _mm256_hadd_epi32(pair(2), pair(3));
+            let low = _mm256_hadd_epi32(D::dot(zero, pair[0], xv, xabs), D::dot(zero, pair[1], xv, xabs));
+            let high = _mm256_hadd_epi32(D::dot(zero, pair[2], xv, xabs), D::dot(zero, pair[3], xv, xabs));
             let sums = _mm256_permutevar8x32_epi32(_mm256_hadd_epi32(low, high), order);
             _mm256_storeu_si256(acc.as_mut_ptr().add(r) as *mut __m256i, sums);
         }
     }
     done
+}
+
+/// Rows of 64 inputs (a state or dense layer of 64), eight at a time: the
+/// inputs and their magnitudes loaded once for all rows, each row two
+/// products, and the eight rows' lanes added into one register (four
+/// horizontal adds, two more, the two halves swapped and added). Returns
+/// how many rows it did (a multiple of 8).
+#[inline(always)]
+fn rows_of_64<D: DotI8>(w: &[i8], x: &[i8], acc: &mut [i32]) -> usize {
+    let done = (acc.len() / 8 * 8).min(w.len() / 64 / 8 * 8);
+    if x.len() < 64 || done == 0 {
+        return 0;
+    }
+    // SAFETY: only inlined into functions compiled with `avx2`; `x` holds
+    // 64 bytes, and rows `r..r + 8` of 64 bytes each lie inside `w` and
+    // their sums inside `acc` for every `r < done` (`done` is clamped to both).
+    unsafe {
+        let x0 = _mm256_loadu_si256(x.as_ptr() as *const __m256i);
+        let x1 = _mm256_loadu_si256(x.as_ptr().add(32) as *const __m256i);
+        let (a0, a1) = (_mm256_abs_epi8(x0), _mm256_abs_epi8(x1));
+        let zero = _mm256_setzero_si256();
+        for r in (0..done).step_by(8) {
+            // (No closure: it would not inherit the caller's target features.)
+            let (p, x, a) = (w.as_ptr().add(64 * r), [x0, x1], [a0, a1]);
+            let (s0, s1, s2, s3) = (
+                row_of_64::<D>(p, x, a),
+                row_of_64::<D>(p.add(64), x, a),
+                row_of_64::<D>(p.add(128), x, a),
+                row_of_64::<D>(p.add(192), x, a),
+            );
+            let (s4, s5, s6, s7) = (
+                row_of_64::<D>(p.add(256), x, a),
+                row_of_64::<D>(p.add(320), x, a),
+                row_of_64::<D>(p.add(384), x, a),
+                row_of_64::<D>(p.add(448), x, a),
+            );
+            let (h01, h23) = (_mm256_hadd_epi32(s0, s1), _mm256_hadd_epi32(s2, s3));
+            let (h45, h67) = (_mm256_hadd_epi32(s4, s5), _mm256_hadd_epi32(s6, s7));
+            // Each 128-bit half: rows 0-3, then rows 4-7, partial sums.
+            let (q0, q1) = (_mm256_hadd_epi32(h01, h23), _mm256_hadd_epi32(h45, h67));
+            let sums = _mm256_add_epi32(_mm256_permute2x128_si256::<0x20>(q0, q1), _mm256_permute2x128_si256::<0x31>(q0, q1));
+            _mm256_storeu_si256(acc.as_mut_ptr().add(r) as *mut __m256i, sums);
+        }
+    }
+    done
+}
+
+/// One row of 64 inputs at `p` against `x` (two registers) with
+/// magnitudes `xabs`: its eight lanes of sums.
+///
+/// # Safety
+/// AVX2 is enabled where this is inlined; 64 bytes at `p` are readable.
+#[inline(always)]
+unsafe fn row_of_64<D: DotI8>(p: *const i8, x: [__m256i; 2], xabs: [__m256i; 2]) -> __m256i {
+    // SAFETY: the caller's promise.
+    unsafe {
+        let s = D::dot(_mm256_setzero_si256(), _mm256_loadu_si256(p as *const __m256i), x[0], xabs[0]);
+        D::dot(s, _mm256_loadu_si256(p.add(32) as *const __m256i), x[1], xabs[1])
+    }
 }
 
 /// The u16 LE at `p + OFFSET` (any alignment), loaded straight into a general
