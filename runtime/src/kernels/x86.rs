@@ -262,7 +262,6 @@ fn rows_of_64<D: DotI8>(w: &[i8], x: &[i8], acc: &mut [i32]) -> usize {
         let x0 = _mm256_loadu_si256(x.as_ptr() as *const __m256i);
         let x1 = _mm256_loadu_si256(x.as_ptr().add(32) as *const __m256i);
         let (a0, a1) = (_mm256_abs_epi8(x0), _mm256_abs_epi8(x1));
-        let zero = _mm256_setzero_si256();
         for r in (0..done).step_by(8) {
             // (No closure: it would not inherit the caller's target features.)
             let (p, x, a) = (w.as_ptr().add(64 * r), [x0, x1], [a0, a1]);
