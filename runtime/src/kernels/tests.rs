@@ -12,9 +12,10 @@ fn random_i8(rng: &mut Rng, n: usize, lo: i32, hi: i32) -> std::vec::Vec<i8> {
 }
 
 /// Shapes that cover the SIMD main loops, their tails (of 16 columns and
-/// fewer), the 4-row groups and the 8-row groups of 16 and 64 columns.
+/// fewer), the 4-row groups, the 8-row groups of 16 and 64 columns and the
+/// 4-row groups of 256 with the inputs in registers.
 const SHAPES: [(usize, usize); 14] =
-    [(1, 1), (3, 7), (4, 32), (5, 33), (8, 64), (13, 100), (768, 64), (19, 64), (100, 256), (9, 31), (6, 16), (19, 16), (7, 48), (5, 50)];
+    [(1, 1), (3, 7), (4, 32), (5, 33), (8, 64), (13, 100), (768, 64), (19, 64), (102, 256), (9, 31), (6, 16), (19, 16), (7, 48), (5, 50)];
 
 #[test]
 fn int8_dense_kernels_equal_scalar_exactly() {

@@ -67,6 +67,9 @@ pub fn has_vnni() -> bool {
 
 /// One step of an int8 dot product: `acc += |x| * sign(w, x)` summed per 4 bytes.
 trait DotI8 {
+    /// Whether the kernel's functions have 32 vector registers (AVX-512VL),
+    /// enough to keep 256 inputs and their magnitudes in registers.
+    const WIDE_REGISTERS: bool = false;
     /// Add the products of 32 int8 pairs to eight int32 lanes (4 per lane);
     /// `xabs` is `|x|`.
     fn dot(acc: __m256i, w: __m256i, x: __m256i, xabs: __m256i) -> __m256i;
@@ -89,6 +92,7 @@ impl DotI8 for Avx2Dot {
 /// AVX-512 VNNI `vpdpbusd` on 256-bit registers.
 struct Avx512VnniDot;
 impl DotI8 for Avx512VnniDot {
+    const WIDE_REGISTERS: bool = true;
     #[inline(always)]
     fn dot(acc: __m256i, w: __m256i, x: __m256i, xabs: __m256i) -> __m256i {
         // SAFETY: only inlined into functions compiled with `avx512vnni,avx512vl`,
@@ -199,6 +203,8 @@ fn matvec_i8_body<D: DotI8>(w: &[i8], cols: usize, x: &[i8], acc: &mut [i32]) {
         r = rows_of_16::<D>(w, x, acc);
     } else if cols == 64 {
         r = rows_of_64::<D>(w, x, acc);
+    } else if cols == 256 && D::WIDE_REGISTERS {
+        r = rows_of_256::<D>(w, x, acc);
     }
     while r + 4 <= rows {
         matvec_i8_rows::<D, 4>(w, cols, x, r, acc);
@@ -283,6 +289,42 @@ fn rows_of_64<D: DotI8>(w: &[i8], x: &[i8], acc: &mut [i32]) -> usize {
             let (q0, q1) = (_mm256_hadd_epi32(h01, h23), _mm256_hadd_epi32(h45, h67));
             let sums = _mm256_add_epi32(_mm256_permute2x128_si256::<0x20>(q0, q1), _mm256_permute2x128_si256::<0x31>(q0, q1));
             _mm256_storeu_si256(acc.as_mut_ptr().add(r) as *mut __m256i, sums);
+        }
+    }
+    done
+}
+
+/// Rows of 256 inputs (a state or dense layer of 256) four at a time with
+/// the inputs and their magnitudes kept in registers for all the rows (16
+/// of the 32 that AVX-512VL gives): each chunk of a row one load, one sign
+/// and one product. Returns how many rows it did (a multiple of 4).
+#[inline(always)]
+fn rows_of_256<D: DotI8>(w: &[i8], x: &[i8], acc: &mut [i32]) -> usize {
+    let done = (acc.len() / 4 * 4).min(w.len() / 256 / 4 * 4);
+    if x.len() < 256 || done == 0 {
+        return 0;
+    }
+    // SAFETY: only inlined into functions compiled with `avx2`; `x` holds
+    // 256 bytes, and rows `r..r + 4` of 256 bytes each lie inside `w` and
+    // their sums inside `acc` for every `r < done` (`done` is clamped to both).
+    unsafe {
+        let mut xs = [_mm256_setzero_si256(); 8];
+        let mut xa = [_mm256_setzero_si256(); 8];
+        for c in 0..8 {
+            xs[c] = _mm256_loadu_si256(x.as_ptr().add(32 * c) as *const __m256i);
+            xa[c] = _mm256_abs_epi8(xs[c]);
+        }
+        for r in (0..done).step_by(4) {
+            let p = w.as_ptr().add(256 * r);
+            let mut s = [_mm256_setzero_si256(); 4];
+            for c in 0..8 {
+                for (i, si) in s.iter_mut().enumerate() {
+                    *si = D::dot(*si, _mm256_loadu_si256(p.add(256 * i + 32 * c) as *const __m256i), xs[c], xa[c]);
+                }
+            }
+            let q = _mm256_hadd_epi32(_mm256_hadd_epi32(s[0], s[1]), _mm256_hadd_epi32(s[2], s[3]));
+            let q = _mm_add_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+            _mm_storeu_si128(acc.as_mut_ptr().add(r) as *mut __m128i, q);
         }
     }
     done
