@@ -58,6 +58,26 @@ fn quantize_q12<'q>(isa: Isa, d: &[i32], q: &'q mut [i8]) -> (&'q [i8], Mul) {
 /// logits, or a classifier's Q.30 probabilities by [`fixed::softmax_q12`])
 /// are written out as f32.
 pub(super) fn forward(m: &Model<'_>, isa: Isa, x_mul: Mul, b: &mut StepBuffers<'_>) {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a session's kernel set is one the CPU has (Model::from_bytes
+        // detects it, Model::set_isa checks it), and Avx2/Vnni imply AVX2.
+        Isa::Avx2 | Isa::Vnni => unsafe { step_avx2(m, isa, x_mul, b) },
+        _ => step(m, isa, x_mul, b),
+    }
+}
+
+/// [`step`] compiled for AVX2: its element-wise loops (the state's int8 and
+/// f32 forms, relu, the logits to f32) eight wide.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn step_avx2(m: &Model<'_>, isa: Isa, x_mul: Mul, b: &mut StepBuffers<'_>) {
+    step(m, isa, x_mul, b)
+}
+
+/// The body of [`forward`] (inlined into each instruction-set variant).
+#[inline(always)]
+fn step(m: &Model<'_>, isa: Isa, x_mul: Mul, b: &mut StepBuffers<'_>) {
     let IntBuffers { h, gx, dense } = &mut b.int;
     let (q, acc) = (&mut *b.scratch.q, &mut *b.scratch.acc);
     let state_mul = fixed::STATE_INPUT_MUL;
