@@ -12,8 +12,8 @@ fn random_i8(rng: &mut Rng, n: usize, lo: i32, hi: i32) -> std::vec::Vec<i8> {
 }
 
 /// Shapes that cover the SIMD main loops, their tails (of 16 columns and
-/// fewer), the 4-row groups, the 8-row groups of 16 and 64 columns and the
-/// 4-row groups of 256 with the inputs in registers.
+/// fewer), the 4-row groups, the 8-row groups of 16 columns and the 4-row
+/// groups of 64 and 256 with the inputs held in registers.
 const SHAPES: [(usize, usize); 14] =
     [(1, 1), (3, 7), (4, 32), (5, 33), (8, 64), (13, 100), (768, 64), (19, 64), (102, 256), (9, 31), (6, 16), (19, 16), (7, 48), (5, 50)];
 

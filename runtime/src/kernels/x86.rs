@@ -172,13 +172,7 @@ fn matvec_i8_rows<D: DotI8, const N: usize>(w: &[i8], cols: usize, x: &[i8], r: 
     let mut totals = [0i32; N];
     if N == 4 {
         // SAFETY: only inlined into functions compiled with `avx2`; `totals` has 4 lanes.
-        unsafe {
-            let s01 = _mm256_hadd_epi32(sums[0], sums[1 % N]);
-            let s23 = _mm256_hadd_epi32(sums[2 % N], sums[3 % N]);
-            let s = _mm256_hadd_epi32(s01, s23);
-            let s = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-            _mm_storeu_si128(totals.as_mut_ptr() as *mut __m128i, s);
-        }
+        unsafe { _mm_storeu_si128(totals.as_mut_ptr() as *mut __m128i, sum_four([sums[0], sums[1 % N], sums[2 % N], sums[3 % N]])) };
     } else {
         for (t, s) in totals.iter_mut().zip(&sums) {
             *t = hsum_epi32(*s);
@@ -202,9 +196,9 @@ fn matvec_i8_body<D: DotI8>(w: &[i8], cols: usize, x: &[i8], acc: &mut [i32]) {
     if cols == 16 {
         r = rows_of_16::<D>(w, x, acc);
     } else if cols == 64 {
-        r = rows_of_64::<D>(w, x, acc);
+        r = rows_with_inputs_held::<D, 2>(w, x, acc);
     } else if cols == 256 && D::WIDE_REGISTERS {
-        r = rows_of_256::<D>(w, x, acc);
+        r = rows_with_inputs_held::<D, 8>(w, x, acc);
     }
     while r + 4 <= rows {
         matvec_i8_rows::<D, 4>(w, cols, x, r, acc);
@@ -250,97 +244,49 @@ fn rows_of_16<D: DotI8>(w: &[i8], x: &[i8], acc: &mut [i32]) -> usize {
     done
 }
 
-/// Rows of 64 inputs (a state or dense layer of 64), eight at a time: the
-/// inputs and their magnitudes loaded once for all rows, each row two
-/// products, and the eight rows' lanes added into one register (four
-/// horizontal adds, two more, the two halves swapped and added). Returns
-/// how many rows it did (a multiple of 8).
+/// Rows of `32 * C` inputs four at a time with the inputs and their
+/// magnitudes held in registers for all the rows (a layer of 64: two of
+/// each; of 256, with the 32 registers of AVX-512VL: eight): each chunk of
+/// a row one load, one sign and one product, and no input loaded again per
+/// group of rows. Returns how many rows it did (a multiple of 4).
 #[inline(always)]
-fn rows_of_64<D: DotI8>(w: &[i8], x: &[i8], acc: &mut [i32]) -> usize {
-    let done = (acc.len() / 8 * 8).min(w.len() / 64 / 8 * 8);
-    if x.len() < 64 || done == 0 {
+fn rows_with_inputs_held<D: DotI8, const C: usize>(w: &[i8], x: &[i8], acc: &mut [i32]) -> usize {
+    let cols = 32 * C;
+    let done = (acc.len() / 4 * 4).min(w.len() / cols / 4 * 4);
+    if x.len() < cols || done == 0 {
         return 0;
     }
     // SAFETY: only inlined into functions compiled with `avx2`; `x` holds
-    // 64 bytes, and rows `r..r + 8` of 64 bytes each lie inside `w` and
-    // their sums inside `acc` for every `r < done` (`done` is clamped to both).
+    // `cols` bytes, and rows `r..r + 4` of `cols` bytes each lie inside `w`
+    // and their sums inside `acc` for every `r < done` (`done` is clamped to both).
     unsafe {
-        let x0 = _mm256_loadu_si256(x.as_ptr() as *const __m256i);
-        let x1 = _mm256_loadu_si256(x.as_ptr().add(32) as *const __m256i);
-        let (a0, a1) = (_mm256_abs_epi8(x0), _mm256_abs_epi8(x1));
-        for r in (0..done).step_by(8) {
-            // (No closure: it would not inherit the caller's target features.)
-            let (p, x, a) = (w.as_ptr().add(64 * r), [x0, x1], [a0, a1]);
-            let (s0, s1, s2, s3) = (
-                row_of_64::<D>(p, x, a),
-                row_of_64::<D>(p.add(64), x, a),
-                row_of_64::<D>(p.add(128), x, a),
-                row_of_64::<D>(p.add(192), x, a),
-            );
-            let (s4, s5, s6, s7) = (
-                row_of_64::<D>(p.add(256), x, a),
-                row_of_64::<D>(p.add(320), x, a),
-                row_of_64::<D>(p.add(384), x, a),
-                row_of_64::<D>(p.add(448), x, a),
-            );
-            let (h01, h23) = (_mm256_hadd_epi32(s0, s1), _mm256_hadd_epi32(s2, s3));
-            let (h45, h67) = (_mm256_hadd_epi32(s4, s5), _mm256_hadd_epi32(s6, s7));
-            // Each 128-bit half: rows 0-3, then rows 4-7, partial sums.
-            let (q0, q1) = (_mm256_hadd_epi32(h01, h23), _mm256_hadd_epi32(h45, h67));
-            let sums = _mm256_add_epi32(_mm256_permute2x128_si256::<0x20>(q0, q1), _mm256_permute2x128_si256::<0x31>(q0, q1));
-            _mm256_storeu_si256(acc.as_mut_ptr().add(r) as *mut __m256i, sums);
-        }
-    }
-    done
-}
-
-/// Rows of 256 inputs (a state or dense layer of 256) four at a time with
-/// the inputs and their magnitudes kept in registers for all the rows (16
-/// of the 32 that AVX-512VL gives): each chunk of a row one load, one sign
-/// and one product. Returns how many rows it did (a multiple of 4).
-#[inline(always)]
-fn rows_of_256<D: DotI8>(w: &[i8], x: &[i8], acc: &mut [i32]) -> usize {
-    let done = (acc.len() / 4 * 4).min(w.len() / 256 / 4 * 4);
-    if x.len() < 256 || done == 0 {
-        return 0;
-    }
-    // SAFETY: only inlined into functions compiled with `avx2`; `x` holds
-    // 256 bytes, and rows `r..r + 4` of 256 bytes each lie inside `w` and
-    // their sums inside `acc` for every `r < done` (`done` is clamped to both).
-    unsafe {
-        let mut xs = [_mm256_setzero_si256(); 8];
-        let mut xa = [_mm256_setzero_si256(); 8];
-        for c in 0..8 {
+        let mut xs = [_mm256_setzero_si256(); C];
+        let mut xa = [_mm256_setzero_si256(); C];
+        for c in 0..C {
             xs[c] = _mm256_loadu_si256(x.as_ptr().add(32 * c) as *const __m256i);
             xa[c] = _mm256_abs_epi8(xs[c]);
         }
         for r in (0..done).step_by(4) {
-            let p = w.as_ptr().add(256 * r);
+            let p = w.as_ptr().add(cols * r);
             let mut s = [_mm256_setzero_si256(); 4];
-            for c in 0..8 {
+            for c in 0..C {
                 for (i, si) in s.iter_mut().enumerate() {
-                    *si = D::dot(*si, _mm256_loadu_si256(p.add(256 * i + 32 * c) as *const __m256i), xs[c], xa[c]);
+                    *si = D::dot(*si, _mm256_loadu_si256(p.add(cols * i + 32 * c) as *const __m256i), xs[c], xa[c]);
                 }
             }
-            let q = _mm256_hadd_epi32(_mm256_hadd_epi32(s[0], s[1]), _mm256_hadd_epi32(s[2], s[3]));
-            let q = _mm_add_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
-            _mm_storeu_si128(acc.as_mut_ptr().add(r) as *mut __m128i, q);
+            _mm_storeu_si128(acc.as_mut_ptr().add(r) as *mut __m128i, sum_four(s));
         }
     }
     done
 }
 
-/// One row of 64 inputs at `p` against `x` (two registers) with
-/// magnitudes `xabs`: its eight lanes of sums.
-///
-/// # Safety
-/// AVX2 is enabled where this is inlined; 64 bytes at `p` are readable.
+/// The lane sums of four registers, in order.
 #[inline(always)]
-unsafe fn row_of_64<D: DotI8>(p: *const i8, x: [__m256i; 2], xabs: [__m256i; 2]) -> __m256i {
-    // SAFETY: the caller's promise.
+fn sum_four(s: [__m256i; 4]) -> __m128i {
+    // SAFETY: only inlined into functions compiled with `avx2`.
     unsafe {
-        let s = D::dot(_mm256_setzero_si256(), _mm256_loadu_si256(p as *const __m256i), x[0], xabs[0]);
-        D::dot(s, _mm256_loadu_si256(p.add(32) as *const __m256i), x[1], xabs[1])
+        let q = _mm256_hadd_epi32(_mm256_hadd_epi32(s[0], s[1]), _mm256_hadd_epi32(s[2], s[3]));
+        _mm_add_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1))
     }
 }
 
