@@ -623,7 +623,7 @@ pub fn relayout(bytes: &[u8], layout: Layout) -> core::result::Result<Vec<u8>, W
 /// one `VLDM`). The bytes move by writing length prefixes in more bytes
 /// than they need (a varint with continuation bytes that add nothing, up
 /// to the 5 bytes a u32 may take): the same values in the same version,
-/// which every runtime reads. A section whose prefixes have no room left
+/// which the reader takes as any other file. A section whose prefixes have no room left
 /// stays where it is.
 pub fn align_sections(file: Vec<u8>) -> core::result::Result<Vec<u8>, WriteError> {
     let edits = {
@@ -1127,6 +1127,14 @@ mod tests {
                 assert!(offsets.iter().all(|o| o % 4 == 0), "{offsets:?}");
                 assert_eq!(outputs(file), outputs(&portable));
             }
+            // The same values encoded canonically (no longer prefixes): the same outputs.
+            let canonical = match format::decode(&portable).unwrap().0 {
+                AnyBody::V2(b) => encode_file(version_of(&b), &b),
+                AnyBody::V4(b, e) => encode_file(format::EXTENSION_VERSION, &(&b, &e)),
+                AnyBody::V5(b, e, t) => encode_file(format::ROW_TABLES_VERSION, &(&t, &b, &e)),
+                AnyBody::V1(_) => panic!("a network"),
+            };
+            assert_eq!(outputs(&canonical.unwrap()), outputs(&portable));
         }
     }
 

@@ -404,9 +404,7 @@ fn table_differs(
     const N: usize = 8;
     // The multipliers and biases at every alignment, each with the other
     // aligned or not (some kernels load aligned words when both are).
-    #[repr(C, align(4))]
-    struct Words([u8; 4 * N + 3]);
-    let (mut words, mut shifts, mut bias_words) = (Words([0; 4 * N + 3]), [0u8; N], Words([0; 4 * N + 3]));
+    let (mut words, mut shifts, mut bias_words) = (Aligned([0u8; 4 * N + 3]), [0u8; N], Aligned([0u8; 4 * N + 3]));
     let w = |t: &[u8], r: usize| u32::from_le_bytes([t[4 * r], t[4 * r + 1], t[4 * r + 2], t[4 * r + 3]]);
     for input in [RowInput::Fixed(to_act), RowInput::PerStep] {
         for first in (0..64).step_by(N) {
