@@ -324,6 +324,20 @@ mod tests {
         assert_eq!(RowsRef::new(&[], &[], &far).unclamped_reach(limit), None);
         assert_eq!(RowsRef::new(&[], &[], &far).unclamped_reach(limit + 1), Some(0));
         assert_eq!(rows.unclamped_reach(-1), None);
+        // Checked after the bias: a sum with its bias within this reach had its
+        // scaled sum within the reach above, so it is the plain sum again.
+        let after = rows.unclamped_reach_with_bias(limit).unwrap();
+        assert_eq!(after, limit - 2 * 9000);
+        for b in [-9000, 120, 4321, -17] {
+            for with_bias in [-after, -1, 0, 1, after] {
+                let scaled = with_bias - b;
+                assert!(scaled.abs() <= reach);
+                assert_eq!(fixed::requantize_by_table(one, scaled, b, limit), with_bias);
+            }
+        }
+        // Twice the largest bias beyond the limit: no reach.
+        let half: Vec<u8> = (limit / 2 + 1).to_le_bytes().to_vec();
+        assert_eq!(RowsRef::new(&[], &[], &half).unclamped_reach_with_bias(limit), None);
     }
 
     #[test]
