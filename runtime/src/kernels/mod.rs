@@ -196,6 +196,8 @@ pub fn scale_to_int8(isa: Isa, d: &[i32], mul: crate::fixed::Mul, q: &mut [i8]) 
         Isa::Dsp => arm::dsp_gru::scale_to_int8(d, mul, q),
         #[cfg(edgegru_thumb)]
         Isa::Thumb => thumb::scale_to_int8(d, mul, q),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 | Isa::Vnni => x86_fixed::scale_to_int8(d, mul, q),
         _ => scalar::scale_to_int8(d, mul, q),
     }
 }

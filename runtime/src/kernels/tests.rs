@@ -379,6 +379,100 @@ fn requantization_by_row_tables_is_the_definition_for_every_kind_of_row() {
 }
 
 #[test]
+fn requantization_of_usual_rows_by_row_tables_is_the_definition() {
+    use crate::fixed::{Mul, ACT_FRAC};
+    let mut rng = Rng::new(37);
+    // Weight scales as trained models have them: with the input scale 1/127
+    // every row's shift lies in 1..=32, with 1/127/64 in 33..=62: the two
+    // ranges the sixteen-lane kernel takes in 32-bit lanes.
+    for (input_scale, shifts) in [(Mul::from_ratio(1, 127), 1..33), (Mul::from_ratio(1, 127 * 64), 33..63)] {
+        let rows = 64;
+        let scales: std::vec::Vec<u8> = (0..rows).flat_map(|_| (0.004 + 0.02 * rng.next_f32()).to_le_bytes()).collect();
+        let bias: std::vec::Vec<u8> = (0..rows).flat_map(|_| (4.0 * rng.next_f32() - 2.0).to_le_bytes()).collect();
+        let sums: std::vec::Vec<i32> = (0..rows)
+            .map(|r| match r % 9 {
+                // Every sixteen-row group but the third holds a sum that does
+                // not fit after the shift up (the 64-bit lanes take it).
+                0 if r / 16 != 2 => i32::MAX,
+                1 if r / 16 != 2 => i32::MIN,
+                2 => 0,
+                _ => (rng.next_u64() as i32) >> (7 + rng.next_u64() % 16),
+            })
+            .collect();
+        let to_act = input_scale.times(Mul::pow2(ACT_FRAC as i32));
+        requantize_tables_match_the_definition(&scales, &bias, &sums, to_act, shifts);
+    }
+}
+
+/// Row tables of `scales` and `bias` (both inputs), every row's shift
+/// asserted within `shifts`, requantize `sums` as the definition does.
+fn requantize_tables_match_the_definition(
+    scales: &[u8],
+    bias: &[u8],
+    sums: &[i32],
+    to_act: crate::fixed::Mul,
+    shifts: core::ops::Range<i32>,
+) {
+    use crate::fixed::{requantize_row, LOGIT_LIMIT, PRE_ACT_LIMIT};
+    let word = |t: &[u8], r: usize| u32::from_le_bytes([t[4 * r], t[4 * r + 1], t[4 * r + 2], t[4 * r + 3]]);
+    for limit in [PRE_ACT_LIMIT, LOGIT_LIMIT] {
+        for input in [RowInput::Fixed(to_act), RowInput::PerStep] {
+            let mut t: [std::vec::Vec<u8>; 3] = Default::default();
+            for r in 0..sums.len() {
+                let (m, shift, b) = row_entry(word(scales, r), word(bias, r), input, limit);
+                let total = shift as i32 + if input == RowInput::PerStep { to_act.parts().1 } else { 0 };
+                assert!(shifts.contains(&total), "row {r}: shift {total}");
+                t[0].extend_from_slice(&m.to_le_bytes());
+                t[1].push(shift as u8);
+                t[2].extend_from_slice(&b.to_le_bytes());
+            }
+            let table = RowsRef::new(&t[0], &t[1], &t[2]);
+            let step = (input == RowInput::PerStep).then_some(to_act);
+            for isa in available() {
+                let mut acc = sums.to_vec();
+                requantize_table(isa, &mut acc, table, step, limit);
+                for (r, (&got, &sum)) in acc.iter().zip(sums).enumerate() {
+                    let want = requantize_row(to_act, sum, word(scales, r), word(bias, r), limit);
+                    assert_eq!(got, want, "{} {input:?} limit {limit} row {r}", isa.name());
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_int8_form_of_every_kernel_set_is_the_definition() {
+    use crate::fixed::Mul;
+    let mut rng = Rng::new(41);
+    for trial in 0..600 {
+        let n = 1 + trial * 7 % 77;
+        let d: std::vec::Vec<i32> = (0..n)
+            .map(|i| match (i + trial) % 11 {
+                0 => i32::MAX,
+                1 => i32::MIN,
+                2 => 0,
+                _ => (rng.next_u64() as i32) >> (8 + rng.next_u64() % 22),
+            })
+            .collect();
+        // What the session derives from the largest magnitude (a shift of 33
+        // and more for Q.12 values), and multipliers of every shift: the
+        // kernels' two 32-bit ranges and beyond.
+        let max = d.iter().map(|v| v.unsigned_abs()).max().unwrap_or(0).max(1);
+        let mul = match trial % 3 {
+            0 => Mul::from_ratio(127, max),
+            _ => Mul::from_parts((rng.next_u64() as u32) >> 2 | 1 << 30, (rng.next_u64() % 70) as i32 - 3),
+        };
+        let mut want = std::vec![0i8; n];
+        scalar::scale_to_int8(&d, mul, &mut want);
+        for isa in available() {
+            let mut got = std::vec![0x55i8; n];
+            scale_to_int8(isa, &d, mul, &mut got);
+            assert_eq!(got, want, "{} trial {trial} n {n} {mul:?}", isa.name());
+        }
+    }
+}
+
+#[test]
 fn the_state_quantization_of_every_kernel_set_is_the_definition() {
     let mut rng = Rng::new(31);
     let h: std::vec::Vec<i16> = (0..77)

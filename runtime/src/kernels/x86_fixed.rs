@@ -13,7 +13,10 @@
 //! rounded to Q.12, ties away from zero, saturated) and saturates again.
 //! Here every step runs on eight lanes (sixteen with AVX-512F, for the row
 //! tables); the 64-bit products and the rounding shifts on half as many
-//! lanes at a time (even and odd rows). A lane
+//! lanes at a time (even and odd rows), except where every row of a
+//! sixteen-row group has a shift in one of [`Mul::apply`]'s two usual
+//! ranges: then the rounding works on the products' high words, in 32-bit
+//! lanes (as it does for the int8 form of a dense layer's outputs). A lane
 //! outside the usual ranges (a multiplier shift outside 1..=62, a bias that
 //! is not zero and not within `[2^-14, 2^11)` in magnitude) is recomputed by
 //! the definition.
@@ -114,14 +117,7 @@ fn requantize_table_avx512(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul>, l
                 (scale_lanes_wide(words, m), _mm512_add_epi32(shifts, _mm512_set1_epi32(shift)))
             }
         };
-        let lo_half = _mm512_set1_epi64(0xFFFF_FFFF);
-        let r_even = round_shift_wide(_mm512_mul_epi32(sums, row_m), _mm512_and_si512(row_shift, lo_half), limit);
-        let r_odd = round_shift_wide(
-            _mm512_mul_epi32(_mm512_srli_epi64(sums, 32), _mm512_srli_epi64(row_m, 32)),
-            _mm512_srli_epi64(row_shift, 32),
-            limit,
-        );
-        let scaled = _mm512_mask_blend_epi32(0xAAAA, r_even, _mm512_slli_epi64(r_odd, 32));
+        let scaled = scale_wide(sums, row_m, row_shift, limit);
         let out = _mm512_max_epi32(_mm512_min_epi32(_mm512_add_epi32(scaled, bias), lim), _mm512_sub_epi32(_mm512_setzero_si512(), lim));
         let ok = _mm512_cmpgt_epi32_mask(row_shift, _mm512_setzero_si512()) & _mm512_cmplt_epi32_mask(row_shift, _mm512_set1_epi32(63));
         // SAFETY: `a` holds 16 i32 (unaligned store).
@@ -133,6 +129,67 @@ fn requantize_table_avx512(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul>, l
             table_rows_by_definition(a, &before, ok as u32, t.rows(16 * k, 16 * k + 16), step, limit);
         }
     }
+}
+
+/// `sums * row_m * 2^-row_shift` rounded and saturated on sixteen lanes, for
+/// shifts in `1..=62` (other lanes are recomputed by the caller): in 32-bit
+/// lanes after the multiply where every lane allows it (as
+/// [`Mul::apply`]'s two usual cases), else the 64-bit products and rounding
+/// shifts on the even lanes and then the odd ones.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn scale_wide(sums: __m512i, row_m: __m512i, row_shift: __m512i, limit: i32) -> __m512i {
+    let s32 = _mm512_set1_epi32(32);
+    let lim = _mm512_set1_epi32(limit);
+    let clamp = |r| _mm512_max_epi32(_mm512_min_epi32(r, lim), _mm512_sub_epi32(_mm512_setzero_si512(), lim));
+    let above = _mm512_cmpgt_epi32_mask(row_shift, s32) & _mm512_cmplt_epi32_mask(row_shift, _mm512_set1_epi32(63));
+    if above == 0xffff {
+        return clamp(shift_high_words(sums, row_m, _mm512_sub_epi32(row_shift, s32)));
+    }
+    if _mm512_cmpgt_epi32_mask(row_shift, _mm512_setzero_si512()) & _mm512_cmple_epi32_mask(row_shift, s32) == 0xffff {
+        // With t = 32 - shift: (x * 2^t * m + 2^31) >> 32, where x * 2^t fits.
+        let t = _mm512_sub_epi32(s32, row_shift);
+        let up = _mm512_sllv_epi32(sums, t);
+        if _mm512_cmpeq_epi32_mask(_mm512_srav_epi32(up, t), sums) == 0xffff {
+            return clamp(high_words_rounded(up, row_m));
+        }
+    }
+    let lo_half = _mm512_set1_epi64(0xFFFF_FFFF);
+    let r_even = round_shift_wide(_mm512_mul_epi32(sums, row_m), _mm512_and_si512(row_shift, lo_half), limit);
+    let r_odd = round_shift_wide(
+        _mm512_mul_epi32(_mm512_srli_epi64(sums, 32), _mm512_srli_epi64(row_m, 32)),
+        _mm512_srli_epi64(row_shift, 32),
+        limit,
+    );
+    _mm512_mask_blend_epi32(0xAAAA, r_even, _mm512_slli_epi64(r_odd, 32))
+}
+
+/// The high words of the products `x * m` (sixteen lanes, signed by
+/// unsigned below 2^31): `|hi| < 2^30`.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn high_words(x: __m512i, m: __m512i, round: __m512i) -> __m512i {
+    let even = _mm512_add_epi64(_mm512_mul_epi32(x, m), round);
+    let odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), _mm512_srli_epi64(m, 32)), round);
+    _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 32), odd)
+}
+
+/// `(x * m + 2^31) >> 32` on sixteen lanes.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn high_words_rounded(x: __m512i, m: __m512i) -> __m512i {
+    high_words(x, m, _mm512_set1_epi64(1 << 31))
+}
+
+/// `(x * m + 2^(31 + k)) >> (32 + k)` on sixteen lanes, `k` in `1..=30`:
+/// with the product `p = hi * 2^32 + lo`, that is `(hi + 2^(k-1)) >> k`
+/// (`lo` adds less than one unit below the bits dropped anyway).
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn shift_high_words(x: __m512i, m: __m512i, k: __m512i) -> __m512i {
+    let hi = high_words(x, m, _mm512_setzero_si512());
+    let half = _mm512_sllv_epi32(_mm512_set1_epi32(1), _mm512_sub_epi32(k, _mm512_set1_epi32(1)));
+    _mm512_srav_epi32(_mm512_add_epi32(hi, half), k)
 }
 
 /// [`scale_lanes`] with `SHIFT = 32` on sixteen lanes.
@@ -289,6 +346,60 @@ fn bias_q12(bits: __m256i, limit: i32) -> (__m256i, __m256i) {
     let zero = _mm256_cmpeq_epi32(_mm256_and_si256(bits, _mm256_set1_epi32(0x7FFF_FFFF)), _mm256_setzero_si256());
     let usual = _mm256_and_si256(_mm256_cmpgt_epi32(down, _mm256_setzero_si256()), _mm256_cmpgt_epi32(_mm256_set1_epi32(26), down));
     (_mm256_andnot_si256(zero, signed), _mm256_or_si256(usual, zero))
+}
+
+/// `q[i] = mul * d[i]` rounded and clamped to ±127 ([`scalar::scale_to_int8`])
+/// for the values both hold: eight at a time in 32-bit lanes after the
+/// multiply, as [`Mul::apply`]'s two usual cases (a shift in `33..=62`, or
+/// in `1..=32` with every value fitting once shifted up); other multipliers
+/// and values the shift up cannot hold by the definition.
+pub fn scale_to_int8(d: &[i32], mul: Mul, q: &mut [i8]) {
+    let n = d.len().min(q.len());
+    let main = if super::x86::has_avx2() { n / 8 * 8 } else { 0 };
+    // SAFETY: AVX2 is available where `main > 0` (checked above).
+    let done = if main > 0 { unsafe { scale_to_int8_avx2(&d[..main], mul, &mut q[..main]) } } else { 0 };
+    scalar::scale_to_int8(&d[done..n], mul, &mut q[done..n]);
+}
+
+/// [`scale_to_int8`] of `d.len()` (a multiple of 8) values; returns how
+/// many it wrote: all, or none where the multiplier is outside both cases,
+/// or the first values that could not be shifted up.
+#[target_feature(enable = "avx2")]
+fn scale_to_int8_avx2(d: &[i32], mul: Mul, q: &mut [i8]) -> usize {
+    let (m, shift) = mul.parts();
+    if !(1..63).contains(&shift) {
+        return 0;
+    }
+    let mv = _mm256_set1_epi64x(m as i64);
+    let (up, k) = ((32 - shift).max(0), (shift - 32).max(0));
+    let (up_count, k_count) = (_mm_cvtsi32_si128(up), _mm_cvtsi32_si128(k));
+    // Rounding: 2^31 in the low word with the whole product (k = 0), or
+    // 2^(k-1) added to the high word.
+    let round_low = _mm256_set1_epi64x(if k == 0 { 1 << 31 } else { 0 });
+    let round_high = _mm256_set1_epi32(if k == 0 { 0 } else { 1 << (k - 1) });
+    let lim = _mm256_set1_epi32(127);
+    // Byte 0 of each lane, lanes 0..4 of each half first.
+    let bytes = _mm256_setr_epi8(
+        0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    );
+    for (i, (dv, qv)) in d.chunks_exact(8).zip(q.chunks_exact_mut(8)).enumerate() {
+        // SAFETY: the chunk holds 8 i32 (unaligned load).
+        let x = unsafe { _mm256_loadu_si256(dv.as_ptr().cast()) };
+        let x_up = _mm256_sll_epi32(x, up_count);
+        if _mm256_movemask_epi8(_mm256_cmpeq_epi32(_mm256_sra_epi32(x_up, up_count), x)) != -1 {
+            return 8 * i;
+        }
+        let even = _mm256_add_epi64(_mm256_mul_epi32(x_up, mv), round_low);
+        let odd = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x_up, 32), mv), round_low);
+        let hi = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0b1010_1010);
+        let r = _mm256_sra_epi32(_mm256_add_epi32(hi, round_high), k_count);
+        let r = _mm256_max_epi32(_mm256_min_epi32(r, lim), _mm256_sub_epi32(_mm256_setzero_si256(), lim));
+        let packed = _mm256_shuffle_epi8(r, bytes);
+        let low8 = _mm_unpacklo_epi32(_mm256_castsi256_si128(packed), _mm256_extracti128_si256(packed, 1));
+        // SAFETY: the chunk holds 8 bytes (unaligned store).
+        unsafe { _mm_storel_epi64(qv.as_mut_ptr().cast(), low8) };
+    }
+    d.len()
 }
 
 /// The GRU update ([`scalar::gru_update_fixed`]): `gx` and `gh` hold
