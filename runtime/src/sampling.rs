@@ -192,14 +192,44 @@ fn max_key(v: &[f32]) -> i32 {
     max_key_portable(v)
 }
 
-/// [`max_key_portable`] compiled for AVX2 (eight keys per instruction).
+/// [`max_key_portable`] by float maxima, eight values per instruction: the
+/// largest [`order_key`] is the key of the largest value with NaN left out
+/// (`maxps` keeps its second operand, the running maximum, when the new
+/// value is NaN; -0 and +0, the one tie it cannot order, have one key),
+/// and -infinity where every value is NaN or -infinity (their key).
 ///
 /// # Safety
 /// The core must have AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn max_key_avx2(v: &[f32]) -> i32 {
-    max_key_portable(v)
+    use core::arch::x86_64::*;
+    if v.is_empty() {
+        return i32::MIN;
+    }
+    let load = |c: &[f32; 8]| -> __m256 {
+        // SAFETY: `c` holds 8 f32 (unaligned load).
+        unsafe { _mm256_loadu_ps(c.as_ptr()) }
+    };
+    // Four running maxima, so that the maxima do not wait on each other.
+    let mut m = [_mm256_set1_ps(f32::NEG_INFINITY); 4];
+    let (groups, rest) = v.as_chunks::<32>();
+    for g in groups {
+        let (eights, _) = g.as_chunks::<8>();
+        for (m, e) in m.iter_mut().zip(eights) {
+            *m = _mm256_max_ps(load(e), *m);
+        }
+    }
+    let (eights, tail) = rest.as_chunks::<8>();
+    for e in eights {
+        m[0] = _mm256_max_ps(load(e), m[0]);
+    }
+    // No lane is NaN: the order of these maxima does not matter.
+    let m = _mm256_max_ps(_mm256_max_ps(m[0], m[1]), _mm256_max_ps(m[2], m[3]));
+    let m = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps::<1>(m));
+    let m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    let m = _mm_max_ss(m, _mm_shuffle_ps::<0b01>(m, m));
+    order_key(_mm_cvtss_f32(m)).max(max_key_portable(tail))
 }
 
 /// [`max_key`] in plain code (auto-vectorized for the target's baseline).
@@ -222,6 +252,11 @@ fn first_max(logits: &[f32]) -> Option<usize> {
         if !cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) {
             return None;
         }
+        #[cfg(target_arch = "x86_64")]
+        if crate::kernels::x86::has_avx2() {
+            // SAFETY: the core has AVX2 (checked above).
+            return unsafe { first_max_avx2(logits) };
+        }
         let (mut best, mut at) = (i32::MIN, None);
         for (b, block) in logits.chunks(BLOCK).enumerate() {
             let m = max_key(block);
@@ -232,6 +267,35 @@ fn first_max(logits: &[f32]) -> Option<usize> {
         let start = at?;
         logits[start..].iter().position(|&v| order_key(v) == best).map(|i| start + i)
     }
+}
+
+/// [`first_max`] in two passes of AVX2: the largest key ([`max_key_avx2`],
+/// one float maximum per eight values), then the first value equal to it
+/// as a float (-0 and +0 equal, NaN never), thirty-two at a time; where
+/// every value is NaN or -infinity, the first by its key.
+///
+/// # Safety
+/// The core must have AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn first_max_avx2(logits: &[f32]) -> Option<usize> {
+    use core::arch::x86_64::*;
+    // SAFETY: the caller's promise.
+    let best = unsafe { max_key_avx2(logits) };
+    if best <= order_key(f32::NEG_INFINITY) {
+        return logits.iter().position(|&v| order_key(v) == best);
+    }
+    let target = _mm256_set1_ps(key_value(best));
+    let (groups, rest) = logits.as_chunks::<32>();
+    for (g, group) in groups.iter().enumerate() {
+        // SAFETY: `group` holds 32 f32, four unaligned loads of eight.
+        let equal = unsafe { [0, 8, 16, 24].map(|i| _mm256_cmp_ps::<_CMP_EQ_OQ>(_mm256_loadu_ps(group.as_ptr().add(i)), target)) };
+        let mask = equal.iter().enumerate().fold(0u32, |m, (j, &e)| m | (_mm256_movemask_ps(e) as u32) << (8 * j));
+        if mask != 0 {
+            return Some(32 * g + mask.trailing_zeros() as usize);
+        }
+    }
+    rest.iter().position(|&v| order_key(v) == best).map(|i| logits.len() - rest.len() + i)
 }
 
 /// Whether token `i` may be picked.
@@ -429,6 +493,13 @@ const MAX_FILTER_K: usize = 256;
 /// Candidates [`Filter`] holds at most.
 const FILTER_CAP: usize = if VECTOR_RANK { FILTER_SPAN * MAX_FILTER_K } else { 2 };
 
+/// Largest `k` ranked with a table of [`SMALL_FILTER_CAP`] candidates (a
+/// smaller table to clear and move: top-k sampling's usual sizes).
+const SMALL_FILTER_K: usize = 64;
+
+/// Candidates of the smaller [`Filter`] table.
+const SMALL_FILTER_CAP: usize = if VECTOR_RANK { FILTER_SPAN * SMALL_FILTER_K } else { 2 };
+
 /// [`Filter`] keeps only the best `k` when it holds this many times `k`.
 const FILTER_SPAN: usize = 2;
 
@@ -436,10 +507,10 @@ const FILTER_SPAN: usize = 2;
 /// offered in id order, and one whose key is not above `threshold` (the
 /// `k`-th best key kept, once there are `k`) has `k` tokens ranking before
 /// it already, so it is never kept.
-struct Filter {
+struct Filter<const CAP: usize> {
     /// Key and id in one integer, larger for the token that ranks first:
     /// the key (offset to unsigned), then the complement of the id.
-    kept: [u64; FILTER_CAP],
+    kept: [u64; CAP],
     len: usize,
     k: usize,
     /// How many are kept before only the best `k` are: a few times `k`,
@@ -448,9 +519,9 @@ struct Filter {
     threshold: i32,
 }
 
-impl Filter {
+impl<const CAP: usize> Filter<CAP> {
     fn new(k: usize) -> Self {
-        Filter { kept: [0; FILTER_CAP], len: 0, k, cap: (FILTER_SPAN * k).clamp(k + 1, FILTER_CAP), threshold: i32::MIN }
+        Filter { kept: [0; CAP], len: 0, k, cap: (FILTER_SPAN * k).clamp(k + 1, CAP), threshold: i32::MIN }
     }
 
     /// Keeps token `id` with key `key` (the caller checked `key > threshold`).
@@ -485,7 +556,16 @@ impl Filter {
 /// pass), then a sort of the `k` kept. Returns false, leaving `order` to the
 /// heap, when fewer than `k` tokens are allowed. `0 < k <= MAX_FILTER_K`.
 fn rank_by_filter(vals: &[f32], banned: &Banned, order: &mut [u32], k: usize) -> bool {
-    let mut filter = Filter::new(k);
+    if k <= SMALL_FILTER_K {
+        rank_with::<SMALL_FILTER_CAP>(vals, banned, order, k)
+    } else {
+        rank_with::<FILTER_CAP>(vals, banned, order, k)
+    }
+}
+
+/// [`rank_by_filter`] with a table of `CAP` candidates (`CAP >= 2k`).
+fn rank_with<const CAP: usize>(vals: &[f32], banned: &Banned, order: &mut [u32], k: usize) -> bool {
+    let mut filter = Filter::<CAP>::new(k);
     #[cfg(target_arch = "x86_64")]
     if crate::kernels::x86::has_avx2() {
         // SAFETY: the core has AVX2 (checked above).
@@ -498,7 +578,8 @@ fn rank_by_filter(vals: &[f32], banned: &Banned, order: &mut [u32], k: usize) ->
     if filter.len < k {
         return false;
     }
-    // Sorted, the best last.
+    // The best k, sorted, the best last.
+    filter.keep_best();
     let kept = &mut filter.kept[..filter.len];
     kept.sort_unstable();
     for (o, &c) in order.iter_mut().zip(kept.iter().rev()) {
@@ -509,7 +590,7 @@ fn rank_by_filter(vals: &[f32], banned: &Banned, order: &mut [u32], k: usize) ->
 
 /// Offers `filter` the tokens of `vals` (ids from `first`) above its threshold.
 #[inline(always)]
-fn filter_portable(vals: &[f32], first: usize, banned: &Banned, filter: &mut Filter) {
+fn filter_portable<const CAP: usize>(vals: &[f32], first: usize, banned: &Banned, filter: &mut Filter<CAP>) {
     for (i, &v) in vals.iter().enumerate() {
         let key = order_key(v);
         if key > filter.threshold {
@@ -527,7 +608,7 @@ fn filter_portable(vals: &[f32], first: usize, banned: &Banned, filter: &mut Fil
 /// The core must have AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn filter_avx2(vals: &[f32], banned: &Banned, filter: &mut Filter) {
+unsafe fn filter_avx2<const CAP: usize>(vals: &[f32], banned: &Banned, filter: &mut Filter<CAP>) {
     use core::arch::x86_64::*;
     // Until the filter first keeps only its best, every token is offered.
     let mut start = 0;
@@ -872,7 +953,7 @@ mod tests {
             want.sort_by(|&a, &b| {
                 banned.contains(a).cmp(&banned.contains(b)).then(probs[b as usize].total_cmp(&probs[a as usize])).then(a.cmp(&b))
             });
-            for k in [0usize, 1, 2, 5, 40, 126, 127, 300, n / 2, n, n + 3] {
+            for k in [0usize, 1, 2, 5, 40, 64, 65, 126, 127, 300, n / 2, n, n + 3] {
                 let mut order = std::vec![0u32; n];
                 rank(&probs, &banned, &mut order, k);
                 let m = if k == 0 { n } else { k.min(n) };
@@ -945,6 +1026,31 @@ mod tests {
             let zeroed = banned.ids.iter().flatten().all(|&t| a.get(t as usize).is_none_or(|&p| p == 0.0));
             assert!(n < 2 || zeroed, "n {n}: a banned token has a probability");
         }
+    }
+
+    #[test]
+    fn the_largest_key_and_its_first_place_hold_for_every_special_value() {
+        let special = [f32::NAN, -f32::NAN, f32::NEG_INFINITY, f32::INFINITY, -0.0, 0.0, 1e-45, -1e-45, -3.5, 2.25, f32::MAX, f32::MIN];
+        let mut rng = Rng::new(43);
+        for n in 1..=75 {
+            for trial in 0..40 {
+                // A background of one special value (NaN, -infinity or a
+                // zero: blocks where every value ties or none is a number), a
+                // few others at random places.
+                let fill = special[trial % 6];
+                let mut v = std::vec![fill; n];
+                for _ in 0..trial % 4 {
+                    let at = rng.next_u64() as usize % n;
+                    v[at] = special[rng.next_u64() as usize % special.len()];
+                }
+                let plain = v.iter().fold(i32::MIN, |m, &x| m.max(order_key(x)));
+                assert_eq!(max_key(&v), plain, "n {n} trial {trial} {v:?}");
+                if let Some(i) = first_max(&v) {
+                    assert_eq!(i as u32, float_argmax(&v, &Banned::NONE), "n {n} trial {trial} {v:?}");
+                }
+            }
+        }
+        assert_eq!(max_key(&[]), i32::MIN);
     }
 
     /// Pure top-k draws from the softmax restricted to the k most likely
