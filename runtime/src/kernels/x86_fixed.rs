@@ -13,10 +13,11 @@
 //! rounded to Q.12, ties away from zero, saturated) and saturates again.
 //! Here every step runs on eight lanes (sixteen with AVX-512F, for the row
 //! tables); the 64-bit products and the rounding shifts on half as many
-//! lanes at a time (even and odd rows), except where every row of a
-//! sixteen-row group has a shift in one of [`Mul::apply`]'s two usual
-//! ranges: then the rounding works on the products' high words, in 32-bit
-//! lanes (as it does for the int8 form of a dense layer's outputs). A lane
+//! lanes at a time (even and odd rows), except in sixteen-row groups whose
+//! sums all fit once shifted up for the shifts of 32 and less: there the
+//! rounding works on the products' high words in 32-bit lanes, each lane
+//! by [`Mul::apply`]'s usual case for its shift (as the int8 form of a
+//! dense layer's outputs does, eight values of one shift at a time). A lane
 //! outside the usual ranges (a multiplier shift outside 1..=62, a bias that
 //! is not zero and not within `[2^-14, 2^11)` in magnitude) is recomputed by
 //! the definition.
@@ -133,26 +134,22 @@ fn requantize_table_avx512(acc: &mut [i32], t: RowsRef<'_>, step: Option<Mul>, l
 
 /// `sums * row_m * 2^-row_shift` rounded and saturated on sixteen lanes, for
 /// shifts in `1..=62` (other lanes are recomputed by the caller): in 32-bit
-/// lanes after the multiply where every lane allows it (as
-/// [`Mul::apply`]'s two usual cases), else the 64-bit products and rounding
-/// shifts on the even lanes and then the odd ones.
+/// lanes after the multiply, as [`Mul::apply`]'s two usual cases, lane by
+/// lane (with `p` the product of the value shifted up by `t = 32 - shift`
+/// for shifts up to 32, and the high word's own rounding shift by
+/// `k = shift - 32` above), where every value fits once shifted up; else
+/// the 64-bit products and rounding shifts on the even lanes and then the
+/// odd ones.
 #[inline]
 #[target_feature(enable = "avx512f")]
 fn scale_wide(sums: __m512i, row_m: __m512i, row_shift: __m512i, limit: i32) -> __m512i {
-    let s32 = _mm512_set1_epi32(32);
-    let lim = _mm512_set1_epi32(limit);
-    let clamp = |r| _mm512_max_epi32(_mm512_min_epi32(r, lim), _mm512_sub_epi32(_mm512_setzero_si512(), lim));
-    let above = _mm512_cmpgt_epi32_mask(row_shift, s32) & _mm512_cmplt_epi32_mask(row_shift, _mm512_set1_epi32(63));
-    if above == 0xffff {
-        return clamp(shift_high_words(sums, row_m, _mm512_sub_epi32(row_shift, s32)));
-    }
-    if _mm512_cmpgt_epi32_mask(row_shift, _mm512_setzero_si512()) & _mm512_cmple_epi32_mask(row_shift, s32) == 0xffff {
-        // With t = 32 - shift: (x * 2^t * m + 2^31) >> 32, where x * 2^t fits.
-        let t = _mm512_sub_epi32(s32, row_shift);
-        let up = _mm512_sllv_epi32(sums, t);
-        if _mm512_cmpeq_epi32_mask(_mm512_srav_epi32(up, t), sums) == 0xffff {
-            return clamp(high_words_rounded(up, row_m));
-        }
+    let (zero, s32) = (_mm512_setzero_si512(), _mm512_set1_epi32(32));
+    let t = _mm512_max_epi32(_mm512_sub_epi32(s32, row_shift), zero);
+    let up = _mm512_sllv_epi32(sums, t);
+    if _mm512_cmpeq_epi32_mask(_mm512_srav_epi32(up, t), sums) == 0xffff {
+        let lim = _mm512_set1_epi32(limit);
+        let r = round_high_words(up, row_m, _mm512_max_epi32(_mm512_sub_epi32(row_shift, s32), zero));
+        return _mm512_max_epi32(_mm512_min_epi32(r, lim), _mm512_sub_epi32(zero, lim));
     }
     let lo_half = _mm512_set1_epi64(0xFFFF_FFFF);
     let r_even = round_shift_wide(_mm512_mul_epi32(sums, row_m), _mm512_and_si512(row_shift, lo_half), limit);
@@ -164,32 +161,21 @@ fn scale_wide(sums: __m512i, row_m: __m512i, row_shift: __m512i, limit: i32) -> 
     _mm512_mask_blend_epi32(0xAAAA, r_even, _mm512_slli_epi64(r_odd, 32))
 }
 
-/// The high words of the products `x * m` (sixteen lanes, signed by
-/// unsigned below 2^31): `|hi| < 2^30`.
-#[inline]
-#[target_feature(enable = "avx512f")]
-fn high_words(x: __m512i, m: __m512i, round: __m512i) -> __m512i {
-    let even = _mm512_add_epi64(_mm512_mul_epi32(x, m), round);
-    let odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), _mm512_srli_epi64(m, 32)), round);
-    _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 32), odd)
-}
-
-/// `(x * m + 2^31) >> 32` on sixteen lanes.
-#[inline]
-#[target_feature(enable = "avx512f")]
-fn high_words_rounded(x: __m512i, m: __m512i) -> __m512i {
-    high_words(x, m, _mm512_set1_epi64(1 << 31))
-}
-
-/// `(x * m + 2^(31 + k)) >> (32 + k)` on sixteen lanes, `k` in `1..=30`:
-/// with the product `p = hi * 2^32 + lo`, that is `(hi + 2^(k-1)) >> k`
+/// `(x * m + 2^(31 + k)) >> (32 + k)` on sixteen lanes (`x` signed, `m`
+/// below 2^31, `k` in `0..=30`), from the products `p = hi * 2^32 + lo`:
+/// `hi` plus the top bit of `lo` where `k = 0`, else `(hi + 2^(k-1)) >> k`
 /// (`lo` adds less than one unit below the bits dropped anyway).
 #[inline]
 #[target_feature(enable = "avx512f")]
-fn shift_high_words(x: __m512i, m: __m512i, k: __m512i) -> __m512i {
-    let hi = high_words(x, m, _mm512_setzero_si512());
+fn round_high_words(x: __m512i, m: __m512i, k: __m512i) -> __m512i {
+    let even = _mm512_mul_epi32(x, m);
+    let odd = _mm512_mul_epi32(_mm512_srli_epi64(x, 32), _mm512_srli_epi64(m, 32));
+    let hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 32), odd);
+    let lo_top = _mm512_srli_epi32(_mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32)), 31);
+    // 2^(k-1), and 0 where k = 0 (a shift count past 31 gives 0).
     let half = _mm512_sllv_epi32(_mm512_set1_epi32(1), _mm512_sub_epi32(k, _mm512_set1_epi32(1)));
-    _mm512_srav_epi32(_mm512_add_epi32(hi, half), k)
+    let round = _mm512_mask_add_epi32(half, _mm512_cmpeq_epi32_mask(k, _mm512_setzero_si512()), half, lo_top);
+    _mm512_srav_epi32(_mm512_add_epi32(hi, round), k)
 }
 
 /// [`scale_lanes`] with `SHIFT = 32` on sixteen lanes.
