@@ -346,41 +346,19 @@ fn requantization_of_every_kind_of_row_is_the_definition() {
 
 #[test]
 fn requantization_by_row_tables_is_the_definition_for_every_kind_of_row() {
-    use crate::fixed::{requantize_row, Mul, ACT_FRAC, LOGIT_LIMIT, PRE_ACT_LIMIT};
+    use crate::fixed::{Mul, ACT_FRAC, LOGIT_LIMIT, PRE_ACT_LIMIT};
     let mut rng = Rng::new(29);
-    let word = |t: &[u8], r: usize| u32::from_le_bytes([t[4 * r], t[4 * r + 1], t[4 * r + 2], t[4 * r + 3]]);
     for to_act in [Mul::from_ratio(3, 1000), Mul::pow2(-7), Mul::from_ratio(1, 3), Mul::pow2(20), Mul::ZERO] {
         let to_act = to_act.times(Mul::pow2(ACT_FRAC as i32));
         // 91 rows: sixteen-row groups, an eight-row group and three rows by the definition.
-        let rows = 91;
-        let (scales, bias, sums) = rows_of_every_kind(&mut rng, rows);
-        for limit in [PRE_ACT_LIMIT, LOGIT_LIMIT, 1, 1 << 30] {
-            for input in [RowInput::Fixed(to_act), RowInput::PerStep] {
-                let mut t: [std::vec::Vec<u8>; 3] = Default::default();
-                for r in 0..rows {
-                    let (m, shift, b) = row_entry(word(&scales, r), word(&bias, r), input, limit);
-                    t[0].extend_from_slice(&m.to_le_bytes());
-                    t[1].push(shift as u8);
-                    t[2].extend_from_slice(&b.to_le_bytes());
-                }
-                let table = RowsRef::new(&t[0], &t[1], &t[2]);
-                let step = (input == RowInput::PerStep).then_some(to_act);
-                for isa in available() {
-                    let mut acc = sums.clone();
-                    requantize_table(isa, &mut acc, table, step, limit);
-                    for (r, (&got, &sum)) in acc.iter().zip(&sums).enumerate() {
-                        let want = requantize_row(to_act, sum, word(&scales, r), word(&bias, r), limit);
-                        assert_eq!(got, want, "{} {input:?} limit {limit} row {r}", isa.name());
-                    }
-                }
-            }
-        }
+        let (scales, bias, sums) = rows_of_every_kind(&mut rng, 91);
+        requantize_tables_match_the_definition(&scales, &bias, &sums, to_act, &[PRE_ACT_LIMIT, LOGIT_LIMIT, 1, 1 << 30]);
     }
 }
 
 #[test]
 fn requantization_of_usual_rows_by_row_tables_is_the_definition() {
-    use crate::fixed::{Mul, ACT_FRAC};
+    use crate::fixed::{Mul, ACT_FRAC, LOGIT_LIMIT, PRE_ACT_LIMIT};
     let mut rng = Rng::new(37);
     // Weight scales as trained models have them, by input scales that put
     // every row's shift in 1..=32, every one in 33..=62, and some of each in
@@ -407,24 +385,26 @@ fn requantization_of_usual_rows_by_row_tables_is_the_definition() {
             })
             .collect();
         let to_act = Mul::from_ratio(1, divisor).times(Mul::pow2(ACT_FRAC as i32));
-        for shifts in requantize_tables_match_the_definition(&scales, &bias, &sums, to_act) {
+        for shifts in requantize_tables_match_the_definition(&scales, &bias, &sums, to_act, &[PRE_ACT_LIMIT, LOGIT_LIMIT]) {
             assert!(expected(&shifts), "input scale 1/{divisor}: shifts {shifts:?}");
         }
     }
 }
 
 /// Row tables of `scales` and `bias` (both inputs) requantize `sums` as the
-/// definition does; returns each table's rows' shifts (the step's included).
+/// definition does, for each of `limits`; returns each table's rows' shifts
+/// (the step's included).
 fn requantize_tables_match_the_definition(
     scales: &[u8],
     bias: &[u8],
     sums: &[i32],
     to_act: crate::fixed::Mul,
+    limits: &[i32],
 ) -> std::vec::Vec<std::vec::Vec<i32>> {
-    use crate::fixed::{requantize_row, LOGIT_LIMIT, PRE_ACT_LIMIT};
+    use crate::fixed::requantize_row;
     let word = |t: &[u8], r: usize| u32::from_le_bytes([t[4 * r], t[4 * r + 1], t[4 * r + 2], t[4 * r + 3]]);
     let mut all_shifts = std::vec::Vec::new();
-    for limit in [PRE_ACT_LIMIT, LOGIT_LIMIT] {
+    for &limit in limits {
         for input in [RowInput::Fixed(to_act), RowInput::PerStep] {
             let mut t: [std::vec::Vec<u8>; 3] = Default::default();
             let mut shifts = std::vec::Vec::new();
