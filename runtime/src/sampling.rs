@@ -239,9 +239,10 @@ fn max_key_portable(v: &[f32]) -> i32 {
 }
 
 /// Index of the first largest logit of all (by [`order_key`]) where the core
-/// has vectors (Helium: four at a time; x86-64 and aarch64: each block's
-/// largest key, then the first index of the best block's); `None` on
-/// scalar cores, where one pass over the logits is the cheapest.
+/// has vectors (Helium: four at a time; x86-64 with AVX2: the largest key,
+/// then its first place, [`first_max_avx2`]; aarch64: each block's largest
+/// key, then the first index of the best block's); `None` on scalar cores,
+/// where one pass over the logits is the cheapest.
 fn first_max(logits: &[f32]) -> Option<usize> {
     #[cfg(edgegru_helium)]
     {
@@ -1034,9 +1035,9 @@ mod tests {
         let mut rng = Rng::new(43);
         for n in 1..=75 {
             for trial in 0..40 {
-                // A background of one special value (NaN, -infinity or a
-                // zero: blocks where every value ties or none is a number), a
-                // few others at random places.
+                // A background of one special value (a NaN, an infinity or
+                // a zero: blocks where every value ties or none is a
+                // number), a few others at random places.
                 let fill = special[trial % 6];
                 let mut v = std::vec![fill; n];
                 for _ in 0..trial % 4 {
